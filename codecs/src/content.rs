@@ -1,0 +1,227 @@
+//! Character-level rules: which bytes each content class allows, and the
+//! conversions between wire representations (packed BCD, EBCDIC, hex text).
+//!
+//! Everything here works on byte slices and small lookup tables, with no allocation
+//! except in the explicit `to_*` conversions.
+
+use crate::spec::ContentClass;
+
+/// A 256-entry membership table for one content class.
+type ClassTable = [bool; 256];
+
+const fn class_table(class: ContentClass) -> ClassTable {
+    let mut t = [false; 256];
+    let mut b = 0usize;
+    while b < 256 {
+        let c = b as u8;
+        let digit = c.is_ascii_digit();
+        let alpha = c.is_ascii_alphabetic();
+        let printable = c >= 0x20 && c <= 0x7E;
+        t[b] = match class {
+            ContentClass::N => digit,
+            ContentClass::A => alpha || c == b' ',
+            ContentClass::An => alpha || digit || c == b' ',
+            ContentClass::Ans => printable,
+            ContentClass::Ns => printable && !alpha,
+            // The sign is checked separately; the table covers the digits behind it.
+            ContentClass::XN => digit,
+            ContentClass::B => true,
+            ContentClass::Z => (c >= 0x30 && c <= 0x3F) || c == b'D',
+        };
+        b += 1;
+    }
+    t
+}
+
+static TABLES: [ClassTable; 8] = [
+    class_table(ContentClass::N),
+    class_table(ContentClass::A),
+    class_table(ContentClass::An),
+    class_table(ContentClass::Ans),
+    class_table(ContentClass::Ns),
+    class_table(ContentClass::XN),
+    class_table(ContentClass::B),
+    class_table(ContentClass::Z),
+];
+
+fn table(class: ContentClass) -> &'static ClassTable {
+    &TABLES[class as usize]
+}
+
+/// Position of the first character of `text` (logical ASCII form) that `class`
+/// does not allow, if any.
+#[inline]
+pub fn first_invalid(class: ContentClass, text: &[u8]) -> Option<usize> {
+    match class {
+        ContentClass::B => None,
+        ContentClass::N => text.iter().position(|b| !b.is_ascii_digit()),
+        ContentClass::XN => match text.first() {
+            None => None,
+            Some(b'C' | b'D') => text[1..]
+                .iter()
+                .position(|b| !b.is_ascii_digit())
+                .map(|p| p + 1),
+            Some(_) => Some(0),
+        },
+        _ => {
+            let t = table(class);
+            text.iter().position(|&b| !t[b as usize])
+        }
+    }
+}
+
+/// ASCII (0x20-0x7E) to EBCDIC code page 500.
+static ASCII_TO_EBCDIC: [u8; 95] = [
+    0x40, 0x4F, 0x7F, 0x7B, 0x5B, 0x6C, 0x50, 0x7D, 0x4D, 0x5D, 0x5C, 0x4E, 0x6B, 0x60, 0x4B, 0x61,
+    0xF0, 0xF1, 0xF2, 0xF3, 0xF4, 0xF5, 0xF6, 0xF7, 0xF8, 0xF9, 0x7A, 0x5E, 0x4C, 0x7E, 0x6E, 0x6F,
+    0x7C, 0xC1, 0xC2, 0xC3, 0xC4, 0xC5, 0xC6, 0xC7, 0xC8, 0xC9, 0xD1, 0xD2, 0xD3, 0xD4, 0xD5, 0xD6,
+    0xD7, 0xD8, 0xD9, 0xE2, 0xE3, 0xE4, 0xE5, 0xE6, 0xE7, 0xE8, 0xE9, 0x4A, 0xE0, 0x5A, 0x5F, 0x6D,
+    0x79, 0x81, 0x82, 0x83, 0x84, 0x85, 0x86, 0x87, 0x88, 0x89, 0x91, 0x92, 0x93, 0x94, 0x95, 0x96,
+    0x97, 0x98, 0x99, 0xA2, 0xA3, 0xA4, 0xA5, 0xA6, 0xA7, 0xA8, 0xA9, 0xC0, 0xBB, 0xD0, 0xA1,
+];
+
+/// EBCDIC to ASCII for the printable range; 0 marks bytes outside it.
+static EBCDIC_TO_ASCII: [u8; 256] = {
+    let mut t = [0u8; 256];
+    let mut i = 0;
+    while i < ASCII_TO_EBCDIC.len() {
+        t[ASCII_TO_EBCDIC[i] as usize] = 0x20 + i as u8;
+        i += 1;
+    }
+    t
+};
+
+/// The EBCDIC byte for a printable ASCII character (None outside 0x20-0x7E).
+#[inline]
+pub fn ascii_to_ebcdic(c: u8) -> Option<u8> {
+    ASCII_TO_EBCDIC.get(c.checked_sub(0x20)? as usize).copied()
+}
+
+/// The ASCII character for an EBCDIC byte (None outside the printable range).
+#[inline]
+pub fn ebcdic_to_ascii(c: u8) -> Option<u8> {
+    match EBCDIC_TO_ASCII[c as usize] {
+        0 => None,
+        a => Some(a),
+    }
+}
+
+/// The logical character of a BCD nibble: digits, and `:;<=>?` for track data.
+#[inline]
+pub fn nibble_char(n: u8) -> u8 {
+    0x30 + (n & 0x0F)
+}
+
+/// The nibble for a logical character in a BCD field (`D` is the track separator).
+#[inline]
+pub fn char_nibble(c: u8) -> Option<u8> {
+    match c {
+        0x30..=0x3F => Some(c - 0x30),
+        b'D' => Some(0x0D),
+        _ => None,
+    }
+}
+
+/// Iterate the `digits` significant nibbles of a packed BCD value.
+pub fn bcd_nibbles(wire: &[u8], digits: usize, pad_left: bool) -> impl Iterator<Item = u8> + '_ {
+    let skip = usize::from(pad_left && digits % 2 == 1);
+    wire.iter()
+        .flat_map(|b| [b >> 4, b & 0x0F])
+        .skip(skip)
+        .take(digits)
+}
+
+/// The value of a hex character (either case).
+#[inline]
+pub fn hex_value(c: u8) -> Option<u8> {
+    match c {
+        b'0'..=b'9' => Some(c - b'0'),
+        b'A'..=b'F' => Some(c - b'A' + 10),
+        b'a'..=b'f' => Some(c - b'a' + 10),
+        _ => None,
+    }
+}
+
+const HEX_UPPER: &[u8; 16] = b"0123456789ABCDEF";
+
+/// Append `bytes` as uppercase hex text.
+pub fn push_hex(out: &mut impl Extend<u8>, bytes: &[u8]) {
+    out.extend(
+        bytes
+            .iter()
+            .flat_map(|b| [HEX_UPPER[(b >> 4) as usize], HEX_UPPER[(b & 0x0F) as usize]]),
+    );
+}
+
+/// `bytes` as an uppercase hex string.
+pub fn to_hex(bytes: &[u8]) -> String {
+    let mut s = Vec::with_capacity(bytes.len() * 2);
+    push_hex(&mut s, bytes);
+    // Hex digits are ASCII.
+    String::from_utf8(s).unwrap_or_default()
+}
+
+/// Decode hex text (even length, either case); None if malformed.
+pub fn from_hex(text: &[u8]) -> Option<Vec<u8>> {
+    if text.len() % 2 != 0 {
+        return None;
+    }
+    text.chunks_exact(2)
+        .map(|p| Some(hex_value(p[0])? << 4 | hex_value(p[1])?))
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn classes() {
+        assert_eq!(first_invalid(ContentClass::N, b"0123"), None);
+        assert_eq!(first_invalid(ContentClass::N, b"01 3"), Some(2));
+        assert_eq!(first_invalid(ContentClass::N, b"-1"), Some(0));
+        assert_eq!(first_invalid(ContentClass::XN, b"D00001000"), None);
+        assert_eq!(first_invalid(ContentClass::XN, b"X00001000"), Some(0));
+        assert_eq!(first_invalid(ContentClass::XN, b"C0000100A"), Some(8));
+        assert_eq!(first_invalid(ContentClass::An, b"AB 12"), None);
+        assert_eq!(first_invalid(ContentClass::An, b"AB-12"), Some(2));
+        assert_eq!(first_invalid(ContentClass::Ans, b"A-b ~"), None);
+        assert_eq!(first_invalid(ContentClass::Ans, b"A\x7F"), Some(1));
+        assert_eq!(first_invalid(ContentClass::Ns, b"12-/ "), None);
+        assert_eq!(first_invalid(ContentClass::Ns, b"12a"), Some(2));
+        assert_eq!(first_invalid(ContentClass::Z, b"4000=2512D1"), None);
+        assert_eq!(first_invalid(ContentClass::Z, b"4000^"), Some(4));
+        assert_eq!(first_invalid(ContentClass::A, b"Ab c"), None);
+        assert_eq!(first_invalid(ContentClass::A, b"A1"), Some(1));
+    }
+
+    #[test]
+    fn ebcdic_round_trips_printable_ascii() {
+        for c in 0x20u8..=0x7E {
+            let e = ascii_to_ebcdic(c).unwrap();
+            assert_eq!(ebcdic_to_ascii(e), Some(c));
+        }
+        assert_eq!(ascii_to_ebcdic(b'A'), Some(0xC1));
+        assert_eq!(ascii_to_ebcdic(b'0'), Some(0xF0));
+        assert_eq!(ascii_to_ebcdic(0x7F), None);
+        assert_eq!(ebcdic_to_ascii(0x00), None);
+    }
+
+    #[test]
+    fn bcd_and_hex() {
+        let n: Vec<u8> = bcd_nibbles(&[0x01, 0x23], 3, true)
+            .map(nibble_char)
+            .collect();
+        assert_eq!(n, b"123");
+        let n: Vec<u8> = bcd_nibbles(&[0x12, 0x3F], 3, false)
+            .map(nibble_char)
+            .collect();
+        assert_eq!(n, b"123");
+        assert_eq!(char_nibble(b'='), Some(0xD));
+        assert_eq!(char_nibble(b'D'), Some(0xD));
+        assert_eq!(to_hex(&[0xAB, 0x01]), "AB01");
+        assert_eq!(from_hex(b"ab01"), Some(vec![0xAB, 0x01]));
+        assert_eq!(from_hex(b"ab0"), None);
+        assert_eq!(from_hex(b"zz"), None);
+    }
+}

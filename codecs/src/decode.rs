@@ -1,0 +1,342 @@
+//! Strict, zero-copy decoding of one whole frame with nom complete parsers.
+//!
+//! The decoder walks the bitmaps and records where each field's value lies in the
+//! frame; it copies and converts nothing. It checks everything a peer could get
+//! wrong: digits-only numeric fields and length prefixes, exact fixed lengths,
+//! maximum variable lengths, BCD pad nibbles, bits for undefined fields and bytes
+//! after the last field. It allocates only the message's field index, sized by the
+//! bitmap (at most 190 entries), never by a length the peer claims.
+
+use bytes::Bytes;
+use nom::bytes::complete::take;
+use nom::Parser;
+
+use crate::content::{ebcdic_to_ascii, first_invalid, hex_value};
+use crate::error::{DecodeError, Location, Reason};
+use crate::message::{Field, Form, Message, Slot};
+use crate::mti::Mti;
+use crate::spec::{
+    BitmapEncoding, ContentClass, DataEncoding, FieldSpec, Length, MtiEncoding, PrefixEncoding,
+    Spec,
+};
+
+type Res<T> = Result<T, DecodeError>;
+
+/// A cursor over the frame: nom parsers on the remaining input, plus the offset
+/// of that input in the frame for the field index.
+struct Cursor<'a> {
+    frame: &'a [u8],
+    rest: &'a [u8],
+}
+
+impl<'a> Cursor<'a> {
+    fn offset(&self) -> usize {
+        self.frame.len() - self.rest.len()
+    }
+
+    /// Take exactly `n` bytes (complete parser: too few is an error, not "incomplete").
+    #[inline]
+    fn take(&mut self, n: usize, at: Location) -> Res<&'a [u8]> {
+        let (rest, taken) = take::<_, _, ()>(n)
+            .parse(self.rest)
+            .map_err(|_| DecodeError::new(at, Reason::Truncated))?;
+        self.rest = rest;
+        Ok(taken)
+    }
+}
+
+impl Spec {
+    /// Decode one message (without length header) from a whole frame.
+    pub fn decode(&self, frame: Bytes) -> Res<Message> {
+        let mut cur = Cursor {
+            frame: &frame,
+            rest: &frame,
+        };
+        let header_start = cur.offset();
+        cur.take(self.header_len, Location::Header)?;
+        let mti = decode_mti(self, &mut cur)?;
+        let bitmap = decode_bitmaps(self, &mut cur)?;
+
+        let mut slots = Vec::with_capacity(bitmap.data_field_count());
+        for n in bitmap.data_fields() {
+            let at = Location::Field(n);
+            let spec = self
+                .field(n)
+                .ok_or(DecodeError::new(at, Reason::UndefinedField))?;
+            slots.push(decode_field(spec, n, &mut cur)?);
+        }
+        if !cur.rest.is_empty() {
+            let count = u32::try_from(cur.rest.len()).unwrap_or(u32::MAX);
+            return Err(DecodeError::new(
+                Location::Message,
+                Reason::TrailingBytes { count },
+            ));
+        }
+        Ok(Message {
+            mti,
+            header: (header_start as u32, self.header_len as u32),
+            wire: frame,
+            local: Vec::new(),
+            slots,
+            sensitive: self.sensitive_fields(),
+        })
+    }
+
+    /// Decode a message from a byte slice (copies it once into a `Bytes`).
+    pub fn decode_slice(&self, frame: &[u8]) -> Res<Message> {
+        self.decode(Bytes::copy_from_slice(frame))
+    }
+
+    /// Read as much of a frame as identifies it: the MTI and, if it can be found,
+    /// the STAN (field 11). Used to answer a malformed request with RC 30.
+    pub fn peek_mti_and_stan(&self, frame: &[u8]) -> Option<(Mti, Option<u32>)> {
+        let mut cur = Cursor { frame, rest: frame };
+        cur.take(self.header_len, Location::Header).ok()?;
+        let mti = decode_mti(self, &mut cur).ok()?;
+        let stan = (|| {
+            let bitmap = decode_bitmaps(self, &mut cur).ok()?;
+            for n in bitmap.data_fields().take_while(|&n| n <= 11) {
+                let slot = decode_field(self.field(n)?, n, &mut cur).ok()?;
+                if n == 11 {
+                    let data = frame.get(slot.start as usize..(slot.start + slot.len) as usize)?;
+                    let stan = Field::from_parts(11, slot.form, data).to_u64()?;
+                    return u32::try_from(stan).ok();
+                }
+            }
+            None
+        })();
+        Some((mti, stan))
+    }
+}
+
+fn decode_mti(spec: &Spec, cur: &mut Cursor<'_>) -> Res<Mti> {
+    let bad = DecodeError::new(Location::Mti, Reason::BadMti);
+    match spec.mti {
+        MtiEncoding::Ascii => Mti::new(cur.take(4, Location::Mti)?).ok_or(bad),
+        MtiEncoding::Ebcdic => {
+            let e = cur.take(4, Location::Mti)?;
+            let mut d = [0u8; 4];
+            for (o, &b) in d.iter_mut().zip(e) {
+                *o = ebcdic_to_ascii(b).ok_or(bad)?;
+            }
+            Mti::new(&d).ok_or(bad)
+        }
+        MtiEncoding::Bcd => {
+            let b = cur.take(2, Location::Mti)?;
+            let d = [b[0] >> 4, b[0] & 0xF, b[1] >> 4, b[1] & 0xF].map(|n| b'0' + n);
+            Mti::new(&d).ok_or(bad)
+        }
+    }
+}
+
+/// The three bitmaps as words; bit 63 of word 0 is field 1.
+pub(crate) struct Bitmaps([u64; 3]);
+
+impl Bitmaps {
+    /// Data fields present: every set bit except the bitmap bits 1 and 65.
+    pub(crate) fn data_fields(&self) -> impl Iterator<Item = u8> + '_ {
+        (0..3usize)
+            .flat_map(move |w| {
+                let mut word = self.0[w];
+                std::iter::from_fn(move || {
+                    if word == 0 {
+                        return None;
+                    }
+                    let bit = word.leading_zeros();
+                    word &= !(1u64 << (63 - bit));
+                    Some((w as u32 * 64 + bit + 1) as u8)
+                })
+            })
+            .filter(|&n| n != 1 && n != 65)
+    }
+
+    fn data_field_count(&self) -> usize {
+        let bits: u32 = self.0.iter().map(|w| w.count_ones()).sum();
+        let bitmap_bits = (self.0[0] >> 63) + (self.0[1] >> 63);
+        (bits as u64 - bitmap_bits) as usize
+    }
+}
+
+fn decode_bitmaps(spec: &Spec, cur: &mut Cursor<'_>) -> Res<Bitmaps> {
+    let mut words = [0u64; 3];
+    words[0] = decode_bitmap(spec, cur, Location::PrimaryBitmap)?;
+    if words[0] >> 63 == 1 {
+        words[1] = decode_bitmap(spec, cur, Location::Field(1))?;
+        if words[1] >> 63 == 1 {
+            words[2] = decode_bitmap(spec, cur, Location::Field(65))?;
+        }
+    }
+    Ok(Bitmaps(words))
+}
+
+fn decode_bitmap(spec: &Spec, cur: &mut Cursor<'_>, at: Location) -> Res<u64> {
+    match spec.bitmap {
+        BitmapEncoding::Binary => {
+            let b = cur.take(8, at)?;
+            let mut a = [0u8; 8];
+            a.copy_from_slice(b);
+            Ok(u64::from_be_bytes(a))
+        }
+        BitmapEncoding::Hex => {
+            let text = cur.take(16, at)?;
+            text.iter().try_fold(0u64, |acc, &c| {
+                let v = hex_value(c).ok_or(DecodeError::new(at, Reason::BadBitmap))?;
+                Ok(acc << 4 | u64::from(v))
+            })
+        }
+    }
+}
+
+/// Read a variable field's length prefix.
+fn decode_prefix(spec: &FieldSpec, digits: u8, cur: &mut Cursor<'_>, at: Location) -> Res<u32> {
+    let bad = DecodeError::new(at, Reason::BadLengthPrefix);
+    let raw = cur.take(spec.prefix_width(), at)?;
+    match spec.prefix {
+        PrefixEncoding::Ascii => raw.iter().try_fold(0u32, |acc, &c| {
+            if c.is_ascii_digit() {
+                Ok(acc * 10 + u32::from(c - b'0'))
+            } else {
+                Err(bad)
+            }
+        }),
+        PrefixEncoding::Ebcdic => raw.iter().try_fold(0u32, |acc, &c| match c {
+            0xF0..=0xF9 => Ok(acc * 10 + u32::from(c - 0xF0)),
+            _ => Err(bad),
+        }),
+        PrefixEncoding::Bcd => {
+            let value = raw.iter().try_fold(0u32, |acc, &b| {
+                let (hi, lo) = (b >> 4, b & 0xF);
+                if hi > 9 || lo > 9 {
+                    return Err(bad);
+                }
+                Ok(acc * 100 + u32::from(hi) * 10 + u32::from(lo))
+            })?;
+            // An LLL length in two bytes has a leading nibble that must be zero
+            // beyond the digits the prefix allows (e.g. 0x0999 for LLL).
+            if value >= 10u32.pow(u32::from(digits.max(2))) {
+                return Err(bad);
+            }
+            Ok(value)
+        }
+        PrefixEncoding::Binary => Ok(raw.iter().fold(0u32, |acc, &b| acc << 8 | u32::from(b))),
+    }
+}
+
+fn decode_field(spec: &FieldSpec, n: u8, cur: &mut Cursor<'_>) -> Res<Slot> {
+    let at = Location::Field(n);
+    let units = match spec.length {
+        Length::Fixed(len) => u32::from(len),
+        Length::Variable { digits, max } => {
+            let len = decode_prefix(spec, digits, cur, at)?;
+            if len > u32::from(max) {
+                return Err(DecodeError::new(
+                    at,
+                    Reason::TooLong {
+                        length: len,
+                        max: max.into(),
+                    },
+                ));
+            }
+            len
+        }
+    };
+    let start = cur.offset();
+    let data = cur.take(spec.wire_len(units as usize), at)?;
+    let bad_char = |p: usize| DecodeError::new(at, Reason::BadCharacter { position: p as u32 });
+    let form = match spec.encoding {
+        DataEncoding::Ascii if spec.class == ContentClass::B => {
+            if data.len() % 2 != 0 {
+                return Err(DecodeError::new(
+                    at,
+                    Reason::BadCharacter {
+                        position: units - 1,
+                    },
+                ));
+            }
+            if let Some(p) = data.iter().position(|&c| hex_value(c).is_none()) {
+                return Err(bad_char(p));
+            }
+            Form::HexText
+        }
+        DataEncoding::Ascii => {
+            if let Some(p) = first_invalid(spec.class, data) {
+                return Err(bad_char(p));
+            }
+            Form::Text
+        }
+        DataEncoding::Ebcdic => {
+            let mut ascii = [0u8; 64];
+            // Validate in chunks so no allocation is needed.
+            for (ci, chunk) in data.chunks(64).enumerate() {
+                for (i, &b) in chunk.iter().enumerate() {
+                    ascii[i] = ebcdic_to_ascii(b).ok_or_else(|| bad_char(ci * 64 + i))?;
+                }
+                if let Some(p) = first_invalid_chunk(spec.class, &ascii[..chunk.len()], ci == 0) {
+                    return Err(bad_char(ci * 64 + p));
+                }
+            }
+            Form::Ebcdic
+        }
+        DataEncoding::BcdLeftPad | DataEncoding::BcdRightPad => {
+            let pad_left = spec.encoding == DataEncoding::BcdLeftPad;
+            check_bcd(spec, data, units as usize, pad_left, at)?;
+            Form::Bcd {
+                digits: units as u16,
+                pad_left,
+            }
+        }
+        DataEncoding::Binary => Form::Raw,
+    };
+    Ok(Slot {
+        field: n,
+        form,
+        in_wire: true,
+        start: start as u32,
+        len: data.len() as u32,
+    })
+}
+
+/// Class check on a chunk of a longer value: the `x+n` sign applies to the first only.
+fn first_invalid_chunk(class: ContentClass, text: &[u8], first: bool) -> Option<usize> {
+    if class == ContentClass::XN && !first {
+        first_invalid(ContentClass::N, text)
+    } else {
+        first_invalid(class, text)
+    }
+}
+
+fn check_bcd(
+    spec: &FieldSpec,
+    data: &[u8],
+    digits: usize,
+    pad_left: bool,
+    at: Location,
+) -> Res<()> {
+    let odd = digits % 2 == 1;
+    if odd {
+        let pad = if pad_left {
+            data.first().map(|b| b >> 4)
+        } else {
+            data.last().map(|b| b & 0xF)
+        };
+        if pad != Some(spec.pad_nibble) {
+            return Err(DecodeError::new(at, Reason::BadPadding));
+        }
+    }
+    if spec.class == ContentClass::N {
+        let skip = usize::from(pad_left && odd);
+        let bad = data
+            .iter()
+            .flat_map(|b| [b >> 4, b & 0xF])
+            .skip(skip)
+            .take(digits)
+            .position(|d| d > 9);
+        if let Some(p) = bad {
+            return Err(DecodeError::new(
+                at,
+                Reason::BadCharacter { position: p as u32 },
+            ));
+        }
+    }
+    Ok(())
+}

@@ -1,0 +1,32 @@
+//! ISO 8583 wire format for the interbank switch.
+//!
+//! - [`spec`]: message dialects as data (built-in `iso87ascii`, `iso87binary`,
+//!   `iso87bcd`, or loaded from TOML/JSON);
+//! - [`Spec::decode`](spec::Spec::decode) / [`Spec::encode`](spec::Spec::encode):
+//!   strict, zero-copy decode with nom and validated encode;
+//! - [`Message`]: get/set by field number, typed accessors ([`accessors`]), masked
+//!   `Debug`/`Display` ([`mask`]);
+//! - [`framing`]: tokio-util length-header codecs (the only stream-facing module);
+//! - [`json`]: the JSON form used by the `iso8583` tool.
+//!
+//! No I/O and no async runtime here outside [`framing`].
+
+pub mod accessors;
+pub mod content;
+pub mod currency;
+pub mod decode;
+pub mod encode;
+pub mod error;
+pub mod framing;
+pub mod json;
+pub mod luhn;
+pub mod mask;
+pub mod message;
+pub mod mti;
+pub mod spec;
+
+pub use accessors::{AmountError, Pan, ProcessingCode};
+pub use error::{DecodeError, EncodeError, Location, Reason, SpecError};
+pub use message::{Field, FieldSet, Message};
+pub use mti::Mti;
+pub use spec::Spec;
