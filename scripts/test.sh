@@ -1,0 +1,21 @@
+#!/usr/bin/env bash
+# Runs the whole test suite from a fresh clone: prepares the Python venv with
+# pyiso8583 4.0.1 for the codec's differential tests, then `cargo test`.
+# Set ISO8583_DIFFERENTIAL_REQUIRED=1 (CI does) to make a missing pyiso8583 a failure
+# instead of a printed skip.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+VENV="$PWD/.venv"
+if [ ! -x "$VENV/bin/python" ] || ! "$VENV/bin/python" -c "import iso8583; assert iso8583.__version__ == '4.0.1'" 2>/dev/null; then
+    echo "== preparing $VENV with pyiso8583==4.0.1"
+    if python3 -m venv "$VENV" && "$VENV/bin/pip" install --quiet --disable-pip-version-check pyiso8583==4.0.1; then
+        :
+    else
+        echo "!! could not prepare the Python venv; differential tests will skip (or fail if required)"
+    fi
+fi
+export PYISO8583_PYTHON="$VENV/bin/python"
+
+echo "== cargo test --workspace --locked"
+cargo test --workspace --locked "$@"
