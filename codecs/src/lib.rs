@@ -17,16 +17,19 @@ pub mod currency;
 pub mod decode;
 pub mod encode;
 pub mod error;
+#[cfg(feature = "framing")]
 pub mod framing;
 pub mod json;
 pub mod luhn;
 pub mod mask;
 pub mod message;
 pub mod mti;
+pub mod response_code;
 pub mod spec;
 
 pub use accessors::{AmountError, Pan, ProcessingCode};
 pub use error::{DecodeError, EncodeError, Location, Reason, SpecError};
 pub use message::{Field, FieldSet, Message};
 pub use mti::Mti;
+pub use response_code::ResponseCode;
 pub use spec::Spec;

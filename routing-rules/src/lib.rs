@@ -1,9 +1,27 @@
 //! Routing rules of the interbank switch: which bank issued a card and whether a
 //! transaction may go there.
 //!
-//! This crate will own the bank registry (institution ids, regions, roles), the BIN
-//! range table (longest-prefix match to issuer and card product), the ordered region
-//! rules, their validation when loaded from TOML, `decide` on the switch's hot path and
-//! `explain` for operators. It is pure: no sockets, no clock, no logging.
+//! - [`model`]: regions, banks, card products;
+//! - [`bins`]: the BIN range table (6-11 digit prefixes, longest match wins);
+//! - [`rules`]: ordered rules and their bitset index;
+//! - [`file`] and [`compile`]: TOML files (one, or a directory) validated into a
+//!   [`RoutingTable`], with every problem naming the file and entry;
+//! - [`decide`]: `decide` for the hot path (allocation-free) and `explain`;
+//! - [`shared`]: atomic replacement of the table while the switch runs.
 //!
-//! Nothing is implemented yet; see the routing-rules issue.
+//! Pure: no sockets, no clock, no logging; the only I/O is reading the files.
+
+pub mod bins;
+pub mod compile;
+pub mod decide;
+pub mod file;
+pub mod model;
+pub mod problem;
+pub mod rules;
+pub mod shared;
+pub mod table;
+
+pub use decide::{Decision, Explanation, Step, Transaction, Verdict};
+pub use problem::{LoadError, Problem};
+pub use shared::SharedRoutingTable;
+pub use table::RoutingTable;

@@ -1,0 +1,403 @@
+//! `decide` (the switch's hot path, allocation-free) and `explain` (the same
+//! decision with every check and rule considered, for operators).
+//!
+//! Order of checks: the PAN (14), the BIN table (15), the acquirer (31), the card
+//! product's currencies (57) and per-transaction limits (61), then the rules in
+//! order (first match wins); no matching rule routes to the card's issuer.
+
+use codecs::mask::mask_pan;
+use codecs::{luhn::luhn_valid, Mti, ResponseCode};
+use rust_decimal::Decimal;
+use serde_json::{json, Value};
+
+use crate::model::{Bank, Product};
+use crate::rules::{Cmp, Cond, Facts, HomeRelation, Outcome, Rule};
+use crate::table::RoutingTable;
+
+/// PAN lengths the network issues.
+pub const PAN_LENGTHS: std::ops::RangeInclusive<usize> = 16..=19;
+
+/// What the switch knows of a request when it routes it.
+#[derive(Clone, Copy, Debug)]
+pub struct Transaction<'a> {
+    /// Field 2 (ASCII digits).
+    pub pan: &'a [u8],
+    /// Field 32, the acquiring institution id.
+    pub acquirer: &'a [u8],
+    /// The message type.
+    pub mti: Mti,
+    /// Field 3 (six digits; anything else counts as an unknown transaction type).
+    pub processing_code: &'a [u8],
+    /// Field 4 in major units of `currency`.
+    pub amount: Decimal,
+    /// Field 49, ISO 4217 numeric.
+    pub currency: u16,
+}
+
+impl Transaction<'_> {
+    /// The first two processing-code digits, if numeric.
+    pub fn transaction_type(&self) -> Option<u8> {
+        match self.processing_code {
+            [a, b, ..] if a.is_ascii_digit() && b.is_ascii_digit() => {
+                Some((a - b'0') * 10 + (b - b'0'))
+            }
+            _ => None,
+        }
+    }
+}
+
+/// Which check decided.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Step {
+    /// The PAN failed its length or Luhn check.
+    Pan,
+    /// No BIN range matched.
+    Bin,
+    /// The acquirer is not a known acquiring bank.
+    Acquirer,
+    /// The product does not allow the currency.
+    ProductCurrency,
+    /// The amount exceeds the product's limit.
+    ProductLimit,
+    /// A rule matched.
+    Rule,
+    /// No rule matched: route to the card's issuer.
+    Default,
+}
+
+impl Step {
+    /// Name used in traces.
+    pub fn name(self) -> &'static str {
+        match self {
+            Step::Pan => "pan",
+            Step::Bin => "bin",
+            Step::Acquirer => "acquirer",
+            Step::ProductCurrency => "product-currency",
+            Step::ProductLimit => "product-limit",
+            Step::Rule => "rule",
+            Step::Default => "default",
+        }
+    }
+}
+
+/// Route or decline.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Verdict {
+    /// Forward to `Decision::issuer`.
+    Route,
+    /// Answer the acquirer with `Decision::response_code`.
+    Decline,
+}
+
+/// The outcome of routing one transaction. Borrowed from the table: no allocation.
+#[derive(Clone, Copy, Debug)]
+pub struct Decision<'t> {
+    /// Route or decline.
+    pub verdict: Verdict,
+    /// Where to route (for a decline: the card's issuer, when known).
+    pub issuer: Option<&'t Bank>,
+    /// The card product, when the BIN matched.
+    pub product: Option<&'t Product>,
+    /// The decline code.
+    pub response_code: Option<ResponseCode>,
+    /// The rule that decided, if a rule did.
+    pub rule: Option<&'t Rule>,
+    /// Which check decided.
+    pub step: Step,
+}
+
+impl<'t> Decision<'t> {
+    fn decline(step: Step, rc: ResponseCode) -> Self {
+        Decision {
+            verdict: Verdict::Decline,
+            issuer: None,
+            product: None,
+            response_code: Some(rc),
+            rule: None,
+            step,
+        }
+    }
+}
+
+/// A decision with the reasoning behind it.
+#[derive(Clone, Debug)]
+pub struct Explanation<'t> {
+    /// The decision, identical to what `decide` returns.
+    pub decision: Decision<'t>,
+    /// Every check and rule considered, in order, as JSON objects.
+    pub trace: Vec<Value>,
+}
+
+impl<'t> Explanation<'t> {
+    /// The one-line JSON form printed by `routing-rules explain`.
+    pub fn to_json(&self) -> Value {
+        let d = &self.decision;
+        json!({
+            "decision": match d.verdict { Verdict::Route => "route", Verdict::Decline => "decline" },
+            "issuer": d.issuer.map(|b| b.id.as_str()),
+            "product": d.product.map(|p| p.id.as_str()),
+            "response_code": d.response_code.map(|rc| rc.as_str().to_string()),
+            "rule": d.rule.map(|r| r.id.as_str()),
+            "trace": self.trace,
+        })
+    }
+}
+
+/// Records the trace when explaining; does nothing when deciding.
+trait Tracer {
+    fn check(&mut self, step: Step, ok: bool, detail: impl FnOnce() -> String);
+    fn rule(&mut self, rule: &Rule, matched: bool, detail: impl FnOnce() -> String);
+}
+
+struct NoTrace;
+
+impl Tracer for NoTrace {
+    #[inline]
+    fn check(&mut self, _: Step, _: bool, _: impl FnOnce() -> String) {}
+    #[inline]
+    fn rule(&mut self, _: &Rule, _: bool, _: impl FnOnce() -> String) {}
+}
+
+impl Tracer for Vec<Value> {
+    fn check(&mut self, step: Step, ok: bool, detail: impl FnOnce() -> String) {
+        self.push(json!({"check": step.name(), "ok": ok, "detail": detail()}));
+    }
+    fn rule(&mut self, rule: &Rule, matched: bool, detail: impl FnOnce() -> String) {
+        self.push(json!({"rule": rule.id, "matched": matched, "detail": detail()}));
+    }
+}
+
+impl RoutingTable {
+    /// Route one transaction. Allocation-free.
+    pub fn decide<'t>(&'t self, tx: &Transaction<'_>) -> Decision<'t> {
+        self.run(tx, &mut NoTrace, false)
+    }
+
+    /// The same decision as [`decide`](Self::decide), with every check and rule
+    /// considered and why it did or did not match. PANs appear only masked.
+    pub fn explain<'t>(&'t self, tx: &Transaction<'_>) -> Explanation<'t> {
+        let mut trace = Vec::new();
+        let decision = self.run(tx, &mut trace, true);
+        Explanation { decision, trace }
+    }
+
+    fn run<'t>(
+        &'t self,
+        tx: &Transaction<'_>,
+        t: &mut impl Tracer,
+        explain_all: bool,
+    ) -> Decision<'t> {
+        let pan_ok = PAN_LENGTHS.contains(&tx.pan.len()) && luhn_valid(tx.pan);
+        t.check(Step::Pan, pan_ok, || {
+            format!(
+                "{}: {} digits, Luhn {}",
+                mask_pan(tx.pan),
+                tx.pan.len(),
+                if luhn_valid(tx.pan) { "ok" } else { "failed" }
+            )
+        });
+        if !pan_ok {
+            return Decision::decline(Step::Pan, ResponseCode::INVALID_CARD_NUMBER);
+        }
+        let Some(range) = self.bins.lookup(tx.pan) else {
+            t.check(Step::Bin, false, || "no BIN range matches".into());
+            return Decision::decline(Step::Bin, ResponseCode::NO_SUCH_ISSUER);
+        };
+        let product = &self.products[range.product as usize];
+        let card_issuer = &self.banks[product.issuer as usize];
+        t.check(Step::Bin, true, || {
+            let w = range.len as usize;
+            format!(
+                "range {:0w$}-{:0w$} ({} digits): product {}, issuer {}",
+                range.low, range.high, range.len, product.id, card_issuer.id
+            )
+        });
+        let with_card = |mut d: Decision<'t>| {
+            d.product = Some(product);
+            d.issuer = Some(card_issuer);
+            d
+        };
+
+        let acquirer = self
+            .bank_index(tx.acquirer)
+            .filter(|&i| self.banks[i as usize].acquirer);
+        t.check(Step::Acquirer, acquirer.is_some(), || {
+            let id = String::from_utf8_lossy(tx.acquirer);
+            match self.bank_index(tx.acquirer) {
+                None => format!("{id} is not a member bank"),
+                Some(i) if acquirer.is_none() => format!(
+                    "{id} ({}) has no acquirer role",
+                    self.banks[i as usize].name
+                ),
+                Some(i) => {
+                    let b = &self.banks[i as usize];
+                    let r = &self.regions[b.region as usize];
+                    format!("{id} ({}), region {} ({})", b.name, r.id, r.kind.name())
+                }
+            }
+        });
+        let Some(acquirer) = acquirer else {
+            return with_card(Decision::decline(
+                Step::Acquirer,
+                ResponseCode::BANK_NOT_SUPPORTED,
+            ));
+        };
+
+        let currency_ok = product.currencies.contains(&tx.currency);
+        t.check(Step::ProductCurrency, currency_ok, || {
+            format!(
+                "currency {:03}, product allows {:?}",
+                tx.currency, product.currencies
+            )
+        });
+        if !currency_ok {
+            return with_card(Decision::decline(
+                Step::ProductCurrency,
+                ResponseCode::NOT_PERMITTED_CARDHOLDER,
+            ));
+        }
+        let transaction = tx.transaction_type();
+        let limit = product
+            .limit_for(tx.currency)
+            .and_then(|l| l.for_transaction(transaction));
+        let within = limit.is_none_or(|max| tx.amount <= max);
+        t.check(Step::ProductLimit, within, || match limit {
+            Some(max) => format!("amount {} against limit {max}", tx.amount),
+            None => "no limit for this currency and transaction type".into(),
+        });
+        if !within {
+            return with_card(Decision::decline(
+                Step::ProductLimit,
+                ResponseCode::EXCEEDS_AMOUNT_LIMIT,
+            ));
+        }
+
+        let acq_bank = &self.banks[acquirer as usize];
+        let home = match product.home_region {
+            None => HomeRelation::None,
+            Some(r) if r == acq_bank.region => HomeRelation::Same,
+            Some(_) => HomeRelation::Different,
+        };
+        let facts = Facts {
+            acquirer,
+            acquirer_region: acq_bank.region,
+            acquirer_region_kind: self.regions[acq_bank.region as usize].kind,
+            issuer: product.issuer,
+            product: range.product,
+            category: product.category,
+            home,
+            transaction,
+            mti_class: tx.mti.as_bytes()[1] - b'0',
+            currency: tx.currency,
+            amount: tx.amount,
+        };
+        let matched = if explain_all {
+            // Walk every rule for the trace; the first match still decides.
+            let mut first = None;
+            for (i, rule) in self.rules.iter().enumerate() {
+                let failed = rule.conditions.iter().find(|c| !c.holds(&facts));
+                let matched = failed.is_none() && first.is_none();
+                t.rule(rule, failed.is_none(), || match failed {
+                    Some(c) => format!("not matched: {}", self.describe(c, &facts)),
+                    None if matched => "matched: decides".into(),
+                    None => "matched, but an earlier rule decided".into(),
+                });
+                if matched {
+                    first = Some(i);
+                }
+            }
+            first
+        } else {
+            self.index.first_match(&self.rules, &facts)
+        };
+        let Some(i) = matched else {
+            t.check(Step::Default, true, || {
+                format!("no rule matched: route to issuer {}", card_issuer.id)
+            });
+            return with_card(Decision {
+                verdict: Verdict::Route,
+                issuer: None,
+                product: None,
+                response_code: None,
+                rule: None,
+                step: Step::Default,
+            });
+        };
+        let rule = &self.rules[i];
+        let mut d = with_card(Decision {
+            verdict: Verdict::Route,
+            issuer: None,
+            product: None,
+            response_code: None,
+            rule: Some(rule),
+            step: Step::Rule,
+        });
+        match rule.outcome {
+            Outcome::Route => {}
+            Outcome::RouteTo(b) => d.issuer = Some(&self.banks[b as usize]),
+            Outcome::Decline(rc) => {
+                d.verdict = Verdict::Decline;
+                d.response_code = Some(rc);
+            }
+        }
+        d
+    }
+
+    /// Why a condition failed, in operator terms.
+    fn describe(&self, c: &Cond, f: &Facts) -> String {
+        let bank = |i: u16| self.banks[i as usize].id.clone();
+        let region = |i: u16| self.regions[i as usize].id.clone();
+        let product = |i: u16| self.products[i as usize].id.clone();
+        let category = |i: u16| self.category_name(i).to_string();
+        fn show<T>(
+            key: &str,
+            value: String,
+            l: &crate::rules::ListCond<T>,
+            name: impl Fn(&T) -> String,
+        ) -> String {
+            let list: Vec<String> = l.values.iter().map(name).collect();
+            let rel = if l.negated { "in" } else { "not in" };
+            let key = if l.negated {
+                format!("{key}_not")
+            } else {
+                key.to_string()
+            };
+            format!("{key}: {value} {rel} [{}]", list.join(", "))
+        }
+        match c {
+            Cond::Acquirer(l) => show("acquirer", bank(f.acquirer), l, |&b| bank(b)),
+            Cond::AcquirerRegion(l) => {
+                show("acquirer_region", region(f.acquirer_region), l, |&r| {
+                    region(r)
+                })
+            }
+            Cond::AcquirerRegionKind(l) => show(
+                "acquirer_region_kind",
+                f.acquirer_region_kind.name().into(),
+                l,
+                |k| k.name().into(),
+            ),
+            Cond::Issuer(l) => show("issuer", bank(f.issuer), l, |&b| bank(b)),
+            Cond::Product(l) => show("product", product(f.product), l, |&p| product(p)),
+            Cond::Category(l) => show("category", category(f.category), l, |&c| category(c)),
+            Cond::HomeRegion(h) => format!("home_region: {} is not {}", f.home.name(), h.name()),
+            Cond::Transaction(l) => {
+                let t = |t: &Option<u8>| t.map_or("non-numeric".into(), |t| format!("{t:02}"));
+                show("transaction", t(&f.transaction), l, t)
+            }
+            Cond::MtiClass(l) => show("mti_class", f.mti_class.to_string(), l, u8::to_string),
+            Cond::Currency(l) => show("currency", format!("{:03}", f.currency), l, |c| {
+                format!("{c:03}")
+            }),
+            Cond::Amount(cmp, v) => {
+                let (key, op) = match cmp {
+                    Cmp::Gt => ("amount_gt", ">"),
+                    Cmp::Ge => ("amount_ge", ">="),
+                    Cmp::Lt => ("amount_lt", "<"),
+                    Cmp::Le => ("amount_le", "<="),
+                };
+                format!("{key}: amount {} is not {op} {v}", f.amount)
+            }
+        }
+    }
+}
