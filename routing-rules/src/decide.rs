@@ -1,9 +1,10 @@
 //! `decide` (the switch's hot path, allocation-free) and `explain` (the same
 //! decision with every check and rule considered, for operators).
 //!
-//! Order of checks: the PAN (14), the BIN table (15), the acquirer (31), the card
-//! product's currencies (57) and per-transaction limits (61), then the rules in
-//! order (first match wins); no matching rule routes to the card's issuer.
+//! Order of checks: the PAN (14), the BIN table (15), the acquirer (31), then the
+//! rules in order (first match wins). A transaction no rule declines is routed (to
+//! the rule's bank, or by default to the card's issuer) once it passes the card
+//! product's own currencies (57) and per-transaction limits (61).
 
 use codecs::mask::mask_pan;
 use codecs::{luhn::luhn_valid, Mti, ResponseCode};
@@ -243,35 +244,7 @@ impl RoutingTable {
             ));
         };
 
-        let currency_ok = product.currencies.contains(&tx.currency);
-        t.check(Step::ProductCurrency, currency_ok, || {
-            format!(
-                "currency {:03}, product allows {:?}",
-                tx.currency, product.currencies
-            )
-        });
-        if !currency_ok {
-            return with_card(Decision::decline(
-                Step::ProductCurrency,
-                ResponseCode::NOT_PERMITTED_CARDHOLDER,
-            ));
-        }
         let transaction = tx.transaction_type();
-        let limit = product
-            .limit_for(tx.currency)
-            .and_then(|l| l.for_transaction(transaction));
-        let within = limit.is_none_or(|max| tx.amount <= max);
-        t.check(Step::ProductLimit, within, || match limit {
-            Some(max) => format!("amount {} against limit {max}", tx.amount),
-            None => "no limit for this currency and transaction type".into(),
-        });
-        if !within {
-            return with_card(Decision::decline(
-                Step::ProductLimit,
-                ResponseCode::EXCEEDS_AMOUNT_LIMIT,
-            ));
-        }
-
         let acq_bank = &self.banks[acquirer as usize];
         let home = match product.home_region {
             None => HomeRelation::None,
@@ -310,35 +283,59 @@ impl RoutingTable {
         } else {
             self.index.first_match(&self.rules, &facts)
         };
-        let Some(i) = matched else {
-            t.check(Step::Default, true, || {
-                format!("no rule matched: route to issuer {}", card_issuer.id)
-            });
-            return with_card(Decision {
-                verdict: Verdict::Route,
-                issuer: None,
-                product: None,
-                response_code: None,
-                rule: None,
-                step: Step::Default,
-            });
-        };
-        let rule = &self.rules[i];
+        let rule = matched.map(|i| &self.rules[i]);
         let mut d = with_card(Decision {
             verdict: Verdict::Route,
             issuer: None,
             product: None,
             response_code: None,
-            rule: Some(rule),
-            step: Step::Rule,
+            rule,
+            step: if rule.is_some() {
+                Step::Rule
+            } else {
+                Step::Default
+            },
         });
-        match rule.outcome {
-            Outcome::Route => {}
-            Outcome::RouteTo(b) => d.issuer = Some(&self.banks[b as usize]),
-            Outcome::Decline(rc) => {
+        match rule.map(|r| &r.outcome) {
+            Some(Outcome::Decline(rc)) => {
                 d.verdict = Verdict::Decline;
-                d.response_code = Some(rc);
+                d.response_code = Some(*rc);
+                return d;
             }
+            Some(Outcome::RouteTo(b)) => d.issuer = Some(&self.banks[*b as usize]),
+            Some(Outcome::Route) => {}
+            None => t.check(Step::Default, true, || {
+                format!("no rule matched: route to issuer {}", card_issuer.id)
+            }),
+        }
+
+        // Routed: the card product's own currencies and limits still apply.
+        let currency_ok = product.currencies.contains(&tx.currency);
+        t.check(Step::ProductCurrency, currency_ok, || {
+            format!(
+                "currency {:03}, product allows {:?}",
+                tx.currency, product.currencies
+            )
+        });
+        if !currency_ok {
+            return with_card(Decision::decline(
+                Step::ProductCurrency,
+                ResponseCode::NOT_PERMITTED_CARDHOLDER,
+            ));
+        }
+        let limit = product
+            .limit_for(tx.currency)
+            .and_then(|l| l.for_transaction(transaction));
+        let within = limit.is_none_or(|max| tx.amount <= max);
+        t.check(Step::ProductLimit, within, || match limit {
+            Some(max) => format!("amount {} against limit {max}", tx.amount),
+            None => "no limit for this currency and transaction type".into(),
+        });
+        if !within {
+            return with_card(Decision::decline(
+                Step::ProductLimit,
+                ResponseCode::EXCEEDS_AMOUNT_LIMIT,
+            ));
         }
         d
     }

@@ -30,3 +30,26 @@ impl SharedRoutingTable {
         self.0.swap(Arc::new(table))
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const A: &str = "[[region]]\nid = \"c\"\nkind = \"capital\"\n[[bank]]\nid = \"1\"\nregion = \"c\"\nroles = [\"acquirer\"]\n";
+
+    #[test]
+    fn readers_keep_their_snapshot_across_a_replace() {
+        let (t1, _) = RoutingTable::from_toml(A, "a.toml").unwrap();
+        let shared = SharedRoutingTable::new(t1);
+        let before = shared.current();
+        let (t2, _) = RoutingTable::from_toml(
+            &format!("{A}[[bank]]\nid = \"2\"\nregion = \"c\"\nroles = [\"acquirer\"]\n"),
+            "b.toml",
+        )
+        .unwrap();
+        let old = shared.replace(t2);
+        assert_eq!(before.banks().len(), 1);
+        assert_eq!(old.banks().len(), 1);
+        assert_eq!(shared.current().banks().len(), 2);
+    }
+}
