@@ -50,8 +50,83 @@ fn table(class: ContentClass) -> &'static ClassTable {
 
 /// Position of the first character of `text` (logical ASCII form) that `class`
 /// does not allow, if any.
-#[inline]
+#[inline(always)]
 pub fn first_invalid(class: ContentClass, text: &[u8]) -> Option<usize> {
+    // Fast path, inlined: a branch-free (vectorizable) check of the whole value;
+    // the position is searched out of line only when something is wrong.
+    let all_ok = match class {
+        ContentClass::B => true,
+        ContentClass::N => all_digits(text),
+        ContentClass::Ans => all_printable(text),
+        ContentClass::Z => text
+            .iter()
+            .fold(true, |ok, &b| ok & ((b & 0xF0) == 0x30 || b == b'D')),
+        ContentClass::An => text.iter().fold(true, |ok, &b| {
+            ok & (b.is_ascii_alphanumeric() | (b == b' '))
+        }),
+        _ => false,
+    };
+    if all_ok {
+        return None;
+    }
+    first_invalid_position(class, text)
+}
+
+const ONES: u64 = 0x0101_0101_0101_0101;
+const HIGH: u64 = 0x8080_8080_8080_8080;
+
+/// Eight bytes at a time (SWAR): every byte an ASCII digit.
+#[inline(always)]
+fn all_digits(text: &[u8]) -> bool {
+    let mut chunks = text.chunks_exact(8);
+    let mut ok = true;
+    for c in &mut chunks {
+        let mut a = [0u8; 8];
+        a.copy_from_slice(c);
+        let x = u64::from_le_bytes(a);
+        // Each byte must be 0x30..=0x39: high nibble 3, and adding 6 keeps it 3.
+        ok &= (x & 0xF0F0_F0F0_F0F0_F0F0) == 0x3030_3030_3030_3030
+            && ((x + 0x0606_0606_0606_0606) & 0xF0F0_F0F0_F0F0_F0F0) == 0x3030_3030_3030_3030;
+    }
+    ok && chunks.remainder().iter().all(u8::is_ascii_digit)
+}
+
+/// Eight bytes at a time (SWAR): every byte printable ASCII (0x20-0x7E).
+#[inline(always)]
+fn all_printable(text: &[u8]) -> bool {
+    let mut chunks = text.chunks_exact(8);
+    let mut bad = 0u64;
+    for c in &mut chunks {
+        let mut a = [0u8; 8];
+        a.copy_from_slice(c);
+        let x = u64::from_le_bytes(a);
+        // High bit set: >= 0x80. Below 0x20: (x - 0x20 per byte) borrows into the
+        // high bit for bytes < 0x20 (bytes >= 0x80 are caught by the first term).
+        // Equal to 0x7F: x ^ 0x7F.. is zero in that byte.
+        let below = x.wrapping_sub(ONES * 0x20) & !x;
+        let del = x ^ (ONES * 0x7F);
+        let is_del = del.wrapping_sub(ONES) & !del;
+        bad |= (x | below | is_del) & HIGH;
+    }
+    bad == 0
+        && chunks
+            .remainder()
+            .iter()
+            .all(|&b| (0x20..=0x7E).contains(&b))
+}
+
+/// Every byte a hex digit (either case).
+#[inline(always)]
+pub fn all_hex(text: &[u8]) -> bool {
+    text.iter()
+        .fold(0u8, |acc, &c| acc | HEX_VALUES[c as usize])
+        & 0x80
+        == 0
+}
+
+#[cold]
+#[inline(never)]
+fn first_invalid_position(class: ContentClass, text: &[u8]) -> Option<usize> {
     match class {
         ContentClass::B => None,
         ContentClass::N => text.iter().position(|b| !b.is_ascii_digit()),
@@ -131,15 +206,44 @@ pub fn bcd_nibbles(wire: &[u8], digits: usize, pad_left: bool) -> impl Iterator<
         .take(digits)
 }
 
+/// Hex digit values; 0xFF marks a non-hex byte.
+static HEX_VALUES: [u8; 256] = {
+    let mut t = [0xFFu8; 256];
+    let mut i = 0;
+    while i < 10 {
+        t[b'0' as usize + i] = i as u8;
+        i += 1;
+    }
+    let mut i = 0;
+    while i < 6 {
+        t[b'A' as usize + i] = 10 + i as u8;
+        t[b'a' as usize + i] = 10 + i as u8;
+        i += 1;
+    }
+    t
+};
+
 /// The value of a hex character (either case).
 #[inline]
 pub fn hex_value(c: u8) -> Option<u8> {
-    match c {
-        b'0'..=b'9' => Some(c - b'0'),
-        b'A'..=b'F' => Some(c - b'A' + 10),
-        b'a'..=b'f' => Some(c - b'a' + 10),
-        _ => None,
+    match HEX_VALUES[c as usize] {
+        0xFF => None,
+        v => Some(v),
     }
+}
+
+/// Sixteen hex characters as a big-endian u64 (a hex bitmap); None if any is not hex.
+#[inline]
+pub fn hex_u64(text: &[u8; 16]) -> Option<u64> {
+    let mut acc = 0u64;
+    let mut bad = 0u8;
+    for &c in text {
+        let v = HEX_VALUES[c as usize];
+        bad |= v;
+        acc = acc << 4 | u64::from(v & 0x0F);
+    }
+    // Valid digits are < 16, so the high bit is set only if a byte was not hex.
+    (bad & 0x80 == 0).then_some(acc)
 }
 
 const HEX_UPPER: &[u8; 16] = b"0123456789ABCDEF";
@@ -174,6 +278,29 @@ pub fn from_hex(text: &[u8]) -> Option<Vec<u8>> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn swar_checks_agree_with_bytewise_ones() {
+        for len in 0..20 {
+            for bad_at in 0..=len {
+                for filler in [b'0', b'9', b' ', b'~', b'A'] {
+                    for bad in [0u8, 0x1F, 0x20, 0x2F, 0x3A, 0x7E, 0x7F, 0x80, 0xFF, b'5'] {
+                        let mut v = vec![filler; len];
+                        if bad_at < len {
+                            v[bad_at] = bad;
+                        }
+                        assert_eq!(all_digits(&v), v.iter().all(u8::is_ascii_digit), "{v:?}");
+                        assert_eq!(
+                            all_printable(&v),
+                            v.iter().all(|b| (0x20..=0x7E).contains(b)),
+                            "{v:?}"
+                        );
+                        assert_eq!(all_hex(&v), v.iter().all(u8::is_ascii_hexdigit), "{v:?}");
+                    }
+                }
+            }
+        }
+    }
 
     #[test]
     fn classes() {

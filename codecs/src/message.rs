@@ -149,6 +149,7 @@ impl<'a> Field<'a> {
 
     /// The logical value: ASCII text for text classes, raw bytes for binary fields.
     /// Borrowed when the wire form already is that, converted otherwise.
+    #[inline]
     pub fn bytes(&self) -> Cow<'a, [u8]> {
         match self.form {
             Form::Text | Form::Raw => Cow::Borrowed(self.data),
@@ -248,6 +249,7 @@ impl Message {
         self.header = (start | HEADER_LOCAL, header.len() as u32);
     }
 
+    #[inline]
     fn local_or_wire(&self, start: u32, len: u32, in_wire: bool) -> &[u8] {
         let start = (start & !HEADER_LOCAL) as usize;
         let buf: &[u8] = if in_wire { &self.wire } else { &self.local };
@@ -265,6 +267,7 @@ impl Message {
         Some(self.view(&slot))
     }
 
+    #[inline]
     pub(crate) fn view(&self, slot: &Slot) -> Field<'_> {
         Field {
             number: slot.field,

@@ -93,6 +93,33 @@ pub enum Origin {
 }
 
 impl Mti {
+    /// 0100 authorization request.
+    pub const AUTH_REQUEST: Mti = Mti(*b"0100");
+    /// 0110 authorization response.
+    pub const AUTH_RESPONSE: Mti = Mti(*b"0110");
+    /// 0120 authorization advice.
+    pub const AUTH_ADVICE: Mti = Mti(*b"0120");
+    /// 0200 financial request.
+    pub const FINANCIAL_REQUEST: Mti = Mti(*b"0200");
+    /// 0210 financial response.
+    pub const FINANCIAL_RESPONSE: Mti = Mti(*b"0210");
+    /// 0220 financial advice.
+    pub const FINANCIAL_ADVICE: Mti = Mti(*b"0220");
+    /// 0400 reversal request.
+    pub const REVERSAL_REQUEST: Mti = Mti(*b"0400");
+    /// 0410 reversal response.
+    pub const REVERSAL_RESPONSE: Mti = Mti(*b"0410");
+    /// 0420 reversal advice.
+    pub const REVERSAL_ADVICE: Mti = Mti(*b"0420");
+    /// 0421 reversal advice, repeat.
+    pub const REVERSAL_ADVICE_REPEAT: Mti = Mti(*b"0421");
+    /// 0430 reversal advice response.
+    pub const REVERSAL_ADVICE_RESPONSE: Mti = Mti(*b"0430");
+    /// 0800 network management request.
+    pub const NETWORK_REQUEST: Mti = Mti(*b"0800");
+    /// 0810 network management response.
+    pub const NETWORK_RESPONSE: Mti = Mti(*b"0810");
+
     /// Parse four ASCII digits.
     pub fn new(digits: &[u8]) -> Option<Mti> {
         match digits {

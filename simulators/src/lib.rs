@@ -1,8 +1,14 @@
-//! Bank host simulators for the interbank switch.
+//! Bank host simulators for the interbank switch, behind the `sim` binary.
 //!
-//! This crate will own the issuer simulator (a deterministic card base, balances,
-//! approvals and declines, reversals, latency and fault injection), the acquirer
-//! simulator and load generator (open and closed loop, latency percentiles, timeouts
-//! with reversals), and the one-command demo network, all behind the `sim` binary.
-//!
-//! Nothing is implemented yet; see the simulators issue.
+//! - [`cards`]: the deterministic card base shared by every simulator;
+//! - [`messages`] and [`clock`]: building requests, responses and reversals;
+//! - [`wire`]: framed TCP links;
+//! - [`issuer`]: the issuer bank host (accounts, approvals, reversals, faults);
+//! - [`acquirer`]: the acquirer bank host and load generator.
+
+pub mod acquirer;
+pub mod cards;
+pub mod clock;
+pub mod issuer;
+pub mod messages;
+pub mod wire;

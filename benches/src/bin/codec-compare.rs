@@ -1,0 +1,327 @@
+//! `codec-compare`: our `iso87ascii` codec against i8583 0.1.0 on the same bytes.
+//!
+//! `cargo run --release -p benches --bin codec-compare [--reps N] [--ops N]` prints
+//! one JSON line. `ours_decode_ns`, `ours_encode_ns`, `i8583_unpack_ns` and
+//! `i8583_pack_ns` are nanoseconds per operation on the reference 0200 purchase
+//! ([`benches::reference_message`]), each the median over `reps` repetitions
+//! (default 5) of `ops` operations (default 200,000). Every repetition times all four
+//! operations back to back, alternating which codec goes first, so machine noise
+//! hits both. `*_min`/`*_max` are the fastest and slowest repetition.
+//!
+//! `decode_ratio` is `ours_decode_ns / i8583_unpack_ns` (`encode_ratio` likewise with
+//! pack), from the medians; `*_ratio_min`/`*_ratio_max` are the extremes of the
+//! per-repetition ratios. `allocs_per_*` count heap allocations (`alloc`,
+//! `alloc_zeroed` and `realloc` calls) per operation with a counting global
+//! allocator, measured in a separate untimed pass.
+//!
+//! The operations are measured exactly as in the criterion bench (`benches/codec.rs`):
+//! decode = `spec.decode(bytes.clone())` with the `Message` dropped inside the loop;
+//! encode = into a fresh `BytesMut::with_capacity(1024)`; i8583 pack = into a fresh
+//! `Vec::with_capacity(1024)`; i8583 unpack = a fresh `Unpacker` per operation.
+
+// `GlobalAlloc` is an unsafe trait, so counting allocations needs an `unsafe impl`.
+// The impl below only forwards each call unchanged to `System` and bumps a counter;
+// this binary is a measurement tool, not part of the switch. (The workspace sets
+// `unsafe_code = "deny"`, not "forbid", so that this one file can allow it.)
+#![allow(unsafe_code)]
+
+use std::alloc::{GlobalAlloc, Layout, System};
+use std::hint::black_box;
+use std::process::ExitCode;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+
+use benches::{i8583_reference_spec, set_i8583_fields, Fixture, SetupError};
+use bytes::BytesMut;
+use i8583::{Packer, Unpacker};
+use serde_json::json;
+
+/// Counts allocations while [`COUNTING`] is set; otherwise a plain `System`.
+struct CountingAlloc;
+
+/// Whether allocations are being counted (off during the timed runs, so the
+/// timings pay one relaxed load per allocation and no atomic add).
+static COUNTING: AtomicBool = AtomicBool::new(false);
+/// Allocations seen while counting.
+static ALLOCATIONS: AtomicU64 = AtomicU64::new(0);
+
+#[inline]
+fn note_allocation() {
+    if COUNTING.load(Ordering::Relaxed) {
+        ALLOCATIONS.fetch_add(1, Ordering::Relaxed);
+    }
+}
+
+// SAFETY: every method forwards its arguments unchanged to `System`, which upholds
+// the `GlobalAlloc` contract; the counter does not touch the memory.
+unsafe impl GlobalAlloc for CountingAlloc {
+    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
+        note_allocation();
+        // SAFETY: the caller's guarantees for `layout` are passed on unchanged.
+        unsafe { System.alloc(layout) }
+    }
+
+    unsafe fn alloc_zeroed(&self, layout: Layout) -> *mut u8 {
+        note_allocation();
+        // SAFETY: as for `alloc`.
+        unsafe { System.alloc_zeroed(layout) }
+    }
+
+    unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
+        note_allocation();
+        // SAFETY: `ptr` was allocated by `System` with `layout` (every allocation
+        // goes through this wrapper); the caller's guarantees are passed on.
+        unsafe { System.realloc(ptr, layout, new_size) }
+    }
+
+    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
+        // SAFETY: as for `realloc`.
+        unsafe { System.dealloc(ptr, layout) }
+    }
+}
+
+#[global_allocator]
+static GLOBAL: CountingAlloc = CountingAlloc;
+
+const USAGE: &str = "usage: codec-compare [--reps N] [--ops N]   (defaults: 5 and 200000)";
+
+/// Command line options.
+struct Options {
+    reps: usize,
+    ops: u64,
+}
+
+/// Parse `--reps N` and `--ops N` (also `--reps=N`); `Ok(None)` for `--help`.
+fn parse_args(args: impl IntoIterator<Item = String>) -> Result<Option<Options>, String> {
+    let mut options = Options {
+        reps: 5,
+        ops: 200_000,
+    };
+    let mut args = args.into_iter();
+    while let Some(arg) = args.next() {
+        let (flag, inline) = match arg.split_once('=') {
+            Some((flag, value)) => (flag.to_string(), Some(value.to_string())),
+            None => (arg, None),
+        };
+        if flag == "-h" || flag == "--help" {
+            return Ok(None);
+        }
+        if flag != "--reps" && flag != "--ops" {
+            return Err(format!("unknown argument {flag:?}\n{USAGE}"));
+        }
+        let value = inline
+            .or_else(|| args.next())
+            .ok_or_else(|| format!("{flag} needs a value\n{USAGE}"))?;
+        let n: u64 = value
+            .parse()
+            .ok()
+            .filter(|&n| n > 0)
+            .ok_or_else(|| format!("{flag}: {value:?} is not a positive integer\n{USAGE}"))?;
+        if flag == "--reps" {
+            options.reps = usize::try_from(n).map_err(|e| format!("--reps: {e}"))?;
+        } else {
+            options.ops = n;
+        }
+    }
+    Ok(Some(options))
+}
+
+/// Nanoseconds per call of `op`, over `ops` calls.
+// A benchmark measures wall time: `std::time::Instant` is what it needs (the
+// workspace disallows it only to keep the switch core clock-free).
+#[allow(clippy::disallowed_types)]
+fn ns_per_op(ops: u64, mut op: impl FnMut()) -> f64 {
+    let start = std::time::Instant::now();
+    for _ in 0..ops {
+        op();
+    }
+    start.elapsed().as_nanos() as f64 / ops as f64
+}
+
+/// Heap allocations per call of `op`, over `ops` calls.
+fn allocs_per_op(ops: u64, mut op: impl FnMut()) -> f64 {
+    ALLOCATIONS.store(0, Ordering::Relaxed);
+    COUNTING.store(true, Ordering::Relaxed);
+    for _ in 0..ops {
+        op();
+    }
+    COUNTING.store(false, Ordering::Relaxed);
+    ALLOCATIONS.load(Ordering::Relaxed) as f64 / ops as f64
+}
+
+/// Median, minimum and maximum of a non-empty sample.
+fn stats(values: &[f64]) -> (f64, f64, f64) {
+    let mut v = values.to_vec();
+    v.sort_by(f64::total_cmp);
+    let n = v.len();
+    let median = match n {
+        0 => f64::NAN,
+        _ if n % 2 == 1 => v[n / 2],
+        _ => (v[n / 2 - 1] + v[n / 2]) / 2.0,
+    };
+    let min = v.first().copied().unwrap_or(f64::NAN);
+    let max = v.last().copied().unwrap_or(f64::NAN);
+    (median, min, max)
+}
+
+/// Round for display: `digits` decimals.
+fn round(x: f64, digits: i32) -> f64 {
+    let scale = 10f64.powi(digits);
+    (x * scale).round() / scale
+}
+
+fn run(options: &Options) -> Result<serde_json::Value, SetupError> {
+    let fixture = Fixture::new("iso87ascii")?;
+    let spec = &*fixture.spec;
+    let message = &fixture.message;
+    let bytes = fixture.wire.clone();
+    let wire: &[u8] = &fixture.wire;
+    let i8583_spec = i8583_reference_spec();
+    let mut packer = Packer::new(&i8583_spec);
+    set_i8583_fields(&mut packer)?;
+
+    // Both sides must read and write the same bytes, or the comparison is void.
+    if packer.pack(Vec::with_capacity(1024))?.as_slice() != wire {
+        return Err("i8583 packs different bytes than iso87ascii encodes".into());
+    }
+    Unpacker::new(wire).unpack(&i8583_spec)?;
+    spec.decode(bytes.clone())?;
+
+    let mut ours_decode = || {
+        let _ = black_box(black_box(spec).decode(black_box(&bytes).clone()));
+    };
+    let mut ours_encode = || {
+        let mut out = BytesMut::with_capacity(1024);
+        let _ = black_box(black_box(spec).encode(black_box(message), &mut out));
+        black_box(out);
+    };
+    let mut i8583_unpack = || {
+        let mut unpacker = Unpacker::new(black_box(wire));
+        let _ = black_box(unpacker.unpack(black_box(&i8583_spec)));
+    };
+    let mut i8583_pack = || {
+        let _ = black_box(black_box(&packer).pack(Vec::with_capacity(1024)));
+    };
+
+    // Warm caches, branch predictors and the `Bytes` (its first clone may
+    // promote it to a shared buffer, an allocation that is not the decoder's).
+    let warm = (options.ops / 4).max(1);
+    ns_per_op(warm, &mut ours_decode);
+    ns_per_op(warm, &mut i8583_unpack);
+    ns_per_op(warm, &mut ours_encode);
+    ns_per_op(warm, &mut i8583_pack);
+
+    let ops = options.ops;
+    // Per repetition: ours decode, i8583 unpack, ours encode, i8583 pack.
+    let mut samples: [Vec<f64>; 4] = Default::default();
+    for rep in 0..options.reps {
+        let (decode, unpack, encode, pack);
+        if rep % 2 == 0 {
+            decode = ns_per_op(ops, &mut ours_decode);
+            unpack = ns_per_op(ops, &mut i8583_unpack);
+            encode = ns_per_op(ops, &mut ours_encode);
+            pack = ns_per_op(ops, &mut i8583_pack);
+        } else {
+            unpack = ns_per_op(ops, &mut i8583_unpack);
+            decode = ns_per_op(ops, &mut ours_decode);
+            pack = ns_per_op(ops, &mut i8583_pack);
+            encode = ns_per_op(ops, &mut ours_encode);
+        }
+        for (s, v) in samples.iter_mut().zip([decode, unpack, encode, pack]) {
+            s.push(v);
+        }
+    }
+    let ratios =
+        |a: &[f64], b: &[f64]| -> Vec<f64> { a.iter().zip(b).map(|(x, y)| x / y).collect() };
+    let decode_ratios = ratios(&samples[0], &samples[1]);
+    let encode_ratios = ratios(&samples[2], &samples[3]);
+
+    let alloc_ops = 10_000;
+    let allocs_decode = allocs_per_op(alloc_ops, &mut ours_decode);
+    let allocs_encode = allocs_per_op(alloc_ops, &mut ours_encode);
+    let allocs_unpack = allocs_per_op(alloc_ops, &mut i8583_unpack);
+    let allocs_pack = allocs_per_op(alloc_ops, &mut i8583_pack);
+
+    let [d, u, e, p] = samples.each_ref().map(|s| stats(s));
+    let (_, dr_min, dr_max) = stats(&decode_ratios);
+    let (_, er_min, er_max) = stats(&encode_ratios);
+    Ok(json!({
+        "ours_decode_ns": round(d.0, 1),
+        "ours_encode_ns": round(e.0, 1),
+        "i8583_unpack_ns": round(u.0, 1),
+        "i8583_pack_ns": round(p.0, 1),
+        "decode_ratio": round(d.0 / u.0, 3),
+        "encode_ratio": round(e.0 / p.0, 3),
+        "decode_ratio_min": round(dr_min, 3),
+        "decode_ratio_max": round(dr_max, 3),
+        "encode_ratio_min": round(er_min, 3),
+        "encode_ratio_max": round(er_max, 3),
+        "ours_decode_ns_min": round(d.1, 1),
+        "ours_decode_ns_max": round(d.2, 1),
+        "ours_encode_ns_min": round(e.1, 1),
+        "ours_encode_ns_max": round(e.2, 1),
+        "i8583_unpack_ns_min": round(u.1, 1),
+        "i8583_unpack_ns_max": round(u.2, 1),
+        "i8583_pack_ns_min": round(p.1, 1),
+        "i8583_pack_ns_max": round(p.2, 1),
+        "allocs_per_decode": allocs_decode,
+        "allocs_per_encode": allocs_encode,
+        "allocs_per_i8583_unpack": allocs_unpack,
+        "allocs_per_i8583_pack": allocs_pack,
+        "spec": spec.name,
+        "wire_bytes": wire.len(),
+        "reps": options.reps,
+        "ops": ops,
+    }))
+}
+
+fn main() -> ExitCode {
+    let options = match parse_args(std::env::args().skip(1)) {
+        Ok(Some(options)) => options,
+        Ok(None) => {
+            println!("{USAGE}");
+            return ExitCode::SUCCESS;
+        }
+        Err(message) => {
+            eprintln!("codec-compare: {message}");
+            return ExitCode::from(2);
+        }
+    };
+    match run(&options) {
+        Ok(report) => {
+            println!("{report}");
+            ExitCode::SUCCESS
+        }
+        Err(error) => {
+            eprintln!("codec-compare: {error}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn args(s: &str) -> Vec<String> {
+        s.split_whitespace().map(String::from).collect()
+    }
+
+    #[test]
+    fn parses_flags() {
+        let o = parse_args(args("")).unwrap().unwrap();
+        assert_eq!((o.reps, o.ops), (5, 200_000));
+        let o = parse_args(args("--reps 7 --ops=1000")).unwrap().unwrap();
+        assert_eq!((o.reps, o.ops), (7, 1000));
+        assert!(parse_args(args("--help")).unwrap().is_none());
+        assert!(parse_args(args("--reps")).is_err());
+        assert!(parse_args(args("--reps 0")).is_err());
+        assert!(parse_args(args("--ops x")).is_err());
+        assert!(parse_args(args("--fast")).is_err());
+    }
+
+    #[test]
+    fn median_min_max() {
+        assert_eq!(stats(&[3.0, 1.0, 2.0]), (2.0, 1.0, 3.0));
+        assert_eq!(stats(&[4.0, 1.0, 2.0, 3.0]), (2.5, 1.0, 4.0));
+    }
+}

@@ -1,0 +1,62 @@
+//! `sim`: bank host simulators for the interbank switch.
+//!
+//! - `sim issuer ...`: an issuer bank host;
+//! - `sim acquirer ...`: an acquirer bank host and load generator.
+
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+use simulators::{acquirer, issuer};
+
+#[derive(Parser)]
+#[command(
+    name = "sim",
+    version,
+    about = "Bank host simulators for the interbank card switch"
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// An issuer bank host: answers authorizations from its card base.
+    Issuer(issuer::IssuerArgs),
+    /// An acquirer bank host and load generator.
+    Acquirer(acquirer::AcquirerArgs),
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env()
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
+        )
+        .with_writer(std::io::stderr)
+        .init();
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(r) => r,
+        Err(e) => {
+            eprintln!("sim: cannot start the runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let result = runtime.block_on(async {
+        match cli.command {
+            Command::Issuer(args) => issuer::run(args).await,
+            Command::Acquirer(args) => acquirer::run(args).await,
+        }
+    });
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("sim: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
