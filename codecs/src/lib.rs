@@ -14,6 +14,7 @@
 pub mod accessors;
 pub mod content;
 pub mod currency;
+pub mod datetime;
 pub mod decode;
 pub mod encode;
 pub mod error;

@@ -1,9 +1,8 @@
-//! The interbank card switch server.
+//! The interbank card switch.
 //!
-//! This crate will own `core/` (a deterministic, sans-IO state machine: routing,
-//! in-flight matching, timeouts, duplicates, reversals, link states, with `now`
-//! passed in), `net/` (tokio and rustls drivers that move frames and run the core's
-//! actions), the journal, store-and-forward, settlement, metrics and configuration,
-//! and the `switch` binary.
-//!
-//! Nothing is implemented yet; see the switch issue.
+//! - [`config`]: the TOML configuration, validated with file/entry/problem errors;
+//! - [`core`]: the deterministic state machine that decides (sans-IO, `now` passed in);
+//! - [`net`]: tokio drivers that accept and dial links, frame bytes and run the core's actions.
+
+pub mod config;
+pub mod core;

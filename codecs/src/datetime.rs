@@ -1,0 +1,70 @@
+//! Date and time fields (7 transmission date-time, 12 local time, 13 local date)
+//! computed from a Unix time, in UTC, without a calendar crate. Callers pass the
+//! time in; nothing here reads a clock.
+
+/// Field values for one moment.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct DateTimeFields {
+    /// Field 7: MMDDhhmmss.
+    pub transmission: [u8; 10],
+    /// Field 12: hhmmss.
+    pub local_time: [u8; 6],
+    /// Field 13: MMDD.
+    pub local_date: [u8; 4],
+    /// YYMM, to compare with card expiry dates.
+    pub year_month: [u8; 4],
+}
+
+/// Civil date (year, month, day) from days since 1970-01-01 (Howard Hinnant's
+/// well-known algorithm, written out here).
+fn civil_from_days(days: i64) -> (i64, u32, u32) {
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z.rem_euclid(146_097);
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let day = (doy - (153 * mp + 2) / 5 + 1) as u32;
+    let month = if mp < 10 { mp + 3 } else { mp - 9 } as u32;
+    let year = yoe + era * 400 + i64::from(month <= 2);
+    (year, month, day)
+}
+
+fn digits<const N: usize>(text: &str) -> [u8; N] {
+    let mut out = [b'0'; N];
+    out.copy_from_slice(&text.as_bytes()[..N]);
+    out
+}
+
+/// The fields for `secs` seconds after 1970-01-01 00:00:00 UTC.
+pub fn fields_at_unix(secs: u64) -> DateTimeFields {
+    let secs = secs as i64;
+    let (y, m, d) = civil_from_days(secs.div_euclid(86_400));
+    let s = secs.rem_euclid(86_400);
+    let (hh, mm, ss) = (s / 3600, s / 60 % 60, s % 60);
+    DateTimeFields {
+        transmission: digits(&format!("{m:02}{d:02}{hh:02}{mm:02}{ss:02}")),
+        local_time: digits(&format!("{hh:02}{mm:02}{ss:02}")),
+        local_date: digits(&format!("{m:02}{d:02}")),
+        year_month: digits(&format!("{:02}{m:02}", y.rem_euclid(100))),
+    }
+}
+
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn known_instants() {
+        // 2026-11-25 10:30:00 UTC
+        let f = fields_at_unix(1_795_602_600);
+        assert_eq!(&f.transmission, b"1125103000");
+        assert_eq!(&f.local_date, b"1125");
+        assert_eq!(&f.year_month, b"2611");
+        // 2024-02-29 23:59:59 UTC
+        let f = fields_at_unix(1_709_251_199);
+        assert_eq!(&f.transmission, b"0229235959");
+        assert_eq!(&f.year_month, b"2402");
+    }
+}

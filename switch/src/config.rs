@@ -1,0 +1,349 @@
+//! The switch's configuration file (TOML), validated at load: every problem names
+//! the file, the entry and what is wrong.
+//!
+//! ```toml
+//! [switch]
+//! institution_id = "940000"      # the switch's own id (field 33 on forwarded messages)
+//! rules = "../../routing-rules/rules/national.toml"   # relative to this file
+//! admin = "127.0.0.1:9100"       # /metrics (optional)
+//!
+//! [[link]]
+//! name = "provincial-hosts"
+//! role = "acquirer"              # acquirer | issuer
+//! bank = "940851"                # the bank on the other end
+//! acquirers = ["940851", "940852"]  # field-32 ids allowed on this link (default: bank)
+//! direction = "listen"           # listen (the bank connects) | dial (the switch connects)
+//! address = "127.0.0.1:7001"
+//! spec = "iso87ascii"            # built-in name or a spec file
+//! framing = "binary2"            # binary2 | ascii4 | bcd2
+//! ```
+
+use std::collections::HashSet;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Duration;
+
+use codecs::framing::LengthHeader;
+use codecs::Spec;
+use serde::Deserialize;
+
+/// Which side of the switch a link is on.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Role {
+    /// Sends requests to the switch (an acquiring bank host).
+    Acquirer,
+    /// Receives requests from the switch (an issuing bank host).
+    Issuer,
+}
+
+/// Who opens the TCP connection.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Direction {
+    /// The bank connects to the switch.
+    Listen,
+    /// The switch connects to the bank, reconnecting with backoff.
+    Dial,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawConfig {
+    switch: RawSwitch,
+    #[serde(default, rename = "link")]
+    links: Vec<RawLink>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawSwitch {
+    institution_id: String,
+    rules: PathBuf,
+    admin: Option<String>,
+    duplicate_window_secs: Option<u64>,
+    shutdown_grace_secs: Option<u64>,
+    read_timeout_secs: Option<u64>,
+    saf_retry_ms: Option<u64>,
+    saf_expiry_secs: Option<u64>,
+    max_frame: Option<usize>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawLink {
+    name: Option<String>,
+    role: Role,
+    bank: String,
+    acquirers: Option<Vec<String>>,
+    direction: Direction,
+    address: String,
+    spec: Option<String>,
+    framing: Option<String>,
+    timeout_ms: Option<u64>,
+    cash_timeout_ms: Option<u64>,
+    echo_interval_secs: Option<u64>,
+    max_missed_echoes: Option<u32>,
+    max_in_flight: Option<usize>,
+    max_connections: Option<usize>,
+}
+
+/// One configured link (for a listener, every connection accepted on it).
+#[derive(Clone, Debug)]
+pub struct LinkConfig {
+    /// Name used in logs and metrics.
+    pub name: String,
+    /// Acquirer or issuer side.
+    pub role: Role,
+    /// The bank at the other end.
+    pub bank: String,
+    /// Field-32 ids accepted on an acquirer link.
+    pub acquirers: Vec<String>,
+    /// Who connects.
+    pub direction: Direction,
+    /// Where.
+    pub address: SocketAddr,
+    /// The message dialect.
+    pub spec: Arc<Spec>,
+    /// The length header.
+    pub framing: LengthHeader,
+    /// Response timeout for purchases and other POS traffic.
+    pub timeout: Duration,
+    /// Response timeout for cash (ATM) withdrawals.
+    pub cash_timeout: Duration,
+    /// Idle time after which the switch sends an echo on an issuer link.
+    pub echo_interval: Duration,
+    /// Echoes missed in a row before the link is marked down.
+    pub max_missed_echoes: u32,
+    /// Requests in flight on one connection before new ones get RC 91.
+    pub max_in_flight: usize,
+    /// Simultaneous connections on a listener.
+    pub max_connections: usize,
+}
+
+/// The whole configuration.
+#[derive(Clone, Debug)]
+pub struct Config {
+    /// The file it came from.
+    pub path: PathBuf,
+    /// The switch's institution id (field 33).
+    pub institution_id: String,
+    /// Routing rules file or directory (resolved against the config file's folder).
+    pub rules: PathBuf,
+    /// Metrics endpoint address.
+    pub admin: Option<SocketAddr>,
+    /// How long a (acquirer, MTI class, 7, 11, 41) key counts as a duplicate.
+    pub duplicate_window: Duration,
+    /// How long a graceful shutdown waits for in-flight responses.
+    pub shutdown_grace: Duration,
+    /// Read deadline for a peer that stops mid-frame.
+    pub read_timeout: Duration,
+    /// First store-and-forward retry interval (doubles, capped at 60 s).
+    pub saf_retry: Duration,
+    /// Store-and-forward messages older than this are dropped with an alert.
+    pub saf_expiry: Duration,
+    /// Largest frame accepted.
+    pub max_frame: usize,
+    /// The links.
+    pub links: Vec<LinkConfig>,
+}
+
+/// A configuration problem: file, entry, message.
+#[derive(Debug, thiserror::Error)]
+#[error("{file}: {entry}: {message}")]
+pub struct ConfigError {
+    /// The file.
+    pub file: String,
+    /// The entry (e.g. `link hamhung-host`).
+    pub entry: String,
+    /// What is wrong.
+    pub message: String,
+}
+
+impl Config {
+    /// Read and validate `path`.
+    pub fn load(path: &Path) -> Result<Config, Vec<ConfigError>> {
+        let file = path.display().to_string();
+        let err = |entry: &str, message: String| ConfigError {
+            file: file.clone(),
+            entry: entry.to_string(),
+            message,
+        };
+        let text = std::fs::read_to_string(path)
+            .map_err(|e| vec![err("", format!("cannot read: {e}"))])?;
+        Config::parse(&text, path)
+    }
+
+    /// Validate configuration text; `path` locates relative paths and names errors.
+    pub fn parse(text: &str, path: &Path) -> Result<Config, Vec<ConfigError>> {
+        let file = path.display().to_string();
+        let err = |entry: &str, message: String| ConfigError {
+            file: file.clone(),
+            entry: entry.to_string(),
+            message,
+        };
+        let raw: RawConfig = toml::from_str(text).map_err(|e| {
+            let line = e
+                .span()
+                .map(|s| text[..s.start.min(text.len())].lines().count().max(1));
+            vec![err(
+                &line.map(|l| format!("line {l}")).unwrap_or_default(),
+                e.message().to_string(),
+            )]
+        })?;
+        let mut errors = Vec::new();
+        let base = path.parent().unwrap_or(Path::new("."));
+        let s = &raw.switch;
+        if s.institution_id.is_empty()
+            || s.institution_id.len() > 11
+            || !s.institution_id.bytes().all(|b| b.is_ascii_digit())
+        {
+            errors.push(err("switch", "institution_id must be 1-11 digits".into()));
+        }
+        let admin = match &s.admin {
+            None => None,
+            Some(a) => match a.parse() {
+                Ok(addr) => Some(addr),
+                Err(_) => {
+                    errors.push(err(
+                        "switch",
+                        format!("admin {a:?} is not an address (host:port)"),
+                    ));
+                    None
+                }
+            },
+        };
+        let mut links = Vec::new();
+        let mut names = HashSet::new();
+        let mut addresses = HashSet::new();
+        for (i, l) in raw.links.iter().enumerate() {
+            let role = match l.role {
+                Role::Acquirer => "acquirer",
+                Role::Issuer => "issuer",
+            };
+            let name = l
+                .name
+                .clone()
+                .unwrap_or_else(|| format!("{role}-{}", l.bank));
+            let entry = format!("link {name}");
+            if !names.insert(name.clone()) {
+                errors.push(err(
+                    &entry,
+                    format!("duplicate link name (entry {})", i + 1),
+                ));
+            }
+            let digits =
+                |v: &str| !v.is_empty() && v.len() <= 11 && v.bytes().all(|b| b.is_ascii_digit());
+            if !digits(&l.bank) {
+                errors.push(err(
+                    &entry,
+                    format!("bank {:?} must be 1-11 digits", l.bank),
+                ));
+            }
+            let acquirers = l.acquirers.clone().unwrap_or_else(|| vec![l.bank.clone()]);
+            for a in &acquirers {
+                if !digits(a) {
+                    errors.push(err(&entry, format!("acquirer {a:?} must be 1-11 digits")));
+                }
+            }
+            if l.role == Role::Issuer && l.acquirers.is_some() {
+                errors.push(err(
+                    &entry,
+                    "acquirers applies to acquirer links only".into(),
+                ));
+            }
+            let address: Option<SocketAddr> = match l.address.parse() {
+                Ok(a) => Some(a),
+                Err(_) => {
+                    errors.push(err(
+                        &entry,
+                        format!("address {:?} is not host:port", l.address),
+                    ));
+                    None
+                }
+            };
+            if let (Some(a), Direction::Listen) = (address, l.direction) {
+                if a.port() != 0 && !addresses.insert(a) {
+                    errors.push(err(
+                        &entry,
+                        format!("address {a} is already used by another listening link"),
+                    ));
+                }
+            }
+            let spec_name = l.spec.clone().unwrap_or_else(|| "iso87ascii".into());
+            let spec_path = if spec_name.contains('/')
+                || spec_name.ends_with(".toml")
+                || spec_name.ends_with(".json")
+            {
+                base.join(&spec_name).display().to_string()
+            } else {
+                spec_name.clone()
+            };
+            let spec = match Spec::by_name_or_path(&spec_path) {
+                Ok(s) => Some(s),
+                Err(e) => {
+                    errors.push(err(&entry, format!("spec: {e}")));
+                    None
+                }
+            };
+            let framing_name = l.framing.clone().unwrap_or_else(|| "binary2".into());
+            let framing = LengthHeader::from_name(&framing_name);
+            if framing.is_none() {
+                errors.push(err(
+                    &entry,
+                    format!("framing {framing_name:?} (expected binary2, ascii4 or bcd2)"),
+                ));
+            }
+            let max_in_flight = l.max_in_flight.unwrap_or(10_000);
+            let max_connections = l.max_connections.unwrap_or(64);
+            if max_in_flight == 0 || max_connections == 0 {
+                errors.push(err(
+                    &entry,
+                    "max_in_flight and max_connections must be at least 1".into(),
+                ));
+            }
+            if let (Some(address), Some(spec), Some(framing)) = (address, spec, framing) {
+                links.push(LinkConfig {
+                    name,
+                    role: l.role,
+                    bank: l.bank.clone(),
+                    acquirers,
+                    direction: l.direction,
+                    address,
+                    spec,
+                    framing,
+                    timeout: Duration::from_millis(l.timeout_ms.unwrap_or(10_000)),
+                    cash_timeout: Duration::from_millis(l.cash_timeout_ms.unwrap_or(25_000)),
+                    echo_interval: Duration::from_secs(l.echo_interval_secs.unwrap_or(30)),
+                    max_missed_echoes: l.max_missed_echoes.unwrap_or(3),
+                    max_in_flight,
+                    max_connections,
+                });
+            }
+        }
+        let rules = base.join(&s.rules);
+        if !rules.exists() {
+            errors.push(err(
+                "switch",
+                format!("rules {} does not exist", rules.display()),
+            ));
+        }
+        if !errors.is_empty() {
+            return Err(errors);
+        }
+        Ok(Config {
+            path: path.to_path_buf(),
+            institution_id: s.institution_id.clone(),
+            rules,
+            admin,
+            duplicate_window: Duration::from_secs(s.duplicate_window_secs.unwrap_or(300)),
+            shutdown_grace: Duration::from_secs(s.shutdown_grace_secs.unwrap_or(10)),
+            read_timeout: Duration::from_secs(s.read_timeout_secs.unwrap_or(30)),
+            saf_retry: Duration::from_millis(s.saf_retry_ms.unwrap_or(2_000)),
+            saf_expiry: Duration::from_secs(s.saf_expiry_secs.unwrap_or(24 * 3600)),
+            max_frame: s.max_frame.unwrap_or(codecs::framing::DEFAULT_MAX_FRAME),
+            links,
+        })
+    }
+}

@@ -1,0 +1,32 @@
+//! What the core asks its driver to do.
+
+use codecs::Message;
+
+use super::journal::JournalRecord;
+
+/// Identifies one connection (a link instance) for the lifetime of the process.
+pub type LinkId = u32;
+
+/// An action for the driver.
+#[derive(Debug)]
+pub enum Action {
+    /// Encode `msg` with the link's spec and write it.
+    Send {
+        /// The connection.
+        link: LinkId,
+        /// The message.
+        msg: Message,
+    },
+    /// Close the connection.
+    Close {
+        /// The connection.
+        link: LinkId,
+        /// Why (for the log).
+        reason: &'static str,
+    },
+    /// Record a transaction outcome.
+    Journal(Box<JournalRecord>),
+}
+
+/// Actions from one event; usually one or two.
+pub type Actions = Vec<Action>;

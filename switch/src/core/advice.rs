@@ -1,0 +1,57 @@
+//! Reversals and advices from acquirers (0420/0421, 0120/0121, 0220/0221):
+//! acknowledged at once, then owed to the original's issuer through
+//! store-and-forward, with field 90 rewritten to the keys the issuer saw.
+
+use std::sync::Arc;
+
+use codecs::{Message, Mti, ResponseCode};
+
+use super::duplicates::DuplicateKey;
+use super::links::Link;
+use super::validate::{first_missing, REVERSAL_FIELDS};
+use super::{reply, Actions, Core, Millis};
+
+impl Core {
+    pub(crate) fn on_advice(&self, now: Millis, link: &Arc<Link>, msg: Message) -> Actions {
+        let id = link.id;
+        if let Some(field) = first_missing(&msg, &REVERSAL_FIELDS) {
+            tracing::info!(link = %link.config.name, mti = %msg.mti(), field, "format error: mandatory field missing");
+            return reply(id, &msg, ResponseCode::FORMAT_ERROR);
+        }
+        let acquirer = msg.text(32).map(|s| s.into_owned()).unwrap_or_default();
+        if !link.config.acquirers.contains(&acquirer) {
+            return reply(id, &msg, ResponseCode::BANK_NOT_SUPPORTED);
+        }
+        let original_mti = msg.mti().without_repeat();
+        let text = |n: u8| msg.text(n).map(|s| s.into_owned()).unwrap_or_default();
+        // A repeat (0421) of an advice already queued is acknowledged, not queued twice.
+        let key = DuplicateKey {
+            acquirer: acquirer.clone(),
+            class: original_mti.as_bytes()[1] - b'0' + 10 * (original_mti.as_bytes()[2] - b'0'),
+            transmission: text(7),
+            stan: text(11),
+            terminal: text(41),
+        };
+        if self.duplicates.check_and_insert(key, now) {
+            return reply(id, &msg, ResponseCode::APPROVED);
+        }
+        let Some(target) = self.original_of(&msg, &acquirer) else {
+            return reply(id, &msg, ResponseCode::NO_SUCH_ISSUER);
+        };
+        let mut owed = msg.clone();
+        owed.set_mti(normalize(original_mti));
+        if let Some(f90) = &target.field90 {
+            owed.set(90, f90);
+        }
+        owed.set(33, &self.settings.institution_id);
+        owed.set(100, &target.issuer);
+        self.saf.push(&target.issuer, owed, now);
+        metrics::counter!("switch_advices_total", "mti" => original_mti.to_string()).increment(1);
+        reply(id, &msg, ResponseCode::APPROVED)
+    }
+}
+
+/// The first-transmission MTI of an advice.
+fn normalize(mti: Mti) -> Mti {
+    mti.without_repeat()
+}

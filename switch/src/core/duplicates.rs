@@ -1,0 +1,92 @@
+//! Duplicate detection: the same (acquirer, MTI class, field 7, field 11, field 41)
+//! within a window is a duplicate transmission (RC 94). Bounded in time and size.
+
+use std::collections::VecDeque;
+use std::sync::Mutex;
+use std::time::Duration;
+
+use dashmap::DashMap;
+
+use super::time::Millis;
+
+/// The identity of an acquirer's request.
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub struct DuplicateKey {
+    /// Field 32.
+    pub acquirer: String,
+    /// MTI class digit.
+    pub class: u8,
+    /// Field 7.
+    pub transmission: String,
+    /// Field 11.
+    pub stan: String,
+    /// Field 41.
+    pub terminal: String,
+}
+
+/// Keys seen within the window.
+pub struct Duplicates {
+    window: Duration,
+    capacity: usize,
+    seen: DashMap<DuplicateKey, Millis>,
+    order: Mutex<VecDeque<(Millis, DuplicateKey)>>,
+}
+
+impl Duplicates {
+    /// Remember keys for `window`, at most `capacity` of them (oldest dropped first).
+    pub fn new(window: Duration, capacity: usize) -> Duplicates {
+        Duplicates {
+            window,
+            capacity,
+            seen: DashMap::new(),
+            order: Mutex::new(VecDeque::new()),
+        }
+    }
+
+    /// Record `key`; true if it was already seen within the window.
+    pub fn check_and_insert(&self, key: DuplicateKey, now: Millis) -> bool {
+        use dashmap::mapref::entry::Entry;
+        match self.seen.entry(key.clone()) {
+            Entry::Occupied(mut e) => {
+                if now.since(*e.get()) < self.window {
+                    return true;
+                }
+                e.insert(now);
+            }
+            Entry::Vacant(e) => {
+                e.insert(now);
+            }
+        }
+        let mut order = self.order.lock().unwrap_or_else(|p| p.into_inner());
+        order.push_back((now, key));
+        while order.len() > self.capacity {
+            if let Some((t, k)) = order.pop_front() {
+                self.seen.remove_if(&k, |_, seen| *seen == t);
+            }
+        }
+        false
+    }
+
+    /// Forget keys older than the window.
+    pub fn expire(&self, now: Millis) {
+        let mut order = self.order.lock().unwrap_or_else(|p| p.into_inner());
+        while order
+            .front()
+            .is_some_and(|(t, _)| now.since(*t) >= self.window)
+        {
+            if let Some((t, k)) = order.pop_front() {
+                self.seen.remove_if(&k, |_, seen| *seen == t);
+            }
+        }
+    }
+
+    /// Keys remembered.
+    pub fn len(&self) -> usize {
+        self.seen.len()
+    }
+
+    /// Whether none are remembered.
+    pub fn is_empty(&self) -> bool {
+        self.seen.is_empty()
+    }
+}

@@ -1,0 +1,113 @@
+//! Requests forwarded to issuers and not yet answered, in a sharded concurrent map
+//! keyed by (issuer link, MTI class, switch STAN). The acquirer's own keys ride
+//! along and are restored on the response. STAN alone is never a key.
+
+use codecs::Message;
+use dashmap::DashMap;
+
+use super::action::LinkId;
+use super::time::Millis;
+
+/// The key of a forwarded request.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct InFlightKey {
+    /// The issuer link it went out on.
+    pub link: LinkId,
+    /// MTI class digit (1 authorization, 2 financial, 4 reversal, 8 network).
+    pub class: u8,
+    /// The switch's STAN on that link.
+    pub stan: u32,
+}
+
+/// Why a message is in flight.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Purpose {
+    /// An acquirer's request (0100, 0200, 0400) awaiting the issuer's answer.
+    Request,
+    /// A store-and-forward message (0420/0421, 0120, 0220) awaiting acknowledgement.
+    Saf {
+        /// The SAF item id.
+        item: u64,
+    },
+}
+
+/// What the switch remembers about a forwarded message.
+#[derive(Debug)]
+pub struct InFlightEntry {
+    /// Request or SAF delivery.
+    pub purpose: Purpose,
+    /// The acquirer connection to answer (requests only).
+    pub acquirer_link: LinkId,
+    /// The message as forwarded (for a reversal if it times out).
+    pub forwarded: Message,
+    /// The acquirer's field 7 and 11, replaced on the way out.
+    pub acquirer_f7: Option<String>,
+    /// The acquirer's STAN.
+    pub acquirer_f11: Option<String>,
+    /// The issuer bank.
+    pub issuer: String,
+    /// The routing rule that decided, if any.
+    pub rule: Option<String>,
+    /// When the request arrived.
+    pub started: Millis,
+    /// When it times out.
+    pub deadline: Millis,
+}
+
+/// The in-flight map.
+#[derive(Default)]
+pub struct InFlight {
+    map: DashMap<InFlightKey, InFlightEntry>,
+}
+
+impl InFlight {
+    /// Track a forwarded message.
+    pub fn insert(&self, key: InFlightKey, entry: InFlightEntry) {
+        self.map.insert(key, entry);
+    }
+
+    /// Whether `key` is in flight.
+    pub fn contains(&self, key: &InFlightKey) -> bool {
+        self.map.contains_key(key)
+    }
+
+    /// Take the entry for `key` (exactly one caller gets it).
+    pub fn take(&self, key: &InFlightKey) -> Option<InFlightEntry> {
+        self.map.remove(key).map(|(_, e)| e)
+    }
+
+    /// Take the entry for `key` only if its deadline has passed at `now`.
+    pub fn take_if_expired(&self, key: &InFlightKey, now: Millis) -> Option<InFlightEntry> {
+        self.map
+            .remove_if(key, |_, e| e.deadline <= now)
+            .map(|(_, e)| e)
+    }
+
+    /// Entries in flight.
+    pub fn len(&self) -> usize {
+        self.map.len()
+    }
+
+    /// Whether nothing is in flight.
+    pub fn is_empty(&self) -> bool {
+        self.map.is_empty()
+    }
+
+    /// Keys of every entry on `link`.
+    pub fn keys_on(&self, link: LinkId) -> Vec<InFlightKey> {
+        self.map
+            .iter()
+            .filter(|e| e.key().link == link)
+            .map(|e| *e.key())
+            .collect()
+    }
+
+    /// Keys of requests whose acquirer is `link`.
+    pub fn keys_from_acquirer(&self, link: LinkId) -> Vec<InFlightKey> {
+        self.map
+            .iter()
+            .filter(|e| e.value().purpose == Purpose::Request && e.value().acquirer_link == link)
+            .map(|e| *e.key())
+            .collect()
+    }
+}

@@ -1,0 +1,212 @@
+//! The connections the core knows: role, bank, sign-on and echo state, in-flight
+//! count, the STAN sequence towards an issuer, and the timeout queues.
+
+use std::collections::VecDeque;
+use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex, RwLock};
+
+use dashmap::DashMap;
+
+use super::action::LinkId;
+use super::time::Millis;
+use crate::config::{LinkConfig, Role};
+
+/// Which timeout applies: POS traffic or cash (ATM) withdrawals.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum TimeoutClass {
+    /// Purchases, balance inquiries, everything but cash.
+    Pos = 0,
+    /// Cash withdrawals (processing code 01).
+    Cash = 1,
+}
+
+/// A pending deadline: (when, MTI class digit, switch STAN).
+pub type Deadline = (Millis, u8, u32);
+
+/// One live connection.
+#[derive(Debug)]
+pub struct Link {
+    /// Its id.
+    pub id: LinkId,
+    /// Its configuration.
+    pub config: Arc<LinkConfig>,
+    /// Signed on (issuer links: our 0800/001 was answered 00).
+    pub signed_on: AtomicBool,
+    /// Connected (false once the driver reports it down).
+    pub up: AtomicBool,
+    /// Next STAN to try towards this link.
+    stan: AtomicU32,
+    /// Requests in flight on this link.
+    pub in_flight: AtomicUsize,
+    /// Last time a message arrived (ms).
+    pub last_received: AtomicU64,
+    /// Echoes sent without an answer, in a row.
+    pub missed_echoes: AtomicU32,
+    /// STAN of the outstanding echo or sign-on, if any (0 = none).
+    pub pending_network: AtomicU32,
+    /// When the outstanding echo was sent.
+    pub pending_network_at: AtomicU64,
+    /// Field 70 of the outstanding network request (1 sign-on, 2 sign-off, 301 echo).
+    pub pending_network_code: AtomicU32,
+    /// Deadlines per timeout class, in send order (so in deadline order).
+    pub deadlines: Mutex<[VecDeque<Deadline>; 2]>,
+}
+
+impl Link {
+    /// A new link, not yet signed on.
+    pub fn new(id: LinkId, config: Arc<LinkConfig>, now: Millis) -> Link {
+        Link {
+            id,
+            config,
+            signed_on: AtomicBool::new(false),
+            up: AtomicBool::new(true),
+            stan: AtomicU32::new(1),
+            in_flight: AtomicUsize::new(0),
+            last_received: AtomicU64::new(now.0),
+            missed_echoes: AtomicU32::new(0),
+            pending_network: AtomicU32::new(0),
+            pending_network_at: AtomicU64::new(0),
+            pending_network_code: AtomicU32::new(0),
+            deadlines: Mutex::new([VecDeque::new(), VecDeque::new()]),
+        }
+    }
+
+    /// The next STAN (1-999999, wrapping) for which `taken` is false.
+    pub fn next_stan(&self, taken: impl Fn(u32) -> bool) -> u32 {
+        loop {
+            let s = self
+                .stan
+                .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |s| {
+                    Some(if s >= 999_999 { 1 } else { s + 1 })
+                })
+                .unwrap_or(1);
+            if !taken(s) {
+                return s;
+            }
+        }
+    }
+
+    /// Set the STAN sequence (tests: wrap-around).
+    pub fn set_next_stan(&self, stan: u32) {
+        self.stan.store(stan, Ordering::Relaxed);
+    }
+
+    /// Whether requests may be sent here.
+    pub fn usable(&self) -> bool {
+        self.up.load(Ordering::Relaxed) && self.signed_on.load(Ordering::Relaxed)
+    }
+
+    /// Add a deadline.
+    pub fn push_deadline(&self, class: TimeoutClass, d: Deadline) {
+        let mut q = self.deadlines.lock().unwrap_or_else(|p| p.into_inner());
+        q[class as usize].push_back(d);
+    }
+
+    /// Remove and return every deadline at or before `now`.
+    pub fn expired(&self, now: Millis) -> Vec<Deadline> {
+        let mut q = self.deadlines.lock().unwrap_or_else(|p| p.into_inner());
+        let mut out = Vec::new();
+        for queue in q.iter_mut() {
+            while queue.front().is_some_and(|d| d.0 <= now) {
+                out.extend(queue.pop_front());
+            }
+        }
+        out
+    }
+
+    /// Remove and return every deadline (the link went down).
+    pub fn drain_deadlines(&self) -> Vec<Deadline> {
+        let mut q = self.deadlines.lock().unwrap_or_else(|p| p.into_inner());
+        q.iter_mut().flat_map(|queue| queue.drain(..)).collect()
+    }
+}
+
+/// Every live link, and the issuer links of each bank.
+#[derive(Default)]
+pub struct Links {
+    by_id: DashMap<LinkId, Arc<Link>>,
+    issuer_links: RwLock<Vec<(String, Vec<LinkId>)>>,
+    rotor: AtomicUsize,
+}
+
+impl Links {
+    /// Register a new connection.
+    pub fn add(&self, link: Arc<Link>) {
+        if link.config.role == Role::Issuer {
+            let mut g = self.issuer_links.write().unwrap_or_else(|p| p.into_inner());
+            match g.iter_mut().find(|(b, _)| *b == link.config.bank) {
+                Some((_, ids)) => ids.push(link.id),
+                None => g.push((link.config.bank.clone(), vec![link.id])),
+            }
+        }
+        self.by_id.insert(link.id, link);
+    }
+
+    /// Forget a connection.
+    pub fn remove(&self, id: LinkId) -> Option<Arc<Link>> {
+        let (_, link) = self.by_id.remove(&id)?;
+        if link.config.role == Role::Issuer {
+            let mut g = self.issuer_links.write().unwrap_or_else(|p| p.into_inner());
+            for (_, ids) in g.iter_mut() {
+                ids.retain(|&i| i != id);
+            }
+        }
+        Some(link)
+    }
+
+    /// A link by id.
+    pub fn get(&self, id: LinkId) -> Option<Arc<Link>> {
+        self.by_id.get(&id).map(|l| l.clone())
+    }
+
+    /// Every link.
+    pub fn all(&self) -> Vec<Arc<Link>> {
+        self.by_id.iter().map(|e| e.value().clone()).collect()
+    }
+
+    /// The usable issuer link for `bank` with room for another request, spreading
+    /// load: starting from a rotating position, the first with the fewest in flight.
+    /// `Err(true)` if links exist but all are full, `Err(false)` if none is usable.
+    pub fn pick_issuer(&self, bank: &str) -> Result<Arc<Link>, bool> {
+        let ids: Vec<LinkId> = {
+            let g = self.issuer_links.read().unwrap_or_else(|p| p.into_inner());
+            match g.iter().find(|(b, _)| b == bank) {
+                Some((_, ids)) => ids.clone(),
+                None => return Err(false),
+            }
+        };
+        let start = self.rotor.fetch_add(1, Ordering::Relaxed);
+        let mut best: Option<Arc<Link>> = None;
+        let mut any_usable = false;
+        for k in 0..ids.len() {
+            let Some(link) = self.get(ids[(start + k) % ids.len()]) else {
+                continue;
+            };
+            if !link.usable() {
+                continue;
+            }
+            any_usable = true;
+            let load = link.in_flight.load(Ordering::Relaxed);
+            if load >= link.config.max_in_flight {
+                continue;
+            }
+            if best
+                .as_ref()
+                .is_none_or(|b| load < b.in_flight.load(Ordering::Relaxed))
+            {
+                best = Some(link);
+            }
+        }
+        best.ok_or(any_usable)
+    }
+
+    /// Usable links to `bank`.
+    pub fn usable_issuer_links(&self, bank: &str) -> Vec<Arc<Link>> {
+        let g = self.issuer_links.read().unwrap_or_else(|p| p.into_inner());
+        g.iter()
+            .filter(|(b, _)| b == bank)
+            .flat_map(|(_, ids)| ids.iter().filter_map(|&id| self.get(id)))
+            .filter(|l| l.usable())
+            .collect()
+    }
+}

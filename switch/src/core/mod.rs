@@ -1,0 +1,385 @@
+//! The switch's decisions as a deterministic state machine.
+//!
+//! Events in: a decoded message from a link, a frame that would not decode, a link
+//! up or down, a timer tick; each with `now`. Actions out: send a message on a link,
+//! close a link, record a journal entry; store-and-forward messages go to the
+//! [`saf::SafQueue`]. No sockets, no clock, no tokio: the drivers in `net` move
+//! bytes and call in here, concurrently (state lives in sharded maps).
+//!
+//! - [`request`]: 0100/0200/0400 from acquirers: validate, dedupe, route, forward;
+//! - [`response`]: answers from issuers, matched and relayed;
+//! - [`advice`]: reversals and advices from acquirers, acknowledged and queued;
+//! - [`network`]: 0800 sign-on, sign-off and echo on both sides;
+//! - [`tick`]: timeouts, echoes, sign-on retries and store-and-forward delivery.
+
+pub mod action;
+pub mod advice;
+pub mod duplicates;
+pub mod inflight;
+pub mod journal;
+pub mod links;
+pub mod network;
+pub mod recent;
+pub mod request;
+pub mod response;
+pub mod saf;
+pub mod tick;
+pub mod time;
+pub mod validate;
+
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+use std::time::Duration;
+
+use codecs::{Message, Mti, ResponseCode};
+use routing_rules::SharedRoutingTable;
+
+pub use action::{Action, Actions, LinkId};
+pub use time::Millis;
+
+use crate::config::{LinkConfig, Role};
+use duplicates::Duplicates;
+use inflight::{InFlight, InFlightKey, Purpose};
+use journal::{FinalState, JournalRecord};
+use links::{Link, Links};
+use recent::Recent;
+use saf::SafQueue;
+
+/// Tunables of the core.
+#[derive(Clone, Debug)]
+pub struct CoreSettings {
+    /// The switch's institution id (field 33 on forwarded messages).
+    pub institution_id: String,
+    /// Duplicate detection window.
+    pub duplicate_window: Duration,
+    /// First store-and-forward retry interval (doubling, capped at 60 s).
+    pub saf_retry: Duration,
+    /// Store-and-forward messages older than this are dropped with an alert.
+    pub saf_expiry: Duration,
+    /// Forwarded transactions remembered for later reversals.
+    pub recent_capacity: usize,
+    /// Timed-out keys remembered to recognise late responses.
+    pub late_capacity: usize,
+    /// Unix time in milliseconds at `Millis(0)`, for the date-time fields of
+    /// messages the switch originates (0800). Tests pass a fixed value.
+    pub epoch_unix_ms: u64,
+}
+
+impl Default for CoreSettings {
+    fn default() -> Self {
+        CoreSettings {
+            institution_id: "940000".into(),
+            duplicate_window: Duration::from_secs(300),
+            saf_retry: Duration::from_secs(2),
+            saf_expiry: Duration::from_secs(24 * 3600),
+            recent_capacity: 200_000,
+            late_capacity: 100_000,
+            epoch_unix_ms: 0,
+        }
+    }
+}
+
+/// The switch core.
+pub struct Core {
+    pub(crate) settings: CoreSettings,
+    pub(crate) routing: Arc<SharedRoutingTable>,
+    pub(crate) links: Links,
+    pub(crate) inflight: InFlight,
+    pub(crate) duplicates: Duplicates,
+    pub(crate) saf: Arc<dyn SafQueue>,
+    pub(crate) recent: Recent,
+    pub(crate) late: duplicates::Duplicates,
+}
+
+/// Response to `req` with `rc`, echoing the fields an acquirer matches on.
+pub(crate) fn answer(req: &Message, rc: ResponseCode) -> Option<Message> {
+    let mti = req.mti().response()?;
+    let mut m = Message::new(mti);
+    for n in [2u8, 3, 4, 7, 11, 12, 13, 32, 33, 37, 41, 42, 49, 70, 90] {
+        if let Some(f) = req.get(n) {
+            if f.is_binary() {
+                m.set_binary(n, &f.bytes());
+            } else {
+                m.set(n, &f.text());
+            }
+        }
+    }
+    m.set_response_code(rc.as_str());
+    Some(m)
+}
+
+impl Core {
+    /// A core routing with `routing`, queueing owed messages in `saf`.
+    pub fn new(
+        settings: CoreSettings,
+        routing: Arc<SharedRoutingTable>,
+        saf: Arc<dyn SafQueue>,
+    ) -> Core {
+        Core {
+            duplicates: Duplicates::new(settings.duplicate_window, 1_000_000),
+            late: Duplicates::new(Duration::from_secs(600), settings.late_capacity),
+            recent: Recent::new(settings.recent_capacity),
+            settings,
+            routing,
+            links: Links::default(),
+            inflight: InFlight::default(),
+            saf,
+        }
+    }
+
+    /// The live routing table (replace it to reload).
+    pub fn routing(&self) -> &SharedRoutingTable {
+        &self.routing
+    }
+
+    /// Requests and SAF deliveries in flight.
+    pub fn in_flight(&self) -> usize {
+        self.inflight.len()
+    }
+
+    /// Messages waiting in store-and-forward.
+    pub fn saf_depth(&self) -> usize {
+        self.saf.depth()
+    }
+
+    /// Whether a link is usable for requests (issuer links: connected and signed on).
+    pub fn link_usable(&self, id: LinkId) -> bool {
+        self.links.get(id).is_some_and(|l| l.usable())
+    }
+
+    /// A connection came up. Issuer links get a sign-on.
+    pub fn on_link_up(&self, now: Millis, id: LinkId, config: Arc<LinkConfig>) -> Actions {
+        let role = config.role;
+        let link = Arc::new(Link::new(id, config, now));
+        self.links.add(link.clone());
+        metrics::gauge!("switch_links_up", "role" => role_name(role)).increment(1.0);
+        if role == Role::Issuer {
+            return vec![self.network_request(&link, "001", now)];
+        }
+        Vec::new()
+    }
+
+    /// A connection went down. Requests forwarded on it take the timeout path at
+    /// once; requests it sent stay in flight and are reversed if approved later.
+    pub fn on_link_down(&self, now: Millis, id: LinkId) -> Actions {
+        let Some(link) = self.links.remove(id) else {
+            return Vec::new();
+        };
+        link.up.store(false, Ordering::Relaxed);
+        link.signed_on.store(false, Ordering::Relaxed);
+        metrics::gauge!("switch_links_up", "role" => role_name(link.config.role)).decrement(1.0);
+        let mut actions = Vec::new();
+        link.drain_deadlines();
+        for key in self.inflight.keys_on(id) {
+            if let Some(entry) = self.inflight.take(&key) {
+                self.expire_entry(now, key, entry, &mut actions);
+            }
+        }
+        actions
+    }
+
+    /// A message arrived on a link.
+    pub fn on_message(&self, now: Millis, id: LinkId, msg: Message) -> Actions {
+        let Some(link) = self.links.get(id) else {
+            return Vec::new();
+        };
+        link.last_received.store(now.0, Ordering::Relaxed);
+        link.missed_echoes.store(0, Ordering::Relaxed);
+        let mti = msg.mti();
+        let class = mti.class();
+        use codecs::mti::MessageClass as C;
+        if class == C::NetworkManagement {
+            return self.on_network(now, &link, msg);
+        }
+        match link.config.role {
+            Role::Acquirer if mti.is_request() => match (class, mti.function()) {
+                (C::Authorization | C::Financial, codecs::mti::Function::Request) => {
+                    self.on_request(now, &link, msg)
+                }
+                (C::Reversal, codecs::mti::Function::Request) => self.on_request(now, &link, msg),
+                (C::Reversal | C::Authorization | C::Financial, codecs::mti::Function::Advice) => {
+                    self.on_advice(now, &link, msg)
+                }
+                _ => reply(id, &msg, ResponseCode::INVALID_TRANSACTION),
+            },
+            Role::Issuer if mti.is_response() => self.on_response(now, &link, msg),
+            Role::Issuer if mti.is_request() => {
+                // Issuers do not originate transactions through the switch.
+                reply(id, &msg, ResponseCode::INVALID_TRANSACTION)
+            }
+            _ => {
+                tracing::warn!(link = %link.config.name, %mti, "unexpected message; dropped");
+                metrics::counter!("switch_dropped_total", "reason" => "unexpected").increment(1);
+                Vec::new()
+            }
+        }
+    }
+
+    /// A frame arrived that did not decode. A request whose MTI and STAN could be
+    /// read gets RC 30; anything else is dropped (and counted by the driver).
+    pub fn on_malformed(&self, _now: Millis, id: LinkId, mti: Mti, stan: Option<u32>) -> Actions {
+        let Some(link) = self.links.get(id) else {
+            return Vec::new();
+        };
+        let (Some(resp_mti), Some(stan)) = (mti.response(), stan) else {
+            return Vec::new();
+        };
+        if link.config.role != Role::Acquirer
+            && mti.class() != codecs::mti::MessageClass::NetworkManagement
+        {
+            return Vec::new();
+        }
+        let mut m = Message::new(resp_mti);
+        m.set_stan(stan);
+        m.set_response_code(ResponseCode::FORMAT_ERROR.as_str());
+        vec![Action::Send { link: id, msg: m }]
+    }
+
+    /// Request → timeout path: RC 91 to the acquirer, a reversal for the issuer.
+    fn expire_entry(
+        &self,
+        now: Millis,
+        key: InFlightKey,
+        entry: inflight::InFlightEntry,
+        actions: &mut Actions,
+    ) {
+        if let Some(link) = self.links.get(key.link) {
+            link.in_flight.fetch_sub(1, Ordering::Relaxed);
+        }
+        self.late.check_and_insert(late_key(&key), now);
+        if entry.purpose != Purpose::Request {
+            return; // a SAF delivery: the queue retries on its own schedule
+        }
+        metrics::counter!("switch_timeouts_total", "issuer" => entry.issuer.clone()).increment(1);
+        // The reversal is queued before the acquirer hears of the timeout.
+        if matches!(key.class, 1 | 2) {
+            if let Some(rev) = reversal_of(&entry.forwarded) {
+                self.saf.push(&entry.issuer, rev, now);
+            }
+        }
+        let mut record = journal_record(
+            &entry.forwarded,
+            &entry,
+            ResponseCode::ISSUER_INOPERATIVE,
+            FinalState::TimedOut,
+            now,
+        );
+        record.switch_stan = Some(key.stan);
+        actions.push(Action::Journal(Box::new(record)));
+        if let Some(acq) = self.links.get(entry.acquirer_link) {
+            if let Some(mut resp) = answer(&entry.forwarded, ResponseCode::ISSUER_INOPERATIVE) {
+                restore_acquirer_keys(&mut resp, &entry);
+                actions.push(Action::Send {
+                    link: acq.id,
+                    msg: resp,
+                });
+            }
+        }
+    }
+}
+
+impl Core {
+    /// Field 7 (MMDDhhmmss, UTC) at `now`.
+    pub(crate) fn transmission_at(&self, now: Millis) -> String {
+        let unix = (self.settings.epoch_unix_ms + now.0) / 1000;
+        let f = codecs::datetime::fields_at_unix(unix);
+        String::from_utf8_lossy(&f.transmission).into_owned()
+    }
+}
+
+/// The acquirer's 7 and 11 back in place of the switch's.
+pub(crate) fn restore_acquirer_keys(msg: &mut Message, entry: &inflight::InFlightEntry) {
+    if let Some(f7) = &entry.acquirer_f7 {
+        msg.set(7, f7);
+    }
+    if let Some(f11) = &entry.acquirer_f11 {
+        msg.set(11, f11);
+    }
+    for n in [32u8, 37, 41] {
+        if let Some(v) = entry.forwarded.text(n) {
+            msg.set(n, &v);
+        }
+    }
+}
+
+/// A 0420 reversal advice for a forwarded request (field 90 = its keys).
+pub(crate) fn reversal_of(forwarded: &Message) -> Option<Message> {
+    let mut m = Message::new(Mti::REVERSAL_ADVICE);
+    for n in [2u8, 3, 4, 7, 11, 32, 33, 37, 41, 42, 49, 100] {
+        if let Some(v) = forwarded.text(n) {
+            m.set(n, &v);
+        }
+    }
+    m.set(39, ResponseCode::RESPONSE_TOO_LATE.as_str());
+    m.set(90, &field90(forwarded)?);
+    Some(m)
+}
+
+/// Field 90 (original data elements) describing `msg`.
+pub(crate) fn field90(msg: &Message) -> Option<String> {
+    Some(format!(
+        "{}{:06}{:0>10}{:0>11}{:0>11}",
+        msg.mti(),
+        msg.stan()?,
+        msg.text(7).unwrap_or_default(),
+        msg.text(32).unwrap_or_default(),
+        msg.text(33).unwrap_or_default()
+    ))
+}
+
+pub(crate) fn late_key(key: &InFlightKey) -> duplicates::DuplicateKey {
+    duplicates::DuplicateKey {
+        acquirer: String::new(),
+        class: key.class,
+        transmission: key.link.to_string(),
+        stan: key.stan.to_string(),
+        terminal: String::new(),
+    }
+}
+
+/// A reply from the switch itself on the link the request came from.
+pub(crate) fn reply(link: LinkId, req: &Message, rc: ResponseCode) -> Actions {
+    match answer(req, rc) {
+        Some(msg) => vec![Action::Send { link, msg }],
+        None => Vec::new(),
+    }
+}
+
+pub(crate) fn role_name(role: Role) -> &'static str {
+    match role {
+        Role::Acquirer => "acquirer",
+        Role::Issuer => "issuer",
+    }
+}
+
+/// A journal record for `msg` as forwarded/answered.
+pub(crate) fn journal_record(
+    msg: &Message,
+    entry: &inflight::InFlightEntry,
+    rc: ResponseCode,
+    state: FinalState,
+    now: Millis,
+) -> JournalRecord {
+    let text = |n: u8| msg.text(n).map(|s| s.into_owned()).unwrap_or_default();
+    JournalRecord {
+        mti: msg.mti().to_string(),
+        acquirer: text(32),
+        issuer: Some(entry.issuer.clone()),
+        transmission: entry.acquirer_f7.clone().unwrap_or_else(|| text(7)),
+        stan: entry.acquirer_f11.clone().unwrap_or_else(|| text(11)),
+        rrn: text(37),
+        terminal: text(41),
+        switch_stan: None,
+        pan_masked: msg.pan().map(|p| p.masked()).unwrap_or_default(),
+        amount: msg.amount().ok().flatten(),
+        currency: msg.currency().ok().map(|c| c.numeric),
+        response_code: rc.to_string(),
+        auth_code: None,
+        rule: entry.rule.clone(),
+        state,
+        elapsed_ms: now.since(entry.started).as_millis() as u64,
+    }
+}
+
+#[cfg(test)]
+mod tests;

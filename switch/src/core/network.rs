@@ -1,0 +1,83 @@
+//! Network management (0800/0810): sign-on (001), sign-off (002) and echo (301).
+//! The switch answers any bank's 0800; it signs on to issuer links when they
+//! connect and echoes idle ones. Only signed-on issuer links carry requests.
+
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+
+use codecs::{Message, Mti, ResponseCode};
+
+use super::inflight::InFlightKey;
+use super::links::Link;
+use super::{answer, Action, Actions, Core, Millis};
+use crate::config::Role;
+
+impl Core {
+    pub(crate) fn on_network(&self, _now: Millis, link: &Arc<Link>, msg: Message) -> Actions {
+        let code: u32 = msg.get(70).and_then(|f| f.to_u64()).unwrap_or(0) as u32;
+        if msg.mti().is_request() {
+            if link.config.role == Role::Issuer {
+                match code {
+                    1 => link.signed_on.store(true, Ordering::Relaxed),
+                    2 => link.signed_on.store(false, Ordering::Relaxed),
+                    _ => {}
+                }
+            }
+            tracing::debug!(link = %link.config.name, code, "network management request answered");
+            return match answer(&msg, ResponseCode::APPROVED) {
+                Some(resp) => vec![Action::Send {
+                    link: link.id,
+                    msg: resp,
+                }],
+                None => Vec::new(),
+            };
+        }
+        // A response to our sign-on / echo.
+        let stan = msg.stan().unwrap_or(0);
+        if stan == 0
+            || link
+                .pending_network
+                .compare_exchange(stan, 0, Ordering::AcqRel, Ordering::Relaxed)
+                .is_err()
+        {
+            tracing::info!(link = %link.config.name, stan, "unmatched network management response dropped");
+            return Vec::new();
+        }
+        let approved = msg.response_code().is_some_and(|rc| rc == "00");
+        match link.pending_network_code.load(Ordering::Relaxed) {
+            1 if approved => {
+                link.signed_on.store(true, Ordering::Relaxed);
+                tracing::info!(link = %link.config.name, bank = %link.config.bank, "signed on");
+            }
+            1 => {
+                tracing::warn!(link = %link.config.name, rc = ?msg.response_code(), "sign-on refused")
+            }
+            _ => {}
+        }
+        Vec::new()
+    }
+
+    /// A network management request from the switch on `link`.
+    pub(crate) fn network_request(&self, link: &Link, code: &str, now: Millis) -> Action {
+        let stan = link.next_stan(|s| {
+            self.inflight.contains(&InFlightKey {
+                link: link.id,
+                class: 8,
+                stan: s,
+            })
+        });
+        let mut m = Message::new(Mti::NETWORK_REQUEST);
+        m.set(7, &self.transmission_at(now));
+        m.set_stan(stan);
+        m.set(33, &self.settings.institution_id);
+        m.set(70, code);
+        link.pending_network_code
+            .store(code.parse().unwrap_or(0), Ordering::Relaxed);
+        link.pending_network_at.store(now.0, Ordering::Relaxed);
+        link.pending_network.store(stan, Ordering::Release);
+        Action::Send {
+            link: link.id,
+            msg: m,
+        }
+    }
+}

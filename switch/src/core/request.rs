@@ -1,0 +1,288 @@
+//! Requests from acquirers (0100, 0200, 0400): validate, detect duplicates, route,
+//! pick an issuer link, allocate the switch's STAN, forward and start the clock.
+
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+
+use codecs::{Message, ResponseCode};
+use routing_rules::{Transaction, Verdict};
+use rust_decimal::Decimal;
+
+use super::duplicates::DuplicateKey;
+use super::inflight::{InFlightEntry, InFlightKey, Purpose};
+use super::journal::FinalState;
+use super::links::{Link, TimeoutClass};
+use super::recent::{AcquirerKey, Forwarded};
+use super::validate::{amount_problem, first_missing, REQUEST_FIELDS, REVERSAL_FIELDS};
+use super::{field90, reply, Action, Actions, Core, Millis};
+
+impl Core {
+    pub(crate) fn on_request(&self, now: Millis, link: &Arc<Link>, msg: Message) -> Actions {
+        let id = link.id;
+        let mti = msg.mti();
+        let class = mti.as_bytes()[1] - b'0';
+        metrics::counter!("switch_requests_total", "mti" => mti.to_string(), "acquirer" => link.config.bank.clone()).increment(1);
+
+        let mandatory: &[u8] = if class == 4 {
+            &REVERSAL_FIELDS
+        } else {
+            &REQUEST_FIELDS
+        };
+        if let Some(field) = first_missing(&msg, mandatory) {
+            tracing::info!(link = %link.config.name, %mti, field, "format error: mandatory field missing");
+            return self.decline(now, id, &msg, ResponseCode::FORMAT_ERROR, None);
+        }
+        if let Some(field) = amount_problem(&msg) {
+            tracing::info!(link = %link.config.name, %mti, field, "format error: amount or currency");
+            return self.decline(now, id, &msg, ResponseCode::FORMAT_ERROR, None);
+        }
+        let acquirer = msg.text(32).map(|s| s.into_owned()).unwrap_or_default();
+        if !link.config.acquirers.contains(&acquirer) {
+            tracing::warn!(link = %link.config.name, %acquirer, "field 32 is not an acquirer allowed on this link");
+            return self.decline(now, id, &msg, ResponseCode::BANK_NOT_SUPPORTED, None);
+        }
+        let text = |n: u8| msg.text(n).map(|s| s.into_owned()).unwrap_or_default();
+        let dup = DuplicateKey {
+            acquirer: acquirer.clone(),
+            class,
+            transmission: text(7),
+            stan: text(11),
+            terminal: text(41),
+        };
+        if self.duplicates.check_and_insert(dup, now) {
+            tracing::info!(link = %link.config.name, %mti, stan = %text(11), "duplicate transmission");
+            // The original in flight is not disturbed.
+            return reply(id, &msg, ResponseCode::DUPLICATE);
+        }
+
+        if class == 4 {
+            return self.forward_reversal_request(now, link, msg, acquirer);
+        }
+
+        let table = self.routing.current();
+        let pan = msg.pan();
+        let pan_digits = pan.as_ref().map(|p| p.digits()).unwrap_or(&[]);
+        let tx = Transaction {
+            pan: pan_digits,
+            acquirer: acquirer.as_bytes(),
+            mti,
+            processing_code: msg.get(3).map(|f| f.wire()).unwrap_or(&[]),
+            amount: msg.amount().ok().flatten().unwrap_or(Decimal::ZERO),
+            currency: msg.currency().map(|c| c.numeric).unwrap_or(0),
+        };
+        let decision = table.decide(&tx);
+        let rule = decision.rule.map(|r| r.id.clone());
+        if decision.verdict == Verdict::Decline {
+            let rc = decision
+                .response_code
+                .unwrap_or(ResponseCode::SYSTEM_MALFUNCTION);
+            tracing::debug!(link = %link.config.name, %mti, rc = %rc, rule = ?rule, step = decision.step.name(), "declined by routing");
+            return self.decline(now, id, &msg, rc, decision.issuer.map(|b| b.id.clone()));
+        }
+        let Some(issuer) = decision.issuer.map(|b| b.id.clone()) else {
+            return self.decline(now, id, &msg, ResponseCode::SYSTEM_MALFUNCTION, None);
+        };
+        let cash = msg
+            .processing_code()
+            .is_some_and(|pc| pc.transaction_type == 1);
+        self.forward(now, link, msg, issuer, rule, class, cash)
+    }
+
+    /// Pick an issuer link and send `msg` there with the switch's STAN.
+    #[allow(clippy::too_many_arguments)]
+    fn forward(
+        &self,
+        now: Millis,
+        acq: &Arc<Link>,
+        msg: Message,
+        issuer: String,
+        rule: Option<String>,
+        class: u8,
+        cash: bool,
+    ) -> Actions {
+        let issuer_link = match self.links.pick_issuer(&issuer) {
+            Ok(l) => l,
+            Err(full) => {
+                let why = if full {
+                    "in-flight limit reached"
+                } else {
+                    "no signed-on link"
+                };
+                tracing::info!(%issuer, why, "issuer unavailable");
+                metrics::counter!("switch_unavailable_total", "issuer" => issuer.clone(), "why" => why).increment(1);
+                return self.decline(
+                    now,
+                    acq.id,
+                    &msg,
+                    ResponseCode::ISSUER_INOPERATIVE,
+                    Some(issuer),
+                );
+            }
+        };
+        let stan = issuer_link.next_stan(|s| {
+            self.inflight.contains(&InFlightKey {
+                link: issuer_link.id,
+                class,
+                stan: s,
+            })
+        });
+        let key = InFlightKey {
+            link: issuer_link.id,
+            class,
+            stan,
+        };
+        let acquirer_f7 = msg.text(7).map(|s| s.into_owned());
+        let acquirer_f11 = msg.text(11).map(|s| s.into_owned());
+        let mut out = msg;
+        out.set_stan(stan);
+        out.set(33, &self.settings.institution_id);
+        out.set(100, &issuer);
+        let timeout_class = if cash {
+            TimeoutClass::Cash
+        } else {
+            TimeoutClass::Pos
+        };
+        let timeout = match timeout_class {
+            TimeoutClass::Cash => issuer_link.config.cash_timeout,
+            TimeoutClass::Pos => issuer_link.config.timeout,
+        };
+        let deadline = now.after(timeout);
+        if let (Some(f7), Some(f11), Some(acq_id), Some(f90)) = (
+            acquirer_f7.clone(),
+            acquirer_f11.as_ref().and_then(|s| s.parse::<u32>().ok()),
+            out.text(32).map(|s| s.into_owned()),
+            field90(&out),
+        ) {
+            self.recent.insert(
+                AcquirerKey {
+                    acquirer: acq_id,
+                    stan: f11,
+                    transmission: f7,
+                },
+                Forwarded {
+                    issuer: issuer.clone(),
+                    field90: f90,
+                },
+            );
+        }
+        issuer_link.in_flight.fetch_add(1, Ordering::Relaxed);
+        issuer_link.push_deadline(timeout_class, (deadline, class, stan));
+        self.inflight.insert(
+            key,
+            InFlightEntry {
+                purpose: Purpose::Request,
+                acquirer_link: acq.id,
+                forwarded: out.clone(),
+                acquirer_f7,
+                acquirer_f11,
+                issuer,
+                rule,
+                started: now,
+                deadline,
+            },
+        );
+        vec![Action::Send {
+            link: issuer_link.id,
+            msg: out,
+        }]
+    }
+
+    /// 0400 from an acquirer: forward to the original's issuer with field 90 as
+    /// the issuer knows the original, and relay the 0410.
+    fn forward_reversal_request(
+        &self,
+        now: Millis,
+        link: &Arc<Link>,
+        mut msg: Message,
+        acquirer: String,
+    ) -> Actions {
+        let Some(target) = self.original_of(&msg, &acquirer) else {
+            return self.decline(now, link.id, &msg, ResponseCode::NO_SUCH_ISSUER, None);
+        };
+        if let Some(f90) = &target.field90 {
+            msg.set(90, f90);
+        }
+        self.forward(now, link, msg, target.issuer, None, 4, false)
+    }
+
+    /// Answer the acquirer with `rc` and journal the decline.
+    pub(crate) fn decline(
+        &self,
+        now: Millis,
+        link: crate::core::LinkId,
+        msg: &Message,
+        rc: ResponseCode,
+        issuer: Option<String>,
+    ) -> Actions {
+        let mut actions = reply(link, msg, rc);
+        metrics::counter!("switch_responses_total", "rc" => rc.to_string()).increment(1);
+        let entry = InFlightEntry {
+            purpose: Purpose::Request,
+            acquirer_link: link,
+            forwarded: msg.clone(),
+            acquirer_f7: None,
+            acquirer_f11: None,
+            issuer: issuer.unwrap_or_default(),
+            rule: None,
+            started: now,
+            deadline: now,
+        };
+        let mut record = super::journal_record(msg, &entry, rc, FinalState::Declined, now);
+        if record.issuer.as_deref() == Some("") {
+            record.issuer = None;
+        }
+        actions.push(Action::Journal(Box::new(record)));
+        actions
+    }
+}
+
+/// Where a reversal or advice for an original must go.
+pub(crate) struct OriginalTarget {
+    pub(crate) issuer: String,
+    /// Field 90 in the issuer's terms, when the original is known.
+    pub(crate) field90: Option<String>,
+}
+
+impl Core {
+    /// Find the original of a reversal/advice: by field 90, else by its own keys,
+    /// else (unknown original) the card's issuer by BIN.
+    pub(crate) fn original_of(&self, msg: &Message, acquirer: &str) -> Option<OriginalTarget> {
+        let key_from_90 = msg.get(90).and_then(|f| {
+            let v = f.bytes();
+            if v.len() != 42 {
+                return None;
+            }
+            let stan = std::str::from_utf8(&v[4..10]).ok()?.parse().ok()?;
+            Some(AcquirerKey {
+                acquirer: acquirer.to_string(),
+                stan,
+                transmission: std::str::from_utf8(&v[10..20]).ok()?.to_string(),
+            })
+        });
+        let key_from_fields = || {
+            Some(AcquirerKey {
+                acquirer: acquirer.to_string(),
+                stan: msg.stan()?,
+                transmission: msg.text(7)?.into_owned(),
+            })
+        };
+        let found = key_from_90
+            .and_then(|k| self.recent.get(&k))
+            .or_else(|| key_from_fields().and_then(|k| self.recent.get(&k)));
+        if let Some(f) = found {
+            return Some(OriginalTarget {
+                issuer: f.issuer,
+                field90: Some(f.field90),
+            });
+        }
+        let table = self.routing.current();
+        let pan = msg.pan()?;
+        let range = table.bins().lookup(pan.digits())?;
+        let product = table.products().get(range.product as usize)?;
+        let issuer = table.banks().get(product.issuer as usize)?;
+        Some(OriginalTarget {
+            issuer: issuer.id.clone(),
+            field90: None,
+        })
+    }
+}

@@ -1,0 +1,79 @@
+//! Answers from issuers: matched by (link, MTI class, STAN), relayed to the
+//! acquirer with its own keys restored; store-and-forward acknowledgements; late
+//! and unmatched answers logged (masked) and dropped.
+
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+
+use codecs::{Message, ResponseCode};
+
+use super::inflight::{InFlightKey, Purpose};
+use super::journal::FinalState;
+use super::links::Link;
+use super::{
+    journal_record, late_key, restore_acquirer_keys, reversal_of, Action, Actions, Core, Millis,
+};
+
+impl Core {
+    pub(crate) fn on_response(&self, now: Millis, link: &Arc<Link>, msg: Message) -> Actions {
+        let mti = msg.mti();
+        let Some(stan) = msg.stan() else {
+            tracing::warn!(link = %link.config.name, %mti, "response without STAN; dropped");
+            return Vec::new();
+        };
+        let key = InFlightKey {
+            link: link.id,
+            class: mti.as_bytes()[1] - b'0',
+            stan,
+        };
+        let Some(entry) = self.inflight.take(&key) else {
+            let late = self.late.check_and_insert(late_key(&key), now);
+            let what = if late { "late" } else { "unmatched" };
+            tracing::info!(link = %link.config.name, %mti, stan, what, response = %msg, "response dropped");
+            metrics::counter!("switch_dropped_total", "reason" => what).increment(1);
+            return Vec::new();
+        };
+        link.in_flight.fetch_sub(1, Ordering::Relaxed);
+        if let Purpose::Saf { item } = entry.purpose {
+            let acknowledged = self.saf.acknowledge(&entry.issuer, item);
+            tracing::debug!(issuer = %entry.issuer, item, acknowledged, "store-and-forward acknowledged");
+            return Vec::new();
+        }
+        let rc = msg
+            .response_code()
+            .and_then(|rc| ResponseCode::new(&rc))
+            .unwrap_or(ResponseCode::SYSTEM_MALFUNCTION);
+        metrics::counter!("switch_responses_total", "rc" => rc.to_string()).increment(1);
+        metrics::histogram!("switch_issuer_latency_seconds", "issuer" => entry.issuer.clone())
+            .record(now.since(entry.started).as_secs_f64());
+        let mut actions = Vec::with_capacity(2);
+        let mut resp = msg;
+        restore_acquirer_keys(&mut resp, &entry);
+        let auth_code = resp.text(38).map(|s| s.into_owned());
+        let acquirer_alive = self.links.get(entry.acquirer_link).is_some();
+        let state = match (acquirer_alive, rc.is_approved()) {
+            (true, true) => FinalState::Approved,
+            (true, false) => FinalState::Declined,
+            (false, true) => FinalState::Reversed,
+            (false, false) => FinalState::Declined,
+        };
+        if state == FinalState::Reversed && key.class != 4 {
+            // The acquirer cannot hear the approval: take it back at the issuer.
+            if let Some(rev) = reversal_of(&entry.forwarded) {
+                self.saf.push(&entry.issuer, rev, now);
+            }
+            tracing::info!(issuer = %entry.issuer, stan, "acquirer gone; approved transaction queued for reversal");
+        }
+        let mut record = journal_record(&entry.forwarded, &entry, rc, state, now);
+        record.switch_stan = Some(stan);
+        record.auth_code = auth_code;
+        actions.push(Action::Journal(Box::new(record)));
+        if acquirer_alive {
+            actions.push(Action::Send {
+                link: entry.acquirer_link,
+                msg: resp,
+            });
+        }
+        actions
+    }
+}

@@ -1,0 +1,132 @@
+//! Store-and-forward: reversals and advices owed to issuers, delivered in order per
+//! issuer and repeated until acknowledged. This module defines the interface and
+//! an in-memory queue; the durable queue comes with the journal issue.
+
+use std::collections::{HashMap, VecDeque};
+use std::sync::Mutex;
+
+use codecs::Message;
+
+use super::time::Millis;
+
+/// One queued message.
+#[derive(Clone, Debug)]
+pub struct SafItem {
+    /// Queue-wide sequence number.
+    pub id: u64,
+    /// The issuer bank it is owed to.
+    pub issuer: String,
+    /// The message (0420 or 0120/0220); resent as the repeat MTI (0421, ...).
+    pub msg: Message,
+    /// When it was queued.
+    pub queued_at: Millis,
+    /// Delivery attempts so far.
+    pub attempts: u32,
+    /// Not before this time (backoff).
+    pub next_attempt: Millis,
+}
+
+/// Where owed messages wait.
+pub trait SafQueue: Send + Sync {
+    /// Append a message for `issuer`.
+    fn push(&self, issuer: &str, msg: Message, now: Millis) -> u64;
+    /// The oldest message for `issuer`, if due at `now` and not already out.
+    fn due(&self, issuer: &str, now: Millis) -> Option<SafItem>;
+    /// Record a delivery attempt of item `id` (next try not before `retry_at`).
+    fn attempted(&self, issuer: &str, id: u64, retry_at: Millis);
+    /// The issuer acknowledged item `id`.
+    fn acknowledge(&self, issuer: &str, id: u64) -> bool;
+    /// Drop items queued before `cutoff`; returns them (for alerts).
+    fn expire(&self, cutoff: Millis) -> Vec<SafItem>;
+    /// Messages waiting, all issuers.
+    fn depth(&self) -> usize;
+    /// Issuers with messages waiting.
+    fn issuers(&self) -> Vec<String>;
+}
+
+/// The in-memory queue (lost on restart; the durability issue replaces it).
+#[derive(Default)]
+pub struct MemorySaf {
+    inner: Mutex<MemoryInner>,
+}
+
+#[derive(Default)]
+struct MemoryInner {
+    next_id: u64,
+    queues: HashMap<String, VecDeque<SafItem>>,
+}
+
+impl SafQueue for MemorySaf {
+    fn push(&self, issuer: &str, msg: Message, now: Millis) -> u64 {
+        let mut g = self.inner.lock().unwrap_or_else(|p| p.into_inner());
+        g.next_id += 1;
+        let id = g.next_id;
+        g.queues
+            .entry(issuer.to_string())
+            .or_default()
+            .push_back(SafItem {
+                id,
+                issuer: issuer.to_string(),
+                msg,
+                queued_at: now,
+                attempts: 0,
+                next_attempt: now,
+            });
+        id
+    }
+
+    fn due(&self, issuer: &str, now: Millis) -> Option<SafItem> {
+        let g = self.inner.lock().unwrap_or_else(|p| p.into_inner());
+        let head = g.queues.get(issuer)?.front()?;
+        (head.next_attempt <= now).then(|| head.clone())
+    }
+
+    fn attempted(&self, issuer: &str, id: u64, retry_at: Millis) {
+        let mut g = self.inner.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some(item) = g
+            .queues
+            .get_mut(issuer)
+            .and_then(|q| q.iter_mut().find(|i| i.id == id))
+        {
+            item.attempts += 1;
+            item.next_attempt = retry_at;
+        }
+    }
+
+    fn acknowledge(&self, issuer: &str, id: u64) -> bool {
+        let mut g = self.inner.lock().unwrap_or_else(|p| p.into_inner());
+        let Some(q) = g.queues.get_mut(issuer) else {
+            return false;
+        };
+        let Some(pos) = q.iter().position(|i| i.id == id) else {
+            return false;
+        };
+        q.remove(pos);
+        true
+    }
+
+    fn expire(&self, cutoff: Millis) -> Vec<SafItem> {
+        let mut g = self.inner.lock().unwrap_or_else(|p| p.into_inner());
+        let mut gone = Vec::new();
+        for q in g.queues.values_mut() {
+            while q.front().is_some_and(|i| i.queued_at < cutoff) {
+                gone.extend(q.pop_front());
+            }
+        }
+        gone
+    }
+
+    fn depth(&self) -> usize {
+        let g = self.inner.lock().unwrap_or_else(|p| p.into_inner());
+        g.queues.values().map(VecDeque::len).sum()
+    }
+
+    fn issuers(&self) -> Vec<String> {
+        let g = self.inner.lock().unwrap_or_else(|p| p.into_inner());
+        g.queues
+            .iter()
+            .filter(|(_, q)| !q.is_empty())
+            .map(|(k, _)| k.clone())
+            .collect()
+    }
+}

@@ -1,0 +1,538 @@
+//! Core behaviour on virtual time, without sockets: every scenario feeds events
+//! with an explicit `now` and inspects the actions.
+
+use std::path::Path;
+use std::sync::Arc;
+use std::time::Duration;
+
+use codecs::framing::LengthHeader;
+use codecs::luhn::luhn_check_digit;
+use codecs::{Message, Mti, ResponseCode, Spec};
+use routing_rules::{RoutingTable, SharedRoutingTable};
+
+use super::journal::FinalState;
+use super::saf::{MemorySaf, SafQueue};
+use super::*;
+use crate::config::{Direction, LinkConfig, Role};
+
+const ACQ: LinkId = 1;
+const ISS: LinkId = 2;
+const ISS2: LinkId = 3;
+
+fn national() -> RoutingTable {
+    let path = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../routing-rules/rules/national.toml"
+    );
+    RoutingTable::load(Path::new(path)).unwrap().0
+}
+
+fn link_config(role: Role, bank: &str) -> Arc<LinkConfig> {
+    Arc::new(LinkConfig {
+        name: format!("{bank}-{role:?}"),
+        role,
+        bank: bank.into(),
+        acquirers: vec![bank.into()],
+        direction: Direction::Listen,
+        address: "127.0.0.1:0".parse().unwrap(),
+        spec: Spec::builtin("iso87ascii").unwrap(),
+        framing: LengthHeader::Binary2,
+        timeout: Duration::from_secs(10),
+        cash_timeout: Duration::from_secs(25),
+        echo_interval: Duration::from_secs(30),
+        max_missed_echoes: 3,
+        max_in_flight: 100,
+        max_connections: 8,
+    })
+}
+
+struct Harness {
+    core: Core,
+    saf: Arc<MemorySaf>,
+}
+
+/// Sends in `actions`, as (link, message).
+fn sends(actions: &[Action]) -> Vec<(LinkId, Message)> {
+    actions
+        .iter()
+        .filter_map(|a| match a {
+            Action::Send { link, msg } => Some((*link, msg.clone())),
+            _ => None,
+        })
+        .collect()
+}
+
+fn journal(actions: &[Action]) -> Vec<FinalState> {
+    actions
+        .iter()
+        .filter_map(|a| match a {
+            Action::Journal(r) => Some(r.state),
+            _ => None,
+        })
+        .collect()
+}
+
+/// The single message sent on `link`.
+fn one_to(actions: &[Action], link: LinkId) -> Message {
+    let s: Vec<_> = sends(actions)
+        .into_iter()
+        .filter(|(l, _)| *l == link)
+        .collect();
+    assert_eq!(s.len(), 1, "expected one message to link {link}, got {s:?}");
+    s.into_iter().next().unwrap().1
+}
+
+fn rc(msg: &Message) -> String {
+    msg.response_code().unwrap().into_owned()
+}
+
+impl Harness {
+    /// Acquirer 940810 on link 1, Central Bank issuer (940800) on link 2, signed on.
+    fn new() -> Harness {
+        let saf = Arc::new(MemorySaf::default());
+        let core = Core::new(
+            CoreSettings {
+                epoch_unix_ms: 1_795_602_600_000,
+                ..CoreSettings::default()
+            },
+            Arc::new(SharedRoutingTable::new(national())),
+            saf.clone(),
+        );
+        let h = Harness { core, saf };
+        assert!(h
+            .core
+            .on_link_up(Millis(0), ACQ, link_config(Role::Acquirer, "940810"))
+            .is_empty());
+        h.up_issuer(ISS, Millis(0));
+        h
+    }
+
+    fn up_issuer(&self, id: LinkId, now: Millis) {
+        let actions = self
+            .core
+            .on_link_up(now, id, link_config(Role::Issuer, "940800"));
+        let signon = one_to(&actions, id);
+        assert_eq!(signon.mti(), Mti::NETWORK_REQUEST);
+        assert_eq!(signon.text(70).unwrap(), "001");
+        assert!(!self.core.link_usable(id));
+        let reply = answer(&signon, ResponseCode::APPROVED).unwrap();
+        assert!(self.core.on_message(now, id, reply).is_empty());
+        assert!(self.core.link_usable(id));
+    }
+
+    fn acquire(&self, now: Millis, msg: Message) -> Actions {
+        self.core.on_message(now, ACQ, msg)
+    }
+}
+
+fn pan(prefix: &str) -> String {
+    let mut p = format!("{prefix:0<15}").into_bytes();
+    p.push(luhn_check_digit(&p).unwrap());
+    String::from_utf8(p).unwrap()
+}
+
+/// A purchase of `amount` minor units from acquirer 940810 with STAN `stan`.
+fn purchase(stan: u32, pc: &str) -> Message {
+    let mut m = Message::new(Mti::FINANCIAL_REQUEST);
+    m.set(2, &pan("9408010000001"));
+    m.set(3, pc);
+    m.set(4, "000000150000");
+    m.set(7, "1125103000");
+    m.set_stan(stan);
+    m.set(32, "940810");
+    m.set(37, &format!("{stan:012}"));
+    m.set(41, "TERM0001");
+    m.set(49, "408");
+    m
+}
+
+fn issuer_answer(forwarded: &Message, code: ResponseCode) -> Message {
+    let mut r = answer(forwarded, code).unwrap();
+    r.set(38, "A1B2C3");
+    r
+}
+
+#[test]
+fn a_response_is_matched_and_relayed_with_the_acquirers_keys() {
+    let h = Harness::new();
+    let actions = h.acquire(Millis(100), purchase(42, "000000"));
+    let fwd = one_to(&actions, ISS);
+    assert_ne!(fwd.stan(), Some(42), "the switch uses its own STAN");
+    assert_eq!(fwd.text(33).unwrap(), "940000");
+    assert_eq!(fwd.text(100).unwrap(), "940800");
+    assert_eq!(h.core.in_flight(), 1);
+    let actions = h.core.on_message(
+        Millis(150),
+        ISS,
+        issuer_answer(&fwd, ResponseCode::APPROVED),
+    );
+    let resp = one_to(&actions, ACQ);
+    assert_eq!(resp.mti().as_str(), "0210");
+    assert_eq!(resp.stan(), Some(42));
+    assert_eq!(resp.text(7).unwrap(), "1125103000");
+    assert_eq!(resp.text(37).unwrap(), "000000000042");
+    assert_eq!(resp.text(38).unwrap(), "A1B2C3");
+    assert_eq!(rc(&resp), "00");
+    assert_eq!(journal(&actions), vec![FinalState::Approved]);
+    assert_eq!(h.core.in_flight(), 0);
+}
+
+#[test]
+fn a_timeout_answers_91_and_queues_a_reversal_first() {
+    let h = Harness::new();
+    let fwd = one_to(&h.acquire(Millis(0), purchase(7, "000000")), ISS);
+    assert!(sends(&h.core.on_tick(Millis(9_999))).is_empty());
+    let actions = h.core.on_tick(Millis(10_000));
+    let resp = one_to(&actions, ACQ);
+    assert_eq!((rc(&resp), resp.stan()), ("91".into(), Some(7)));
+    assert_eq!(journal(&actions), vec![FinalState::TimedOut]);
+    assert_eq!(h.saf.depth(), 1);
+    // In the same tick the reversal goes to the issuer, with field 90 naming the
+    // forwarded keys; only that delivery is in flight now.
+    let rev = one_to(&actions, ISS);
+    assert_eq!(h.core.in_flight(), 1);
+    assert_eq!(rev.mti(), Mti::REVERSAL_ADVICE);
+    let f90 = rev.text(90).unwrap();
+    assert_eq!(&f90[..4], "0200");
+    assert_eq!(f90[4..10].parse::<u32>().unwrap(), fwd.stan().unwrap());
+    assert_eq!(&f90[10..20], "1125103000");
+    h.core.on_message(
+        Millis(10_020),
+        ISS,
+        answer(&rev, ResponseCode::APPROVED).unwrap(),
+    );
+    assert_eq!(h.saf.depth(), 0);
+    assert_eq!(h.core.in_flight(), 0);
+}
+
+#[test]
+fn cash_withdrawals_wait_longer() {
+    let h = Harness::new();
+    h.acquire(Millis(0), purchase(8, "010000"));
+    assert!(sends(&h.core.on_tick(Millis(10_000))).is_empty());
+    assert_eq!(rc(&one_to(&h.core.on_tick(Millis(25_000)), ACQ)), "91");
+}
+
+#[test]
+fn a_late_response_is_dropped() {
+    let h = Harness::new();
+    let fwd = one_to(&h.acquire(Millis(0), purchase(9, "000000")), ISS);
+    h.core.on_tick(Millis(10_000));
+    let actions = h.core.on_message(
+        Millis(10_500),
+        ISS,
+        issuer_answer(&fwd, ResponseCode::APPROVED),
+    );
+    assert!(actions.is_empty(), "{actions:?}");
+}
+
+#[test]
+fn a_response_racing_the_timeout_has_exactly_one_outcome() {
+    for response_first in [true, false] {
+        let h = Harness::new();
+        let fwd = one_to(&h.acquire(Millis(0), purchase(10, "000000")), ISS);
+        let deadline = Millis(10_000);
+        let (a, b) = if response_first {
+            let a = h
+                .core
+                .on_message(deadline, ISS, issuer_answer(&fwd, ResponseCode::APPROVED));
+            (a, h.core.on_tick(deadline))
+        } else {
+            let b = h.core.on_tick(deadline);
+            (
+                h.core
+                    .on_message(deadline, ISS, issuer_answer(&fwd, ResponseCode::APPROVED)),
+                b,
+            )
+        };
+        let answers: Vec<_> = sends(&a)
+            .into_iter()
+            .chain(sends(&b))
+            .filter(|(l, _)| *l == ACQ)
+            .collect();
+        assert_eq!(answers.len(), 1, "response_first={response_first}");
+        let expected = if response_first { "00" } else { "91" };
+        assert_eq!(rc(&answers[0].1), expected);
+        assert_eq!(h.saf.depth(), usize::from(!response_first));
+    }
+}
+
+#[test]
+fn a_duplicate_gets_94_and_leaves_the_original_alone() {
+    let h = Harness::new();
+    let fwd = one_to(&h.acquire(Millis(0), purchase(11, "000000")), ISS);
+    let dup = h.acquire(Millis(5), purchase(11, "000000"));
+    let resp = one_to(&dup, ACQ);
+    assert_eq!(rc(&resp), "94");
+    assert_eq!(h.core.in_flight(), 1);
+    let resp = one_to(
+        &h.core
+            .on_message(Millis(50), ISS, issuer_answer(&fwd, ResponseCode::APPROVED)),
+        ACQ,
+    );
+    assert_eq!(rc(&resp), "00");
+    // Another terminal with the same STAN is not a duplicate.
+    let mut other = purchase(11, "000000");
+    other.set(41, "TERM0002");
+    assert_eq!(sends(&h.acquire(Millis(60), other))[0].0, ISS);
+}
+
+#[test]
+fn losing_an_issuer_link_times_out_everything_on_it_at_once() {
+    let h = Harness::new();
+    for stan in 1..=5 {
+        h.acquire(Millis(stan), purchase(stan as u32, "000000"));
+    }
+    assert_eq!(h.core.in_flight(), 5);
+    let actions = h.core.on_link_down(Millis(100), ISS);
+    let answers = sends(&actions);
+    assert_eq!(answers.len(), 5);
+    assert!(answers.iter().all(|(l, m)| *l == ACQ && rc(m) == "91"));
+    assert_eq!(h.saf.depth(), 5);
+    assert_eq!(h.core.in_flight(), 0);
+    // With no issuer link, new requests get 91 at once.
+    assert_eq!(
+        rc(&one_to(&h.acquire(Millis(200), purchase(6, "000000")), ACQ)),
+        "91"
+    );
+}
+
+#[test]
+fn requests_spread_over_links_and_fail_over() {
+    let h = Harness::new();
+    h.up_issuer(ISS2, Millis(0));
+    let mut used = std::collections::HashSet::new();
+    for stan in 1..=4 {
+        used.insert(sends(&h.acquire(Millis(stan), purchase(stan as u32, "000000")))[0].0);
+    }
+    assert_eq!(used.len(), 2);
+    h.core.on_link_down(Millis(10), ISS);
+    for stan in 5..=8 {
+        assert_eq!(
+            sends(&h.acquire(Millis(20 + stan), purchase(stan as u32, "000000")))[0].0,
+            ISS2
+        );
+    }
+}
+
+#[test]
+fn reversals_repeat_as_0421_until_acknowledged() {
+    let h = Harness::new();
+    h.acquire(Millis(0), purchase(12, "000000"));
+    // Timeout: RC 91, the reversal queued and sent in the same tick.
+    let first = one_to(&h.core.on_tick(Millis(10_000)), ISS);
+    assert_eq!(first.mti().as_str(), "0420");
+    // Unanswered: its own deadline passes, then the retry comes as a repeat.
+    assert!(sends(&h.core.on_tick(Millis(15_000))).is_empty());
+    let mut now = 20_001;
+    let second = loop {
+        let s = sends(&h.core.on_tick(Millis(now)));
+        if let Some((_, m)) = s.into_iter().find(|(l, _)| *l == ISS) {
+            break m;
+        }
+        now += 500;
+        assert!(now < 200_000, "no retry");
+    };
+    assert_eq!(second.mti().as_str(), "0421");
+    assert_eq!(second.text(90), first.text(90));
+    // Acknowledging the repeat empties the queue; the old attempt's late 0430 is ignored.
+    h.core.on_message(
+        Millis(now + 10),
+        ISS,
+        answer(&second, ResponseCode::APPROVED).unwrap(),
+    );
+    assert_eq!(h.saf.depth(), 0);
+    assert!(h
+        .core
+        .on_message(
+            Millis(now + 20),
+            ISS,
+            answer(&first, ResponseCode::APPROVED).unwrap()
+        )
+        .is_empty());
+}
+
+#[test]
+fn stan_wraps_around_and_skips_values_in_flight() {
+    let h = Harness::new();
+    let link = h.core.links.get(ISS).unwrap();
+    link.set_next_stan(1);
+    let first = one_to(&h.acquire(Millis(0), purchase(100, "000000")), ISS)
+        .stan()
+        .unwrap();
+    link.set_next_stan(999_998);
+    let stans: Vec<u32> = (101..=103)
+        .map(|s| {
+            one_to(&h.acquire(Millis(1), purchase(s, "000000")), ISS)
+                .stan()
+                .unwrap()
+        })
+        .collect();
+    assert_eq!(first, 1);
+    // 999998, 999999, then 1 is still in flight: 2.
+    assert_eq!(stans, vec![999_998, 999_999, 2]);
+}
+
+#[test]
+fn a_reload_keeps_in_flight_transactions_and_applies_to_new_ones() {
+    let h = Harness::new();
+    let fwd = one_to(&h.acquire(Millis(0), purchase(20, "000000")), ISS);
+    let text = std::fs::read_to_string(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../routing-rules/rules/national.toml"
+    ))
+    .unwrap();
+    let text = text + "\n[[rule]]\nid = \"maintenance\"\nwhen = { acquirer = [\"940810\"] }\nthen = { decline = \"58\" }\n";
+    let (t, _) = RoutingTable::from_toml(&text, "reloaded.toml").unwrap();
+    h.core.routing().replace(t);
+    let resp = one_to(
+        &h.core
+            .on_message(Millis(10), ISS, issuer_answer(&fwd, ResponseCode::APPROVED)),
+        ACQ,
+    );
+    assert_eq!(rc(&resp), "00");
+    assert_eq!(
+        rc(&one_to(&h.acquire(Millis(20), purchase(21, "000000")), ACQ)),
+        "58"
+    );
+}
+
+#[test]
+fn the_switch_answers_what_it_can_decide_itself() {
+    let h = Harness::new();
+    let mut m = purchase(30, "000000");
+    m.remove(41);
+    assert_eq!(rc(&one_to(&h.acquire(Millis(0), m), ACQ)), "30");
+    let mut m = purchase(31, "000000");
+    m.set(32, "940830");
+    assert_eq!(rc(&one_to(&h.acquire(Millis(0), m), ACQ)), "31");
+    let mut m = purchase(32, "000000");
+    m.set(2, &pan("9408990000001"));
+    assert_eq!(rc(&one_to(&h.acquire(Millis(0), m), ACQ)), "15");
+    let mut m = purchase(33, "000000");
+    m.set(2, "9408010000001231");
+    assert_eq!(rc(&one_to(&h.acquire(Millis(0), m), ACQ)), "14");
+    let mut m = purchase(34, "000000");
+    m.set(2, &pan("9408300000001")); // Harbour Trade: no link
+    assert_eq!(rc(&one_to(&h.acquire(Millis(0), m), ACQ)), "91");
+    let mut m = purchase(35, "200000"); // refund: not a known transaction type
+    m.set(3, "200000");
+    assert_eq!(rc(&one_to(&h.acquire(Millis(0), m), ACQ)), "12");
+    let mut m = purchase(36, "000000");
+    m.set(49, "999");
+    assert_eq!(rc(&one_to(&h.acquire(Millis(0), m), ACQ)), "30");
+    assert_eq!(h.core.in_flight(), 0);
+}
+
+#[test]
+fn the_in_flight_cap_answers_91_at_once() {
+    let h = Harness::new();
+    for stan in 1..=100u32 {
+        assert_eq!(
+            sends(&h.acquire(Millis(0), purchase(stan, "000000")))[0].0,
+            ISS
+        );
+    }
+    assert_eq!(
+        rc(&one_to(&h.acquire(Millis(0), purchase(101, "000000")), ACQ)),
+        "91"
+    );
+}
+
+#[test]
+fn an_approval_for_a_departed_acquirer_is_reversed() {
+    let h = Harness::new();
+    let fwd = one_to(&h.acquire(Millis(0), purchase(40, "000000")), ISS);
+    assert!(h.core.on_link_down(Millis(1), ACQ).is_empty());
+    let actions = h
+        .core
+        .on_message(Millis(2), ISS, issuer_answer(&fwd, ResponseCode::APPROVED));
+    assert!(sends(&actions).is_empty());
+    assert_eq!(journal(&actions), vec![FinalState::Reversed]);
+    assert_eq!(h.saf.depth(), 1);
+}
+
+#[test]
+fn idle_issuer_links_are_echoed_and_marked_down_after_missed_echoes() {
+    let h = Harness::new();
+    let echo = one_to(&h.core.on_tick(Millis(30_000)), ISS);
+    assert_eq!(echo.text(70).unwrap(), "301");
+    h.core.on_message(
+        Millis(30_010),
+        ISS,
+        answer(&echo, ResponseCode::APPROVED).unwrap(),
+    );
+    assert!(h.core.link_usable(ISS));
+    // Three unanswered echoes.
+    let mut now = 60_100;
+    let mut closed = false;
+    for _ in 0..20 {
+        let actions = h.core.on_tick(Millis(now));
+        closed |= actions
+            .iter()
+            .any(|a| matches!(a, Action::Close { link: ISS, .. }));
+        if closed {
+            break;
+        }
+        now += 11_000;
+    }
+    assert!(closed);
+    assert!(!h.core.link_usable(ISS));
+}
+
+#[test]
+fn malformed_requests_get_30_and_network_requests_are_answered() {
+    let h = Harness::new();
+    let actions = h
+        .core
+        .on_malformed(Millis(0), ACQ, Mti::FINANCIAL_REQUEST, Some(77));
+    let resp = one_to(&actions, ACQ);
+    assert_eq!(
+        (resp.mti().as_str(), resp.stan(), rc(&resp)),
+        ("0210", Some(77), "30".into())
+    );
+    assert!(h
+        .core
+        .on_malformed(Millis(0), ACQ, Mti::FINANCIAL_REQUEST, None)
+        .is_empty());
+    let mut echo = Message::new(Mti::NETWORK_REQUEST);
+    echo.set(7, "1125103000");
+    echo.set_stan(5);
+    echo.set(70, "301");
+    let resp = one_to(&h.acquire(Millis(0), echo), ACQ);
+    assert_eq!((resp.mti().as_str(), rc(&resp)), ("0810", "00".into()));
+}
+
+#[test]
+fn acquirer_reversals_are_acknowledged_and_forwarded_with_the_issuers_keys() {
+    let h = Harness::new();
+    let orig = purchase(50, "000000");
+    let fwd = one_to(&h.acquire(Millis(0), orig.clone()), ISS);
+    h.core
+        .on_message(Millis(10), ISS, issuer_answer(&fwd, ResponseCode::APPROVED));
+    let mut rev = Message::new(Mti::REVERSAL_ADVICE);
+    for n in [2u8, 3, 4, 32, 37, 41, 49] {
+        rev.set(n, &orig.text(n).unwrap());
+    }
+    rev.set(7, "1125103100");
+    rev.set_stan(51);
+    rev.set(
+        90,
+        &format!("0200{:06}1125103000{:0>11}{:0>11}", 50, "940810", ""),
+    );
+    let ack = one_to(&h.acquire(Millis(20), rev.clone()), ACQ);
+    assert_eq!((ack.mti().as_str(), rc(&ack)), ("0430", "00".into()));
+    // A repeat is acknowledged but not queued twice.
+    let mut repeat = rev.clone();
+    repeat.set_mti(Mti::REVERSAL_ADVICE_REPEAT);
+    assert_eq!(rc(&one_to(&h.acquire(Millis(30), repeat), ACQ)), "00");
+    assert_eq!(h.saf.depth(), 1);
+    let out = one_to(&h.core.on_tick(Millis(40)), ISS);
+    assert_eq!(out.mti().as_str(), "0420");
+    let f90 = out.text(90).unwrap();
+    assert_eq!(
+        f90[4..10].parse::<u32>().unwrap(),
+        fwd.stan().unwrap(),
+        "field 90 names the switch's STAN"
+    );
+}
