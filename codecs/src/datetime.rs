@@ -50,7 +50,6 @@ pub fn fields_at_unix(secs: u64) -> DateTimeFields {
     }
 }
 
-
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -157,6 +157,18 @@ impl Spec {
                 if !plan.defined {
                     return None;
                 }
+                if n < 11 {
+                    // Only step over fields before the STAN: their content may be
+                    // what is wrong with the message.
+                    let units = if plan.variable {
+                        decode_prefix(plan, &mut cur, Location::Field(n)).ok()?
+                    } else {
+                        u32::from(plan.len)
+                    };
+                    cur.take(plan.wire_len(units as usize), Location::Field(n))
+                        .ok()?;
+                    continue;
+                }
                 let slot = decode_field(plan, n, &mut cur).ok()?;
                 if n == 11 {
                     let data = frame.get(slot.start as usize..(slot.start + slot.len) as usize)?;

@@ -365,4 +365,8 @@ fn peek_finds_mti_and_stan_in_a_broken_message() {
     let (mti, stan) = ascii.peek_mti_and_stan(wire).unwrap();
     assert_eq!((mti.as_str(), stan), ("0200", Some(123456)));
     assert_eq!(ascii.peek_mti_and_stan(b"02"), None);
+    // A bad field before the STAN does not hide it.
+    let wire = b"0200102000000000000000000000012A000124";
+    assert!(ascii.decode(Bytes::from_static(wire)).is_err());
+    assert_eq!(ascii.peek_mti_and_stan(wire).unwrap().1, Some(124));
 }

@@ -8,6 +8,7 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 use switch::config::Config;
+use switch::net::{RunningSwitch, SwitchOptions};
 
 #[derive(Parser)]
 #[command(name = "switch", version, about = "The interbank card switch")]
@@ -18,6 +19,12 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Command {
+    /// Run the switch until SIGINT/SIGTERM (drains gracefully); SIGHUP reloads the rules.
+    Run {
+        /// The configuration file.
+        #[arg(long)]
+        config: PathBuf,
+    },
     /// Validate a configuration file and the routing rules it names.
     CheckConfig {
         /// The configuration file.
@@ -28,6 +35,7 @@ enum Command {
 
 fn main() -> ExitCode {
     match Cli::parse().command {
+        Command::Run { config } => run(&config),
         Command::CheckConfig { config } => match Config::load(&config) {
             Ok(c) => match routing_rules::RoutingTable::load(&c.rules) {
                 Ok((t, warnings)) => {
@@ -58,5 +66,98 @@ fn main() -> ExitCode {
                 ExitCode::FAILURE
             }
         },
+    }
+}
+
+fn run(path: &std::path::Path) -> ExitCode {
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env()
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
+        )
+        .with_writer(std::io::stderr)
+        .init();
+    let config = match Config::load(path) {
+        Ok(c) => c,
+        Err(errors) => {
+            for e in &errors {
+                eprintln!("error: {e}");
+            }
+            return ExitCode::FAILURE;
+        }
+    };
+    let routing = match routing_rules::RoutingTable::load(&config.rules) {
+        Ok((t, warnings)) => {
+            for w in &warnings {
+                tracing::warn!(%w, "routing rules warning");
+            }
+            t
+        }
+        Err(e) => {
+            for p in &e.0.errors {
+                eprintln!("error: {p}");
+            }
+            return ExitCode::FAILURE;
+        }
+    };
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(r) => r,
+        Err(e) => {
+            eprintln!("error: cannot start the runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    runtime.block_on(async move {
+        if let Some(admin) = config.admin {
+            let installed = metrics_exporter_prometheus::PrometheusBuilder::new()
+                .with_http_listener(admin)
+                .install();
+            match installed {
+                Ok(()) => tracing::info!(%admin, "metrics at http://{admin}/metrics"),
+                Err(e) => {
+                    eprintln!("error: metrics endpoint on {admin}: {e}");
+                    return ExitCode::FAILURE;
+                }
+            }
+        }
+        let running = match RunningSwitch::start(SwitchOptions {
+            config,
+            routing,
+            saf: None,
+            journal: None,
+        })
+        .await
+        {
+            Ok(r) => r,
+            Err(e) => {
+                eprintln!("error: {e}");
+                return ExitCode::FAILURE;
+            }
+        };
+        wait_for_signals(&running).await;
+        running.shutdown().await;
+        ExitCode::SUCCESS
+    })
+}
+
+/// Until SIGINT or SIGTERM; SIGHUP reloads the routing rules meanwhile.
+async fn wait_for_signals(running: &RunningSwitch) {
+    use tokio::signal::unix::{signal, SignalKind};
+    let (Ok(mut term), Ok(mut hup)) = (
+        signal(SignalKind::terminate()),
+        signal(SignalKind::hangup()),
+    ) else {
+        let _ = tokio::signal::ctrl_c().await;
+        return;
+    };
+    loop {
+        tokio::select! {
+            _ = tokio::signal::ctrl_c() => { tracing::info!("SIGINT: draining"); return; }
+            _ = term.recv() => { tracing::info!("SIGTERM: draining"); return; }
+            _ = hup.recv() => { let _ = running.reload(); }
+        }
     }
 }

@@ -102,6 +102,23 @@ impl InFlight {
             .collect()
     }
 
+    /// Acquirer requests in flight (SAF deliveries not counted).
+    pub fn requests(&self) -> usize {
+        self.map
+            .iter()
+            .filter(|e| e.value().purpose == Purpose::Request)
+            .count()
+    }
+
+    /// Keys of every acquirer request in flight.
+    pub fn request_keys(&self) -> Vec<InFlightKey> {
+        self.map
+            .iter()
+            .filter(|e| e.value().purpose == Purpose::Request)
+            .map(|e| *e.key())
+            .collect()
+    }
+
     /// Keys of requests whose acquirer is `link`.
     pub fn keys_from_acquirer(&self, link: LinkId) -> Vec<InFlightKey> {
         self.map

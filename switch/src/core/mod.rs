@@ -137,6 +137,23 @@ impl Core {
         self.inflight.len()
     }
 
+    /// Acquirer requests waiting for an issuer's answer.
+    pub fn pending_requests(&self) -> usize {
+        self.inflight.requests()
+    }
+
+    /// Shutdown: every request still in flight takes the timeout path now (RC 91
+    /// to the acquirer, reversal queued).
+    pub fn expire_all_requests(&self, now: Millis) -> Actions {
+        let mut actions = Vec::new();
+        for key in self.inflight.request_keys() {
+            if let Some(entry) = self.inflight.take(&key) {
+                self.expire_entry(now, key, entry, &mut actions);
+            }
+        }
+        actions
+    }
+
     /// Messages waiting in store-and-forward.
     pub fn saf_depth(&self) -> usize {
         self.saf.depth()

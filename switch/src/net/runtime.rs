@@ -1,0 +1,275 @@
+//! Shared driver state and the switch's lifecycle: start every listener and
+//! dialer, run the tick loop, execute the core's actions, drain on shutdown,
+//! reload the routing rules on request.
+
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use bytes::Bytes;
+use codecs::{Message, Spec};
+use dashmap::DashMap;
+use routing_rules::{RoutingTable, SharedRoutingTable};
+use tokio::sync::{mpsc, watch, Notify};
+use tokio::task::JoinSet;
+use tokio::time::Instant;
+
+use crate::config::{Config, Direction, Role};
+use crate::core::journal::JournalRecord;
+use crate::core::saf::{MemorySaf, SafQueue};
+use crate::core::{Action, Actions, Core, CoreSettings, LinkId, Millis};
+
+/// Where journal records go (the durable journal is a later issue).
+pub trait JournalSink: Send + Sync {
+    /// Record one outcome.
+    fn record(&self, record: JournalRecord);
+}
+
+/// Keeps nothing; logs at debug level.
+pub struct LogJournal;
+
+impl JournalSink for LogJournal {
+    fn record(&self, r: JournalRecord) {
+        tracing::debug!(mti = %r.mti, acquirer = %r.acquirer, issuer = ?r.issuer, pan = %r.pan_masked, rc = %r.response_code, state = ?r.state, "journal");
+    }
+}
+
+/// How to start the switch.
+pub struct SwitchOptions {
+    /// The validated configuration.
+    pub config: Config,
+    /// The routing table (already loaded).
+    pub routing: RoutingTable,
+    /// Store-and-forward queue (default: in memory).
+    pub saf: Option<Arc<dyn SafQueue>>,
+    /// Journal sink (default: debug log).
+    pub journal: Option<Arc<dyn JournalSink>>,
+}
+
+/// A connection's writer and its close signal.
+pub(crate) struct LinkHandle {
+    pub(crate) spec: Arc<Spec>,
+    pub(crate) frames: mpsc::Sender<Bytes>,
+    pub(crate) close: Arc<Notify>,
+}
+
+/// State shared by every driver task.
+pub(crate) struct Shared {
+    pub(crate) core: Core,
+    pub(crate) config: Config,
+    pub(crate) start: Instant,
+    pub(crate) next_link: AtomicU32,
+    pub(crate) links: DashMap<LinkId, LinkHandle>,
+    pub(crate) journal: Arc<dyn JournalSink>,
+    /// Set when a drain begins: acquirer links stop reading new requests.
+    pub(crate) draining: AtomicBool,
+    /// Tells listeners and dialers to stop.
+    pub(crate) stop: watch::Sender<bool>,
+}
+
+impl Shared {
+    /// The core's clock: milliseconds since start.
+    pub(crate) fn now(&self) -> Millis {
+        Millis(self.start.elapsed().as_millis() as u64)
+    }
+
+    /// Carry out the core's actions.
+    pub(crate) async fn execute(&self, actions: Actions) {
+        for action in actions {
+            match action {
+                Action::Send { link, msg } => self.send(link, &msg).await,
+                Action::Close { link, reason } => {
+                    tracing::warn!(link, reason, "closing link");
+                    if let Some(h) = self.links.get(&link) {
+                        h.close.notify_one();
+                    }
+                }
+                Action::Journal(record) => self.journal.record(*record),
+            }
+        }
+    }
+
+    async fn send(&self, link: LinkId, msg: &Message) {
+        let (spec, frames) = match self.links.get(&link) {
+            Some(h) => (h.spec.clone(), h.frames.clone()),
+            None => {
+                tracing::debug!(link, mti = %msg.mti(), "link gone; message not sent");
+                return;
+            }
+        };
+        match spec.encode_to_bytes(msg) {
+            Ok(body) => {
+                if frames.send(body).await.is_err() {
+                    tracing::debug!(link, "writer closed; message not sent");
+                }
+            }
+            Err(e) => {
+                // Names the field, never its content.
+                tracing::error!(link, mti = %msg.mti(), error = %e, "cannot encode for this link");
+                metrics::counter!("switch_encode_errors_total").increment(1);
+            }
+        }
+    }
+}
+
+/// A running switch.
+pub struct RunningSwitch {
+    shared: Arc<Shared>,
+    tasks: JoinSet<()>,
+    /// Bound address of each listening link, by link name.
+    pub listening: HashMap<String, SocketAddr>,
+}
+
+impl RunningSwitch {
+    /// Bind every listener, start dialers and the tick loop.
+    pub async fn start(opts: SwitchOptions) -> std::io::Result<RunningSwitch> {
+        let epoch_unix_ms = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .map_or(0, |d| d.as_millis() as u64);
+        let settings = CoreSettings {
+            institution_id: opts.config.institution_id.clone(),
+            duplicate_window: opts.config.duplicate_window,
+            saf_retry: opts.config.saf_retry,
+            saf_expiry: opts.config.saf_expiry,
+            epoch_unix_ms,
+            ..CoreSettings::default()
+        };
+        let saf = opts.saf.unwrap_or_else(|| Arc::new(MemorySaf::default()));
+        let core = Core::new(
+            settings,
+            Arc::new(SharedRoutingTable::new(opts.routing)),
+            saf,
+        );
+        let (stop, _) = watch::channel(false);
+        let shared = Arc::new(Shared {
+            core,
+            config: opts.config,
+            start: Instant::now(),
+            next_link: AtomicU32::new(1),
+            links: DashMap::new(),
+            journal: opts.journal.unwrap_or_else(|| Arc::new(LogJournal)),
+            draining: AtomicBool::new(false),
+            stop,
+        });
+        let mut tasks = JoinSet::new();
+        let mut listening = HashMap::new();
+        for link in shared.config.links.clone() {
+            let link = Arc::new(link);
+            match link.direction {
+                Direction::Listen => {
+                    let listener =
+                        tokio::net::TcpListener::bind(link.address)
+                            .await
+                            .map_err(|e| {
+                                std::io::Error::new(
+                                    e.kind(),
+                                    format!(
+                                        "link {}: cannot listen on {}: {e}",
+                                        link.name, link.address
+                                    ),
+                                )
+                            })?;
+                    let addr = listener.local_addr()?;
+                    tracing::info!(link = %link.name, %addr, role = ?link.role, "listening");
+                    listening.insert(link.name.clone(), addr);
+                    tasks.spawn(super::listener::accept_loop(shared.clone(), link, listener));
+                }
+                Direction::Dial => {
+                    tasks.spawn(super::dialer::dial_loop(shared.clone(), link));
+                }
+            }
+        }
+        tasks.spawn(tick_loop(shared.clone()));
+        Ok(RunningSwitch {
+            shared,
+            tasks,
+            listening,
+        })
+    }
+
+    /// The core (for tests and metrics).
+    pub fn core(&self) -> &Core {
+        &self.shared.core
+    }
+
+    /// Replace the routing table from the configured rules path. In-flight
+    /// transactions finish on the table they started with.
+    pub fn reload(&self) -> Result<usize, String> {
+        match RoutingTable::load(&self.shared.config.rules) {
+            Ok((table, warnings)) => {
+                for w in &warnings {
+                    tracing::warn!(%w, "routing rules warning");
+                }
+                let rules = table.rules().len();
+                self.shared.core.routing().replace(table);
+                tracing::info!(rules, path = %self.shared.config.rules.display(), "routing rules reloaded");
+                Ok(rules)
+            }
+            Err(e) => {
+                for p in &e.0.errors {
+                    tracing::error!(%p, "routing rules not reloaded");
+                }
+                Err(e.to_string())
+            }
+        }
+    }
+
+    /// Drain and stop: stop accepting and reading new requests, wait up to the grace
+    /// period for in-flight responses, answer the rest with RC 91 (their reversals
+    /// queued), then close everything.
+    pub async fn shutdown(mut self) {
+        let shared = self.shared.clone();
+        shared.draining.store(true, Ordering::SeqCst);
+        let _ = shared.stop.send(true);
+        let grace = shared.config.shutdown_grace;
+        let deadline = Instant::now() + grace;
+        while shared.core.pending_requests() > 0 && Instant::now() < deadline {
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        let left = shared.core.pending_requests();
+        if left > 0 {
+            tracing::warn!(
+                left,
+                ?grace,
+                "grace period over: answering the rest with RC 91"
+            );
+        }
+        let actions = shared.core.expire_all_requests(shared.now());
+        shared.execute(actions).await;
+        // Let writers flush what was queued.
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        for h in shared.links.iter() {
+            h.close.notify_one();
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        self.tasks.abort_all();
+        while self.tasks.join_next().await.is_some() {}
+        tracing::info!(saf_depth = shared.core.saf_depth(), "switch stopped");
+    }
+}
+
+async fn tick_loop(shared: Arc<Shared>) {
+    let mut interval = tokio::time::interval(Duration::from_millis(10));
+    interval.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
+    let mut stop = shared.stop.subscribe();
+    loop {
+        tokio::select! {
+            _ = interval.tick() => {}
+            _ = stop.changed() => {
+                // Keep ticking through the drain so issuer links stay served.
+                if *stop.borrow() { tracing::debug!("tick loop: draining"); }
+            }
+        }
+        let actions = shared.core.on_tick(shared.now());
+        if !actions.is_empty() {
+            shared.execute(actions).await;
+        }
+    }
+}
+
+/// Whether a link's role reads new requests while draining.
+pub(crate) fn reads_while_draining(role: Role) -> bool {
+    role == Role::Issuer
+}
