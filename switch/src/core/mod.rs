@@ -362,7 +362,8 @@ pub(crate) fn reply(link: LinkId, req: &Message, rc: ResponseCode) -> Actions {
     }
 }
 
-pub(crate) fn role_name(role: Role) -> &'static str {
+/// The metrics label for a role.
+pub fn role_name(role: Role) -> &'static str {
     match role {
         Role::Acquirer => "acquirer",
         Role::Issuer => "issuer",
