@@ -48,11 +48,21 @@ impl Core {
         self.late.expire(now);
         metrics::gauge!("switch_in_flight").set(self.inflight.len() as f64);
         for link in self.links.all() {
-            let state = if link.usable() { 2.0 } else if link.up.load(Ordering::Relaxed) { 1.0 } else { 0.0 };
-            let labels = [("link", link.config.name.clone()), ("bank", link.config.bank.clone())];
+            let state = if link.usable() {
+                2.0
+            } else if link.up.load(Ordering::Relaxed) {
+                1.0
+            } else {
+                0.0
+            };
+            let labels = [
+                ("link", link.config.name.clone()),
+                ("bank", link.config.bank.clone()),
+            ];
             metrics::gauge!("switch_link_state", &labels).set(state);
             if link.config.role == Role::Issuer {
-                metrics::gauge!("switch_issuer_in_flight", &labels).set(link.in_flight.load(Ordering::Relaxed) as f64);
+                metrics::gauge!("switch_issuer_in_flight", &labels)
+                    .set(link.in_flight.load(Ordering::Relaxed) as f64);
             }
         }
         metrics::gauge!("switch_saf_depth").set(self.saf.depth() as f64);

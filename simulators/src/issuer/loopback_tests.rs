@@ -1,0 +1,310 @@
+//! Loopback tests of the issuer's links: real sockets on 127.0.0.1:0, a client
+//! speaking the same framing, and the answers checked field by field.
+
+use std::net::SocketAddr;
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+use std::time::Duration;
+
+use codecs::framing::{Frame, FrameCodec};
+use codecs::{Message, Mti, Spec};
+use futures_util::{SinkExt, StreamExt};
+use rust_decimal::Decimal;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::tcp::{OwnedReadHalf, OwnedWriteHalf};
+use tokio::net::{TcpListener, TcpStream};
+use tokio::sync::watch;
+use tokio_util::codec::{FramedRead, FramedWrite};
+
+use super::accounts::Accounts;
+use super::behaviour::Issuer;
+use super::faults::Faults;
+use super::server::{LinkSettings, Server};
+use crate::cards::{Card, CardStatus};
+use crate::wire::LinkFormat;
+
+const PAN: &str = "9408010000001238";
+
+fn issuer() -> Arc<Issuer> {
+    let card = Card {
+        pan: *b"9408010000001238",
+        expiry: *b"4912",
+        status: CardStatus::Active,
+        issuer: 0,
+        product: 0,
+        balances: vec![(408, Decimal::from(10_000))],
+        daily_cash_limit: Decimal::from(3000),
+    };
+    Arc::new(Issuer::new(Accounts::open([card]), 1000))
+}
+
+fn settings(faults: Faults) -> LinkSettings {
+    LinkSettings {
+        format: LinkFormat::from_names("iso87ascii", "binary2").unwrap(),
+        faults,
+        fault_seed: 1,
+        read_deadline: Duration::from_millis(300),
+        max_connections: 4,
+        sign_on: false,
+    }
+}
+
+async fn start(
+    faults: Faults,
+) -> (
+    SocketAddr,
+    Arc<Server>,
+    watch::Sender<bool>,
+    tokio::task::JoinHandle<()>,
+) {
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let server = Arc::new(Server::new(issuer(), settings(faults)));
+    let (stop, stop_rx) = watch::channel(false);
+    let task = tokio::spawn(server.clone().serve(listener, stop_rx));
+    (addr, server, stop, task)
+}
+
+type Client = (
+    FramedRead<OwnedReadHalf, FrameCodec>,
+    FramedWrite<OwnedWriteHalf, FrameCodec>,
+);
+
+async fn client(addr: SocketAddr) -> Client {
+    let format = LinkFormat::from_names("iso87ascii", "binary2").unwrap();
+    format.split(TcpStream::connect(addr).await.unwrap())
+}
+
+fn purchase(stan: u32, minor: u64) -> Message {
+    let mut m = Message::new(Mti::new(b"0200").unwrap());
+    m.set(2, PAN);
+    m.set(3, "000000");
+    m.set(4, &format!("{minor:012}"));
+    m.set(7, "1125103000");
+    m.set_stan(stan);
+    m.set(32, "940857");
+    m.set(37, "000000000001");
+    m.set(41, "TERM0001");
+    m.set(49, "408");
+    m
+}
+
+fn spec() -> Arc<Spec> {
+    Spec::builtin("iso87ascii").unwrap()
+}
+
+async fn send(c: &mut Client, m: &Message) {
+    let body = spec().encode_to_bytes(m).unwrap();
+    c.1.send(Frame::Message { tpdu: None, body }).await.unwrap();
+}
+
+async fn recv(c: &mut Client) -> Message {
+    let frame = tokio::time::timeout(Duration::from_secs(5), c.0.next())
+        .await
+        .expect("an answer in time")
+        .expect("connection open")
+        .unwrap();
+    match frame {
+        Frame::Message { body, .. } => spec().decode(body).unwrap(),
+        Frame::KeepAlive => panic!("keep-alive"),
+    }
+}
+
+#[tokio::test]
+async fn loopback_purchase_and_reversal() {
+    let (addr, server, stop, task) = start(Faults::default()).await;
+    let mut c = client(addr).await;
+    let original = purchase(1, 125_000);
+    send(&mut c, &original).await;
+    let resp = recv(&mut c).await;
+    assert_eq!(resp.mti().as_str(), "0210");
+    assert_eq!(resp.response_code().unwrap(), "00");
+    assert_eq!(resp.text(38).unwrap().len(), 6);
+    assert_eq!(resp.text(11).unwrap(), "000001");
+
+    let rev = crate::messages::reversal_for(&original, 2, &crate::clock::now_fields()).unwrap();
+    send(&mut c, &rev).await;
+    let resp = recv(&mut c).await;
+    assert_eq!(resp.mti().as_str(), "0430");
+    assert_eq!(resp.response_code().unwrap(), "00");
+    // Repeated: acknowledged again, applied once.
+    send(&mut c, &rev).await;
+    assert_eq!(recv(&mut c).await.response_code().unwrap(), "00");
+
+    let s = server.issuer().totals().snapshot();
+    assert_eq!(s.approved["940857"].count, 1);
+    assert_eq!(s.approved["940857"].amount, Decimal::new(125_000, 2));
+    assert_eq!(s.reversed.count, 1);
+    stop.send(true).unwrap();
+    task.await.unwrap();
+}
+
+#[tokio::test]
+async fn bad_input_ends_only_its_own_connection() {
+    let (addr, server, stop, task) = start(Faults::default()).await;
+    let mut good = client(addr).await;
+
+    // Garbage inside a valid frame: dropped, the connection stays.
+    let mut raw = TcpStream::connect(addr).await.unwrap();
+    raw.write_all(b"\x00\x05hello").await.unwrap();
+    // A truncated request whose MTI and STAN are readable: RC 30.
+    let body = spec().encode_to_bytes(&purchase(9, 100)).unwrap();
+    let cut = &body[..body.len() - 3];
+    raw.write_all(&(cut.len() as u16).to_be_bytes())
+        .await
+        .unwrap();
+    raw.write_all(cut).await.unwrap();
+    let mut header = [0u8; 2];
+    raw.read_exact(&mut header).await.unwrap();
+    let mut answer = vec![0u8; u16::from_be_bytes(header) as usize];
+    raw.read_exact(&mut answer).await.unwrap();
+    let answer = spec().decode_slice(&answer).unwrap();
+    assert_eq!(answer.mti().as_str(), "0210");
+    assert_eq!(answer.response_code().unwrap(), "30");
+    assert_eq!(answer.stan(), Some(9));
+
+    // An oversized length header: that connection is closed.
+    let mut huge = TcpStream::connect(addr).await.unwrap();
+    huge.write_all(b"\xFF\xFF").await.unwrap();
+    let mut buf = [0u8; 16];
+    let n = tokio::time::timeout(Duration::from_secs(5), huge.read(&mut buf))
+        .await
+        .unwrap()
+        .unwrap_or(0);
+    assert_eq!(n, 0, "closed");
+
+    // Half a frame, then silence: closed after the read deadline.
+    let mut half = TcpStream::connect(addr).await.unwrap();
+    half.write_all(b"\x00\x40MTI").await.unwrap();
+    let n = tokio::time::timeout(Duration::from_secs(5), half.read(&mut buf))
+        .await
+        .expect("closed by the read deadline")
+        .unwrap_or(0);
+    assert_eq!(n, 0);
+
+    // The good connection goes on.
+    send(&mut good, &purchase(10, 100)).await;
+    assert_eq!(recv(&mut good).await.response_code().unwrap(), "00");
+    let stats = server.stats();
+    assert_eq!(stats.malformed_dropped.load(Ordering::Relaxed), 1);
+    assert_eq!(stats.malformed_answered.load(Ordering::Relaxed), 1);
+    drop(raw);
+    stop.send(true).unwrap();
+    task.await.unwrap();
+}
+
+#[tokio::test]
+async fn connections_are_bounded() {
+    let (addr, _server, stop, task) = start(Faults::default()).await;
+    let mut held = Vec::new();
+    for _ in 0..4 {
+        let mut c = client(addr).await;
+        send(
+            &mut c,
+            &crate::messages::network_request("301", 1, &crate::clock::now_fields()),
+        )
+        .await;
+        assert_eq!(recv(&mut c).await.response_code().unwrap(), "00");
+        held.push(c);
+    }
+    let mut fifth = TcpStream::connect(addr).await.unwrap();
+    let mut buf = [0u8; 4];
+    let n = tokio::time::timeout(Duration::from_secs(5), fifth.read(&mut buf))
+        .await
+        .unwrap()
+        .unwrap_or(0);
+    assert_eq!(n, 0, "refused");
+    drop(held);
+    stop.send(true).unwrap();
+    task.await.unwrap();
+}
+
+#[tokio::test]
+async fn latency_answers_every_request_possibly_out_of_order() {
+    let faults = Faults {
+        latency: "uniform:1-30".parse().unwrap(),
+        ..Faults::default()
+    };
+    let (addr, _server, stop, task) = start(faults).await;
+    let mut c = client(addr).await;
+    for stan in 1..=50 {
+        send(&mut c, &purchase(stan, 100)).await;
+    }
+    let mut stans = Vec::new();
+    for _ in 0..50 {
+        let r = recv(&mut c).await;
+        assert_eq!(r.response_code().unwrap(), "00");
+        stans.push(r.stan().unwrap());
+    }
+    stans.sort_unstable();
+    assert_eq!(stans, (1..=50).collect::<Vec<u32>>());
+    stop.send(true).unwrap();
+    task.await.unwrap();
+}
+
+#[tokio::test]
+async fn dropped_and_mangled_answers_still_take_effect() {
+    let faults = Faults {
+        drop_rate: 0.3,
+        malformed_rate: 0.3,
+        ..Faults::default()
+    };
+    let (addr, server, stop, task) = start(faults).await;
+    let mut c = client(addr).await;
+    for stan in 1..=100 {
+        send(&mut c, &purchase(stan, 100)).await;
+    }
+    // End the stream with an echo that has a fair chance to arrive; count
+    // what came back within a short while.
+    let (mut good, mut bad) = (0, 0);
+    while let Ok(Some(Ok(Frame::Message { body, .. }))) =
+        tokio::time::timeout(Duration::from_millis(300), c.0.next()).await
+    {
+        match spec().decode(body) {
+            Ok(_) => good += 1,
+            Err(_) => bad += 1,
+        }
+    }
+    let stats = server.stats();
+    let dropped = stats.faults_dropped.load(Ordering::Relaxed);
+    assert_eq!(good + bad + dropped, 100);
+    assert_eq!(bad, stats.faults_malformed.load(Ordering::Relaxed));
+    assert!(dropped > 10 && bad > 10, "{dropped} {bad}");
+    // Every purchase was approved and debited, answered or not.
+    assert_eq!(
+        server.issuer().totals().snapshot().approved["940857"].count,
+        100
+    );
+    stop.send(true).unwrap();
+    task.await.unwrap();
+}
+
+#[tokio::test]
+async fn dialing_issuer_reconnects_after_disconnects() {
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let mut s = settings(Faults {
+        disconnect_every: Some(Duration::from_millis(200)),
+        ..Faults::default()
+    });
+    s.sign_on = true;
+    let server = Arc::new(Server::new(issuer(), s));
+    let (stop, stop_rx) = watch::channel(false);
+    let task = tokio::spawn(server.clone().dial(addr, stop_rx));
+    let format = LinkFormat::from_names("iso87ascii", "binary2").unwrap();
+    for round in 0..2u32 {
+        let (stream, _) = listener.accept().await.unwrap();
+        let mut switch = format.split(stream);
+        let sign_on = recv(&mut switch).await;
+        assert_eq!(sign_on.mti(), Mti::NETWORK_REQUEST);
+        assert_eq!(sign_on.text(70).unwrap(), "001");
+        send(&mut switch, &purchase(100 + round, 100)).await;
+        assert_eq!(recv(&mut switch).await.response_code().unwrap(), "00");
+        // The fault closes the link; the issuer dials again.
+        let end = tokio::time::timeout(Duration::from_secs(5), switch.0.next()).await;
+        assert!(matches!(end, Ok(None)), "closed by the issuer");
+    }
+    assert!(server.stats().faults_disconnects.load(Ordering::Relaxed) >= 2);
+    stop.send(true).unwrap();
+    task.await.unwrap();
+}

@@ -1,0 +1,272 @@
+//! The issuer's running totals and their JSON report:
+//!
+//! ```json
+//! {"approved":{"940857":{"count":2,"amount":"1250.00"}},
+//!  "reversed":{"count":1,"amount":"250.00"},
+//!  "declined":{"51":1}}
+//! ```
+//!
+//! - `approved`: every approval, gross, by acquiring institution (field 32),
+//!   including stand-in approvals the issuer learns of by advice (the acquirer saw
+//!   those approved too);
+//! - `reversed`: every reversal actually applied (repeats and reversals of unknown
+//!   or declined originals are not counted);
+//! - `declined`: answers other than 00 to authorization and financial requests, by
+//!   response code.
+//!
+//! So `approved - reversed` is the net the acquirers should see. Amounts are the
+//! sum of transaction amounts in major units of their currencies, written as decimal
+//! strings with at least two decimals. The file is replaced atomically (written to a
+//! temporary file beside it, then renamed).
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::sync::Mutex;
+
+use codecs::ResponseCode;
+use dashmap::DashMap;
+use rust_decimal::Decimal;
+use serde_json::{Map, Value};
+
+/// A count and an amount.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Tally {
+    /// How many.
+    pub count: u64,
+    /// Their amounts added, major units.
+    pub amount: Decimal,
+}
+
+impl Tally {
+    fn add(&mut self, amount: Decimal) {
+        self.count += 1;
+        self.amount += amount;
+    }
+
+    fn to_json(self) -> Value {
+        let mut m = Map::new();
+        m.insert("count".into(), self.count.into());
+        m.insert("amount".into(), amount_text(self.amount).into());
+        Value::Object(m)
+    }
+}
+
+/// `amount` with at least two decimals: `1250` → `"1250.00"`, `0` → `"0.00"`.
+pub fn amount_text(amount: Decimal) -> String {
+    let mut a = amount;
+    if a.scale() < 2 {
+        a.rescale(2);
+    }
+    a.to_string()
+}
+
+/// Totals shared by every connection. Each update takes one short lock (a
+/// `DashMap` shard or the reversal tally).
+#[derive(Debug, Default)]
+pub struct Totals {
+    approved: DashMap<String, Tally>,
+    reversed: Mutex<Tally>,
+    declined: DashMap<ResponseCode, u64>,
+}
+
+impl Totals {
+    /// Count an approval of `amount` for the acquirer `acquirer` (field 32).
+    pub fn approved(&self, acquirer: &str, amount: Decimal) {
+        // Look up by &str first: no allocation once the acquirer is known.
+        if let Some(mut t) = self.approved.get_mut(acquirer) {
+            t.add(amount);
+            return;
+        }
+        self.approved
+            .entry(acquirer.to_string())
+            .or_default()
+            .add(amount);
+    }
+
+    /// Count a reversal that was applied.
+    pub fn reversed(&self, amount: Decimal) {
+        self.reversed
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .add(amount);
+    }
+
+    /// Count a decline.
+    pub fn declined(&self, rc: ResponseCode) {
+        *self.declined.entry(rc).or_default() += 1;
+    }
+
+    /// A consistent-enough copy for reporting (each part is read under its lock).
+    pub fn snapshot(&self) -> Snapshot {
+        Snapshot {
+            approved: self
+                .approved
+                .iter()
+                .map(|e| (e.key().clone(), *e.value()))
+                .collect(),
+            reversed: *self.reversed.lock().unwrap_or_else(|p| p.into_inner()),
+            declined: self
+                .declined
+                .iter()
+                .map(|e| (e.key().as_str().to_string(), *e.value()))
+                .collect(),
+        }
+    }
+}
+
+/// The totals at one moment, in report order.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Snapshot {
+    /// Approvals by acquirer id.
+    pub approved: BTreeMap<String, Tally>,
+    /// Reversals applied.
+    pub reversed: Tally,
+    /// Declines by response code.
+    pub declined: BTreeMap<String, u64>,
+}
+
+impl Snapshot {
+    /// The report object.
+    pub fn to_json(&self) -> Value {
+        let approved: Map<String, Value> = self
+            .approved
+            .iter()
+            .map(|(acq, t)| (acq.clone(), t.to_json()))
+            .collect();
+        let declined: Map<String, Value> = self
+            .declined
+            .iter()
+            .map(|(rc, n)| (rc.clone(), Value::from(*n)))
+            .collect();
+        let mut m = Map::new();
+        m.insert("approved".into(), Value::Object(approved));
+        m.insert("reversed".into(), self.reversed.to_json());
+        m.insert("declined".into(), Value::Object(declined));
+        Value::Object(m)
+    }
+
+    /// Approvals over all acquirers.
+    pub fn approved_total(&self) -> Tally {
+        self.approved.values().fold(Tally::default(), |mut acc, t| {
+            acc.count += t.count;
+            acc.amount += t.amount;
+            acc
+        })
+    }
+
+    /// Declines over all codes.
+    pub fn declined_total(&self) -> u64 {
+        self.declined.values().sum()
+    }
+}
+
+fn temp_path(path: &Path) -> PathBuf {
+    let mut name = path.file_name().map(|n| n.to_owned()).unwrap_or_default();
+    name.push(format!(".tmp.{}", std::process::id()));
+    path.with_file_name(name)
+}
+
+/// Write `text` to `path` so that readers see the old file or the new one, never
+/// a part: write a temporary file in the same directory, then rename it.
+pub fn write_atomically(path: &Path, text: &str) -> std::io::Result<()> {
+    let tmp = temp_path(path);
+    std::fs::write(&tmp, text)?;
+    std::fs::rename(&tmp, path).inspect_err(|_| {
+        let _ = std::fs::remove_file(&tmp);
+    })
+}
+
+/// Write the report of `totals` to `path` (blocking file I/O: call it off the
+/// async workers, e.g. in `spawn_blocking`).
+pub fn write_report(path: &Path, totals: &Totals) -> std::io::Result<()> {
+    let mut text = totals.snapshot().to_json().to_string();
+    text.push('\n');
+    write_atomically(path, &text)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::str::FromStr;
+
+    fn d(s: &str) -> Decimal {
+        Decimal::from_str(s).unwrap()
+    }
+
+    #[test]
+    fn report_has_the_exact_shape() {
+        let t = Totals::default();
+        assert_eq!(
+            t.snapshot().to_json().to_string(),
+            r#"{"approved":{},"reversed":{"count":0,"amount":"0.00"},"declined":{}}"#
+        );
+        t.approved("940857", d("1000.00"));
+        t.approved("940857", d("250.00"));
+        t.approved("940810", d("15"));
+        t.reversed(d("250.00"));
+        t.declined(ResponseCode::INSUFFICIENT_FUNDS);
+        t.declined(ResponseCode::INSUFFICIENT_FUNDS);
+        t.declined(ResponseCode::FORMAT_ERROR);
+        assert_eq!(
+            t.snapshot().to_json().to_string(),
+            concat!(
+                r#"{"approved":{"940810":{"count":1,"amount":"15.00"},"#,
+                r#""940857":{"count":2,"amount":"1250.00"}},"#,
+                r#""reversed":{"count":1,"amount":"250.00"},"#,
+                r#""declined":{"30":1,"51":2}}"#
+            )
+        );
+        let s = t.snapshot();
+        assert_eq!(s.approved_total().count, 3);
+        assert_eq!(s.approved_total().amount, d("1265"));
+        assert_eq!(s.declined_total(), 3);
+    }
+
+    #[test]
+    fn amounts_keep_their_decimals() {
+        assert_eq!(amount_text(d("0")), "0.00");
+        assert_eq!(amount_text(d("1500")), "1500.00");
+        assert_eq!(amount_text(d("1.005")), "1.005");
+        assert_eq!(amount_text(d("12.5")), "12.50");
+    }
+
+    #[test]
+    fn totals_add_up_across_threads() {
+        let t = std::sync::Arc::new(Totals::default());
+        let handles: Vec<_> = (0..4)
+            .map(|i| {
+                let t = t.clone();
+                std::thread::spawn(move || {
+                    for _ in 0..1000 {
+                        t.approved(if i % 2 == 0 { "1" } else { "2" }, d("0.01"));
+                    }
+                })
+            })
+            .collect();
+        for h in handles {
+            h.join().unwrap();
+        }
+        let s = t.snapshot();
+        assert_eq!(s.approved["1"].count, 2000);
+        assert_eq!(s.approved_total().amount, d("40.00"));
+    }
+
+    #[test]
+    fn report_file_is_replaced_whole() {
+        let dir = std::env::temp_dir().join(format!("issuer-report-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join("issuer.json");
+        let t = Totals::default();
+        t.approved("940857", d("1.00"));
+        write_report(&path, &t).unwrap();
+        let v: Value = serde_json::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap();
+        assert_eq!(v["approved"]["940857"]["amount"], "1.00");
+        t.reversed(d("1.00"));
+        write_report(&path, &t).unwrap();
+        let v: Value = serde_json::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap();
+        assert_eq!(v["reversed"]["count"], 1);
+        // No temporary file is left behind.
+        assert_eq!(std::fs::read_dir(&dir).unwrap().count(), 1);
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+}

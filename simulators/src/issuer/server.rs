@@ -1,0 +1,526 @@
+//! The issuer's links: listening for connections (bounded in number) or dialing
+//! the switch and redialing with backoff, and the per-connection task that reads
+//! frames, asks [`Issuer`] for the answer and sends it through the batched writer.
+//!
+//! Without latency or faults an answer is encoded and queued inline by the reading
+//! task (no spawn, no timer). With latency, each answer waits in its own small task
+//! and may overtake others, which ISO 8583 peers must accept. Bad input (undecodable
+//! frames, oversized or invalid length headers, a peer that stalls mid-frame or
+//! stops reading) ends at most its own connection, with a log line saying why.
+
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use bytes::Bytes;
+use codecs::framing::Frame;
+use codecs::Message;
+use futures_util::StreamExt;
+use tokio::net::{TcpListener, TcpStream};
+use tokio::sync::{mpsc, watch, Semaphore};
+use tokio::time::Instant;
+
+use crate::cards::SplitMix;
+use crate::wire::{self, LinkFormat};
+
+use super::behaviour::{FrameOutcome, Issuer, Today};
+use super::faults::{self, Fate, Faults};
+
+/// How the links behave.
+#[derive(Clone, Debug)]
+pub struct LinkSettings {
+    /// Spec, framing and maximum frame size.
+    pub format: LinkFormat,
+    /// Latency and faults (off by default).
+    pub faults: Faults,
+    /// Seed of the fault and latency draws (mixed with the connection number).
+    pub fault_seed: u64,
+    /// How long a peer may leave a frame half sent, or leave our answers unread.
+    pub read_deadline: Duration,
+    /// Most simultaneous connections (listen mode); more are refused.
+    pub max_connections: usize,
+    /// Send a sign-on (0800, 70 = 001) when a dialed link comes up.
+    pub sign_on: bool,
+}
+
+/// Counters for the exit summary (the report file holds only the issue's totals).
+#[derive(Debug, Default)]
+pub struct LinkStats {
+    /// Connections set up.
+    pub connections: AtomicU64,
+    /// Frames received (keep-alives excluded), counted when a connection ends.
+    pub frames: AtomicU64,
+    /// Undecodable frames answered with RC 30.
+    pub malformed_answered: AtomicU64,
+    /// Undecodable frames dropped (MTI or STAN unreadable).
+    pub malformed_dropped: AtomicU64,
+    /// Responses withheld by `--drop-rate`.
+    pub faults_dropped: AtomicU64,
+    /// Responses delayed by `--late-rate`.
+    pub faults_late: AtomicU64,
+    /// Responses replaced by a malformed frame (`--malformed-rate`).
+    pub faults_malformed: AtomicU64,
+    /// Connections closed by `--disconnect-every`.
+    pub faults_disconnects: AtomicU64,
+}
+
+impl LinkStats {
+    fn bump(counter: &AtomicU64) {
+        counter.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// One line for the log.
+    pub fn summary(&self) -> String {
+        let g = |c: &AtomicU64| c.load(Ordering::Relaxed);
+        format!(
+            "connections {}, frames {}, malformed answered {}, malformed dropped {}, \
+             faults: dropped {}, late {}, mangled {}, disconnects {}",
+            g(&self.connections),
+            g(&self.frames),
+            g(&self.malformed_answered),
+            g(&self.malformed_dropped),
+            g(&self.faults_dropped),
+            g(&self.faults_late),
+            g(&self.faults_malformed),
+            g(&self.faults_disconnects),
+        )
+    }
+}
+
+/// Delayed answers one connection may have waiting at once (then reading pauses).
+const MAX_DELAYED: usize = 16_384;
+
+/// Malformed frames logged at warn level per connection; the rest at debug.
+const MALFORMED_LOGGED: u64 = 10;
+
+/// How long shutdown waits for connections to finish.
+const SHUTDOWN_GRACE: Duration = Duration::from_secs(2);
+
+/// The issuer's network side.
+#[derive(Debug)]
+pub struct Server {
+    issuer: Arc<Issuer>,
+    settings: LinkSettings,
+    stats: LinkStats,
+    next_connection: AtomicU64,
+    /// STANs of the sign-ons we send.
+    network_stan: AtomicU32,
+}
+
+/// Today's date for decisions, recomputed only when the day changes.
+struct Calendar {
+    day: u64,
+    today: Today,
+}
+
+impl Calendar {
+    fn new() -> Calendar {
+        let secs = unix_now();
+        Calendar {
+            day: secs / 86_400,
+            today: Today::at_unix(secs),
+        }
+    }
+
+    fn today(&mut self) -> Today {
+        let secs = unix_now();
+        if secs / 86_400 != self.day {
+            self.day = secs / 86_400;
+            self.today = Today::at_unix(secs);
+        }
+        self.today
+    }
+}
+
+fn unix_now() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs())
+}
+
+/// Notices a peer that leaves a partial frame in the buffer without progress.
+#[derive(Default)]
+struct StallWatch {
+    since: Option<Instant>,
+    frames_then: u64,
+}
+
+impl StallWatch {
+    /// True when `buffered` bytes of an incomplete frame have waited `deadline`
+    /// with no complete frame arriving in between.
+    fn stalled(&mut self, buffered: usize, frames: u64, now: Instant, deadline: Duration) -> bool {
+        if buffered == 0 {
+            self.since = None;
+            return false;
+        }
+        match self.since {
+            Some(t) if self.frames_then == frames => now.duration_since(t) >= deadline,
+            _ => {
+                self.since = Some(now);
+                self.frames_then = frames;
+                false
+            }
+        }
+    }
+}
+
+/// Why a connection ended (for the log line).
+#[derive(Debug)]
+enum Ended {
+    /// The peer closed the connection between frames.
+    PeerClosed,
+    /// The issuer is stopping.
+    Shutdown,
+    /// `--disconnect-every`.
+    FaultDisconnect,
+    /// Bad input, a stalled peer or a failed write.
+    Problem(String),
+}
+
+impl Ended {
+    fn log(&self, id: u64, peer: SocketAddr) {
+        match self {
+            Ended::Problem(reason) => {
+                tracing::warn!(conn = id, %peer, %reason, "connection closed")
+            }
+            other => tracing::info!(conn = id, %peer, reason = %other, "connection closed"),
+        }
+    }
+}
+
+impl std::fmt::Display for Ended {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Ended::PeerClosed => f.write_str("peer closed"),
+            Ended::Shutdown => f.write_str("shutting down"),
+            Ended::FaultDisconnect => f.write_str("fault injection: disconnect"),
+            Ended::Problem(reason) => f.write_str(reason),
+        }
+    }
+}
+
+/// One connection's sending side: the writer queue and the fault draws.
+struct Outbox {
+    tx: mpsc::Sender<Bytes>,
+    rng: SplitMix,
+    delayed: Arc<Semaphore>,
+}
+
+impl Server {
+    /// A server answering for `issuer`.
+    pub fn new(issuer: Arc<Issuer>, settings: LinkSettings) -> Server {
+        Server {
+            issuer,
+            settings,
+            stats: LinkStats::default(),
+            next_connection: AtomicU64::new(1),
+            network_stan: AtomicU32::new(0),
+        }
+    }
+
+    /// The issuer behind the links.
+    pub fn issuer(&self) -> &Issuer {
+        &self.issuer
+    }
+
+    /// The counters.
+    pub fn stats(&self) -> &LinkStats {
+        &self.stats
+    }
+
+    /// Accept connections on `listener` until `shutdown` turns true, then give the
+    /// open connections a short grace period to finish.
+    pub async fn serve(
+        self: Arc<Self>,
+        listener: TcpListener,
+        mut shutdown: watch::Receiver<bool>,
+    ) {
+        let max = self
+            .settings
+            .max_connections
+            .clamp(1, Semaphore::MAX_PERMITS);
+        let slots = Arc::new(Semaphore::new(max));
+        loop {
+            let accepted = tokio::select! {
+                r = listener.accept() => r,
+                _ = shutdown.changed() => break,
+            };
+            let (stream, peer) = match accepted {
+                Ok(a) => a,
+                Err(e) => {
+                    // E.g. out of file descriptors: wait instead of spinning.
+                    tracing::warn!(error = %e, "accept failed");
+                    tokio::time::sleep(Duration::from_millis(100)).await;
+                    continue;
+                }
+            };
+            let Ok(permit) = slots.clone().try_acquire_owned() else {
+                tracing::warn!(%peer, max, "connection refused: connection limit reached");
+                drop(stream);
+                continue;
+            };
+            let id = self.next_connection.fetch_add(1, Ordering::Relaxed);
+            tracing::info!(conn = id, %peer, "connection accepted");
+            let server = self.clone();
+            let stop = shutdown.clone();
+            tokio::spawn(async move {
+                server.run_connection(stream, id, stop).await.log(id, peer);
+                drop(permit);
+            });
+        }
+        let all = u32::try_from(max).unwrap_or(u32::MAX);
+        if tokio::time::timeout(SHUTDOWN_GRACE, slots.acquire_many(all))
+            .await
+            .is_err()
+        {
+            tracing::warn!("connections still open after the shutdown grace period");
+        }
+    }
+
+    /// Dial `addr` and keep the link up: redial with backoff whenever it drops,
+    /// until `shutdown` turns true.
+    pub async fn dial(self: Arc<Self>, addr: SocketAddr, mut shutdown: watch::Receiver<bool>) {
+        let mut pause = Duration::from_millis(100);
+        loop {
+            tracing::info!(%addr, "connecting");
+            let stream = tokio::select! {
+                s = wire::connect_with_backoff(addr, None) => s,
+                _ = shutdown.changed() => return,
+            };
+            let stream = match stream {
+                Ok(s) => s,
+                Err(e) => {
+                    tracing::warn!(%addr, error = %e, "connect failed");
+                    continue;
+                }
+            };
+            let id = self.next_connection.fetch_add(1, Ordering::Relaxed);
+            tracing::info!(conn = id, %addr, "connected");
+            let started = Instant::now();
+            self.run_connection(stream, id, shutdown.clone())
+                .await
+                .log(id, addr);
+            if *shutdown.borrow() {
+                return;
+            }
+            // A link that keeps dropping at once is redialed ever more slowly.
+            if started.elapsed() < Duration::from_secs(5) {
+                tokio::select! {
+                    _ = tokio::time::sleep(pause) => {}
+                    _ = shutdown.changed() => return,
+                }
+                pause = (pause * 2).min(Duration::from_secs(5));
+            } else {
+                pause = Duration::from_millis(100);
+            }
+        }
+    }
+
+    /// Serve one connection until the peer closes, an error, a fault or shutdown.
+    async fn run_connection(
+        &self,
+        stream: TcpStream,
+        id: u64,
+        mut shutdown: watch::Receiver<bool>,
+    ) -> Ended {
+        LinkStats::bump(&self.stats.connections);
+        let settings = &self.settings;
+        let (mut reader, writer) = settings.format.split(stream);
+        let mut out = Outbox {
+            tx: wire::spawn_writer(writer),
+            rng: SplitMix::new(settings.fault_seed ^ id.wrapping_mul(0xA24B_AED4_963E_E407)),
+            delayed: Arc::new(Semaphore::new(MAX_DELAYED)),
+        };
+        if settings.sign_on {
+            let stan = self.network_stan.fetch_add(1, Ordering::Relaxed) % 999_999 + 1;
+            let sign_on =
+                crate::messages::network_request("001", stan, &crate::clock::now_fields());
+            // Sent as is: faults apply to answers, not to our own requests.
+            if let Ok(body) = settings.format.encode(&sign_on) {
+                if let Err(ended) = self.send(&out.tx, body).await {
+                    return ended;
+                }
+            }
+        }
+        let deadline = settings.read_deadline;
+        let mut ticker = tokio::time::interval(
+            (deadline / 4).clamp(Duration::from_millis(10), Duration::from_secs(1)),
+        );
+        ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        let mut stall = StallWatch::default();
+        let disconnect = async {
+            match settings.faults.disconnect_every {
+                Some(every) => tokio::time::sleep(every).await,
+                None => std::future::pending().await,
+            }
+        };
+        tokio::pin!(disconnect);
+        let mut calendar = Calendar::new();
+        let (mut frames, mut malformed) = (0u64, 0u64);
+        let ended = loop {
+            tokio::select! {
+                biased;
+                _ = shutdown.changed() => break Ended::Shutdown,
+                _ = &mut disconnect => {
+                    LinkStats::bump(&self.stats.faults_disconnects);
+                    break Ended::FaultDisconnect;
+                }
+                frame = reader.next() => {
+                    let body = match frame {
+                        None if reader.read_buffer().is_empty() => break Ended::PeerClosed,
+                        None => break Ended::Problem(format!(
+                            "peer closed in the middle of a frame ({} bytes unread)",
+                            reader.read_buffer().len()
+                        )),
+                        Some(Err(e)) => break Ended::Problem(format!("framing error: {e}")),
+                        Some(Ok(Frame::KeepAlive)) => continue,
+                        Some(Ok(Frame::Message { body, .. })) => body,
+                    };
+                    frames += 1;
+                    let outcome = self.issuer.on_frame(&settings.format.spec, body, calendar.today());
+                    let result = match outcome {
+                        FrameOutcome::Reply(reply) => self.respond(&mut out, &reply, id).await,
+                        FrameOutcome::NoReply(mti) => {
+                            tracing::debug!(conn = id, %mti, "received; no answer needed");
+                            Ok(())
+                        }
+                        FrameOutcome::Malformed { error, reply } => {
+                            malformed += 1;
+                            let answered = reply.is_some();
+                            if malformed <= MALFORMED_LOGGED {
+                                tracing::warn!(conn = id, %error, answered_rc_30 = answered, "malformed frame");
+                            } else {
+                                tracing::debug!(conn = id, %error, answered_rc_30 = answered, "malformed frame");
+                            }
+                            match reply {
+                                Some(reply) => {
+                                    LinkStats::bump(&self.stats.malformed_answered);
+                                    self.respond(&mut out, &reply, id).await
+                                }
+                                None => {
+                                    LinkStats::bump(&self.stats.malformed_dropped);
+                                    Ok(())
+                                }
+                            }
+                        }
+                    };
+                    if let Err(ended) = result {
+                        break ended;
+                    }
+                }
+                _ = ticker.tick() => {
+                    if stall.stalled(reader.read_buffer().len(), frames, Instant::now(), deadline) {
+                        break Ended::Problem(format!(
+                            "peer stalled mid-frame: {} bytes of an incomplete frame for {:?}",
+                            reader.read_buffer().len(),
+                            deadline
+                        ));
+                    }
+                }
+            }
+        };
+        // Added once per connection: no shared counter on the per-frame path.
+        self.stats.frames.fetch_add(frames, Ordering::Relaxed);
+        if malformed > MALFORMED_LOGGED {
+            tracing::warn!(conn = id, malformed, "malformed frames on this connection");
+        }
+        ended
+    }
+
+    /// Encode and send an answer, applying latency and faults.
+    async fn respond(&self, out: &mut Outbox, msg: &Message, id: u64) -> Result<(), Ended> {
+        let body = match self.settings.format.encode(msg) {
+            Ok(b) => b,
+            Err(e) => {
+                tracing::warn!(conn = id, mti = %msg.mti(), error = %e, "answer does not encode; not sent");
+                return Ok(());
+            }
+        };
+        tracing::trace!(conn = id, %msg, "answer");
+        let faults = &self.settings.faults;
+        if faults.is_off() {
+            return self.send(&out.tx, body).await;
+        }
+        let plan = faults.plan(&mut out.rng);
+        let body = match plan.fate {
+            Fate::Send => body,
+            Fate::Drop => {
+                LinkStats::bump(&self.stats.faults_dropped);
+                tracing::debug!(conn = id, mti = %msg.mti(), stan = ?msg.stan(), "fault injection: answer dropped");
+                return Ok(());
+            }
+            Fate::Malformed => {
+                LinkStats::bump(&self.stats.faults_malformed);
+                tracing::debug!(conn = id, mti = %msg.mti(), stan = ?msg.stan(), "fault injection: malformed answer");
+                faults::mangle(&body, &mut out.rng)
+            }
+        };
+        if plan.late {
+            LinkStats::bump(&self.stats.faults_late);
+        }
+        if plan.delay.is_zero() {
+            return self.send(&out.tx, body).await;
+        }
+        // Bounded: at most MAX_DELAYED answers wait per connection.
+        let Ok(permit) = out.delayed.clone().acquire_owned().await else {
+            return Ok(());
+        };
+        // A weak handle: when the connection ends, waiting answers are discarded
+        // and the writer can close the socket at once.
+        let weak = out.tx.downgrade();
+        let patience = self.settings.read_deadline;
+        tokio::spawn(async move {
+            tokio::time::sleep(plan.delay).await;
+            if let Some(tx) = weak.upgrade() {
+                let _ = tx.send_timeout(body, patience).await;
+            }
+            drop(permit);
+        });
+        Ok(())
+    }
+
+    /// Queue a frame for the writer; a peer that leaves our answers unread for the
+    /// read deadline is disconnected rather than waited on forever.
+    async fn send(&self, tx: &mpsc::Sender<Bytes>, body: Bytes) -> Result<(), Ended> {
+        match tx.try_send(body) {
+            Ok(()) => Ok(()),
+            Err(mpsc::error::TrySendError::Full(body)) => {
+                match tx.send_timeout(body, self.settings.read_deadline).await {
+                    Ok(()) => Ok(()),
+                    Err(mpsc::error::SendTimeoutError::Timeout(_)) => Err(Ended::Problem(format!(
+                        "peer has not read our answers for {:?}",
+                        self.settings.read_deadline
+                    ))),
+                    Err(mpsc::error::SendTimeoutError::Closed(_)) => {
+                        Err(Ended::Problem("write failed (peer gone)".into()))
+                    }
+                }
+            }
+            Err(mpsc::error::TrySendError::Closed(_)) => {
+                Err(Ended::Problem("write failed (peer gone)".into()))
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn stall_watch_needs_a_stuck_partial_frame() {
+        let mut w = StallWatch::default();
+        let t0 = Instant::now();
+        let d = Duration::from_secs(30);
+        assert!(!w.stalled(0, 0, t0, d));
+        assert!(!w.stalled(10, 0, t0, d));
+        assert!(!w.stalled(10, 0, t0 + Duration::from_secs(29), d));
+        // Progress (a frame completed) restarts the clock.
+        assert!(!w.stalled(10, 1, t0 + Duration::from_secs(31), d));
+        assert!(!w.stalled(10, 1, t0 + Duration::from_secs(60), d));
+        assert!(w.stalled(10, 1, t0 + Duration::from_secs(61), d));
+        // An empty buffer is idle, not stalled.
+        assert!(!w.stalled(0, 1, t0 + Duration::from_secs(100), d));
+    }
+}
