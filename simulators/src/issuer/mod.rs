@@ -150,16 +150,23 @@ fn card_holders(table: &RoutingTable, args: &IssuerOptions) -> Result<Vec<BankId
     Ok(holders)
 }
 
-/// Run the issuer until SIGINT/SIGTERM.
-pub async fn run(args: IssuerArgs) -> Result<(), String> {
-    let args = *args.options;
-    let (table, warnings) =
-        RoutingTable::load(&args.rules).map_err(|e| format!("{}: {e}", args.rules.display()))?;
-    for w in &warnings {
-        tracing::warn!("routing rules: {w}");
-    }
-    let holders = card_holders(&table, &args)?;
-    let base = CardBase::generate(&table, args.seed, args.cards_per_range);
+/// A started issuer: its address, its totals, and how to stop it.
+pub struct RunningIssuer {
+    /// The bound address in listen mode.
+    pub addr: Option<SocketAddr>,
+    issuer: Arc<Issuer>,
+    server: Arc<Server>,
+    stop: watch::Sender<bool>,
+    link: Option<tokio::task::JoinHandle<()>>,
+    reporter: Option<tokio::task::JoinHandle<()>>,
+    report_json: Option<PathBuf>,
+}
+
+/// Build the card base and accounts, bind or dial, and start serving (also used
+/// in-process by the demo network and the benchmarks).
+pub async fn start(args: IssuerOptions, table: &RoutingTable) -> Result<RunningIssuer, String> {
+    let holders = card_holders(table, &args)?;
+    let base = CardBase::generate(table, args.seed, args.cards_per_range);
     let accounts = Accounts::open(
         base.cards()
             .iter()
@@ -208,7 +215,7 @@ pub async fn run(args: IssuerArgs) -> Result<(), String> {
     }
 
     let (stop, stop_rx) = watch::channel(false);
-    let mut link = match (&args.listen, &args.connect) {
+    let (addr, link) = match (&args.listen, &args.connect) {
         (Some(addr), _) => {
             let listener = TcpListener::bind(addr)
                 .await
@@ -217,11 +224,17 @@ pub async fn run(args: IssuerArgs) -> Result<(), String> {
                 .local_addr()
                 .map_err(|e| format!("cannot listen on {addr}: {e}"))?;
             tracing::info!("listening on {local}");
-            tokio::spawn(server.clone().serve(listener, stop_rx.clone()))
+            (
+                Some(local),
+                tokio::spawn(server.clone().serve(listener, stop_rx.clone())),
+            )
         }
         (None, Some(addr)) => {
             let target = resolve(addr).await?;
-            tokio::spawn(server.clone().dial(target, stop_rx.clone()))
+            (
+                None,
+                tokio::spawn(server.clone().dial(target, stop_rx.clone())),
+            )
         }
         (None, None) => return Err("give --listen ADDR or --connect ADDR".into()),
     };
@@ -229,39 +242,72 @@ pub async fn run(args: IssuerArgs) -> Result<(), String> {
         .report_json
         .clone()
         .map(|path| tokio::spawn(report_every_second(path, issuer.clone(), stop_rx.clone())));
+    Ok(RunningIssuer {
+        addr,
+        issuer,
+        server,
+        stop,
+        link: Some(link),
+        reporter,
+        report_json: args.report_json,
+    })
+}
 
-    let link_ended = tokio::select! {
-        signal = shutdown_signal() => {
-            tracing::info!("shutting down ({})", signal?);
-            false
+impl RunningIssuer {
+    /// Wait until the link task ends by itself (it should not, before `stop`).
+    pub async fn link_ended(&mut self) {
+        if let Some(link) = self.link.as_mut() {
+            let _ = link.await;
+            self.link = None;
         }
-        _ = &mut link => {
-            tracing::warn!("the link task ended; shutting down");
-            true
+    }
+
+    /// The totals so far.
+    pub fn totals(&self) -> report::Snapshot {
+        self.issuer.totals().snapshot()
+    }
+
+    /// Stop serving, write the final report, log the totals; returns them.
+    pub async fn stop(self) -> Result<report::Snapshot, String> {
+        let _ = self.stop.send(true);
+        if let Some(link) = self.link {
+            let _ = link.await;
         }
-    };
-    let _ = stop.send(true);
-    if !link_ended {
-        let _ = link.await;
+        if let Some(r) = self.reporter {
+            let _ = r.await;
+        }
+        if let Some(path) = &self.report_json {
+            write_report(path.clone(), self.issuer.clone()).await?;
+        }
+        let totals = self.issuer.totals().snapshot();
+        let approved = totals.approved_total();
+        tracing::info!(
+            "totals: approved {} ({}), reversed {} ({}), declined {}; {}",
+            approved.count,
+            report::amount_text(approved.amount),
+            totals.reversed.count,
+            report::amount_text(totals.reversed.amount),
+            totals.declined_total(),
+            self.server.stats().summary()
+        );
+        Ok(totals)
     }
-    if let Some(r) = reporter {
-        let _ = r.await;
+}
+
+/// Run the issuer until SIGINT/SIGTERM.
+pub async fn run(args: IssuerArgs) -> Result<(), String> {
+    let args = *args.options;
+    let (table, warnings) =
+        RoutingTable::load(&args.rules).map_err(|e| format!("{}: {e}", args.rules.display()))?;
+    for w in &warnings {
+        tracing::warn!("routing rules: {w}");
     }
-    if let Some(path) = &args.report_json {
-        write_report(path.clone(), issuer.clone()).await?;
+    let mut running = start(args, &table).await?;
+    tokio::select! {
+        signal = shutdown_signal() => tracing::info!("shutting down ({})", signal?),
+        _ = running.link_ended() => tracing::warn!("the link task ended; shutting down"),
     }
-    let totals = issuer.totals().snapshot();
-    let approved = totals.approved_total();
-    tracing::info!(
-        "totals: approved {} ({}), reversed {} ({}), declined {}; {}",
-        approved.count,
-        report::amount_text(approved.amount),
-        totals.reversed.count,
-        report::amount_text(totals.reversed.amount),
-        totals.declined_total(),
-        server.stats().summary()
-    );
-    Ok(())
+    running.stop().await.map(|_| ())
 }
 
 async fn resolve(addr: &str) -> Result<SocketAddr, String> {
