@@ -5,7 +5,9 @@
 //! defined once as data ([`REFERENCE_MTI`], [`TEXT_FIELDS`], [`PIN_BLOCK`]) and
 //! turned into a [`codecs::Message`] ([`reference_message`]) or set on an
 //! [`i8583::Packer`] ([`set_i8583_fields`]), and the i8583 spec that reads exactly the
-//! bytes our `iso87ascii` dialect writes ([`i8583_reference_spec`]).
+//! bytes our `iso87ascii` dialect writes ([`i8583_reference_spec`]); the measuring
+//! tools of the runners ([`measure`]: counting allocator, timing, medians, flags);
+//! and the synthetic routing network of `routing-compare` ([`routing`]).
 //!
 //! # Wire compatibility with i8583
 //!
@@ -17,6 +19,9 @@
 //! characters. Both write the bitmap in uppercase hex (i8583 formats it with
 //! `{:016X}`), so no case adjustment is needed: the unit tests check that i8583's
 //! packed bytes equal our encoded bytes and that i8583 unpacks them to the same values.
+
+pub mod measure;
+pub mod routing;
 
 use std::sync::Arc;
 

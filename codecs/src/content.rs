@@ -77,18 +77,23 @@ const HIGH: u64 = 0x8080_8080_8080_8080;
 
 /// Eight bytes at a time (SWAR): every byte an ASCII digit.
 #[inline(always)]
-fn all_digits(text: &[u8]) -> bool {
+pub(crate) fn all_digits(text: &[u8]) -> bool {
     let mut chunks = text.chunks_exact(8);
     let mut ok = true;
     for c in &mut chunks {
         let mut a = [0u8; 8];
         a.copy_from_slice(c);
-        let x = u64::from_le_bytes(a);
-        // Each byte must be 0x30..=0x39: high nibble 3, and adding 6 keeps it 3.
-        ok &= (x & 0xF0F0_F0F0_F0F0_F0F0) == 0x3030_3030_3030_3030
-            && ((x + 0x0606_0606_0606_0606) & 0xF0F0_F0F0_F0F0_F0F0) == 0x3030_3030_3030_3030;
+        ok &= is_eight_digits(u64::from_le_bytes(a));
     }
     ok && chunks.remainder().iter().all(u8::is_ascii_digit)
+}
+
+/// Whether all eight bytes of `x` are ASCII digits: each byte's high nibble is 3,
+/// and adding 6 keeps it 3 (no byte can carry into the next).
+#[inline(always)]
+pub(crate) fn is_eight_digits(x: u64) -> bool {
+    (x & 0xF0F0_F0F0_F0F0_F0F0) == 0x3030_3030_3030_3030
+        && ((x + 0x0606_0606_0606_0606) & 0xF0F0_F0F0_F0F0_F0F0) == 0x3030_3030_3030_3030
 }
 
 /// Eight bytes at a time (SWAR): every byte printable ASCII (0x20-0x7E).

@@ -16,6 +16,7 @@ pub mod content;
 pub mod currency;
 pub mod datetime;
 pub mod decode;
+pub mod digits;
 pub mod encode;
 pub mod error;
 #[cfg(feature = "framing")]

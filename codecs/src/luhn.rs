@@ -1,8 +1,10 @@
 //! The Luhn (mod 10) check digit of card numbers.
 
+use crate::content::all_digits;
+
 /// Whether `digits` (ASCII) is all digits and ends in a valid Luhn check digit.
 pub fn luhn_valid(digits: &[u8]) -> bool {
-    if digits.len() < 2 || !digits.iter().all(u8::is_ascii_digit) {
+    if digits.len() < 2 || !all_digits(digits) {
         return false;
     }
     luhn_sum(digits, false) % 10 == 0
@@ -18,25 +20,25 @@ pub fn luhn_check_digit(payload: &[u8]) -> Option<u8> {
     Some(b'0' + ((10 - sum % 10) % 10) as u8)
 }
 
-/// Luhn sum from the right; `double_first` doubles the rightmost digit (used when
-/// the check digit is not yet present).
+/// Per digit (indexed by the low nibble of its ASCII code): its value as is, and
+/// doubled with the digits of the product added (9 * 2 = 18 -> 9).
+const WEIGHTED: [[u8; 16]; 2] = [
+    [0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 0, 0, 0, 0, 0, 0],
+    [0, 2, 4, 6, 8, 1, 3, 5, 7, 9, 0, 0, 0, 0, 0, 0],
+];
+
+/// Luhn sum of ASCII digits from the right; `double_first` doubles the rightmost
+/// digit (used when the check digit is not yet present). Branch-free: card digits are
+/// random, so a branch on the doubled value would mispredict half the time.
 fn luhn_sum(digits: &[u8], double_first: bool) -> u32 {
+    // Counting from the left, digit j is doubled when its parity matches this.
+    let doubled_parity = (digits.len() + usize::from(double_first)) % 2;
     digits
         .iter()
-        .rev()
         .enumerate()
-        .map(|(i, &c)| {
-            let d = u32::from(c - b'0');
-            if (i % 2 == 0) == double_first {
-                let dd = d * 2;
-                if dd > 9 {
-                    dd - 9
-                } else {
-                    dd
-                }
-            } else {
-                d
-            }
+        .map(|(j, &c)| {
+            let doubled = usize::from(j % 2 == doubled_parity);
+            u32::from(WEIGHTED[doubled][usize::from(c & 0x0F)])
         })
         .sum()
 }

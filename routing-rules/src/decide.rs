@@ -200,18 +200,21 @@ impl RoutingTable {
         if !pan_ok {
             return Decision::decline(Step::Pan, ResponseCode::INVALID_CARD_NUMBER);
         }
-        let Some(range) = self.bins.lookup(tx.pan) else {
+        let Some(product_idx) = self.bins.lookup_product(tx.pan) else {
             t.check(Step::Bin, false, || "no BIN range matches".into());
             return Decision::decline(Step::Bin, ResponseCode::NO_SUCH_ISSUER);
         };
-        let product = &self.products[range.product as usize];
+        let product = &self.products[product_idx as usize];
         let card_issuer = &self.banks[product.issuer as usize];
-        t.check(Step::Bin, true, || {
-            let w = range.len as usize;
-            format!(
-                "range {:0w$}-{:0w$} ({} digits): product {}, issuer {}",
-                range.low, range.high, range.len, product.id, card_issuer.id
-            )
+        t.check(Step::Bin, true, || match self.bins.lookup(tx.pan) {
+            Some(range) => {
+                let w = range.len as usize;
+                format!(
+                    "range {:0w$}-{:0w$} ({} digits): product {}, issuer {}",
+                    range.low, range.high, range.len, product.id, card_issuer.id
+                )
+            }
+            None => format!("product {}, issuer {}", product.id, card_issuer.id),
         });
         let with_card = |mut d: Decision<'t>| {
             d.product = Some(product);
@@ -256,7 +259,7 @@ impl RoutingTable {
             acquirer_region: acq_bank.region,
             acquirer_region_kind: self.regions[acq_bank.region as usize].kind,
             issuer: product.issuer,
-            product: range.product,
+            product: product_idx,
             category: product.category,
             home,
             transaction,
@@ -281,7 +284,7 @@ impl RoutingTable {
             }
             first
         } else {
-            self.index.first_match(&self.rules, &facts)
+            self.index.first_match(&facts)
         };
         let rule = matched.map(|i| &self.rules[i]);
         let mut d = with_card(Decision {

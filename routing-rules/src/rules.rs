@@ -260,6 +260,9 @@ pub struct RuleIndex {
     currency: Vec<u64>,
     /// Rules with amount conditions (the rest match as soon as they are candidates).
     has_amount: Vec<u64>,
+    /// Per rule, the amount interval its conditions accept (all unbounded for rules
+    /// without amount conditions), so candidates are checked without walking them.
+    amounts: Vec<(Option<Bound>, Option<Bound>)>,
 }
 
 /// What the index needs to know about the table's entities.
@@ -379,6 +382,13 @@ impl RuleIndex {
                 &mut ix.currency,
             );
         }
+        ix.amounts = rules
+            .iter()
+            .map(|r| {
+                let (lo, hi) = r.amount_interval();
+                (lo.map(at_minor_scale), hi.map(at_minor_scale))
+            })
+            .collect();
         ix.has_amount = vec![0; words];
         for (i, r) in rules.iter().enumerate() {
             if r.conditions.iter().any(|c| c.dim() == Dim::Amount) {
@@ -394,7 +404,7 @@ impl RuleIndex {
 
     /// The first rule (index) matching `f`, without allocating.
     #[inline]
-    pub fn first_match(&self, rules: &[Rule], f: &Facts) -> Option<usize> {
+    pub fn first_match(&self, f: &Facts) -> Option<usize> {
         let cur_slot = match self.currencies.binary_search(&f.currency) {
             Ok(i) => i,
             Err(_) => self.currencies.len(),
@@ -412,12 +422,23 @@ impl RuleIndex {
                 let bit = bits.trailing_zeros() as usize;
                 bits &= bits - 1;
                 let i = w * 64 + bit;
-                if self.has_amount[w] & (1 << bit) == 0 || rules[i].matches(f) {
+                if self.has_amount[w] & (1 << bit) == 0 || self.amount_within(i, f.amount) {
                     return Some(i);
                 }
             }
         }
         None
+    }
+
+    /// Whether `amount` is inside rule `i`'s amount interval.
+    #[inline]
+    fn amount_within(&self, i: usize, amount: Decimal) -> bool {
+        let Some((lo, hi)) = self.amounts.get(i) else {
+            return false;
+        };
+        let above = lo.is_none_or(|(v, inclusive)| amount > v || (inclusive && amount == v));
+        let below = hi.is_none_or(|(v, inclusive)| amount < v || (inclusive && amount == v));
+        above && below
     }
 
     /// Bytes used by the index.
@@ -429,6 +450,7 @@ impl RuleIndex {
             + self.mti_class.len()
             + self.currency.len()
             + self.has_amount.len())
+            + self.amounts.len() * std::mem::size_of::<(Option<Bound>, Option<Bound>)>()
     }
 
     /// Whether every transaction that `later` matches is matched by `earlier` (so
@@ -450,6 +472,16 @@ impl RuleIndex {
             .all(|(v, slots)| (0..*slots).all(|s| !bit(v, s, later) || bit(v, s, earlier)));
         sets_contained && amount_contains(&rules[earlier], &rules[later])
     }
+}
+
+/// A bound with at least two decimals (exactly the same value): amounts in messages
+/// have their currency's decimals (two for most), and comparing decimals of equal
+/// scale skips a rescaling on every comparison.
+fn at_minor_scale((mut value, inclusive): Bound) -> Bound {
+    if value.scale() < 2 {
+        value.rescale(2);
+    }
+    (value, inclusive)
 }
 
 /// Whether `outer`'s amount interval contains `inner`'s.

@@ -27,9 +27,7 @@ pub(crate) fn pack_institution_id(id: &[u8]) -> Option<u64> {
     if id.is_empty() || id.len() > 11 {
         return None;
     }
-    let v = id.iter().try_fold(0u64, |acc, &c| {
-        c.is_ascii_digit().then(|| acc * 10 + u64::from(c - b'0'))
-    })?;
+    let v = codecs::digits::parse_u64(id)?;
     Some(v << 4 | id.len() as u64)
 }
 

@@ -24,12 +24,14 @@ fn naive(ranges: &[BinRange], pan: &[u8]) -> Option<u16> {
 /// Random ranges concentrated under a few prefixes so they nest and touch; same-length
 /// overlaps are dropped (the loader refuses them).
 fn ranges_strategy() -> impl Strategy<Value = Vec<BinRange>> {
-    proptest::collection::vec((6usize..=11, 0u64..40, 0u64..3, 0u16..50), 1..200).prop_map(
+    // Mostly under 9408, sometimes far apart (so the table spans most of the key space).
+    let base = prop_oneof![8 => Just(940_800u64), 1 => Just(100_000u64), 1 => Just(999_950u64)];
+    proptest::collection::vec((6usize..=11, 0u64..40, 0u64..3, 0u16..50, base), 1..200).prop_map(
         |specs| {
             let mut out: Vec<BinRange> = Vec::new();
-            for (len, offset, width, product) in specs {
+            for (len, offset, width, product, base) in specs {
                 let scale = 10u64.pow(len as u32 - 6);
-                let low = 940_800 * scale + offset * scale / 7 + offset;
+                let low = base * scale + offset * scale / 7 + offset;
                 let high = low + width * (scale / 10 + 1);
                 let high = high.min(10u64.pow(len as u32) - 1);
                 let r = BinRange {
@@ -54,7 +56,7 @@ proptest! {
     #![proptest_config(ProptestConfig::with_cases(300))]
 
     #[test]
-    fn bin_table_matches_naive_scan(ranges in ranges_strategy(), pans in proptest::collection::vec((0usize..200, 0u64..1_000_000_000, 0u8..3), 50)) {
+    fn bin_table_matches_naive_scan(ranges in ranges_strategy(), pans in proptest::collection::vec((0usize..200, 0u64..1_000_000_000, 0u8..6), 50)) {
         let table = BinTable::build(ranges.clone());
         for (pick, noise, mode) in pans {
             // PANs at range edges, inside ranges, and random ones.
@@ -62,13 +64,19 @@ proptest! {
             let prefix = match mode {
                 0 => r.low.to_string(),
                 1 => r.high.to_string(),
+                // Just outside the range, on either side.
+                2 => format!("{:0w$}", r.low.saturating_sub(1), w = r.len as usize),
+                3 => format!("{:0w$}", r.high + 1, w = r.len as usize),
+                4 => format!("{}", noise),
                 _ => format!("9408{}", noise % 10_000_000),
             };
             let mut pan = format!("{prefix}{noise:0>9}");
             pan.truncate(15);
             let mut pan = pan.into_bytes();
             pan.push(luhn_check_digit(&pan).unwrap());
-            prop_assert_eq!(table.lookup(&pan).map(|r| r.product), naive(&ranges, &pan), "pan {}", String::from_utf8_lossy(&pan));
+            let expected = naive(&ranges, &pan);
+            prop_assert_eq!(table.lookup(&pan).map(|r| r.product), expected, "pan {}", String::from_utf8_lossy(&pan));
+            prop_assert_eq!(table.lookup_product(&pan), expected, "pan {}", String::from_utf8_lossy(&pan));
         }
     }
 }

@@ -4,11 +4,13 @@
 //! - [`messages`] and [`clock`]: building requests, responses and reversals;
 //! - [`wire`]: framed TCP links;
 //! - [`issuer`]: the issuer bank host (accounts, approvals, reversals, faults);
-//! - [`acquirer`]: the acquirer bank host and load generator.
+//! - [`acquirer`]: the acquirer bank host and load generator;
+//! - [`demo`]: the whole network on loopback in one command.
 
 pub mod acquirer;
 pub mod cards;
 pub mod clock;
+pub mod demo;
 pub mod issuer;
 pub mod messages;
 pub mod wire;

@@ -6,7 +6,7 @@
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
-use simulators::{acquirer, issuer};
+use simulators::{acquirer, demo, issuer};
 
 #[derive(Parser)]
 #[command(
@@ -25,15 +25,25 @@ enum Command {
     Issuer(issuer::IssuerArgs),
     /// An acquirer bank host and load generator.
     Acquirer(acquirer::AcquirerArgs),
+    /// The whole network on loopback: switch, issuers, acquirers, traffic, report.
+    Demo(Box<demo::DemoArgs>),
 }
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
+    // The demo prints a report; its hosts' routine logs would bury it.
+    // Its acquirers send some malformed requests on purpose, which the switch logs.
+    let default_level = if matches!(cli.command, Command::Demo(_)) {
+        "warn,switch::net::connection=error"
+    } else {
+        "info"
+    };
     tracing_subscriber::fmt()
         .with_env_filter(
             tracing_subscriber::EnvFilter::try_from_default_env()
-                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default_level)),
         )
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .with_writer(std::io::stderr)
         .init();
     let runtime = match tokio::runtime::Builder::new_multi_thread()
@@ -50,6 +60,7 @@ fn main() -> ExitCode {
         match cli.command {
             Command::Issuer(args) => issuer::run(args).await,
             Command::Acquirer(args) => acquirer::run(args).await,
+            Command::Demo(args) => demo::run(*args).await,
         }
     });
     match result {

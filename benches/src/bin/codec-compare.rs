@@ -19,155 +19,27 @@
 //! encode = into a fresh `BytesMut::with_capacity(1024)`; i8583 pack = into a fresh
 //! `Vec::with_capacity(1024)`; i8583 unpack = a fresh `Unpacker` per operation.
 
-// `GlobalAlloc` is an unsafe trait, so counting allocations needs an `unsafe impl`.
-// The impl below only forwards each call unchanged to `System` and bumps a counter;
-// this binary is a measurement tool, not part of the switch. (The workspace sets
-// `unsafe_code = "deny"`, not "forbid", so that this one file can allow it.)
-#![allow(unsafe_code)]
-
-use std::alloc::{GlobalAlloc, Layout, System};
 use std::hint::black_box;
 use std::process::ExitCode;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 
+use benches::measure::{
+    allocs_per_op, ns_per_op, parse_args, round, stats, CountingAlloc, Options,
+};
 use benches::{i8583_reference_spec, set_i8583_fields, Fixture, SetupError};
 use bytes::BytesMut;
 use i8583::{Packer, Unpacker};
 use serde_json::json;
 
-/// Counts allocations while [`COUNTING`] is set; otherwise a plain `System`.
-struct CountingAlloc;
-
-/// Whether allocations are being counted (off during the timed runs, so the
-/// timings pay one relaxed load per allocation and no atomic add).
-static COUNTING: AtomicBool = AtomicBool::new(false);
-/// Allocations seen while counting.
-static ALLOCATIONS: AtomicU64 = AtomicU64::new(0);
-
-#[inline]
-fn note_allocation() {
-    if COUNTING.load(Ordering::Relaxed) {
-        ALLOCATIONS.fetch_add(1, Ordering::Relaxed);
-    }
-}
-
-// SAFETY: every method forwards its arguments unchanged to `System`, which upholds
-// the `GlobalAlloc` contract; the counter does not touch the memory.
-unsafe impl GlobalAlloc for CountingAlloc {
-    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
-        note_allocation();
-        // SAFETY: the caller's guarantees for `layout` are passed on unchanged.
-        unsafe { System.alloc(layout) }
-    }
-
-    unsafe fn alloc_zeroed(&self, layout: Layout) -> *mut u8 {
-        note_allocation();
-        // SAFETY: as for `alloc`.
-        unsafe { System.alloc_zeroed(layout) }
-    }
-
-    unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
-        note_allocation();
-        // SAFETY: `ptr` was allocated by `System` with `layout` (every allocation
-        // goes through this wrapper); the caller's guarantees are passed on.
-        unsafe { System.realloc(ptr, layout, new_size) }
-    }
-
-    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
-        // SAFETY: as for `realloc`.
-        unsafe { System.dealloc(ptr, layout) }
-    }
-}
-
+/// Counts allocations for `allocs_per_*` (see [`benches::measure`]).
 #[global_allocator]
 static GLOBAL: CountingAlloc = CountingAlloc;
 
 const USAGE: &str = "usage: codec-compare [--reps N] [--ops N]   (defaults: 5 and 200000)";
 
-/// Command line options.
-struct Options {
-    reps: usize,
-    ops: u64,
-}
-
-/// Parse `--reps N` and `--ops N` (also `--reps=N`); `Ok(None)` for `--help`.
-fn parse_args(args: impl IntoIterator<Item = String>) -> Result<Option<Options>, String> {
-    let mut options = Options {
-        reps: 5,
-        ops: 200_000,
-    };
-    let mut args = args.into_iter();
-    while let Some(arg) = args.next() {
-        let (flag, inline) = match arg.split_once('=') {
-            Some((flag, value)) => (flag.to_string(), Some(value.to_string())),
-            None => (arg, None),
-        };
-        if flag == "-h" || flag == "--help" {
-            return Ok(None);
-        }
-        if flag != "--reps" && flag != "--ops" {
-            return Err(format!("unknown argument {flag:?}\n{USAGE}"));
-        }
-        let value = inline
-            .or_else(|| args.next())
-            .ok_or_else(|| format!("{flag} needs a value\n{USAGE}"))?;
-        let n: u64 = value
-            .parse()
-            .ok()
-            .filter(|&n| n > 0)
-            .ok_or_else(|| format!("{flag}: {value:?} is not a positive integer\n{USAGE}"))?;
-        if flag == "--reps" {
-            options.reps = usize::try_from(n).map_err(|e| format!("--reps: {e}"))?;
-        } else {
-            options.ops = n;
-        }
-    }
-    Ok(Some(options))
-}
-
-/// Nanoseconds per call of `op`, over `ops` calls.
-// A benchmark measures wall time: `std::time::Instant` is what it needs (the
-// workspace disallows it only to keep the switch core clock-free).
-#[allow(clippy::disallowed_types)]
-fn ns_per_op(ops: u64, mut op: impl FnMut()) -> f64 {
-    let start = std::time::Instant::now();
-    for _ in 0..ops {
-        op();
-    }
-    start.elapsed().as_nanos() as f64 / ops as f64
-}
-
-/// Heap allocations per call of `op`, over `ops` calls.
-fn allocs_per_op(ops: u64, mut op: impl FnMut()) -> f64 {
-    ALLOCATIONS.store(0, Ordering::Relaxed);
-    COUNTING.store(true, Ordering::Relaxed);
-    for _ in 0..ops {
-        op();
-    }
-    COUNTING.store(false, Ordering::Relaxed);
-    ALLOCATIONS.load(Ordering::Relaxed) as f64 / ops as f64
-}
-
-/// Median, minimum and maximum of a non-empty sample.
-fn stats(values: &[f64]) -> (f64, f64, f64) {
-    let mut v = values.to_vec();
-    v.sort_by(f64::total_cmp);
-    let n = v.len();
-    let median = match n {
-        0 => f64::NAN,
-        _ if n % 2 == 1 => v[n / 2],
-        _ => (v[n / 2 - 1] + v[n / 2]) / 2.0,
-    };
-    let min = v.first().copied().unwrap_or(f64::NAN);
-    let max = v.last().copied().unwrap_or(f64::NAN);
-    (median, min, max)
-}
-
-/// Round for display: `digits` decimals.
-fn round(x: f64, digits: i32) -> f64 {
-    let scale = 10f64.powi(digits);
-    (x * scale).round() / scale
-}
+const DEFAULTS: Options = Options {
+    reps: 5,
+    ops: 200_000,
+};
 
 fn run(options: &Options) -> Result<serde_json::Value, SetupError> {
     let fixture = Fixture::new("iso87ascii")?;
@@ -275,7 +147,7 @@ fn run(options: &Options) -> Result<serde_json::Value, SetupError> {
 }
 
 fn main() -> ExitCode {
-    let options = match parse_args(std::env::args().skip(1)) {
+    let options = match parse_args(std::env::args().skip(1), DEFAULTS, USAGE) {
         Ok(Some(options)) => options,
         Ok(None) => {
             println!("{USAGE}");
@@ -302,26 +174,9 @@ fn main() -> ExitCode {
 mod tests {
     use super::*;
 
-    fn args(s: &str) -> Vec<String> {
-        s.split_whitespace().map(String::from).collect()
-    }
-
     #[test]
-    fn parses_flags() {
-        let o = parse_args(args("")).unwrap().unwrap();
+    fn default_flags() {
+        let o = parse_args(Vec::new(), DEFAULTS, USAGE).unwrap().unwrap();
         assert_eq!((o.reps, o.ops), (5, 200_000));
-        let o = parse_args(args("--reps 7 --ops=1000")).unwrap().unwrap();
-        assert_eq!((o.reps, o.ops), (7, 1000));
-        assert!(parse_args(args("--help")).unwrap().is_none());
-        assert!(parse_args(args("--reps")).is_err());
-        assert!(parse_args(args("--reps 0")).is_err());
-        assert!(parse_args(args("--ops x")).is_err());
-        assert!(parse_args(args("--fast")).is_err());
-    }
-
-    #[test]
-    fn median_min_max() {
-        assert_eq!(stats(&[3.0, 1.0, 2.0]), (2.0, 1.0, 3.0));
-        assert_eq!(stats(&[4.0, 1.0, 2.0, 3.0]), (2.5, 1.0, 4.0));
     }
 }

@@ -87,8 +87,12 @@ async fn on_frame(shared: &Shared, id: u32, config: &LinkConfig, body: Bytes) {
             let actions = shared.core.on_message(now, id, msg);
             shared.execute(actions).await;
             // Time the switch itself adds on this hop: decode, decide, encode, queue.
+            let added = arrived.elapsed();
             metrics::histogram!("switch_added_latency_seconds", "side" => crate::core::role_name(config.role))
-                .record(arrived.elapsed().as_secs_f64());
+                .record(added.as_secs_f64());
+            if let Ok(mut h) = shared.added_latency.lock() {
+                let _ = h.record(added.as_micros().max(1) as u64);
+            }
         }
         Err(e) => {
             // The error names the field and reason, never the content.

@@ -67,6 +67,8 @@ pub(crate) struct Shared {
     pub(crate) draining: AtomicBool,
     /// Tells listeners and dialers to stop.
     pub(crate) stop: watch::Sender<bool>,
+    /// Time the switch adds per hop (decode, decide, encode, queue), microseconds.
+    pub(crate) added_latency: std::sync::Mutex<hdrhistogram::Histogram<u64>>,
 }
 
 impl Shared {
@@ -152,6 +154,10 @@ impl RunningSwitch {
             journal: opts.journal.unwrap_or_else(|| Arc::new(LogJournal)),
             draining: AtomicBool::new(false),
             stop,
+            added_latency: std::sync::Mutex::new(
+                hdrhistogram::Histogram::new_with_bounds(1, 60_000_000, 3)
+                    .map_err(|e| std::io::Error::other(e.to_string()))?,
+            ),
         });
         let mut tasks = JoinSet::new();
         let mut listening = HashMap::new();
@@ -187,6 +193,16 @@ impl RunningSwitch {
             tasks,
             listening,
         })
+    }
+
+    /// Per-hop time the switch added so far (microseconds): decode, decide,
+    /// encode and queue for each message it relayed or answered.
+    pub fn added_latency(&self) -> hdrhistogram::Histogram<u64> {
+        self.shared
+            .added_latency
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone()
     }
 
     /// The core (for tests and metrics).

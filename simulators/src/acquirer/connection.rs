@@ -1,0 +1,709 @@
+//! One link to the switch (or an issuer): a task that owns everything about it —
+//! the draws, the STAN and RRN sequences, the outstanding requests and reversals,
+//! the counters — and drives the load on it.
+//!
+//! - Sends open loop (on the [`Schedule`], latency counted from the intended time)
+//!   or closed loop (N outstanding), through the batched writer task.
+//! - Matches every answer by STAN and MTI; times requests out with a periodic sweep
+//!   of the deadline FIFO; reverses each timed-out request with a 0420, repeated as
+//!   0421 with backoff until a 0430 arrives (bounded attempts and time).
+//! - When the link drops, or the peer sends bad input (broken framing, a run of
+//!   undecodable frames, half a frame and then silence, or stops reading), the
+//!   requests in flight on it time out at once, and the link is dialed again with
+//!   backoff; their reversals go out on the new link.
+//! - Card data never reaches the log: lines name the connection, STANs and errors.
+
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+use bytes::Bytes;
+use codecs::framing::{Frame, FrameCodec};
+use codecs::{Message, Mti, ResponseCode};
+use futures_util::StreamExt;
+use hdrhistogram::Histogram;
+use tokio::net::tcp::OwnedReadHalf;
+use tokio::net::TcpStream;
+use tokio::sync::mpsc::{self, error::TrySendError};
+use tokio::time::{Instant, MissedTickBehavior};
+use tokio_util::codec::FramedRead;
+
+use crate::messages::{response_to, reversal_for};
+use crate::wire::{self, LinkFormat};
+
+use super::inflight::{InFlight, Matched, RetryPolicy, Sent};
+use super::pacing::{share, Schedule};
+use super::progress::Gauge;
+use super::request::{ClockCache, RequestBuilder, RequestKeys, StanSequence};
+use super::stats::ConnStats;
+use super::traffic::{TrafficGen, TrafficPlan};
+
+/// How the load is driven on every link.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub enum Drive {
+    /// Open loop: this many requests per second on each link.
+    Open {
+        /// Requests per second per link.
+        rate_per_link: f64,
+    },
+    /// Closed loop: this many outstanding requests per link.
+    Closed {
+        /// Outstanding requests per link.
+        concurrency: usize,
+    },
+}
+
+/// What every link shares (read-only).
+pub struct LinkConfig {
+    /// Where to connect.
+    pub addr: SocketAddr,
+    /// Spec and framing.
+    pub format: LinkFormat,
+    /// The draws.
+    pub plan: Arc<TrafficPlan>,
+    /// Field 32.
+    pub acquirer: String,
+    /// 0200 or 0100.
+    pub mti: Mti,
+    /// Request timeout.
+    pub timeout: Duration,
+    /// Open or closed loop.
+    pub drive: Drive,
+    /// When the load starts.
+    pub start: Instant,
+    /// When it ends (`--duration`).
+    pub end: Option<Instant>,
+    /// Requests in all (`--count`), split over the links.
+    pub count: Option<u64>,
+    /// Number of links.
+    pub connections: usize,
+    /// How long after the load ends (beyond one timeout) to wait for answers and
+    /// reversal acknowledgements.
+    pub drain_grace: Duration,
+    /// Set on the first Ctrl-C: stop sending, drain.
+    pub stop: Arc<AtomicBool>,
+    /// Set on the second Ctrl-C: stop draining.
+    pub abort: Arc<AtomicBool>,
+    /// Template of every latency histogram.
+    pub histogram: Histogram<u64>,
+    /// Banks in the routing table (approved totals are kept per bank).
+    pub banks: usize,
+}
+
+/// Most requests sent in one go before reading again (open loop catching up).
+const BURST: usize = 64;
+/// tokio's timer fires on whole milliseconds, rounding deadlines up. The pacer is
+/// armed this much early and sends what is due within it, so that requests leave
+/// within a tick of their intended time on either side instead of up to a tick
+/// late. Latency counts from the earlier of the intended and the actual send time:
+/// an early request from when it left (its answer cannot come before that), a late
+/// one from when it should have left (coordinated omission).
+const PACING_SLACK: Duration = Duration::from_millis(1);
+/// How long after `--duration` an open loop may still send requests due before it.
+const END_GRACE: Duration = Duration::from_millis(20);
+/// Most outstanding requests per link in open loop; beyond it sends wait.
+const MAX_IN_FLIGHT: usize = 100_000;
+/// Undecodable frames in a row after which the stream is taken to be out of step.
+const UNDECODABLE_RUN: u32 = 8;
+/// Undecodable frames logged at warn level per link; the rest at debug.
+const LOGGED_UNDECODABLE: u64 = 10;
+
+/// Why a link's session ended.
+enum Ended {
+    /// The load is over and nothing is outstanding (or the drain ran out).
+    Finished,
+    /// The link failed; the reason is for the log.
+    Lost(String),
+}
+
+/// Notices a peer that leaves part of a frame unread without progress.
+#[derive(Default)]
+struct StallWatch {
+    since: Option<Instant>,
+    frames_then: u64,
+}
+
+impl StallWatch {
+    fn stalled(&mut self, buffered: usize, frames: u64, now: Instant, limit: Duration) -> bool {
+        if buffered == 0 {
+            self.since = None;
+            return false;
+        }
+        match self.since {
+            Some(t) if self.frames_then == frames => now.saturating_duration_since(t) >= limit,
+            _ => {
+                self.since = Some(now);
+                self.frames_then = frames;
+                false
+            }
+        }
+    }
+}
+
+/// One link's state (everything but the socket).
+struct Link {
+    cfg: Arc<LinkConfig>,
+    index: usize,
+    gen: TrafficGen,
+    builder: RequestBuilder,
+    response_mti: Mti,
+    stans: StanSequence,
+    rrn: u64,
+    clock: ClockCache,
+    inflight: InFlight,
+    stats: ConnStats,
+    gauge: Arc<Gauge>,
+    schedule: Option<Schedule>,
+    /// Closed loop: requests left to send (None: unbounded).
+    quota: Option<u64>,
+    load_over_at: Option<Instant>,
+    frames: u64,
+    undecodable_run: u32,
+    congested_since: Option<Instant>,
+    /// How long half a frame or a full write queue may last.
+    stall_limit: Duration,
+}
+
+/// Run link `index` until its load is over and its business done; `stream` is
+/// its first connection. Returns its counters.
+pub async fn run_link(
+    cfg: Arc<LinkConfig>,
+    index: usize,
+    stream: TcpStream,
+    gauge: Arc<Gauge>,
+) -> ConnStats {
+    let mut link = Link::new(cfg, index, gauge);
+    let mut next = Some(stream);
+    loop {
+        let stream = match next.take() {
+            Some(s) => s,
+            None => match link.reconnect().await {
+                Some(s) => s,
+                None => break,
+            },
+        };
+        let (mut reader, writer) = link.cfg.format.split(stream);
+        let tx = wire::spawn_writer(writer);
+        match link.serve(&mut reader, &tx).await {
+            Ended::Finished => break,
+            Ended::Lost(reason) => {
+                tracing::warn!(connection = index, "link lost: {reason}; reconnecting");
+                link.on_link_lost(Instant::now());
+            }
+        }
+    }
+    link.finish(Instant::now());
+    link.stats
+}
+
+impl Link {
+    fn new(cfg: Arc<LinkConfig>, index: usize, gauge: Arc<Gauge>) -> Link {
+        let timeout = cfg.timeout;
+        let count = cfg.count.map(|c| share(c, cfg.connections, index));
+        let schedule = match cfg.drive {
+            Drive::Open { rate_per_link } => Some(Schedule::new(
+                cfg.start,
+                rate_per_link,
+                index as f64 / cfg.connections.max(1) as f64,
+                cfg.end,
+                count,
+            )),
+            Drive::Closed { .. } => None,
+        };
+        Link {
+            gen: cfg.plan.generator(index),
+            builder: RequestBuilder::new(cfg.mti, &cfg.acquirer, index, &cfg.format.spec),
+            response_mti: cfg.mti.response().unwrap_or(cfg.mti),
+            stans: StanSequence::for_connection(index, cfg.connections),
+            rrn: 1,
+            clock: ClockCache::default(),
+            inflight: InFlight::new(
+                timeout,
+                timeout.clamp(Duration::from_secs(5), Duration::from_secs(60)),
+                RetryPolicy::for_timeout(timeout),
+            ),
+            stats: ConnStats::new(
+                &cfg.histogram,
+                cfg.banks,
+                matches!(cfg.drive, Drive::Open { .. }),
+            ),
+            gauge,
+            schedule,
+            quota: count,
+            load_over_at: None,
+            frames: 0,
+            undecodable_run: 0,
+            congested_since: None,
+            stall_limit: timeout.clamp(Duration::from_secs(1), Duration::from_secs(10)),
+            index,
+            cfg,
+        }
+    }
+
+    fn sweep_period(&self) -> Duration {
+        (self.cfg.timeout / 10).clamp(Duration::from_millis(5), Duration::from_millis(50))
+    }
+
+    /// Whether the load is over at `now` (and note when it became so).
+    fn load_over(&mut self, now: Instant) -> bool {
+        if self.load_over_at.is_some() {
+            return true;
+        }
+        let stopped = self.cfg.stop.load(Ordering::Relaxed);
+        // Open loop: requests due just before the end still go (the schedule itself
+        // stops at the end); only a schedule fallen behind is cut off.
+        let grace = match self.schedule {
+            Some(_) => END_GRACE,
+            None => Duration::ZERO,
+        };
+        let past_end = self.cfg.end.is_some_and(|end| now >= end + grace);
+        let exhausted = match &self.schedule {
+            Some(s) => s.next_due().is_none(),
+            None => self.quota == Some(0),
+        };
+        if stopped || past_end || exhausted {
+            self.load_over_at = Some(now);
+            if let Some(s) = &self.schedule {
+                if !stopped {
+                    self.stats.unsent = s.total().map_or(0, |t| t.saturating_sub(s.issued()));
+                }
+            }
+            return true;
+        }
+        false
+    }
+
+    fn drain_over(&self, now: Instant) -> bool {
+        self.cfg.abort.load(Ordering::Relaxed)
+            || self.load_over_at.is_some_and(|at| {
+                now.saturating_duration_since(at) >= self.cfg.timeout + self.cfg.drain_grace
+            })
+    }
+
+    fn finished(&mut self, now: Instant) -> bool {
+        self.load_over(now)
+            && ((self.inflight.requests() == 0 && self.inflight.reversals() == 0)
+                || self.drain_over(now))
+    }
+
+    /// Dial again until connected, or until there is no reason to any more.
+    async fn reconnect(&mut self) -> Option<TcpStream> {
+        let started = Instant::now();
+        let dial = wire::connect_with_backoff(self.cfg.addr, None);
+        tokio::pin!(dial);
+        let mut check = tokio::time::interval(Duration::from_millis(100));
+        loop {
+            tokio::select! {
+                dialed = &mut dial => match dialed {
+                    Ok(stream) => {
+                        tracing::info!(
+                            connection = self.index,
+                            after_ms = started.elapsed().as_millis() as u64,
+                            "reconnected"
+                        );
+                        return Some(stream);
+                    }
+                    Err(e) => {
+                        tracing::warn!(connection = self.index, error = %e, "cannot reconnect");
+                        return None;
+                    }
+                },
+                _ = check.tick() => {
+                    let now = Instant::now();
+                    self.sweep(now);
+                    if self.finished(now) {
+                        return None;
+                    }
+                }
+            }
+        }
+    }
+
+    /// Run the load on one connection until it is over or the link fails.
+    async fn serve(
+        &mut self,
+        reader: &mut FramedRead<OwnedReadHalf, FrameCodec>,
+        tx: &mpsc::Sender<Bytes>,
+    ) -> Ended {
+        let mut sweep = tokio::time::interval(self.sweep_period());
+        sweep.set_missed_tick_behavior(MissedTickBehavior::Delay);
+        let pacer = tokio::time::sleep_until(Instant::now());
+        tokio::pin!(pacer);
+        let mut armed: Option<Instant> = None;
+        let mut stall = StallWatch::default();
+        self.undecodable_run = 0;
+        self.congested_since = None;
+        let mut now = Instant::now();
+        loop {
+            if let Err(lost) = self.pump(tx, now) {
+                return lost;
+            }
+            if self.finished(now) {
+                return Ended::Finished;
+            }
+            // Arm the pacer only when a send could follow, or it would spin.
+            let due = match &self.schedule {
+                Some(s) if self.load_over_at.is_none() && self.can_send(tx) => s.next_due(),
+                _ => None,
+            };
+            if due != armed {
+                if let Some(at) = due {
+                    pacer
+                        .as_mut()
+                        .reset(at.checked_sub(PACING_SLACK).unwrap_or(at));
+                }
+                armed = due;
+            }
+            let congested = tx.capacity() == 0;
+            tokio::select! {
+                biased;
+                frame = reader.next() => {
+                    now = Instant::now();
+                    match frame {
+                        Some(Ok(Frame::Message { body, .. })) => {
+                            self.frames += 1;
+                            if let Err(lost) = self.on_frame(body, tx, now) {
+                                return lost;
+                            }
+                        }
+                        Some(Ok(Frame::KeepAlive)) => self.frames += 1,
+                        Some(Err(e)) => return Ended::Lost(format!("bad framing from the peer: {e}")),
+                        None => return Ended::Lost("the peer closed the connection".into()),
+                    }
+                }
+                _ = &mut pacer, if armed.is_some() => now = Instant::now(),
+                permit = tx.reserve(), if congested => {
+                    now = Instant::now();
+                    if permit.is_err() {
+                        return Ended::Lost("the writer stopped".into());
+                    }
+                }
+                _ = sweep.tick() => {
+                    now = Instant::now();
+                    self.sweep(now);
+                    let buffered = reader.read_buffer().len();
+                    if stall.stalled(buffered, self.frames, now, self.stall_limit) {
+                        return Ended::Lost(format!(
+                            "the peer left {buffered} bytes of a frame unfinished for {} ms",
+                            self.stall_limit.as_millis()
+                        ));
+                    }
+                    if tx.capacity() == 0 {
+                        let since = *self.congested_since.get_or_insert(now);
+                        if now.saturating_duration_since(since) >= self.stall_limit {
+                            return Ended::Lost(format!(
+                                "the peer has not read for {} ms",
+                                self.stall_limit.as_millis()
+                            ));
+                        }
+                    } else {
+                        self.congested_since = None;
+                    }
+                }
+            }
+        }
+    }
+
+    fn can_send(&self, tx: &mpsc::Sender<Bytes>) -> bool {
+        tx.capacity() > 0 && self.inflight.requests() < MAX_IN_FLIGHT
+    }
+
+    /// Send what is due: reversals first (they are obligations), then load.
+    fn pump(&mut self, tx: &mpsc::Sender<Bytes>, now: Instant) -> Result<(), Ended> {
+        while self.inflight.has_reversals_to_send() {
+            let permit = match tx.try_reserve() {
+                Ok(p) => p,
+                Err(TrySendError::Full(())) => return Ok(()),
+                Err(TrySendError::Closed(())) => {
+                    return Err(Ended::Lost("the writer stopped".into()))
+                }
+            };
+            let Some((stan, msg)) = self.inflight.next_reversal_to_send(now) else {
+                break;
+            };
+            let repeat = msg.mti() == Mti::REVERSAL_ADVICE_REPEAT;
+            match self.cfg.format.encode(msg) {
+                Ok(body) => {
+                    permit.send(body);
+                    if repeat {
+                        self.stats.reversal_repeats += 1;
+                        tracing::debug!(connection = self.index, stan, "reversal repeated (0421)");
+                    } else {
+                        self.stats.reversals_sent += 1;
+                    }
+                }
+                Err(e) => {
+                    self.stats.encode_failures += 1;
+                    tracing::warn!(connection = self.index, stan, error = %e, "cannot encode a reversal");
+                }
+            }
+        }
+        if self.load_over(now) {
+            return Ok(());
+        }
+        match self.cfg.drive {
+            Drive::Open { .. } => {
+                for _ in 0..BURST {
+                    let Some(due) = self.schedule.as_ref().and_then(Schedule::next_due) else {
+                        break;
+                    };
+                    if due > now + PACING_SLACK || self.inflight.requests() >= MAX_IN_FLIGHT {
+                        break;
+                    }
+                    if !self.send_request(tx, due.min(now), now)? {
+                        break;
+                    }
+                    if let Some(s) = self.schedule.as_mut() {
+                        s.advance();
+                    }
+                    self.stats
+                        .record_send_lag(now.saturating_duration_since(due).as_micros() as u64);
+                }
+            }
+            Drive::Closed { concurrency } => {
+                while self.inflight.requests() < concurrency && self.quota != Some(0) {
+                    if !self.send_request(tx, now, now)? {
+                        break;
+                    }
+                    if let Some(q) = self.quota.as_mut() {
+                        *q -= 1;
+                    }
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// A STAN not in use on this link (None if all are: the link is saturated).
+    fn free_stan(&mut self) -> Option<u32> {
+        for _ in 0..10_000 {
+            let stan = self.stans.next_stan();
+            if self.inflight.is_free(stan) {
+                return Some(stan);
+            }
+        }
+        None
+    }
+
+    /// Draw, build and send one request whose latency counts from `origin`.
+    /// Ok(false) when it cannot go now (queue full, STANs exhausted, unencodable).
+    fn send_request(
+        &mut self,
+        tx: &mpsc::Sender<Bytes>,
+        origin: Instant,
+        now: Instant,
+    ) -> Result<bool, Ended> {
+        let permit = match tx.try_reserve() {
+            Ok(p) => p,
+            Err(TrySendError::Full(())) => return Ok(false),
+            Err(TrySendError::Closed(())) => return Err(Ended::Lost("the writer stopped".into())),
+        };
+        let Some(stan) = self.free_stan() else {
+            return Ok(false);
+        };
+        let draw = self.gen.next(&self.cfg.plan);
+        let keys = RequestKeys {
+            stan,
+            rrn: self.rrn,
+            when: self.clock.now(),
+        };
+        self.rrn = self.rrn % 99_999_999 + 1;
+        match self
+            .builder
+            .frame(&self.cfg.format, &self.cfg.plan, &draw, &keys)
+        {
+            Ok(body) => permit.send(body),
+            Err(e) => {
+                self.stats.encode_failures += 1;
+                if self.stats.encode_failures == 1 {
+                    tracing::error!(connection = self.index, error = %e, "cannot encode a request");
+                }
+                return Ok(false);
+            }
+        }
+        self.inflight
+            .insert_request(draw, keys, origin, now, self.response_mti);
+        self.stats.sent += 1;
+        self.stats.last_send = Some(now);
+        Ok(true)
+    }
+
+    /// A frame from the peer.
+    fn on_frame(
+        &mut self,
+        body: Bytes,
+        tx: &mpsc::Sender<Bytes>,
+        now: Instant,
+    ) -> Result<(), Ended> {
+        let msg = match self.cfg.format.spec.decode(body) {
+            Ok(m) => m,
+            Err(e) => {
+                self.stats.undecodable += 1;
+                self.undecodable_run += 1;
+                if self.stats.undecodable <= LOGGED_UNDECODABLE {
+                    tracing::warn!(connection = self.index, error = %e, "undecodable frame from the peer");
+                } else {
+                    tracing::debug!(connection = self.index, error = %e, "undecodable frame from the peer");
+                }
+                if self.undecodable_run >= UNDECODABLE_RUN {
+                    return Err(Ended::Lost(format!(
+                        "{UNDECODABLE_RUN} undecodable frames in a row"
+                    )));
+                }
+                return Ok(());
+            }
+        };
+        self.undecodable_run = 0;
+        let mti = msg.mti();
+        if !mti.is_response() {
+            self.on_peer_request(&msg, tx);
+            return Ok(());
+        }
+        let Some(stan) = msg.stan() else {
+            self.stats.unmatched += 1;
+            tracing::debug!(connection = self.index, %mti, "answer without a STAN");
+            return Ok(());
+        };
+        match self.inflight.on_response(stan, mti, now) {
+            Matched::Answered(sent) => self.on_answer(&msg, &sent, now),
+            Matched::ReversalAcknowledged(attempts) => {
+                self.stats.reversals_acknowledged += 1;
+                tracing::debug!(
+                    connection = self.index,
+                    stan,
+                    attempts,
+                    "reversal acknowledged"
+                );
+            }
+            Matched::Late => self.stats.late += 1,
+            Matched::DuplicateAcknowledgement => self.stats.duplicate_acknowledgements += 1,
+            Matched::Unmatched => {
+                self.stats.unmatched += 1;
+                tracing::debug!(connection = self.index, stan, %mti, "answer to nothing outstanding");
+            }
+            Matched::WrongType => {
+                self.stats.wrong_type += 1;
+                tracing::debug!(connection = self.index, stan, %mti, "answer of the wrong type");
+            }
+        }
+        Ok(())
+    }
+
+    fn on_answer(&mut self, msg: &Message, sent: &Sent, now: Instant) {
+        let stats = &mut self.stats;
+        stats.answered += 1;
+        stats.last_answer = Some(now);
+        stats.record_latency(now.saturating_duration_since(sent.origin).as_micros() as u64);
+        let rc = match msg.get(39).map(|f| f.bytes()) {
+            Some(v) if v.len() == 2 => [v[0], v[1]],
+            _ => *b"??",
+        };
+        stats.record_code(rc);
+        if rc == *b"00" {
+            let plan = &self.cfg.plan;
+            let minor_units = plan.eligible_of(&sent.draw).map_or(2, |e| e.minor_units);
+            stats.record_approval(
+                plan.issuer_of(&sent.draw),
+                sent.draw.amount_minor,
+                minor_units,
+            );
+        }
+    }
+
+    /// A request from the peer: echo tests and sign-ons get their 0810; anything
+    /// else is not for an acquirer.
+    fn on_peer_request(&mut self, msg: &Message, tx: &mpsc::Sender<Bytes>) {
+        if msg.mti() == Mti::NETWORK_REQUEST {
+            let answer = response_to(msg, ResponseCode::APPROVED);
+            if let Ok(body) = self.cfg.format.encode(&answer) {
+                let _ = tx.try_send(body);
+            }
+        } else {
+            self.stats.unmatched += 1;
+            tracing::debug!(connection = self.index, mti = %msg.mti(), "unexpected request from the peer");
+        }
+    }
+
+    /// Time-outs, reversal repeats and late markers due at `now`; publish the counters.
+    fn sweep(&mut self, now: Instant) {
+        while let Some(sent) = self.inflight.pop_expired(now) {
+            self.time_out(&sent, now);
+        }
+        for gave_up in self.inflight.due_repeats(now) {
+            self.stats.reversals_unacknowledged += 1;
+            tracing::warn!(
+                connection = self.index,
+                stan = gave_up.stan,
+                attempts = gave_up.attempts,
+                "reversal never acknowledged; giving up"
+            );
+        }
+        self.inflight.forget_late(now);
+        self.load_over(now);
+        self.gauge.publish(&self.stats, self.inflight.requests());
+    }
+
+    /// A request got no answer in time: count it and reverse it.
+    fn time_out(&mut self, sent: &Sent, now: Instant) {
+        self.stats.timed_out += 1;
+        tracing::debug!(
+            connection = self.index,
+            stan = sent.keys.stan,
+            "request timed out; reversing"
+        );
+        let original = self.builder.build(&self.cfg.plan, &sent.draw, &sent.keys);
+        let stan = self.free_stan();
+        let when = self.clock.now();
+        match (original, stan) {
+            (Some(original), Some(stan)) => match reversal_for(&original, stan, &when) {
+                Some(reversal) => self.inflight.add_reversal(stan, reversal, now),
+                None => {
+                    self.stats.reversals_unacknowledged += 1;
+                    tracing::warn!(
+                        connection = self.index,
+                        stan = sent.keys.stan,
+                        "cannot build a reversal"
+                    );
+                }
+            },
+            _ => {
+                self.stats.reversals_unacknowledged += 1;
+                tracing::warn!(
+                    connection = self.index,
+                    stan = sent.keys.stan,
+                    "no STAN free for a reversal"
+                );
+            }
+        }
+    }
+
+    /// The link failed: what was in flight on it times out now; reversals not yet
+    /// acknowledged go out again on the next link.
+    fn on_link_lost(&mut self, now: Instant) {
+        self.stats.disconnects += 1;
+        for sent in self.inflight.expire_all(now) {
+            self.time_out(&sent, now);
+        }
+        self.inflight.requeue_reversals();
+        self.gauge.publish(&self.stats, self.inflight.requests());
+    }
+
+    /// The run is over for this link: whatever is still outstanding is abandoned.
+    fn finish(&mut self, now: Instant) {
+        self.load_over(now);
+        let abandoned = self.inflight.expire_all(now).len() as u64;
+        self.stats.timed_out += abandoned;
+        let gave_up = self.inflight.abandon_reversals();
+        self.stats.reversals_unacknowledged += gave_up.len() as u64;
+        if abandoned > 0 || !gave_up.is_empty() {
+            tracing::warn!(
+                connection = self.index,
+                requests = abandoned,
+                reversals = gave_up.len(),
+                "stopped with business outstanding"
+            );
+        }
+        self.gauge.publish(&self.stats, 0);
+    }
+}

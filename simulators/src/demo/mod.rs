@@ -1,0 +1,405 @@
+//! `sim demo`: the whole national network on loopback in one command. It starts the
+//! switch with its default configuration (`switch/config/national.toml`), an issuer
+//! host per issuing bank, and an acquirer host per acquiring bank (the Central
+//! Bank's provincial hosts, the commercial banks, the credit union); runs mixed
+//! open-loop traffic (including cards, places and amounts the region rules decline);
+//! then reports throughput, latencies, response codes and whether every request got
+//! exactly one answer and the approved totals agree between acquirers and issuers.
+//! It exits non-zero when they do not.
+
+pub mod check;
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use hdrhistogram::Histogram;
+use routing_rules::RoutingTable;
+use serde_json::{json, Map, Value};
+use switch::config::{Config, Direction, Role};
+use switch::net::{RunningSwitch, SwitchOptions};
+
+use crate::acquirer::{self, AcquirerOptions};
+use crate::issuer::{self, IssuerOptions};
+use check::{compare, stand_ins, Total};
+
+/// Options of `sim demo`.
+#[derive(clap::Args, Debug, Clone)]
+pub struct DemoArgs {
+    /// Seconds of traffic.
+    #[arg(long, default_value_t = 10.0, value_name = "SECS")]
+    pub duration: f64,
+    /// Requests per second over the whole network (open loop, split over acquirers).
+    #[arg(long, default_value_t = 2000.0, value_name = "TPS")]
+    pub rate: f64,
+    /// Print one JSON object instead of the text report.
+    #[arg(long)]
+    pub json: bool,
+    /// Seed of the card base and the traffic.
+    #[arg(long, default_value_t = 1)]
+    pub seed: u64,
+    /// Share of deliberately bad requests.
+    #[arg(long, default_value_t = 0.01, value_name = "F")]
+    pub invalid_rate: f64,
+    /// Cards per BIN range.
+    #[arg(long, default_value_t = 1000)]
+    pub cards_per_range: usize,
+    /// Switch configuration (addresses are replaced by free loopback ports).
+    #[arg(long, default_value = default_config())]
+    pub config: PathBuf,
+}
+
+fn default_config() -> &'static str {
+    concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../switch/config/national.toml"
+    )
+}
+
+/// One acquirer host's result.
+struct AcquirerResult {
+    name: String,
+    bank: String,
+    report: acquirer::report::Report,
+}
+
+/// Run the demo network; Err when the network is inconsistent or fails to start.
+pub async fn run(args: DemoArgs) -> Result<(), String> {
+    let mut config = Config::load(&args.config).map_err(|errors| {
+        errors
+            .iter()
+            .map(|e| e.to_string())
+            .collect::<Vec<_>>()
+            .join("; ")
+    })?;
+    let (table, _) = RoutingTable::load(&config.rules).map_err(|e| e.to_string())?;
+    let stand_ins = stand_ins(&table);
+
+    // Issuer hosts on free ports; the switch dials them.
+    let mut issuers = Vec::new();
+    for link in config.links.iter_mut().filter(|l| l.role == Role::Issuer) {
+        let on_behalf_of: Vec<String> = stand_ins
+            .iter()
+            .filter(|(_, host)| **host == link.bank)
+            .map(|(b, _)| b.clone())
+            .collect();
+        let opts = issuer_options(&args, &config.rules, &link.bank, on_behalf_of);
+        let running = issuer::start(opts, &table).await?;
+        link.address = running.addr.ok_or("issuer has no address")?;
+        link.direction = Direction::Dial;
+        issuers.push((link.bank.clone(), running));
+    }
+    for link in config.links.iter_mut().filter(|l| l.role == Role::Acquirer) {
+        link.address = "127.0.0.1:0".parse().map_err(|_| "address")?;
+    }
+    config.admin = None;
+    let acquirer_links: Vec<(String, String)> = config
+        .links
+        .iter()
+        .filter(|l| l.role == Role::Acquirer)
+        .map(|l| (l.name.clone(), l.bank.clone()))
+        .collect();
+    let rules_path = config.rules.clone();
+    let sw = RunningSwitch::start(SwitchOptions {
+        config,
+        routing: table.clone(),
+        saf: None,
+        journal: None,
+    })
+    .await
+    .map_err(|e| e.to_string())?;
+    wait_for_sign_on(&sw, issuers.len()).await?;
+
+    // Acquirer hosts: the rate split evenly, all at once.
+    let per_acquirer = args.rate / acquirer_links.len().max(1) as f64;
+    let mut tasks = Vec::new();
+    for (i, (name, bank)) in acquirer_links.iter().enumerate() {
+        let addr = sw
+            .listening
+            .get(name)
+            .ok_or_else(|| format!("link {name} is not listening"))?;
+        let opts = AcquirerOptions {
+            connect: addr.to_string(),
+            bank: bank.clone(),
+            rules: rules_path.clone(),
+            seed: args.seed,
+            cards_per_range: args.cards_per_range,
+            issuers: Vec::new(),
+            spec: "iso87ascii".into(),
+            framing: "binary2".into(),
+            connections: 1,
+            rate: Some(per_acquirer),
+            concurrency: None,
+            duration: Some(args.duration),
+            count: None,
+            mix: "purchase=70,cash=20,balance=10"
+                .parse()
+                .map_err(|e| format!("mix: {e}"))?,
+            invalid_rate: args.invalid_rate,
+            timeout_ms: 10_000,
+            json: true,
+            mti: acquirer::RequestType::Financial,
+            currency: None,
+        };
+        // Different traffic per acquirer, same card base.
+        let opts = AcquirerOptions {
+            seed: args.seed,
+            ..opts
+        };
+        let (name, bank) = (name.clone(), bank.clone());
+        tasks.push(tokio::spawn(async move {
+            let _ = i;
+            acquirer::execute(&opts, false)
+                .await
+                .map(|report| AcquirerResult { name, bank, report })
+        }));
+    }
+    let mut results = Vec::new();
+    for t in tasks {
+        results.push(t.await.map_err(|e| format!("acquirer task: {e}"))??);
+    }
+    let added = sw.added_latency();
+    sw.shutdown().await;
+    let mut issuer_totals = BTreeMap::new();
+    for (bank, running) in issuers {
+        let snap = running.stop().await?;
+        let approved = snap.approved_total();
+        let net = Total {
+            count: approved.count - snap.reversed.count.min(approved.count),
+            amount: approved.amount - snap.reversed.amount,
+        };
+        issuer_totals.insert(bank, net);
+    }
+    let summary = summarize(&args, &results, &issuer_totals, &stand_ins, &added)?;
+    if args.json {
+        println!("{}", summary.json);
+    } else {
+        print!("{}", summary.text);
+    }
+    if summary.consistent {
+        Ok(())
+    } else {
+        Err("the network is not consistent (see the report)".into())
+    }
+}
+
+fn issuer_options(
+    args: &DemoArgs,
+    rules: &Path,
+    bank: &str,
+    on_behalf_of: Vec<String>,
+) -> IssuerOptions {
+    IssuerOptions {
+        listen: Some("127.0.0.1:0".into()),
+        connect: None,
+        bank: bank.into(),
+        on_behalf_of,
+        rules: rules.to_path_buf(),
+        spec: "iso87ascii".into(),
+        framing: "binary2".into(),
+        max_frame: codecs::framing::DEFAULT_MAX_FRAME,
+        seed: args.seed,
+        cards_per_range: args.cards_per_range,
+        latency: issuer::faults::Latency::None,
+        drop_rate: 0.0,
+        late_rate: 0.0,
+        late_ms: 5000,
+        disconnect_every: None,
+        malformed_rate: 0.0,
+        fault_seed: 1,
+        read_deadline: Duration::from_secs(30),
+        max_connections: 64,
+        txn_log: 1_000_000,
+        sign_on: false,
+        report_json: None,
+    }
+}
+
+/// Wait until the switch has signed on to every issuer host (bounded).
+async fn wait_for_sign_on(sw: &RunningSwitch, issuers: usize) -> Result<(), String> {
+    for _ in 0..500 {
+        let usable = (1..=256).filter(|&id| sw.core().link_usable(id)).count();
+        if usable >= issuers {
+            return Ok(());
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    Err("the switch did not sign on to every issuer within 5 s".into())
+}
+
+struct Summary {
+    text: String,
+    json: Value,
+    consistent: bool,
+}
+
+fn percentiles(h: &Histogram<u64>) -> Value {
+    json!({
+        "p50": h.value_at_quantile(0.50),
+        "p90": h.value_at_quantile(0.90),
+        "p99": h.value_at_quantile(0.99),
+        "p999": h.value_at_quantile(0.999),
+        "max": h.max(),
+    })
+}
+
+fn summarize(
+    args: &DemoArgs,
+    results: &[AcquirerResult],
+    issuer_totals: &BTreeMap<String, Total>,
+    stand_ins: &BTreeMap<String, String>,
+    added: &Histogram<u64>,
+) -> Result<Summary, String> {
+    let mut latency = acquirer::stats::latency_histogram()?;
+    let (mut sent, mut answered, mut timed_out, mut late) = (0u64, 0u64, 0u64, 0u64);
+    let mut codes: BTreeMap<String, u64> = BTreeMap::new();
+    let mut approved: BTreeMap<String, Total> = BTreeMap::new();
+    let mut per_bank = Vec::new();
+    let mut one_answer_each = true;
+    let mut tps = 0.0;
+    for r in results {
+        let s = &r.report.stats;
+        let _ = latency.add(&s.latency);
+        sent += s.sent;
+        answered += s.answered;
+        timed_out += s.timed_out;
+        late += s.late;
+        one_answer_each &=
+            s.answered + s.timed_out == s.sent && s.unmatched == 0 && s.wrong_type == 0;
+        for (code, n) in r.report.response_codes() {
+            *codes.entry(code).or_default() += n;
+        }
+        for (issuer, t) in r.report.approved() {
+            approved.entry(issuer).or_default().add(t.count, t.amount);
+        }
+        tps += r.report.tps();
+        per_bank.push(json!({
+            "name": r.name, "bank": r.bank, "sent": s.sent, "answered": s.answered,
+            "timed_out": s.timed_out, "tps": round1(r.report.tps()),
+            "latency_us": percentiles(&s.latency),
+        }));
+    }
+    let comparisons = compare(&approved, issuer_totals, stand_ins);
+    let totals_agree = comparisons.iter().all(|c| c.agrees());
+    let consistent = one_answer_each && totals_agree && sent > 0;
+
+    let mut text = String::new();
+    use std::fmt::Write as _;
+    let _ = writeln!(
+        text,
+        "Demo network on 127.0.0.1: switch, {} issuer hosts, {} acquirer hosts; {} s at {} TPS",
+        issuer_totals.len(),
+        results.len(),
+        args.duration,
+        args.rate
+    );
+    let _ = writeln!(
+        text,
+        "\n{:<34} {:>8} {:>8} {:>6} {:>8} {:>9} {:>9}",
+        "acquirer", "sent", "answered", "t/o", "TPS", "p50 µs", "p99 µs"
+    );
+    for r in results {
+        let s = &r.report.stats;
+        let _ = writeln!(
+            text,
+            "{:<34} {:>8} {:>8} {:>6} {:>8.1} {:>9} {:>9}",
+            format!("{} ({})", r.name, r.bank),
+            s.sent,
+            s.answered,
+            s.timed_out,
+            r.report.tps(),
+            s.latency.value_at_quantile(0.5),
+            s.latency.value_at_quantile(0.99)
+        );
+    }
+    let _ = writeln!(text, "\ntotal: sent {sent}, answered {answered}, timed out {timed_out}, late {late}, {tps:.1} TPS");
+    let q = |h: &Histogram<u64>| {
+        format!(
+            "p50 {} p90 {} p99 {} p99.9 {} max {}",
+            h.value_at_quantile(0.5),
+            h.value_at_quantile(0.9),
+            h.value_at_quantile(0.99),
+            h.value_at_quantile(0.999),
+            h.max()
+        )
+    };
+    let _ = writeln!(text, "latency seen by acquirers (µs): {}", q(&latency));
+    let _ = writeln!(text, "time added by the switch per hop (µs): {}", q(added));
+    let codes_text: Vec<String> = codes.iter().map(|(c, n)| format!("{c}: {n}")).collect();
+    let _ = writeln!(text, "response codes: {}", codes_text.join(", "));
+    let _ = writeln!(
+        text,
+        "\n{:<10} {:>24} {:>24}",
+        "issuer", "acquirers saw approved", "issuer approved - reversed"
+    );
+    for c in &comparisons {
+        let _ = writeln!(
+            text,
+            "{:<10} {:>24} {:>24} {}",
+            c.issuer,
+            format!(
+                "{} / {}",
+                c.acquirers_approved.count,
+                acquirer::report::amount_text(c.acquirers_approved.amount)
+            ),
+            format!(
+                "{} / {}",
+                c.issuer_net.count,
+                acquirer::report::amount_text(c.issuer_net.amount)
+            ),
+            if c.agrees() { "ok" } else { "MISMATCH" }
+        );
+    }
+    let _ = writeln!(
+        text,
+        "\nexactly one answer per request: {}; approved totals agree: {}; consistent: {}",
+        yes(one_answer_each),
+        yes(totals_agree),
+        yes(consistent)
+    );
+
+    let codes_json: Map<String, Value> = codes.into_iter().map(|(c, n)| (c, n.into())).collect();
+    let issuers_json: Vec<Value> = comparisons
+        .iter()
+        .map(|c| {
+            json!({
+                "issuer": c.issuer,
+                "acquirers_approved": {"count": c.acquirers_approved.count, "amount": acquirer::report::amount_text(c.acquirers_approved.amount)},
+                "issuer_net": {"count": c.issuer_net.count, "amount": acquirer::report::amount_text(c.issuer_net.amount)},
+                "agrees": c.agrees(),
+            })
+        })
+        .collect();
+    let json = json!({
+        "sent": sent,
+        "answered": answered,
+        "timed_out": timed_out,
+        "late": late,
+        "tps": round1(tps),
+        "latency_us": percentiles(&latency),
+        "switch_added_us": percentiles(added),
+        "response_codes": codes_json,
+        "per_bank": per_bank,
+        "issuers": issuers_json,
+        "exactly_one_answer": one_answer_each,
+        "totals_agree": totals_agree,
+        "consistent": consistent,
+    });
+    Ok(Summary {
+        text,
+        json,
+        consistent,
+    })
+}
+
+fn yes(b: bool) -> &'static str {
+    if b {
+        "yes"
+    } else {
+        "NO"
+    }
+}
+
+fn round1(x: f64) -> f64 {
+    (x * 10.0).round() / 10.0
+}
