@@ -661,12 +661,14 @@ impl Traffic {
                 _ if rng.chance(90) => 408,
                 _ => foreign[rng.index(foreign.len())],
             };
+            // As the switch reads them from field 4: minor units at the currency's
+            // exponent (2 for all of these).
             let amount = match (kind, currency) {
-                (31, _) => Decimal::ZERO,
-                // Cash: 1,000 to 1,000,000 KPW, log-uniform, in thousands.
-                (1, 408) => Decimal::from(1000 * 10f64.powf(3.0 * rng.unit()) as u64),
+                (31, _) => Decimal::new(0, 2),
+                // Cash: 1,000 to 1,000,000 KPW, log-uniform, in whole won.
+                (1, 408) => Decimal::new(1000 * 10f64.powf(3.0 * rng.unit()) as i64 * 100, 2),
                 // Purchases: 100 to 100,000,000 KPW, log-uniform, in whole won.
-                (_, 408) => Decimal::from(10f64.powf(2.0 + 6.0 * rng.unit()) as u64),
+                (_, 408) => Decimal::new(10f64.powf(2.0 + 6.0 * rng.unit()) as i64 * 100, 2),
                 // Foreign currencies: 1.00 to 10,000.00.
                 _ => Decimal::new(100 + rng.below(1_000_000) as i64, 2),
             };
