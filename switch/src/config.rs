@@ -52,6 +52,7 @@ pub enum Direction {
 #[serde(deny_unknown_fields)]
 struct RawConfig {
     switch: RawSwitch,
+    journal: Option<RawJournal>,
     #[serde(default, rename = "link")]
     links: Vec<RawLink>,
 }
@@ -68,6 +69,18 @@ struct RawSwitch {
     saf_retry_ms: Option<u64>,
     saf_expiry_secs: Option<u64>,
     max_frame: Option<usize>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawJournal {
+    path: PathBuf,
+    durability: Option<String>,
+    pan_key: Option<String>,
+    pan_key_env: Option<String>,
+    group_commit_max: Option<usize>,
+    group_commit_us: Option<u64>,
+    cutover: Option<String>,
 }
 
 #[derive(Deserialize)]
@@ -122,6 +135,43 @@ pub struct LinkConfig {
     pub max_connections: usize,
 }
 
+/// When a journal record counts as written.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Durability {
+    /// The acquirer's response (and the forward to the issuer) wait until the
+    /// record is durable (fsynced).
+    Strict,
+    /// Records are written behind the responses; a crash may lose the last batch.
+    Relaxed,
+}
+
+/// A secret key: its bytes never appear in Debug output or logs.
+#[derive(Clone)]
+pub struct SecretKey(pub Vec<u8>);
+
+impl std::fmt::Debug for SecretKey {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "SecretKey({} bytes)", self.0.len())
+    }
+}
+
+/// The durable journal and store-and-forward queue (`[journal]`).
+#[derive(Clone, Debug)]
+pub struct JournalConfig {
+    /// The SQLite database file (resolved against the config file's folder).
+    pub path: PathBuf,
+    /// Strict (default) or relaxed.
+    pub durability: Durability,
+    /// The key of the PAN's keyed hash (HMAC-SHA-256).
+    pub pan_key: SecretKey,
+    /// Most records per commit.
+    pub group_commit_max: usize,
+    /// How long a commit waits for more records once it has one.
+    pub group_commit_window: Duration,
+    /// Business-day cutover, seconds after midnight UTC.
+    pub cutover_secs: u32,
+}
+
 /// The whole configuration.
 #[derive(Clone, Debug)]
 pub struct Config {
@@ -147,6 +197,9 @@ pub struct Config {
     pub max_frame: usize,
     /// The links.
     pub links: Vec<LinkConfig>,
+    /// The durable journal; None keeps records in the log only and the
+    /// store-and-forward queue in memory.
+    pub journal: Option<JournalConfig>,
 }
 
 /// A configuration problem: file, entry, message.
@@ -329,10 +382,15 @@ impl Config {
                 format!("rules {} does not exist", rules.display()),
             ));
         }
+        let journal = raw
+            .journal
+            .as_ref()
+            .and_then(|j| journal_config(j, base, &mut |m| errors.push(err("journal", m))));
         if !errors.is_empty() {
             return Err(errors);
         }
         Ok(Config {
+            journal,
             path: path.to_path_buf(),
             institution_id: s.institution_id.clone(),
             rules,
@@ -346,4 +404,78 @@ impl Config {
             links,
         })
     }
+}
+
+/// Validate `[journal]`; problems go to `problem`.
+fn journal_config(
+    j: &RawJournal,
+    base: &Path,
+    problem: &mut dyn FnMut(String),
+) -> Option<JournalConfig> {
+    let durability = match j.durability.as_deref().unwrap_or("strict") {
+        "strict" => Durability::Strict,
+        "relaxed" => Durability::Relaxed,
+        other => {
+            problem(format!("durability {other:?} (expected strict or relaxed)"));
+            return None;
+        }
+    };
+    let key_hex = match (&j.pan_key, &j.pan_key_env) {
+        (Some(k), None) => k.clone(),
+        (None, Some(var)) => match std::env::var(var) {
+            Ok(k) => k,
+            Err(_) => {
+                problem(format!(
+                    "pan_key_env: environment variable {var} is not set"
+                ));
+                return None;
+            }
+        },
+        _ => {
+            problem(
+                "exactly one of pan_key (hex) or pan_key_env (a variable name) is needed".into(),
+            );
+            return None;
+        }
+    };
+    // Never echo the key itself in the message.
+    let pan_key = match decode_hex(key_hex.trim()) {
+        Some(k) if k.len() >= 16 => k,
+        _ => {
+            problem("the PAN key must be at least 16 bytes of hex".into());
+            return None;
+        }
+    };
+    let cutover_secs = match j.cutover.as_deref().unwrap_or("00:00").split_once(':') {
+        Some((h, m)) => match (h.parse::<u32>(), m.parse::<u32>()) {
+            (Ok(h), Ok(m)) if h < 24 && m < 60 => h * 3600 + m * 60,
+            _ => {
+                problem("cutover must be HH:MM (UTC)".into());
+                return None;
+            }
+        },
+        None => {
+            problem("cutover must be HH:MM (UTC)".into());
+            return None;
+        }
+    };
+    Some(JournalConfig {
+        path: base.join(&j.path),
+        durability,
+        pan_key: SecretKey(pan_key),
+        group_commit_max: j.group_commit_max.unwrap_or(1024).max(1),
+        group_commit_window: Duration::from_micros(j.group_commit_us.unwrap_or(200)),
+        cutover_secs,
+    })
+}
+
+/// Bytes from hex text (None if not hex or odd length).
+fn decode_hex(text: &str) -> Option<Vec<u8>> {
+    if text.len() % 2 != 0 {
+        return None;
+    }
+    (0..text.len())
+        .step_by(2)
+        .map(|i| u8::from_str_radix(text.get(i..i + 2)?, 16).ok())
+        .collect()
 }

@@ -1,7 +1,10 @@
 //! `switch`: the interbank card switch.
 //!
 //! - `switch check-config --config PATH`: validate a configuration and its rules;
-//! - `switch run --config PATH`: run the switch until SIGINT/SIGTERM.
+//! - `switch run --config PATH`: run the switch until SIGINT/SIGTERM;
+//! - `switch settle --config PATH [--date YYYY-MM-DD] [--format table|csv|json]`:
+//!   the interbank settlement of a business day from the journal;
+//! - `switch cutover --config PATH`: close the current business day now.
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -31,11 +34,90 @@ enum Command {
         #[arg(long)]
         config: PathBuf,
     },
+    /// Interbank settlement of a business day from the journal.
+    Settle {
+        /// The configuration file (its [journal] names the database).
+        #[arg(long)]
+        config: PathBuf,
+        /// The business day (default: the last closed one).
+        #[arg(long)]
+        date: Option<String>,
+        /// table, csv or json.
+        #[arg(long, default_value = "table")]
+        format: String,
+    },
+    /// Close the current business day now (the running switch picks it up within a second).
+    Cutover {
+        /// The configuration file (its [journal] names the database).
+        #[arg(long)]
+        config: PathBuf,
+    },
+}
+
+/// `switch settle`.
+fn settle(config: &std::path::Path, date: Option<&str>, format: &str) -> ExitCode {
+    use switch::store::commands::{settlement, Format};
+    let Some(format) = Format::from_name(format) else {
+        eprintln!("switch settle: --format {format:?} (expected table, csv or json)");
+        return ExitCode::from(2);
+    };
+    let config = match Config::load(config) {
+        Ok(c) => c,
+        Err(errors) => {
+            for e in &errors {
+                eprintln!("error: {e}");
+            }
+            return ExitCode::FAILURE;
+        }
+    };
+    match settlement(&config, date) {
+        Ok(s) => {
+            match format {
+                Format::Table => print!("{}", s.to_table()),
+                Format::Csv => print!("{}", s.to_csv()),
+                Format::Json => println!("{}", s.to_json()),
+            }
+            ExitCode::SUCCESS
+        }
+        Err(e) => {
+            eprintln!("switch settle: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+/// `switch cutover`.
+fn cutover(config: &std::path::Path) -> ExitCode {
+    let result = Config::load(config)
+        .map_err(|errors| {
+            errors
+                .iter()
+                .map(|e| e.to_string())
+                .collect::<Vec<_>>()
+                .join("\n")
+        })
+        .and_then(|c| switch::store::commands::request_cutover(&c));
+    match result {
+        Ok(()) => {
+            println!("cutover requested");
+            ExitCode::SUCCESS
+        }
+        Err(e) => {
+            eprintln!("switch cutover: {e}");
+            ExitCode::FAILURE
+        }
+    }
 }
 
 fn main() -> ExitCode {
     match Cli::parse().command {
         Command::Run { config } => run(&config),
+        Command::Settle {
+            config,
+            date,
+            format,
+        } => settle(&config, date.as_deref(), &format),
+        Command::Cutover { config } => cutover(&config),
         Command::CheckConfig { config } => match Config::load(&config) {
             Ok(c) => match routing_rules::RoutingTable::load(&c.rules) {
                 Ok((t, warnings)) => {

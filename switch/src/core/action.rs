@@ -26,6 +26,11 @@ pub enum Action {
     },
     /// Record a transaction outcome.
     Journal(Box<JournalRecord>),
+    /// Messages were queued for store-and-forward: they must be durable before any
+    /// later `Send` of this batch of actions goes out.
+    SafBarrier,
+    /// Close the business day now (0800 with field 70 = 201).
+    Cutover,
 }
 
 /// Actions from one event; usually one or two.

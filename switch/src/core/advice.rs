@@ -7,9 +7,12 @@ use std::sync::Arc;
 use codecs::{Message, Mti, ResponseCode};
 
 use super::duplicates::DuplicateKey;
+use super::inflight::{InFlightEntry, Purpose};
+use super::journal::FinalState;
 use super::links::Link;
+use super::response::reversed_keys;
 use super::validate::{first_missing, REVERSAL_FIELDS};
-use super::{reply, Actions, Core, Millis};
+use super::{reply, Action, Actions, Core, Millis};
 
 impl Core {
     pub(crate) fn on_advice(&self, now: Millis, link: &Arc<Link>, msg: Message) -> Actions {
@@ -47,7 +50,31 @@ impl Core {
         owed.set(100, &target.issuer);
         self.saf.push(&target.issuer, owed, now);
         metrics::counter!("switch_advices_total", "mti" => original_mti.to_string()).increment(1);
-        reply(id, &msg, ResponseCode::APPROVED)
+        // Journaled as acknowledged (it counts against the original in settlement);
+        // the queued advice is durable before the acquirer hears of it.
+        let entry = InFlightEntry {
+            txn_id: self.new_txn_id(),
+            purpose: Purpose::Request,
+            acquirer_link: id,
+            forwarded: msg.clone(),
+            acquirer_f7: None,
+            acquirer_f11: None,
+            issuer: target.issuer,
+            rule: None,
+            started: now,
+            deadline: now,
+        };
+        let mut record = self.journal_record(
+            &msg,
+            &entry,
+            ResponseCode::APPROVED,
+            FinalState::Approved,
+            now,
+        );
+        record.reverses = reversed_keys(&msg);
+        let mut actions = vec![Action::SafBarrier, Action::Journal(Box::new(record))];
+        actions.extend(reply(id, &msg, ResponseCode::APPROVED));
+        actions
     }
 }
 

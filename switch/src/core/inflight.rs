@@ -34,6 +34,8 @@ pub enum Purpose {
 /// What the switch remembers about a forwarded message.
 #[derive(Debug)]
 pub struct InFlightEntry {
+    /// The journal id of the transaction (0 for store-and-forward deliveries).
+    pub txn_id: u64,
     /// Request or SAF delivery.
     pub purpose: Purpose,
     /// The acquirer connection to answer (requests only).

@@ -1,13 +1,18 @@
-//! The journal interface: one record per transaction outcome. The durable
-//! implementation is a later issue; the core only emits records.
+//! The journal interface: records of each transaction, emitted by the core and
+//! written by the driver's journal sink (the durable one is `crate::store`).
 //!
-//! Records never hold card data: the PAN is reduced to first 6 / last 4.
+//! A forwarded request is recorded twice under one id: as `Forwarded` before it
+//! goes to the issuer (with the reversal to send should the switch restart before
+//! the answer), then with its final state. Records never hold card data: the PAN
+//! is reduced to first 6 / last 4 and a keyed hash.
 
 use rust_decimal::Decimal;
 
 /// How a transaction ended.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum FinalState {
+    /// Sent to the issuer; no answer yet.
+    Forwarded,
     /// The issuer approved and the acquirer was told.
     Approved,
     /// Declined by the issuer or by the switch.
@@ -21,6 +26,16 @@ pub enum FinalState {
 /// One journal record.
 #[derive(Clone, Debug)]
 pub struct JournalRecord {
+    /// The transaction's id (unique across restarts; the same for its forwarded
+    /// and final records).
+    pub id: u64,
+    /// HMAC-SHA-256 of the PAN under the configured key, hex (for matching).
+    pub pan_hash: Option<String>,
+    /// For a reversal or advice: the original's field 7 and 11 in the acquirer's terms.
+    pub reverses: Option<(String, String)>,
+    /// While `Forwarded`: the reversal owed to the issuer if the switch restarts
+    /// before the answer (without the PAN or other card data).
+    pub reversal: Option<codecs::Message>,
     /// Request MTI from the acquirer.
     pub mti: String,
     /// Acquirer id (field 32).

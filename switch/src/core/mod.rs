@@ -27,7 +27,7 @@ pub mod tick;
 pub mod time;
 pub mod validate;
 
-use std::sync::atomic::Ordering;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -63,6 +63,10 @@ pub struct CoreSettings {
     /// Unix time in milliseconds at `Millis(0)`, for the date-time fields of
     /// messages the switch originates (0800). Tests pass a fixed value.
     pub epoch_unix_ms: u64,
+    /// The first transaction id to assign (the journal's highest plus one).
+    pub first_txn_id: u64,
+    /// Key of the PAN's keyed hash in journal records (None: no hash).
+    pub pan_key: Option<Arc<[u8]>>,
 }
 
 impl Default for CoreSettings {
@@ -75,6 +79,8 @@ impl Default for CoreSettings {
             recent_capacity: 200_000,
             late_capacity: 100_000,
             epoch_unix_ms: 0,
+            first_txn_id: 1,
+            pan_key: None,
         }
     }
 }
@@ -89,6 +95,8 @@ pub struct Core {
     pub(crate) saf: Arc<dyn SafQueue>,
     pub(crate) recent: Recent,
     pub(crate) late: duplicates::Duplicates,
+    /// The next transaction id.
+    pub(crate) next_txn: AtomicU64,
 }
 
 /// Response to `req` with `rc`, echoing the fields an acquirer matches on.
@@ -119,6 +127,7 @@ impl Core {
             duplicates: Duplicates::new(settings.duplicate_window, 1_000_000),
             late: Duplicates::new(Duration::from_secs(600), settings.late_capacity),
             recent: Recent::new(settings.recent_capacity),
+            next_txn: AtomicU64::new(settings.first_txn_id.max(1)),
             settings,
             routing,
             links: Links::default(),
@@ -272,9 +281,10 @@ impl Core {
         if matches!(key.class, 1 | 2) {
             if let Some(rev) = reversal_of(&entry.forwarded) {
                 self.saf.push(&entry.issuer, rev, now);
+                actions.push(Action::SafBarrier);
             }
         }
-        let mut record = journal_record(
+        let mut record = self.journal_record(
             &entry.forwarded,
             &entry,
             ResponseCode::ISSUER_INOPERATIVE,
@@ -332,6 +342,14 @@ pub(crate) fn reversal_of(forwarded: &Message) -> Option<Message> {
     Some(m)
 }
 
+/// `msg` without card data (PAN, track data, PIN block, ICC data), for storage.
+pub(crate) fn without_card_data(mut msg: Message) -> Message {
+    for n in [2u8, 35, 36, 45, 52, 55] {
+        msg.remove(n);
+    }
+    msg
+}
+
 /// Field 90 (original data elements) describing `msg`.
 pub(crate) fn field90(msg: &Message) -> Option<String> {
     Some(format!(
@@ -370,8 +388,40 @@ pub fn role_name(role: Role) -> &'static str {
     }
 }
 
-/// A journal record for `msg` as forwarded/answered.
-pub(crate) fn journal_record(
+impl Core {
+    /// A fresh transaction id.
+    pub(crate) fn new_txn_id(&self) -> u64 {
+        self.next_txn.fetch_add(1, Ordering::Relaxed)
+    }
+
+    /// HMAC-SHA-256 of the message's PAN under the configured key, hex.
+    pub(crate) fn pan_hash(&self, msg: &Message) -> Option<String> {
+        use hmac::Mac;
+        let key = self.settings.pan_key.as_ref()?;
+        let pan = msg.pan()?;
+        let mut mac = hmac::Hmac::<sha2::Sha256>::new_from_slice(key).ok()?;
+        mac.update(pan.digits());
+        let tag = mac.finalize().into_bytes();
+        Some(tag.iter().map(|b| format!("{b:02x}")).collect())
+    }
+
+    /// A journal record for `msg` as forwarded/answered.
+    pub(crate) fn journal_record(
+        &self,
+        msg: &Message,
+        entry: &inflight::InFlightEntry,
+        rc: ResponseCode,
+        state: FinalState,
+        now: Millis,
+    ) -> JournalRecord {
+        let mut record = journal_record(msg, entry, rc, state, now);
+        record.pan_hash = self.pan_hash(msg);
+        record
+    }
+}
+
+/// A journal record for `msg` as forwarded/answered (no PAN hash).
+fn journal_record(
     msg: &Message,
     entry: &inflight::InFlightEntry,
     rc: ResponseCode,
@@ -380,6 +430,10 @@ pub(crate) fn journal_record(
 ) -> JournalRecord {
     let text = |n: u8| msg.text(n).map(|s| s.into_owned()).unwrap_or_default();
     JournalRecord {
+        id: entry.txn_id,
+        pan_hash: None,
+        reverses: None,
+        reversal: None,
         mti: msg.mti().to_string(),
         acquirer: text(32),
         issuer: Some(entry.issuer.clone()),

@@ -24,13 +24,18 @@ impl Core {
                 }
             }
             tracing::debug!(link = %link.config.name, code, "network management request answered");
-            return match answer(&msg, ResponseCode::APPROVED) {
-                Some(resp) => vec![Action::Send {
+            let mut actions = Vec::with_capacity(2);
+            if code == 201 {
+                tracing::info!(link = %link.config.name, "cutover requested (0800, field 70 = 201)");
+                actions.push(Action::Cutover);
+            }
+            actions.extend(
+                answer(&msg, ResponseCode::APPROVED).map(|resp| Action::Send {
                     link: link.id,
                     msg: resp,
-                }],
-                None => Vec::new(),
-            };
+                }),
+            );
+            return actions;
         }
         // A response to our sign-on / echo.
         let stan = msg.stan().unwrap_or(0);

@@ -14,7 +14,7 @@ use super::journal::FinalState;
 use super::links::{Link, TimeoutClass};
 use super::recent::{AcquirerKey, Forwarded};
 use super::validate::{amount_problem, first_missing, REQUEST_FIELDS, REVERSAL_FIELDS};
-use super::{field90, reply, Action, Actions, Core, Millis};
+use super::{field90, reply, reversal_of, Action, Actions, Core, Millis};
 
 impl Core {
     pub(crate) fn on_request(&self, now: Millis, link: &Arc<Link>, msg: Message) -> Actions {
@@ -167,24 +167,43 @@ impl Core {
         }
         issuer_link.in_flight.fetch_add(1, Ordering::Relaxed);
         issuer_link.push_deadline(timeout_class, (deadline, class, stan));
-        self.inflight.insert(
-            key,
-            InFlightEntry {
-                purpose: Purpose::Request,
-                acquirer_link: acq.id,
-                forwarded: out.clone(),
-                acquirer_f7,
-                acquirer_f11,
-                issuer,
-                rule,
-                started: now,
-                deadline,
-            },
+        let txn_id = self.new_txn_id();
+        let entry = InFlightEntry {
+            txn_id,
+            purpose: Purpose::Request,
+            acquirer_link: acq.id,
+            forwarded: out.clone(),
+            acquirer_f7,
+            acquirer_f11,
+            issuer,
+            rule,
+            started: now,
+            deadline,
+        };
+        // Journaled before it goes out, with the reversal owed should the switch
+        // restart before the answer.
+        let mut record = self.journal_record(
+            &out,
+            &entry,
+            ResponseCode::APPROVED,
+            FinalState::Forwarded,
+            now,
         );
-        vec![Action::Send {
-            link: issuer_link.id,
-            msg: out,
-        }]
+        record.response_code = String::new();
+        record.switch_stan = Some(stan);
+        if matches!(class, 1 | 2) {
+            record.reversal = reversal_of(&out).map(super::without_card_data);
+        } else {
+            record.reverses = super::response::reversed_keys(&out);
+        }
+        self.inflight.insert(key, entry);
+        vec![
+            Action::Journal(Box::new(record)),
+            Action::Send {
+                link: issuer_link.id,
+                msg: out,
+            },
+        ]
     }
 
     /// 0400 from an acquirer: forward to the original's issuer with field 90 as
@@ -217,6 +236,7 @@ impl Core {
         let mut actions = reply(link, msg, rc);
         metrics::counter!("switch_responses_total", "rc" => rc.to_string()).increment(1);
         let entry = InFlightEntry {
+            txn_id: self.new_txn_id(),
             purpose: Purpose::Request,
             acquirer_link: link,
             forwarded: msg.clone(),
@@ -227,7 +247,10 @@ impl Core {
             started: now,
             deadline: now,
         };
-        let mut record = super::journal_record(msg, &entry, rc, FinalState::Declined, now);
+        let mut record = self.journal_record(msg, &entry, rc, FinalState::Declined, now);
+        if msg.mti().class() == codecs::mti::MessageClass::Reversal {
+            record.reverses = super::response::reversed_keys(msg);
+        }
         if record.issuer.as_deref() == Some("") {
             record.issuer = None;
         }

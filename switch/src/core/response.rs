@@ -10,9 +10,7 @@ use codecs::{Message, ResponseCode};
 use super::inflight::{InFlightKey, Purpose};
 use super::journal::FinalState;
 use super::links::Link;
-use super::{
-    journal_record, late_key, restore_acquirer_keys, reversal_of, Action, Actions, Core, Millis,
-};
+use super::{late_key, restore_acquirer_keys, reversal_of, Action, Actions, Core, Millis};
 
 impl Core {
     pub(crate) fn on_response(&self, now: Millis, link: &Arc<Link>, msg: Message) -> Actions {
@@ -64,7 +62,10 @@ impl Core {
             }
             tracing::info!(issuer = %entry.issuer, stan, "acquirer gone; approved transaction queued for reversal");
         }
-        let mut record = journal_record(&entry.forwarded, &entry, rc, state, now);
+        let mut record = self.journal_record(&entry.forwarded, &entry, rc, state, now);
+        if key.class == 4 {
+            record.reverses = reversed_keys(&entry.forwarded);
+        }
         record.switch_stan = Some(stan);
         record.auth_code = auth_code;
         actions.push(Action::Journal(Box::new(record)));
@@ -76,4 +77,13 @@ impl Core {
         }
         actions
     }
+}
+
+/// The original's field 7 and 11 in the acquirer's terms, from a reversal's field 90
+/// (MTI 4, STAN 6, transmission 10, acquirer 11, forwarding 11).
+pub(crate) fn reversed_keys(msg: &Message) -> Option<(String, String)> {
+    let f90 = msg.text(90)?;
+    let stan = f90.get(4..10)?.to_string();
+    let transmission = f90.get(10..20)?.to_string();
+    Some((transmission, stan))
 }

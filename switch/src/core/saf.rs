@@ -1,6 +1,6 @@
 //! Store-and-forward: reversals and advices owed to issuers, delivered in order per
 //! issuer and repeated until acknowledged. This module defines the interface and
-//! an in-memory queue; the durable queue comes with the journal issue.
+//! the in-memory queue; `crate::store::saf` makes it durable.
 
 use std::collections::{HashMap, VecDeque};
 use std::sync::Mutex;
@@ -54,6 +54,30 @@ pub struct MemorySaf {
 struct MemoryInner {
     next_id: u64,
     queues: HashMap<String, VecDeque<SafItem>>,
+}
+
+impl MemorySaf {
+    /// A queue holding `items` (oldest first), numbering new ones after them.
+    pub fn restore(items: Vec<SafItem>) -> MemorySaf {
+        let saf = MemorySaf::default();
+        {
+            let mut g = saf.inner.lock().unwrap_or_else(|p| p.into_inner());
+            for item in items {
+                g.next_id = g.next_id.max(item.id);
+                g.queues
+                    .entry(item.issuer.clone())
+                    .or_default()
+                    .push_back(item);
+            }
+        }
+        saf
+    }
+
+    /// The item `id` for `issuer`, if still queued.
+    pub fn item(&self, issuer: &str, id: u64) -> Option<SafItem> {
+        let g = self.inner.lock().unwrap_or_else(|p| p.into_inner());
+        g.queues.get(issuer)?.iter().find(|i| i.id == id).cloned()
+    }
 }
 
 impl SafQueue for MemorySaf {

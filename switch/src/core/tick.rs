@@ -147,6 +147,7 @@ impl Core {
                     stan,
                 },
                 InFlightEntry {
+                    txn_id: 0,
                     purpose: Purpose::Saf { item: item.id },
                     acquirer_link: 0,
                     forwarded: msg.clone(),

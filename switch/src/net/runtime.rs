@@ -16,23 +16,28 @@ use tokio::sync::{mpsc, watch, Notify};
 use tokio::task::JoinSet;
 use tokio::time::Instant;
 
-use crate::config::{Config, Direction, Role};
+use crate::config::{Config, Direction, Durability, Role};
 use crate::core::journal::JournalRecord;
 use crate::core::saf::{MemorySaf, SafQueue};
 use crate::core::{Action, Actions, Core, CoreSettings, LinkId, Millis};
+use crate::store::journal::StoreJournal;
+use crate::store::saf::DurableSaf;
+use crate::store::Store;
 
-/// Where journal records go (the durable journal is a later issue).
+/// Where journal records go.
 pub trait JournalSink: Send + Sync {
-    /// Record one outcome.
-    fn record(&self, record: JournalRecord);
+    /// Record one outcome; returns the store's sequence number to wait on for
+    /// durability (0: nothing to wait for).
+    fn record(&self, record: JournalRecord) -> u64;
 }
 
 /// Keeps nothing; logs at debug level.
 pub struct LogJournal;
 
 impl JournalSink for LogJournal {
-    fn record(&self, r: JournalRecord) {
+    fn record(&self, r: JournalRecord) -> u64 {
         tracing::debug!(mti = %r.mti, acquirer = %r.acquirer, issuer = ?r.issuer, pan = %r.pan_masked, rc = %r.response_code, state = ?r.state, "journal");
+        0
     }
 }
 
@@ -63,6 +68,8 @@ pub(crate) struct Shared {
     pub(crate) next_link: AtomicU32,
     pub(crate) links: DashMap<LinkId, LinkHandle>,
     pub(crate) journal: Arc<dyn JournalSink>,
+    /// The durable store, when configured.
+    pub(crate) store: Option<Arc<Store>>,
     /// Set when a drain begins: acquirer links stop reading new requests.
     pub(crate) draining: AtomicBool,
     /// Tells listeners and dialers to stop.
@@ -77,18 +84,50 @@ impl Shared {
         Millis(self.start.elapsed().as_millis() as u64)
     }
 
-    /// Carry out the core's actions.
+    /// Carry out the core's actions. A `Send` waits until what it depends on is
+    /// durable: store-and-forward messages queued by the same event always, journal
+    /// records in strict mode.
     pub(crate) async fn execute(&self, actions: Actions) {
+        let strict = self
+            .store
+            .as_ref()
+            .is_some_and(|s| s.durability() == Durability::Strict);
+        let mut wait_for = 0u64;
         for action in actions {
             match action {
-                Action::Send { link, msg } => self.send(link, &msg).await,
+                Action::Send { link, msg } => {
+                    if wait_for > 0 {
+                        if let Some(store) = &self.store {
+                            store.durable(wait_for).await;
+                        }
+                        wait_for = 0;
+                    }
+                    self.send(link, &msg).await
+                }
+                Action::SafBarrier => {
+                    if let Some(store) = &self.store {
+                        wait_for = wait_for.max(store.submitted());
+                    }
+                }
+                Action::Cutover => {
+                    if let Some(store) = &self.store {
+                        store.cutover(unix_ms());
+                    } else {
+                        tracing::warn!("cutover requested, but no journal is configured");
+                    }
+                }
                 Action::Close { link, reason } => {
                     tracing::warn!(link, reason, "closing link");
                     if let Some(h) = self.links.get(&link) {
                         h.close.notify_one();
                     }
                 }
-                Action::Journal(record) => self.journal.record(*record),
+                Action::Journal(record) => {
+                    let seq = self.journal.record(*record);
+                    if strict {
+                        wait_for = wait_for.max(seq);
+                    }
+                }
             }
         }
     }
@@ -130,7 +169,7 @@ impl RunningSwitch {
         let epoch_unix_ms = SystemTime::now()
             .duration_since(UNIX_EPOCH)
             .map_or(0, |d| d.as_millis() as u64);
-        let settings = CoreSettings {
+        let mut settings = CoreSettings {
             institution_id: opts.config.institution_id.clone(),
             duplicate_window: opts.config.duplicate_window,
             saf_retry: opts.config.saf_retry,
@@ -138,7 +177,35 @@ impl RunningSwitch {
             epoch_unix_ms,
             ..CoreSettings::default()
         };
-        let saf = opts.saf.unwrap_or_else(|| Arc::new(MemorySaf::default()));
+        // The durable store, when configured: the journal, the SAF queue, and the
+        // reversals owed for what the last run left in flight.
+        let mut store = None;
+        let (mut saf, mut journal) = (opts.saf, opts.journal);
+        if let Some(jc) = &opts.config.journal {
+            let (opened, recovered) = Store::open(jc, epoch_unix_ms as i64)
+                .map_err(|e| std::io::Error::other(e.to_string()))?;
+            let opened = Arc::new(opened);
+            tracing::info!(
+                path = %jc.path.display(),
+                durability = ?jc.durability,
+                last_txn_id = recovered.last_txn_id,
+                saf_depth = recovered.saf.len(),
+                reversals_queued = recovered.reversals_queued,
+                "journal open"
+            );
+            if recovered.reversals_queued > 0 {
+                tracing::warn!(
+                    count = recovered.reversals_queued,
+                    "transactions left in flight by the last run: reversals queued"
+                );
+            }
+            settings.first_txn_id = recovered.last_txn_id + 1;
+            settings.pan_key = Some(Arc::from(jc.pan_key.0.as_slice()));
+            saf.get_or_insert_with(|| Arc::new(DurableSaf::new(opened.clone(), recovered.saf)));
+            journal.get_or_insert_with(|| Arc::new(StoreJournal::new(opened.clone())));
+            store = Some(opened);
+        }
+        let saf = saf.unwrap_or_else(|| Arc::new(MemorySaf::default()));
         let core = Core::new(
             settings,
             Arc::new(SharedRoutingTable::new(opts.routing)),
@@ -151,7 +218,8 @@ impl RunningSwitch {
             start: Instant::now(),
             next_link: AtomicU32::new(1),
             links: DashMap::new(),
-            journal: opts.journal.unwrap_or_else(|| Arc::new(LogJournal)),
+            journal: journal.unwrap_or_else(|| Arc::new(LogJournal)),
+            store,
             draining: AtomicBool::new(false),
             stop,
             added_latency: std::sync::Mutex::new(
@@ -262,8 +330,19 @@ impl RunningSwitch {
         tokio::time::sleep(Duration::from_millis(50)).await;
         self.tasks.abort_all();
         while self.tasks.join_next().await.is_some() {}
+        if let Some(store) = &shared.store {
+            let took = store.close();
+            tracing::info!(?took, "journal flushed");
+        }
         tracing::info!(saf_depth = shared.core.saf_depth(), "switch stopped");
     }
+}
+
+/// Unix time in milliseconds.
+pub(crate) fn unix_ms() -> i64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as i64)
 }
 
 async fn tick_loop(shared: Arc<Shared>) {

@@ -1,0 +1,224 @@
+//! The durable store: the transaction journal and the store-and-forward queue in
+//! one SQLite database (WAL, `synchronous=FULL`), written by one thread that
+//! group-commits: every operation waiting when a commit starts goes into it, up to
+//! `group_commit_max`, after a short window for more to arrive.
+//!
+//! Callers submit operations and get a sequence number; [`Store::durable`] resolves
+//! once everything up to it is committed. In strict mode the driver waits for that
+//! before forwarding a request or answering an acquirer; store-and-forward messages
+//! are always durable before the acquirer hears of what caused them.
+//!
+//! The interface is narrow (submit, wait, read back at start, settle) so that a
+//! PostgreSQL backend for several switch nodes can sit behind the same calls.
+
+pub mod business_day;
+pub mod commands;
+pub mod journal;
+pub mod saf;
+pub mod schema;
+pub mod settlement;
+mod writer;
+
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicI64, Ordering};
+use std::sync::mpsc::SyncSender;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use rusqlite::Connection;
+use tokio::sync::watch;
+
+use crate::config::{Durability, JournalConfig};
+use crate::core::journal::JournalRecord;
+use crate::core::saf::SafItem;
+
+pub use writer::Op;
+
+/// Why the store cannot be used.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    /// The database could not be opened or is not a database.
+    #[error("journal {path}: {message}")]
+    Open {
+        /// The file.
+        path: PathBuf,
+        /// What went wrong.
+        message: String,
+    },
+}
+
+/// Queue bound between the switch and the writer thread.
+const QUEUE: usize = 1 << 16;
+
+/// The open store.
+pub struct Store {
+    submit: Mutex<(u64, SyncSender<(u64, Op)>)>,
+    durable: watch::Receiver<u64>,
+    durability: Durability,
+    cutover_secs: u32,
+    /// The business day a manual cutover moved to (0: none).
+    day_override: Arc<AtomicI64>,
+    writer: Mutex<Option<std::thread::JoinHandle<()>>>,
+}
+
+/// What the store held at start.
+pub struct Recovered {
+    /// The highest transaction id in the journal.
+    pub last_txn_id: u64,
+    /// Store-and-forward messages still owed, oldest first (including the
+    /// reversals just queued for transactions that were forwarded and never
+    /// completed).
+    pub saf: Vec<SafItem>,
+    /// How many reversals were queued for transactions left in flight by the
+    /// previous run.
+    pub reversals_queued: usize,
+}
+
+/// Open `path` (creating it if absent), check it, and apply the schema.
+pub fn open_connection(path: &Path) -> Result<Connection, StoreError> {
+    let fail = |message: String| StoreError::Open {
+        path: path.to_path_buf(),
+        message,
+    };
+    if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+        std::fs::create_dir_all(dir).map_err(|e| fail(format!("cannot create folder: {e}")))?;
+    }
+    let conn = Connection::open(path).map_err(|e| fail(e.to_string()))?;
+    let check: String = conn
+        .query_row("PRAGMA quick_check", [], |r| r.get(0))
+        .map_err(|e| fail(format!("not a readable database: {e}")))?;
+    if check != "ok" {
+        return Err(fail(format!("integrity check failed: {check}")));
+    }
+    let mode: String = conn
+        .query_row("PRAGMA journal_mode=WAL", [], |r| r.get(0))
+        .map_err(|e| fail(format!("cannot use WAL: {e}")))?;
+    if !mode.eq_ignore_ascii_case("wal") {
+        return Err(fail(format!("cannot use WAL (journal_mode is {mode})")));
+    }
+    conn.execute_batch("PRAGMA synchronous=FULL;")
+        .map_err(|e| fail(e.to_string()))?;
+    let version: i64 = conn
+        .query_row("PRAGMA user_version", [], |r| r.get(0))
+        .map_err(|e| fail(e.to_string()))?;
+    if version > schema::VERSION {
+        return Err(fail(format!(
+            "schema version {version} is newer than this switch ({})",
+            schema::VERSION
+        )));
+    }
+    conn.execute_batch(schema::CREATE)
+        .and_then(|_| conn.execute_batch(&format!("PRAGMA user_version={}", schema::VERSION)))
+        .map_err(|e| fail(format!("cannot write (read-only or full?): {e}")))?;
+    Ok(conn)
+}
+
+impl Store {
+    /// Open the store, queue reversals for transactions the last run left
+    /// forwarded, and start the writer thread.
+    pub fn open(config: &JournalConfig, now_ms: i64) -> Result<(Store, Recovered), StoreError> {
+        let mut conn = open_connection(&config.path)?;
+        let recovered = writer::recover(&mut conn, now_ms).map_err(|e| StoreError::Open {
+            path: config.path.clone(),
+            message: format!("recovery failed: {e}"),
+        })?;
+        let day_override = Arc::new(AtomicI64::new(
+            conn.query_row(
+                "SELECT value FROM meta WHERE key = 'business_day_override'",
+                [],
+                |r| r.get(0),
+            )
+            .unwrap_or(0),
+        ));
+        let (tx, rx) = std::sync::mpsc::sync_channel(QUEUE);
+        let (durable_tx, durable) = watch::channel(0u64);
+        let settings = writer::Settings {
+            max_batch: config.group_commit_max,
+            window: config.group_commit_window,
+            cutover_secs: config.cutover_secs,
+        };
+        let overrides = day_override.clone();
+        let writer = std::thread::Builder::new()
+            .name("journal-writer".into())
+            .spawn(move || writer::run(conn, rx, durable_tx, settings, overrides))
+            .map_err(|e| StoreError::Open {
+                path: config.path.clone(),
+                message: format!("cannot start the writer: {e}"),
+            })?;
+        Ok((
+            Store {
+                submit: Mutex::new((0, tx)),
+                durable,
+                durability: config.durability,
+                cutover_secs: config.cutover_secs,
+                day_override,
+                writer: Mutex::new(Some(writer)),
+            },
+            recovered,
+        ))
+    }
+
+    /// Queue an operation; returns its sequence number (0 if the writer is gone).
+    pub fn submit(&self, op: Op) -> u64 {
+        let mut g = self.submit.lock().unwrap_or_else(|p| p.into_inner());
+        g.0 += 1;
+        let seq = g.0;
+        if g.1.send((seq, op)).is_err() {
+            tracing::error!("journal writer is gone; record not written");
+            return 0;
+        }
+        seq
+    }
+
+    /// The sequence number of the last operation submitted.
+    pub fn submitted(&self) -> u64 {
+        self.submit.lock().unwrap_or_else(|p| p.into_inner()).0
+    }
+
+    /// Wait until everything up to `seq` is committed.
+    pub async fn durable(&self, seq: u64) {
+        let mut rx = self.durable.clone();
+        let _ = rx.wait_for(|d| *d >= seq).await;
+    }
+
+    /// Strict or relaxed.
+    pub fn durability(&self) -> Durability {
+        self.durability
+    }
+
+    /// The business day in force at `unix_ms`.
+    pub fn business_day(&self, unix_ms: i64) -> i64 {
+        business_day::scheduled_day(unix_ms, self.cutover_secs)
+            .max(self.day_override.load(Ordering::Relaxed))
+    }
+
+    /// Close the business day in force at `unix_ms`: later records belong to the next.
+    pub fn cutover(&self, unix_ms: i64) -> i64 {
+        let next = self.business_day(unix_ms) + 1;
+        self.day_override.fetch_max(next, Ordering::Relaxed);
+        self.submit(Op::DayOverride(next));
+        tracing::info!(day = %business_day::format_day(next), "cutover: new business day");
+        next
+    }
+
+    /// Record one journal entry; returns its sequence number.
+    pub fn journal(&self, record: JournalRecord, unix_ms: i64) -> u64 {
+        let day = self.business_day(unix_ms);
+        self.submit(Op::Journal {
+            record: Box::new(record),
+            day,
+            at_ms: unix_ms,
+        })
+    }
+
+    /// Commit everything queued and stop the writer (graceful shutdown).
+    pub fn close(&self) -> Duration {
+        let seq = self.submit(Op::Stop);
+        let started = std::time::SystemTime::now();
+        if let Some(handle) = self.writer.lock().unwrap_or_else(|p| p.into_inner()).take() {
+            let _ = handle.join();
+        }
+        tracing::info!(seq, "journal closed");
+        started.elapsed().unwrap_or_default()
+    }
+}

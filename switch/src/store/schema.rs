@@ -1,0 +1,57 @@
+//! The journal database's tables. One file, SQLite in WAL mode with
+//! `synchronous=FULL`; the schema version lives in `PRAGMA user_version`.
+
+/// The version this build writes.
+pub const VERSION: i64 = 1;
+
+/// Tables and indexes (idempotent).
+pub const CREATE: &str = "
+CREATE TABLE IF NOT EXISTS journal (
+    id INTEGER PRIMARY KEY,           -- the switch's transaction id
+    business_day INTEGER NOT NULL,    -- days since 1970-01-01 of the business date
+    created_ms INTEGER NOT NULL,      -- unix milliseconds
+    updated_ms INTEGER NOT NULL,
+    mti TEXT NOT NULL,                -- the acquirer's request MTI
+    acquirer TEXT NOT NULL,           -- field 32
+    issuer TEXT,                      -- where it went (or would have)
+    transmission TEXT NOT NULL,       -- the acquirer's field 7
+    stan TEXT NOT NULL,               -- the acquirer's field 11
+    rrn TEXT NOT NULL,                -- field 37
+    terminal TEXT NOT NULL,           -- field 41
+    switch_stan INTEGER,              -- the switch's STAN towards the issuer
+    pan_first6 TEXT NOT NULL,
+    pan_last4 TEXT NOT NULL,
+    pan_hash TEXT,                    -- HMAC-SHA-256 of the PAN, hex
+    amount TEXT,                      -- decimal, major units
+    currency INTEGER,                 -- ISO 4217 numeric
+    response_code TEXT NOT NULL,      -- as given to the acquirer ('' while forwarded)
+    auth_code TEXT,                   -- field 38
+    rule TEXT,                        -- the routing rule that decided
+    state TEXT NOT NULL,              -- forwarded, approved, declined, timed_out, reversed, reversed_at_restart
+    elapsed_ms INTEGER NOT NULL,
+    reverses_transmission TEXT,       -- for reversals/advices: the original's field 7
+    reverses_stan TEXT,               -- ... and field 11
+    reversal BLOB                     -- while forwarded: the 0420 owed on restart (no card data)
+);
+CREATE INDEX IF NOT EXISTS journal_state ON journal(state) WHERE state = 'forwarded';
+CREATE INDEX IF NOT EXISTS journal_day ON journal(business_day);
+CREATE INDEX IF NOT EXISTS journal_reverses ON journal(acquirer, reverses_transmission, reverses_stan)
+    WHERE reverses_stan IS NOT NULL;
+CREATE INDEX IF NOT EXISTS journal_keys ON journal(acquirer, transmission, stan);
+CREATE TABLE IF NOT EXISTS saf (
+    id INTEGER PRIMARY KEY,           -- queue order
+    issuer TEXT NOT NULL,
+    message BLOB NOT NULL,            -- iso87ascii, no card data
+    queued_ms INTEGER NOT NULL,
+    attempts INTEGER NOT NULL DEFAULT 0
+);
+CREATE TABLE IF NOT EXISTS meta (
+    key TEXT PRIMARY KEY,
+    value INTEGER NOT NULL
+);
+CREATE TABLE IF NOT EXISTS cutover_requests (
+    id INTEGER PRIMARY KEY,
+    requested_ms INTEGER NOT NULL,
+    done INTEGER NOT NULL DEFAULT 0
+);
+";

@@ -1,0 +1,205 @@
+//! Interbank settlement of one business day from the journal: per (acquirer,
+//! issuer, currency) the approved financial transactions net of reversals, and each
+//! bank's multilateral net position against the settlement agent (the central
+//! bank). An acquirer is owed what its terminals paid out or sold on other banks'
+//! cards: its position is what it acquired minus what its cards were used for.
+//! Positions sum to zero per currency.
+//!
+//! A reversal (0400 answered 00, or an 0420/0421 acknowledged) counts on the
+//! business day of its first record, against the original's amount, once per
+//! original. Partial reversals (field 95) are not yet taken into account.
+
+use std::collections::BTreeMap;
+use std::str::FromStr;
+
+use rusqlite::{params, Connection};
+use rust_decimal::Decimal;
+use serde_json::json;
+
+use super::business_day::format_day;
+
+/// One (acquirer, issuer, currency) line.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct PairTotal {
+    /// Acquiring bank.
+    pub acquirer: String,
+    /// Issuing bank.
+    pub issuer: String,
+    /// ISO 4217 numeric.
+    pub currency: u16,
+    /// Approved transactions, less reversed ones.
+    pub count: i64,
+    /// Their amount, net of reversals.
+    pub amount: Decimal,
+}
+
+/// A bank's net position in one currency (positive: the agent pays the bank).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Position {
+    /// The bank.
+    pub bank: String,
+    /// ISO 4217 numeric.
+    pub currency: u16,
+    /// Net amount.
+    pub amount: Decimal,
+}
+
+/// A business day's settlement.
+#[derive(Clone, Debug)]
+pub struct Settlement {
+    /// Days since 1970-01-01.
+    pub day: i64,
+    /// The settlement agent's bank id, if known.
+    pub agent: Option<String>,
+    /// Bank pair totals, sorted.
+    pub pairs: Vec<PairTotal>,
+    /// Net positions, sorted by currency then bank.
+    pub positions: Vec<Position>,
+}
+
+type Key = (String, String, u16);
+
+/// Compute the settlement of business day `day`.
+pub fn settle(conn: &Connection, day: i64, agent: Option<String>) -> rusqlite::Result<Settlement> {
+    const ORIGINAL: &str = "o.state = 'approved' AND substr(o.mti, 2, 1) = '2'
+        AND o.reverses_stan IS NULL AND o.issuer IS NOT NULL AND o.amount IS NOT NULL";
+    let mut totals: BTreeMap<Key, (i64, Decimal)> = BTreeMap::new();
+    let mut add = |sql: &str, sign: i64| -> rusqlite::Result<()> {
+        let mut stmt = conn.prepare(sql)?;
+        let rows = stmt.query_map(params![day], |r| {
+            Ok((
+                r.get::<_, String>(0)?,
+                r.get::<_, String>(1)?,
+                r.get::<_, Option<u16>>(2)?.unwrap_or(0),
+                r.get::<_, String>(3)?,
+            ))
+        })?;
+        for row in rows {
+            let (acquirer, issuer, currency, amount) = row?;
+            let amount = Decimal::from_str(&amount).unwrap_or_default();
+            let e = totals.entry((acquirer, issuer, currency)).or_default();
+            e.0 += sign;
+            e.1 += amount * Decimal::from(sign);
+        }
+        Ok(())
+    };
+    add(
+        &format!(
+            "SELECT o.acquirer, o.issuer, o.currency, o.amount FROM journal o
+             WHERE o.business_day = ?1 AND {ORIGINAL}"
+        ),
+        1,
+    )?;
+    add(
+        &format!(
+            "SELECT o.acquirer, o.issuer, o.currency, o.amount FROM journal o
+             JOIN (SELECT acquirer, reverses_transmission AS t, reverses_stan AS s,
+                          min(business_day) AS d
+                   FROM journal WHERE reverses_stan IS NOT NULL AND state = 'approved'
+                   GROUP BY 1, 2, 3) r
+               ON r.acquirer = o.acquirer AND r.t = o.transmission AND r.s = o.stan
+             WHERE r.d = ?1 AND {ORIGINAL}"
+        ),
+        -1,
+    )?;
+    let pairs: Vec<PairTotal> = totals
+        .into_iter()
+        .map(
+            |((acquirer, issuer, currency), (count, amount))| PairTotal {
+                acquirer,
+                issuer,
+                currency,
+                count,
+                amount,
+            },
+        )
+        .collect();
+    let mut positions: BTreeMap<(u16, String), Decimal> = BTreeMap::new();
+    for p in &pairs {
+        *positions
+            .entry((p.currency, p.acquirer.clone()))
+            .or_default() += p.amount;
+        *positions.entry((p.currency, p.issuer.clone())).or_default() -= p.amount;
+    }
+    Ok(Settlement {
+        day,
+        agent,
+        pairs,
+        positions: positions
+            .into_iter()
+            .map(|((currency, bank), amount)| Position {
+                bank,
+                currency,
+                amount,
+            })
+            .collect(),
+    })
+}
+
+impl Settlement {
+    /// The report as JSON.
+    pub fn to_json(&self) -> serde_json::Value {
+        json!({
+            "business_day": format_day(self.day),
+            "settlement_agent": self.agent,
+            "pairs": self.pairs.iter().map(|p| json!({
+                "acquirer": p.acquirer, "issuer": p.issuer, "currency": format!("{:03}", p.currency),
+                "count": p.count, "amount": p.amount.to_string(),
+            })).collect::<Vec<_>>(),
+            "positions": self.positions.iter().map(|p| json!({
+                "bank": p.bank, "currency": format!("{:03}", p.currency), "net": p.amount.to_string(),
+            })).collect::<Vec<_>>(),
+        })
+    }
+
+    /// The report as CSV: a `pair` line per bank pair, a `position` line per bank.
+    pub fn to_csv(&self) -> String {
+        let mut out = String::from("kind,acquirer_or_bank,issuer,currency,count,amount\n");
+        for p in &self.pairs {
+            out += &format!(
+                "pair,{},{},{:03},{},{}\n",
+                p.acquirer, p.issuer, p.currency, p.count, p.amount
+            );
+        }
+        for p in &self.positions {
+            out += &format!("position,{},,{:03},,{}\n", p.bank, p.currency, p.amount);
+        }
+        out
+    }
+
+    /// The report as a table for people.
+    pub fn to_table(&self) -> String {
+        let mut out = format!(
+            "Settlement of business day {} (agent: {})\n\n",
+            format_day(self.day),
+            self.agent.as_deref().unwrap_or("none")
+        );
+        out += &format!(
+            "{:<12} {:<12} {:>8} {:>10} {:>20}\n",
+            "acquirer", "issuer", "currency", "count", "amount"
+        );
+        for p in &self.pairs {
+            out += &format!(
+                "{:<12} {:<12} {:>8} {:>10} {:>20}\n",
+                p.acquirer,
+                p.issuer,
+                format!("{:03}", p.currency),
+                p.count,
+                p.amount
+            );
+        }
+        out += &format!(
+            "\nNet positions (positive: the agent pays the bank)\n{:<12} {:>8} {:>20}\n",
+            "bank", "currency", "net"
+        );
+        for p in &self.positions {
+            out += &format!(
+                "{:<12} {:>8} {:>20}\n",
+                p.bank,
+                format!("{:03}", p.currency),
+                p.amount
+            );
+        }
+        out
+    }
+}

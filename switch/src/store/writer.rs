@@ -1,0 +1,345 @@
+//! The writer thread: group commit of journal and store-and-forward operations,
+//! recovery at start, and cutover requests from the `switch cutover` command.
+
+use std::sync::atomic::{AtomicI64, Ordering};
+use std::sync::mpsc::{Receiver, RecvTimeoutError, TryRecvError};
+use std::sync::Arc;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use codecs::Spec;
+use rusqlite::{params, Connection, OptionalExtension};
+use tokio::sync::watch;
+
+use super::business_day::scheduled_day;
+use super::Recovered;
+use crate::core::journal::{FinalState, JournalRecord};
+use crate::core::saf::SafItem;
+use crate::core::Millis;
+
+/// One write.
+pub enum Op {
+    /// Insert a journal record, or complete the one with its id.
+    Journal {
+        /// The record.
+        record: Box<JournalRecord>,
+        /// Its business day.
+        day: i64,
+        /// Unix milliseconds.
+        at_ms: i64,
+    },
+    /// Queue a store-and-forward message.
+    SafPush {
+        /// Queue id.
+        id: u64,
+        /// The issuer it is owed to.
+        issuer: String,
+        /// iso87ascii encoding, without card data.
+        message: Vec<u8>,
+        /// Unix milliseconds.
+        queued_ms: i64,
+    },
+    /// The issuer acknowledged it.
+    SafAck {
+        /// Queue id.
+        id: u64,
+    },
+    /// Another delivery attempt.
+    SafAttempt {
+        /// Queue id.
+        id: u64,
+        /// Attempts so far.
+        attempts: u32,
+    },
+    /// A manual cutover moved the business day to this one.
+    DayOverride(i64),
+    /// Commit and stop.
+    Stop,
+}
+
+/// Writer tunables.
+pub struct Settings {
+    pub max_batch: usize,
+    pub window: Duration,
+    pub cutover_secs: u32,
+}
+
+/// The spec stored messages are encoded with.
+pub fn storage_spec() -> Option<Arc<Spec>> {
+    Spec::builtin("iso87ascii").ok()
+}
+
+fn unix_ms() -> i64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as i64)
+}
+
+/// The writer loop: runs until `Op::Stop` or every sender is gone.
+pub fn run(
+    mut conn: Connection,
+    rx: Receiver<(u64, Op)>,
+    durable: watch::Sender<u64>,
+    settings: Settings,
+    day_override: Arc<AtomicI64>,
+) {
+    let mut batch: Vec<(u64, Op)> = Vec::with_capacity(settings.max_batch);
+    loop {
+        match rx.recv_timeout(Duration::from_secs(1)) {
+            Ok(op) => batch.push(op),
+            Err(RecvTimeoutError::Timeout) => {
+                poll_cutover_requests(&conn, &settings, &day_override);
+                continue;
+            }
+            Err(RecvTimeoutError::Disconnected) => return,
+        }
+        // Whatever else is waiting, then a short window for more.
+        let mut waited = settings.window.is_zero();
+        while batch.len() < settings.max_batch {
+            match rx.try_recv() {
+                Ok(op) => batch.push(op),
+                Err(TryRecvError::Empty) if !waited => {
+                    waited = true;
+                    match rx.recv_timeout(settings.window) {
+                        Ok(op) => batch.push(op),
+                        Err(_) => break,
+                    }
+                }
+                Err(_) => break,
+            }
+        }
+        let stop = batch.iter().any(|(_, op)| matches!(op, Op::Stop));
+        let last = batch.last().map_or(0, |(seq, _)| *seq);
+        let started = std::time::SystemTime::now();
+        // A failed commit is retried: nothing acknowledged is lost, and strict-mode
+        // responses wait (the metrics and log say why).
+        let mut attempt = 0u32;
+        while let Err(e) = commit(&mut conn, &batch) {
+            attempt += 1;
+            tracing::error!(error = %e, attempt, records = batch.len(), "journal commit failed; retrying");
+            metrics::counter!("switch_journal_commit_errors_total").increment(1);
+            std::thread::sleep(Duration::from_millis(200 * u64::from(attempt.min(10))));
+        }
+        metrics::histogram!("switch_journal_commit_seconds")
+            .record(started.elapsed().unwrap_or_default().as_secs_f64());
+        metrics::histogram!("switch_journal_batch_size").record(batch.len() as f64);
+        batch.clear();
+        durable.send_replace(last);
+        if stop {
+            return;
+        }
+    }
+}
+
+/// One transaction for the whole batch.
+fn commit(conn: &mut Connection, batch: &[(u64, Op)]) -> rusqlite::Result<()> {
+    let tx = conn.transaction()?;
+    for (_, op) in batch {
+        apply(&tx, op)?;
+    }
+    tx.commit()
+}
+
+fn apply(tx: &rusqlite::Transaction<'_>, op: &Op) -> rusqlite::Result<()> {
+    match op {
+        Op::Journal { record, day, at_ms } => write_record(tx, record, *day, *at_ms),
+        Op::SafPush {
+            id,
+            issuer,
+            message,
+            queued_ms,
+        } => tx
+            .prepare_cached(
+                "INSERT OR REPLACE INTO saf (id, issuer, message, queued_ms, attempts) VALUES (?1, ?2, ?3, ?4, 0)",
+            )?
+            .execute(params![*id as i64, issuer, message, queued_ms])
+            .map(drop),
+        Op::SafAck { id } => tx
+            .prepare_cached("DELETE FROM saf WHERE id = ?1")?
+            .execute(params![*id as i64])
+            .map(drop),
+        Op::SafAttempt { id, attempts } => tx
+            .prepare_cached("UPDATE saf SET attempts = ?2 WHERE id = ?1")?
+            .execute(params![*id as i64, attempts])
+            .map(drop),
+        Op::DayOverride(day) => tx
+            .prepare_cached(
+                "INSERT INTO meta (key, value) VALUES ('business_day_override', ?1)
+                 ON CONFLICT(key) DO UPDATE SET value = max(value, excluded.value)",
+            )?
+            .execute(params![day])
+            .map(drop),
+        Op::Stop => Ok(()),
+    }
+}
+
+/// The journal's name of a state.
+pub fn state_name(state: FinalState) -> &'static str {
+    match state {
+        FinalState::Forwarded => "forwarded",
+        FinalState::Approved => "approved",
+        FinalState::Declined => "declined",
+        FinalState::TimedOut => "timed_out",
+        FinalState::Reversed => "reversed",
+    }
+}
+
+fn write_record(
+    tx: &rusqlite::Transaction<'_>,
+    r: &JournalRecord,
+    day: i64,
+    at_ms: i64,
+) -> rusqlite::Result<()> {
+    let masked = r.pan_masked.as_bytes();
+    let first6 = String::from_utf8_lossy(masked.get(..6.min(masked.len())).unwrap_or(&[]));
+    let last4 =
+        String::from_utf8_lossy(masked.get(masked.len().saturating_sub(4)..).unwrap_or(&[]));
+    let reversal = r
+        .reversal
+        .as_ref()
+        .and_then(|m| storage_spec()?.encode_to_bytes(m).ok())
+        .map(|b| b.to_vec());
+    let (rev_f7, rev_f11) = match &r.reverses {
+        Some((f7, f11)) => (Some(f7.as_str()), Some(f11.as_str())),
+        None => (None, None),
+    };
+    tx.prepare_cached(
+        "INSERT INTO journal (id, business_day, created_ms, updated_ms, mti, acquirer, issuer,
+            transmission, stan, rrn, terminal, switch_stan, pan_first6, pan_last4, pan_hash,
+            amount, currency, response_code, auth_code, rule, state, elapsed_ms,
+            reverses_transmission, reverses_stan, reversal)
+         VALUES (?1, ?2, ?3, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16,
+            ?17, ?18, ?19, ?20, ?21, ?22, ?23, ?24)
+         ON CONFLICT(id) DO UPDATE SET updated_ms = excluded.updated_ms,
+            response_code = excluded.response_code, auth_code = excluded.auth_code,
+            state = excluded.state, elapsed_ms = excluded.elapsed_ms,
+            switch_stan = coalesce(excluded.switch_stan, switch_stan),
+            reversal = NULL
+         WHERE state = 'forwarded'",
+    )?
+    .execute(params![
+        r.id as i64,
+        day,
+        at_ms,
+        r.mti,
+        r.acquirer,
+        r.issuer,
+        r.transmission,
+        r.stan,
+        r.rrn,
+        r.terminal,
+        r.switch_stan,
+        first6,
+        last4,
+        r.pan_hash,
+        r.amount.map(|a| a.to_string()),
+        r.currency,
+        r.response_code,
+        r.auth_code,
+        r.rule,
+        state_name(r.state),
+        r.elapsed_ms as i64,
+        rev_f7,
+        rev_f11,
+        reversal,
+    ])
+    .map(drop)
+}
+
+/// At start: queue a reversal, exactly once, for every transaction the journal
+/// shows as forwarded and never completed; then read back the whole queue.
+pub fn recover(conn: &mut Connection, now_ms: i64) -> rusqlite::Result<Recovered> {
+    let tx = conn.transaction()?;
+    let mut reversals_queued = 0;
+    {
+        let mut next_saf: i64 =
+            tx.query_row("SELECT coalesce(max(id), 0) + 1 FROM saf", [], |r| r.get(0))?;
+        let mut stmt =
+            tx.prepare("SELECT id, issuer, reversal FROM journal WHERE state = 'forwarded'")?;
+        let rows: Vec<(i64, Option<String>, Option<Vec<u8>>)> = stmt
+            .query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?
+            .collect::<Result<_, _>>()?;
+        for (id, issuer, reversal) in rows {
+            if let (Some(issuer), Some(message)) = (issuer, reversal) {
+                tx.execute(
+                    "INSERT INTO saf (id, issuer, message, queued_ms) VALUES (?1, ?2, ?3, ?4)",
+                    params![next_saf, issuer, message, now_ms],
+                )?;
+                next_saf += 1;
+                reversals_queued += 1;
+            }
+            tx.execute(
+                "UPDATE journal SET state = 'reversed_at_restart', response_code = '91',
+                    reversal = NULL, updated_ms = ?2 WHERE id = ?1",
+                params![id, now_ms],
+            )?;
+        }
+    }
+    tx.commit()?;
+    let last_txn_id: i64 =
+        conn.query_row("SELECT coalesce(max(id), 0) FROM journal", [], |r| r.get(0))?;
+    let spec = storage_spec();
+    let mut stmt = conn.prepare("SELECT id, issuer, message, attempts FROM saf ORDER BY id")?;
+    let saf = stmt
+        .query_map([], |r| {
+            Ok((
+                r.get::<_, i64>(0)?,
+                r.get::<_, String>(1)?,
+                r.get::<_, Vec<u8>>(2)?,
+                r.get::<_, u32>(3)?,
+            ))
+        })?
+        .collect::<Result<Vec<_>, _>>()?
+        .into_iter()
+        .filter_map(|(id, issuer, message, attempts)| {
+            let msg = spec.as_ref()?.decode_slice(&message).ok();
+            if msg.is_none() {
+                tracing::error!(id, %issuer, "stored store-and-forward message does not decode; left in the database");
+            }
+            Some(SafItem {
+                id: id as u64,
+                issuer,
+                msg: msg?,
+                queued_at: Millis(0),
+                attempts,
+                next_attempt: Millis(0),
+            })
+        })
+        .collect();
+    Ok(Recovered {
+        last_txn_id: last_txn_id as u64,
+        saf,
+        reversals_queued,
+    })
+}
+
+/// Carry out cutovers requested with `switch cutover` (rows in `cutover_requests`).
+fn poll_cutover_requests(conn: &Connection, settings: &Settings, day_override: &AtomicI64) {
+    let pending: Option<i64> = conn
+        .query_row(
+            "SELECT max(id) FROM cutover_requests WHERE done = 0",
+            [],
+            |r| r.get(0),
+        )
+        .optional()
+        .ok()
+        .flatten()
+        .flatten();
+    let Some(max_id) = pending else {
+        return;
+    };
+    let now = unix_ms();
+    let next =
+        scheduled_day(now, settings.cutover_secs).max(day_override.load(Ordering::Relaxed)) + 1;
+    day_override.fetch_max(next, Ordering::Relaxed);
+    let result = conn.execute_batch(&format!(
+        "BEGIN; UPDATE cutover_requests SET done = 1 WHERE id <= {max_id};
+         INSERT INTO meta (key, value) VALUES ('business_day_override', {next})
+         ON CONFLICT(key) DO UPDATE SET value = max(value, excluded.value); COMMIT;"
+    ));
+    match result {
+        Ok(()) => {
+            tracing::info!(day = %super::business_day::format_day(next), "cutover by command: new business day")
+        }
+        Err(e) => tracing::error!(error = %e, "cutover request not recorded"),
+    }
+}
