@@ -464,7 +464,7 @@ fn journal_config(
         durability,
         pan_key: SecretKey(pan_key),
         group_commit_max: j.group_commit_max.unwrap_or(1024).max(1),
-        group_commit_window: Duration::from_micros(j.group_commit_us.unwrap_or(200)),
+        group_commit_window: Duration::from_micros(j.group_commit_us.unwrap_or(0)),
         cutover_secs,
     })
 }

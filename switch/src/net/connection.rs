@@ -79,7 +79,7 @@ pub(crate) async fn serve(shared: Arc<Shared>, config: Arc<LinkConfig>, stream: 
     writer.abort();
 }
 
-async fn on_frame(shared: &Shared, id: u32, config: &LinkConfig, body: Bytes) {
+async fn on_frame(shared: &Arc<Shared>, id: u32, config: &LinkConfig, body: Bytes) {
     let now = shared.now();
     let arrived = tokio::time::Instant::now();
     match config.spec.decode(body.clone()) {

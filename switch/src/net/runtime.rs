@@ -86,20 +86,35 @@ impl Shared {
 
     /// Carry out the core's actions. A `Send` waits until what it depends on is
     /// durable: store-and-forward messages queued by the same event always, journal
-    /// records in strict mode.
-    pub(crate) async fn execute(&self, actions: Actions) {
+    /// records in strict mode. Actions that wait run in a task of their own, so the
+    /// connection that brought the event goes on reading (one issuer link carries
+    /// every answer from that issuer: waiting inline would serialize them).
+    pub(crate) async fn execute(self: &Arc<Self>, actions: Actions) {
         let strict = self
             .store
             .as_ref()
             .is_some_and(|s| s.durability() == Durability::Strict);
+        let waits = self.store.is_some()
+            && actions.iter().any(|a| {
+                matches!(a, Action::SafBarrier) || (strict && matches!(a, Action::Journal(_)))
+            });
+        if waits {
+            let shared = self.clone();
+            tokio::spawn(async move { shared.execute_in_order(actions, strict).await });
+        } else {
+            self.execute_in_order(actions, strict).await;
+        }
+    }
+
+    /// Carry out actions one after another, each `Send` after the records it
+    /// depends on are durable.
+    async fn execute_in_order(&self, actions: Actions, strict: bool) {
         let mut wait_for = 0u64;
         for action in actions {
             match action {
                 Action::Send { link, msg } => {
-                    if wait_for > 0 {
-                        if let Some(store) = &self.store {
-                            store.durable(wait_for).await;
-                        }
+                    if let (true, Some(store)) = (wait_for > 0, &self.store) {
+                        store.durable(wait_for).await;
                         wait_for = 0;
                     }
                     self.send(link, &msg).await
