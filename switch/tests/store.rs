@@ -1,0 +1,314 @@
+//! The durable store on its own: recovery of transactions left forwarded (a
+//! reversal queued exactly once), refusal of a corrupted or unusable database,
+//! store-and-forward surviving a restart, and settlement arithmetic.
+
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // a test fails by panicking
+
+use std::path::PathBuf;
+use std::str::FromStr;
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+use codecs::{Message, Mti};
+use rust_decimal::Decimal;
+use switch::config::{Durability, JournalConfig, SecretKey};
+use switch::core::journal::{FinalState, JournalRecord};
+use switch::core::saf::SafQueue;
+use switch::core::Millis;
+use switch::store::business_day::scheduled_day;
+use switch::store::saf::DurableSaf;
+use switch::store::settlement::settle;
+use switch::store::{open_connection, Store};
+
+/// A fresh database path under the system's temporary folder.
+fn temp_db(name: &str) -> PathBuf {
+    static N: AtomicU32 = AtomicU32::new(0);
+    let dir = std::env::temp_dir().join(format!(
+        "switch-store-test-{}-{}-{name}",
+        std::process::id(),
+        N.fetch_add(1, Ordering::Relaxed)
+    ));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    dir.join("journal.db")
+}
+
+fn config(path: PathBuf) -> JournalConfig {
+    JournalConfig {
+        path,
+        durability: Durability::Strict,
+        pan_key: SecretKey(vec![7; 32]),
+        group_commit_max: 64,
+        group_commit_window: Duration::ZERO,
+        cutover_secs: 0,
+    }
+}
+
+const NOW_MS: i64 = 1_795_000_000_000;
+
+fn record(
+    id: u64,
+    acquirer: &str,
+    issuer: &str,
+    stan: &str,
+    amount: &str,
+    state: FinalState,
+) -> JournalRecord {
+    JournalRecord {
+        id,
+        pan_hash: Some("ab".repeat(32)),
+        reverses: None,
+        reversal: None,
+        mti: "0200".into(),
+        acquirer: acquirer.into(),
+        issuer: Some(issuer.into()),
+        transmission: "1125101010".into(),
+        stan: stan.into(),
+        rrn: "000000000001".into(),
+        terminal: "TERM0001".into(),
+        switch_stan: Some(id as u32),
+        pan_masked: "940810******1234".into(),
+        amount: Some(Decimal::from_str(amount).unwrap()),
+        currency: Some(408),
+        response_code: "00".into(),
+        auth_code: Some("123456".into()),
+        rule: None,
+        state,
+        elapsed_ms: 3,
+    }
+}
+
+fn reversal_for(stan: u32) -> Message {
+    let mut m = Message::new(Mti::REVERSAL_ADVICE);
+    m.set_stan(stan);
+    m.set(7, "1125101010");
+    m.set(32, "940800");
+    m.set(
+        90,
+        &format!("0200{stan:06}11251010100000094080000000940000"),
+    );
+    m
+}
+
+async fn write_and_close(store: Store, records: Vec<JournalRecord>) {
+    let mut last = 0;
+    for r in records {
+        last = store.journal(r, NOW_MS);
+    }
+    store.durable(last).await;
+    store.close();
+}
+
+#[tokio::test]
+async fn forwarded_transactions_get_one_reversal_across_restarts() {
+    let path = temp_db("recovery");
+    let (store, recovered) = Store::open(&config(path.clone()), NOW_MS).unwrap();
+    assert_eq!((recovered.last_txn_id, recovered.reversals_queued), (0, 0));
+    let mut left = record(
+        1,
+        "940800",
+        "940810",
+        "000001",
+        "10.00",
+        FinalState::Forwarded,
+    );
+    left.reversal = Some(reversal_for(1));
+    let mut done = record(
+        2,
+        "940800",
+        "940810",
+        "000002",
+        "20.00",
+        FinalState::Forwarded,
+    );
+    done.reversal = Some(reversal_for(2));
+    let completed = record(
+        2,
+        "940800",
+        "940810",
+        "000002",
+        "20.00",
+        FinalState::Approved,
+    );
+    write_and_close(store, vec![left, done, completed]).await;
+
+    // First restart: the one left forwarded gets its reversal.
+    let (store, recovered) = Store::open(&config(path.clone()), NOW_MS + 1000).unwrap();
+    assert_eq!(recovered.last_txn_id, 2);
+    assert_eq!(recovered.reversals_queued, 1);
+    assert_eq!(recovered.saf.len(), 1);
+    let item = &recovered.saf[0];
+    assert_eq!(item.issuer, "940810");
+    assert_eq!(item.msg.mti(), Mti::REVERSAL_ADVICE);
+    assert_eq!(
+        item.msg.text(90).as_deref(),
+        Some("020000000111251010100000094080000000940000")
+    );
+    store.close();
+
+    // Second restart: nothing new is queued; the unacknowledged one is still owed.
+    let (store, recovered) = Store::open(&config(path.clone()), NOW_MS + 2000).unwrap();
+    assert_eq!(recovered.reversals_queued, 0);
+    assert_eq!(recovered.saf.len(), 1);
+
+    // Acknowledged: gone after the next restart.
+    let store = Arc::new(store);
+    let saf = DurableSaf::new(store.clone(), recovered.saf);
+    let id = saf.due("940810", Millis(0)).unwrap().id;
+    assert!(saf.acknowledge("940810", id));
+    store.durable(store.submitted()).await;
+    store.close();
+    let (_store, recovered) = Store::open(&config(path), NOW_MS + 3000).unwrap();
+    assert!(recovered.saf.is_empty());
+}
+
+#[tokio::test]
+async fn saf_messages_survive_a_restart_in_order_without_card_data() {
+    let path = temp_db("saf");
+    let (store, recovered) = Store::open(&config(path.clone()), NOW_MS).unwrap();
+    let store = Arc::new(store);
+    let saf = DurableSaf::new(store.clone(), recovered.saf);
+    for stan in 1..=3u32 {
+        let mut m = reversal_for(stan);
+        m.set(2, "9408101234567893");
+        m.set(35, "9408101234567893=2912101");
+        saf.push("940820", m, Millis(0));
+    }
+    store.durable(store.submitted()).await;
+    store.close();
+    let (_store, recovered) = Store::open(&config(path.clone()), NOW_MS).unwrap();
+    let stans: Vec<u32> = recovered
+        .saf
+        .iter()
+        .map(|i| i.msg.stan().unwrap())
+        .collect();
+    assert_eq!(stans, vec![1, 2, 3]);
+    assert!(recovered
+        .saf
+        .iter()
+        .all(|i| !i.msg.has(2) && !i.msg.has(35)));
+    // Nor anywhere in the files.
+    let dir = path.parent().unwrap();
+    for entry in std::fs::read_dir(dir).unwrap() {
+        let bytes = std::fs::read(entry.unwrap().path()).unwrap();
+        assert!(
+            !bytes.windows(16).any(|w| w == b"9408101234567893"),
+            "a full PAN is stored"
+        );
+    }
+}
+
+#[test]
+fn a_corrupted_or_unusable_database_is_an_error_not_a_fresh_start() {
+    let path = temp_db("corrupt");
+    std::fs::write(&path, vec![0x5a; 8192]).unwrap();
+    let err = Store::open(&config(path.clone()), NOW_MS)
+        .err()
+        .expect("opened garbage");
+    let text = err.to_string();
+    assert!(text.contains("journal.db"), "{text}");
+    // The garbage is left as it was for the operator.
+    assert_eq!(std::fs::read(&path).unwrap(), vec![0x5a; 8192]);
+
+    // A folder where the file should be.
+    let dir_path = temp_db("folder");
+    std::fs::create_dir_all(&dir_path).unwrap();
+    assert!(Store::open(&config(dir_path), NOW_MS).is_err());
+}
+
+#[tokio::test]
+async fn settlement_nets_reversals_and_positions_sum_to_zero() {
+    let path = temp_db("settle");
+    let (store, _) = Store::open(&config(path.clone()), NOW_MS).unwrap();
+    let mut reversal = record(5, "940800", "940810", "000009", "0", FinalState::Approved);
+    reversal.mti = "0420".into();
+    reversal.amount = None;
+    reversal.reverses = Some(("1125101010".into(), "000002".into()));
+    let mut other_bank = record(
+        6,
+        "940820",
+        "940800",
+        "000003",
+        "7.25",
+        FinalState::Approved,
+    );
+    other_bank.transmission = "1125101011".into();
+    let mut authorization = record(
+        7,
+        "940800",
+        "940810",
+        "000004",
+        "99.00",
+        FinalState::Approved,
+    );
+    authorization.mti = "0100".into();
+    write_and_close(
+        store,
+        vec![
+            record(
+                1,
+                "940800",
+                "940810",
+                "000001",
+                "10.00",
+                FinalState::Approved,
+            ),
+            record(
+                2,
+                "940800",
+                "940810",
+                "000002",
+                "20.00",
+                FinalState::Approved,
+            ),
+            record(
+                3,
+                "940800",
+                "940810",
+                "000005",
+                "40.00",
+                FinalState::Declined,
+            ),
+            record(
+                4,
+                "940800",
+                "940810",
+                "000006",
+                "80.00",
+                FinalState::TimedOut,
+            ),
+            reversal,
+            other_bank,
+            authorization,
+        ],
+    )
+    .await;
+    let conn = open_connection(&path).unwrap();
+    let s = settle(&conn, scheduled_day(NOW_MS, 0), Some("940800".into())).unwrap();
+    let pair = |a: &str, i: &str| {
+        s.pairs
+            .iter()
+            .find(|p| p.acquirer == a && p.issuer == i)
+            .map(|p| (p.count, p.amount.to_string()))
+    };
+    // 10 + 20 approved, 20 reversed; the decline, the timeout and the 0100 do not count.
+    assert_eq!(pair("940800", "940810"), Some((1, "10.00".into())));
+    assert_eq!(pair("940820", "940800"), Some((1, "7.25".into())));
+    let total: Decimal = s.positions.iter().map(|p| p.amount).sum();
+    assert_eq!(total, Decimal::ZERO);
+    let position = |b: &str| {
+        s.positions
+            .iter()
+            .find(|p| p.bank == b)
+            .unwrap()
+            .amount
+            .to_string()
+    };
+    assert_eq!(position("940800"), "2.75");
+    assert_eq!(position("940810"), "-10.00");
+    assert_eq!(position("940820"), "7.25");
+    // Another day has nothing.
+    let other = settle(&conn, scheduled_day(NOW_MS, 0) + 1, None).unwrap();
+    assert!(other.pairs.is_empty());
+}
