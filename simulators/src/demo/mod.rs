@@ -4,10 +4,12 @@
 //! Bank's provincial hosts, the commercial banks, the credit union); runs mixed
 //! open-loop traffic (including cards, places and amounts the region rules decline);
 //! then reports throughput, latencies, response codes and whether every request got
-//! exactly one answer and the approved totals agree between acquirers and issuers.
-//! It exits non-zero when they do not.
+//! exactly one answer and the approved totals agree between acquirers and issuers;
+//! then settles the run from the switch's journal and checks the settlement against
+//! the issuers' books. It exits non-zero when anything disagrees.
 
 pub mod check;
+pub mod settlement;
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -18,6 +20,8 @@ use routing_rules::RoutingTable;
 use serde_json::{json, Map, Value};
 use switch::config::{Config, Direction, Role};
 use switch::net::{RunningSwitch, SwitchOptions};
+use switch::store::business_day::scheduled_day;
+use switch::store::settlement::Settlement;
 
 use crate::acquirer::{self, AcquirerOptions};
 use crate::issuer::{self, IssuerOptions};
@@ -47,6 +51,9 @@ pub struct DemoArgs {
     /// Switch configuration (addresses are replaced by free loopback ports).
     #[arg(long, default_value = default_config())]
     pub config: PathBuf,
+    /// Keep the switch's journal database here (default: a temporary one, removed).
+    #[arg(long, value_name = "PATH")]
+    pub journal: Option<PathBuf>,
 }
 
 fn default_config() -> &'static str {
@@ -93,6 +100,9 @@ pub async fn run(args: DemoArgs) -> Result<(), String> {
         link.address = "127.0.0.1:0".parse().map_err(|_| "address")?;
     }
     config.admin = None;
+    let journal = settlement::DemoJournal::configure(&mut config, args.journal.as_deref())?;
+    let cutover_secs = config.journal.as_ref().map_or(0, |j| j.cutover_secs);
+    let first_day = business_day_now(cutover_secs);
     let acquirer_links: Vec<(String, String)> = config
         .links
         .iter()
@@ -160,6 +170,8 @@ pub async fn run(args: DemoArgs) -> Result<(), String> {
     }
     let added = sw.added_latency();
     sw.shutdown().await;
+    let agent = table.settlement_agent().map(|b| b.id.clone());
+    let settlements = journal.settle(first_day, business_day_now(cutover_secs), agent)?;
     let mut issuer_totals = BTreeMap::new();
     for (bank, running) in issuers {
         let snap = running.stop().await?;
@@ -170,7 +182,15 @@ pub async fn run(args: DemoArgs) -> Result<(), String> {
         };
         issuer_totals.insert(bank, net);
     }
-    let summary = summarize(&args, &results, &issuer_totals, &stand_ins, &added)?;
+    let settled = settlement::compare_settlement(&settlements, &issuer_totals);
+    let summary = summarize(
+        &args,
+        &results,
+        &issuer_totals,
+        &stand_ins,
+        &added,
+        (&settlements, &settled),
+    )?;
     if args.json {
         println!("{}", summary.json);
     } else {
@@ -249,6 +269,7 @@ fn summarize(
     issuer_totals: &BTreeMap<String, Total>,
     stand_ins: &BTreeMap<String, String>,
     added: &Histogram<u64>,
+    (settlements, settled): (&[Settlement], &[settlement::SettledIssuer]),
 ) -> Result<Summary, String> {
     let mut latency = acquirer::stats::latency_histogram()?;
     let (mut sent, mut answered, mut timed_out, mut late) = (0u64, 0u64, 0u64, 0u64);
@@ -281,7 +302,8 @@ fn summarize(
     }
     let comparisons = compare(&approved, issuer_totals, stand_ins);
     let totals_agree = comparisons.iter().all(|c| c.agrees());
-    let consistent = one_answer_each && totals_agree && sent > 0;
+    let settlement_agrees = settled.iter().all(|s| s.agrees());
+    let consistent = one_answer_each && totals_agree && settlement_agrees && sent > 0;
 
     let mut text = String::new();
     use std::fmt::Write as _;
@@ -350,11 +372,38 @@ fn summarize(
             if c.agrees() { "ok" } else { "MISMATCH" }
         );
     }
+    for s in settlements {
+        let _ = write!(text, "\n{}", s.to_table());
+    }
     let _ = writeln!(
         text,
-        "\nexactly one answer per request: {}; approved totals agree: {}; consistent: {}",
+        "\n{:<10} {:>24} {:>24}",
+        "issuer", "settled (journal)", "issuer approved - reversed"
+    );
+    for s in settled {
+        let _ = writeln!(
+            text,
+            "{:<10} {:>24} {:>24} {}",
+            s.issuer,
+            format!(
+                "{} / {}",
+                s.settled.count,
+                acquirer::report::amount_text(s.settled.amount)
+            ),
+            format!(
+                "{} / {}",
+                s.issuer_net.count,
+                acquirer::report::amount_text(s.issuer_net.amount)
+            ),
+            if s.agrees() { "ok" } else { "MISMATCH" }
+        );
+    }
+    let _ = writeln!(
+        text,
+        "\nexactly one answer per request: {}; approved totals agree: {}; settlement agrees: {}; consistent: {}",
         yes(one_answer_each),
         yes(totals_agree),
+        yes(settlement_agrees),
         yes(consistent)
     );
 
@@ -383,6 +432,8 @@ fn summarize(
         "issuers": issuers_json,
         "exactly_one_answer": one_answer_each,
         "totals_agree": totals_agree,
+        "settlement": settlements.iter().map(Settlement::to_json).collect::<Vec<_>>(),
+        "settlement_agrees": settlement_agrees,
         "consistent": consistent,
     });
     Ok(Summary {
@@ -402,4 +453,12 @@ fn yes(b: bool) -> &'static str {
 
 fn round1(x: f64) -> f64 {
     (x * 10.0).round() / 10.0
+}
+
+/// The scheduled business day now, for a cutover `cutover_secs` after midnight UTC.
+fn business_day_now(cutover_secs: u32) -> i64 {
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as i64);
+    scheduled_day(now, cutover_secs)
 }

@@ -1,0 +1,131 @@
+//! The demo's journal and settlement: the switch journals to a database of its own
+//! for the run (temporary unless `--journal PATH` keeps it), and after the run the
+//! demo settles the run's business days and checks, per issuer host, that the
+//! settled count and amount equal what the issuer simulator booked net of reversals.
+
+use std::collections::hash_map::RandomState;
+use std::collections::BTreeMap;
+use std::hash::{BuildHasher, Hasher};
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use switch::config::{Config, Durability, JournalConfig, SecretKey};
+use switch::store::open_connection;
+use switch::store::settlement::{settle, Settlement};
+
+use super::check::Total;
+
+/// Where the run's journal lives, and whether to delete it afterwards.
+pub struct DemoJournal {
+    /// The database file.
+    pub path: PathBuf,
+    /// A folder made for this run (deleted at the end).
+    temporary: Option<PathBuf>,
+}
+
+impl DemoJournal {
+    /// Point `config`'s journal at `keep` or at a fresh temporary folder, keeping the
+    /// configured durability (strict by default). Without a `[journal]` section the
+    /// demo makes one with a random PAN-hash key: its database lives for one run.
+    pub fn configure(config: &mut Config, keep: Option<&Path>) -> Result<DemoJournal, String> {
+        let (path, temporary) = match keep {
+            Some(p) => (p.to_path_buf(), None),
+            None => {
+                let dir = std::env::temp_dir().join(format!(
+                    "sim-demo-{}-{}",
+                    std::process::id(),
+                    random_u64()
+                ));
+                std::fs::create_dir_all(&dir)
+                    .map_err(|e| format!("cannot create {}: {e}", dir.display()))?;
+                (dir.join("journal.db"), Some(dir))
+            }
+        };
+        let journal = config.journal.take().unwrap_or_else(|| JournalConfig {
+            path: PathBuf::new(),
+            durability: Durability::Strict,
+            pan_key: SecretKey((0..4).flat_map(|_| random_u64().to_le_bytes()).collect()),
+            group_commit_max: 1024,
+            group_commit_window: Duration::ZERO,
+            cutover_secs: 0,
+        });
+        config.journal = Some(JournalConfig {
+            path: path.clone(),
+            ..journal
+        });
+        Ok(DemoJournal { path, temporary })
+    }
+
+    /// Settle the business days `first..=last` of the run.
+    pub fn settle(
+        &self,
+        first: i64,
+        last: i64,
+        agent: Option<String>,
+    ) -> Result<Vec<Settlement>, String> {
+        let conn = open_connection(&self.path).map_err(|e| e.to_string())?;
+        (first..=last)
+            .map(|day| settle(&conn, day, agent.clone()).map_err(|e| format!("settlement: {e}")))
+            .collect()
+    }
+}
+
+impl Drop for DemoJournal {
+    fn drop(&mut self) {
+        if let Some(dir) = &self.temporary {
+            let _ = std::fs::remove_dir_all(dir);
+        }
+    }
+}
+
+/// A random number from the standard library's per-process hash keys.
+fn random_u64() -> u64 {
+    let mut h = RandomState::new().build_hasher();
+    h.write_u64(std::process::id().into());
+    h.finish()
+}
+
+/// One issuer host: what settlement says it owes, against its own books.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct SettledIssuer {
+    /// The issuer host.
+    pub issuer: String,
+    /// Settled approvals net of reversals, all acquirers and currencies.
+    pub settled: Total,
+    /// The issuer simulator's approvals minus reversals.
+    pub issuer_net: Total,
+}
+
+impl SettledIssuer {
+    /// Whether both sides agree.
+    pub fn agrees(&self) -> bool {
+        self.settled == self.issuer_net
+    }
+}
+
+/// Per issuer host, settled totals against the issuer simulators' net totals.
+pub fn compare_settlement(
+    settlements: &[Settlement],
+    issuers: &BTreeMap<String, Total>,
+) -> Vec<SettledIssuer> {
+    let mut settled: BTreeMap<String, Total> = BTreeMap::new();
+    for s in settlements {
+        for p in &s.pairs {
+            settled
+                .entry(p.issuer.clone())
+                .or_default()
+                .add(p.count.max(0) as u64, p.amount);
+        }
+    }
+    let mut hosts: Vec<&String> = issuers.keys().chain(settled.keys()).collect();
+    hosts.sort();
+    hosts.dedup();
+    hosts
+        .into_iter()
+        .map(|h| SettledIssuer {
+            issuer: h.clone(),
+            settled: settled.get(h).copied().unwrap_or_default(),
+            issuer_net: issuers.get(h).copied().unwrap_or_default(),
+        })
+        .collect()
+}
