@@ -134,7 +134,15 @@ async fn forwarded_transactions_get_one_reversal_across_restarts() {
     write_and_close(store, vec![left, done, completed]).await;
 
     // First restart: the one left forwarded gets its reversal.
-    let (store, recovered) = Store::open(&config(path.clone()), NOW_MS + 1000).unwrap();
+    let (store, recovered) =
+        Store::open_remembering(&config(path.clone()), NOW_MS + 1000, 10).unwrap();
+    // Both are remembered (newest first) for reversals that arrive later.
+    let remembered: Vec<(&str, u32)> = recovered
+        .forwarded
+        .iter()
+        .map(|f| (f.stan.as_str(), f.switch_stan))
+        .collect();
+    assert_eq!(remembered, vec![("000002", 2), ("000001", 1)]);
     assert_eq!(recovered.last_txn_id, 2);
     assert_eq!(recovered.reversals_queued, 1);
     assert_eq!(recovered.saf.len(), 1);

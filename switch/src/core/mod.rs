@@ -163,6 +163,38 @@ impl Core {
         actions
     }
 
+    /// Remember a transaction the switch forwarded before a restart (from the
+    /// journal), so reversals and advices for it reach its issuer with the keys the
+    /// issuer knows.
+    pub fn remember_forwarded(
+        &self,
+        acquirer: &str,
+        transmission: &str,
+        stan: &str,
+        issuer: &str,
+        mti: &str,
+        switch_stan: u32,
+    ) {
+        let Ok(stan) = stan.parse() else {
+            return;
+        };
+        let field90 = format!(
+            "{mti}{switch_stan:06}{transmission:0>10}{acquirer:0>11}{:0>11}",
+            self.settings.institution_id
+        );
+        self.recent.insert(
+            recent::AcquirerKey {
+                acquirer: acquirer.to_string(),
+                stan,
+                transmission: transmission.to_string(),
+            },
+            recent::Forwarded {
+                issuer: issuer.to_string(),
+                field90,
+            },
+        );
+    }
+
     /// Messages waiting in store-and-forward.
     pub fn saf_depth(&self) -> usize {
         self.saf.depth()

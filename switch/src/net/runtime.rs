@@ -195,10 +195,13 @@ impl RunningSwitch {
         // The durable store, when configured: the journal, the SAF queue, and the
         // reversals owed for what the last run left in flight.
         let mut store = None;
+        let mut remembered = Vec::new();
         let (mut saf, mut journal) = (opts.saf, opts.journal);
         if let Some(jc) = &opts.config.journal {
-            let (opened, recovered) = Store::open(jc, epoch_unix_ms as i64)
-                .map_err(|e| std::io::Error::other(e.to_string()))?;
+            let remember = settings.recent_capacity;
+            let (opened, mut recovered) =
+                Store::open_remembering(jc, epoch_unix_ms as i64, remember)
+                    .map_err(|e| std::io::Error::other(e.to_string()))?;
             let opened = Arc::new(opened);
             tracing::info!(
                 path = %jc.path.display(),
@@ -215,6 +218,7 @@ impl RunningSwitch {
                 );
             }
             settings.first_txn_id = recovered.last_txn_id + 1;
+            remembered = std::mem::take(&mut recovered.forwarded);
             settings.pan_key = Some(Arc::from(jc.pan_key.0.as_slice()));
             saf.get_or_insert_with(|| Arc::new(DurableSaf::new(opened.clone(), recovered.saf)));
             journal.get_or_insert_with(|| Arc::new(StoreJournal::new(opened.clone())));
@@ -226,6 +230,17 @@ impl RunningSwitch {
             Arc::new(SharedRoutingTable::new(opts.routing)),
             saf,
         );
+        // Oldest first, so the newest stay when the index is full.
+        for f in remembered.iter().rev() {
+            core.remember_forwarded(
+                &f.acquirer,
+                &f.transmission,
+                &f.stan,
+                &f.issuer,
+                &f.mti,
+                f.switch_stan,
+            );
+        }
         let (stop, _) = watch::channel(false);
         let shared = Arc::new(Shared {
             core,

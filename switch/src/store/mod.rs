@@ -72,6 +72,26 @@ pub struct Recovered {
     /// How many reversals were queued for transactions left in flight by the
     /// previous run.
     pub reversals_queued: usize,
+    /// The most recent forwarded transactions, newest first, so that reversals and
+    /// advices for them still find their issuer and keys after a restart.
+    pub forwarded: Vec<ForwardedRow>,
+}
+
+/// A forwarded transaction as the journal remembers it.
+#[derive(Clone, Debug)]
+pub struct ForwardedRow {
+    /// The acquirer (field 32).
+    pub acquirer: String,
+    /// The acquirer's field 7.
+    pub transmission: String,
+    /// The acquirer's field 11.
+    pub stan: String,
+    /// Where it went.
+    pub issuer: String,
+    /// The request MTI.
+    pub mti: String,
+    /// The switch's STAN towards the issuer.
+    pub switch_stan: u32,
 }
 
 /// Open `path` (creating it if absent), check it, and apply the schema.
@@ -117,11 +137,21 @@ impl Store {
     /// Open the store, queue reversals for transactions the last run left
     /// forwarded, and start the writer thread.
     pub fn open(config: &JournalConfig, now_ms: i64) -> Result<(Store, Recovered), StoreError> {
+        Store::open_remembering(config, now_ms, 0)
+    }
+
+    /// [`Store::open`], also reading back the last `remember` forwarded transactions.
+    pub fn open_remembering(
+        config: &JournalConfig,
+        now_ms: i64,
+        remember: usize,
+    ) -> Result<(Store, Recovered), StoreError> {
         let mut conn = open_connection(&config.path)?;
-        let recovered = writer::recover(&mut conn, now_ms).map_err(|e| StoreError::Open {
-            path: config.path.clone(),
-            message: format!("recovery failed: {e}"),
-        })?;
+        let recovered =
+            writer::recover(&mut conn, now_ms, remember).map_err(|e| StoreError::Open {
+                path: config.path.clone(),
+                message: format!("recovery failed: {e}"),
+            })?;
         let day_override = Arc::new(AtomicI64::new(
             conn.query_row(
                 "SELECT value FROM meta WHERE key = 'business_day_override'",

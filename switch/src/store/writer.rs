@@ -247,7 +247,7 @@ fn write_record(
 
 /// At start: queue a reversal, exactly once, for every transaction the journal
 /// shows as forwarded and never completed; then read back the whole queue.
-pub fn recover(conn: &mut Connection, now_ms: i64) -> rusqlite::Result<Recovered> {
+pub fn recover(conn: &mut Connection, now_ms: i64, remember: usize) -> rusqlite::Result<Recovered> {
     let tx = conn.transaction()?;
     let mut reversals_queued = 0;
     {
@@ -305,10 +305,28 @@ pub fn recover(conn: &mut Connection, now_ms: i64) -> rusqlite::Result<Recovered
             })
         })
         .collect();
+    let forwarded = conn
+        .prepare(
+            "SELECT acquirer, transmission, stan, issuer, mti, switch_stan FROM journal
+             WHERE switch_stan IS NOT NULL AND issuer IS NOT NULL AND reverses_stan IS NULL
+             ORDER BY id DESC LIMIT ?1",
+        )?
+        .query_map([remember as i64], |r| {
+            Ok(super::ForwardedRow {
+                acquirer: r.get(0)?,
+                transmission: r.get(1)?,
+                stan: r.get(2)?,
+                issuer: r.get(3)?,
+                mti: r.get(4)?,
+                switch_stan: r.get(5)?,
+            })
+        })?
+        .collect::<Result<Vec<_>, _>>()?;
     Ok(Recovered {
         last_txn_id: last_txn_id as u64,
         saf,
         reversals_queued,
+        forwarded,
     })
 }
 

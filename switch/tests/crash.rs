@@ -1,0 +1,314 @@
+//! Crash test: under load, `kill -9` the switch (strict journal), start it again,
+//! let the store-and-forward queue drain, and check that nothing was lost or done
+//! twice: the issuer's books (approvals net of reversals) equal the journal's
+//! settlement for the bank pair, every approval the acquirer received is in the
+//! journal, and no full PAN is in the database files or the switch's log.
+//!
+//! Short and bounded here (a few seconds of traffic at a few hundred TPS);
+//! `CRASH_SECS` and `CRASH_TPS` make it longer (the README's long form).
+
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // a test fails by panicking
+
+use std::net::TcpListener;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::Duration;
+
+use routing_rules::RoutingTable;
+use rust_decimal::Decimal;
+use simulators::acquirer::{self, AcquirerOptions};
+use simulators::cards::CardBase;
+use simulators::issuer::{self, IssuerOptions};
+use switch::store::business_day::scheduled_day;
+use switch::store::open_connection;
+use switch::store::settlement::settle;
+
+const RULES: &str = concat!(
+    env!("CARGO_MANIFEST_DIR"),
+    "/../routing-rules/rules/national.toml"
+);
+const ACQUIRER: &str = "940810";
+const ISSUER: &str = "940820";
+const SEED: u64 = 7;
+const CARDS: usize = 200;
+
+fn env_or(name: &str, default: f64) -> f64 {
+    std::env::var(name)
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(default)
+}
+
+fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+fn start_switch(config: &Path, log: &Path) -> Child {
+    let log = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(log)
+        .unwrap();
+    Command::new(env!("CARGO_BIN_EXE_switch"))
+        .args(["run", "--config"])
+        .arg(config)
+        .env("RUST_LOG", "info")
+        .stdout(Stdio::null())
+        .stderr(log)
+        .spawn()
+        .unwrap()
+}
+
+async fn wait_for_port(port: u16) {
+    for _ in 0..200 {
+        if tokio::net::TcpStream::connect(("127.0.0.1", port))
+            .await
+            .is_ok()
+        {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(25)).await;
+    }
+    panic!("the switch did not listen on {port}");
+}
+
+fn unix_ms() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_millis() as i64
+}
+
+/// Rows still owed or unfinished: (store-and-forward messages, forwarded records).
+fn outstanding(db: &Path) -> (i64, i64) {
+    let conn = open_connection(db).unwrap();
+    let saf = conn
+        .query_row("SELECT count(*) FROM saf", [], |r| r.get(0))
+        .unwrap();
+    let fwd = conn
+        .query_row(
+            "SELECT count(*) FROM journal WHERE state = 'forwarded'",
+            [],
+            |r| r.get(0),
+        )
+        .unwrap();
+    (saf, fwd)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn kill_9_under_load_loses_nothing_and_reverses_once() {
+    let secs = env_or("CRASH_SECS", 4.0);
+    let tps = env_or("CRASH_TPS", 300.0);
+    let dir = std::env::temp_dir().join(format!("switch-crash-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    let db = dir.join("journal.db");
+    let log = dir.join("switch.log");
+
+    let (table, _) = RoutingTable::load(Path::new(RULES)).unwrap();
+    // The issuer answers after 20-60 ms, so transactions are in flight at the kill.
+    let issuer = issuer::start(
+        IssuerOptions {
+            listen: Some("127.0.0.1:0".into()),
+            connect: None,
+            bank: ISSUER.into(),
+            on_behalf_of: Vec::new(),
+            rules: PathBuf::from(RULES),
+            spec: "iso87ascii".into(),
+            framing: "binary2".into(),
+            max_frame: codecs::framing::DEFAULT_MAX_FRAME,
+            seed: SEED,
+            cards_per_range: CARDS,
+            latency: "uniform:20-60".parse().unwrap(),
+            drop_rate: 0.0,
+            late_rate: 0.0,
+            late_ms: 5000,
+            disconnect_every: None,
+            malformed_rate: 0.0,
+            fault_seed: 1,
+            read_deadline: Duration::from_secs(30),
+            max_connections: 16,
+            txn_log: 1_000_000,
+            sign_on: false,
+            report_json: None,
+        },
+        &table,
+    )
+    .await
+    .unwrap();
+    let port = free_port();
+    let config = dir.join("switch.toml");
+    std::fs::write(
+        &config,
+        format!(
+            r#"
+[switch]
+institution_id = "940000"
+rules = "{RULES}"
+saf_retry_ms = 200
+shutdown_grace_secs = 3
+
+[journal]
+path = "journal.db"
+durability = "strict"
+pan_key = "00112233445566778899aabbccddeeff"
+
+[[link]]
+name = "acquirer"
+role = "acquirer"
+bank = "{ACQUIRER}"
+direction = "listen"
+address = "127.0.0.1:{port}"
+
+[[link]]
+name = "issuer"
+role = "issuer"
+bank = "{ISSUER}"
+direction = "dial"
+address = "{}"
+timeout_ms = 1000
+cash_timeout_ms = 1000
+"#,
+            issuer.addr.unwrap()
+        ),
+    )
+    .unwrap();
+
+    let mut switch = start_switch(&config, &log);
+    wait_for_port(port).await;
+    tokio::time::sleep(Duration::from_millis(300)).await; // sign-on to the issuer
+
+    let load = tokio::spawn(async move {
+        acquirer::execute(
+            &AcquirerOptions {
+                connect: format!("127.0.0.1:{port}"),
+                bank: ACQUIRER.into(),
+                rules: PathBuf::from(RULES),
+                seed: SEED,
+                cards_per_range: CARDS,
+                issuers: vec![ISSUER.into()],
+                spec: "iso87ascii".into(),
+                framing: "binary2".into(),
+                connections: 2,
+                rate: Some(tps),
+                concurrency: None,
+                duration: Some(secs),
+                count: None,
+                mix: "purchase=80,cash=20".parse().unwrap(),
+                invalid_rate: 0.0,
+                timeout_ms: 1500,
+                json: true,
+                mti: acquirer::RequestType::Financial,
+                currency: None,
+            },
+            false,
+        )
+        .await
+    });
+
+    // Kill -9 in the middle of the traffic, then start again.
+    tokio::time::sleep(Duration::from_secs_f64(secs * 0.4)).await;
+    switch.kill().unwrap();
+    switch.wait().unwrap();
+    let (_, forwarded_at_kill) = outstanding(&db);
+    let mut switch = start_switch(&config, &log);
+    wait_for_port(port).await;
+
+    let report = load.await.unwrap().unwrap();
+    assert!(report.stats.sent > 0);
+    assert!(report.stats.disconnects > 0, "the kill went unnoticed");
+
+    // Everything owed is delivered and acknowledged.
+    let mut drained = false;
+    for _ in 0..300 {
+        if outstanding(&db) == (0, 0) {
+            drained = true;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert!(
+        drained,
+        "store-and-forward did not drain: {:?}",
+        outstanding(&db)
+    );
+    // A graceful stop (SIGTERM) flushes the journal.
+    Command::new("kill")
+        .args(["-TERM", &switch.id().to_string()])
+        .status()
+        .unwrap();
+    let status = switch.wait().unwrap();
+    assert!(status.success(), "switch exited with {status}");
+    let books = issuer.stop().await.unwrap();
+
+    // The issuer's books equal the journal's settlement for the pair.
+    let conn = open_connection(&db).unwrap();
+    let today = scheduled_day(unix_ms(), 0);
+    let mut settled = (0i64, Decimal::ZERO);
+    for day in today - 1..=today {
+        for p in settle(&conn, day, None).unwrap().pairs {
+            assert_eq!((p.acquirer.as_str(), p.issuer.as_str()), (ACQUIRER, ISSUER));
+            settled.0 += p.count;
+            settled.1 += p.amount;
+        }
+    }
+    let approved = books.approved.get(ACQUIRER).cloned().unwrap_or_default();
+    let issuer_net = (
+        approved.count as i64 - books.reversed.count as i64,
+        approved.amount - books.reversed.amount,
+    );
+    assert_eq!(
+        issuer_net, settled,
+        "issuer books (approved {} / {}, reversed {} / {}) against the journal's settlement",
+        approved.count, approved.amount, books.reversed.count, books.reversed.amount
+    );
+    // Every approval the acquirer received is journaled as approved.
+    let seen = report.approved().get(ISSUER).cloned().unwrap_or_default();
+    let journaled: (i64, f64) = conn
+        .query_row(
+            "SELECT count(*), coalesce(sum(CAST(amount AS REAL)), 0) FROM journal
+             WHERE state = 'approved' AND acquirer = ?1 AND issuer = ?2 AND reverses_stan IS NULL",
+            [ACQUIRER, ISSUER],
+            |r| Ok((r.get(0)?, r.get(1)?)),
+        )
+        .unwrap();
+    assert!(
+        seen.count as i64 <= journaled.0,
+        "acquirer saw {} approvals, journal has {}",
+        seen.count,
+        journaled.0
+    );
+    let restarted: i64 = conn
+        .query_row(
+            "SELECT count(*) FROM journal WHERE state = 'reversed_at_restart'",
+            [],
+            |r| r.get(0),
+        )
+        .unwrap();
+    assert_eq!(
+        restarted, forwarded_at_kill,
+        "each forwarded transaction is reversed once"
+    );
+    drop(conn);
+
+    // No full PAN in the database files or the log.
+    let cards = CardBase::generate(&table, SEED, CARDS);
+    let pans: Vec<&str> = cards.cards().iter().map(|c| c.pan_str()).collect();
+    for entry in std::fs::read_dir(&dir).unwrap() {
+        let path = entry.unwrap().path();
+        let bytes = std::fs::read(&path).unwrap();
+        let text = String::from_utf8_lossy(&bytes);
+        for pan in &pans {
+            assert!(!text.contains(pan), "a full PAN is in {}", path.display());
+        }
+    }
+    eprintln!(
+        "crash test: sent {}, acquirer approved {}, journal approved {}, forwarded at the kill {}, issuer reversed {}",
+        report.stats.sent, seen.count, journaled.0, forwarded_at_kill, books.reversed.count
+    );
+    let _ = std::fs::remove_dir_all(&dir);
+}
