@@ -1,12 +1,16 @@
 //! Test support for end-to-end tests over loopback sockets: start a switch from a
 //! configuration text, play a bank host (acquirer client or issuer server) with
-//! raw frames, and wait for messages with a bound on time.
+//! raw frames, and wait for messages with a bound on time; run the real simulators
+//! in-process (issuer and acquirer options for small, fast runs), compare their
+//! totals, and capture log lines.
 
 // Test support: a helper fails the test by panicking, with a message saying what broke.
 #![allow(clippy::panic, clippy::unwrap_used, clippy::expect_used)]
 
+use std::io::Write as _;
 use std::net::SocketAddr;
-use std::path::Path;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use bytes::Bytes;
@@ -15,6 +19,11 @@ use codecs::luhn::luhn_check_digit;
 use codecs::{Message, Mti, Spec};
 use futures_util::{SinkExt, StreamExt};
 use routing_rules::RoutingTable;
+use simulators::acquirer::report::Report;
+use simulators::acquirer::{AcquirerOptions, RequestType};
+use simulators::issuer::faults::Latency;
+use simulators::issuer::report::{Snapshot, Tally};
+use simulators::issuer::IssuerOptions;
 use switch::config::Config;
 use switch::net::{RunningSwitch, SwitchOptions};
 use tokio::net::{TcpListener, TcpStream};
@@ -169,4 +178,262 @@ pub fn answer(req: &Message, rc: &str) -> Message {
         m.set(38, "AUTH01");
     }
     m
+}
+
+// ------------------------------------------------------------- the simulators
+
+/// Cards per BIN range in every simulator of these tests (small: quick to generate,
+/// and enough to see declines for insufficient funds too). The issuer and the
+/// acquirer must agree on it and on the seed.
+pub const CARDS_PER_RANGE: usize = 50;
+
+/// The national routing table.
+pub fn national_table() -> RoutingTable {
+    RoutingTable::load(Path::new(&national_rules()))
+        .unwrap_or_else(|e| panic!("rules: {e}"))
+        .0
+}
+
+/// A `sim issuer` for `bank` listening on a free loopback port, without latency or
+/// faults (set them on the result), with a short read deadline.
+pub fn issuer_options(bank: &str) -> IssuerOptions {
+    IssuerOptions {
+        listen: Some("127.0.0.1:0".into()),
+        connect: None,
+        bank: bank.into(),
+        on_behalf_of: Vec::new(),
+        rules: PathBuf::from(national_rules()),
+        spec: "iso87ascii".into(),
+        framing: "binary2".into(),
+        max_frame: DEFAULT_MAX_FRAME,
+        seed: 1,
+        cards_per_range: CARDS_PER_RANGE,
+        latency: Latency::None,
+        drop_rate: 0.0,
+        late_rate: 0.0,
+        late_ms: 5000,
+        disconnect_every: None,
+        malformed_rate: 0.0,
+        fault_seed: 1,
+        read_deadline: Duration::from_secs(2),
+        max_connections: 16,
+        txn_log: 100_000,
+        sign_on: false,
+        report_json: None,
+    }
+}
+
+/// A closed-loop `sim acquirer` for `bank` at `connect`: `count` requests over
+/// `connections` links with `concurrency` outstanding on each, cards of `issuers`
+/// only, 0200 requests of the default mix, no deliberately bad requests.
+pub fn acquirer_options(
+    connect: SocketAddr,
+    bank: &str,
+    issuers: &[&str],
+    count: u64,
+    connections: usize,
+    concurrency: usize,
+    timeout_ms: u64,
+) -> AcquirerOptions {
+    AcquirerOptions {
+        connect: connect.to_string(),
+        bank: bank.into(),
+        rules: PathBuf::from(national_rules()),
+        seed: 1,
+        cards_per_range: CARDS_PER_RANGE,
+        issuers: issuers.iter().map(|s| s.to_string()).collect(),
+        spec: "iso87ascii".into(),
+        framing: "binary2".into(),
+        connections,
+        rate: None,
+        concurrency: Some(concurrency),
+        duration: None,
+        count: Some(count),
+        mix: "purchase=70,cash=20,balance=10"
+            .parse()
+            .unwrap_or_else(|e| panic!("mix: {e}")),
+        invalid_rate: 0.0,
+        timeout_ms,
+        json: true,
+        mti: RequestType::Financial,
+        currency: None,
+    }
+}
+
+/// An issuer's approvals net of the reversals it applied.
+pub fn issuer_net(s: &Snapshot) -> Tally {
+    let approved = s.approved_total();
+    assert!(
+        s.reversed.count <= approved.count,
+        "more reversals applied ({}) than approvals ({})",
+        s.reversed.count,
+        approved.count
+    );
+    Tally {
+        count: approved.count - s.reversed.count,
+        amount: approved.amount - s.reversed.amount,
+    }
+}
+
+/// What the acquirers saw approved for cards of `issuer`, added over `reports`.
+pub fn acquirers_approved(reports: &[&Report], issuer: &str) -> Tally {
+    let mut total = Tally::default();
+    for r in reports {
+        if let Some(t) = r.approved().get(issuer) {
+            total.count += t.count;
+            total.amount += t.amount;
+        }
+    }
+    total
+}
+
+/// Check what every acquirer run must show, whatever the faults: every request
+/// got exactly one outcome (an answer in time or a timeout), no answer matched
+/// nothing or the wrong request, every answer carried a response code, nothing
+/// failed to encode, and every reversal started was acknowledged. `label` names
+/// the run in failure messages.
+pub fn assert_one_outcome_each(r: &Report, label: &str) {
+    let s = &r.stats;
+    let summary = r.to_json();
+    assert_eq!(
+        s.answered + s.timed_out,
+        s.sent,
+        "{label}: answered + timed out != sent: {summary}"
+    );
+    assert_eq!(
+        (s.unmatched, s.wrong_type, s.encode_failures),
+        (0, 0, 0),
+        "{label}: unmatched / wrong type / unencodable: {summary}"
+    );
+    let coded: u64 = r.response_codes().values().sum();
+    assert_eq!(coded, s.answered, "{label}: one code per answer: {summary}");
+    assert!(
+        !r.response_codes().contains_key("??"),
+        "{label}: answers without field 39: {summary}"
+    );
+    assert_eq!(
+        s.reversals_sent, s.timed_out,
+        "{label}: one reversal per timed-out request: {summary}"
+    );
+    assert_eq!(
+        (s.reversals_acknowledged, s.reversals_unacknowledged),
+        (s.reversals_sent, 0),
+        "{label}: every reversal acknowledged: {summary}"
+    );
+    assert!(
+        !r.approved().contains_key("unknown"),
+        "{label}: approvals of unknown cards: {summary}"
+    );
+}
+
+/// Wait until `done` holds, polling every 10 ms, for at most `within`; whether it did.
+pub async fn wait_until(within: Duration, mut done: impl FnMut() -> bool) -> bool {
+    let deadline = tokio::time::Instant::now() + within;
+    loop {
+        if done() {
+            return true;
+        }
+        if tokio::time::Instant::now() >= deadline {
+            return false;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+}
+
+/// Wait until the switch has at least `links` usable (connected and signed-on)
+/// issuer links; panics after `within`.
+pub async fn wait_for_sign_on(sw: &RunningSwitch, links: usize, within: Duration) {
+    let usable = || (1..=256).filter(|&id| sw.core().link_usable(id)).count();
+    assert!(
+        wait_until(within, || usable() >= links).await,
+        "the switch signed on to {} of {links} issuer links within {within:?}",
+        usable()
+    );
+}
+
+// ------------------------------------------------------------- log capture
+
+/// Log lines captured in memory (plain text, no colours), for tests that check
+/// what a component logs.
+#[derive(Clone, Default)]
+pub struct LogCapture(Arc<Mutex<Vec<u8>>>);
+
+/// A writer appending to a [`LogCapture`].
+pub struct LogWriter(Arc<Mutex<Vec<u8>>>);
+
+impl std::io::Write for LogWriter {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.0
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .extend_from_slice(buf);
+        Ok(buf.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+impl<'a> tracing_subscriber::fmt::MakeWriter<'a> for LogCapture {
+    type Writer = LogWriter;
+
+    fn make_writer(&'a self) -> LogWriter {
+        LogWriter(self.0.clone())
+    }
+}
+
+impl LogCapture {
+    /// Capture every event (down to `trace`) on this thread while the returned
+    /// guard lives. Use it in a current-thread runtime, where every spawned task
+    /// runs on the test's thread.
+    #[must_use = "the capture stops when the guard is dropped"]
+    pub fn install(&self) -> impl Sized {
+        use tracing_subscriber::util::SubscriberInitExt as _;
+        tracing_subscriber::fmt()
+            .with_writer(self.clone())
+            .with_ansi(false)
+            .with_max_level(tracing_subscriber::filter::LevelFilter::TRACE)
+            .set_default()
+    }
+
+    /// One capture for the whole test binary: a global subscriber at `info` and
+    /// above, installed on first use (for multi-threaded runtimes, where a
+    /// thread's default would miss events of tasks on other workers). Tests of
+    /// the binary running at the same time log into it too: look for lines only
+    /// the test at hand can produce. Captures nothing if another global
+    /// subscriber was installed first.
+    pub fn global() -> &'static LogCapture {
+        static GLOBAL: std::sync::OnceLock<LogCapture> = std::sync::OnceLock::new();
+        GLOBAL.get_or_init(|| {
+            use tracing_subscriber::util::SubscriberInitExt as _;
+            let capture = LogCapture::default();
+            let _ = tracing_subscriber::fmt()
+                .with_writer(capture.clone())
+                .with_ansi(false)
+                .with_max_level(tracing_subscriber::filter::LevelFilter::INFO)
+                .finish()
+                .try_init();
+            capture
+        })
+    }
+
+    /// Everything captured so far.
+    pub fn text(&self) -> String {
+        String::from_utf8_lossy(&self.0.lock().unwrap_or_else(|p| p.into_inner())).into_owned()
+    }
+
+    /// The captured lines containing every one of `needles`.
+    pub fn lines_with(&self, needles: &[&str]) -> Vec<String> {
+        self.text()
+            .lines()
+            .filter(|l| needles.iter().all(|n| l.contains(n)))
+            .map(str::to_string)
+            .collect()
+    }
+
+    /// Add a marker line (to split the log into phases).
+    pub fn mark(&self, text: &str) {
+        let _ = writeln!(LogWriter(self.0.clone()), "--- {text}");
+    }
 }
