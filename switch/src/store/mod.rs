@@ -59,6 +59,8 @@ pub struct Store {
     /// The business day a manual cutover moved to (0: none).
     day_override: Arc<AtomicI64>,
     writer: Mutex<Option<std::thread::JoinHandle<()>>>,
+    /// Dropping it stops the checkpoint thread.
+    stop_checkpoints: Mutex<Option<std::sync::mpsc::Sender<()>>>,
 }
 
 /// What the store held at start.
@@ -168,6 +170,22 @@ impl Store {
             cutover_secs: config.cutover_secs,
         };
         let overrides = day_override.clone();
+        // Checkpoints (copying the WAL into the database file, with their own
+        // fsyncs) run beside the writer, not inside its commits.
+        conn.execute_batch("PRAGMA wal_autocheckpoint=0;")
+            .map_err(|e| StoreError::Open {
+                path: config.path.clone(),
+                message: e.to_string(),
+            })?;
+        let checkpoints = open_connection(&config.path)?;
+        let (stop_checkpoints, stopped) = std::sync::mpsc::channel::<()>();
+        std::thread::Builder::new()
+            .name("journal-checkpoint".into())
+            .spawn(move || writer::checkpoint_loop(checkpoints, stopped))
+            .map_err(|e| StoreError::Open {
+                path: config.path.clone(),
+                message: format!("cannot start the checkpointer: {e}"),
+            })?;
         let writer = std::thread::Builder::new()
             .name("journal-writer".into())
             .spawn(move || writer::run(conn, rx, durable_tx, settings, overrides))
@@ -183,6 +201,7 @@ impl Store {
                 cutover_secs: config.cutover_secs,
                 day_override,
                 writer: Mutex::new(Some(writer)),
+                stop_checkpoints: Mutex::new(Some(stop_checkpoints)),
             },
             recovered,
         ))
@@ -248,6 +267,10 @@ impl Store {
         if let Some(handle) = self.writer.lock().unwrap_or_else(|p| p.into_inner()).take() {
             let _ = handle.join();
         }
+        self.stop_checkpoints
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .take();
         tracing::info!(seq, "journal closed");
         started.elapsed().unwrap_or_default()
     }

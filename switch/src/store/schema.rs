@@ -1,6 +1,13 @@
 //! The journal database's tables. One file, SQLite in WAL mode with
 //! `synchronous=FULL`; the schema version lives in `PRAGMA user_version`.
 
+/// Indexes only settlement needs, built when it first runs (kept off the write
+/// path: every index costs each of the switch's inserts).
+pub const SETTLEMENT_INDEXES: &str = "
+CREATE INDEX IF NOT EXISTS journal_day ON journal(business_day);
+CREATE INDEX IF NOT EXISTS journal_keys ON journal(acquirer, transmission, stan);
+";
+
 /// The version this build writes.
 pub const VERSION: i64 = 1;
 
@@ -34,10 +41,8 @@ CREATE TABLE IF NOT EXISTS journal (
     reversal BLOB                     -- while forwarded: the 0420 owed on restart (no card data)
 );
 CREATE INDEX IF NOT EXISTS journal_state ON journal(state) WHERE state = 'forwarded';
-CREATE INDEX IF NOT EXISTS journal_day ON journal(business_day);
 CREATE INDEX IF NOT EXISTS journal_reverses ON journal(acquirer, reverses_transmission, reverses_stan)
     WHERE reverses_stan IS NOT NULL;
-CREATE INDEX IF NOT EXISTS journal_keys ON journal(acquirer, transmission, stan);
 CREATE TABLE IF NOT EXISTS saf (
     id INTEGER PRIMARY KEY,           -- queue order
     issuer TEXT NOT NULL,

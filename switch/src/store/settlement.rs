@@ -63,6 +63,7 @@ type Key = (String, String, u16);
 pub fn settle(conn: &Connection, day: i64, agent: Option<String>) -> rusqlite::Result<Settlement> {
     const ORIGINAL: &str = "o.state = 'approved' AND substr(o.mti, 2, 1) = '2'
         AND o.reverses_stan IS NULL AND o.issuer IS NOT NULL AND o.amount IS NOT NULL";
+    conn.execute_batch(super::schema::SETTLEMENT_INDEXES)?;
     let mut totals: BTreeMap<Key, (i64, Decimal)> = BTreeMap::new();
     let mut add = |sql: &str, sign: i64| -> rusqlite::Result<()> {
         let mut stmt = conn.prepare(sql)?;

@@ -361,3 +361,21 @@ fn poll_cutover_requests(conn: &Connection, settings: &Settings, day_override: &
         Err(e) => tracing::error!(error = %e, "cutover request not recorded"),
     }
 }
+
+/// Checkpoint the WAL about every 200 ms without blocking the writer (PASSIVE), and
+/// fully (TRUNCATE) when stopped; ends when `stop` is dropped.
+pub fn checkpoint_loop(conn: Connection, stop: Receiver<()>) {
+    loop {
+        match stop.recv_timeout(Duration::from_millis(200)) {
+            Err(RecvTimeoutError::Timeout) => {
+                if let Err(e) = conn.execute_batch("PRAGMA wal_checkpoint(PASSIVE);") {
+                    tracing::warn!(error = %e, "journal checkpoint failed");
+                }
+            }
+            _ => {
+                let _ = conn.execute_batch("PRAGMA wal_checkpoint(TRUNCATE);");
+                return;
+            }
+        }
+    }
+}
