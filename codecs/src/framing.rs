@@ -85,6 +85,9 @@ pub enum FramingError {
     /// The length header is not a number in its encoding.
     #[error("invalid length header")]
     BadHeader,
+    /// The peer closed the stream with part of a frame unread.
+    #[error("peer closed in the middle of a frame ({0} bytes unread)")]
+    Truncated(usize),
     /// A non-empty frame too short to hold the TPDU.
     #[error("frame of {0} bytes is too short for its TPDU")]
     MissingTpdu(usize),
@@ -207,6 +210,16 @@ impl Decoder for FrameCodec {
         src.advance(width);
         let body = src.split_to(length);
         self.frame_from_body(body).map(Some)
+    }
+
+    /// At the end of the stream: the last whole frame, or an error naming the
+    /// leftover bytes of a half-sent one.
+    fn decode_eof(&mut self, src: &mut BytesMut) -> Result<Option<Frame>, FramingError> {
+        match self.decode(src)? {
+            Some(frame) => Ok(Some(frame)),
+            None if src.is_empty() => Ok(None),
+            None => Err(FramingError::Truncated(src.len())),
+        }
     }
 }
 

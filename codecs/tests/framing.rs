@@ -172,3 +172,36 @@ async fn frames_over_a_stream() {
     assert_eq!(reader.next().await.unwrap().unwrap(), message(big));
     assert!(reader.next().await.is_none());
 }
+
+#[test]
+fn end_of_stream_mid_frame_is_named() {
+    for header in [
+        LengthHeader::Binary2,
+        LengthHeader::Ascii4,
+        LengthHeader::Bcd2,
+    ] {
+        let mut codec = FrameCodec::new(header, false, DEFAULT_MAX_FRAME);
+        let mut buf = BytesMut::new();
+        codec
+            .encode(
+                Frame::Message {
+                    tpdu: None,
+                    body: Bytes::from_static(b"0800abc"),
+                },
+                &mut buf,
+            )
+            .unwrap();
+        // A whole frame at the end is still delivered; a clean end is None.
+        let mut whole = buf.clone();
+        assert!(matches!(codec.decode_eof(&mut whole), Ok(Some(_))));
+        assert!(matches!(codec.decode_eof(&mut whole), Ok(None)));
+        // Half of one is an error naming what was left.
+        let mut half = buf.split_to(buf.len() - 3);
+        let left = half.len();
+        match codec.decode_eof(&mut half) {
+            // (binary2 has already taken its 2-byte header off the buffer)
+            Err(FramingError::Truncated(n)) => assert!(n > 0 && n <= left, "{header:?}: {n}"),
+            other => panic!("{header:?}: {other:?}"),
+        }
+    }
+}

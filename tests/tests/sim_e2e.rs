@@ -252,7 +252,6 @@ async fn bad_input_is_logged_and_never_disturbs_other_connections() {
 /// error "bytes remaining on stream" (`Some(Err(..))`): the line reads
 /// "framing error: bytes remaining on stream" and that arm is never reached.
 #[tokio::test]
-#[ignore = "bug: half a frame then EOF is logged as 'framing error: bytes remaining on stream' (FrameCodec lacks decode_eof), not 'peer closed in the middle of a frame'"]
 async fn half_a_frame_then_close_is_named_in_the_log() {
     let log = LogCapture::default();
     let _guard = log.install();

@@ -178,7 +178,6 @@ async fn a_late_approval_is_not_relayed_and_the_original_is_reversed() {
 /// simulator answers them 94 (seen in `switch_sim_e2e`), and a queued reversal of a
 /// request lost with the old connection can match a new approved request instead.
 #[tokio::test]
-#[ignore = "bug: the switch's STAN sequence toward an issuer restarts at 1 on every reconnect (switch/src/core/links.rs Link::new), repeating (STAN, field 7) keys"]
 async fn a_reconnected_issuer_link_does_not_repeat_the_switch_stans() {
     let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
     let sw = start_switch(&config(listener.local_addr().unwrap(), 2000)).await;

@@ -324,7 +324,6 @@ async fn with_issuer_faults_every_request_gets_one_answer_and_reversals_balance_
 /// approved one (seen with a recording proxy: the acquirer saw the new request
 /// approved, the issuer reversed it). See also `switch_faults_e2e.rs`.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-#[ignore = "bug: the switch reuses STANs after an issuer reconnect (switch/src/core/links.rs Link::new): fresh requests answered 94 and reversals applied to the wrong transaction"]
 async fn frequent_issuer_reconnects_keep_the_books() {
     let net = network("reconnects", SWITCH_TIMEOUT_MS, |bank, o| {
         if bank == ISSUERS[1] {

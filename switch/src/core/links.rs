@@ -34,8 +34,10 @@ pub struct Link {
     pub signed_on: AtomicBool,
     /// Connected (false once the driver reports it down).
     pub up: AtomicBool,
-    /// Next STAN to try towards this link.
-    stan: AtomicU32,
+    /// Next STAN to try towards this link: one sequence per configured link, shared
+    /// by its connections and kept across reconnects, so an issuer never sees a
+    /// STAN come round again soon after it went out on an earlier connection.
+    stan: Arc<AtomicU32>,
     /// Requests in flight on this link.
     pub in_flight: AtomicUsize,
     /// Last time a message arrived (ms).
@@ -54,13 +56,13 @@ pub struct Link {
 
 impl Link {
     /// A new link, not yet signed on.
-    pub fn new(id: LinkId, config: Arc<LinkConfig>, now: Millis) -> Link {
+    pub fn new(id: LinkId, config: Arc<LinkConfig>, now: Millis, stan: Arc<AtomicU32>) -> Link {
         Link {
             id,
             config,
             signed_on: AtomicBool::new(false),
             up: AtomicBool::new(true),
-            stan: AtomicU32::new(1),
+            stan,
             in_flight: AtomicUsize::new(0),
             last_received: AtomicU64::new(now.0),
             missed_echoes: AtomicU32::new(0),

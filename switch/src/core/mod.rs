@@ -97,6 +97,8 @@ pub struct Core {
     pub(crate) late: duplicates::Duplicates,
     /// The next transaction id.
     pub(crate) next_txn: AtomicU64,
+    /// STAN sequences by link name (see [`links::Link`]).
+    pub(crate) stans: dashmap::DashMap<String, Arc<std::sync::atomic::AtomicU32>>,
 }
 
 /// Response to `req` with `rc`, echoing the fields an acquirer matches on.
@@ -128,6 +130,7 @@ impl Core {
             late: Duplicates::new(Duration::from_secs(600), settings.late_capacity),
             recent: Recent::new(settings.recent_capacity),
             next_txn: AtomicU64::new(settings.first_txn_id.max(1)),
+            stans: dashmap::DashMap::new(),
             settings,
             routing,
             links: Links::default(),
@@ -208,7 +211,16 @@ impl Core {
     /// A connection came up. Issuer links get a sign-on.
     pub fn on_link_up(&self, now: Millis, id: LinkId, config: Arc<LinkConfig>) -> Actions {
         let role = config.role;
-        let link = Arc::new(Link::new(id, config, now));
+        let stan = self
+            .stans
+            .entry(config.name.clone())
+            .or_insert_with(|| {
+                // Start where a restart is unlikely to meet the last run's STANs.
+                let first = (self.settings.epoch_unix_ms / 1000 % 999_999) as u32 + 1;
+                Arc::new(std::sync::atomic::AtomicU32::new(first))
+            })
+            .clone();
+        let link = Arc::new(Link::new(id, config, now, stan));
         self.links.add(link.clone());
         metrics::gauge!("switch_links_up", "role" => role_name(role)).increment(1.0);
         if role == Role::Issuer {
