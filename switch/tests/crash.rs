@@ -113,28 +113,11 @@ async fn kill_9_under_load_loses_nothing_and_reverses_once() {
     // The issuer answers after 20-60 ms, so transactions are in flight at the kill.
     let issuer = issuer::start(
         IssuerOptions {
-            listen: Some("127.0.0.1:0".into()),
-            connect: None,
-            bank: ISSUER.into(),
-            on_behalf_of: Vec::new(),
             rules: PathBuf::from(RULES),
-            spec: "iso87ascii".into(),
-            framing: "binary2".into(),
-            max_frame: codecs::framing::DEFAULT_MAX_FRAME,
             seed: SEED,
             cards_per_range: CARDS,
             latency: "uniform:20-60".parse().unwrap(),
-            drop_rate: 0.0,
-            late_rate: 0.0,
-            late_ms: 5000,
-            disconnect_every: None,
-            malformed_rate: 0.0,
-            fault_seed: 1,
-            read_deadline: Duration::from_secs(30),
-            max_connections: 16,
-            txn_log: 1_000_000,
-            sign_on: false,
-            report_json: None,
+            ..IssuerOptions::defaults(ISSUER).unwrap()
         },
         &table,
     )
@@ -185,25 +168,17 @@ cash_timeout_ms = 1000
     let load = tokio::spawn(async move {
         acquirer::execute(
             &AcquirerOptions {
-                connect: format!("127.0.0.1:{port}"),
-                bank: ACQUIRER.into(),
                 rules: PathBuf::from(RULES),
                 seed: SEED,
                 cards_per_range: CARDS,
                 issuers: vec![ISSUER.into()],
-                spec: "iso87ascii".into(),
-                framing: "binary2".into(),
                 connections: 2,
                 rate: Some(tps),
-                concurrency: None,
                 duration: Some(secs),
-                count: None,
                 mix: "purchase=80,cash=20".parse().unwrap(),
-                invalid_rate: 0.0,
                 timeout_ms: 1500,
                 json: true,
-                mti: acquirer::RequestType::Financial,
-                currency: None,
+                ..AcquirerOptions::defaults(&format!("127.0.0.1:{port}"), ACQUIRER).unwrap()
             },
             false,
         )

@@ -54,6 +54,30 @@ pub struct AcquirerArgs {
     pub options: Box<AcquirerOptions>,
 }
 
+/// Parses one flattened options struct, for [`AcquirerOptions::defaults`] and
+/// [`crate::issuer::IssuerOptions::defaults`].
+#[derive(clap::Parser)]
+pub(crate) struct Only<T: clap::Args> {
+    #[command(flatten)]
+    pub(crate) options: T,
+}
+
+impl AcquirerOptions {
+    /// The command line's defaults, connecting to `connect` as bank `bank` (for
+    /// programs that run the load generator in-process).
+    pub fn defaults(connect: &str, bank: &str) -> Result<AcquirerOptions, String> {
+        <Only<AcquirerOptions> as clap::Parser>::try_parse_from([
+            "acquirer",
+            "--connect",
+            connect,
+            "--bank",
+            bank,
+        ])
+        .map(|p| p.options)
+        .map_err(|e| e.to_string())
+    }
+}
+
 /// The options of `sim acquirer`.
 #[derive(clap::Args, Debug, Clone)]
 pub struct AcquirerOptions {

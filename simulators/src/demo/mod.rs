@@ -90,7 +90,7 @@ pub async fn run(args: DemoArgs) -> Result<(), String> {
             .filter(|(_, host)| **host == link.bank)
             .map(|(b, _)| b.clone())
             .collect();
-        let opts = issuer_options(&args, &config.rules, &link.bank, on_behalf_of);
+        let opts = issuer_options(&args, &config.rules, &link.bank, on_behalf_of)?;
         let running = issuer::start(opts, &table).await?;
         link.address = running.addr.ok_or("issuer has no address")?;
         link.direction = Direction::Dial;
@@ -123,42 +123,23 @@ pub async fn run(args: DemoArgs) -> Result<(), String> {
     // Acquirer hosts: the rate split evenly, all at once.
     let per_acquirer = args.rate / acquirer_links.len().max(1) as f64;
     let mut tasks = Vec::new();
-    for (i, (name, bank)) in acquirer_links.iter().enumerate() {
+    for (name, bank) in &acquirer_links {
         let addr = sw
             .listening
             .get(name)
             .ok_or_else(|| format!("link {name} is not listening"))?;
         let opts = AcquirerOptions {
-            connect: addr.to_string(),
-            bank: bank.clone(),
             rules: rules_path.clone(),
             seed: args.seed,
             cards_per_range: args.cards_per_range,
-            issuers: Vec::new(),
-            spec: "iso87ascii".into(),
-            framing: "binary2".into(),
-            connections: 1,
             rate: Some(per_acquirer),
-            concurrency: None,
             duration: Some(args.duration),
-            count: None,
-            mix: "purchase=70,cash=20,balance=10"
-                .parse()
-                .map_err(|e| format!("mix: {e}"))?,
             invalid_rate: args.invalid_rate,
-            timeout_ms: 10_000,
             json: true,
-            mti: acquirer::RequestType::Financial,
-            currency: None,
-        };
-        // Different traffic per acquirer, same card base.
-        let opts = AcquirerOptions {
-            seed: args.seed,
-            ..opts
+            ..AcquirerOptions::defaults(&addr.to_string(), bank)?
         };
         let (name, bank) = (name.clone(), bank.clone());
         tasks.push(tokio::spawn(async move {
-            let _ = i;
             acquirer::execute(&opts, false)
                 .await
                 .map(|report| AcquirerResult { name, bank, report })
@@ -208,31 +189,14 @@ fn issuer_options(
     rules: &Path,
     bank: &str,
     on_behalf_of: Vec<String>,
-) -> IssuerOptions {
-    IssuerOptions {
-        listen: Some("127.0.0.1:0".into()),
-        connect: None,
-        bank: bank.into(),
+) -> Result<IssuerOptions, String> {
+    Ok(IssuerOptions {
         on_behalf_of,
         rules: rules.to_path_buf(),
-        spec: "iso87ascii".into(),
-        framing: "binary2".into(),
-        max_frame: codecs::framing::DEFAULT_MAX_FRAME,
         seed: args.seed,
         cards_per_range: args.cards_per_range,
-        latency: issuer::faults::Latency::None,
-        drop_rate: 0.0,
-        late_rate: 0.0,
-        late_ms: 5000,
-        disconnect_every: None,
-        malformed_rate: 0.0,
-        fault_seed: 1,
-        read_deadline: Duration::from_secs(30),
-        max_connections: 64,
-        txn_log: 1_000_000,
-        sign_on: false,
-        report_json: None,
-    }
+        ..IssuerOptions::defaults(bank)?
+    })
 }
 
 /// Wait until the switch has signed on to every issuer host (bounded).

@@ -45,6 +45,22 @@ pub struct IssuerArgs {
     pub options: Box<IssuerOptions>,
 }
 
+impl IssuerOptions {
+    /// The command line's defaults for bank `bank` listening on a free loopback
+    /// port (for programs that run issuer hosts in-process).
+    pub fn defaults(bank: &str) -> Result<IssuerOptions, String> {
+        <crate::acquirer::Only<IssuerOptions> as clap::Parser>::try_parse_from([
+            "issuer",
+            "--listen",
+            "127.0.0.1:0",
+            "--bank",
+            bank,
+        ])
+        .map(|p| p.options)
+        .map_err(|e| e.to_string())
+    }
+}
+
 /// The options of `sim issuer`.
 #[derive(clap::Args, Debug)]
 #[command(group(clap::ArgGroup::new("link").required(true).args(["listen", "connect"])))]
