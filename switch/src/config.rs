@@ -16,9 +16,11 @@
 //! address = "127.0.0.1:7001"
 //! spec = "iso87ascii"            # built-in name or a spec file
 //! framing = "binary2"            # binary2 | ascii4 | bcd2
+//! tls = true                     # mutual TLS (needs [switch.tls]; see crate::tls::settings)
+//! identity = "940851.banks.test" # the SAN DNS name or CN the bank's certificate presents
 //! ```
 
-use std::collections::HashSet;
+use std::collections::{BTreeMap, HashSet};
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -27,6 +29,9 @@ use std::time::Duration;
 use codecs::framing::LengthHeader;
 use codecs::Spec;
 use serde::Deserialize;
+
+use crate::tls::settings::{link_tls, RawLinkTls, RawTls};
+use crate::tls::TlsConfig;
 
 /// Which side of the switch a link is on.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Deserialize)]
@@ -69,6 +74,7 @@ struct RawSwitch {
     saf_retry_ms: Option<u64>,
     saf_expiry_secs: Option<u64>,
     max_frame: Option<usize>,
+    tls: Option<RawTls>,
 }
 
 #[derive(Deserialize)]
@@ -100,6 +106,9 @@ struct RawLink {
     max_missed_echoes: Option<u32>,
     max_in_flight: Option<usize>,
     max_connections: Option<usize>,
+    tls: Option<bool>,
+    identity: Option<String>,
+    identities: Option<BTreeMap<String, String>>,
 }
 
 /// One configured link (for a listener, every connection accepted on it).
@@ -200,6 +209,8 @@ pub struct Config {
     /// The durable journal; None keeps records in the log only and the
     /// store-and-forward queue in memory.
     pub journal: Option<JournalConfig>,
+    /// Mutual TLS (`[switch.tls]`) and the links that use it; None: plain TCP only.
+    pub tls: Option<TlsConfig>,
 }
 
 /// A configuration problem: file, entry, message.
@@ -228,8 +239,25 @@ impl Config {
         Config::parse(&text, path)
     }
 
+    /// Read and validate `path` without opening the TLS certificate files it names
+    /// (`switch gen-certs` creates them); nothing may run on the result.
+    pub fn load_without_tls_files(path: &Path) -> Result<Config, Vec<ConfigError>> {
+        let text = std::fs::read_to_string(path).map_err(|e| {
+            vec![ConfigError {
+                file: path.display().to_string(),
+                entry: String::new(),
+                message: format!("cannot read: {e}"),
+            }]
+        })?;
+        Config::parse_with(&text, path, false)
+    }
+
     /// Validate configuration text; `path` locates relative paths and names errors.
     pub fn parse(text: &str, path: &Path) -> Result<Config, Vec<ConfigError>> {
+        Config::parse_with(text, path, true)
+    }
+
+    fn parse_with(text: &str, path: &Path, load_tls: bool) -> Result<Config, Vec<ConfigError>> {
         let file = path.display().to_string();
         let err = |entry: &str, message: String| ConfigError {
             file: file.clone(),
@@ -267,6 +295,11 @@ impl Config {
                 }
             },
         };
+        let mut tls = s
+            .tls
+            .as_ref()
+            .and_then(|t| TlsConfig::from_raw(t, base, &mut |m| errors.push(err("switch.tls", m))));
+        let every_link = s.tls.as_ref().is_some_and(TlsConfig::every_link);
         let mut links = Vec::new();
         let mut names = HashSet::new();
         let mut addresses = HashSet::new();
@@ -356,6 +389,23 @@ impl Config {
                     "max_in_flight and max_connections must be at least 1".into(),
                 ));
             }
+            let raw_tls = RawLinkTls {
+                tls: l.tls,
+                identity: l.identity.as_deref(),
+                identities: l.identities.as_ref(),
+                banks: std::iter::once(l.bank.as_str())
+                    .chain(acquirers.iter().map(String::as_str))
+                    .collect(),
+            };
+            match link_tls(&raw_tls, tls.as_ref(), every_link) {
+                Ok(Some(lt)) => {
+                    if let Some(t) = tls.as_mut() {
+                        t.links.insert(name.clone(), lt);
+                    }
+                }
+                Ok(None) => {}
+                Err(m) => errors.push(err(&entry, m)),
+            }
             if let (Some(address), Some(spec), Some(framing)) = (address, spec, framing) {
                 links.push(LinkConfig {
                     name,
@@ -386,11 +436,17 @@ impl Config {
             .journal
             .as_ref()
             .and_then(|j| journal_config(j, base, &mut |m| errors.push(err("journal", m))));
+        if let (true, true, Some(t)) = (load_tls, errors.is_empty(), tls.as_mut()) {
+            if let Err(m) = t.load_material() {
+                errors.push(err("switch.tls", m));
+            }
+        }
         if !errors.is_empty() {
             return Err(errors);
         }
         Ok(Config {
             journal,
+            tls,
             path: path.to_path_buf(),
             institution_id: s.institution_id.clone(),
             rules,

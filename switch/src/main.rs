@@ -4,7 +4,9 @@
 //! - `switch run --config PATH`: run the switch until SIGINT/SIGTERM;
 //! - `switch settle --config PATH [--date YYYY-MM-DD] [--format table|csv|json]`:
 //!   the interbank settlement of a business day from the journal;
-//! - `switch cutover --config PATH`: close the current business day now.
+//! - `switch cutover --config PATH`: close the current business day now;
+//! - `switch gen-certs DIR [--config PATH] [--test-certs]`: a test CA, the switch's
+//!   certificate and one per bank of the configuration, and a CRL, for mutual TLS.
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -27,6 +29,9 @@ enum Command {
         /// The configuration file.
         #[arg(long)]
         config: PathBuf,
+        /// Run every link over mutual TLS with the certificates `gen-certs` wrote here.
+        #[arg(long, value_name = "DIR")]
+        tls_dir: Option<PathBuf>,
     },
     /// Validate a configuration file and the routing rules it names.
     CheckConfig {
@@ -52,6 +57,62 @@ enum Command {
         #[arg(long)]
         config: PathBuf,
     },
+    /// Generate a test CA, the switch's certificate, one certificate per bank of the
+    /// configuration (with the identities its links name) and a CRL. Private keys
+    /// are written 0600. For tests and demos only.
+    GenCerts {
+        /// Where to write the files (created if needed).
+        dir: PathBuf,
+        /// The configuration whose banks get certificates.
+        #[arg(long, default_value = "switch/config/national.toml")]
+        config: PathBuf,
+        /// Also an expired, a revoked (listed in the CRL) and an unknown-CA
+        /// certificate for the configuration's first bank.
+        #[arg(long)]
+        test_certs: bool,
+    },
+}
+
+/// `switch gen-certs`.
+fn gen_certs(dir: &std::path::Path, config: &std::path::Path, test_certs: bool) -> ExitCode {
+    use switch::tls::generate::{generate, CertPlan};
+    let config = match Config::load_without_tls_files(config) {
+        Ok(c) => c,
+        Err(errors) => {
+            for e in &errors {
+                eprintln!("error: {e}");
+            }
+            return ExitCode::FAILURE;
+        }
+    };
+    let mut plan = CertPlan::from_config(&config);
+    if test_certs {
+        plan.test_bank = plan.banks.keys().next().cloned();
+    }
+    match generate(dir, &plan) {
+        Ok(files) => {
+            for f in &files {
+                println!("wrote {}", f.display());
+            }
+            println!("switch identity: {}", plan.switch_identity);
+            for (bank, identities) in &plan.banks {
+                println!("bank {bank}: {}", identities.join(", "));
+            }
+            if let Some(bank) = &plan.test_bank {
+                println!("test certificates (expired, revoked, unknown CA) for bank {bank}");
+            }
+            println!(
+                "run with: switch run --config {} --tls-dir {}",
+                config.path.display(),
+                dir.display()
+            );
+            ExitCode::SUCCESS
+        }
+        Err(e) => {
+            eprintln!("switch gen-certs: {e}");
+            ExitCode::FAILURE
+        }
+    }
 }
 
 /// `switch settle`.
@@ -111,7 +172,12 @@ fn cutover(config: &std::path::Path) -> ExitCode {
 
 fn main() -> ExitCode {
     match Cli::parse().command {
-        Command::Run { config } => run(&config),
+        Command::Run { config, tls_dir } => run(&config, tls_dir.as_deref()),
+        Command::GenCerts {
+            dir,
+            config,
+            test_certs,
+        } => gen_certs(&dir, &config, test_certs),
         Command::Settle {
             config,
             date,
@@ -151,7 +217,7 @@ fn main() -> ExitCode {
     }
 }
 
-fn run(path: &std::path::Path) -> ExitCode {
+fn run(path: &std::path::Path, tls_dir: Option<&std::path::Path>) -> ExitCode {
     tracing_subscriber::fmt()
         .with_env_filter(
             tracing_subscriber::EnvFilter::try_from_default_env()
@@ -161,7 +227,7 @@ fn run(path: &std::path::Path) -> ExitCode {
         // Colours only for a person at a terminal, not in log files.
         .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .init();
-    let config = match Config::load(path) {
+    let mut config = match Config::load(path) {
         Ok(c) => c,
         Err(errors) => {
             for e in &errors {
@@ -170,6 +236,12 @@ fn run(path: &std::path::Path) -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
+    if let Some(dir) = tls_dir {
+        if let Err(e) = switch::tls::apply::use_generated(&mut config, dir) {
+            eprintln!("error: --tls-dir {}: {e}", dir.display());
+            return ExitCode::FAILURE;
+        }
+    }
     let routing = match routing_rules::RoutingTable::load(&config.rules) {
         Ok((t, warnings)) => {
             for w in &warnings {

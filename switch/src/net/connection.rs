@@ -1,30 +1,45 @@
 //! One connection: register it with the core, read frames and feed them in,
 //! write what the core sends through a batching writer, and close it when the
 //! peer goes, stalls mid-frame, breaks framing, or the core asks.
+//!
+//! On a TLS acquirer link every request's fields 32 and 33 must name a bank bound
+//! to the peer's certificate: otherwise the request is answered with RC 63 here,
+//! before the core sees it, and logged as a security event.
 
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
 
 use bytes::Bytes;
 use codecs::framing::{Frame, FrameCodec, FramingError};
+use codecs::mti::MessageClass;
+use codecs::{Message, ResponseCode};
 use futures_util::{SinkExt, StreamExt};
-use tokio::net::TcpStream;
 use tokio::sync::{mpsc, Notify};
 use tokio_util::codec::{FramedRead, FramedWrite};
 
 use super::runtime::{reads_while_draining, LinkHandle, Shared};
-use crate::config::LinkConfig;
+use super::stream::{LinkStream, WriteHalf};
+use crate::config::{LinkConfig, Role};
+use crate::tls::Binding;
 
 /// Frames queued for one connection's writer before senders wait.
 const WRITE_QUEUE: usize = 8192;
 
-/// Serve one connected stream until it ends.
-pub(crate) async fn serve(shared: Arc<Shared>, config: Arc<LinkConfig>, stream: TcpStream) {
-    let peer = stream.peer_addr().ok();
-    let _ = stream.set_nodelay(true);
+/// Serve one connected stream until it ends. `binding`: on a TLS link, the banks
+/// the peer's certificate is bound to.
+pub(crate) async fn serve(
+    shared: Arc<Shared>,
+    config: Arc<LinkConfig>,
+    stream: LinkStream,
+    binding: Option<Arc<Binding>>,
+) {
+    let peer = stream.tcp().peer_addr().ok();
+    let _ = stream.tcp().set_nodelay(true);
     let id = shared.next_link.fetch_add(1, Ordering::Relaxed);
     let codec = || FrameCodec::new(config.framing, false, shared.config.max_frame);
-    let (r, w) = stream.into_split();
+    // Only acquirer links claim institutions (issuer responses echo field 32).
+    let binding = binding.filter(|_| config.role == Role::Acquirer);
+    let (r, w) = stream.split();
     let mut reader = FramedRead::new(r, codec());
     let (frames, rx) = mpsc::channel::<Bytes>(WRITE_QUEUE);
     let writer = tokio::spawn(write_loop(FramedWrite::new(w, codec()), rx));
@@ -37,7 +52,8 @@ pub(crate) async fn serve(shared: Arc<Shared>, config: Arc<LinkConfig>, stream: 
             close: close.clone(),
         },
     );
-    tracing::info!(link = id, name = %config.name, ?peer, role = ?config.role, "link up");
+    let certificate = binding.as_ref().map(|b| b.certificate.as_str());
+    tracing::info!(link = id, name = %config.name, ?peer, role = ?config.role, ?certificate, "link up");
     let actions = shared.core.on_link_up(shared.now(), id, config.clone());
     shared.execute(actions).await;
 
@@ -69,7 +85,9 @@ pub(crate) async fn serve(shared: Arc<Shared>, config: Arc<LinkConfig>, stream: 
                 break "framing error";
             }
             Ok(Some(Ok(Frame::KeepAlive))) => continue,
-            Ok(Some(Ok(Frame::Message { body, .. }))) => on_frame(&shared, id, &config, body).await,
+            Ok(Some(Ok(Frame::Message { body, .. }))) => {
+                on_frame(&shared, id, &config, binding.as_deref(), body).await
+            }
         }
     };
     tracing::info!(link = id, name = %config.name, why, "link down");
@@ -79,11 +97,35 @@ pub(crate) async fn serve(shared: Arc<Shared>, config: Arc<LinkConfig>, stream: 
     writer.abort();
 }
 
-async fn on_frame(shared: &Arc<Shared>, id: u32, config: &LinkConfig, body: Bytes) {
+async fn on_frame(
+    shared: &Arc<Shared>,
+    id: u32,
+    config: &LinkConfig,
+    binding: Option<&Binding>,
+    body: Bytes,
+) {
     let now = shared.now();
     let arrived = tokio::time::Instant::now();
     match config.spec.decode(body.clone()) {
         Ok(msg) => {
+            if let Some(binding) = binding.filter(|_| msg.mti().is_request()) {
+                if let Err(mismatch) = binding.check(&msg) {
+                    tracing::warn!(
+                        target: "switch::security",
+                        link = %config.name,
+                        mti = %msg.mti(),
+                        field = mismatch.field,
+                        claimed = %mismatch.claimed,
+                        certificate = %binding.certificate,
+                        "security event: institution claimed is not bound to the peer's certificate; RC 63"
+                    );
+                    metrics::counter!("switch_security_events_total", "link" => config.name.clone(), "event" => "identity mismatch")
+                        .increment(1);
+                    let actions = security_violation(shared, now, id, &msg);
+                    shared.execute(actions).await;
+                    return;
+                }
+            }
             let actions = shared.core.on_message(now, id, msg);
             shared.execute(actions).await;
             // Time the switch itself adds on this hop: decode, decide, encode, queue.
@@ -106,11 +148,25 @@ async fn on_frame(shared: &Arc<Shared>, id: u32, config: &LinkConfig, body: Byte
     }
 }
 
+/// The answer to a request refused for security: RC 63, journaled like any decline
+/// (network management is only answered).
+fn security_violation(
+    shared: &Shared,
+    now: crate::core::Millis,
+    id: u32,
+    msg: &Message,
+) -> crate::core::Actions {
+    if msg.mti().class() == MessageClass::NetworkManagement {
+        crate::core::reply(id, msg, ResponseCode::SECURITY_VIOLATION)
+    } else {
+        shared
+            .core
+            .decline(now, id, msg, ResponseCode::SECURITY_VIOLATION, None)
+    }
+}
+
 /// Write queued frames, flushing only when the queue is momentarily empty.
-async fn write_loop(
-    mut sink: FramedWrite<tokio::net::tcp::OwnedWriteHalf, FrameCodec>,
-    mut rx: mpsc::Receiver<Bytes>,
-) {
+async fn write_loop(mut sink: FramedWrite<WriteHalf, FrameCodec>, mut rx: mpsc::Receiver<Bytes>) {
     while let Some(body) = rx.recv().await {
         if sink
             .feed(Frame::Message { tpdu: None, body })

@@ -1,0 +1,131 @@
+//! TLS handshakes on links, each under a deadline: accept (a listener's side: the
+//! bank's client certificate is required and bound to the link's banks) and connect
+//! (a dialed link: the bank's server certificate must carry the link's identity).
+//! Refused certificates and identities are logged as security events; handshakes
+//! that time out or are not TLS at all only count in the metrics and the debug log,
+//! so a flood of them cannot flood the log.
+
+use std::io;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use rustls::pki_types::ServerName;
+use tokio::net::TcpStream;
+use tokio_rustls::{TlsAcceptor, TlsConnector, TlsStream};
+
+use super::stream::LinkStream;
+use crate::tls::identity::{bind, Binding};
+use crate::tls::LinkTls;
+
+/// Why a handshake did not give a usable link.
+#[derive(Debug)]
+pub(crate) enum Refused {
+    /// Not done within the deadline.
+    TimedOut,
+    /// The peer's certificate was missing, untrusted, expired, revoked or wrong.
+    Certificate(String),
+    /// The certificate is valid but names none of the link's bank identities.
+    Identity(Vec<String>),
+    /// Not TLS, a protocol error, or the connection went away.
+    Other(String),
+}
+
+impl Refused {
+    fn label(&self) -> &'static str {
+        match self {
+            Refused::TimedOut => "timeout",
+            Refused::Certificate(_) => "certificate",
+            Refused::Identity(_) => "identity",
+            Refused::Other(_) => "protocol",
+        }
+    }
+
+    /// Log and count a refusal on link `link` with peer `peer`.
+    pub(crate) fn report(&self, link: &str, peer: Option<SocketAddr>) {
+        metrics::counter!("switch_tls_handshake_failures_total", "link" => link.to_string(), "reason" => self.label())
+            .increment(1);
+        match self {
+            Refused::Certificate(reason) => tracing::warn!(
+                target: "switch::security",
+                link,
+                ?peer,
+                reason = %reason,
+                "security event: peer certificate refused"
+            ),
+            Refused::Identity(names) => tracing::warn!(
+                target: "switch::security",
+                link,
+                ?peer,
+                certificate = ?names,
+                "security event: certificate identity is not bound to this link"
+            ),
+            Refused::TimedOut => tracing::debug!(link, ?peer, "TLS handshake timed out"),
+            Refused::Other(reason) => {
+                tracing::debug!(link, ?peer, reason = %reason, "TLS handshake failed")
+            }
+        }
+    }
+}
+
+/// Sort a handshake's I/O error: certificate problems apart from the rest.
+fn classify(e: &io::Error) -> Refused {
+    let tls = e
+        .get_ref()
+        .and_then(|inner| inner.downcast_ref::<rustls::Error>());
+    match tls {
+        Some(
+            err @ (rustls::Error::InvalidCertificate(_)
+            | rustls::Error::NoCertificatesPresented
+            | rustls::Error::InvalidCertRevocationList(_)),
+        ) => Refused::Certificate(err.to_string()),
+        Some(err) => Refused::Other(err.to_string()),
+        None => Refused::Other(e.to_string()),
+    }
+}
+
+/// Bind the peer's end-entity certificate to the link's banks.
+fn bind_peer(tls: &LinkTls, stream: &TlsStream<TcpStream>) -> Result<Binding, Refused> {
+    let certs = match stream {
+        TlsStream::Server(s) => s.get_ref().1.peer_certificates(),
+        TlsStream::Client(s) => s.get_ref().1.peer_certificates(),
+    };
+    let Some(end_entity) = certs.and_then(|c| c.first()) else {
+        return Err(Refused::Certificate("no certificate presented".into()));
+    };
+    bind(tls, end_entity).map_err(|u| Refused::Identity(u.names))
+}
+
+/// Server side of a handshake on an accepted connection.
+pub(crate) async fn accept(
+    acceptor: &TlsAcceptor,
+    tcp: TcpStream,
+    deadline: Duration,
+    tls: &LinkTls,
+) -> Result<(LinkStream, Arc<Binding>), Refused> {
+    let stream = match tokio::time::timeout(deadline, acceptor.accept(tcp)).await {
+        Err(_) => return Err(Refused::TimedOut),
+        Ok(Err(e)) => return Err(classify(&e)),
+        Ok(Ok(s)) => TlsStream::Server(s),
+    };
+    let binding = bind_peer(tls, &stream)?;
+    Ok((LinkStream::Tls(Box::new(stream)), Arc::new(binding)))
+}
+
+/// Client side of a handshake on a dialed connection: the server must present
+/// `server_name` (a SAN DNS name).
+pub(crate) async fn connect(
+    connector: &TlsConnector,
+    server_name: ServerName<'static>,
+    tcp: TcpStream,
+    deadline: Duration,
+    tls: &LinkTls,
+) -> Result<(LinkStream, Arc<Binding>), Refused> {
+    let stream = match tokio::time::timeout(deadline, connector.connect(server_name, tcp)).await {
+        Err(_) => return Err(Refused::TimedOut),
+        Ok(Err(e)) => return Err(classify(&e)),
+        Ok(Ok(s)) => TlsStream::Client(s),
+    };
+    let binding = bind_peer(tls, &stream)?;
+    Ok((LinkStream::Tls(Box::new(stream)), Arc::new(binding)))
+}

@@ -1,0 +1,55 @@
+//! Running a configuration over mutual TLS with the certificates of a
+//! `switch gen-certs` directory: every link uses TLS, banks keep the identities
+//! their links name (default ones otherwise), and the switch presents the
+//! directory's switch certificate. Used by `switch run --tls-dir` and `sim demo --tls`.
+
+use std::path::Path;
+
+use super::generate::Layout;
+use super::settings::{
+    default_identity, LinkTls, TlsConfig, TlsFiles, DEFAULT_DOMAIN, DEFAULT_HANDSHAKE_TIMEOUT,
+    DEFAULT_MAX_HANDSHAKES,
+};
+use crate::config::Config;
+
+/// Put every link of `config` on TLS with the certificates in `dir`, and load them.
+pub fn use_generated(config: &mut Config, dir: &Path) -> Result<(), String> {
+    let layout = Layout::new(dir);
+    let files = TlsFiles {
+        ca: vec![layout.ca()],
+        cert: layout.switch_cert(),
+        key: layout.switch_key(),
+        crl: vec![layout.crl()],
+    };
+    let mut tls = match config.tls.take() {
+        Some(mut t) => {
+            t.files = files;
+            t.material = None;
+            t
+        }
+        None => TlsConfig {
+            files,
+            handshake_timeout: DEFAULT_HANDSHAKE_TIMEOUT,
+            max_handshakes: DEFAULT_MAX_HANDSHAKES,
+            domain: DEFAULT_DOMAIN.into(),
+            identity: format!("switch.{DEFAULT_DOMAIN}"),
+            links: Default::default(),
+            material: None,
+        },
+    };
+    for link in &config.links {
+        if tls.links.contains_key(&link.name) {
+            continue;
+        }
+        let mut identities: Vec<(String, String)> = Vec::new();
+        for bank in std::iter::once(&link.bank).chain(&link.acquirers) {
+            if !identities.iter().any(|(b, _)| b == bank) {
+                identities.push((bank.clone(), default_identity(bank, &tls.domain)));
+            }
+        }
+        tls.links.insert(link.name.clone(), LinkTls { identities });
+    }
+    tls.load_material()?;
+    config.tls = Some(tls);
+    Ok(())
+}
