@@ -3,6 +3,7 @@
 //! - [`cards`]: the deterministic card base shared by every simulator;
 //! - [`messages`] and [`clock`]: building requests, responses and reversals;
 //! - [`wire`]: framed TCP links;
+//! - [`tls`]: mutual TLS on those links (`--tls-dir`, `--tls-cert`, ...);
 //! - [`issuer`]: the issuer bank host (accounts, approvals, reversals, faults);
 //! - [`acquirer`]: the acquirer bank host and load generator;
 //! - [`demo`]: the whole network on loopback in one command.
@@ -13,4 +14,5 @@ pub mod clock;
 pub mod demo;
 pub mod issuer;
 pub mod messages;
+pub mod tls;
 pub mod wire;

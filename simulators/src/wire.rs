@@ -1,5 +1,6 @@
-//! Links between hosts: framed TCP connections carrying one spec's messages,
-//! dialing with backoff, and a writer task that batches frames into few syscalls.
+//! Links between hosts: framed TCP (or TLS, see [`crate::tls`]) connections
+//! carrying one spec's messages, dialing with backoff, and a writer task that
+//! batches frames into few syscalls.
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -9,7 +10,7 @@ use bytes::Bytes;
 use codecs::framing::{Frame, FrameCodec, LengthHeader, DEFAULT_MAX_FRAME};
 use codecs::{Message, Spec};
 use futures_util::SinkExt;
-use tokio::net::tcp::{OwnedReadHalf, OwnedWriteHalf};
+use switch::net::stream::{LinkStream, ReadHalf, WriteHalf};
 use tokio::net::TcpStream;
 use tokio::sync::mpsc;
 use tokio_util::codec::{FramedRead, FramedWrite};
@@ -42,16 +43,17 @@ impl LinkFormat {
         FrameCodec::new(self.framing, false, self.max_frame)
     }
 
-    /// Split a connected stream into a frame reader and a frame writer.
+    /// Split a connected stream (plain TCP or TLS) into a frame reader and a frame writer.
     pub fn split(
         &self,
-        stream: TcpStream,
+        stream: impl Into<LinkStream>,
     ) -> (
-        FramedRead<OwnedReadHalf, FrameCodec>,
-        FramedWrite<OwnedWriteHalf, FrameCodec>,
+        FramedRead<ReadHalf, FrameCodec>,
+        FramedWrite<WriteHalf, FrameCodec>,
     ) {
-        let _ = stream.set_nodelay(true);
-        let (r, w) = stream.into_split();
+        let stream = stream.into();
+        let _ = stream.tcp().set_nodelay(true);
+        let (r, w) = stream.split();
         (
             FramedRead::new(r, self.codec()),
             FramedWrite::new(w, self.codec()),
@@ -94,7 +96,7 @@ pub const WRITE_QUEUE: usize = 4096;
 /// Start a task that writes queued frame bodies, flushing only when the queue is
 /// momentarily empty (so bursts go out in few syscalls). Ends when every sender is
 /// dropped or the peer stops reading.
-pub fn spawn_writer(mut sink: FramedWrite<OwnedWriteHalf, FrameCodec>) -> mpsc::Sender<Bytes> {
+pub fn spawn_writer(mut sink: FramedWrite<WriteHalf, FrameCodec>) -> mpsc::Sender<Bytes> {
     let (tx, mut rx) = mpsc::channel::<Bytes>(WRITE_QUEUE);
     tokio::spawn(async move {
         while let Some(body) = rx.recv().await {

@@ -23,8 +23,7 @@ use codecs::framing::{Frame, FrameCodec};
 use codecs::{Message, Mti, ResponseCode};
 use futures_util::StreamExt;
 use hdrhistogram::Histogram;
-use tokio::net::tcp::OwnedReadHalf;
-use tokio::net::TcpStream;
+use switch::net::stream::{LinkStream, ReadHalf};
 use tokio::sync::mpsc::{self, error::TrySendError};
 use tokio::time::{Instant, MissedTickBehavior};
 use tokio_util::codec::FramedRead;
@@ -60,6 +59,8 @@ pub struct LinkConfig {
     pub addr: SocketAddr,
     /// Spec and framing.
     pub format: LinkFormat,
+    /// Mutual TLS towards the switch (None: plain TCP).
+    pub tls: Option<Arc<crate::tls::HostTls>>,
     /// The draws.
     pub plan: Arc<TrafficPlan>,
     /// Field 32.
@@ -170,7 +171,7 @@ struct Link {
 pub async fn run_link(
     cfg: Arc<LinkConfig>,
     index: usize,
-    stream: TcpStream,
+    stream: LinkStream,
     gauge: Arc<Gauge>,
 ) -> ConnStats {
     let mut link = Link::new(cfg, index, gauge);
@@ -288,9 +289,14 @@ impl Link {
     }
 
     /// Dial again until connected, or until there is no reason to any more.
-    async fn reconnect(&mut self) -> Option<TcpStream> {
+    async fn reconnect(&mut self) -> Option<LinkStream> {
         let started = Instant::now();
-        let dial = wire::connect_with_backoff(self.cfg.addr, None);
+        let tls = self.cfg.tls.clone();
+        let addr = self.cfg.addr;
+        let dial = async move {
+            let tcp = wire::connect_with_backoff(addr, None).await?;
+            crate::tls::secure_client(tls.as_deref(), tcp).await
+        };
         tokio::pin!(dial);
         let mut check = tokio::time::interval(Duration::from_millis(100));
         loop {
@@ -323,7 +329,7 @@ impl Link {
     /// Run the load on one connection until it is over or the link fails.
     async fn serve(
         &mut self,
-        reader: &mut FramedRead<OwnedReadHalf, FrameCodec>,
+        reader: &mut FramedRead<ReadHalf, FrameCodec>,
         tx: &mpsc::Sender<Bytes>,
     ) -> Ended {
         let mut sweep = tokio::time::interval(self.sweep_period());

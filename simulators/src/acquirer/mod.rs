@@ -31,7 +31,7 @@ use std::time::Duration;
 
 use codecs::Mti;
 use routing_rules::RoutingTable;
-use tokio::net::TcpStream;
+use switch::net::stream::LinkStream;
 use tokio::sync::watch;
 use tokio::time::Instant;
 
@@ -52,6 +52,9 @@ pub struct AcquirerArgs {
     /// The options.
     #[command(flatten)]
     pub options: Box<AcquirerOptions>,
+    /// Mutual TLS towards the switch.
+    #[command(flatten)]
+    pub tls: crate::tls::TlsOptions,
 }
 
 /// Parses one flattened options struct, for [`AcquirerOptions::defaults`] and
@@ -179,8 +182,9 @@ const FIRST_DIAL_ATTEMPTS: u32 = 10;
 
 /// Run the load and print the report.
 pub async fn run(args: AcquirerArgs) -> Result<(), String> {
+    let tls = args.tls.load(&args.options.bank)?;
     let args = *args.options;
-    let report = execute(&args, true).await?;
+    let report = execute_with_tls(&args, tls, true).await?;
     if args.json {
         println!("{}", report.to_json());
     } else {
@@ -346,14 +350,26 @@ async fn resolve(addr: &str) -> Result<SocketAddr, String> {
 /// Connect, run the load, drain and return the report (without printing it).
 /// `signals`: stop on Ctrl-C (first: stop sending and drain; second: stop now).
 pub async fn execute(args: &AcquirerOptions, signals: bool) -> Result<Report, String> {
+    execute_with_tls(args, None, signals).await
+}
+
+/// [`execute`] over mutual TLS when `tls` is given.
+pub async fn execute_with_tls(
+    args: &AcquirerOptions,
+    tls: Option<Arc<crate::tls::HostTls>>,
+    signals: bool,
+) -> Result<Report, String> {
     let setup = prepare(args)?;
     let addr = resolve(&args.connect).await?;
     let histogram = stats::latency_histogram()?;
 
-    let mut streams: Vec<TcpStream> = Vec::with_capacity(args.connections);
+    let mut streams: Vec<LinkStream> = Vec::with_capacity(args.connections);
     for i in 0..args.connections {
         let attempts = if i == 0 { FIRST_DIAL_ATTEMPTS } else { 3 };
-        let stream = wire::connect_with_backoff(addr, Some(attempts))
+        let tcp = wire::connect_with_backoff(addr, Some(attempts))
+            .await
+            .map_err(|e| format!("cannot connect to {addr}: {e}"))?;
+        let stream = crate::tls::secure_client(tls.as_deref(), tcp)
             .await
             .map_err(|e| format!("cannot connect to {addr}: {e}"))?;
         streams.push(stream);
@@ -374,6 +390,7 @@ pub async fn execute(args: &AcquirerOptions, signals: bool) -> Result<Report, St
     let cfg = Arc::new(LinkConfig {
         addr,
         format: setup.format,
+        tls,
         plan: Arc::clone(&setup.plan),
         acquirer: args.bank.clone(),
         mti: setup.mti,

@@ -7,6 +7,10 @@
 //! exactly one answer and the approved totals agree between acquirers and issuers;
 //! then settles the run from the switch's journal and checks the settlement against
 //! the issuers' books. It exits non-zero when anything disagrees.
+//!
+//! With `--tls` every link runs over mutual TLS: `switch gen-certs` writes a test CA
+//! and certificates for the switch and every bank into a temporary directory
+//! (removed afterwards), and each host presents its bank's certificate.
 
 pub mod check;
 pub mod settlement;
@@ -54,6 +58,9 @@ pub struct DemoArgs {
     /// Keep the switch's journal database here (default: a temporary one, removed).
     #[arg(long, value_name = "PATH")]
     pub journal: Option<PathBuf>,
+    /// Run every link over mutual TLS, with certificates generated for the run.
+    #[arg(long)]
+    pub tls: bool,
 }
 
 fn default_config() -> &'static str {
@@ -81,6 +88,15 @@ pub async fn run(args: DemoArgs) -> Result<(), String> {
     })?;
     let (table, _) = RoutingTable::load(&config.rules).map_err(|e| e.to_string())?;
     let stand_ins = stand_ins(&table);
+    let certs = if args.tls {
+        Some(DemoCerts::generate(&mut config)?)
+    } else {
+        None
+    };
+    let host_tls = |bank: &str| match &certs {
+        Some(c) => c.host(bank),
+        None => Ok(None),
+    };
 
     // Issuer hosts on free ports; the switch dials them.
     let mut issuers = Vec::new();
@@ -91,7 +107,7 @@ pub async fn run(args: DemoArgs) -> Result<(), String> {
             .map(|(b, _)| b.clone())
             .collect();
         let opts = issuer_options(&args, &config.rules, &link.bank, on_behalf_of)?;
-        let running = issuer::start(opts, &table).await?;
+        let running = issuer::start_with_tls(opts, &table, host_tls(&link.bank)?).await?;
         link.address = running.addr.ok_or("issuer has no address")?;
         link.direction = Direction::Dial;
         issuers.push((link.bank.clone(), running));
@@ -139,8 +155,9 @@ pub async fn run(args: DemoArgs) -> Result<(), String> {
             ..AcquirerOptions::defaults(&addr.to_string(), bank)?
         };
         let (name, bank) = (name.clone(), bank.clone());
+        let tls = host_tls(&bank)?;
         tasks.push(tokio::spawn(async move {
-            acquirer::execute(&opts, false)
+            acquirer::execute_with_tls(&opts, tls, false)
                 .await
                 .map(|report| AcquirerResult { name, bank, report })
         }));
@@ -164,6 +181,7 @@ pub async fn run(args: DemoArgs) -> Result<(), String> {
         issuer_totals.insert(bank, net);
     }
     let settled = settlement::compare_settlement(&settlements, &issuer_totals);
+    drop(certs);
     let summary = summarize(
         &args,
         &results,
@@ -273,7 +291,8 @@ fn summarize(
     use std::fmt::Write as _;
     let _ = writeln!(
         text,
-        "Demo network on 127.0.0.1: switch, {} issuer hosts, {} acquirer hosts; {} s at {} TPS",
+        "Demo network on 127.0.0.1{}: switch, {} issuer hosts, {} acquirer hosts; {} s at {} TPS",
+        if args.tls { " over mutual TLS" } else { "" },
         issuer_totals.len(),
         results.len(),
         args.duration,
@@ -384,6 +403,7 @@ fn summarize(
         })
         .collect();
     let json = json!({
+        "tls": args.tls,
         "sent": sent,
         "answered": answered,
         "timed_out": timed_out,
@@ -425,4 +445,41 @@ fn business_day_now(cutover_secs: u32) -> i64 {
         .duration_since(std::time::UNIX_EPOCH)
         .map_or(0, |d| d.as_millis() as i64);
     scheduled_day(now, cutover_secs)
+}
+
+/// The run's certificates, in a temporary directory removed on drop.
+struct DemoCerts {
+    dir: PathBuf,
+}
+
+impl DemoCerts {
+    /// `switch gen-certs` for the configuration's banks, and the switch put on TLS.
+    fn generate(config: &mut Config) -> Result<DemoCerts, String> {
+        use std::time::{SystemTime, UNIX_EPOCH};
+        let nanos = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .map_or(0, |d| d.subsec_nanos());
+        let dir =
+            std::env::temp_dir().join(format!("sim-demo-certs-{}-{nanos}", std::process::id()));
+        let certs = DemoCerts { dir };
+        let plan = switch::tls::generate::CertPlan::from_config(config);
+        switch::tls::generate::generate(&certs.dir, &plan)?;
+        switch::tls::apply::use_generated(config, &certs.dir)?;
+        Ok(certs)
+    }
+
+    /// Bank `bank`'s side of its links.
+    fn host(&self, bank: &str) -> Result<Option<std::sync::Arc<crate::tls::HostTls>>, String> {
+        crate::tls::TlsOptions {
+            tls_dir: Some(self.dir.clone()),
+            ..Default::default()
+        }
+        .load(bank)
+    }
+}
+
+impl Drop for DemoCerts {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
 }

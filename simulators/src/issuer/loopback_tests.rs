@@ -10,8 +10,8 @@ use codecs::framing::{Frame, FrameCodec};
 use codecs::{Message, Mti, Spec};
 use futures_util::{SinkExt, StreamExt};
 use rust_decimal::Decimal;
+use switch::net::stream::{ReadHalf, WriteHalf};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::net::tcp::{OwnedReadHalf, OwnedWriteHalf};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::watch;
 use tokio_util::codec::{FramedRead, FramedWrite};
@@ -46,6 +46,7 @@ fn settings(faults: Faults) -> LinkSettings {
         read_deadline: Duration::from_millis(300),
         max_connections: 4,
         sign_on: false,
+        tls: None,
     }
 }
 
@@ -66,8 +67,8 @@ async fn start(
 }
 
 type Client = (
-    FramedRead<OwnedReadHalf, FrameCodec>,
-    FramedWrite<OwnedWriteHalf, FrameCodec>,
+    FramedRead<ReadHalf, FrameCodec>,
+    FramedWrite<WriteHalf, FrameCodec>,
 );
 
 async fn client(addr: SocketAddr) -> Client {

@@ -43,6 +43,9 @@ pub struct IssuerArgs {
     /// The options.
     #[command(flatten)]
     pub options: Box<IssuerOptions>,
+    /// Mutual TLS with the switch.
+    #[command(flatten)]
+    pub tls: crate::tls::TlsOptions,
 }
 
 impl IssuerOptions {
@@ -181,6 +184,16 @@ pub struct RunningIssuer {
 /// Build the card base and accounts, bind or dial, and start serving (also used
 /// in-process by the demo network and the benchmarks).
 pub async fn start(args: IssuerOptions, table: &RoutingTable) -> Result<RunningIssuer, String> {
+    start_with_tls(args, table, None).await
+}
+
+/// [`start`] over mutual TLS when `tls` is given (the TLS server when listening,
+/// the client when dialing).
+pub async fn start_with_tls(
+    args: IssuerOptions,
+    table: &RoutingTable,
+    tls: Option<Arc<crate::tls::HostTls>>,
+) -> Result<RunningIssuer, String> {
     let holders = card_holders(table, &args)?;
     let base = CardBase::generate(table, args.seed, args.cards_per_range);
     let accounts = Accounts::open(
@@ -222,6 +235,7 @@ pub async fn start(args: IssuerOptions, table: &RoutingTable) -> Result<RunningI
             read_deadline: args.read_deadline,
             max_connections: args.max_connections,
             sign_on: args.sign_on,
+            tls,
         },
     ));
 
@@ -312,13 +326,14 @@ impl RunningIssuer {
 
 /// Run the issuer until SIGINT/SIGTERM.
 pub async fn run(args: IssuerArgs) -> Result<(), String> {
+    let tls = args.tls.load(&args.options.bank)?;
     let args = *args.options;
     let (table, warnings) =
         RoutingTable::load(&args.rules).map_err(|e| format!("{}: {e}", args.rules.display()))?;
     for w in &warnings {
         tracing::warn!("routing rules: {w}");
     }
-    let mut running = start(args, &table).await?;
+    let mut running = start_with_tls(args, &table, tls).await?;
     tokio::select! {
         signal = shutdown_signal() => tracing::info!("shutting down ({})", signal?),
         _ = running.link_ended() => tracing::warn!("the link task ended; shutting down"),

@@ -17,7 +17,8 @@ use bytes::Bytes;
 use codecs::framing::Frame;
 use codecs::Message;
 use futures_util::StreamExt;
-use tokio::net::{TcpListener, TcpStream};
+use switch::net::stream::LinkStream;
+use tokio::net::TcpListener;
 use tokio::sync::{mpsc, watch, Semaphore};
 use tokio::time::Instant;
 
@@ -42,6 +43,8 @@ pub struct LinkSettings {
     pub max_connections: usize,
     /// Send a sign-on (0800, 70 = 001) when a dialed link comes up.
     pub sign_on: bool,
+    /// Mutual TLS (None: plain TCP).
+    pub tls: Option<Arc<crate::tls::HostTls>>,
 }
 
 /// Counters for the exit summary (the report file holds only the totals).
@@ -265,6 +268,16 @@ impl Server {
             let server = self.clone();
             let stop = shutdown.clone();
             tokio::spawn(async move {
+                let stream = match &server.settings.tls {
+                    None => LinkStream::Plain(stream),
+                    Some(tls) => match tls.accept(stream).await {
+                        Ok(s) => s,
+                        Err(e) => {
+                            tracing::warn!(conn = id, %peer, error = %e, "connection refused");
+                            return;
+                        }
+                    },
+                };
                 server.run_connection(stream, id, stop).await.log(id, peer);
                 drop(permit);
             });
@@ -288,10 +301,19 @@ impl Server {
                 s = wire::connect_with_backoff(addr, None) => s,
                 _ = shutdown.changed() => return,
             };
-            let stream = match stream {
+            let secured = match stream {
+                Ok(tcp) => crate::tls::secure_client(self.settings.tls.as_deref(), tcp).await,
+                Err(e) => Err(e),
+            };
+            let stream = match secured {
                 Ok(s) => s,
                 Err(e) => {
                     tracing::warn!(%addr, error = %e, "connect failed");
+                    tokio::select! {
+                        _ = tokio::time::sleep(pause) => {}
+                        _ = shutdown.changed() => return,
+                    }
+                    pause = (pause * 2).min(Duration::from_secs(5));
                     continue;
                 }
             };
@@ -320,7 +342,7 @@ impl Server {
     /// Serve one connection until the peer closes, an error, a fault or shutdown.
     async fn run_connection(
         &self,
-        stream: TcpStream,
+        stream: LinkStream,
         id: u64,
         mut shutdown: watch::Receiver<bool>,
     ) -> Ended {

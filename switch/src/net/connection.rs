@@ -37,6 +37,7 @@ pub(crate) async fn serve(
     let _ = stream.tcp().set_nodelay(true);
     let id = shared.next_link.fetch_add(1, Ordering::Relaxed);
     let codec = || FrameCodec::new(config.framing, false, shared.config.max_frame);
+    let certificate = binding.as_ref().map(|b| b.certificate.clone());
     // Only acquirer links claim institutions (issuer responses echo field 32).
     let binding = binding.filter(|_| config.role == Role::Acquirer);
     let (r, w) = stream.split();
@@ -52,7 +53,6 @@ pub(crate) async fn serve(
             close: close.clone(),
         },
     );
-    let certificate = binding.as_ref().map(|b| b.certificate.as_str());
     tracing::info!(link = id, name = %config.name, ?peer, role = ?config.role, ?certificate, "link up");
     let actions = shared.core.on_link_up(shared.now(), id, config.clone());
     shared.execute(actions).await;

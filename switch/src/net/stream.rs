@@ -36,6 +36,12 @@ pub enum WriteHalf {
     Tls(tokio::io::WriteHalf<TlsStream<TcpStream>>),
 }
 
+impl From<TcpStream> for LinkStream {
+    fn from(s: TcpStream) -> Self {
+        LinkStream::Plain(s)
+    }
+}
+
 impl LinkStream {
     /// The underlying TCP socket.
     pub fn tcp(&self) -> &TcpStream {

@@ -1,0 +1,146 @@
+//! Mutual TLS for the simulators' links: `--tls-dir DIR` (a `switch gen-certs`
+//! directory: its CA and CRL, and this bank's certificate) or the files one by one.
+//! An acquirer, or an issuer that dials, is the TLS client and verifies the switch's
+//! name; an issuer that listens is the TLS server and requires the switch's client
+//! certificate. Handshakes have a deadline.
+
+use std::io;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use rustls::pki_types::ServerName;
+use switch::net::stream::LinkStream;
+use switch::tls::endpoint::{client_from_files, server_from_files};
+use switch::tls::generate::Layout;
+use tokio::net::TcpStream;
+use tokio_rustls::{TlsAcceptor, TlsConnector, TlsStream};
+
+/// The name the switch's certificate presents unless `--tls-server-name` says otherwise.
+pub const DEFAULT_SERVER_NAME: &str = "switch.banks.test";
+/// How long a handshake may take.
+pub const HANDSHAKE_DEADLINE: Duration = Duration::from_secs(5);
+
+/// `--tls-*` options. TLS is on when `--tls-dir` or `--tls-cert` is given.
+#[derive(clap::Args, Debug, Clone, Default)]
+pub struct TlsOptions {
+    /// Mutual TLS with the files of a `switch gen-certs` directory: ca.pem, ca.crl
+    /// and this bank's bank-ID.pem / bank-ID.key.
+    #[arg(long, value_name = "DIR")]
+    pub tls_dir: Option<PathBuf>,
+    /// CA certificate(s) that sign the switch's certificate (repeatable).
+    #[arg(long, value_name = "PATH")]
+    pub tls_ca: Vec<PathBuf>,
+    /// Certificate revocation list(s) (repeatable).
+    #[arg(long, value_name = "PATH")]
+    pub tls_crl: Vec<PathBuf>,
+    /// This bank's certificate chain (PEM).
+    #[arg(long, value_name = "PATH")]
+    pub tls_cert: Option<PathBuf>,
+    /// This bank's private key (PEM).
+    #[arg(long, value_name = "PATH")]
+    pub tls_key: Option<PathBuf>,
+    /// The name the switch's certificate must present [default: switch.banks.test].
+    #[arg(long, value_name = "NAME")]
+    pub tls_server_name: Option<String>,
+}
+
+/// A host's TLS, both sides (an issuer may listen or dial).
+pub struct HostTls {
+    /// For dialing: verifies the switch's certificate, presents ours.
+    pub connector: TlsConnector,
+    /// The name the switch must present.
+    pub server_name: ServerName<'static>,
+    /// For listening: requires and verifies the switch's client certificate.
+    pub acceptor: TlsAcceptor,
+}
+
+impl std::fmt::Debug for HostTls {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "HostTls {{ server_name: {:?} }}", self.server_name)
+    }
+}
+
+impl TlsOptions {
+    /// Whether TLS was asked for.
+    pub fn enabled(&self) -> bool {
+        self.tls_dir.is_some() || self.tls_cert.is_some()
+    }
+
+    /// Load the files for bank `bank`; None when TLS is off.
+    pub fn load(&self, bank: &str) -> Result<Option<Arc<HostTls>>, String> {
+        if !self.enabled() {
+            return Ok(None);
+        }
+        let layout = self.tls_dir.as_deref().map(Layout::new);
+        let pick = |given: &Option<PathBuf>, from_dir: fn(&Layout, &str) -> PathBuf, what: &str| {
+            given
+                .clone()
+                .or_else(|| layout.as_ref().map(|l| from_dir(l, bank)))
+                .ok_or_else(|| format!("--tls-{what} is needed (or --tls-dir)"))
+        };
+        let cert = pick(&self.tls_cert, Layout::bank_cert, "cert")?;
+        let key = pick(&self.tls_key, Layout::bank_key, "key")?;
+        let mut ca = self.tls_ca.clone();
+        let mut crl = self.tls_crl.clone();
+        if let Some(l) = &layout {
+            if ca.is_empty() {
+                ca.push(l.ca());
+            }
+            if crl.is_empty() {
+                crl.push(l.crl());
+            }
+        }
+        if ca.is_empty() {
+            return Err("--tls-ca is needed (or --tls-dir)".into());
+        }
+        let name = self
+            .tls_server_name
+            .clone()
+            .unwrap_or_else(|| DEFAULT_SERVER_NAME.into());
+        let server_name = ServerName::try_from(name.clone())
+            .map_err(|_| format!("--tls-server-name {name:?} is not a DNS name"))?;
+        Ok(Some(Arc::new(HostTls {
+            connector: TlsConnector::from(client_from_files(&ca, &crl, &cert, &key)?),
+            server_name,
+            acceptor: TlsAcceptor::from(server_from_files(&ca, &crl, &cert, &key)?),
+        })))
+    }
+}
+
+impl HostTls {
+    /// Client side of a handshake on a dialed connection.
+    pub async fn connect(&self, tcp: TcpStream) -> io::Result<LinkStream> {
+        let _ = tcp.set_nodelay(true);
+        let handshake = self.connector.connect(self.server_name.clone(), tcp);
+        match tokio::time::timeout(HANDSHAKE_DEADLINE, handshake).await {
+            Ok(Ok(s)) => Ok(LinkStream::Tls(Box::new(TlsStream::Client(s)))),
+            Ok(Err(e)) => Err(io::Error::new(e.kind(), format!("TLS handshake: {e}"))),
+            Err(_) => Err(io::Error::new(
+                io::ErrorKind::TimedOut,
+                "TLS handshake timed out",
+            )),
+        }
+    }
+
+    /// Server side of a handshake on an accepted connection.
+    pub async fn accept(&self, tcp: TcpStream) -> io::Result<LinkStream> {
+        let _ = tcp.set_nodelay(true);
+        match tokio::time::timeout(HANDSHAKE_DEADLINE, self.acceptor.accept(tcp)).await {
+            Ok(Ok(s)) => Ok(LinkStream::Tls(Box::new(TlsStream::Server(s)))),
+            Ok(Err(e)) => Err(io::Error::new(e.kind(), format!("TLS handshake: {e}"))),
+            Err(_) => Err(io::Error::new(
+                io::ErrorKind::TimedOut,
+                "TLS handshake timed out",
+            )),
+        }
+    }
+}
+
+/// Secure `tcp` with `tls` when given.
+pub async fn secure_client(tls: Option<&HostTls>, tcp: TcpStream) -> io::Result<LinkStream> {
+    match tls {
+        Some(t) => t.connect(tcp).await,
+        None => Ok(LinkStream::Plain(tcp)),
+    }
+}
