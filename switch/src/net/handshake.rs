@@ -11,6 +11,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use rustls::pki_types::ServerName;
+use tokio::io::AsyncWriteExt;
 use tokio::net::TcpStream;
 use tokio_rustls::{TlsAcceptor, TlsConnector, TlsStream};
 
@@ -84,6 +85,24 @@ fn classify(e: &io::Error) -> Refused {
     }
 }
 
+/// Bind the peer's end-entity certificate to the link's banks; on refusal, close
+/// the TLS session properly (close_notify, within a short bound) before dropping it.
+async fn bind_or_close(
+    tls: &LinkTls,
+    mut stream: TlsStream<TcpStream>,
+) -> Result<(LinkStream, Arc<Binding>), Refused> {
+    match bind_peer(tls, &stream) {
+        Ok(binding) => Ok((LinkStream::Tls(Box::new(stream)), Arc::new(binding))),
+        Err(refused) => {
+            let _ = tokio::time::timeout(CLOSE_GRACE, stream.shutdown()).await;
+            Err(refused)
+        }
+    }
+}
+
+/// How long a refused peer gets to take our close_notify.
+const CLOSE_GRACE: Duration = Duration::from_millis(500);
+
 /// Bind the peer's end-entity certificate to the link's banks.
 fn bind_peer(tls: &LinkTls, stream: &TlsStream<TcpStream>) -> Result<Binding, Refused> {
     let certs = match stream {
@@ -108,8 +127,7 @@ pub(crate) async fn accept(
         Ok(Err(e)) => return Err(classify(&e)),
         Ok(Ok(s)) => TlsStream::Server(s),
     };
-    let binding = bind_peer(tls, &stream)?;
-    Ok((LinkStream::Tls(Box::new(stream)), Arc::new(binding)))
+    bind_or_close(tls, stream).await
 }
 
 /// Client side of a handshake on a dialed connection: the server must present
@@ -126,6 +144,5 @@ pub(crate) async fn connect(
         Ok(Err(e)) => return Err(classify(&e)),
         Ok(Ok(s)) => TlsStream::Client(s),
     };
-    let binding = bind_peer(tls, &stream)?;
-    Ok((LinkStream::Tls(Box::new(stream)), Arc::new(binding)))
+    bind_or_close(tls, stream).await
 }
