@@ -74,6 +74,10 @@ pub(crate) async fn serve(
             Err(_) if reader.read_buffer().is_empty() => continue, // idle is fine
             Err(_) => break "peer stalled mid-frame",
             Ok(None) => break "peer closed",
+            // A TLS peer that closes without close_notify: still just a close.
+            Ok(Some(Err(FramingError::Io(e)))) if e.kind() == std::io::ErrorKind::UnexpectedEof => {
+                break "peer closed"
+            }
             Ok(Some(Err(FramingError::Io(e)))) => {
                 tracing::info!(link = id, error = %e, "read error");
                 break "read error";

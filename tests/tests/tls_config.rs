@@ -1,0 +1,148 @@
+//! TLS configuration errors name the file, the entry and the problem, and never
+//! show key material.
+
+#![allow(clippy::panic, clippy::unwrap_used, clippy::expect_used, missing_docs)]
+
+mod tls_support;
+
+use std::path::Path;
+
+use switch::config::Config;
+use tls_support::Pki;
+
+fn config(tls_section: &str, link_extra: &str) -> String {
+    format!(
+        r#"
+[switch]
+institution_id = "940000"
+rules = "{rules}"
+{tls_section}
+
+[[link]]
+name = "acq"
+role = "acquirer"
+bank = "940810"
+direction = "listen"
+address = "127.0.0.1:0"
+{link_extra}
+"#,
+        rules = tests::national_rules()
+    )
+}
+
+fn errors(text: &str) -> Vec<String> {
+    match Config::parse(text, Path::new("/etc/switch/test.toml")) {
+        Ok(_) => panic!("accepted:\n{text}"),
+        Err(e) => e.iter().map(|e| e.to_string()).collect(),
+    }
+}
+
+fn section(pki: &Pki, cert: &str, key: &str) -> String {
+    let d = pki.dir.display();
+    format!("[switch.tls]\nca = \"{d}/ca.pem\"\ncert = \"{d}/{cert}\"\nkey = \"{d}/{key}\"\ncrl = [\"{d}/ca.crl\"]\n")
+}
+
+#[test]
+fn a_valid_tls_configuration_loads() {
+    let pki = Pki::new("config-ok");
+    let c = Config::parse(
+        &config(
+            &section(&pki, "switch.pem", "switch.key"),
+            "tls = true\nidentity = \"940810.banks.test\"",
+        ),
+        Path::new("/etc/switch/test.toml"),
+    )
+    .unwrap_or_else(|e| panic!("{e:?}"));
+    let tls = c.tls.as_ref().unwrap();
+    assert!(tls.material.is_some());
+    assert_eq!(
+        tls.links["acq"].identity_of("940810"),
+        Some("940810.banks.test")
+    );
+    // Debug output of the whole configuration shows no key.
+    let key = std::fs::read_to_string(pki.layout().switch_key()).unwrap();
+    let body: String = key.lines().filter(|l| !l.starts_with("-----")).collect();
+    let debug = format!("{c:?}");
+    assert!(!debug.contains(&body[..20]), "key material in Debug output");
+}
+
+#[test]
+fn missing_and_mismatched_files_are_named() {
+    let pki = Pki::new("config-bad");
+    let e = errors(&config(
+        &section(&pki, "nowhere.pem", "switch.key"),
+        "tls = true",
+    ));
+    assert!(
+        e.iter().any(|m| m.contains("test.toml: switch.tls:")
+            && m.contains("nowhere.pem")
+            && m.contains("cannot read")),
+        "{e:?}"
+    );
+    // A certificate with somebody else's key: both files named.
+    let e = errors(&config(
+        &section(&pki, "switch.pem", "bank-940810.key"),
+        "tls = true",
+    ));
+    assert!(
+        e.iter()
+            .any(|m| m.contains("switch.pem") && m.contains("bank-940810.key")),
+        "{e:?}"
+    );
+    // A CA file that is not PEM.
+    let junk = pki.dir.join("junk.pem");
+    std::fs::write(&junk, "hello\n").unwrap();
+    let d = pki.dir.display();
+    let e = errors(&config(
+        &format!("[switch.tls]\nca = \"{d}/junk.pem\"\ncert = \"{d}/switch.pem\"\nkey = \"{d}/switch.key\"\n"),
+        "tls = true",
+    ));
+    assert!(
+        e.iter()
+            .any(|m| m.contains("junk.pem") && m.contains("no CERTIFICATE")),
+        "{e:?}"
+    );
+    // No error ever quotes a key.
+    let key = std::fs::read_to_string(pki.layout().bank_key("940810")).unwrap();
+    assert!(e
+        .iter()
+        .all(|m| !m.contains("PRIVATE KEY") && !key.lines().nth(1).is_some_and(|l| m.contains(l))));
+}
+
+#[test]
+fn link_problems_name_the_link() {
+    let e = errors(&config("", "tls = true"));
+    assert!(
+        e.iter()
+            .any(|m| m.contains("link acq:") && m.contains("[switch.tls]")),
+        "{e:?}"
+    );
+    let e = errors(&config("", "identity = \"x.example\""));
+    assert!(
+        e.iter()
+            .any(|m| m.contains("link acq:") && m.contains("tls = true")),
+        "{e:?}"
+    );
+    let pki = Pki::new("config-link");
+    let e = errors(&config(
+        &section(&pki, "switch.pem", "switch.key"),
+        "tls = true\nidentities = { \"940899\" = \"x.example\" }",
+    ));
+    assert!(
+        e.iter()
+            .any(|m| m.contains("link acq:") && m.contains("940899")),
+        "{e:?}"
+    );
+    let e = errors(&config(
+        &format!(
+            "{}handshake_timeout_ms = 0\n",
+            section(&pki, "switch.pem", "switch.key")
+        ),
+        "tls = true",
+    ));
+    assert!(
+        e.iter()
+            .any(|m| m.contains("switch.tls:") && m.contains("handshake_timeout_ms")),
+        "{e:?}"
+    );
+}
