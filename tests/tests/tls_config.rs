@@ -146,3 +146,27 @@ fn link_problems_name_the_link() {
         "{e:?}"
     );
 }
+
+#[test]
+fn the_example_configuration_loads_with_generated_certificates() {
+    use switch::tls::generate::{generate, CertPlan};
+    let example = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../switch/config/tls-example.toml"
+    );
+    let text = std::fs::read_to_string(example).unwrap().replace(
+        "../../routing-rules/rules/national.toml",
+        &tests::national_rules(),
+    );
+    let dir = std::env::temp_dir().join(format!("tls-example-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let path = dir.join("tls-example.toml");
+    std::fs::write(&path, text).unwrap();
+    // As `switch gen-certs DIR --config PATH` does it.
+    let plan = CertPlan::from_config(&Config::load_without_tls_files(&path).unwrap());
+    assert_eq!(plan.banks["940852"], vec!["pyongsong.central-bank.example"]);
+    generate(&dir.join("certs"), &plan).unwrap();
+    let config = Config::load(&path).unwrap_or_else(|e| panic!("{e:?}"));
+    assert_eq!(config.tls.unwrap().links.len(), 3);
+    let _ = std::fs::remove_dir_all(&dir);
+}
