@@ -7,7 +7,9 @@
 //! [`i8583::Packer`] ([`set_i8583_fields`]), and the i8583 spec that reads exactly the
 //! bytes our `iso87ascii` dialect writes ([`i8583_reference_spec`]); the measuring
 //! tools of the runners ([`measure`]: counting allocator, timing, medians, flags);
-//! and the synthetic routing network of `routing-compare` ([`routing`]).
+//! the synthetic routing network of `routing-compare` ([`routing`]); and what
+//! `sim-compare` and `switch-compare` run on loopback beside the simulators and the
+//! switch ([`loopback`]: echo server, frame relay, silent issuer, bare load client).
 //!
 //! # Wire compatibility with i8583
 //!
@@ -20,6 +22,7 @@
 //! `{:016X}`), so no case adjustment is needed: the unit tests check that i8583's
 //! packed bytes equal our encoded bytes and that i8583 unpacks them to the same values.
 
+pub mod loopback;
 pub mod measure;
 pub mod routing;
 

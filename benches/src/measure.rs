@@ -1,6 +1,7 @@
-//! What the comparison runners share to measure: a counting global allocator, wall
-//! time per operation, median/min/max of repetitions, and the `--reps N --ops N`
-//! command line.
+//! What the comparison runners share to measure: a counting global allocator (and
+//! one that tracks the live heap, [`TrackingAlloc`]), wall time per operation,
+//! median/min/max of repetitions, and the command line (`--reps N --ops N`, or
+//! named flags with [`parse_named`]).
 //!
 //! A runner installs the allocator itself (the library does not, so criterion benches
 //! and tests keep the plain system allocator); [`allocs_per_op`] then counts heap
@@ -23,7 +24,7 @@
 //! Without the `#[global_allocator]` line, [`allocs_per_op`] reports 0.
 
 use std::alloc::{GlobalAlloc, Layout, System};
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU64, Ordering};
 
 /// Counts allocations while counting is on (see [`allocs_per_op`]); otherwise a plain
 /// `System`.
@@ -70,6 +71,87 @@ unsafe impl GlobalAlloc for CountingAlloc {
     }
 
     unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
+        // SAFETY: as for `realloc`.
+        unsafe { System.dealloc(ptr, layout) }
+    }
+}
+
+/// Tracks the live heap (bytes and blocks allocated and not yet freed) once
+/// [`start_tracking`] has been called, for a process's whole life after it; before
+/// that, and in binaries that do not install it, a plain `System` (one relaxed
+/// load per call). `switch-compare`'s switch process uses it to tell the heap the
+/// switch holds per transaction from what the allocator and the kernel add.
+pub struct TrackingAlloc;
+
+static TRACKING: AtomicBool = AtomicBool::new(false);
+static LIVE_BYTES: AtomicI64 = AtomicI64::new(0);
+static LIVE_BLOCKS: AtomicI64 = AtomicI64::new(0);
+
+/// Start tracking the live heap (call first thing in `main`: blocks allocated
+/// before are not counted, and freeing them counts negatively).
+pub fn start_tracking() {
+    TRACKING.store(true, Ordering::SeqCst);
+}
+
+/// Live heap since [`start_tracking`]: (bytes, blocks) requested and not freed
+/// (0, 0 without [`TrackingAlloc`] installed).
+pub fn live_heap() -> (i64, i64) {
+    (
+        LIVE_BYTES.load(Ordering::Relaxed),
+        LIVE_BLOCKS.load(Ordering::Relaxed),
+    )
+}
+
+#[inline]
+fn track(bytes: i64, blocks: i64) {
+    if TRACKING.load(Ordering::Relaxed) {
+        LIVE_BYTES.fetch_add(bytes, Ordering::Relaxed);
+        LIVE_BLOCKS.fetch_add(blocks, Ordering::Relaxed);
+    }
+}
+
+fn size_of(layout: Layout) -> i64 {
+    i64::try_from(layout.size()).unwrap_or(i64::MAX)
+}
+
+// As for `CountingAlloc`: every method forwards unchanged to `System` and only
+// adds to counters that do not touch the memory.
+// SAFETY: see `CountingAlloc`; the counters are plain atomics.
+#[allow(unsafe_code)]
+unsafe impl GlobalAlloc for TrackingAlloc {
+    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
+        // SAFETY: the caller's guarantees for `layout` are passed on unchanged.
+        let p = unsafe { System.alloc(layout) };
+        if !p.is_null() {
+            track(size_of(layout), 1);
+        }
+        p
+    }
+
+    unsafe fn alloc_zeroed(&self, layout: Layout) -> *mut u8 {
+        // SAFETY: as for `alloc`.
+        let p = unsafe { System.alloc_zeroed(layout) };
+        if !p.is_null() {
+            track(size_of(layout), 1);
+        }
+        p
+    }
+
+    unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
+        // SAFETY: `ptr` was allocated by `System` with `layout` (every allocation
+        // goes through this wrapper); the caller's guarantees are passed on.
+        let p = unsafe { System.realloc(ptr, layout, new_size) };
+        if !p.is_null() {
+            track(
+                i64::try_from(new_size).unwrap_or(i64::MAX) - size_of(layout),
+                0,
+            );
+        }
+        p
+    }
+
+    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
+        track(-size_of(layout), -1);
         // SAFETY: as for `realloc`.
         unsafe { System.dealloc(ptr, layout) }
     }
@@ -182,6 +264,51 @@ pub fn parse_args(
     Ok(Some(options))
 }
 
+/// Parse `--name value` (also `--name=value`) flags whose names are in `known`,
+/// in order of appearance; `Ok(None)` for `--help`. Errors end with `usage`. The
+/// runners with more than `--reps` and `--ops` convert the values themselves
+/// ([`positive`]).
+pub fn parse_named(
+    args: impl IntoIterator<Item = String>,
+    known: &[&str],
+    usage: &str,
+) -> Result<Option<Vec<(String, String)>>, String> {
+    let mut out = Vec::new();
+    let mut args = args.into_iter();
+    while let Some(arg) = args.next() {
+        let (flag, inline) = match arg.split_once('=') {
+            Some((flag, value)) => (flag.to_string(), Some(value.to_string())),
+            None => (arg, None),
+        };
+        if flag == "-h" || flag == "--help" {
+            return Ok(None);
+        }
+        if !known.contains(&flag.as_str()) {
+            return Err(format!("unknown argument {flag:?}\n{usage}"));
+        }
+        let value = inline
+            .or_else(|| args.next())
+            .ok_or_else(|| format!("{flag} needs a value\n{usage}"))?;
+        out.push((flag, value));
+    }
+    Ok(Some(out))
+}
+
+/// `value` of `flag` as a positive finite number.
+pub fn positive<T>(flag: &str, value: &str) -> Result<T, String>
+where
+    T: std::str::FromStr + Copy + Into<f64>,
+{
+    value
+        .parse::<T>()
+        .ok()
+        .filter(|v| {
+            let x: f64 = (*v).into();
+            x.is_finite() && x > 0.0
+        })
+        .ok_or_else(|| format!("{flag}: {value:?} is not a positive number"))
+}
+
 #[cfg(test)]
 mod tests {
     use std::hint::black_box;
@@ -210,11 +337,42 @@ mod tests {
     }
 
     #[test]
+    fn parses_named_flags() {
+        let known = ["--secs", "--reps"];
+        let got = parse_named(args("--secs 2.5 --reps=3"), &known, "u")
+            .unwrap()
+            .unwrap();
+        assert_eq!(
+            got,
+            vec![
+                ("--secs".to_string(), "2.5".to_string()),
+                ("--reps".to_string(), "3".to_string())
+            ]
+        );
+        assert!(parse_named(args("-h"), &known, "u").unwrap().is_none());
+        assert!(parse_named(args("--fast 1"), &known, "u").is_err());
+        assert!(parse_named(args("--secs"), &known, "u").is_err());
+        assert_eq!(positive::<f64>("--secs", "2.5"), Ok(2.5));
+        assert_eq!(positive::<u32>("--reps", "3"), Ok(3));
+        assert!(positive::<f64>("--secs", "0").is_err());
+        assert!(positive::<f64>("--secs", "-1").is_err());
+        assert!(positive::<f64>("--secs", "inf").is_err());
+        assert!(positive::<u32>("--reps", "x").is_err());
+    }
+
+    #[test]
     fn median_min_max() {
         assert_eq!(stats(&[3.0, 1.0, 2.0]), (2.0, 1.0, 3.0));
         assert_eq!(stats(&[4.0, 1.0, 2.0, 3.0]), (2.5, 1.0, 4.0));
         assert!(stats(&[]).0.is_nan());
         assert_eq!(round(1.23456, 2), 1.23);
+    }
+
+    #[test]
+    fn without_the_tracking_allocator_no_heap_is_tracked() {
+        start_tracking();
+        drop(black_box(vec![1u8; 64]));
+        assert_eq!(live_heap(), (0, 0));
     }
 
     #[test]
