@@ -345,6 +345,13 @@ impl Message {
         }
     }
 
+    /// Give back spare capacity: for messages kept a long time (a switch's
+    /// in-flight requests), so each holds only what it uses.
+    pub fn shrink_to_fit(&mut self) {
+        self.slots.shrink_to_fit();
+        self.local.shrink_to_fit();
+    }
+
     /// Remove field `n`; returns whether it was present.
     pub fn remove(&mut self, n: u8) -> bool {
         match self.position(n) {

@@ -1,5 +1,6 @@
 //! Duplicate detection: the same (acquirer, MTI class, field 7, field 11, field 41)
-//! within a window is a duplicate transmission (RC 94). Bounded in time and size.
+//! within a window is a duplicate transmission (RC 94). Bounded in time and size;
+//! keys are held as 128-bit fingerprints (see [`super::fingerprint`]).
 
 use std::collections::VecDeque;
 use std::sync::Mutex;
@@ -7,6 +8,7 @@ use std::time::Duration;
 
 use dashmap::DashMap;
 
+use super::fingerprint::Fingerprinter;
 use super::time::Millis;
 
 /// The identity of an acquirer's request.
@@ -28,8 +30,9 @@ pub struct DuplicateKey {
 pub struct Duplicates {
     window: Duration,
     capacity: usize,
-    seen: DashMap<DuplicateKey, Millis>,
-    order: Mutex<VecDeque<(Millis, DuplicateKey)>>,
+    fingerprints: Fingerprinter,
+    seen: DashMap<u128, Millis>,
+    order: Mutex<VecDeque<(Millis, u128)>>,
 }
 
 impl Duplicates {
@@ -38,6 +41,7 @@ impl Duplicates {
         Duplicates {
             window,
             capacity,
+            fingerprints: Fingerprinter::default(),
             seen: DashMap::new(),
             order: Mutex::new(VecDeque::new()),
         }
@@ -46,7 +50,8 @@ impl Duplicates {
     /// Record `key`; true if it was already seen within the window.
     pub fn check_and_insert(&self, key: DuplicateKey, now: Millis) -> bool {
         use dashmap::mapref::entry::Entry;
-        match self.seen.entry(key.clone()) {
+        let key = self.fingerprints.of(&key);
+        match self.seen.entry(key) {
             Entry::Occupied(mut e) => {
                 if now.since(*e.get()) < self.window {
                     return true;
@@ -61,6 +66,11 @@ impl Duplicates {
         order.push_back((now, key));
         while order.len() > self.capacity {
             if let Some((t, k)) = order.pop_front() {
+                if now.since(t) < self.window {
+                    // Full before the window is over: duplicates older than this
+                    // one are no longer recognised.
+                    metrics::counter!("switch_duplicate_window_shortened_total").increment(1);
+                }
                 self.seen.remove_if(&k, |_, seen| *seen == t);
             }
         }

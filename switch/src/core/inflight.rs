@@ -59,13 +59,16 @@ pub struct InFlightEntry {
 /// The in-flight map.
 #[derive(Default)]
 pub struct InFlight {
-    map: DashMap<InFlightKey, InFlightEntry>,
+    /// Boxed: the table's spare slots then cost a pointer, not a whole entry.
+    map: DashMap<InFlightKey, Box<InFlightEntry>>,
 }
 
 impl InFlight {
     /// Track a forwarded message.
-    pub fn insert(&self, key: InFlightKey, entry: InFlightEntry) {
-        self.map.insert(key, entry);
+    pub fn insert(&self, key: InFlightKey, mut entry: InFlightEntry) {
+        // Held until the answer or the timeout: keep only what is used.
+        entry.forwarded.shrink_to_fit();
+        self.map.insert(key, Box::new(entry));
     }
 
     /// Whether `key` is in flight.
@@ -75,14 +78,14 @@ impl InFlight {
 
     /// Take the entry for `key` (exactly one caller gets it).
     pub fn take(&self, key: &InFlightKey) -> Option<InFlightEntry> {
-        self.map.remove(key).map(|(_, e)| e)
+        self.map.remove(key).map(|(_, e)| *e)
     }
 
     /// Take the entry for `key` only if its deadline has passed at `now`.
     pub fn take_if_expired(&self, key: &InFlightKey, now: Millis) -> Option<InFlightEntry> {
         self.map
             .remove_if(key, |_, e| e.deadline <= now)
-            .map(|(_, e)| e)
+            .map(|(_, e)| *e)
     }
 
     /// Entries in flight.

@@ -15,6 +15,7 @@
 pub mod action;
 pub mod advice;
 pub mod duplicates;
+pub mod fingerprint;
 pub mod inflight;
 pub mod journal;
 pub mod links;

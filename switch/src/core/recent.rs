@@ -5,7 +5,11 @@
 use std::collections::VecDeque;
 use std::sync::Mutex;
 
+use std::sync::Arc;
+
 use dashmap::DashMap;
+
+use super::fingerprint::Fingerprinter;
 
 /// The acquirer's keys of an original request.
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
@@ -27,11 +31,30 @@ pub struct Forwarded {
     pub field90: String,
 }
 
-/// The index.
+/// Field 90 is 42 characters; longer values (never made by the switch) are boxed.
+const FIELD90_LEN: usize = 42;
+
+/// What is held per original: the issuer's id shared by all its entries, and field
+/// 90 inline.
+#[derive(Clone)]
+struct Stored {
+    issuer: Arc<str>,
+    field90: Field90,
+}
+
+#[derive(Clone)]
+enum Field90 {
+    Inline([u8; FIELD90_LEN]),
+    Other(Box<str>),
+}
+
+/// The index: fingerprints of the acquirer's keys to where the original went.
 pub struct Recent {
     capacity: usize,
-    map: DashMap<AcquirerKey, Forwarded>,
-    order: Mutex<VecDeque<AcquirerKey>>,
+    fingerprints: Fingerprinter,
+    map: DashMap<u128, Stored>,
+    order: Mutex<VecDeque<u128>>,
+    issuers: DashMap<String, Arc<str>>,
 }
 
 impl Recent {
@@ -39,14 +62,29 @@ impl Recent {
     pub fn new(capacity: usize) -> Recent {
         Recent {
             capacity,
+            fingerprints: Fingerprinter::default(),
             map: DashMap::new(),
             order: Mutex::new(VecDeque::new()),
+            issuers: DashMap::new(),
         }
     }
 
     /// Remember a forwarded original.
     pub fn insert(&self, key: AcquirerKey, fwd: Forwarded) {
-        if self.map.insert(key.clone(), fwd).is_none() {
+        let key = self.fingerprints.of(&key);
+        let issuer = match self.issuers.get(&fwd.issuer) {
+            Some(shared) => shared.clone(),
+            None => self
+                .issuers
+                .entry(fwd.issuer.clone())
+                .or_insert_with(|| Arc::from(fwd.issuer.as_str()))
+                .clone(),
+        };
+        let field90 = match <[u8; FIELD90_LEN]>::try_from(fwd.field90.as_bytes()) {
+            Ok(inline) => Field90::Inline(inline),
+            Err(_) => Field90::Other(fwd.field90.into_boxed_str()),
+        };
+        if self.map.insert(key, Stored { issuer, field90 }).is_none() {
             let mut order = self.order.lock().unwrap_or_else(|p| p.into_inner());
             order.push_back(key);
             while order.len() > self.capacity {
@@ -59,7 +97,14 @@ impl Recent {
 
     /// Look up an original.
     pub fn get(&self, key: &AcquirerKey) -> Option<Forwarded> {
-        self.map.get(key).map(|e| e.clone())
+        let stored = self.map.get(&self.fingerprints.of(key))?;
+        Some(Forwarded {
+            issuer: stored.issuer.to_string(),
+            field90: match &stored.field90 {
+                Field90::Inline(bytes) => String::from_utf8_lossy(bytes).into_owned(),
+                Field90::Other(text) => text.to_string(),
+            },
+        })
     }
 
     /// Entries held.
