@@ -34,8 +34,14 @@ mod tests {
     #[test]
     fn equal_keys_agree_and_different_ones_differ() {
         let f = Fingerprinter::default();
-        assert_eq!(f.of(&("940800", 2u8, "000001")), f.of(&("940800", 2u8, "000001")));
-        assert_ne!(f.of(&("940800", 2u8, "000001")), f.of(&("940800", 2u8, "000002")));
+        assert_eq!(
+            f.of(&("940800", 2u8, "000001")),
+            f.of(&("940800", 2u8, "000001"))
+        );
+        assert_ne!(
+            f.of(&("940800", 2u8, "000001")),
+            f.of(&("940800", 2u8, "000002"))
+        );
         // Field boundaries count: ("ab", "c") is not ("a", "bc").
         assert_ne!(f.of(&("ab", "c")), f.of(&("a", "bc")));
     }
