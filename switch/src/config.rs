@@ -18,6 +18,8 @@
 //! framing = "binary2"            # binary2 | ascii4 | bcd2
 //! tls = true                     # mutual TLS (needs [switch.tls]; see crate::tls::settings)
 //! identity = "940851.banks.test" # the SAN DNS name or CN the bank's certificate presents
+//! mac_key = { env = "MAC_940851" }   # MAC on this link (see crate::security::settings)
+//! pin_key = { wrapped = "…" }        # PIN blocks translated under this zone PIN key
 //! ```
 
 use std::collections::{BTreeMap, HashSet};
@@ -30,6 +32,10 @@ use codecs::framing::LengthHeader;
 use codecs::Spec;
 use serde::Deserialize;
 
+use crate::security::mac::MacPadding;
+use crate::security::pin::PinFormat;
+use crate::security::settings::{link_security, KeyLoader, RawKey, RawLinkSecurity, RawSecurity};
+use crate::security::{LinkSecurity, SecurityConfig};
 use crate::tls::settings::{link_tls, RawLinkTls, RawTls};
 use crate::tls::TlsConfig;
 
@@ -75,6 +81,7 @@ struct RawSwitch {
     saf_expiry_secs: Option<u64>,
     max_frame: Option<usize>,
     tls: Option<RawTls>,
+    security: Option<RawSecurity>,
 }
 
 #[derive(Deserialize)]
@@ -109,6 +116,10 @@ struct RawLink {
     tls: Option<bool>,
     identity: Option<String>,
     identities: Option<BTreeMap<String, String>>,
+    mac_key: Option<RawKey>,
+    mac_padding: Option<MacPadding>,
+    pin_key: Option<RawKey>,
+    pin_format: Option<PinFormat>,
 }
 
 /// One configured link (for a listener, every connection accepted on it).
@@ -142,6 +153,8 @@ pub struct LinkConfig {
     pub max_in_flight: usize,
     /// Simultaneous connections on a listener.
     pub max_connections: usize,
+    /// MAC and PIN block settings (the keys are in the security module).
+    pub security: LinkSecurity,
 }
 
 /// When a journal record counts as written.
@@ -211,6 +224,8 @@ pub struct Config {
     pub journal: Option<JournalConfig>,
     /// Mutual TLS (`[switch.tls]`) and the links that use it; None: plain TCP only.
     pub tls: Option<TlsConfig>,
+    /// The links' MAC and PIN keys (`[switch.security]` and the links' key fields).
+    pub security: SecurityConfig,
 }
 
 /// A configuration problem: file, entry, message.
@@ -240,7 +255,8 @@ impl Config {
     }
 
     /// Read and validate `path` without opening the TLS certificate files it names
-    /// (`switch gen-certs` creates them); nothing may run on the result.
+    /// (`switch gen-certs` creates them) or reading its keys; nothing may run on
+    /// the result.
     pub fn load_without_tls_files(path: &Path) -> Result<Config, Vec<ConfigError>> {
         let text = std::fs::read_to_string(path).map_err(|e| {
             vec![ConfigError {
@@ -300,6 +316,8 @@ impl Config {
             .as_ref()
             .and_then(|t| TlsConfig::from_raw(t, base, &mut |m| errors.push(err("switch.tls", m))));
         let every_link = s.tls.as_ref().is_some_and(TlsConfig::every_link);
+        let mut keys = KeyLoader::new(s.security.as_ref(), load_tls);
+        let mut security = keys.config();
         let mut links = Vec::new();
         let mut names = HashSet::new();
         let mut addresses = HashSet::new();
@@ -406,6 +424,28 @@ impl Config {
                 Ok(None) => {}
                 Err(m) => errors.push(err(&entry, m)),
             }
+            let raw_security = RawLinkSecurity {
+                mac_key: l.mac_key.as_ref(),
+                mac_padding: l.mac_padding,
+                pin_key: l.pin_key.as_ref(),
+                pin_format: l.pin_format,
+            };
+            let link_sec = match spec
+                .as_ref()
+                .map(|sp| link_security(&raw_security, sp, &mut keys))
+            {
+                Some(Ok((settings, zone_keys))) => {
+                    if let Some(k) = zone_keys {
+                        security.keys.insert(name.clone(), k);
+                    }
+                    settings
+                }
+                Some(Err(m)) => {
+                    errors.push(err(&entry, m));
+                    LinkSecurity::default()
+                }
+                None => LinkSecurity::default(),
+            };
             if let (Some(address), Some(spec), Some(framing)) = (address, spec, framing) {
                 links.push(LinkConfig {
                     name,
@@ -422,6 +462,7 @@ impl Config {
                     max_missed_echoes: l.max_missed_echoes.unwrap_or(3),
                     max_in_flight,
                     max_connections,
+                    security: link_sec,
                 });
             }
         }
@@ -447,6 +488,7 @@ impl Config {
         Ok(Config {
             journal,
             tls,
+            security,
             path: path.to_path_buf(),
             institution_id: s.institution_id.clone(),
             rules,

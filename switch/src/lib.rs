@@ -3,10 +3,13 @@
 //! - [`config`]: the TOML configuration, validated with file/entry/problem errors;
 //! - [`core`]: the deterministic state machine that decides (sans-IO, `now` passed in);
 //! - [`net`]: tokio drivers that accept and dial links, frame bytes and run the core's actions;
-//! - [`tls`]: mutual TLS settings, certificates, bank identity binding, `gen-certs`.
+//! - [`tls`]: mutual TLS settings, certificates, bank identity binding, `gen-certs`;
+//! - [`security`]: message authentication (MAC) and PIN translation, keys and the
+//!   security module interface.
 
 pub mod config;
 pub mod core;
 pub mod net;
+pub mod security;
 pub mod store;
 pub mod tls;

@@ -43,6 +43,7 @@ fn link_config(role: Role, bank: &str) -> Arc<LinkConfig> {
         max_missed_echoes: 3,
         max_in_flight: 100,
         max_connections: 8,
+        security: Default::default(),
     })
 }
 

@@ -1,0 +1,271 @@
+//! The MAC of an ISO 8583 message: which field carries it and which bytes it
+//! covers. Field 64 when the message has only a primary bitmap, field 128 when it
+//! has a secondary one; either way it is the last field, and the MAC covers the
+//! encoded message from the MTI (after any fixed header) up to the MAC field's
+//! value, bitmaps included (so the MAC field's bit is authenticated too).
+//!
+//! Messages the switch forwards are re-encoded and changed (STAN, fields 33 and
+//! 100), so a MAC that came with them means nothing on the next link: [`seal`]
+//! drops fields 64 and 128 and, for a MAC link, computes a new one.
+
+use std::borrow::Cow;
+
+use bytes::{Bytes, BytesMut};
+use codecs::spec::{ContentClass, DataEncoding, Length};
+use codecs::{Message, Spec};
+
+use super::mac::MAC_LEN;
+use super::module::SecurityError;
+
+/// The field that carries the MAC of `msg`: 128 if any field above 64 is present,
+/// else 64.
+pub fn mac_field(msg: &Message) -> u8 {
+    if msg.field_numbers().any(|n| n > 64) {
+        128
+    } else {
+        64
+    }
+}
+
+/// How a spec writes a MAC field: raw bytes or hex text.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum MacWire {
+    Raw,
+    Hex,
+}
+
+impl MacWire {
+    fn len(self) -> usize {
+        match self {
+            MacWire::Raw => MAC_LEN,
+            MacWire::Hex => 2 * MAC_LEN,
+        }
+    }
+}
+
+/// How `spec` writes field `n`, if it can carry an 8-byte MAC.
+fn mac_wire(spec: &Spec, n: u8) -> Option<MacWire> {
+    let f = spec.field(n)?;
+    match (f.class, f.length, f.encoding) {
+        (ContentClass::B, Length::Fixed(8), DataEncoding::Binary) => Some(MacWire::Raw),
+        (ContentClass::B, Length::Fixed(16), DataEncoding::Ascii) => Some(MacWire::Hex),
+        _ => None,
+    }
+}
+
+/// Whether `spec` can carry MACs: fields 64 and 128 fixed-length binary of 8 bytes.
+pub fn check_spec(spec: &Spec) -> Result<(), String> {
+    for n in [64u8, 128] {
+        if mac_wire(spec, n).is_none() {
+            return Err(format!(
+                "spec {}: field {n} must be fixed-length binary of 8 bytes to carry a MAC",
+                spec.name
+            ));
+        }
+    }
+    Ok(())
+}
+
+/// Why a message could not be sealed.
+#[derive(Debug, thiserror::Error)]
+pub enum SealError {
+    /// The message does not encode under the spec.
+    #[error(transparent)]
+    Encode(#[from] codecs::EncodeError),
+    /// Fields beyond 128 would follow field 128, which must be last.
+    #[error("a MAC cannot be placed: the message has fields beyond 128")]
+    Tertiary,
+    /// The spec cannot carry the MAC field.
+    #[error("spec {0} cannot carry field {1} as an 8-byte MAC")]
+    Spec(String, u8),
+    /// The security module refused.
+    #[error(transparent)]
+    Module(#[from] SecurityError),
+}
+
+/// `msg` without fields 64 and 128 (borrowed when it has neither).
+pub fn without_mac(msg: &Message) -> Cow<'_, Message> {
+    if msg.has(64) || msg.has(128) {
+        let mut m = msg.clone();
+        m.remove(64);
+        m.remove(128);
+        Cow::Owned(m)
+    } else {
+        Cow::Borrowed(msg)
+    }
+}
+
+/// Encode `msg` under `spec` with a fresh MAC from `mac` (given the bytes to
+/// authenticate) in field 64 or 128; any MAC it carried is dropped first.
+pub fn seal(
+    spec: &Spec,
+    msg: &Message,
+    mac: impl FnOnce(&[u8]) -> Result<[u8; MAC_LEN], SecurityError>,
+) -> Result<Bytes, SealError> {
+    let mut m = without_mac(msg).into_owned();
+    if m.field_numbers().any(|n| n > 128) {
+        return Err(SealError::Tertiary);
+    }
+    let field = mac_field(&m);
+    let wire = mac_wire(spec, field).ok_or_else(|| SealError::Spec(spec.name.clone(), field))?;
+    m.set_binary(field, &[0u8; MAC_LEN]);
+    let mut out = BytesMut::with_capacity(256);
+    spec.encode(&m, &mut out)?;
+    let end = out.len().saturating_sub(wire.len());
+    let start = spec.header_len.min(end);
+    let value = mac(&out[start..end])?;
+    if let Some(tail) = out.get_mut(end..) {
+        match wire {
+            MacWire::Raw => tail.copy_from_slice(&value),
+            MacWire::Hex => tail.copy_from_slice(super::keys::to_hex(&value).as_bytes()),
+        }
+    }
+    Ok(out.freeze())
+}
+
+/// Why a received message's MAC was refused.
+#[derive(Debug, thiserror::Error)]
+pub enum MacFailure {
+    /// The MAC field is absent.
+    #[error("field {0} (MAC) is missing")]
+    Missing(u8),
+    /// The MAC field is not the last field, or is not an 8-byte value.
+    #[error("field {0} (MAC) is not an 8-byte value at the end of the message")]
+    Misplaced(u8),
+    /// The MAC does not authenticate the message.
+    #[error("field {0} (MAC) does not match the message")]
+    Mismatch(u8),
+    /// The security module could not check it.
+    #[error(transparent)]
+    Module(#[from] SecurityError),
+}
+
+impl MacFailure {
+    /// A short label for metrics.
+    pub fn label(&self) -> &'static str {
+        match self {
+            MacFailure::Missing(_) => "mac missing",
+            MacFailure::Misplaced(_) => "mac misplaced",
+            MacFailure::Mismatch(_) => "mac mismatch",
+            MacFailure::Module(_) => "mac unchecked",
+        }
+    }
+}
+
+/// Check the MAC of a received frame: `body` as it arrived, `msg` its decoding
+/// under `spec`; `verify` is given the authenticated bytes and the MAC.
+pub fn verify(
+    spec: &Spec,
+    body: &[u8],
+    msg: &Message,
+    verify: impl FnOnce(&[u8], &[u8]) -> Result<bool, SecurityError>,
+) -> Result<(), MacFailure> {
+    let field = mac_field(msg);
+    let value = msg.get(field).ok_or(MacFailure::Missing(field))?;
+    let wire = mac_wire(spec, field).ok_or(MacFailure::Misplaced(field))?;
+    let last = msg.field_numbers().last() == Some(field);
+    let mac = value.bytes();
+    if !last || mac.len() != MAC_LEN || body.len() < spec.header_len + wire.len() {
+        return Err(MacFailure::Misplaced(field));
+    }
+    let end = body.len() - wire.len();
+    let data = body
+        .get(spec.header_len..end)
+        .ok_or(MacFailure::Misplaced(field))?;
+    if verify(data, &mac)? {
+        Ok(())
+    } else {
+        Err(MacFailure::Mismatch(field))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+    use crate::security::mac::{retail_mac, verify_retail_mac, MacPadding};
+    use codecs::Mti;
+
+    const KEY: [u8; 16] = [7; 16];
+
+    fn request() -> Message {
+        let mut m = Message::new(Mti::FINANCIAL_REQUEST);
+        m.set(2, "9408010000001238");
+        m.set(3, "000000");
+        m.set(4, "000000001500");
+        m.set(7, "1125103000");
+        m.set(11, "000001");
+        m.set(32, "940810");
+        m.set(41, "TERM0001");
+        m.set(49, "408");
+        m
+    }
+
+    fn sign(data: &[u8]) -> Result<[u8; 8], SecurityError> {
+        Ok(retail_mac(&KEY, MacPadding::Method2, data).unwrap())
+    }
+
+    fn check(data: &[u8], mac: &[u8]) -> Result<bool, SecurityError> {
+        Ok(verify_retail_mac(&KEY, MacPadding::Method2, data, mac).unwrap())
+    }
+
+    #[test]
+    fn sealed_messages_verify_in_every_builtin_spec() {
+        for name in ["iso87ascii", "iso87binary", "iso87bcd"] {
+            let spec = Spec::builtin(name).unwrap();
+            check_spec(&spec).unwrap();
+            for secondary in [false, true] {
+                let mut m = request();
+                if secondary {
+                    m.set(100, "940820");
+                }
+                // A stale MAC from another link is replaced.
+                m.set_binary(64, &[1; 8]);
+                let body = seal(&spec, &m, sign).unwrap();
+                let decoded = spec.decode(body.clone()).unwrap();
+                let field = if secondary { 128 } else { 64 };
+                assert_eq!(mac_field(&decoded), field, "{name}");
+                assert_eq!(decoded.field_numbers().last(), Some(field));
+                assert!(!(secondary && decoded.has(64)), "{name}: stale 64 dropped");
+                verify(&spec, &body, &decoded, check).unwrap();
+                // Any change to any byte before the MAC is caught.
+                for i in 0..body.len() - 8 {
+                    let mut bad = body.to_vec();
+                    bad[i] ^= 0x01;
+                    if let Ok(d) = spec.decode(Bytes::from(bad.clone())) {
+                        assert!(verify(&spec, &bad, &d, check).is_err(), "{name} byte {i}");
+                    }
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn missing_misplaced_and_wrong_macs_are_named() {
+        let spec = Spec::builtin("iso87ascii").unwrap();
+        let plain = spec.encode_to_bytes(&request()).unwrap();
+        let d = spec.decode(plain.clone()).unwrap();
+        assert!(matches!(
+            verify(&spec, &plain, &d, check),
+            Err(MacFailure::Missing(64))
+        ));
+        let body = seal(&spec, &request(), |_| Ok([0; 8])).unwrap();
+        let d = spec.decode(body.clone()).unwrap();
+        let e = verify(&spec, &body, &d, check).unwrap_err();
+        assert!(matches!(e, MacFailure::Mismatch(64)));
+        assert_eq!(e.to_string(), "field 64 (MAC) does not match the message");
+        let mut m = request();
+        m.set(150, "x");
+        assert!(matches!(seal(&spec, &m, sign), Err(SealError::Tertiary)));
+        // A MAC in 64 on a message with a secondary bitmap is not where it belongs.
+        let mut m = request();
+        m.set(100, "940820");
+        m.set_binary(64, &[0; 8]);
+        let body = spec.encode_to_bytes(&m).unwrap();
+        let d = spec.decode(body.clone()).unwrap();
+        assert!(matches!(
+            verify(&spec, &body, &d, check),
+            Err(MacFailure::Missing(128))
+        ));
+    }
+}

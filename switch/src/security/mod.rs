@@ -1,0 +1,35 @@
+//! Message authentication and PIN translation.
+//!
+//! - [`module`]: the [`SecurityModule`] interface (MAC and PIN operations by
+//!   zone; keys never leave it) — an HSM in production;
+//! - [`software`]: the in-memory implementation for tests and the demo;
+//! - [`mac`]: ISO/IEC 9797-1 MAC algorithm 3 (retail MAC), padding method 1 or 2;
+//! - [`message`]: which field carries an ISO 8583 message's MAC and which bytes
+//!   it covers; sealing outgoing frames and checking incoming ones;
+//! - [`pin`]: ISO 9564-1 PIN block formats 0 (TDES) and 4 (AES);
+//! - [`keys`]: key bytes that are wiped on drop and never shown (KCV only);
+//! - [`kek`]: keys wrapped under the local key-encryption key (AES key wrap);
+//! - [`settings`]: the per-link configuration and where keys come from;
+//! - [`apply`]: random keys on every link for a demo run.
+//!
+//! Where they are used: the drivers check MACs on arrival
+//! ([`crate::net::connection`]) and seal what they send ([`crate::net::runtime`]);
+//! the core translates field 52 when it forwards a request
+//! ([`crate::core::request`]).
+
+pub mod apply;
+pub mod kek;
+pub mod keys;
+pub mod mac;
+pub mod message;
+pub mod module;
+pub mod pin;
+pub mod settings;
+pub mod software;
+
+pub use keys::KeyMaterial;
+pub use mac::MacPadding;
+pub use module::{NoKeys, PinZone, SecurityError, SecurityModule};
+pub use pin::PinFormat;
+pub use settings::{LinkSecurity, SecurityConfig};
+pub use software::{SoftwareSecurityModule, ZoneKeys};
