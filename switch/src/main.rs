@@ -6,7 +6,9 @@
 //!   the interbank settlement of a business day from the journal;
 //! - `switch cutover --config PATH`: close the current business day now;
 //! - `switch gen-certs DIR [--config PATH] [--test-certs]`: a test CA, the switch's
-//!   certificate and one per bank of the configuration, and a CRL, for mutual TLS.
+//!   certificate and one per bank of the configuration, and a CRL, for mutual TLS;
+//! - `switch wrap-key [--kek-env NAME] < key.hex`: a MAC or PIN key wrapped under
+//!   the KEK, for `mac_key = { wrapped = ... }` in the configuration.
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -71,6 +73,79 @@ enum Command {
         #[arg(long)]
         test_certs: bool,
     },
+    /// Wrap a key (hex, one line on standard input) under the key-encryption key
+    /// (AES key wrap, RFC 3394) and print it with its check value, for a link's
+    /// `mac_key` or `pin_key = { wrapped = "..." }`.
+    WrapKey {
+        /// The environment variable holding the KEK (hex AES key: 16, 24 or 32 bytes).
+        #[arg(long, default_value = switch::security::kek::DEFAULT_KEK_ENV)]
+        kek_env: String,
+    },
+}
+
+/// `switch wrap-key`: the key comes on standard input (not the command line,
+/// which other users of the machine can see).
+fn wrap_key(kek_env: &str) -> ExitCode {
+    use switch::security::{kek, KeyMaterial};
+    let kek = match kek::kek_from_env(kek_env) {
+        Ok(k) => k,
+        Err(e) => {
+            eprintln!("switch wrap-key: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let mut line = zeroize::Zeroizing::new(String::new());
+    if let Err(e) = std::io::stdin().read_line(&mut line) {
+        eprintln!("switch wrap-key: cannot read the key from standard input: {e}");
+        return ExitCode::FAILURE;
+    }
+    let key = match KeyMaterial::from_hex(line.trim()) {
+        Ok(k) => k,
+        Err(e) => {
+            eprintln!("switch wrap-key: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    match kek::wrap(&kek, &key) {
+        Ok(wrapped) => {
+            println!("{{ wrapped = \"{wrapped}\" }}");
+            if let Some(kcv) = key.check_value() {
+                eprintln!("key check value (TDES): {kcv}");
+            }
+            ExitCode::SUCCESS
+        }
+        Err(e) => {
+            eprintln!("switch wrap-key: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+/// One line per link that authenticates messages or translates PIN blocks.
+fn print_security(config: &Config) {
+    for link in &config.links {
+        let keys = config.security.keys.get(&link.name);
+        let kcv = |k: Option<&switch::security::KeyMaterial>| {
+            k.and_then(|k| k.check_value())
+                .map_or(String::new(), |v| format!(", key check value {v}"))
+        };
+        if let Some(padding) = link.security.mac {
+            println!(
+                "link {}: MAC (ISO 9797-1 algorithm 3, padding method {}{})",
+                link.name,
+                padding.number(),
+                kcv(keys.and_then(|k| k.mac.as_ref()))
+            );
+        }
+        if let Some(format) = link.security.pin {
+            println!(
+                "link {}: PIN blocks {}{}",
+                link.name,
+                format.name(),
+                kcv(keys.and_then(|k| k.pin.as_ref()))
+            );
+        }
+    }
 }
 
 /// `switch gen-certs`.
@@ -184,12 +259,14 @@ fn main() -> ExitCode {
             format,
         } => settle(&config, date.as_deref(), &format),
         Command::Cutover { config } => cutover(&config),
+        Command::WrapKey { kek_env } => wrap_key(&kek_env),
         Command::CheckConfig { config } => match Config::load(&config) {
             Ok(c) => match routing_rules::RoutingTable::load(&c.rules) {
                 Ok((t, warnings)) => {
                     for w in &warnings {
                         println!("warning: {w}");
                     }
+                    print_security(&c);
                     println!(
                         "ok: {} links; rules {}: {} banks, {} BIN ranges, {} rules",
                         c.links.len(),

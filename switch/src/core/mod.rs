@@ -10,6 +10,7 @@
 //! - [`response`]: answers from issuers, matched and relayed;
 //! - [`advice`]: reversals and advices from acquirers, acknowledged and queued;
 //! - [`network`]: 0800 sign-on, sign-off and echo on both sides;
+//! - [`pin`]: field 52 translated from the acquirer's PIN key to the issuer's;
 //! - [`tick`]: timeouts, echoes, sign-on retries and store-and-forward delivery.
 
 pub mod action;
@@ -20,6 +21,7 @@ pub mod inflight;
 pub mod journal;
 pub mod links;
 pub mod network;
+pub mod pin;
 pub mod recent;
 pub mod request;
 pub mod response;
@@ -39,6 +41,7 @@ pub use action::{Action, Actions, LinkId};
 pub use time::Millis;
 
 use crate::config::{LinkConfig, Role};
+use crate::security::{NoKeys, SecurityModule};
 use duplicates::Duplicates;
 use inflight::{InFlight, InFlightKey, Purpose};
 use journal::{FinalState, JournalRecord};
@@ -100,6 +103,8 @@ pub struct Core {
     pub(crate) next_txn: AtomicU64,
     /// STAN sequences by link name (see [`links::Link`]).
     pub(crate) stans: dashmap::DashMap<String, Arc<std::sync::atomic::AtomicU32>>,
+    /// PIN translation (and, in the drivers, MACs): keys by link name.
+    pub(crate) security: Arc<dyn SecurityModule>,
 }
 
 /// Response to `req` with `rc`, echoing the fields an acquirer matches on.
@@ -137,7 +142,19 @@ impl Core {
             links: Links::default(),
             inflight: InFlight::default(),
             saf,
+            security: Arc::new(NoKeys),
         }
+    }
+
+    /// The same core translating PIN blocks with `security` (default: no keys).
+    pub fn with_security(mut self, security: Arc<dyn SecurityModule>) -> Core {
+        self.security = security;
+        self
+    }
+
+    /// The security module.
+    pub fn security(&self) -> &Arc<dyn SecurityModule> {
+        &self.security
     }
 
     /// The live routing table (replace it to reload).

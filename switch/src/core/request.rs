@@ -1,5 +1,6 @@
 //! Requests from acquirers (0100, 0200, 0400): validate, detect duplicates, route,
-//! pick an issuer link, allocate the switch's STAN, forward and start the clock.
+//! pick an issuer link, translate the PIN block (see [`super::pin`]), allocate the
+//! switch's STAN, forward and start the clock.
 
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
@@ -119,6 +120,11 @@ impl Core {
                 );
             }
         };
+        // Field 52 re-enciphered for the issuer before anything is committed.
+        let pin_block = match self.pin_block_for(acq, &issuer_link, &msg) {
+            Ok(block) => block,
+            Err(rc) => return self.decline(now, acq.id, &msg, rc, Some(issuer)),
+        };
         let stan = issuer_link.next_stan(|s| {
             self.inflight.contains(&InFlightKey {
                 link: issuer_link.id,
@@ -134,6 +140,9 @@ impl Core {
         let acquirer_f7 = msg.text(7).map(|s| s.into_owned());
         let acquirer_f11 = msg.text(11).map(|s| s.into_owned());
         let mut out = msg;
+        if let Some(block) = pin_block {
+            out.set_binary(52, &block);
+        }
         out.set_stan(stan);
         out.set(33, &self.settings.institution_id);
         out.set(100, &issuer);

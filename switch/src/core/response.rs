@@ -46,6 +46,8 @@ impl Core {
             .record(now.since(entry.started).as_secs_f64());
         let mut actions = Vec::with_capacity(2);
         let mut resp = msg;
+        // A PIN block under the issuer's key means nothing to the acquirer.
+        resp.remove(52);
         restore_acquirer_keys(&mut resp, &entry);
         let auth_code = resp.text(38).map(|s| s.into_owned());
         let acquirer_alive = self.links.get(entry.acquirer_link).is_some();

@@ -2,6 +2,11 @@
 //! write what the core sends through a batching writer, and close it when the
 //! peer goes, stalls mid-frame, breaks framing, or the core asks.
 //!
+//! On a MAC link every message must carry a MAC that verifies under the link's
+//! key: a request that does not is answered with RC 63 here, before the core
+//! sees it, and logged as a security event; any other message (an issuer's
+//! answer) is dropped, so the request it answers times out and is reversed.
+//!
 //! On a TLS acquirer link every request's fields 32 and 33 must name a bank bound
 //! to the peer's certificate: otherwise the request is answered with RC 63 here,
 //! before the core sees it, and logged as a security event.
@@ -20,6 +25,7 @@ use tokio_util::codec::{FramedRead, FramedWrite};
 use super::runtime::{reads_while_draining, LinkHandle, Shared};
 use super::stream::{LinkStream, WriteHalf};
 use crate::config::{LinkConfig, Role};
+use crate::security::message::{verify, MacFailure};
 use crate::tls::Binding;
 
 /// Frames queued for one connection's writer before senders wait.
@@ -51,6 +57,10 @@ pub(crate) async fn serve(
             spec: config.spec.clone(),
             frames,
             close: close.clone(),
+            mac: config
+                .security
+                .mac
+                .map(|padding| (Arc::from(config.name.as_str()), padding)),
         },
     );
     tracing::info!(link = id, name = %config.name, ?peer, role = ?config.role, ?certificate, "link up");
@@ -112,6 +122,25 @@ async fn on_frame(
     let arrived = tokio::time::Instant::now();
     match config.spec.decode(body.clone()) {
         Ok(msg) => {
+            if let Err(failure) = check_mac(shared, config, &body, &msg) {
+                let request = msg.mti().is_request();
+                tracing::warn!(
+                    target: "switch::security",
+                    link = %config.name,
+                    mti = %msg.mti(),
+                    stan = ?msg.stan(),
+                    reason = %failure,
+                    action = if request { "RC 63" } else { "dropped" },
+                    "security event: message authentication failed"
+                );
+                metrics::counter!("switch_security_events_total", "link" => config.name.clone(), "event" => failure.label())
+                    .increment(1);
+                if request {
+                    let actions = security_violation(shared, now, id, &msg);
+                    shared.execute(actions).await;
+                }
+                return;
+            }
             if let Some(binding) = binding.filter(|_| msg.mti().is_request()) {
                 if let Err(mismatch) = binding.check(&msg) {
                     tracing::warn!(
@@ -150,6 +179,21 @@ async fn on_frame(
             }
         }
     }
+}
+
+/// On a MAC link, whether `msg` (decoded from `body`) carries a MAC that verifies.
+fn check_mac(
+    shared: &Shared,
+    config: &LinkConfig,
+    body: &[u8],
+    msg: &Message,
+) -> Result<(), MacFailure> {
+    let Some(padding) = config.security.mac else {
+        return Ok(());
+    };
+    verify(&config.spec, body, msg, |data, mac| {
+        shared.security.verify_mac(&config.name, padding, data, mac)
+    })
 }
 
 /// The answer to a request refused for security: RC 63, journaled like any decline

@@ -1,6 +1,7 @@
 //! Shared driver state and the switch's lifecycle: start every listener and
-//! dialer, run the tick loop, execute the core's actions, drain on shutdown,
-//! reload the routing rules on request.
+//! dialer, run the tick loop, execute the core's actions (sealing what goes to a
+//! MAC link with a fresh MAC), drain on shutdown, reload the routing rules on
+//! request.
 
 use std::collections::HashMap;
 use std::net::SocketAddr;
@@ -20,6 +21,8 @@ use crate::config::{Config, Direction, Durability, Role};
 use crate::core::journal::JournalRecord;
 use crate::core::saf::{MemorySaf, SafQueue};
 use crate::core::{Action, Actions, Core, CoreSettings, LinkId, Millis};
+use crate::security::message::{seal, without_mac};
+use crate::security::{MacPadding, SecurityModule, SoftwareSecurityModule};
 use crate::store::journal::StoreJournal;
 use crate::store::saf::DurableSaf;
 use crate::store::Store;
@@ -58,6 +61,8 @@ pub(crate) struct LinkHandle {
     pub(crate) spec: Arc<Spec>,
     pub(crate) frames: mpsc::Sender<Bytes>,
     pub(crate) close: Arc<Notify>,
+    /// On a MAC link: the zone (link name) whose key seals what is sent, and the padding.
+    pub(crate) mac: Option<(Arc<str>, MacPadding)>,
 }
 
 /// State shared by every driver task.
@@ -76,6 +81,8 @@ pub(crate) struct Shared {
     pub(crate) stop: watch::Sender<bool>,
     /// Time the switch adds per hop (decode, decide, encode, queue), microseconds.
     pub(crate) added_latency: std::sync::Mutex<hdrhistogram::Histogram<u64>>,
+    /// MAC keys (and the core's PIN keys): the software module or an HSM adapter.
+    pub(crate) security: Arc<dyn SecurityModule>,
 }
 
 impl Shared {
@@ -148,14 +155,25 @@ impl Shared {
     }
 
     async fn send(&self, link: LinkId, msg: &Message) {
-        let (spec, frames) = match self.links.get(&link) {
-            Some(h) => (h.spec.clone(), h.frames.clone()),
+        let (spec, frames, mac) = match self.links.get(&link) {
+            Some(h) => (h.spec.clone(), h.frames.clone(), h.mac.clone()),
             None => {
                 tracing::debug!(link, mti = %msg.mti(), "link gone; message not sent");
                 return;
             }
         };
-        match spec.encode_to_bytes(msg) {
+        // A MAC that came with the message belongs to the link it came from: it
+        // is dropped, and a MAC link gets one of its own.
+        let encoded = match &mac {
+            Some((zone, padding)) => seal(&spec, msg, |data| {
+                self.security.generate_mac(zone, *padding, data)
+            })
+            .map_err(|e| e.to_string()),
+            None => spec
+                .encode_to_bytes(&without_mac(msg))
+                .map_err(|e| e.to_string()),
+        };
+        match encoded {
             Ok(body) => {
                 if frames.send(body).await.is_err() {
                     tracing::debug!(link, "writer closed; message not sent");
@@ -179,8 +197,36 @@ pub struct RunningSwitch {
 }
 
 impl RunningSwitch {
-    /// Bind every listener, start dialers and the tick loop.
+    /// Bind every listener, start dialers and the tick loop. MAC and PIN keys come
+    /// from the configuration, held by the software security module.
     pub async fn start(opts: SwitchOptions) -> std::io::Result<RunningSwitch> {
+        let security = Arc::new(SoftwareSecurityModule::from_config(&opts.config.security));
+        RunningSwitch::start_with_security(opts, security).await
+    }
+
+    /// [`RunningSwitch::start`] with another security module (an HSM adapter).
+    /// Every link that requires a MAC or translates PIN blocks must have its key
+    /// in it, or the switch does not start.
+    pub async fn start_with_security(
+        opts: SwitchOptions,
+        security: Arc<dyn SecurityModule>,
+    ) -> std::io::Result<RunningSwitch> {
+        for link in &opts.config.links {
+            let missing = if link.security.mac.is_some() && !security.has_mac_key(&link.name) {
+                Some("MAC")
+            } else if link.security.pin.is_some() && !security.has_pin_key(&link.name) {
+                Some("PIN")
+            } else {
+                None
+            };
+            if let Some(purpose) = missing {
+                return Err(std::io::Error::other(format!(
+                    "link {}: the {} security module has no {purpose} key for it",
+                    link.name,
+                    security.name()
+                )));
+            }
+        }
         let epoch_unix_ms = SystemTime::now()
             .duration_since(UNIX_EPOCH)
             .map_or(0, |d| d.as_millis() as u64);
@@ -229,7 +275,8 @@ impl RunningSwitch {
             settings,
             Arc::new(SharedRoutingTable::new(opts.routing)),
             saf,
-        );
+        )
+        .with_security(security.clone());
         // Oldest first, so the newest stay when the index is full.
         for f in remembered.iter().rev() {
             core.remember_forwarded(
@@ -256,6 +303,7 @@ impl RunningSwitch {
                 hdrhistogram::Histogram::new_with_bounds(1, 60_000_000, 3)
                     .map_err(|e| std::io::Error::other(e.to_string()))?,
             ),
+            security,
         });
         let mut tasks = JoinSet::new();
         let mut listening = HashMap::new();
