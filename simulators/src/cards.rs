@@ -1,6 +1,6 @@
 //! The deterministic card base: from the routing rules and a seed, every simulator
-//! enumerates the same cards, with the same PANs, expiry dates, statuses, balances
-//! and cash limits. Issuers hold the accounts; acquirers draw cards to spend.
+//! enumerates the same cards, with the same PANs, expiry dates, statuses, balances,
+//! cash limits and PINs. Issuers hold the accounts; acquirers draw cards to spend.
 
 use std::collections::HashMap;
 
@@ -57,6 +57,22 @@ impl Card {
     pub fn home_currency(&self) -> u16 {
         self.balances.first().map_or(408, |b| b.0)
     }
+
+    /// The cardholder's PIN (see [`pin_of`]). Never log it.
+    pub fn pin(&self) -> [u8; 4] {
+        pin_of(&self.pan)
+    }
+}
+
+/// The 4-digit PIN (ASCII) of the card with PAN `pan`: a function of the PAN
+/// alone, so the acquirer's PIN pad and the issuer agree on every card, known or
+/// not, without sharing anything else. A simulator's stand-in, not a secret.
+pub fn pin_of(pan: &[u8]) -> [u8; 4] {
+    let seed = pan.iter().fold(0x5049_4E5F_5345_4544u64, |h, &b| {
+        (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01B3)
+    });
+    let n = SplitMix::new(seed).next_u64() % 10_000;
+    crate::acquirer::request::digits::<4>(n)
 }
 
 impl std::fmt::Debug for Card {
@@ -265,5 +281,18 @@ mod tests {
             .count();
         assert!(blocked > 0 && blocked < a.cards().len() / 10);
         assert!(!format!("{:?}", a.cards()[0]).contains(a.cards()[0].pan_str()));
+        // PINs: 4 digits, the same for the same card, spread over the cards.
+        let pins: std::collections::HashSet<[u8; 4]> = a.cards().iter().map(Card::pin).collect();
+        assert!(a
+            .cards()
+            .iter()
+            .all(|c| c.pin().iter().all(u8::is_ascii_digit)));
+        assert!(
+            pins.len() > a.cards().len() / 2,
+            "{} distinct PINs",
+            pins.len()
+        );
+        assert_eq!(a.cards()[0].pin(), b.cards()[0].pin());
+        assert_eq!(pin_of(&a.cards()[0].pan), a.cards()[0].pin());
     }
 }

@@ -4,6 +4,7 @@
 //! - [`messages`] and [`clock`]: building requests, responses and reversals;
 //! - [`wire`]: framed TCP links;
 //! - [`tls`]: mutual TLS on those links (`--tls-dir`, `--tls-cert`, ...);
+//! - [`security`]: MACs and PIN blocks on those links (`--mac-key-env`, ...);
 //! - [`issuer`]: the issuer bank host (accounts, approvals, reversals, faults);
 //! - [`acquirer`]: the acquirer bank host and load generator;
 //! - [`demo`]: the whole network on loopback in one command.
@@ -14,5 +15,6 @@ pub mod clock;
 pub mod demo;
 pub mod issuer;
 pub mod messages;
+pub mod security;
 pub mod tls;
 pub mod wire;

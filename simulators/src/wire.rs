@@ -1,6 +1,7 @@
 //! Links between hosts: framed TCP (or TLS, see [`crate::tls`]) connections
-//! carrying one spec's messages, dialing with backoff, and a writer task that
-//! batches frames into few syscalls.
+//! carrying one spec's messages (MAC'd when the link has a key, see
+//! [`crate::security`]), dialing with backoff, and a writer task that batches
+//! frames into few syscalls.
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -24,6 +25,8 @@ pub struct LinkFormat {
     pub framing: LengthHeader,
     /// Largest accepted frame.
     pub max_frame: usize,
+    /// MAC and PIN keys of the link (None: neither).
+    pub security: Option<Arc<crate::security::HostSecurity>>,
 }
 
 impl LinkFormat {
@@ -36,6 +39,7 @@ impl LinkFormat {
             spec,
             framing,
             max_frame: DEFAULT_MAX_FRAME,
+            security: None,
         })
     }
 
@@ -60,9 +64,29 @@ impl LinkFormat {
         )
     }
 
-    /// Encode a message into a frame body.
-    pub fn encode(&self, msg: &Message) -> Result<Bytes, codecs::EncodeError> {
-        self.spec.encode_to_bytes(msg)
+    /// Encode a message into a frame body, with a MAC on a MAC link.
+    pub fn encode(&self, msg: &Message) -> Result<Bytes, crate::security::SendError> {
+        match &self.security {
+            Some(s) => s.encode(&self.spec, msg),
+            None => Ok(self.spec.encode_to_bytes(msg)?),
+        }
+    }
+
+    /// Whether the link's messages carry MACs.
+    pub fn macs(&self) -> bool {
+        self.security.as_ref().is_some_and(|s| s.macs())
+    }
+
+    /// Check a received frame's MAC (Ok on a link without MACs).
+    pub fn check(
+        &self,
+        body: &[u8],
+        msg: &Message,
+    ) -> Result<(), switch::security::message::MacFailure> {
+        match &self.security {
+            Some(s) => s.check(&self.spec, body, msg),
+            None => Ok(()),
+        }
     }
 }
 

@@ -11,6 +11,8 @@
 //!   undecodable frames, half a frame and then silence, or stops reading), the
 //!   requests in flight on it time out at once, and the link is dialed again with
 //!   backoff; their reversals go out on the new link.
+//! - On a MAC link, a message whose MAC is missing or wrong is counted and
+//!   ignored (its request times out and is reversed).
 //! - Card data never reaches the log: lines name the connection, STANs and errors.
 
 use std::net::SocketAddr;
@@ -542,7 +544,7 @@ impl Link {
         tx: &mpsc::Sender<Bytes>,
         now: Instant,
     ) -> Result<(), Ended> {
-        let msg = match self.cfg.format.spec.decode(body) {
+        let msg = match self.cfg.format.spec.decode(body.clone()) {
             Ok(m) => m,
             Err(e) => {
                 self.stats.undecodable += 1;
@@ -562,6 +564,11 @@ impl Link {
         };
         self.undecodable_run = 0;
         let mti = msg.mti();
+        if let Err(failure) = self.cfg.format.check(&body, &msg) {
+            self.stats.unauthenticated += 1;
+            tracing::warn!(connection = self.index, %mti, stan = ?msg.stan(), reason = %failure, "message with a bad MAC ignored");
+            return Ok(());
+        }
         if !mti.is_response() {
             self.on_peer_request(&msg, tx);
             return Ok(());

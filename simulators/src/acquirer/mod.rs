@@ -55,6 +55,9 @@ pub struct AcquirerArgs {
     /// Mutual TLS towards the switch.
     #[command(flatten)]
     pub tls: crate::tls::TlsOptions,
+    /// MACs and PIN blocks.
+    #[command(flatten)]
+    pub security: crate::security::SecurityOptions,
 }
 
 /// Parses one flattened options struct, for [`AcquirerOptions::defaults`] and
@@ -183,8 +186,9 @@ const FIRST_DIAL_ATTEMPTS: u32 = 10;
 /// Run the load and print the report.
 pub async fn run(args: AcquirerArgs) -> Result<(), String> {
     let tls = args.tls.load(&args.options.bank)?;
+    let security = args.security.load()?;
     let args = *args.options;
-    let report = execute_with_tls(&args, tls, true).await?;
+    let report = execute_secured(&args, tls, security, true).await?;
     if args.json {
         println!("{}", report.to_json());
     } else {
@@ -359,7 +363,18 @@ pub async fn execute_with_tls(
     tls: Option<Arc<crate::tls::HostTls>>,
     signals: bool,
 ) -> Result<Report, String> {
-    let setup = prepare(args)?;
+    execute_secured(args, tls, None, signals).await
+}
+
+/// [`execute_with_tls`] with MACs and PIN blocks when `security` is given.
+pub async fn execute_secured(
+    args: &AcquirerOptions,
+    tls: Option<Arc<crate::tls::HostTls>>,
+    security: Option<Arc<crate::security::HostSecurity>>,
+    signals: bool,
+) -> Result<Report, String> {
+    let mut setup = prepare(args)?;
+    setup.format.security = security;
     let addr = resolve(&args.connect).await?;
     let histogram = stats::latency_histogram()?;
 

@@ -164,6 +164,7 @@ impl Report {
         m.insert("unmatched".into(), s.unmatched.into());
         m.insert("wrong_type".into(), s.wrong_type.into());
         m.insert("undecodable".into(), s.undecodable.into());
+        m.insert("unauthenticated".into(), s.unauthenticated.into());
         m.insert("disconnects".into(), s.disconnects.into());
         m.insert("encode_failures".into(), s.encode_failures.into());
         if let LoadShape::Open(_) = self.shape {
@@ -241,11 +242,12 @@ impl Report {
         );
         let _ = writeln!(
             out,
-            "errors {}: unmatched {}  wrong type {}  undecodable {}  disconnects {}  unencodable {}",
+            "errors {}: unmatched {}  wrong type {}  undecodable {}  bad MAC {}  disconnects {}  unencodable {}",
             s.errors(),
             s.unmatched,
             s.wrong_type,
             s.undecodable,
+            s.unauthenticated,
             s.disconnects,
             s.encode_failures
         );

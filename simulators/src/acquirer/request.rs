@@ -344,6 +344,17 @@ impl RequestBuilder {
         draw: &Draw,
         keys: &RequestKeys,
     ) -> Result<Bytes, FrameError> {
+        if let Some(security) = &format.security {
+            // A PIN block and a MAC differ in every request: built and sealed whole.
+            let mut msg = self.build(plan, draw, keys).ok_or(FrameError::NoCard)?;
+            if let Some(pan) = msg.get(2).map(|f| f.bytes().into_owned()) {
+                let pin = crate::cards::pin_of(&pan);
+                if let Some(block) = security.pin_block(&pin, &pan) {
+                    msg.set_binary(52, &block.map_err(FrameError::Pin)?);
+                }
+            }
+            return self.encode(format, draw, &msg).map_err(FrameError::Encode);
+        }
         if let Some(wire) = &self.wire {
             let (values, cash) = self.values(plan, draw, keys).ok_or(FrameError::NoCard)?;
             if let Some(body) = wire[usize::from(cash)].fill(&values.as_slices()) {
@@ -360,7 +371,7 @@ impl RequestBuilder {
         format: &LinkFormat,
         draw: &Draw,
         msg: &Message,
-    ) -> Result<Bytes, codecs::EncodeError> {
+    ) -> Result<Bytes, crate::security::SendError> {
         Ok(truncate_if_malformed(draw, format.encode(msg)?))
     }
 }
@@ -379,9 +390,12 @@ pub enum FrameError {
     /// The draw names no card of the plan (a bug, not a peer's doing).
     #[error("the draw has no card")]
     NoCard,
-    /// The spec refuses a field.
+    /// The spec refuses a field, or the MAC cannot be made.
     #[error(transparent)]
-    Encode(codecs::EncodeError),
+    Encode(crate::security::SendError),
+    /// The PIN block cannot be made (a PAN or key the format cannot take).
+    #[error(transparent)]
+    Pin(switch::security::pin::PinBlockError),
 }
 
 /// The variable values of one request.

@@ -54,6 +54,8 @@ pub struct ConnStats {
     pub wrong_type: u64,
     /// Frames that did not decode.
     pub undecodable: u64,
+    /// Messages whose MAC was missing or wrong (on a MAC link); ignored.
+    pub unauthenticated: u64,
     /// Links lost (closed by the peer, broken, or dropped for bad input).
     pub disconnects: u64,
     /// Requests that could not be encoded (a spec that rejects our fields).
@@ -99,6 +101,7 @@ impl ConnStats {
             unmatched: 0,
             wrong_type: 0,
             undecodable: 0,
+            unauthenticated: 0,
             disconnects: 0,
             encode_failures: 0,
             reversals_sent: 0,
@@ -122,6 +125,7 @@ impl ConnStats {
         self.unmatched
             + self.wrong_type
             + self.undecodable
+            + self.unauthenticated
             + self.disconnects
             + self.encode_failures
     }
@@ -170,6 +174,7 @@ impl ConnStats {
         self.unmatched += other.unmatched;
         self.wrong_type += other.wrong_type;
         self.undecodable += other.undecodable;
+        self.unauthenticated += other.unauthenticated;
         self.disconnects += other.disconnects;
         self.encode_failures += other.encode_failures;
         self.reversals_sent += other.reversals_sent;

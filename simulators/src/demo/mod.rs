@@ -11,6 +11,12 @@
 //! With `--tls` every link runs over mutual TLS: `switch gen-certs` writes a test CA
 //! and certificates for the switch and every bank into a temporary directory
 //! (removed afterwards), and each host presents its bank's certificate.
+//!
+//! With `--security` every link carries MACs (ISO 9797-1 algorithm 3) and every
+//! request a PIN block (ISO 9564 format 0) that the switch translates from the
+//! acquirer's zone PIN key to the issuer's, and the issuer checks against the
+//! card's PIN: random keys are made for the run, held in memory only, and given
+//! to the switch's software security module and to each host for its link.
 
 pub mod check;
 pub mod settlement;
@@ -61,6 +67,10 @@ pub struct DemoArgs {
     /// Run every link over mutual TLS, with certificates generated for the run.
     #[arg(long)]
     pub tls: bool,
+    /// MACs on every link and PIN blocks translated by the switch, with random
+    /// keys made for the run.
+    #[arg(long)]
+    pub security: bool,
 }
 
 fn default_config() -> &'static str {
@@ -97,6 +107,19 @@ pub async fn run(args: DemoArgs) -> Result<(), String> {
         Some(c) => c.host(bank),
         None => Ok(None),
     };
+    let keys = if args.security {
+        switch::security::apply::use_random_keys(&mut config)?
+    } else {
+        Default::default()
+    };
+    let host_security = |link: &str| -> Result<_, String> {
+        match keys.get(link) {
+            Some(k) => Ok(Some(std::sync::Arc::new(
+                crate::security::HostSecurity::from_zone(k)?,
+            ))),
+            None => Ok(None),
+        }
+    };
 
     // Issuer hosts on free ports; the switch dials them.
     let mut issuers = Vec::new();
@@ -107,7 +130,13 @@ pub async fn run(args: DemoArgs) -> Result<(), String> {
             .map(|(b, _)| b.clone())
             .collect();
         let opts = issuer_options(&args, &config.rules, &link.bank, on_behalf_of)?;
-        let running = issuer::start_with_tls(opts, &table, host_tls(&link.bank)?).await?;
+        let running = issuer::start_secured(
+            opts,
+            &table,
+            host_tls(&link.bank)?,
+            host_security(&link.name)?,
+        )
+        .await?;
         link.address = running.addr.ok_or("issuer has no address")?;
         link.direction = Direction::Dial;
         issuers.push((link.bank.clone(), running));
@@ -156,8 +185,9 @@ pub async fn run(args: DemoArgs) -> Result<(), String> {
         };
         let (name, bank) = (name.clone(), bank.clone());
         let tls = host_tls(&bank)?;
+        let security = host_security(&name)?;
         tasks.push(tokio::spawn(async move {
-            acquirer::execute_with_tls(&opts, tls, false)
+            acquirer::execute_secured(&opts, tls, security, false)
                 .await
                 .map(|report| AcquirerResult { name, bank, report })
         }));
@@ -182,6 +212,7 @@ pub async fn run(args: DemoArgs) -> Result<(), String> {
     }
     let settled = settlement::compare_settlement(&settlements, &issuer_totals);
     drop(certs);
+    drop(keys);
     let summary = summarize(
         &args,
         &results,
@@ -291,8 +322,13 @@ fn summarize(
     use std::fmt::Write as _;
     let _ = writeln!(
         text,
-        "Demo network on 127.0.0.1{}: switch, {} issuer hosts, {} acquirer hosts; {} s at {} TPS",
+        "Demo network on 127.0.0.1{}{}: switch, {} issuer hosts, {} acquirer hosts; {} s at {} TPS",
         if args.tls { " over mutual TLS" } else { "" },
+        if args.security {
+            " with MACs and PIN translation"
+        } else {
+            ""
+        },
         issuer_totals.len(),
         results.len(),
         args.duration,
@@ -404,6 +440,7 @@ fn summarize(
         .collect();
     let json = json!({
         "tls": args.tls,
+        "security": args.security,
         "sent": sent,
         "answered": answered,
         "timed_out": timed_out,

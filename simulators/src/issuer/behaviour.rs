@@ -3,7 +3,9 @@
 //! date comes in as [`Today`], so every rule is testable on its own.
 //!
 //! - 0100/0200: approve with an authorization code (field 38), or decline 14
-//!   unknown card, 62 blocked, 54 expired, 12 unknown processing code, 57 currency
+//!   unknown card, 62 blocked, 54 expired, 55 wrong PIN (81 a PIN block that does
+//!   not decipher under the issuer's key; with a PIN key only, and only when
+//!   field 52 is present), 12 unknown processing code, 57 currency
 //!   the card does not hold, 13 zero amount, 94 keys already used, 61 over the daily
 //!   cash limit, 51 insufficient funds, 30 mandatory field missing. A 0200 debits the
 //!   balance, a 0100 only checks it. Balance inquiries (31xxxx) answer field 54.
@@ -12,7 +14,9 @@
 //! - 0120/0220 (and repeats): acknowledged; an advice of an approval given by stand-in
 //!   (field 39 = 00) is posted once (a 0220 debits) and counted as approved.
 //! - 0800: sign-on, sign-off, cutover and echo answered 00.
-//! - A frame that does not decode gets RC 30 if its MTI and STAN can be read.
+//! - A frame that does not decode gets RC 30 if its MTI and STAN can be read; on a
+//!   MAC link a request whose MAC is missing or wrong gets RC 63, and any other
+//!   message with a bad MAC is dropped.
 
 use std::sync::atomic::{AtomicU32, Ordering};
 
@@ -23,6 +27,7 @@ use rust_decimal::Decimal;
 
 use crate::cards::CardStatus;
 use crate::messages::{response_to, OriginalKey, TxnKind};
+use crate::security::HostSecurity;
 
 use super::accounts::{Accounts, Entry, Posting, Refusal, TxnKey, TxnLog};
 use super::report::Totals;
@@ -61,6 +66,14 @@ pub enum FrameOutcome {
         /// The format-error answer, if one can be addressed.
         reply: Option<Message>,
     },
+    /// The message's MAC is missing or wrong. `reply` is the RC 63 answer to a
+    /// request; anything else is dropped.
+    Unauthenticated {
+        /// Why (names the field, never its contents).
+        reason: String,
+        /// The security-violation answer, for a request.
+        reply: Option<Message>,
+    },
 }
 
 /// An approval's details, for the response and the totals.
@@ -77,6 +90,8 @@ pub struct Issuer {
     log: TxnLog,
     totals: Totals,
     auth_codes: AtomicU32,
+    /// The zone PIN key PIN blocks are checked under (None: PINs not checked).
+    pins: Option<std::sync::Arc<HostSecurity>>,
 }
 
 impl Issuer {
@@ -88,7 +103,14 @@ impl Issuer {
             log: TxnLog::with_capacity(log_capacity),
             totals: Totals::default(),
             auth_codes: AtomicU32::new(0),
+            pins: None,
         }
+    }
+
+    /// The same issuer checking PIN blocks (field 52) with `security`'s PIN key.
+    pub fn with_pin_checks(mut self, security: std::sync::Arc<HostSecurity>) -> Issuer {
+        self.pins = security.pins().then_some(security);
+        self
     }
 
     /// The accounts.
@@ -108,11 +130,34 @@ impl Issuer {
 
     /// Decode a frame body under `spec` and answer it.
     pub fn on_frame(&self, spec: &Spec, body: Bytes, today: Today) -> FrameOutcome {
+        self.on_frame_checked(spec, body, today, |_, _| Ok(()))
+    }
+
+    /// [`Issuer::on_frame`], with `check` (the frame and its decoding) deciding
+    /// first whether the message is authentic.
+    pub fn on_frame_checked(
+        &self,
+        spec: &Spec,
+        body: Bytes,
+        today: Today,
+        check: impl FnOnce(&[u8], &Message) -> Result<(), String>,
+    ) -> FrameOutcome {
         match spec.decode(body.clone()) {
-            Ok(msg) => match self.on_message(&msg, today) {
-                Some(reply) => FrameOutcome::Reply(reply),
-                None => FrameOutcome::NoReply(msg.mti()),
-            },
+            Ok(msg) => {
+                if let Err(reason) = check(&body, &msg) {
+                    let request = msg.mti().is_request();
+                    if request && is_transaction(msg.mti()) {
+                        self.totals.declined(ResponseCode::SECURITY_VIOLATION);
+                    }
+                    let reply =
+                        request.then(|| response_to(&msg, ResponseCode::SECURITY_VIOLATION));
+                    return FrameOutcome::Unauthenticated { reason, reply };
+                }
+                match self.on_message(&msg, today) {
+                    Some(reply) => FrameOutcome::Reply(reply),
+                    None => FrameOutcome::NoReply(msg.mti()),
+                }
+            }
             Err(error) => FrameOutcome::Malformed {
                 error,
                 reply: self.format_error(spec, &body),
@@ -203,6 +248,7 @@ impl Issuer {
         {
             return Err(Rc::EXPIRED_CARD);
         }
+        self.check_pin(req, &pan, &card.pin())?;
         let kind = TxnKind::from_processing_code(&pc).ok_or(Rc::INVALID_TRANSACTION)?;
         let currency = match req.get(49) {
             Some(f) => f
@@ -364,6 +410,25 @@ impl Issuer {
         );
         Some(amount)
     }
+}
+
+impl Issuer {
+    /// With a PIN key: a request carrying field 52 must hold the card's PIN.
+    fn check_pin(&self, req: &Message, pan: &[u8], pin: &[u8]) -> Result<(), ResponseCode> {
+        let (Some(security), Some(field)) = (&self.pins, req.get(52)) else {
+            return Ok(());
+        };
+        match security.pin_matches(&field.bytes(), pan, pin) {
+            None | Some(Ok(true)) => Ok(()),
+            Some(Ok(false)) => Err(incorrect_pin()),
+            Some(Err(_)) => Err(ResponseCode::new("81").unwrap_or(ResponseCode::FORMAT_ERROR)),
+        }
+    }
+}
+
+/// RC 55: incorrect PIN.
+pub fn incorrect_pin() -> ResponseCode {
+    ResponseCode::new("55").unwrap_or(ResponseCode::FORMAT_ERROR)
 }
 
 fn is_transaction(mti: Mti) -> bool {

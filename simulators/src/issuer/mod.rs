@@ -46,6 +46,9 @@ pub struct IssuerArgs {
     /// Mutual TLS with the switch.
     #[command(flatten)]
     pub tls: crate::tls::TlsOptions,
+    /// MACs and PIN checks.
+    #[command(flatten)]
+    pub security: crate::security::SecurityOptions,
 }
 
 impl IssuerOptions {
@@ -194,6 +197,17 @@ pub async fn start_with_tls(
     table: &RoutingTable,
     tls: Option<Arc<crate::tls::HostTls>>,
 ) -> Result<RunningIssuer, String> {
+    start_secured(args, table, tls, None).await
+}
+
+/// [`start_with_tls`] with MACs on the link and PIN checks when `security` is
+/// given (its MAC key seals and checks every message; its PIN key checks field 52).
+pub async fn start_secured(
+    args: IssuerOptions,
+    table: &RoutingTable,
+    tls: Option<Arc<crate::tls::HostTls>>,
+    security: Option<Arc<crate::security::HostSecurity>>,
+) -> Result<RunningIssuer, String> {
     let holders = card_holders(table, &args)?;
     let base = CardBase::generate(table, args.seed, args.cards_per_range);
     let accounts = Accounts::open(
@@ -207,10 +221,20 @@ pub async fn start_with_tls(
         tracing::warn!(bank = %args.bank, "the bank has no BIN ranges: every card will be declined 14");
     }
     tracing::info!(bank = %args.bank, cards = accounts.len(), seed = args.seed, "card base ready");
-    let issuer = Arc::new(Issuer::new(accounts, args.txn_log.max(1)));
+    let mut issuer = Issuer::new(accounts, args.txn_log.max(1));
+    if let Some(s) = &security {
+        issuer = issuer.with_pin_checks(s.clone());
+        tracing::info!(
+            macs = s.macs(),
+            pins = s.pins(),
+            "message authentication and PIN checks"
+        );
+    }
+    let issuer = Arc::new(issuer);
 
     let mut format = LinkFormat::from_names(&args.spec, &args.framing)?;
     format.max_frame = args.max_frame;
+    format.security = security;
     let faults = Faults {
         latency: args.latency,
         drop_rate: args.drop_rate,
@@ -327,13 +351,14 @@ impl RunningIssuer {
 /// Run the issuer until SIGINT/SIGTERM.
 pub async fn run(args: IssuerArgs) -> Result<(), String> {
     let tls = args.tls.load(&args.options.bank)?;
+    let security = args.security.load()?;
     let args = *args.options;
     let (table, warnings) =
         RoutingTable::load(&args.rules).map_err(|e| format!("{}: {e}", args.rules.display()))?;
     for w in &warnings {
         tracing::warn!("routing rules: {w}");
     }
-    let mut running = start_with_tls(args, &table, tls).await?;
+    let mut running = start_secured(args, &table, tls, security).await?;
     tokio::select! {
         signal = shutdown_signal() => tracing::info!("shutting down ({})", signal?),
         _ = running.link_ended() => tracing::warn!("the link task ended; shutting down"),

@@ -58,6 +58,8 @@ pub struct LinkStats {
     pub malformed_answered: AtomicU64,
     /// Undecodable frames dropped (MTI or STAN unreadable).
     pub malformed_dropped: AtomicU64,
+    /// Messages with a missing or wrong MAC (requests answered with RC 63).
+    pub unauthenticated: AtomicU64,
     /// Responses withheld by `--drop-rate`.
     pub faults_dropped: AtomicU64,
     /// Responses delayed by `--late-rate`.
@@ -78,11 +80,12 @@ impl LinkStats {
         let g = |c: &AtomicU64| c.load(Ordering::Relaxed);
         format!(
             "connections {}, frames {}, malformed answered {}, malformed dropped {}, \
-             faults: dropped {}, late {}, mangled {}, disconnects {}",
+             bad MAC {}, faults: dropped {}, late {}, mangled {}, disconnects {}",
             g(&self.connections),
             g(&self.frames),
             g(&self.malformed_answered),
             g(&self.malformed_dropped),
+            g(&self.unauthenticated),
             g(&self.faults_dropped),
             g(&self.faults_late),
             g(&self.faults_malformed),
@@ -400,12 +403,27 @@ impl Server {
                         Some(Ok(Frame::Message { body, .. })) => body,
                     };
                     frames += 1;
-                    let outcome = self.issuer.on_frame(&settings.format.spec, body, calendar.today());
+                    let format = &settings.format;
+                    let outcome = if format.macs() {
+                        self.issuer.on_frame_checked(&format.spec, body, calendar.today(), |body, msg| {
+                            format.check(body, msg).map_err(|e| e.to_string())
+                        })
+                    } else {
+                        self.issuer.on_frame(&format.spec, body, calendar.today())
+                    };
                     let result = match outcome {
                         FrameOutcome::Reply(reply) => self.respond(&mut out, &reply, id).await,
                         FrameOutcome::NoReply(mti) => {
                             tracing::debug!(conn = id, %mti, "received; no answer needed");
                             Ok(())
+                        }
+                        FrameOutcome::Unauthenticated { reason, reply } => {
+                            LinkStats::bump(&self.stats.unauthenticated);
+                            tracing::warn!(conn = id, %reason, answered_rc_63 = reply.is_some(), "message authentication failed");
+                            match reply {
+                                Some(reply) => self.respond(&mut out, &reply, id).await,
+                                None => Ok(()),
+                            }
                         }
                         FrameOutcome::Malformed { error, reply } => {
                             malformed += 1;
