@@ -123,6 +123,24 @@ impl Peer {
         }
     }
 
+    /// The next frame within `within`, as it came and decoded (for checking its
+    /// MAC), or None on timeout or close.
+    pub async fn recv_frame(&mut self, within: Duration) -> Option<(Bytes, Message)> {
+        loop {
+            match tokio::time::timeout(within, self.framed.next()).await {
+                Ok(Some(Ok(Frame::Message { body, .. }))) => {
+                    let msg = self
+                        .spec
+                        .decode(body.clone())
+                        .unwrap_or_else(|e| panic!("decode: {e}"));
+                    return Some((body, msg));
+                }
+                Ok(Some(Ok(Frame::KeepAlive))) => continue,
+                _ => return None,
+            }
+        }
+    }
+
     /// Whether the other side closed the connection within `within`.
     pub async fn closed_within(&mut self, within: Duration) -> bool {
         matches!(

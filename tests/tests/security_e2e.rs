@@ -1,0 +1,417 @@
+//! Message authentication and PIN translation end to end over loopback: the
+//! switch with a MAC acquirer link and a MAC issuer link, each with its own keys.
+//! A request with a wrong or missing MAC gets RC 63 and a security event (no card
+//! data in it); an issuer answer with a wrong MAC is dropped (the request times
+//! out, RC 91, and is reversed); every message the switch sends carries a MAC
+//! that verifies under the receiving link's key. A PIN block arrives at the
+//! issuer re-enciphered under the issuer's zone PIN key, holding the card's PIN;
+//! a block that does not decipher is declined 81 before it leaves. The real
+//! simulators run through the switch with keys wrapped under a KEK: all answered,
+//! none refused, approvals agree; the issuer declines a wrong PIN 55.
+
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, missing_docs)]
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use codecs::{Message, Spec};
+use simulators::security::HostSecurity;
+use switch::security::{KeyMaterial, MacPadding, PinFormat};
+use tests::{accept, answer, national_rules, purchase, start_switch, LogCapture, Peer};
+use tokio::net::TcpListener;
+
+const WAIT: Duration = Duration::from_secs(5);
+/// Every test is over in this time, whatever happens.
+const BOUND: Duration = Duration::from_secs(60);
+
+/// Test keys (hex), one of each kind per side.
+const ACQ_MAC: &str = "0123456789ABCDEFFEDCBA9876543210";
+const ACQ_ZPK: &str = "7A1C3E5B9D2F4A6C8E0B1D3F5A7C9E2B";
+const ISS_MAC: &str = "C4E6A8B0D2F41357ACE0BDF19275E3C6";
+const ISS_ZPK: &str = "5E2D8C1B4A7F6E3D0C9B2A1F8E7D6C5B";
+
+/// The acquiring bank (Morning Star) and the issuer (the Central Bank).
+const ACQUIRER: &str = "940810";
+const ISSUER: &str = "940800";
+
+async fn bounded<F: std::future::Future<Output = ()>>(f: F) {
+    tokio::time::timeout(BOUND, f)
+        .await
+        .unwrap_or_else(|_| panic!("test did not finish within {BOUND:?}"));
+}
+
+fn key(hex: &str) -> KeyMaterial {
+    KeyMaterial::from_hex(hex).unwrap()
+}
+
+fn host(mac: &str, zpk: &str) -> HostSecurity {
+    HostSecurity::new(
+        Some((key(mac), MacPadding::Method2)),
+        Some((key(zpk), PinFormat::Iso0)),
+    )
+    .unwrap()
+}
+
+fn spec() -> Arc<Spec> {
+    Spec::builtin("iso87ascii").unwrap()
+}
+
+/// The keys in environment variables named after `tag` (each test its own).
+fn set_env_keys(tag: &str) {
+    for (name, value) in [
+        ("ACQ_MAC", ACQ_MAC),
+        ("ACQ_ZPK", ACQ_ZPK),
+        ("ISS_MAC", ISS_MAC),
+        ("ISS_ZPK", ISS_ZPK),
+    ] {
+        std::env::set_var(format!("{tag}_{name}"), value);
+    }
+}
+
+/// One acquirer link and one issuer link, both with MAC and PIN keys from the
+/// environment (`tag`_ACQ_MAC, ...).
+fn config(tag: &str, issuer: SocketAddr, timeout_ms: u64) -> String {
+    set_env_keys(tag);
+    format!(
+        r#"
+[switch]
+institution_id = "940000"
+rules = "{rules}"
+read_timeout_secs = 2
+
+[[link]]
+name = "{tag}-acquirer"
+role = "acquirer"
+bank = "{ACQUIRER}"
+direction = "listen"
+address = "127.0.0.1:0"
+mac_key = {{ env = "{tag}_ACQ_MAC" }}
+pin_key = {{ env = "{tag}_ACQ_ZPK" }}
+
+[[link]]
+name = "{tag}-issuer"
+role = "issuer"
+bank = "{ISSUER}"
+direction = "dial"
+address = "{issuer}"
+timeout_ms = {timeout_ms}
+mac_key = {{ env = "{tag}_ISS_MAC" }}
+mac_padding = 2
+pin_key = {{ env = "{tag}_ISS_ZPK" }}
+pin_format = "iso0"
+"#,
+        rules = national_rules()
+    )
+}
+
+/// A bank host on one end of a MAC link: sends sealed frames, checks what arrives.
+struct Host {
+    peer: Peer,
+    keys: HostSecurity,
+    spec: Arc<Spec>,
+}
+
+impl Host {
+    async fn send(&mut self, msg: &Message) {
+        let body = self.keys.encode(&self.spec, msg).unwrap();
+        self.peer.send_raw(body).await;
+    }
+
+    /// The next message, whose MAC must verify.
+    async fn recv(&mut self, within: Duration) -> Option<Message> {
+        let (body, msg) = self.peer.recv_frame(within).await?;
+        self.keys
+            .check(&self.spec, &body, &msg)
+            .unwrap_or_else(|e| panic!("{} from the switch: {e}", msg.mti()));
+        Some(msg)
+    }
+}
+
+/// The switch, the issuer's side signed on, the acquirer connected.
+async fn network(tag: &str, timeout_ms: u64) -> (switch::net::RunningSwitch, Host, Host) {
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let sw = start_switch(&config(tag, listener.local_addr().unwrap(), timeout_ms)).await;
+    let mut issuer = Host {
+        peer: accept(&listener, WAIT).await,
+        keys: host(ISS_MAC, ISS_ZPK),
+        spec: spec(),
+    };
+    let sign_on = issuer.recv(WAIT).await.expect("a sealed sign-on");
+    assert_eq!(sign_on.mti().as_str(), "0800");
+    // Field 70 sits in the secondary bitmap, so the MAC is in field 128.
+    assert!(sign_on.has(128) && !sign_on.has(64), "{sign_on:?}");
+    issuer.send(&answer(&sign_on, "00")).await;
+    tests::wait_for_sign_on(&sw, 1, WAIT).await;
+    let acquirer = Host {
+        peer: Peer::connect(sw.listening[&format!("{tag}-acquirer")]).await,
+        keys: host(ACQ_MAC, ACQ_ZPK),
+        spec: spec(),
+    };
+    (sw, acquirer, issuer)
+}
+
+/// An active card of the issuer with funds, from the simulators' card base.
+fn card() -> simulators::cards::Card {
+    use simulators::cards::{CardBase, CardStatus};
+    let table = tests::national_table();
+    let idx = table.bank_index(ISSUER.as_bytes()).unwrap();
+    CardBase::generate(&table, 1, tests::CARDS_PER_RANGE)
+        .cards()
+        .iter()
+        .find(|c| {
+            c.issuer == idx
+                && c.status == CardStatus::Active
+                && c.pan_str().starts_with("940801")
+                && c.balances
+                    .iter()
+                    .any(|&(cur, b)| cur == 408 && !b.is_zero())
+        })
+        .cloned()
+        .expect("an active KPW card")
+}
+
+/// A purchase of `card` with its PIN block under the acquirer's zone key.
+fn purchase_with_pin(card: &simulators::cards::Card, pin: &[u8], stan: u32) -> Message {
+    let mut m = purchase(card.pan_str(), ACQUIRER, stan, 1500);
+    m.set(14, std::str::from_utf8(&card.expiry).unwrap());
+    let block = host(ACQ_MAC, ACQ_ZPK)
+        .pin_block(pin, &card.pan)
+        .unwrap()
+        .unwrap();
+    m.set_binary(52, &block);
+    m
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn wrong_or_missing_macs_are_refused_with_rc_63() {
+    bounded(async {
+        let log = LogCapture::global();
+        let (_sw, mut acq, mut iss) = network("MACREF", 500).await;
+        let card = card();
+
+        // A sealed request is forwarded sealed under the issuer's key (field 128:
+        // the forwarded message has field 100, so a secondary bitmap) and its
+        // answer comes back sealed under the acquirer's.
+        acq.send(&purchase(card.pan_str(), ACQUIRER, 1, 1500)).await;
+        let fwd = iss.recv(WAIT).await.expect("forwarded");
+        assert!(fwd.has(128) && !fwd.has(64), "{fwd:?}");
+        iss.send(&answer(&fwd, "00")).await;
+        let r = acq.recv(WAIT).await.expect("answer");
+        assert_eq!(r.response_code().as_deref(), Some("00"), "{r:?}");
+        assert_eq!(r.stan(), Some(1));
+
+        // One bit of the MAC wrong: RC 63 (itself sealed), nothing forwarded.
+        let mut body = acq
+            .keys
+            .encode(&acq.spec, &purchase(card.pan_str(), ACQUIRER, 2, 1500))
+            .unwrap()
+            .to_vec();
+        let last = body.len() - 1;
+        body[last] = if body[last] == b'0' { b'1' } else { b'0' };
+        acq.peer.send_raw(body.into()).await;
+        let r = acq.recv(WAIT).await.expect("RC 63");
+        assert_eq!(
+            (r.response_code().as_deref(), r.stan()),
+            (Some("63"), Some(2))
+        );
+
+        // No MAC at all, and a MAC under another link's key: RC 63 too.
+        acq.peer
+            .send(&purchase(card.pan_str(), ACQUIRER, 3, 1500))
+            .await;
+        let r = acq.recv(WAIT).await.expect("RC 63");
+        assert_eq!(
+            (r.response_code().as_deref(), r.stan()),
+            (Some("63"), Some(3))
+        );
+        let foreign = host(ISS_MAC, ISS_ZPK)
+            .encode(&acq.spec, &purchase(card.pan_str(), ACQUIRER, 4, 1500))
+            .unwrap();
+        acq.peer.send_raw(foreign).await;
+        let r = acq.recv(WAIT).await.expect("RC 63");
+        assert_eq!(
+            (r.response_code().as_deref(), r.stan()),
+            (Some("63"), Some(4))
+        );
+        assert!(
+            iss.peer.recv(Duration::from_millis(300)).await.is_none(),
+            "refused requests never reach the issuer"
+        );
+
+        // An issuer answer with a wrong MAC is dropped: the request times out
+        // (RC 91 to the acquirer) and is reversed at the issuer, sealed.
+        acq.send(&purchase(card.pan_str(), ACQUIRER, 5, 1500)).await;
+        let fwd = iss.recv(WAIT).await.expect("forwarded");
+        let forged = host(ACQ_MAC, ISS_ZPK)
+            .encode(&iss.spec, &answer(&fwd, "00"))
+            .unwrap();
+        iss.peer.send_raw(forged).await;
+        let r = acq.recv(WAIT).await.expect("RC 91");
+        assert_eq!(
+            (r.response_code().as_deref(), r.stan()),
+            (Some("91"), Some(5))
+        );
+        let reversal = iss.recv(WAIT).await.expect("a sealed reversal");
+        assert_eq!(reversal.mti().as_str(), "0420");
+
+        let events = log.lines_with(&["security event", "MACREF-acquirer"]);
+        assert!(events.len() >= 3, "{events:?}");
+        assert!(events.iter().any(|l| l.contains("does not match")));
+        assert!(events.iter().any(|l| l.contains("is missing")));
+        assert!(log
+            .lines_with(&["security event", "MACREF-issuer", "dropped"])
+            .iter()
+            .any(|l| l.contains("0210")));
+        assert!(!log.text().contains(card.pan_str()), "a PAN in the log");
+    })
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn pin_blocks_arrive_translated_to_the_issuer_key() {
+    bounded(async {
+        let log = LogCapture::global();
+        let (_sw, mut acq, mut iss) = network("PINXL", 2000).await;
+        let card = card();
+        let pin = card.pin();
+
+        let req = purchase_with_pin(&card, &pin, 11);
+        let sent_block = req.get(52).unwrap().bytes().into_owned();
+        acq.send(&req).await;
+        let fwd = iss.recv(WAIT).await.expect("forwarded");
+        let block = fwd
+            .get(52)
+            .expect("field 52 forwarded")
+            .bytes()
+            .into_owned();
+        assert_eq!(block.len(), 8);
+        assert_ne!(block, sent_block, "re-enciphered, not passed through");
+        assert_eq!(
+            iss.keys.pin_matches(&block, &card.pan, &pin),
+            Some(Ok(true)),
+            "the issuer's key opens it to the card's PIN"
+        );
+        // Under the acquirer's key the translated block is not the PIN.
+        assert_ne!(
+            acq.keys.pin_matches(&block, &card.pan, &pin),
+            Some(Ok(true))
+        );
+        iss.send(&answer(&fwd, "00")).await;
+        let r = acq.recv(WAIT).await.expect("answer");
+        assert_eq!(r.response_code().as_deref(), Some("00"));
+        assert!(!r.has(52), "no PIN block comes back");
+
+        // A block that does not decipher under the acquirer's key: 81, not forwarded.
+        let mut bad = purchase_with_pin(&card, &pin, 12);
+        bad.set_binary(52, &[0x5A; 8]);
+        acq.send(&bad).await;
+        let r = acq.recv(WAIT).await.expect("RC 81");
+        assert_eq!(
+            (r.response_code().as_deref(), r.stan()),
+            (Some("81"), Some(12))
+        );
+        assert!(iss.peer.recv(Duration::from_millis(300)).await.is_none());
+        let lines = log.lines_with(&["PIN block not translated", "PINXL-acquirer"]);
+        assert!(lines.iter().any(|l| l.contains("field=52")), "{lines:?}");
+        assert!(!log.text().contains("5A5A5A5A"), "a PIN block in the log");
+    })
+    .await;
+}
+
+/// The simulators through the switch with keys wrapped under a KEK: the
+/// acquirer sends PIN blocks and MACs, the issuer checks both.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn simulators_run_with_macs_and_pins_through_the_switch() {
+    bounded(async {
+        let kek_var = "SIMSEC_KEK";
+        let kek = "000102030405060708090A0B0C0D0E0F101112131415161718191A1B1C1D1E1F";
+        std::env::set_var(kek_var, kek);
+        let wrap = |hex: &str| switch::security::kek::wrap(&key(kek), &key(hex)).unwrap();
+        let table = tests::national_table();
+        let issuer = simulators::issuer::start_secured(
+            tests::issuer_options(ISSUER),
+            &table,
+            None,
+            Some(Arc::new(host(ISS_MAC, ISS_ZPK))),
+        )
+        .await
+        .unwrap();
+        let text = format!(
+            r#"
+[switch]
+institution_id = "940000"
+rules = "{rules}"
+[switch.security]
+kek_env = "{kek_var}"
+
+[[link]]
+name = "simsec-acquirer"
+role = "acquirer"
+bank = "{ACQUIRER}"
+direction = "listen"
+address = "127.0.0.1:0"
+mac_key = {{ wrapped = "{acq_mac}" }}
+pin_key = {{ wrapped = "{acq_zpk}" }}
+
+[[link]]
+name = "simsec-issuer"
+role = "issuer"
+bank = "{ISSUER}"
+direction = "dial"
+address = "{addr}"
+mac_key = {{ wrapped = "{iss_mac}" }}
+pin_key = {{ wrapped = "{iss_zpk}" }}
+"#,
+            rules = national_rules(),
+            addr = issuer.addr.unwrap(),
+            acq_mac = wrap(ACQ_MAC),
+            acq_zpk = wrap(ACQ_ZPK),
+            iss_mac = wrap(ISS_MAC),
+            iss_zpk = wrap(ISS_ZPK),
+        );
+        let sw = start_switch(&text).await;
+        tests::wait_for_sign_on(&sw, 1, WAIT).await;
+        let addr = sw.listening["simsec-acquirer"];
+        let opts = tests::acquirer_options(addr, ACQUIRER, &[ISSUER], 600, 2, 8, 5000);
+        let report = simulators::acquirer::execute_secured(
+            &opts,
+            None,
+            Some(Arc::new(host(ACQ_MAC, ACQ_ZPK))),
+            false,
+        )
+        .await
+        .unwrap();
+        tests::assert_one_outcome_each(&report, "with MACs and PINs");
+        let codes = report.response_codes();
+        assert!(codes.get("00").copied().unwrap_or(0) > 100, "{codes:?}");
+        for refused in ["55", "63", "81", "96"] {
+            assert!(!codes.contains_key(refused), "RC {refused}: {codes:?}");
+        }
+        assert_eq!(report.stats.unauthenticated, 0);
+        assert_eq!(
+            tests::acquirers_approved(&[&report], ISSUER),
+            tests::issuer_net(&issuer.totals())
+        );
+
+        // The issuer checks PINs: the card's own is approved, another declined 55.
+        let mut acq = Host {
+            peer: Peer::connect(addr).await,
+            keys: host(ACQ_MAC, ACQ_ZPK),
+            spec: spec(),
+        };
+        let card = card();
+        let mut wrong = card.pin();
+        wrong[3] = if wrong[3] == b'9' { b'0' } else { wrong[3] + 1 };
+        for (stan, pin, rc) in [(900_001, wrong, "55"), (900_002, card.pin(), "00")] {
+            let mut req = purchase_with_pin(&card, &pin, stan);
+            req.set(7, "1125110000");
+            acq.send(&req).await;
+            let r = acq.recv(WAIT).await.expect("answer");
+            assert_eq!(r.response_code().as_deref(), Some(rc), "{r:?}");
+        }
+        sw.shutdown().await;
+        issuer.stop().await.unwrap();
+    })
+    .await;
+}
