@@ -108,7 +108,7 @@ pub async fn run(args: DemoArgs) -> Result<(), String> {
         None => Ok(None),
     };
     let keys = if args.security {
-        switch::security::apply::use_random_keys(&mut config)?
+        switch::security::apply::use_random_keys(&mut config, true)?
     } else {
         Default::default()
     };

@@ -108,3 +108,147 @@ impl Core {
         Err(rc)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use std::path::Path;
+    use std::sync::Arc;
+    use std::time::Duration;
+
+    use codecs::framing::LengthHeader;
+    use codecs::{Message, Mti, ResponseCode, Spec};
+    use routing_rules::{RoutingTable, SharedRoutingTable};
+
+    use crate::config::{Direction, LinkConfig, Role};
+    use crate::core::saf::MemorySaf;
+    use crate::core::{answer, Action, Core, CoreSettings, Millis};
+    use crate::security::pin::{decipher, encipher, ClearPin};
+    use crate::security::{KeyMaterial, LinkSecurity, PinFormat, SoftwareSecurityModule, ZoneKeys};
+
+    const ACQ_ZPK: [u8; 16] = [0x13; 16];
+    const ISS_ZPK: [u8; 16] = [0x5B; 16];
+    const PAN: &[u8] = b"9408010000001238";
+
+    fn link(name: &str, role: Role, bank: &str, pin: bool) -> Arc<LinkConfig> {
+        Arc::new(LinkConfig {
+            name: name.into(),
+            role,
+            bank: bank.into(),
+            acquirers: vec![bank.into()],
+            direction: Direction::Listen,
+            address: "127.0.0.1:0".parse().unwrap(),
+            spec: Spec::builtin("iso87ascii").unwrap(),
+            framing: LengthHeader::Binary2,
+            timeout: Duration::from_secs(10),
+            cash_timeout: Duration::from_secs(25),
+            echo_interval: Duration::from_secs(30),
+            max_missed_echoes: 3,
+            max_in_flight: 100,
+            max_connections: 8,
+            security: LinkSecurity {
+                mac: None,
+                pin: pin.then_some(PinFormat::Iso0),
+            },
+        })
+    }
+
+    /// A core with acquirer link 1 and signed-on issuer link 2; PIN keys on the
+    /// links that `acq_pin` / `iss_pin` say.
+    fn core(acq_pin: bool, iss_pin: bool) -> Core {
+        let path = concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/../routing-rules/rules/national.toml"
+        );
+        let table = RoutingTable::load(Path::new(path)).unwrap().0;
+        let mut module = SoftwareSecurityModule::default();
+        for (zone, key) in [("acq", ACQ_ZPK), ("iss", ISS_ZPK)] {
+            module.insert(
+                zone,
+                ZoneKeys {
+                    mac: None,
+                    pin: Some(KeyMaterial::new(key.to_vec())),
+                },
+            );
+        }
+        let core = Core::new(
+            CoreSettings::default(),
+            Arc::new(SharedRoutingTable::new(table)),
+            Arc::new(MemorySaf::default()),
+        )
+        .with_security(Arc::new(module));
+        core.on_link_up(Millis(0), 1, link("acq", Role::Acquirer, "940810", acq_pin));
+        let up = core.on_link_up(Millis(0), 2, link("iss", Role::Issuer, "940800", iss_pin));
+        let Some(Action::Send { msg, .. }) = up.into_iter().next() else {
+            panic!("no sign-on");
+        };
+        core.on_message(Millis(0), 2, answer(&msg, ResponseCode::APPROVED).unwrap());
+        assert!(core.link_usable(2));
+        core
+    }
+
+    fn request(block: &[u8]) -> Message {
+        let mut m = Message::new(Mti::FINANCIAL_REQUEST);
+        m.set(2, std::str::from_utf8(PAN).unwrap());
+        m.set(3, "000000");
+        m.set(4, "000000001500");
+        m.set(7, "1125103000");
+        m.set(11, "000001");
+        m.set(32, "940810");
+        m.set(37, "000000000001");
+        m.set(41, "TERM0001");
+        m.set(49, "408");
+        m.set_binary(52, block);
+        m
+    }
+
+    /// The message sent on `link`.
+    fn sent(actions: &[Action], link: u32) -> Message {
+        actions
+            .iter()
+            .find_map(|a| match a {
+                Action::Send { link: l, msg } if *l == link => Some(msg.clone()),
+                _ => None,
+            })
+            .unwrap()
+    }
+
+    #[test]
+    fn translated_passed_through_or_declined() {
+        let pin = ClearPin::from_ascii(b"2468").unwrap();
+        let block = encipher(PinFormat::Iso0, &ACQ_ZPK, &pin, PAN).unwrap();
+
+        // Both links have keys: re-enciphered under the issuer's.
+        let actions = core(true, true).on_message(Millis(1), 1, request(&block));
+        let fwd = sent(&actions, 2);
+        let out = fwd.get(52).unwrap().bytes().into_owned();
+        assert_ne!(out, block);
+        assert!(decipher(PinFormat::Iso0, &ISS_ZPK, &out, PAN)
+            .unwrap()
+            .matches(&pin));
+
+        // Neither has: not the switch's business, passed as it came.
+        let actions = core(false, false).on_message(Millis(1), 1, request(&block));
+        assert_eq!(
+            sent(&actions, 2).get(52).unwrap().bytes().as_ref(),
+            &block[..]
+        );
+
+        // Only one has: 96, nothing forwarded.
+        for (acq, iss) in [(true, false), (false, true)] {
+            let actions = core(acq, iss).on_message(Millis(1), 1, request(&block));
+            let r = sent(&actions, 1);
+            assert_eq!(r.response_code().as_deref(), Some("96"), "{acq} {iss}");
+            assert!(!actions
+                .iter()
+                .any(|a| matches!(a, Action::Send { link: 2, .. })));
+        }
+
+        // A block that does not decipher under the acquirer's key: 81.
+        let foreign = encipher(PinFormat::Iso0, &ISS_ZPK, &pin, PAN).unwrap();
+        let actions = core(true, true).on_message(Millis(1), 1, request(&foreign));
+        let r = sent(&actions, 1);
+        assert_eq!(r.response_code().as_deref(), Some("81"));
+        assert!(!r.has(52));
+    }
+}
