@@ -362,7 +362,7 @@ fn decode_field(spec: &FieldPlan, n: u8, cur: &mut Cursor<'_>) -> Res<Slot> {
             let pad_left = spec.encoding == DataEncoding::BcdLeftPad;
             check_bcd(spec, data, units as usize, pad_left, at)?;
             Form::Bcd {
-                digits: units as u16,
+                odd: units % 2 == 1,
                 pad_left,
             }
         }

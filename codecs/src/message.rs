@@ -63,8 +63,9 @@ pub(crate) enum Form {
     Text,
     /// EBCDIC text.
     Ebcdic,
-    /// Packed BCD: `digits` significant nibbles, the pad nibble in front or behind.
-    Bcd { digits: u16, pad_left: bool },
+    /// Packed BCD: two digits a byte, less one pad nibble (in front or behind) when
+    /// the digit count is odd. (Flags, not a count: a slot stays 12 bytes.)
+    Bcd { odd: bool, pad_left: bool },
     /// Binary data written as hex text.
     HexText,
     /// Raw binary data.
@@ -80,6 +81,11 @@ pub(crate) struct Slot {
     pub(crate) in_wire: bool,
     pub(crate) start: u32,
     pub(crate) len: u32,
+}
+
+/// The digit count of packed BCD `data`.
+fn bcd_digits(data: &[u8], odd: bool) -> usize {
+    (2 * data.len()).saturating_sub(usize::from(odd))
 }
 
 /// Fields that always hold card data or secrets, whatever the spec says.
@@ -137,7 +143,7 @@ impl<'a> Field<'a> {
     pub fn len(&self) -> usize {
         match self.form {
             Form::Text | Form::Ebcdic | Form::Raw => self.data.len(),
-            Form::Bcd { digits, .. } => digits as usize,
+            Form::Bcd { odd, .. } => bcd_digits(self.data, odd),
             Form::HexText => self.data.len() / 2,
         }
     }
@@ -159,8 +165,8 @@ impl<'a> Field<'a> {
                     .map(|&b| ebcdic_to_ascii(b).unwrap_or(b'?'))
                     .collect(),
             ),
-            Form::Bcd { digits, pad_left } => Cow::Owned(
-                bcd_nibbles(self.data, digits as usize, pad_left)
+            Form::Bcd { odd, pad_left } => Cow::Owned(
+                bcd_nibbles(self.data, bcd_digits(self.data, odd), pad_left)
                     .map(nibble_char)
                     .collect(),
             ),
@@ -197,8 +203,10 @@ impl<'a> Field<'a> {
         };
         match self.form {
             Form::Text => self.data.iter().try_for_each(|&c| push(c))?,
-            Form::Bcd { digits, pad_left } => bcd_nibbles(self.data, digits as usize, pad_left)
-                .try_for_each(|n| push(nibble_char(n)))?,
+            Form::Bcd { odd, pad_left } => {
+                bcd_nibbles(self.data, bcd_digits(self.data, odd), pad_left)
+                    .try_for_each(|n| push(nibble_char(n)))?
+            }
             _ => self.bytes().iter().try_for_each(|&c| push(c))?,
         }
         any.then_some(value)
@@ -410,5 +418,14 @@ mod tests {
             m.set(11, &format!("{i:06}"));
         }
         assert_eq!(m.local.len(), 6);
+    }
+}
+
+#[cfg(test)]
+mod slot_size {
+    /// A message keeps one slot per field: 12 bytes each.
+    #[test]
+    fn a_slot_is_twelve_bytes() {
+        assert_eq!(std::mem::size_of::<super::Slot>(), 12);
     }
 }

@@ -59,7 +59,7 @@ impl Core {
             forwarded: msg.clone(),
             acquirer_f7: None,
             acquirer_f11: None,
-            issuer: target.issuer,
+            issuer: target.issuer.into(),
             rule: None,
             started: now,
             deadline: now,

@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use dashmap::DashMap;
 
-use super::fingerprint::Fingerprinter;
+use super::fingerprint::{Fingerprint, Fingerprinter};
 use super::time::Millis;
 
 /// The identity of an acquirer's request.
@@ -31,8 +31,8 @@ pub struct Duplicates {
     window: Duration,
     capacity: usize,
     fingerprints: Fingerprinter,
-    seen: DashMap<u128, Millis>,
-    order: Mutex<VecDeque<(Millis, u128)>>,
+    seen: DashMap<Fingerprint, Millis>,
+    order: Mutex<VecDeque<(Millis, Fingerprint)>>,
 }
 
 impl Duplicates {

@@ -5,6 +5,10 @@
 
 use std::hash::{BuildHasher, Hash};
 
+/// A fingerprint: two 64-bit halves (not a `u128`, whose 16-byte alignment would
+/// pad every map entry and queue slot that holds one).
+pub type Fingerprint = (u64, u64);
+
 /// Fingerprints with this process's random keys.
 pub struct Fingerprinter {
     low: std::collections::hash_map::RandomState,
@@ -22,8 +26,8 @@ impl Default for Fingerprinter {
 
 impl Fingerprinter {
     /// The fingerprint of `key`.
-    pub fn of(&self, key: &impl Hash) -> u128 {
-        (u128::from(self.high.hash_one(key)) << 64) | u128::from(self.low.hash_one(key))
+    pub fn of(&self, key: &impl Hash) -> Fingerprint {
+        (self.high.hash_one(key), self.low.hash_one(key))
     }
 }
 

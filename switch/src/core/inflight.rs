@@ -6,6 +6,7 @@ use codecs::Message;
 use dashmap::DashMap;
 
 use super::action::LinkId;
+use super::short_text::ShortText;
 use super::time::Millis;
 
 /// The key of a forwarded request.
@@ -43,13 +44,13 @@ pub struct InFlightEntry {
     /// The message as forwarded (for a reversal if it times out).
     pub forwarded: Message,
     /// The acquirer's field 7 and 11, replaced on the way out.
-    pub acquirer_f7: Option<String>,
+    pub acquirer_f7: Option<ShortText>,
     /// The acquirer's STAN.
-    pub acquirer_f11: Option<String>,
+    pub acquirer_f11: Option<ShortText>,
     /// The issuer bank.
-    pub issuer: String,
+    pub issuer: ShortText,
     /// The routing rule that decided, if any.
-    pub rule: Option<String>,
+    pub rule: Option<ShortText>,
     /// When the request arrived.
     pub started: Millis,
     /// When it times out.

@@ -26,6 +26,7 @@ pub mod recent;
 pub mod request;
 pub mod response;
 pub mod saf;
+pub mod short_text;
 pub mod tick;
 pub mod time;
 pub mod validate;
@@ -338,7 +339,8 @@ impl Core {
         if entry.purpose != Purpose::Request {
             return; // a SAF delivery: the queue retries on its own schedule
         }
-        metrics::counter!("switch_timeouts_total", "issuer" => entry.issuer.clone()).increment(1);
+        metrics::counter!("switch_timeouts_total", "issuer" => entry.issuer.to_string())
+            .increment(1);
         // The reversal is queued before the acquirer hears of the timeout.
         if matches!(key.class, 1 | 2) {
             if let Some(rev) = reversal_of(&entry.forwarded) {
@@ -498,9 +500,15 @@ fn journal_record(
         reversal: None,
         mti: msg.mti().to_string(),
         acquirer: text(32),
-        issuer: Some(entry.issuer.clone()),
-        transmission: entry.acquirer_f7.clone().unwrap_or_else(|| text(7)),
-        stan: entry.acquirer_f11.clone().unwrap_or_else(|| text(11)),
+        issuer: Some(entry.issuer.to_string()),
+        transmission: entry
+            .acquirer_f7
+            .as_ref()
+            .map_or_else(|| text(7), |t| t.to_string()),
+        stan: entry
+            .acquirer_f11
+            .as_ref()
+            .map_or_else(|| text(11), |t| t.to_string()),
         rrn: text(37),
         terminal: text(41),
         switch_stan: None,
@@ -509,7 +517,7 @@ fn journal_record(
         currency: msg.currency().ok().map(|c| c.numeric),
         response_code: rc.to_string(),
         auth_code: None,
-        rule: entry.rule.clone(),
+        rule: entry.rule.as_ref().map(|r| r.to_string()),
         state,
         elapsed_ms: now.since(entry.started).as_millis() as u64,
     }

@@ -9,7 +9,7 @@ use std::sync::Arc;
 
 use dashmap::DashMap;
 
-use super::fingerprint::Fingerprinter;
+use super::fingerprint::{Fingerprint, Fingerprinter};
 
 /// The acquirer's keys of an original request.
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
@@ -52,8 +52,8 @@ enum Field90 {
 pub struct Recent {
     capacity: usize,
     fingerprints: Fingerprinter,
-    map: DashMap<u128, Stored>,
-    order: Mutex<VecDeque<u128>>,
+    map: DashMap<Fingerprint, Stored>,
+    order: Mutex<VecDeque<Fingerprint>>,
     issuers: DashMap<String, Arc<str>>,
 }
 

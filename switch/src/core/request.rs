@@ -14,6 +14,7 @@ use super::inflight::{InFlightEntry, InFlightKey, Purpose};
 use super::journal::FinalState;
 use super::links::{Link, TimeoutClass};
 use super::recent::{AcquirerKey, Forwarded};
+use super::short_text::ShortText;
 use super::validate::{amount_problem, first_missing, REQUEST_FIELDS, REVERSAL_FIELDS};
 use super::{field90, reply, reversal_of, Action, Actions, Core, Millis};
 
@@ -182,10 +183,10 @@ impl Core {
             purpose: Purpose::Request,
             acquirer_link: acq.id,
             forwarded: out.clone(),
-            acquirer_f7,
-            acquirer_f11,
-            issuer,
-            rule,
+            acquirer_f7: acquirer_f7.as_deref().map(ShortText::from),
+            acquirer_f11: acquirer_f11.as_deref().map(ShortText::from),
+            issuer: ShortText::from(issuer),
+            rule: rule.map(ShortText::from),
             started: now,
             deadline,
         };
@@ -251,7 +252,7 @@ impl Core {
             forwarded: msg.clone(),
             acquirer_f7: None,
             acquirer_f11: None,
-            issuer: issuer.unwrap_or_default(),
+            issuer: ShortText::from(issuer.unwrap_or_default()),
             rule: None,
             started: now,
             deadline: now,

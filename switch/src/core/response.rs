@@ -42,7 +42,7 @@ impl Core {
             .and_then(|rc| ResponseCode::new(&rc))
             .unwrap_or(ResponseCode::SYSTEM_MALFUNCTION);
         metrics::counter!("switch_responses_total", "rc" => rc.to_string()).increment(1);
-        metrics::histogram!("switch_issuer_latency_seconds", "issuer" => entry.issuer.clone())
+        metrics::histogram!("switch_issuer_latency_seconds", "issuer" => entry.issuer.to_string())
             .record(now.since(entry.started).as_secs_f64());
         let mut actions = Vec::with_capacity(2);
         let mut resp = msg;

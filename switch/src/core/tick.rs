@@ -153,7 +153,7 @@ impl Core {
                     forwarded: msg.clone(),
                     acquirer_f7: None,
                     acquirer_f11: None,
-                    issuer: issuer.clone(),
+                    issuer: issuer.as_str().into(),
                     rule: None,
                     started: now,
                     deadline,
