@@ -577,7 +577,12 @@ pub fn parse_config(text: &str) -> Result<Config, String> {
 /// Start the switch in this process from a configuration text and wait (at most
 /// 5 s) until it has signed on to its issuer link.
 pub async fn start_switch(text: &str) -> Result<RunningSwitch, String> {
-    let config = parse_config(text)?;
+    start_switch_with(parse_config(text)?).await
+}
+
+/// [`start_switch`] from a configuration already parsed (and adjusted: TLS, keys,
+/// addresses).
+pub async fn start_switch_with(config: Config) -> Result<RunningSwitch, String> {
     let (routing, _) = RoutingTable::load(&config.rules).map_err(|e| e.to_string())?;
     let sw = RunningSwitch::start(SwitchOptions {
         config,

@@ -3,11 +3,19 @@
 //!
 //! `cargo run --release -p benches --bin switch-compare [--reps N] [--secs S]
 //! [--connections C] [--rate TPS] [--in-flight N] [--modes closed64,rate10k,memory]
-//! [--switch-bin PATH] [--journal none|relaxed|strict]` (defaults 3, 5, 64, 10000,
-//! 100000, all three modes, this binary, none) prints one JSON line per mode. With
-//! `--journal relaxed|strict` the switch keeps its durable journal (SQLite, a fresh
-//! database in the temporary directory per run); by default it has none (records go
-//! to the debug log), which measures the forwarding path alone.
+//! [--switch-bin PATH] [--journal none|relaxed|strict] [--compare transport|journal]
+//! [--transport tls+mac|tls|mac] [--fsyncs N]` (defaults 3, 5, 64, 10000, 100000,
+//! all three modes, this binary, none, relay vs switch, tls+mac, 200) prints one
+//! JSON line per mode. With `--journal relaxed|strict` the switch keeps its durable
+//! journal (SQLite, a fresh database in the temporary directory per run); by
+//! default it has none (records go to the debug log), which measures the
+//! forwarding path alone.
+//!
+//! `--compare` replaces relay vs switch by the switch against itself, set up two or
+//! three ways, in `closed64` and `rate10k` (the default modes then; not `memory`),
+//! each repetition running every setup once, the order rotated from one
+//! repetition to the next (see [Comparing the switch with
+//! itself](#comparing-the-switch-with-itself)).
 //!
 //! **Throughput and latency** (`closed64`, `rate10k`). In one process on one tokio
 //! runtime (a worker per core), on 127.0.0.1, the acquirer simulator
@@ -66,6 +74,42 @@
 //! Targets (reported, not enforced): switch TPS at least 0.8 × the relay's in
 //! `closed64`; switch p99 at most 1.5 × the relay's in `rate10k`; at most 1 KiB per
 //! transaction in flight. The process fails when a run had errors or timeouts.
+//!
+//! # Comparing the switch with itself
+//!
+//! The issuer, the switch and the acquirer are started afresh for every run as
+//! above, only the switch's setup changes.
+//!
+//! **`--compare transport`**: `plain` (plain TCP, no MACs: the switch of the relay
+//! comparison) against `secured`: with `--transport tls+mac` (the default) mutual
+//! TLS on both links (certificates made once per process with
+//! `switch::tls::generate` in a temporary directory, removed at the end, and put on
+//! the configuration with `switch::tls::apply::use_generated`; the simulators
+//! present their bank's certificate and verify the switch's) and a MAC on every
+//! message both ways (`switch::security::apply::use_random_keys` without PIN keys:
+//! fresh random keys per run, the hosts get theirs through
+//! `simulators::security::HostSecurity::from_zone`); `tls` or `mac` alone to see
+//! which costs what. The journal is `--journal` for both. One line per mode:
+//! `{"mode":"closed64","compare":"transport","transport":"tls+mac","plain_tps":..,
+//! "secured_tps":..,"tps_ratio":..,"plain_p50_us":..,"secured_p50_us":..,
+//! "plain_p99_us":..,"secured_p99_us":..,"p50_ratio":..,"p99_ratio":..,...}`, then
+//! the spreads (`tps_ratio_min`/`_max` over each repetition's pair, `plain_tps_min`,
+//! ...), the acquirer's send lag (rate10k), the time the switch added per hop
+//! (`*_added_p50_us`, `*_added_p99_us`), issuer shares, response codes, CPU shares
+//! (`plain_cpu`, `secured_cpu`, `others_cpu_max`), the target and every run. Target
+//! (issue 7): `tps_ratio` at least 0.7 in `closed64`; `rate10k` reports the p99 ratio
+//! without a target (`"target":null`).
+//!
+//! **`--compare journal`**: `none`, `relaxed` and `strict` (plain TCP; a fresh
+//! database per run in the temporary directory). Before each mode's runs, the
+//! machine's fsync latency in that directory: `--fsyncs` appends of 4 KiB to a new
+//! file, each followed by `fdatasync` (what a journal commit waits for), timed
+//! together. One line per mode: `none_tps`, `relaxed_tps`, `strict_tps`,
+//! `relaxed_tps_ratio`, `strict_tps_ratio` (over `none`), the p50s, the p99s with
+//! `fsync_p50_us` and `fsync_p99_us` right after `strict_p99_us`, the p50 and p99
+//! ratios, spreads and the rest as above, and `fsync` (what was timed, where, how
+//! many, p50/p99/max). Targets (issue 6): `strict_tps_ratio` at least 0.8 in
+//! `closed64`; `relaxed_p99_ratio` at most 1.2 in `rate10k`.
 
 use std::collections::BTreeMap;
 use std::io::{BufRead as _, BufReader, Write as _};
@@ -77,17 +121,22 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use benches::loopback::{
-    acquirer_options, black_hole, issuer_options, load_average, load_rules, peak_rss_bytes, relay,
-    rss_bytes, start_switch, switch_config, traffic_plan, Figures, Load, RequestStream, RunWatch,
-    SwitchShape, HEADER,
+    acquirer_options, black_hole, issuer_options, load_average, load_rules, parse_config,
+    peak_rss_bytes, relay, rss_bytes, start_switch_with, switch_config, traffic_plan, Figures,
+    Load, RequestStream, RunWatch, SwitchShape, ACQUIRER_BANK, HEADER, ISSUER_BANK,
 };
 use benches::measure::{
-    live_heap, parse_named, positive, round, start_tracking, stats, TrackingAlloc,
+    live_heap, parse_named, positive, round, start_tracking, stats, Stopwatch, TrackingAlloc,
 };
 use bytes::{Buf, BytesMut};
-use serde_json::{json, Value};
+use serde_json::{json, Map, Value};
 use simulators::acquirer;
 use simulators::issuer::{self, faults::Latency};
+use simulators::security::HostSecurity;
+use simulators::tls::{HostTls, TlsOptions};
+use switch::security::apply::use_random_keys;
+use switch::tls::apply::use_generated;
+use switch::tls::generate::{generate, CertPlan};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::tcp::OwnedWriteHalf;
 use tokio::net::TcpStream;
@@ -100,13 +149,26 @@ static GLOBAL: TrackingAlloc = TrackingAlloc;
 
 const USAGE: &str = "usage: switch-compare [--reps N] [--secs S] [--connections C] [--rate TPS] \
                      [--in-flight N] [--modes closed64,rate10k,memory] [--switch-bin PATH] \
-                     [--journal none|relaxed|strict]\n\
-                     (defaults: 3, 5, 64, 10000, 100000, all modes, this binary, none)";
+                     [--journal none|relaxed|strict] [--compare transport|journal] \
+                     [--transport tls+mac|tls|mac] [--fsyncs N]\n\
+                     (defaults: 3, 5, 64, 10000, 100000, all modes, this binary, none, \
+                     relay vs switch, tls+mac, 200)\n\
+                     --compare transport: the switch over plain TCP vs over --transport \
+                     (mutual TLS and MACs on every link), closed64 and rate10k;\n\
+                     --compare journal: the switch without a journal, with a relaxed one and a \
+                     strict one, closed64 and rate10k, and the fsync latency of the journal's \
+                     directory (--fsyncs appends of 4 KiB, each followed by fdatasync)";
 
 /// The issue's targets.
 const TARGET_TPS_RATIO: f64 = 0.8;
 const TARGET_P99_RATIO: f64 = 1.5;
 const TARGET_BYTES_PER_IN_FLIGHT: f64 = 1024.0;
+/// `--compare transport` (issue 7): TLS+MAC TPS at least 0.7 × plain TCP in `closed64`.
+const TARGET_SECURED_TPS_RATIO: f64 = 0.7;
+/// `--compare journal` (issue 6): strict TPS at least 0.8 × no journal in `closed64`;
+/// relaxed p99 at most 1.2 × no journal in `rate10k`.
+const TARGET_STRICT_TPS_RATIO: f64 = 0.8;
+const TARGET_RELAXED_P99_RATIO: f64 = 1.2;
 
 /// Requests pushed per round in the memory mode.
 const PUSH_ROUND: u64 = 2048;
@@ -124,6 +186,52 @@ struct Options {
     switch_bin: Option<PathBuf>,
     /// `--journal`: none, relaxed or strict.
     journal: &'static str,
+    /// `--compare`: None for relay vs switch.
+    compare: Option<Compare>,
+    /// `--transport`: what `--compare transport` puts the switch's links on.
+    transport: Transport,
+    /// `--fsyncs`: how many fsyncs `--compare journal` times.
+    fsyncs: usize,
+}
+
+/// What a run compares instead of relay vs switch.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Compare {
+    /// The switch over plain TCP vs over `--transport`, alternated.
+    Transport,
+    /// The switch without a journal, with a relaxed one and a strict one, rotated.
+    Journal,
+}
+
+/// The secured transport of `--compare transport`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Transport {
+    /// Mutual TLS and MACs on every link (the issue's figure).
+    TlsMac,
+    /// Mutual TLS alone.
+    Tls,
+    /// MACs alone, over plain TCP.
+    Mac,
+}
+
+impl Transport {
+    const ALL: [Transport; 3] = [Transport::TlsMac, Transport::Tls, Transport::Mac];
+
+    fn name(self) -> &'static str {
+        match self {
+            Transport::TlsMac => "tls+mac",
+            Transport::Tls => "tls",
+            Transport::Mac => "mac",
+        }
+    }
+
+    fn tls(self) -> bool {
+        matches!(self, Transport::TlsMac | Transport::Tls)
+    }
+
+    fn mac(self) -> bool {
+        matches!(self, Transport::TlsMac | Transport::Mac)
+    }
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -155,6 +263,9 @@ fn defaults() -> Options {
         modes: Mode::ALL.to_vec(),
         switch_bin: None,
         journal: "none",
+        compare: None,
+        transport: Transport::TlsMac,
+        fsyncs: 200,
     }
 }
 
@@ -168,12 +279,17 @@ fn parse(args: impl IntoIterator<Item = String>) -> Result<Option<Options>, Stri
         "--modes",
         "--switch-bin",
         "--journal",
+        "--compare",
+        "--transport",
+        "--fsyncs",
     ];
     let Some(flags) = parse_named(args, &known, USAGE)? else {
         return Ok(None);
     };
     let mut o = defaults();
+    let mut given = Vec::new();
     for (flag, value) in flags {
+        given.push(flag.clone());
         match flag.as_str() {
             "--reps" => o.reps = positive::<u32>(&flag, &value)? as usize,
             "--secs" => o.secs = positive::<f64>(&flag, &value)?,
@@ -199,7 +315,57 @@ fn parse(args: impl IntoIterator<Item = String>) -> Result<Option<Options>, Stri
                         format!("--journal: {value:?} (expected none, relaxed or strict)\n{USAGE}")
                     })?;
             }
+            "--compare" => {
+                o.compare = Some(match value.as_str() {
+                    "transport" => Compare::Transport,
+                    "journal" => Compare::Journal,
+                    _ => {
+                        return Err(format!(
+                            "--compare: {value:?} (expected transport or journal)\n{USAGE}"
+                        ))
+                    }
+                });
+            }
+            "--transport" => {
+                o.transport = Transport::ALL
+                    .into_iter()
+                    .find(|t| t.name() == value)
+                    .ok_or_else(|| {
+                        format!("--transport: {value:?} (expected tls+mac, tls or mac)\n{USAGE}")
+                    })?;
+            }
+            "--fsyncs" => o.fsyncs = positive::<u32>(&flag, &value)? as usize,
             _ => o.switch_bin = Some(PathBuf::from(value)),
+        }
+    }
+    let was_given = |f: &str| given.iter().any(|g| g == f);
+    match o.compare {
+        Some(compare) => {
+            if !was_given("--modes") {
+                o.modes = vec![Mode::Closed64, Mode::Rate10k];
+            } else if o.modes.contains(&Mode::Memory) {
+                return Err(format!(
+                    "--compare: closed64 and rate10k only (not memory)\n{USAGE}"
+                ));
+            }
+            if compare == Compare::Journal && was_given("--journal") {
+                return Err(format!(
+                    "--compare journal runs none, relaxed and strict: leave --journal out\n{USAGE}"
+                ));
+            }
+            if compare != Compare::Transport && was_given("--transport") {
+                return Err(format!("--transport needs --compare transport\n{USAGE}"));
+            }
+            if compare != Compare::Journal && was_given("--fsyncs") {
+                return Err(format!("--fsyncs needs --compare journal\n{USAGE}"));
+            }
+        }
+        None => {
+            for flag in ["--transport", "--fsyncs"] {
+                if was_given(flag) {
+                    return Err(format!("{flag} needs --compare\n{USAGE}"));
+                }
+            }
         }
     }
     if o.connections > 256 {
@@ -238,56 +404,185 @@ async fn run_one(
     o: &Options,
     table: &routing_rules::RoutingTable,
 ) -> Result<Run, String> {
+    if middle == Middle::Switch {
+        let setup = SwitchSetup {
+            tls: false,
+            mac: false,
+            journal: o.journal,
+        };
+        let run = run_switch(&setup, load, o, table, None).await?;
+        return Ok(Run {
+            middle,
+            figures: run.figures,
+            added: Some(run.added),
+            issuer_answered: run.issuer_answered,
+        });
+    }
     let running = issuer::start(issuer_options(Latency::None)?, table).await?;
     let issuer_addr = running.addr.ok_or("the issuer has no address")?;
-    let result: Result<Run, String> = match middle {
-        Middle::Relay => {
-            let relay = relay(issuer_addr).await?;
-            let watch = RunWatch::start();
-            let report =
-                acquirer::execute(&acquirer_options(relay.addr, load, o.secs)?, false).await;
-            let seen = watch.finish();
-            drop(relay);
-            report.map(|r| Run {
-                middle,
-                figures: Figures::of_report(&r).watched(seen),
-                added: None,
-                issuer_answered: 0,
-            })
-        }
-        Middle::Switch => {
-            let journal = TempJournal::new(o.journal);
-            let text = switch_config(&SwitchShape {
-                acquirer_listen: loopback_any()?,
-                issuer: issuer_addr,
-                max_in_flight: 10_000,
-                timeout_ms: 10_000,
-                echo_interval_secs: 30,
-                journal: journal.config(),
-            });
-            let sw = start_switch(&text).await?;
-            let addr = *sw
-                .listening
-                .get("acquirer")
-                .ok_or("the switch has no acquirer listener")?;
-            let watch = RunWatch::start();
-            let report = acquirer::execute(&acquirer_options(addr, load, o.secs)?, false).await;
-            let seen = watch.finish();
-            let figures = report.map(|r| Figures::of_report(&r).watched(seen));
-            let added = sw.added_latency();
-            sw.shutdown().await;
-            figures.map(|figures| Run {
-                middle,
-                figures,
-                added: Some((added.value_at_quantile(0.5), added.value_at_quantile(0.99))),
-                issuer_answered: 0,
-            })
-        }
-    };
+    let result: Result<Run, String> = async {
+        let relay = relay(issuer_addr).await?;
+        let watch = RunWatch::start();
+        let report = acquirer::execute(&acquirer_options(relay.addr, load, o.secs)?, false).await;
+        let seen = watch.finish();
+        drop(relay);
+        report.map(|r| Run {
+            middle,
+            figures: Figures::of_report(&r).watched(seen),
+            added: None,
+            issuer_answered: 0,
+        })
+    }
+    .await;
     let totals = running.stop().await?;
     let mut run = result?;
     run.issuer_answered = totals.approved_total().count + totals.declined_total();
     Ok(run)
+}
+
+/// How the switch of one run is set up: its links' transport and its journal.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+struct SwitchSetup {
+    /// Mutual TLS on every link (certificates from a [`Certs`] directory).
+    tls: bool,
+    /// MACs on every link (random keys for the run, no PIN blocks).
+    mac: bool,
+    /// none, relaxed or strict.
+    journal: &'static str,
+}
+
+/// One switch run's figures: the acquirer's, the time the switch added per hop
+/// (p50, p99) and how many requests the issuer answered.
+struct SwitchRun {
+    figures: Figures,
+    added: (u64, u64),
+    issuer_answered: u64,
+}
+
+/// The run's certificates (`switch gen-certs` for the benchmark's banks) in a
+/// temporary directory removed on drop, and the two hosts' sides of them.
+struct Certs {
+    dir: PathBuf,
+    issuer: Option<Arc<HostTls>>,
+    acquirer: Option<Arc<HostTls>>,
+}
+
+impl Certs {
+    fn generate() -> Result<Certs, String> {
+        let dir = std::env::temp_dir().join(format!("switch-compare-certs-{}", std::process::id()));
+        let mut certs = Certs {
+            dir,
+            issuer: None,
+            acquirer: None,
+        };
+        let config = parse_config(&switch_config(&bench_shape(loopback_any()?, None)?))?;
+        generate(&certs.dir, &CertPlan::from_config(&config))?;
+        let host = |bank: &str| {
+            TlsOptions {
+                tls_dir: Some(certs.dir.clone()),
+                ..Default::default()
+            }
+            .load(bank)
+        };
+        let (issuer, acquirer) = (host(ISSUER_BANK)?, host(ACQUIRER_BANK)?);
+        certs.issuer = issuer;
+        certs.acquirer = acquirer;
+        Ok(certs)
+    }
+}
+
+impl Drop for Certs {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
+
+/// The throughput runs' switch configuration: one acquirer listener, one issuer
+/// link dialing `issuer` (a placeholder until the issuer is up).
+fn bench_shape(
+    issuer: SocketAddr,
+    journal: Option<(PathBuf, &'static str)>,
+) -> Result<SwitchShape, String> {
+    Ok(SwitchShape {
+        acquirer_listen: loopback_any()?,
+        issuer,
+        max_in_flight: 10_000,
+        timeout_ms: 10_000,
+        echo_interval_secs: 30,
+        journal,
+    })
+}
+
+/// The issuer, the switch set up as `setup` says, and the acquirer's load through
+/// it; everything started afresh (same accounts, same draws) and stopped.
+async fn run_switch(
+    setup: &SwitchSetup,
+    load: Load,
+    o: &Options,
+    table: &routing_rules::RoutingTable,
+    certs: Option<&Certs>,
+) -> Result<SwitchRun, String> {
+    let journal = TempJournal::new(setup.journal);
+    // The issuer's address is filled in once it listens.
+    let placeholder: SocketAddr = "127.0.0.1:9".parse().map_err(|e| format!("{e}"))?;
+    let mut config = parse_config(&switch_config(&bench_shape(placeholder, journal.config())?))?;
+    let (mut issuer_tls, mut acquirer_tls) = (None, None);
+    if setup.tls {
+        let certs = certs.ok_or("TLS runs need the run's certificates")?;
+        use_generated(&mut config, &certs.dir)?;
+        (issuer_tls, acquirer_tls) = (certs.issuer.clone(), certs.acquirer.clone());
+    }
+    let keys = if setup.mac {
+        use_random_keys(&mut config, false)?
+    } else {
+        BTreeMap::new()
+    };
+    let host_security = |link: &str| -> Result<Option<Arc<HostSecurity>>, String> {
+        keys.get(link)
+            .map(|k| HostSecurity::from_zone(k).map(Arc::new))
+            .transpose()
+    };
+    let running = issuer::start_secured(
+        issuer_options(Latency::None)?,
+        table,
+        issuer_tls,
+        host_security("issuer")?,
+    )
+    .await?;
+    let result: Result<(Figures, (u64, u64)), String> = async {
+        let issuer_addr = running.addr.ok_or("the issuer has no address")?;
+        for link in config.links.iter_mut().filter(|l| l.name == "issuer") {
+            link.address = issuer_addr;
+        }
+        let sw = start_switch_with(config).await?;
+        let addr = *sw
+            .listening
+            .get("acquirer")
+            .ok_or("the switch has no acquirer listener")?;
+        let options = acquirer_options(addr, load, o.secs)?;
+        let security = host_security("acquirer")?;
+        let watch = RunWatch::start();
+        let report = acquirer::execute_secured(&options, acquirer_tls, security, false).await;
+        let seen = watch.finish();
+        let figures = report.map(|r| Figures::of_report(&r).watched(seen));
+        let added = sw.added_latency();
+        sw.shutdown().await;
+        figures.map(|f| {
+            (
+                f,
+                (added.value_at_quantile(0.5), added.value_at_quantile(0.99)),
+            )
+        })
+    }
+    .await;
+    let totals = running.stop().await?;
+    drop(journal);
+    let (figures, added) = result?;
+    Ok(SwitchRun {
+        figures,
+        added,
+        issuer_answered: totals.approved_total().count + totals.declined_total(),
+    })
 }
 
 /// A journal database of its own for one switch run (none for `--journal none`),
@@ -520,6 +815,409 @@ async fn compare(
         );
     }
     Ok((line, clean))
+}
+
+// ------------------------------------------------- switch vs switch
+
+/// One of the switch setups a `--compare` run rotates through.
+#[derive(Clone, Copy, Debug)]
+struct Variant {
+    /// Prefix of its figures in the JSON line (`plain`, `secured`; `none`, ...).
+    label: &'static str,
+    setup: SwitchSetup,
+}
+
+/// One run of a variant.
+struct VariantRun {
+    rep: usize,
+    variant: usize,
+    run: SwitchRun,
+}
+
+fn load_of(mode: Mode, o: &Options) -> Load {
+    match mode {
+        Mode::Rate10k => Load::Rate {
+            connections: o.connections,
+            tps: o.rate,
+        },
+        _ => Load::Closed {
+            connections: o.connections,
+        },
+    }
+}
+
+/// Every variant once per repetition, the order rotated from one repetition to
+/// the next (with two: alternated), so that none always runs first.
+async fn rotate_variants(
+    mode: Mode,
+    variants: &[Variant],
+    o: &Options,
+    table: &routing_rules::RoutingTable,
+    certs: Option<&Certs>,
+) -> Result<Vec<VariantRun>, String> {
+    let load = load_of(mode, o);
+    let mut runs = Vec::new();
+    for rep in 0..o.reps {
+        for k in 0..variants.len() {
+            let variant = (k + rep) % variants.len();
+            let v = &variants[variant];
+            let run = run_switch(&v.setup, load, o, table, certs).await?;
+            let f = &run.figures;
+            eprintln!(
+                "switch-compare: {} rep {} {:<8} {:>9.1} TPS  p50 {:>6} µs  p99 {:>6} µs  \
+                 cpu {:.2} + others {:.2}{}  (switch added p50 {} µs p99 {} µs per hop)",
+                mode.name(),
+                rep + 1,
+                v.label,
+                f.tps,
+                f.p50_us,
+                f.p99_us,
+                f.cpu_self,
+                f.cpu_others,
+                f.send_lag_p99_us
+                    .map(|l| format!("  send lag p99 {l} µs"))
+                    .unwrap_or_default(),
+                run.added.0,
+                run.added.1,
+            );
+            runs.push(VariantRun { rep, variant, run });
+        }
+    }
+    Ok(runs)
+}
+
+/// The figures of a rotation, variant by variant (`{label}_tps`, ...), with the
+/// ratios of each variant to the first (`{label}_tps_ratio`, or `tps_ratio` when
+/// there are two variants): medians over the repetitions, then the spreads (the
+/// ratios' over each repetition's pair). Returns the fields and whether every run
+/// was clean.
+fn variant_fields(variants: &[Variant], runs: &[VariantRun]) -> (Map<String, Value>, bool) {
+    let of = |i: usize, f: &dyn Fn(&SwitchRun) -> f64| {
+        let v: Vec<f64> = runs
+            .iter()
+            .filter(|r| r.variant == i)
+            .map(|r| f(&r.run))
+            .collect();
+        stats(&v)
+    };
+    // Per repetition, variant `i`'s figure over the first variant's.
+    let pairs = |i: usize, f: &dyn Fn(&SwitchRun) -> f64| {
+        let v: Vec<f64> = (0..runs.iter().map(|r| r.rep + 1).max().unwrap_or(0))
+            .filter_map(|rep| {
+                let find = |v: usize| runs.iter().find(|r| r.rep == rep && r.variant == v);
+                Some(f(&find(i)?.run) / f(&find(0)?.run))
+            })
+            .collect();
+        stats(&v)
+    };
+    let tps = |r: &SwitchRun| r.figures.tps;
+    let p50 = |r: &SwitchRun| r.figures.p50_us as f64;
+    let p99 = |r: &SwitchRun| r.figures.p99_us as f64;
+    let ratio_key = |i: usize, what: &str| {
+        if variants.len() == 2 {
+            format!("{what}_ratio")
+        } else {
+            format!("{}_{what}_ratio", variants[i].label)
+        }
+    };
+    let mut m = Map::new();
+    let mut put = |k: String, v: Value| {
+        m.insert(k, v);
+    };
+    for (i, v) in variants.iter().enumerate() {
+        put(format!("{}_tps", v.label), json!(round(of(i, &tps).0, 1)));
+    }
+    for i in 1..variants.len() {
+        put(
+            ratio_key(i, "tps"),
+            json!(round(of(i, &tps).0 / of(0, &tps).0, 3)),
+        );
+    }
+    for (i, v) in variants.iter().enumerate() {
+        put(format!("{}_p50_us", v.label), json!(of(i, &p50).0));
+    }
+    for (i, v) in variants.iter().enumerate() {
+        put(format!("{}_p99_us", v.label), json!(of(i, &p99).0));
+    }
+    for i in 1..variants.len() {
+        put(
+            ratio_key(i, "p50"),
+            json!(round(of(i, &p50).0 / of(0, &p50).0, 3)),
+        );
+        put(
+            ratio_key(i, "p99"),
+            json!(round(of(i, &p99).0 / of(0, &p99).0, 3)),
+        );
+    }
+    for i in 1..variants.len() {
+        for (what, f) in [("tps", &tps as &dyn Fn(&SwitchRun) -> f64), ("p99", &p99)] {
+            let (_, lo, hi) = pairs(i, f);
+            let key = ratio_key(i, what);
+            put(format!("{key}_min"), json!(round(lo, 3)));
+            put(format!("{key}_max"), json!(round(hi, 3)));
+        }
+    }
+    for (i, v) in variants.iter().enumerate() {
+        let (_, lo, hi) = of(i, &tps);
+        put(format!("{}_tps_min", v.label), json!(round(lo, 1)));
+        put(format!("{}_tps_max", v.label), json!(round(hi, 1)));
+        let (_, lo, hi) = of(i, &p99);
+        put(format!("{}_p99_us_min", v.label), json!(lo));
+        put(format!("{}_p99_us_max", v.label), json!(hi));
+    }
+    for (i, v) in variants.iter().enumerate() {
+        let lag = of(i, &|r: &SwitchRun| {
+            r.figures.send_lag_p99_us.map_or(f64::NAN, |l| l as f64)
+        })
+        .0;
+        if !lag.is_nan() {
+            put(format!("{}_send_lag_p99_us", v.label), json!(lag));
+        }
+    }
+    for (i, v) in variants.iter().enumerate() {
+        put(
+            format!("{}_added_p50_us", v.label),
+            json!(of(i, &|r: &SwitchRun| r.added.0 as f64).0),
+        );
+        put(
+            format!("{}_added_p99_us", v.label),
+            json!(of(i, &|r: &SwitchRun| r.added.1 as f64).0),
+        );
+    }
+    for (i, v) in variants.iter().enumerate() {
+        let share = of(i, &|r: &SwitchRun| {
+            r.issuer_answered as f64 / r.figures.answered.max(1) as f64
+        });
+        put(
+            format!("{}_issuer_share", v.label),
+            json!(round(share.0, 4)),
+        );
+    }
+    for (i, v) in variants.iter().enumerate() {
+        let codes = runs
+            .iter()
+            .find(|r| r.variant == i)
+            .map_or(Value::Null, |r| json!(r.run.figures.codes));
+        put(format!("{}_codes", v.label), codes);
+    }
+    for (i, v) in variants.iter().enumerate() {
+        let cpu = of(i, &|r: &SwitchRun| r.figures.cpu_self).0;
+        put(format!("{}_cpu", v.label), json!(round(cpu, 3)));
+    }
+    let others_max = runs
+        .iter()
+        .map(|r| r.run.figures.cpu_others)
+        .fold(0.0, f64::max);
+    put("others_cpu_max".into(), json!(round(others_max, 3)));
+    let clean = runs.iter().all(|r| {
+        let f = &r.run.figures;
+        f.errors == 0 && f.timed_out == 0 && f.answered > 0
+    });
+    (m, clean)
+}
+
+/// Every run of a rotation as JSON, with its variant's label.
+fn runs_json(variants: &[Variant], runs: &[VariantRun]) -> Value {
+    runs.iter()
+        .map(|r| {
+            let mut v = r.run.figures.to_json();
+            if let Some(m) = v.as_object_mut() {
+                m.insert("variant".into(), json!(variants[r.variant].label));
+                m.insert("rep".into(), json!(r.rep + 1));
+                m.remove("codes");
+            }
+            v
+        })
+        .collect::<Vec<_>>()
+        .into()
+}
+
+/// The run's settings at the end of a line.
+fn settings(m: &mut Map<String, Value>, mode: Mode, o: &Options, load_before: Option<f64>) {
+    m.insert("load_average_before".into(), json!(load_before));
+    m.insert("load_average_after".into(), json!(load_average()));
+    m.insert("connections".into(), json!(o.connections));
+    if mode == Mode::Rate10k {
+        m.insert("rate".into(), json!(o.rate));
+    }
+    m.insert("secs".into(), json!(o.secs));
+    m.insert("reps".into(), json!(o.reps));
+}
+
+/// `--compare transport`: the switch over plain TCP and over `--transport`,
+/// alternated; the mode's JSON line and whether every run was clean.
+async fn compare_transport(
+    mode: Mode,
+    o: &Options,
+    table: &routing_rules::RoutingTable,
+    certs: Option<&Certs>,
+) -> Result<(Value, bool), String> {
+    let variants = [
+        Variant {
+            label: "plain",
+            setup: SwitchSetup {
+                tls: false,
+                mac: false,
+                journal: o.journal,
+            },
+        },
+        Variant {
+            label: "secured",
+            setup: SwitchSetup {
+                tls: o.transport.tls(),
+                mac: o.transport.mac(),
+                journal: o.journal,
+            },
+        },
+    ];
+    let load_before = load_average();
+    let runs = rotate_variants(mode, &variants, o, table, certs).await?;
+    let (fields, clean) = variant_fields(&variants, &runs);
+    let mut m = Map::new();
+    m.insert("mode".into(), json!(mode.name()));
+    m.insert("compare".into(), json!("transport"));
+    m.insert("transport".into(), json!(o.transport.name()));
+    m.extend(fields);
+    let ratio = m
+        .get("tps_ratio")
+        .and_then(Value::as_f64)
+        .unwrap_or(f64::NAN);
+    let (target, met) = match mode {
+        Mode::Closed64 => (
+            json!({"tps_ratio_at_least": TARGET_SECURED_TPS_RATIO}),
+            json!(ratio >= TARGET_SECURED_TPS_RATIO),
+        ),
+        // The issue sets no latency target: the p99 ratio is reported.
+        _ => (Value::Null, Value::Null),
+    };
+    m.insert("target".into(), target);
+    m.insert("met".into(), met);
+    m.insert("journal".into(), json!(o.journal));
+    settings(&mut m, mode, o, load_before);
+    m.insert("runs".into(), runs_json(&variants, &runs));
+    Ok((Value::Object(m), clean))
+}
+
+/// `--compare journal`: the switch without a journal, with a relaxed one and a
+/// strict one, rotated, and the fsync latency of the journal's directory measured
+/// just before; the mode's JSON line and whether every run was clean.
+async fn compare_journal(
+    mode: Mode,
+    o: &Options,
+    table: &routing_rules::RoutingTable,
+) -> Result<(Value, bool), String> {
+    let variant = |journal: &'static str| Variant {
+        label: journal,
+        setup: SwitchSetup {
+            tls: false,
+            mac: false,
+            journal,
+        },
+    };
+    let variants = [variant("none"), variant("relaxed"), variant("strict")];
+    let load_before = load_average();
+    let dir = std::env::temp_dir();
+    let fsyncs = {
+        let (dir, n) = (dir.clone(), o.fsyncs);
+        tokio::task::spawn_blocking(move || fsync_latency(&dir, n))
+            .await
+            .map_err(|e| format!("fsync task: {e}"))??
+    };
+    eprintln!(
+        "switch-compare: {} fsync of 4 KiB in {}: p50 {} µs  p99 {} µs  max {} µs",
+        mode.name(),
+        dir.display(),
+        fsyncs.p50_us,
+        fsyncs.p99_us,
+        fsyncs.max_us
+    );
+    let runs = rotate_variants(mode, &variants, o, table, None).await?;
+    let (fields, clean) = variant_fields(&variants, &runs);
+    let mut m = Map::new();
+    m.insert("mode".into(), json!(mode.name()));
+    m.insert("compare".into(), json!("journal"));
+    for (k, v) in fields {
+        let beside_strict_p99 = k == "strict_p99_us";
+        m.insert(k, v);
+        if beside_strict_p99 {
+            m.insert("fsync_p50_us".into(), json!(fsyncs.p50_us));
+            m.insert("fsync_p99_us".into(), json!(fsyncs.p99_us));
+        }
+    }
+    let get = |k: &str| m.get(k).and_then(Value::as_f64).unwrap_or(f64::NAN);
+    let (target, met) = match mode {
+        Mode::Closed64 => (
+            json!({"strict_tps_ratio_at_least": TARGET_STRICT_TPS_RATIO}),
+            get("strict_tps_ratio") >= TARGET_STRICT_TPS_RATIO,
+        ),
+        _ => (
+            json!({"relaxed_p99_ratio_at_most": TARGET_RELAXED_P99_RATIO}),
+            get("relaxed_p99_ratio") <= TARGET_RELAXED_P99_RATIO,
+        ),
+    };
+    m.insert("target".into(), target);
+    m.insert("met".into(), json!(met));
+    m.insert(
+        "fsync".into(),
+        json!({
+            "what": "append 4 KiB, then fdatasync",
+            "dir": dir.display().to_string(),
+            "count": o.fsyncs,
+            "p50_us": fsyncs.p50_us,
+            "p99_us": fsyncs.p99_us,
+            "max_us": fsyncs.max_us,
+        }),
+    );
+    settings(&mut m, mode, o, load_before);
+    m.insert("runs".into(), runs_json(&variants, &runs));
+    Ok((Value::Object(m), clean))
+}
+
+/// Latency of `fdatasync` after appending 4 KiB, as a journal commit pays it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+struct FsyncLatency {
+    p50_us: u64,
+    p99_us: u64,
+    max_us: u64,
+}
+
+/// `n` appends of 4 KiB to a new file in `dir`, each followed by `fdatasync`
+/// (the write and the sync timed together); the file is removed afterwards.
+fn fsync_latency(dir: &Path, n: usize) -> Result<FsyncLatency, String> {
+    let path = dir.join(format!("switch-compare-fsync-{}.tmp", std::process::id()));
+    let timed = (|| -> std::io::Result<Vec<u64>> {
+        let mut file = std::fs::OpenOptions::new()
+            .create(true)
+            .write(true)
+            .truncate(true)
+            .open(&path)?;
+        let block = [0x5a_u8; 4096];
+        let mut us = Vec::with_capacity(n);
+        for _ in 0..n {
+            let t = Stopwatch::start();
+            file.write_all(&block)?;
+            file.sync_data()?;
+            us.push((t.elapsed_ns() / 1000.0) as u64);
+        }
+        Ok(us)
+    })();
+    let _ = std::fs::remove_file(&path);
+    let mut us = timed.map_err(|e| format!("fsync in {}: {e}", dir.display()))?;
+    Ok(percentiles(&mut us))
+}
+
+/// Nearest-rank percentiles of `us` (sorted in place).
+fn percentiles(us: &mut [u64]) -> FsyncLatency {
+    us.sort_unstable();
+    let at = |q: f64| {
+        let rank = ((q * us.len() as f64).ceil() as usize).clamp(1, us.len().max(1));
+        us.get(rank - 1).copied().unwrap_or(0)
+    };
+    FsyncLatency {
+        p50_us: at(0.5),
+        p99_us: at(0.99),
+        max_us: us.last().copied().unwrap_or(0),
+    }
 }
 
 // ---------------------------------------------------------------- memory
@@ -893,11 +1591,19 @@ fn serve_switch(config: &Path) -> ExitCode {
 
 async fn run(o: &Options) -> Result<bool, String> {
     let table = load_rules()?;
+    let certs = match o.compare {
+        Some(Compare::Transport) if o.transport.tls() => Some(Certs::generate()?),
+        _ => None,
+    };
     let mut clean = true;
     for &mode in &o.modes {
-        let (line, ok) = match mode {
-            Mode::Memory => memory(o, &table).await?,
-            _ => compare(mode, o, &table).await?,
+        let (line, ok) = match (o.compare, mode) {
+            (None, Mode::Memory) => memory(o, &table).await?,
+            (None, _) => compare(mode, o, &table).await?,
+            (Some(Compare::Transport), _) => {
+                compare_transport(mode, o, &table, certs.as_ref()).await?
+            }
+            (Some(Compare::Journal), _) => compare_journal(mode, o, &table).await?,
         };
         println!("{line}");
         clean &= ok;
