@@ -1,10 +1,11 @@
 //! ISO/IEC 9797-1 MAC algorithm 3 (the "retail MAC", ANSI X9.19) over single DES
-//! with a double-length key K‖K', as RustCrypto's `retail-mac` computes it, with
+//! with a double-length key K‖K' (checked against RustCrypto's `retail-mac`), with
 //! ISO/IEC 9797-1 padding method 1 or 2. Pure computation on bytes: which bytes
 //! of a message are authenticated is [`super::message`]'s business.
 
-use retail_mac::{KeyInit, Mac};
 use serde::Deserialize;
+
+use super::des_engine::{to_output, to_rounds, DesKey};
 
 /// The MAC length in bytes (one DES block, carried whole in field 64/128).
 pub const MAC_LEN: usize = 8;
@@ -53,24 +54,53 @@ impl MacPadding {
 #[error("a retail MAC key is 16 bytes (K and K'); this one is {0}")]
 pub struct BadMacKey(pub usize);
 
-/// The retail MAC of `data` under `key` (K‖K') with `padding`.
+/// The retail MAC of `data` under `key` (K‖K') with `padding`: CBC over single
+/// DES under K, then the last block decrypted under K' and encrypted under K
+/// again. Computed with [`super::des_engine`] (RustCrypto's `retail-mac` is the
+/// reference it is tested against); the chain stays in DES's initial-permutation
+/// domain from block to block, so each block costs one IP and the rounds.
 pub fn retail_mac(
     key: &[u8],
     padding: MacPadding,
     data: &[u8],
 ) -> Result<[u8; MAC_LEN], BadMacKey> {
-    let mut mac =
-        retail_mac::RetailMac::<des::Des>::new_from_slice(key).map_err(|_| BadMacKey(key.len()))?;
-    mac.update(data);
-    if padding == MacPadding::Method2 {
-        // The crate pads with zeros only when a block is left partial (method 1),
-        // so method 2 is the 0x80 byte and the zeros written here.
-        const PAD: [u8; MAC_LEN] = [0x80, 0, 0, 0, 0, 0, 0, 0];
-        mac.update(&PAD[..MAC_LEN - data.len() % MAC_LEN]);
+    if key.len() != MAC_KEY_LEN {
+        return Err(BadMacKey(key.len()));
     }
-    let mut out = [0u8; MAC_LEN];
-    out.copy_from_slice(&mac.finalize().into_bytes());
-    Ok(out)
+    let (k, k2) = key.split_at(MAC_LEN);
+    let (k, k2) = (block_of(k), block_of(k2));
+    let (k, k2) = (DesKey::new(k), DesKey::new(k2));
+    let mut state = 0u64; // IP(H_i), the chaining value as the rounds see it
+    let mut blocks = data.chunks_exact(MAC_LEN);
+    for block in &mut blocks {
+        state = k.rounds(
+            state ^ to_rounds(u64::from_be_bytes(block_of(block))),
+            false,
+        );
+    }
+    let rest = blocks.remainder();
+    // The last, padded block: method 1 zero-fills a partial block (and an empty
+    // message is one zero block); method 2 always adds 0x80 then zeros.
+    if !rest.is_empty() || padding == MacPadding::Method2 || data.is_empty() {
+        let mut last = [0u8; MAC_LEN];
+        last[..rest.len()].copy_from_slice(rest);
+        if padding == MacPadding::Method2 {
+            last[rest.len()] = 0x80;
+        }
+        state = k.rounds(state ^ to_rounds(u64::from_be_bytes(last)), false);
+    }
+    // Output transformation 3: decrypt under K', encrypt under K, then IP⁻¹ once.
+    let out = k.rounds(k2.rounds(state, true), false);
+    Ok(to_output(out).to_be_bytes())
+}
+
+/// The first 8 bytes of `bytes` as a block (callers pass exactly 8).
+fn block_of(bytes: &[u8]) -> [u8; MAC_LEN] {
+    let mut b = [0u8; MAC_LEN];
+    for (to, from) in b.iter_mut().zip(bytes) {
+        *to = *from;
+    }
+    b
 }
 
 /// Whether `mac` is the retail MAC of `data`, compared in constant time.
@@ -179,6 +209,28 @@ mod tests {
                     state,
                     "{len} {padding:?}"
                 );
+            }
+        }
+    }
+
+    proptest::proptest! {
+        /// Bit for bit what RustCrypto's `retail-mac` computes (method 1 is its
+        /// own padding; method 2 is the 0x80 byte and zeros fed to it).
+        #[test]
+        fn agrees_with_rustcrypto_retail_mac(
+            key: [u8; 16],
+            data in proptest::collection::vec(proptest::num::u8::ANY, 1..300),
+        ) {
+            use retail_mac::{KeyInit as _, Mac as _};
+            for padding in [MacPadding::Method1, MacPadding::Method2] {
+                let mut reference = retail_mac::RetailMac::<des::Des>::new_from_slice(&key).unwrap();
+                reference.update(&data);
+                if padding == MacPadding::Method2 {
+                    const PAD: [u8; MAC_LEN] = [0x80, 0, 0, 0, 0, 0, 0, 0];
+                    reference.update(&PAD[..MAC_LEN - data.len() % MAC_LEN]);
+                }
+                let expected: [u8; MAC_LEN] = reference.finalize().into_bytes().into();
+                proptest::prop_assert_eq!(retail_mac(&key, padding, &data).unwrap(), expected);
             }
         }
     }

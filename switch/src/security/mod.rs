@@ -18,6 +18,7 @@
 //! ([`crate::core::request`]).
 
 pub mod apply;
+pub mod des_engine;
 pub mod kek;
 pub mod keys;
 pub mod mac;
