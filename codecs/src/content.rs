@@ -251,7 +251,8 @@ pub fn hex_u64(text: &[u8; 16]) -> Option<u64> {
     (bad & 0x80 == 0).then_some(acc)
 }
 
-const HEX_UPPER: &[u8; 16] = b"0123456789ABCDEF";
+/// The uppercase hex digits, by value.
+pub(crate) const HEX_UPPER: &[u8; 16] = b"0123456789ABCDEF";
 
 /// Append `bytes` as uppercase hex text.
 pub fn push_hex(out: &mut impl Extend<u8>, bytes: &[u8]) {

@@ -1,17 +1,29 @@
 //! Encoding a [`Message`] under a [`Spec`] into a `BytesMut`, with the same checks
 //! as decoding. Bitmaps are computed from the fields present.
+//!
+//! One pass over the message's field index computes the bitmap words and an
+//! estimate of the encoded size, reserved once up front so the buffer does not
+//! grow field by field. Each field is then written from the spec's compact
+//! [`FieldPlan`] (the decoder's table). The common case, a text value held as ASCII
+//! (set through the API or decoded from an ASCII dialect) written as ASCII, takes a
+//! straight path: the class check, the length check with its prefix, and one copy.
+//! Everything else (hex text, EBCDIC, packed BCD, values converted between
+//! dialects) goes through [`encode_field`]. Both paths check the same things in the
+//! same order: characters first, then the length.
 
 use bytes::{BufMut, BytesMut};
 
-use crate::content::{ascii_to_ebcdic, char_nibble, first_invalid, hex_value, push_hex};
+use crate::content::{ascii_to_ebcdic, char_nibble, first_invalid, hex_value, HEX_UPPER};
 use crate::error::{EncodeError, Location, Reason};
-use crate::message::{Field, Message};
+use crate::message::{Field, Form, Message};
 use crate::spec::{
-    BitmapEncoding, ContentClass, DataEncoding, FieldSpec, Length, MtiEncoding, PrefixEncoding,
-    Spec,
+    BitmapEncoding, ContentClass, DataEncoding, FieldPlan, MtiEncoding, PrefixEncoding, Spec,
 };
 
 type Res<T> = Result<T, EncodeError>;
+
+/// Bytes a length prefix takes at most (LLLL in ASCII or EBCDIC).
+const MAX_PREFIX: usize = 4;
 
 impl Spec {
     /// Append the encoded message (without length header) to `out`. On error `out`
@@ -25,9 +37,9 @@ impl Spec {
         result
     }
 
-    /// Encode into a fresh buffer.
+    /// Encode into a fresh buffer (sized by [`Spec::encode`]'s estimate).
     pub fn encode_to_bytes(&self, msg: &Message) -> Res<bytes::Bytes> {
-        let mut out = BytesMut::with_capacity(256);
+        let mut out = BytesMut::new();
         self.encode(msg, &mut out)?;
         Ok(out.freeze())
     }
@@ -41,33 +53,56 @@ impl Spec {
             };
             return Err(EncodeError::new(Location::Header, reason));
         }
+
+        // The bitmap words (bit 63 of the first is field 1) and the size estimate:
+        // values as stored plus the longest prefix. Only an estimate (hex text and
+        // BCD change the size); the writes below grow the buffer if it is short.
+        let (mut primary, mut secondary, mut tertiary) = (0u64, 0u64, 0u64);
+        let mut estimate = header.len() + 4 + 3 * 16;
+        for slot in &msg.slots {
+            // Slots hold fields 2-192 only (`Message::set_stored`, the decoder).
+            let bit = u32::from(slot.field).wrapping_sub(1);
+            let mask = 1u64 << (63 - bit % 64);
+            match bit / 64 {
+                0 => primary |= mask,
+                1 => secondary |= mask,
+                _ => tertiary |= mask,
+            }
+            estimate += slot.len as usize + MAX_PREFIX;
+        }
+        if tertiary != 0 {
+            secondary |= 1 << 63;
+        }
+        if secondary != 0 {
+            primary |= 1 << 63;
+        }
+        out.reserve(estimate);
+
         out.extend_from_slice(header);
         encode_mti(self.mti, msg.mti().as_bytes(), out);
+        encode_bitmap(self.bitmap, primary, out);
+        if secondary != 0 {
+            encode_bitmap(self.bitmap, secondary, out);
+        }
+        if tertiary != 0 {
+            encode_bitmap(self.bitmap, tertiary, out);
+        }
 
-        let mut words = [0u64; 3];
-        for n in msg.field_numbers() {
-            let bit = u32::from(n) - 1;
-            words[(bit / 64) as usize] |= 1u64 << (63 - bit % 64);
-        }
-        if words[2] != 0 {
-            words[1] |= 1 << 63;
-        }
-        if words[1] != 0 {
-            words[0] |= 1 << 63;
-        }
-        encode_bitmap(self.bitmap, words[0], out);
-        if words[1] != 0 {
-            encode_bitmap(self.bitmap, words[1], out);
-        }
-        if words[2] != 0 {
-            encode_bitmap(self.bitmap, words[2], out);
-        }
-        for field in msg.fields() {
-            let n = field.number();
-            let spec = self
-                .field(n)
-                .ok_or(EncodeError::new(Location::Field(n), Reason::UndefinedField))?;
-            encode_field(spec, &field, out)?;
+        for slot in &msg.slots {
+            let n = slot.field;
+            let plan = self.plan(n);
+            if !plan.defined {
+                return Err(EncodeError::new(Location::Field(n), Reason::UndefinedField));
+            }
+            let field = msg.view(slot);
+            if slot.form == Form::Text
+                && plan.encoding == DataEncoding::Ascii
+                && plan.class != ContentClass::B
+            {
+                encode_ascii_text(plan, n, field.wire(), out)?;
+            } else {
+                encode_field(plan, &field, out)?;
+            }
         }
         Ok(())
     }
@@ -76,11 +111,10 @@ impl Spec {
 fn encode_mti(encoding: MtiEncoding, digits: &[u8; 4], out: &mut BytesMut) {
     match encoding {
         MtiEncoding::Ascii => out.extend_from_slice(digits),
-        MtiEncoding::Ebcdic => out.extend(digits.iter().map(|d| 0xF0 + (d - b'0'))),
+        MtiEncoding::Ebcdic => out.extend_from_slice(&digits.map(|d| 0xF0 + (d - b'0'))),
         MtiEncoding::Bcd => {
             let d = digits.map(|c| c - b'0');
-            out.put_u8(d[0] << 4 | d[1]);
-            out.put_u8(d[2] << 4 | d[3]);
+            out.extend_from_slice(&[d[0] << 4 | d[1], d[2] << 4 | d[3]]);
         }
     }
 }
@@ -88,38 +122,60 @@ fn encode_mti(encoding: MtiEncoding, digits: &[u8; 4], out: &mut BytesMut) {
 fn encode_bitmap(encoding: BitmapEncoding, word: u64, out: &mut BytesMut) {
     match encoding {
         BitmapEncoding::Binary => out.put_u64(word),
-        BitmapEncoding::Hex => push_hex(out, &word.to_be_bytes()),
+        BitmapEncoding::Hex => {
+            // Sixteen uppercase hex digits, most significant nibble first, written
+            // in one copy rather than byte by byte through `Extend`.
+            let mut text = [0u8; 16];
+            for (i, slot) in text.iter_mut().enumerate() {
+                *slot = HEX_UPPER[((word >> (60 - 4 * i)) & 0x0F) as usize];
+            }
+            out.extend_from_slice(&text);
+        }
     }
 }
 
-fn encode_prefix(spec: &FieldSpec, digits: u8, len: usize, out: &mut BytesMut) {
-    let width = spec.prefix_width();
-    match spec.prefix {
+/// Append `bytes` as uppercase hex text, a stack chunk at a time (`BytesMut`'s
+/// `Extend<u8>` checks capacity and bumps the length for every byte).
+fn put_hex(out: &mut BytesMut, bytes: &[u8]) {
+    out.reserve(bytes.len() * 2);
+    for chunk in bytes.chunks(32) {
+        let mut text = [0u8; 64];
+        for (pair, &b) in text.chunks_exact_mut(2).zip(chunk) {
+            pair[0] = HEX_UPPER[(b >> 4) as usize];
+            pair[1] = HEX_UPPER[(b & 0x0F) as usize];
+        }
+        out.extend_from_slice(&text[..chunk.len() * 2]);
+    }
+}
+
+/// Write a variable field's length prefix; `len` is within the field's maximum,
+/// which the spec checked fits the prefix.
+#[inline(always)]
+fn encode_prefix(plan: &FieldPlan, len: usize, out: &mut BytesMut) {
+    let width = usize::from(plan.prefix_width);
+    match plan.prefix {
         PrefixEncoding::Ascii | PrefixEncoding::Ebcdic => {
-            let zero = if spec.prefix == PrefixEncoding::Ascii {
+            let zero = if plan.prefix == PrefixEncoding::Ascii {
                 b'0'
             } else {
                 0xF0
             };
-            let mut buf = [0u8; 4];
-            let mut v = len;
-            for slot in buf[..width].iter_mut().rev() {
-                *slot = zero + (v % 10) as u8;
-                v /= 10;
+            let d = [len / 1000, len / 100, len / 10, len].map(|v| zero + (v % 10) as u8);
+            // One arm per width, so each copy has a constant length (no memcpy call).
+            match width {
+                1 => out.put_u8(d[3]),
+                2 => out.extend_from_slice(&d[2..]),
+                3 => out.extend_from_slice(&d[1..]),
+                _ => out.extend_from_slice(&d),
             }
-            out.extend_from_slice(&buf[..width]);
         }
         PrefixEncoding::Bcd => {
-            let _ = digits;
-            let mut v = len;
-            let mut buf = [0u8; 2];
-            for slot in buf[..width].iter_mut().rev() {
-                let lo = (v % 10) as u8;
-                let hi = ((v / 10) % 10) as u8;
-                *slot = hi << 4 | lo;
-                v /= 100;
+            let pair = |v: usize| ((v / 10) % 10) as u8 * 16 + (v % 10) as u8;
+            if width == 1 {
+                out.put_u8(pair(len));
+            } else {
+                out.extend_from_slice(&[pair(len / 100), pair(len)]);
             }
-            out.extend_from_slice(&buf[..width]);
         }
         PrefixEncoding::Binary => {
             if width == 1 {
@@ -132,78 +188,107 @@ fn encode_prefix(spec: &FieldSpec, digits: u8, len: usize, out: &mut BytesMut) {
 }
 
 /// Check a length (in the spec's units) against the spec; write the prefix if any.
-fn write_length(spec: &FieldSpec, units: usize, at: Location, out: &mut BytesMut) -> Res<()> {
-    match spec.length {
-        Length::Fixed(len) => {
-            if units != len as usize {
-                let reason = Reason::WrongLength {
-                    length: units as u32,
-                    expected: len.into(),
-                };
-                return Err(EncodeError::new(at, reason));
-            }
+#[inline(always)]
+fn write_length(plan: &FieldPlan, units: usize, at: Location, out: &mut BytesMut) -> Res<()> {
+    if !plan.variable {
+        if units != usize::from(plan.len) {
+            return Err(wrong_length(at, units, plan.len));
         }
-        Length::Variable { digits, max } => {
-            if units > max as usize {
-                let reason = Reason::TooLong {
-                    length: units as u32,
-                    max: max.into(),
-                };
-                return Err(EncodeError::new(at, reason));
-            }
-            encode_prefix(spec, digits, units, out);
-        }
+        return Ok(());
     }
+    if units > usize::from(plan.len) {
+        return Err(too_long(at, units, plan.len));
+    }
+    encode_prefix(plan, units, out);
     Ok(())
 }
 
-fn encode_field(spec: &FieldSpec, field: &Field<'_>, out: &mut BytesMut) -> Res<()> {
+#[cold]
+fn wrong_length(at: Location, units: usize, expected: u16) -> EncodeError {
+    let reason = Reason::WrongLength {
+        length: units as u32,
+        expected: expected.into(),
+    };
+    EncodeError::new(at, reason)
+}
+
+#[cold]
+fn too_long(at: Location, units: usize, max: u16) -> EncodeError {
+    let reason = Reason::TooLong {
+        length: units as u32,
+        max: max.into(),
+    };
+    EncodeError::new(at, reason)
+}
+
+#[cold]
+fn bad_character(at: Location, position: usize) -> EncodeError {
+    let reason = Reason::BadCharacter {
+        position: position as u32,
+    };
+    EncodeError::new(at, reason)
+}
+
+/// The common case: ASCII text (not class `b`) written as ASCII.
+#[inline(always)]
+fn encode_ascii_text(plan: &FieldPlan, n: u8, text: &[u8], out: &mut BytesMut) -> Res<()> {
+    let at = Location::Field(n);
+    if let Some(p) = first_invalid(plan.class, text) {
+        return Err(bad_character(at, p));
+    }
+    write_length(plan, text.len(), at, out)?;
+    out.extend_from_slice(text);
+    Ok(())
+}
+
+/// Any field in any wire form under any layout (the general path).
+fn encode_field(plan: &FieldPlan, field: &Field<'_>, out: &mut BytesMut) -> Res<()> {
     let at = Location::Field(field.number());
-    let bad_char = |p: usize| EncodeError::new(at, Reason::BadCharacter { position: p as u32 });
-    if (spec.class == ContentClass::B) != field.is_binary() {
+    let bad_char = |p: usize| bad_character(at, p);
+    if (plan.class == ContentClass::B) != field.is_binary() {
         // A text value for a binary field or the reverse: the message was built
         // for another dialect's layout of this field.
         return Err(bad_char(0));
     }
     // Fast path: the value is already in this spec's wire form.
     let wire = field.wire();
-    if spec.class == ContentClass::B && spec.encoding == DataEncoding::Ascii && field.is_hex_form()
+    if plan.class == ContentClass::B && plan.encoding == DataEncoding::Ascii && field.is_hex_form()
     {
         if let Some(p) = wire.iter().position(|&c| hex_value(c).is_none()) {
             return Err(bad_char(p));
         }
-        write_length(spec, wire.len(), at, out)?;
+        write_length(plan, wire.len(), at, out)?;
         out.extend_from_slice(wire);
         return Ok(());
     }
 
     let value = field.bytes();
-    if let Some(p) = first_invalid(spec.class, &value) {
+    if let Some(p) = first_invalid(plan.class, &value) {
         return Err(bad_char(p));
     }
-    match spec.encoding {
-        DataEncoding::Ascii if spec.class == ContentClass::B => {
-            write_length(spec, value.len() * 2, at, out)?;
-            push_hex(out, &value);
+    match plan.encoding {
+        DataEncoding::Ascii if plan.class == ContentClass::B => {
+            write_length(plan, value.len() * 2, at, out)?;
+            put_hex(out, &value);
         }
         DataEncoding::Ascii | DataEncoding::Binary => {
-            write_length(spec, value.len(), at, out)?;
+            write_length(plan, value.len(), at, out)?;
             out.extend_from_slice(&value);
         }
         DataEncoding::Ebcdic => {
-            write_length(spec, value.len(), at, out)?;
+            write_length(plan, value.len(), at, out)?;
             for (i, &c) in value.iter().enumerate() {
                 out.put_u8(ascii_to_ebcdic(c).ok_or_else(|| bad_char(i))?);
             }
         }
         DataEncoding::BcdLeftPad | DataEncoding::BcdRightPad => {
-            write_length(spec, value.len(), at, out)?;
-            let pad = spec.pad_nibble;
+            write_length(plan, value.len(), at, out)?;
+            let pad = plan.pad_nibble;
             let odd = value.len() % 2 == 1;
             let nibbles = value.iter().map(|&c| char_nibble(c));
             let mut pending: Option<u8> = None;
-            let leading = (spec.encoding == DataEncoding::BcdLeftPad && odd).then_some(pad);
-            let trailing = (spec.encoding == DataEncoding::BcdRightPad && odd).then_some(pad);
+            let leading = (plan.encoding == DataEncoding::BcdLeftPad && odd).then_some(pad);
+            let trailing = (plan.encoding == DataEncoding::BcdRightPad && odd).then_some(pad);
             let all = leading
                 .map(Some)
                 .into_iter()

@@ -373,7 +373,7 @@ impl Spec {
     /// The decoder's compact layout of field `n` (undefined fields included).
     #[inline(always)]
     pub(crate) fn plan(&self, n: u8) -> &FieldPlan {
-        &self.plans[n as usize]
+        self.plans.get(n as usize).unwrap_or(&FieldPlan::UNDEFINED)
     }
 
     /// Whether field `n` holds card data or secrets and must be masked.
