@@ -115,12 +115,20 @@ impl Spec {
         let bitmap = decode_bitmaps(self, &mut cur)?;
 
         let mut slots = Vec::with_capacity(bitmap.data_field_count());
-        for n in bitmap.data_fields() {
-            let plan = self.plan(n);
-            if !plan.defined {
-                return Err(DecodeError::new(Location::Field(n), Reason::UndefinedField));
+        // The set bits in order, written out rather than through `data_fields`'s
+        // iterator chain (a measurable share of the decode on the reference message).
+        for (w, &word) in bitmap.0.iter().enumerate() {
+            let mut word = word & !Bitmaps::bitmap_bit(w);
+            while word != 0 {
+                let bit = word.leading_zeros();
+                word &= !(1u64 << (63 - bit));
+                let n = (w as u32 * 64 + bit + 1) as u8;
+                let plan = self.plan(n);
+                if !plan.defined {
+                    return Err(DecodeError::new(Location::Field(n), Reason::UndefinedField));
+                }
+                slots.push(decode_field(plan, n, &mut cur)?);
             }
-            slots.push(decode_field(plan, n, &mut cur)?);
         }
         if !cur.rest.is_empty() {
             let count = u32::try_from(cur.rest.len()).unwrap_or(u32::MAX);
@@ -206,6 +214,17 @@ fn decode_mti(spec: &Spec, cur: &mut Cursor<'_>) -> Res<Mti> {
 pub(crate) struct Bitmaps([u64; 3]);
 
 impl Bitmaps {
+    /// The bit of word `w` that announces the next bitmap (fields 1 and 65), not
+    /// data; 0 for the tertiary word, whose top bit is field 129.
+    #[inline(always)]
+    fn bitmap_bit(w: usize) -> u64 {
+        if w < 2 {
+            1 << 63
+        } else {
+            0
+        }
+    }
+
     /// Data fields present: every set bit except the bitmap bits 1 and 65.
     pub(crate) fn data_fields(&self) -> impl Iterator<Item = u8> + '_ {
         (0..3usize)
