@@ -4,9 +4,13 @@
 //! one JSON line. `ours_decode_ns`, `ours_encode_ns`, `i8583_unpack_ns` and
 //! `i8583_pack_ns` are nanoseconds per operation on the reference 0200 purchase
 //! ([`benches::reference_message`]), each the median over `reps` repetitions
-//! (default 5) of `ops` operations (default 200,000). Every repetition times all four
-//! operations back to back, alternating which codec goes first, so machine noise
-//! hits both. `*_min`/`*_max` are the fastest and slowest repetition.
+//! (default 5) of `ops` operations (default 200,000). A repetition runs the four
+//! operations interleaved in rounds of [`ROUND`] operations each (the order rotating
+//! from round to round) and adds up each one's time over its `ops` operations: on a
+//! shared machine a busy spell of another process then slows all four alike instead
+//! of whichever happened to be running (timing each operation's 200,000 calls in
+//! one block made the figures bimodal from repetition to repetition when the other
+//! core was busy). `*_min`/`*_max` are the fastest and slowest repetition.
 //!
 //! `decode_ratio` is `ours_decode_ns / i8583_unpack_ns` (`encode_ratio` likewise with
 //! pack), from the medians; `*_ratio_min`/`*_ratio_max` are the extremes of the
@@ -35,6 +39,10 @@ use serde_json::json;
 static GLOBAL: CountingAlloc = CountingAlloc;
 
 const USAGE: &str = "usage: codec-compare [--reps N] [--ops N]   (defaults: 5 and 200000)";
+
+/// Operations of each kind per round of a repetition (about half a millisecond
+/// each: shorter than a scheduler time slice, long beside the clock reads).
+const ROUND: u64 = 2_000;
 
 const DEFAULTS: Options = Options {
     reps: 5,
@@ -85,21 +93,28 @@ fn run(options: &Options) -> Result<serde_json::Value, SetupError> {
     let ops = options.ops;
     // Per repetition: ours decode, i8583 unpack, ours encode, i8583 pack.
     let mut samples: [Vec<f64>; 4] = Default::default();
-    for rep in 0..options.reps {
-        let (decode, unpack, encode, pack);
-        if rep % 2 == 0 {
-            decode = ns_per_op(ops, &mut ours_decode);
-            unpack = ns_per_op(ops, &mut i8583_unpack);
-            encode = ns_per_op(ops, &mut ours_encode);
-            pack = ns_per_op(ops, &mut i8583_pack);
-        } else {
-            unpack = ns_per_op(ops, &mut i8583_unpack);
-            decode = ns_per_op(ops, &mut ours_decode);
-            pack = ns_per_op(ops, &mut i8583_pack);
-            encode = ns_per_op(ops, &mut ours_encode);
+    for _ in 0..options.reps {
+        let mut total_ns = [0f64; 4];
+        let mut done = 0;
+        let mut round = 0;
+        while done < ops {
+            let batch = ROUND.min(ops - done);
+            for k in 0..4 {
+                let which = (k + round) % 4;
+                // Each arm its own loop over a concrete closure (no dynamic call).
+                let ns = match which {
+                    0 => ns_per_op(batch, &mut ours_decode),
+                    1 => ns_per_op(batch, &mut i8583_unpack),
+                    2 => ns_per_op(batch, &mut ours_encode),
+                    _ => ns_per_op(batch, &mut i8583_pack),
+                };
+                total_ns[which] += ns * batch as f64;
+            }
+            done += batch;
+            round += 1;
         }
-        for (s, v) in samples.iter_mut().zip([decode, unpack, encode, pack]) {
-            s.push(v);
+        for (s, total) in samples.iter_mut().zip(total_ns) {
+            s.push(total / ops.max(1) as f64);
         }
     }
     let ratios =
