@@ -2,12 +2,13 @@
 //!
 //! Ranges are compiled into one sorted list of disjoint intervals over the 11-digit
 //! prefix space, each labelled with the most specific range covering it (and that
-//! range's product, so the hot path never touches the range list). The intervals are
-//! bucketed by the top bits of their offset from the lowest configured key, with
-//! about two intervals per bucket. A bucket that one interval covers whole carries its
-//! product, so many lookups are a shift and one bucket probe; the others scan the few
-//! 8-byte intervals of their bucket. Interval starts are stored as 32-bit offsets
-//! inside their bucket. No allocation.
+//! range's product, so the hot path never touches the range list). The key space,
+//! from the lowest configured key, is cut into buckets of `2^shift` keys, about three
+//! intervals each; a bucket is one 64-byte cache line ([`Line`]) holding the interval
+//! that covers its first key and those starting inside it (offsets from the bucket's
+//! start, and their products), up to nine. A lookup is a shift, one cache line and a
+//! branch-free count; only a bucket with more intervals keeps them outside the line
+//! (searched). No allocation.
 
 use crate::model::ProductIdx;
 
@@ -19,10 +20,13 @@ pub const MAX_PREFIX: usize = 11;
 const NONE: u32 = u32::MAX;
 /// Product of an interval no range covers.
 const NO_PRODUCT: ProductIdx = ProductIdx::MAX;
-/// Widest bucket: offsets inside a bucket fit in 32 bits.
-const MAX_BUCKET_SHIFT: u32 = 32;
-/// Buckets with at most this many intervals are scanned rather than searched.
-const SHORT_BUCKET: usize = 8;
+/// Widest bucket: offsets inside a bucket stay below `u32::MAX`, the padding of
+/// unused slots in a line.
+const MAX_BUCKET_SHIFT: u32 = 31;
+/// Intervals a line holds.
+const LINE: usize = 9;
+/// [`Line::count`] of a bucket whose intervals are kept in [`BinTable::spill`].
+const SPILLED: u32 = u32::MAX;
 
 /// One configured range.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -56,27 +60,25 @@ pub fn prefix_value(pan: &[u8], len: usize) -> Option<u64> {
     codecs::digits::parse_u64(pan.get(..len)?)
 }
 
-/// One compiled interval: where it starts inside its bucket, and its product.
+/// One bucket, in one cache line: the intervals that meet it, in key order.
 #[derive(Clone, Copy, Debug)]
-struct Interval {
-    /// Offset of the interval's first key from its bucket's first key.
-    start: u32,
-    /// The product of the most specific covering range, or [`NO_PRODUCT`].
-    product: ProductIdx,
+#[repr(C, align(64))]
+struct Line {
+    /// Offsets from the bucket's first key of where each interval starts inside the
+    /// bucket (the first is 0: the interval covering the bucket's first key); unused
+    /// slots hold `u32::MAX`. For a spilled bucket: where its intervals start in
+    /// `spill`, and how many there are.
+    starts: [u32; LINE],
+    /// The interval's product, or [`NO_PRODUCT`].
+    products: [ProductIdx; LINE],
+    /// Index of the bucket's first interval in `labels`.
+    base: u32,
+    /// Number of intervals, or [`SPILLED`].
+    count: u32,
 }
 
-/// One bucket of keys.
-#[derive(Clone, Copy, Debug)]
-struct Bucket {
-    /// Index of the first interval starting in this bucket (or later).
-    first: u32,
-    /// When one interval covers the whole bucket: its product (or [`NO_PRODUCT`]);
-    /// otherwise [`MIXED`].
-    product: u32,
-}
-
-/// [`Bucket::product`] of a bucket with interval boundaries inside it.
-const MIXED: u32 = u32::MAX;
+// A line is one cache line.
+const _: () = assert!(std::mem::size_of::<Line>() == 64);
 
 /// The compiled table.
 #[derive(Clone, Debug, Default)]
@@ -87,137 +89,128 @@ pub struct BinTable {
     last_key: u64,
     /// Buckets are `1 << shift` keys wide, counted from `first_key`.
     shift: u32,
-    /// The buckets, and one extra at the end (`first` = the number of intervals).
-    buckets: Vec<Bucket>,
-    /// Intervals in key order; interval i covers keys up to the next one's start.
-    intervals: Vec<Interval>,
-    /// The range (index into `ranges`) labelling each interval, or [`NONE`].
+    /// One line per bucket.
+    lines: Vec<Line>,
+    /// The intervals of buckets with more than [`LINE`]: (offset, product).
+    spill: Vec<(u32, ProductIdx)>,
+    /// Per bucket and interval, bucket after bucket: the range (index into
+    /// `ranges`) labelling it, or [`NONE`].
     labels: Vec<u32>,
 }
 
 impl BinTable {
     /// Compile ranges that are already validated (no same-length overlaps, low <= high).
     pub fn build(ranges: Vec<BinRange>) -> BinTable {
-        let (starts, labels) = sweep(&ranges);
+        let (starts, interval_labels) = sweep(&ranges);
         let (Some(&first_key), Some(last_key)) =
             (starts.first(), ranges.iter().map(|r| r.span().1).max())
         else {
             return BinTable::default();
         };
-        // About two intervals per bucket, and no bucket wider than 2^32 keys.
+        // About three intervals per bucket.
         let span = last_key - first_key;
-        let target = (starts.len() as u64 / 2).max(1);
+        let target = (starts.len() as u64 / 3).max(1);
         let mut shift = 0;
         while shift < MAX_BUCKET_SHIFT && (span >> shift) >= target {
             shift += 1;
         }
         let count = (span >> shift) as usize + 1;
-        let mut intervals = Vec::with_capacity(starts.len());
-        let mut firsts: Vec<u32> = Vec::with_capacity(count + 1);
-        for (i, (&start, &label)) in starts.iter().zip(&labels).enumerate() {
-            let offset = start - first_key;
-            let b = (offset >> shift) as usize;
-            while firsts.len() <= b {
-                firsts.push(i as u32);
+        let product_of = |label: u32| match label {
+            NONE => NO_PRODUCT,
+            r => ranges[r as usize].product,
+        };
+        let mut lines = Vec::with_capacity(count);
+        let mut labels = Vec::with_capacity(starts.len() + count);
+        let mut spill = Vec::new();
+        let mut entries: Vec<(u32, u32)> = Vec::with_capacity(LINE);
+        // Next interval starting after the current bucket's first key.
+        let mut k = 0;
+        for b in 0..count as u64 {
+            let first = b << shift;
+            let end = first + (1 << shift);
+            while k < starts.len() && starts[k] - first_key <= first {
+                k += 1;
             }
-            intervals.push(Interval {
-                start: (offset - ((b as u64) << shift)) as u32,
-                product: match label {
-                    NONE => NO_PRODUCT,
-                    r => ranges[r as usize].product,
-                },
-            });
-        }
-        while firsts.len() <= count {
-            firsts.push(starts.len() as u32);
-        }
-        let buckets = firsts
-            .iter()
-            .enumerate()
-            .map(|(b, &first)| {
-                let end = firsts.get(b + 1).map_or(first, |&e| e) as usize;
-                let first = first as usize;
-                // Whole: no interval starts inside, or only one, at the bucket's start.
-                let covering = match end - first {
-                    0 => first.checked_sub(1),
-                    1 if intervals[first].start == 0 => Some(first),
-                    _ => None,
-                };
-                Bucket {
-                    first: first as u32,
-                    product: covering.map_or(MIXED, |i| u32::from(intervals[i].product)),
+            // starts[0] is first_key, so k >= 1: interval k - 1 covers `first`.
+            entries.clear();
+            entries.push((0, interval_labels[k.saturating_sub(1)]));
+            while k < starts.len() && starts[k] - first_key < end {
+                entries.push(((starts[k] - first_key - first) as u32, interval_labels[k]));
+                k += 1;
+            }
+            let mut line = Line {
+                starts: [u32::MAX; LINE],
+                products: [NO_PRODUCT; LINE],
+                base: labels.len() as u32,
+                count: entries.len() as u32,
+            };
+            if entries.len() <= LINE {
+                for (j, &(offset, label)) in entries.iter().enumerate() {
+                    line.starts[j] = offset;
+                    line.products[j] = product_of(label);
                 }
-            })
-            .collect();
+            } else {
+                line.count = SPILLED;
+                line.starts[0] = spill.len() as u32;
+                line.starts[1] = entries.len() as u32;
+                spill.extend(entries.iter().map(|&(o, l)| (o, product_of(l))));
+            }
+            labels.extend(entries.iter().map(|e| e.1));
+            lines.push(line);
+        }
         let mut ranges = ranges;
         ranges.shrink_to_fit();
+        labels.shrink_to_fit();
+        spill.shrink_to_fit();
         BinTable {
             ranges,
             first_key,
             last_key,
             shift,
-            buckets,
-            intervals,
+            lines,
+            spill,
             labels,
         }
     }
 
-    /// The PAN's bucket, and the key's offset inside it.
+    /// The interval holding the PAN's 11-digit key: its index in `labels`, and its
+    /// product (or [`NO_PRODUCT`]).
     #[inline]
-    fn bucket(&self, pan: &[u8]) -> Option<(usize, u32)> {
+    fn interval(&self, pan: &[u8]) -> Option<(usize, ProductIdx)> {
         let key = prefix_value(pan, MAX_PREFIX)?;
         if key < self.first_key || key > self.last_key {
             return None;
         }
         let offset = key - self.first_key;
         let b = (offset >> self.shift) as usize;
-        Some((b, (offset - ((b as u64) << self.shift)) as u32))
-    }
-
-    /// The index of the interval holding offset `inside` of bucket `b`: the last
-    /// interval starting in the bucket at or before it, or else the one before the
-    /// bucket (the first bucket always starts with an interval at 0).
-    #[inline]
-    fn interval_in(&self, b: usize, inside: u32) -> Option<usize> {
-        let first = self.buckets.get(b)?.first as usize;
-        let end = self.buckets.get(b + 1)?.first as usize;
-        let starting_here = self.intervals.get(first..end)?;
-        let n = if starting_here.len() <= SHORT_BUCKET {
-            // A branch-free count beats a binary search on a few entries.
-            starting_here
-                .iter()
-                .map(|i| usize::from(i.start <= inside))
-                .sum()
-        } else {
-            starting_here.partition_point(|i| i.start <= inside)
-        };
-        (first + n).checked_sub(1)
-    }
-
-    /// The index of the interval holding the PAN's 11-digit key.
-    fn interval(&self, pan: &[u8]) -> Option<usize> {
-        let (b, inside) = self.bucket(pan)?;
-        self.interval_in(b, inside)
+        // Below 2^31 (MAX_BUCKET_SHIFT), so never counts the u32::MAX padding.
+        let inside = (offset - ((b as u64) << self.shift)) as u32;
+        let line = self.lines.get(b)?;
+        if line.count != SPILLED {
+            // Branch-free: how many intervals start at or before the key.
+            let n: usize = line.starts.iter().map(|&s| usize::from(s <= inside)).sum();
+            let j = n.checked_sub(1)?;
+            return Some((line.base as usize + j, *line.products.get(j)?));
+        }
+        let (first, len) = (line.starts[0] as usize, line.starts[1] as usize);
+        let entries = self.spill.get(first..first + len)?;
+        let j = entries.partition_point(|e| e.0 <= inside).checked_sub(1)?;
+        Some((line.base as usize + j, entries[j].1))
     }
 
     /// The product of the most specific range matching the PAN (which must have at
-    /// least 11 digits): the routing hot path, touching only the buckets and the
-    /// intervals, and only the bucket when one interval covers it whole.
+    /// least 11 digits): the routing hot path, touching only the bucket's line.
     #[inline]
     pub fn lookup_product(&self, pan: &[u8]) -> Option<ProductIdx> {
-        let (b, inside) = self.bucket(pan)?;
-        let product = match self.buckets.get(b)?.product {
-            MIXED => self.intervals[self.interval_in(b, inside)?].product,
-            p => p as ProductIdx,
-        };
+        let (_, product) = self.interval(pan)?;
         (product != NO_PRODUCT).then_some(product)
     }
 
     /// The most specific range matching the PAN (which must have at least 11 digits).
     #[inline]
     pub fn lookup(&self, pan: &[u8]) -> Option<&BinRange> {
-        let i = self.interval(pan)?;
-        match self.labels[i] {
+        let (i, _) = self.interval(pan)?;
+        match *self.labels.get(i)? {
             NONE => None,
             r => self.ranges.get(r as usize),
         }
@@ -229,12 +222,12 @@ impl BinTable {
     }
 
     /// Bytes used by the compiled table (for the size benchmark): the ranges, the
-    /// intervals, their labels and the buckets.
+    /// bucket lines, the spilled intervals and the labels.
     pub fn heap_bytes(&self) -> usize {
         self.ranges.capacity() * std::mem::size_of::<BinRange>()
-            + self.intervals.capacity() * std::mem::size_of::<Interval>()
+            + self.lines.capacity() * std::mem::size_of::<Line>()
+            + self.spill.capacity() * std::mem::size_of::<(u32, ProductIdx)>()
             + self.labels.capacity() * std::mem::size_of::<u32>()
-            + self.buckets.capacity() * std::mem::size_of::<Bucket>()
     }
 }
 
@@ -355,6 +348,40 @@ mod tests {
         assert_eq!(table.lookup(b"1000000000000000"), None);
         assert_eq!(table.lookup(b"9999999999999999"), None);
         assert_eq!(table.lookup(b"94080"), None);
+    }
+
+    #[test]
+    fn crowded_buckets_spill_and_still_match() {
+        // Many 11-digit ranges packed together, one far away: their bucket holds more
+        // intervals than a line.
+        let mut ranges = vec![range("100000", "100000", 0), range("940800", "940899", 1)];
+        for i in 0..40u64 {
+            let low = 94080000000 + 10 * i;
+            ranges.push(range(
+                &low.to_string(),
+                &(low + 4).to_string(),
+                2 + i as u16,
+            ));
+        }
+        let table = BinTable::build(ranges.clone());
+        assert!(!table.spill.is_empty());
+        for i in 0..40u64 {
+            for (d, want) in [
+                (0, Some(2 + i as u16)),
+                (4, Some(2 + i as u16)),
+                (5, Some(1)),
+            ] {
+                let pan = format!("{}00000", 94080000000 + 10 * i + d);
+                assert_eq!(table.lookup_product(pan.as_bytes()), want, "{pan}");
+                assert_eq!(
+                    table.lookup(pan.as_bytes()).map(|r| r.product),
+                    want,
+                    "{pan}"
+                );
+            }
+        }
+        assert_eq!(table.lookup_product(b"1000000000000000"), Some(0));
+        assert_eq!(table.lookup_product(b"1000010000000000"), None);
     }
 
     #[test]

@@ -12,6 +12,7 @@ use codecs::ResponseCode;
 use rust_decimal::Decimal;
 
 use crate::bins::{BinRange, BinTable, MAX_PREFIX, MIN_PREFIX};
+use crate::fast::HotTables;
 use crate::file::{parse_text, read_sources, RawConditions, RawRule, SourceFile};
 use crate::model::{
     currency_code, mti_class, transaction_type, Bank, BankIdx, Limit, Product, Region, RegionKind,
@@ -430,7 +431,9 @@ fn compile(
         .filter_map(|(i, b)| Some((pack_institution_id(b.id.as_bytes())?, i as BankIdx)))
         .collect();
     bank_keys.sort_unstable();
+    let hot = HotTables::build(&banks, &products, &rules);
     let table = RoutingTable {
+        hot,
         regions,
         banks,
         products,

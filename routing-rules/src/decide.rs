@@ -11,6 +11,7 @@ use codecs::{luhn::luhn_valid, Mti, ResponseCode};
 use rust_decimal::Decimal;
 use serde_json::{json, Value};
 
+use crate::fast::{limit_slot, minor_units};
 use crate::model::{Bank, Product};
 use crate::rules::{Cmp, Cond, Facts, HomeRelation, Outcome, Rule};
 use crate::table::RoutingTable;
@@ -170,8 +171,108 @@ impl Tracer for Vec<Value> {
 
 impl RoutingTable {
     /// Route one transaction. Allocation-free.
+    ///
+    /// The same decision as [`explain`](Self::explain) (which walks every rule),
+    /// taken from the compact tables of [`crate::fast`] with amounts as integer minor
+    /// units; an amount that does not convert exactly goes the general way, with
+    /// `Decimal` comparisons.
+    #[inline]
     pub fn decide<'t>(&'t self, tx: &Transaction<'_>) -> Decision<'t> {
-        self.run(tx, &mut NoTrace, false)
+        match minor_units(&tx.amount) {
+            Some(amount) => self.decide_minor(tx, amount),
+            None => self.run(tx, &mut NoTrace, false),
+        }
+    }
+
+    /// [`decide`](Self::decide) for an amount of `amount` minor units.
+    fn decide_minor<'t>(&'t self, tx: &Transaction<'_>, amount: i64) -> Decision<'t> {
+        if !(PAN_LENGTHS.contains(&tx.pan.len()) && luhn_valid(tx.pan)) {
+            return Decision::decline(Step::Pan, ResponseCode::INVALID_CARD_NUMBER);
+        }
+        let card = self.bins.lookup_product(tx.pan).and_then(|p| {
+            let hot = self.hot.products.get(p as usize)?;
+            Some((
+                self.products.get(p as usize)?,
+                hot,
+                self.banks.get(hot.issuer as usize)?,
+                p,
+            ))
+        });
+        let Some((product, hot, card_issuer, product_idx)) = card else {
+            return Decision::decline(Step::Bin, ResponseCode::NO_SUCH_ISSUER);
+        };
+        let with_card = |mut d: Decision<'t>| {
+            d.product = Some(product);
+            d.issuer = Some(card_issuer);
+            d
+        };
+        let Some(acquirer) = self.hot.acquirer(tx.acquirer) else {
+            return with_card(Decision::decline(
+                Step::Acquirer,
+                ResponseCode::BANK_NOT_SUPPORTED,
+            ));
+        };
+        let transaction = tx.transaction_type();
+        let home = match hot.home_region {
+            None => HomeRelation::None,
+            Some(r) if r == acquirer.region => HomeRelation::Same,
+            Some(_) => HomeRelation::Different,
+        };
+        let matched = self.index.first_match_minor(
+            acquirer.bank,
+            product_idx,
+            home,
+            transaction,
+            tx.mti.as_bytes()[1].wrapping_sub(b'0'),
+            tx.currency,
+            amount,
+        );
+        let mut issuer = card_issuer;
+        let mut rule = None;
+        if let Some(i) = matched {
+            rule = self.rules.get(i);
+            match self.hot.outcomes.get(i) {
+                Some(Outcome::Decline(rc)) => {
+                    return with_card(Decision {
+                        verdict: Verdict::Decline,
+                        issuer: None,
+                        product: None,
+                        response_code: Some(*rc),
+                        rule,
+                        step: Step::Rule,
+                    });
+                }
+                Some(Outcome::RouteTo(b)) => {
+                    issuer = self.banks.get(*b as usize).unwrap_or(card_issuer);
+                }
+                Some(Outcome::Route) | None => {}
+            }
+        }
+        // Routed: the card product's own currencies and limits still apply.
+        let Some(currency) = self.hot.currency(hot, tx.currency) else {
+            return with_card(Decision::decline(
+                Step::ProductCurrency,
+                ResponseCode::NOT_PERMITTED_CARDHOLDER,
+            ));
+        };
+        if amount > currency.max[limit_slot(transaction)] {
+            return with_card(Decision::decline(
+                Step::ProductLimit,
+                ResponseCode::EXCEEDS_AMOUNT_LIMIT,
+            ));
+        }
+        Decision {
+            verdict: Verdict::Route,
+            issuer: Some(issuer),
+            product: Some(product),
+            response_code: None,
+            rule,
+            step: if rule.is_some() {
+                Step::Rule
+            } else {
+                Step::Default
+            },
+        }
     }
 
     /// The same decision as [`decide`](Self::decide), with every check and rule

@@ -7,6 +7,7 @@
 //! - [`file`] and [`compile`]: TOML files (one, or a directory) validated into a
 //!   [`RoutingTable`], with every problem naming the file and entry;
 //! - [`decide`]: `decide` for the hot path (allocation-free) and `explain`;
+//! - [`fast`]: compact tables and integer amounts for `decide`;
 //! - [`shared`]: atomic replacement of the table while the switch runs.
 //!
 //! Pure: no sockets, no clock, no logging; the only I/O is reading the files.
@@ -14,6 +15,7 @@
 pub mod bins;
 pub mod compile;
 pub mod decide;
+pub mod fast;
 pub mod file;
 pub mod model;
 pub mod problem;

@@ -4,6 +4,7 @@ use std::path::Path;
 
 use crate::bins::BinTable;
 use crate::compile;
+use crate::fast::HotTables;
 use crate::model::{Bank, BankIdx, Product, Region};
 use crate::problem::{LoadError, Problem};
 use crate::rules::{Rule, RuleIndex};
@@ -20,6 +21,8 @@ pub struct RoutingTable {
     pub(crate) bins: BinTable,
     pub(crate) rules: Vec<Rule>,
     pub(crate) index: RuleIndex,
+    /// Compact copies of what `decide` reads ([`crate::fast`]).
+    pub(crate) hot: HotTables,
 }
 
 /// Pack an institution id (1-11 digits) into a number that keeps leading zeros apart.
@@ -91,8 +94,9 @@ impl RoutingTable {
         self.banks.iter().find(|b| b.settlement_agent)
     }
 
-    /// Heap bytes of the BIN table and rule index (for the size benchmark).
+    /// Heap bytes of the BIN table, the rule index and the hot-path tables (for the
+    /// size benchmark).
     pub fn heap_bytes(&self) -> usize {
-        self.bins.heap_bytes() + self.index.heap_bytes()
+        self.bins.heap_bytes() + self.index.heap_bytes() + self.hot.heap_bytes()
     }
 }

@@ -114,12 +114,14 @@ issuer = "11"
 category = "enterprise-payroll"
 home_region = "r1"
 currencies = ["408", "840"]
+limit = [{ currency = "408", purchase = "55", cash = "30.005" }, { currency = "840", other = "7.5" }]
 [[product]]
 id = "p2"
 issuer = "12"
 category = "privileged"
 home_region = "r2"
-currencies = ["408", "840"]
+currencies = ["408"]
+limit = [{ currency = "408", purchase = "80.25", other = "0" }]
 [[bin]]
 low = "940800"
 high = "940800"
@@ -166,7 +168,8 @@ fn rule_toml(i: usize, seed: &[u8]) -> String {
         conds.push(format!(
             "amount_{} = \"{}\"",
             pick(23, &["gt", "ge", "lt", "le"]),
-            seed[24] % 10 * 10
+            ["10", "20.5", "30.005", "0", "45.12345", "-1", "60", "70.99", "100", "5.5"]
+                [seed[24] as usize % 10]
         ));
     }
     let then = match seed[25] % 3 {
@@ -201,8 +204,18 @@ proptest! {
             pan.push(luhn_check_digit(&pan).unwrap());
             let acquirer = format!("1{acquirer}");
             let pc = ["000000", "010000", "310000"][txn as usize];
+            // Amounts of every scale: whole, cents, more decimals than the integer
+            // fast path takes (those go the general way), and huge ones.
             let mut amount_text = String::new();
-            write!(amount_text, "{amount}{}", if cents { ".5" } else { "" }).unwrap();
+            let fraction = match (cents, amount % 5) {
+                (false, _) => "",
+                (true, 0) => ".5",
+                (true, 1) => ".005",
+                (true, 2) => ".00",
+                (true, 3) => ".123456",
+                _ => "000000000000000",
+            };
+            write!(amount_text, "{amount}{fraction}").unwrap();
             let tx = Transaction {
                 pan: &pan,
                 acquirer: acquirer.as_bytes(),
@@ -217,6 +230,8 @@ proptest! {
             prop_assert_eq!(fast.verdict, slow.verdict);
             prop_assert_eq!(fast.response_code, slow.response_code);
             prop_assert_eq!(fast.issuer.map(|b| &b.id), slow.issuer.map(|b| &b.id));
+            prop_assert_eq!(fast.product.map(|p| &p.id), slow.product.map(|p| &p.id));
+            prop_assert_eq!(fast.step, slow.step);
         }
     }
 }
