@@ -4,9 +4,12 @@
 //! A forwarded request is recorded twice under one id: as `Forwarded` before it
 //! goes to the issuer (with the reversal to send should the switch restart before
 //! the answer), then with its final state. Records never hold card data: the PAN
-//! is reduced to first 6 / last 4 and a keyed hash.
+//! is reduced to first 6 / last 4 and a keyed hash. Texts are held inline
+//! ([`ShortText`]): a record costs no allocation beyond its reversal and hash.
 
 use rust_decimal::Decimal;
+
+use super::short_text::ShortText;
 
 /// How a transaction ended.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -32,38 +35,38 @@ pub struct JournalRecord {
     /// HMAC-SHA-256 of the PAN under the configured key, hex (for matching).
     pub pan_hash: Option<String>,
     /// For a reversal or advice: the original's field 7 and 11 in the acquirer's terms.
-    pub reverses: Option<(String, String)>,
+    pub reverses: Option<(ShortText, ShortText)>,
     /// While `Forwarded`: the reversal owed to the issuer if the switch restarts
     /// before the answer (without the PAN or other card data).
     pub reversal: Option<codecs::Message>,
     /// Request MTI from the acquirer.
-    pub mti: String,
+    pub mti: ShortText,
     /// Acquirer id (field 32).
-    pub acquirer: String,
+    pub acquirer: ShortText,
     /// Issuer the transaction went to (or would have).
-    pub issuer: Option<String>,
+    pub issuer: Option<ShortText>,
     /// Acquirer's field 7, 11, 37, 41.
-    pub transmission: String,
+    pub transmission: ShortText,
     /// Acquirer's STAN.
-    pub stan: String,
+    pub stan: ShortText,
     /// Retrieval reference number.
-    pub rrn: String,
+    pub rrn: ShortText,
     /// Terminal id.
-    pub terminal: String,
+    pub terminal: ShortText,
     /// The switch's STAN towards the issuer, if forwarded.
     pub switch_stan: Option<u32>,
     /// First 6 / last 4 of the PAN.
-    pub pan_masked: String,
+    pub pan_masked: ShortText,
     /// Amount in major units.
     pub amount: Option<Decimal>,
     /// ISO numeric currency.
     pub currency: Option<u16>,
     /// Response code given to the acquirer.
-    pub response_code: String,
+    pub response_code: ShortText,
     /// Authorization code (field 38).
-    pub auth_code: Option<String>,
+    pub auth_code: Option<ShortText>,
     /// The routing rule that decided, if any.
-    pub rule: Option<String>,
+    pub rule: Option<ShortText>,
     /// Final state.
     pub state: FinalState,
     /// Milliseconds from request to answer.

@@ -49,6 +49,7 @@ use journal::{FinalState, JournalRecord};
 use links::{Link, Links};
 use recent::Recent;
 use saf::SafQueue;
+use short_text::ShortText;
 
 /// Tunables of the core.
 #[derive(Clone, Debug)]
@@ -106,6 +107,8 @@ pub struct Core {
     pub(crate) stans: dashmap::DashMap<String, Arc<std::sync::atomic::AtomicU32>>,
     /// PIN translation (and, in the drivers, MACs): keys by link name.
     pub(crate) security: Arc<dyn SecurityModule>,
+    /// The PAN hash's HMAC with the key already absorbed (from `settings.pan_key`).
+    pan_hmac: Option<hmac::Hmac<sha2::Sha256>>,
 }
 
 /// Response to `req` with `rc`, echoing the fields an acquirer matches on.
@@ -132,7 +135,13 @@ impl Core {
         routing: Arc<SharedRoutingTable>,
         saf: Arc<dyn SafQueue>,
     ) -> Core {
+        use hmac::Mac;
+        let pan_hmac = settings
+            .pan_key
+            .as_ref()
+            .and_then(|key| hmac::Hmac::<sha2::Sha256>::new_from_slice(key).ok());
         Core {
+            pan_hmac,
             duplicates: Duplicates::new(settings.duplicate_window, 1_000_000),
             late: Duplicates::new(Duration::from_secs(600), settings.late_capacity),
             recent: Recent::new(settings.recent_capacity),
@@ -348,7 +357,7 @@ impl Core {
                 actions.push(Action::SafBarrier);
             }
         }
-        let mut record = self.journal_record(
+        let mut record = self.completion_record(
             &entry.forwarded,
             &entry,
             ResponseCode::ISSUER_INOPERATIVE,
@@ -461,15 +470,23 @@ impl Core {
     /// HMAC-SHA-256 of the message's PAN under the configured key, hex.
     pub(crate) fn pan_hash(&self, msg: &Message) -> Option<String> {
         use hmac::Mac;
-        let key = self.settings.pan_key.as_ref()?;
+        let keyed = self.pan_hmac.as_ref()?;
         let pan = msg.pan()?;
-        let mut mac = hmac::Hmac::<sha2::Sha256>::new_from_slice(key).ok()?;
+        // The keyed state (the key's inner and outer blocks) is prepared once.
+        let mut mac = keyed.clone();
         mac.update(pan.digits());
         let tag = mac.finalize().into_bytes();
-        Some(tag.iter().map(|b| format!("{b:02x}")).collect())
+        const DIGITS: &[u8; 16] = b"0123456789abcdef";
+        let mut hex = String::with_capacity(tag.len() * 2);
+        for b in tag {
+            hex.push(char::from(DIGITS[usize::from(b >> 4)]));
+            hex.push(char::from(DIGITS[usize::from(b & 0x0F)]));
+        }
+        Some(hex)
     }
 
-    /// A journal record for `msg` as forwarded/answered.
+    /// A journal record for `msg` as forwarded/answered, with the PAN's keyed hash:
+    /// the record that creates the transaction's journal row.
     pub(crate) fn journal_record(
         &self,
         msg: &Message,
@@ -482,6 +499,19 @@ impl Core {
         record.pan_hash = self.pan_hash(msg);
         record
     }
+
+    /// The final record of a transaction whose `Forwarded` record is already
+    /// written: it completes that row, which keeps the PAN's hash (not recomputed).
+    pub(crate) fn completion_record(
+        &self,
+        msg: &Message,
+        entry: &inflight::InFlightEntry,
+        rc: ResponseCode,
+        state: FinalState,
+        now: Millis,
+    ) -> JournalRecord {
+        journal_record(msg, entry, rc, state, now)
+    }
 }
 
 /// A journal record for `msg` as forwarded/answered (no PAN hash).
@@ -492,32 +522,31 @@ fn journal_record(
     state: FinalState,
     now: Millis,
 ) -> JournalRecord {
-    let text = |n: u8| msg.text(n).map(|s| s.into_owned()).unwrap_or_default();
+    let text = |n: u8| {
+        msg.text(n)
+            .map_or_else(ShortText::default, |s| ShortText::from(&*s))
+    };
     JournalRecord {
         id: entry.txn_id,
         pan_hash: None,
         reverses: None,
         reversal: None,
-        mti: msg.mti().to_string(),
+        mti: ShortText::from(msg.mti().as_str()),
         acquirer: text(32),
-        issuer: Some(entry.issuer.to_string()),
-        transmission: entry
-            .acquirer_f7
-            .as_ref()
-            .map_or_else(|| text(7), |t| t.to_string()),
-        stan: entry
-            .acquirer_f11
-            .as_ref()
-            .map_or_else(|| text(11), |t| t.to_string()),
+        issuer: Some(entry.issuer.clone()),
+        transmission: entry.acquirer_f7.clone().unwrap_or_else(|| text(7)),
+        stan: entry.acquirer_f11.clone().unwrap_or_else(|| text(11)),
         rrn: text(37),
         terminal: text(41),
         switch_stan: None,
-        pan_masked: msg.pan().map(|p| p.masked()).unwrap_or_default(),
+        pan_masked: msg
+            .pan()
+            .map_or_else(ShortText::default, |p| ShortText::from(p.masked())),
         amount: msg.amount().ok().flatten(),
         currency: msg.currency().ok().map(|c| c.numeric),
-        response_code: rc.to_string(),
+        response_code: ShortText::from(rc.as_str()),
         auth_code: None,
-        rule: entry.rule.as_ref().map(|r| r.to_string()),
+        rule: entry.rule.clone(),
         state,
         elapsed_ms: now.since(entry.started).as_millis() as u64,
     }

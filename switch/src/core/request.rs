@@ -199,7 +199,7 @@ impl Core {
             FinalState::Forwarded,
             now,
         );
-        record.response_code = String::new();
+        record.response_code = ShortText::default();
         record.switch_stan = Some(stan);
         if matches!(class, 1 | 2) {
             record.reversal = reversal_of(&out).map(super::without_card_data);

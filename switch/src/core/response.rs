@@ -10,6 +10,7 @@ use codecs::{Message, ResponseCode};
 use super::inflight::{InFlightKey, Purpose};
 use super::journal::FinalState;
 use super::links::Link;
+use super::short_text::ShortText;
 use super::{late_key, restore_acquirer_keys, reversal_of, Action, Actions, Core, Millis};
 
 impl Core {
@@ -49,7 +50,7 @@ impl Core {
         // A PIN block under the issuer's key means nothing to the acquirer.
         resp.remove(52);
         restore_acquirer_keys(&mut resp, &entry);
-        let auth_code = resp.text(38).map(|s| s.into_owned());
+        let auth_code = resp.text(38).map(|s| ShortText::from(&*s));
         let acquirer_alive = self.links.get(entry.acquirer_link).is_some();
         let state = match (acquirer_alive, rc.is_approved()) {
             (true, true) => FinalState::Approved,
@@ -64,7 +65,7 @@ impl Core {
             }
             tracing::info!(issuer = %entry.issuer, stan, "acquirer gone; approved transaction queued for reversal");
         }
-        let mut record = self.journal_record(&entry.forwarded, &entry, rc, state, now);
+        let mut record = self.completion_record(&entry.forwarded, &entry, rc, state, now);
         if key.class == 4 {
             record.reverses = reversed_keys(&entry.forwarded);
         }
@@ -83,9 +84,9 @@ impl Core {
 
 /// The original's field 7 and 11 in the acquirer's terms, from a reversal's field 90
 /// (MTI 4, STAN 6, transmission 10, acquirer 11, forwarding 11).
-pub(crate) fn reversed_keys(msg: &Message) -> Option<(String, String)> {
+pub(crate) fn reversed_keys(msg: &Message) -> Option<(ShortText, ShortText)> {
     let f90 = msg.text(90)?;
-    let stan = f90.get(4..10)?.to_string();
-    let transmission = f90.get(10..20)?.to_string();
+    let stan = ShortText::from(f90.get(4..10)?);
+    let transmission = ShortText::from(f90.get(10..20)?);
     Some((transmission, stan))
 }

@@ -34,6 +34,16 @@ impl ShortText {
     }
 }
 
+impl Default for ShortText {
+    /// The empty text.
+    fn default() -> ShortText {
+        ShortText::Inline {
+            len: 0,
+            bytes: [0; INLINE],
+        }
+    }
+}
+
 impl From<&str> for ShortText {
     fn from(text: &str) -> ShortText {
         if text.len() <= INLINE {

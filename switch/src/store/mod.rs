@@ -13,6 +13,7 @@
 
 pub mod business_day;
 pub mod commands;
+pub mod durable_mark;
 pub mod journal;
 pub mod saf;
 pub mod schema;
@@ -26,7 +27,6 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use rusqlite::Connection;
-use tokio::sync::watch;
 
 use crate::config::{Durability, JournalConfig};
 use crate::core::journal::JournalRecord;
@@ -53,8 +53,10 @@ const QUEUE: usize = 1 << 16;
 /// The open store.
 pub struct Store {
     submit: Mutex<(u64, SyncSender<(u64, Op)>)>,
-    durable: watch::Receiver<u64>,
+    durable: Arc<durable_mark::DurableMark>,
     durability: Durability,
+    /// `group_commit_max`: in relaxed mode, at most this many records are unwritten.
+    max_unwritten: u64,
     cutover_secs: u32,
     /// The business day a manual cutover moved to (0: none).
     day_override: Arc<AtomicI64>,
@@ -106,6 +108,10 @@ pub fn open_connection(path: &Path) -> Result<Connection, StoreError> {
         std::fs::create_dir_all(dir).map_err(|e| fail(format!("cannot create folder: {e}")))?;
     }
     let conn = Connection::open(path).map_err(|e| fail(e.to_string()))?;
+    // Another connection (the running switch's writer, `switch settle`, `switch
+    // cutover`) may hold the write lock for a commit: wait for it, do not fail.
+    conn.busy_timeout(Duration::from_secs(5))
+        .map_err(|e| fail(e.to_string()))?;
     let check: String = conn
         .query_row("PRAGMA quick_check", [], |r| r.get(0))
         .map_err(|e| fail(format!("not a readable database: {e}")))?;
@@ -163,7 +169,8 @@ impl Store {
             .unwrap_or(0),
         ));
         let (tx, rx) = std::sync::mpsc::sync_channel(QUEUE);
-        let (durable_tx, durable) = watch::channel(0u64);
+        let durable = Arc::new(durable_mark::DurableMark::default());
+        let durable_tx = durable.clone();
         let settings = writer::Settings {
             max_batch: config.group_commit_max,
             window: config.group_commit_window,
@@ -198,6 +205,7 @@ impl Store {
                 submit: Mutex::new((0, tx)),
                 durable,
                 durability: config.durability,
+                max_unwritten: config.group_commit_max as u64,
                 cutover_secs: config.cutover_secs,
                 day_override,
                 writer: Mutex::new(Some(writer)),
@@ -226,8 +234,15 @@ impl Store {
 
     /// Wait until everything up to `seq` is committed.
     pub async fn durable(&self, seq: u64) {
-        let mut rx = self.durable.clone();
-        let _ = rx.wait_for(|d| *d >= seq).await;
+        self.durable.reached(seq).await;
+    }
+
+    /// In relaxed mode, what a caller that just submitted `seq` waits for so that
+    /// no more than one batch (`group_commit_max` records) is ever unwritten: a
+    /// crash then loses at most that batch. `None` while the writer keeps up.
+    pub fn relaxed_backlog(&self, seq: u64) -> Option<u64> {
+        let bound = seq.checked_sub(self.max_unwritten)?;
+        (self.durable.get() < bound).then_some(bound)
     }
 
     /// Strict or relaxed.

@@ -2,15 +2,15 @@
 //! recovery at start, and cutover requests from the `switch cutover` command.
 
 use std::sync::atomic::{AtomicI64, Ordering};
-use std::sync::mpsc::{Receiver, RecvTimeoutError, TryRecvError};
+use std::sync::mpsc::{Receiver, RecvTimeoutError};
 use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use codecs::Spec;
 use rusqlite::{params, Connection, OptionalExtension};
-use tokio::sync::watch;
 
 use super::business_day::scheduled_day;
+use super::durable_mark::DurableMark;
 use super::Recovered;
 use crate::core::journal::{FinalState, JournalRecord};
 use crate::core::saf::SafItem;
@@ -78,10 +78,18 @@ fn unix_ms() -> i64 {
 pub fn run(
     mut conn: Connection,
     rx: Receiver<(u64, Op)>,
-    durable: watch::Sender<u64>,
+    durable: Arc<DurableMark>,
     settings: Settings,
     day_override: Arc<AtomicI64>,
 ) {
+    /// However the loop ends, waiters are released.
+    struct Release(Arc<DurableMark>);
+    impl Drop for Release {
+        fn drop(&mut self) {
+            self.0.close();
+        }
+    }
+    let durable = Release(durable);
     let mut batch: Vec<(u64, Op)> = Vec::with_capacity(settings.max_batch);
     loop {
         match rx.recv_timeout(Duration::from_secs(1)) {
@@ -92,18 +100,14 @@ pub fn run(
             }
             Err(RecvTimeoutError::Disconnected) => return,
         }
-        // Whatever else is waiting, then a short window for more.
-        let mut waited = settings.window.is_zero();
+        // A short window for more to arrive (one sleep, not a wake-up per record),
+        // then whatever is waiting, up to the batch bound.
+        if !settings.window.is_zero() {
+            std::thread::sleep(settings.window);
+        }
         while batch.len() < settings.max_batch {
             match rx.try_recv() {
                 Ok(op) => batch.push(op),
-                Err(TryRecvError::Empty) if !waited => {
-                    waited = true;
-                    match rx.recv_timeout(settings.window) {
-                        Ok(op) => batch.push(op),
-                        Err(_) => break,
-                    }
-                }
                 Err(_) => break,
             }
         }
@@ -123,7 +127,7 @@ pub fn run(
             .record(started.elapsed().unwrap_or_default().as_secs_f64());
         metrics::histogram!("switch_journal_batch_size").record(batch.len() as f64);
         batch.clear();
-        durable.send_replace(last);
+        durable.0.advance(last);
         if stop {
             return;
         }
@@ -189,6 +193,29 @@ fn write_record(
     day: i64,
     at_ms: i64,
 ) -> rusqlite::Result<()> {
+    // A final record completes the row its `Forwarded` record created (only the
+    // outcome changes); a record with no such row creates its own.
+    if r.state != FinalState::Forwarded {
+        let completed = tx
+            .prepare_cached(
+                "UPDATE journal SET updated_ms = ?2, response_code = ?3, auth_code = ?4,
+                    state = ?5, elapsed_ms = ?6, switch_stan = coalesce(?7, switch_stan),
+                    reversal = NULL
+                 WHERE id = ?1 AND state = 'forwarded'",
+            )?
+            .execute(params![
+                r.id as i64,
+                at_ms,
+                r.response_code.as_str(),
+                r.auth_code.as_deref(),
+                state_name(r.state),
+                r.elapsed_ms as i64,
+                r.switch_stan,
+            ])?;
+        if completed > 0 {
+            return Ok(());
+        }
+    }
     let masked = r.pan_masked.as_bytes();
     let first6 = String::from_utf8_lossy(masked.get(..6.min(masked.len())).unwrap_or(&[]));
     let last4 =
@@ -196,12 +223,13 @@ fn write_record(
     let reversal = r
         .reversal
         .as_ref()
-        .and_then(|m| storage_spec()?.encode_to_bytes(m).ok())
-        .map(|b| b.to_vec());
+        .and_then(|m| storage_spec()?.encode_to_bytes(m).ok());
     let (rev_f7, rev_f11) = match &r.reverses {
         Some((f7, f11)) => (Some(f7.as_str()), Some(f11.as_str())),
         None => (None, None),
     };
+    // A row that exists already (a final record arriving twice, or after its row
+    // was completed) is left as it is.
     tx.prepare_cached(
         "INSERT INTO journal (id, business_day, created_ms, updated_ms, mti, acquirer, issuer,
             transmission, stan, rrn, terminal, switch_stan, pan_first6, pan_last4, pan_hash,
@@ -209,38 +237,33 @@ fn write_record(
             reverses_transmission, reverses_stan, reversal)
          VALUES (?1, ?2, ?3, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16,
             ?17, ?18, ?19, ?20, ?21, ?22, ?23, ?24)
-         ON CONFLICT(id) DO UPDATE SET updated_ms = excluded.updated_ms,
-            response_code = excluded.response_code, auth_code = excluded.auth_code,
-            state = excluded.state, elapsed_ms = excluded.elapsed_ms,
-            switch_stan = coalesce(excluded.switch_stan, switch_stan),
-            reversal = NULL
-         WHERE state = 'forwarded'",
+         ON CONFLICT(id) DO NOTHING",
     )?
     .execute(params![
         r.id as i64,
         day,
         at_ms,
-        r.mti,
-        r.acquirer,
-        r.issuer,
-        r.transmission,
-        r.stan,
-        r.rrn,
-        r.terminal,
+        r.mti.as_str(),
+        r.acquirer.as_str(),
+        r.issuer.as_deref(),
+        r.transmission.as_str(),
+        r.stan.as_str(),
+        r.rrn.as_str(),
+        r.terminal.as_str(),
         r.switch_stan,
         first6,
         last4,
         r.pan_hash,
         r.amount.map(|a| a.to_string()),
         r.currency,
-        r.response_code,
-        r.auth_code,
-        r.rule,
+        r.response_code.as_str(),
+        r.auth_code.as_deref(),
+        r.rule.as_deref(),
         state_name(r.state),
         r.elapsed_ms as i64,
         rev_f7,
         rev_f11,
-        reversal,
+        reversal.as_deref(),
     ])
     .map(drop)
 }
