@@ -500,8 +500,14 @@ pub struct SwitchShape {
     pub journal: Option<(PathBuf, &'static str)>,
 }
 
-/// A demonstration key for the journal's keyed PAN hash (32 bytes of hex).
-const BENCH_PAN_KEY: &str = "62656e63682d6f6e6c792d6e6f742d612d7365637265742d6b65792d30303030";
+/// A key for the journal's keyed PAN hash in benchmark runs (32 bytes of hex; the
+/// benchmark's own, protecting no real card).
+pub const BENCH_PAN_KEY: &str = "62656e63682d6f6e6c792d6e6f742d612d7365637265742d6b65792d30303030";
+
+/// The variable a benchmark configuration names for that key (keys are never
+/// written in a configuration in the clear): [`parse_config`] puts the key in
+/// for a switch in this process, a child switch gets the variable.
+pub const BENCH_PAN_KEY_ENV: &str = "SWITCH_BENCH_PAN_KEY";
 
 /// A switch configuration with one acquirer listener ([`ACQUIRER_BANK`]) and one
 /// issuer link dialing [`ISSUER_BANK`]'s host, on the national rules; no metrics
@@ -510,7 +516,7 @@ pub fn switch_config(shape: &SwitchShape) -> String {
     let mut text = links_config(shape);
     if let Some((path, durability)) = &shape.journal {
         text.push_str(&format!(
-            "\n[journal]\npath = \"{}\"\ndurability = \"{durability}\"\npan_key = \"{BENCH_PAN_KEY}\"\n",
+            "\n[journal]\npath = \"{}\"\ndurability = \"{durability}\"\npan_key = {{ env = \"{BENCH_PAN_KEY_ENV}\" }}\n",
             path.display().to_string().replace('\\', "/")
         ));
     }
@@ -565,13 +571,21 @@ echo_interval_secs = {echo}
 
 /// Parse a configuration text (absolute paths inside).
 pub fn parse_config(text: &str) -> Result<Config, String> {
-    Config::parse(text, Path::new("switch-bench.toml")).map_err(|errors| {
+    let mut config = Config::parse(text, Path::new("switch-bench.toml")).map_err(|errors| {
         errors
             .iter()
             .map(|e| e.to_string())
             .collect::<Vec<_>>()
             .join("; ")
-    })
+    })?;
+    if let Some(journal) = config.journal.as_mut().filter(|j| j.pan_key.is_err()) {
+        let key = (0..BENCH_PAN_KEY.len() / 2)
+            .map(|i| u8::from_str_radix(&BENCH_PAN_KEY[2 * i..2 * i + 2], 16))
+            .collect::<Result<Vec<u8>, _>>()
+            .map_err(|e| e.to_string())?;
+        journal.pan_key = Ok(switch::config::SecretKey(key));
+    }
+    Ok(config)
 }
 
 /// Start the switch in this process from a configuration text and wait (at most

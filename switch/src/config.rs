@@ -89,8 +89,7 @@ struct RawSwitch {
 struct RawJournal {
     path: PathBuf,
     durability: Option<String>,
-    pan_key: Option<String>,
-    pan_key_env: Option<String>,
+    pan_key: Option<RawKey>,
     group_commit_max: Option<usize>,
     group_commit_us: Option<u64>,
     cutover: Option<String>,
@@ -190,8 +189,10 @@ pub struct JournalConfig {
     pub path: PathBuf,
     /// Strict (default) or relaxed.
     pub durability: Durability,
-    /// The key of the PAN's keyed hash (HMAC-SHA-256).
-    pub pan_key: SecretKey,
+    /// The key of the PAN's keyed hash (HMAC-SHA-256), or why it could not be
+    /// had here (say, its variable is unset): the switch does not start without
+    /// it, `switch settle` and `switch cutover` do not need it.
+    pub pan_key: Result<SecretKey, String>,
     /// Most records per commit.
     pub group_commit_max: usize,
     /// How long a commit waits for more records once it has one.
@@ -479,10 +480,9 @@ impl Config {
                 format!("rules {} does not exist", rules.display()),
             ));
         }
-        let journal = raw
-            .journal
-            .as_ref()
-            .and_then(|j| journal_config(j, base, &mut |m| errors.push(err("journal", m))));
+        let journal = raw.journal.as_ref().and_then(|j| {
+            journal_config(j, base, &mut keys, &mut |m| errors.push(err("journal", m)))
+        });
         if let (true, true, Some(t)) = (load_tls, errors.is_empty(), tls.as_mut()) {
             if let Err(m) = t.load_material() {
                 errors.push(err("switch.tls", m));
@@ -514,6 +514,7 @@ impl Config {
 fn journal_config(
     j: &RawJournal,
     base: &Path,
+    keys: &mut KeyLoader,
     problem: &mut dyn FnMut(String),
 ) -> Option<JournalConfig> {
     let durability = match j.durability.as_deref().unwrap_or("strict") {
@@ -524,29 +525,27 @@ fn journal_config(
             return None;
         }
     };
-    let key_hex = match (&j.pan_key, &j.pan_key_env) {
-        (Some(k), None) => k.clone(),
-        (None, Some(var)) => match std::env::var(var) {
-            Ok(k) => k,
-            Err(_) => {
-                problem(format!(
-                    "pan_key_env: environment variable {var} is not set"
-                ));
+    // Resolved now when it can be; when it cannot (a variable unset in this
+    // environment) only what needs it fails: `switch run`, not `settle`.
+    let pan_key = match &j.pan_key {
+        Some(raw) => match keys.key(raw, "pan_key") {
+            Ok(Some(k)) if k.len() >= 16 => Ok(SecretKey(k.expose().to_vec())),
+            Ok(Some(_)) => {
+                problem("pan_key: the PAN key must be at least 16 bytes".into());
                 return None;
             }
+            Ok(None) => Err("pan_key: keys are not loaded in this mode".to_string()),
+            Err(e) if raw.is_plain() => {
+                problem(e);
+                return None;
+            }
+            Err(e) => Err(e),
         },
-        _ => {
+        None => {
             problem(
-                "exactly one of pan_key (hex) or pan_key_env (a variable name) is needed".into(),
+                "pan_key is needed: { env = \"VARIABLE\" } or { wrapped = \"...\" } (switch wrap-key)"
+                    .into(),
             );
-            return None;
-        }
-    };
-    // Never echo the key itself in the message.
-    let pan_key = match decode_hex(key_hex.trim()) {
-        Some(k) if k.len() >= 16 => k,
-        _ => {
-            problem("the PAN key must be at least 16 bytes of hex".into());
             return None;
         }
     };
@@ -566,22 +565,11 @@ fn journal_config(
     Some(JournalConfig {
         path: base.join(&j.path),
         durability,
-        pan_key: SecretKey(pan_key),
+        pan_key,
         group_commit_max: j.group_commit_max.unwrap_or(1024).max(1),
         group_commit_window: Duration::from_micros(
             j.group_commit_us.unwrap_or(DEFAULT_GROUP_COMMIT_US),
         ),
         cutover_secs,
     })
-}
-
-/// Bytes from hex text (None if not hex or odd length).
-fn decode_hex(text: &str) -> Option<Vec<u8>> {
-    if text.len() % 2 != 0 {
-        return None;
-    }
-    (0..text.len())
-        .step_by(2)
-        .map(|i| u8::from_str_radix(text.get(i..i + 2)?, 16).ok())
-        .collect()
 }

@@ -267,6 +267,10 @@ fn main() -> ExitCode {
                         println!("warning: {w}");
                     }
                     print_security(&c);
+                    if let Some(Err(e)) = c.journal.as_ref().map(|j| &j.pan_key) {
+                        // `switch run` will refuse to start until it is there.
+                        println!("warning: journal {e}");
+                    }
                     println!(
                         "ok: {} links; rules {}: {} banks, {} BIN ranges, {} rules",
                         c.links.len(),

@@ -57,6 +57,7 @@ fn start_switch(config: &Path, log: &Path) -> Child {
         .args(["run", "--config"])
         .arg(config)
         .env("RUST_LOG", "info")
+        .env("CRASH_TEST_PAN_KEY", "00112233445566778899aabbccddeeff")
         .stdout(Stdio::null())
         .stderr(log)
         .spawn()
@@ -138,7 +139,7 @@ shutdown_grace_secs = 3
 [journal]
 path = "journal.db"
 durability = "strict"
-pan_key = "00112233445566778899aabbccddeeff"
+pan_key = {{ env = "CRASH_TEST_PAN_KEY" }}
 
 [[link]]
 name = "acquirer"

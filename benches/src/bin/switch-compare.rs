@@ -123,7 +123,8 @@ use std::time::Duration;
 use benches::loopback::{
     acquirer_options, black_hole, issuer_options, load_average, load_rules, parse_config,
     peak_rss_bytes, relay, rss_bytes, start_switch_with, switch_config, traffic_plan, Figures,
-    Load, RequestStream, RunWatch, SwitchShape, ACQUIRER_BANK, HEADER, ISSUER_BANK,
+    Load, RequestStream, RunWatch, SwitchShape, ACQUIRER_BANK, BENCH_PAN_KEY, BENCH_PAN_KEY_ENV,
+    HEADER, ISSUER_BANK,
 };
 use benches::measure::{
     live_heap, parse_named, positive, round, start_tracking, stats, Stopwatch, TrackingAlloc,
@@ -1315,6 +1316,7 @@ fn spawn_switch(text: &str, switch_bin: Option<&Path>) -> Result<SwitchProcess, 
         }
     };
     let mut child = command
+        .env(BENCH_PAN_KEY_ENV, BENCH_PAN_KEY)
         .stdin(Stdio::piped())
         .stderr(log_file)
         .spawn()

@@ -41,14 +41,24 @@ impl DemoJournal {
                 (dir.join("journal.db"), Some(dir))
             }
         };
-        let journal = config.journal.take().unwrap_or_else(|| JournalConfig {
+        let run_key = || -> Result<SecretKey, String> {
+            Ok(SecretKey(
+                (0..4).flat_map(|_| random_u64().to_le_bytes()).collect(),
+            ))
+        };
+        let mut journal = config.journal.take().unwrap_or_else(|| JournalConfig {
             path: PathBuf::new(),
             durability: Durability::Strict,
-            pan_key: SecretKey((0..4).flat_map(|_| random_u64().to_le_bytes()).collect()),
+            pan_key: run_key(),
             group_commit_max: 1024,
             group_commit_window: Duration::ZERO,
             cutover_secs: 0,
         });
+        if journal.pan_key.is_err() {
+            // The configured key's variable is unset: a key for this run only.
+            tracing::info!("no PAN key in this environment: the demo uses one made for its run");
+            journal.pan_key = run_key();
+        }
         config.journal = Some(JournalConfig {
             path: path.clone(),
             ..journal

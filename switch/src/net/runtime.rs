@@ -253,6 +253,11 @@ impl RunningSwitch {
         let mut remembered = Vec::new();
         let (mut saf, mut journal) = (opts.saf, opts.journal);
         if let Some(jc) = &opts.config.journal {
+            // Without its key the journal could not hash PANs: do not start.
+            let pan_key = jc
+                .pan_key
+                .as_ref()
+                .map_err(|e| std::io::Error::other(format!("journal {e}")))?;
             let remember = settings.recent_capacity;
             let (opened, mut recovered) =
                 Store::open_remembering(jc, epoch_unix_ms as i64, remember)
@@ -274,7 +279,7 @@ impl RunningSwitch {
             }
             settings.first_txn_id = recovered.last_txn_id + 1;
             remembered = std::mem::take(&mut recovered.forwarded);
-            settings.pan_key = Some(Arc::from(jc.pan_key.0.as_slice()));
+            settings.pan_key = Some(Arc::from(pan_key.0.as_slice()));
             saf.get_or_insert_with(|| Arc::new(DurableSaf::new(opened.clone(), recovered.saf)));
             journal.get_or_insert_with(|| Arc::new(StoreJournal::new(opened.clone())));
             store = Some(opened);

@@ -49,6 +49,13 @@ pub(crate) enum RawKey {
     Plain(PlainKey),
 }
 
+impl RawKey {
+    /// A key written in the clear (refused).
+    pub(crate) fn is_plain(&self) -> bool {
+        matches!(self, RawKey::Plain(_))
+    }
+}
+
 /// A key written in the clear: read only to be refused, and wiped at once.
 pub(crate) struct PlainKey;
 
@@ -124,7 +131,7 @@ impl KeyLoader {
     }
 
     /// The key `raw` names; `what` names it in errors ("mac_key").
-    fn key(&mut self, raw: &RawKey, what: &str) -> Result<Option<KeyMaterial>, String> {
+    pub(crate) fn key(&mut self, raw: &RawKey, what: &str) -> Result<Option<KeyMaterial>, String> {
         let source = match raw {
             RawKey::Plain(_) => {
                 return Err(format!(
