@@ -320,3 +320,120 @@ async fn settlement_nets_reversals_and_positions_sum_to_zero() {
     let other = settle(&conn, scheduled_day(NOW_MS, 0) + 1, None).unwrap();
     assert!(other.pairs.is_empty());
 }
+
+#[tokio::test]
+async fn a_reversal_queued_before_the_crash_is_not_queued_again() {
+    // The last run timed the transaction out and queued its reversal, and stopped
+    // before the journal update that closes the row was committed.
+    let path = temp_db("queued-once");
+    let (store, recovered) = Store::open(&config(path.clone()), NOW_MS).unwrap();
+    let store = Arc::new(store);
+    let saf = DurableSaf::new(store.clone(), recovered.saf);
+    let mut forwarded = record(
+        5,
+        "940800",
+        "940810",
+        "000005",
+        "50.00",
+        FinalState::Forwarded,
+    );
+    forwarded.reversal = Some(reversal_for(5));
+    store.journal(forwarded, NOW_MS);
+    saf.push("940810", reversal_for(5), Millis(0));
+    store.durable(store.submitted()).await;
+    store.close();
+
+    let (_store, recovered) = Store::open(&config(path.clone()), NOW_MS + 1000).unwrap();
+    assert_eq!(recovered.reversals_queued, 0, "already owed");
+    assert_eq!(recovered.saf.len(), 1, "owed exactly once");
+    let conn = open_connection(&path).unwrap();
+    let state: String = conn
+        .query_row("SELECT state FROM journal WHERE id = 5", [], |r| r.get(0))
+        .unwrap();
+    assert_eq!(state, "reversed_at_restart");
+}
+
+#[tokio::test]
+async fn a_restored_message_expires_counting_from_when_it_was_first_queued() {
+    let path = temp_db("expiry");
+    let (store, recovered) = Store::open(&config(path.clone()), NOW_MS).unwrap();
+    let store = Arc::new(store);
+    let saf = DurableSaf::new(store.clone(), recovered.saf);
+    saf.push("940810", reversal_for(7), Millis(0));
+    store.durable(store.submitted()).await;
+    store.close();
+
+    // Restarted two hours later: with a one-hour expiry it is due to expire at
+    // once; with a three-hour one it stays for the hour it has left.
+    let two_hours_later = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_millis() as i64
+        + 2 * 3_600_000;
+    let (store, recovered) = Store::open(&config(path.clone()), two_hours_later).unwrap();
+    let waited = recovered.saf[0].waited_before_ms;
+    assert!(
+        (2 * 3_600_000 - 60_000..=2 * 3_600_000 + 60_000).contains(&waited),
+        "{waited}"
+    );
+    let saf = DurableSaf::new(Arc::new(store), recovered.saf);
+    let hour = Duration::from_secs(3600);
+    assert!(saf.expire(Millis(0), 3 * hour).is_empty());
+    assert!(saf.expire(Millis(3_500_000), 3 * hour).is_empty());
+    assert_eq!(saf.expire(Millis(3_700_000), 3 * hour).len(), 1);
+    assert_eq!(saf.depth(), 0);
+}
+
+#[tokio::test]
+async fn a_cutover_by_command_is_carried_out_while_the_switch_is_busy() {
+    let path = temp_db("cutover");
+    let mut cfg = config(path.clone());
+    cfg.cutover_secs = 0;
+    let (store, _) = Store::open(&cfg, NOW_MS).unwrap();
+    let store = Arc::new(store);
+    let now = || {
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .as_millis() as i64
+    };
+    let before = store.business_day(now());
+    // As `switch cutover` does: a request row written from another connection.
+    open_connection(&path)
+        .unwrap()
+        .execute(
+            "INSERT INTO cutover_requests (requested_ms) VALUES (?1)",
+            [now()],
+        )
+        .unwrap();
+    // Records keep arriving: the writer is never idle for a whole second.
+    let mut day = before;
+    for i in 0..3_000u64 {
+        store.journal(
+            record(
+                1_000 + i,
+                "940800",
+                "940810",
+                "000001",
+                "1.00",
+                FinalState::Declined,
+            ),
+            now(),
+        );
+        tokio::time::sleep(Duration::from_millis(1)).await;
+        day = store.business_day(now());
+        if day > before {
+            break;
+        }
+    }
+    assert_eq!(day, before + 1, "cutover by command carried out while busy");
+    store.close();
+}
+
+#[test]
+fn settling_a_journal_that_is_not_there_is_an_error_not_an_empty_day() {
+    let path = temp_db("absent").with_file_name("no-such-journal.db");
+    let error = switch::store::open_existing(&path).err().unwrap();
+    assert!(error.to_string().contains("no journal database"), "{error}");
+    assert!(!path.exists(), "nothing created");
+}

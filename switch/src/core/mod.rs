@@ -109,6 +109,8 @@ pub struct Core {
     pub(crate) security: Arc<dyn SecurityModule>,
     /// The PAN hash's HMAC with the key already absorbed (from `settings.pan_key`).
     pan_hmac: Option<hmac::Hmac<sha2::Sha256>>,
+    /// The last cutover request honoured: (bank, field 7, field 11).
+    pub(crate) last_cutover: std::sync::Mutex<Option<(String, String, String)>>,
 }
 
 /// Response to `req` with `rc`, echoing the fields an acquirer matches on.
@@ -142,6 +144,7 @@ impl Core {
             .and_then(|key| hmac::Hmac::<sha2::Sha256>::new_from_slice(key).ok());
         Core {
             pan_hmac,
+            last_cutover: std::sync::Mutex::new(None),
             duplicates: Duplicates::new(settings.duplicate_window, 1_000_000),
             late: Duplicates::new(Duration::from_secs(600), settings.late_capacity),
             recent: Recent::new(settings.recent_capacity),

@@ -1,6 +1,7 @@
 //! Network management (0800/0810): sign-on (001), sign-off (002) and echo (301).
 //! The switch answers any bank's 0800; it signs on to issuer links when they
 //! connect and echoes idle ones. Only signed-on issuer links carry requests.
+//! Cutover (201) is the settlement agent's alone.
 
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
@@ -25,16 +26,15 @@ impl Core {
             }
             tracing::debug!(link = %link.config.name, code, "network management request answered");
             let mut actions = Vec::with_capacity(2);
-            if code == 201 {
-                tracing::info!(link = %link.config.name, "cutover requested (0800, field 70 = 201)");
-                actions.push(Action::Cutover);
-            }
-            actions.extend(
-                answer(&msg, ResponseCode::APPROVED).map(|resp| Action::Send {
-                    link: link.id,
-                    msg: resp,
-                }),
-            );
+            let rc = if code == 201 {
+                self.cutover_request(link, &msg, &mut actions)
+            } else {
+                ResponseCode::APPROVED
+            };
+            actions.extend(answer(&msg, rc).map(|resp| Action::Send {
+                link: link.id,
+                msg: resp,
+            }));
             return actions;
         }
         // A response to our sign-on / echo.
@@ -60,6 +60,38 @@ impl Core {
             _ => {}
         }
         Vec::new()
+    }
+
+    /// An 0800 with field 70 = 201 on `link`: only the settlement agent (the
+    /// central bank) closes the business day, and a repeat of the request it
+    /// already honoured (same field 7 and 11; an 0801 after a lost answer) does not
+    /// close another. Returns the answer's response code.
+    fn cutover_request(&self, link: &Link, msg: &Message, actions: &mut Actions) -> ResponseCode {
+        let bank = &link.config.bank;
+        let agent = self
+            .routing
+            .current()
+            .bank(bank)
+            .is_some_and(|b| b.settlement_agent);
+        if !agent {
+            tracing::warn!(link = %link.config.name, %bank, "cutover (0800, field 70 = 201) refused: only the settlement agent closes the business day");
+            metrics::counter!("switch_cutover_refused_total", "bank" => bank.clone()).increment(1);
+            return ResponseCode::INVALID_TRANSACTION;
+        }
+        let key = (
+            bank.clone(),
+            msg.text(7).unwrap_or_default().into_owned(),
+            msg.text(11).unwrap_or_default().into_owned(),
+        );
+        let mut last = self.last_cutover.lock().unwrap_or_else(|p| p.into_inner());
+        if last.as_ref() == Some(&key) {
+            tracing::info!(link = %link.config.name, "repeated cutover request: already done");
+        } else {
+            tracing::info!(link = %link.config.name, "cutover requested (0800, field 70 = 201)");
+            *last = Some(key);
+            actions.push(Action::Cutover);
+        }
+        ResponseCode::APPROVED
     }
 
     /// A network management request from the switch on `link`.

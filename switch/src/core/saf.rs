@@ -18,8 +18,11 @@ pub struct SafItem {
     pub issuer: String,
     /// The message (0420 or 0120/0220); resent as the repeat MTI (0421, ...).
     pub msg: Message,
-    /// When it was queued.
+    /// When it was queued (for an item restored at start: the start).
     pub queued_at: Millis,
+    /// For an item restored at start: how long it had waited already, in
+    /// milliseconds, so that its expiry counts from when it was first queued.
+    pub waited_before_ms: u64,
     /// Delivery attempts so far.
     pub attempts: u32,
     /// Not before this time (backoff).
@@ -36,8 +39,9 @@ pub trait SafQueue: Send + Sync {
     fn attempted(&self, issuer: &str, id: u64, retry_at: Millis);
     /// The issuer acknowledged item `id`.
     fn acknowledge(&self, issuer: &str, id: u64) -> bool;
-    /// Drop items queued before `cutoff`; returns them (for alerts).
-    fn expire(&self, cutoff: Millis) -> Vec<SafItem>;
+    /// Drop items that have waited longer than `expiry` at `now` (counting what
+    /// restored items waited before the start); returns them (for alerts).
+    fn expire(&self, now: Millis, expiry: std::time::Duration) -> Vec<SafItem>;
     /// Messages waiting, all issuers.
     fn depth(&self) -> usize;
     /// Issuers with messages waiting.
@@ -93,6 +97,7 @@ impl SafQueue for MemorySaf {
                 issuer: issuer.to_string(),
                 msg,
                 queued_at: now,
+                waited_before_ms: 0,
                 attempts: 0,
                 next_attempt: now,
             });
@@ -129,11 +134,15 @@ impl SafQueue for MemorySaf {
         true
     }
 
-    fn expire(&self, cutoff: Millis) -> Vec<SafItem> {
+    fn expire(&self, now: Millis, expiry: std::time::Duration) -> Vec<SafItem> {
+        let limit = expiry.as_millis() as u64;
+        let waited = |i: &SafItem| now.0.saturating_sub(i.queued_at.0) + i.waited_before_ms;
         let mut g = self.inner.lock().unwrap_or_else(|p| p.into_inner());
         let mut gone = Vec::new();
+        // Each queue is in the order its items were first queued (restored ones,
+        // from before the start, come first): the oldest are at the front.
         for q in g.queues.values_mut() {
-            while q.front().is_some_and(|i| i.queued_at < cutoff) {
+            while q.front().is_some_and(|i| waited(i) > limit) {
                 gone.extend(q.pop_front());
             }
         }

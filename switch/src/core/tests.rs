@@ -537,3 +537,34 @@ fn acquirer_reversals_are_acknowledged_and_forwarded_with_the_issuers_keys() {
         "field 90 names the switch's STAN"
     );
 }
+
+#[test]
+fn only_the_settlement_agent_cuts_over_and_a_repeat_does_not_cut_over_twice() {
+    let h = Harness::new();
+    let cutover = |stan: u32| {
+        let mut m = Message::new(Mti::NETWORK_REQUEST);
+        m.set(7, "1125235959");
+        m.set_stan(stan);
+        m.set(70, "201");
+        m
+    };
+    let cuts = |actions: &[Action]| {
+        actions
+            .iter()
+            .filter(|a| matches!(a, Action::Cutover))
+            .count()
+    };
+    // A commercial bank (940810) may not close the business day.
+    let actions = h.core.on_message(Millis(10), ACQ, cutover(1));
+    assert_eq!(cuts(&actions), 0);
+    assert_eq!(rc(&one_to(&actions, ACQ)), "12");
+    // The central bank (940800, the settlement agent) may, once per request.
+    let actions = h.core.on_message(Millis(20), ISS, cutover(2));
+    assert_eq!(cuts(&actions), 1);
+    assert_eq!(rc(&one_to(&actions, ISS)), "00");
+    let actions = h.core.on_message(Millis(30), ISS, cutover(2));
+    assert_eq!(cuts(&actions), 0, "a repeat closes no second day");
+    assert_eq!(rc(&one_to(&actions, ISS)), "00");
+    let actions = h.core.on_message(Millis(40), ISS, cutover(3));
+    assert_eq!(cuts(&actions), 1, "a new request closes the next day");
+}

@@ -36,13 +36,10 @@ impl Core {
             }
         }
         self.deliver_saf(now, &mut actions);
-        if now.0 > self.settings.saf_expiry.as_millis() as u64 {
-            let cutoff = Millis(now.0 - self.settings.saf_expiry.as_millis() as u64);
-            for item in self.saf.expire(cutoff) {
-                tracing::error!(issuer = %item.issuer, mti = %item.msg.mti(), attempts = item.attempts, "ALERT: store-and-forward message expired undelivered");
-                metrics::counter!("switch_saf_expired_total", "issuer" => item.issuer.clone())
-                    .increment(1);
-            }
+        for item in self.saf.expire(now, self.settings.saf_expiry) {
+            tracing::error!(issuer = %item.issuer, mti = %item.msg.mti(), attempts = item.attempts, "ALERT: store-and-forward message expired undelivered");
+            metrics::counter!("switch_saf_expired_total", "issuer" => item.issuer.clone())
+                .increment(1);
         }
         self.duplicates.expire(now);
         self.late.expire(now);

@@ -5,7 +5,7 @@ use std::time::{SystemTime, UNIX_EPOCH};
 
 use super::business_day::{parse_day, scheduled_day};
 use super::settlement::{settle, Settlement};
-use super::{open_connection, StoreError};
+use super::{open_existing, StoreError};
 use crate::config::{Config, JournalConfig};
 
 /// Report formats of `switch settle`.
@@ -48,7 +48,7 @@ fn unix_ms() -> i64 {
 /// current one) from the configured journal.
 pub fn settlement(config: &Config, date: Option<&str>) -> Result<Settlement, String> {
     let jc = journal_of(config)?;
-    let conn = open_connection(&jc.path).map_err(|e: StoreError| e.to_string())?;
+    let conn = open_existing(&jc.path).map_err(|e: StoreError| e.to_string())?;
     let day = match date {
         Some(d) => parse_day(d).ok_or_else(|| format!("--date {d:?} is not YYYY-MM-DD"))?,
         None => {
@@ -71,7 +71,7 @@ pub fn settlement(config: &Config, date: Option<&str>) -> Result<Settlement, Str
 /// Ask the switch (through the database) to close the business day.
 pub fn request_cutover(config: &Config) -> Result<(), String> {
     let jc = journal_of(config)?;
-    let conn = open_connection(&jc.path).map_err(|e| e.to_string())?;
+    let conn = open_existing(&jc.path).map_err(|e| e.to_string())?;
     conn.execute(
         "INSERT INTO cutover_requests (requested_ms) VALUES (?1)",
         [unix_ms()],

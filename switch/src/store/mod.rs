@@ -98,6 +98,19 @@ pub struct ForwardedRow {
     pub switch_stan: u32,
 }
 
+/// Open the journal at `path` for reading or for a command, refusing to create
+/// one: a mistyped path is an error, not an empty settlement.
+pub fn open_existing(path: &Path) -> Result<Connection, StoreError> {
+    if !path.is_file() {
+        return Err(StoreError::Open {
+            path: path.to_path_buf(),
+            message: "no journal database here (the switch creates it when it first starts                       with this configuration)"
+                .into(),
+        });
+    }
+    open_connection(path)
+}
+
 /// Open `path` (creating it if absent), check it, and apply the schema.
 pub fn open_connection(path: &Path) -> Result<Connection, StoreError> {
     let fail = |message: String| StoreError::Open {

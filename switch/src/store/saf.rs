@@ -77,8 +77,8 @@ impl SafQueue for DurableSaf {
         known
     }
 
-    fn expire(&self, cutoff: Millis) -> Vec<SafItem> {
-        let gone = self.memory.expire(cutoff);
+    fn expire(&self, now: Millis, expiry: std::time::Duration) -> Vec<SafItem> {
+        let gone = self.memory.expire(now, expiry);
         for item in &gone {
             self.store.submit(Op::SafAck { id: item.id });
         }

@@ -56,6 +56,9 @@ pub enum Op {
     Stop,
 }
 
+/// How often the writer looks for cutovers requested with `switch cutover`.
+const CUTOVER_POLL: Duration = Duration::from_secs(1);
+
 /// Writer tunables.
 pub struct Settings {
     pub max_batch: usize,
@@ -91,13 +94,16 @@ pub fn run(
     }
     let durable = Release(durable);
     let mut batch: Vec<(u64, Op)> = Vec::with_capacity(settings.max_batch);
+    // `switch cutover` requests are looked for about once a second, busy or idle.
+    let mut polled = std::time::SystemTime::now();
     loop {
-        match rx.recv_timeout(Duration::from_secs(1)) {
+        if polled.elapsed().map_or(true, |e| e >= CUTOVER_POLL) {
+            poll_cutover_requests(&conn, &settings, &day_override);
+            polled = std::time::SystemTime::now();
+        }
+        match rx.recv_timeout(CUTOVER_POLL) {
             Ok(op) => batch.push(op),
-            Err(RecvTimeoutError::Timeout) => {
-                poll_cutover_requests(&conn, &settings, &day_override);
-                continue;
-            }
+            Err(RecvTimeoutError::Timeout) => continue,
             Err(RecvTimeoutError::Disconnected) => return,
         }
         // A short window for more to arrive (one sleep, not a wake-up per record),
@@ -136,7 +142,7 @@ pub fn run(
 
 /// One transaction for the whole batch.
 fn commit(conn: &mut Connection, batch: &[(u64, Op)]) -> rusqlite::Result<()> {
-    let tx = conn.transaction()?;
+    let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
     for (_, op) in batch {
         apply(&tx, op)?;
     }
@@ -271,7 +277,9 @@ fn write_record(
 /// At start: queue a reversal, exactly once, for every transaction the journal
 /// shows as forwarded and never completed; then read back the whole queue.
 pub fn recover(conn: &mut Connection, now_ms: i64, remember: usize) -> rusqlite::Result<Recovered> {
-    let tx = conn.transaction()?;
+    // The write lock up front (waiting out the busy timeout if another connection
+    // holds it), not an upgrade from a read that fails at once when contended.
+    let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
     let mut reversals_queued = 0;
     {
         let mut next_saf: i64 =
@@ -281,8 +289,17 @@ pub fn recover(conn: &mut Connection, now_ms: i64, remember: usize) -> rusqlite:
         let rows: Vec<(i64, Option<String>, Option<Vec<u8>>)> = stmt
             .query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?
             .collect::<Result<_, _>>()?;
+        // A reversal the last run queued just before it stopped (a timeout, or an
+        // approval the acquirer could not hear) may have been committed without
+        // the journal update that closes its row: it is owed once, not twice. Both
+        // hold the same message, encoded the same way.
+        let queued: std::collections::HashSet<(String, Vec<u8>)> = tx
+            .prepare("SELECT issuer, message FROM saf")?
+            .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?
+            .collect::<Result<_, _>>()?;
         for (id, issuer, reversal) in rows {
-            if let (Some(issuer), Some(message)) = (issuer, reversal) {
+            if let Some(owed) = issuer.zip(reversal).filter(|owed| !queued.contains(owed)) {
+                let (issuer, message) = owed;
                 tx.execute(
                     "INSERT INTO saf (id, issuer, message, queued_ms) VALUES (?1, ?2, ?3, ?4)",
                     params![next_saf, issuer, message, now_ms],
@@ -301,7 +318,8 @@ pub fn recover(conn: &mut Connection, now_ms: i64, remember: usize) -> rusqlite:
     let last_txn_id: i64 =
         conn.query_row("SELECT coalesce(max(id), 0) FROM journal", [], |r| r.get(0))?;
     let spec = storage_spec();
-    let mut stmt = conn.prepare("SELECT id, issuer, message, attempts FROM saf ORDER BY id")?;
+    let mut stmt =
+        conn.prepare("SELECT id, issuer, message, attempts, queued_ms FROM saf ORDER BY id")?;
     let saf = stmt
         .query_map([], |r| {
             Ok((
@@ -309,11 +327,12 @@ pub fn recover(conn: &mut Connection, now_ms: i64, remember: usize) -> rusqlite:
                 r.get::<_, String>(1)?,
                 r.get::<_, Vec<u8>>(2)?,
                 r.get::<_, u32>(3)?,
+                r.get::<_, i64>(4)?,
             ))
         })?
         .collect::<Result<Vec<_>, _>>()?
         .into_iter()
-        .filter_map(|(id, issuer, message, attempts)| {
+        .filter_map(|(id, issuer, message, attempts, queued_ms)| {
             let msg = spec.as_ref()?.decode_slice(&message).ok();
             if msg.is_none() {
                 tracing::error!(id, %issuer, "stored store-and-forward message does not decode; left in the database");
@@ -323,6 +342,8 @@ pub fn recover(conn: &mut Connection, now_ms: i64, remember: usize) -> rusqlite:
                 issuer,
                 msg: msg?,
                 queued_at: Millis(0),
+                // Its expiry counts from when it was first queued.
+                waited_before_ms: u64::try_from(now_ms.saturating_sub(queued_ms)).unwrap_or(0),
                 attempts,
                 next_attempt: Millis(0),
             })
