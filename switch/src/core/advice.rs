@@ -19,11 +19,11 @@ impl Core {
         let id = link.id;
         if let Some(field) = first_missing(&msg, &REVERSAL_FIELDS) {
             tracing::info!(link = %link.config.name, mti = %msg.mti(), field, "format error: mandatory field missing");
-            return reply(id, &msg, ResponseCode::FORMAT_ERROR);
+            return self.decline(now, id, &msg, ResponseCode::FORMAT_ERROR, None);
         }
         let acquirer = msg.text(32).map(|s| s.into_owned()).unwrap_or_default();
         if !link.config.acquirers.contains(&acquirer) {
-            return reply(id, &msg, ResponseCode::BANK_NOT_SUPPORTED);
+            return self.decline(now, id, &msg, ResponseCode::BANK_NOT_SUPPORTED, None);
         }
         let original_mti = msg.mti().without_repeat();
         let text = |n: u8| msg.text(n).map(|s| s.into_owned()).unwrap_or_default();
@@ -39,7 +39,7 @@ impl Core {
             return reply(id, &msg, ResponseCode::APPROVED);
         }
         let Some(target) = self.original_of(&msg, &acquirer) else {
-            return reply(id, &msg, ResponseCode::NO_SUCH_ISSUER);
+            return self.decline(now, id, &msg, ResponseCode::NO_SUCH_ISSUER, None);
         };
         let mut owed = msg.clone();
         owed.set_mti(normalize(original_mti));

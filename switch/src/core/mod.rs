@@ -301,12 +301,12 @@ impl Core {
                 (C::Reversal | C::Authorization | C::Financial, codecs::mti::Function::Advice) => {
                     self.on_advice(now, &link, msg)
                 }
-                _ => reply(id, &msg, ResponseCode::INVALID_TRANSACTION),
+                _ => self.decline(now, id, &msg, ResponseCode::INVALID_TRANSACTION, None),
             },
             Role::Issuer if mti.is_response() => self.on_response(now, &link, msg),
             Role::Issuer if mti.is_request() => {
                 // Issuers do not originate transactions through the switch.
-                reply(id, &msg, ResponseCode::INVALID_TRANSACTION)
+                self.decline(now, id, &msg, ResponseCode::INVALID_TRANSACTION, None)
             }
             _ => {
                 tracing::warn!(link = %link.config.name, %mti, "unexpected message; dropped");
@@ -317,8 +317,9 @@ impl Core {
     }
 
     /// A frame arrived that did not decode. A request whose MTI and STAN could be
-    /// read gets RC 30; anything else is dropped (and counted by the driver).
-    pub fn on_malformed(&self, _now: Millis, id: LinkId, mti: Mti, stan: Option<u32>) -> Actions {
+    /// read gets RC 30 (and, from an acquirer, a journal record); anything else is
+    /// dropped (and counted by the driver).
+    pub fn on_malformed(&self, now: Millis, id: LinkId, mti: Mti, stan: Option<u32>) -> Actions {
         let Some(link) = self.links.get(id) else {
             return Vec::new();
         };
@@ -330,10 +331,18 @@ impl Core {
         {
             return Vec::new();
         }
-        let mut m = Message::new(resp_mti);
-        m.set_stan(stan);
-        m.set_response_code(ResponseCode::FORMAT_ERROR.as_str());
-        vec![Action::Send { link: id, msg: m }]
+        if mti.class() == codecs::mti::MessageClass::NetworkManagement {
+            let mut m = Message::new(resp_mti);
+            m.set_stan(stan);
+            m.set_response_code(ResponseCode::FORMAT_ERROR.as_str());
+            return vec![Action::Send { link: id, msg: m }];
+        }
+        // A transaction all the same: journaled as declined 30 under what could be
+        // read (its MTI and STAN, from the acquirer bank of its link).
+        let mut read = Message::new(mti);
+        read.set_stan(stan);
+        read.set(32, &link.config.bank);
+        self.decline(now, id, &read, ResponseCode::FORMAT_ERROR, None)
     }
 
     /// Request → timeout path: RC 91 to the acquirer, a reversal for the issuer.

@@ -53,8 +53,9 @@ impl Core {
         };
         if self.duplicates.check_and_insert(dup, now) {
             tracing::info!(link = %link.config.name, %mti, stan = %text(11), "duplicate transmission");
-            // The original in flight is not disturbed.
-            return reply(id, &msg, ResponseCode::DUPLICATE);
+            // The original in flight is not disturbed; the repeat is journaled as
+            // declined 94 beside it.
+            return self.decline(now, id, &msg, ResponseCode::DUPLICATE, None);
         }
 
         if class == 4 {
@@ -79,7 +80,8 @@ impl Core {
                 .response_code
                 .unwrap_or(ResponseCode::SYSTEM_MALFUNCTION);
             tracing::debug!(link = %link.config.name, %mti, rc = %rc, rule = ?rule, step = decision.step.name(), "declined by routing");
-            return self.decline(now, id, &msg, rc, decision.issuer.map(|b| b.id.clone()));
+            let issuer = decision.issuer.map(|b| b.id.clone());
+            return self.decline_by_rule(now, id, &msg, rc, issuer, rule);
         }
         let Some(issuer) = decision.issuer.map(|b| b.id.clone()) else {
             return self.decline(now, id, &msg, ResponseCode::SYSTEM_MALFUNCTION, None);
@@ -243,6 +245,19 @@ impl Core {
         rc: ResponseCode,
         issuer: Option<String>,
     ) -> Actions {
+        self.decline_by_rule(now, link, msg, rc, issuer, None)
+    }
+
+    /// [`Core::decline`] naming the routing rule that decided it (journaled).
+    pub(crate) fn decline_by_rule(
+        &self,
+        now: Millis,
+        link: crate::core::LinkId,
+        msg: &Message,
+        rc: ResponseCode,
+        issuer: Option<String>,
+        rule: Option<String>,
+    ) -> Actions {
         let mut actions = reply(link, msg, rc);
         metrics::counter!("switch_responses_total", "rc" => rc.to_string()).increment(1);
         let entry = InFlightEntry {
@@ -253,7 +268,7 @@ impl Core {
             acquirer_f7: None,
             acquirer_f11: None,
             issuer: ShortText::from(issuer.unwrap_or_default()),
-            rule: None,
+            rule: rule.map(ShortText::from),
             started: now,
             deadline: now,
         };

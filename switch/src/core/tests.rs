@@ -568,3 +568,49 @@ fn only_the_settlement_agent_cuts_over_and_a_repeat_does_not_cut_over_twice() {
     let actions = h.core.on_message(Millis(40), ISS, cutover(3));
     assert_eq!(cuts(&actions), 1, "a new request closes the next day");
 }
+
+/// The journal records among `actions`.
+fn records(actions: &[Action]) -> Vec<&crate::core::journal::JournalRecord> {
+    actions
+        .iter()
+        .filter_map(|a| match a {
+            Action::Journal(r) => Some(&**r),
+            _ => None,
+        })
+        .collect()
+}
+
+#[test]
+fn declines_are_journaled_with_the_rule_that_decided_and_repeats_too() {
+    let h = Harness::new();
+    // A transfer (processing code 40): not a known transaction type.
+    let actions = h.acquire(Millis(0), purchase(30, "400000"));
+    assert_eq!(rc(&one_to(&actions, ACQ)), "12");
+    let declined = records(&actions);
+    assert_eq!(declined.len(), 1);
+    assert_eq!(declined[0].state, FinalState::Declined);
+    assert_eq!(declined[0].rule.as_deref(), Some("known-transaction-types"));
+    assert_eq!(declined[0].response_code.as_str(), "12");
+
+    // A repeat of a transaction in flight: answered 94, journaled as declined 94.
+    let first = h.acquire(Millis(10), purchase(31, "000000"));
+    assert_eq!(records(&first)[0].state, FinalState::Forwarded);
+    let repeat = h.acquire(Millis(20), purchase(31, "000000"));
+    assert_eq!(rc(&one_to(&repeat, ACQ)), "94");
+    let repeated = records(&repeat);
+    assert_eq!(repeated.len(), 1);
+    assert_eq!(repeated[0].response_code.as_str(), "94");
+    assert_ne!(repeated[0].id, records(&first)[0].id, "a record of its own");
+
+    // A frame that did not decode, from the acquirer: answered 30 and journaled.
+    let actions = h
+        .core
+        .on_malformed(Millis(30), ACQ, Mti::FINANCIAL_REQUEST, Some(32));
+    assert_eq!(rc(&one_to(&actions, ACQ)), "30");
+    let malformed = records(&actions);
+    assert_eq!(malformed.len(), 1);
+    assert_eq!(
+        (malformed[0].acquirer.as_str(), malformed[0].stan.as_str()),
+        ("940810", "000032")
+    );
+}
