@@ -120,13 +120,75 @@ fn all_printable(text: &[u8]) -> bool {
             .all(|&b| (0x20..=0x7E).contains(&b))
 }
 
-/// Every byte a hex digit (either case).
+/// Every byte a hex digit (either case): eight bytes at a time, the ends read as
+/// overlapping words (a byte checked twice is harmless).
 #[inline(always)]
 pub fn all_hex(text: &[u8]) -> bool {
-    text.iter()
-        .fold(0u8, |acc, &c| acc | HEX_VALUES[c as usize])
-        & 0x80
-        == 0
+    let n = text.len();
+    if n >= 8 {
+        let mut ok = hex_word_ok(word8(text, n - 8));
+        let mut i = 0;
+        while i + 8 < n {
+            ok &= hex_word_ok(word8(text, i));
+            i += 8;
+        }
+        ok
+    } else if n >= 4 {
+        hex_word_ok(u64::from(word4(text, 0)) | u64::from(word4(text, n - 4)) << 32)
+    } else {
+        text.iter()
+            .fold(0u8, |acc, &c| acc | HEX_VALUES[c as usize])
+            & 0x80
+            == 0
+    }
+}
+
+/// Eight bytes of `t` from `i` as a little-endian word (`i + 8 <= t.len()`).
+#[inline(always)]
+fn word8(t: &[u8], i: usize) -> u64 {
+    let mut a = [0u8; 8];
+    a.copy_from_slice(&t[i..i + 8]);
+    u64::from_le_bytes(a)
+}
+
+/// Four bytes of `t` from `i` as a little-endian word (`i + 4 <= t.len()`).
+#[inline(always)]
+fn word4(t: &[u8], i: usize) -> u32 {
+    let mut a = [0u8; 4];
+    a.copy_from_slice(&t[i..i + 4]);
+    u32::from_le_bytes(a)
+}
+
+/// Whether every byte of `text` lies in `lo..=hi` (both below 0x80; the digits for
+/// `n`, printable ASCII for `ans`): eight bytes at a time, the ends read as
+/// overlapping words, short values as one word padded with `lo`.
+#[inline(always)]
+pub(crate) fn all_in_range(text: &[u8], lo: u8, hi: u8) -> bool {
+    let ge = ONES * u64::from(0x80 - lo);
+    let gt = ONES * u64::from(0x7F - hi);
+    // See `in_range_bytes`: a byte of 0x80 or more is bad by its own high bit (its
+    // sums may carry into the next byte, but the word is then bad anyway).
+    let bad = |x: u64| (x | !x.wrapping_add(ge) | x.wrapping_add(gt)) & HIGH;
+    let n = text.len();
+    if n >= 8 {
+        let mut acc = bad(word8(text, n - 8));
+        let mut i = 0;
+        while i + 8 < n {
+            acc |= bad(word8(text, i));
+            i += 8;
+        }
+        acc == 0
+    } else if n >= 4 {
+        bad(u64::from(word4(text, 0)) | u64::from(word4(text, n - 4)) << 32) == 0
+    } else if n > 0 {
+        let x = u64::from(text[0])
+            | u64::from(text[n / 2]) << 8
+            | u64::from(text[n - 1]) << 16
+            | (ONES * u64::from(lo)) << 24;
+        bad(x) == 0
+    } else {
+        true
+    }
 }
 
 #[cold]
@@ -240,15 +302,40 @@ pub fn hex_value(c: u8) -> Option<u8> {
 /// Sixteen hex characters as a big-endian u64 (a hex bitmap); None if any is not hex.
 #[inline]
 pub fn hex_u64(text: &[u8; 16]) -> Option<u64> {
-    let mut acc = 0u64;
-    let mut bad = 0u8;
-    for &c in text {
-        let v = HEX_VALUES[c as usize];
-        bad |= v;
-        acc = acc << 4 | u64::from(v & 0x0F);
-    }
-    // Valid digits are < 16, so the high bit is set only if a byte was not hex.
-    (bad & 0x80 == 0).then_some(acc)
+    let mut a = [0u8; 8];
+    a.copy_from_slice(&text[..8]);
+    let high = u64::from_be_bytes(a);
+    a.copy_from_slice(&text[8..]);
+    let low = u64::from_be_bytes(a);
+    (hex_word_ok(high) && hex_word_ok(low))
+        .then(|| u64::from(hex_word_value(high)) << 32 | u64::from(hex_word_value(low)))
+}
+
+/// Per byte of `x` (every byte below 0x80): the high bit set iff the byte is in
+/// `lo..=hi`. `b + (0x80 - lo)` reaches the high bit iff `b >= lo`, `b + (0x7F - hi)`
+/// iff `b > hi`, and for bytes below 0x80 neither sum carries into the next byte.
+#[inline(always)]
+const fn in_range_bytes(x: u64, lo: u8, hi: u8) -> u64 {
+    let ge = x.wrapping_add(ONES * (0x80 - lo as u64));
+    let gt = x.wrapping_add(ONES * (0x7F - hi as u64));
+    ge & !gt & HIGH
+}
+
+/// Whether all eight bytes of `x` are hex digits (either case).
+#[inline(always)]
+const fn hex_word_ok(x: u64) -> bool {
+    x & HIGH == 0
+        && (in_range_bytes(x, b'0', b'9') | in_range_bytes(x | (ONES * 0x20), b'a', b'f')) == HIGH
+}
+
+/// The value of eight hex digits read big-endian (first character in the top byte).
+#[inline(always)]
+const fn hex_word_value(x: u64) -> u32 {
+    // Each byte's value: its low nibble, plus 9 for letters (bit 6 set).
+    let v = (x & (ONES * 0x0F)) + ((x >> 6) & ONES) * 9;
+    let v = (v | v >> 4) & 0x00FF_00FF_00FF_00FF;
+    let v = (v | v >> 8) & 0x0000_FFFF_0000_FFFF;
+    ((v | v >> 16) & 0xFFFF_FFFF) as u32
 }
 
 /// The uppercase hex digits, by value.
@@ -302,8 +389,55 @@ mod tests {
                             "{v:?}"
                         );
                         assert_eq!(all_hex(&v), v.iter().all(u8::is_ascii_hexdigit), "{v:?}");
+                        assert_eq!(
+                            all_in_range(&v, b'0', b'9'),
+                            v.iter().all(u8::is_ascii_digit),
+                            "{v:?}"
+                        );
+                        assert_eq!(
+                            all_in_range(&v, 0x20, 0x7E),
+                            v.iter().all(|b| (0x20..=0x7E).contains(b)),
+                            "{v:?}"
+                        );
                     }
                 }
+            }
+        }
+    }
+
+    #[test]
+    fn hex_words_agree_with_the_table() {
+        let table = |text: &[u8; 16]| {
+            text.iter().try_fold(0u64, |acc, &c| {
+                c.is_ascii_hexdigit()
+                    .then(|| acc << 4 | u64::from(hex_value(c).unwrap_or(0)))
+            })
+        };
+        let edges = b"0123456789abcdefABCDEF/:@G`g \x00\x7f\x80\xb0\xc1\xe6\xff";
+        let mut state = 0x9E37_79B9_7F4A_7C15u64;
+        for _ in 0..200_000 {
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            let mut text = [0u8; 16];
+            for (i, c) in text.iter_mut().enumerate() {
+                // Mostly hex digits, now and then an edge byte.
+                let r = (state >> (i * 4)) as usize;
+                *c = if r % 7 == 0 {
+                    edges[(r >> 3) % edges.len()]
+                } else {
+                    b"0123456789abcdefABCDEF"[(r >> 3) % 22]
+                };
+            }
+            assert_eq!(hex_u64(&text), table(&text), "{text:?}");
+            assert_eq!(all_hex(&text), table(&text).is_some(), "{text:?}");
+        }
+        for b in 0..=255u8 {
+            let mut text = *b"0123456789ABCDEF";
+            for i in 0..16 {
+                text[i] = b;
+                assert_eq!(hex_u64(&text), table(&text), "{text:?}");
+                text[i] = b"0123456789ABCDEF"[i];
             }
         }
     }

@@ -10,12 +10,14 @@
 use bytes::Bytes;
 use nom::bytes::complete::take;
 
+use crate::content::all_in_range;
 use crate::content::{all_hex, ebcdic_to_ascii, first_invalid, hex_u64, hex_value};
 use crate::error::{DecodeError, Location, Reason};
 use crate::message::{Field, Form, Message, Slot};
 use crate::mti::Mti;
 use crate::spec::{
-    BitmapEncoding, ContentClass, DataEncoding, FieldPlan, MtiEncoding, PrefixEncoding, Spec,
+    BitmapEncoding, ContentClass, DataEncoding, FastPath, FieldPlan, MtiEncoding, PrefixEncoding,
+    Spec,
 };
 
 type Res<T> = Result<T, DecodeError>;
@@ -127,7 +129,7 @@ impl Spec {
                 if !plan.defined {
                     return Err(DecodeError::new(Location::Field(n), Reason::UndefinedField));
                 }
-                slots.push(decode_field(plan, n, &mut cur)?);
+                decode_field(plan, n, &mut cur, |slot| slots.push(slot))?;
             }
         }
         if !cur.rest.is_empty() {
@@ -177,7 +179,9 @@ impl Spec {
                         .ok()?;
                     continue;
                 }
-                let slot = decode_field(plan, n, &mut cur).ok()?;
+                let mut found = None;
+                decode_field(plan, n, &mut cur, |slot| found = Some(slot)).ok()?;
+                let slot = found?;
                 if n == 11 {
                     let data = frame.get(slot.start as usize..(slot.start + slot.len) as usize)?;
                     let stan = Field::from_parts(11, slot.form, data).to_u64()?;
@@ -316,8 +320,109 @@ fn decode_prefix(plan: &FieldPlan, cur: &mut Cursor<'_>, at: Location) -> Res<u3
     }
 }
 
+/// Decode one field: the straight path for ASCII data behind no prefix or an ASCII
+/// one (every field of `iso87ascii`, all but the `b` fields of `iso87binary` and the
+/// like), the general decoder for the rest. Both check the same things in the same
+/// order and report the same errors.
+///
+/// The slot is handed to `put` (which pushes it onto the field index) rather than
+/// returned: returned in a `Result`, it was written to the stack a field at a time
+/// and read back whole, a store-forwarding stall that cost more than the rest of
+/// the field's decoding.
 #[inline(always)]
-fn decode_field(spec: &FieldPlan, n: u8, cur: &mut Cursor<'_>) -> Res<Slot> {
+fn decode_field(plan: &FieldPlan, n: u8, cur: &mut Cursor<'_>, put: impl FnOnce(Slot)) -> Res<()> {
+    if plan.fast == FastPath::General {
+        return decode_field_general(plan, n, cur, put);
+    }
+    let at = Location::Field(n);
+    let units = if plan.variable {
+        let raw = cur.take(usize::from(plan.prefix_width), at)?;
+        let len = ascii_length(raw).ok_or(DecodeError::new(at, Reason::BadLengthPrefix))?;
+        if len > u32::from(plan.len) {
+            return Err(too_long(at, len, plan.len));
+        }
+        len
+    } else {
+        u32::from(plan.len)
+    };
+    let start = cur.offset();
+    let data = cur.take(units as usize, at)?;
+    let (ok, form) = match plan.fast {
+        FastPath::Range { lo, hi } => (all_in_range(data, lo, hi), Form::Text),
+        FastPath::Text => (first_invalid(plan.class, data).is_none(), Form::Text),
+        FastPath::Hex => (data.len() % 2 == 0 && all_hex(data), Form::HexText),
+        FastPath::Raw | FastPath::General => (true, Form::Raw),
+    };
+    if !ok {
+        return Err(bad_ascii_content(plan.class, at, data));
+    }
+    put(Slot {
+        field: n,
+        form,
+        in_wire: true,
+        start: start as u32,
+        len: units,
+    });
+    Ok(())
+}
+
+/// An ASCII length prefix of 1-4 digits; None if any byte is not a digit.
+#[inline(always)]
+fn ascii_length(raw: &[u8]) -> Option<u32> {
+    let mut value = 0u32;
+    let mut bad = false;
+    for &c in raw {
+        let d = c.wrapping_sub(b'0');
+        bad |= d > 9;
+        value = value * 10 + u32::from(d);
+    }
+    (!bad).then_some(value)
+}
+
+#[cold]
+#[inline(never)]
+fn too_long(at: Location, length: u32, max: u16) -> DecodeError {
+    DecodeError::new(
+        at,
+        Reason::TooLong {
+            length,
+            max: max.into(),
+        },
+    )
+}
+
+/// The error for ASCII data that failed its class check, with the position the
+/// general decoder reports (for `b` hex text: the last character of an odd count,
+/// else the first non-hex one).
+#[cold]
+#[inline(never)]
+fn bad_ascii_content(class: ContentClass, at: Location, data: &[u8]) -> DecodeError {
+    let position = if class == ContentClass::B {
+        if data.len() % 2 != 0 {
+            data.len() - 1
+        } else {
+            data.iter()
+                .position(|&c| hex_value(c).is_none())
+                .unwrap_or(0)
+        }
+    } else {
+        first_invalid(class, data).unwrap_or(0)
+    };
+    DecodeError::new(
+        at,
+        Reason::BadCharacter {
+            position: position as u32,
+        },
+    )
+}
+
+#[inline(always)]
+fn decode_field_general(
+    spec: &FieldPlan,
+    n: u8,
+    cur: &mut Cursor<'_>,
+    put: impl FnOnce(Slot),
+) -> Res<()> {
     let at = Location::Field(n);
     let units = match spec.variable {
         false => u32::from(spec.len),
@@ -387,13 +492,14 @@ fn decode_field(spec: &FieldPlan, n: u8, cur: &mut Cursor<'_>) -> Res<Slot> {
         }
         DataEncoding::Binary => Form::Raw,
     };
-    Ok(Slot {
+    put(Slot {
         field: n,
         form,
         in_wire: true,
         start: start as u32,
         len: data.len() as u32,
-    })
+    });
+    Ok(())
 }
 
 /// Class check on a chunk of a longer value: the `x+n` sign applies to the first only.
@@ -405,6 +511,7 @@ fn first_invalid_chunk(class: ContentClass, text: &[u8], first: bool) -> Option<
     }
 }
 
+#[inline(always)]
 fn check_bcd(
     spec: &FieldPlan,
     data: &[u8],
@@ -424,19 +531,73 @@ fn check_bcd(
         }
     }
     if spec.class == ContentClass::N {
-        let skip = usize::from(pad_left && odd);
-        let bad = data
-            .iter()
-            .flat_map(|b| [b >> 4, b & 0xF])
-            .skip(skip)
-            .take(digits)
-            .position(|d| d > 9);
-        if let Some(p) = bad {
-            return Err(DecodeError::new(
-                at,
-                Reason::BadCharacter { position: p as u32 },
-            ));
+        // The pad nibble (checked above) is masked out of the digit check.
+        let first_mask = if pad_left && odd { 0x0F } else { 0xFF };
+        let last_mask = if !pad_left && odd { 0xF0 } else { 0xFF };
+        if !all_bcd_digits(data, first_mask, last_mask) {
+            return Err(bad_bcd_digit(data, digits, pad_left, at));
         }
     }
     Ok(())
+}
+
+/// Whether every nibble of packed BCD `data` is a digit (0-9), after masking the
+/// first and last bytes (to leave out a pad nibble): eight bytes at a time, as
+/// overlapping words at the ends.
+#[inline(always)]
+fn all_bcd_digits(data: &[u8], first_mask: u8, last_mask: u8) -> bool {
+    const LOW: u64 = 0x0F0F_0F0F_0F0F_0F0F;
+    const SIX: u64 = 0x0606_0606_0606_0606;
+    // A nibble plus 6 carries out of its 4 bits iff it is 10-15.
+    let bad = |x: u64| (((x & LOW) + SIX) | (((x >> 4) & LOW) + SIX)) & !LOW;
+    let byte = |b: u8| bad(u64::from(b)) == 0;
+    match data {
+        [] => true,
+        [only] => byte(only & first_mask & last_mask),
+        [first, middle @ .., last] => {
+            let n = middle.len();
+            let mut acc = 0u64;
+            if n >= 8 {
+                acc |= bad(u64::from_le_bytes(word(&middle[n - 8..])));
+                let mut i = 0;
+                while i + 8 < n {
+                    acc |= bad(u64::from_le_bytes(word(&middle[i..i + 8])));
+                    i += 8;
+                }
+            } else {
+                for &b in middle {
+                    acc |= bad(u64::from(b));
+                }
+            }
+            acc == 0 && byte(first & first_mask) && byte(last & last_mask)
+        }
+    }
+}
+
+/// The first eight bytes of `b` (which has at least eight).
+#[inline(always)]
+fn word(b: &[u8]) -> [u8; 8] {
+    let mut a = [0u8; 8];
+    a.copy_from_slice(&b[..8]);
+    a
+}
+
+/// The error for a BCD value with a non-digit nibble: its position among the digits.
+#[cold]
+#[inline(never)]
+fn bad_bcd_digit(data: &[u8], digits: usize, pad_left: bool, at: Location) -> DecodeError {
+    let skip = usize::from(pad_left && digits % 2 == 1);
+    let position = data
+        .iter()
+        .flat_map(|b| [b >> 4, b & 0xF])
+        .skip(skip)
+        .take(digits)
+        .position(|d| d > 9)
+        .unwrap_or(0);
+    DecodeError::new(
+        at,
+        Reason::BadCharacter {
+            position: position as u32,
+        },
+    )
 }

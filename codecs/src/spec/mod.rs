@@ -287,6 +287,45 @@ pub(crate) struct FieldPlan {
     pub(crate) class: ContentClass,
     pub(crate) encoding: DataEncoding,
     pub(crate) pad_nibble: u8,
+    /// The decoder's straight path: ASCII data with no prefix or an ASCII one.
+    pub(crate) fast: FastPath,
+}
+
+/// Which straight path the decoder takes for a field (worked out once per spec).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum FastPath {
+    /// None: the general decoder (other encodings or prefixes).
+    General,
+    /// ASCII text of a class that is one byte range (n: `0`-`9`, ans: 0x20-0x7E),
+    /// checked eight bytes at a time.
+    Range { lo: u8, hi: u8 },
+    /// ASCII text of another class (a, an, ns, x+n, z).
+    Text,
+    /// A `b` field as ASCII hex text.
+    Hex,
+    /// A `b` field as raw bytes (nothing to check).
+    Raw,
+}
+
+impl FastPath {
+    fn of(f: &FieldSpec) -> FastPath {
+        let ascii_prefix =
+            matches!(f.length, Length::Fixed(_)) || f.prefix == PrefixEncoding::Ascii;
+        if !ascii_prefix {
+            return FastPath::General;
+        }
+        match f.encoding {
+            DataEncoding::Ascii => {}
+            DataEncoding::Binary if f.class == ContentClass::B => return FastPath::Raw,
+            _ => return FastPath::General,
+        }
+        match f.class {
+            ContentClass::N => FastPath::Range { lo: b'0', hi: b'9' },
+            ContentClass::Ans => FastPath::Range { lo: 0x20, hi: 0x7E },
+            ContentClass::B => FastPath::Hex,
+            _ => FastPath::Text,
+        }
+    }
 }
 
 impl FieldPlan {
@@ -300,6 +339,7 @@ impl FieldPlan {
         class: ContentClass::B,
         encoding: DataEncoding::Binary,
         pad_nibble: 0,
+        fast: FastPath::General,
     };
 
     fn of(f: &FieldSpec) -> FieldPlan {
@@ -317,6 +357,7 @@ impl FieldPlan {
             class: f.class,
             encoding: f.encoding,
             pad_nibble: f.pad_nibble,
+            fast: FastPath::of(f),
         }
     }
 
