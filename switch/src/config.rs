@@ -64,8 +64,17 @@ pub enum Direction {
 struct RawConfig {
     switch: RawSwitch,
     journal: Option<RawJournal>,
+    settlement: Option<RawSettlement>,
     #[serde(default, rename = "link")]
     links: Vec<RawLink>,
+}
+
+/// `[settlement]`.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawSettlement {
+    #[serde(default)]
+    interchange: Vec<crate::store::interchange::RawInterchange>,
 }
 
 #[derive(Deserialize)]
@@ -229,6 +238,9 @@ pub struct Config {
     /// The durable journal; None keeps records in the log only and the
     /// store-and-forward queue in memory.
     pub journal: Option<JournalConfig>,
+    /// Interchange fees settled with the transactions (`[[settlement.interchange]]`;
+    /// empty: none).
+    pub interchange: crate::store::interchange::Interchange,
     /// Mutual TLS (`[switch.tls]`) and the links that use it; None: plain TCP only.
     pub tls: Option<TlsConfig>,
     /// The links' MAC and PIN keys (`[switch.security]` and the links' key fields).
@@ -483,6 +495,12 @@ impl Config {
         let journal = raw.journal.as_ref().and_then(|j| {
             journal_config(j, base, &mut keys, &mut |m| errors.push(err("journal", m)))
         });
+        let interchange = crate::store::interchange::Interchange::from_raw(
+            raw.settlement
+                .as_ref()
+                .map_or(&[], |s| s.interchange.as_slice()),
+            &mut |m| errors.push(err("settlement", m)),
+        );
         if let (true, true, Some(t)) = (load_tls, errors.is_empty(), tls.as_mut()) {
             if let Err(m) = t.load_material() {
                 errors.push(err("switch.tls", m));
@@ -493,6 +511,7 @@ impl Config {
         }
         Ok(Config {
             journal,
+            interchange,
             tls,
             security,
             path: path.to_path_buf(),

@@ -17,8 +17,9 @@ use switch::core::journal::{FinalState, JournalRecord};
 use switch::core::saf::SafQueue;
 use switch::core::Millis;
 use switch::store::business_day::scheduled_day;
+use switch::store::interchange::{Interchange, InterchangeEntry, Payer};
 use switch::store::saf::DurableSaf;
-use switch::store::settlement::settle;
+use switch::store::settlement::{settle, settle_with};
 use switch::store::{open_connection, Store};
 
 /// A fresh database path under the system's temporary folder.
@@ -69,6 +70,7 @@ fn record(
         terminal: "TERM0001".into(),
         switch_stan: Some(id as u32),
         pan_masked: "940810******1234".into(),
+        processing_code: "000000".into(),
         amount: Some(Decimal::from_str(amount).unwrap()),
         currency: Some(408),
         response_code: "00".into(),
@@ -319,6 +321,58 @@ async fn settlement_nets_reversals_and_positions_sum_to_zero() {
     // Another day has nothing.
     let other = settle(&conn, scheduled_day(NOW_MS, 0) + 1, None).unwrap();
     assert!(other.pairs.is_empty());
+
+    // With interchange: 1 % of purchases paid by the acquirer (reversed with them),
+    // a cash fee that does not apply to these purchases.
+    let fees = Interchange {
+        entries: vec![
+            InterchangeEntry {
+                transaction: Some("01"),
+                currency: None,
+                percent: Decimal::ZERO,
+                fixed: Decimal::from(5),
+                paid_by: Payer::Issuer,
+            },
+            InterchangeEntry {
+                transaction: Some("00"),
+                currency: None,
+                percent: Decimal::ONE,
+                fixed: Decimal::ZERO,
+                paid_by: Payer::Acquirer,
+            },
+        ],
+    };
+    let s = settle_with(&conn, scheduled_day(NOW_MS, 0), None, &fees).unwrap();
+    let fee = |a: &str, i: &str| {
+        s.pairs
+            .iter()
+            .find(|p| p.acquirer == a && p.issuer == i)
+            .map(|p| p.interchange.to_string())
+    };
+    // 0.10 + 0.20 - 0.20; 7.25 at 1 % is 0.0725, 0.07 to the cent.
+    assert_eq!(fee("940800", "940810"), Some("0.10".into()));
+    assert_eq!(fee("940820", "940800"), Some("0.07".into()));
+    let position = |b: &str| {
+        s.positions
+            .iter()
+            .find(|p| p.bank == b)
+            .unwrap()
+            .amount
+            .to_string()
+    };
+    assert_eq!(position("940800"), "2.72");
+    assert_eq!(position("940810"), "-9.90");
+    assert_eq!(position("940820"), "7.18");
+    let total: Decimal = s.positions.iter().map(|p| p.amount).sum();
+    assert_eq!(total, Decimal::ZERO);
+    assert!(s
+        .to_csv()
+        .starts_with("kind,acquirer_or_bank,issuer,currency,count,amount,interchange\n"));
+    assert!(
+        s.to_csv().contains("pair,940800,940810,408,1,10.00,0.10\n"),
+        "{}",
+        s.to_csv()
+    );
 }
 
 #[tokio::test]
@@ -436,4 +490,54 @@ fn settling_a_journal_that_is_not_there_is_an_error_not_an_empty_day() {
     let error = switch::store::open_existing(&path).err().unwrap();
     assert!(error.to_string().contains("no journal database"), "{error}");
     assert!(!path.exists(), "nothing created");
+}
+
+#[tokio::test]
+async fn a_journal_written_by_the_previous_schema_is_migrated_in_place() {
+    let path = temp_db("v1");
+    {
+        // Version 1: the journal without processing_code.
+        let conn = rusqlite::Connection::open(&path).unwrap();
+        let v1 = switch::store::schema::CREATE.replace(
+            "processing_code TEXT,             -- field 3 (interchange depends on the transaction type)\n",
+            "",
+        );
+        assert_ne!(v1, switch::store::schema::CREATE);
+        conn.execute_batch(&v1).unwrap();
+        conn.execute_batch("PRAGMA user_version=1;").unwrap();
+        conn.execute(
+            "INSERT INTO journal (id, business_day, created_ms, updated_ms, mti, acquirer, issuer,
+                transmission, stan, rrn, terminal, pan_first6, pan_last4, amount, currency,
+                response_code, state, elapsed_ms)
+             VALUES (1, ?1, 0, 0, '0200', '940800', '940810', '1125101010', '000001', '1',
+                'T1', '940810', '1234', '12.50', 408, '00', 'approved', 1)",
+            [scheduled_day(NOW_MS, 0)],
+        )
+        .unwrap();
+    }
+    let (store, recovered) = Store::open(&config(path.clone()), NOW_MS).unwrap();
+    assert_eq!(recovered.last_txn_id, 1, "the old rows are kept");
+    write_and_close(
+        store,
+        vec![record(
+            2,
+            "940800",
+            "940810",
+            "000002",
+            "7.50",
+            FinalState::Approved,
+        )],
+    )
+    .await;
+    let conn = open_connection(&path).unwrap();
+    let version: i64 = conn
+        .query_row("PRAGMA user_version", [], |r| r.get(0))
+        .unwrap();
+    assert_eq!(version, switch::store::schema::VERSION);
+    let s = settle(&conn, scheduled_day(NOW_MS, 0), None).unwrap();
+    assert_eq!(s.pairs.len(), 1);
+    assert_eq!(
+        (s.pairs[0].count, s.pairs[0].amount.to_string()),
+        (2, "20.00".into())
+    );
 }

@@ -147,6 +147,7 @@ pub async fn run(args: DemoArgs) -> Result<(), String> {
     config.admin = None;
     let journal = settlement::DemoJournal::configure(&mut config, args.journal.as_deref())?;
     let cutover_secs = config.journal.as_ref().map_or(0, |j| j.cutover_secs);
+    let interchange = config.interchange.clone();
     let first_day = business_day_now(cutover_secs);
     let acquirer_links: Vec<(String, String)> = config
         .links
@@ -199,7 +200,12 @@ pub async fn run(args: DemoArgs) -> Result<(), String> {
     let added = sw.added_latency();
     sw.shutdown().await;
     let agent = table.settlement_agent().map(|b| b.id.clone());
-    let settlements = journal.settle(first_day, business_day_now(cutover_secs), agent)?;
+    let settlements = journal.settle(
+        first_day,
+        business_day_now(cutover_secs),
+        agent,
+        &interchange,
+    )?;
     let mut issuer_totals = BTreeMap::new();
     for (bank, running) in issuers {
         let snap = running.stop().await?;

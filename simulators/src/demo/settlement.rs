@@ -10,8 +10,9 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use switch::config::{Config, Durability, JournalConfig, SecretKey};
+use switch::store::interchange::Interchange;
 use switch::store::open_connection;
-use switch::store::settlement::{settle, Settlement};
+use switch::store::settlement::{settle_with, Settlement};
 
 use super::check::Total;
 
@@ -66,16 +67,20 @@ impl DemoJournal {
         Ok(DemoJournal { path, temporary })
     }
 
-    /// Settle the business days `first..=last` of the run.
+    /// Settle the business days `first..=last` of the run, with `interchange`.
     pub fn settle(
         &self,
         first: i64,
         last: i64,
         agent: Option<String>,
+        interchange: &Interchange,
     ) -> Result<Vec<Settlement>, String> {
         let conn = open_connection(&self.path).map_err(|e| e.to_string())?;
         (first..=last)
-            .map(|day| settle(&conn, day, agent.clone()).map_err(|e| format!("settlement: {e}")))
+            .map(|day| {
+                settle_with(&conn, day, agent.clone(), interchange)
+                    .map_err(|e| format!("settlement: {e}"))
+            })
             .collect()
     }
 }

@@ -57,6 +57,8 @@ pub struct JournalRecord {
     pub switch_stan: Option<u32>,
     /// First 6 / last 4 of the PAN.
     pub pan_masked: ShortText,
+    /// Field 3 (the transaction type decides interchange).
+    pub processing_code: ShortText,
     /// Amount in major units.
     pub amount: Option<Decimal>,
     /// ISO numeric currency.

@@ -554,6 +554,7 @@ fn journal_record(
         pan_masked: msg
             .pan()
             .map_or_else(ShortText::default, |p| ShortText::from(p.masked())),
+        processing_code: text(3),
         amount: msg.amount().ok().flatten(),
         currency: msg.currency().ok().map(|c| c.numeric),
         response_code: ShortText::from(rc.as_str()),

@@ -4,7 +4,7 @@
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use super::business_day::{parse_day, scheduled_day};
-use super::settlement::{settle, Settlement};
+use super::settlement::{settle_with, Settlement};
 use super::{open_existing, StoreError};
 use crate::config::{Config, JournalConfig};
 
@@ -65,7 +65,7 @@ pub fn settlement(config: &Config, date: Option<&str>) -> Result<Settlement, Str
     let agent = routing_rules::RoutingTable::load(&config.rules)
         .ok()
         .and_then(|(t, _)| t.settlement_agent().map(|b| b.id.clone()));
-    settle(&conn, day, agent).map_err(|e| format!("settlement: {e}"))
+    settle_with(&conn, day, agent, &config.interchange).map_err(|e| format!("settlement: {e}"))
 }
 
 /// Ask the switch (through the database) to close the business day.

@@ -14,6 +14,7 @@
 pub mod business_day;
 pub mod commands;
 pub mod durable_mark;
+pub mod interchange;
 pub mod journal;
 pub mod saf;
 pub mod schema;
@@ -149,6 +150,7 @@ pub fn open_connection(path: &Path) -> Result<Connection, StoreError> {
         )));
     }
     conn.execute_batch(schema::CREATE)
+        .and_then(|_| schema::migrate(&conn, version))
         .and_then(|_| conn.execute_batch(&format!("PRAGMA user_version={}", schema::VERSION)))
         .map_err(|e| fail(format!("cannot write (read-only or full?): {e}")))?;
     Ok(conn)

@@ -8,8 +8,17 @@ CREATE INDEX IF NOT EXISTS journal_day ON journal(business_day);
 CREATE INDEX IF NOT EXISTS journal_keys ON journal(acquirer, transmission, stan);
 ";
 
-/// The version this build writes.
-pub const VERSION: i64 = 1;
+/// The version this build writes (2: `journal.processing_code`).
+pub const VERSION: i64 = 2;
+
+/// Bring a database written by an older build (`from`: its `user_version`; 0 for
+/// a new one, which [`CREATE`] made whole) up to [`VERSION`].
+pub fn migrate(conn: &rusqlite::Connection, from: i64) -> rusqlite::Result<()> {
+    if (1..2).contains(&from) {
+        conn.execute_batch("ALTER TABLE journal ADD COLUMN processing_code TEXT;")?;
+    }
+    Ok(())
+}
 
 /// Tables and indexes (idempotent).
 pub const CREATE: &str = "
@@ -29,6 +38,7 @@ CREATE TABLE IF NOT EXISTS journal (
     pan_first6 TEXT NOT NULL,
     pan_last4 TEXT NOT NULL,
     pan_hash TEXT,                    -- HMAC-SHA-256 of the PAN, hex
+    processing_code TEXT,             -- field 3 (interchange depends on the transaction type)
     amount TEXT,                      -- decimal, major units
     currency INTEGER,                 -- ISO 4217 numeric
     response_code TEXT NOT NULL,      -- as given to the acquirer ('' while forwarded)

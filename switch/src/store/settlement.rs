@@ -1,9 +1,12 @@
 //! Interbank settlement of one business day from the journal: per (acquirer,
-//! issuer, currency) the approved financial transactions net of reversals, and each
+//! issuer, currency) the approved financial transactions net of reversals, the
+//! interchange fees on them when a schedule is configured, and each
 //! bank's multilateral net position against the settlement agent (the central
 //! bank). An acquirer is owed what its terminals paid out or sold on other banks'
 //! cards: its position is what it acquired minus what its cards were used for.
-//! Positions sum to zero per currency.
+//! Interchange moves between the two banks of a pair (see [`super::interchange`]):
+//! a fee the acquirer pays lowers its position and raises the issuer's. Positions
+//! sum to zero per currency.
 //!
 //! A reversal (0400 answered 00, or an 0420/0421 acknowledged) counts on the
 //! business day of its first record, against the original's amount, once per
@@ -17,6 +20,7 @@ use rust_decimal::Decimal;
 use serde_json::json;
 
 use super::business_day::format_day;
+use super::interchange::Interchange;
 
 /// One (acquirer, issuer, currency) line.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -31,6 +35,9 @@ pub struct PairTotal {
     pub count: i64,
     /// Their amount, net of reversals.
     pub amount: Decimal,
+    /// Interchange on them, net of reversals: positive when the acquirer pays
+    /// the issuer, negative when the issuer pays the acquirer.
+    pub interchange: Decimal,
 }
 
 /// A bank's net position in one currency (positive: the agent pays the bank).
@@ -59,12 +66,22 @@ pub struct Settlement {
 
 type Key = (String, String, u16);
 
-/// Compute the settlement of business day `day`.
+/// Compute the settlement of business day `day`, without interchange.
 pub fn settle(conn: &Connection, day: i64, agent: Option<String>) -> rusqlite::Result<Settlement> {
+    settle_with(conn, day, agent, &Interchange::default())
+}
+
+/// Compute the settlement of business day `day` with the interchange `fees`.
+pub fn settle_with(
+    conn: &Connection,
+    day: i64,
+    agent: Option<String>,
+    fees: &Interchange,
+) -> rusqlite::Result<Settlement> {
     const ORIGINAL: &str = "o.state = 'approved' AND substr(o.mti, 2, 1) = '2'
         AND o.reverses_stan IS NULL AND o.issuer IS NOT NULL AND o.amount IS NOT NULL";
     conn.execute_batch(super::schema::SETTLEMENT_INDEXES)?;
-    let mut totals: BTreeMap<Key, (i64, Decimal)> = BTreeMap::new();
+    let mut totals: BTreeMap<Key, (i64, Decimal, Decimal)> = BTreeMap::new();
     let mut add = |sql: &str, sign: i64| -> rusqlite::Result<()> {
         let mut stmt = conn.prepare(sql)?;
         let rows = stmt.query_map(params![day], |r| {
@@ -73,27 +90,30 @@ pub fn settle(conn: &Connection, day: i64, agent: Option<String>) -> rusqlite::R
                 r.get::<_, String>(1)?,
                 r.get::<_, Option<u16>>(2)?.unwrap_or(0),
                 r.get::<_, String>(3)?,
+                r.get::<_, Option<String>>(4)?,
             ))
         })?;
         for row in rows {
-            let (acquirer, issuer, currency, amount) = row?;
+            let (acquirer, issuer, currency, amount, processing_code) = row?;
             let amount = Decimal::from_str(&amount).unwrap_or_default();
+            let fee = fees.fee(processing_code.as_deref(), currency, amount);
             let e = totals.entry((acquirer, issuer, currency)).or_default();
             e.0 += sign;
             e.1 += amount * Decimal::from(sign);
+            e.2 += fee * Decimal::from(sign);
         }
         Ok(())
     };
     add(
         &format!(
-            "SELECT o.acquirer, o.issuer, o.currency, o.amount FROM journal o
+            "SELECT o.acquirer, o.issuer, o.currency, o.amount, o.processing_code FROM journal o
              WHERE o.business_day = ?1 AND {ORIGINAL}"
         ),
         1,
     )?;
     add(
         &format!(
-            "SELECT o.acquirer, o.issuer, o.currency, o.amount FROM journal o
+            "SELECT o.acquirer, o.issuer, o.currency, o.amount, o.processing_code FROM journal o
              JOIN (SELECT acquirer, reverses_transmission AS t, reverses_stan AS s,
                           min(business_day) AS d
                    FROM journal WHERE reverses_stan IS NOT NULL AND state = 'approved'
@@ -106,21 +126,25 @@ pub fn settle(conn: &Connection, day: i64, agent: Option<String>) -> rusqlite::R
     let pairs: Vec<PairTotal> = totals
         .into_iter()
         .map(
-            |((acquirer, issuer, currency), (count, amount))| PairTotal {
+            |((acquirer, issuer, currency), (count, amount, interchange))| PairTotal {
                 acquirer,
                 issuer,
                 currency,
                 count,
                 amount,
+                interchange,
             },
         )
         .collect();
     let mut positions: BTreeMap<(u16, String), Decimal> = BTreeMap::new();
     for p in &pairs {
+        // The acquirer is owed what it paid out or sold on the issuer's cards, less
+        // the interchange it pays the issuer.
+        let owed = p.amount - p.interchange;
         *positions
             .entry((p.currency, p.acquirer.clone()))
-            .or_default() += p.amount;
-        *positions.entry((p.currency, p.issuer.clone())).or_default() -= p.amount;
+            .or_default() += owed;
+        *positions.entry((p.currency, p.issuer.clone())).or_default() -= owed;
     }
     Ok(Settlement {
         day,
@@ -146,6 +170,7 @@ impl Settlement {
             "pairs": self.pairs.iter().map(|p| json!({
                 "acquirer": p.acquirer, "issuer": p.issuer, "currency": format!("{:03}", p.currency),
                 "count": p.count, "amount": p.amount.to_string(),
+                "interchange": p.interchange.to_string(),
             })).collect::<Vec<_>>(),
             "positions": self.positions.iter().map(|p| json!({
                 "bank": p.bank, "currency": format!("{:03}", p.currency), "net": p.amount.to_string(),
@@ -153,17 +178,19 @@ impl Settlement {
         })
     }
 
-    /// The report as CSV: a `pair` line per bank pair, a `position` line per bank.
+    /// The report as CSV: a `pair` line per bank pair (with its interchange), a
+    /// `position` line per bank (its net, interchange included).
     pub fn to_csv(&self) -> String {
-        let mut out = String::from("kind,acquirer_or_bank,issuer,currency,count,amount\n");
+        let mut out =
+            String::from("kind,acquirer_or_bank,issuer,currency,count,amount,interchange\n");
         for p in &self.pairs {
             out += &format!(
-                "pair,{},{},{:03},{},{}\n",
-                p.acquirer, p.issuer, p.currency, p.count, p.amount
+                "pair,{},{},{:03},{},{},{}\n",
+                p.acquirer, p.issuer, p.currency, p.count, p.amount, p.interchange
             );
         }
         for p in &self.positions {
-            out += &format!("position,{},,{:03},,{}\n", p.bank, p.currency, p.amount);
+            out += &format!("position,{},,{:03},,{},\n", p.bank, p.currency, p.amount);
         }
         out
     }
@@ -176,21 +203,24 @@ impl Settlement {
             self.agent.as_deref().unwrap_or("none")
         );
         out += &format!(
-            "{:<12} {:<12} {:>8} {:>10} {:>20}\n",
-            "acquirer", "issuer", "currency", "count", "amount"
+            "{:<12} {:<12} {:>8} {:>10} {:>20} {:>14}\n",
+            "acquirer", "issuer", "currency", "count", "amount", "interchange"
         );
         for p in &self.pairs {
             out += &format!(
-                "{:<12} {:<12} {:>8} {:>10} {:>20}\n",
+                "{:<12} {:<12} {:>8} {:>10} {:>20} {:>14}\n",
                 p.acquirer,
                 p.issuer,
                 format!("{:03}", p.currency),
                 p.count,
-                p.amount
+                p.amount,
+                p.interchange
             );
         }
         out += &format!(
-            "\nNet positions (positive: the agent pays the bank)\n{:<12} {:>8} {:>20}\n",
+            "\nInterchange: positive when the acquirer pays the issuer.\n\
+             \nNet positions, interchange included (positive: the agent pays the bank)\n\
+             {:<12} {:>8} {:>20}\n",
             "bank", "currency", "net"
         );
         for p in &self.positions {

@@ -240,9 +240,9 @@ fn write_record(
         "INSERT INTO journal (id, business_day, created_ms, updated_ms, mti, acquirer, issuer,
             transmission, stan, rrn, terminal, switch_stan, pan_first6, pan_last4, pan_hash,
             amount, currency, response_code, auth_code, rule, state, elapsed_ms,
-            reverses_transmission, reverses_stan, reversal)
+            reverses_transmission, reverses_stan, reversal, processing_code)
          VALUES (?1, ?2, ?3, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16,
-            ?17, ?18, ?19, ?20, ?21, ?22, ?23, ?24)
+            ?17, ?18, ?19, ?20, ?21, ?22, ?23, ?24, ?25)
          ON CONFLICT(id) DO NOTHING",
     )?
     .execute(params![
@@ -270,6 +270,7 @@ fn write_record(
         rev_f7,
         rev_f11,
         reversal.as_deref(),
+        Some(r.processing_code.as_str()).filter(|pc| !pc.is_empty()),
     ])
     .map(drop)
 }
