@@ -59,6 +59,9 @@ pub enum Op {
 /// How often the writer looks for cutovers requested with `switch cutover`.
 const CUTOVER_POLL: Duration = Duration::from_secs(1);
 
+/// How often the writer finishes the checkpointer's work so the WAL starts over.
+const WAL_CATCH_UP: Duration = Duration::from_millis(250);
+
 /// Writer tunables.
 pub struct Settings {
     pub max_batch: usize,
@@ -96,6 +99,7 @@ pub fn run(
     let mut batch: Vec<(u64, Op)> = Vec::with_capacity(settings.max_batch);
     // `switch cutover` requests are looked for about once a second, busy or idle.
     let mut polled = std::time::SystemTime::now();
+    let mut catch_up = std::time::SystemTime::now();
     loop {
         if polled.elapsed().map_or(true, |e| e >= CUTOVER_POLL) {
             poll_cutover_requests(&conn, &settings, &day_override);
@@ -134,6 +138,18 @@ pub fn run(
         metrics::histogram!("switch_journal_batch_size").record(batch.len() as f64);
         batch.clear();
         durable.0.advance(last);
+        // The checkpointer copies the WAL into the database beside the writer, but
+        // under steady load new frames arrive while it copies, so it never catches
+        // up and the WAL would grow without end (every commit then appends to it,
+        // and appends sync slower than overwrites). Now and then the writer,
+        // between its own commits, backfills what is left (little: the checkpointer
+        // did the rest), so that its next commit starts the WAL over.
+        if catch_up.elapsed().map_or(true, |e| e >= WAL_CATCH_UP) {
+            if let Err(e) = conn.execute_batch("PRAGMA wal_checkpoint(PASSIVE);") {
+                tracing::warn!(error = %e, "journal checkpoint failed");
+            }
+            catch_up = std::time::SystemTime::now();
+        }
         if stop {
             return;
         }
