@@ -10,10 +10,10 @@ use std::sync::Arc;
 
 use bytes::Bytes;
 use codecs::{Message, Spec};
-use switch::security::mac::{retail_mac, verify_retail_mac};
+use switch::security::mac::RetailMacKey;
 use switch::security::message::{seal, verify, without_mac, MacFailure, SealError};
 use switch::security::pin::{self, ClearPin, PinBlockError};
-use switch::security::{KeyMaterial, MacPadding, PinFormat, SecurityError, ZoneKeys};
+use switch::security::{KeyMaterial, MacPadding, PinFormat, ZoneKeys};
 
 /// `--mac-key-env`, `--mac-padding`, `--pin-key-env`, `--pin-format`.
 #[derive(clap::Args, Debug, Clone, Default)]
@@ -69,11 +69,12 @@ impl SecurityOptions {
     }
 }
 
-/// A host's keys for one link. `Debug` shows key check values only.
+/// A host's keys for one link. `Debug` shows no key material (PIN keys as key
+/// check values, MAC keys not at all).
 #[derive(Debug)]
 pub struct HostSecurity {
-    /// The MAC key and padding.
-    mac: Option<(KeyMaterial, MacPadding)>,
+    /// The MAC key's prepared schedules, and the padding.
+    mac: Option<(RetailMacKey, MacPadding)>,
     /// The zone PIN key and the block format.
     pin: Option<(KeyMaterial, PinFormat)>,
 }
@@ -95,11 +96,14 @@ impl HostSecurity {
         mac: Option<(KeyMaterial, MacPadding)>,
         pin: Option<(KeyMaterial, PinFormat)>,
     ) -> Result<HostSecurity, String> {
-        if let Some((k, _)) = &mac {
-            if k.len() != switch::security::mac::MAC_KEY_LEN {
-                return Err(format!("the MAC key is 16 bytes, not {}", k.len()));
-            }
-        }
+        let mac = match mac {
+            Some((k, padding)) => Some((
+                RetailMacKey::new(k.expose())
+                    .map_err(|_| format!("the MAC key is 16 bytes, not {}", k.len()))?,
+                padding,
+            )),
+            None => None,
+        };
         if let Some((k, format)) = &pin {
             if !format.key_fits(k.len()) {
                 return Err(format!(
@@ -134,12 +138,7 @@ impl HostSecurity {
     /// Encode `msg` under `spec`, sealed with a MAC when this link has a key.
     pub fn encode(&self, spec: &Spec, msg: &Message) -> Result<Bytes, SendError> {
         match &self.mac {
-            Some((key, padding)) => Ok(seal(spec, msg, |data| {
-                retail_mac(key.expose(), *padding, data).map_err(|e| SecurityError::BadKey {
-                    zone: "host".into(),
-                    problem: e.to_string(),
-                })
-            })?),
+            Some((key, padding)) => Ok(seal(spec, msg, |data| Ok(key.mac(*padding, data)))?),
             None => Ok(spec.encode_to_bytes(&without_mac(msg))?),
         }
     }
@@ -150,12 +149,7 @@ impl HostSecurity {
             return Ok(());
         };
         verify(spec, body, msg, |data, mac| {
-            verify_retail_mac(key.expose(), *padding, data, mac).map_err(|e| {
-                SecurityError::BadKey {
-                    zone: "host".into(),
-                    problem: e.to_string(),
-                }
-            })
+            Ok(key.verify(*padding, data, mac))
         })
     }
 

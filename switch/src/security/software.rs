@@ -6,9 +6,10 @@
 //! ([`crate::net::RunningSwitch::start_with_security`]).
 
 use std::collections::HashMap;
+use std::sync::Arc;
 
 use super::keys::KeyMaterial;
-use super::mac::{retail_mac, verify_retail_mac, MacPadding, MAC_LEN};
+use super::mac::{retail_mac, verify_retail_mac, MacPadding, RetailMacKey, MAC_LEN};
 use super::module::{no_key, PinZone, SecurityError, SecurityModule};
 use super::pin;
 use super::settings::SecurityConfig;
@@ -27,27 +28,43 @@ pub struct ZoneKeys {
 #[derive(Clone, Debug, Default)]
 pub struct SoftwareSecurityModule {
     zones: HashMap<String, ZoneKeys>,
+    /// Each valid MAC key's DES schedules, prepared once.
+    mac_schedules: HashMap<String, Arc<RetailMacKey>>,
 }
 
 impl SoftwareSecurityModule {
     /// A module holding `zones`.
     pub fn new(zones: HashMap<String, ZoneKeys>) -> SoftwareSecurityModule {
-        SoftwareSecurityModule { zones }
+        let mut module = SoftwareSecurityModule::default();
+        for (zone, keys) in zones {
+            module.insert(&zone, keys);
+        }
+        module
     }
 
     /// The keys of a validated configuration.
     pub fn from_config(config: &SecurityConfig) -> SoftwareSecurityModule {
-        SoftwareSecurityModule {
-            zones: config
+        SoftwareSecurityModule::new(
+            config
                 .keys
                 .iter()
                 .map(|(zone, keys)| (zone.clone(), keys.clone()))
                 .collect(),
-        }
+        )
     }
 
     /// Add or replace a zone's keys.
     pub fn insert(&mut self, zone: &str, keys: ZoneKeys) {
+        match keys.mac.as_ref().map(|k| RetailMacKey::new(k.expose())) {
+            Some(Ok(schedule)) => {
+                self.mac_schedules
+                    .insert(zone.to_string(), Arc::new(schedule));
+            }
+            // No key, or one of the wrong length (reported when it is used).
+            _ => {
+                self.mac_schedules.remove(zone);
+            }
+        }
         self.zones.insert(zone.to_string(), keys);
     }
 
@@ -85,6 +102,9 @@ impl SecurityModule for SoftwareSecurityModule {
         padding: MacPadding,
         data: &[u8],
     ) -> Result<[u8; MAC_LEN], SecurityError> {
+        if let Some(schedule) = self.mac_schedules.get(zone) {
+            return Ok(schedule.mac(padding, data));
+        }
         retail_mac(self.mac_key(zone)?.expose(), padding, data).map_err(|e| bad_key(zone, e))
     }
 
@@ -95,6 +115,9 @@ impl SecurityModule for SoftwareSecurityModule {
         data: &[u8],
         mac: &[u8],
     ) -> Result<bool, SecurityError> {
+        if let Some(schedule) = self.mac_schedules.get(zone) {
+            return Ok(schedule.verify(padding, data, mac));
+        }
         verify_retail_mac(self.mac_key(zone)?.expose(), padding, data, mac)
             .map_err(|e| bad_key(zone, e))
     }
