@@ -1,4 +1,5 @@
-//! Mutual TLS end to end over loopback: the switch with a TLS acquirer listener and
+//! Mutual TLS (1.3, and 1.2 for banks that offer only it) end to end over
+//! loopback: the switch with a TLS acquirer listener and
 //! a TLS issuer link (to the issuer simulator). A bank with a valid certificate is
 //! served; no certificate, an unknown CA, an expired or a revoked certificate, a
 //! certificate of a bank the link does not carry, and plaintext are refused; a bank
@@ -83,6 +84,42 @@ async fn valid_bank_is_served_and_bound_to_its_identity() {
             .all(|l| l.contains("acq") && l.contains("WARN")));
         let text = log.text();
         assert!(!text.contains(&card), "the full PAN is in the log");
+        sw.shutdown().await;
+        let _ = issuer.stop().await;
+    })
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_bank_on_tls_1_2_is_served_and_one_on_1_3_too() {
+    bounded(async {
+        let pki = Pki::new("tls12");
+        let (issuer, sw, acq) = network(&pki, 2000, 64).await;
+        let card = active_card();
+        let mut old = TlsPeer::connect(acq, pki.client_tls12(BANK_A))
+            .await
+            .unwrap();
+        assert_eq!(
+            old.protocol_version(),
+            Some(rustls::ProtocolVersion::TLSv1_2)
+        );
+        old.send(&purchase(&card, BANK_A, 1, 1500)).await.unwrap();
+        let r = old.recv(Duration::from_secs(5)).await.unwrap();
+        assert_eq!(r.response_code().as_deref(), Some("00"), "{r:?}");
+        // The certificate binds the bank on 1.2 as on 1.3.
+        old.send(&purchase(&card, BANK_B, 2, 1500)).await.unwrap();
+        let r = old.recv(Duration::from_secs(5)).await.unwrap();
+        assert_eq!(r.response_code().as_deref(), Some("63"));
+        let mut new = TlsPeer::connect(acq, pki.client(pki.bank(BANK_A)))
+            .await
+            .unwrap();
+        assert_eq!(
+            new.protocol_version(),
+            Some(rustls::ProtocolVersion::TLSv1_3)
+        );
+        new.send(&purchase(&card, BANK_A, 3, 1500)).await.unwrap();
+        let r = new.recv(Duration::from_secs(5)).await.unwrap();
+        assert_eq!(r.response_code().as_deref(), Some("00"), "{r:?}");
         sw.shutdown().await;
         let _ = issuer.stop().await;
     })

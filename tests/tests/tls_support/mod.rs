@@ -155,6 +155,26 @@ tls = true
         }
     }
 
+    /// A client configuration for bank `bank` that offers TLS 1.2 only (banks'
+    /// hosts that have not moved to 1.3).
+    pub fn client_tls12(&self, bank: &str) -> Arc<ClientConfig> {
+        let layout = self.layout();
+        let mut roots = RootCertStore::empty();
+        for c in switch::tls::files::certificates(&layout.ca()).unwrap() {
+            roots.add(c).unwrap();
+        }
+        let certs = switch::tls::files::certificates(&layout.bank_cert(bank)).unwrap();
+        let key = switch::tls::files::private_key(&layout.bank_key(bank)).unwrap();
+        Arc::new(
+            ClientConfig::builder_with_provider(switch::tls::endpoint::provider())
+                .with_protocol_versions(&[&rustls::version::TLS12])
+                .unwrap()
+                .with_root_certificates(roots)
+                .with_client_auth_cert(certs, key)
+                .unwrap(),
+        )
+    }
+
     /// Bank `bank`'s certificate and key.
     pub fn bank(&self, bank: &str) -> Option<(PathBuf, PathBuf)> {
         let l = self.layout();
@@ -200,6 +220,11 @@ impl TlsPeer {
             ),
             spec: Spec::builtin("iso87ascii").unwrap(),
         })
+    }
+
+    /// The TLS version the handshake settled on.
+    pub fn protocol_version(&self) -> Option<rustls::ProtocolVersion> {
+        self.framed.get_ref().get_ref().1.protocol_version()
     }
 
     /// Send a message; Err if the connection is gone.
