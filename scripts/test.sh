@@ -17,5 +17,15 @@ if [ ! -x "$VENV/bin/python" ] || ! "$VENV/bin/python" -c "import iso8583; asser
 fi
 export PYISO8583_PYTHON="$VENV/bin/python"
 
+# Every log line the tests capture, the switch processes they start and the test
+# run's own output go under $SUITE_LOG_DIR, scanned afterwards for full PANs,
+# track data and key material (tests/src/secrets.rs).
+export SUITE_LOG_DIR="$PWD/target/suite-logs"
+rm -rf "$SUITE_LOG_DIR" && mkdir -p "$SUITE_LOG_DIR"
+
 echo "== cargo test --workspace --locked"
-cargo test --workspace --locked "$@"
+set -o pipefail
+cargo test --workspace --locked "$@" 2>&1 | tee "$SUITE_LOG_DIR/cargo-test.out"
+
+echo "== scan of the suite's logs for card data and keys"
+cargo run -q --locked -p tests --bin scan-logs -- "$SUITE_LOG_DIR"

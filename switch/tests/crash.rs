@@ -286,5 +286,9 @@ cash_timeout_ms = 1000
         "crash test: sent {}, acquirer approved {}, journal approved {}, forwarded at the kill {}, issuer reversed {}",
         report.stats.sent, seen.count, journaled.0, forwarded_at_kill, books.reversed.count
     );
+    // For the whole suite's scan (scripts/test.sh), the switch's log is kept.
+    if let Some(suite) = std::env::var_os("SUITE_LOG_DIR") {
+        let _ = std::fs::copy(&log, std::path::Path::new(&suite).join("crash-switch.log"));
+    }
     let _ = std::fs::remove_dir_all(&dir);
 }

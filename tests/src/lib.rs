@@ -7,6 +7,8 @@
 // Test support: a helper fails the test by panicking, with a message saying what broke.
 #![allow(clippy::panic, clippy::unwrap_used, clippy::expect_used)]
 
+pub mod secrets;
+
 use std::io::Write as _;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
@@ -40,6 +42,8 @@ pub fn national_rules() -> String {
 
 /// Start a switch from configuration `text` (its `rules` path is used as given).
 pub async fn start_switch(text: &str) -> RunningSwitch {
+    // What the switch logs is captured (and, under scripts/test.sh, scanned).
+    let _ = LogCapture::global();
     let config =
         Config::parse(text, Path::new("/test.toml")).unwrap_or_else(|e| panic!("config: {e:?}"));
     let (routing, _) = RoutingTable::load(&config.rules).unwrap_or_else(|e| panic!("rules: {e}"));
@@ -379,12 +383,39 @@ pub struct LogCapture(Arc<Mutex<Vec<u8>>>);
 /// A writer appending to a [`LogCapture`].
 pub struct LogWriter(Arc<Mutex<Vec<u8>>>);
 
+/// With `SUITE_LOG_DIR` set (as `scripts/test.sh` does), everything any capture
+/// of this test binary receives is also appended to a file there, so that the
+/// logs of the whole suite can be scanned for card data afterwards (`scan-logs`).
+fn suite_log() -> Option<&'static Mutex<std::fs::File>> {
+    static FILE: std::sync::OnceLock<Option<Mutex<std::fs::File>>> = std::sync::OnceLock::new();
+    FILE.get_or_init(|| {
+        let dir = PathBuf::from(std::env::var_os("SUITE_LOG_DIR")?);
+        let exe = std::env::current_exe().ok()?;
+        let name = exe.file_stem()?.to_string_lossy().into_owned();
+        std::fs::create_dir_all(&dir).ok()?;
+        let path = dir.join(format!("{name}-{}.log", std::process::id()));
+        let file = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(path)
+            .ok()?;
+        Some(Mutex::new(file))
+    })
+    .as_ref()
+}
+
 impl std::io::Write for LogWriter {
     fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
         self.0
             .lock()
             .unwrap_or_else(|p| p.into_inner())
             .extend_from_slice(buf);
+        if let Some(file) = suite_log() {
+            let _ = file
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .write_all(buf);
+        }
         Ok(buf.len())
     }
 

@@ -269,6 +269,8 @@ pub async fn network(
     handshake_ms: u64,
     max_handshakes: usize,
 ) -> (RunningIssuer, switch::net::RunningSwitch, SocketAddr) {
+    // What the switch logs is captured (and, under scripts/test.sh, scanned).
+    let _ = tests::LogCapture::global();
     let issuer = pki.start_issuer().await;
     let addr = issuer.addr.unwrap();
     let sw = tests::start_switch(&pki.config(addr, handshake_ms, max_handshakes)).await;
