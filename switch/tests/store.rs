@@ -81,6 +81,16 @@ fn record(
     }
 }
 
+/// Bank `bank`'s net position in settlement `s`, as text.
+fn position_of(s: &switch::store::settlement::Settlement, bank: &str) -> String {
+    s.positions
+        .iter()
+        .find(|p| p.bank == bank)
+        .unwrap()
+        .amount
+        .to_string()
+}
+
 fn reversal_for(stan: u32) -> Message {
     let mut m = Message::new(Mti::REVERSAL_ADVICE);
     m.set_stan(stan);
@@ -307,14 +317,7 @@ async fn settlement_nets_reversals_and_positions_sum_to_zero() {
     assert_eq!(pair("940820", "940800"), Some((1, "7.25".into())));
     let total: Decimal = s.positions.iter().map(|p| p.amount).sum();
     assert_eq!(total, Decimal::ZERO);
-    let position = |b: &str| {
-        s.positions
-            .iter()
-            .find(|p| p.bank == b)
-            .unwrap()
-            .amount
-            .to_string()
-    };
+    let position = |b: &str| position_of(&s, b);
     assert_eq!(position("940800"), "2.75");
     assert_eq!(position("940810"), "-10.00");
     assert_eq!(position("940820"), "7.25");
@@ -352,14 +355,7 @@ async fn settlement_nets_reversals_and_positions_sum_to_zero() {
     // 0.10 + 0.20 - 0.20; 7.25 at 1 % is 0.0725, 0.07 to the cent.
     assert_eq!(fee("940800", "940810"), Some("0.10".into()));
     assert_eq!(fee("940820", "940800"), Some("0.07".into()));
-    let position = |b: &str| {
-        s.positions
-            .iter()
-            .find(|p| p.bank == b)
-            .unwrap()
-            .amount
-            .to_string()
-    };
+    let position = |b: &str| position_of(&s, b);
     assert_eq!(position("940800"), "2.72");
     assert_eq!(position("940810"), "-9.90");
     assert_eq!(position("940820"), "7.18");
