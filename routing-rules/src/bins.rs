@@ -3,12 +3,15 @@
 //! Ranges are compiled into one sorted list of disjoint intervals over the 11-digit
 //! prefix space, each labelled with the most specific range covering it (and that
 //! range's product, so the hot path never touches the range list). The key space,
-//! from the lowest configured key, is cut into buckets of `2^shift` keys, about three
-//! intervals each; a bucket is one 64-byte cache line ([`Line`]) holding the interval
-//! that covers its first key and those starting inside it (offsets from the bucket's
-//! start, and their products), up to nine. A lookup is a shift, one cache line and a
-//! branch-free count; only a bucket with more intervals keeps them outside the line
-//! (searched). No allocation.
+//! from the lowest configured key, is cut into buckets of `2^shift` keys; a bucket is
+//! one 64-byte cache line holding the interval that covers its first key and those
+//! starting inside it (offsets from the bucket's start, and their products). When
+//! buckets of about six intervals are at most 2^15 keys wide (dense tables, such as
+//! the national network's), lines are narrow ([`NarrowLine`]: 16-bit offsets, up to
+//! fifteen intervals), so there are half as many lines as with [`Line`] (32-bit
+//! offsets, up to nine, about three per bucket), used for sparse key spaces. A lookup
+//! is a shift, one cache line and a branch-free count; only a bucket with more
+//! intervals keeps them outside the line (searched). No allocation.
 
 use crate::model::ProductIdx;
 
@@ -60,7 +63,8 @@ pub fn prefix_value(pan: &[u8], len: usize) -> Option<u64> {
     codecs::digits::parse_u64(pan.get(..len)?)
 }
 
-/// One bucket, in one cache line: the intervals that meet it, in key order.
+/// One bucket of a wide table (buckets of more than 2^15 keys), in one cache line:
+/// the intervals that meet it, in key order.
 #[derive(Clone, Copy, Debug)]
 #[repr(C, align(64))]
 struct Line {
@@ -80,6 +84,45 @@ struct Line {
 // A line is one cache line.
 const _: () = assert!(std::mem::size_of::<Line>() == 64);
 
+/// One bucket of a narrow table (buckets of at most 2^15 keys), in one cache line:
+/// up to fifteen intervals with 16-bit offsets.
+#[derive(Clone, Copy, Debug)]
+#[repr(C, align(64))]
+struct NarrowLine {
+    /// Offsets from the bucket's first key of where each interval starts (the first
+    /// is 0); unused slots hold `u16::MAX`, above every offset. A spilled bucket has
+    /// [`SPILLED16`] in slot 0.
+    starts: [u16; NARROW],
+    /// The interval's product, or [`NO_PRODUCT`]. For a spilled bucket: slots 0-1
+    /// and 2-3 hold where its intervals start in `spill` and how many there are
+    /// (low half first).
+    products: [ProductIdx; NARROW],
+    /// Index of the bucket's first interval in `labels`.
+    base: u32,
+}
+
+const _: () = assert!(std::mem::size_of::<NarrowLine>() == 64);
+
+/// Intervals a narrow line holds.
+const NARROW: usize = 15;
+/// Widest bucket of a narrow table: offsets stay below `u16::MAX`.
+const NARROW_SHIFT: u32 = 15;
+/// [`NarrowLine::starts`]`[0]` of a spilled bucket (a real first offset is 0).
+const SPILLED16: u16 = u16::MAX;
+
+/// The bucket lines, narrow when the buckets are at most 2^15 keys wide.
+#[derive(Clone, Debug)]
+enum Lines {
+    Narrow(Vec<NarrowLine>),
+    Wide(Vec<Line>),
+}
+
+impl Default for Lines {
+    fn default() -> Self {
+        Lines::Narrow(Vec::new())
+    }
+}
+
 /// The compiled table.
 #[derive(Clone, Debug, Default)]
 pub struct BinTable {
@@ -90,7 +133,7 @@ pub struct BinTable {
     /// Buckets are `1 << shift` keys wide, counted from `first_key`.
     shift: u32,
     /// One line per bucket.
-    lines: Vec<Line>,
+    lines: Lines,
     /// The intervals of buckets with more than [`LINE`]: (offset, product).
     spill: Vec<(u32, ProductIdx)>,
     /// Per bucket and interval, bucket after bucket: the range (index into
@@ -107,22 +150,29 @@ impl BinTable {
         else {
             return BinTable::default();
         };
-        // About three intervals per bucket.
+        // About six intervals per bucket in a narrow table (fifteen fit a line), three
+        // in a wide one (nine fit).
         let span = last_key - first_key;
-        let target = (starts.len() as u64 / 3).max(1);
-        let mut shift = 0;
-        while shift < MAX_BUCKET_SHIFT && (span >> shift) >= target {
-            shift += 1;
-        }
+        let shift_for = |per: u64| {
+            let target = (starts.len() as u64 / per).max(1);
+            let mut shift = 0;
+            while shift < MAX_BUCKET_SHIFT && (span >> shift) >= target {
+                shift += 1;
+            }
+            shift
+        };
+        let narrow = shift_for(6) <= NARROW_SHIFT;
+        let shift = if narrow { shift_for(6) } else { shift_for(3) };
         let count = (span >> shift) as usize + 1;
         let product_of = |label: u32| match label {
             NONE => NO_PRODUCT,
             r => ranges[r as usize].product,
         };
-        let mut lines = Vec::with_capacity(count);
+        let mut narrow_lines = Vec::with_capacity(if narrow { count } else { 0 });
+        let mut wide_lines = Vec::with_capacity(if narrow { 0 } else { count });
         let mut labels = Vec::with_capacity(starts.len() + count);
         let mut spill = Vec::new();
-        let mut entries: Vec<(u32, u32)> = Vec::with_capacity(LINE);
+        let mut entries: Vec<(u32, u32)> = Vec::with_capacity(NARROW);
         // Next interval starting after the current bucket's first key.
         let mut k = 0;
         for b in 0..count as u64 {
@@ -138,26 +188,60 @@ impl BinTable {
                 entries.push(((starts[k] - first_key - first) as u32, interval_labels[k]));
                 k += 1;
             }
-            let mut line = Line {
-                starts: [u32::MAX; LINE],
-                products: [NO_PRODUCT; LINE],
-                base: labels.len() as u32,
-                count: entries.len() as u32,
-            };
-            if entries.len() <= LINE {
-                for (j, &(offset, label)) in entries.iter().enumerate() {
-                    line.starts[j] = offset;
-                    line.products[j] = product_of(label);
-                }
-            } else {
-                line.count = SPILLED;
-                line.starts[0] = spill.len() as u32;
-                line.starts[1] = entries.len() as u32;
+            let base = labels.len() as u32;
+            let fits = entries.len() <= if narrow { NARROW } else { LINE };
+            let spill_at = spill.len() as u32;
+            if !fits {
                 spill.extend(entries.iter().map(|&(o, l)| (o, product_of(l))));
             }
+            if narrow {
+                let mut line = NarrowLine {
+                    starts: [u16::MAX; NARROW],
+                    products: [NO_PRODUCT; NARROW],
+                    base,
+                };
+                if fits {
+                    for (j, &(offset, label)) in entries.iter().enumerate() {
+                        line.starts[j] = offset as u16;
+                        line.products[j] = product_of(label);
+                    }
+                } else {
+                    let len = entries.len() as u32;
+                    line.starts[0] = SPILLED16;
+                    line.products[..4].copy_from_slice(&[
+                        spill_at as u16,
+                        (spill_at >> 16) as u16,
+                        len as u16,
+                        (len >> 16) as u16,
+                    ]);
+                }
+                narrow_lines.push(line);
+            } else {
+                let mut line = Line {
+                    starts: [u32::MAX; LINE],
+                    products: [NO_PRODUCT; LINE],
+                    base,
+                    count: entries.len() as u32,
+                };
+                if fits {
+                    for (j, &(offset, label)) in entries.iter().enumerate() {
+                        line.starts[j] = offset;
+                        line.products[j] = product_of(label);
+                    }
+                } else {
+                    line.count = SPILLED;
+                    line.starts[0] = spill_at;
+                    line.starts[1] = entries.len() as u32;
+                }
+                wide_lines.push(line);
+            }
             labels.extend(entries.iter().map(|e| e.1));
-            lines.push(line);
         }
+        let lines = if narrow {
+            Lines::Narrow(narrow_lines)
+        } else {
+            Lines::Wide(wide_lines)
+        };
         let mut ranges = ranges;
         ranges.shrink_to_fit();
         labels.shrink_to_fit();
@@ -185,17 +269,37 @@ impl BinTable {
         let b = (offset >> self.shift) as usize;
         // Below 2^31 (MAX_BUCKET_SHIFT), so never counts the u32::MAX padding.
         let inside = (offset - ((b as u64) << self.shift)) as u32;
-        let line = self.lines.get(b)?;
-        if line.count != SPILLED {
-            // Branch-free: how many intervals start at or before the key.
-            let n: usize = line.starts.iter().map(|&s| usize::from(s <= inside)).sum();
-            let j = n.checked_sub(1)?;
-            return Some((line.base as usize + j, *line.products.get(j)?));
-        }
-        let (first, len) = (line.starts[0] as usize, line.starts[1] as usize);
+        let (base, entries) = match &self.lines {
+            Lines::Narrow(lines) => {
+                let line = lines.get(b)?;
+                if line.starts[0] != SPILLED16 {
+                    // Below 2^15 (NARROW_SHIFT): never counts the u16::MAX padding.
+                    let inside = inside as u16;
+                    let n: usize = line.starts.iter().map(|&s| usize::from(s <= inside)).sum();
+                    let j = n.checked_sub(1)?;
+                    return Some((line.base as usize + j, *line.products.get(j)?));
+                }
+                let p = |i: usize| line.products[i] as usize;
+                (line.base, (p(0) | p(1) << 16, p(2) | p(3) << 16))
+            }
+            Lines::Wide(lines) => {
+                let line = lines.get(b)?;
+                if line.count != SPILLED {
+                    // Branch-free: how many intervals start at or before the key.
+                    let n: usize = line.starts.iter().map(|&s| usize::from(s <= inside)).sum();
+                    let j = n.checked_sub(1)?;
+                    return Some((line.base as usize + j, *line.products.get(j)?));
+                }
+                (
+                    line.base,
+                    (line.starts[0] as usize, line.starts[1] as usize),
+                )
+            }
+        };
+        let (first, len) = entries;
         let entries = self.spill.get(first..first + len)?;
         let j = entries.partition_point(|e| e.0 <= inside).checked_sub(1)?;
-        Some((line.base as usize + j, entries[j].1))
+        Some((base as usize + j, entries[j].1))
     }
 
     /// The product of the most specific range matching the PAN (which must have at
@@ -225,7 +329,10 @@ impl BinTable {
     /// bucket lines, the spilled intervals and the labels.
     pub fn heap_bytes(&self) -> usize {
         self.ranges.capacity() * std::mem::size_of::<BinRange>()
-            + self.lines.capacity() * std::mem::size_of::<Line>()
+            + match &self.lines {
+                Lines::Narrow(l) => l.capacity() * std::mem::size_of::<NarrowLine>(),
+                Lines::Wide(l) => l.capacity() * std::mem::size_of::<Line>(),
+            }
             + self.spill.capacity() * std::mem::size_of::<(u32, ProductIdx)>()
             + self.labels.capacity() * std::mem::size_of::<u32>()
     }
@@ -382,6 +489,43 @@ mod tests {
         }
         assert_eq!(table.lookup_product(b"1000000000000000"), Some(0));
         assert_eq!(table.lookup_product(b"1000010000000000"), None);
+    }
+
+    #[test]
+    fn dense_tables_use_narrow_lines_and_match_a_scan() {
+        // Many nested ranges under one prefix: buckets of at most 2^15 keys, with a
+        // crowded stretch that spills.
+        let mut ranges = vec![range("940800", "940899", 1)];
+        for i in 0..3000u64 {
+            let low = 940801000 + 30 * i;
+            ranges.push(range(&low.to_string(), &(low + 9).to_string(), 2));
+        }
+        for i in 0..60u64 {
+            let low = 94089000000 + 2 * i;
+            ranges.push(range(&low.to_string(), &low.to_string(), 3 + i as u16));
+        }
+        let table = BinTable::build(ranges.clone());
+        assert!(matches!(table.lines, Lines::Narrow(_)));
+        assert!(table.shift <= NARROW_SHIFT);
+        assert!(!table.spill.is_empty());
+        let naive = |pan: &[u8]| {
+            ranges
+                .iter()
+                .filter(|r| r.contains(pan))
+                .max_by_key(|r| r.len)
+                .map(|r| r.product)
+        };
+        let mut key = 94080000000u64;
+        while key < 94090000000 {
+            let pan = format!("{key}00000");
+            let want = naive(pan.as_bytes());
+            assert_eq!(table.lookup_product(pan.as_bytes()), want, "{pan}");
+            assert_eq!(table.lookup(pan.as_bytes()).map(|r| r.product), want);
+            key += if key >= 94089000000 { 1 } else { 977 };
+            if key > 94089000200 {
+                break;
+            }
+        }
     }
 
     #[test]
