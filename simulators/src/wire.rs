@@ -1,20 +1,27 @@
 //! Links between hosts: framed TCP (or TLS, see [`crate::tls`]) connections
 //! carrying one spec's messages (MAC'd when the link has a key, see
-//! [`crate::security`]), dialing with backoff, and a writer task that batches
-//! frames into few syscalls.
+//! [`crate::security`]), dialing with backoff, and the writing side: an
+//! [`Outbound`] buffer the connection's own task encodes frames into and writes
+//! out when it has nothing left to read (a burst of answers in one syscall, and no
+//! hand-over to another task per frame), or a writer task that batches queued
+//! frames ([`spawn_writer`]).
 
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
-use bytes::Bytes;
-use codecs::framing::{Frame, FrameCodec, LengthHeader, DEFAULT_MAX_FRAME};
+use std::pin::Pin;
+use std::task::{ready, Context, Poll};
+
+use bytes::{Buf, Bytes, BytesMut};
+use codecs::framing::{Frame, FrameCodec, FramingError, LengthHeader, DEFAULT_MAX_FRAME};
 use codecs::{Message, Spec};
 use futures_util::SinkExt;
 use switch::net::stream::{LinkStream, ReadHalf, WriteHalf};
+use tokio::io::AsyncWrite;
 use tokio::net::TcpStream;
 use tokio::sync::mpsc;
-use tokio_util::codec::{FramedRead, FramedWrite};
+use tokio_util::codec::{Encoder, FramedRead, FramedWrite};
 
 /// How messages travel on a link.
 #[derive(Clone, Debug)]
@@ -61,6 +68,21 @@ impl LinkFormat {
         (
             FramedRead::new(r, self.codec()),
             FramedWrite::new(w, self.codec()),
+        )
+    }
+
+    /// Split a connected stream into a frame reader and an [`Outbound`] buffer
+    /// written by the caller's own task.
+    pub fn split_outbound(
+        &self,
+        stream: impl Into<LinkStream>,
+    ) -> (FramedRead<ReadHalf, FrameCodec>, Outbound) {
+        let stream = stream.into();
+        let _ = stream.tcp().set_nodelay(true);
+        let (r, w) = stream.split();
+        (
+            FramedRead::new(r, self.codec()),
+            Outbound::new(w, self.codec()),
         )
     }
 
@@ -146,4 +168,82 @@ pub fn spawn_writer(mut sink: FramedWrite<WriteHalf, FrameCodec>) -> mpsc::Sende
         }
     });
     tx
+}
+
+/// Bytes an [`Outbound`] holds before [`Outbound::has_room`] turns false (its
+/// owner then stops adding frames and reading until the peer takes some).
+pub const WRITE_HIGH_WATER: usize = 256 * 1024;
+
+/// The writing side of a link, driven by the task that reads it: frames are
+/// encoded into a buffer ([`Outbound::push`]) and written out by
+/// [`Outbound::write_some`], which the task awaits (in a `select!` after its
+/// reader) whenever [`Outbound::busy`]; so the answers to all the frames one read
+/// brought go out in one write, with no other task woken per frame.
+pub struct Outbound {
+    io: WriteHalf,
+    codec: FrameCodec,
+    buf: BytesMut,
+    /// Written but not yet flushed (TLS keeps records until flushed).
+    unflushed: bool,
+}
+
+impl Outbound {
+    /// A writer over `io` framing with `codec`.
+    pub fn new(io: WriteHalf, codec: FrameCodec) -> Outbound {
+        Outbound {
+            io,
+            codec,
+            buf: BytesMut::with_capacity(8 * 1024),
+            unflushed: false,
+        }
+    }
+
+    /// Queue a frame body (encoded at once, written by [`Outbound::write_some`]).
+    pub fn push(&mut self, body: Bytes) -> Result<(), FramingError> {
+        self.codec
+            .encode(Frame::Message { tpdu: None, body }, &mut self.buf)
+    }
+
+    /// Whether more frames may be queued (below [`WRITE_HIGH_WATER`]).
+    pub fn has_room(&self) -> bool {
+        self.buf.len() < WRITE_HIGH_WATER
+    }
+
+    /// Whether anything waits to be written or flushed.
+    pub fn busy(&self) -> bool {
+        !self.buf.is_empty() || self.unflushed
+    }
+
+    fn poll_write_some(&mut self, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
+        if !self.buf.is_empty() {
+            let n = ready!(Pin::new(&mut self.io).poll_write(cx, &self.buf))?;
+            if n == 0 {
+                return Poll::Ready(Err(std::io::ErrorKind::WriteZero.into()));
+            }
+            self.buf.advance(n);
+            self.unflushed = true;
+            if !self.buf.is_empty() {
+                return Poll::Ready(Ok(()));
+            }
+        }
+        if self.unflushed {
+            ready!(Pin::new(&mut self.io).poll_flush(cx))?;
+            self.unflushed = false;
+        }
+        Poll::Ready(Ok(()))
+    }
+
+    /// Write what the socket takes now (waiting until it takes something), and
+    /// flush once the buffer is empty. Cancel safe: nothing is lost when dropped.
+    pub async fn write_some(&mut self) -> std::io::Result<()> {
+        std::future::poll_fn(|cx| self.poll_write_some(cx)).await
+    }
+
+    /// Write and flush everything queued.
+    pub async fn write_all(&mut self) -> std::io::Result<()> {
+        while self.busy() {
+            self.write_some().await?;
+        }
+        Ok(())
+    }
 }

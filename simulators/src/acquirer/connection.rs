@@ -3,7 +3,8 @@
 //! the counters — and drives the load on it.
 //!
 //! - Sends open loop (on the [`Schedule`], latency counted from the intended time)
-//!   or closed loop (N outstanding), through the batched writer task.
+//!   or closed loop (N outstanding), written by this task itself through the
+//!   link's [`Outbound`] buffer (one write for what a turn of the loop queued).
 //! - Matches every answer by STAN and MTI; times requests out with a periodic sweep
 //!   of the deadline FIFO; reverses each timed-out request with a 0420, repeated as
 //!   0421 with backoff until a 0430 arrives (bounded attempts and time).
@@ -26,12 +27,11 @@ use codecs::{Message, Mti, ResponseCode};
 use futures_util::StreamExt;
 use hdrhistogram::Histogram;
 use switch::net::stream::{LinkStream, ReadHalf};
-use tokio::sync::mpsc::{self, error::TrySendError};
 use tokio::time::{Instant, MissedTickBehavior};
 use tokio_util::codec::FramedRead;
 
 use crate::messages::{response_to, reversal_for};
-use crate::wire::{self, LinkFormat};
+use crate::wire::{self, LinkFormat, Outbound};
 
 use super::inflight::{InFlight, Matched, RetryPolicy, Sent};
 use super::pacing::{share, Schedule};
@@ -107,6 +107,8 @@ const PACING_SLACK: Duration = Duration::from_millis(1);
 const END_GRACE: Duration = Duration::from_millis(20);
 /// Most outstanding requests per link in open loop; beyond it sends wait.
 const MAX_IN_FLIGHT: usize = 100_000;
+/// How long a finished link may take to write what it still has queued.
+const FINAL_WRITE: Duration = Duration::from_secs(1);
 /// Undecodable frames in a row after which the stream is taken to be out of step.
 const UNDECODABLE_RUN: u32 = 8;
 /// Undecodable frames logged at warn level per link; the rest at debug.
@@ -186,10 +188,13 @@ pub async fn run_link(
                 None => break,
             },
         };
-        let (mut reader, writer) = link.cfg.format.split(stream);
-        let tx = wire::spawn_writer(writer);
-        match link.serve(&mut reader, &tx).await {
-            Ended::Finished => break,
+        let (mut reader, mut out) = link.cfg.format.split_outbound(stream);
+        match link.serve(&mut reader, &mut out).await {
+            Ended::Finished => {
+                // What is still queued (e.g. an 0810) goes out if the peer takes it.
+                let _ = tokio::time::timeout(FINAL_WRITE, out.write_all()).await;
+                break;
+            }
             Ended::Lost(reason) => {
                 tracing::warn!(connection = index, "link lost: {reason}; reconnecting");
                 link.on_link_lost(Instant::now());
@@ -332,7 +337,7 @@ impl Link {
     async fn serve(
         &mut self,
         reader: &mut FramedRead<ReadHalf, FrameCodec>,
-        tx: &mpsc::Sender<Bytes>,
+        out: &mut Outbound,
     ) -> Ended {
         let mut sweep = tokio::time::interval(self.sweep_period());
         sweep.set_missed_tick_behavior(MissedTickBehavior::Delay);
@@ -344,7 +349,7 @@ impl Link {
         self.congested_since = None;
         let mut now = Instant::now();
         loop {
-            if let Err(lost) = self.pump(tx, now) {
+            if let Err(lost) = self.pump(out, now) {
                 return lost;
             }
             if self.finished(now) {
@@ -352,7 +357,7 @@ impl Link {
             }
             // Arm the pacer only when a send could follow, or it would spin.
             let due = match &self.schedule {
-                Some(s) if self.load_over_at.is_none() && self.can_send(tx) => s.next_due(),
+                Some(s) if self.load_over_at.is_none() && self.can_send(out) => s.next_due(),
                 _ => None,
             };
             if due != armed {
@@ -363,7 +368,6 @@ impl Link {
                 }
                 armed = due;
             }
-            let congested = tx.capacity() == 0;
             tokio::select! {
                 biased;
                 frame = reader.next() => {
@@ -371,7 +375,7 @@ impl Link {
                     match frame {
                         Some(Ok(Frame::Message { body, .. })) => {
                             self.frames += 1;
-                            if let Err(lost) = self.on_frame(body, tx, now) {
+                            if let Err(lost) = self.on_frame(body, out, now) {
                                 return lost;
                             }
                         }
@@ -381,10 +385,10 @@ impl Link {
                     }
                 }
                 _ = &mut pacer, if armed.is_some() => now = Instant::now(),
-                permit = tx.reserve(), if congested => {
+                written = out.write_some(), if out.busy() => {
                     now = Instant::now();
-                    if permit.is_err() {
-                        return Ended::Lost("the writer stopped".into());
+                    if let Err(e) = written {
+                        return Ended::Lost(format!("cannot write to the peer: {e}"));
                     }
                 }
                 _ = sweep.tick() => {
@@ -397,7 +401,7 @@ impl Link {
                             self.stall_limit.as_millis()
                         ));
                     }
-                    if tx.capacity() == 0 {
+                    if !out.has_room() {
                         let since = *self.congested_since.get_or_insert(now);
                         if now.saturating_duration_since(since) >= self.stall_limit {
                             return Ended::Lost(format!(
@@ -413,27 +417,25 @@ impl Link {
         }
     }
 
-    fn can_send(&self, tx: &mpsc::Sender<Bytes>) -> bool {
-        tx.capacity() > 0 && self.inflight.requests() < MAX_IN_FLIGHT
+    fn can_send(&self, out: &Outbound) -> bool {
+        out.has_room() && self.inflight.requests() < MAX_IN_FLIGHT
     }
 
     /// Send what is due: reversals first (they are obligations), then load.
-    fn pump(&mut self, tx: &mpsc::Sender<Bytes>, now: Instant) -> Result<(), Ended> {
+    fn pump(&mut self, out: &mut Outbound, now: Instant) -> Result<(), Ended> {
         while self.inflight.has_reversals_to_send() {
-            let permit = match tx.try_reserve() {
-                Ok(p) => p,
-                Err(TrySendError::Full(())) => return Ok(()),
-                Err(TrySendError::Closed(())) => {
-                    return Err(Ended::Lost("the writer stopped".into()))
-                }
-            };
+            if !out.has_room() {
+                return Ok(());
+            }
             let Some((stan, msg)) = self.inflight.next_reversal_to_send(now) else {
                 break;
             };
             let repeat = msg.mti() == Mti::REVERSAL_ADVICE_REPEAT;
             match self.cfg.format.encode(msg) {
                 Ok(body) => {
-                    permit.send(body);
+                    if let Err(e) = out.push(body) {
+                        return Err(Ended::Lost(format!("cannot frame a reversal: {e}")));
+                    }
                     if repeat {
                         self.stats.reversal_repeats += 1;
                         tracing::debug!(connection = self.index, stan, "reversal repeated (0421)");
@@ -459,7 +461,7 @@ impl Link {
                     if due > now + PACING_SLACK || self.inflight.requests() >= MAX_IN_FLIGHT {
                         break;
                     }
-                    if !self.send_request(tx, due.min(now), now)? {
+                    if !self.send_request(out, due.min(now), now)? {
                         break;
                     }
                     if let Some(s) = self.schedule.as_mut() {
@@ -471,7 +473,7 @@ impl Link {
             }
             Drive::Closed { concurrency } => {
                 while self.inflight.requests() < concurrency && self.quota != Some(0) {
-                    if !self.send_request(tx, now, now)? {
+                    if !self.send_request(out, now, now)? {
                         break;
                     }
                     if let Some(q) = self.quota.as_mut() {
@@ -498,15 +500,13 @@ impl Link {
     /// Ok(false) when it cannot go now (queue full, STANs exhausted, unencodable).
     fn send_request(
         &mut self,
-        tx: &mpsc::Sender<Bytes>,
+        out: &mut Outbound,
         origin: Instant,
         now: Instant,
     ) -> Result<bool, Ended> {
-        let permit = match tx.try_reserve() {
-            Ok(p) => p,
-            Err(TrySendError::Full(())) => return Ok(false),
-            Err(TrySendError::Closed(())) => return Err(Ended::Lost("the writer stopped".into())),
-        };
+        if !out.has_room() {
+            return Ok(false);
+        }
         let Some(stan) = self.free_stan() else {
             return Ok(false);
         };
@@ -521,7 +521,11 @@ impl Link {
             .builder
             .frame(&self.cfg.format, &self.cfg.plan, &draw, &keys)
         {
-            Ok(body) => permit.send(body),
+            Ok(body) => {
+                if let Err(e) = out.push(body) {
+                    return Err(Ended::Lost(format!("cannot frame a request: {e}")));
+                }
+            }
             Err(e) => {
                 self.stats.encode_failures += 1;
                 if self.stats.encode_failures == 1 {
@@ -538,12 +542,7 @@ impl Link {
     }
 
     /// A frame from the peer.
-    fn on_frame(
-        &mut self,
-        body: Bytes,
-        tx: &mpsc::Sender<Bytes>,
-        now: Instant,
-    ) -> Result<(), Ended> {
+    fn on_frame(&mut self, body: Bytes, out: &mut Outbound, now: Instant) -> Result<(), Ended> {
         let msg = match self.cfg.format.spec.decode(body.clone()) {
             Ok(m) => m,
             Err(e) => {
@@ -570,7 +569,7 @@ impl Link {
             return Ok(());
         }
         if !mti.is_response() {
-            self.on_peer_request(&msg, tx);
+            self.on_peer_request(&msg, out);
             return Ok(());
         }
         let Some(stan) = msg.stan() else {
@@ -626,11 +625,13 @@ impl Link {
 
     /// A request from the peer: echo tests and sign-ons get their 0810; anything
     /// else is not for an acquirer.
-    fn on_peer_request(&mut self, msg: &Message, tx: &mpsc::Sender<Bytes>) {
+    fn on_peer_request(&mut self, msg: &Message, out: &mut Outbound) {
         if msg.mti() == Mti::NETWORK_REQUEST {
             let answer = response_to(msg, ResponseCode::APPROVED);
             if let Ok(body) = self.cfg.format.encode(&answer) {
-                let _ = tx.try_send(body);
+                if out.has_room() {
+                    let _ = out.push(body);
+                }
             }
         } else {
             self.stats.unmatched += 1;

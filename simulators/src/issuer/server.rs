@@ -1,10 +1,13 @@
 //! The issuer's links: listening for connections (bounded in number) or dialing
 //! the switch and redialing with backoff, and the per-connection task that reads
-//! frames, asks [`Issuer`] for the answer and sends it through the batched writer.
+//! frames, asks [`Issuer`] for the answer and writes it itself through the link's
+//! [`wire::Outbound`] buffer: the answers to what one read brought go out in one
+//! write once nothing more is readable, with no writer task to wake per frame.
 //!
 //! Without latency or faults an answer is encoded and queued inline by the reading
 //! task (no spawn, no timer). With latency, each answer waits in its own small task
-//! and may overtake others, which ISO 8583 peers must accept. Bad input (undecodable
+//! and may overtake others, which ISO 8583 peers must accept; it comes back to the
+//! connection's task through a channel to be written. Bad input (undecodable
 //! frames, oversized or invalid length headers, a peer that stalls mid-frame or
 //! stops reading) ends at most its own connection, with a log line saying why.
 
@@ -206,12 +209,24 @@ impl std::fmt::Display for Ended {
     }
 }
 
-/// One connection's sending side: the writer queue and the fault draws.
+/// One connection's sending side: the write buffer, the channel delayed answers
+/// come back through, and the fault draws.
 struct Outbox {
+    out: wire::Outbound,
+    /// Delayed answers' way back (the waiting tasks hold weak handles).
     tx: mpsc::Sender<Bytes>,
+    rx: mpsc::Receiver<Bytes>,
     rng: SplitMix,
     delayed: Arc<Semaphore>,
+    /// Since when the write buffer has been full (the peer not reading).
+    full_since: Option<Instant>,
 }
+
+/// Delayed answers queued for the connection's task.
+const DELAYED_QUEUE: usize = 4096;
+
+/// How long a closing connection may take to write what it still has queued.
+const FINAL_WRITE: Duration = Duration::from_secs(1);
 
 impl Server {
     /// A server answering for `issuer`.
@@ -351,11 +366,15 @@ impl Server {
     ) -> Ended {
         LinkStats::bump(&self.stats.connections);
         let settings = &self.settings;
-        let (mut reader, writer) = settings.format.split(stream);
+        let (mut reader, writer) = settings.format.split_outbound(stream);
+        let (tx, rx) = mpsc::channel(DELAYED_QUEUE);
         let mut out = Outbox {
-            tx: wire::spawn_writer(writer),
+            out: writer,
+            tx,
+            rx,
             rng: SplitMix::new(settings.fault_seed ^ id.wrapping_mul(0xA24B_AED4_963E_E407)),
             delayed: Arc::new(Semaphore::new(MAX_DELAYED)),
+            full_since: None,
         };
         if settings.sign_on {
             let stan = self.network_stan.fetch_add(1, Ordering::Relaxed) % 999_999 + 1;
@@ -363,7 +382,7 @@ impl Server {
                 crate::messages::network_request("001", stan, &crate::clock::now_fields());
             // Sent as is: faults apply to answers, not to our own requests.
             if let Ok(body) = settings.format.encode(&sign_on) {
-                if let Err(ended) = self.send(&out.tx, body).await {
+                if let Err(ended) = self.send(&mut out, body) {
                     return ended;
                 }
             }
@@ -384,6 +403,10 @@ impl Server {
         let mut calendar = Calendar::new();
         let (mut frames, mut malformed) = (0u64, 0u64);
         let ended = loop {
+            let room = out.out.has_room();
+            if room {
+                out.full_since = None;
+            }
             tokio::select! {
                 biased;
                 _ = shutdown.changed() => break Ended::Shutdown,
@@ -391,7 +414,7 @@ impl Server {
                     LinkStats::bump(&self.stats.faults_disconnects);
                     break Ended::FaultDisconnect;
                 }
-                frame = reader.next() => {
+                frame = reader.next(), if room => {
                     let body = match frame {
                         None if reader.read_buffer().is_empty() => break Ended::PeerClosed,
                         None => break Ended::Problem(format!(
@@ -449,7 +472,25 @@ impl Server {
                         break ended;
                     }
                 }
+                written = out.out.write_some(), if out.out.busy() => {
+                    if let Err(e) = written {
+                        break Ended::Problem(format!("write failed: {e}"));
+                    }
+                }
+                Some(body) = out.rx.recv(), if room => {
+                    if let Err(ended) = self.send(&mut out, body) {
+                        break ended;
+                    }
+                }
                 _ = ticker.tick() => {
+                    if !room {
+                        let since = *out.full_since.get_or_insert_with(Instant::now);
+                        if since.elapsed() >= deadline {
+                            break Ended::Problem(format!(
+                                "peer has not read our answers for {deadline:?}"
+                            ));
+                        }
+                    }
                     if stall.stalled(reader.read_buffer().len(), frames, Instant::now(), deadline) {
                         break Ended::Problem(format!(
                             "peer stalled mid-frame: {} bytes of an incomplete frame for {:?}",
@@ -460,6 +501,10 @@ impl Server {
                 }
             }
         };
+        if !matches!(&ended, Ended::Problem(_)) {
+            // What is still queued goes out if the peer takes it.
+            let _ = tokio::time::timeout(FINAL_WRITE, out.out.write_all()).await;
+        }
         // Added once per connection: no shared counter on the per-frame path.
         self.stats.frames.fetch_add(frames, Ordering::Relaxed);
         if malformed > MALFORMED_LOGGED {
@@ -480,7 +525,7 @@ impl Server {
         tracing::trace!(conn = id, %msg, "answer");
         let faults = &self.settings.faults;
         if faults.is_off() {
-            return self.send(&out.tx, body).await;
+            return self.send(out, body);
         }
         let plan = faults.plan(&mut out.rng);
         let body = match plan.fate {
@@ -500,7 +545,7 @@ impl Server {
             LinkStats::bump(&self.stats.faults_late);
         }
         if plan.delay.is_zero() {
-            return self.send(&out.tx, body).await;
+            return self.send(out, body);
         }
         // Bounded: at most MAX_DELAYED answers wait per connection.
         let Ok(permit) = out.delayed.clone().acquire_owned().await else {
@@ -520,27 +565,13 @@ impl Server {
         Ok(())
     }
 
-    /// Queue a frame for the writer; a peer that leaves our answers unread for the
-    /// read deadline is disconnected rather than waited on forever.
-    async fn send(&self, tx: &mpsc::Sender<Bytes>, body: Bytes) -> Result<(), Ended> {
-        match tx.try_send(body) {
-            Ok(()) => Ok(()),
-            Err(mpsc::error::TrySendError::Full(body)) => {
-                match tx.send_timeout(body, self.settings.read_deadline).await {
-                    Ok(()) => Ok(()),
-                    Err(mpsc::error::SendTimeoutError::Timeout(_)) => Err(Ended::Problem(format!(
-                        "peer has not read our answers for {:?}",
-                        self.settings.read_deadline
-                    ))),
-                    Err(mpsc::error::SendTimeoutError::Closed(_)) => {
-                        Err(Ended::Problem("write failed (peer gone)".into()))
-                    }
-                }
-            }
-            Err(mpsc::error::TrySendError::Closed(_)) => {
-                Err(Ended::Problem("write failed (peer gone)".into()))
-            }
-        }
+    /// Queue a frame for the connection's task to write. The reading pauses
+    /// while the buffer is full, and a peer that leaves our answers unread for the
+    /// read deadline is disconnected (see `run_connection`).
+    fn send(&self, out: &mut Outbox, body: Bytes) -> Result<(), Ended> {
+        out.out
+            .push(body)
+            .map_err(|e| Ended::Problem(format!("cannot frame an answer: {e}")))
     }
 }
 
