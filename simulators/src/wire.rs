@@ -3,8 +3,7 @@
 //! [`crate::security`]), dialing with backoff, and the writing side: an
 //! [`Outbound`] buffer the connection's own task encodes frames into and writes
 //! out when it has nothing left to read (a burst of answers in one syscall, and no
-//! hand-over to another task per frame), or a writer task that batches queued
-//! frames ([`spawn_writer`]).
+//! hand-over to another task per frame).
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -16,11 +15,9 @@ use std::task::{ready, Context, Poll};
 use bytes::{Buf, Bytes, BytesMut};
 use codecs::framing::{Frame, FrameCodec, FramingError, LengthHeader, DEFAULT_MAX_FRAME};
 use codecs::{Message, Spec};
-use futures_util::SinkExt;
 use switch::net::stream::{LinkStream, ReadHalf, WriteHalf};
 use tokio::io::AsyncWrite;
 use tokio::net::TcpStream;
-use tokio::sync::mpsc;
 use tokio_util::codec::{Encoder, FramedRead, FramedWrite};
 
 /// How messages travel on a link.
@@ -134,40 +131,6 @@ pub async fn connect_with_backoff(
             }
         }
     }
-}
-
-/// Queue depth of a link's writer; senders wait (backpressure) when it is full.
-pub const WRITE_QUEUE: usize = 4096;
-
-/// Start a task that writes queued frame bodies, flushing only when the queue is
-/// momentarily empty (so bursts go out in few syscalls). Ends when every sender is
-/// dropped or the peer stops reading.
-pub fn spawn_writer(mut sink: FramedWrite<WriteHalf, FrameCodec>) -> mpsc::Sender<Bytes> {
-    let (tx, mut rx) = mpsc::channel::<Bytes>(WRITE_QUEUE);
-    tokio::spawn(async move {
-        while let Some(body) = rx.recv().await {
-            if sink
-                .feed(Frame::Message { tpdu: None, body })
-                .await
-                .is_err()
-            {
-                return;
-            }
-            while let Ok(body) = rx.try_recv() {
-                if sink
-                    .feed(Frame::Message { tpdu: None, body })
-                    .await
-                    .is_err()
-                {
-                    return;
-                }
-            }
-            if sink.flush().await.is_err() {
-                return;
-            }
-        }
-    });
-    tx
 }
 
 /// Bytes an [`Outbound`] holds before [`Outbound::has_room`] turns false (its

@@ -24,7 +24,7 @@ use tokio::sync::mpsc;
 
 use crate::cards::CardBase;
 use crate::messages::{response_to, OriginalKey};
-use crate::wire::{self, LinkFormat};
+use crate::wire::LinkFormat;
 
 use super::report::Report;
 use super::{execute, AcquirerArgs, AcquirerOptions};
@@ -192,7 +192,7 @@ impl FakeIssuer {
             drop(raw);
             return;
         }
-        let tx = wire::spawn_writer(writer);
+        let tx = spawn_writer(writer);
         while let Some(Ok(frame)) = reader.next().await {
             let Frame::Message { body, .. } = frame else {
                 continue;
@@ -433,4 +433,43 @@ async fn bad_input_from_the_peer_reconnects_and_reverses_on_the_new_link() {
     assert!(s.timed_out >= 3, "{}", report.to_text());
     check_invariants(&report, &fake);
     assert_eq!(fake.links.load(Ordering::Relaxed), 4);
+}
+
+/// Queue depth of a test peer's writer; senders wait when it is full.
+const WRITE_QUEUE: usize = 4096;
+
+/// The test issuer's writer: start a task that writes queued frame bodies, flushing only when the queue is
+/// momentarily empty (so bursts go out in few syscalls). Ends when every sender is
+/// dropped or the peer stops reading.
+fn spawn_writer(
+    mut sink: tokio_util::codec::FramedWrite<
+        switch::net::stream::WriteHalf,
+        codecs::framing::FrameCodec,
+    >,
+) -> mpsc::Sender<Bytes> {
+    let (tx, mut rx) = mpsc::channel::<Bytes>(WRITE_QUEUE);
+    tokio::spawn(async move {
+        while let Some(body) = rx.recv().await {
+            if sink
+                .feed(Frame::Message { tpdu: None, body })
+                .await
+                .is_err()
+            {
+                return;
+            }
+            while let Ok(body) = rx.try_recv() {
+                if sink
+                    .feed(Frame::Message { tpdu: None, body })
+                    .await
+                    .is_err()
+                {
+                    return;
+                }
+            }
+            if sink.flush().await.is_err() {
+                return;
+            }
+        }
+    });
+    tx
 }

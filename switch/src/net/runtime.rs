@@ -148,15 +148,8 @@ impl Shared {
                     let seq = self.journal.record(*record);
                     if strict {
                         wait_for = wait_for.max(seq);
-                    } else if let Some(bound) = self
-                        .store
-                        .as_ref()
-                        .and_then(|store| Some((store, store.relaxed_backlog(seq)?)))
-                    {
-                        // Relaxed, and the writer is a whole batch behind: wait
-                        // for it, so that a crash loses at most one batch.
-                        metrics::counter!("switch_journal_backlog_waits_total").increment(1);
-                        bound.0.durable(bound.1).await;
+                    } else if let Some(store) = &self.store {
+                        store.hold_to_one_batch(seq).await;
                     }
                 }
             }

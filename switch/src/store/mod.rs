@@ -252,12 +252,18 @@ impl Store {
         self.durable.reached(seq).await;
     }
 
-    /// In relaxed mode, what a caller that just submitted `seq` waits for so that
-    /// no more than one batch (`group_commit_max` records) is ever unwritten: a
-    /// crash then loses at most that batch. `None` while the writer keeps up.
-    pub fn relaxed_backlog(&self, seq: u64) -> Option<u64> {
-        let bound = seq.checked_sub(self.max_unwritten)?;
-        (self.durable.get() < bound).then_some(bound)
+    /// In relaxed mode, after submitting `seq`: wait for the writer if it is a
+    /// whole batch (`group_commit_max` records) behind, so that no more than one
+    /// batch is ever unwritten and a crash loses at most that batch. Returns at
+    /// once while the writer keeps up.
+    pub async fn hold_to_one_batch(&self, seq: u64) {
+        let Some(bound) = seq.checked_sub(self.max_unwritten) else {
+            return;
+        };
+        if self.durable.get() < bound {
+            metrics::counter!("switch_journal_backlog_waits_total").increment(1);
+            self.durable(bound).await;
+        }
     }
 
     /// Strict or relaxed.
