@@ -185,11 +185,16 @@ impl std::fmt::Debug for SecretKey {
     }
 }
 
-/// How long, by default, the journal writer lets records gather once it has one
-/// before it commits them (`group_commit_us`): fewer, larger commits cost the
+/// How long, by default, a relaxed journal's writer lets records gather once it
+/// finds one waiting alone (`group_commit_us`): fewer, larger commits cost the
 /// switch far less CPU per record than one commit per record, for at most this
-/// much added latency per commit.
+/// much added latency per commit, which relaxed answers do not wait for.
 pub const DEFAULT_GROUP_COMMIT_US: u64 = 200;
+
+/// The same default for a strict journal: none. Every strict answer waits for its
+/// commit, so a window would add to each one; batches still form, from the records
+/// that arrive while the previous commit is being written.
+pub const DEFAULT_STRICT_GROUP_COMMIT_US: u64 = 0;
 
 /// Most records per commit by default (`group_commit_max`), and so, in relaxed
 /// mode, most records a crash can lose: large enough that a stall of the disk (a
@@ -595,9 +600,10 @@ fn journal_config(
             .group_commit_max
             .unwrap_or(DEFAULT_GROUP_COMMIT_MAX)
             .max(1),
-        group_commit_window: Duration::from_micros(
-            j.group_commit_us.unwrap_or(DEFAULT_GROUP_COMMIT_US),
-        ),
+        group_commit_window: Duration::from_micros(j.group_commit_us.unwrap_or(match durability {
+            Durability::Strict => DEFAULT_STRICT_GROUP_COMMIT_US,
+            Durability::Relaxed => DEFAULT_GROUP_COMMIT_US,
+        })),
         cutover_secs,
     })
 }
