@@ -22,8 +22,33 @@ use switch::store::saf::DurableSaf;
 use switch::store::settlement::{settle, settle_with};
 use switch::store::{open_connection, Store};
 
-/// A fresh database path under the system's temporary folder.
-fn temp_db(name: &str) -> PathBuf {
+/// A fresh database path in a folder of its own under the system's temporary
+/// folder, removed (with whatever the test left in it) when this is dropped.
+struct TempDb(PathBuf);
+
+impl std::ops::Deref for TempDb {
+    type Target = PathBuf;
+
+    fn deref(&self) -> &PathBuf {
+        &self.0
+    }
+}
+
+impl AsRef<std::path::Path> for TempDb {
+    fn as_ref(&self) -> &std::path::Path {
+        &self.0
+    }
+}
+
+impl Drop for TempDb {
+    fn drop(&mut self) {
+        if let Some(dir) = self.0.parent() {
+            let _ = std::fs::remove_dir_all(dir);
+        }
+    }
+}
+
+fn temp_db(name: &str) -> TempDb {
     static N: AtomicU32 = AtomicU32::new(0);
     let dir = std::env::temp_dir().join(format!(
         "switch-store-test-{}-{}-{name}",
@@ -32,7 +57,7 @@ fn temp_db(name: &str) -> PathBuf {
     ));
     let _ = std::fs::remove_dir_all(&dir);
     std::fs::create_dir_all(&dir).unwrap();
-    dir.join("journal.db")
+    TempDb(dir.join("journal.db"))
 }
 
 fn config(path: PathBuf) -> JournalConfig {
@@ -179,7 +204,7 @@ async fn forwarded_transactions_get_one_reversal_across_restarts() {
     assert!(saf.acknowledge("940810", id));
     store.durable(store.submitted()).await;
     store.close();
-    let (_store, recovered) = Store::open(&config(path), NOW_MS + 3000).unwrap();
+    let (_store, recovered) = Store::open(&config(path.clone()), NOW_MS + 3000).unwrap();
     assert!(recovered.saf.is_empty());
 }
 
@@ -234,7 +259,7 @@ fn a_corrupted_or_unusable_database_is_an_error_not_a_fresh_start() {
     // A folder where the file should be.
     let dir_path = temp_db("folder");
     std::fs::create_dir_all(&dir_path).unwrap();
-    assert!(Store::open(&config(dir_path), NOW_MS).is_err());
+    assert!(Store::open(&config(dir_path.clone()), NOW_MS).is_err());
 }
 
 #[tokio::test]
@@ -482,7 +507,8 @@ async fn a_cutover_by_command_is_carried_out_while_the_switch_is_busy() {
 
 #[test]
 fn settling_a_journal_that_is_not_there_is_an_error_not_an_empty_day() {
-    let path = temp_db("absent").with_file_name("no-such-journal.db");
+    let folder = temp_db("absent");
+    let path = folder.with_file_name("no-such-journal.db");
     let error = switch::store::open_existing(&path).err().unwrap();
     assert!(error.to_string().contains("no journal database"), "{error}");
     assert!(!path.exists(), "nothing created");
