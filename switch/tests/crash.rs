@@ -219,6 +219,7 @@ cash_timeout_ms = 1000
         .unwrap();
     let status = switch.wait().unwrap();
     assert!(status.success(), "switch exited with {status}");
+    let standing = issuer.standing_approvals();
     let books = issuer.stop().await.unwrap();
 
     // The issuer's books equal the journal's settlement for the pair.
@@ -241,6 +242,64 @@ cash_timeout_ms = 1000
         issuer_net, settled,
         "issuer books (approved {} / {}, reversed {} / {}) against the journal's settlement",
         approved.count, approved.amount, books.reversed.count, books.reversed.amount
+    );
+    // And transaction by transaction: the approvals standing at the issuer (not
+    // reversed) are exactly the journal's approved originals that no approved
+    // reversal cancels, with the same amounts. The issuer knows a transaction by
+    // fields 32, 7 and 11 as it received them (11: the switch's STAN).
+    let mut at_issuer: Vec<(u64, u32, Decimal)> = standing
+        .iter()
+        .map(|(key, amount)| {
+            let (acquirer, transmission, stan) = key.parts();
+            assert_eq!(acquirer.to_string(), ACQUIRER);
+            (transmission, stan, amount.normalize())
+        })
+        .collect();
+    at_issuer.sort();
+    let mut in_journal: Vec<(u64, u32, Decimal)> = conn
+        .prepare(
+            "SELECT o.transmission, o.switch_stan, o.amount FROM journal o
+             WHERE o.state = 'approved' AND o.reverses_stan IS NULL
+               AND o.acquirer = ?1 AND o.issuer = ?2 AND o.switch_stan IS NOT NULL
+               AND NOT EXISTS (SELECT 1 FROM journal r
+                   WHERE r.acquirer = o.acquirer AND r.reverses_transmission = o.transmission
+                     AND r.reverses_stan = o.stan AND r.state = 'approved')",
+        )
+        .unwrap()
+        .query_map([ACQUIRER, ISSUER], |r| {
+            Ok((
+                r.get::<_, String>(0)?,
+                r.get::<_, i64>(1)?,
+                r.get::<_, String>(2)?,
+            ))
+        })
+        .unwrap()
+        .map(|row| {
+            let (transmission, stan, amount) = row.unwrap();
+            (
+                transmission.parse().unwrap(),
+                u32::try_from(stan).unwrap(),
+                amount.parse::<Decimal>().unwrap().normalize(),
+            )
+        })
+        .filter(|(_, _, amount)| !amount.is_zero())
+        .collect();
+    in_journal.sort();
+    let only_at_issuer: Vec<_> = at_issuer
+        .iter()
+        .filter(|t| in_journal.binary_search(t).is_err())
+        .collect();
+    let only_in_journal: Vec<_> = in_journal
+        .iter()
+        .filter(|t| at_issuer.binary_search(t).is_err())
+        .collect();
+    assert!(
+        only_at_issuer.is_empty() && only_in_journal.is_empty(),
+        "standing approvals differ: {} only at the issuer {:?}, {} only in the journal {:?}",
+        only_at_issuer.len(),
+        only_at_issuer.iter().take(5).collect::<Vec<_>>(),
+        only_in_journal.len(),
+        only_in_journal.iter().take(5).collect::<Vec<_>>()
     );
     // Every approval the acquirer received is journaled as approved.
     let seen = report.approved().get(ISSUER).cloned().unwrap_or_default();
@@ -283,8 +342,8 @@ cash_timeout_ms = 1000
         }
     }
     eprintln!(
-        "crash test: sent {}, acquirer approved {}, journal approved {}, forwarded at the kill {}, issuer reversed {}",
-        report.stats.sent, seen.count, journaled.0, forwarded_at_kill, books.reversed.count
+        "crash test: sent {}, acquirer approved {}, journal approved {}, forwarded at the kill {}, issuer reversed {}, standing approvals matched one by one {}",
+        report.stats.sent, seen.count, journaled.0, forwarded_at_kill, books.reversed.count, at_issuer.len()
     );
     // For the whole suite's scan (scripts/test.sh), the switch's log is kept.
     if let Some(suite) = std::env::var_os("SUITE_LOG_DIR") {

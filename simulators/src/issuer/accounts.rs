@@ -284,6 +284,11 @@ impl TxnKey {
         TxnKey::new(key.stan, &key.transmission, key.acquirer.as_bytes())
     }
 
+    /// Field 32 (as a number), field 7 (MMDDhhmmss as a number) and field 11.
+    pub fn parts(&self) -> (u64, u64, u32) {
+        (self.acquirer, self.stan_time >> 32, self.stan_time as u32)
+    }
+
     fn shard(&self, shards: usize) -> usize {
         // Fibonacci hashing of both halves; the shard maps hash again with SipHash.
         let mixed =
@@ -415,6 +420,28 @@ impl TxnLog {
     /// Total entries (for logs and tests).
     pub fn len(&self) -> usize {
         self.shards.iter().map(|s| lock(s).len()).sum()
+    }
+
+    /// The originals approved and not reversed that the log still holds, with
+    /// their amounts (balance inquiries, which move no money, left out): the
+    /// issuer's side of a transaction-by-transaction reconciliation.
+    pub fn standing_approvals(&self) -> Vec<(TxnKey, Decimal)> {
+        self.shards
+            .iter()
+            .flat_map(|s| {
+                lock(s)
+                    .map
+                    .iter()
+                    .filter_map(|(key, entry)| match entry {
+                        Entry::Approved {
+                            posting,
+                            reversed: false,
+                        } if !posting.amount.is_zero() => Some((*key, posting.amount)),
+                        _ => None,
+                    })
+                    .collect::<Vec<_>>()
+            })
+            .collect()
     }
 
     /// Whether the log is empty.

@@ -321,6 +321,11 @@ impl RunningIssuer {
         self.issuer.totals().snapshot()
     }
 
+    /// The approvals standing (approved, not reversed) in the transaction log.
+    pub fn standing_approvals(&self) -> Vec<(accounts::TxnKey, rust_decimal::Decimal)> {
+        self.issuer.log().standing_approvals()
+    }
+
     /// Stop serving, write the final report, log the totals; returns them.
     pub async fn stop(self) -> Result<report::Snapshot, String> {
         let _ = self.stop.send(true);
