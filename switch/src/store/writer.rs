@@ -105,26 +105,15 @@ pub fn run(
             poll_cutover_requests(&conn, &settings, &day_override);
             polled = std::time::SystemTime::now();
         }
-        // Records that queued while the last batch was committing have waited
-        // already: they are committed at once, with whatever else is waiting. A
-        // record that finds the writer idle waits a short window for company (one
-        // sleep, not a wake-up per record).
-        let waited = match rx.try_recv() {
-            Ok(op) => {
-                batch.push(op);
-                true
-            }
-            Err(_) => false,
-        };
-        if !waited {
-            match rx.recv_timeout(CUTOVER_POLL) {
-                Ok(op) => batch.push(op),
-                Err(RecvTimeoutError::Timeout) => continue,
-                Err(RecvTimeoutError::Disconnected) => return,
-            }
-            if !settings.window.is_zero() {
-                std::thread::sleep(settings.window);
-            }
+        match rx.recv_timeout(CUTOVER_POLL) {
+            Ok(op) => batch.push(op),
+            Err(RecvTimeoutError::Timeout) => continue,
+            Err(RecvTimeoutError::Disconnected) => return,
+        }
+        // A short window for more to arrive (one sleep, not a wake-up per record),
+        // then whatever is waiting, up to the batch bound.
+        if !settings.window.is_zero() {
+            std::thread::sleep(settings.window);
         }
         while batch.len() < settings.max_batch {
             match rx.try_recv() {
