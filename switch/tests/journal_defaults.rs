@@ -3,6 +3,8 @@
 //! a relaxed one gathers records for a short window; `group_commit_us` overrides
 //! either.
 
+#![allow(clippy::expect_used)] // a test fails by panicking
+
 use std::path::Path;
 use std::time::Duration;
 
