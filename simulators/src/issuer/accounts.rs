@@ -426,10 +426,10 @@ impl TxnLog {
     /// their amounts (balance inquiries, which move no money, left out): the
     /// issuer's side of a transaction-by-transaction reconciliation.
     pub fn standing_approvals(&self) -> Vec<(TxnKey, Decimal)> {
-        self.shards
-            .iter()
-            .flat_map(|s| {
-                lock(s)
+        let mut standing = Vec::new();
+        for shard in self.shards.iter() {
+            standing.extend(
+                lock(shard)
                     .map
                     .iter()
                     .filter_map(|(key, entry)| match entry {
@@ -438,10 +438,10 @@ impl TxnLog {
                             reversed: false,
                         } if !posting.amount.is_zero() => Some((*key, posting.amount)),
                         _ => None,
-                    })
-                    .collect::<Vec<_>>()
-            })
-            .collect()
+                    }),
+            );
+        }
+        standing
     }
 
     /// Whether the log is empty.
