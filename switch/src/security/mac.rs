@@ -87,29 +87,54 @@ impl RetailMacKey {
     /// tested against); the chain stays in DES's initial-permutation domain from
     /// block to block, so each block costs one IP and the rounds.
     pub fn mac(&self, padding: MacPadding, data: &[u8]) -> [u8; MAC_LEN] {
+        let [mac] = self.mac_lanes(padding, [data]);
+        mac
+    }
+
+    /// The MACs of `L` messages computed together: their CBC chains advance
+    /// side by side, a block of each per step, so that the DES rounds of one
+    /// fill the time the others wait on table lookups (see
+    /// [`DesKey::rounds_lanes`]). A lane whose message is shorter stops early.
+    pub fn mac_lanes<const L: usize>(
+        &self,
+        padding: MacPadding,
+        data: [&[u8]; L],
+    ) -> [[u8; MAC_LEN]; L] {
         let (k, k2) = (&self.k, &self.k2);
-        let mut state = 0u64; // IP(H_i), the chaining value as the rounds see it
-        let mut blocks = data.chunks_exact(MAC_LEN);
-        for block in &mut blocks {
-            state = k.rounds(
-                state ^ to_rounds(u64::from_be_bytes(block_of(block))),
-                false,
-            );
-        }
-        let rest = blocks.remainder();
-        // The last, padded block: method 1 zero-fills a partial block (and an
-        // empty message is one zero block); method 2 always adds 0x80 then zeros.
-        if !rest.is_empty() || padding == MacPadding::Method2 || data.is_empty() {
-            let mut last = [0u8; MAC_LEN];
-            last[..rest.len()].copy_from_slice(rest);
-            if padding == MacPadding::Method2 {
-                last[rest.len()] = 0x80;
+        let lanes = data.map(|d| PaddedBlocks::new(padding, d));
+        let steps = lanes.iter().map(|b| b.count).max().unwrap_or(0);
+        let mut state = [0u64; L]; // IP(H_i) of each lane, as the rounds see it
+        for step in 0..steps {
+            let input: [u64; L] =
+                std::array::from_fn(|l| state[l] ^ to_rounds(lanes[l].block(step)));
+            let next = k.rounds_lanes(input, false);
+            for (l, lane) in lanes.iter().enumerate() {
+                if step < lane.count {
+                    state[l] = next[l];
+                }
             }
-            state = k.rounds(state ^ to_rounds(u64::from_be_bytes(last)), false);
         }
         // Output transformation 3: decrypt under K', encrypt under K, then IP⁻¹ once.
-        let out = k.rounds(k2.rounds(state, true), false);
-        to_output(out).to_be_bytes()
+        let out = k.rounds_lanes(k2.rounds_lanes(state, true), false);
+        out.map(|s| to_output(s).to_be_bytes())
+    }
+
+    /// The MACs of every message in `data`, in order, computed up to
+    /// [`MAC_LANES`] at a time (see [`RetailMacKey::mac_lanes`]).
+    pub fn mac_batch(&self, padding: MacPadding, data: &[&[u8]]) -> Vec<[u8; MAC_LEN]> {
+        let mut out = Vec::with_capacity(data.len());
+        let mut groups = data.chunks_exact(MAC_LANES);
+        for group in &mut groups {
+            let lanes: [&[u8]; MAC_LANES] = std::array::from_fn(|l| group[l]);
+            out.extend(self.mac_lanes(padding, lanes));
+        }
+        match *groups.remainder() {
+            [a] => out.push(self.mac(padding, a)),
+            [a, b] => out.extend(self.mac_lanes(padding, [a, b])),
+            [a, b, c] => out.extend(self.mac_lanes(padding, [a, b, c])),
+            _ => {}
+        }
+        out
     }
 
     /// Whether `mac` is the retail MAC of `data`, compared in constant time.
@@ -130,6 +155,50 @@ pub fn retail_mac(
     data: &[u8],
 ) -> Result<[u8; MAC_LEN], BadMacKey> {
     Ok(RetailMacKey::new(key)?.mac(padding, data))
+}
+
+/// How many messages [`RetailMacKey::mac_batch`] MACs together.
+pub const MAC_LANES: usize = 4;
+
+/// A message as the retail MAC's blocks: its whole blocks, then the padded last
+/// one. Method 1 zero-fills a partial block (an empty message is one zero
+/// block) and adds nothing to a whole one; method 2 always adds 0x80 then zeros.
+struct PaddedBlocks<'a> {
+    whole: &'a [u8],
+    last: Option<[u8; MAC_LEN]>,
+    count: usize,
+}
+
+impl<'a> PaddedBlocks<'a> {
+    fn new(padding: MacPadding, data: &'a [u8]) -> PaddedBlocks<'a> {
+        let split = data.len() - data.len() % MAC_LEN;
+        let (whole, rest) = data.split_at(split);
+        let last =
+            (!rest.is_empty() || padding == MacPadding::Method2 || data.is_empty()).then(|| {
+                let mut last = [0u8; MAC_LEN];
+                last[..rest.len()].copy_from_slice(rest);
+                if padding == MacPadding::Method2 {
+                    last[rest.len()] = 0x80;
+                }
+                last
+            });
+        PaddedBlocks {
+            whole,
+            last,
+            count: whole.len() / MAC_LEN + usize::from(last.is_some()),
+        }
+    }
+
+    /// Block `i` (zero past the end: a lane that has finished ignores it).
+    #[inline]
+    fn block(&self, i: usize) -> u64 {
+        let at = i * MAC_LEN;
+        match self.whole.get(at..at + MAC_LEN) {
+            Some(b) => u64::from_be_bytes(block_of(b)),
+            None if at == self.whole.len() => self.last.map_or(0, u64::from_be_bytes),
+            None => 0,
+        }
+    }
 }
 
 /// The first 8 bytes of `bytes` as a block (callers pass exactly 8).
@@ -266,6 +335,28 @@ mod tests {
                 }
                 let expected: [u8; MAC_LEN] = reference.finalize().into_bytes().into();
                 proptest::prop_assert_eq!(retail_mac(&key, padding, &data).unwrap(), expected);
+            }
+        }
+
+        /// MACs computed together (lanes of different lengths, empty messages
+        /// included) are each what the message alone gives.
+        #[test]
+        fn batches_agree_with_one_at_a_time(
+            key: [u8; 16],
+            messages in proptest::collection::vec(proptest::collection::vec(proptest::num::u8::ANY, 0..120), 0..7),
+        ) {
+            let k = RetailMacKey::new(&key).unwrap();
+            let slices: Vec<&[u8]> = messages.iter().map(Vec::as_slice).collect();
+            for padding in [MacPadding::Method1, MacPadding::Method2] {
+                let batch = k.mac_batch(padding, &slices);
+                proptest::prop_assert_eq!(batch.len(), slices.len());
+                for (one, got) in slices.iter().zip(&batch) {
+                    proptest::prop_assert_eq!(retail_mac(&key, padding, one).unwrap(), *got);
+                }
+                if let [a, b, c, ..] = slices[..] {
+                    let three = k.mac_lanes(padding, [a, b, c]);
+                    proptest::prop_assert_eq!(&three[..], &batch[..3]);
+                }
             }
         }
     }
