@@ -1,6 +1,7 @@
 //! One connection: register it with the core, read frames and feed them in,
-//! write what the core sends through a batching writer, and close it when the
-//! peer goes, stalls mid-frame, breaks framing, or the core asks.
+//! write what the core sends through the link's batching writer
+//! ([`super::writer`]), and close it when the peer goes, stalls mid-frame, breaks
+//! framing, or the core asks.
 //!
 //! On a MAC link every message must carry a MAC that verifies under the link's
 //! key: a request that does not is answered with RC 63 here, before the core
@@ -18,12 +19,13 @@ use bytes::Bytes;
 use codecs::framing::{Frame, FrameCodec, FramingError};
 use codecs::mti::MessageClass;
 use codecs::{Message, ResponseCode};
-use futures_util::{SinkExt, StreamExt};
+use futures_util::StreamExt;
 use tokio::sync::{mpsc, Notify};
 use tokio_util::codec::{FramedRead, FramedWrite};
 
 use super::runtime::{reads_while_draining, LinkHandle, Shared};
-use super::stream::{LinkStream, WriteHalf};
+use super::stream::LinkStream;
+use super::writer::{write_loop, Outgoing, Sealer};
 use crate::config::{LinkConfig, Role};
 use crate::security::message::{verify, MacFailure};
 use crate::tls::Binding;
@@ -48,8 +50,17 @@ pub(crate) async fn serve(
     let binding = binding.filter(|_| config.role == Role::Acquirer);
     let (r, w) = stream.split();
     let mut reader = FramedRead::new(r, codec());
-    let (frames, rx) = mpsc::channel::<Bytes>(WRITE_QUEUE);
-    let writer = tokio::spawn(write_loop(FramedWrite::new(w, codec()), rx));
+    let (frames, rx) = mpsc::channel::<Outgoing>(WRITE_QUEUE);
+    let mac = config
+        .security
+        .mac
+        .map(|padding| (Arc::<str>::from(config.name.as_str()), padding));
+    let sealer = mac.clone().map(|(zone, padding)| Sealer {
+        security: shared.security.clone(),
+        zone,
+        padding,
+    });
+    let writer = tokio::spawn(write_loop(FramedWrite::new(w, codec()), rx, sealer));
     let close = Arc::new(Notify::new());
     shared.links.insert(
         id,
@@ -57,10 +68,7 @@ pub(crate) async fn serve(
             spec: config.spec.clone(),
             frames,
             close: close.clone(),
-            mac: config
-                .security
-                .mac
-                .map(|padding| (Arc::from(config.name.as_str()), padding)),
+            mac,
         },
     );
     tracing::info!(link = id, name = %config.name, ?peer, role = ?config.role, ?certificate, "link up");
@@ -210,30 +218,5 @@ fn security_violation(
         shared
             .core
             .decline(now, id, msg, ResponseCode::SECURITY_VIOLATION, None)
-    }
-}
-
-/// Write queued frames, flushing only when the queue is momentarily empty.
-async fn write_loop(mut sink: FramedWrite<WriteHalf, FrameCodec>, mut rx: mpsc::Receiver<Bytes>) {
-    while let Some(body) = rx.recv().await {
-        if sink
-            .feed(Frame::Message { tpdu: None, body })
-            .await
-            .is_err()
-        {
-            return;
-        }
-        while let Ok(body) = rx.try_recv() {
-            if sink
-                .feed(Frame::Message { tpdu: None, body })
-                .await
-                .is_err()
-            {
-                return;
-            }
-        }
-        if sink.flush().await.is_err() {
-            return;
-        }
     }
 }

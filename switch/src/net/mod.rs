@@ -17,5 +17,6 @@ pub mod handshake;
 pub mod listener;
 pub mod runtime;
 pub mod stream;
+pub mod writer;
 
 pub use runtime::{RunningSwitch, SwitchOptions};

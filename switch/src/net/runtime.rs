@@ -9,7 +9,6 @@ use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use bytes::Bytes;
 use codecs::{Message, Spec};
 use dashmap::DashMap;
 use routing_rules::{RoutingTable, SharedRoutingTable};
@@ -17,11 +16,12 @@ use tokio::sync::{mpsc, watch, Notify};
 use tokio::task::JoinSet;
 use tokio::time::Instant;
 
+use super::writer::Outgoing;
 use crate::config::{Config, Direction, Durability, Role};
 use crate::core::journal::JournalRecord;
 use crate::core::saf::{MemorySaf, SafQueue};
 use crate::core::{Action, Actions, Core, CoreSettings, LinkId, Millis};
-use crate::security::message::{seal, without_mac};
+use crate::security::message::{prepare_seal, without_mac};
 use crate::security::{MacPadding, SecurityModule, SoftwareSecurityModule};
 use crate::store::journal::StoreJournal;
 use crate::store::saf::DurableSaf;
@@ -59,7 +59,7 @@ pub struct SwitchOptions {
 /// A connection's writer and its close signal.
 pub(crate) struct LinkHandle {
     pub(crate) spec: Arc<Spec>,
-    pub(crate) frames: mpsc::Sender<Bytes>,
+    pub(crate) frames: mpsc::Sender<Outgoing>,
     pub(crate) close: Arc<Notify>,
     /// On a MAC link: the zone (link name) whose key seals what is sent, and the padding.
     pub(crate) mac: Option<(Arc<str>, MacPadding)>,
@@ -165,19 +165,20 @@ impl Shared {
             }
         };
         // A MAC that came with the message belongs to the link it came from: it
-        // is dropped, and a MAC link gets one of its own.
+        // is dropped, and a MAC link gets one of its own, computed by the link's
+        // writer with whatever else is queued there (see `super::writer`).
         let encoded = match &mac {
-            Some((zone, padding)) => seal(&spec, msg, |data| {
-                self.security.generate_mac(zone, *padding, data)
-            })
-            .map_err(|e| e.to_string()),
+            Some(_) => prepare_seal(&spec, msg)
+                .map(Outgoing::Unsealed)
+                .map_err(|e| e.to_string()),
             None => spec
                 .encode_to_bytes(&without_mac(msg))
+                .map(Outgoing::Ready)
                 .map_err(|e| e.to_string()),
         };
         match encoded {
-            Ok(body) => {
-                if frames.send(body).await.is_err() {
+            Ok(outgoing) => {
+                if frames.send(outgoing).await.is_err() {
                     tracing::debug!(link, "writer closed; message not sent");
                 }
             }

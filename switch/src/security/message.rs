@@ -102,6 +102,42 @@ pub fn seal(
     msg: &Message,
     mac: impl FnOnce(&[u8]) -> Result<[u8; MAC_LEN], SecurityError>,
 ) -> Result<Bytes, SealError> {
+    let unsealed = prepare_seal(spec, msg)?;
+    let value = mac(unsealed.data())?;
+    Ok(unsealed.seal(value))
+}
+
+/// A message encoded for a MAC link with its MAC field zeroed, waiting for the
+/// MAC of [`Unsealed::data`]: [`seal`] in two steps, so that a link's writer can
+/// compute the MACs of several queued messages together.
+pub struct Unsealed {
+    out: BytesMut,
+    start: usize,
+    end: usize,
+    wire: MacWire,
+}
+
+impl Unsealed {
+    /// The bytes the MAC authenticates.
+    pub fn data(&self) -> &[u8] {
+        self.out.get(self.start..self.end).unwrap_or_default()
+    }
+
+    /// The encoded message with `mac` in its MAC field.
+    pub fn seal(mut self, mac: [u8; MAC_LEN]) -> Bytes {
+        if let Some(tail) = self.out.get_mut(self.end..) {
+            match self.wire {
+                MacWire::Raw => tail.copy_from_slice(&mac),
+                MacWire::Hex => tail.copy_from_slice(super::keys::to_hex(&mac).as_bytes()),
+            }
+        }
+        self.out.freeze()
+    }
+}
+
+/// Encode `msg` under `spec` for a MAC link: any MAC it carried dropped, field
+/// 64 or 128 present and zeroed (see [`Unsealed`]).
+pub fn prepare_seal(spec: &Spec, msg: &Message) -> Result<Unsealed, SealError> {
     let mut m = without_mac(msg).into_owned();
     if m.field_numbers().any(|n| n > 128) {
         return Err(SealError::Tertiary);
@@ -113,14 +149,12 @@ pub fn seal(
     spec.encode(&m, &mut out)?;
     let end = out.len().saturating_sub(wire.len());
     let start = spec.header_len.min(end);
-    let value = mac(&out[start..end])?;
-    if let Some(tail) = out.get_mut(end..) {
-        match wire {
-            MacWire::Raw => tail.copy_from_slice(&value),
-            MacWire::Hex => tail.copy_from_slice(super::keys::to_hex(&value).as_bytes()),
-        }
-    }
-    Ok(out.freeze())
+    Ok(Unsealed {
+        out,
+        start,
+        end,
+        wire,
+    })
 }
 
 /// Why a received message's MAC was refused.

@@ -68,6 +68,22 @@ pub trait SecurityModule: Send + Sync {
         data: &[u8],
     ) -> Result<[u8; MAC_LEN], SecurityError>;
 
+    /// The MACs of several messages under `zone`'s key, in order: what a link's
+    /// writer asks for the messages queued on it. The default asks
+    /// [`SecurityModule::generate_mac`] for each; a module that can do better
+    /// (the software one computes them together; an HSM may take a batch in one
+    /// command) overrides it.
+    fn generate_macs(
+        &self,
+        zone: &str,
+        padding: MacPadding,
+        data: &[&[u8]],
+    ) -> Result<Vec<[u8; MAC_LEN]>, SecurityError> {
+        data.iter()
+            .map(|d| self.generate_mac(zone, padding, d))
+            .collect()
+    }
+
     /// Whether `mac` authenticates `data` under `zone`'s MAC key, compared in
     /// constant time.
     fn verify_mac(

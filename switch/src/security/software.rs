@@ -108,6 +108,20 @@ impl SecurityModule for SoftwareSecurityModule {
         retail_mac(self.mac_key(zone)?.expose(), padding, data).map_err(|e| bad_key(zone, e))
     }
 
+    fn generate_macs(
+        &self,
+        zone: &str,
+        padding: MacPadding,
+        data: &[&[u8]],
+    ) -> Result<Vec<[u8; MAC_LEN]>, SecurityError> {
+        if let Some(schedule) = self.mac_schedules.get(zone) {
+            return Ok(schedule.mac_batch(padding, data));
+        }
+        data.iter()
+            .map(|d| self.generate_mac(zone, padding, d))
+            .collect()
+    }
+
     fn verify_mac(
         &self,
         zone: &str,
