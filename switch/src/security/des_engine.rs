@@ -211,23 +211,7 @@ impl DesKey {
     #[inline]
     pub fn rounds(&self, block: u64, decrypt: bool) -> u64 {
         let sp = &TABLES.sp;
-        // E's eight overlapping 6-bit groups: R rotated right by one holds groups
-        // 0, 2, 4, 6 at bits 26, 18, 10, 2; rotated left by three, groups 1, 3, 5,
-        // 7 at the same places. Each group meets its subkey bits there, and one
-        // lookup does the S-box and P.
-        let f = |r: u32, k: &[u32; 2]| -> u32 {
-            let even = r.rotate_right(1) ^ k[0];
-            let odd = r.rotate_left(3) ^ k[1];
-            let at = |w: u32, i: usize| sp[i][((w >> group_shift(i)) & 0x3f) as usize];
-            at(even, 0)
-                ^ at(even, 2)
-                ^ at(even, 4)
-                ^ at(even, 6)
-                ^ at(odd, 1)
-                ^ at(odd, 3)
-                ^ at(odd, 5)
-                ^ at(odd, 7)
-        };
+        let f = |r: u32, k: &[u32; 2]| feistel(sp, r, k);
         let (mut l, mut r) = ((block >> 32) as u32, block as u32);
         if decrypt {
             for k in self.rounds.iter().rev() {
@@ -251,19 +235,7 @@ impl DesKey {
     #[inline]
     pub fn rounds_lanes<const L: usize>(&self, blocks: [u64; L], decrypt: bool) -> [u64; L] {
         let sp = &TABLES.sp;
-        let f = |r: u32, k: &[u32; 2]| -> u32 {
-            let even = r.rotate_right(1) ^ k[0];
-            let odd = r.rotate_left(3) ^ k[1];
-            let at = |w: u32, i: usize| sp[i][((w >> group_shift(i)) & 0x3f) as usize];
-            at(even, 0)
-                ^ at(even, 2)
-                ^ at(even, 4)
-                ^ at(even, 6)
-                ^ at(odd, 1)
-                ^ at(odd, 3)
-                ^ at(odd, 5)
-                ^ at(odd, 7)
-        };
+        let f = |r: u32, k: &[u32; 2]| feistel(sp, r, k);
         let mut l = blocks.map(|b| (b >> 32) as u32);
         let mut r = blocks.map(|b| b as u32);
         let mut round = |k: &[u32; 2]| {
@@ -288,6 +260,26 @@ impl DesKey {
     pub fn decrypt(&self, block: u64) -> u64 {
         to_output(self.rounds(to_rounds(block), true))
     }
+}
+
+/// DES's round function f on the half-block `r` with round key `k`. E's eight
+/// overlapping 6-bit groups: R rotated right by one holds groups 0, 2, 4, 6 at
+/// bits 26, 18, 10, 2; rotated left by three, groups 1, 3, 5, 7 at the same
+/// places. Each group meets its subkey bits there, and one lookup does the S-box
+/// and P.
+#[inline(always)]
+fn feistel(sp: &[[u32; 64]; 8], r: u32, k: &[u32; 2]) -> u32 {
+    let even = r.rotate_right(1) ^ k[0];
+    let odd = r.rotate_left(3) ^ k[1];
+    let at = |w: u32, i: usize| sp[i][((w >> group_shift(i)) & 0x3f) as usize];
+    at(even, 0)
+        ^ at(even, 2)
+        ^ at(even, 4)
+        ^ at(even, 6)
+        ^ at(odd, 1)
+        ^ at(odd, 3)
+        ^ at(odd, 5)
+        ^ at(odd, 7)
 }
 
 /// IP: a block as the rounds take it.

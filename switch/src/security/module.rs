@@ -49,6 +49,19 @@ pub enum SecurityError {
     Unavailable(String),
 }
 
+/// [`SecurityModule::generate_macs`] as [`SecurityModule::generate_mac`] for
+/// each message: the trait's default, and a module's fallback.
+pub fn macs_one_at_a_time<M: SecurityModule + ?Sized>(
+    module: &M,
+    zone: &str,
+    padding: MacPadding,
+    data: &[&[u8]],
+) -> Result<Vec<[u8; MAC_LEN]>, SecurityError> {
+    data.iter()
+        .map(|d| module.generate_mac(zone, padding, d))
+        .collect()
+}
+
 /// Message authentication and PIN translation with keys the caller never sees.
 pub trait SecurityModule: Send + Sync {
     /// A short name for logs (`software`, or the HSM's).
@@ -79,9 +92,7 @@ pub trait SecurityModule: Send + Sync {
         padding: MacPadding,
         data: &[&[u8]],
     ) -> Result<Vec<[u8; MAC_LEN]>, SecurityError> {
-        data.iter()
-            .map(|d| self.generate_mac(zone, padding, d))
-            .collect()
+        macs_one_at_a_time(self, zone, padding, data)
     }
 
     /// Whether `mac` authenticates `data` under `zone`'s MAC key, compared in

@@ -117,9 +117,7 @@ impl SecurityModule for SoftwareSecurityModule {
         if let Some(schedule) = self.mac_schedules.get(zone) {
             return Ok(schedule.mac_batch(padding, data));
         }
-        data.iter()
-            .map(|d| self.generate_mac(zone, padding, d))
-            .collect()
+        super::module::macs_one_at_a_time(self, zone, padding, data)
     }
 
     fn verify_mac(
