@@ -10,8 +10,11 @@ use std::sync::Arc;
 
 use bytes::Bytes;
 use codecs::{Message, Spec};
-use switch::security::mac::RetailMacKey;
-use switch::security::message::{seal, verify, without_mac, MacFailure, SealError};
+use switch::security::mac::{RetailMacKey, MAC_LEN};
+use switch::security::message::{
+    precompute_macs, prepare_seal, seal, trailing_mac_region, verify_precomputed, without_mac,
+    MacFailure, SealError, Unsealed,
+};
 use switch::security::pin::{self, ClearPin, PinBlockError};
 use switch::security::{KeyMaterial, MacPadding, PinFormat, ZoneKeys};
 
@@ -143,12 +146,59 @@ impl HostSecurity {
         }
     }
 
+    /// Encode `msgs` under `spec`, in order, sealed with MACs computed together
+    /// when this link has a key (see [`RetailMacKey::mac_batch`]).
+    pub fn encode_all(&self, spec: &Spec, msgs: &[Message]) -> Vec<Result<Bytes, SendError>> {
+        let Some((key, padding)) = &self.mac else {
+            return msgs.iter().map(|m| self.encode(spec, m)).collect();
+        };
+        let unsealed: Vec<Result<Unsealed, SealError>> =
+            msgs.iter().map(|m| prepare_seal(spec, m)).collect();
+        let data: Vec<&[u8]> = unsealed
+            .iter()
+            .filter_map(|u| u.as_ref().ok().map(Unsealed::data))
+            .collect();
+        let mut macs = key.mac_batch(*padding, &data).into_iter();
+        unsealed
+            .into_iter()
+            .map(|u| {
+                let u = u?;
+                let mac = macs.next().unwrap_or_default();
+                Ok(u.seal(mac))
+            })
+            .collect()
+    }
+
     /// Check the MAC of a received frame (Ok when this link has no MAC key).
     pub fn check(&self, spec: &Spec, body: &[u8], msg: &Message) -> Result<(), MacFailure> {
+        self.check_with(spec, body, msg, None)
+    }
+
+    /// The MACs of several received frames computed together, for
+    /// [`HostSecurity::check_with`] (see [`precompute_macs`]).
+    pub fn expected_macs(&self, spec: &Spec, bodies: &[Bytes]) -> Vec<Option<[u8; MAC_LEN]>> {
+        match &self.mac {
+            Some((key, padding)) => precompute_macs(spec, bodies, |regions| {
+                Some(key.mac_batch(*padding, regions))
+            }),
+            None => vec![None; bodies.len()],
+        }
+    }
+
+    /// [`HostSecurity::check`] with the frame's MAC computed beforehand, if it was
+    /// ([`HostSecurity::expected_macs`]).
+    pub fn check_with(
+        &self,
+        spec: &Spec,
+        body: &[u8],
+        msg: &Message,
+        expected: Option<[u8; MAC_LEN]>,
+    ) -> Result<(), MacFailure> {
         let Some((key, padding)) = &self.mac else {
             return Ok(());
         };
-        verify(spec, body, msg, |data, mac| {
+        let expected = expected.zip(trailing_mac_region(spec, body));
+        verify_precomputed(spec, body, msg, expected, |data, mac| {
             Ok(key.verify(*padding, data, mac))
         })
     }

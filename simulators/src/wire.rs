@@ -91,6 +91,37 @@ impl LinkFormat {
         }
     }
 
+    /// Encode several messages, in order, their MACs (on a MAC link) computed
+    /// together.
+    pub fn encode_all(&self, msgs: &[Message]) -> Vec<Result<Bytes, crate::security::SendError>> {
+        match &self.security {
+            Some(s) => s.encode_all(&self.spec, msgs),
+            None => msgs.iter().map(|m| self.encode(m)).collect(),
+        }
+    }
+
+    /// The MACs of several received frames, computed together on a MAC link
+    /// (None each otherwise), for [`LinkFormat::check_with`].
+    pub fn expected_macs(&self, bodies: &[Bytes]) -> Vec<Option<[u8; 8]>> {
+        match &self.security {
+            Some(s) => s.expected_macs(&self.spec, bodies),
+            None => vec![None; bodies.len()],
+        }
+    }
+
+    /// [`LinkFormat::check`] with the frame's MAC computed beforehand, if it was.
+    pub fn check_with(
+        &self,
+        body: &[u8],
+        msg: &Message,
+        expected: Option<[u8; 8]>,
+    ) -> Result<(), switch::security::message::MacFailure> {
+        match &self.security {
+            Some(s) => s.check_with(&self.spec, body, msg, expected),
+            None => Ok(()),
+        }
+    }
+
     /// Whether the link's messages carry MACs.
     pub fn macs(&self) -> bool {
         self.security.as_ref().is_some_and(|s| s.macs())
@@ -102,10 +133,7 @@ impl LinkFormat {
         body: &[u8],
         msg: &Message,
     ) -> Result<(), switch::security::message::MacFailure> {
-        match &self.security {
-            Some(s) => s.check(&self.spec, body, msg),
-            None => Ok(()),
-        }
+        self.check_with(body, msg, None)
     }
 }
 

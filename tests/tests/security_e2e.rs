@@ -268,6 +268,64 @@ async fn wrong_or_missing_macs_are_refused_with_rc_63() {
     .await;
 }
 
+/// Issuer answers that arrive in one write are read, and their MACs computed,
+/// together: a forged one among them is dropped (its request times out and is
+/// reversed) and the others are answered, each on its own merits.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_forged_answer_among_answers_read_together_is_dropped_alone() {
+    bounded(async {
+        let log = LogCapture::global();
+        let (_sw, mut acq, mut iss) = network("MACBATCH", 500).await;
+        let card = card();
+        for stan in [21, 22, 23] {
+            acq.send(&purchase(card.pan_str(), ACQUIRER, stan, 1500))
+                .await;
+        }
+        let mut forwarded = Vec::new();
+        for _ in 0..3 {
+            forwarded.push(iss.recv(WAIT).await.expect("forwarded, sealed"));
+        }
+        // The three answers in one write (binary2 framing: a two-byte length
+        // before each), the middle one sealed under the wrong key.
+        let mut wire = Vec::new();
+        for (i, fwd) in forwarded.iter().enumerate() {
+            let keys = if i == 1 {
+                host(ACQ_MAC, ISS_ZPK)
+            } else {
+                host(ISS_MAC, ISS_ZPK)
+            };
+            let body = keys.encode(&iss.spec, &answer(fwd, "00")).unwrap();
+            wire.extend_from_slice(&u16::try_from(body.len()).unwrap().to_be_bytes());
+            wire.extend_from_slice(&body);
+        }
+        iss.peer.write_bytes(&wire).await;
+        let forged_stan = forwarded[1].stan();
+        let mut codes = std::collections::BTreeMap::new();
+        for _ in 0..3 {
+            let r = acq.recv(WAIT).await.expect("an answer for each request");
+            codes.insert(r.stan().unwrap(), r.response_code().unwrap().to_string());
+        }
+        assert_eq!(
+            codes,
+            [(21, "00"), (22, "91"), (23, "00")]
+                .into_iter()
+                .map(|(s, c)| (s, c.to_string()))
+                .collect(),
+            "the answers sent in order of the requests; the forged one is the second"
+        );
+        let reversal = iss.recv(WAIT).await.expect("a sealed reversal");
+        assert_eq!(reversal.mti().as_str(), "0420");
+        assert_eq!(
+            reversal.get(90).map(|f| f.bytes()[4..10].to_vec()),
+            forged_stan.map(|s| format!("{s:06}").into_bytes()),
+            "the reversal is for the forged answer's request"
+        );
+        let dropped = log.lines_with(&["security event", "MACBATCH-issuer", "dropped"]);
+        assert_eq!(dropped.len(), 1, "{dropped:?}");
+    })
+    .await;
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn pin_blocks_arrive_translated_to_the_issuer_key() {
     bounded(async {

@@ -20,6 +20,7 @@ use bytes::Bytes;
 use codecs::framing::Frame;
 use codecs::Message;
 use futures_util::StreamExt;
+use switch::net::read_batch::{gather_ready, AfterBatch};
 use switch::net::stream::LinkStream;
 use tokio::net::TcpListener;
 use tokio::sync::{mpsc, watch, Semaphore};
@@ -402,6 +403,8 @@ impl Server {
         tokio::pin!(disconnect);
         let mut calendar = Calendar::new();
         let (mut frames, mut malformed) = (0u64, 0u64);
+        // What the reader gave after a batch of frames: handled next.
+        let mut after_batch = None;
         let ended = loop {
             let room = out.out.has_room();
             if room {
@@ -414,7 +417,7 @@ impl Server {
                     LinkStats::bump(&self.stats.faults_disconnects);
                     break Ended::FaultDisconnect;
                 }
-                frame = reader.next(), if room => {
+                frame = next_frame(&mut after_batch, &mut reader), if room => {
                     let body = match frame {
                         None if reader.read_buffer().is_empty() => break Ended::PeerClosed,
                         None => break Ended::Problem(format!(
@@ -425,49 +428,37 @@ impl Server {
                         Some(Ok(Frame::KeepAlive)) => continue,
                         Some(Ok(Frame::Message { body, .. })) => body,
                     };
-                    frames += 1;
                     let format = &settings.format;
-                    let outcome = if format.macs() {
-                        self.issuer.on_frame_checked(&format.spec, body, calendar.today(), |body, msg| {
-                            format.check(body, msg).map_err(|e| e.to_string())
-                        })
+                    // On a MAC link the frames already read come along (the
+                    // switch's link carries many transactions): their MACs are
+                    // checked, and their answers sealed, together.
+                    let bodies = if format.macs() {
+                        let (bodies, after) = gather_ready(&mut reader, body);
+                        after_batch = after;
+                        bodies
                     } else {
-                        self.issuer.on_frame(&format.spec, body, calendar.today())
+                        vec![body]
                     };
-                    let result = match outcome {
-                        FrameOutcome::Reply(reply) => self.respond(&mut out, &reply, id).await,
-                        FrameOutcome::NoReply(mti) => {
-                            tracing::debug!(conn = id, %mti, "received; no answer needed");
-                            Ok(())
+                    frames += bodies.len() as u64;
+                    let expected = format.expected_macs(&bodies);
+                    let mut answers = Vec::with_capacity(bodies.len());
+                    for (body, expected) in bodies.into_iter().zip(expected) {
+                        let outcome = if format.macs() {
+                            self.issuer.on_frame_checked(&format.spec, body, calendar.today(), |body, msg| {
+                                format.check_with(body, msg, expected).map_err(|e| e.to_string())
+                            })
+                        } else {
+                            self.issuer.on_frame(&format.spec, body, calendar.today())
+                        };
+                        answers.extend(self.answer_of(outcome, id, &mut malformed));
+                    }
+                    let mut result = Ok(());
+                    for (answer, body) in answers.iter().zip(format.encode_all(&answers)) {
+                        result = self.respond_encoded(&mut out, answer, body, id).await;
+                        if result.is_err() {
+                            break;
                         }
-                        FrameOutcome::Unauthenticated { reason, reply } => {
-                            LinkStats::bump(&self.stats.unauthenticated);
-                            tracing::warn!(conn = id, %reason, answered_rc_63 = reply.is_some(), "message authentication failed");
-                            match reply {
-                                Some(reply) => self.respond(&mut out, &reply, id).await,
-                                None => Ok(()),
-                            }
-                        }
-                        FrameOutcome::Malformed { error, reply } => {
-                            malformed += 1;
-                            let answered = reply.is_some();
-                            if malformed <= MALFORMED_LOGGED {
-                                tracing::warn!(conn = id, %error, answered_rc_30 = answered, "malformed frame");
-                            } else {
-                                tracing::debug!(conn = id, %error, answered_rc_30 = answered, "malformed frame");
-                            }
-                            match reply {
-                                Some(reply) => {
-                                    LinkStats::bump(&self.stats.malformed_answered);
-                                    self.respond(&mut out, &reply, id).await
-                                }
-                                None => {
-                                    LinkStats::bump(&self.stats.malformed_dropped);
-                                    Ok(())
-                                }
-                            }
-                        }
-                    };
+                    }
                     if let Err(ended) = result {
                         break ended;
                     }
@@ -513,9 +504,48 @@ impl Server {
         ended
     }
 
-    /// Encode and send an answer, applying latency and faults.
-    async fn respond(&self, out: &mut Outbox, msg: &Message, id: u64) -> Result<(), Ended> {
-        let body = match self.settings.format.encode(msg) {
+    /// What a frame's outcome asks to answer, if anything, with its log line and
+    /// counters.
+    fn answer_of(&self, outcome: FrameOutcome, id: u64, malformed: &mut u64) -> Option<Message> {
+        match outcome {
+            FrameOutcome::Reply(reply) => Some(reply),
+            FrameOutcome::NoReply(mti) => {
+                tracing::debug!(conn = id, %mti, "received; no answer needed");
+                None
+            }
+            FrameOutcome::Unauthenticated { reason, reply } => {
+                LinkStats::bump(&self.stats.unauthenticated);
+                tracing::warn!(conn = id, %reason, answered_rc_63 = reply.is_some(), "message authentication failed");
+                reply
+            }
+            FrameOutcome::Malformed { error, reply } => {
+                *malformed += 1;
+                let answered = reply.is_some();
+                if *malformed <= MALFORMED_LOGGED {
+                    tracing::warn!(conn = id, %error, answered_rc_30 = answered, "malformed frame");
+                } else {
+                    tracing::debug!(conn = id, %error, answered_rc_30 = answered, "malformed frame");
+                }
+                LinkStats::bump(if answered {
+                    &self.stats.malformed_answered
+                } else {
+                    &self.stats.malformed_dropped
+                });
+                reply
+            }
+        }
+    }
+
+    /// Send an answer encoded by [`LinkFormat::encode_all`], applying latency and
+    /// faults.
+    async fn respond_encoded(
+        &self,
+        out: &mut Outbox,
+        msg: &Message,
+        encoded: Result<Bytes, crate::security::SendError>,
+        id: u64,
+    ) -> Result<(), Ended> {
+        let body = match encoded {
             Ok(b) => b,
             Err(e) => {
                 tracing::warn!(conn = id, mti = %msg.mti(), error = %e, "answer does not encode; not sent");
@@ -572,6 +602,20 @@ impl Server {
         out.out
             .push(body)
             .map_err(|e| Ended::Problem(format!("cannot frame an answer: {e}")))
+    }
+}
+
+/// What a batch left to handle ([`AfterBatch`]), else the reader's next item.
+async fn next_frame<S, E>(
+    after_batch: &mut AfterBatch<E>,
+    reader: &mut S,
+) -> Option<Result<Frame, E>>
+where
+    S: futures_util::Stream<Item = Result<Frame, E>> + Unpin,
+{
+    match after_batch.take() {
+        Some(item) => item,
+        None => reader.next().await,
     }
 }
 

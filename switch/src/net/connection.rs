@@ -23,11 +23,15 @@ use futures_util::StreamExt;
 use tokio::sync::{mpsc, Notify};
 use tokio_util::codec::{FramedRead, FramedWrite};
 
+use super::read_batch::gather_ready;
 use super::runtime::{reads_while_draining, LinkHandle, Shared};
 use super::stream::LinkStream;
 use super::writer::{write_loop, Outgoing, Sealer};
 use crate::config::{LinkConfig, Role};
-use crate::security::message::{verify, MacFailure};
+use crate::security::mac::MAC_LEN;
+use crate::security::message::{
+    precompute_macs, trailing_mac_region, verify_precomputed, MacFailure,
+};
 use crate::tls::Binding;
 
 /// Frames queued for one connection's writer before senders wait.
@@ -77,16 +81,22 @@ pub(crate) async fn serve(
 
     let read_timeout = shared.config.read_timeout;
     let mut stop = shared.stop.subscribe();
+    // What the reader gave after a batch of frames (an error, the end): handled
+    // next, as if just read.
+    let mut after_batch = None;
     let why = loop {
         if *stop.borrow() && !reads_while_draining(config.role) {
             // Draining: no new requests from acquirers; keep the writer for answers.
             close.notified().await;
             break "shutdown";
         }
-        let next = tokio::select! {
-            r = tokio::time::timeout(read_timeout, reader.next()) => r,
-            _ = close.notified() => break "closed by the switch",
-            _ = stop.changed() => continue,
+        let next = match after_batch.take() {
+            Some(item) => Ok(item),
+            None => tokio::select! {
+                r = tokio::time::timeout(read_timeout, reader.next()) => r,
+                _ = close.notified() => break "closed by the switch",
+                _ = stop.changed() => continue,
+            },
         };
         match next {
             Err(_) if reader.read_buffer().is_empty() => continue, // idle is fine
@@ -107,8 +117,20 @@ pub(crate) async fn serve(
                 break "framing error";
             }
             Ok(Some(Ok(Frame::KeepAlive))) => continue,
+            Ok(Some(Ok(Frame::Message { body, .. }))) if config.security.mac.is_some() => {
+                // On a MAC link, the frames already read arrive with it (a link
+                // carrying many transactions, such as an issuer's, brings several
+                // per read): their MACs are computed together, then each frame is
+                // checked and handled in order.
+                let (bodies, after) = gather_ready(&mut reader, body);
+                after_batch = after;
+                let expected = expected_macs(&shared, &config, &bodies);
+                for (body, expected) in bodies.into_iter().zip(expected) {
+                    on_frame(&shared, id, &config, binding.as_deref(), body, expected).await;
+                }
+            }
             Ok(Some(Ok(Frame::Message { body, .. }))) => {
-                on_frame(&shared, id, &config, binding.as_deref(), body).await
+                on_frame(&shared, id, &config, binding.as_deref(), body, None).await
             }
         }
     };
@@ -119,18 +141,38 @@ pub(crate) async fn serve(
     writer.abort();
 }
 
+/// The MACs of a batch of received frames on a MAC link, computed together
+/// ([`precompute_macs`]); a module that fails leaves each check to ask again
+/// and say why.
+fn expected_macs(
+    shared: &Shared,
+    config: &LinkConfig,
+    bodies: &[Bytes],
+) -> Vec<Option<[u8; MAC_LEN]>> {
+    let padding = config.security.mac.unwrap_or_default();
+    precompute_macs(&config.spec, bodies, |regions| {
+        shared
+            .security
+            .generate_macs(&config.name, padding, regions)
+            .ok()
+    })
+}
+
+/// Handle one frame; `expected`: its MAC computed beforehand with others of its
+/// batch ([`expected_macs`]).
 async fn on_frame(
     shared: &Arc<Shared>,
     id: u32,
     config: &LinkConfig,
     binding: Option<&Binding>,
     body: Bytes,
+    expected: Option<[u8; MAC_LEN]>,
 ) {
     let now = shared.now();
     let arrived = tokio::time::Instant::now();
     match config.spec.decode(body.clone()) {
         Ok(msg) => {
-            if let Err(failure) = check_mac(shared, config, &body, &msg) {
+            if let Err(failure) = check_mac(shared, config, &body, &msg, expected) {
                 let request = msg.mti().is_request();
                 tracing::warn!(
                     target: "switch::security",
@@ -189,17 +231,20 @@ async fn on_frame(
     }
 }
 
-/// On a MAC link, whether `msg` (decoded from `body`) carries a MAC that verifies.
+/// On a MAC link, whether `msg` (decoded from `body`) carries a MAC that
+/// verifies (against `expected`, when computed beforehand over the right bytes).
 fn check_mac(
     shared: &Shared,
     config: &LinkConfig,
     body: &[u8],
     msg: &Message,
+    expected: Option<[u8; MAC_LEN]>,
 ) -> Result<(), MacFailure> {
     let Some(padding) = config.security.mac else {
         return Ok(());
     };
-    verify(&config.spec, body, msg, |data, mac| {
+    let expected = expected.zip(trailing_mac_region(&config.spec, body));
+    verify_precomputed(&config.spec, body, msg, expected, |data, mac| {
         shared.security.verify_mac(&config.name, padding, data, mac)
     })
 }

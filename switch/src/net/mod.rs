@@ -15,6 +15,7 @@ pub mod connection;
 pub mod dialer;
 pub mod handshake;
 pub mod listener;
+pub mod read_batch;
 pub mod runtime;
 pub mod stream;
 pub mod writer;

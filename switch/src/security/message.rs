@@ -213,6 +213,66 @@ pub fn verify(
     }
 }
 
+/// The bytes a MAC carried at the very end of `body` covers (from the end of the
+/// spec's fixed header to the MAC field, as it would be in field 64), found
+/// without decoding: for computing the MACs of several received frames together
+/// before each is decoded and checked ([`verify_precomputed`]). None if `body`
+/// is too short to hold a MAC.
+pub fn trailing_mac_region<'a>(spec: &Spec, body: &'a [u8]) -> Option<&'a [u8]> {
+    let wire = mac_wire(spec, 64)?;
+    let end = body.len().checked_sub(wire.len())?;
+    body.get(spec.header_len..end)
+}
+
+/// The MACs of several received frames' trailing regions
+/// ([`trailing_mac_region`]), computed together by `macs` (given the regions,
+/// in order; None if it cannot): one per frame, None for a frame too short to
+/// carry one, for a single frame (it is checked as it is decoded), and for all
+/// of them when `macs` fails (each check then computes its own).
+pub fn precompute_macs<B: AsRef<[u8]>>(
+    spec: &Spec,
+    bodies: &[B],
+    macs: impl FnOnce(&[&[u8]]) -> Option<Vec<[u8; MAC_LEN]>>,
+) -> Vec<Option<[u8; MAC_LEN]>> {
+    let mut expected = vec![None; bodies.len()];
+    if bodies.len() < 2 {
+        return expected;
+    }
+    let (at, regions): (Vec<usize>, Vec<&[u8]>) = bodies
+        .iter()
+        .enumerate()
+        .filter_map(|(i, b)| Some((i, trailing_mac_region(spec, b.as_ref())?)))
+        .unzip();
+    if let Some(values) = macs(&regions) {
+        for (i, mac) in at.into_iter().zip(values) {
+            expected[i] = Some(mac);
+        }
+    }
+    expected
+}
+
+/// [`verify`] with a MAC computed beforehand: `expected` holds a MAC and the
+/// bytes it was computed over ([`trailing_mac_region`]); when those are exactly
+/// the bytes the message's MAC field covers, the carried MAC is compared with it
+/// (in constant time), otherwise `verify_mac` is asked as [`verify`] would.
+pub fn verify_precomputed(
+    spec: &Spec,
+    body: &[u8],
+    msg: &Message,
+    expected: Option<([u8; MAC_LEN], &[u8])>,
+    verify_mac: impl FnOnce(&[u8], &[u8]) -> Result<bool, SecurityError>,
+) -> Result<(), MacFailure> {
+    verify(spec, body, msg, |data, mac| match expected {
+        Some((value, region))
+            if std::ptr::eq(region.as_ptr(), data.as_ptr()) && region.len() == data.len() =>
+        {
+            use subtle::ConstantTimeEq;
+            Ok(mac.len() == MAC_LEN && bool::from(value.ct_eq(mac)))
+        }
+        _ => verify_mac(data, mac),
+    })
+}
+
 #[cfg(test)]
 mod tests {
     #![allow(clippy::unwrap_used)]
@@ -272,6 +332,38 @@ mod tests {
                 }
             }
         }
+    }
+
+    /// A MAC computed beforehand over the trailing region decides as `verify`
+    /// does, for a good MAC, a wrong one, and a region that is not the
+    /// message's (then the module is asked).
+    #[test]
+    fn precomputed_macs_decide_as_verify_does() {
+        let spec = Spec::builtin("iso87ascii").unwrap();
+        for secondary in [false, true] {
+            let mut m = request();
+            if secondary {
+                m.set(100, "940820");
+            }
+            let body = seal(&spec, &m, sign).unwrap();
+            let decoded = spec.decode(body.clone()).unwrap();
+            let region = trailing_mac_region(&spec, &body).unwrap();
+            let good = sign(region).unwrap();
+            let asked = std::cell::Cell::new(false);
+            let ask = |data: &[u8], mac: &[u8]| {
+                asked.set(true);
+                check(data, mac)
+            };
+            verify_precomputed(&spec, &body, &decoded, Some((good, region)), ask).unwrap();
+            assert!(!asked.get(), "the precomputed MAC was used");
+            let wrong = verify_precomputed(&spec, &body, &decoded, Some(([0; 8], region)), ask);
+            assert!(matches!(wrong, Err(MacFailure::Mismatch(_))));
+            // Not the message's region: the module decides (and the MAC is good).
+            let other = &body[..body.len() - 9];
+            verify_precomputed(&spec, &body, &decoded, Some(([0; 8], other)), ask).unwrap();
+            assert!(asked.get());
+        }
+        assert_eq!(trailing_mac_region(&spec, b"0200"), None);
     }
 
     #[test]
