@@ -12,8 +12,8 @@ use bytes::Bytes;
 use codecs::{Message, Spec};
 use switch::security::mac::{RetailMacKey, MAC_LEN};
 use switch::security::message::{
-    precompute_macs, prepare_seal, seal, trailing_mac_region, verify_precomputed, without_mac,
-    MacFailure, SealError, Unsealed,
+    precompute_macs, prepare_seal, seal, verify_precomputed, without_mac, MacFailure, SealError,
+    Unsealed,
 };
 use switch::security::pin::{self, ClearPin, PinBlockError};
 use switch::security::{KeyMaterial, MacPadding, PinFormat, ZoneKeys};
@@ -197,7 +197,6 @@ impl HostSecurity {
         let Some((key, padding)) = &self.mac else {
             return Ok(());
         };
-        let expected = expected.zip(trailing_mac_region(spec, body));
         verify_precomputed(spec, body, msg, expected, |data, mac| {
             Ok(key.verify(*padding, data, mac))
         })

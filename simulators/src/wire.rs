@@ -16,6 +16,7 @@ use bytes::{Buf, Bytes, BytesMut};
 use codecs::framing::{Frame, FrameCodec, FramingError, LengthHeader, DEFAULT_MAX_FRAME};
 use codecs::{Message, Spec};
 use switch::net::stream::{LinkStream, ReadHalf, WriteHalf};
+use switch::security::mac::MAC_LEN;
 use tokio::io::AsyncWrite;
 use tokio::net::TcpStream;
 use tokio_util::codec::{Encoder, FramedRead, FramedWrite};
@@ -102,7 +103,7 @@ impl LinkFormat {
 
     /// The MACs of several received frames, computed together on a MAC link
     /// (None each otherwise), for [`LinkFormat::check_with`].
-    pub fn expected_macs(&self, bodies: &[Bytes]) -> Vec<Option<[u8; 8]>> {
+    pub fn expected_macs(&self, bodies: &[Bytes]) -> Vec<Option<[u8; MAC_LEN]>> {
         match &self.security {
             Some(s) => s.expected_macs(&self.spec, bodies),
             None => vec![None; bodies.len()],
@@ -114,7 +115,7 @@ impl LinkFormat {
         &self,
         body: &[u8],
         msg: &Message,
-        expected: Option<[u8; 8]>,
+        expected: Option<[u8; MAC_LEN]>,
     ) -> Result<(), switch::security::message::MacFailure> {
         match &self.security {
             Some(s) => s.check_with(&self.spec, body, msg, expected),

@@ -29,9 +29,7 @@ use super::stream::LinkStream;
 use super::writer::{write_loop, Outgoing, Sealer};
 use crate::config::{LinkConfig, Role};
 use crate::security::mac::MAC_LEN;
-use crate::security::message::{
-    precompute_macs, trailing_mac_region, verify_precomputed, MacFailure,
-};
+use crate::security::message::{precompute_macs, verify_precomputed, MacFailure};
 use crate::tls::Binding;
 
 /// Frames queued for one connection's writer before senders wait.
@@ -55,15 +53,12 @@ pub(crate) async fn serve(
     let (r, w) = stream.split();
     let mut reader = FramedRead::new(r, codec());
     let (frames, rx) = mpsc::channel::<Outgoing>(WRITE_QUEUE);
-    let mac = config
-        .security
-        .mac
-        .map(|padding| (Arc::<str>::from(config.name.as_str()), padding));
-    let sealer = mac.clone().map(|(zone, padding)| Sealer {
+    let sealer = config.security.mac.map(|padding| Sealer {
         security: shared.security.clone(),
-        zone,
+        zone: Arc::from(config.name.as_str()),
         padding,
     });
+    let sealed = sealer.is_some();
     let writer = tokio::spawn(write_loop(FramedWrite::new(w, codec()), rx, sealer));
     let close = Arc::new(Notify::new());
     shared.links.insert(
@@ -72,7 +67,7 @@ pub(crate) async fn serve(
             spec: config.spec.clone(),
             frames,
             close: close.clone(),
-            mac,
+            sealed,
         },
     );
     tracing::info!(link = id, name = %config.name, ?peer, role = ?config.role, ?certificate, "link up");
@@ -243,7 +238,6 @@ fn check_mac(
     let Some(padding) = config.security.mac else {
         return Ok(());
     };
-    let expected = expected.zip(trailing_mac_region(&config.spec, body));
     verify_precomputed(&config.spec, body, msg, expected, |data, mac| {
         shared.security.verify_mac(&config.name, padding, data, mac)
     })

@@ -22,7 +22,7 @@ use crate::core::journal::JournalRecord;
 use crate::core::saf::{MemorySaf, SafQueue};
 use crate::core::{Action, Actions, Core, CoreSettings, LinkId, Millis};
 use crate::security::message::{prepare_seal, without_mac};
-use crate::security::{MacPadding, SecurityModule, SoftwareSecurityModule};
+use crate::security::{SecurityModule, SoftwareSecurityModule};
 use crate::store::journal::StoreJournal;
 use crate::store::saf::DurableSaf;
 use crate::store::Store;
@@ -61,8 +61,9 @@ pub(crate) struct LinkHandle {
     pub(crate) spec: Arc<Spec>,
     pub(crate) frames: mpsc::Sender<Outgoing>,
     pub(crate) close: Arc<Notify>,
-    /// On a MAC link: the zone (link name) whose key seals what is sent, and the padding.
-    pub(crate) mac: Option<(Arc<str>, MacPadding)>,
+    /// A MAC link: what is sent is queued unsealed and sealed by the link's
+    /// writer (see `super::writer`).
+    pub(crate) sealed: bool,
 }
 
 /// State shared by every driver task.
@@ -157,8 +158,8 @@ impl Shared {
     }
 
     async fn send(&self, link: LinkId, msg: &Message) {
-        let (spec, frames, mac) = match self.links.get(&link) {
-            Some(h) => (h.spec.clone(), h.frames.clone(), h.mac.clone()),
+        let (spec, frames, sealed) = match self.links.get(&link) {
+            Some(h) => (h.spec.clone(), h.frames.clone(), h.sealed),
             None => {
                 tracing::debug!(link, mti = %msg.mti(), "link gone; message not sent");
                 return;
@@ -167,14 +168,14 @@ impl Shared {
         // A MAC that came with the message belongs to the link it came from: it
         // is dropped, and a MAC link gets one of its own, computed by the link's
         // writer with whatever else is queued there (see `super::writer`).
-        let encoded = match &mac {
-            Some(_) => prepare_seal(&spec, msg)
+        let encoded = if sealed {
+            prepare_seal(&spec, msg)
                 .map(Outgoing::Unsealed)
-                .map_err(|e| e.to_string()),
-            None => spec
-                .encode_to_bytes(&without_mac(msg))
+                .map_err(|e| e.to_string())
+        } else {
+            spec.encode_to_bytes(&without_mac(msg))
                 .map(Outgoing::Ready)
-                .map_err(|e| e.to_string()),
+                .map_err(|e| e.to_string())
         };
         match encoded {
             Ok(outgoing) => {

@@ -251,17 +251,19 @@ pub fn precompute_macs<B: AsRef<[u8]>>(
     expected
 }
 
-/// [`verify`] with a MAC computed beforehand: `expected` holds a MAC and the
-/// bytes it was computed over ([`trailing_mac_region`]); when those are exactly
-/// the bytes the message's MAC field covers, the carried MAC is compared with it
-/// (in constant time), otherwise `verify_mac` is asked as [`verify`] would.
+/// [`verify`] with a MAC computed beforehand: `expected` is the MAC of `body`'s
+/// trailing region ([`trailing_mac_region`], as [`precompute_macs`] gives it).
+/// When that region is exactly what the message's MAC field covers, the carried
+/// MAC is compared with it (in constant time); otherwise `verify_mac` is asked,
+/// as [`verify`] would.
 pub fn verify_precomputed(
     spec: &Spec,
     body: &[u8],
     msg: &Message,
-    expected: Option<([u8; MAC_LEN], &[u8])>,
+    expected: Option<[u8; MAC_LEN]>,
     verify_mac: impl FnOnce(&[u8], &[u8]) -> Result<bool, SecurityError>,
 ) -> Result<(), MacFailure> {
+    let expected = expected.zip(trailing_mac_region(spec, body));
     verify(spec, body, msg, |data, mac| match expected {
         Some((value, region))
             if std::ptr::eq(region.as_ptr(), data.as_ptr()) && region.len() == data.len() =>
@@ -335,8 +337,9 @@ mod tests {
     }
 
     /// A MAC computed beforehand over the trailing region decides as `verify`
-    /// does, for a good MAC, a wrong one, and a region that is not the
-    /// message's (then the module is asked).
+    /// does: a good MAC passes and a wrong one fails without asking the module,
+    /// none computed asks it, and a MAC field out of place is refused whatever
+    /// was computed.
     #[test]
     fn precomputed_macs_decide_as_verify_does() {
         let spec = Spec::builtin("iso87ascii").unwrap();
@@ -347,22 +350,30 @@ mod tests {
             }
             let body = seal(&spec, &m, sign).unwrap();
             let decoded = spec.decode(body.clone()).unwrap();
-            let region = trailing_mac_region(&spec, &body).unwrap();
-            let good = sign(region).unwrap();
+            let good = sign(trailing_mac_region(&spec, &body).unwrap()).unwrap();
             let asked = std::cell::Cell::new(false);
             let ask = |data: &[u8], mac: &[u8]| {
                 asked.set(true);
                 check(data, mac)
             };
-            verify_precomputed(&spec, &body, &decoded, Some((good, region)), ask).unwrap();
-            assert!(!asked.get(), "the precomputed MAC was used");
-            let wrong = verify_precomputed(&spec, &body, &decoded, Some(([0; 8], region)), ask);
+            verify_precomputed(&spec, &body, &decoded, Some(good), ask).unwrap();
+            let wrong = verify_precomputed(&spec, &body, &decoded, Some([0; 8]), ask);
             assert!(matches!(wrong, Err(MacFailure::Mismatch(_))));
-            // Not the message's region: the module decides (and the MAC is good).
-            let other = &body[..body.len() - 9];
-            verify_precomputed(&spec, &body, &decoded, Some(([0; 8], other)), ask).unwrap();
-            assert!(asked.get());
+            assert!(!asked.get(), "the precomputed MAC was used");
+            verify_precomputed(&spec, &body, &decoded, None, ask).unwrap();
+            assert!(asked.get(), "none computed: the module decides");
         }
+        // A MAC in 64 on a message with a secondary bitmap is not where it belongs.
+        let mut m = request();
+        m.set(100, "940820");
+        m.set_binary(64, &[0; 8]);
+        let body = spec.encode_to_bytes(&m).unwrap();
+        let d = spec.decode(body.clone()).unwrap();
+        let computed = sign(trailing_mac_region(&spec, &body).unwrap()).unwrap();
+        assert!(matches!(
+            verify_precomputed(&spec, &body, &d, Some(computed), check),
+            Err(MacFailure::Missing(128))
+        ));
         assert_eq!(trailing_mac_region(&spec, b"0200"), None);
     }
 
