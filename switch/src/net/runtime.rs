@@ -92,41 +92,30 @@ impl Shared {
         Millis(self.start.elapsed().as_millis() as u64)
     }
 
-    /// Carry out the core's actions. A `Send` waits until what it depends on is
-    /// durable: store-and-forward messages queued by the same event always, journal
-    /// records in strict mode. Actions that wait run in a task of their own, so the
-    /// connection that brought the event goes on reading (one issuer link carries
-    /// every answer from that issuer: waiting inline would serialize them).
-    pub(crate) async fn execute(self: &Arc<Self>, actions: Actions) {
+    /// Carry out the core's actions, in order. A `Send` goes out only once what
+    /// it depends on is durable: store-and-forward messages queued by the same
+    /// event always, journal records in strict mode. Such a message is encoded now
+    /// and held by the store, which queues it on its link's writer from the
+    /// commit that makes it durable (a `Close` after it is held the same way);
+    /// nothing here waits for a commit, so the connection that brought the event
+    /// goes on reading (one issuer link carries every answer from that issuer).
+    pub(crate) async fn execute(&self, actions: Actions) {
         let strict = self
             .store
             .as_ref()
             .is_some_and(|s| s.durability() == Durability::Strict);
-        let waits = self.store.is_some()
-            && actions.iter().any(|a| {
-                matches!(a, Action::SafBarrier) || (strict && matches!(a, Action::Journal(_)))
-            });
-        if waits {
-            let shared = self.clone();
-            tokio::spawn(async move { shared.execute_in_order(actions, strict).await });
-        } else {
-            self.execute_in_order(actions, strict).await;
-        }
-    }
-
-    /// Carry out actions one after another, each `Send` after the records it
-    /// depends on are durable.
-    async fn execute_in_order(&self, actions: Actions, strict: bool) {
         let mut wait_for = 0u64;
         for action in actions {
+            let held = self.store.as_ref().filter(|_| wait_for > 0);
             match action {
-                Action::Send { link, msg } => {
-                    if let (true, Some(store)) = (wait_for > 0, &self.store) {
-                        store.durable(wait_for).await;
-                        wait_for = 0;
+                Action::Send { link, msg } => match held {
+                    Some(store) => {
+                        if let Some((frames, outgoing)) = self.encode_for(link, &msg) {
+                            store.when_durable(wait_for, deliver_when_released(frames, outgoing));
+                        }
                     }
-                    self.send(link, &msg).await
-                }
+                    None => self.send(link, &msg).await,
+                },
                 Action::SafBarrier => {
                     if let Some(store) = &self.store {
                         wait_for = wait_for.max(store.submitted());
@@ -140,9 +129,16 @@ impl Shared {
                     }
                 }
                 Action::Close { link, reason } => {
-                    tracing::warn!(link, reason, "closing link");
-                    if let Some(h) = self.links.get(&link) {
-                        h.close.notify_one();
+                    let close = self.links.get(&link).map(|h| h.close.clone());
+                    let close_now = move || {
+                        tracing::warn!(link, reason, "closing link");
+                        if let Some(close) = close {
+                            close.notify_one();
+                        }
+                    };
+                    match held {
+                        Some(store) => store.when_durable(wait_for, Box::new(close_now)),
+                        None => close_now(),
                     }
                 }
                 Action::Journal(record) => {
@@ -157,12 +153,28 @@ impl Shared {
         }
     }
 
+    /// Send `msg` on `link` now (waiting for room on the link's queue).
     async fn send(&self, link: LinkId, msg: &Message) {
+        if let Some((frames, outgoing)) = self.encode_for(link, msg) {
+            if frames.send(outgoing).await.is_err() {
+                tracing::debug!(link, "writer closed; message not sent");
+            }
+        }
+    }
+
+    /// `msg` encoded for `link` (unsealed for a MAC link: its writer seals it),
+    /// with the link's queue; None if the link is gone or the message does not
+    /// encode for it (logged).
+    fn encode_for(
+        &self,
+        link: LinkId,
+        msg: &Message,
+    ) -> Option<(mpsc::Sender<Outgoing>, Outgoing)> {
         let (spec, frames, sealed) = match self.links.get(&link) {
             Some(h) => (h.spec.clone(), h.frames.clone(), h.sealed),
             None => {
                 tracing::debug!(link, mti = %msg.mti(), "link gone; message not sent");
-                return;
+                return None;
             }
         };
         // A MAC that came with the message belongs to the link it came from: it
@@ -178,18 +190,41 @@ impl Shared {
                 .map_err(|e| e.to_string())
         };
         match encoded {
-            Ok(outgoing) => {
-                if frames.send(outgoing).await.is_err() {
-                    tracing::debug!(link, "writer closed; message not sent");
-                }
-            }
+            Ok(outgoing) => Some((frames, outgoing)),
             Err(e) => {
                 // Names the field, never its content.
                 tracing::error!(link, mti = %msg.mti(), error = %e, "cannot encode for this link");
                 metrics::counter!("switch_encode_errors_total").increment(1);
+                None
             }
         }
     }
+}
+
+/// Held work that queues `outgoing` on a link's writer once released: at once
+/// if the queue has room (the usual case), else from a task that waits for room,
+/// so the thread that releases it never blocks.
+fn deliver_when_released(
+    frames: mpsc::Sender<Outgoing>,
+    outgoing: Outgoing,
+) -> crate::store::durable_mark::HeldWork {
+    let runtime = tokio::runtime::Handle::try_current().ok();
+    Box::new(move || match frames.try_send(outgoing) {
+        Ok(()) => {}
+        Err(mpsc::error::TrySendError::Closed(_)) => {
+            tracing::debug!("writer closed; message not sent");
+        }
+        Err(mpsc::error::TrySendError::Full(outgoing)) => match runtime {
+            Some(runtime) => {
+                runtime.spawn(async move {
+                    if frames.send(outgoing).await.is_err() {
+                        tracing::debug!("writer closed; message not sent");
+                    }
+                });
+            }
+            None => tracing::error!("link queue full and no runtime to wait on; message not sent"),
+        },
+    })
 }
 
 /// A running switch.

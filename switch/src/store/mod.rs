@@ -4,8 +4,9 @@
 //! `group_commit_max`, after a short window for more to arrive.
 //!
 //! Callers submit operations and get a sequence number; [`Store::durable`] resolves
-//! once everything up to it is committed. In strict mode the driver waits for that
-//! before forwarding a request or answering an acquirer; store-and-forward messages
+//! once everything up to it is committed, and [`Store::when_durable`] runs held
+//! work then. In strict mode the driver holds a forwarded request or an answer to
+//! an acquirer that way until its record is durable; store-and-forward messages
 //! are always durable before the acquirer hears of what caused them.
 //!
 //! The interface is narrow (submit, wait, read back at start, settle) so that a
@@ -250,6 +251,13 @@ impl Store {
     /// Wait until everything up to `seq` is committed.
     pub async fn durable(&self, seq: u64) {
         self.durable.reached(seq).await;
+    }
+
+    /// Run `work` once everything up to `seq` is committed: from the writer thread
+    /// right after that commit, or now if it already is (see
+    /// [`durable_mark::HeldWork`]: it must not block).
+    pub fn when_durable(&self, seq: u64, work: durable_mark::HeldWork) {
+        self.durable.then(seq, work);
     }
 
     /// In relaxed mode, after submitting `seq`: wait for the writer if it is a
