@@ -156,16 +156,82 @@ pub fn run(
     }
 }
 
-/// One transaction for the whole batch.
+/// One transaction for the whole batch. BEGIN and COMMIT are cached statements
+/// (not parsed again at every commit); a failed batch is rolled back whole, so
+/// that the writer's retry starts clean.
+///
+/// A transaction forwarded and completed within the same batch (the usual case
+/// in relaxed mode, where a commit gathers a millisecond of traffic) is written
+/// once: its forwarded row, created and completed by one commit, is never seen
+/// by anyone, so the row is inserted already completed.
 fn commit(conn: &mut Connection, batch: &[(u64, Op)]) -> rusqlite::Result<()> {
-    let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
-    for (_, op) in batch {
-        apply(&tx, op)?;
+    conn.prepare_cached("BEGIN IMMEDIATE")?.execute([])?;
+    let completions = completed_in_batch(batch);
+    let applied =
+        batch
+            .iter()
+            .enumerate()
+            .try_for_each(|(at, (_, op))| match (op, completions.get(&at)) {
+                (Op::Journal { record, day, at_ms }, Some(Completion::By(done))) => {
+                    let Some((outcome, done_ms)) = journal_at(batch, *done) else {
+                        return write_record(conn, record, *day, *at_ms);
+                    };
+                    insert_row(conn, record, outcome, *day, *at_ms, done_ms)
+                }
+                (_, Some(Completion::Merged)) => Ok(()),
+                _ => apply(conn, op),
+            });
+    let end = if applied.is_ok() {
+        "COMMIT"
+    } else {
+        "ROLLBACK"
+    };
+    let ended = conn
+        .prepare_cached(end)
+        .and_then(|mut statement| statement.execute([]).map(drop));
+    if ended.is_err() && !conn.is_autocommit() {
+        let _ = conn.execute_batch("ROLLBACK");
     }
-    tx.commit()
+    applied.and(ended)
 }
 
-fn apply(tx: &rusqlite::Transaction<'_>, op: &Op) -> rusqlite::Result<()> {
+/// What a batch does with a record whose transaction it both forwards and completes.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Completion {
+    /// The forwarded record: inserted with the outcome of the record at this index.
+    By(usize),
+    /// The final record: already written with its forwarded one.
+    Merged,
+}
+
+/// For each transaction forwarded in `batch` and completed later in it: its
+/// forwarded record's index → `By(final's index)`, its final's → `Merged`.
+fn completed_in_batch(batch: &[(u64, Op)]) -> std::collections::HashMap<usize, Completion> {
+    let mut forwarded = std::collections::HashMap::new();
+    let mut plan = std::collections::HashMap::new();
+    for (at, (_, op)) in batch.iter().enumerate() {
+        let Op::Journal { record, .. } = op else {
+            continue;
+        };
+        if record.state == FinalState::Forwarded {
+            forwarded.insert(record.id, at);
+        } else if let Some(first) = forwarded.remove(&record.id) {
+            plan.insert(first, Completion::By(at));
+            plan.insert(at, Completion::Merged);
+        }
+    }
+    plan
+}
+
+/// The journal record at `at` in `batch`, with its time.
+fn journal_at(batch: &[(u64, Op)], at: usize) -> Option<(&JournalRecord, i64)> {
+    match batch.get(at) {
+        Some((_, Op::Journal { record, at_ms, .. })) => Some((record, *at_ms)),
+        _ => None,
+    }
+}
+
+fn apply(tx: &Connection, op: &Op) -> rusqlite::Result<()> {
     match op {
         Op::Journal { record, day, at_ms } => write_record(tx, record, *day, *at_ms),
         Op::SafPush {
@@ -209,12 +275,7 @@ pub fn state_name(state: FinalState) -> &'static str {
     }
 }
 
-fn write_record(
-    tx: &rusqlite::Transaction<'_>,
-    r: &JournalRecord,
-    day: i64,
-    at_ms: i64,
-) -> rusqlite::Result<()> {
+fn write_record(tx: &Connection, r: &JournalRecord, day: i64, at_ms: i64) -> rusqlite::Result<()> {
     // A final record completes the row its `Forwarded` record created (only the
     // outcome changes); a record with no such row creates its own.
     if r.state != FinalState::Forwarded {
@@ -238,33 +299,48 @@ fn write_record(
             return Ok(());
         }
     }
+    insert_row(tx, r, r, day, at_ms, at_ms)
+}
+
+/// Insert the row of `r` (created at `created_ms`) with the outcome of
+/// `outcome` (at `updated_ms`): `r` itself, or the final record that completes
+/// it in the same commit. A row that exists already (a final record arriving
+/// twice, or after its row was completed) is left as it is.
+fn insert_row(
+    tx: &Connection,
+    r: &JournalRecord,
+    outcome: &JournalRecord,
+    day: i64,
+    created_ms: i64,
+    updated_ms: i64,
+) -> rusqlite::Result<()> {
     let masked = r.pan_masked.as_bytes();
     let first6 = String::from_utf8_lossy(masked.get(..6.min(masked.len())).unwrap_or(&[]));
     let last4 =
         String::from_utf8_lossy(masked.get(masked.len().saturating_sub(4)..).unwrap_or(&[]));
+    // Only a row still forwarded keeps the reversal owed should the switch restart.
     let reversal = r
         .reversal
         .as_ref()
+        .filter(|_| outcome.state == FinalState::Forwarded)
         .and_then(|m| storage_spec()?.encode_to_bytes(m).ok());
     let (rev_f7, rev_f11) = match &r.reverses {
         Some((f7, f11)) => (Some(f7.as_str()), Some(f11.as_str())),
         None => (None, None),
     };
-    // A row that exists already (a final record arriving twice, or after its row
-    // was completed) is left as it is.
     tx.prepare_cached(
         "INSERT INTO journal (id, business_day, created_ms, updated_ms, mti, acquirer, issuer,
             transmission, stan, rrn, terminal, switch_stan, pan_first6, pan_last4, pan_hash,
             amount, currency, response_code, auth_code, rule, state, elapsed_ms,
             reverses_transmission, reverses_stan, reversal, processing_code)
-         VALUES (?1, ?2, ?3, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16,
+         VALUES (?1, ?2, ?3, ?26, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16,
             ?17, ?18, ?19, ?20, ?21, ?22, ?23, ?24, ?25)
          ON CONFLICT(id) DO NOTHING",
     )?
     .execute(params![
         r.id as i64,
         day,
-        at_ms,
+        created_ms,
         r.mti.as_str(),
         r.acquirer.as_str(),
         r.issuer.as_deref(),
@@ -272,21 +348,22 @@ fn write_record(
         r.stan.as_str(),
         r.rrn.as_str(),
         r.terminal.as_str(),
-        r.switch_stan,
+        outcome.switch_stan.or(r.switch_stan),
         first6,
         last4,
         r.pan_hash,
         r.amount.map(|a| a.to_string()),
         r.currency,
-        r.response_code.as_str(),
-        r.auth_code.as_deref(),
+        outcome.response_code.as_str(),
+        outcome.auth_code.as_deref(),
         r.rule.as_deref(),
-        state_name(r.state),
-        r.elapsed_ms as i64,
+        state_name(outcome.state),
+        outcome.elapsed_ms as i64,
         rev_f7,
         rev_f11,
         reversal.as_deref(),
         Some(r.processing_code.as_str()).filter(|pc| !pc.is_empty()),
+        updated_ms,
     ])
     .map(drop)
 }
@@ -438,5 +515,137 @@ pub fn checkpoint_loop(conn: Connection, stop: Receiver<()>) {
                 return;
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+
+    fn record(id: u64, state: FinalState) -> Box<JournalRecord> {
+        let forwarded = state == FinalState::Forwarded;
+        let mut reversal = codecs::Message::new(codecs::Mti::REVERSAL_ADVICE);
+        reversal.set_stan(id as u32);
+        Box::new(JournalRecord {
+            id,
+            pan_hash: Some("ab".repeat(32)),
+            reverses: None,
+            reversal: forwarded.then_some(reversal),
+            mti: "0200".into(),
+            acquirer: "940800".into(),
+            issuer: Some("940810".into()),
+            transmission: "1125101010".into(),
+            stan: "000123".into(),
+            rrn: "000000000001".into(),
+            terminal: "TERM0001".into(),
+            // The forwarded record knows the switch's STAN; the final one may not.
+            switch_stan: forwarded.then_some(77),
+            pan_masked: "940810******1234".into(),
+            processing_code: "000000".into(),
+            amount: Some(rust_decimal::Decimal::new(1250, 2)),
+            currency: Some(408),
+            response_code: if forwarded { "" } else { "00" }.into(),
+            auth_code: (!forwarded).then(|| "123456".into()),
+            rule: Some("domestic".into()),
+            state,
+            elapsed_ms: if forwarded { 0 } else { 4 },
+        })
+    }
+
+    fn op(id: u64, state: FinalState, at_ms: i64) -> (u64, Op) {
+        let record = record(id, state);
+        (
+            id,
+            Op::Journal {
+                record,
+                day: 20_000,
+                at_ms,
+            },
+        )
+    }
+
+    /// Every column but the id, as text.
+    fn row(conn: &Connection, id: u64) -> Vec<String> {
+        let mut stmt = conn.prepare("SELECT * FROM journal WHERE id = ?1").unwrap();
+        let columns = stmt.column_count();
+        stmt.query_row([id as i64], |r| {
+            (1..columns)
+                .map(|i| {
+                    r.get::<_, rusqlite::types::Value>(i)
+                        .map(|v| format!("{v:?}"))
+                })
+                .collect()
+        })
+        .unwrap()
+    }
+
+    #[test]
+    fn a_transaction_forwarded_and_completed_in_one_batch_is_the_row_two_commits_make() {
+        let mut conn = Connection::open_in_memory().unwrap();
+        conn.execute_batch(super::super::schema::CREATE).unwrap();
+        let together = [
+            op(1, FinalState::Forwarded, 100),
+            op(9, FinalState::Forwarded, 101),
+            op(1, FinalState::Approved, 105),
+        ];
+        let plan = completed_in_batch(&together);
+        assert_eq!(plan.get(&0), Some(&Completion::By(2)));
+        assert_eq!(plan.get(&2), Some(&Completion::Merged));
+        assert_eq!(plan.get(&1), None, "still forwarded: written as it is");
+        commit(&mut conn, &together).unwrap();
+        commit(&mut conn, &[op(2, FinalState::Forwarded, 100)]).unwrap();
+        commit(&mut conn, &[op(2, FinalState::Approved, 105)]).unwrap();
+        let merged = row(&conn, 1);
+        assert_eq!(merged, row(&conn, 2));
+        assert!(
+            merged.contains(&"Text(\"approved\")".to_string()),
+            "{merged:?}"
+        );
+        assert!(
+            merged.contains(&"Integer(77)".to_string()),
+            "the forwarded STAN is kept"
+        );
+        let owed: i64 = conn
+            .query_row(
+                "SELECT count(*) FROM journal WHERE reversal IS NOT NULL AND state != 'forwarded'",
+                [],
+                |r| r.get(0),
+            )
+            .unwrap();
+        assert_eq!(owed, 0, "a completed row keeps no reversal");
+        let still_owed: Option<Vec<u8>> = conn
+            .query_row("SELECT reversal FROM journal WHERE id = 9", [], |r| {
+                r.get(0)
+            })
+            .unwrap();
+        assert!(still_owed.is_some(), "a forwarded row keeps its reversal");
+    }
+
+    #[test]
+    fn a_failed_batch_is_rolled_back_and_the_next_one_commits() {
+        let mut conn = Connection::open_in_memory().unwrap();
+        conn.execute_batch(super::super::schema::CREATE).unwrap();
+        conn.execute_batch(
+            "CREATE TRIGGER refuse BEFORE INSERT ON saf BEGIN SELECT RAISE(ABORT, 'no'); END;",
+        )
+        .unwrap();
+        let refused = (
+            9,
+            Op::SafPush {
+                id: 1,
+                issuer: "940810".into(),
+                message: vec![1],
+                queued_ms: 0,
+            },
+        );
+        assert!(commit(&mut conn, &[op(3, FinalState::Forwarded, 100), refused]).is_err());
+        assert!(conn.is_autocommit(), "no transaction left open");
+        let rows: i64 = conn
+            .query_row("SELECT count(*) FROM journal", [], |r| r.get(0))
+            .unwrap();
+        assert_eq!(rows, 0, "the whole batch was rolled back");
+        commit(&mut conn, &[op(4, FinalState::Declined, 100)]).unwrap();
+        assert!(row(&conn, 4).contains(&"Text(\"declined\")".to_string()));
     }
 }
