@@ -294,11 +294,24 @@ impl Store {
         next
     }
 
-    /// Record one journal entry; returns its sequence number.
-    pub fn journal(&self, record: JournalRecord, unix_ms: i64) -> u64 {
+    /// Record one journal entry; returns its sequence number. The reversal a
+    /// forwarded record owes is encoded here, on the caller's thread: the
+    /// message's many small allocations are freed where they were made (freed on
+    /// the writer thread, each would take its arena's lock), and the writer binds
+    /// the bytes.
+    pub fn journal(&self, mut record: JournalRecord, unix_ms: i64) -> u64 {
         let day = self.business_day(unix_ms);
+        let reversal = record.reversal.take().and_then(|m| {
+            let encoded = writer::storage_spec()?.encode_to_bytes(&m);
+            if let Err(e) = &encoded {
+                // Names the field, never its content.
+                tracing::error!(error = %e, "stored reversal does not encode; not kept");
+            }
+            encoded.ok()
+        });
         self.submit(Op::Journal {
             record: Box::new(record),
+            reversal,
             day,
             at_ms: unix_ms,
         })

@@ -20,8 +20,11 @@ use crate::core::Millis;
 pub enum Op {
     /// Insert a journal record, or complete the one with its id.
     Journal {
-        /// The record.
+        /// The record (its `reversal` already taken out and encoded).
         record: Box<JournalRecord>,
+        /// While forwarded: the reversal owed on restart, in [`storage_spec`]'s
+        /// encoding.
+        reversal: Option<bytes::Bytes>,
         /// Its business day.
         day: i64,
         /// Unix milliseconds.
@@ -172,11 +175,20 @@ fn commit(conn: &mut Connection, batch: &[(u64, Op)]) -> rusqlite::Result<()> {
             .iter()
             .enumerate()
             .try_for_each(|(at, (_, op))| match (op, completions.get(&at)) {
-                (Op::Journal { record, day, at_ms }, Some(Completion::By(done))) => {
+                (
+                    Op::Journal {
+                        record,
+                        reversal,
+                        day,
+                        at_ms,
+                    },
+                    Some(Completion::By(done)),
+                ) => {
+                    let reversal = reversal.as_deref();
                     let Some((outcome, done_ms)) = journal_at(batch, *done) else {
-                        return write_record(conn, record, *day, *at_ms);
+                        return write_record(conn, record, reversal, *day, *at_ms);
                     };
-                    insert_row(conn, record, outcome, *day, *at_ms, done_ms)
+                    insert_row(conn, record, reversal, outcome, *day, *at_ms, done_ms)
                 }
                 (_, Some(Completion::Merged)) => Ok(()),
                 _ => apply(conn, op),
@@ -233,7 +245,12 @@ fn journal_at(batch: &[(u64, Op)], at: usize) -> Option<(&JournalRecord, i64)> {
 
 fn apply(tx: &Connection, op: &Op) -> rusqlite::Result<()> {
     match op {
-        Op::Journal { record, day, at_ms } => write_record(tx, record, *day, *at_ms),
+        Op::Journal {
+            record,
+            reversal,
+            day,
+            at_ms,
+        } => write_record(tx, record, reversal.as_deref(), *day, *at_ms),
         Op::SafPush {
             id,
             issuer,
@@ -275,7 +292,13 @@ pub fn state_name(state: FinalState) -> &'static str {
     }
 }
 
-fn write_record(tx: &Connection, r: &JournalRecord, day: i64, at_ms: i64) -> rusqlite::Result<()> {
+fn write_record(
+    tx: &Connection,
+    r: &JournalRecord,
+    reversal: Option<&[u8]>,
+    day: i64,
+    at_ms: i64,
+) -> rusqlite::Result<()> {
     // A final record completes the row its `Forwarded` record created (only the
     // outcome changes); a record with no such row creates its own.
     if r.state != FinalState::Forwarded {
@@ -299,31 +322,28 @@ fn write_record(tx: &Connection, r: &JournalRecord, day: i64, at_ms: i64) -> rus
             return Ok(());
         }
     }
-    insert_row(tx, r, r, day, at_ms, at_ms)
+    insert_row(tx, r, reversal, r, day, at_ms, at_ms)
 }
 
-/// Insert the row of `r` (created at `created_ms`) with the outcome of
+/// Insert the row of `r` (created at `created_ms`, owing `reversal` on
+/// restart while it is forwarded) with the outcome of
 /// `outcome` (at `updated_ms`): `r` itself, or the final record that completes
 /// it in the same commit. A row that exists already (a final record arriving
 /// twice, or after its row was completed) is left as it is.
 fn insert_row(
     tx: &Connection,
     r: &JournalRecord,
+    reversal: Option<&[u8]>,
     outcome: &JournalRecord,
     day: i64,
     created_ms: i64,
     updated_ms: i64,
 ) -> rusqlite::Result<()> {
-    let masked = r.pan_masked.as_bytes();
-    let first6 = String::from_utf8_lossy(masked.get(..6.min(masked.len())).unwrap_or(&[]));
-    let last4 =
-        String::from_utf8_lossy(masked.get(masked.len().saturating_sub(4)..).unwrap_or(&[]));
+    let masked = r.pan_masked.as_str();
+    let first6 = masked.get(..6.min(masked.len())).unwrap_or_default();
+    let last4 = masked.get(masked.len().saturating_sub(4)..).unwrap_or_default();
     // Only a row still forwarded keeps the reversal owed should the switch restart.
-    let reversal = r
-        .reversal
-        .as_ref()
-        .filter(|_| outcome.state == FinalState::Forwarded)
-        .and_then(|m| storage_spec()?.encode_to_bytes(m).ok());
+    let reversal = reversal.filter(|_| outcome.state == FinalState::Forwarded);
     let (rev_f7, rev_f11) = match &r.reverses {
         Some((f7, f11)) => (Some(f7.as_str()), Some(f11.as_str())),
         None => (None, None),
@@ -361,7 +381,7 @@ fn insert_row(
         outcome.elapsed_ms as i64,
         rev_f7,
         rev_f11,
-        reversal.as_deref(),
+        reversal,
         Some(r.processing_code.as_str()).filter(|pc| !pc.is_empty()),
         updated_ms,
     ])
@@ -525,13 +545,11 @@ mod tests {
 
     fn record(id: u64, state: FinalState) -> Box<JournalRecord> {
         let forwarded = state == FinalState::Forwarded;
-        let mut reversal = codecs::Message::new(codecs::Mti::REVERSAL_ADVICE);
-        reversal.set_stan(id as u32);
         Box::new(JournalRecord {
             id,
             pan_hash: Some("ab".repeat(32)),
             reverses: None,
-            reversal: forwarded.then_some(reversal),
+            reversal: None,
             mti: "0200".into(),
             acquirer: "940800".into(),
             issuer: Some("940810".into()),
@@ -555,10 +573,13 @@ mod tests {
 
     fn op(id: u64, state: FinalState, at_ms: i64) -> (u64, Op) {
         let record = record(id, state);
+        // A forwarded record owes a reversal (any bytes will do here).
+        let reversal = (state == FinalState::Forwarded).then(|| bytes::Bytes::from_static(b"0420"));
         (
             id,
             Op::Journal {
                 record,
+                reversal,
                 day: 20_000,
                 at_ms,
             },
