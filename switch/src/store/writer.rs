@@ -341,7 +341,9 @@ fn insert_row(
 ) -> rusqlite::Result<()> {
     let masked = r.pan_masked.as_str();
     let first6 = masked.get(..6.min(masked.len())).unwrap_or_default();
-    let last4 = masked.get(masked.len().saturating_sub(4)..).unwrap_or_default();
+    let last4 = masked
+        .get(masked.len().saturating_sub(4)..)
+        .unwrap_or_default();
     // Only a row still forwarded keeps the reversal owed should the switch restart.
     let reversal = reversal.filter(|_| outcome.state == FinalState::Forwarded);
     let (rev_f7, rev_f11) = match &r.reverses {
