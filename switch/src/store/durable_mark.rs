@@ -16,8 +16,9 @@ use std::sync::Mutex;
 use std::task::{Context, Poll, Waker};
 
 /// Work to run once its records are durable. It runs on the journal's writer
-/// thread (or at once, on the caller's, if they already are), so it must not
-/// block: queue a message, notify a task.
+/// thread (or at once, on the caller's, if they already are) while the mark's
+/// lock is held, so it must not block nor come back to the mark: queue a
+/// message, notify a task.
 pub type HeldWork = Box<dyn FnOnce() + Send>;
 
 /// Something waiting for a sequence number.
@@ -26,15 +27,6 @@ enum Waiter {
     Task(Waker),
     /// Work to run.
     Work(HeldWork),
-}
-
-impl Waiter {
-    fn release(self) {
-        match self {
-            Waiter::Task(waker) => waker.wake(),
-            Waiter::Work(work) => work(),
-        }
-    }
 }
 
 /// The sequence number up to which everything is committed.
@@ -68,20 +60,12 @@ impl DurableMark {
     }
 
     fn release(&self, ready: impl Fn(u64) -> bool) {
-        let released: Vec<Waiter> = {
+        let woken = {
             let mut waiting = self.waiting.lock().unwrap_or_else(|p| p.into_inner());
-            if !waiting.iter().any(|(seq, _)| ready(*seq)) {
-                return;
-            }
-            let (now, later): (Vec<_>, Vec<_>) =
-                waiting.drain(..).partition(|(seq, _)| ready(*seq));
-            *waiting = later;
-            now.into_iter().map(|(_, w)| w).collect()
+            run_ready(&mut waiting, ready)
         };
-        // Outside the lock: a waker or held work may come straight back.
-        for waiter in released {
-            waiter.release();
-        }
+        // Outside the lock: a woken task may poll at once on another thread.
+        woken.into_iter().for_each(Waker::wake);
     }
 
     /// Resolves once everything up to `seq` is committed (or the writer is gone).
@@ -90,9 +74,10 @@ impl DurableMark {
     }
 
     /// Run `work` once everything up to `seq` is committed (or the writer is
-    /// gone): now, on this thread, if it already is.
+    /// gone): now, on this thread, if it already is, after any earlier work that
+    /// is ready too (so that a message never overtakes one held before it).
     pub fn then(&self, seq: u64, work: HeldWork) {
-        {
+        let woken = {
             let mut waiting = self.waiting.lock().unwrap_or_else(|p| p.into_inner());
             // Checked under the lock: `advance` stores before it takes the lock,
             // so a commit cannot slip between this check and the registration.
@@ -100,13 +85,39 @@ impl DurableMark {
                 waiting.push((seq, Waiter::Work(work)));
                 return;
             }
-        }
-        work();
+            // Durable already, but the commit's own release may not have run
+            // yet: what it would release goes first.
+            let woken = run_ready(&mut waiting, |wanted| self.is_reached(wanted));
+            work();
+            woken
+        };
+        woken.into_iter().for_each(Waker::wake);
     }
 
     fn is_reached(&self, seq: u64) -> bool {
         self.get() >= seq || self.closed.load(Ordering::Acquire)
     }
+}
+
+/// Take what `ready` says is released out of `waiting`: held work runs here, in
+/// the order it was handed over, under the caller's lock (so that releases from
+/// the writer and from [`DurableMark::then`] never interleave); the tasks to
+/// wake are returned, to be woken outside it.
+fn run_ready(waiting: &mut Vec<(u64, Waiter)>, ready: impl Fn(u64) -> bool) -> Vec<Waker> {
+    if !waiting.iter().any(|(seq, _)| ready(*seq)) {
+        return Vec::new();
+    }
+    let (now, later): (Vec<_>, Vec<_>) = waiting.drain(..).partition(|(seq, _)| ready(*seq));
+    *waiting = later;
+    now.into_iter()
+        .filter_map(|(_, waiter)| match waiter {
+            Waiter::Task(waker) => Some(waker),
+            Waiter::Work(work) => {
+                work();
+                None
+            }
+        })
+        .collect()
 }
 
 /// The future of [`DurableMark::reached`].
@@ -200,6 +211,24 @@ mod tests {
         mark.advance(9);
         assert_eq!(*ran.lock().unwrap(), ["a", "b", "now", "late"]);
         assert!(mark.waiting.lock().unwrap().is_empty());
+    }
+
+    #[test]
+    fn work_handed_over_after_a_commit_does_not_overtake_what_the_commit_releases() {
+        let mark = DurableMark::default();
+        let ran = Arc::new(Mutex::new(Vec::new()));
+        let note = |tag: &'static str| -> HeldWork {
+            let ran = ran.clone();
+            Box::new(move || ran.lock().unwrap().push(tag))
+        };
+        mark.then(1, note("first"));
+        // The commit of 1..2 is stored, its release not yet run (the writer is
+        // between the two), when the next message is handed over.
+        mark.durable.store(2, Ordering::Release);
+        mark.then(2, note("second"));
+        assert_eq!(*ran.lock().unwrap(), ["first", "second"]);
+        mark.advance(2);
+        assert_eq!(ran.lock().unwrap().len(), 2, "nothing runs twice");
     }
 
     #[test]
