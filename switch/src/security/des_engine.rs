@@ -235,18 +235,19 @@ impl DesKey {
     #[inline]
     pub fn rounds_lanes<const L: usize>(&self, blocks: [u64; L], decrypt: bool) -> [u64; L] {
         let sp = &TABLES.sp;
-        let f = |r: u32, k: &[u32; 2]| feistel(sp, r, k);
         let mut l = blocks.map(|b| (b >> 32) as u32);
         let mut r = blocks.map(|b| b as u32);
-        let mut round = |k: &[u32; 2]| {
-            for lane in 0..L {
-                (l[lane], r[lane]) = (r[lane], l[lane] ^ f(r[lane], k));
-            }
-        };
+        // Plain loops over an always-inlined round: a closure called from both
+        // directions' loops was compiled as a call per round, which kept
+        // successive rounds (and the lanes) from overlapping.
         if decrypt {
-            self.rounds.iter().rev().for_each(&mut round);
+            for k in self.rounds.iter().rev() {
+                lanes_round(sp, &mut l, &mut r, k);
+            }
         } else {
-            self.rounds.iter().for_each(&mut round);
+            for k in &self.rounds {
+                lanes_round(sp, &mut l, &mut r, k);
+            }
         }
         std::array::from_fn(|lane| (u64::from(r[lane]) << 32) | u64::from(l[lane]))
     }
@@ -259,6 +260,21 @@ impl DesKey {
     /// One block decrypted.
     pub fn decrypt(&self, block: u64) -> u64 {
         to_output(self.rounds(to_rounds(block), true))
+    }
+}
+
+/// One round on every lane: each (L, R) becomes (R, L ⊕ f(R, k)).
+#[inline(always)]
+fn lanes_round<const L: usize>(
+    sp: &[[u32; 64]; 8],
+    l: &mut [u32; L],
+    r: &mut [u32; L],
+    k: &[u32; 2],
+) {
+    for lane in 0..L {
+        let next = l[lane] ^ feistel(sp, r[lane], k);
+        l[lane] = r[lane];
+        r[lane] = next;
     }
 }
 
