@@ -184,14 +184,24 @@ mod tests {
         mark.reached(7).await; // already durable: no wait
     }
 
+    /// What held work ran, in order, and how to make work that notes its tag.
+    fn recorder() -> (
+        Arc<Mutex<Vec<&'static str>>>,
+        impl Fn(&'static str) -> HeldWork,
+    ) {
+        let ran = Arc::new(Mutex::new(Vec::new()));
+        let log = ran.clone();
+        let note = move |tag: &'static str| -> HeldWork {
+            let log = log.clone();
+            Box::new(move || log.lock().unwrap().push(tag))
+        };
+        (ran, note)
+    }
+
     #[test]
     fn held_work_runs_in_order_once_its_records_are_durable() {
         let mark = DurableMark::default();
-        let ran = Arc::new(Mutex::new(Vec::new()));
-        let note = |tag: &'static str| -> HeldWork {
-            let ran = ran.clone();
-            Box::new(move || ran.lock().unwrap().push(tag))
-        };
+        let (ran, note) = recorder();
         mark.then(4, note("a"));
         mark.then(9, note("late"));
         mark.then(2, note("b"));
@@ -216,11 +226,7 @@ mod tests {
     #[test]
     fn work_handed_over_after_a_commit_does_not_overtake_what_the_commit_releases() {
         let mark = DurableMark::default();
-        let ran = Arc::new(Mutex::new(Vec::new()));
-        let note = |tag: &'static str| -> HeldWork {
-            let ran = ran.clone();
-            Box::new(move || ran.lock().unwrap().push(tag))
-        };
+        let (ran, note) = recorder();
         mark.then(1, note("first"));
         // The commit of 1..2 is stored, its release not yet run (the writer is
         // between the two), when the next message is handed over.
