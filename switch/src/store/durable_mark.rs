@@ -104,20 +104,22 @@ impl DurableMark {
 /// the writer and from [`DurableMark::then`] never interleave); the tasks to
 /// wake are returned, to be woken outside it.
 fn run_ready(waiting: &mut Vec<(u64, Waiter)>, ready: impl Fn(u64) -> bool) -> Vec<Waker> {
-    if !waiting.iter().any(|(seq, _)| ready(*seq)) {
-        return Vec::new();
+    // In place: what stays keeps its order and the list its allocation (a
+    // commit releases a few entries of a list as long as the transactions in
+    // flight).
+    let mut woken = Vec::new();
+    let mut at = 0;
+    while at < waiting.len() {
+        if !ready(waiting[at].0) {
+            at += 1;
+            continue;
+        }
+        match waiting.remove(at).1 {
+            Waiter::Task(waker) => woken.push(waker),
+            Waiter::Work(work) => work(),
+        }
     }
-    let (now, later): (Vec<_>, Vec<_>) = waiting.drain(..).partition(|(seq, _)| ready(*seq));
-    *waiting = later;
-    now.into_iter()
-        .filter_map(|(_, waiter)| match waiter {
-            Waiter::Task(waker) => Some(waker),
-            Waiter::Work(work) => {
-                work();
-                None
-            }
-        })
-        .collect()
+    woken
 }
 
 /// The future of [`DurableMark::reached`].

@@ -175,6 +175,7 @@ fn commit(conn: &mut Connection, batch: &[(u64, Op)]) -> rusqlite::Result<()> {
             .iter()
             .enumerate()
             .try_for_each(|(at, (_, op))| match (op, completions.get(&at)) {
+                (_, Some(Completion::Merged)) => Ok(()),
                 (
                     Op::Journal {
                         record,
@@ -182,15 +183,16 @@ fn commit(conn: &mut Connection, batch: &[(u64, Op)]) -> rusqlite::Result<()> {
                         day,
                         at_ms,
                     },
-                    Some(Completion::By(done)),
-                ) => {
-                    let reversal = reversal.as_deref();
-                    let Some((outcome, done_ms)) = journal_at(batch, *done) else {
-                        return write_record(conn, record, reversal, *day, *at_ms);
-                    };
-                    insert_row(conn, record, reversal, outcome, *day, *at_ms, done_ms)
-                }
-                (_, Some(Completion::Merged)) => Ok(()),
+                    Some(Completion::By(outcome, done_ms)),
+                ) => insert_row(
+                    conn,
+                    record,
+                    reversal.as_deref(),
+                    outcome,
+                    *day,
+                    *at_ms,
+                    *done_ms,
+                ),
                 _ => apply(conn, op),
             });
     let end = if applied.is_ok() {
@@ -208,39 +210,31 @@ fn commit(conn: &mut Connection, batch: &[(u64, Op)]) -> rusqlite::Result<()> {
 }
 
 /// What a batch does with a record whose transaction it both forwards and completes.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-enum Completion {
-    /// The forwarded record: inserted with the outcome of the record at this index.
-    By(usize),
+#[derive(Clone, Copy, Debug)]
+enum Completion<'a> {
+    /// The forwarded record: inserted with this final record's outcome, at its time.
+    By(&'a JournalRecord, i64),
     /// The final record: already written with its forwarded one.
     Merged,
 }
 
 /// For each transaction forwarded in `batch` and completed later in it: its
-/// forwarded record's index → `By(final's index)`, its final's → `Merged`.
-fn completed_in_batch(batch: &[(u64, Op)]) -> std::collections::HashMap<usize, Completion> {
+/// forwarded record's index → `By(the final record)`, its final's → `Merged`.
+fn completed_in_batch(batch: &[(u64, Op)]) -> std::collections::HashMap<usize, Completion<'_>> {
     let mut forwarded = std::collections::HashMap::new();
     let mut plan = std::collections::HashMap::new();
     for (at, (_, op)) in batch.iter().enumerate() {
-        let Op::Journal { record, .. } = op else {
+        let Op::Journal { record, at_ms, .. } = op else {
             continue;
         };
         if record.state == FinalState::Forwarded {
             forwarded.insert(record.id, at);
         } else if let Some(first) = forwarded.remove(&record.id) {
-            plan.insert(first, Completion::By(at));
+            plan.insert(first, Completion::By(record, *at_ms));
             plan.insert(at, Completion::Merged);
         }
     }
     plan
-}
-
-/// The journal record at `at` in `batch`, with its time.
-fn journal_at(batch: &[(u64, Op)], at: usize) -> Option<(&JournalRecord, i64)> {
-    match batch.get(at) {
-        Some((_, Op::Journal { record, at_ms, .. })) => Some((record, *at_ms)),
-        _ => None,
-    }
 }
 
 fn apply(tx: &Connection, op: &Op) -> rusqlite::Result<()> {
@@ -613,9 +607,11 @@ mod tests {
             op(1, FinalState::Approved, 105),
         ];
         let plan = completed_in_batch(&together);
-        assert_eq!(plan.get(&0), Some(&Completion::By(2)));
-        assert_eq!(plan.get(&2), Some(&Completion::Merged));
-        assert_eq!(plan.get(&1), None, "still forwarded: written as it is");
+        assert!(
+            matches!(plan.get(&0), Some(Completion::By(r, 105)) if r.state == FinalState::Approved)
+        );
+        assert!(matches!(plan.get(&2), Some(Completion::Merged)));
+        assert!(!plan.contains_key(&1), "still forwarded: written as it is");
         commit(&mut conn, &together).unwrap();
         commit(&mut conn, &[op(2, FinalState::Forwarded, 100)]).unwrap();
         commit(&mut conn, &[op(2, FinalState::Approved, 105)]).unwrap();
