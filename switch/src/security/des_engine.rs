@@ -146,6 +146,9 @@ struct Tables {
     pc2: Box<ByteTables<7>>,
     /// S-box `i` followed by P, for each 6-bit input.
     sp: [[u32; 64]; 8],
+    /// The same, each entry rotated right by one bit: the single-chain rounds'
+    /// domain (see [`feistel_one`]).
+    sp_rotated: [[u32; 64]; 8],
 }
 
 static TABLES: LazyLock<Tables> = LazyLock::new(|| {
@@ -158,25 +161,30 @@ static TABLES: LazyLock<Tables> = LazyLock::new(|| {
             *entry = permute(out, 32, &P) as u32;
         }
     }
+    let sp_rotated = sp.map(|entries| entries.map(|e| e.rotate_right(1)));
     Tables {
         ip: ByteTables::new(&IP),
         fp: ByteTables::new(&FP),
         pc1: ByteTables::new(&PC1),
         pc2: ByteTables::new(&PC2),
         sp,
+        sp_rotated,
     }
 });
 
 /// A DES key's sixteen round keys, each as two words: the 6-bit inputs of the
-/// even S-boxes (S1, S3, S5, S7) and of the odd ones, placed where
-/// [`DesKey::rounds`] finds the expanded half-block's groups. Wiped on drop.
+/// even S-boxes (S1, S3, S5, S7) and of the odd ones, placed where [`feistel`]
+/// finds the expanded half-block's groups; and the odd word again, rotated for
+/// [`feistel_one`]. Wiped on drop.
 pub struct DesKey {
     rounds: [[u32; 2]; 16],
+    odd_rotated: [u32; 16],
 }
 
 impl Drop for DesKey {
     fn drop(&mut self) {
         zeroize::Zeroize::zeroize(&mut self.rounds);
+        zeroize::Zeroize::zeroize(&mut self.odd_rotated);
     }
 }
 
@@ -203,26 +211,38 @@ impl DesKey {
                 round[i % 2] |= six << group_shift(i);
             }
         }
-        DesKey { rounds }
+        // The odd groups are found in the half-block rotated left by four from
+        // the single chain's domain; the key meets it before that rotation.
+        let odd_rotated = rounds.map(|[_, odd]| odd.rotate_right(4));
+        DesKey {
+            rounds,
+            odd_rotated,
+        }
     }
 
     /// The sixteen rounds on a block already through IP, leaving it before IP⁻¹
     /// (halves swapped as the standard ends); `decrypt` runs the keys backwards.
+    ///
+    /// A block alone (a CBC chain has nothing to interleave with) waits on each
+    /// round's chain of dependent steps, so this path is built for latency: the
+    /// halves live rotated right by one bit (in and out once per block, not twice
+    /// per round; see [`feistel_one`]).
     #[inline]
     pub fn rounds(&self, block: u64, decrypt: bool) -> u64 {
-        let sp = &TABLES.sp;
-        let f = |r: u32, k: &[u32; 2]| feistel(sp, r, k);
-        let (mut l, mut r) = ((block >> 32) as u32, block as u32);
+        let sp = &TABLES.sp_rotated;
+        let mut l = ((block >> 32) as u32).rotate_right(1);
+        let mut r = (block as u32).rotate_right(1);
+        let keys = self.rounds.iter().zip(&self.odd_rotated);
         if decrypt {
-            for k in self.rounds.iter().rev() {
-                (l, r) = (r, l ^ f(r, k));
+            for (&[even, _], &odd) in keys.rev() {
+                (l, r) = (r, l ^ feistel_one(sp, r, even, odd));
             }
         } else {
-            for k in &self.rounds {
-                (l, r) = (r, l ^ f(r, k));
+            for (&[even, _], &odd) in keys {
+                (l, r) = (r, l ^ feistel_one(sp, r, even, odd));
             }
         }
-        (u64::from(r) << 32) | u64::from(l)
+        (u64::from(r.rotate_left(1)) << 32) | u64::from(l.rotate_left(1))
     }
 
     /// [`DesKey::rounds`] on `L` independent blocks at once, round by round.
@@ -232,8 +252,13 @@ impl DesKey {
     /// rounds of independent blocks interleaved fill that time, and two blocks
     /// cost about what one does (see the MAC batch benchmark in `benches`). This
     /// is how several MACs (different messages) are computed together.
+    /// One lane is [`DesKey::rounds`]; several are bound by how many operations
+    /// they issue, not by one round's latency, and take the standard domain.
     #[inline]
     pub fn rounds_lanes<const L: usize>(&self, blocks: [u64; L], decrypt: bool) -> [u64; L] {
+        if L == 1 {
+            return blocks.map(|b| self.rounds(b, decrypt));
+        }
         let sp = &TABLES.sp;
         let mut l = blocks.map(|b| (b >> 32) as u32);
         let mut r = blocks.map(|b| b as u32);
@@ -296,6 +321,32 @@ fn feistel(sp: &[[u32; 64]; 8], r: u32, k: &[u32; 2]) -> u32 {
         ^ at(odd, 3)
         ^ at(odd, 5)
         ^ at(odd, 7)
+}
+
+/// DES's round function f for a chain alone, in its domain: `x` is the
+/// half-block R rotated right by one bit, and so is the result (`sp` holds the
+/// rotated entries), so that L ⊕ f(R) stays in the domain with one XOR.
+///
+/// In `x`, E's groups 0, 2, 4, 6 sit at bits 26, 18, 10, 2 (as in [`feistel`]),
+/// and groups 1, 3, 5, 7 at bits 22, 14, 6 and, wrapping around, 1..0 with
+/// 31..28 (`odd` is that word's subkey, stored rotated to match). No rotation
+/// precedes the lookups but group 7's, and the eight entries are combined as a
+/// tree, not a chain: each S-box's outputs land on bits of their own after P,
+/// so OR, addition and XOR of entries agree, and mixing them keeps the compiler
+/// from reassociating the tree into a chain of eight dependent XORs (which it
+/// does with XORs alone). Three steps follow the last lookup instead of up to
+/// eight.
+#[inline(always)]
+fn feistel_one(sp: &[[u32; 64]; 8], x: u32, even: u32, odd: u32) -> u32 {
+    let even = x ^ even;
+    let odd = x ^ odd;
+    let at = |i: usize, index: u32| sp[i][(index & 0x3f) as usize];
+    let s1_s3 = at(0, even >> 26) | at(2, even >> 18);
+    let s5_s7 = at(4, even >> 10) | at(6, even >> 2);
+    let s2_s4 = at(1, odd >> 22) | at(3, odd >> 14);
+    let s6_s8 = at(5, odd >> 6) | at(7, odd.rotate_left(2));
+    // Disjoint bits: the additions carry nothing.
+    s1_s3.wrapping_add(s5_s7) ^ s2_s4.wrapping_add(s6_s8)
 }
 
 /// IP: a block as the rounds take it.
