@@ -21,7 +21,7 @@ use crate::config::{Config, Direction, Durability, Role};
 use crate::core::journal::JournalRecord;
 use crate::core::saf::{MemorySaf, SafQueue};
 use crate::core::{Action, Actions, Core, CoreSettings, LinkId, Millis};
-use crate::security::message::{prepare_seal, without_mac};
+use crate::security::message::{prepare_seal_owned, without_mac};
 use crate::security::{SecurityModule, SoftwareSecurityModule};
 use crate::store::journal::StoreJournal;
 use crate::store::saf::DurableSaf;
@@ -110,11 +110,11 @@ impl Shared {
             match action {
                 Action::Send { link, msg } => match held {
                     Some(store) => {
-                        if let Some((frames, outgoing)) = self.encode_for(link, &msg) {
+                        if let Some((frames, outgoing)) = self.encode_for(link, msg) {
                             store.when_durable(wait_for, deliver_when_released(frames, outgoing));
                         }
                     }
-                    None => self.send(link, &msg).await,
+                    None => self.send(link, msg).await,
                 },
                 Action::SafBarrier => {
                     if let Some(store) = &self.store {
@@ -154,7 +154,7 @@ impl Shared {
     }
 
     /// Send `msg` on `link` now (waiting for room on the link's queue).
-    async fn send(&self, link: LinkId, msg: &Message) {
+    async fn send(&self, link: LinkId, msg: Message) {
         if let Some((frames, outgoing)) = self.encode_for(link, msg) {
             if frames.send(outgoing).await.is_err() {
                 tracing::debug!(link, "writer closed; message not sent");
@@ -165,11 +165,7 @@ impl Shared {
     /// `msg` encoded for `link` (unsealed for a MAC link: its writer seals it),
     /// with the link's queue; None if the link is gone or the message does not
     /// encode for it (logged).
-    fn encode_for(
-        &self,
-        link: LinkId,
-        msg: &Message,
-    ) -> Option<(mpsc::Sender<Outgoing>, Outgoing)> {
+    fn encode_for(&self, link: LinkId, msg: Message) -> Option<(mpsc::Sender<Outgoing>, Outgoing)> {
         let (spec, frames, sealed) = match self.links.get(&link) {
             Some(h) => (h.spec.clone(), h.frames.clone(), h.sealed),
             None => {
@@ -180,12 +176,13 @@ impl Shared {
         // A MAC that came with the message belongs to the link it came from: it
         // is dropped, and a MAC link gets one of its own, computed by the link's
         // writer with whatever else is queued there (see `super::writer`).
+        let mti = msg.mti();
         let encoded = if sealed {
-            prepare_seal(&spec, msg)
+            prepare_seal_owned(&spec, msg)
                 .map(Outgoing::Unsealed)
                 .map_err(|e| e.to_string())
         } else {
-            spec.encode_to_bytes(&without_mac(msg))
+            spec.encode_to_bytes(&without_mac(&msg))
                 .map(Outgoing::Ready)
                 .map_err(|e| e.to_string())
         };
@@ -193,7 +190,7 @@ impl Shared {
             Ok(outgoing) => Some((frames, outgoing)),
             Err(e) => {
                 // Names the field, never its content.
-                tracing::error!(link, mti = %msg.mti(), error = %e, "cannot encode for this link");
+                tracing::error!(link, %mti, error = %e, "cannot encode for this link");
                 metrics::counter!("switch_encode_errors_total").increment(1);
                 None
             }

@@ -138,7 +138,14 @@ impl Unsealed {
 /// Encode `msg` under `spec` for a MAC link: any MAC it carried dropped, field
 /// 64 or 128 present and zeroed (see [`Unsealed`]).
 pub fn prepare_seal(spec: &Spec, msg: &Message) -> Result<Unsealed, SealError> {
-    let mut m = without_mac(msg).into_owned();
+    prepare_seal_owned(spec, msg.clone())
+}
+
+/// [`prepare_seal`] of a message the caller gives up (the MAC field is set in
+/// it, not in a copy: the switch seals every message it sends on a MAC link).
+pub fn prepare_seal_owned(spec: &Spec, mut m: Message) -> Result<Unsealed, SealError> {
+    m.remove(64);
+    m.remove(128);
     if m.field_numbers().any(|n| n > 128) {
         return Err(SealError::Tertiary);
     }
