@@ -96,7 +96,11 @@
 //! the spreads (`tps_ratio_min`/`_max` over each repetition's pair, `plain_tps_min`,
 //! ...), the acquirer's send lag (rate10k), the time the switch added per hop
 //! (`*_added_p50_us`, `*_added_p99_us`), issuer shares, response codes, CPU shares
-//! (`plain_cpu`, `secured_cpu`, `others_cpu_max`), the target and every run. Target
+//! (`plain_cpu`, `secured_cpu`, `others_cpu_max`), the process's CPU time per
+//! transaction (`plain_cpu_us_per_txn`, `secured_cpu_us_per_txn`: switch and
+//! simulators together, steadier than TPS on a shared machine) with
+//! `secured_cpu_efficiency` (plain's cost over secured's per repetition, with
+//! `_min`/`_max`: the TPS ratio the CPU cost alone allows), the target and every run. Target
 //! (issue 7): `tps_ratio` at least 0.7 in `closed64`; `rate10k` reports the p99 ratio
 //! without a target (`"target":null`).
 //!
@@ -107,7 +111,8 @@
 //! together. One line per mode: `none_tps`, `relaxed_tps`, `strict_tps`,
 //! `relaxed_tps_ratio`, `strict_tps_ratio` (over `none`), the p50s, the p99s with
 //! `fsync_p50_us` and `fsync_p99_us` right after `strict_p99_us`, the p50 and p99
-//! ratios, spreads and the rest as above, and `fsync` (what was timed, where, how
+//! ratios, spreads and the rest as above (`relaxed_cpu_efficiency` and
+//! `strict_cpu_efficiency` over `none`), and `fsync` (what was timed, where, how
 //! many, p50/p99/max). Targets (issue 6): `strict_tps_ratio` at least 0.8 in
 //! `closed64`; `relaxed_p99_ratio` at most 1.2 in `rate10k`.
 
@@ -1004,6 +1009,36 @@ fn variant_fields(variants: &[Variant], runs: &[VariantRun]) -> (Map<String, Val
     for (i, v) in variants.iter().enumerate() {
         let cpu = of(i, &|r: &SwitchRun| r.figures.cpu_self).0;
         put(format!("{}_cpu", v.label), json!(round(cpu, 3)));
+    }
+    // The process's CPU time per answered transaction (switch and simulators
+    // together, every core counted): steadier than TPS on a noisy machine, and
+    // what bounds TPS once the CPU is the limit. `*_cpu_efficiency` is the
+    // first variant's cost over this one's, per repetition: the TPS ratio the
+    // CPU cost alone would allow.
+    let cores = std::thread::available_parallelism().map_or(1, usize::from) as f64;
+    let cpu_us_per_txn = move |r: &SwitchRun| {
+        r.figures.cpu_self * cores * 1e6 / r.figures.tps.max(f64::MIN_POSITIVE)
+    };
+    for (i, v) in variants.iter().enumerate() {
+        put(
+            format!("{}_cpu_us_per_txn", v.label),
+            json!(round(of(i, &cpu_us_per_txn).0, 2)),
+        );
+    }
+    for (i, v) in variants.iter().enumerate().skip(1) {
+        let (median, lo, hi) = pairs(i, &|r: &SwitchRun| 1.0 / cpu_us_per_txn(r));
+        put(
+            format!("{}_cpu_efficiency", v.label),
+            json!(round(median, 3)),
+        );
+        put(
+            format!("{}_cpu_efficiency_min", v.label),
+            json!(round(lo, 3)),
+        );
+        put(
+            format!("{}_cpu_efficiency_max", v.label),
+            json!(round(hi, 3)),
+        );
     }
     let others_max = runs
         .iter()
