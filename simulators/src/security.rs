@@ -12,8 +12,8 @@ use bytes::Bytes;
 use codecs::{Message, Spec};
 use switch::security::mac::{RetailMacKey, MAC_LEN};
 use switch::security::message::{
-    precompute_macs, prepare_seal, seal, verify_precomputed, without_mac, MacFailure, SealError,
-    Unsealed,
+    precompute_macs, prepare_seal, seal, seal_trailing, verify_precomputed, without_mac,
+    MacFailure, SealError, Unsealed,
 };
 use switch::security::pin::{self, ClearPin, PinBlockError};
 use switch::security::{KeyMaterial, MacPadding, PinFormat, ZoneKeys};
@@ -143,6 +143,17 @@ impl HostSecurity {
         match &self.mac {
             Some((key, padding)) => Ok(seal(spec, msg, |data| Ok(key.mac(*padding, data)))?),
             None => Ok(spec.encode_to_bytes(&without_mac(msg))?),
+        }
+    }
+
+    /// Seal in place a frame body encoded under `spec` that ends with a zeroed
+    /// field 64 (see [`seal_trailing`]); nothing to do on a link without a MAC key.
+    pub fn seal_encoded(&self, spec: &Spec, body: &mut [u8]) -> Result<(), SendError> {
+        match &self.mac {
+            Some((key, padding)) => Ok(seal_trailing(spec, body, |data| {
+                Ok(key.mac(*padding, data))
+            })?),
+            None => Ok(()),
         }
     }
 

@@ -15,6 +15,7 @@ use crate::cards::PAN_LEN;
 use crate::clock::DateTimeFields;
 use crate::messages::TxnKind;
 use crate::wire::LinkFormat;
+use switch::security::mac::MAC_LEN;
 
 use super::traffic::{Defect, Draw, TrafficPlan, TERMINALS_PER_CONNECTION};
 
@@ -107,6 +108,9 @@ pub struct RequestBuilder {
     scratch: Vec<u8>,
     /// Pre-encoded POS and cash requests, when the spec allows patching them.
     wire: Option<[WireTemplate; 2]>,
+    /// The same with a zeroed MAC in field 64, for links that MAC (and send no
+    /// PIN block): patched, then sealed in place.
+    sealed_wire: Option<[WireTemplate; 2]>,
 }
 
 /// An encoded request whose variable fields sit at fixed offsets as plain ASCII
@@ -174,7 +178,7 @@ impl WireTemplate {
     }
 
     /// The frame with `values` (each of its field's length) written in.
-    fn fill(&self, values: &[&[u8]; 12]) -> Option<Bytes> {
+    fn fill(&self, values: &[&[u8]; 12]) -> Option<BytesMut> {
         let mut out = BytesMut::with_capacity(self.frame.len());
         out.extend_from_slice(&self.frame);
         for (&(at, len), value) in self.spans.iter().zip(values) {
@@ -183,7 +187,15 @@ impl WireTemplate {
             }
             out.get_mut(at..at + len)?.copy_from_slice(value);
         }
-        Some(out.freeze())
+        Some(out)
+    }
+
+    /// Both kinds' templates (POS, cash), if both can be patched.
+    fn pair(spec: &Spec, templates: &[Message; 2]) -> Option<[WireTemplate; 2]> {
+        Some([
+            WireTemplate::find(spec, &templates[0])?,
+            WireTemplate::find(spec, &templates[1])?,
+        ])
     }
 }
 
@@ -232,13 +244,14 @@ impl RequestBuilder {
             m
         };
         let templates = [template("5411"), template("6011")];
-        let wire = match (
-            WireTemplate::find(spec, &templates[0]),
-            WireTemplate::find(spec, &templates[1]),
-        ) {
-            (Some(pos), Some(cash)) => Some([pos, cash]),
-            _ => None,
-        };
+        let wire = WireTemplate::pair(spec, &templates);
+        let sealed_wire = wire.as_ref().and_then(|_| {
+            let with_mac = templates.clone().map(|mut m| {
+                m.set_binary(64, &[0; MAC_LEN]);
+                m
+            });
+            WireTemplate::pair(spec, &with_mac)
+        });
         RequestBuilder {
             mti,
             connection,
@@ -247,6 +260,7 @@ impl RequestBuilder {
             templates,
             scratch: Vec::with_capacity(160),
             wire,
+            sealed_wire,
         }
     }
 
@@ -345,7 +359,18 @@ impl RequestBuilder {
         keys: &RequestKeys,
     ) -> Result<Bytes, FrameError> {
         if let Some(security) = &format.security {
-            // A PIN block and a MAC differ in every request: built and sealed whole.
+            // A MAC alone: the template with a zeroed MAC, patched, then sealed.
+            let mac_only = security.macs() && !security.pins();
+            if let Some(wire) = self.sealed_wire.as_ref().filter(|_| mac_only) {
+                let (values, cash) = self.values(plan, draw, keys).ok_or(FrameError::NoCard)?;
+                if let Some(mut body) = wire[usize::from(cash)].fill(&values.as_slices()) {
+                    security
+                        .seal_encoded(&format.spec, &mut body)
+                        .map_err(FrameError::Encode)?;
+                    return Ok(truncate_if_malformed(draw, body.freeze()));
+                }
+            }
+            // A PIN block differs in every request: built and sealed whole.
             let mut msg = self.build(plan, draw, keys).ok_or(FrameError::NoCard)?;
             if let Some(pan) = msg.get(2).map(|f| f.bytes().into_owned()) {
                 let pin = crate::cards::pin_of(&pan);
@@ -358,7 +383,7 @@ impl RequestBuilder {
         if let Some(wire) = &self.wire {
             let (values, cash) = self.values(plan, draw, keys).ok_or(FrameError::NoCard)?;
             if let Some(body) = wire[usize::from(cash)].fill(&values.as_slices()) {
-                return Ok(truncate_if_malformed(draw, body));
+                return Ok(truncate_if_malformed(draw, body.freeze()));
             }
         }
         let msg = self.build(plan, draw, keys).ok_or(FrameError::NoCard)?;
@@ -566,6 +591,53 @@ mod tests {
                     );
                 }
             }
+        }
+    }
+
+    #[test]
+    fn sealed_templates_give_the_sealing_encoder_s_bytes() {
+        use crate::security::HostSecurity;
+        use switch::security::keys::KeyMaterial;
+        use switch::security::mac::MacPadding;
+        let p = plan(0.1);
+        for (spec_name, padding) in [
+            ("iso87ascii", MacPadding::Method2),
+            ("iso87binary", MacPadding::Method1),
+        ] {
+            let mut spec = LinkFormat::from_names(spec_name, "binary2").unwrap();
+            let key = KeyMaterial::new((1..=16).collect());
+            spec.security = Some(Arc::new(
+                HostSecurity::new(Some((key, padding)), None).unwrap(),
+            ));
+            let mut b = RequestBuilder::new(Mti::FINANCIAL_REQUEST, "940857", 3, &spec.spec);
+            assert!(
+                b.sealed_wire.is_some(),
+                "{spec_name}: the fast path is taken"
+            );
+            let mut g = p.generator(3);
+            let mut sealed = 0;
+            for i in 0..2_000u32 {
+                let d = g.next(&p);
+                let keys = RequestKeys {
+                    stan: (i * 7919) % MAX_STAN + 1,
+                    rrn: u64::from(i) * 1_234_567,
+                    when: codecs::datetime::fields_at_unix(1_795_602_600 + u64::from(i) * 3_601),
+                };
+                let msg = b.build(&p, &d, &keys).unwrap();
+                // Built, then encoded and sealed whole (`LinkFormat::encode`).
+                let slow = b.encode(&spec, &d, &msg).unwrap();
+                let fast = b.frame(&spec, &p, &d, &keys).unwrap();
+                assert_eq!(fast, slow, "{spec_name} {d:?}");
+                if d.defect.is_none() {
+                    let decoded = spec.spec.decode(fast).unwrap();
+                    assert!(
+                        spec.check(&slow, &decoded).is_ok(),
+                        "{spec_name}: the MAC verifies"
+                    );
+                    sealed += 1;
+                }
+            }
+            assert!(sealed > 1_000, "{spec_name}: {sealed}");
         }
     }
 

@@ -78,6 +78,9 @@ pub enum SealError {
     /// The spec cannot carry the MAC field.
     #[error("spec {0} cannot carry field {1} as an 8-byte MAC")]
     Spec(String, u8),
+    /// A frame given to [`seal_trailing`] is too short to end with a MAC.
+    #[error("the frame is too short to end with a MAC field")]
+    Short,
     /// The security module refused.
     #[error(transparent)]
     Module(#[from] SecurityError),
@@ -126,13 +129,39 @@ impl Unsealed {
     /// The encoded message with `mac` in its MAC field.
     pub fn seal(mut self, mac: [u8; MAC_LEN]) -> Bytes {
         if let Some(tail) = self.out.get_mut(self.end..) {
-            match self.wire {
-                MacWire::Raw => tail.copy_from_slice(&mac),
-                MacWire::Hex => tail.copy_from_slice(super::keys::to_hex(&mac).as_bytes()),
-            }
+            write_mac(tail, self.wire, mac);
         }
         self.out.freeze()
     }
+}
+
+/// `mac` into the MAC field's value `tail` (exactly `wire.len()` bytes).
+fn write_mac(tail: &mut [u8], wire: MacWire, mac: [u8; MAC_LEN]) {
+    match wire {
+        MacWire::Raw => tail.copy_from_slice(&mac),
+        MacWire::Hex => tail.copy_from_slice(super::keys::to_hex(&mac).as_bytes()),
+    }
+}
+
+/// Seal in place a frame body that already ends with field 64, zeroed, as its
+/// last field (what [`prepare_seal`] makes of a message with primary-bitmap
+/// fields only): `mac` is given the bytes it authenticates and its MAC is
+/// written over the zeros. For a host that patches pre-encoded messages (the
+/// acquirer simulator's templates) instead of encoding each one.
+pub fn seal_trailing(
+    spec: &Spec,
+    body: &mut [u8],
+    mac: impl FnOnce(&[u8]) -> Result<[u8; MAC_LEN], SecurityError>,
+) -> Result<(), SealError> {
+    let wire = mac_wire(spec, 64).ok_or_else(|| SealError::Spec(spec.name.clone(), 64))?;
+    let end = body
+        .len()
+        .checked_sub(wire.len())
+        .filter(|&end| end >= spec.header_len)
+        .ok_or(SealError::Short)?;
+    let value = mac(&body[spec.header_len..end])?;
+    write_mac(&mut body[end..], wire, value);
+    Ok(())
 }
 
 /// Encode `msg` under `spec` for a MAC link: any MAC it carried dropped, field
