@@ -21,7 +21,7 @@ use crate::config::{Config, Direction, Durability, Role};
 use crate::core::journal::JournalRecord;
 use crate::core::saf::{MemorySaf, SafQueue};
 use crate::core::{Action, Actions, Core, CoreSettings, LinkId, Millis};
-use crate::security::message::{prepare_seal_owned, without_mac};
+use crate::security::message::{prepare_seal_owned, strip_mac};
 use crate::security::{SecurityModule, SoftwareSecurityModule};
 use crate::store::journal::StoreJournal;
 use crate::store::saf::DurableSaf;
@@ -165,7 +165,11 @@ impl Shared {
     /// `msg` encoded for `link` (unsealed for a MAC link: its writer seals it),
     /// with the link's queue; None if the link is gone or the message does not
     /// encode for it (logged).
-    fn encode_for(&self, link: LinkId, msg: Message) -> Option<(mpsc::Sender<Outgoing>, Outgoing)> {
+    fn encode_for(
+        &self,
+        link: LinkId,
+        mut msg: Message,
+    ) -> Option<(mpsc::Sender<Outgoing>, Outgoing)> {
         let (spec, frames, sealed) = match self.links.get(&link) {
             Some(h) => (h.spec.clone(), h.frames.clone(), h.sealed),
             None => {
@@ -182,7 +186,8 @@ impl Shared {
                 .map(Outgoing::Unsealed)
                 .map_err(|e| e.to_string())
         } else {
-            spec.encode_to_bytes(&without_mac(&msg))
+            strip_mac(&mut msg);
+            spec.encode_to_bytes(&msg)
                 .map(Outgoing::Ready)
                 .map_err(|e| e.to_string())
         };

@@ -252,6 +252,7 @@ impl DesKey {
     /// rounds of independent blocks interleaved fill that time, and two blocks
     /// cost about what one does (see the MAC batch benchmark in `benches`). This
     /// is how several MACs (different messages) are computed together.
+    ///
     /// One lane is [`DesKey::rounds`]; several are bound by how many operations
     /// they issue, not by one round's latency, and take the standard domain.
     #[inline]

@@ -90,12 +90,18 @@ pub enum SealError {
 pub fn without_mac(msg: &Message) -> Cow<'_, Message> {
     if msg.has(64) || msg.has(128) {
         let mut m = msg.clone();
-        m.remove(64);
-        m.remove(128);
+        strip_mac(&mut m);
         Cow::Owned(m)
     } else {
         Cow::Borrowed(msg)
     }
+}
+
+/// Drop fields 64 and 128 from `msg` itself (a MAC belongs to the link it came
+/// on; a message the caller owns needs no copy to lose it).
+pub fn strip_mac(msg: &mut Message) {
+    msg.remove(64);
+    msg.remove(128);
 }
 
 /// Encode `msg` under `spec` with a fresh MAC from `mac` (given the bytes to
@@ -173,8 +179,7 @@ pub fn prepare_seal(spec: &Spec, msg: &Message) -> Result<Unsealed, SealError> {
 /// [`prepare_seal`] of a message the caller gives up (the MAC field is set in
 /// it, not in a copy: the switch seals every message it sends on a MAC link).
 pub fn prepare_seal_owned(spec: &Spec, mut m: Message) -> Result<Unsealed, SealError> {
-    m.remove(64);
-    m.remove(128);
+    strip_mac(&mut m);
     if m.field_numbers().any(|n| n > 128) {
         return Err(SealError::Tertiary);
     }
