@@ -10,7 +10,7 @@ use super::duplicates::DuplicateKey;
 use super::inflight::{InFlightEntry, Purpose};
 use super::journal::FinalState;
 use super::links::Link;
-use super::response::reversed_keys;
+use super::response::original_keys;
 use super::validate::{first_missing, REVERSAL_FIELDS};
 use super::{reply, Action, Actions, Core, Millis};
 
@@ -59,6 +59,7 @@ impl Core {
             forwarded: msg.clone(),
             acquirer_f7: None,
             acquirer_f11: None,
+            acquirer_routing: None,
             issuer: target.issuer.into(),
             rule: None,
             started: now,
@@ -71,7 +72,7 @@ impl Core {
             FinalState::Approved,
             now,
         );
-        record.reverses = reversed_keys(&msg);
+        record.reverses = original_keys(&msg);
         let mut actions = vec![Action::SafBarrier, Action::Journal(Box::new(record))];
         actions.extend(reply(id, &msg, ResponseCode::APPROVED));
         actions

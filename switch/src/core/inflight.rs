@@ -47,6 +47,9 @@ pub struct InFlightEntry {
     pub acquirer_f7: Option<ShortText>,
     /// The acquirer's STAN.
     pub acquirer_f11: Option<ShortText>,
+    /// What the acquirer sent in the fields the switch rewrites or adds toward the
+    /// issuer (33, 90, 100); None when it sent none of them (the usual case).
+    pub acquirer_routing: Option<Box<AcquirerRouting>>,
     /// The issuer bank.
     pub issuer: ShortText,
     /// The routing rule that decided, if any.
@@ -56,6 +59,47 @@ pub struct InFlightEntry {
     /// When it times out.
     pub deadline: Millis,
 }
+
+/// The acquirer's own fields 33 (forwarding institution), 90 (original data
+/// elements, in the acquirer's terms) and 100 (receiving institution). Toward the
+/// issuer the switch sets 33 to itself, 100 to the issuer and 90 to the original as
+/// the issuer knows it; the answer gives the acquirer back exactly what it sent.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct AcquirerRouting {
+    /// Field 33 as the acquirer sent it.
+    pub f33: Option<ShortText>,
+    /// Field 90 as the acquirer sent it.
+    pub f90: Option<ShortText>,
+    /// Field 100 as the acquirer sent it.
+    pub f100: Option<ShortText>,
+}
+
+impl AcquirerRouting {
+    /// The fields the switch rewrites, as `msg` (the acquirer's request) has them;
+    /// None when it has none of them.
+    pub fn of(msg: &Message) -> Option<Box<AcquirerRouting>> {
+        let field = |n: u8| msg.text(n).map(|v| ShortText::from(&*v));
+        let routing = AcquirerRouting {
+            f33: field(33),
+            f90: field(90),
+            f100: field(100),
+        };
+        (routing != AcquirerRouting::default()).then(|| Box::new(routing))
+    }
+
+    /// Field `n` (33, 90 or 100) as the acquirer sent it.
+    pub fn field(&self, n: u8) -> Option<&ShortText> {
+        match n {
+            33 => self.f33.as_ref(),
+            90 => self.f90.as_ref(),
+            100 => self.f100.as_ref(),
+            _ => None,
+        }
+    }
+}
+
+/// The fields the switch rewrites or adds toward the issuer (see [`AcquirerRouting`]).
+pub const ROUTING_FIELDS: [u8; 3] = [33, 90, 100];
 
 /// The in-flight map.
 #[derive(Default)]

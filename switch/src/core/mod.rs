@@ -399,7 +399,11 @@ impl Core {
     }
 }
 
-/// The acquirer's 7 and 11 back in place of the switch's.
+/// The acquirer's view of an answer: its own 7, 11, 32, 37 and 41 in place of
+/// whatever the issuer's side carries, and fields 33, 90 and 100 exactly as the
+/// acquirer sent them (absent when it sent none): the switch's own forwarding
+/// institution, the original's keys in the issuer's terms and the receiving
+/// institution belong to the issuer's side only.
 pub(crate) fn restore_acquirer_keys(msg: &mut Message, entry: &inflight::InFlightEntry) {
     if let Some(f7) = &entry.acquirer_f7 {
         msg.set(7, f7);
@@ -410,6 +414,14 @@ pub(crate) fn restore_acquirer_keys(msg: &mut Message, entry: &inflight::InFligh
     for n in [32u8, 37, 41] {
         if let Some(v) = entry.forwarded.text(n) {
             msg.set(n, &v);
+        }
+    }
+    for n in inflight::ROUTING_FIELDS {
+        match entry.acquirer_routing.as_ref().and_then(|r| r.field(n)) {
+            Some(own) => msg.set(n, own),
+            None => {
+                msg.remove(n);
+            }
         }
     }
 }

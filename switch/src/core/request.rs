@@ -10,7 +10,7 @@ use routing_rules::{Transaction, Verdict};
 use rust_decimal::Decimal;
 
 use super::duplicates::DuplicateKey;
-use super::inflight::{InFlightEntry, InFlightKey, Purpose};
+use super::inflight::{AcquirerRouting, InFlightEntry, InFlightKey, Purpose};
 use super::journal::FinalState;
 use super::links::{Link, TimeoutClass};
 use super::recent::{AcquirerKey, Forwarded};
@@ -89,21 +89,25 @@ impl Core {
         let cash = msg
             .processing_code()
             .is_some_and(|pc| pc.transaction_type == 1);
-        self.forward(now, link, msg, issuer, rule, class, cash)
+        let route = Route {
+            issuer,
+            rule,
+            class,
+            cash,
+            original: None,
+        };
+        self.forward(now, link, msg, route)
     }
 
     /// Pick an issuer link and send `msg` there with the switch's STAN.
-    #[allow(clippy::too_many_arguments)]
-    fn forward(
-        &self,
-        now: Millis,
-        acq: &Arc<Link>,
-        msg: Message,
-        issuer: String,
-        rule: Option<String>,
-        class: u8,
-        cash: bool,
-    ) -> Actions {
+    fn forward(&self, now: Millis, acq: &Arc<Link>, msg: Message, route: Route) -> Actions {
+        let Route {
+            issuer,
+            rule,
+            class,
+            cash,
+            original,
+        } = route;
         let issuer_link = match self.links.pick_issuer(&issuer) {
             Ok(l) => l,
             Err(full) => {
@@ -142,9 +146,14 @@ impl Core {
         };
         let acquirer_f7 = msg.text(7).map(|s| s.into_owned());
         let acquirer_f11 = msg.text(11).map(|s| s.into_owned());
+        let acquirer_routing = AcquirerRouting::of(&msg);
         let mut out = msg;
         if let Some(block) = pin_block {
             out.set_binary(52, &block);
+        }
+        // A reversal names its original as the issuer knows it.
+        if let Some(f90) = original.as_ref().and_then(|o| o.issuer_f90.as_deref()) {
+            out.set(90, f90);
         }
         out.set_stan(stan);
         out.set(33, &self.settings.institution_id);
@@ -187,6 +196,7 @@ impl Core {
             forwarded: out.clone(),
             acquirer_f7: acquirer_f7.as_deref().map(ShortText::from),
             acquirer_f11: acquirer_f11.as_deref().map(ShortText::from),
+            acquirer_routing,
             issuer: ShortText::from(issuer),
             rule: rule.map(ShortText::from),
             started: now,
@@ -206,7 +216,8 @@ impl Core {
         if matches!(class, 1 | 2) {
             record.reversal = reversal_of(&out).map(super::without_card_data);
         } else {
-            record.reverses = super::response::reversed_keys(&out);
+            // In the acquirer's terms, as the journal keys its originals.
+            record.reverses = original.and_then(|o| o.acquirer_keys);
         }
         self.inflight.insert(key, entry);
         vec![
@@ -224,16 +235,23 @@ impl Core {
         &self,
         now: Millis,
         link: &Arc<Link>,
-        mut msg: Message,
+        msg: Message,
         acquirer: String,
     ) -> Actions {
         let Some(target) = self.original_of(&msg, &acquirer) else {
             return self.decline(now, link.id, &msg, ResponseCode::NO_SUCH_ISSUER, None);
         };
-        if let Some(f90) = &target.field90 {
-            msg.set(90, f90);
-        }
-        self.forward(now, link, msg, target.issuer, None, 4, false)
+        let route = Route {
+            issuer: target.issuer,
+            rule: None,
+            class: 4,
+            cash: false,
+            original: Some(Original {
+                acquirer_keys: super::response::original_keys(&msg),
+                issuer_f90: target.field90,
+            }),
+        };
+        self.forward(now, link, msg, route)
     }
 
     /// Answer the acquirer with `rc` and journal the decline.
@@ -267,6 +285,7 @@ impl Core {
             forwarded: msg.clone(),
             acquirer_f7: None,
             acquirer_f11: None,
+            acquirer_routing: None,
             issuer: ShortText::from(issuer.unwrap_or_default()),
             rule: rule.map(ShortText::from),
             started: now,
@@ -282,6 +301,27 @@ impl Core {
         actions.push(Action::Journal(Box::new(record)));
         actions
     }
+}
+
+/// Where a request goes: the issuer, the rule that decided, and what the
+/// forwarding needs to know of the request.
+struct Route {
+    issuer: String,
+    rule: Option<String>,
+    /// MTI class digit (1, 2 or 4).
+    class: u8,
+    /// A cash withdrawal (its own, longer timeout).
+    cash: bool,
+    /// For a reversal: the original it reverses.
+    original: Option<Original>,
+}
+
+/// The original transaction a reversal names.
+struct Original {
+    /// Its fields 7 and 11 in the acquirer's terms (as the journal keys it).
+    acquirer_keys: Option<(ShortText, ShortText)>,
+    /// Field 90 as the issuer knows the original, when it went through the switch.
+    issuer_f90: Option<String>,
 }
 
 /// Where a reversal or advice for an original must go.

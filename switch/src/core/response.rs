@@ -7,7 +7,7 @@ use std::sync::Arc;
 
 use codecs::{Message, ResponseCode};
 
-use super::inflight::{InFlightKey, Purpose};
+use super::inflight::{InFlightEntry, InFlightKey, Purpose};
 use super::journal::FinalState;
 use super::links::Link;
 use super::short_text::ShortText;
@@ -67,7 +67,7 @@ impl Core {
         }
         let mut record = self.completion_record(&entry.forwarded, &entry, rc, state, now);
         if key.class == 4 {
-            record.reverses = reversed_keys(&entry.forwarded);
+            record.reverses = forwarded_original_keys(&entry);
         }
         record.switch_stan = Some(stan);
         record.auth_code = auth_code;
@@ -82,10 +82,37 @@ impl Core {
     }
 }
 
+/// The original's fields 7 and 11 in the acquirer's terms for a reversal or advice
+/// from an acquirer: from its field 90, or else its own 7 and 11 (a reversal
+/// without field 90 repeats its original's keys).
+pub(crate) fn original_keys(msg: &Message) -> Option<(ShortText, ShortText)> {
+    match msg.text(90) {
+        Some(f90) => keys_in_field90(&f90),
+        None => Some((
+            ShortText::from(&*msg.text(7)?),
+            ShortText::from(&*msg.text(11)?),
+        )),
+    }
+}
+
+/// [`original_keys`] of the acquirer's reversal that `entry` forwarded (the
+/// forwarded message carries field 90 in the issuer's terms; the entry keeps the
+/// acquirer's own).
+fn forwarded_original_keys(entry: &InFlightEntry) -> Option<(ShortText, ShortText)> {
+    match entry.acquirer_routing.as_ref().and_then(|r| r.f90.as_ref()) {
+        Some(f90) => keys_in_field90(f90),
+        None => Some((entry.acquirer_f7.clone()?, entry.acquirer_f11.clone()?)),
+    }
+}
+
 /// The original's field 7 and 11 in the acquirer's terms, from a reversal's field 90
 /// (MTI 4, STAN 6, transmission 10, acquirer 11, forwarding 11).
 pub(crate) fn reversed_keys(msg: &Message) -> Option<(ShortText, ShortText)> {
-    let f90 = msg.text(90)?;
+    keys_in_field90(&msg.text(90)?)
+}
+
+/// Fields 7 and 11 of the original that field 90 `f90` names.
+fn keys_in_field90(f90: &str) -> Option<(ShortText, ShortText)> {
     let stan = ShortText::from(f90.get(4..10)?);
     let transmission = ShortText::from(f90.get(10..20)?);
     Some((transmission, stan))

@@ -614,3 +614,112 @@ fn declines_are_journaled_with_the_rule_that_decided_and_repeats_too() {
         ("940810", "000032")
     );
 }
+
+/// What a real issuer host echoes: its request's matching fields, including the
+/// switch's 33, 90 and 100.
+fn issuer_echo(forwarded: &Message, code: ResponseCode) -> Message {
+    let mut r = issuer_answer(forwarded, code);
+    for n in [33u8, 90, 100] {
+        if let Some(v) = forwarded.text(n) {
+            r.set(n, &v);
+        }
+    }
+    r
+}
+
+#[test]
+fn an_answer_carries_no_routing_field_the_acquirer_did_not_send() {
+    let h = Harness::new();
+    let fwd = one_to(&h.acquire(Millis(0), purchase(60, "000000")), ISS);
+    assert!(fwd.has(33) && fwd.has(100), "the issuer's side is routed");
+    let resp = one_to(
+        &h.core
+            .on_message(Millis(5), ISS, issuer_echo(&fwd, ResponseCode::APPROVED)),
+        ACQ,
+    );
+    for n in [33u8, 90, 100] {
+        assert!(!resp.has(n), "field {n} was not in the acquirer's request");
+    }
+    assert_eq!(resp.text(32).unwrap(), "940810");
+
+    // An acquirer that names its own forwarding institution gets it back.
+    let mut own = purchase(61, "000000");
+    own.set(33, "940811");
+    let fwd = one_to(&h.acquire(Millis(10), own), ISS);
+    assert_eq!(fwd.text(33).unwrap(), "940000");
+    let resp = one_to(
+        &h.core
+            .on_message(Millis(15), ISS, issuer_echo(&fwd, ResponseCode::APPROVED)),
+        ACQ,
+    );
+    assert_eq!(resp.text(33).unwrap(), "940811");
+    assert!(!resp.has(100));
+}
+
+/// A 0400 from acquirer 940810 reversing its purchase with STAN `original_stan`.
+fn reversal_request(orig: &Message, original_stan: u32, stan: u32) -> Message {
+    let mut rev = Message::new(Mti::REVERSAL_REQUEST);
+    for n in [2u8, 3, 4, 32, 37, 41, 49] {
+        rev.set(n, &orig.text(n).unwrap());
+    }
+    rev.set(7, "1125103100");
+    rev.set_stan(stan);
+    rev.set(
+        90,
+        &format!(
+            "0200{original_stan:06}1125103000{:0>11}{:0>11}",
+            "940810", ""
+        ),
+    );
+    rev
+}
+
+#[test]
+fn a_reversal_answer_carries_the_acquirers_own_field_90() {
+    let h = Harness::new();
+    let orig = purchase(70, "000000");
+    let fwd = one_to(&h.acquire(Millis(0), orig.clone()), ISS);
+    h.core
+        .on_message(Millis(5), ISS, issuer_echo(&fwd, ResponseCode::APPROVED));
+
+    let rev = reversal_request(&orig, 70, 71);
+    let actions = h.acquire(Millis(10), rev.clone());
+    let to_issuer = one_to(&actions, ISS);
+    assert_ne!(to_issuer.text(90), rev.text(90), "the issuer's terms");
+    let forwarded = records(&actions);
+    assert_eq!(
+        forwarded[0]
+            .reverses
+            .as_ref()
+            .map(|(t, s)| (t.as_str(), s.as_str())),
+        Some(("1125103000", "000070")),
+        "journaled against the original in the acquirer's terms"
+    );
+    let actions = h.core.on_message(
+        Millis(15),
+        ISS,
+        issuer_echo(&to_issuer, ResponseCode::APPROVED),
+    );
+    let answer = one_to(&actions, ACQ);
+    assert_eq!(answer.mti().as_str(), "0410");
+    assert_eq!(answer.text(90), rev.text(90), "the acquirer's own field 90");
+    assert_eq!(answer.stan(), Some(71));
+    assert_eq!(answer.text(7).unwrap(), "1125103100");
+    assert!(!answer.has(33) && !answer.has(100));
+    assert_eq!(
+        records(&actions)[0]
+            .reverses
+            .as_ref()
+            .map(|(t, s)| (t.as_str(), s.as_str())),
+        Some(("1125103000", "000070"))
+    );
+
+    // Timed out: the 91 carries the acquirer's field 90 too.
+    let rev = reversal_request(&orig, 70, 72);
+    let to_issuer = one_to(&h.acquire(Millis(20), rev.clone()), ISS);
+    assert!(to_issuer.has(90));
+    let answer = one_to(&h.core.on_tick(Millis(20_000)), ACQ);
+    assert_eq!((answer.mti().as_str(), rc(&answer)), ("0410", "91".into()));
+    assert_eq!(answer.text(90), rev.text(90));
+    assert!(!answer.has(33) && !answer.has(100));
+}

@@ -150,6 +150,7 @@ impl Core {
                     forwarded: msg.clone(),
                     acquirer_f7: None,
                     acquirer_f11: None,
+                    acquirer_routing: None,
                     issuer: issuer.as_str().into(),
                     rule: None,
                     started: now,
