@@ -57,6 +57,17 @@ pub async fn start_switch(text: &str) -> RunningSwitch {
     .unwrap_or_else(|e| panic!("start: {e}"))
 }
 
+/// What a [`Peer`] saw while it waited.
+#[derive(Debug)]
+pub enum Received {
+    /// A message: its frame body as it came, and decoded.
+    Message(Bytes, Message),
+    /// Nothing within the time allowed; the connection is open.
+    Silence,
+    /// The connection ended (the peer closed it, or a read failed): why.
+    Closed(String),
+}
+
 /// A framed ISO 8583 peer (binary2 framing, iso87ascii).
 pub struct Peer {
     framed: Framed<TcpStream, FrameCodec>,
@@ -110,38 +121,54 @@ impl Peer {
             .unwrap_or_else(|e| panic!("write: {e}"));
     }
 
-    /// The next message within `within`, or None on timeout or close.
-    pub async fn recv(&mut self, within: Duration) -> Option<Message> {
+    /// What arrives within `within`: a frame (as it came, and decoded), nothing,
+    /// or the end of the connection (keep-alives are skipped).
+    pub async fn next_frame(&mut self, within: Duration) -> Received {
+        let deadline = tokio::time::Instant::now() + within;
         loop {
-            match tokio::time::timeout(within, self.framed.next()).await {
-                Ok(Some(Ok(Frame::Message { body, .. }))) => {
-                    return Some(
-                        self.spec
-                            .decode(body)
-                            .unwrap_or_else(|e| panic!("decode: {e}")),
-                    );
-                }
-                Ok(Some(Ok(Frame::KeepAlive))) => continue,
-                _ => return None,
-            }
-        }
-    }
-
-    /// The next frame within `within`, as it came and decoded (for checking its
-    /// MAC), or None on timeout or close.
-    pub async fn recv_frame(&mut self, within: Duration) -> Option<(Bytes, Message)> {
-        loop {
-            match tokio::time::timeout(within, self.framed.next()).await {
+            match tokio::time::timeout_at(deadline, self.framed.next()).await {
+                Err(_) => return Received::Silence,
                 Ok(Some(Ok(Frame::Message { body, .. }))) => {
                     let msg = self
                         .spec
                         .decode(body.clone())
                         .unwrap_or_else(|e| panic!("decode: {e}"));
-                    return Some((body, msg));
+                    return Received::Message(body, msg);
                 }
                 Ok(Some(Ok(Frame::KeepAlive))) => continue,
-                _ => return None,
+                Ok(None) => return Received::Closed("end of stream".into()),
+                Ok(Some(Err(e))) => return Received::Closed(e.to_string()),
             }
+        }
+    }
+
+    /// The next message within `within`, or None when nothing came in time.
+    /// Panics when the connection ends instead: a test that waits for a message,
+    /// or for none, never means a dead link.
+    pub async fn recv(&mut self, within: Duration) -> Option<Message> {
+        self.recv_frame(within).await.map(|(_, msg)| msg)
+    }
+
+    /// [`Peer::recv`], with the frame as it came (for checking its MAC).
+    pub async fn recv_frame(&mut self, within: Duration) -> Option<(Bytes, Message)> {
+        match self.next_frame(within).await {
+            Received::Message(body, msg) => Some((body, msg)),
+            Received::Silence => None,
+            Received::Closed(why) => {
+                panic!("the connection closed ({why}) while a message was awaited")
+            }
+        }
+    }
+
+    /// Assert that nothing arrives within `within` and that the connection is
+    /// still open after it: `what` says what must not arrive.
+    pub async fn expect_silence(&mut self, within: Duration, what: &str) {
+        match self.next_frame(within).await {
+            Received::Silence => {}
+            Received::Message(_, msg) => {
+                panic!("{what}: got {} (RC {:?})", msg.mti(), msg.text(39))
+            }
+            Received::Closed(why) => panic!("{what}: the connection closed instead ({why})"),
         }
     }
 

@@ -234,10 +234,12 @@ async fn wrong_or_missing_macs_are_refused_with_rc_63() {
             (r.response_code().as_deref(), r.stan()),
             (Some("63"), Some(4))
         );
-        assert!(
-            iss.peer.recv(Duration::from_millis(300)).await.is_none(),
-            "refused requests never reach the issuer"
-        );
+        iss.peer
+            .expect_silence(
+                Duration::from_millis(300),
+                "refused requests never reach the issuer",
+            )
+            .await;
 
         // An issuer answer with a wrong MAC is dropped: the request times out
         // (RC 91 to the acquirer) and is reversed at the issuer, sealed.
@@ -372,7 +374,12 @@ async fn pin_blocks_arrive_translated_to_the_issuer_key() {
             (r.response_code().as_deref(), r.stan()),
             (Some("81"), Some(12))
         );
-        assert!(iss.peer.recv(Duration::from_millis(300)).await.is_none());
+        iss.peer
+            .expect_silence(
+                Duration::from_millis(300),
+                "a request whose PIN block failed translation",
+            )
+            .await;
         let lines = log.lines_with(&["PIN block not translated", "PINXL-acquirer"]);
         assert!(lines.iter().any(|l| l.contains("field=52")), "{lines:?}");
         assert!(!log.text().contains("5A5A5A5A"), "a PIN block in the log");

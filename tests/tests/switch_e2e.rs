@@ -99,7 +99,11 @@ async fn routing_declines_are_answered_by_the_switch() {
     acq.send(&purchase(&pan("9408300000001"), "940810", 4, 100))
         .await;
     assert_eq!(acq.recv(WAIT).await.unwrap().text(39).unwrap(), "91");
-    assert!(iss.recv(Duration::from_millis(200)).await.is_none());
+    iss.expect_silence(
+        Duration::from_millis(200),
+        "declined requests never reach the issuer",
+    )
+    .await;
     sw.shutdown().await;
 }
 

@@ -125,8 +125,11 @@ async fn an_issuer_link_drop_means_91_at_once_and_a_reversal_after_the_reconnect
         core.in_flight()
     );
     // Nothing more for either side: one answer, one reversal.
-    assert!(second.recv(Duration::from_millis(500)).await.is_none());
-    assert!(acq.recv(Duration::from_millis(100)).await.is_none());
+    second
+        .expect_silence(Duration::from_millis(500), "a second reversal")
+        .await;
+    acq.expect_silence(Duration::from_millis(100), "a second answer")
+        .await;
     sw.shutdown().await;
 }
 
@@ -159,14 +162,14 @@ async fn a_late_approval_is_not_relayed_and_the_original_is_reversed() {
         core.saf_depth(),
         core.in_flight()
     );
-    assert!(
-        acq.recv(Duration::from_millis(300)).await.is_none(),
-        "a second answer reached the acquirer"
-    );
-    assert!(
-        issuer.recv(Duration::from_millis(300)).await.is_none(),
-        "more than one reversal"
-    );
+    acq.expect_silence(
+        Duration::from_millis(300),
+        "a second answer reached the acquirer",
+    )
+    .await;
+    issuer
+        .expect_silence(Duration::from_millis(300), "more than one reversal")
+        .await;
     sw.shutdown().await;
 }
 
@@ -216,4 +219,65 @@ async fn a_reconnected_issuer_link_does_not_repeat_the_switch_stans() {
         "STANs before {before:?}, after {:?}",
         stans(&again)
     );
+}
+
+/// The reversal a timeout owes is durable before the acquirer hears RC 91: with a
+/// journal that gathers records for 300 ms before each commit, the 91 is held
+/// until the commit that holds the queued 0420, so the moment the acquirer has
+/// its 91 the store already has the reversal (were the 91 sent first, the
+/// acquirer would have it about 300 ms before the commit).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_timeout_reversal_is_durable_before_the_91_leaves() {
+    let dir = std::env::temp_dir().join(format!("switch-order-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    let db = dir.join("journal.db");
+    std::env::set_var("ORDER_TEST_PAN_KEY", "00112233445566778899aabbccddeeff");
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let text = format!(
+        "{}\n[journal]\npath = \"{}\"\ndurability = \"relaxed\"\ngroup_commit_us = 300000\n\
+         pan_key = {{ env = \"ORDER_TEST_PAN_KEY\" }}\n",
+        config(listener.local_addr().unwrap(), 300),
+        db.display()
+    );
+    let sw = start_switch(&text).await;
+    let (mut issuer, _) = signed_on_issuer(&listener).await;
+    assert!(wait_until(WAIT, || (1..10).any(|id| sw.core().link_usable(id))).await);
+    let mut acq = Peer::connect(sw.listening["morning-star"]).await;
+    acq.send(&purchase(&pan("9408010000001"), "940810", 21, 2_500))
+        .await;
+    let fwd = issuer.recv(WAIT).await.expect("forwarded");
+    let resp = acq.recv(WAIT).await.expect("RC 91 after the timeout");
+    let heard = Instant::now();
+    assert_eq!(
+        (resp.stan(), resp.text(39).as_deref()),
+        (Some(21), Some("91"))
+    );
+    let conn = switch::store::open_connection(&db).unwrap();
+    let owed: Vec<Vec<u8>> = conn
+        .prepare("SELECT message FROM saf")
+        .unwrap()
+        .query_map([], |row| row.get(0))
+        .unwrap()
+        .collect::<Result<_, _>>()
+        .unwrap();
+    assert!(
+        heard.elapsed() < Duration::from_millis(250),
+        "the store was read too long after the 91 to tell the order: {:?}",
+        heard.elapsed()
+    );
+    assert_eq!(owed.len(), 1, "the reversal is durable when the 91 arrives");
+    let stored = codecs::Spec::builtin("iso87ascii")
+        .unwrap()
+        .decode(owed[0].clone().into())
+        .unwrap();
+    assert_eq!(stored.mti().as_str(), "0420");
+    assert_eq!(
+        stored.text(90).unwrap()[4..10].parse::<u32>().unwrap(),
+        fwd.stan().unwrap(),
+        "the stored reversal names the forwarded request"
+    );
+    drop(conn);
+    sw.shutdown().await;
+    let _ = std::fs::remove_dir_all(&dir);
 }

@@ -47,6 +47,14 @@ impl Duplicates {
         }
     }
 
+    /// Whether `key` was recorded within the window (without recording it).
+    pub fn contains(&self, key: &DuplicateKey, now: Millis) -> bool {
+        let key = self.fingerprints.of(key);
+        self.seen
+            .get(&key)
+            .is_some_and(|seen| now.since(*seen) < self.window)
+    }
+
     /// Record `key`; true if it was already seen within the window.
     pub fn check_and_insert(&self, key: DuplicateKey, now: Millis) -> bool {
         use dashmap::mapref::entry::Entry;

@@ -11,7 +11,8 @@
 //! - [`advice`]: reversals and advices from acquirers, acknowledged and queued;
 //! - [`network`]: 0800 sign-on, sign-off and echo on both sides;
 //! - [`pin`]: field 52 translated from the acquirer's PIN key to the issuer's;
-//! - [`tick`]: timeouts, echoes, sign-on retries and store-and-forward delivery.
+//! - [`tick`]: timeouts, echoes, sign-on retries and store-and-forward delivery;
+//! - [`stats`]: counters read by the driver and the tests.
 
 pub mod action;
 pub mod advice;
@@ -27,6 +28,7 @@ pub mod request;
 pub mod response;
 pub mod saf;
 pub mod short_text;
+pub mod stats;
 pub mod tick;
 pub mod time;
 pub mod validate;
@@ -39,6 +41,7 @@ use codecs::{Message, Mti, ResponseCode};
 use routing_rules::SharedRoutingTable;
 
 pub use action::{Action, Actions, LinkId};
+pub use stats::CoreStats;
 pub use time::Millis;
 
 use crate::config::{LinkConfig, Role};
@@ -101,6 +104,8 @@ pub struct Core {
     pub(crate) saf: Arc<dyn SafQueue>,
     pub(crate) recent: Recent,
     pub(crate) late: duplicates::Duplicates,
+    /// What [`Core::stats`] reports.
+    pub(crate) counters: stats::Counters,
     /// The next transaction id.
     pub(crate) next_txn: AtomicU64,
     /// STAN sequences by link name (see [`links::Link`]).
@@ -147,6 +152,7 @@ impl Core {
             last_cutover: std::sync::Mutex::new(None),
             duplicates: Duplicates::new(settings.duplicate_window, 1_000_000),
             late: Duplicates::new(Duration::from_secs(600), settings.late_capacity),
+            counters: stats::Counters::default(),
             recent: Recent::new(settings.recent_capacity),
             next_txn: AtomicU64::new(settings.first_txn_id.max(1)),
             stans: dashmap::DashMap::new(),

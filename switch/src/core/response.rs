@@ -26,8 +26,15 @@ impl Core {
             stan,
         };
         let Some(entry) = self.inflight.take(&key) else {
-            let late = self.late.check_and_insert(late_key(&key), now);
-            let what = if late { "late" } else { "unmatched" };
+            // Late: its request timed out here (an answer to nothing the switch
+            // sent is not remembered, so a repeat of it is still unmatched).
+            let late = self.late.contains(&late_key(&key), now);
+            let (what, counter) = if late {
+                ("late", &self.counters.late_responses)
+            } else {
+                ("unmatched", &self.counters.unmatched_responses)
+            };
+            counter.fetch_add(1, Ordering::Relaxed);
             tracing::info!(link = %link.config.name, %mti, stan, what, response = %msg, "response dropped");
             metrics::counter!("switch_dropped_total", "reason" => what).increment(1);
             return Vec::new();

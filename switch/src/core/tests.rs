@@ -188,6 +188,18 @@ fn a_timeout_answers_91_and_queues_a_reversal_first() {
     assert_eq!((rc(&resp), resp.stan()), ("91".into(), Some(7)));
     assert_eq!(journal(&actions), vec![FinalState::TimedOut]);
     assert_eq!(h.saf.depth(), 1);
+    // The reversal is queued, and the barrier that makes it durable comes before
+    // the 91 (the driver holds every later Send until the queue is durable; see
+    // the journal-backed test in tests/tests/switch_faults_e2e.rs).
+    let barrier = actions
+        .iter()
+        .position(|a| matches!(a, Action::SafBarrier))
+        .expect("a barrier for the queued reversal");
+    let answered = actions
+        .iter()
+        .position(|a| matches!(a, Action::Send { link, .. } if *link == ACQ))
+        .expect("the 91");
+    assert!(barrier < answered, "{actions:?}");
     // In the same tick the reversal goes to the issuer, with field 90 naming the
     // forwarded keys; only that delivery is in flight now.
     let rev = one_to(&actions, ISS);
@@ -218,13 +230,47 @@ fn cash_withdrawals_wait_longer() {
 fn a_late_response_is_dropped() {
     let h = Harness::new();
     let fwd = one_to(&h.acquire(Millis(0), purchase(9, "000000")), ISS);
-    h.core.on_tick(Millis(10_000));
+    let timed_out = h.core.on_tick(Millis(10_000));
+    assert_eq!(rc(&one_to(&timed_out, ACQ)), "91");
+    let before = h.core.stats();
     let actions = h.core.on_message(
         Millis(10_500),
         ISS,
         issuer_answer(&fwd, ResponseCode::APPROVED),
     );
     assert!(actions.is_empty(), "{actions:?}");
+    let after = h.core.stats();
+    assert_eq!(
+        (
+            after.late_responses - before.late_responses,
+            after.unmatched_responses - before.unmatched_responses
+        ),
+        (1, 0),
+        "dropped as late, not as unmatched"
+    );
+}
+
+#[test]
+fn an_unsolicited_response_is_dropped_as_unmatched_every_time() {
+    let h = Harness::new();
+    // An answer to a STAN the switch never used on this link.
+    let mut stray = purchase(77, "000000");
+    stray.set_stan(654_321);
+    for n in 1..=2u64 {
+        let actions = h.core.on_message(
+            Millis(100 * n),
+            ISS,
+            issuer_answer(&stray, ResponseCode::APPROVED),
+        );
+        assert!(actions.is_empty(), "{actions:?}");
+        let stats = h.core.stats();
+        assert_eq!(
+            (stats.unmatched_responses, stats.late_responses),
+            (n, 0),
+            "a repeat of an unmatched answer is not taken for a late one"
+        );
+    }
+    assert_eq!(h.core.in_flight(), 0);
 }
 
 #[test]
