@@ -190,7 +190,13 @@ cash_timeout_ms = 1000
     tokio::time::sleep(Duration::from_secs_f64(secs * 0.4)).await;
     switch.kill().unwrap();
     switch.wait().unwrap();
-    let (_, forwarded_at_kill) = outstanding(&db);
+    let (owed_at_kill, forwarded_at_kill) = outstanding(&db);
+    // The test means something only if the kill caught transactions in flight:
+    // each forwarded record owes a reversal once the switch is back.
+    assert!(
+        forwarded_at_kill > 0,
+        "no transaction was in flight at the kill (store-and-forward held {owed_at_kill})"
+    );
     let mut switch = start_switch(&config, &log);
     wait_for_port(port).await;
 
@@ -328,6 +334,10 @@ cash_timeout_ms = 1000
         restarted, forwarded_at_kill,
         "each forwarded transaction is reversed once"
     );
+    assert!(
+        books.reversed.count > 0,
+        "reversals were owed ({forwarded_at_kill} in flight at the kill, {owed_at_kill} queued) but none reached the issuer"
+    );
     drop(conn);
 
     // No full PAN in the database files or the log.
@@ -342,8 +352,8 @@ cash_timeout_ms = 1000
         }
     }
     eprintln!(
-        "crash test: sent {}, acquirer approved {}, journal approved {}, forwarded at the kill {}, issuer reversed {}, standing approvals matched one by one {}",
-        report.stats.sent, seen.count, journaled.0, forwarded_at_kill, books.reversed.count, at_issuer.len()
+        "crash test: sent {}, acquirer approved {}, journal approved {}, forwarded at the kill {}, queued at the kill {}, issuer reversed {}, standing approvals matched one by one {}",
+        report.stats.sent, seen.count, journaled.0, forwarded_at_kill, owed_at_kill, books.reversed.count, at_issuer.len()
     );
     // For the whole suite's scan (scripts/test.sh), the switch's log is kept.
     if let Some(suite) = std::env::var_os("SUITE_LOG_DIR") {
