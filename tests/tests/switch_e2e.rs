@@ -5,10 +5,13 @@
 
 use std::time::Duration;
 
-use tests::{accept, answer, national_rules, pan, purchase, start_switch, Peer};
+use tests::{accept, answer, national_rules, pan, purchase, start_switch, wait_until, Peer};
 use tokio::net::TcpListener;
+use tokio::time::Instant;
 
 const WAIT: Duration = Duration::from_secs(5);
+/// The switch's default shutdown grace period.
+const GRACE: Duration = Duration::from_secs(10);
 
 /// Acquirer 940810 listens on port 0; the switch dials issuer 940800 at `issuer`.
 fn config(issuer: std::net::SocketAddr, timeout_ms: u64) -> String {
@@ -107,16 +110,23 @@ async fn routing_declines_are_answered_by_the_switch() {
     sw.shutdown().await;
 }
 
-#[tokio::test]
+/// On tokio's paused clock: the 91 comes exactly at the issuer timeout.
+#[tokio::test(start_paused = true)]
 async fn a_silent_issuer_means_91_and_a_reversal() {
-    let (sw, mut acq, mut iss) = network(300).await;
+    let (sw, mut acq, mut iss) = network(10_000).await;
     acq.send(&purchase(&pan("9408010000001"), "940810", 99, 5_000))
         .await;
+    let sent = Instant::now();
     let fwd = iss.recv(WAIT).await.unwrap();
-    let resp = acq.recv(WAIT).await.unwrap();
+    let resp = acq.recv(Duration::from_secs(15)).await.unwrap();
+    let waited = sent.elapsed();
     assert_eq!(
         (resp.text(39).unwrap().as_ref(), resp.stan()),
         ("91", Some(99))
+    );
+    assert!(
+        waited >= Duration::from_secs(10) && waited < Duration::from_millis(10_100),
+        "the 91 after {waited:?}, the timeout is 10 s"
     );
     let rev = iss.recv(WAIT).await.unwrap();
     assert_eq!(rev.mti().as_str(), "0420");
@@ -125,8 +135,8 @@ async fn a_silent_issuer_means_91_and_a_reversal() {
         fwd.stan().unwrap()
     );
     iss.send(&answer(&rev, "00")).await;
-    tokio::time::sleep(Duration::from_millis(100)).await;
-    assert_eq!(sw.core().saf_depth(), 0);
+    let core = sw.core();
+    assert!(wait_until(WAIT, || core.saf_depth() == 0).await);
     sw.shutdown().await;
 }
 
@@ -151,7 +161,8 @@ async fn bad_input_is_answered_or_closed_without_touching_other_peers() {
     let mut bad = Peer::connect(sw.listening["morning-star"]).await;
     bad.write_bytes(&[0xFF, 0xFF]).await;
     assert!(bad.closed_within(WAIT).await);
-    // A peer that stops mid-frame is closed after the read deadline.
+    // A peer that stops mid-frame is closed after the read deadline (timed on
+    // the paused clock in `a_peer_stalled_mid_frame_is_closed_at_the_read_deadline`).
     let mut stall = Peer::connect(sw.listening["morning-star"]).await;
     stall.write_bytes(&[0x00, 0x40, b'0', b'2']).await;
     assert!(stall.closed_within(Duration::from_secs(4)).await);
@@ -164,17 +175,42 @@ async fn bad_input_is_answered_or_closed_without_touching_other_peers() {
     sw.shutdown().await;
 }
 
-#[tokio::test]
+/// On tokio's paused clock: a peer that stops mid-frame is closed at the read
+/// deadline (1 s here), not before and not much later; an idle peer is not.
+#[tokio::test(start_paused = true)]
+async fn a_peer_stalled_mid_frame_is_closed_at_the_read_deadline() {
+    let (sw, mut acq, _iss) = network(5000).await;
+    let mut stall = Peer::connect(sw.listening["morning-star"]).await;
+    stall.write_bytes(&[0x00, 0x40, b'0', b'2']).await;
+    let stalled = Instant::now();
+    assert!(stall.closed_within(Duration::from_secs(4)).await);
+    let waited = stalled.elapsed();
+    assert!(
+        waited >= Duration::from_secs(1) && waited < Duration::from_millis(1_100),
+        "closed {waited:?} after the stall, the read deadline is 1 s"
+    );
+    acq.expect_silence(Duration::from_secs(3), "an idle acquirer is left alone")
+        .await;
+    sw.shutdown().await;
+}
+
+/// On tokio's paused clock: the 91 comes at the end of the shutdown's grace
+/// period, long before the issuer timeout.
+#[tokio::test(start_paused = true)]
 async fn shutdown_drains_in_flight_requests() {
     let (sw, mut acq, mut iss) = network(30_000).await;
     acq.send(&purchase(&pan("9408010000001"), "940810", 500, 100))
         .await;
     let _fwd = iss.recv(WAIT).await.unwrap();
-    let start = tokio::time::Instant::now();
+    let start = Instant::now();
     // The issuer never answers: after the grace period the acquirer gets 91.
     let shutdown = tokio::spawn(sw.shutdown());
-    let resp = acq.recv(Duration::from_secs(15)).await.unwrap();
+    let resp = acq.recv(Duration::from_secs(40)).await.unwrap();
+    let waited = start.elapsed();
     assert_eq!(resp.text(39).unwrap(), "91");
     shutdown.await.unwrap();
-    assert!(start.elapsed() < Duration::from_secs(14));
+    assert!(
+        waited >= GRACE && waited < GRACE + Duration::from_millis(100),
+        "the 91 after {waited:?}, the grace period is {GRACE:?}"
+    );
 }
