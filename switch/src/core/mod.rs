@@ -329,7 +329,7 @@ impl Core {
         let Some(link) = self.links.get(id) else {
             return Vec::new();
         };
-        let (Some(resp_mti), Some(stan)) = (mti.response(), stan) else {
+        let Some(resp_mti) = mti.response() else {
             return Vec::new();
         };
         if link.config.role != Role::Acquirer
@@ -337,16 +337,23 @@ impl Core {
         {
             return Vec::new();
         }
+        // A STAN that cannot be read (the bitmap itself is broken) still gets its
+        // answer: the host learns its message was refused, not that the switch
+        // went quiet (it would time out and reverse something never forwarded).
         if mti.class() == codecs::mti::MessageClass::NetworkManagement {
             let mut m = Message::new(resp_mti);
-            m.set_stan(stan);
+            if let Some(stan) = stan {
+                m.set_stan(stan);
+            }
             m.set_response_code(ResponseCode::FORMAT_ERROR.as_str());
             return vec![Action::Send { link: id, msg: m }];
         }
         // A transaction all the same: journaled as declined 30 under what could be
         // read (its MTI and STAN, from the acquirer bank of its link).
         let mut read = Message::new(mti);
-        read.set_stan(stan);
+        if let Some(stan) = stan {
+            read.set_stan(stan);
+        }
         read.set(32, &link.config.bank);
         self.decline(now, id, &read, ResponseCode::FORMAT_ERROR, None)
     }
