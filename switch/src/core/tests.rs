@@ -538,9 +538,20 @@ fn malformed_requests_get_30_and_network_requests_are_answered() {
         (resp.mti().as_str(), resp.stan(), rc(&resp)),
         ("0210", Some(77), "30".into())
     );
+    // No readable STAN: answered all the same, without one.
+    let resp = one_to(
+        &h.core
+            .on_malformed(Millis(0), ACQ, Mti::FINANCIAL_REQUEST, None),
+        ACQ,
+    );
+    assert_eq!(
+        (resp.mti().as_str(), resp.stan(), rc(&resp)),
+        ("0210", None, "30".into())
+    );
+    // An answer that does not decode is not answered.
     assert!(h
         .core
-        .on_malformed(Millis(0), ACQ, Mti::FINANCIAL_REQUEST, None)
+        .on_malformed(Millis(0), ACQ, Mti::FINANCIAL_RESPONSE, Some(78))
         .is_empty());
     let mut echo = Message::new(Mti::NETWORK_REQUEST);
     echo.set(7, "1125103000");
