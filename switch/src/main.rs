@@ -44,11 +44,17 @@ enum Command {
         config: PathBuf,
     },
     /// Interbank settlement of a business day from the journal.
+    ///
+    /// Without --date it settles the last closed business day (the one before the
+    /// open one) and says so on standard error, with the open day; when the day
+    /// has nothing to settle it says that too, and how to settle the open day:
+    /// close it with `switch cutover`, or settle it so far with --date. The report
+    /// goes to standard output; an empty day exits 0 like any other.
     Settle {
         /// The configuration file (its [journal] names the database).
         #[arg(long)]
         config: PathBuf,
-        /// The business day (default: the last closed one).
+        /// The business day, YYYY-MM-DD (default: the last closed one).
         #[arg(long)]
         date: Option<String>,
         /// table, csv or json.
@@ -247,12 +253,17 @@ fn settle(config: &std::path::Path, date: Option<&str>, format: &str) -> ExitCod
         }
     };
     match settlement(&config, date) {
-        Ok(s) => {
+        Ok(report) => {
+            let s = &report.settlement;
             match format {
                 Format::Table => print!("{}", s.to_table()),
                 Format::Csv => print!("{}", s.to_csv()),
                 Format::Json => println!("{}", s.to_json()),
             }
+            // Which day, and what to do when it is empty or still open: on
+            // standard error, so that a CSV or JSON report stays machine-readable.
+            // An empty day is not an error (exit 0): it is a day without traffic.
+            eprint!("{}", report.notice(&config.path.display().to_string()));
             ExitCode::SUCCESS
         }
         Err(e) => {
