@@ -2,7 +2,7 @@
 //! day with transactions has been closed it says which day it settled, that the
 //! day has no transactions, which day is open and the two ways to settle that
 //! (`switch cutover`, `--date`), and exits 0; after a cutover it settles the day
-//! just closed and says so.
+//! just closed and says so, also when it runs right after `switch cutover`.
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // a test fails by panicking
 
@@ -151,5 +151,30 @@ async fn settle_without_a_date_names_its_day_and_the_way_to_the_open_one() {
         ["940800", "940810", "408", "2", "50.00"],
         "{pair}"
     );
+
+    // While the switch runs (its journal writer carries out cutover requests),
+    // `switch cutover` then `switch settle` settles the day the cutover closed.
+    let (store, _) = Store::open(&journal, unix_ms()).unwrap();
+    let seq = store.journal(purchase(3), unix_ms());
+    store.durable(seq).await;
+    let cutover = Command::new(env!("CARGO_BIN_EXE_switch"))
+        .args(["cutover", "--config", config_path.to_str().unwrap()])
+        .output()
+        .expect("switch runs");
+    assert!(cutover.status.success(), "{cutover:?}");
+    let (ok, out, err) = tokio::task::spawn_blocking(move || settle(&config_path))
+        .await
+        .unwrap();
+    store.close();
+    let said = format!("{out}{err}");
+    assert!(ok, "{said}");
+    let closed = format_day(open + 1);
+    assert!(
+        err.contains(&format!(
+            "settled business day {closed} (the last closed one"
+        )),
+        "{said}"
+    );
+    assert!(!said.contains("not carried out"), "{said}");
     let _ = std::fs::remove_dir_all(&dir);
 }

@@ -1,7 +1,7 @@
 //! The store's operator commands: `switch settle` and `switch cutover`, run
 //! against the journal database while the switch runs or not.
 
-use std::time::{SystemTime, UNIX_EPOCH};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use rusqlite::OptionalExtension;
 
@@ -41,6 +41,12 @@ fn journal_of(config: &Config) -> Result<&JournalConfig, String> {
         .ok_or_else(|| format!("{}: no [journal] section", config.path.display()))
 }
 
+/// How long `switch settle` waits for a requested cutover: the switch looks for
+/// requests about once a second, busy or idle.
+const CUTOVER_WAIT: Duration = Duration::from_secs(3);
+/// How often it looks meanwhile.
+const CUTOVER_CHECK: Duration = Duration::from_millis(100);
+
 fn unix_ms() -> i64 {
     SystemTime::now()
         .duration_since(UNIX_EPOCH)
@@ -54,6 +60,24 @@ pub fn settlement(config: &Config, date: Option<&str>) -> Result<SettleReport, S
     let jc = journal_of(config)?;
     let conn = open_existing(&jc.path).map_err(|e: StoreError| e.to_string())?;
     let read = |e: rusqlite::Error| format!("{}: {e}", jc.path.display());
+    let pending = || {
+        conn.query_row(
+            "SELECT count(*) FROM cutover_requests WHERE done = 0",
+            [],
+            |r| r.get::<_, i64>(0),
+        )
+        .map_err(read)
+    };
+    if date.is_none() {
+        // `switch cutover` then `switch settle` must settle the day just closed:
+        // give a running switch the moment it takes to carry the request out.
+        for _ in 0..CUTOVER_WAIT.as_millis() / CUTOVER_CHECK.as_millis() {
+            if pending()? == 0 {
+                break;
+            }
+            std::thread::sleep(CUTOVER_CHECK);
+        }
+    }
     let overridden: i64 = conn
         .query_row(
             "SELECT value FROM meta WHERE key = 'business_day_override'",
@@ -98,13 +122,7 @@ pub fn settlement(config: &Config, date: Option<&str>) -> Result<SettleReport, S
                 |r| r.get(0),
             )
             .map_err(read)?,
-        pending_cutovers: conn
-            .query_row(
-                "SELECT count(*) FROM cutover_requests WHERE done = 0",
-                [],
-                |r| r.get(0),
-            )
-            .map_err(read)?,
+        pending_cutovers: pending()?,
     })
 }
 
