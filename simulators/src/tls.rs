@@ -78,6 +78,19 @@ impl TlsOptions {
             .tls_dir
             .as_deref()
             .map(|dir| Bundle::for_bank(dir, bank));
+        if let (Some(b), None) = (&bundle, &self.tls_cert) {
+            // The likeliest mistake: another bank's folder, or a folder of old files.
+            if !b.cert().is_file() {
+                return Err(format!(
+                    "--tls-dir {}: no {} here: give bank {bank}'s folder from switch gen-certs \
+                     (DIR/banks/{bank}) or the gen-certs directory DIR",
+                    b.dir.display(),
+                    b.cert()
+                        .file_name()
+                        .map_or_else(String::new, |n| n.to_string_lossy().into_owned()),
+                ));
+            }
+        }
         let pick = |given: &Option<PathBuf>, from_bundle: fn(&Bundle) -> PathBuf, what: &str| {
             given
                 .clone()

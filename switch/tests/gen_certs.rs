@@ -144,5 +144,17 @@ fn the_ca_key_stays_apart_and_each_bank_gets_only_its_bundle() {
         switch::tls::apply::use_generated(&mut config, &tls_dir)
             .unwrap_or_else(|e| panic!("--tls-dir {}: {e}", tls_dir.display()));
     }
+    // A folder handed to the wrong party is refused with what to give instead.
+    let (a, b) = (banks[0], banks[1]);
+    let e = simulators::tls::TlsOptions {
+        tls_dir: Some(layout.bank(a).dir),
+        ..Default::default()
+    }
+    .load(b)
+    .unwrap_err();
+    assert!(e.contains(&format!("DIR/banks/{b}")), "{e}");
+    let mut config = Config::load(Path::new(NATIONAL)).unwrap();
+    let e = switch::tls::apply::use_generated(&mut config, &layout.bank(a).dir).unwrap_err();
+    assert!(e.contains("no switch bundle"), "{e}");
     let _ = std::fs::remove_dir_all(&dir);
 }

@@ -84,12 +84,16 @@ impl SettleReport {
                 "The open business day is {open} ({} journal records so far).\n",
                 self.open_day_records
             );
-            if self.is_empty() {
+            // An empty default day sends the operator to the open day; for a day
+            // they named, the pointer below to the last day with records is enough.
+            if self.is_empty() && self.choice == DayChoice::LastClosed {
                 out += &format!(
                     "To settle it: close it with `switch cutover --config {config}` and run \
                      `switch settle --config {config}` again,\n\
                      or settle it so far with `switch settle --config {config} --date {open}`.\n"
                 );
+            }
+            if self.is_empty() {
                 match self.last_day_with_records {
                     Some(d) if d != self.settlement.day => {
                         let d = format_day(d);
@@ -108,5 +112,46 @@ impl SettleReport {
                     the switch does it within a second while it runs, or when it next starts.\n";
         }
         out
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn report(day: i64, choice: DayChoice, open_day: i64) -> SettleReport {
+        SettleReport {
+            settlement: Settlement {
+                day,
+                agent: None,
+                pairs: Vec::new(),
+                positions: Vec::new(),
+            },
+            choice,
+            day_records: 0,
+            open_day,
+            open_day_records: 4,
+            last_day_with_records: Some(100),
+            pending_cutovers: 0,
+        }
+    }
+
+    #[test]
+    fn a_named_day_that_is_open_or_to_come_is_called_so() {
+        let open = report(110, DayChoice::Given, 110).notice("c.toml");
+        assert!(open.contains("NO TRANSACTIONS"), "{open}");
+        assert!(open.contains("still OPEN"), "{open}");
+        assert!(open.contains("switch cutover --config c.toml"), "{open}");
+        let later = report(111, DayChoice::Given, 110).notice("c.toml");
+        assert!(later.contains("has not begun"), "{later}");
+        // A named closed day points to the last one with records, not to the open day.
+        let past = report(105, DayChoice::Given, 110).notice("c.toml");
+        assert!(past.contains("--date 1970-04-11"), "{past}");
+        assert!(!past.contains("switch cutover"), "{past}");
+        let mut waiting = report(109, DayChoice::LastClosed, 110);
+        waiting.pending_cutovers = 1;
+        let waiting = waiting.notice("c.toml");
+        assert!(waiting.contains("not carried out yet"), "{waiting}");
+        assert!(waiting.contains("--date 1970-04-21"), "{waiting}");
     }
 }

@@ -17,6 +17,14 @@ use crate::config::Config;
 /// gen-certs directory or its `switch/` folder), and load it.
 pub fn use_generated(config: &mut Config, dir: &Path) -> Result<(), String> {
     let bundle = Bundle::for_switch(dir);
+    if !bundle.cert().is_file() {
+        // A bank's folder, or a directory an older gen-certs wrote (switch.pem).
+        return Err(format!(
+            "no switch bundle (switch.crt, switch.key, ca.crt, ca.crl) in {}: give the \
+             directory switch gen-certs wrote, or its switch/ folder",
+            bundle.dir.display()
+        ));
+    }
     let files = TlsFiles {
         ca: vec![bundle.ca()],
         cert: bundle.cert(),
