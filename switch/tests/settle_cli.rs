@@ -6,15 +6,17 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // a test fails by panicking
 
+mod journal_support;
+
 use std::path::{Path, PathBuf};
 use std::process::Command;
-use std::str::FromStr;
 
-use rust_decimal::Decimal;
 use switch::config::Config;
 use switch::core::journal::{FinalState, JournalRecord};
 use switch::store::business_day::format_day;
 use switch::store::{open_connection, Store};
+
+use journal_support::record;
 
 fn unix_ms() -> i64 {
     std::time::SystemTime::now()
@@ -53,31 +55,16 @@ fn settle(config: &Path) -> (bool, String, String) {
     )
 }
 
-/// An approved purchase from bank 940800 on a card of 940810's.
+/// An approved purchase of 25.00 KPW from bank 940800 on a card of 940810's.
 fn purchase(id: u64) -> JournalRecord {
-    JournalRecord {
+    record(
         id,
-        pan_hash: Some("ab".repeat(32)),
-        reverses: None,
-        reversal: None,
-        mti: "0200".into(),
-        acquirer: "940800".into(),
-        issuer: Some("940810".into()),
-        transmission: "1206101010".into(),
-        stan: format!("{id:06}").as_str().into(),
-        rrn: format!("{id:012}").as_str().into(),
-        terminal: "TERM0001".into(),
-        switch_stan: Some(id as u32),
-        pan_masked: "940810******1234".into(),
-        processing_code: "000000".into(),
-        amount: Some(Decimal::from_str("25.00").unwrap()),
-        currency: Some(408),
-        response_code: "00".into(),
-        auth_code: Some("123456".into()),
-        rule: None,
-        state: FinalState::Approved,
-        elapsed_ms: 3,
-    }
+        "940800",
+        "940810",
+        &format!("{id:06}"),
+        "25.00",
+        FinalState::Approved,
+    )
 }
 
 #[tokio::test]
