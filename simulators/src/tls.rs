@@ -1,5 +1,6 @@
-//! Mutual TLS for the simulators' links: `--tls-dir DIR` (a `switch gen-certs`
-//! directory: its CA and CRL, and this bank's certificate) or the files one by one.
+//! Mutual TLS for the simulators' links: `--tls-dir DIR` (this bank's bundle from
+//! `switch gen-certs`: its key and certificate, the CA certificate and the CRL) or
+//! the files one by one.
 //! An acquirer, or an issuer that dials, is the TLS client and verifies the switch's
 //! name; an issuer that listens is the TLS server and requires the switch's client
 //! certificate. Handshakes have a deadline.
@@ -12,7 +13,7 @@ use std::time::Duration;
 use rustls::pki_types::ServerName;
 use switch::net::stream::LinkStream;
 use switch::tls::endpoint::{client_from_files, server_from_files};
-use switch::tls::generate::Layout;
+use switch::tls::layout::Bundle;
 use tokio::net::TcpStream;
 use tokio_rustls::{TlsAcceptor, TlsConnector, TlsStream};
 
@@ -24,8 +25,9 @@ pub const HANDSHAKE_DEADLINE: Duration = Duration::from_secs(5);
 /// `--tls-*` options. TLS is on when `--tls-dir` or `--tls-cert` is given.
 #[derive(clap::Args, Debug, Clone, Default)]
 pub struct TlsOptions {
-    /// Mutual TLS with the files of a `switch gen-certs` directory: ca.pem, ca.crl
-    /// and this bank's bank-ID.pem / bank-ID.key.
+    /// Mutual TLS with this bank's bundle from `switch gen-certs`: the folder
+    /// DIR/banks/BANK (BANK.key, BANK.crt, ca.crt, ca.crl), or the gen-certs
+    /// directory DIR itself, whose banks/BANK is then used.
     #[arg(long, value_name = "DIR")]
     pub tls_dir: Option<PathBuf>,
     /// CA certificate(s) that sign the switch's certificate (repeatable).
@@ -72,23 +74,39 @@ impl TlsOptions {
         if !self.enabled() {
             return Ok(None);
         }
-        let layout = self.tls_dir.as_deref().map(Layout::new);
-        let pick = |given: &Option<PathBuf>, from_dir: fn(&Layout, &str) -> PathBuf, what: &str| {
+        let bundle = self
+            .tls_dir
+            .as_deref()
+            .map(|dir| Bundle::for_bank(dir, bank));
+        if let (Some(b), None) = (&bundle, &self.tls_cert) {
+            // The likeliest mistake: another bank's folder, or a folder of old files.
+            if !b.cert().is_file() {
+                return Err(format!(
+                    "--tls-dir {}: no {} here: give bank {bank}'s folder from switch gen-certs \
+                     (DIR/banks/{bank}) or the gen-certs directory DIR",
+                    b.dir.display(),
+                    b.cert()
+                        .file_name()
+                        .map_or_else(String::new, |n| n.to_string_lossy().into_owned()),
+                ));
+            }
+        }
+        let pick = |given: &Option<PathBuf>, from_bundle: fn(&Bundle) -> PathBuf, what: &str| {
             given
                 .clone()
-                .or_else(|| layout.as_ref().map(|l| from_dir(l, bank)))
+                .or_else(|| bundle.as_ref().map(from_bundle))
                 .ok_or_else(|| format!("--tls-{what} is needed (or --tls-dir)"))
         };
-        let cert = pick(&self.tls_cert, Layout::bank_cert, "cert")?;
-        let key = pick(&self.tls_key, Layout::bank_key, "key")?;
+        let cert = pick(&self.tls_cert, Bundle::cert, "cert")?;
+        let key = pick(&self.tls_key, Bundle::key, "key")?;
         let mut ca = self.tls_ca.clone();
         let mut crl = self.tls_crl.clone();
-        if let Some(l) = &layout {
+        if let Some(b) = &bundle {
             if ca.is_empty() {
-                ca.push(l.ca());
+                ca.push(b.ca());
             }
             if crl.is_empty() {
-                crl.push(l.crl());
+                crl.push(b.crl());
             }
         }
         if ca.is_empty() {

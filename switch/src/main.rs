@@ -6,7 +6,8 @@
 //!   the interbank settlement of a business day from the journal;
 //! - `switch cutover --config PATH`: close the current business day now;
 //! - `switch gen-certs DIR [--config PATH] [--test-certs]`: a test CA, the switch's
-//!   certificate and one per bank of the configuration, and a CRL, for mutual TLS;
+//!   certificate and one per bank of the configuration, and a CRL, for mutual TLS:
+//!   the CA's key apart in DIR/ca, a bundle per party (DIR/switch, DIR/banks/BANK);
 //! - `switch wrap-key [--kek-env NAME] < key.hex`: a MAC or PIN key wrapped under
 //!   the KEK, for `mac_key = { wrapped = ... }` in the configuration.
 
@@ -31,7 +32,8 @@ enum Command {
         /// The configuration file.
         #[arg(long)]
         config: PathBuf,
-        /// Run every link over mutual TLS with the certificates `gen-certs` wrote here.
+        /// Run every link over mutual TLS with the switch's bundle from `gen-certs`:
+        /// DIR is the gen-certs directory (its switch/ folder is used) or that folder.
         #[arg(long, value_name = "DIR")]
         tls_dir: Option<PathBuf>,
     },
@@ -42,11 +44,17 @@ enum Command {
         config: PathBuf,
     },
     /// Interbank settlement of a business day from the journal.
+    ///
+    /// Without --date it settles the last closed business day (the one before the
+    /// open one) and says so on standard error, with the open day; when the day
+    /// has nothing to settle it says that too, and how to settle the open day:
+    /// close it with `switch cutover`, or settle it so far with --date. The report
+    /// goes to standard output; an empty day exits 0 like any other.
     Settle {
         /// The configuration file (its [journal] names the database).
         #[arg(long)]
         config: PathBuf,
-        /// The business day (default: the last closed one).
+        /// The business day, YYYY-MM-DD (default: the last closed one).
         #[arg(long)]
         date: Option<String>,
         /// table, csv or json.
@@ -60,8 +68,20 @@ enum Command {
         config: PathBuf,
     },
     /// Generate a test CA, the switch's certificate, one certificate per bank of the
-    /// configuration (with the identities its links name) and a CRL. Private keys
-    /// are written 0600. For tests and demos only.
+    /// configuration (with the identities its links name) and a CRL. For tests and
+    /// demos only.
+    ///
+    /// Each party gets a folder with only what it needs (its key, its certificate,
+    /// the CA certificate, the CRL); the CA's key stays in a folder of its own:
+    ///
+    ///   DIR/ca/            ca.key, ca.crt, ca.crl    keep: never hand out ca.key
+    ///   DIR/switch/        switch.key, switch.crt, ca.crt, ca.crl
+    ///   DIR/banks/BANK/    BANK.key, BANK.crt, ca.crt, ca.crl    hand to bank BANK
+    ///   DIR/test-certs/    with --test-certs: expired, revoked, unknown-ca (.crt, .key)
+    ///
+    /// Private keys are written 0600, DIR/ca/ is 0700. `switch run --tls-dir` takes
+    /// DIR or DIR/switch; `sim ... --tls-dir` takes DIR/banks/BANK (or DIR).
+    #[command(verbatim_doc_comment)]
     GenCerts {
         /// Where to write the files (created if needed).
         dir: PathBuf,
@@ -169,17 +189,43 @@ fn gen_certs(dir: &std::path::Path, config: &std::path::Path, test_certs: bool) 
             for f in &files {
                 println!("wrote {}", f.display());
             }
-            println!("switch identity: {}", plan.switch_identity);
+            let layout = switch::tls::generate::Layout::new(dir);
+            println!(
+                "CA key: {} (keep it here: it signs certificates and CRLs; never hand it out)",
+                layout.ca_key().display()
+            );
+            println!(
+                "switch identity: {} (bundle {})",
+                plan.switch_identity,
+                layout.switch().dir.display()
+            );
             for (bank, identities) in &plan.banks {
-                println!("bank {bank}: {}", identities.join(", "));
+                println!(
+                    "bank {bank}: {} (bundle {})",
+                    identities.join(", "),
+                    layout.bank(bank).dir.display()
+                );
             }
             if let Some(bank) = &plan.test_bank {
-                println!("test certificates (expired, revoked, unknown CA) for bank {bank}");
+                println!(
+                    "test certificates (expired, revoked, unknown CA) for bank {bank} in {}",
+                    layout.test_dir().display()
+                );
+            }
+            for stale in switch::tls::generate::stale_keys(dir) {
+                eprintln!(
+                    "warning: {} is a private key left by an older gen-certs (which wrote every key here): delete it",
+                    stale.display()
+                );
             }
             println!(
                 "run with: switch run --config {} --tls-dir {}",
                 config.path.display(),
-                dir.display()
+                layout.switch().dir.display()
+            );
+            println!(
+                "a bank host: sim ... --bank BANK --tls-dir {}",
+                layout.bank("BANK").dir.display()
             );
             ExitCode::SUCCESS
         }
@@ -207,12 +253,17 @@ fn settle(config: &std::path::Path, date: Option<&str>, format: &str) -> ExitCod
         }
     };
     match settlement(&config, date) {
-        Ok(s) => {
+        Ok(report) => {
+            let s = &report.settlement;
             match format {
                 Format::Table => print!("{}", s.to_table()),
                 Format::Csv => print!("{}", s.to_csv()),
                 Format::Json => println!("{}", s.to_json()),
             }
+            // Which day, and what to do when it is empty or still open: on
+            // standard error, so that a CSV or JSON report stays machine-readable.
+            // An empty day is not an error (exit 0): it is a day without traffic.
+            eprint!("{}", report.notice(&config.path.display().to_string()));
             ExitCode::SUCCESS
         }
         Err(e) => {

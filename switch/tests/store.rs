@@ -4,8 +4,9 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // a test fails by panicking
 
+mod journal_support;
+
 use std::path::PathBuf;
-use std::str::FromStr;
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
@@ -21,6 +22,8 @@ use switch::store::interchange::{Interchange, InterchangeEntry, Payer};
 use switch::store::saf::DurableSaf;
 use switch::store::settlement::{settle, settle_with};
 use switch::store::{open_connection, Store};
+
+use journal_support::record;
 
 /// A fresh database path in a folder of its own under the system's temporary
 /// folder, removed (with whatever the test left in it) when this is dropped.
@@ -72,39 +75,6 @@ fn config(path: PathBuf) -> JournalConfig {
 }
 
 const NOW_MS: i64 = 1_795_000_000_000;
-
-fn record(
-    id: u64,
-    acquirer: &str,
-    issuer: &str,
-    stan: &str,
-    amount: &str,
-    state: FinalState,
-) -> JournalRecord {
-    JournalRecord {
-        id,
-        pan_hash: Some("ab".repeat(32)),
-        reverses: None,
-        reversal: None,
-        mti: "0200".into(),
-        acquirer: acquirer.into(),
-        issuer: Some(issuer.into()),
-        transmission: "1125101010".into(),
-        stan: stan.into(),
-        rrn: "000000000001".into(),
-        terminal: "TERM0001".into(),
-        switch_stan: Some(id as u32),
-        pan_masked: "940810******1234".into(),
-        processing_code: "000000".into(),
-        amount: Some(Decimal::from_str(amount).unwrap()),
-        currency: Some(408),
-        response_code: "00".into(),
-        auth_code: Some("123456".into()),
-        rule: None,
-        state,
-        elapsed_ms: 3,
-    }
-}
 
 /// Bank `bank`'s net position in settlement `s`, as text.
 fn position_of(s: &switch::store::settlement::Settlement, bank: &str) -> String {

@@ -37,9 +37,12 @@ fn errors(text: &str) -> Vec<String> {
     }
 }
 
+/// A `[switch.tls]` section with the CA and CRL of `pki` and `cert`, `key` (paths
+/// under its directory).
 fn section(pki: &Pki, cert: &str, key: &str) -> String {
-    let d = pki.dir.display();
-    format!("[switch.tls]\nca = \"{d}/ca.pem\"\ncert = \"{d}/{cert}\"\nkey = \"{d}/{key}\"\ncrl = [\"{d}/ca.crl\"]\n")
+    let (ca, crl) = (pki.layout().ca(), pki.layout().crl());
+    let (ca, crl, d) = (ca.display(), crl.display(), pki.dir.display());
+    format!("[switch.tls]\nca = \"{ca}\"\ncert = \"{d}/{cert}\"\nkey = \"{d}/{key}\"\ncrl = [\"{crl}\"]\n")
 }
 
 #[test]
@@ -47,7 +50,7 @@ fn a_valid_tls_configuration_loads() {
     let pki = Pki::new("config-ok");
     let c = Config::parse(
         &config(
-            &section(&pki, "switch.pem", "switch.key"),
+            &section(&pki, "switch/switch.crt", "switch/switch.key"),
             "tls = true\nidentity = \"940810.banks.test\"",
         ),
         Path::new("/etc/switch/test.toml"),
@@ -70,7 +73,7 @@ fn a_valid_tls_configuration_loads() {
 fn missing_and_mismatched_files_are_named() {
     let pki = Pki::new("config-bad");
     let e = errors(&config(
-        &section(&pki, "nowhere.pem", "switch.key"),
+        &section(&pki, "nowhere.pem", "switch/switch.key"),
         "tls = true",
     ));
     assert!(
@@ -81,12 +84,12 @@ fn missing_and_mismatched_files_are_named() {
     );
     // A certificate with somebody else's key: both files named.
     let e = errors(&config(
-        &section(&pki, "switch.pem", "bank-940810.key"),
+        &section(&pki, "switch/switch.crt", "banks/940810/940810.key"),
         "tls = true",
     ));
     assert!(
         e.iter()
-            .any(|m| m.contains("switch.pem") && m.contains("bank-940810.key")),
+            .any(|m| m.contains("switch.crt") && m.contains("940810.key")),
         "{e:?}"
     );
     // A CA file that is not PEM.
@@ -94,7 +97,7 @@ fn missing_and_mismatched_files_are_named() {
     std::fs::write(&junk, "hello\n").unwrap();
     let d = pki.dir.display();
     let e = errors(&config(
-        &format!("[switch.tls]\nca = \"{d}/junk.pem\"\ncert = \"{d}/switch.pem\"\nkey = \"{d}/switch.key\"\n"),
+        &format!("[switch.tls]\nca = \"{d}/junk.pem\"\ncert = \"{d}/switch/switch.crt\"\nkey = \"{d}/switch/switch.key\"\n"),
         "tls = true",
     ));
     assert!(
@@ -125,7 +128,7 @@ fn link_problems_name_the_link() {
     );
     let pki = Pki::new("config-link");
     let e = errors(&config(
-        &section(&pki, "switch.pem", "switch.key"),
+        &section(&pki, "switch/switch.crt", "switch/switch.key"),
         "tls = true\nidentities = { \"940899\" = \"x.example\" }",
     ));
     assert!(
@@ -136,7 +139,7 @@ fn link_problems_name_the_link() {
     let e = errors(&config(
         &format!(
             "{}handshake_timeout_ms = 0\n",
-            section(&pki, "switch.pem", "switch.key")
+            section(&pki, "switch/switch.crt", "switch/switch.key")
         ),
         "tls = true",
     ));

@@ -10,7 +10,7 @@
 //!
 //! With `--tls` every link runs over mutual TLS: `switch gen-certs` writes a test CA
 //! and certificates for the switch and every bank into a temporary directory
-//! (removed afterwards), and each host presents its bank's certificate.
+//! (removed afterwards), and each host is given only its bank's bundle folder.
 //!
 //! With `--security` every link carries MACs (ISO 9797-1 algorithm 3) and every
 //! request a PIN block (ISO 9564 format 0) that the switch translates from the
@@ -511,10 +511,11 @@ impl DemoCerts {
         Ok(certs)
     }
 
-    /// Bank `bank`'s side of its links.
+    /// Bank `bank`'s side of its links, from its bundle folder alone (as a bank's
+    /// operator is handed it).
     fn host(&self, bank: &str) -> Result<Option<std::sync::Arc<crate::tls::HostTls>>, String> {
         crate::tls::TlsOptions {
-            tls_dir: Some(self.dir.clone()),
+            tls_dir: Some(switch::tls::layout::Layout::new(&self.dir).bank(bank).dir),
             ..Default::default()
         }
         .load(bank)

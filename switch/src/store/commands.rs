@@ -1,10 +1,13 @@
 //! The store's operator commands: `switch settle` and `switch cutover`, run
 //! against the journal database while the switch runs or not.
 
-use std::time::{SystemTime, UNIX_EPOCH};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use rusqlite::OptionalExtension;
 
 use super::business_day::{parse_day, scheduled_day};
-use super::settlement::{settle_with, Settlement};
+use super::settle_report::{DayChoice, SettleReport};
+use super::settlement::settle_with;
 use super::{open_existing, StoreError};
 use crate::config::{Config, JournalConfig};
 
@@ -38,34 +41,89 @@ fn journal_of(config: &Config) -> Result<&JournalConfig, String> {
         .ok_or_else(|| format!("{}: no [journal] section", config.path.display()))
 }
 
+/// How long `switch settle` waits for a requested cutover: the switch looks for
+/// requests about once a second, busy or idle.
+const CUTOVER_WAIT: Duration = Duration::from_secs(3);
+/// How often it looks meanwhile.
+const CUTOVER_CHECK: Duration = Duration::from_millis(100);
+
 fn unix_ms() -> i64 {
     SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .map_or(0, |d| d.as_millis() as i64)
 }
 
-/// The settlement of `date` (`YYYY-MM-DD`; default: the business day before the
-/// current one) from the configured journal.
-pub fn settlement(config: &Config, date: Option<&str>) -> Result<Settlement, String> {
+/// The settlement of `date` (`YYYY-MM-DD`; default: the last closed business
+/// day, the one before the open one) from the configured journal, with what the
+/// operator needs to read it (see [`SettleReport`]).
+pub fn settlement(config: &Config, date: Option<&str>) -> Result<SettleReport, String> {
     let jc = journal_of(config)?;
     let conn = open_existing(&jc.path).map_err(|e: StoreError| e.to_string())?;
-    let day = match date {
-        Some(d) => parse_day(d).ok_or_else(|| format!("--date {d:?} is not YYYY-MM-DD"))?,
-        None => {
-            let overridden: i64 = conn
-                .query_row(
-                    "SELECT value FROM meta WHERE key = 'business_day_override'",
-                    [],
-                    |r| r.get(0),
-                )
-                .unwrap_or(0);
-            scheduled_day(unix_ms(), jc.cutover_secs).max(overridden) - 1
+    let read = |e: rusqlite::Error| format!("{}: {e}", jc.path.display());
+    let pending = || {
+        conn.query_row(
+            "SELECT count(*) FROM cutover_requests WHERE done = 0",
+            [],
+            |r| r.get::<_, i64>(0),
+        )
+        .map_err(read)
+    };
+    if date.is_none() {
+        // `switch cutover` then `switch settle` must settle the day just closed:
+        // give a running switch the moment it takes to carry the request out.
+        for _ in 0..CUTOVER_WAIT.as_millis() / CUTOVER_CHECK.as_millis() {
+            if pending()? == 0 {
+                break;
+            }
+            std::thread::sleep(CUTOVER_CHECK);
         }
+    }
+    let overridden: i64 = conn
+        .query_row(
+            "SELECT value FROM meta WHERE key = 'business_day_override'",
+            [],
+            |r| r.get(0),
+        )
+        .optional()
+        .map_err(read)?
+        .unwrap_or(0);
+    let open_day = scheduled_day(unix_ms(), jc.cutover_secs).max(overridden);
+    let (day, choice) = match date {
+        Some(d) => (
+            parse_day(d).ok_or_else(|| format!("--date {d:?} is not YYYY-MM-DD"))?,
+            DayChoice::Given,
+        ),
+        None => (open_day - 1, DayChoice::LastClosed),
     };
     let agent = routing_rules::RoutingTable::load(&config.rules)
         .ok()
         .and_then(|(t, _)| t.settlement_agent().map(|b| b.id.clone()));
-    settle_with(&conn, day, agent, &config.interchange).map_err(|e| format!("settlement: {e}"))
+    // Builds the business-day index the counts below use too.
+    let settlement = settle_with(&conn, day, agent, &config.interchange)
+        .map_err(|e| format!("settlement: {e}"))?;
+    let records_on = |day: i64| {
+        conn.query_row(
+            "SELECT count(*) FROM journal WHERE business_day = ?1",
+            [day],
+            |r| r.get::<_, i64>(0),
+        )
+        .map_err(read)
+    };
+    Ok(SettleReport {
+        settlement,
+        choice,
+        day_records: records_on(day)?,
+        open_day,
+        open_day_records: records_on(open_day)?,
+        last_day_with_records: conn
+            .query_row(
+                "SELECT max(business_day) FROM journal WHERE business_day < ?1",
+                [open_day],
+                |r| r.get(0),
+            )
+            .map_err(read)?,
+        pending_cutovers: pending()?,
+    })
 }
 
 /// Ask the switch (through the database) to close the business day.

@@ -19,6 +19,7 @@ pub mod interchange;
 pub mod journal;
 pub mod saf;
 pub mod schema;
+pub mod settle_report;
 pub mod settlement;
 mod writer;
 
@@ -106,7 +107,7 @@ pub fn open_existing(path: &Path) -> Result<Connection, StoreError> {
     if !path.is_file() {
         return Err(StoreError::Open {
             path: path.to_path_buf(),
-            message: "no journal database here (the switch creates it when it first starts                       with this configuration)"
+            message: "no journal database here (the switch creates it when it first starts with this configuration)"
                 .into(),
         });
     }

@@ -195,13 +195,18 @@ impl Settlement {
         out
     }
 
-    /// The report as a table for people.
+    /// The report as a table for people; a day with nothing to settle says so
+    /// instead of showing empty columns.
     pub fn to_table(&self) -> String {
         let mut out = format!(
             "Settlement of business day {} (agent: {})\n\n",
             format_day(self.day),
             self.agent.as_deref().unwrap_or("none")
         );
+        if self.pairs.is_empty() {
+            out += "No transactions to settle.\n";
+            return out;
+        }
         out += &format!(
             "{:<12} {:<12} {:>8} {:>10} {:>20} {:>14}\n",
             "acquirer", "issuer", "currency", "count", "amount", "interchange"

@@ -1,25 +1,35 @@
 //! Running a configuration over mutual TLS with the certificates of a
 //! `switch gen-certs` directory: every link uses TLS, banks keep the identities
 //! their links name (default ones otherwise), and the switch presents the
-//! directory's switch certificate. Used by `switch run --tls-dir` and `sim demo --tls`.
+//! certificate of its bundle (the directory's `switch/` folder, or that folder
+//! given itself). Used by `switch run --tls-dir` and `sim demo --tls`.
 
 use std::path::Path;
 
-use super::generate::Layout;
+use super::layout::Bundle;
 use super::settings::{
     default_identity, LinkTls, TlsConfig, TlsFiles, DEFAULT_DOMAIN, DEFAULT_HANDSHAKE_TIMEOUT,
     DEFAULT_MAX_HANDSHAKES,
 };
 use crate::config::Config;
 
-/// Put every link of `config` on TLS with the certificates in `dir`, and load them.
+/// Put every link of `config` on TLS with the switch's bundle in `dir` (a
+/// gen-certs directory or its `switch/` folder), and load it.
 pub fn use_generated(config: &mut Config, dir: &Path) -> Result<(), String> {
-    let layout = Layout::new(dir);
+    let bundle = Bundle::for_switch(dir);
+    if !bundle.cert().is_file() {
+        // A bank's folder, or a directory an older gen-certs wrote (switch.pem).
+        return Err(format!(
+            "no switch bundle (switch.crt, switch.key, ca.crt, ca.crl) in {}: give the \
+             directory switch gen-certs wrote, or its switch/ folder",
+            bundle.dir.display()
+        ));
+    }
     let files = TlsFiles {
-        ca: vec![layout.ca()],
-        cert: layout.switch_cert(),
-        key: layout.switch_key(),
-        crl: vec![layout.crl()],
+        ca: vec![bundle.ca()],
+        cert: bundle.cert(),
+        key: bundle.key(),
+        crl: vec![bundle.crl()],
     };
     let mut tls = match config.tls.take() {
         Some(mut t) => {

@@ -1,8 +1,10 @@
 //! `switch gen-certs`: a test CA, the switch's certificate and one per bank, and a
 //! CRL, all made with rcgen (ECDSA P-256). Optionally the certificates the TLS tests
 //! need: an expired one, a revoked one (listed in the CRL) and one from a CA the
-//! switch does not trust. Private keys are written with mode 0600. For tests and
-//! demos: a production network's certificates come from the banks' own PKI.
+//! switch does not trust. The files go where [`Layout`] says: the CA's key in a
+//! folder of its own, one bundle per party. Private keys are written with mode
+//! 0600. For tests and demos: a production network's certificates come from the
+//! banks' own PKI.
 
 use std::collections::BTreeMap;
 use std::io::Write as _;
@@ -15,62 +17,9 @@ use rcgen::{
 };
 use time::{Duration, OffsetDateTime};
 
+pub use super::layout::{Bundle, Layout};
 use super::settings::{default_identity, is_dns_name, DEFAULT_DOMAIN};
 use crate::config::Config;
-
-/// The files of a generated directory.
-#[derive(Clone, Debug)]
-pub struct Layout {
-    /// The directory.
-    pub dir: PathBuf,
-}
-
-impl Layout {
-    /// The layout under `dir`.
-    pub fn new(dir: &Path) -> Layout {
-        Layout {
-            dir: dir.to_path_buf(),
-        }
-    }
-    fn file(&self, name: &str) -> PathBuf {
-        self.dir.join(name)
-    }
-    /// The CA certificate.
-    pub fn ca(&self) -> PathBuf {
-        self.file("ca.pem")
-    }
-    /// The CA's private key.
-    pub fn ca_key(&self) -> PathBuf {
-        self.file("ca.key")
-    }
-    /// The CA's revocation list.
-    pub fn crl(&self) -> PathBuf {
-        self.file("ca.crl")
-    }
-    /// The switch's certificate.
-    pub fn switch_cert(&self) -> PathBuf {
-        self.file("switch.pem")
-    }
-    /// The switch's private key.
-    pub fn switch_key(&self) -> PathBuf {
-        self.file("switch.key")
-    }
-    /// Bank `bank`'s certificate.
-    pub fn bank_cert(&self, bank: &str) -> PathBuf {
-        self.file(&format!("bank-{bank}.pem"))
-    }
-    /// Bank `bank`'s private key.
-    pub fn bank_key(&self, bank: &str) -> PathBuf {
-        self.file(&format!("bank-{bank}.key"))
-    }
-    /// A test certificate (`expired`, `revoked`, `unknown-ca`) and its key.
-    pub fn test_pair(&self, kind: &str) -> (PathBuf, PathBuf) {
-        (
-            self.file(&format!("test-{kind}.pem")),
-            self.file(&format!("test-{kind}.key")),
-        )
-    }
-}
 
 /// What to generate.
 #[derive(Clone, Debug)]
@@ -125,10 +74,10 @@ struct Issued {
     key: String,
 }
 
-/// Generate the plan's certificates into `dir` (created if needed). Returns the
-/// files written.
+/// Generate the plan's certificates into `dir` (created if needed), laid out as
+/// [`Layout`] says. Returns the files written.
 pub fn generate(dir: &Path, plan: &CertPlan) -> Result<Vec<PathBuf>, String> {
-    std::fs::create_dir_all(dir).map_err(|e| format!("{}: cannot create: {e}", dir.display()))?;
+    create_folder(dir, false)?;
     let layout = Layout::new(dir);
     let now = OffsetDateTime::now_utc();
     let mut written = Vec::new();
@@ -144,23 +93,20 @@ pub fn generate(dir: &Path, plan: &CertPlan) -> Result<Vec<PathBuf>, String> {
         ca_key,
     )
     .map_err(|e| format!("CA certificate: {e}"))?;
-    write_public(&layout.ca(), &ca.pem(), &mut written)?;
-    write_private(&layout.ca_key(), &ca.key().serialize_pem(), &mut written)?;
 
     let valid = (now - Duration::hours(1), now + Duration::days(825));
-    let mut switch_names = vec![plan.switch_identity.clone()];
-    switch_names.push("localhost".into());
-    let switch = issue(&switch_names, valid, next_serial(), &ca)?;
-    write_public(&layout.switch_cert(), &switch.cert, &mut written)?;
-    write_private(&layout.switch_key(), &switch.key, &mut written)?;
-
+    let switch_names = [plan.switch_identity.clone(), "localhost".into()];
+    let mut parties = vec![(
+        layout.switch(),
+        issue(&switch_names, valid, next_serial(), &ca)?,
+    )];
     for (bank, identities) in &plan.banks {
         let issued = issue(identities, valid, next_serial(), &ca)?;
-        write_public(&layout.bank_cert(bank), &issued.cert, &mut written)?;
-        write_private(&layout.bank_key(bank), &issued.key, &mut written)?;
+        parties.push((layout.bank(bank), issued));
     }
 
     let mut revoked = Vec::new();
+    let mut tests = Vec::new();
     if let Some(bank) = &plan.test_bank {
         let identities = plan
             .banks
@@ -189,15 +135,11 @@ pub fn generate(dir: &Path, plan: &CertPlan) -> Result<Vec<PathBuf>, String> {
         )
         .map_err(|e| format!("CA certificate: {e}"))?;
         let foreign = issue(&identities, valid, next_serial(), &other)?;
-        for (kind, issued) in [
+        tests = vec![
             ("expired", expired),
             ("revoked", revoked_cert),
             ("unknown-ca", foreign),
-        ] {
-            let (cert, key) = layout.test_pair(kind);
-            write_public(&cert, &issued.cert, &mut written)?;
-            write_private(&key, &issued.key, &mut written)?;
-        }
+        ];
     }
 
     let crl = CertificateRevocationListParams {
@@ -211,8 +153,61 @@ pub fn generate(dir: &Path, plan: &CertPlan) -> Result<Vec<PathBuf>, String> {
     .signed_by(&ca)
     .and_then(|c| c.pem())
     .map_err(|e| format!("CRL: {e}"))?;
+
+    // The CA's key in a folder of its own, which no bundle is ever made from.
+    create_folder(&layout.ca_dir(), true)?;
+    write_private(&layout.ca_key(), &ca.key().serialize_pem(), &mut written)?;
+    write_public(&layout.ca(), &ca.pem(), &mut written)?;
     write_public(&layout.crl(), &crl, &mut written)?;
+    for (bundle, issued) in &parties {
+        create_folder(&bundle.dir, false)?;
+        write_private(&bundle.key(), &issued.key, &mut written)?;
+        write_public(&bundle.cert(), &issued.cert, &mut written)?;
+        write_public(&bundle.ca(), &ca.pem(), &mut written)?;
+        write_public(&bundle.crl(), &crl, &mut written)?;
+    }
+    if !tests.is_empty() {
+        create_folder(&layout.test_dir(), false)?;
+    }
+    for (kind, issued) in &tests {
+        let (cert, key) = layout.test_pair(kind);
+        write_public(&cert, &issued.cert, &mut written)?;
+        write_private(&key, &issued.key, &mut written)?;
+    }
     Ok(written)
+}
+
+/// Private keys at the top of `dir`: an older `gen-certs` wrote every key there,
+/// the CA's included, and a new run leaves them behind.
+pub fn stale_keys(dir: &Path) -> Vec<PathBuf> {
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return Vec::new();
+    };
+    let mut keys: Vec<PathBuf> = entries
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .filter(|p| p.is_file() && p.extension().is_some_and(|e| e == "key"))
+        .collect();
+    keys.sort();
+    keys
+}
+
+/// Create `folder` and its parents; `private`: readable by its owner only.
+fn create_folder(folder: &Path, private: bool) -> Result<(), String> {
+    let fail = |e: std::io::Error| format!("{}: cannot create: {e}", folder.display());
+    let mut builder = std::fs::DirBuilder::new();
+    builder.recursive(true);
+    #[cfg(unix)]
+    if private {
+        std::os::unix::fs::DirBuilderExt::mode(&mut builder, 0o700);
+    }
+    builder.create(folder).map_err(fail)?;
+    #[cfg(unix)]
+    if private {
+        // An existing folder keeps its mode through create(): narrow it too.
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(folder, std::fs::Permissions::from_mode(0o700)).map_err(fail)?;
+    }
+    Ok(())
 }
 
 fn ca_params(name: &str, now: OffsetDateTime, serial: SerialNumber) -> CertificateParams {
@@ -311,35 +306,46 @@ mod tests {
         };
         let files = generate(&dir, &plan).unwrap();
         let layout = Layout::new(&dir);
-        for f in [
-            layout.ca(),
-            layout.crl(),
-            layout.switch_key(),
-            layout.bank_cert("940810"),
-        ] {
-            assert!(files.contains(&f), "{}", f.display());
+        let mut expected = vec![layout.ca_key(), layout.ca(), layout.crl()];
+        expected.extend(layout.switch().files());
+        expected.extend(layout.bank("940810").files());
+        for kind in ["expired", "revoked", "unknown-ca"] {
+            let (cert, key) = layout.test_pair(kind);
+            expected.extend([cert, key]);
         }
-        assert_eq!(files.len(), 13);
+        for f in &expected {
+            assert!(files.contains(f), "{}", f.display());
+        }
+        assert_eq!(files.len(), expected.len());
         #[cfg(unix)]
-        for key in files
-            .iter()
-            .filter(|f| f.extension().is_some_and(|e| e == "key"))
         {
             use std::os::unix::fs::PermissionsExt;
-            let mode = std::fs::metadata(key).unwrap().permissions().mode();
-            assert_eq!(mode & 0o777, 0o600, "{}", key.display());
+            let mode = |p: &Path| std::fs::metadata(p).unwrap().permissions().mode() & 0o777;
+            for key in files
+                .iter()
+                .filter(|f| f.extension().is_some_and(|e| e == "key"))
+            {
+                assert_eq!(mode(key), 0o600, "{}", key.display());
+            }
+            assert_eq!(mode(&layout.ca_dir()), 0o700);
         }
         let der = crate::tls::files::certificates(&layout.bank_cert("940810")).unwrap();
         assert_eq!(
             crate::tls::identity::certificate_names(&der[0]).unwrap(),
-            vec!["940810.banks.test", "940810.banks.test"]
+            vec!["940810.banks.test"]
+        );
+        let bundle = layout.bank("940810");
+        assert_eq!(
+            std::fs::read(bundle.crl()).unwrap(),
+            std::fs::read(layout.crl()).unwrap()
         );
         assert_eq!(
-            crate::tls::files::revocation_lists(&layout.crl())
+            crate::tls::files::revocation_lists(&bundle.crl())
                 .unwrap()
                 .len(),
             1
         );
+        assert!(stale_keys(&dir).is_empty());
         let _ = std::fs::remove_dir_all(&dir);
     }
 }

@@ -9,21 +9,28 @@ use x509_parser::prelude::{FromDer, X509Certificate};
 
 use super::settings::LinkTls;
 
-/// The names a certificate presents: its SAN DNS names, then its subject CNs.
+/// The names a certificate presents: its SAN DNS names, then its subject CNs, each
+/// once. A certificate usually repeats its name as CN and SAN; names are compared
+/// ignoring ASCII case (as [`bind`] matches them), and the first spelling is kept.
 pub fn certificate_names(der: &[u8]) -> Result<Vec<String>, String> {
     let (_, cert) =
         X509Certificate::from_der(der).map_err(|e| format!("certificate does not parse: {e}"))?;
-    let mut names = Vec::new();
+    let mut names: Vec<String> = Vec::new();
+    let mut add = |name: &str| {
+        if !names.iter().any(|n| n.eq_ignore_ascii_case(name)) {
+            names.push(name.to_string());
+        }
+    };
     if let Ok(Some(san)) = cert.subject_alternative_name() {
         for name in &san.value.general_names {
             if let GeneralName::DNSName(dns) = name {
-                names.push((*dns).to_string());
+                add(dns);
             }
         }
     }
     for cn in cert.subject().iter_common_name() {
         if let Ok(text) = cn.as_str() {
-            names.push(text.to_string());
+            add(text);
         }
     }
     Ok(names)
@@ -128,6 +135,24 @@ mod tests {
             vec!["a.example", "b.example", "C Host"]
         );
         assert!(certificate_names(b"\x30\x03junk").is_err());
+    }
+
+    #[test]
+    fn each_name_is_listed_once_in_its_first_place_and_spelling() {
+        // What gen-certs makes: the identity as SAN and as CN.
+        let der = cert(&["940810.banks.test"], "940810.banks.test");
+        assert_eq!(certificate_names(&der).unwrap(), vec!["940810.banks.test"]);
+        let der = cert(
+            &["b.example", "A.example", "b.example", "c.example"],
+            "a.EXAMPLE",
+        );
+        assert_eq!(
+            certificate_names(&der).unwrap(),
+            vec!["b.example", "A.example", "c.example"]
+        );
+        // The names a refused certificate is logged with come from here.
+        let u = bind(&link(), &cert(&["other.example"], "OTHER.example")).unwrap_err();
+        assert_eq!(u.names, vec!["other.example"]);
     }
 
     #[test]

@@ -7,6 +7,7 @@
 //! - [`identity`]: a verified certificate's names bound to the link's banks, and
 //!   the check of fields 32/33 against them;
 //! - [`generate`]: `switch gen-certs` (test CA, switch and bank certificates, CRL);
+//! - [`layout`]: where gen-certs puts them (the CA's key apart, a bundle per party);
 //! - [`apply`]: a configuration put on TLS with a generated directory.
 //!
 //! The handshakes themselves, their deadline and cap, run in [`crate::net`].
@@ -16,6 +17,7 @@ pub mod endpoint;
 pub mod files;
 pub mod generate;
 pub mod identity;
+pub mod layout;
 pub mod settings;
 
 pub use endpoint::TlsMaterial;

@@ -75,7 +75,8 @@ impl Pki {
     /// The switch configuration: acquirer link `acq` (banks A and B, each bound to
     /// its own certificate), issuer link `iss` dialing `issuer`.
     pub fn config(&self, issuer: SocketAddr, handshake_ms: u64, max_handshakes: usize) -> String {
-        let d = self.dir.display();
+        let d = self.layout().switch().dir;
+        let d = d.display();
         format!(
             r#"
 [switch]
@@ -84,8 +85,8 @@ rules = "{rules}"
 read_timeout_secs = 5
 
 [switch.tls]
-ca = "{d}/ca.pem"
-cert = "{d}/switch.pem"
+ca = "{d}/ca.crt"
+cert = "{d}/switch.crt"
 key = "{d}/switch.key"
 crl = "{d}/ca.crl"
 handshake_timeout_ms = {handshake_ms}
@@ -113,10 +114,11 @@ tls = true
         )
     }
 
-    /// The simulated issuer over TLS (its certificate, the switch's required).
+    /// The simulated issuer over TLS (its certificate, the switch's required),
+    /// handed only its bank's bundle folder.
     pub async fn start_issuer(&self) -> RunningIssuer {
         let tls = simulators::tls::TlsOptions {
-            tls_dir: Some(self.dir.clone()),
+            tls_dir: Some(self.layout().bank(ISSUER).dir),
             ..Default::default()
         }
         .load(ISSUER)

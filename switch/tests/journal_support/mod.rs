@@ -1,0 +1,43 @@
+//! Journal records for the store's tests: an 0200 with a fixed transmission time,
+//! terminal and masked PAN, and the fields a test varies given.
+
+#![allow(clippy::unwrap_used)] // a test fails by panicking
+
+use std::str::FromStr;
+
+use rust_decimal::Decimal;
+use switch::core::journal::{FinalState, JournalRecord};
+
+/// A financial request (0200, purchase) from `acquirer` to `issuer` in KPW.
+pub fn record(
+    id: u64,
+    acquirer: &str,
+    issuer: &str,
+    stan: &str,
+    amount: &str,
+    state: FinalState,
+) -> JournalRecord {
+    JournalRecord {
+        id,
+        pan_hash: Some("ab".repeat(32)),
+        reverses: None,
+        reversal: None,
+        mti: "0200".into(),
+        acquirer: acquirer.into(),
+        issuer: Some(issuer.into()),
+        transmission: "1125101010".into(),
+        stan: stan.into(),
+        rrn: "000000000001".into(),
+        terminal: "TERM0001".into(),
+        switch_stan: Some(id as u32),
+        pan_masked: "940810******1234".into(),
+        processing_code: "000000".into(),
+        amount: Some(Decimal::from_str(amount).unwrap()),
+        currency: Some(408),
+        response_code: "00".into(),
+        auth_code: Some("123456".into()),
+        rule: None,
+        state,
+        elapsed_ms: 3,
+    }
+}
