@@ -85,6 +85,11 @@ impl Peer {
 
     /// Wrap an accepted stream.
     pub fn from_stream(stream: TcpStream) -> Peer {
+        // No Nagle delay: a second small message written before the first is
+        // acknowledged would otherwise wait for the peer's delayed ACK (tens of
+        // milliseconds of real time, an eternity on tokio's paused clock, which
+        // advances whenever every task waits).
+        let _ = stream.set_nodelay(true);
         Peer {
             framed: Framed::new(
                 stream,
