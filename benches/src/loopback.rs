@@ -134,6 +134,54 @@ async fn fill(reader: &mut (impl AsyncRead + Unpin), buf: &mut BytesMut) -> bool
     matches!(reader.read_buf(buf).await, Ok(n) if n > 0)
 }
 
+// ------------------------------------------------------------------ main
+
+/// The `main` of a runner: with `parsed` flags (`None`: `--help`, print `usage`),
+/// run `body` on a multi-thread runtime and print the report line it returns.
+/// Exit status 2 for bad flags; 1 when `body` fails, or reports an unclean run
+/// (then `unclean` goes to stderr).
+pub fn runner_main<O, Fut>(
+    name: &str,
+    usage: &str,
+    parsed: Result<Option<O>, String>,
+    unclean: &str,
+    body: impl FnOnce(O) -> Fut,
+) -> std::process::ExitCode
+where
+    Fut: Future<Output = Result<(Value, bool), String>>,
+{
+    use std::process::ExitCode;
+    let options = match parsed {
+        Ok(Some(o)) => o,
+        Ok(None) => {
+            println!("{usage}");
+            return ExitCode::SUCCESS;
+        }
+        Err(message) => {
+            eprintln!("{name}: {message}");
+            return ExitCode::from(2);
+        }
+    };
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build();
+    let outcome = match runtime {
+        Ok(runtime) => runtime.block_on(body(options)),
+        Err(e) => Err(format!("cannot start the runtime: {e}")),
+    };
+    match outcome {
+        Ok((report, clean)) => {
+            println!("{report}");
+            if clean {
+                return ExitCode::SUCCESS;
+            }
+            eprintln!("{name}: {unclean}");
+        }
+        Err(e) => eprintln!("{name}: {e}"),
+    }
+    ExitCode::FAILURE
+}
+
 // ------------------------------------------------------------- references
 
 /// A server task on a loopback port; dropping it stops the server and every
