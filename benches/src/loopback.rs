@@ -134,6 +134,54 @@ async fn fill(reader: &mut (impl AsyncRead + Unpin), buf: &mut BytesMut) -> bool
     matches!(reader.read_buf(buf).await, Ok(n) if n > 0)
 }
 
+// ------------------------------------------------------------------ main
+
+/// The `main` of a runner: with `parsed` flags (`None`: `--help`, print `usage`),
+/// run `body` on a multi-thread runtime and print the report line it returns.
+/// Exit status 2 for bad flags; 1 when `body` fails, or reports an unclean run
+/// (then `unclean` goes to stderr).
+pub fn runner_main<O, Fut>(
+    name: &str,
+    usage: &str,
+    parsed: Result<Option<O>, String>,
+    unclean: &str,
+    body: impl FnOnce(O) -> Fut,
+) -> std::process::ExitCode
+where
+    Fut: Future<Output = Result<(Value, bool), String>>,
+{
+    use std::process::ExitCode;
+    let options = match parsed {
+        Ok(Some(o)) => o,
+        Ok(None) => {
+            println!("{usage}");
+            return ExitCode::SUCCESS;
+        }
+        Err(message) => {
+            eprintln!("{name}: {message}");
+            return ExitCode::from(2);
+        }
+    };
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build();
+    let outcome = match runtime {
+        Ok(runtime) => runtime.block_on(body(options)),
+        Err(e) => Err(format!("cannot start the runtime: {e}")),
+    };
+    match outcome {
+        Ok((report, clean)) => {
+            println!("{report}");
+            if clean {
+                return ExitCode::SUCCESS;
+            }
+            eprintln!("{name}: {unclean}");
+        }
+        Err(e) => eprintln!("{name}: {e}"),
+    }
+    ExitCode::FAILURE
+}
+
 // ------------------------------------------------------------- references
 
 /// A server task on a loopback port; dropping it stops the server and every
@@ -213,10 +261,24 @@ async fn echo(mut stream: TcpStream, answer: bool) {
 /// Answers find their way back because each downstream connection has its own
 /// upstream connection.
 pub async fn relay(upstream: SocketAddr) -> Result<Server, String> {
-    serve(bind().await?, move |down| relay_connection(down, upstream))
+    serve(bind().await?, move |down| {
+        relay_connection(down, upstream, None)
+    })
 }
 
-async fn relay_connection(down: TcpStream, upstream: SocketAddr) {
+/// Sees the whole `binary2` frames a [`relay_watching`] passes upstream, headers
+/// included, as they go.
+pub type FrameWatch = Arc<dyn Fn(&[u8]) + Send + Sync>;
+
+/// [`relay`], showing `watch` every frame sent upstream (to count what an issuer
+/// host receives without touching it).
+pub async fn relay_watching(upstream: SocketAddr, watch: FrameWatch) -> Result<Server, String> {
+    serve(bind().await?, move |down| {
+        relay_connection(down, upstream, Some(watch.clone()))
+    })
+}
+
+async fn relay_connection(down: TcpStream, upstream: SocketAddr, watch: Option<FrameWatch>) {
     let Ok(up) = TcpStream::connect(upstream).await else {
         return;
     };
@@ -225,18 +287,26 @@ async fn relay_connection(down: TcpStream, upstream: SocketAddr) {
     let (up_r, up_w) = up.into_split();
     // Either direction ending ends both (the sockets close when dropped).
     tokio::select! {
-        _ = forward(down_r, up_w) => {}
-        _ = forward(up_r, down_w) => {}
+        _ = forward(down_r, up_w, watch) => {}
+        _ = forward(up_r, down_w, None) => {}
     }
 }
 
-/// Copy whole frames from `from` to `to` until either side ends.
-async fn forward(mut from: impl AsyncRead + Unpin, mut to: impl AsyncWrite + Unpin) {
+/// Copy whole frames from `from` to `to` until either side ends, showing them to
+/// `watch` first.
+async fn forward(
+    mut from: impl AsyncRead + Unpin,
+    mut to: impl AsyncWrite + Unpin,
+    watch: Option<FrameWatch>,
+) {
     let mut buf = BytesMut::with_capacity(READ_BUF);
     while fill(&mut from, &mut buf).await {
         let n = complete_frames(&buf);
         if n == 0 {
             continue;
+        }
+        if let Some(watch) = &watch {
+            watch(&buf[..n]);
         }
         if to.write_all(&buf[..n]).await.is_err() {
             return;

@@ -6,6 +6,8 @@
 //! institution_id = "940000"      # the switch's own id (field 33 on forwarded messages)
 //! rules = "../../routing-rules/rules/national.toml"   # relative to this file
 //! admin = "127.0.0.1:9100"       # /metrics (optional)
+//! saf_retry_ms = 2000            # first store-and-forward retry (doubling, capped at 60 s)
+//! saf_window = 32                # store-and-forward messages outstanding per issuer connection
 //!
 //! [[link]]
 //! name = "provincial-hosts"
@@ -88,6 +90,7 @@ struct RawSwitch {
     read_timeout_secs: Option<u64>,
     saf_retry_ms: Option<u64>,
     saf_expiry_secs: Option<u64>,
+    saf_window: Option<usize>,
     max_frame: Option<usize>,
     tls: Option<RawTls>,
     security: Option<RawSecurity>,
@@ -205,6 +208,12 @@ pub const DEFAULT_STRICT_GROUP_COMMIT_US: u64 = 0;
 /// holding answers back at 10,000 TPS.
 pub const DEFAULT_GROUP_COMMIT_MAX: usize = 8192;
 
+/// Store-and-forward messages outstanding per issuer connection by default
+/// (`saf_window`): an issuer answering in 20 ms then takes 1,600 owed messages a
+/// second on one connection instead of one per answer, and live requests keep at
+/// least half of the connection's `max_in_flight` (see `core::saf_delivery`).
+pub const DEFAULT_SAF_WINDOW: usize = 32;
+
 /// The durable journal and store-and-forward queue (`[journal]`).
 #[derive(Clone, Debug)]
 pub struct JournalConfig {
@@ -245,6 +254,9 @@ pub struct Config {
     pub saf_retry: Duration,
     /// Store-and-forward messages older than this are dropped with an alert.
     pub saf_expiry: Duration,
+    /// Store-and-forward messages outstanding (sent, unacknowledged) at once per
+    /// issuer connection (at least 1; they count inside its `max_in_flight`).
+    pub saf_window: usize,
     /// Largest frame accepted.
     pub max_frame: usize,
     /// The links.
@@ -330,6 +342,10 @@ impl Config {
             || !s.institution_id.bytes().all(|b| b.is_ascii_digit())
         {
             errors.push(err("switch", "institution_id must be 1-11 digits".into()));
+        }
+        let saf_window = s.saf_window.unwrap_or(DEFAULT_SAF_WINDOW);
+        if saf_window == 0 {
+            errors.push(err("switch", "saf_window must be at least 1".into()));
         }
         let admin = match &s.admin {
             None => None,
@@ -537,6 +553,7 @@ impl Config {
             read_timeout: Duration::from_secs(s.read_timeout_secs.unwrap_or(30)),
             saf_retry: Duration::from_millis(s.saf_retry_ms.unwrap_or(2_000)),
             saf_expiry: Duration::from_secs(s.saf_expiry_secs.unwrap_or(24 * 3600)),
+            saf_window,
             max_frame: s.max_frame.unwrap_or(codecs::framing::DEFAULT_MAX_FRAME),
             links,
         })
@@ -609,4 +626,28 @@ fn journal_config(
         })),
         cutover_secs,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// `[switch]` with `extra` lines, next to the shipped configuration.
+    fn parse_switch(extra: &str) -> Result<Config, Vec<ConfigError>> {
+        let text = format!(
+            "[switch]\ninstitution_id = \"940000\"\nrules = \"../../routing-rules/rules/national.toml\"\n{extra}"
+        );
+        let path = Path::new(concat!(env!("CARGO_MANIFEST_DIR"), "/config/test.toml"));
+        Config::parse(&text, path)
+    }
+
+    #[test]
+    fn the_saf_window_defaults_to_32_and_must_be_at_least_1() {
+        assert_eq!(parse_switch("").expect("valid").saf_window, 32);
+        assert_eq!(parse_switch("saf_window = 1").expect("valid").saf_window, 1);
+        let errors = parse_switch("saf_window = 0").expect_err("invalid");
+        assert_eq!(errors.len(), 1);
+        assert_eq!(errors[0].entry, "switch");
+        assert!(errors[0].message.contains("saf_window"), "{}", errors[0]);
+    }
 }

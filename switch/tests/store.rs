@@ -170,7 +170,7 @@ async fn forwarded_transactions_get_one_reversal_across_restarts() {
     // Acknowledged: gone after the next restart.
     let store = Arc::new(store);
     let saf = DurableSaf::new(store.clone(), recovered.saf);
-    let id = saf.due("940810", Millis(0)).unwrap().id;
+    let id = saf.take_due("940810", Millis(0), 1)[0].id;
     assert!(saf.acknowledge("940810", id));
     store.durable(store.submitted()).await;
     store.close();

@@ -38,8 +38,10 @@ pub struct Link {
     /// by its connections and kept across reconnects, so an issuer never sees a
     /// STAN come round again soon after it went out on an earlier connection.
     stan: Arc<AtomicU32>,
-    /// Requests in flight on this link.
+    /// Requests in flight on this link (store-and-forward deliveries included).
     pub in_flight: AtomicUsize,
+    /// Store-and-forward deliveries in flight on this link (its SAF window in use).
+    pub saf_in_flight: AtomicUsize,
     /// Last time a message arrived (ms).
     pub last_received: AtomicU64,
     /// Echoes sent without an answer, in a row.
@@ -64,6 +66,7 @@ impl Link {
             up: AtomicBool::new(true),
             stan,
             in_flight: AtomicUsize::new(0),
+            saf_in_flight: AtomicUsize::new(0),
             last_received: AtomicU64::new(now.0),
             missed_echoes: AtomicU32::new(0),
             pending_network: AtomicU32::new(0),

@@ -11,7 +11,8 @@
 //! - [`advice`]: reversals and advices from acquirers, acknowledged and queued;
 //! - [`network`]: 0800 sign-on, sign-off and echo on both sides;
 //! - [`pin`]: field 52 translated from the acquirer's PIN key to the issuer's;
-//! - [`tick`]: timeouts, echoes, sign-on retries and store-and-forward delivery;
+//! - [`saf_delivery`]: store-and-forward messages out in a window per issuer link;
+//! - [`tick`]: timeouts, echoes, sign-on retries, the periodic SAF delivery;
 //! - [`stats`]: counters read by the driver and the tests.
 
 pub mod action;
@@ -27,6 +28,7 @@ pub mod recent;
 pub mod request;
 pub mod response;
 pub mod saf;
+pub mod saf_delivery;
 pub mod short_text;
 pub mod stats;
 pub mod tick;
@@ -65,6 +67,8 @@ pub struct CoreSettings {
     pub saf_retry: Duration,
     /// Store-and-forward messages older than this are dropped with an alert.
     pub saf_expiry: Duration,
+    /// Store-and-forward messages outstanding at once per issuer connection.
+    pub saf_window: usize,
     /// Forwarded transactions remembered for later reversals.
     pub recent_capacity: usize,
     /// Timed-out keys remembered to recognise late responses.
@@ -85,6 +89,7 @@ impl Default for CoreSettings {
             duplicate_window: Duration::from_secs(300),
             saf_retry: Duration::from_secs(2),
             saf_expiry: Duration::from_secs(24 * 3600),
+            saf_window: crate::config::DEFAULT_SAF_WINDOW,
             recent_capacity: 200_000,
             late_capacity: 100_000,
             epoch_unix_ms: 0,
@@ -370,8 +375,10 @@ impl Core {
             link.in_flight.fetch_sub(1, Ordering::Relaxed);
         }
         self.late.check_and_insert(late_key(&key), now);
-        if entry.purpose != Purpose::Request {
-            return; // a SAF delivery: the queue retries on its own schedule
+        if let Purpose::Saf { item } = entry.purpose {
+            // Its window slot is free again; the item goes again after its backoff.
+            self.saf_delivery_lapsed(key.link, &entry.issuer, item);
+            return;
         }
         metrics::counter!("switch_timeouts_total", "issuer" => entry.issuer.to_string())
             .increment(1);

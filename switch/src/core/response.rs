@@ -41,9 +41,7 @@ impl Core {
         };
         link.in_flight.fetch_sub(1, Ordering::Relaxed);
         if let Purpose::Saf { item } = entry.purpose {
-            let acknowledged = self.saf.acknowledge(&entry.issuer, item);
-            tracing::debug!(issuer = %entry.issuer, item, acknowledged, "store-and-forward acknowledged");
-            return Vec::new();
+            return self.on_saf_answer(now, link, &entry.issuer, item);
         }
         let rc = msg
             .response_code()

@@ -1,6 +1,12 @@
-//! Store-and-forward: reversals and advices owed to issuers, delivered in order per
-//! issuer and repeated until acknowledged. This module defines the interface and
-//! the in-memory queue; `crate::store::saf` makes it durable.
+//! Store-and-forward: reversals and advices owed to issuers, delivered with a
+//! window of several outstanding per issuer link and repeated until acknowledged.
+//! This module defines the interface and the in-memory queue; `crate::store::saf`
+//! makes it durable, `super::saf_delivery` decides what goes out when.
+//!
+//! Order is kept only where it matters: an item is held while an earlier item
+//! for the same original transaction is still queued (an advice and the reversal
+//! that takes it back), so a reversal never overtakes what it reverses. Unrelated
+//! items pass each other, and one backing off holds up nothing behind it.
 
 use std::collections::{HashMap, VecDeque};
 use std::sync::Mutex;
@@ -33,10 +39,16 @@ pub struct SafItem {
 pub trait SafQueue: Send + Sync {
     /// Append a message for `issuer`.
     fn push(&self, issuer: &str, msg: Message, now: Millis) -> u64;
-    /// The oldest message for `issuer`, if due at `now` and not already out.
-    fn due(&self, issuer: &str, now: Millis) -> Option<SafItem>;
+    /// Up to `max` items for `issuer` that may go out at `now`, oldest first:
+    /// due (past their backoff), not out already, and not held behind an earlier
+    /// queued item for the same original transaction. Each is marked out until
+    /// it is acknowledged or [`SafQueue::released`].
+    fn take_due(&self, issuer: &str, now: Millis, max: usize) -> Vec<SafItem>;
     /// Record a delivery attempt of item `id` (next try not before `retry_at`).
     fn attempted(&self, issuer: &str, id: u64, retry_at: Millis);
+    /// Item `id` went out and got no answer (timeout, link lost): it may go
+    /// again once due.
+    fn released(&self, issuer: &str, id: u64);
     /// The issuer acknowledged item `id`.
     fn acknowledge(&self, issuer: &str, id: u64) -> bool;
     /// Drop items that have waited longer than `expiry` at `now` (counting what
@@ -44,11 +56,144 @@ pub trait SafQueue: Send + Sync {
     fn expire(&self, now: Millis, expiry: std::time::Duration) -> Vec<SafItem>;
     /// Messages waiting, all issuers.
     fn depth(&self) -> usize;
+    /// Messages out and not yet acknowledged, all issuers.
+    fn outstanding(&self) -> usize;
     /// Issuers with messages waiting.
     fn issuers(&self) -> Vec<String>;
 }
 
-/// The in-memory queue (lost on restart; the durability issue replaces it).
+/// The keys of an original transaction as field 90 names it: STAN, transmission
+/// date-time, acquiring institution (zero-padded as in field 90).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+struct OriginalKeys {
+    stan: u32,
+    transmission: [u8; 10],
+    acquirer: [u8; 11],
+}
+
+impl OriginalKeys {
+    /// From field 90 (MTI 4, STAN 6, transmission 10, acquirer 11, forwarding 11);
+    /// the original's MTI is left out: an advice (0220) and its reversal (0420)
+    /// name the same authorization (0100/0200) with their own MTIs.
+    fn of_field90(f90: &[u8]) -> Option<OriginalKeys> {
+        let stan = std::str::from_utf8(f90.get(4..10)?).ok()?.parse().ok()?;
+        Some(OriginalKeys {
+            stan,
+            transmission: f90.get(10..20)?.try_into().ok()?,
+            acquirer: f90.get(20..31)?.try_into().ok()?,
+        })
+    }
+
+    /// A message's own keys (fields 11, 7, 32), in field 90's layout.
+    fn of_message(msg: &Message) -> Option<OriginalKeys> {
+        let f90 = format!(
+            "0000{:06}{:0>10}{:0>11}",
+            msg.stan()?,
+            msg.text(7)?,
+            msg.text(32)?
+        );
+        OriginalKeys::of_field90(f90.as_bytes())
+    }
+}
+
+/// The originals an item concerns: its own keys (what a later reversal of this
+/// very advice names) and those its field 90 names (what it completes or
+/// reverses). Two items sharing either are delivered in queue order.
+fn ordering_keys(msg: &Message) -> [Option<OriginalKeys>; 2] {
+    let own = OriginalKeys::of_message(msg);
+    let named = msg
+        .get(90)
+        .and_then(|f| OriginalKeys::of_field90(&f.bytes()));
+    // A reversal the switch makes names its own keys in field 90: count them once.
+    [own, named.filter(|n| Some(*n) != own)]
+}
+
+/// A queued item and its delivery state.
+#[derive(Debug)]
+struct Slot {
+    item: SafItem,
+    keys: [Option<OriginalKeys>; 2],
+    /// Delivered and neither acknowledged nor released.
+    out: bool,
+}
+
+/// The queued items holding one original's keys: the oldest, and how many.
+#[derive(Debug)]
+struct Holders {
+    first: u64,
+    count: u32,
+}
+
+/// One issuer's items, oldest first (ids ascend along the queue).
+#[derive(Debug, Default)]
+struct IssuerQueue {
+    slots: VecDeque<Slot>,
+    holders: HashMap<OriginalKeys, Holders>,
+    out: usize,
+}
+
+impl IssuerQueue {
+    fn push(&mut self, item: SafItem) {
+        let keys = ordering_keys(&item.msg);
+        for k in keys.iter().flatten() {
+            self.holders
+                .entry(*k)
+                .and_modify(|h| h.count += 1)
+                .or_insert(Holders {
+                    first: item.id,
+                    count: 1,
+                });
+        }
+        self.slots.push_back(Slot {
+            item,
+            keys,
+            out: false,
+        });
+    }
+
+    /// Whether an earlier queued item concerns the same original as `slot`.
+    fn held_back(&self, slot: &Slot) -> bool {
+        slot.keys
+            .iter()
+            .flatten()
+            .any(|k| self.holders.get(k).is_some_and(|h| h.first != slot.item.id))
+    }
+
+    fn position(&self, id: u64) -> Option<usize> {
+        // Ids ascend along the queue.
+        self.slots.binary_search_by_key(&id, |s| s.item.id).ok()
+    }
+
+    /// Remove the item at `pos`, handing its keys on to the next item holding them.
+    fn remove(&mut self, pos: usize) -> Option<SafItem> {
+        let slot = self.slots.remove(pos)?;
+        if slot.out {
+            self.out -= 1;
+        }
+        for k in slot.keys.iter().flatten() {
+            let Some(h) = self.holders.get_mut(k) else {
+                continue;
+            };
+            h.count -= 1;
+            if h.count == 0 {
+                self.holders.remove(k);
+            } else if h.first == slot.item.id {
+                // Rare (an advice and its reversal both queued): look for the next.
+                let next = self
+                    .slots
+                    .iter()
+                    .skip(pos)
+                    .find(|s| s.keys.contains(&Some(*k)));
+                if let Some(next) = next {
+                    h.first = next.item.id;
+                }
+            }
+        }
+        Some(slot.item)
+    }
+}
+
+/// The in-memory queue (lost on restart; `crate::store::saf` makes it durable).
 #[derive(Default)]
 pub struct MemorySaf {
     inner: Mutex<MemoryInner>,
@@ -57,21 +202,20 @@ pub struct MemorySaf {
 #[derive(Default)]
 struct MemoryInner {
     next_id: u64,
-    queues: HashMap<String, VecDeque<SafItem>>,
+    queues: HashMap<String, IssuerQueue>,
 }
 
 impl MemorySaf {
     /// A queue holding `items` (oldest first), numbering new ones after them.
-    pub fn restore(items: Vec<SafItem>) -> MemorySaf {
+    pub fn restore(mut items: Vec<SafItem>) -> MemorySaf {
+        // Each issuer's queue is kept in id order (lookups search it by id).
+        items.sort_by_key(|i| i.id);
         let saf = MemorySaf::default();
         {
-            let mut g = saf.inner.lock().unwrap_or_else(|p| p.into_inner());
+            let mut g = saf.lock();
             for item in items {
                 g.next_id = g.next_id.max(item.id);
-                g.queues
-                    .entry(item.issuer.clone())
-                    .or_default()
-                    .push_back(item);
+                g.queues.entry(item.issuer.clone()).or_default().push(item);
             }
         }
         saf
@@ -79,20 +223,25 @@ impl MemorySaf {
 
     /// The item `id` for `issuer`, if still queued.
     pub fn item(&self, issuer: &str, id: u64) -> Option<SafItem> {
-        let g = self.inner.lock().unwrap_or_else(|p| p.into_inner());
-        g.queues.get(issuer)?.iter().find(|i| i.id == id).cloned()
+        let g = self.lock();
+        let q = g.queues.get(issuer)?;
+        Some(q.slots.get(q.position(id)?)?.item.clone())
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, MemoryInner> {
+        self.inner.lock().unwrap_or_else(|p| p.into_inner())
     }
 }
 
 impl SafQueue for MemorySaf {
     fn push(&self, issuer: &str, msg: Message, now: Millis) -> u64 {
-        let mut g = self.inner.lock().unwrap_or_else(|p| p.into_inner());
+        let mut g = self.lock();
         g.next_id += 1;
         let id = g.next_id;
         g.queues
             .entry(issuer.to_string())
             .or_default()
-            .push_back(SafItem {
+            .push(SafItem {
                 id,
                 issuer: issuer.to_string(),
                 msg,
@@ -104,61 +253,90 @@ impl SafQueue for MemorySaf {
         id
     }
 
-    fn due(&self, issuer: &str, now: Millis) -> Option<SafItem> {
-        let g = self.inner.lock().unwrap_or_else(|p| p.into_inner());
-        let head = g.queues.get(issuer)?.front()?;
-        (head.next_attempt <= now).then(|| head.clone())
+    fn take_due(&self, issuer: &str, now: Millis, max: usize) -> Vec<SafItem> {
+        let mut g = self.lock();
+        let Some(q) = g.queues.get_mut(issuer) else {
+            return Vec::new();
+        };
+        let mut due = Vec::new();
+        for pos in 0..q.slots.len() {
+            if due.len() >= max {
+                break;
+            }
+            let slot = &q.slots[pos];
+            if slot.out || slot.item.next_attempt > now || q.held_back(slot) {
+                continue;
+            }
+            due.push(slot.item.clone());
+            q.slots[pos].out = true;
+            q.out += 1;
+        }
+        due
     }
 
     fn attempted(&self, issuer: &str, id: u64, retry_at: Millis) {
-        let mut g = self.inner.lock().unwrap_or_else(|p| p.into_inner());
-        if let Some(item) = g
-            .queues
-            .get_mut(issuer)
-            .and_then(|q| q.iter_mut().find(|i| i.id == id))
-        {
+        let mut g = self.lock();
+        let Some(q) = g.queues.get_mut(issuer) else {
+            return;
+        };
+        if let Some(pos) = q.position(id) {
+            let item = &mut q.slots[pos].item;
             item.attempts += 1;
             item.next_attempt = retry_at;
         }
     }
 
+    fn released(&self, issuer: &str, id: u64) {
+        let mut g = self.lock();
+        let Some(q) = g.queues.get_mut(issuer) else {
+            return;
+        };
+        if let Some(pos) = q.position(id) {
+            if std::mem::replace(&mut q.slots[pos].out, false) {
+                q.out -= 1;
+            }
+        }
+    }
+
     fn acknowledge(&self, issuer: &str, id: u64) -> bool {
-        let mut g = self.inner.lock().unwrap_or_else(|p| p.into_inner());
+        let mut g = self.lock();
         let Some(q) = g.queues.get_mut(issuer) else {
             return false;
         };
-        let Some(pos) = q.iter().position(|i| i.id == id) else {
-            return false;
-        };
-        q.remove(pos);
-        true
+        match q.position(id) {
+            Some(pos) => q.remove(pos).is_some(),
+            None => false,
+        }
     }
 
     fn expire(&self, now: Millis, expiry: std::time::Duration) -> Vec<SafItem> {
         let limit = expiry.as_millis() as u64;
         let waited = |i: &SafItem| now.0.saturating_sub(i.queued_at.0) + i.waited_before_ms;
-        let mut g = self.inner.lock().unwrap_or_else(|p| p.into_inner());
+        let mut g = self.lock();
         let mut gone = Vec::new();
         // Each queue is in the order its items were first queued (restored ones,
         // from before the start, come first): the oldest are at the front.
         for q in g.queues.values_mut() {
-            while q.front().is_some_and(|i| waited(i) > limit) {
-                gone.extend(q.pop_front());
+            while q.slots.front().is_some_and(|s| waited(&s.item) > limit) {
+                gone.extend(q.remove(0));
             }
         }
         gone
     }
 
     fn depth(&self) -> usize {
-        let g = self.inner.lock().unwrap_or_else(|p| p.into_inner());
-        g.queues.values().map(VecDeque::len).sum()
+        self.lock().queues.values().map(|q| q.slots.len()).sum()
+    }
+
+    fn outstanding(&self) -> usize {
+        self.lock().queues.values().map(|q| q.out).sum()
     }
 
     fn issuers(&self) -> Vec<String> {
-        let g = self.inner.lock().unwrap_or_else(|p| p.into_inner());
-        g.queues
+        self.lock()
+            .queues
             .iter()
-            .filter(|(_, q)| !q.is_empty())
+            .filter(|(_, q)| !q.slots.is_empty())
             .map(|(k, _)| k.clone())
             .collect()
     }

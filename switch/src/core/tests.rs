@@ -15,6 +15,8 @@ use super::saf::{MemorySaf, SafQueue};
 use super::*;
 use crate::config::{Direction, LinkConfig, Role};
 
+mod saf_window;
+
 const ACQ: LinkId = 1;
 const ISS: LinkId = 2;
 const ISS2: LinkId = 3;
@@ -90,11 +92,16 @@ fn rc(msg: &Message) -> String {
 impl Harness {
     /// Acquirer 940810 on link 1, Central Bank issuer (940800) on link 2, signed on.
     fn new() -> Harness {
+        Harness::with_settings(CoreSettings::default())
+    }
+
+    /// [`Harness::new`] with `settings` (the epoch fixed).
+    fn with_settings(settings: CoreSettings) -> Harness {
         let saf = Arc::new(MemorySaf::default());
         let core = Core::new(
             CoreSettings {
                 epoch_unix_ms: 1_795_602_600_000,
-                ..CoreSettings::default()
+                ..settings
             },
             Arc::new(SharedRoutingTable::new(national())),
             saf.clone(),

@@ -1,20 +1,14 @@
 //! The periodic work: requests past their deadline take the timeout path; issuer
 //! links are echoed when idle, marked down after missed echoes and signed on
-//! again; store-and-forward messages are delivered in order, one outstanding per
-//! issuer, repeated with backoff; old entries are forgotten.
+//! again; store-and-forward windows are filled (`super::saf_delivery`) and
+//! expired messages dropped with an alert; old entries are forgotten.
 
 use std::sync::atomic::Ordering;
 use std::time::Duration;
 
-use codecs::Mti;
-
-use super::inflight::{InFlightEntry, InFlightKey, Purpose};
-use super::links::TimeoutClass;
+use super::inflight::InFlightKey;
 use super::{Action, Actions, Core, Millis};
 use crate::config::Role;
-
-/// Longest store-and-forward retry interval.
-const MAX_SAF_BACKOFF: Duration = Duration::from_secs(60);
 
 impl Core {
     /// Run the periodic work for `now`. Call it every few milliseconds.
@@ -63,6 +57,7 @@ impl Core {
             }
         }
         metrics::gauge!("switch_saf_depth").set(self.saf.depth() as f64);
+        metrics::gauge!("switch_saf_outstanding").set(self.saf.outstanding() as f64);
         actions
     }
 
@@ -95,70 +90,6 @@ impl Core {
         let idle = now.since(Millis(link.last_received.load(Ordering::Relaxed)));
         if idle >= interval {
             actions.push(self.network_request(link, "301", now));
-        }
-    }
-
-    fn deliver_saf(&self, now: Millis, actions: &mut Actions) {
-        for issuer in self.saf.issuers() {
-            let Some(item) = self.saf.due(&issuer, now) else {
-                continue;
-            };
-            let Ok(link) = self.links.pick_issuer(&issuer) else {
-                continue;
-            };
-            let mut msg = item.msg.clone();
-            if item.attempts > 0 {
-                let m = msg.mti();
-                let b = m.as_bytes();
-                if let Some(rep) = Mti::new(&[b[0], b[1], b[2], b'1']) {
-                    msg.set_mti(rep);
-                }
-            }
-            let class = msg.mti().as_bytes()[1] - b'0';
-            let stan = link.next_stan(|s| {
-                self.inflight.contains(&InFlightKey {
-                    link: link.id,
-                    class,
-                    stan: s,
-                })
-            });
-            msg.set_stan(stan);
-            let deadline = now.after(link.config.timeout);
-            let backoff = self
-                .settings
-                .saf_retry
-                .saturating_mul(1 << item.attempts.min(8))
-                .min(MAX_SAF_BACKOFF);
-            // The next attempt waits at least for this one's answer.
-            self.saf.attempted(
-                &issuer,
-                item.id,
-                now.after(backoff.max(link.config.timeout)),
-            );
-            link.in_flight.fetch_add(1, Ordering::Relaxed);
-            link.push_deadline(TimeoutClass::Pos, (deadline, class, stan));
-            self.inflight.insert(
-                InFlightKey {
-                    link: link.id,
-                    class,
-                    stan,
-                },
-                InFlightEntry {
-                    txn_id: 0,
-                    purpose: Purpose::Saf { item: item.id },
-                    acquirer_link: 0,
-                    forwarded: msg.clone(),
-                    acquirer_f7: None,
-                    acquirer_f11: None,
-                    acquirer_routing: None,
-                    issuer: issuer.as_str().into(),
-                    rule: None,
-                    started: now,
-                    deadline,
-                },
-            );
-            tracing::debug!(%issuer, item = item.id, attempt = item.attempts + 1, "store-and-forward delivery");
-            actions.push(Action::Send { link: link.id, msg });
         }
     }
 }

@@ -276,6 +276,7 @@ impl RunningSwitch {
             duplicate_window: opts.config.duplicate_window,
             saf_retry: opts.config.saf_retry,
             saf_expiry: opts.config.saf_expiry,
+            saf_window: opts.config.saf_window,
             epoch_unix_ms,
             ..CoreSettings::default()
         };

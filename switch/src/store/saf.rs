@@ -55,8 +55,8 @@ impl SafQueue for DurableSaf {
         id
     }
 
-    fn due(&self, issuer: &str, now: Millis) -> Option<SafItem> {
-        self.memory.due(issuer, now)
+    fn take_due(&self, issuer: &str, now: Millis, max: usize) -> Vec<SafItem> {
+        self.memory.take_due(issuer, now, max)
     }
 
     fn attempted(&self, issuer: &str, id: u64, retry_at: Millis) {
@@ -67,6 +67,11 @@ impl SafQueue for DurableSaf {
                 attempts: item.attempts,
             });
         }
+    }
+
+    fn released(&self, issuer: &str, id: u64) {
+        // Nothing to store: after a restart every item is due, none out.
+        self.memory.released(issuer, id);
     }
 
     fn acknowledge(&self, issuer: &str, id: u64) -> bool {
@@ -87,6 +92,10 @@ impl SafQueue for DurableSaf {
 
     fn depth(&self) -> usize {
         self.memory.depth()
+    }
+
+    fn outstanding(&self) -> usize {
+        self.memory.outstanding()
     }
 
     fn issuers(&self) -> Vec<String> {
