@@ -50,6 +50,7 @@ struct TlsListener {
 }
 
 pub(crate) async fn accept_loop(shared: Arc<Shared>, link: Arc<LinkConfig>, listener: TcpListener) {
+    super::open_files::raise_once();
     let tls = match &shared.config.tls {
         Some(t) => match (t.links.get(&link.name), &t.material) {
             (None, _) => None,

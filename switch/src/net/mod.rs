@@ -7,6 +7,7 @@
 //! - [`pending`]: the bound on a listener's pending sockets (evicting the
 //!   oldest) and their first-byte deadline;
 //! - [`first_frame`]: a plain-TCP socket's proof, its first complete frame;
+//! - [`open_files`]: the soft limit on descriptors raised to the hard one;
 //! - [`dialer`]: outbound links, reconnecting with backoff;
 //! - [`handshake`]: TLS handshakes under a deadline, certificate identity binding;
 //! - [`stream`]: plain or TLS streams and their read/write halves;
@@ -20,6 +21,7 @@ pub mod dialer;
 pub mod first_frame;
 pub mod handshake;
 pub mod listener;
+pub mod open_files;
 pub mod pending;
 pub mod read_batch;
 pub mod runtime;
