@@ -134,7 +134,9 @@ pub(crate) async fn accept(
     match first_byte(&tcp, first_byte_within.min(deadline)).await {
         Ok(()) => {}
         Err(NoFirstByte::Silent) => return Err(Refused::Silent),
-        Err(NoFirstByte::Closed) => return Err(Refused::Other("closed before a ClientHello".into())),
+        Err(NoFirstByte::Closed) => {
+            return Err(Refused::Other("closed before a ClientHello".into()))
+        }
         Err(NoFirstByte::Io(e)) => return Err(Refused::Other(e.to_string())),
     }
     let stream = match tokio::time::timeout_at(until, acceptor.accept(tcp)).await {

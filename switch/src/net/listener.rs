@@ -208,8 +208,7 @@ async fn tls_loop(
     let connections = Arc::new(Semaphore::new(link.max_connections));
     let tls = Arc::new(tls);
     let mut failures = AcceptFailures::default();
-    while let Some((tcp, peer)) = accept(&shared, &link, &listener, &pending, &mut failures).await
-    {
+    while let Some((tcp, peer)) = accept(&shared, &link, &listener, &pending, &mut failures).await {
         let _ = tcp.set_nodelay(true);
         let mut slot = pending.admit();
         let (shared, link, tls, connections) = (
@@ -219,8 +218,13 @@ async fn tls_loop(
             connections.clone(),
         );
         tokio::spawn(async move {
-            let handshake =
-                handshake::accept(&tls.acceptor, tcp, first_byte, tls.deadline, &tls.identities);
+            let handshake = handshake::accept(
+                &tls.acceptor,
+                tcp,
+                first_byte,
+                tls.deadline,
+                &tls.identities,
+            );
             let result = slot.run(handshake).await;
             drop(slot);
             match result {
