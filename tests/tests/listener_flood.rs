@@ -11,8 +11,7 @@
 mod tls_support;
 
 use std::net::SocketAddr;
-use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::{Arc, OnceLock};
+use std::sync::OnceLock;
 use std::time::Duration;
 
 use codecs::framing::{Frame, FrameCodec, LengthHeader, DEFAULT_MAX_FRAME};
@@ -157,22 +156,20 @@ const CLIENT_HELLO_START: [u8; 11] = [
     0x16, 0x03, 0x01, 0x02, 0x00, 0x01, 0x00, 0x01, 0xfc, 0x03, 0x03,
 ];
 
-/// `n` sockets to `addr` that each send a partial ClientHello a byte every 100 ms
-/// until the switch closes them or `stop`; returns once all are connected.
+/// `n` sockets to `addr` (connected as [`idle_sockets`] does) that each send a
+/// partial ClientHello, a byte every 100 ms, until the switch closes them or
+/// `stop`.
 async fn trickling_sockets(
     addr: SocketAddr,
     n: usize,
     stop: &tokio::sync::watch::Sender<bool>,
 ) -> JoinSet<()> {
-    let connected = Arc::new(AtomicUsize::new(0));
+    let sockets = idle_sockets(addr, n).await;
+    assert_eq!(sockets.len(), n, "not every trickler connected");
     let mut tricklers = JoinSet::new();
-    for _ in 0..n {
-        let (mut stop, connected) = (stop.subscribe(), connected.clone());
+    for (mut s, _) in sockets {
+        let mut stop = stop.subscribe();
         tricklers.spawn(async move {
-            let Ok(mut s) = TcpStream::connect(addr).await else {
-                return;
-            };
-            connected.fetch_add(1, Ordering::Relaxed);
             let bytes = CLIENT_HELLO_START
                 .iter()
                 .copied()
@@ -189,15 +186,6 @@ async fn trickling_sockets(
             }
         });
     }
-    let all = tests::wait_until(Duration::from_secs(10), || {
-        connected.load(Ordering::Relaxed) >= n
-    })
-    .await;
-    assert!(
-        all,
-        "only {} tricklers connected",
-        connected.load(Ordering::Relaxed)
-    );
     tricklers
 }
 
