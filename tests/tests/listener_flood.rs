@@ -400,3 +400,37 @@ async fn idle_sockets_are_closed_at_the_first_byte_deadline() {
     );
     sw.shutdown().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn what_a_plain_bank_sends_with_its_first_frame_is_all_answered_in_order() {
+    let _one = SERIAL.lock().await;
+    let (sw, acq) = plain_switch("pipelined-acq", 1000).await;
+    let spec = Spec::builtin("iso87ascii").unwrap();
+    let mut bytes = bytes::BytesMut::new();
+    let mut codec = FrameCodec::new(LengthHeader::Binary2, false, DEFAULT_MAX_FRAME);
+    for stan in 1..=3 {
+        let body = spec.encode_to_bytes(&echo(stan)).unwrap();
+        tokio_util::codec::Encoder::encode(
+            &mut codec,
+            Frame::Message { tpdu: None, body },
+            &mut bytes,
+        )
+        .unwrap();
+    }
+    // Two echoes and the length header and start of a third in one write (all
+    // read while the socket is pending), the rest of the third a moment later.
+    let split = bytes.len() - 10;
+    let mut bank = TcpStream::connect(acq).await.unwrap();
+    bank.write_all(&bytes[..split]).await.unwrap();
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    bank.write_all(&bytes[split..]).await.unwrap();
+    let mut bank = Framed::new(bank, codec);
+    for stan in 1..=3 {
+        let reply = match tokio::time::timeout(Duration::from_secs(5), bank.next()).await {
+            Ok(Some(Ok(Frame::Message { body, .. }))) => spec.decode(body).unwrap(),
+            other => panic!("echo {stan}: {other:?}"),
+        };
+        assert_echoed(&reply, stan);
+    }
+    sw.shutdown().await;
+}

@@ -26,6 +26,7 @@ const READ_CHUNK: usize = 4096;
 /// What a socket sent while pending: every complete frame in order, the codec
 /// that decoded them (it may hold the header of the incomplete frame that
 /// follows) and the bytes of that incomplete frame.
+/// (No `Debug`: the frames may carry card data.)
 pub(crate) struct Prefix {
     pub(crate) codec: FrameCodec,
     pub(crate) frames: VecDeque<Frame>,
@@ -117,5 +118,92 @@ pub(crate) async fn first_frame(
                 rest: buf,
             });
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use codecs::framing::LengthHeader;
+    use tokio::io::AsyncWriteExt;
+    use tokio::net::TcpListener;
+
+    /// A connected pair over loopback: (the switch's end, the peer's end).
+    async fn pair() -> (TcpStream, TcpStream) {
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let peer = TcpStream::connect(listener.local_addr().unwrap())
+            .await
+            .unwrap();
+        let (ours, _) = listener.accept().await.unwrap();
+        (ours, peer)
+    }
+
+    fn codec() -> FrameCodec {
+        FrameCodec::new(LengthHeader::Binary2, false, 1024)
+    }
+
+    const MS: fn(u64) -> Duration = Duration::from_millis;
+
+    #[tokio::test]
+    async fn frames_read_early_are_kept_with_the_rest_and_the_codec() {
+        let (mut ours, mut peer) = pair().await;
+        // Two frames and the header and first bytes of a third, in one write.
+        peer.write_all(b"\x00\x02ab\x00\x00\x00\x05cd")
+            .await
+            .unwrap();
+        let mut prefix = first_frame(&mut ours, codec(), MS(500), MS(2000))
+            .await
+            .unwrap();
+        let bodies: Vec<_> = prefix.frames.iter().cloned().collect();
+        assert_eq!(
+            bodies,
+            [
+                Frame::Message {
+                    tpdu: None,
+                    body: "ab".into()
+                },
+                Frame::KeepAlive
+            ]
+        );
+        // The third frame completes with the codec and bytes handed over.
+        prefix.rest.extend_from_slice(b"efg");
+        let third = prefix.codec.decode(&mut prefix.rest).unwrap();
+        assert_eq!(
+            third,
+            Some(Frame::Message {
+                tpdu: None,
+                body: "cdefg".into()
+            })
+        );
+    }
+
+    #[tokio::test]
+    async fn silence_part_of_a_frame_and_garbage_are_refused() {
+        let (mut ours, _peer) = pair().await;
+        let silent = first_frame(&mut ours, codec(), MS(50), MS(2000)).await;
+        assert!(matches!(silent, Err(NoFrame::Silent)), "{:?}", silent.err());
+
+        let (mut ours, mut peer) = pair().await;
+        peer.write_all(b"\x00\x05ab").await.unwrap();
+        let partial = first_frame(&mut ours, codec(), MS(50), MS(200)).await;
+        assert!(
+            matches!(partial, Err(NoFrame::TimedOut)),
+            "{:?}",
+            partial.err()
+        );
+
+        let (mut ours, mut peer) = pair().await;
+        peer.write_all(b"\xff\xff").await.unwrap();
+        let oversized = first_frame(&mut ours, codec(), MS(50), MS(200)).await;
+        assert!(
+            matches!(oversized, Err(NoFrame::Framing(_))),
+            "{:?}",
+            oversized.err()
+        );
+
+        let (mut ours, peer) = pair().await;
+        drop(peer);
+        let closed = first_frame(&mut ours, codec(), MS(50), MS(200)).await;
+        assert!(matches!(closed, Err(NoFrame::Closed)), "{:?}", closed.err());
     }
 }
