@@ -1,6 +1,8 @@
 //! A plain-TCP socket's proof: its first complete frame (a message or a
-//! keep-alive) within a deadline, its first byte within a shorter one. Until
-//! then the socket holds a pending place, not one of the link's connections.
+//! keep-alive) within a deadline, its first byte within a shorter one, and no
+//! longer pause mid-frame than an established link may take (`read_timeout`).
+//! Until then the socket holds a pending place, not one of the link's
+//! connections.
 //!
 //! The frames read here are handed to the connection ([`Prefix`]) with the codec
 //! that read them, so nothing read is lost or read twice. Failures only count in
@@ -40,6 +42,8 @@ pub(crate) enum NoFrame {
     Silent,
     /// Bytes, but no complete frame within the first-frame deadline.
     TimedOut,
+    /// Part of a frame, then nothing for the read deadline.
+    Stalled,
     /// The peer closed first.
     Closed,
     /// The bytes are not a frame (a bad or oversized length header).
@@ -53,6 +57,7 @@ impl NoFrame {
         match self {
             NoFrame::Silent => "silent",
             NoFrame::TimedOut => "timeout",
+            NoFrame::Stalled => "stalled",
             NoFrame::Closed => "closed",
             NoFrame::Framing(_) => "framing",
             NoFrame::Io(_) => "io",
@@ -83,14 +88,29 @@ impl From<NoFirstByte> for NoFrame {
     }
 }
 
-/// Read from `tcp` until at least one complete frame has arrived: the first
-/// byte within `first_byte`, the frame within `deadline` of the call.
+/// When a pending plain-TCP socket must have sent what.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct FrameDeadlines {
+    /// Its first byte, from accept.
+    pub(crate) first_byte: Duration,
+    /// Its first complete frame, from accept.
+    pub(crate) first_frame: Duration,
+    /// Each further read, once part of a frame has come.
+    pub(crate) stall: Duration,
+}
+
+/// Read from `tcp` until at least one complete frame has arrived, within
+/// `deadlines` from the call.
 pub(crate) async fn first_frame(
     tcp: &mut TcpStream,
     mut codec: FrameCodec,
-    first_byte_within: Duration,
-    deadline: Duration,
+    deadlines: FrameDeadlines,
 ) -> Result<Prefix, NoFrame> {
+    let FrameDeadlines {
+        first_byte: first_byte_within,
+        first_frame: deadline,
+        stall,
+    } = deadlines;
     let until = Instant::now() + deadline;
     first_byte(tcp, first_byte_within.min(deadline)).await?;
     // Allocated only once the peer has spoken: an idle socket costs no buffer.
@@ -101,7 +121,9 @@ pub(crate) async fn first_frame(
             // and a complete frame ends the wait.
             buf.reserve(READ_CHUNK);
         }
-        match tokio::time::timeout_at(until, tcp.read_buf(&mut buf)).await {
+        let stalled = Instant::now() + stall;
+        match tokio::time::timeout_at(until.min(stalled), tcp.read_buf(&mut buf)).await {
+            Err(_) if stalled < until => return Err(NoFrame::Stalled),
             Err(_) => return Err(NoFrame::TimedOut),
             Ok(Err(e)) => return Err(NoFrame::Io(e)),
             Ok(Ok(0)) => return Err(NoFrame::Closed),
@@ -144,6 +166,14 @@ mod tests {
 
     const MS: fn(u64) -> Duration = Duration::from_millis;
 
+    fn within(first_byte: u64, first_frame: u64, stall: u64) -> FrameDeadlines {
+        FrameDeadlines {
+            first_byte: MS(first_byte),
+            first_frame: MS(first_frame),
+            stall: MS(stall),
+        }
+    }
+
     #[tokio::test]
     async fn frames_read_early_are_kept_with_the_rest_and_the_codec() {
         let (mut ours, mut peer) = pair().await;
@@ -151,7 +181,7 @@ mod tests {
         peer.write_all(b"\x00\x02ab\x00\x00\x00\x05cd")
             .await
             .unwrap();
-        let mut prefix = first_frame(&mut ours, codec(), MS(500), MS(2000))
+        let mut prefix = first_frame(&mut ours, codec(), within(500, 2000, 1000))
             .await
             .unwrap();
         let bodies: Vec<_> = prefix.frames.iter().cloned().collect();
@@ -180,21 +210,30 @@ mod tests {
     #[tokio::test]
     async fn silence_part_of_a_frame_and_garbage_are_refused() {
         let (mut ours, _peer) = pair().await;
-        let silent = first_frame(&mut ours, codec(), MS(50), MS(2000)).await;
+        let silent = first_frame(&mut ours, codec(), within(50, 2000, 1000)).await;
         assert!(matches!(silent, Err(NoFrame::Silent)), "{:?}", silent.err());
 
         let (mut ours, mut peer) = pair().await;
         peer.write_all(b"\x00\x05ab").await.unwrap();
-        let partial = first_frame(&mut ours, codec(), MS(50), MS(200)).await;
+        let partial = first_frame(&mut ours, codec(), within(50, 200, 1000)).await;
         assert!(
             matches!(partial, Err(NoFrame::TimedOut)),
             "{:?}",
             partial.err()
         );
+        // A pause mid-frame as long as an established link's read deadline.
+        let (mut ours, mut peer) = pair().await;
+        peer.write_all(b"\x00\x05ab").await.unwrap();
+        let stalled = first_frame(&mut ours, codec(), within(50, 2000, 100)).await;
+        assert!(
+            matches!(stalled, Err(NoFrame::Stalled)),
+            "{:?}",
+            stalled.err()
+        );
 
         let (mut ours, mut peer) = pair().await;
         peer.write_all(b"\xff\xff").await.unwrap();
-        let oversized = first_frame(&mut ours, codec(), MS(50), MS(200)).await;
+        let oversized = first_frame(&mut ours, codec(), within(50, 200, 1000)).await;
         assert!(
             matches!(oversized, Err(NoFrame::Framing(_))),
             "{:?}",
@@ -203,7 +242,7 @@ mod tests {
 
         let (mut ours, peer) = pair().await;
         drop(peer);
-        let closed = first_frame(&mut ours, codec(), MS(50), MS(200)).await;
+        let closed = first_frame(&mut ours, codec(), within(50, 200, 1000)).await;
         assert!(matches!(closed, Err(NoFrame::Closed)), "{:?}", closed.err());
     }
 }

@@ -7,7 +7,9 @@
 //! link's banks ([`super::handshake`]); on plain TCP, until its first complete
 //! frame arrives ([`super::first_frame`]). A pending socket is closed if it sends
 //! no byte within `first_byte_timeout_ms`, or no proof within the overall
-//! deadline (`[switch.tls] handshake_timeout_ms`, `first_frame_timeout_ms`).
+//! deadline (`[switch.tls] handshake_timeout_ms`, `first_frame_timeout_ms`; a
+//! plain socket that pauses mid-frame also by `read_timeout_secs`, as an
+//! established link would be).
 //! Pending sockets per listener are bounded (`max_handshakes` on TLS,
 //! `max_pending` on plain TCP): at the bound the oldest is closed to admit the
 //! new one ([`super::pending`]), so neither idle nor trickling sockets can hold
@@ -32,7 +34,7 @@ use tokio::time::Instant;
 use tokio_rustls::TlsAcceptor;
 
 use super::connection::serve_with;
-use super::first_frame::first_frame;
+use super::first_frame::{first_frame, FrameDeadlines};
 use super::handshake;
 use super::pending::PendingSet;
 use super::runtime::Shared;
@@ -172,12 +174,12 @@ async fn plain_loop(shared: Arc<Shared>, link: Arc<LinkConfig>, listener: TcpLis
                 None => None,
                 Some(mut slot) => {
                     let codec = FrameCodec::new(link.framing, false, shared.config.max_frame);
-                    let proof = first_frame(
-                        &mut tcp,
-                        codec,
-                        limits.first_byte_timeout,
-                        limits.first_frame_timeout,
-                    );
+                    let deadlines = FrameDeadlines {
+                        first_byte: limits.first_byte_timeout,
+                        first_frame: limits.first_frame_timeout,
+                        stall: shared.config.read_timeout,
+                    };
+                    let proof = first_frame(&mut tcp, codec, deadlines);
                     match slot.run(proof).await {
                         None => return, // evicted (counted by the set)
                         Some(Err(why)) => {
