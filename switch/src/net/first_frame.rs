@@ -207,42 +207,31 @@ mod tests {
         );
     }
 
+    /// Why `first_frame` refused a peer that sent `sent` (None: that closed at once).
+    async fn refusal(sent: Option<&[u8]>, deadlines: FrameDeadlines) -> NoFrame {
+        let (mut ours, mut peer) = pair().await;
+        match sent {
+            Some(bytes) => peer.write_all(bytes).await.unwrap(),
+            None => drop(peer),
+        }
+        match first_frame(&mut ours, codec(), deadlines).await {
+            Ok(_) => panic!("a frame from {sent:?}"),
+            Err(why) => why,
+        }
+    }
+
     #[tokio::test]
     async fn silence_part_of_a_frame_and_garbage_are_refused() {
-        let (mut ours, _peer) = pair().await;
-        let silent = first_frame(&mut ours, codec(), within(50, 2000, 1000)).await;
-        assert!(matches!(silent, Err(NoFrame::Silent)), "{:?}", silent.err());
-
-        let (mut ours, mut peer) = pair().await;
-        peer.write_all(b"\x00\x05ab").await.unwrap();
-        let partial = first_frame(&mut ours, codec(), within(50, 200, 1000)).await;
-        assert!(
-            matches!(partial, Err(NoFrame::TimedOut)),
-            "{:?}",
-            partial.err()
-        );
+        let silent = refusal(Some(b""), within(50, 2000, 1000)).await;
+        assert!(matches!(silent, NoFrame::Silent), "{silent:?}");
+        let partial = refusal(Some(b"\x00\x05ab"), within(50, 200, 1000)).await;
+        assert!(matches!(partial, NoFrame::TimedOut), "{partial:?}");
         // A pause mid-frame as long as an established link's read deadline.
-        let (mut ours, mut peer) = pair().await;
-        peer.write_all(b"\x00\x05ab").await.unwrap();
-        let stalled = first_frame(&mut ours, codec(), within(50, 2000, 100)).await;
-        assert!(
-            matches!(stalled, Err(NoFrame::Stalled)),
-            "{:?}",
-            stalled.err()
-        );
-
-        let (mut ours, mut peer) = pair().await;
-        peer.write_all(b"\xff\xff").await.unwrap();
-        let oversized = first_frame(&mut ours, codec(), within(50, 200, 1000)).await;
-        assert!(
-            matches!(oversized, Err(NoFrame::Framing(_))),
-            "{:?}",
-            oversized.err()
-        );
-
-        let (mut ours, peer) = pair().await;
-        drop(peer);
-        let closed = first_frame(&mut ours, codec(), within(50, 200, 1000)).await;
-        assert!(matches!(closed, Err(NoFrame::Closed)), "{:?}", closed.err());
+        let stalled = refusal(Some(b"\x00\x05ab"), within(50, 2000, 100)).await;
+        assert!(matches!(stalled, NoFrame::Stalled), "{stalled:?}");
+        let oversized = refusal(Some(b"\xff\xff"), within(50, 200, 1000)).await;
+        assert!(matches!(oversized, NoFrame::Framing(_)), "{oversized:?}");
+        let closed = refusal(None, within(50, 200, 1000)).await;
+        assert!(matches!(closed, NoFrame::Closed), "{closed:?}");
     }
 }
