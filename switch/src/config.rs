@@ -8,6 +8,9 @@
 //! admin = "127.0.0.1:9100"       # /metrics (optional)
 //! saf_retry_ms = 2000            # first store-and-forward retry (doubling, capped at 60 s)
 //! saf_window = 32                # store-and-forward messages outstanding per issuer connection
+//! first_byte_timeout_ms = 1000   # listeners: a socket silent this long after accept is closed
+//! first_frame_timeout_ms = 5000  # plain listeners: its first complete frame by then
+//! max_pending = 256              # plain listeners: sockets without a first frame yet
 //!
 //! [[link]]
 //! name = "provincial-hosts"
@@ -92,6 +95,9 @@ struct RawSwitch {
     saf_expiry_secs: Option<u64>,
     saf_window: Option<usize>,
     max_frame: Option<usize>,
+    first_byte_timeout_ms: Option<u64>,
+    first_frame_timeout_ms: Option<u64>,
+    max_pending: Option<usize>,
     tls: Option<RawTls>,
     security: Option<RawSecurity>,
 }
@@ -259,6 +265,8 @@ pub struct Config {
     pub saf_window: usize,
     /// Largest frame accepted.
     pub max_frame: usize,
+    /// What a listener allows a socket it accepted before it proves itself.
+    pub pending: PendingLimits,
     /// The links.
     pub links: Vec<LinkConfig>,
     /// The durable journal; None keeps records in the log only and the
@@ -271,6 +279,66 @@ pub struct Config {
     pub tls: Option<TlsConfig>,
     /// The links' MAC and PIN keys (`[switch.security]` and the links' key fields).
     pub security: SecurityConfig,
+}
+
+/// Deadlines and bound for the sockets a listener accepted that have not yet
+/// proved themselves (TLS: handshake done and certificate bound; plain TCP: a
+/// first complete frame). TLS listeners take their overall deadline and bound
+/// from `[switch.tls]` (`handshake_timeout_ms`, `max_handshakes`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct PendingLimits {
+    /// A socket that sends nothing this long after accept is closed: an idle
+    /// socket gives its descriptor back long before the overall deadline.
+    pub first_byte_timeout: Duration,
+    /// Plain listeners: a socket without a complete frame by then is closed.
+    pub first_frame_timeout: Duration,
+    /// Plain listeners: pending sockets per listener; at the bound the oldest is
+    /// closed to admit the new one.
+    pub max_pending: usize,
+}
+
+/// Default first-byte deadline: a bank's host speaks at once (a TLS ClientHello,
+/// a sign-on), an attacker's idle socket is gone within a second.
+pub const DEFAULT_FIRST_BYTE_TIMEOUT: Duration = Duration::from_millis(1000);
+/// Default deadline for a plain-TCP socket's first complete frame.
+pub const DEFAULT_FIRST_FRAME_TIMEOUT: Duration = Duration::from_secs(5);
+/// Default bound on pending plain-TCP sockets per listener.
+pub const DEFAULT_MAX_PENDING: usize = 256;
+
+impl Default for PendingLimits {
+    fn default() -> Self {
+        PendingLimits {
+            first_byte_timeout: DEFAULT_FIRST_BYTE_TIMEOUT,
+            first_frame_timeout: DEFAULT_FIRST_FRAME_TIMEOUT,
+            max_pending: DEFAULT_MAX_PENDING,
+        }
+    }
+}
+
+impl PendingLimits {
+    /// From `[switch]`; a zero deadline or bound is a problem.
+    fn from_raw(s: &RawSwitch, problem: &mut dyn FnMut(String)) -> PendingLimits {
+        let d = PendingLimits::default();
+        let limits = PendingLimits {
+            first_byte_timeout: s
+                .first_byte_timeout_ms
+                .map_or(d.first_byte_timeout, Duration::from_millis),
+            first_frame_timeout: s
+                .first_frame_timeout_ms
+                .map_or(d.first_frame_timeout, Duration::from_millis),
+            max_pending: s.max_pending.unwrap_or(d.max_pending),
+        };
+        if limits.first_byte_timeout.is_zero()
+            || limits.first_frame_timeout.is_zero()
+            || limits.max_pending == 0
+        {
+            problem(
+                "first_byte_timeout_ms, first_frame_timeout_ms and max_pending must be at least 1"
+                    .into(),
+            );
+        }
+        limits
+    }
 }
 
 /// A configuration problem: file, entry, message.
@@ -515,6 +583,7 @@ impl Config {
                 });
             }
         }
+        let pending = PendingLimits::from_raw(s, &mut |m| errors.push(err("switch", m)));
         let rules = base.join(&s.rules);
         if !rules.exists() {
             errors.push(err(
@@ -555,6 +624,7 @@ impl Config {
             saf_expiry: Duration::from_secs(s.saf_expiry_secs.unwrap_or(24 * 3600)),
             saf_window,
             max_frame: s.max_frame.unwrap_or(codecs::framing::DEFAULT_MAX_FRAME),
+            pending,
             links,
         })
     }

@@ -12,6 +12,7 @@
 //! to the peer's certificate: otherwise the request is answered with RC 63 here,
 //! before the core sees it, and logged as a security event.
 
+use std::collections::VecDeque;
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
 
@@ -23,6 +24,7 @@ use futures_util::StreamExt;
 use tokio::sync::{mpsc, Notify};
 use tokio_util::codec::{FramedRead, FramedWrite};
 
+use super::first_frame::Prefix;
 use super::read_batch::gather_ready;
 use super::runtime::{reads_while_draining, LinkHandle, Shared};
 use super::stream::LinkStream;
@@ -43,6 +45,18 @@ pub(crate) async fn serve(
     stream: LinkStream,
     binding: Option<Arc<Binding>>,
 ) {
+    serve_with(shared, config, stream, binding, None).await;
+}
+
+/// [`serve`] a stream that already sent `prefix` (read while it was pending on a
+/// plain listener): its frames are handled first, in order.
+pub(crate) async fn serve_with(
+    shared: Arc<Shared>,
+    config: Arc<LinkConfig>,
+    stream: LinkStream,
+    binding: Option<Arc<Binding>>,
+    prefix: Option<Prefix>,
+) {
     let peer = stream.tcp().peer_addr().ok();
     let _ = stream.tcp().set_nodelay(true);
     let id = shared.next_link.fetch_add(1, Ordering::Relaxed);
@@ -51,7 +65,17 @@ pub(crate) async fn serve(
     // Only acquirer links claim institutions (issuer responses echo field 32).
     let binding = binding.filter(|_| config.role == Role::Acquirer);
     let (r, w) = stream.split();
-    let mut reader = FramedRead::new(r, codec());
+    // Frames read before the link came up, then the reader. The prefix's codec
+    // goes on with the rest of its bytes (an incomplete frame, whose header it
+    // may already have taken), so the reader carries on where it stopped.
+    let (mut early, mut reader) = match prefix {
+        Some(p) => {
+            let mut reader = FramedRead::new(r, p.codec);
+            *reader.read_buffer_mut() = p.rest;
+            (p.frames, reader)
+        }
+        None => (VecDeque::new(), FramedRead::new(r, codec())),
+    };
     let (frames, rx) = mpsc::channel::<Outgoing>(WRITE_QUEUE);
     let sealer = config.security.mac.map(|padding| Sealer {
         security: shared.security.clone(),
@@ -87,6 +111,7 @@ pub(crate) async fn serve(
         }
         let next = match after_batch.take() {
             Some(item) => Ok(item),
+            None if !early.is_empty() => Ok(early.pop_front().map(Ok)),
             None => tokio::select! {
                 r = tokio::time::timeout(read_timeout, reader.next()) => r,
                 _ = close.notified() => break "closed by the switch",
@@ -117,7 +142,12 @@ pub(crate) async fn serve(
                 // carrying many transactions, such as an issuer's, brings several
                 // per read): their MACs are computed together, then each frame is
                 // checked and handled in order.
-                let (bodies, after) = gather_ready(&mut reader, body);
+                // (Frames read early go one by one: the reader's come after them.)
+                let (bodies, after) = if early.is_empty() {
+                    gather_ready(&mut reader, body)
+                } else {
+                    (vec![body], None)
+                };
                 after_batch = after;
                 let expected = expected_macs(&shared, &config, &bodies);
                 for (body, expected) in bodies.into_iter().zip(expected) {

@@ -1,5 +1,6 @@
 //! TLS handshakes on links, each under a deadline: accept (a listener's side: the
-//! bank's client certificate is required and bound to the link's banks) and connect
+//! bank's client certificate is required and bound to the link's banks; the
+//! ClientHello's first byte has a shorter deadline of its own) and connect
 //! (a dialed link: the bank's server certificate must carry the link's identity).
 //! Refused certificates and identities are logged as security events; handshakes
 //! that time out or are not TLS at all only count in the metrics and the debug log,
@@ -15,6 +16,7 @@ use tokio::io::AsyncWriteExt;
 use tokio::net::TcpStream;
 use tokio_rustls::{TlsAcceptor, TlsConnector, TlsStream};
 
+use super::pending::{first_byte, NoFirstByte};
 use super::stream::LinkStream;
 use crate::tls::identity::{bind, Binding};
 use crate::tls::LinkTls;
@@ -22,6 +24,8 @@ use crate::tls::LinkTls;
 /// Why a handshake did not give a usable link.
 #[derive(Debug)]
 pub(crate) enum Refused {
+    /// Not a byte within the first-byte deadline (a listener's side).
+    Silent,
     /// Not done within the deadline.
     TimedOut,
     /// The peer's certificate was missing, untrusted, expired, revoked or wrong.
@@ -35,6 +39,7 @@ pub(crate) enum Refused {
 impl Refused {
     fn label(&self) -> &'static str {
         match self {
+            Refused::Silent => "silent",
             Refused::TimedOut => "timeout",
             Refused::Certificate(_) => "certificate",
             Refused::Identity(_) => "identity",
@@ -61,6 +66,7 @@ impl Refused {
                 certificate = ?names,
                 "security event: certificate identity is not bound to this link"
             ),
+            Refused::Silent => tracing::debug!(link, ?peer, "no ClientHello; closed"),
             Refused::TimedOut => tracing::debug!(link, ?peer, "TLS handshake timed out"),
             Refused::Other(reason) => {
                 tracing::debug!(link, ?peer, reason = %reason, "TLS handshake failed")
@@ -115,14 +121,25 @@ fn bind_peer(tls: &LinkTls, stream: &TlsStream<TcpStream>) -> Result<Binding, Re
     bind(tls, end_entity).map_err(|u| Refused::Identity(u.names))
 }
 
-/// Server side of a handshake on an accepted connection.
+/// Server side of a handshake on an accepted connection: the peer's first byte
+/// within `first_byte_within`, the whole handshake within `deadline`.
 pub(crate) async fn accept(
     acceptor: &TlsAcceptor,
     tcp: TcpStream,
+    first_byte_within: Duration,
     deadline: Duration,
     tls: &LinkTls,
 ) -> Result<(LinkStream, Arc<Binding>), Refused> {
-    let stream = match tokio::time::timeout(deadline, acceptor.accept(tcp)).await {
+    let until = tokio::time::Instant::now() + deadline;
+    match first_byte(&tcp, first_byte_within.min(deadline)).await {
+        Ok(()) => {}
+        Err(NoFirstByte::Silent) => return Err(Refused::Silent),
+        Err(NoFirstByte::Closed) => {
+            return Err(Refused::Other("closed before a ClientHello".into()))
+        }
+        Err(NoFirstByte::Io(e)) => return Err(Refused::Other(e.to_string())),
+    }
+    let stream = match tokio::time::timeout_at(until, acceptor.accept(tcp)).await {
         Err(_) => return Err(Refused::TimedOut),
         Ok(Err(e)) => return Err(classify(&e)),
         Ok(Ok(s)) => TlsStream::Server(s),

@@ -1,33 +1,49 @@
 //! Accept loops, one per listening link.
 //!
-//! Plain TCP: a permit is taken before each accept, so a listener never holds more
-//! than its link's `max_connections`; over the bound, new peers wait in the
-//! kernel's backlog instead of consuming the switch's memory.
+//! The accept loop never waits for a slot: it always drains the kernel's backlog,
+//! so a socket that connects and sends nothing cannot keep the next one (a
+//! bank's) waiting there. Each accepted socket is *pending* until it proves
+//! itself: on TLS, until its handshake is done and its certificate bound to the
+//! link's banks ([`super::handshake`]); on plain TCP, until its first complete
+//! frame arrives ([`super::first_frame`]). A pending socket is closed if it sends
+//! no byte within `first_byte_timeout_ms`, or no proof within the overall
+//! deadline (`[switch.tls] handshake_timeout_ms`, `first_frame_timeout_ms`; a
+//! plain socket that pauses mid-frame also by `read_timeout_secs`, as an
+//! established link would be).
+//! Pending sockets per listener are bounded (`max_handshakes` on TLS,
+//! `max_pending` on plain TCP): at the bound the oldest is closed to admit the
+//! new one ([`super::pending`]), so neither idle nor trickling sockets can hold
+//! the place a bank needs.
 //!
-//! TLS: handshakes in progress have a cap of their own (`[switch.tls]
-//! max_handshakes`, taken before each accept) and a deadline; a connection takes one
-//! of the link's `max_connections` only once its handshake is done and its
-//! certificate bound to the link's banks. Slow or idle handshakes therefore hold at
-//! most `max_handshakes` sockets for at most the deadline each, and never a slot of
-//! an established bank.
+//! A socket that has proved itself takes one of the link's `max_connections`;
+//! when the link is full it is closed. Descriptors per listener are thus at most
+//! the pending bound plus `max_connections`.
+//!
+//! A plain listener on an issuer link is the exception: there the switch speaks
+//! first (its sign-on), so a socket is established at once; a silent peer is
+//! found by the link's echoes.
 
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
+use codecs::framing::FrameCodec;
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
+use tokio::time::Instant;
 use tokio_rustls::TlsAcceptor;
 
-use super::connection::serve;
+use super::connection::serve_with;
+use super::first_frame::{first_frame, FrameDeadlines};
 use super::handshake;
+use super::pending::PendingSet;
 use super::runtime::Shared;
 use super::stream::LinkStream;
-use crate::config::LinkConfig;
+use crate::config::{LinkConfig, Role};
 use crate::tls::LinkTls;
 
 /// A listening link's TLS: the acceptor, the identities its banks must present,
-/// the handshake deadline and cap.
+/// the handshake deadline and the bound on handshakes in progress.
 struct TlsListener {
     acceptor: TlsAcceptor,
     identities: Arc<LinkTls>,
@@ -36,6 +52,7 @@ struct TlsListener {
 }
 
 pub(crate) async fn accept_loop(shared: Arc<Shared>, link: Arc<LinkConfig>, listener: TcpListener) {
+    super::open_files::raise_once();
     let tls = match &shared.config.tls {
         Some(t) => match (t.links.get(&link.name), &t.material) {
             (None, _) => None,
@@ -58,23 +75,34 @@ pub(crate) async fn accept_loop(shared: Arc<Shared>, link: Arc<LinkConfig>, list
     }
 }
 
-/// Wait for a permit, or None when the switch stops.
-async fn permit(shared: &Shared, permits: &Arc<Semaphore>) -> Option<OwnedSemaphorePermit> {
-    let mut stop = shared.stop.subscribe();
-    if *stop.borrow() {
-        return None;
-    }
-    tokio::select! {
-        p = permits.clone().acquire_owned() => p.ok(),
-        _ = stop.changed() => None,
-    }
+/// Accept failures of one listener, logged at most once per [`ACCEPT_LOG_EVERY`]:
+/// out of descriptors, every attempt fails, and the log must not say so each time.
+#[derive(Default)]
+struct AcceptFailures {
+    last_logged: Option<Instant>,
+    since: u64,
 }
 
-/// Accept one connection, or None when the switch stops.
+/// How often a listener that keeps failing to accept says so.
+const ACCEPT_LOG_EVERY: Duration = Duration::from_secs(10);
+/// The pause after a failed accept: the backlog stays readable, so an immediate
+/// retry would spin.
+const ACCEPT_RETRY: Duration = Duration::from_millis(50);
+
+/// Whether an accept error means the process or system is out of descriptors
+/// (EMFILE 24, ENFILE 23: the same numbers on Linux and the BSDs).
+fn out_of_descriptors(e: &std::io::Error) -> bool {
+    matches!(e.raw_os_error(), Some(23 | 24))
+}
+
+/// Accept one connection, or None when the switch stops. Out of descriptors, the
+/// oldest pending socket is closed to make room.
 async fn accept(
     shared: &Shared,
     link: &LinkConfig,
     listener: &TcpListener,
+    pending: &PendingSet,
+    failures: &mut AcceptFailures,
 ) -> Option<(TcpStream, SocketAddr)> {
     let mut stop = shared.stop.subscribe();
     loop {
@@ -88,25 +116,84 @@ async fn accept(
         match accepted {
             Ok(pair) => return Some(pair),
             Err(e) => {
-                tracing::warn!(link = %link.name, error = %e, "accept failed");
-                tokio::time::sleep(Duration::from_millis(50)).await;
+                metrics::counter!("switch_accept_errors_total", "link" => link.name.clone())
+                    .increment(1);
+                let evicted = out_of_descriptors(&e) && pending.evict_oldest();
+                failures.since += 1;
+                if failures
+                    .last_logged
+                    .is_none_or(|at| at.elapsed() >= ACCEPT_LOG_EVERY)
+                {
+                    tracing::warn!(link = %link.name, error = %e, failures = failures.since, evicted, "accept failed");
+                    failures.last_logged = Some(Instant::now());
+                    failures.since = 0;
+                }
+                tokio::time::sleep(ACCEPT_RETRY).await;
             }
         }
     }
 }
 
+/// One of the link's connections for a socket that proved itself, or None (the
+/// socket is then closed) when the link is full.
+fn connection_slot(
+    connections: &Arc<Semaphore>,
+    link: &LinkConfig,
+    peer: SocketAddr,
+    authenticated: bool,
+) -> Option<OwnedSemaphorePermit> {
+    let slot = connections.clone().try_acquire_owned().ok();
+    if slot.is_none() {
+        metrics::counter!("switch_connections_refused_total", "link" => link.name.clone())
+            .increment(1);
+        if authenticated {
+            tracing::warn!(link = %link.name, %peer, max = link.max_connections, "connection limit reached; closing the new connection");
+        } else {
+            // Anyone can send a frame on a plain link: do not let them flood the log.
+            tracing::debug!(link = %link.name, %peer, max = link.max_connections, "connection limit reached; closing the new connection");
+        }
+    }
+    slot
+}
+
 async fn plain_loop(shared: Arc<Shared>, link: Arc<LinkConfig>, listener: TcpListener) {
-    let permits = Arc::new(Semaphore::new(link.max_connections));
-    loop {
-        let Some(permit) = permit(&shared, &permits).await else {
-            return;
-        };
-        let Some((stream, _)) = accept(&shared, &link, &listener).await else {
-            return;
-        };
-        let (shared, link) = (shared.clone(), link.clone());
+    let limits = shared.config.pending;
+    let pending = PendingSet::new(&link.name, limits.max_pending);
+    let connections = Arc::new(Semaphore::new(link.max_connections));
+    let mut failures = AcceptFailures::default();
+    while let Some((mut tcp, peer)) =
+        accept(&shared, &link, &listener, &pending, &mut failures).await
+    {
+        let _ = tcp.set_nodelay(true);
+        // Admitted here, in accept order, so that the oldest is evicted first.
+        let slot = (link.role == Role::Acquirer).then(|| pending.admit());
+        let (shared, link, connections) = (shared.clone(), link.clone(), connections.clone());
         tokio::spawn(async move {
-            serve(shared, link, LinkStream::Plain(stream), None).await;
+            let prefix = match slot {
+                // The switch speaks first on an issuer link.
+                None => None,
+                Some(mut slot) => {
+                    let codec = FrameCodec::new(link.framing, false, shared.config.max_frame);
+                    let deadlines = FrameDeadlines {
+                        first_byte: limits.first_byte_timeout,
+                        first_frame: limits.first_frame_timeout,
+                        stall: shared.config.read_timeout,
+                    };
+                    let proof = first_frame(&mut tcp, codec, deadlines);
+                    match slot.run(proof).await {
+                        None => return, // evicted (counted by the set)
+                        Some(Err(why)) => {
+                            why.report(&link.name, peer);
+                            return;
+                        }
+                        Some(Ok(prefix)) => Some(prefix),
+                    }
+                }
+            };
+            let Some(permit) = connection_slot(&connections, &link, peer, false) else {
+                return;
+            };
+            serve_with(shared, link, LinkStream::Plain(tcp), None, prefix).await;
             drop(permit);
         });
     }
@@ -118,17 +205,14 @@ async fn tls_loop(
     listener: TcpListener,
     tls: TlsListener,
 ) {
-    let handshakes = Arc::new(Semaphore::new(tls.max_handshakes));
+    let first_byte = shared.config.pending.first_byte_timeout;
+    let pending = PendingSet::new(&link.name, tls.max_handshakes);
     let connections = Arc::new(Semaphore::new(link.max_connections));
     let tls = Arc::new(tls);
-    loop {
-        let Some(handshaking) = permit(&shared, &handshakes).await else {
-            return;
-        };
-        let Some((tcp, peer)) = accept(&shared, &link, &listener).await else {
-            return;
-        };
+    let mut failures = AcceptFailures::default();
+    while let Some((tcp, peer)) = accept(&shared, &link, &listener, &pending, &mut failures).await {
         let _ = tcp.set_nodelay(true);
+        let mut slot = pending.admit();
         let (shared, link, tls, connections) = (
             shared.clone(),
             link.clone(),
@@ -136,16 +220,23 @@ async fn tls_loop(
             connections.clone(),
         );
         tokio::spawn(async move {
-            let result = handshake::accept(&tls.acceptor, tcp, tls.deadline, &tls.identities).await;
-            drop(handshaking);
+            let handshake = handshake::accept(
+                &tls.acceptor,
+                tcp,
+                first_byte,
+                tls.deadline,
+                &tls.identities,
+            );
+            let result = slot.run(handshake).await;
+            drop(slot);
             match result {
-                Err(refused) => refused.report(&link.name, Some(peer)),
-                Ok((stream, binding)) => {
-                    let Ok(permit) = connections.try_acquire_owned() else {
-                        tracing::warn!(link = %link.name, %peer, max = link.max_connections, "connection limit reached; closing the new connection");
+                None => {} // evicted (counted by the set)
+                Some(Err(refused)) => refused.report(&link.name, Some(peer)),
+                Some(Ok((stream, binding))) => {
+                    let Some(permit) = connection_slot(&connections, &link, peer, true) else {
                         return;
                     };
-                    serve(shared, link, stream, Some(binding)).await;
+                    serve_with(shared, link, stream, Some(binding), None).await;
                     drop(permit);
                 }
             }

@@ -1,8 +1,13 @@
 //! The tokio drivers: they accept and dial links, frame bytes with the codec, feed
 //! events to the core with `now`, and carry out its actions. They decide nothing.
 //!
-//! - [`listener`]: accept loops, one per listening link, bounded by semaphores
-//!   (connections; on TLS links also handshakes in progress);
+//! - [`listener`]: accept loops, one per listening link: they never wait to
+//!   accept; sockets are pending until they prove themselves, then bounded by
+//!   the link's connections;
+//! - [`pending`]: the bound on a listener's pending sockets (evicting the
+//!   oldest) and their first-byte deadline;
+//! - [`first_frame`]: a plain-TCP socket's proof, its first complete frame;
+//! - [`open_files`]: the soft limit on descriptors raised to the hard one;
 //! - [`dialer`]: outbound links, reconnecting with backoff;
 //! - [`handshake`]: TLS handshakes under a deadline, certificate identity binding;
 //! - [`stream`]: plain or TLS streams and their read/write halves;
@@ -13,8 +18,11 @@
 
 pub mod connection;
 pub mod dialer;
+pub mod first_frame;
 pub mod handshake;
 pub mod listener;
+pub mod open_files;
+pub mod pending;
 pub mod read_batch;
 pub mod runtime;
 pub mod stream;

@@ -10,7 +10,7 @@
 //! key = "certs/switch.key"         # its private key (keep it 0600, never commit it)
 //! crl = ["certs/ca.crl"]           # optional; then every CA's CRL must be listed
 //! handshake_timeout_ms = 5000      # a handshake not done by then is dropped
-//! max_handshakes = 64              # handshakes in progress per listener
+//! max_handshakes = 256             # sockets accepted, handshake not done, per listener
 //! domain = "banks.test"            # default identity of bank B: "B.banks.test"
 //! every_link = false               # true: TLS on every link unless it says tls = false
 //!
@@ -90,8 +90,10 @@ pub struct TlsConfig {
     pub files: TlsFiles,
     /// A handshake not complete by then is dropped.
     pub handshake_timeout: Duration,
-    /// Handshakes in progress per listener; further peers wait in the kernel's
-    /// backlog. Established connections count against `max_connections` apart.
+    /// Sockets accepted whose handshake is not done, per listener; at the bound
+    /// the oldest is closed to admit the new one, so neither idle nor trickling
+    /// sockets can keep a bank out. Established connections count against
+    /// `max_connections` apart.
     pub max_handshakes: usize,
     /// Default identity domain: bank B's identity is `B.<domain>`.
     pub domain: String,
@@ -129,8 +131,9 @@ pub fn default_identity(bank: &str, domain: &str) -> String {
 
 /// Default handshake deadline.
 pub const DEFAULT_HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(5);
-/// Default handshakes in progress per listener.
-pub const DEFAULT_MAX_HANDSHAKES: usize = 64;
+/// Default bound on handshakes in progress per listener: room for many banks
+/// reconnecting at once; a flood beyond it evicts its own oldest sockets.
+pub const DEFAULT_MAX_HANDSHAKES: usize = 256;
 /// Default identity domain.
 pub const DEFAULT_DOMAIN: &str = "banks.test";
 

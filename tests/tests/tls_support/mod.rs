@@ -75,14 +75,35 @@ impl Pki {
     /// The switch configuration: acquirer link `acq` (banks A and B, each bound to
     /// its own certificate), issuer link `iss` dialing `issuer`.
     pub fn config(&self, issuer: SocketAddr, handshake_ms: u64, max_handshakes: usize) -> String {
+        self.config_with(
+            issuer,
+            &Limits {
+                handshake_ms,
+                max_handshakes,
+                first_byte_ms: None,
+            },
+        )
+    }
+
+    /// [`Pki::config`] with the listener's limits for pending sockets.
+    pub fn config_with(&self, issuer: SocketAddr, limits: &Limits) -> String {
         let d = self.layout().switch().dir;
         let d = d.display();
+        let Limits {
+            handshake_ms,
+            max_handshakes,
+            first_byte_ms,
+        } = limits;
+        let first_byte = first_byte_ms
+            .map(|ms| format!("first_byte_timeout_ms = {ms}"))
+            .unwrap_or_default();
         format!(
             r#"
 [switch]
 institution_id = "940000"
 rules = "{rules}"
 read_timeout_secs = 5
+{first_byte}
 
 [switch.tls]
 ca = "{d}/ca.crt"
@@ -189,6 +210,16 @@ tls = true
     }
 }
 
+/// A TLS listener's limits on sockets that have not finished their handshake.
+pub struct Limits {
+    /// `handshake_timeout_ms`.
+    pub handshake_ms: u64,
+    /// `max_handshakes`.
+    pub max_handshakes: usize,
+    /// `first_byte_timeout_ms` (None: the default).
+    pub first_byte_ms: Option<u64>,
+}
+
 /// The framed TLS link of a [`TlsPeer`].
 type FramedTls = Framed<TlsStream<TcpStream>, FrameCodec>;
 /// Its sending half.
@@ -271,11 +302,24 @@ pub async fn network(
     handshake_ms: u64,
     max_handshakes: usize,
 ) -> (RunningIssuer, switch::net::RunningSwitch, SocketAddr) {
+    let limits = Limits {
+        handshake_ms,
+        max_handshakes,
+        first_byte_ms: None,
+    };
+    network_with(pki, &limits).await
+}
+
+/// [`network`] with the acquirer listener's limits for pending sockets.
+pub async fn network_with(
+    pki: &Pki,
+    limits: &Limits,
+) -> (RunningIssuer, switch::net::RunningSwitch, SocketAddr) {
     // What the switch logs is captured (and, under scripts/test.sh, scanned).
     let _ = tests::LogCapture::global();
     let issuer = pki.start_issuer().await;
     let addr = issuer.addr.unwrap();
-    let sw = tests::start_switch(&pki.config(addr, handshake_ms, max_handshakes)).await;
+    let sw = tests::start_switch(&pki.config_with(addr, limits)).await;
     tests::wait_for_sign_on(&sw, 1, Duration::from_secs(10)).await;
     let acq = sw.listening["acq"];
     (issuer, sw, acq)
