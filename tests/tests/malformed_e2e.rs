@@ -16,8 +16,9 @@ const STAN: &str = "000321";
 
 /// The acquirer's dialect: iso87ascii without field 60, so that a bit set for
 /// field 60 is one for a field the link's spec does not define.
-fn dialect_file() -> std::path::PathBuf {
-    let path = std::env::temp_dir().join(format!("malformed-e2e-{}.toml", std::process::id()));
+fn dialect_file(test: &str) -> std::path::PathBuf {
+    let path =
+        std::env::temp_dir().join(format!("malformed-e2e-{test}-{}.toml", std::process::id()));
     std::fs::write(
         &path,
         "name = \"no-field-60\"\nbase = \"iso87ascii\"\n\n[fields.60]\nremove = true\n",
@@ -26,7 +27,7 @@ fn dialect_file() -> std::path::PathBuf {
     path
 }
 
-fn config(issuer: std::net::SocketAddr, dialect: &std::path::Path) -> String {
+fn config(issuer: std::net::SocketAddr, dialect: &std::path::Path, acquirer: &str) -> String {
     format!(
         r#"
 [switch]
@@ -34,7 +35,7 @@ institution_id = "940000"
 rules = "{rules}"
 
 [[link]]
-name = "malformed-acquirer"
+name = "{acquirer}"
 role = "acquirer"
 bank = "940810"
 direction = "listen"
@@ -151,8 +152,13 @@ fn cases() -> Vec<(&'static str, Vec<u8>, bool, &'static str)> {
 async fn each_malformed_request_gets_30_and_the_connection_goes_on() {
     let log = LogCapture::global();
     let issuer_listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let dialect = dialect_file();
-    let sw = start_switch(&config(issuer_listener.local_addr().unwrap(), &dialect)).await;
+    let dialect = dialect_file("cases");
+    let sw = start_switch(&config(
+        issuer_listener.local_addr().unwrap(),
+        &dialect,
+        "malformed-acquirer",
+    ))
+    .await;
     let mut issuer = accept(&issuer_listener, WAIT).await;
     let signon = issuer.recv(WAIT).await.expect("sign-on");
     issuer.send(&answer(&signon, "00")).await;
@@ -208,6 +214,43 @@ async fn each_malformed_request_gets_30_and_the_connection_goes_on() {
             "after {name}"
         );
     }
+    sw.shutdown().await;
+    let _ = std::fs::remove_file(&dialect);
+}
+
+/// A host that sends malformed requests as fast as it can gets every one answered
+/// (RC 30), but writes only a few log lines per period: the rest are counted, and
+/// the metric counts each one.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_flood_of_malformed_requests_is_answered_but_not_logged_line_by_line() {
+    let log = LogCapture::global();
+    let issuer_listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let dialect = dialect_file("flood");
+    let sw = start_switch(&config(
+        issuer_listener.local_addr().unwrap(),
+        &dialect,
+        "flooding-acquirer",
+    ))
+    .await;
+    let mut acq = Peer::connect(sw.listening["flooding-acquirer"]).await;
+    let bad = frame(&purchase_fields("-19"));
+    const FLOOD: usize = 300;
+    for _ in 0..FLOOD {
+        acq.send_raw(Bytes::from(bad.clone())).await;
+    }
+    for n in 0..FLOOD {
+        let resp = acq
+            .recv(WAIT)
+            .await
+            .unwrap_or_else(|| panic!("answer {n} of {FLOOD} missing"));
+        assert_eq!(resp.text(39).as_deref(), Some("30"));
+    }
+    let lines = log.lines_with(&["malformed message", "flooding-acquirer"]);
+    assert!(
+        !lines.is_empty() && lines.len() <= 10,
+        "{} log lines for {FLOOD} malformed requests",
+        lines.len()
+    );
     sw.shutdown().await;
     let _ = std::fs::remove_file(&dialect);
 }

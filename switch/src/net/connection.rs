@@ -24,6 +24,7 @@ use futures_util::StreamExt;
 use tokio::sync::{mpsc, Notify};
 use tokio_util::codec::{FramedRead, FramedWrite};
 
+use super::event_budget::may_log;
 use super::first_frame::Prefix;
 use super::read_batch::gather_ready;
 use super::runtime::{reads_while_draining, LinkHandle, Shared};
@@ -199,15 +200,18 @@ async fn on_frame(
         Ok(msg) => {
             if let Err(failure) = check_mac(shared, config, &body, &msg, expected) {
                 let request = msg.mti().is_request();
-                tracing::warn!(
-                    target: "switch::security",
-                    link = %config.name,
-                    mti = %msg.mti(),
-                    stan = ?msg.stan(),
-                    reason = %failure,
-                    action = if request { "RC 63" } else { "dropped" },
-                    "security event: message authentication failed"
-                );
+                if let Some(suppressed) = may_log(&config.name, failure.label()) {
+                    tracing::warn!(
+                        target: "switch::security",
+                        link = %config.name,
+                        mti = %msg.mti(),
+                        stan = ?msg.stan(),
+                        reason = %failure,
+                        action = if request { "RC 63" } else { "dropped" },
+                        suppressed,
+                        "security event: message authentication failed"
+                    );
+                }
                 metrics::counter!("switch_security_events_total", "link" => config.name.clone(), "event" => failure.label())
                     .increment(1);
                 if request {
@@ -218,15 +222,18 @@ async fn on_frame(
             }
             if let Some(binding) = binding.filter(|_| msg.mti().is_request()) {
                 if let Err(mismatch) = binding.check(&msg) {
-                    tracing::warn!(
-                        target: "switch::security",
-                        link = %config.name,
-                        mti = %msg.mti(),
-                        field = mismatch.field,
-                        claimed = %mismatch.claimed,
-                        certificate = %binding.certificate,
-                        "security event: institution claimed is not bound to the peer's certificate; RC 63"
-                    );
+                    if let Some(suppressed) = may_log(&config.name, "identity mismatch") {
+                        tracing::warn!(
+                            target: "switch::security",
+                            link = %config.name,
+                            mti = %msg.mti(),
+                            field = mismatch.field,
+                            claimed = %mismatch.claimed,
+                            certificate = %binding.certificate,
+                            suppressed,
+                            "security event: institution claimed is not bound to the peer's certificate; RC 63"
+                        );
+                    }
                     metrics::counter!("switch_security_events_total", "link" => config.name.clone(), "event" => "identity mismatch")
                         .increment(1);
                     let actions = security_violation(shared, now, id, &msg);
@@ -246,7 +253,9 @@ async fn on_frame(
         }
         Err(e) => {
             // The error names the field and reason, never the content.
-            tracing::warn!(link = id, name = %config.name, error = %e, "malformed message");
+            if let Some(suppressed) = may_log(&config.name, "malformed") {
+                tracing::warn!(link = id, name = %config.name, error = %e, suppressed, "malformed message");
+            }
             metrics::counter!("switch_malformed_total", "link" => config.name.clone()).increment(1);
             if let Some((mti, stan)) = config.spec.peek_mti_and_stan(&body) {
                 let actions = shared.core.on_malformed(now, id, mti, stan);

@@ -2,9 +2,10 @@
 //! bank's client certificate is required and bound to the link's banks; the
 //! ClientHello's first byte has a shorter deadline of its own) and connect
 //! (a dialed link: the bank's server certificate must carry the link's identity).
-//! Refused certificates and identities are logged as security events; handshakes
-//! that time out or are not TLS at all only count in the metrics and the debug log,
-//! so a flood of them cannot flood the log.
+//! Refused certificates and identities are logged as security events, within a
+//! budget per link ([`super::event_budget`]); handshakes that time out or are not
+//! TLS at all only count in the metrics and the debug log, so a flood of either
+//! cannot flood the log.
 
 use std::io;
 use std::net::SocketAddr;
@@ -16,6 +17,7 @@ use tokio::io::AsyncWriteExt;
 use tokio::net::TcpStream;
 use tokio_rustls::{TlsAcceptor, TlsConnector, TlsStream};
 
+use super::event_budget::may_log;
 use super::pending::{first_byte, NoFirstByte};
 use super::stream::LinkStream;
 use crate::tls::identity::{bind, Binding};
@@ -51,12 +53,22 @@ impl Refused {
     pub(crate) fn report(&self, link: &str, peer: Option<SocketAddr>) {
         metrics::counter!("switch_tls_handshake_failures_total", "link" => link.to_string(), "reason" => self.label())
             .increment(1);
+        // A host retrying a refused certificate can cause thousands a second:
+        // a few lines per period, then a count (the metric counts each one).
+        let suppressed = match self {
+            Refused::Certificate(_) | Refused::Identity(_) => match may_log(link, self.label()) {
+                Some(suppressed) => suppressed,
+                None => return,
+            },
+            _ => 0,
+        };
         match self {
             Refused::Certificate(reason) => tracing::warn!(
                 target: "switch::security",
                 link,
                 ?peer,
                 reason = %reason,
+                suppressed,
                 "security event: peer certificate refused"
             ),
             Refused::Identity(names) => tracing::warn!(
@@ -64,6 +76,7 @@ impl Refused {
                 link,
                 ?peer,
                 certificate = ?names,
+                suppressed,
                 "security event: certificate identity is not bound to this link"
             ),
             Refused::Silent => tracing::debug!(link, ?peer, "no ClientHello; closed"),

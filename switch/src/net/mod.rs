@@ -10,6 +10,7 @@
 //! - [`open_files`]: the soft limit on descriptors raised to the hard one;
 //! - [`dialer`]: outbound links, reconnecting with backoff;
 //! - [`handshake`]: TLS handshakes under a deadline, certificate identity binding;
+//! - [`event_budget`]: how many lines a peer's security events may write;
 //! - [`stream`]: plain or TLS streams and their read/write halves;
 //! - [`connection`]: one connection's read loop and writer (and the check of the
 //!   institutions a TLS peer claims);
@@ -18,6 +19,7 @@
 
 pub mod connection;
 pub mod dialer;
+pub mod event_budget;
 pub mod first_frame;
 pub mod handshake;
 pub mod listener;

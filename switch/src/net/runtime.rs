@@ -358,18 +358,12 @@ impl RunningSwitch {
             let link = Arc::new(link);
             match link.direction {
                 Direction::Listen => {
-                    let listener =
-                        tokio::net::TcpListener::bind(link.address)
-                            .await
-                            .map_err(|e| {
-                                std::io::Error::new(
-                                    e.kind(),
-                                    format!(
-                                        "link {}: cannot listen on {}: {e}",
-                                        link.name, link.address
-                                    ),
-                                )
-                            })?;
+                    let listener = listen(link.address).map_err(|e| {
+                        std::io::Error::new(
+                            e.kind(),
+                            format!("link {}: cannot listen on {}: {e}", link.name, link.address),
+                        )
+                    })?;
                     let addr = listener.local_addr()?;
                     tracing::info!(link = %link.name, %addr, role = ?link.role, "listening");
                     listening.insert(link.name.clone(), addr);
@@ -461,6 +455,25 @@ impl RunningSwitch {
         }
         tracing::info!(saf_depth = shared.core.saf_depth(), "switch stopped");
     }
+}
+
+/// Connections the kernel may hold for a listener before it accepts them (the
+/// kernel caps it at `net.core.somaxconn`). The accept loop drains the queue at
+/// once, but a burst larger than the queue (a flood, or every bank reconnecting
+/// after an outage) would make the excess wait for a SYN retransmission (1 s).
+const LISTEN_BACKLOG: u32 = 4096;
+
+/// A listening socket on `addr` with [`LISTEN_BACKLOG`] (address reuse on, as
+/// for tokio's `TcpListener::bind`, so a restart does not wait out TIME_WAIT).
+fn listen(addr: std::net::SocketAddr) -> std::io::Result<tokio::net::TcpListener> {
+    let socket = if addr.is_ipv4() {
+        tokio::net::TcpSocket::new_v4()?
+    } else {
+        tokio::net::TcpSocket::new_v6()?
+    };
+    socket.set_reuseaddr(true)?;
+    socket.bind(addr)?;
+    socket.listen(LISTEN_BACKLOG)
 }
 
 /// Unix time in milliseconds.
