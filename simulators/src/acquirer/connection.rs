@@ -170,6 +170,45 @@ struct Link {
     stall_limit: Duration,
 }
 
+/// How long to wait before dialing again. A link that is lost soon after it was
+/// made (the switch refused the certificate after the handshake, or closes at
+/// once) is dialed again after a pause that doubles with each such loss, up to
+/// 5 s, instead of at once in a tight loop; a link that lasted starts afresh.
+#[derive(Debug, Default)]
+struct RedialPause {
+    connected_at: Option<Instant>,
+    quick_losses: u32,
+}
+
+impl RedialPause {
+    /// A link shorter than this counts as lost at once.
+    const QUICK: Duration = Duration::from_secs(1);
+    const FIRST: Duration = Duration::from_millis(100);
+    const MAX: Duration = Duration::from_secs(5);
+
+    fn connected(&mut self, now: Instant) {
+        self.connected_at = Some(now);
+    }
+
+    fn lost(&mut self, now: Instant) {
+        let lasted = self.connected_at.map(|t| now.saturating_duration_since(t));
+        if lasted.is_some_and(|d| d < Self::QUICK) {
+            self.quick_losses = self.quick_losses.saturating_add(1);
+        } else {
+            self.quick_losses = 0;
+        }
+    }
+
+    fn pause(&self) -> Duration {
+        match self.quick_losses {
+            0 => Duration::ZERO,
+            n => Self::FIRST
+                .saturating_mul(1 << (n - 1).min(6))
+                .min(Self::MAX),
+        }
+    }
+}
+
 /// Run link `index` until its load is over and its business done; `stream` is
 /// its first connection. Returns its counters.
 pub async fn run_link(
@@ -180,14 +219,16 @@ pub async fn run_link(
 ) -> ConnStats {
     let mut link = Link::new(cfg, index, gauge);
     let mut next = Some(stream);
+    let mut redial = RedialPause::default();
     loop {
         let stream = match next.take() {
             Some(s) => s,
-            None => match link.reconnect().await {
+            None => match link.reconnect(redial.pause()).await {
                 Some(s) => s,
                 None => break,
             },
         };
+        redial.connected(Instant::now());
         let (mut reader, mut out) = link.cfg.format.split_outbound(stream);
         match link.serve(&mut reader, &mut out).await {
             Ended::Finished => {
@@ -198,6 +239,7 @@ pub async fn run_link(
             Ended::Lost(reason) => {
                 tracing::warn!(connection = index, "link lost: {reason}; reconnecting");
                 link.on_link_lost(Instant::now());
+                redial.lost(Instant::now());
             }
         }
     }
@@ -295,12 +337,14 @@ impl Link {
                 || self.drain_over(now))
     }
 
-    /// Dial again until connected, or until there is no reason to any more.
-    async fn reconnect(&mut self) -> Option<LinkStream> {
+    /// Dial again, after `pause`, until connected, or until there is no reason
+    /// to any more.
+    async fn reconnect(&mut self, pause: Duration) -> Option<LinkStream> {
         let started = Instant::now();
         let tls = self.cfg.tls.clone();
         let addr = self.cfg.addr;
         let dial = async move {
+            tokio::time::sleep(pause).await;
             let tcp = wire::connect_with_backoff(addr, None).await?;
             crate::tls::secure_client(tls.as_deref(), tcp).await
         };
@@ -719,5 +763,29 @@ impl Link {
             );
         }
         self.gauge.publish(&self.stats, 0);
+    }
+}
+
+#[cfg(test)]
+mod redial_tests {
+    use super::*;
+
+    #[test]
+    fn quick_losses_back_off_and_a_lasting_link_starts_afresh() {
+        let mut redial = RedialPause::default();
+        let t0 = Instant::now();
+        assert_eq!(redial.pause(), Duration::ZERO, "the first dial is at once");
+        let mut at = t0;
+        let mut pauses = Vec::new();
+        for _ in 0..8 {
+            redial.connected(at);
+            at += Duration::from_millis(10);
+            redial.lost(at);
+            pauses.push(redial.pause().as_millis());
+        }
+        assert_eq!(pauses, [100, 200, 400, 800, 1600, 3200, 5000, 5000]);
+        redial.connected(at);
+        redial.lost(at + Duration::from_secs(30));
+        assert_eq!(redial.pause(), Duration::ZERO);
     }
 }
