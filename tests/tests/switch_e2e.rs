@@ -180,6 +180,14 @@ async fn bad_input_is_answered_or_closed_without_touching_other_peers() {
 #[tokio::test(start_paused = true)]
 async fn a_peer_stalled_mid_frame_is_closed_at_the_read_deadline() {
     let (sw, mut acq, _iss) = network(5000).await;
+    // A plain-TCP host proves itself with a first frame (here an echo); one
+    // that never sends anything is closed at the first-byte deadline instead.
+    let mut echo = codecs::Message::new(codecs::Mti::NETWORK_REQUEST);
+    echo.set(7, "1206101500");
+    echo.set_stan(1);
+    echo.set(70, "301");
+    acq.send(&echo).await;
+    assert_eq!(acq.recv(WAIT).await.expect("0810").mti().as_str(), "0810");
     let mut stall = Peer::connect(sw.listening["morning-star"]).await;
     stall.write_bytes(&[0x00, 0x40, b'0', b'2']).await;
     let stalled = Instant::now();
@@ -189,8 +197,11 @@ async fn a_peer_stalled_mid_frame_is_closed_at_the_read_deadline() {
         waited >= Duration::from_secs(1) && waited < Duration::from_millis(1_100),
         "closed {waited:?} after the stall, the read deadline is 1 s"
     );
-    acq.expect_silence(Duration::from_secs(3), "an idle acquirer is left alone")
-        .await;
+    acq.expect_silence(
+        Duration::from_secs(3),
+        "an idle acquirer (established by its echo) is left alone",
+    )
+    .await;
     sw.shutdown().await;
 }
 
