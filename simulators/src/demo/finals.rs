@@ -111,7 +111,9 @@ mod tests {
         let mut s = ConnStats::new(&latency_histogram().unwrap(), 1, true);
         s.sent = 10;
         s.answered = 8;
-        for rc in [*b"00", *b"00", *b"00", *b"00", *b"00", *b"91", *b"91", *b"14"] {
+        for rc in [
+            *b"00", *b"00", *b"00", *b"00", *b"00", *b"91", *b"91", *b"14",
+        ] {
             s.record_code(rc);
         }
         s.timed_out = 2;
@@ -125,7 +127,10 @@ mod tests {
         let mut f = Finals::default();
         f.add(&stats());
         f.add(&stats());
-        assert_eq!((f.sent, f.approved, f.reversed, f.unreversed), (20, 10, 2, 2));
+        assert_eq!(
+            (f.sent, f.approved, f.reversed, f.unreversed),
+            (20, 10, 2, 2)
+        );
         assert_eq!(f.declined.get("91"), Some(&4));
         assert_eq!(f.declined.get("14"), Some(&2));
         assert_eq!((f.finals(), f.missing(), f.abandoned), (20, 0, 0));

@@ -30,7 +30,7 @@ impl SwitchLedger {
     /// Read the journal at `path`; a timeout before `shortest_timeout_ms` counts
     /// as cut by a disconnect.
     pub fn read(path: &Path, shortest_timeout_ms: u64) -> Result<SwitchLedger, String> {
-        let conn = switch::store::open_connection(path).map_err(|e| e.to_string())?;
+        let conn = switch::store::open_existing(path).map_err(|e| e.to_string())?;
         let mut stmt = conn
             .prepare(
                 "SELECT state, response_code, count(*),
@@ -42,15 +42,18 @@ impl SwitchLedger {
             )
             .map_err(|e| format!("journal: {e}"))?;
         let rows = stmt
-            .query_map([i64::try_from(shortest_timeout_ms).unwrap_or(i64::MAX)], |r| {
-                Ok((
-                    r.get::<_, String>(0)?,
-                    r.get::<_, String>(1)?,
-                    r.get::<_, i64>(2)?,
-                    r.get::<_, Option<i64>>(3)?.unwrap_or(0),
-                    r.get::<_, Option<i64>>(4)?.unwrap_or(0),
-                ))
-            })
+            .query_map(
+                [i64::try_from(shortest_timeout_ms).unwrap_or(i64::MAX)],
+                |r| {
+                    Ok((
+                        r.get::<_, String>(0)?,
+                        r.get::<_, String>(1)?,
+                        r.get::<_, i64>(2)?,
+                        r.get::<_, Option<i64>>(3)?.unwrap_or(0),
+                        r.get::<_, Option<i64>>(4)?.unwrap_or(0),
+                    ))
+                },
+            )
             .map_err(|e| format!("journal: {e}"))?;
         let mut ledger = SwitchLedger::default();
         for row in rows {
@@ -127,5 +130,82 @@ impl SwitchLedger {
             "rc91_cut_by_disconnect": self.cut_by_disconnect,
             "rc91_silent_issuer": self.silent_issuer,
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// One journal row: MTI, state, response code, elapsed ms, switch STAN, and
+    /// whether it reverses another.
+    type Row = (
+        &'static str,
+        &'static str,
+        &'static str,
+        i64,
+        Option<i64>,
+        bool,
+    );
+
+    fn journal_with(rows: &[Row]) -> std::path::PathBuf {
+        let nanos = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.subsec_nanos());
+        let dir =
+            std::env::temp_dir().join(format!("soak-ledger-test-{}-{nanos}", std::process::id()));
+        let path = dir.join("journal.db");
+        let conn = switch::store::open_connection(&path).expect("journal");
+        for (i, &(mti, state, rc, elapsed, switch_stan, reversal)) in rows.iter().enumerate() {
+            conn.execute(
+                "INSERT INTO journal (business_day, created_ms, updated_ms, mti, acquirer,
+                     transmission, stan, rrn, terminal, pan_first6, pan_last4, response_code,
+                     state, elapsed_ms, switch_stan, reverses_stan)
+                 VALUES (0, 0, 0, ?1, '940800', '1206070000', ?2, '1', 'T1', '940800', '0001',
+                     ?3, ?4, ?5, ?6, ?7)",
+                rusqlite::params![
+                    mti,
+                    format!("{i:06}"),
+                    rc,
+                    state,
+                    elapsed,
+                    switch_stan,
+                    reversal.then_some("000001")
+                ],
+            )
+            .expect("insert");
+        }
+        path
+    }
+
+    #[test]
+    fn final_states_by_code_and_rc91_by_cause() {
+        let path = journal_with(&[
+            ("0200", "approved", "00", 3, Some(1), false),
+            ("0100", "approved", "00", 3, Some(2), false),
+            ("0200", "declined", "57", 0, None, false),
+            ("0200", "declined", "91", 0, None, false),
+            ("0200", "timed_out", "91", 500, Some(3), false),
+            ("0200", "timed_out", "91", 2_000, Some(4), false),
+            ("0200", "forwarded", "", 1, Some(5), false),
+            ("0420", "approved", "00", 2, Some(6), true),
+        ]);
+        let l = SwitchLedger::read(&path, 2_000).expect("read");
+        let _ = std::fs::remove_dir_all(path.parent().expect("folder"));
+        assert_eq!((l.total(), l.unfinished(), l.forwarded), (7, 1, 5));
+        assert_eq!(
+            (l.issuer_down, l.cut_by_disconnect, l.silent_issuer),
+            (1, 1, 1)
+        );
+        assert_eq!((l.met_disconnect(), l.routed()), (2, 6));
+        let codes: Vec<(String, u64)> = l.by_code().into_iter().collect();
+        assert_eq!(
+            codes,
+            [("00".into(), 2), ("57".into(), 1), ("91".into(), 3)]
+        );
+        assert!(
+            SwitchLedger::read(&path, 2_000).is_err(),
+            "no journal, no ledger"
+        );
     }
 }

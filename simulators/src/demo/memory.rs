@@ -73,7 +73,11 @@ impl Sampler {
                 if let Some(rss) = rss_now() {
                     let at = start.elapsed();
                     // A long run shows it is alive (stderr: not in the report).
-                    eprintln!("soak: {:>6.0} s  resident {:.1} MiB", at.as_secs_f64(), mib(rss));
+                    eprintln!(
+                        "soak: {:>6.0} s  resident {:.1} MiB",
+                        at.as_secs_f64(),
+                        mib(rss)
+                    );
                     samples.push(Sample { at, rss });
                 }
             }
@@ -200,7 +204,10 @@ mod tests {
     #[test]
     fn short_series_cannot_tell() {
         assert_eq!(judge(&[]).verdict, Verdict::TooShort);
-        assert_eq!(judge(&series(&[1, 2, 300, 400, 500])).verdict, Verdict::TooShort);
+        assert_eq!(
+            judge(&series(&[1, 2, 300, 400, 500])).verdict,
+            Verdict::TooShort
+        );
     }
 
     #[test]

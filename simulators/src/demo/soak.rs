@@ -302,7 +302,11 @@ impl SoakReport {
             "final states: sent {} = approved {} + declined {} + timed out and reversed {} + timed out, reversal owed {}",
             f.sent, f.approved, declined, f.reversed, f.unreversed
         );
-        let codes: Vec<String> = f.declined.iter().map(|(c, n)| format!("{c}: {n}")).collect();
+        let codes: Vec<String> = f
+            .declined
+            .iter()
+            .map(|(c, n)| format!("{c}: {n}"))
+            .collect();
         let _ = writeln!(out, "  declined by code: {}", codes.join(", "));
         let _ = writeln!(
             out,
@@ -351,10 +355,9 @@ impl SoakReport {
             .iter()
             .map(|m| format!("{:.0}", mib(m.rss)))
             .collect();
-        let step = self
-            .memory
-            .get(1)
-            .map_or(0.0, |m| m.at.as_secs_f64() - self.memory[0].at.as_secs_f64());
+        let step = self.memory.get(1).map_or(0.0, |m| {
+            m.at.as_secs_f64() - self.memory[0].at.as_secs_f64()
+        });
         let _ = writeln!(
             out,
             "resident memory every {step:.0} s (MiB): {}",
