@@ -99,7 +99,7 @@ pub enum Verdict {
     Flat,
     /// The last third is above it.
     Growing,
-    /// Too few samples to tell.
+    /// Too few samples, or a run too short for the caches to fill, to tell.
     TooShort,
 }
 
@@ -109,7 +109,7 @@ impl Verdict {
         match self {
             Verdict::Flat => "flat",
             Verdict::Growing => "growing",
-            Verdict::TooShort => "too few samples",
+            Verdict::TooShort => "too short to tell",
         }
     }
 }

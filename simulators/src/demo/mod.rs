@@ -51,21 +51,12 @@ pub struct DemoArgs {
     /// Requests per second over the whole network (open loop, split over acquirers).
     #[arg(long, default_value_t = DEMO_RATE, value_name = "TPS")]
     pub rate: f64,
-    /// Print one JSON object instead of the text report.
-    #[arg(long)]
-    pub json: bool,
-    /// Seed of the card base and the traffic.
-    #[arg(long, default_value_t = 1)]
-    pub seed: u64,
-    /// Share of deliberately bad requests.
-    #[arg(long, default_value_t = 0.01, value_name = "F")]
-    pub invalid_rate: f64,
+    /// Output, seeds, bad requests and configuration.
+    #[command(flatten)]
+    pub network: NetworkArgs,
     /// Cards per BIN range.
     #[arg(long, default_value_t = 1000)]
     pub cards_per_range: usize,
-    /// Switch configuration (addresses are replaced by free loopback ports).
-    #[arg(long, default_value = default_config())]
-    pub config: PathBuf,
     /// Keep the switch's journal database here (default: a temporary one, removed).
     #[arg(long, value_name = "PATH")]
     pub journal: Option<PathBuf>,
@@ -76,6 +67,23 @@ pub struct DemoArgs {
     /// keys made for the run.
     #[arg(long)]
     pub security: bool,
+}
+
+/// Options of the network that `sim demo` and `sim soak` share.
+#[derive(clap::Args, Debug, Clone)]
+pub struct NetworkArgs {
+    /// Print one JSON object instead of the text report.
+    #[arg(long)]
+    pub json: bool,
+    /// Seed of the card base, the traffic and any faults.
+    #[arg(long, default_value_t = 1)]
+    pub seed: u64,
+    /// Share of deliberately bad requests.
+    #[arg(long, default_value_t = 0.01, value_name = "F")]
+    pub invalid_rate: f64,
+    /// Switch configuration (addresses are replaced by free loopback ports).
+    #[arg(long, default_value = default_config())]
+    pub config: PathBuf,
 }
 
 /// The demo's rate, requests per second over the whole network (its peak: the
@@ -139,7 +147,7 @@ pub struct Outcome {
 /// Run the demo network; Err when the network is inconsistent or fails to start.
 pub async fn run(args: DemoArgs) -> Result<(), String> {
     let summary = run_network(&args, &Variation::default()).await?.summary;
-    if args.json {
+    if args.network.json {
         println!("{}", summary.json);
     } else {
         print!("{}", summary.text);
@@ -151,16 +159,21 @@ pub async fn run(args: DemoArgs) -> Result<(), String> {
     }
 }
 
-/// Start the network as `args` and `variation` say, run the traffic, stop
-/// everything and check it; Err only when it fails to start or run.
-pub async fn run_network(args: &DemoArgs, variation: &Variation) -> Result<Outcome, String> {
-    let mut config = Config::load(&args.config).map_err(|errors| {
+/// The switch configuration at `path`, its problems joined into one message.
+pub fn load_config(path: &Path) -> Result<Config, String> {
+    Config::load(path).map_err(|errors| {
         errors
             .iter()
             .map(|e| e.to_string())
             .collect::<Vec<_>>()
             .join("; ")
-    })?;
+    })
+}
+
+/// Start the network as `args` and `variation` say, run the traffic, stop
+/// everything and check it; Err only when it fails to start or run.
+pub async fn run_network(args: &DemoArgs, variation: &Variation) -> Result<Outcome, String> {
+    let mut config = load_config(&args.network.config)?;
     let (table, _) = RoutingTable::load(&config.rules).map_err(|e| e.to_string())?;
     let stand_ins = stand_ins(&table);
     let certs = if args.tls {
@@ -245,11 +258,11 @@ pub async fn run_network(args: &DemoArgs, variation: &Variation) -> Result<Outco
             .ok_or_else(|| format!("link {name} is not listening"))?;
         let opts = AcquirerOptions {
             rules: rules_path.clone(),
-            seed: args.seed,
+            seed: args.network.seed,
             cards_per_range: args.cards_per_range,
             rate: Some(per_acquirer),
             duration: Some(args.duration),
-            invalid_rate: args.invalid_rate,
+            invalid_rate: args.network.invalid_rate,
             json: true,
             ..AcquirerOptions::defaults(&addr.to_string(), bank)?
         };
@@ -328,11 +341,16 @@ fn issuer_options(
     Ok(IssuerOptions {
         on_behalf_of,
         rules: rules.to_path_buf(),
-        seed: args.seed,
+        seed: args.network.seed,
         cards_per_range: args.cards_per_range,
         drop_rate: variation.issuer_drop_rate,
         disconnect_every: variation.issuer_disconnect_every,
-        fault_seed: args.seed,
+        // Each host its own fault draws: with one seed for all, the nth connection
+        // of every issuer would drop the same answers (all sign-ons at once).
+        fault_seed: args.network.seed
+            ^ bank
+                .bytes()
+                .fold(0, |h: u64, b| h.wrapping_mul(31).wrapping_add(u64::from(b))),
         txn_log: variation.issuer_txn_log.unwrap_or(defaults.txn_log),
         ..defaults
     })
