@@ -6,7 +6,8 @@
 //! then reports throughput, latencies, response codes and whether every request got
 //! exactly one answer and the approved totals agree between acquirers and issuers;
 //! then settles the run from the switch's journal and checks the settlement against
-//! the issuers' books. It exits non-zero when anything disagrees.
+//! the issuers' books. It exits non-zero when anything disagrees. `sim soak`
+//! ([`soak`]) runs the same network under issuer faults for a long time.
 //!
 //! With `--tls` every link runs over mutual TLS: `switch gen-certs` writes a test CA
 //! and certificates for the switch and every bank into a temporary directory
