@@ -1,7 +1,9 @@
 //! `sim`: bank host simulators for the interbank switch.
 //!
 //! - `sim issuer ...`: an issuer bank host;
-//! - `sim acquirer ...`: an acquirer bank host and load generator.
+//! - `sim acquirer ...`: an acquirer bank host and load generator;
+//! - `sim demo`: the whole network on loopback, with a report;
+//! - `sim soak`: the demo network under issuer faults for a long run, checked.
 
 use std::process::ExitCode;
 
@@ -27,13 +29,16 @@ enum Command {
     Acquirer(acquirer::AcquirerArgs),
     /// The whole network on loopback: switch, issuers, acquirers, traffic, report.
     Demo(Box<demo::DemoArgs>),
+    /// The demo network at twice its rate with issuer timeouts and disconnects for
+    /// a long run: checks every request's final state, the drain and memory.
+    Soak(Box<demo::soak::SoakArgs>),
 }
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
     // The demo prints a report; its hosts' routine logs would bury it.
     // Its acquirers send some malformed requests on purpose, which the switch logs.
-    let default_level = if matches!(cli.command, Command::Demo(_)) {
+    let default_level = if matches!(cli.command, Command::Demo(_) | Command::Soak(_)) {
         "warn,switch::net::connection=error"
     } else {
         "info"
@@ -61,6 +66,7 @@ fn main() -> ExitCode {
             Command::Issuer(args) => issuer::run(args).await,
             Command::Acquirer(args) => acquirer::run(args).await,
             Command::Demo(args) => demo::run(*args).await,
+            Command::Soak(args) => demo::soak::run(*args).await,
         }
     });
     match result {

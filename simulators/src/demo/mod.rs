@@ -6,7 +6,8 @@
 //! then reports throughput, latencies, response codes and whether every request got
 //! exactly one answer and the approved totals agree between acquirers and issuers;
 //! then settles the run from the switch's journal and checks the settlement against
-//! the issuers' books. It exits non-zero when anything disagrees.
+//! the issuers' books. It exits non-zero when anything disagrees. `sim soak`
+//! ([`soak`]) runs the same network under issuer faults for a long time.
 //!
 //! With `--tls` every link runs over mutual TLS: `switch gen-certs` writes a test CA
 //! and certificates for the switch and every bank into a temporary directory
@@ -19,7 +20,12 @@
 //! to the switch's software security module and to each host for its link.
 
 pub mod check;
+pub mod drain;
+pub mod finals;
+pub mod ledger;
+pub mod memory;
 pub mod settlement;
+pub mod soak;
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -44,23 +50,14 @@ pub struct DemoArgs {
     #[arg(long, default_value_t = 10.0, value_name = "SECS")]
     pub duration: f64,
     /// Requests per second over the whole network (open loop, split over acquirers).
-    #[arg(long, default_value_t = 2000.0, value_name = "TPS")]
+    #[arg(long, default_value_t = DEMO_RATE, value_name = "TPS")]
     pub rate: f64,
-    /// Print one JSON object instead of the text report.
-    #[arg(long)]
-    pub json: bool,
-    /// Seed of the card base and the traffic.
-    #[arg(long, default_value_t = 1)]
-    pub seed: u64,
-    /// Share of deliberately bad requests.
-    #[arg(long, default_value_t = 0.01, value_name = "F")]
-    pub invalid_rate: f64,
+    /// Output, seeds, bad requests and configuration.
+    #[command(flatten)]
+    pub network: NetworkArgs,
     /// Cards per BIN range.
     #[arg(long, default_value_t = 1000)]
     pub cards_per_range: usize,
-    /// Switch configuration (addresses are replaced by free loopback ports).
-    #[arg(long, default_value = default_config())]
-    pub config: PathBuf,
     /// Keep the switch's journal database here (default: a temporary one, removed).
     #[arg(long, value_name = "PATH")]
     pub journal: Option<PathBuf>,
@@ -73,7 +70,29 @@ pub struct DemoArgs {
     pub security: bool,
 }
 
-fn default_config() -> &'static str {
+/// Options of the network that `sim demo` and `sim soak` share.
+#[derive(clap::Args, Debug, Clone)]
+pub struct NetworkArgs {
+    /// Print one JSON object instead of the text report.
+    #[arg(long)]
+    pub json: bool,
+    /// Seed of the card base, the traffic and any faults.
+    #[arg(long, default_value_t = 1)]
+    pub seed: u64,
+    /// Share of deliberately bad requests.
+    #[arg(long, default_value_t = 0.01, value_name = "F")]
+    pub invalid_rate: f64,
+    /// Switch configuration (addresses are replaced by free loopback ports).
+    #[arg(long, default_value = default_config())]
+    pub config: PathBuf,
+}
+
+/// The demo's rate, requests per second over the whole network (its peak: the
+/// open loop holds it for the whole run).
+pub const DEMO_RATE: f64 = 2000.0;
+
+/// `switch/config/national.toml` in this source tree.
+pub fn default_config() -> &'static str {
     concat!(
         env!("CARGO_MANIFEST_DIR"),
         "/../switch/config/national.toml"
@@ -81,21 +100,81 @@ fn default_config() -> &'static str {
 }
 
 /// One acquirer host's result.
-struct AcquirerResult {
-    name: String,
-    bank: String,
-    report: acquirer::report::Report,
+pub struct AcquirerResult {
+    /// The switch link it used.
+    pub name: String,
+    /// Its institution id.
+    pub bank: String,
+    /// What it counted.
+    pub report: acquirer::report::Report,
+}
+
+/// What the soak changes in the demo network; the demo itself runs the default
+/// (no faults, the acquirers' default timeout, no drain wait).
+#[derive(Clone, Debug, Default)]
+pub struct Variation {
+    /// Share of answers every issuer host never sends (`sim issuer --drop-rate`).
+    pub issuer_drop_rate: f64,
+    /// Every issuer host closes its link this long after it came up.
+    pub issuer_disconnect_every: Option<Duration>,
+    /// Originals each issuer host remembers for reversals (default: `sim issuer`'s).
+    pub issuer_txn_log: Option<usize>,
+    /// The switch's response timeout on every issuer link, cash included
+    /// (default: the configuration's).
+    pub issuer_timeout: Option<Duration>,
+    /// The acquirers' request timeout (default: `sim acquirer`'s).
+    pub acquirer_timeout_ms: Option<u64>,
+    /// After the traffic, wait up to this long for the switch to drain before it
+    /// is shut down, and report what it still held.
+    pub drain_grace: Option<Duration>,
+    /// Sample the resident memory this often while the acquirers run.
+    pub sample_every: Option<Duration>,
+}
+
+/// A finished run of the network.
+pub struct Outcome {
+    /// The demo's report and consistency verdict.
+    pub summary: Summary,
+    /// Every acquirer host's counters.
+    pub results: Vec<AcquirerResult>,
+    /// The switch after the traffic, when [`Variation::drain_grace`] was set.
+    pub drain: Option<drain::SwitchDrain>,
+    /// The run's journal (its temporary folder goes when this is dropped).
+    pub journal: settlement::DemoJournal,
+    /// Resident memory while the acquirers ran, when [`Variation::sample_every`] was set.
+    pub memory: Vec<memory::Sample>,
 }
 
 /// Run the demo network; Err when the network is inconsistent or fails to start.
 pub async fn run(args: DemoArgs) -> Result<(), String> {
-    let mut config = Config::load(&args.config).map_err(|errors| {
+    let summary = run_network(&args, &Variation::default()).await?.summary;
+    if args.network.json {
+        println!("{}", summary.json);
+    } else {
+        print!("{}", summary.text);
+    }
+    if summary.consistent {
+        Ok(())
+    } else {
+        Err("the network is not consistent (see the report)".into())
+    }
+}
+
+/// The switch configuration at `path`, its problems joined into one message.
+pub fn load_config(path: &Path) -> Result<Config, String> {
+    Config::load(path).map_err(|errors| {
         errors
             .iter()
             .map(|e| e.to_string())
             .collect::<Vec<_>>()
             .join("; ")
-    })?;
+    })
+}
+
+/// Start the network as `args` and `variation` say, run the traffic, stop
+/// everything and check it; Err only when it fails to start or run.
+pub async fn run_network(args: &DemoArgs, variation: &Variation) -> Result<Outcome, String> {
+    let mut config = load_config(&args.network.config)?;
     let (table, _) = RoutingTable::load(&config.rules).map_err(|e| e.to_string())?;
     let stand_ins = stand_ins(&table);
     let certs = if args.tls {
@@ -124,12 +203,15 @@ pub async fn run(args: DemoArgs) -> Result<(), String> {
     // Issuer hosts on free ports; the switch dials them.
     let mut issuers = Vec::new();
     for link in config.links.iter_mut().filter(|l| l.role == Role::Issuer) {
+        if let Some(t) = variation.issuer_timeout {
+            (link.timeout, link.cash_timeout) = (t, t);
+        }
         let on_behalf_of: Vec<String> = stand_ins
             .iter()
             .filter(|(_, host)| **host == link.bank)
             .map(|(b, _)| b.clone())
             .collect();
-        let opts = issuer_options(&args, &config.rules, &link.bank, on_behalf_of)?;
+        let opts = issuer_options(args, variation, &config.rules, &link.bank, on_behalf_of)?;
         let running = issuer::start_secured(
             opts,
             &table,
@@ -168,6 +250,7 @@ pub async fn run(args: DemoArgs) -> Result<(), String> {
 
     // Acquirer hosts: the rate split evenly, all at once.
     let per_acquirer = args.rate / acquirer_links.len().max(1) as f64;
+    let sampler = variation.sample_every.map(memory::Sampler::spawn);
     let mut tasks = Vec::new();
     for (name, bank) in &acquirer_links {
         let addr = sw
@@ -176,13 +259,17 @@ pub async fn run(args: DemoArgs) -> Result<(), String> {
             .ok_or_else(|| format!("link {name} is not listening"))?;
         let opts = AcquirerOptions {
             rules: rules_path.clone(),
-            seed: args.seed,
+            seed: args.network.seed,
             cards_per_range: args.cards_per_range,
             rate: Some(per_acquirer),
             duration: Some(args.duration),
-            invalid_rate: args.invalid_rate,
+            invalid_rate: args.network.invalid_rate,
             json: true,
             ..AcquirerOptions::defaults(&addr.to_string(), bank)?
+        };
+        let opts = AcquirerOptions {
+            timeout_ms: variation.acquirer_timeout_ms.unwrap_or(opts.timeout_ms),
+            ..opts
         };
         let (name, bank) = (name.clone(), bank.clone());
         let tls = host_tls(&bank)?;
@@ -197,6 +284,14 @@ pub async fn run(args: DemoArgs) -> Result<(), String> {
     for t in tasks {
         results.push(t.await.map_err(|e| format!("acquirer task: {e}"))??);
     }
+    let memory = match sampler {
+        Some(s) => s.stop().await,
+        None => Vec::new(),
+    };
+    let drain = match variation.drain_grace {
+        Some(grace) => Some(drain::wait(&sw, grace).await),
+        None => None,
+    };
     let added = sw.added_latency();
     sw.shutdown().await;
     let agent = table.settlement_agent().map(|b| b.id.clone());
@@ -220,37 +315,45 @@ pub async fn run(args: DemoArgs) -> Result<(), String> {
     drop(certs);
     drop(keys);
     let summary = summarize(
-        &args,
+        args,
         &results,
         &issuer_totals,
         &stand_ins,
         &added,
         (&settlements, &settled),
     )?;
-    if args.json {
-        println!("{}", summary.json);
-    } else {
-        print!("{}", summary.text);
-    }
-    if summary.consistent {
-        Ok(())
-    } else {
-        Err("the network is not consistent (see the report)".into())
-    }
+    Ok(Outcome {
+        summary,
+        results,
+        drain,
+        journal,
+        memory,
+    })
 }
 
 fn issuer_options(
     args: &DemoArgs,
+    variation: &Variation,
     rules: &Path,
     bank: &str,
     on_behalf_of: Vec<String>,
 ) -> Result<IssuerOptions, String> {
+    let defaults = IssuerOptions::defaults(bank)?;
     Ok(IssuerOptions {
         on_behalf_of,
         rules: rules.to_path_buf(),
-        seed: args.seed,
+        seed: args.network.seed,
         cards_per_range: args.cards_per_range,
-        ..IssuerOptions::defaults(bank)?
+        drop_rate: variation.issuer_drop_rate,
+        disconnect_every: variation.issuer_disconnect_every,
+        // Each host its own fault draws: with one seed for all, the nth connection
+        // of every issuer would drop the same answers (all sign-ons at once).
+        fault_seed: args.network.seed
+            ^ bank
+                .bytes()
+                .fold(0, |h: u64, b| h.wrapping_mul(31).wrapping_add(u64::from(b))),
+        txn_log: variation.issuer_txn_log.unwrap_or(defaults.txn_log),
+        ..defaults
     })
 }
 
@@ -266,10 +369,14 @@ async fn wait_for_sign_on(sw: &RunningSwitch, issuers: usize) -> Result<(), Stri
     Err("the switch did not sign on to every issuer within 5 s".into())
 }
 
-struct Summary {
-    text: String,
-    json: Value,
-    consistent: bool,
+/// The demo's report.
+pub struct Summary {
+    /// For people.
+    pub text: String,
+    /// One JSON object.
+    pub json: Value,
+    /// Exactly one answer per request, and the approved and settled totals agree.
+    pub consistent: bool,
 }
 
 fn percentiles(h: &Histogram<u64>) -> Value {
