@@ -52,6 +52,9 @@ pub struct Link {
     pub pending_network_at: AtomicU64,
     /// Field 70 of the outstanding network request (1 sign-on, 2 sign-off, 301 echo).
     pub pending_network_code: AtomicU32,
+    /// STAN of the sign-on sent before the outstanding one and given up on (0 =
+    /// none): its answer, should it come after all, still signs the link on.
+    pub superseded_sign_on: AtomicU32,
     /// Deadlines per timeout class, in send order (so in deadline order).
     pub deadlines: Mutex<[VecDeque<Deadline>; 2]>,
 }
@@ -72,6 +75,7 @@ impl Link {
             pending_network: AtomicU32::new(0),
             pending_network_at: AtomicU64::new(0),
             pending_network_code: AtomicU32::new(0),
+            superseded_sign_on: AtomicU32::new(0),
             deadlines: Mutex::new([VecDeque::new(), VecDeque::new()]),
         }
     }

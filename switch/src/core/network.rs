@@ -39,6 +39,23 @@ impl Core {
         }
         // A response to our sign-on / echo.
         let stan = msg.stan().unwrap_or(0);
+        let approved = msg.response_code().is_some_and(|rc| rc == "00");
+        if stan != 0
+            && approved
+            && !link.signed_on.load(Ordering::Relaxed)
+            && link
+                .superseded_sign_on
+                .compare_exchange(stan, 0, Ordering::AcqRel, Ordering::Relaxed)
+                .is_ok()
+        {
+            // A sign-on given up on and sent again was answered after all: the
+            // issuer is signed on (the answer to the repeat, if any, finds
+            // nothing outstanding and is dropped).
+            link.pending_network.store(0, Ordering::Release);
+            link.signed_on.store(true, Ordering::Relaxed);
+            tracing::info!(link = %link.config.name, bank = %link.config.bank, "signed on (a late answer to an earlier sign-on)");
+            return Vec::new();
+        }
         if stan == 0
             || link
                 .pending_network
@@ -48,7 +65,6 @@ impl Core {
             tracing::info!(link = %link.config.name, stan, "unmatched network management response dropped");
             return Vec::new();
         }
-        let approved = msg.response_code().is_some_and(|rc| rc == "00");
         match link.pending_network_code.load(Ordering::Relaxed) {
             1 if approved => {
                 link.signed_on.store(true, Ordering::Relaxed);

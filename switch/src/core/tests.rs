@@ -787,3 +787,52 @@ fn a_reversal_answer_carries_the_acquirers_own_field_90() {
     assert_eq!(answer.text(90), rev.text(90));
     assert!(!answer.has(33) && !answer.has(100));
 }
+
+#[test]
+fn a_lost_sign_on_answer_is_retried_after_the_link_timeout() {
+    let h = Harness::new();
+    let quick = Arc::new(LinkConfig {
+        timeout: Duration::from_secs(2),
+        ..(*link_config(Role::Issuer, "940800")).clone()
+    });
+    let signon = one_to(&h.core.on_link_up(Millis(0), ISS2, quick.clone()), ISS2);
+    assert_eq!(signon.text(70).unwrap(), "001");
+    // Its answer never comes: the sign-on goes again at the link's timeout, not
+    // after the 10 s an echo may wait.
+    let to_iss2 = |actions: &[Action]| {
+        sends(actions)
+            .into_iter()
+            .filter(|(l, _)| *l == ISS2)
+            .count()
+    };
+    assert_eq!(to_iss2(&h.core.on_tick(Millis(1_999))), 0);
+    let again = one_to(&h.core.on_tick(Millis(2_000)), ISS2);
+    assert_eq!(
+        (again.mti(), again.text(70).unwrap().as_ref()),
+        (Mti::NETWORK_REQUEST, "001")
+    );
+    assert_ne!(again.stan(), signon.stan());
+    let reply = answer(&again, ResponseCode::APPROVED).unwrap();
+    assert!(h.core.on_message(Millis(2_010), ISS2, reply).is_empty());
+    assert!(h.core.link_usable(ISS2));
+
+    // A slow issuer: the first sign-on's answer comes after the repeat went out.
+    // It signs the link on all the same; the repeat's answer is then dropped.
+    const ISS3: LinkId = 4;
+    let first = one_to(&h.core.on_link_up(Millis(10_000), ISS3, quick), ISS3);
+    let repeat = one_to(&h.core.on_tick(Millis(12_000)), ISS3);
+    assert_eq!(repeat.text(70).unwrap(), "001");
+    assert!(!h.core.link_usable(ISS3));
+    let late = answer(&first, ResponseCode::APPROVED).unwrap();
+    assert!(h.core.on_message(Millis(12_100), ISS3, late).is_empty());
+    assert!(
+        h.core.link_usable(ISS3),
+        "the late answer signs the link on"
+    );
+    let second = answer(&repeat, ResponseCode::APPROVED).unwrap();
+    assert!(h.core.on_message(Millis(12_200), ISS3, second).is_empty());
+    assert!(h.core.link_usable(ISS3));
+    // No missed echo is counted against it afterwards.
+    assert_eq!(to_iss2(&h.core.on_tick(Millis(14_500))), 0);
+    assert!(h.core.link_usable(ISS3));
+}

@@ -65,11 +65,20 @@ impl Core {
         let interval = link.config.echo_interval;
         let pending = link.pending_network.load(Ordering::Acquire);
         if pending != 0 {
+            // An answer is awaited as long as a request's (the link's timeout),
+            // and never longer than the echo interval or 10 s: until a sign-on
+            // whose answer was lost goes again, the issuer takes no traffic.
             let sent = Millis(link.pending_network_at.load(Ordering::Relaxed));
-            if now.since(sent) < interval.min(Duration::from_secs(10)) {
+            let wait = interval
+                .min(Duration::from_secs(10))
+                .min(link.config.timeout);
+            if now.since(sent) < wait {
                 return;
             }
-            // Unanswered.
+            // Unanswered. A sign-on's answer may still come: remembered.
+            if link.pending_network_code.load(Ordering::Relaxed) == 1 {
+                link.superseded_sign_on.store(pending, Ordering::Relaxed);
+            }
             link.pending_network.store(0, Ordering::Release);
             let missed = link.missed_echoes.fetch_add(1, Ordering::Relaxed) + 1;
             tracing::warn!(link = %link.config.name, missed, "network management request unanswered");
