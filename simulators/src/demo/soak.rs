@@ -64,11 +64,11 @@ pub struct SoakArgs {
     /// Every issuer host drops its link this long after it came up (0: never).
     /// The switch redials 100 ms after a link drops and signs on at once; the
     /// sign-on's answer is dropped like any other (1 in 100), and then the link
-    /// stays unusable until the switch gives up on it after 10 s. So a cycle
-    /// leaves the issuer unreachable for 0.1 + 0.01 * 10 = 0.2 s on average:
-    /// 0.2 / (20 + 0.2), about 1 % of the requests routed to it. The report
-    /// gives the share measured.
-    #[arg(long, default_value = "20s", value_name = "DURATION", value_parser = parse_duration)]
+    /// stays unusable until the switch sends the sign-on again at the link's
+    /// timeout (--issuer-timeout, 2 s). So a cycle leaves the issuer unreachable
+    /// for 0.1 + 0.01 * 2 = 0.12 s on average: 0.12 / (12 + 0.12), about 1 % of
+    /// the requests routed to it. The report gives the share measured.
+    #[arg(long, default_value = "12s", value_name = "DURATION", value_parser = parse_duration)]
     pub disconnect_every: Duration,
     /// The switch's timeout on every issuer link, cash included (0: the
     /// configuration's). Shorter than --disconnect-every, so that most dropped
