@@ -10,37 +10,10 @@
 use std::time::Duration;
 
 use metrics_exporter_prometheus::{PrometheusBuilder, PrometheusHandle};
-use tests::{accept, answer, national_rules, pan, purchase, start_switch, wait_until, Peer};
+use tests::{accept, acquirer_and_issuer, answer, pan, purchase, start_switch, wait_until, Peer};
 use tokio::net::TcpListener;
 
 const WAIT: Duration = Duration::from_secs(5);
-
-/// Acquirer 940810 listens on port 0; the switch dials issuer 940800 at `issuer`.
-fn config(issuer: std::net::SocketAddr) -> String {
-    format!(
-        r#"
-[switch]
-institution_id = "940000"
-rules = "{rules}"
-
-[[link]]
-name = "morning-star"
-role = "acquirer"
-bank = "940810"
-direction = "listen"
-address = "127.0.0.1:0"
-
-[[link]]
-name = "central-bank-issuer"
-role = "issuer"
-bank = "940800"
-direction = "dial"
-address = "{issuer}"
-timeout_ms = 5000
-"#,
-        rules = national_rules()
-    )
-}
 
 /// The value of the series named `name` whose labels include every one of
 /// `labels` (`key="value"`), as rendered.
@@ -71,7 +44,12 @@ async fn metrics_show_the_cores_main_series() {
         .install_recorder()
         .expect("a metrics recorder");
     let issuer_listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let sw = start_switch(&config(issuer_listener.local_addr().unwrap())).await;
+    let sw = start_switch(&acquirer_and_issuer(
+        issuer_listener.local_addr().unwrap(),
+        5000,
+        "",
+    ))
+    .await;
     let mut iss = accept(&issuer_listener, WAIT).await;
     let signon = iss.recv(WAIT).await.expect("sign-on");
     iss.send(&answer(&signon, "00")).await;
