@@ -13,7 +13,9 @@
 //! - [`pin`]: field 52 translated from the acquirer's PIN key to the issuer's;
 //! - [`saf_delivery`]: store-and-forward messages out in a window per issuer link;
 //! - [`tick`]: timeouts, echoes, sign-on retries, the periodic SAF delivery;
-//! - [`stats`]: counters read by the driver and the tests.
+//! - [`counters`]: the live counters, bumped without allocating;
+//! - [`stats`]: their snapshot, read by the driver (which publishes the metrics;
+//!   the core publishes none) and the tests.
 
 pub mod action;
 pub mod advice;
