@@ -40,6 +40,41 @@ pub fn national_rules() -> String {
     .to_string()
 }
 
+/// A configuration with acquirer "morning-star" (bank 940810) listening on port 0
+/// and issuer "central-bank-issuer" (bank 940800) dialled at `issuer` with
+/// `timeout_ms`, under the national rules; `switch_extra` are more lines of the
+/// `[switch]` table.
+pub fn acquirer_and_issuer(
+    issuer: std::net::SocketAddr,
+    timeout_ms: u64,
+    switch_extra: &str,
+) -> String {
+    format!(
+        r#"
+[switch]
+institution_id = "940000"
+rules = "{rules}"
+{switch_extra}
+
+[[link]]
+name = "morning-star"
+role = "acquirer"
+bank = "940810"
+direction = "listen"
+address = "127.0.0.1:0"
+
+[[link]]
+name = "central-bank-issuer"
+role = "issuer"
+bank = "940800"
+direction = "dial"
+address = "{issuer}"
+timeout_ms = {timeout_ms}
+"#,
+        rules = national_rules()
+    )
+}
+
 /// Start a switch from configuration `text` (its `rules` path is used as given).
 pub async fn start_switch(text: &str) -> RunningSwitch {
     // What the switch logs is captured (and, under scripts/test.sh, scanned).

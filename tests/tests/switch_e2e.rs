@@ -5,7 +5,7 @@
 
 use std::time::Duration;
 
-use tests::{accept, answer, national_rules, pan, purchase, start_switch, wait_until, Peer};
+use tests::{accept, acquirer_and_issuer, answer, pan, purchase, start_switch, wait_until, Peer};
 use tokio::net::TcpListener;
 use tokio::time::Instant;
 
@@ -15,30 +15,7 @@ const GRACE: Duration = Duration::from_secs(10);
 
 /// Acquirer 940810 listens on port 0; the switch dials issuer 940800 at `issuer`.
 fn config(issuer: std::net::SocketAddr, timeout_ms: u64) -> String {
-    format!(
-        r#"
-[switch]
-institution_id = "940000"
-rules = "{rules}"
-read_timeout_secs = 1
-
-[[link]]
-name = "morning-star"
-role = "acquirer"
-bank = "940810"
-direction = "listen"
-address = "127.0.0.1:0"
-
-[[link]]
-name = "central-bank-issuer"
-role = "issuer"
-bank = "940800"
-direction = "dial"
-address = "{issuer}"
-timeout_ms = {timeout_ms}
-"#,
-        rules = national_rules()
-    )
+    acquirer_and_issuer(issuer, timeout_ms, "read_timeout_secs = 1")
 }
 
 /// A switch with one acquirer and one signed-on issuer (played by the test).

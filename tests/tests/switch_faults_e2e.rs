@@ -11,37 +11,14 @@
 use std::time::Duration;
 
 use codecs::Message;
-use tests::{accept, answer, national_rules, pan, purchase, start_switch, wait_until, Peer};
+use tests::{accept, acquirer_and_issuer, answer, pan, purchase, start_switch, wait_until, Peer};
 use tokio::net::TcpListener;
 use tokio::time::Instant;
 
 const WAIT: Duration = Duration::from_secs(5);
 
 fn config(issuer: std::net::SocketAddr, timeout_ms: u64) -> String {
-    format!(
-        r#"
-[switch]
-institution_id = "940000"
-rules = "{rules}"
-saf_retry_ms = 200
-
-[[link]]
-name = "morning-star"
-role = "acquirer"
-bank = "940810"
-direction = "listen"
-address = "127.0.0.1:0"
-
-[[link]]
-name = "central-bank-issuer"
-role = "issuer"
-bank = "940800"
-direction = "dial"
-address = "{issuer}"
-timeout_ms = {timeout_ms}
-"#,
-        rules = national_rules()
-    )
+    acquirer_and_issuer(issuer, timeout_ms, "saf_retry_ms = 200")
 }
 
 /// Accept the switch's connection, answer its sign-on; the sign-on's (STAN, field 7).

@@ -49,7 +49,7 @@ impl Core {
         owed.set(33, &self.settings.institution_id);
         owed.set(100, &target.issuer);
         self.saf.push(&target.issuer, owed, now);
-        metrics::counter!("switch_advices_total", "mti" => original_mti.to_string()).increment(1);
+        self.counters.advices.add(original_mti);
         // Journaled as acknowledged (it counts against the original in settlement);
         // the queued advice is durable before the acquirer hears of it.
         let entry = InFlightEntry {

@@ -3,6 +3,7 @@
 //! keys are held as 128-bit fingerprints (see [`super::fingerprint`]).
 
 use std::collections::VecDeque;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Mutex;
 use std::time::Duration;
 
@@ -33,6 +34,8 @@ pub struct Duplicates {
     fingerprints: Fingerprinter,
     seen: DashMap<Fingerprint, Millis>,
     order: Mutex<VecDeque<(Millis, Fingerprint)>>,
+    /// Keys forgotten before their window was over (capacity reached).
+    shortened: AtomicU64,
 }
 
 impl Duplicates {
@@ -44,7 +47,13 @@ impl Duplicates {
             fingerprints: Fingerprinter::default(),
             seen: DashMap::new(),
             order: Mutex::new(VecDeque::new()),
+            shortened: AtomicU64::new(0),
         }
+    }
+
+    /// Keys forgotten before their window was over, so far.
+    pub fn shortened(&self) -> u64 {
+        self.shortened.load(Ordering::Relaxed)
     }
 
     /// Whether `key` was recorded within the window (without recording it).
@@ -77,7 +86,7 @@ impl Duplicates {
                 if now.since(t) < self.window {
                     // Full before the window is over: duplicates older than this
                     // one are no longer recognised.
-                    metrics::counter!("switch_duplicate_window_shortened_total").increment(1);
+                    self.shortened.fetch_add(1, Ordering::Relaxed);
                 }
                 self.seen.remove_if(&k, |_, seen| *seen == t);
             }

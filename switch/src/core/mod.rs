@@ -13,10 +13,13 @@
 //! - [`pin`]: field 52 translated from the acquirer's PIN key to the issuer's;
 //! - [`saf_delivery`]: store-and-forward messages out in a window per issuer link;
 //! - [`tick`]: timeouts, echoes, sign-on retries, the periodic SAF delivery;
-//! - [`stats`]: counters read by the driver and the tests.
+//! - [`counters`]: the live counters, bumped without allocating;
+//! - [`stats`]: their snapshot, read by the driver (which publishes the metrics;
+//!   the core publishes none) and the tests.
 
 pub mod action;
 pub mod advice;
+pub mod counters;
 pub mod duplicates;
 pub mod fingerprint;
 pub mod inflight;
@@ -110,7 +113,7 @@ pub struct Core {
     pub(crate) recent: Recent,
     pub(crate) late: duplicates::Duplicates,
     /// What [`Core::stats`] reports.
-    pub(crate) counters: stats::Counters,
+    pub(crate) counters: counters::Counters,
     /// The next transaction id.
     pub(crate) next_txn: AtomicU64,
     /// STAN sequences by link name (see [`links::Link`]).
@@ -157,7 +160,7 @@ impl Core {
             last_cutover: std::sync::Mutex::new(None),
             duplicates: Duplicates::new(settings.duplicate_window, 1_000_000),
             late: Duplicates::new(Duration::from_secs(600), settings.late_capacity),
-            counters: stats::Counters::default(),
+            counters: counters::Counters::default(),
             recent: Recent::new(settings.recent_capacity),
             next_txn: AtomicU64::new(settings.first_txn_id.max(1)),
             stans: dashmap::DashMap::new(),
@@ -264,7 +267,6 @@ impl Core {
             .clone();
         let link = Arc::new(Link::new(id, config, now, stan));
         self.links.add(link.clone());
-        metrics::gauge!("switch_links_up", "role" => role_name(role)).increment(1.0);
         if role == Role::Issuer {
             return vec![self.network_request(&link, "001", now)];
         }
@@ -279,7 +281,6 @@ impl Core {
         };
         link.up.store(false, Ordering::Relaxed);
         link.signed_on.store(false, Ordering::Relaxed);
-        metrics::gauge!("switch_links_up", "role" => role_name(link.config.role)).decrement(1.0);
         let mut actions = Vec::new();
         link.drain_deadlines();
         for key in self.inflight.keys_on(id) {
@@ -321,7 +322,7 @@ impl Core {
             }
             _ => {
                 tracing::warn!(link = %link.config.name, %mti, "unexpected message; dropped");
-                metrics::counter!("switch_dropped_total", "reason" => "unexpected").increment(1);
+                self.counters.dropped(counters::Dropped::Unexpected);
                 Vec::new()
             }
         }
@@ -380,8 +381,10 @@ impl Core {
             self.saf_delivery_lapsed(key.link, &entry.issuer, item);
             return;
         }
-        metrics::counter!("switch_timeouts_total", "issuer" => entry.issuer.to_string())
-            .increment(1);
+        self.counters
+            .bank(&entry.issuer)
+            .timeouts
+            .fetch_add(1, Ordering::Relaxed);
         // The reversal is queued before the acquirer hears of the timeout.
         if matches!(key.class, 1 | 2) {
             if let Some(rev) = reversal_of(&entry.forwarded) {

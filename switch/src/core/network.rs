@@ -91,7 +91,10 @@ impl Core {
             .is_some_and(|b| b.settlement_agent);
         if !agent {
             tracing::warn!(link = %link.config.name, %bank, "cutover (0800, field 70 = 201) refused: only the settlement agent closes the business day");
-            metrics::counter!("switch_cutover_refused_total", "bank" => bank.clone()).increment(1);
+            self.counters
+                .bank(bank)
+                .cutover_refused
+                .fetch_add(1, Ordering::Relaxed);
             return ResponseCode::INVALID_TRANSACTION;
         }
         let key = (

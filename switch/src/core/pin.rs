@@ -14,6 +14,7 @@
 
 use codecs::{Message, ResponseCode};
 
+use super::counters::PinOutcome;
 use super::links::Link;
 use super::Core;
 use crate::security::pin::PinBlockError;
@@ -56,8 +57,7 @@ impl Core {
                     link_without_pin_key = %without,
                     "PIN block cannot be translated: one link has no PIN key; RC 96"
                 );
-                metrics::counter!("switch_pin_translations_total", "outcome" => "no key")
-                    .increment(1);
+                self.counters.pin(PinOutcome::NoKey);
                 return Err(ResponseCode::SYSTEM_MALFUNCTION);
             }
         };
@@ -78,17 +78,18 @@ impl Core {
         );
         let (rc, outcome) = match result {
             Ok(translated) => {
-                metrics::counter!("switch_pin_translations_total", "outcome" => "translated")
-                    .increment(1);
+                self.counters.pin(PinOutcome::Translated);
                 return Ok(Some(translated));
             }
             Err(SecurityError::PinBlock(PinBlockError::Length { .. } | PinBlockError::Pan)) => {
-                (ResponseCode::FORMAT_ERROR, "format")
+                (ResponseCode::FORMAT_ERROR, PinOutcome::Format)
             }
-            Err(SecurityError::PinBlock(_)) => (pin_crypto_error(), "undecipherable"),
-            Err(SecurityError::Unavailable(_)) => (ResponseCode::ISSUER_INOPERATIVE, "unavailable"),
+            Err(SecurityError::PinBlock(_)) => (pin_crypto_error(), PinOutcome::Undecipherable),
+            Err(SecurityError::Unavailable(_)) => {
+                (ResponseCode::ISSUER_INOPERATIVE, PinOutcome::Unavailable)
+            }
             Err(SecurityError::NoKey { .. } | SecurityError::BadKey { .. }) => {
-                (ResponseCode::SYSTEM_MALFUNCTION, "no key")
+                (ResponseCode::SYSTEM_MALFUNCTION, PinOutcome::NoKey)
             }
         };
         if let Err(e) = &result {
@@ -104,7 +105,7 @@ impl Core {
                 "PIN block not translated"
             );
         }
-        metrics::counter!("switch_pin_translations_total", "outcome" => outcome).increment(1);
+        self.counters.pin(outcome);
         Err(rc)
     }
 }

@@ -9,6 +9,7 @@ use codecs::{Message, ResponseCode};
 use routing_rules::{Transaction, Verdict};
 use rust_decimal::Decimal;
 
+use super::counters::Unavailable;
 use super::duplicates::DuplicateKey;
 use super::inflight::{AcquirerRouting, InFlightEntry, InFlightKey, Purpose};
 use super::journal::FinalState;
@@ -23,7 +24,7 @@ impl Core {
         let id = link.id;
         let mti = msg.mti();
         let class = mti.as_bytes()[1] - b'0';
-        metrics::counter!("switch_requests_total", "mti" => mti.to_string(), "acquirer" => link.config.bank.clone()).increment(1);
+        self.counters.bank(&link.config.bank).requests.add(mti);
 
         let mandatory: &[u8] = if class == 4 {
             &REVERSAL_FIELDS
@@ -111,13 +112,14 @@ impl Core {
         let issuer_link = match self.links.pick_issuer(&issuer) {
             Ok(l) => l,
             Err(full) => {
-                let why = if full {
-                    "in-flight limit reached"
+                let counters = self.counters.bank(&issuer);
+                let (why, counter) = if full {
+                    (Unavailable::Full, &counters.unavailable_full)
                 } else {
-                    "no signed-on link"
+                    (Unavailable::NoLink, &counters.unavailable_no_link)
                 };
-                tracing::info!(%issuer, why, "issuer unavailable");
-                metrics::counter!("switch_unavailable_total", "issuer" => issuer.clone(), "why" => why).increment(1);
+                counter.fetch_add(1, Ordering::Relaxed);
+                tracing::info!(%issuer, why = why.label(), "issuer unavailable");
                 return self.decline(
                     now,
                     acq.id,
@@ -277,7 +279,7 @@ impl Core {
         rule: Option<String>,
     ) -> Actions {
         let mut actions = reply(link, msg, rc);
-        metrics::counter!("switch_responses_total", "rc" => rc.to_string()).increment(1);
+        self.counters.responses.add(rc);
         let entry = InFlightEntry {
             txn_id: self.new_txn_id(),
             purpose: Purpose::Request,

@@ -7,6 +7,7 @@ use std::sync::Arc;
 
 use codecs::{Message, ResponseCode};
 
+use super::counters::Dropped;
 use super::inflight::{InFlightEntry, InFlightKey, Purpose};
 use super::journal::FinalState;
 use super::links::Link;
@@ -29,14 +30,13 @@ impl Core {
             // Late: its request timed out here (an answer to nothing the switch
             // sent is not remembered, so a repeat of it is still unmatched).
             let late = self.late.contains(&late_key(&key), now);
-            let (what, counter) = if late {
-                ("late", &self.counters.late_responses)
+            let (what, why) = if late {
+                ("late", Dropped::Late)
             } else {
-                ("unmatched", &self.counters.unmatched_responses)
+                ("unmatched", Dropped::Unmatched)
             };
-            counter.fetch_add(1, Ordering::Relaxed);
+            self.counters.dropped(why);
             tracing::info!(link = %link.config.name, %mti, stan, what, response = %msg, "response dropped");
-            metrics::counter!("switch_dropped_total", "reason" => what).increment(1);
             return Vec::new();
         };
         link.in_flight.fetch_sub(1, Ordering::Relaxed);
@@ -47,9 +47,10 @@ impl Core {
             .response_code()
             .and_then(|rc| ResponseCode::new(&rc))
             .unwrap_or(ResponseCode::SYSTEM_MALFUNCTION);
-        metrics::counter!("switch_responses_total", "rc" => rc.to_string()).increment(1);
-        metrics::histogram!("switch_issuer_latency_seconds", "issuer" => entry.issuer.to_string())
-            .record(now.since(entry.started).as_secs_f64());
+        self.counters.responses.add(rc);
+        self.counters
+            .bank(&entry.issuer)
+            .latency(now.since(entry.started).as_millis() as u64);
         let mut actions = Vec::with_capacity(2);
         let mut resp = msg;
         // A PIN block under the issuer's key means nothing to the acquirer.

@@ -1,41 +1,188 @@
-//! Counters of what the core decided with no action to show for it (answers
-//! dropped as late or as unmatched), read as a snapshot with [`Core::stats`]; the
-//! driver and the tests read them, the core publishes nothing itself.
+//! What the core counted and what it holds, read as a snapshot with
+//! [`Core::stats`] (and issuer answer times drained with
+//! [`Core::take_issuer_latencies`]). The core publishes no metrics itself: the
+//! driver reads these once a second and publishes them (see `net::publish`); the
+//! tests read them directly. Labels become text here, never on the request path.
 
+use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicU64, Ordering};
 
+use super::counters::{PinOutcome, Unavailable};
 use super::Core;
+use crate::config::Role;
 
-/// The live counters.
-#[derive(Debug, Default)]
-pub(crate) struct Counters {
-    /// Answers that came after their request had timed out.
-    pub(crate) late_responses: AtomicU64,
-    /// Answers to nothing the switch sent (or forgot long ago).
-    pub(crate) unmatched_responses: AtomicU64,
+/// A snapshot of one bank's counters.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct BankStats {
+    /// Requests it sent as acquirer, by MTI (`switch_requests_total{mti,acquirer}`).
+    pub requests: BTreeMap<String, u64>,
+    /// Its requests (as issuer) that timed out (`switch_timeouts_total{issuer}`).
+    pub timeouts: u64,
+    /// Requests it could not take, by why (`switch_unavailable_total{issuer,why}`).
+    pub unavailable: BTreeMap<&'static str, u64>,
+    /// Store-and-forward messages for it expired undelivered
+    /// (`switch_saf_expired_total{issuer}`).
+    pub saf_expired: u64,
+    /// Cutover requests from it refused (`switch_cutover_refused_total{bank}`).
+    pub cutover_refused: u64,
+    /// Answer times recorded but dropped because nobody drained them.
+    pub latencies_dropped: u64,
+}
+
+/// A snapshot of one live link.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct LinkStats {
+    /// The link's configured name.
+    pub name: String,
+    /// The link's bank.
+    pub bank: String,
+    /// Its role.
+    pub role: Role,
+    /// 2 usable, 1 connected (not signed on), 0 down (`switch_link_state`).
+    pub state: u8,
+    /// Requests in flight on it (`switch_issuer_in_flight` for issuer links).
+    pub in_flight: usize,
 }
 
 /// A snapshot of the core's counters and gauges.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct CoreStats {
     /// Answers dropped because their request had already timed out.
     pub late_responses: u64,
     /// Answers dropped because they matched nothing sent.
     pub unmatched_responses: u64,
+    /// Messages dropped because the link's role does not send them.
+    pub unexpected_messages: u64,
+    /// Answers to acquirers by response code (`switch_responses_total{rc}`).
+    pub responses: BTreeMap<String, u64>,
+    /// Advices acknowledged and queued, by original MTI (`switch_advices_total{mti}`).
+    pub advices: BTreeMap<String, u64>,
+    /// PIN translations by outcome (`switch_pin_translations_total{outcome}`).
+    pub pin_translations: BTreeMap<&'static str, u64>,
+    /// Duplicate or late-answer keys forgotten before their window was over
+    /// (`switch_duplicate_window_shortened_total`).
+    pub duplicate_window_shortened: u64,
+    /// Counters per bank.
+    pub banks: BTreeMap<String, BankStats>,
+    /// The live links.
+    pub links: Vec<LinkStats>,
     /// Requests and store-and-forward deliveries in flight.
     pub in_flight: usize,
     /// Messages waiting in store-and-forward.
     pub saf_depth: usize,
+    /// Store-and-forward messages sent and not yet answered.
+    pub saf_outstanding: usize,
+}
+
+impl CoreStats {
+    /// Live links of `role` (`switch_links_up{role}`).
+    pub fn links_up(&self, role: Role) -> usize {
+        self.links.iter().filter(|l| l.role == role).count()
+    }
+
+    /// Answers with response code `rc` so far.
+    pub fn responses_with(&self, rc: &str) -> u64 {
+        self.responses.get(rc).copied().unwrap_or(0)
+    }
+
+    /// `bank`'s counters (zeros if it was never seen).
+    pub fn bank(&self, bank: &str) -> BankStats {
+        self.banks.get(bank).cloned().unwrap_or_default()
+    }
+}
+
+fn load(c: &AtomicU64) -> u64 {
+    c.load(Ordering::Relaxed)
 }
 
 impl Core {
-    /// The core's counters and gauges now.
+    /// The core's counters and gauges now. Allocates: call it once a second, not
+    /// per request.
     pub fn stats(&self) -> CoreStats {
+        let c = &self.counters;
+        let banks = c
+            .banks()
+            .into_iter()
+            .map(|(name, b)| {
+                let stats = BankStats {
+                    requests: b
+                        .requests
+                        .snapshot()
+                        .into_iter()
+                        .map(|(mti, n)| (mti.to_string(), n))
+                        .collect(),
+                    timeouts: load(&b.timeouts),
+                    unavailable: [
+                        (Unavailable::Full, &b.unavailable_full),
+                        (Unavailable::NoLink, &b.unavailable_no_link),
+                    ]
+                    .into_iter()
+                    .filter(|(_, n)| load(n) > 0)
+                    .map(|(why, n)| (why.label(), load(n)))
+                    .collect(),
+                    saf_expired: load(&b.saf_expired),
+                    cutover_refused: load(&b.cutover_refused),
+                    latencies_dropped: load(&b.latencies_dropped),
+                };
+                (name, stats)
+            })
+            .collect();
+        let links = self
+            .links
+            .all()
+            .into_iter()
+            .map(|link| LinkStats {
+                name: link.config.name.clone(),
+                bank: link.config.bank.clone(),
+                role: link.config.role,
+                state: if link.usable() {
+                    2
+                } else if link.up.load(Ordering::Relaxed) {
+                    1
+                } else {
+                    0
+                },
+                in_flight: link.in_flight.load(Ordering::Relaxed),
+            })
+            .collect();
         CoreStats {
-            late_responses: self.counters.late_responses.load(Ordering::Relaxed),
-            unmatched_responses: self.counters.unmatched_responses.load(Ordering::Relaxed),
+            late_responses: load(&c.late_responses),
+            unmatched_responses: load(&c.unmatched_responses),
+            unexpected_messages: load(&c.unexpected),
+            responses: c
+                .responses
+                .snapshot()
+                .into_iter()
+                .map(|(rc, n)| (rc.to_string(), n))
+                .collect(),
+            advices: c
+                .advices
+                .snapshot()
+                .into_iter()
+                .map(|(mti, n)| (mti.to_string(), n))
+                .collect(),
+            pin_translations: PinOutcome::ALL
+                .into_iter()
+                .filter(|o| load(&c.pin[*o as usize]) > 0)
+                .map(|o| (o.label(), load(&c.pin[o as usize])))
+                .collect(),
+            duplicate_window_shortened: self.duplicates.shortened() + self.late.shortened(),
+            banks,
+            links,
             in_flight: self.inflight.len(),
             saf_depth: self.saf.depth(),
+            saf_outstanding: self.saf.outstanding(),
         }
+    }
+
+    /// Answer times (ms) of each issuer recorded since the last call, for the
+    /// driver's `switch_issuer_latency_seconds{issuer}` histogram.
+    pub fn take_issuer_latencies(&self) -> Vec<(String, Vec<u32>)> {
+        self.counters
+            .banks()
+            .into_iter()
+            .map(|(name, b)| (name, b.take_latencies()))
+            .filter(|(_, samples)| !samples.is_empty())
+            .collect()
     }
 }

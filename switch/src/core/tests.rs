@@ -16,6 +16,7 @@ use super::*;
 use crate::config::{Direction, LinkConfig, Role};
 
 mod saf_window;
+mod stats;
 
 const ACQ: LinkId = 1;
 const ISS: LinkId = 2;

@@ -32,32 +32,13 @@ impl Core {
         self.deliver_saf(now, &mut actions);
         for item in self.saf.expire(now, self.settings.saf_expiry) {
             tracing::error!(issuer = %item.issuer, mti = %item.msg.mti(), attempts = item.attempts, "ALERT: store-and-forward message expired undelivered");
-            metrics::counter!("switch_saf_expired_total", "issuer" => item.issuer.clone())
-                .increment(1);
+            self.counters
+                .bank(&item.issuer)
+                .saf_expired
+                .fetch_add(1, Ordering::Relaxed);
         }
         self.duplicates.expire(now);
         self.late.expire(now);
-        metrics::gauge!("switch_in_flight").set(self.inflight.len() as f64);
-        for link in self.links.all() {
-            let state = if link.usable() {
-                2.0
-            } else if link.up.load(Ordering::Relaxed) {
-                1.0
-            } else {
-                0.0
-            };
-            let labels = [
-                ("link", link.config.name.clone()),
-                ("bank", link.config.bank.clone()),
-            ];
-            metrics::gauge!("switch_link_state", &labels).set(state);
-            if link.config.role == Role::Issuer {
-                metrics::gauge!("switch_issuer_in_flight", &labels)
-                    .set(link.in_flight.load(Ordering::Relaxed) as f64);
-            }
-        }
-        metrics::gauge!("switch_saf_depth").set(self.saf.depth() as f64);
-        metrics::gauge!("switch_saf_outstanding").set(self.saf.outstanding() as f64);
         actions
     }
 

@@ -14,6 +14,7 @@
 //! - [`stream`]: plain or TLS streams and their read/write halves;
 //! - [`connection`]: one connection's read loop and writer (and the check of the
 //!   institutions a TLS peer claims);
+//! - [`publish`]: the core's statistics published as metrics once a second;
 //! - [`runtime`]: the shared driver state, the tick loop, action execution,
 //!   graceful drain and reload.
 
@@ -25,6 +26,7 @@ pub mod handshake;
 pub mod listener;
 pub mod open_files;
 pub mod pending;
+pub mod publish;
 pub mod read_batch;
 pub mod runtime;
 pub mod stream;

@@ -487,6 +487,8 @@ async fn tick_loop(shared: Arc<Shared>) {
     let mut interval = tokio::time::interval(Duration::from_millis(10));
     interval.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
     let mut stop = shared.stop.subscribe();
+    let mut publisher = super::publish::Publisher::default();
+    let mut published = tokio::time::Instant::now();
     loop {
         tokio::select! {
             _ = interval.tick() => {}
@@ -498,6 +500,11 @@ async fn tick_loop(shared: Arc<Shared>) {
         let actions = shared.core.on_tick(shared.now());
         if !actions.is_empty() {
             shared.execute(actions).await;
+        }
+        // Beside the tick, not in it: a snapshot allocates, once a second is enough.
+        if published.elapsed() >= super::publish::PUBLISH_EVERY {
+            publisher.publish(&shared.core);
+            published = tokio::time::Instant::now();
         }
     }
 }
