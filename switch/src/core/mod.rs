@@ -279,7 +279,9 @@ impl Core {
         let Some(link) = self.links.remove(id) else {
             return Vec::new();
         };
-        link.up.store(false, Ordering::Relaxed);
+        // Before the sweep below: a forward racing it either is swept or sees
+        // the link down (see `track_in_flight`).
+        link.up.store(false, Ordering::SeqCst);
         link.signed_on.store(false, Ordering::Relaxed);
         let mut actions = Vec::new();
         link.drain_deadlines();
@@ -362,6 +364,29 @@ impl Core {
         }
         read.set(32, &link.config.bank);
         self.decline(now, id, &read, ResponseCode::FORMAT_ERROR, None)
+    }
+
+    /// Track `entry` as in flight on `link` under `key`. A link can go down on
+    /// another thread between the moment a forward picked it and this insert;
+    /// its sweep of in-flight entries (`on_link_down`) then missed this one, and
+    /// nothing would ever time it out (its deadline went with the link). So when
+    /// the link is found down after the insert, the entry is taken back (exactly
+    /// one of the sweep and this check gets it) and takes the timeout path now.
+    pub(crate) fn track_in_flight(
+        &self,
+        now: Millis,
+        link: &Link,
+        key: InFlightKey,
+        entry: inflight::InFlightEntry,
+        actions: &mut Actions,
+    ) {
+        self.inflight.insert(key, entry);
+        if !link.up.load(Ordering::SeqCst) {
+            if let Some(entry) = self.inflight.take(&key) {
+                tracing::info!(link = %link.config.name, stan = key.stan, "the link went down while this was forwarded; timed out now");
+                self.expire_entry(now, key, entry, actions);
+            }
+        }
     }
 
     /// Request → timeout path: RC 91 to the acquirer, a reversal for the issuer.

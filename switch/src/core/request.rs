@@ -221,14 +221,15 @@ impl Core {
             // In the acquirer's terms, as the journal keys its originals.
             record.reverses = original.and_then(|o| o.acquirer_keys);
         }
-        self.inflight.insert(key, entry);
-        vec![
+        let mut actions = vec![
             Action::Journal(Box::new(record)),
             Action::Send {
                 link: issuer_link.id,
                 msg: out,
             },
-        ]
+        ];
+        self.track_in_flight(now, &issuer_link, key, entry, &mut actions);
+        actions
     }
 
     /// 0400 from an acquirer: forward to the original's issuer with field 90 as

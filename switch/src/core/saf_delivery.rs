@@ -154,17 +154,25 @@ impl Core {
         self.saf
             .attempted(issuer, item.id, now.after(backoff.max(link.config.timeout)));
         link.push_deadline(TimeoutClass::Pos, (deadline, class, stan));
-        self.inflight.insert(
-            InFlightKey {
-                link: link.id,
-                class,
-                stan,
-            },
+        tracing::debug!(%issuer, item = item.id, attempt = item.attempts + 1, "store-and-forward delivery");
+        actions.push(Action::Send {
+            link: link.id,
+            msg: msg.clone(),
+        });
+        let key = InFlightKey {
+            link: link.id,
+            class,
+            stan,
+        };
+        self.track_in_flight(
+            now,
+            link,
+            key,
             InFlightEntry {
                 txn_id: 0,
                 purpose: Purpose::Saf { item: item.id },
                 acquirer_link: 0,
-                forwarded: msg.clone(),
+                forwarded: msg,
                 acquirer_f7: None,
                 acquirer_f11: None,
                 acquirer_routing: None,
@@ -173,8 +181,7 @@ impl Core {
                 started: now,
                 deadline,
             },
+            actions,
         );
-        tracing::debug!(%issuer, item = item.id, attempt = item.attempts + 1, "store-and-forward delivery");
-        actions.push(Action::Send { link: link.id, msg });
     }
 }

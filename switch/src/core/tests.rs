@@ -837,3 +837,78 @@ fn a_lost_sign_on_answer_is_retried_after_the_link_timeout() {
     assert_eq!(to_iss2(&h.core.on_tick(Millis(14_500))), 0);
     assert!(h.core.link_usable(ISS3));
 }
+
+#[test]
+fn an_entry_forwarded_on_a_link_that_went_down_meanwhile_times_out_at_once() {
+    let h = Harness::new();
+    // The forward picked the link; the link goes down (its sweep finds nothing
+    // of this request yet); then the forward tracks its request.
+    let link = h.core.links.get(ISS).expect("the issuer link");
+    assert!(h.core.on_link_down(Millis(5), ISS).is_empty());
+    let fwd = purchase(90, "000000");
+    let key = InFlightKey {
+        link: ISS,
+        class: 2,
+        stan: 4242,
+    };
+    let entry = inflight::InFlightEntry {
+        txn_id: 1,
+        purpose: Purpose::Request,
+        acquirer_link: ACQ,
+        forwarded: fwd,
+        acquirer_f7: None,
+        acquirer_f11: None,
+        acquirer_routing: None,
+        issuer: "940800".into(),
+        rule: None,
+        started: Millis(5),
+        deadline: Millis(10_005),
+    };
+    let mut actions = Vec::new();
+    h.core
+        .track_in_flight(Millis(6), &link, key, entry, &mut actions);
+    assert_eq!(
+        h.core.in_flight(),
+        0,
+        "nothing waits on a link that is gone"
+    );
+    assert_eq!(rc(&one_to(&actions, ACQ)), "91");
+    assert_eq!(h.saf.depth(), 1, "the reversal is owed");
+}
+
+/// Forwards on one thread while the issuer's link drops and comes back on
+/// another: whatever the interleaving, once every link is down nothing is left
+/// in flight (an entry inserted after its link's sweep used to stay forever).
+#[test]
+fn forwards_racing_link_drops_leave_nothing_in_flight() {
+    let h = Harness::new();
+    let stop = std::sync::atomic::AtomicBool::new(false);
+    std::thread::scope(|s| {
+        s.spawn(|| {
+            for stan in 1..=20_000u32 {
+                h.acquire(
+                    Millis(u64::from(stan)),
+                    purchase(stan % 999_999 + 1, "000000"),
+                );
+            }
+            stop.store(true, std::sync::atomic::Ordering::SeqCst);
+        });
+        s.spawn(|| {
+            let mut id = 100;
+            while !stop.load(std::sync::atomic::Ordering::SeqCst) {
+                h.core.on_link_down(Millis(1), ISS);
+                h.core.on_link_down(Millis(1), id);
+                id += 1;
+                h.up_issuer(id, Millis(1));
+            }
+        });
+    });
+    for id in [ISS, 100] {
+        h.core.on_link_down(Millis(30_000), id);
+    }
+    let ids: Vec<LinkId> = h.core.links.all().iter().map(|l| l.id).collect();
+    for id in ids {
+        h.core.on_link_down(Millis(30_000), id);
+    }
+    assert_eq!(h.core.in_flight(), 0);
+}
