@@ -245,12 +245,10 @@ async fn bad_input_is_logged_and_never_disturbs_other_connections() {
     eprintln!("bad input: {:?}", started.elapsed());
 }
 
-/// A peer that sends half a frame and closes should be named as such in the log
-/// (`simulators/src/issuer/server.rs`, `run_connection`, the `None` arm with a
-/// non-empty read buffer). But `codecs::framing::FrameCodec` does not implement
-/// `Decoder::decode_eof`, so tokio-util's default turns the leftover bytes into the
-/// error "bytes remaining on stream" (`Some(Err(..))`): the line reads
-/// "framing error: bytes remaining on stream" and that arm is never reached.
+/// A peer that sends half a frame and closes is named as such in the issuer
+/// simulator's log: `codecs::framing::FrameCodec::decode_eof` reports the leftover
+/// bytes as `FramingError::Truncated` ("peer closed in the middle of a frame")
+/// rather than tokio-util's generic "bytes remaining on stream".
 #[tokio::test]
 async fn half_a_frame_then_close_is_named_in_the_log() {
     let log = LogCapture::default();
