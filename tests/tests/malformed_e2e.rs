@@ -8,6 +8,7 @@
 use std::time::Duration;
 
 use bytes::Bytes;
+use switch::net::RunningSwitch;
 use tests::{accept, answer, national_rules, pan, purchase, start_switch, LogCapture, Peer};
 use tokio::net::TcpListener;
 
@@ -148,17 +149,25 @@ fn cases() -> Vec<(&'static str, Vec<u8>, bool, &'static str)> {
     ]
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn each_malformed_request_gets_30_and_the_connection_goes_on() {
-    let log = LogCapture::global();
+/// A switch whose acquirer link `acquirer` speaks the dialect without field 60,
+/// with its issuer link dialing the listener returned (and the dialect file, to
+/// remove at the end).
+async fn network(acquirer: &str) -> (RunningSwitch, TcpListener, std::path::PathBuf) {
     let issuer_listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let dialect = dialect_file("cases");
+    let dialect = dialect_file(acquirer);
     let sw = start_switch(&config(
         issuer_listener.local_addr().unwrap(),
         &dialect,
-        "malformed-acquirer",
+        acquirer,
     ))
     .await;
+    (sw, issuer_listener, dialect)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn each_malformed_request_gets_30_and_the_connection_goes_on() {
+    let log = LogCapture::global();
+    let (sw, issuer_listener, dialect) = network("malformed-acquirer").await;
     let mut issuer = accept(&issuer_listener, WAIT).await;
     let signon = issuer.recv(WAIT).await.expect("sign-on");
     issuer.send(&answer(&signon, "00")).await;
@@ -224,14 +233,7 @@ async fn each_malformed_request_gets_30_and_the_connection_goes_on() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_flood_of_malformed_requests_is_answered_but_not_logged_line_by_line() {
     let log = LogCapture::global();
-    let issuer_listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let dialect = dialect_file("flood");
-    let sw = start_switch(&config(
-        issuer_listener.local_addr().unwrap(),
-        &dialect,
-        "flooding-acquirer",
-    ))
-    .await;
+    let (sw, _issuer_listener, dialect) = network("flooding-acquirer").await;
     let mut acq = Peer::connect(sw.listening["flooding-acquirer"]).await;
     let bad = frame(&purchase_fields("-19"));
     const FLOOD: usize = 300;

@@ -35,24 +35,40 @@ struct Window {
     suppressed: u64,
 }
 
-/// Budgets per (link name, event kind).
+/// One link's windows, by event kind (a handful per link).
+type LinkWindows = Mutex<Vec<(&'static str, Window)>>;
+
+/// Budgets per link name, then per event kind.
 #[derive(Debug, Default)]
 pub(crate) struct EventBudget {
-    windows: DashMap<(String, &'static str), Mutex<Window>>,
+    windows: DashMap<Box<str>, LinkWindows>,
 }
 
 impl EventBudget {
-    /// Whether an event of `kind` on `link` at `now` may be written.
+    /// Whether an event of `kind` on `link` at `now` may be written. Only a link's
+    /// first event allocates (its name, once): a peer that floods events costs a
+    /// lookup each, nothing more.
     pub(crate) fn check(&self, link: &str, kind: &'static str, now: Instant) -> Verdict {
-        let key = (link.to_string(), kind);
-        let entry = self.windows.entry(key).or_insert_with(|| {
-            Mutex::new(Window {
-                started: now,
-                written: 0,
-                suppressed: 0,
-            })
-        });
-        let mut w = entry.lock().unwrap_or_else(|p| p.into_inner());
+        let per_link = match self.windows.get(link) {
+            Some(found) => found,
+            None => self.windows.entry(Box::from(link)).or_default().downgrade(),
+        };
+        let mut kinds = per_link.lock().unwrap_or_else(|p| p.into_inner());
+        let w = match kinds.iter().position(|(k, _)| *k == kind) {
+            Some(i) => &mut kinds[i].1,
+            None => {
+                kinds.push((
+                    kind,
+                    Window {
+                        started: now,
+                        written: 0,
+                        suppressed: 0,
+                    },
+                ));
+                let last = kinds.len() - 1;
+                &mut kinds[last].1
+            }
+        };
         if now.saturating_duration_since(w.started) >= PERIOD {
             w.started = now;
             w.written = 0;
