@@ -883,6 +883,9 @@ impl Figures {
 
 // ---------------------------------------------------------------- memory
 
+pub use simulators::demo::memory::parse_status_kib;
+use simulators::demo::memory::status_kib;
+
 /// Resident memory of process `pid` (this process for None) in bytes, from
 /// `/proc/<pid>/status` (`VmRSS`); None where there is no such file (not Linux).
 pub fn rss_bytes(pid: Option<u32>) -> Option<u64> {
@@ -892,23 +895,6 @@ pub fn rss_bytes(pid: Option<u32>) -> Option<u64> {
 /// Peak resident memory (`VmHWM`) of process `pid`, bytes.
 pub fn peak_rss_bytes(pid: Option<u32>) -> Option<u64> {
     status_kib(pid, "VmHWM:").map(|kib| kib * 1024)
-}
-
-fn status_kib(pid: Option<u32>, key: &str) -> Option<u64> {
-    let path = match pid {
-        Some(pid) => format!("/proc/{pid}/status"),
-        None => "/proc/self/status".to_string(),
-    };
-    let text = std::fs::read_to_string(path).ok()?;
-    parse_status_kib(&text, key)
-}
-
-/// The value in kB of line `key` of a `/proc/<pid>/status` text.
-pub fn parse_status_kib(text: &str, key: &str) -> Option<u64> {
-    text.lines()
-        .find_map(|line| line.strip_prefix(key))
-        .and_then(|rest| rest.split_whitespace().next())
-        .and_then(|n| n.parse().ok())
 }
 
 /// CPU time of the whole machine and of this process, in clock ticks, from

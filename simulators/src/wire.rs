@@ -138,13 +138,18 @@ impl LinkFormat {
     }
 }
 
-/// Dial `addr`, retrying with exponential backoff (100 ms doubling to 5 s) until
-/// it connects or `attempts` run out (None: forever).
+/// The first pause of a redial backoff, doubled after each failure...
+pub const BACKOFF_FIRST: Duration = Duration::from_millis(100);
+/// ... up to this.
+pub const BACKOFF_MAX: Duration = Duration::from_secs(5);
+
+/// Dial `addr`, retrying with exponential backoff ([`BACKOFF_FIRST`] doubling to
+/// [`BACKOFF_MAX`]) until it connects or `attempts` run out (None: forever).
 pub async fn connect_with_backoff(
     addr: SocketAddr,
     attempts: Option<u32>,
 ) -> std::io::Result<TcpStream> {
-    let mut delay = Duration::from_millis(100);
+    let mut delay = BACKOFF_FIRST;
     let mut tried = 0u32;
     loop {
         match TcpStream::connect(addr).await {
@@ -156,7 +161,7 @@ pub async fn connect_with_backoff(
                 }
                 tracing::debug!(%addr, error = %e, ?delay, "connect failed; retrying");
                 tokio::time::sleep(delay).await;
-                delay = (delay * 2).min(Duration::from_secs(5));
+                delay = (delay * 2).min(BACKOFF_MAX);
             }
         }
     }

@@ -189,7 +189,7 @@ fn gen_certs(dir: &std::path::Path, config: &std::path::Path, test_certs: bool) 
             for f in &files {
                 println!("wrote {}", f.display());
             }
-            let layout = switch::tls::generate::Layout::new(dir);
+            let layout = switch::tls::layout::Layout::new(dir);
             println!(
                 "CA key: {} (keep it here: it signs certificates and CRLs; never hand it out)",
                 layout.ca_key().display()

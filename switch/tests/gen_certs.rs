@@ -91,8 +91,8 @@ fn the_ca_key_stays_apart_and_each_bank_gets_only_its_bundle() {
     }
 
     // Private keys: the CA's in its folder, otherwise each party's own in its bundle.
-    let mut allowed: BTreeSet<PathBuf> = banks.iter().map(|b| layout.bank_key(b)).collect();
-    allowed.insert(layout.switch_key());
+    let mut allowed: BTreeSet<PathBuf> = banks.iter().map(|b| layout.bank(b).key()).collect();
+    allowed.insert(layout.switch().key());
     allowed.insert(layout.ca_key());
     let ca_key = std::fs::read_to_string(layout.ca_key()).unwrap();
     let ca_key_line = ca_key.lines().nth(1).expect("a PEM body");
@@ -135,7 +135,7 @@ fn the_ca_key_stays_apart_and_each_bank_gets_only_its_bundle() {
         .load(bank)
         .unwrap_or_else(|e| panic!("bank {bank}'s bundle: {e}"))
         .expect("TLS on");
-        let der = switch::tls::files::certificates(&layout.bank_cert(bank)).unwrap();
+        let der = switch::tls::files::certificates(&layout.bank(bank).cert()).unwrap();
         let names = switch::tls::identity::certificate_names(&der[0]).unwrap();
         assert_eq!(names, plan.banks[*bank], "bank {bank}'s certificate");
     }

@@ -63,7 +63,7 @@ fn a_valid_tls_configuration_loads() {
         Some("940810.banks.test")
     );
     // Debug output of the whole configuration shows no key.
-    let key = std::fs::read_to_string(pki.layout().switch_key()).unwrap();
+    let key = std::fs::read_to_string(pki.layout().switch().key()).unwrap();
     let body: String = key.lines().filter(|l| !l.starts_with("-----")).collect();
     let debug = format!("{c:?}");
     assert!(!debug.contains(&body[..20]), "key material in Debug output");
@@ -106,7 +106,7 @@ fn missing_and_mismatched_files_are_named() {
         "{e:?}"
     );
     // No error ever quotes a key.
-    let key = std::fs::read_to_string(pki.layout().bank_key("940810")).unwrap();
+    let key = std::fs::read_to_string(pki.layout().bank("940810").key()).unwrap();
     assert!(e
         .iter()
         .all(|m| !m.contains("PRIVATE KEY") && !key.lines().nth(1).is_some_and(|l| m.contains(l))));

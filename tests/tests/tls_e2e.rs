@@ -261,8 +261,8 @@ async fn issuer_presenting_another_identity_is_not_signed_on() {
         // issuer link of 940800, must refuse it.
         let tls = simulators::tls::TlsOptions {
             tls_ca: vec![pki.layout().ca()],
-            tls_cert: Some(pki.layout().bank_cert(BANK_A)),
-            tls_key: Some(pki.layout().bank_key(BANK_A)),
+            tls_cert: Some(pki.layout().bank(BANK_A).cert()),
+            tls_key: Some(pki.layout().bank(BANK_A).key()),
             ..Default::default()
         }
         .load(ISSUER)

@@ -183,8 +183,6 @@ struct RedialPause {
 impl RedialPause {
     /// A link shorter than this counts as lost at once.
     const QUICK: Duration = Duration::from_secs(1);
-    const FIRST: Duration = Duration::from_millis(100);
-    const MAX: Duration = Duration::from_secs(5);
 
     fn connected(&mut self, now: Instant) {
         self.connected_at = Some(now);
@@ -202,9 +200,9 @@ impl RedialPause {
     fn pause(&self) -> Duration {
         match self.quick_losses {
             0 => Duration::ZERO,
-            n => Self::FIRST
+            n => wire::BACKOFF_FIRST
                 .saturating_mul(1 << (n - 1).min(6))
-                .min(Self::MAX),
+                .min(wire::BACKOFF_MAX),
         }
     }
 }

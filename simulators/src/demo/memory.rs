@@ -25,15 +25,26 @@ pub const MIN_SAMPLES: usize = 6;
 
 /// Resident memory of this process in bytes (None where `/proc` is missing).
 pub fn rss_now() -> Option<u64> {
-    let status = std::fs::read_to_string("/proc/self/status").ok()?;
-    let line = status.lines().find(|l| l.starts_with("VmRSS:"))?;
-    let kib: u64 = line["VmRSS:".len()..]
-        .trim()
-        .trim_end_matches("kB")
-        .trim()
-        .parse()
-        .ok()?;
-    Some(kib * 1024)
+    status_kib(None, "VmRSS:").map(|kib| kib * 1024)
+}
+
+/// The value in kB of line `key` (`VmRSS:`, `VmHWM:`) of `/proc/<pid>/status`
+/// (None: this process).
+pub fn status_kib(pid: Option<u32>, key: &str) -> Option<u64> {
+    let path = match pid {
+        Some(pid) => format!("/proc/{pid}/status"),
+        None => "/proc/self/status".to_string(),
+    };
+    let text = std::fs::read_to_string(path).ok()?;
+    parse_status_kib(&text, key)
+}
+
+/// The value in kB of line `key` of a `/proc/<pid>/status` text.
+pub fn parse_status_kib(text: &str, key: &str) -> Option<u64> {
+    text.lines()
+        .find_map(|line| line.strip_prefix(key))
+        .and_then(|rest| rest.split_whitespace().next())
+        .and_then(|n| n.parse().ok())
 }
 
 /// Bytes in MiB, for reports.

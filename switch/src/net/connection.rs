@@ -49,6 +49,13 @@ pub(crate) async fn serve(
     serve_with(shared, config, stream, binding, None).await;
 }
 
+/// The frame codec of a link's connections. One place: a plain listener reads a
+/// socket's first frames with it and hands it, possibly mid-frame, to the
+/// connection's reader.
+pub(crate) fn link_codec(shared: &Shared, link: &LinkConfig) -> FrameCodec {
+    FrameCodec::new(link.framing, false, shared.config.max_frame)
+}
+
 /// [`serve`] a stream that already sent `prefix` (read while it was pending on a
 /// plain listener): its frames are handled first, in order.
 pub(crate) async fn serve_with(
@@ -61,7 +68,7 @@ pub(crate) async fn serve_with(
     let peer = stream.tcp().peer_addr().ok();
     let _ = stream.tcp().set_nodelay(true);
     let id = shared.next_link.fetch_add(1, Ordering::Relaxed);
-    let codec = || FrameCodec::new(config.framing, false, shared.config.max_frame);
+    let codec = || link_codec(&shared, &config);
     let certificate = binding.as_ref().map(|b| b.certificate.clone());
     // Only acquirer links claim institutions (issuer responses echo field 32).
     let binding = binding.filter(|_| config.role == Role::Acquirer);

@@ -30,6 +30,8 @@ pub(crate) enum Refused {
     Silent,
     /// Not done within the deadline.
     TimedOut,
+    /// The peer closed before sending anything (a listener's side).
+    Closed,
     /// The peer's certificate was missing, untrusted, expired, revoked or wrong.
     Certificate(String),
     /// The certificate is valid but names none of the link's bank identities.
@@ -43,6 +45,7 @@ impl Refused {
         match self {
             Refused::Silent => "silent",
             Refused::TimedOut => "timeout",
+            Refused::Closed => "closed",
             Refused::Certificate(_) => "certificate",
             Refused::Identity(_) => "identity",
             Refused::Other(_) => "protocol",
@@ -80,10 +83,21 @@ impl Refused {
                 "security event: certificate identity is not bound to this link"
             ),
             Refused::Silent => tracing::debug!(link, ?peer, "no ClientHello; closed"),
+            Refused::Closed => tracing::debug!(link, ?peer, "closed before a ClientHello"),
             Refused::TimedOut => tracing::debug!(link, ?peer, "TLS handshake timed out"),
             Refused::Other(reason) => {
                 tracing::debug!(link, ?peer, reason = %reason, "TLS handshake failed")
             }
+        }
+    }
+}
+
+impl From<NoFirstByte> for Refused {
+    fn from(n: NoFirstByte) -> Self {
+        match n {
+            NoFirstByte::Silent => Refused::Silent,
+            NoFirstByte::Closed => Refused::Closed,
+            NoFirstByte::Io(e) => Refused::Other(e.to_string()),
         }
     }
 }
@@ -144,14 +158,7 @@ pub(crate) async fn accept(
     tls: &LinkTls,
 ) -> Result<(LinkStream, Arc<Binding>), Refused> {
     let until = tokio::time::Instant::now() + deadline;
-    match first_byte(&tcp, first_byte_within.min(deadline)).await {
-        Ok(()) => {}
-        Err(NoFirstByte::Silent) => return Err(Refused::Silent),
-        Err(NoFirstByte::Closed) => {
-            return Err(Refused::Other("closed before a ClientHello".into()))
-        }
-        Err(NoFirstByte::Io(e)) => return Err(Refused::Other(e.to_string())),
-    }
+    first_byte(&tcp, first_byte_within.min(deadline)).await?;
     let stream = match tokio::time::timeout_at(until, acceptor.accept(tcp)).await {
         Err(_) => return Err(Refused::TimedOut),
         Ok(Err(e)) => return Err(classify(&e)),

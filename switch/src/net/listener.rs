@@ -27,13 +27,12 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
-use codecs::framing::FrameCodec;
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
-use tokio::time::Instant;
 use tokio_rustls::TlsAcceptor;
 
-use super::connection::serve_with;
+use super::connection::{link_codec, serve_with};
+use super::event_budget::may_log;
 use super::first_frame::{first_frame, FrameDeadlines};
 use super::handshake;
 use super::pending::PendingSet;
@@ -75,16 +74,6 @@ pub(crate) async fn accept_loop(shared: Arc<Shared>, link: Arc<LinkConfig>, list
     }
 }
 
-/// Accept failures of one listener, logged at most once per [`ACCEPT_LOG_EVERY`]:
-/// out of descriptors, every attempt fails, and the log must not say so each time.
-#[derive(Default)]
-struct AcceptFailures {
-    last_logged: Option<Instant>,
-    since: u64,
-}
-
-/// How often a listener that keeps failing to accept says so.
-const ACCEPT_LOG_EVERY: Duration = Duration::from_secs(10);
 /// The pause after a failed accept: the backlog stays readable, so an immediate
 /// retry would spin.
 const ACCEPT_RETRY: Duration = Duration::from_millis(50);
@@ -102,7 +91,7 @@ async fn accept(
     link: &LinkConfig,
     listener: &TcpListener,
     pending: &PendingSet,
-    failures: &mut AcceptFailures,
+    errors: &metrics::Counter,
 ) -> Option<(TcpStream, SocketAddr)> {
     let mut stop = shared.stop.subscribe();
     loop {
@@ -116,17 +105,11 @@ async fn accept(
         match accepted {
             Ok(pair) => return Some(pair),
             Err(e) => {
-                metrics::counter!("switch_accept_errors_total", "link" => link.name.clone())
-                    .increment(1);
+                errors.increment(1);
                 let evicted = out_of_descriptors(&e) && pending.evict_oldest();
-                failures.since += 1;
-                if failures
-                    .last_logged
-                    .is_none_or(|at| at.elapsed() >= ACCEPT_LOG_EVERY)
-                {
-                    tracing::warn!(link = %link.name, error = %e, failures = failures.since, evicted, "accept failed");
-                    failures.last_logged = Some(Instant::now());
-                    failures.since = 0;
+                // Out of descriptors, every attempt fails: a few lines, then a count.
+                if let Some(suppressed) = may_log(&link.name, "accept failed") {
+                    tracing::warn!(link = %link.name, error = %e, suppressed, evicted, "accept failed");
                 }
                 tokio::time::sleep(ACCEPT_RETRY).await;
             }
@@ -137,43 +120,69 @@ async fn accept(
 /// One of the link's connections for a socket that proved itself, or None (the
 /// socket is then closed) when the link is full.
 fn connection_slot(
-    connections: &Arc<Semaphore>,
+    listening: &Listening,
     link: &LinkConfig,
     peer: SocketAddr,
-    authenticated: bool,
 ) -> Option<OwnedSemaphorePermit> {
-    let slot = connections.clone().try_acquire_owned().ok();
+    let slot = listening.connections.clone().try_acquire_owned().ok();
     if slot.is_none() {
-        metrics::counter!("switch_connections_refused_total", "link" => link.name.clone())
-            .increment(1);
-        if authenticated {
-            tracing::warn!(link = %link.name, %peer, max = link.max_connections, "connection limit reached; closing the new connection");
-        } else {
-            // Anyone can send a frame on a plain link: do not let them flood the log.
-            tracing::debug!(link = %link.name, %peer, max = link.max_connections, "connection limit reached; closing the new connection");
+        listening.refused.increment(1);
+        // Anyone can send a frame on a plain link: a few lines, then a count.
+        if let Some(suppressed) = may_log(&link.name, "connection limit") {
+            tracing::warn!(link = %link.name, %peer, max = link.max_connections, suppressed, "connection limit reached; closing the new connection");
         }
     }
     slot
 }
 
+/// What one listener shares with the tasks of the sockets it accepted: the
+/// link's connection slots and its counters (registered once, not per event).
+struct Listening {
+    connections: Arc<Semaphore>,
+    refused: metrics::Counter,
+    accept_errors: metrics::Counter,
+}
+
+impl Listening {
+    fn new(link: &LinkConfig) -> Arc<Listening> {
+        let label = link.name.clone();
+        Arc::new(Listening {
+            connections: Arc::new(Semaphore::new(link.max_connections)),
+            refused: metrics::counter!("switch_connections_refused_total", "link" => label.clone()),
+            accept_errors: metrics::counter!("switch_accept_errors_total", "link" => label),
+        })
+    }
+}
+
+/// Whether a socket that proved itself may still be served: not once the switch
+/// stops (its drain has closed the links it knows of, and would not know of this
+/// one).
+fn still_serving(shared: &Shared) -> bool {
+    !*shared.stop.borrow()
+}
+
 async fn plain_loop(shared: Arc<Shared>, link: Arc<LinkConfig>, listener: TcpListener) {
     let limits = shared.config.pending;
     let pending = PendingSet::new(&link.name, limits.max_pending);
-    let connections = Arc::new(Semaphore::new(link.max_connections));
-    let mut failures = AcceptFailures::default();
-    while let Some((mut tcp, peer)) =
-        accept(&shared, &link, &listener, &pending, &mut failures).await
+    let listening = Listening::new(&link);
+    while let Some((mut tcp, peer)) = accept(
+        &shared,
+        &link,
+        &listener,
+        &pending,
+        &listening.accept_errors,
+    )
+    .await
     {
-        let _ = tcp.set_nodelay(true);
         // Admitted here, in accept order, so that the oldest is evicted first.
         let slot = (link.role == Role::Acquirer).then(|| pending.admit());
-        let (shared, link, connections) = (shared.clone(), link.clone(), connections.clone());
+        let (shared, link, listening) = (shared.clone(), link.clone(), listening.clone());
         tokio::spawn(async move {
             let prefix = match slot {
                 // The switch speaks first on an issuer link.
                 None => None,
                 Some(mut slot) => {
-                    let codec = FrameCodec::new(link.framing, false, shared.config.max_frame);
+                    let codec = link_codec(&shared, &link);
                     let deadlines = FrameDeadlines {
                         first_byte: limits.first_byte_timeout,
                         first_frame: limits.first_frame_timeout,
@@ -190,7 +199,10 @@ async fn plain_loop(shared: Arc<Shared>, link: Arc<LinkConfig>, listener: TcpLis
                     }
                 }
             };
-            let Some(permit) = connection_slot(&connections, &link, peer, false) else {
+            if !still_serving(&shared) {
+                return;
+            }
+            let Some(permit) = connection_slot(&listening, &link, peer) else {
                 return;
             };
             serve_with(shared, link, LinkStream::Plain(tcp), None, prefix).await;
@@ -207,18 +219,22 @@ async fn tls_loop(
 ) {
     let first_byte = shared.config.pending.first_byte_timeout;
     let pending = PendingSet::new(&link.name, tls.max_handshakes);
-    let connections = Arc::new(Semaphore::new(link.max_connections));
+    let listening = Listening::new(&link);
     let tls = Arc::new(tls);
-    let mut failures = AcceptFailures::default();
-    while let Some((tcp, peer)) = accept(&shared, &link, &listener, &pending, &mut failures).await {
+    while let Some((tcp, peer)) = accept(
+        &shared,
+        &link,
+        &listener,
+        &pending,
+        &listening.accept_errors,
+    )
+    .await
+    {
+        // The handshake's flights go out at once.
         let _ = tcp.set_nodelay(true);
         let mut slot = pending.admit();
-        let (shared, link, tls, connections) = (
-            shared.clone(),
-            link.clone(),
-            tls.clone(),
-            connections.clone(),
-        );
+        let (shared, link, tls, listening) =
+            (shared.clone(), link.clone(), tls.clone(), listening.clone());
         tokio::spawn(async move {
             let handshake = handshake::accept(
                 &tls.acceptor,
@@ -233,7 +249,10 @@ async fn tls_loop(
                 None => {} // evicted (counted by the set)
                 Some(Err(refused)) => refused.report(&link.name, Some(peer)),
                 Some(Ok((stream, binding))) => {
-                    let Some(permit) = connection_slot(&connections, &link, peer, true) else {
+                    if !still_serving(&shared) {
+                        return;
+                    }
+                    let Some(permit) = connection_slot(&listening, &link, peer) else {
                         return;
                     };
                     serve_with(shared, link, stream, Some(binding), None).await;

@@ -117,7 +117,10 @@ pub fn settlement(config: &Config, date: Option<&str>) -> Result<SettleReport, S
         open_day_records: records_on(open_day)?,
         last_day_with_records: conn
             .query_row(
-                "SELECT max(business_day) FROM journal WHERE business_day < ?1",
+                &format!(
+                    "SELECT max(o.business_day) FROM journal o WHERE o.business_day < ?1 AND {}",
+                    super::settlement::ORIGINAL
+                ),
                 [open_day],
                 |r| r.get(0),
             )

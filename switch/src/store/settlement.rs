@@ -22,6 +22,11 @@ use serde_json::json;
 use super::business_day::format_day;
 use super::interchange::Interchange;
 
+/// The journal rows settlement counts (as `o`): approved financial originals with
+/// an issuer and an amount.
+pub(crate) const ORIGINAL: &str = "o.state = 'approved' AND substr(o.mti, 2, 1) = '2'
+        AND o.reverses_stan IS NULL AND o.issuer IS NOT NULL AND o.amount IS NOT NULL";
+
 /// One (acquirer, issuer, currency) line.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct PairTotal {
@@ -78,8 +83,6 @@ pub fn settle_with(
     agent: Option<String>,
     fees: &Interchange,
 ) -> rusqlite::Result<Settlement> {
-    const ORIGINAL: &str = "o.state = 'approved' AND substr(o.mti, 2, 1) = '2'
-        AND o.reverses_stan IS NULL AND o.issuer IS NOT NULL AND o.amount IS NOT NULL";
     conn.execute_batch(super::schema::SETTLEMENT_INDEXES)?;
     let mut totals: BTreeMap<Key, (i64, Decimal, Decimal)> = BTreeMap::new();
     let mut add = |sql: &str, sign: i64| -> rusqlite::Result<()> {

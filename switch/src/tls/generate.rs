@@ -17,7 +17,7 @@ use rcgen::{
 };
 use time::{Duration, OffsetDateTime};
 
-pub use super::layout::{Bundle, Layout};
+use super::layout::Layout;
 use super::settings::{default_identity, is_dns_name, DEFAULT_DOMAIN};
 use crate::config::Config;
 
@@ -329,7 +329,7 @@ mod tests {
             }
             assert_eq!(mode(&layout.ca_dir()), 0o700);
         }
-        let der = crate::tls::files::certificates(&layout.bank_cert("940810")).unwrap();
+        let der = crate::tls::files::certificates(&layout.bank("940810").cert()).unwrap();
         assert_eq!(
             crate::tls::identity::certificate_names(&der[0]).unwrap(),
             vec!["940810.banks.test"]

@@ -73,26 +73,6 @@ impl Layout {
         Bundle::new(self.dir.join(BANKS_FOLDER).join(bank), bank)
     }
 
-    /// The switch's certificate.
-    pub fn switch_cert(&self) -> PathBuf {
-        self.switch().cert()
-    }
-
-    /// The switch's private key.
-    pub fn switch_key(&self) -> PathBuf {
-        self.switch().key()
-    }
-
-    /// Bank `bank`'s certificate.
-    pub fn bank_cert(&self, bank: &str) -> PathBuf {
-        self.bank(bank).cert()
-    }
-
-    /// Bank `bank`'s private key.
-    pub fn bank_key(&self, bank: &str) -> PathBuf {
-        self.bank(bank).key()
-    }
-
     /// The folder of the test certificates.
     pub fn test_dir(&self) -> PathBuf {
         self.dir.join(TEST_FOLDER)

@@ -23,7 +23,8 @@ use futures_util::{SinkExt, StreamExt};
 use rustls::pki_types::ServerName;
 use rustls::{ClientConfig, RootCertStore};
 use simulators::issuer::RunningIssuer;
-use switch::tls::generate::{generate, CertPlan, Layout};
+use switch::tls::generate::{generate, CertPlan};
+use switch::tls::layout::Layout;
 use tokio::net::TcpStream;
 use tokio_rustls::client::TlsStream;
 use tokio_rustls::TlsConnector;
@@ -186,8 +187,8 @@ tls = true
         for c in switch::tls::files::certificates(&layout.ca()).unwrap() {
             roots.add(c).unwrap();
         }
-        let certs = switch::tls::files::certificates(&layout.bank_cert(bank)).unwrap();
-        let key = switch::tls::files::private_key(&layout.bank_key(bank)).unwrap();
+        let certs = switch::tls::files::certificates(&layout.bank(bank).cert()).unwrap();
+        let key = switch::tls::files::private_key(&layout.bank(bank).key()).unwrap();
         Arc::new(
             ClientConfig::builder_with_provider(switch::tls::endpoint::provider())
                 .with_protocol_versions(&[&rustls::version::TLS12])
@@ -201,7 +202,7 @@ tls = true
     /// Bank `bank`'s certificate and key.
     pub fn bank(&self, bank: &str) -> Option<(PathBuf, PathBuf)> {
         let l = self.layout();
-        Some((l.bank_cert(bank), l.bank_key(bank)))
+        Some((l.bank(bank).cert(), l.bank(bank).key()))
     }
 
     /// A test certificate: `expired`, `revoked` or `unknown-ca`.
