@@ -598,9 +598,9 @@ fn links_config(shape: &SwitchShape) -> String {
         r#"[switch]
 institution_id = "940000"
 rules = "{rules}"
-duplicate_window_secs = 300
-shutdown_grace_secs = 2
-read_timeout_secs = 60
+duplicate_window_ms = 300000
+shutdown_grace_ms = 2000
+read_timeout_ms = 60000
 
 [[link]]
 name = "acquirer"
@@ -626,7 +626,7 @@ framing = "binary2"
 max_in_flight = {max_in_flight}
 timeout_ms = {timeout}
 cash_timeout_ms = {timeout}
-echo_interval_secs = {echo}
+echo_interval_ms = {echo}
 "#,
         rules = national_rules().display().to_string().replace('\\', "/"),
         acquirer = ACQUIRER_BANK,
@@ -635,7 +635,7 @@ echo_interval_secs = {echo}
         timeout = shape.timeout_ms,
         issuer_bank = ISSUER_BANK,
         issuer = shape.issuer,
-        echo = shape.echo_interval_secs,
+        echo = shape.echo_interval_secs * 1000,
     )
 }
 
@@ -648,12 +648,12 @@ pub fn parse_config(text: &str) -> Result<Config, String> {
             .collect::<Vec<_>>()
             .join("; ")
     })?;
-    if let Some(journal) = config.journal.as_mut().filter(|j| j.pan_key.is_err()) {
+    if let Some(journal) = config.journal.as_mut().filter(|j| j.pan_key.is_none()) {
         let key = (0..BENCH_PAN_KEY.len() / 2)
             .map(|i| u8::from_str_radix(&BENCH_PAN_KEY[2 * i..2 * i + 2], 16))
             .collect::<Result<Vec<u8>, _>>()
             .map_err(|e| e.to_string())?;
-        journal.pan_key = Ok(switch::config::SecretKey(key));
+        journal.pan_key = Some(switch::config::SecretKey::new(key));
     }
     Ok(config)
 }

@@ -168,11 +168,21 @@ fn print_security(config: &Config) {
     }
 }
 
+/// The configuration's warnings (deprecated key names, a secret this
+/// environment lacks) on standard error, where a report on standard output
+/// stays machine-readable.
+fn warn_on_stderr(config: Config) -> Config {
+    for w in &config.warnings {
+        eprintln!("warning: {w}");
+    }
+    config
+}
+
 /// `switch gen-certs`.
 fn gen_certs(dir: &std::path::Path, config: &std::path::Path, test_certs: bool) -> ExitCode {
     use switch::tls::generate::{generate, CertPlan};
     let config = match Config::load_without_tls_files(config) {
-        Ok(c) => c,
+        Ok(c) => warn_on_stderr(c),
         Err(errors) => {
             for e in &errors {
                 eprintln!("error: {e}");
@@ -244,7 +254,7 @@ fn settle(config: &std::path::Path, date: Option<&str>, format: &str) -> ExitCod
         return ExitCode::from(2);
     };
     let config = match Config::load(config) {
-        Ok(c) => c,
+        Ok(c) => warn_on_stderr(c),
         Err(errors) => {
             for e in &errors {
                 eprintln!("error: {e}");
@@ -276,6 +286,7 @@ fn settle(config: &std::path::Path, date: Option<&str>, format: &str) -> ExitCod
 /// `switch cutover`.
 fn cutover(config: &std::path::Path) -> ExitCode {
     let result = Config::load(config)
+        .map(warn_on_stderr)
         .map_err(|errors| {
             errors
                 .iter()
@@ -318,9 +329,10 @@ fn main() -> ExitCode {
                         println!("warning: {w}");
                     }
                     print_security(&c);
-                    if let Some(Err(e)) = c.journal.as_ref().map(|j| &j.pan_key) {
-                        // `switch run` will refuse to start until it is there.
-                        println!("warning: journal {e}");
+                    // Deprecated key names; a journal key `switch run` will
+                    // refuse to start without.
+                    for w in &c.warnings {
+                        println!("warning: {w}");
                     }
                     println!(
                         "ok: {} links; rules {}: {} banks, {} BIN ranges, {} rules",
@@ -360,7 +372,12 @@ fn run(path: &std::path::Path, tls_dir: Option<&std::path::Path>) -> ExitCode {
         .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .init();
     let mut config = match Config::load(path) {
-        Ok(c) => c,
+        Ok(c) => {
+            for w in &c.warnings {
+                tracing::warn!("{w}");
+            }
+            c
+        }
         Err(errors) => {
             for e in &errors {
                 eprintln!("error: {e}");

@@ -134,7 +134,7 @@ async fn kill_9_under_load_loses_nothing_and_reverses_once() {
 institution_id = "940000"
 rules = "{RULES}"
 saf_retry_ms = 200
-shutdown_grace_secs = 3
+shutdown_grace_ms = 3000
 
 [journal]
 path = "journal.db"

@@ -67,7 +67,7 @@ fn config(path: PathBuf) -> JournalConfig {
     JournalConfig {
         path,
         durability: Durability::Strict,
-        pan_key: Ok(SecretKey(vec![7; 32])),
+        pan_key: Some(SecretKey::new(vec![7; 32])),
         group_commit_max: 64,
         group_commit_window: Duration::ZERO,
         cutover_secs: 0,

@@ -45,9 +45,9 @@ fn config(tag: &str, timeout_ms: u64, issuers: &[(&str, std::net::SocketAddr)]) 
 [switch]
 institution_id = "940000"
 rules = "{rules}"
-read_timeout_secs = 2
+read_timeout_ms = 2000
 saf_retry_ms = 150
-shutdown_grace_secs = 1
+shutdown_grace_ms = 1000
 "#,
         rules = national_rules()
     );
@@ -74,7 +74,7 @@ direction = "dial"
 address = "{addr}"
 timeout_ms = {timeout_ms}
 cash_timeout_ms = {timeout_ms}
-echo_interval_secs = 60
+echo_interval_ms = 60000
 "#
         ));
     }

@@ -42,8 +42,8 @@ impl DemoJournal {
                 (dir.join("journal.db"), Some(dir))
             }
         };
-        let run_key = || -> Result<SecretKey, String> {
-            Ok(SecretKey(
+        let run_key = || {
+            Some(SecretKey::new(
                 (0..4).flat_map(|_| random_u64().to_le_bytes()).collect(),
             ))
         };
@@ -55,7 +55,7 @@ impl DemoJournal {
             group_commit_window: Duration::ZERO,
             cutover_secs: 0,
         });
-        if journal.pan_key.is_err() {
+        if journal.pan_key.is_none() {
             // The configured key's variable is unset: a key for this run only.
             tracing::info!("no PAN key in this environment: the demo uses one made for its run");
             journal.pan_key = run_key();

@@ -8,7 +8,7 @@
 //! frame arrives ([`super::first_frame`]). A pending socket is closed if it sends
 //! no byte within `first_byte_timeout_ms`, or no proof within the overall
 //! deadline (`[switch.tls] handshake_timeout_ms`, `first_frame_timeout_ms`; a
-//! plain socket that pauses mid-frame also by `read_timeout_secs`, as an
+//! plain socket that pauses mid-frame also by `read_timeout_ms`, as an
 //! established link would be).
 //! Pending sockets per listener are bounded (`max_handshakes` on TLS,
 //! `max_pending` on plain TCP): at the bound the oldest is closed to admit the

@@ -290,7 +290,7 @@ impl RunningSwitch {
             let pan_key = jc
                 .pan_key
                 .as_ref()
-                .map_err(|e| std::io::Error::other(format!("journal {e}")))?;
+                .ok_or_else(|| std::io::Error::other("journal pan_key not loaded: its source is unavailable here (switch check-config says why)"))?;
             let remember = settings.recent_capacity;
             let (opened, mut recovered) =
                 Store::open_remembering(jc, epoch_unix_ms as i64, remember)
@@ -312,7 +312,7 @@ impl RunningSwitch {
             }
             settings.first_txn_id = recovered.last_txn_id + 1;
             remembered = std::mem::take(&mut recovered.forwarded);
-            settings.pan_key = Some(Arc::from(pan_key.0.as_slice()));
+            settings.pan_key = Some(Arc::from(pan_key.expose()));
             saf.get_or_insert_with(|| Arc::new(DurableSaf::new(opened.clone(), recovered.saf)));
             journal.get_or_insert_with(|| Arc::new(StoreJournal::new(opened.clone())));
             store = Some(opened);

@@ -49,13 +49,6 @@ pub(crate) enum RawKey {
     Plain(PlainKey),
 }
 
-impl RawKey {
-    /// A key written in the clear (refused).
-    pub(crate) fn is_plain(&self) -> bool {
-        matches!(self, RawKey::Plain(_))
-    }
-}
-
 /// A key written in the clear: read only to be refused, and wiped at once.
 pub(crate) struct PlainKey;
 
@@ -102,6 +95,109 @@ pub struct SecurityConfig {
     pub keys: BTreeMap<String, ZoneKeys>,
 }
 
+/// A problem with a link's (or the journal's) key settings. Messages name the
+/// field and, for keys from the environment, the variable: never key material.
+#[derive(Debug, thiserror::Error)]
+pub enum KeySettingError {
+    /// A key written in the clear.
+    #[error(
+        "{0}: keys are not written in the clear; give {{ wrapped = \"...\" }} \
+         (switch wrap-key) or {{ env = \"VARIABLE\" }}"
+    )]
+    Plain(&'static str),
+    /// Neither or both of `wrapped` and `env`.
+    #[error("{0}: give exactly one of wrapped (under the KEK) or env (a variable name)")]
+    Source(&'static str),
+    /// `{ env = VAR }` with VAR unset.
+    #[error("{what}: environment variable {var} is not set")]
+    Unset {
+        /// The field.
+        what: &'static str,
+        /// The variable.
+        var: String,
+    },
+    /// The variable's value is not a hex key.
+    #[error("{what}: {var}: {reason}")]
+    NotHex {
+        /// The field.
+        what: &'static str,
+        /// The variable.
+        var: String,
+        /// Why (never the value).
+        reason: String,
+    },
+    /// The KEK could not be had, or the key did not unwrap under it.
+    #[error("{what}: {reason}")]
+    Unwrap {
+        /// The field.
+        what: &'static str,
+        /// Why.
+        reason: String,
+    },
+    /// `mac_padding` without `mac_key`.
+    #[error("mac_padding needs mac_key")]
+    PaddingWithoutKey,
+    /// `pin_format` without `pin_key`.
+    #[error("pin_format needs pin_key")]
+    FormatWithoutKey,
+    /// The link's spec cannot carry a MAC.
+    #[error("{0}")]
+    MacSpec(String),
+    /// A MAC key of the wrong length.
+    #[error("mac_key: a retail MAC key is {MAC_KEY_LEN} bytes (K and K'), not {0}")]
+    MacKeyLength(usize),
+    /// A PIN key that does not fit its format.
+    #[error("pin_key: a format {} PIN key cannot be {len} bytes ({})", .format.name(), pin_key_lengths(*.format))]
+    PinKeyLength {
+        /// The link's PIN block format.
+        format: PinFormat,
+        /// The key's length.
+        len: usize,
+    },
+    /// The spec's field 52 cannot hold the format's block.
+    #[error("pin_format {}: spec {spec} cannot carry a {}-byte PIN block in field 52", .format.name(), .format.block_len())]
+    PinField {
+        /// The link's PIN block format.
+        format: PinFormat,
+        /// The spec's name.
+        spec: String,
+    },
+}
+
+/// The key lengths a PIN block format takes, for messages.
+fn pin_key_lengths(format: PinFormat) -> &'static str {
+    match format {
+        PinFormat::Iso0 => "TDES: 16 or 24",
+        PinFormat::Iso4 => "AES: 16, 24 or 32",
+    }
+}
+
+impl RawKey {
+    /// Whether the key is written the way keys may be (first stage: nothing
+    /// is read).
+    pub(crate) fn check_source(&self, what: &'static str) -> Result<(), KeySettingError> {
+        self.source(what).map(|_| ())
+    }
+
+    /// `(wrapped, env)`, exactly one of them.
+    fn source(&self, what: &'static str) -> Result<KeySource<'_>, KeySettingError> {
+        match self {
+            RawKey::Plain(_) => Err(KeySettingError::Plain(what)),
+            RawKey::Source(s) => match (&s.wrapped, &s.env) {
+                (Some(wrapped), None) => Ok(KeySource::Wrapped(wrapped)),
+                (None, Some(var)) => Ok(KeySource::Env(var)),
+                _ => Err(KeySettingError::Source(what)),
+            },
+        }
+    }
+}
+
+/// Where a well-written key comes from.
+enum KeySource<'a> {
+    Wrapped(&'a str),
+    Env(&'a str),
+}
+
 /// Reads the KEK at most once, only if some key is wrapped.
 pub(crate) struct KeyLoader {
     kek_env: String,
@@ -130,103 +226,101 @@ impl KeyLoader {
         }
     }
 
-    /// The key `raw` names; `what` names it in errors ("mac_key").
-    pub(crate) fn key(&mut self, raw: &RawKey, what: &str) -> Result<Option<KeyMaterial>, String> {
-        let source = match raw {
-            RawKey::Plain(_) => {
-                return Err(format!(
-                    "{what}: keys are not written in the clear; give {{ wrapped = \"...\" }} \
-                     (switch wrap-key) or {{ env = \"VARIABLE\" }}"
-                ))
-            }
-            RawKey::Source(s) => s,
-        };
-        match (&source.wrapped, &source.env) {
-            (Some(wrapped), None) => {
-                if !self.load {
-                    return Ok(None);
-                }
+    /// The key `raw` names; `what` names it in errors ("mac_key"). None when
+    /// keys are not read.
+    pub(crate) fn key(
+        &mut self,
+        raw: &RawKey,
+        what: &'static str,
+    ) -> Result<Option<KeyMaterial>, KeySettingError> {
+        let source = raw.source(what)?;
+        if !self.load {
+            return Ok(None);
+        }
+        let unwrap_error = |reason| KeySettingError::Unwrap { what, reason };
+        match source {
+            KeySource::Wrapped(wrapped) => {
                 let env = self.kek_env.clone();
                 let kek = self.kek.get_or_insert_with(|| kek_from_env(&env));
-                let kek = kek.as_ref().map_err(|e| format!("{what}: {e}"))?;
-                unwrap(kek, wrapped)
-                    .map(Some)
-                    .map_err(|e| format!("{what}: {e}"))
+                let kek = kek.as_ref().map_err(|e| unwrap_error(e.clone()))?;
+                unwrap(kek, wrapped).map(Some).map_err(unwrap_error)
             }
-            (None, Some(var)) => {
-                if !self.load {
-                    return Ok(None);
-                }
-                let text = zeroize::Zeroizing::new(
-                    std::env::var(var)
-                        .map_err(|_| format!("{what}: environment variable {var} is not set"))?,
-                );
+            KeySource::Env(var) => {
+                let text =
+                    zeroize::Zeroizing::new(std::env::var(var).map_err(|_| {
+                        KeySettingError::Unset {
+                            what,
+                            var: var.to_string(),
+                        }
+                    })?);
                 KeyMaterial::from_hex(&text)
                     .map(Some)
-                    .map_err(|e| format!("{what}: {var}: {e}"))
+                    .map_err(|e| KeySettingError::NotHex {
+                        what,
+                        var: var.to_string(),
+                        reason: e.to_string(),
+                    })
             }
-            _ => Err(format!(
-                "{what}: give exactly one of wrapped (under the KEK) or env (a variable name)"
-            )),
         }
     }
 }
 
-/// Validate one link's security fields against its spec; the keys go to the
-/// loader's caller (None when the configuration is read without secrets).
-pub(crate) fn link_security(
+/// First stage: check one link's security fields as written (nothing is read).
+pub(crate) fn link_security_settings(
     raw: &RawLinkSecurity<'_>,
-    spec: &Spec,
-    loader: &mut KeyLoader,
-) -> Result<(LinkSecurity, Option<ZoneKeys>), String> {
+) -> Result<LinkSecurity, KeySettingError> {
     if raw.mac_padding.is_some() && raw.mac_key.is_none() {
-        return Err("mac_padding needs mac_key".into());
+        return Err(KeySettingError::PaddingWithoutKey);
     }
     if raw.pin_format.is_some() && raw.pin_key.is_none() {
-        return Err("pin_format needs pin_key".into());
+        return Err(KeySettingError::FormatWithoutKey);
     }
     let mut security = LinkSecurity::default();
-    let mut keys = ZoneKeys::default();
-    if let Some(raw_key) = raw.mac_key {
-        super::message::check_spec(spec)?;
-        let key = loader.key(raw_key, "mac_key")?;
-        if let Some(k) = &key {
-            if k.len() != MAC_KEY_LEN {
-                return Err(format!(
-                    "mac_key: a retail MAC key is {MAC_KEY_LEN} bytes (K and K'), not {}",
-                    k.len()
-                ));
-            }
-        }
+    if let Some(key) = raw.mac_key {
+        key.check_source("mac_key")?;
         security.mac = Some(raw.mac_padding.unwrap_or_default());
+    }
+    if let Some(key) = raw.pin_key {
+        key.check_source("pin_key")?;
+        security.pin = Some(raw.pin_format.unwrap_or_default());
+    }
+    Ok(security)
+}
+
+/// Second stage: check the settings against the link's spec and read its keys
+/// (None when the configuration is read without secrets or has none).
+pub(crate) fn link_keys(
+    raw: &RawLinkSecurity<'_>,
+    settings: LinkSecurity,
+    spec: &Spec,
+    loader: &mut KeyLoader,
+) -> Result<Option<ZoneKeys>, KeySettingError> {
+    let mut keys = ZoneKeys::default();
+    if let (Some(raw_key), Some(_)) = (raw.mac_key, settings.mac) {
+        super::message::check_spec(spec).map_err(KeySettingError::MacSpec)?;
+        let key = loader.key(raw_key, "mac_key")?;
+        if let Some(k) = key.as_ref().filter(|k| k.len() != MAC_KEY_LEN) {
+            return Err(KeySettingError::MacKeyLength(k.len()));
+        }
         keys.mac = key;
     }
-    if let Some(raw_key) = raw.pin_key {
-        let format = raw.pin_format.unwrap_or_default();
+    if let (Some(raw_key), Some(format)) = (raw.pin_key, settings.pin) {
         check_pin_field(spec, format)?;
         let key = loader.key(raw_key, "pin_key")?;
-        if let Some(k) = &key {
-            if !format.key_fits(k.len()) {
-                return Err(format!(
-                    "pin_key: a format {} PIN key cannot be {} bytes ({})",
-                    format.name(),
-                    k.len(),
-                    match format {
-                        PinFormat::Iso0 => "TDES: 16 or 24",
-                        PinFormat::Iso4 => "AES: 16, 24 or 32",
-                    }
-                ));
-            }
+        if let Some(k) = key.as_ref().filter(|k| !format.key_fits(k.len())) {
+            return Err(KeySettingError::PinKeyLength {
+                format,
+                len: k.len(),
+            });
         }
-        security.pin = Some(format);
         keys.pin = key;
     }
     let loaded = keys.mac.is_some() || keys.pin.is_some();
-    Ok((security, loaded.then_some(keys)))
+    Ok(loaded.then_some(keys))
 }
 
 /// Whether `spec`'s field 52 holds a block of `format`.
-fn check_pin_field(spec: &Spec, format: PinFormat) -> Result<(), String> {
+fn check_pin_field(spec: &Spec, format: PinFormat) -> Result<(), KeySettingError> {
     let bytes = format.block_len();
     let fits = spec.field(52).is_some_and(|f| {
         let units = match f.encoding {
@@ -242,11 +336,10 @@ fn check_pin_field(spec: &Spec, format: PinFormat) -> Result<(), String> {
     if fits {
         Ok(())
     } else {
-        Err(format!(
-            "pin_format {}: spec {} cannot carry a {bytes}-byte PIN block in field 52",
-            format.name(),
-            spec.name
-        ))
+        Err(KeySettingError::PinField {
+            format,
+            spec: spec.name.to_string(),
+        })
     }
 }
 
@@ -254,6 +347,17 @@ fn check_pin_field(spec: &Spec, format: PinFormat) -> Result<(), String> {
 mod tests {
     #![allow(clippy::unwrap_used)]
     use super::*;
+
+    /// Both stages, as the configuration runs them.
+    fn link_security(
+        raw: &RawLinkSecurity<'_>,
+        spec: &Spec,
+        loader: &mut KeyLoader,
+    ) -> Result<(LinkSecurity, Option<ZoneKeys>), String> {
+        let settings = link_security_settings(raw).map_err(|e| e.to_string())?;
+        let keys = link_keys(raw, settings, spec, loader).map_err(|e| e.to_string())?;
+        Ok((settings, keys))
+    }
 
     fn raw_key(text: &str) -> RawKey {
         #[derive(Deserialize)]

@@ -137,40 +137,67 @@ pub const DEFAULT_MAX_HANDSHAKES: usize = 256;
 /// Default identity domain.
 pub const DEFAULT_DOMAIN: &str = "banks.test";
 
+/// A problem with `[switch.tls]` or a link's TLS fields.
+#[derive(Debug, thiserror::Error)]
+pub enum TlsSettingError {
+    /// `domain` is not a DNS name.
+    #[error("domain {0:?} is not a DNS name")]
+    Domain(String),
+    /// An identity that is neither a DNS name nor a CN.
+    #[error("identity {0:?} is not a DNS name or CN")]
+    SwitchIdentity(String),
+    /// `ca = []`.
+    #[error("ca: at least one CA certificate file is needed")]
+    NoCa,
+    /// A zero deadline or bound.
+    #[error("max_handshakes and handshake_timeout_ms must be at least 1")]
+    ZeroBound,
+    /// `identity`/`identities` on a plain link.
+    #[error("identity and identities need tls = true")]
+    IdentityWithoutTls,
+    /// `tls = true` without `[switch.tls]`.
+    #[error("tls = true needs a [switch.tls] section (CA, certificate, key)")]
+    NoSwitchTls,
+    /// `identities` names a bank the link does not carry.
+    #[error("identities: bank {0} is neither this link's bank nor one of its acquirers")]
+    ForeignBank(String),
+    /// A bank's identity is neither a DNS name nor a CN.
+    #[error("identity {identity:?} of bank {bank} is not a DNS name or CN")]
+    BankIdentity {
+        /// The identity.
+        identity: String,
+        /// The bank.
+        bank: String,
+    },
+}
+
 impl TlsConfig {
-    /// Validate `[switch.tls]`; paths resolve against `base`. Problems go to `problem`.
-    pub(crate) fn from_raw(
-        raw: &RawTls,
-        base: &Path,
-        problem: &mut dyn FnMut(String),
-    ) -> Option<TlsConfig> {
+    /// Validate `[switch.tls]`; paths resolve against `base` (the files are
+    /// opened later, by [`TlsConfig::load_material`]).
+    pub(crate) fn from_raw(raw: &RawTls, base: &Path) -> Result<TlsConfig, TlsSettingError> {
         let domain = raw.domain.clone().unwrap_or_else(|| DEFAULT_DOMAIN.into());
         if !is_dns_name(&domain) {
-            problem(format!("domain {domain:?} is not a DNS name"));
-            return None;
+            return Err(TlsSettingError::Domain(domain));
         }
         let identity = raw
             .identity
             .clone()
             .unwrap_or_else(|| format!("switch.{domain}"));
         if !is_identity(&identity) {
-            problem(format!("identity {identity:?} is not a DNS name or CN"));
-            return None;
+            return Err(TlsSettingError::SwitchIdentity(identity));
         }
         let ca = raw.ca.resolve(base);
         if ca.is_empty() {
-            problem("ca: at least one CA certificate file is needed".into());
-            return None;
+            return Err(TlsSettingError::NoCa);
         }
         let max_handshakes = raw.max_handshakes.unwrap_or(DEFAULT_MAX_HANDSHAKES);
         let handshake_timeout = raw
             .handshake_timeout_ms
             .map_or(DEFAULT_HANDSHAKE_TIMEOUT, Duration::from_millis);
         if max_handshakes == 0 || handshake_timeout.is_zero() {
-            problem("max_handshakes and handshake_timeout_ms must be at least 1".into());
-            return None;
+            return Err(TlsSettingError::ZeroBound);
         }
-        Some(TlsConfig {
+        Ok(TlsConfig {
             files: TlsFiles {
                 ca,
                 cert: base.join(&raw.cert),
@@ -204,24 +231,20 @@ pub(crate) fn link_tls(
     raw: &RawLinkTls<'_>,
     tls: Option<&TlsConfig>,
     every_link: bool,
-) -> Result<Option<LinkTls>, String> {
+) -> Result<Option<LinkTls>, TlsSettingError> {
     let wants = raw.tls.unwrap_or(every_link);
     if !wants {
         if raw.identity.is_some() || raw.identities.is_some() {
-            return Err("identity and identities need tls = true".into());
+            return Err(TlsSettingError::IdentityWithoutTls);
         }
         return Ok(None);
     }
     let Some(tls) = tls else {
-        return Err("tls = true needs a [switch.tls] section (CA, certificate, key)".into());
+        return Err(TlsSettingError::NoSwitchTls);
     };
     if let Some(map) = raw.identities {
-        for bank in map.keys() {
-            if !raw.banks.contains(&bank.as_str()) {
-                return Err(format!(
-                    "identities: bank {bank} is neither this link's bank nor one of its acquirers"
-                ));
-            }
+        if let Some(bank) = map.keys().find(|b| !raw.banks.contains(&b.as_str())) {
+            return Err(TlsSettingError::ForeignBank(bank.clone()));
         }
     }
     let mut identities = Vec::with_capacity(raw.banks.len());
@@ -232,9 +255,10 @@ pub(crate) fn link_tls(
             .or_else(|| raw.identity.map(str::to_string))
             .unwrap_or_else(|| default_identity(bank, &tls.domain));
         if !is_identity(&identity) {
-            return Err(format!(
-                "identity {identity:?} of bank {bank} is not a DNS name or CN"
-            ));
+            return Err(TlsSettingError::BankIdentity {
+                identity,
+                bank: bank.to_string(),
+            });
         }
         if !identities.iter().any(|(b, _): &(String, String)| b == bank) {
             identities.push((bank.to_string(), identity));
@@ -272,7 +296,7 @@ mod tests {
     fn tls() -> TlsConfig {
         let raw: RawTls =
             toml::from_str("ca = \"ca.pem\"\ncert = \"s.pem\"\nkey = \"s.key\"").unwrap();
-        TlsConfig::from_raw(&raw, Path::new("/etc/switch"), &mut |m| panic!("{m}")).unwrap()
+        TlsConfig::from_raw(&raw, Path::new("/etc/switch")).unwrap()
     }
 
     #[test]
@@ -311,6 +335,7 @@ mod tests {
         };
         assert!(link_tls(&raw, Some(&tls()), false)
             .unwrap_err()
+            .to_string()
             .contains("bank 1"));
         let raw = RawLinkTls {
             tls: Some(true),
@@ -320,6 +345,7 @@ mod tests {
         };
         assert!(link_tls(&raw, None, false)
             .unwrap_err()
+            .to_string()
             .contains("[switch.tls]"));
         let raw = RawLinkTls {
             tls: None,
@@ -329,6 +355,7 @@ mod tests {
         };
         assert!(link_tls(&raw, Some(&tls()), false)
             .unwrap_err()
+            .to_string()
             .contains("tls = true"));
         assert!(!is_dns_name("a..b") && is_dns_name("bank-1.example"));
     }

@@ -103,7 +103,7 @@ impl Pki {
 [switch]
 institution_id = "940000"
 rules = "{rules}"
-read_timeout_secs = 5
+read_timeout_ms = 5000
 {first_byte}
 
 [switch.tls]

@@ -1,0 +1,302 @@
+//! The switch's configuration file (TOML), read in two stages: each section is
+//! validated on its own ([`switch_section`], [`journal`], [`settlement`],
+//! [`link`], and `[switch.tls]`/`[switch.security]` in their modules'
+//! `settings`), then [`resolve`] reads what lies outside the file: the rules
+//! path, spec files, environment variables, keys and certificate files. Every
+//! problem names the file, the entry and what is wrong; every duration key is
+//! in milliseconds ([`units`] keeps the old `_secs` names loading, with a
+//! warning).
+//!
+//! ```toml
+//! [switch]
+//! institution_id = "940000"      # the switch's own id (field 33 on forwarded messages)
+//! rules = "../../routing-rules/rules/national.toml"   # relative to this file
+//! admin = "127.0.0.1:9100"       # /metrics (optional)
+//! duplicate_window_ms = 300000   # how long a repeated request counts as a duplicate
+//! shutdown_grace_ms = 10000      # a graceful shutdown waits this long for answers in flight
+//! read_timeout_ms = 30000        # a peer that stops mid-frame is closed after this
+//! saf_retry_ms = 2000            # first store-and-forward retry (doubling, capped at 60 s)
+//! saf_expiry_ms = 86400000       # store-and-forward messages older than this are dropped
+//! saf_window = 32                # store-and-forward messages outstanding per issuer connection
+//! first_byte_timeout_ms = 1000   # listeners: a socket silent this long after accept is closed
+//! first_frame_timeout_ms = 5000  # plain listeners: its first complete frame by then
+//! max_pending = 256              # plain listeners: sockets without a first frame yet
+//!
+//! [[link]]
+//! name = "provincial-hosts"
+//! role = "acquirer"              # acquirer | issuer
+//! bank = "940851"                # the bank on the other end
+//! acquirers = ["940851", "940852"]  # field-32 ids allowed on this link (default: bank)
+//! direction = "listen"           # listen (the bank connects) | dial (the switch connects)
+//! address = "127.0.0.1:7001"
+//! spec = "iso87ascii"            # built-in name or a spec file
+//! framing = "binary2"            # binary2 | ascii4 | bcd2
+//! timeout_ms = 10000             # issuer links: answer deadline (cash_timeout_ms for ATMs)
+//! echo_interval_ms = 30000       # issuer links: an idle link is echoed this often
+//! tls = true                     # mutual TLS (needs [switch.tls]; see crate::tls::settings)
+//! identity = "940851.banks.test" # the SAN DNS name or CN the bank's certificate presents
+//! mac_key = { env = "MAC_940851" }   # MAC on this link (see crate::security::settings)
+//! pin_key = { wrapped = "…" }        # PIN blocks translated under this zone PIN key
+//! ```
+
+
+use std::path::{Path, PathBuf};
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use serde::Deserialize;
+
+use crate::security::settings::KeyLoader;
+use crate::security::SecurityConfig;
+use crate::tls::TlsConfig;
+
+mod error;
+pub mod journal;
+pub mod link;
+mod resolve;
+mod secret;
+mod settlement;
+mod switch_section;
+#[cfg(test)]
+mod tests;
+mod units;
+
+pub use error::{ConfigError, ConfigWarning};
+pub use journal::{
+    Durability, JournalConfig, DEFAULT_GROUP_COMMIT_MAX, DEFAULT_RELAXED_GROUP_COMMIT_US,
+    DEFAULT_STRICT_GROUP_COMMIT_US,
+};
+pub use link::{Direction, LinkConfig, Role};
+pub use secret::SecretKey;
+pub use switch_section::DEFAULT_SAF_WINDOW;
+
+use error::Problems;
+use journal::RawJournal;
+use link::{validate_links, LinkContext, RawLink};
+use resolve::Resolver;
+use settlement::RawSettlement;
+use switch_section::RawSwitch;
+
+/// The file as written: one table per section.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawConfig {
+    switch: RawSwitch,
+    journal: Option<RawJournal>,
+    settlement: Option<RawSettlement>,
+    #[serde(default, rename = "link")]
+    links: Vec<RawLink>,
+}
+
+/// The whole configuration.
+#[derive(Clone, Debug)]
+pub struct Config {
+    /// The file it came from.
+    pub path: PathBuf,
+    /// The switch's institution id (field 33).
+    pub institution_id: String,
+    /// Routing rules file or directory (resolved against the config file's folder).
+    pub rules: PathBuf,
+    /// Metrics endpoint address.
+    pub admin: Option<SocketAddr>,
+    /// How long a (acquirer, MTI class, 7, 11, 41) key counts as a duplicate.
+    pub duplicate_window: Duration,
+    /// How long a graceful shutdown waits for in-flight responses.
+    pub shutdown_grace: Duration,
+    /// Read deadline for a peer that stops mid-frame.
+    pub read_timeout: Duration,
+    /// First store-and-forward retry interval (doubles, capped at 60 s).
+    pub saf_retry: Duration,
+    /// Store-and-forward messages older than this are dropped with an alert.
+    pub saf_expiry: Duration,
+    /// Store-and-forward messages outstanding (sent, unacknowledged) at once per
+    /// issuer connection (at least 1; they count inside its `max_in_flight`).
+    pub saf_window: usize,
+    /// Largest frame accepted.
+    pub max_frame: usize,
+    /// What a listener allows a socket it accepted before it proves itself.
+    pub pending: PendingLimits,
+    /// The links.
+    pub links: Vec<LinkConfig>,
+    /// The durable journal; None keeps records in the log only and the
+    /// store-and-forward queue in memory.
+    pub journal: Option<JournalConfig>,
+    /// Interchange fees settled with the transactions (`[[settlement.interchange]]`;
+    /// empty: none).
+    pub interchange: crate::store::interchange::Interchange,
+    /// Mutual TLS (`[switch.tls]`) and the links that use it; None: plain TCP only.
+    pub tls: Option<TlsConfig>,
+    /// The links' MAC and PIN keys (`[switch.security]` and the links' key fields).
+    pub security: SecurityConfig,
+    /// What the file should change but that did not stop it loading (deprecated
+    /// key names, a journal key this environment lacks): the commands print them.
+    pub warnings: Vec<ConfigWarning>,
+}
+
+/// Deadlines and bound for the sockets a listener accepted that have not yet
+/// proved themselves (TLS: handshake done and certificate bound; plain TCP: a
+/// first complete frame). TLS listeners take their overall deadline and bound
+/// from `[switch.tls]` (`handshake_timeout_ms`, `max_handshakes`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct PendingLimits {
+    /// A socket that sends nothing this long after accept is closed: an idle
+    /// socket gives its descriptor back long before the overall deadline.
+    pub first_byte_timeout: Duration,
+    /// Plain listeners: a socket without a complete frame by then is closed.
+    pub first_frame_timeout: Duration,
+    /// Plain listeners: pending sockets per listener; at the bound the oldest is
+    /// closed to admit the new one.
+    pub max_pending: usize,
+}
+
+/// Default first-byte deadline: a bank's host speaks at once (a TLS ClientHello,
+/// a sign-on), an attacker's idle socket is gone within a second.
+pub const DEFAULT_FIRST_BYTE_TIMEOUT: Duration = Duration::from_millis(1000);
+/// Default deadline for a plain-TCP socket's first complete frame.
+pub const DEFAULT_FIRST_FRAME_TIMEOUT: Duration = Duration::from_secs(5);
+/// Default bound on pending plain-TCP sockets per listener.
+pub const DEFAULT_MAX_PENDING: usize = 256;
+
+impl Default for PendingLimits {
+    fn default() -> Self {
+        PendingLimits {
+            first_byte_timeout: DEFAULT_FIRST_BYTE_TIMEOUT,
+            first_frame_timeout: DEFAULT_FIRST_FRAME_TIMEOUT,
+            max_pending: DEFAULT_MAX_PENDING,
+        }
+    }
+}
+
+/// What the second stage reads.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Reading {
+    /// Everything: the switch can run on the result.
+    Everything,
+    /// Neither the TLS certificate files (`switch gen-certs` creates them) nor
+    /// any key.
+    WithoutTlsFilesOrKeys,
+}
+
+impl Config {
+    /// Read and validate `path`.
+    pub fn load(path: &Path) -> Result<Config, Vec<ConfigError>> {
+        Config::load_reading(path, Reading::Everything)
+    }
+
+    /// Read and validate `path` without opening the TLS certificate files it names
+    /// (`switch gen-certs` creates them) or reading its keys; nothing may run on
+    /// the result.
+    pub fn load_without_tls_files(path: &Path) -> Result<Config, Vec<ConfigError>> {
+        Config::load_reading(path, Reading::WithoutTlsFilesOrKeys)
+    }
+
+    fn load_reading(path: &Path, reading: Reading) -> Result<Config, Vec<ConfigError>> {
+        let file = path.display().to_string();
+        let text = std::fs::read_to_string(path)
+            .map_err(|e| vec![Problems::new(&file, "").error(format!("cannot read: {e}"))])?;
+        Config::parse_with(&text, path, reading)
+    }
+
+    /// Validate configuration text; `path` locates relative paths and names errors.
+    pub fn parse(text: &str, path: &Path) -> Result<Config, Vec<ConfigError>> {
+        Config::parse_with(text, path, Reading::Everything)
+    }
+
+    /// The two stages: every section validated on its own, then what the
+    /// sections name outside the file read. A stage-2 check runs on whatever
+    /// passed stage 1, so one load reports as many problems as it can.
+    fn parse_with(text: &str, path: &Path, reading: Reading) -> Result<Config, Vec<ConfigError>> {
+        let file = path.display().to_string();
+        let raw = parse_toml(text, &file)?;
+        let base = path.parent().unwrap_or(Path::new("."));
+        let mut errors = Vec::new();
+        let mut warnings = Vec::new();
+
+        // Stage 1: each section as written.
+        let switch = keep(raw.switch.validate(&file, base, &mut warnings), &mut errors);
+        let mut tls = raw.switch.tls.as_ref().and_then(|t| {
+            TlsConfig::from_raw(t, base)
+                .map_err(|e| {
+                    errors.push(Problems::new(&file, "switch.tls").error(e.to_string()));
+                })
+                .ok()
+        });
+        let every_link_tls = raw.switch.tls.as_ref().is_some_and(TlsConfig::every_link);
+        let cx = LinkContext {
+            file: &file,
+            base,
+            tls: tls.as_ref(),
+            every_link_tls,
+        };
+        let links = keep(validate_links(&raw.links, &cx, &mut warnings), &mut errors);
+        let journal = raw
+            .journal
+            .as_ref()
+            .and_then(|j| keep(j.validate(&file, base), &mut errors));
+        let interchange = keep(
+            raw.settlement.unwrap_or_default().validate(&file),
+            &mut errors,
+        );
+
+        // Stage 2: files, environment, secrets.
+        let keys = KeyLoader::new(
+            raw.switch.security.as_ref(),
+            reading == Reading::Everything,
+        );
+        let mut resolver = Resolver::new(&file, keys);
+        let mut security = resolver.security_config();
+        if let Some(s) = &switch {
+            errors.extend(resolver.rules(&s.rules));
+        }
+        let mut resolved_links = Vec::new();
+        for draft in links.into_iter().flatten() {
+            match resolver.link(draft, &mut security, tls.as_mut()) {
+                Ok(link) => resolved_links.push(link),
+                Err(e) => errors.extend(e),
+            }
+        }
+        let journal = journal.and_then(|j| keep(resolver.journal(j, &mut warnings), &mut errors));
+        if let (Reading::Everything, true, Some(t)) = (reading, errors.is_empty(), tls.as_mut()) {
+            errors.extend(resolver.tls_material(t));
+        }
+        let (Some(s), Some(interchange), true) = (switch, interchange, errors.is_empty()) else {
+            return Err(errors);
+        };
+        Ok(Config {
+            journal,
+            interchange,
+            tls,
+            security,
+            path: path.to_path_buf(),
+            institution_id: s.institution_id,
+            rules: s.rules,
+            admin: s.admin,
+            duplicate_window: s.duplicate_window,
+            shutdown_grace: s.shutdown_grace,
+            read_timeout: s.read_timeout,
+            saf_retry: s.saf_retry,
+            saf_expiry: s.saf_expiry,
+            saf_window: s.saf_window,
+            max_frame: s.max_frame,
+            pending: s.pending,
+            links: resolved_links,
+            warnings,
+        })
+    }
+}
+
+/// The TOML parsed into sections; a syntax error names its line.
+fn parse_toml(text: &str, file: &str) -> Result<RawConfig, Vec<ConfigError>> {
+    toml::from_str(text).map_err(|e| {
+        let line = e
+            .span()
+            .map(|s| text[..s.start.min(text.len())].lines().count().max(1));
+        let entry = line.map(|l| format!("line {l}")).unwrap_or_default();
+        vec![Problems::new(file, entry).error(e.message())]
+    })
+}
+
+/// A section's value, its problems moved to `errors`.
+fn keep<T>(section: Result<T, Vec<ConfigError>>, errors: &mut Vec<ConfigError>) -> Option<T> {
+    section.map_err(|e| errors.extend(e)).ok()
+}

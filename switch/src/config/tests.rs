@@ -1,0 +1,125 @@
+//! Whole-file tests of the two stages: defaults, the deprecated `_secs` names,
+//! and that no key material reaches `Debug`.
+
+use std::path::Path;
+use std::time::Duration;
+
+use super::*;
+
+/// `[switch]` with `extra` lines, next to the shipped configuration.
+fn parse_switch(extra: &str) -> Result<Config, Vec<ConfigError>> {
+    let text = format!(
+        "[switch]\ninstitution_id = \"940000\"\nrules = \"../../routing-rules/rules/national.toml\"\n{extra}"
+    );
+    let path = Path::new(concat!(env!("CARGO_MANIFEST_DIR"), "/config/test.toml"));
+    Config::parse(&text, path)
+}
+
+#[test]
+fn the_saf_window_defaults_to_32_and_must_be_at_least_1() {
+    assert_eq!(parse_switch("").expect("valid").saf_window, 32);
+    assert_eq!(parse_switch("saf_window = 1").expect("valid").saf_window, 1);
+    let errors = parse_switch("saf_window = 0").expect_err("invalid");
+    assert_eq!(errors.len(), 1);
+    assert_eq!(errors[0].entry, "switch");
+    assert!(errors[0].message.contains("saf_window"), "{}", errors[0]);
+}
+
+#[test]
+fn durations_are_milliseconds() {
+    let c = parse_switch(
+        "duplicate_window_ms = 1500\nshutdown_grace_ms = 250\nread_timeout_ms = 2500\n\
+         saf_expiry_ms = 60000\n\n[[link]]\nrole = \"issuer\"\nbank = \"940810\"\n\
+         direction = \"dial\"\naddress = \"127.0.0.1:7110\"\necho_interval_ms = 750\n",
+    )
+    .expect("valid");
+    assert_eq!(c.duplicate_window, Duration::from_millis(1500));
+    assert_eq!(c.shutdown_grace, Duration::from_millis(250));
+    assert_eq!(c.read_timeout, Duration::from_millis(2500));
+    assert_eq!(c.saf_expiry, Duration::from_secs(60));
+    assert_eq!(c.links[0].echo_interval, Duration::from_millis(750));
+    assert!(c.warnings.is_empty(), "{:?}", c.warnings);
+}
+
+#[test]
+fn the_old_secs_names_load_with_a_warning_naming_file_key_and_new_name() {
+    let c = parse_switch(
+        "duplicate_window_secs = 300\nshutdown_grace_secs = 2\nread_timeout_secs = 60\n\
+         saf_expiry_secs = 3600\n\n[[link]]\nname = \"issuer\"\nrole = \"issuer\"\n\
+         bank = \"940810\"\ndirection = \"dial\"\naddress = \"127.0.0.1:7110\"\n\
+         echo_interval_secs = 10\n",
+    )
+    .expect("the old names still load");
+    assert_eq!(c.duplicate_window, Duration::from_secs(300));
+    assert_eq!(c.shutdown_grace, Duration::from_secs(2));
+    assert_eq!(c.read_timeout, Duration::from_secs(60));
+    assert_eq!(c.saf_expiry, Duration::from_secs(3600));
+    assert_eq!(c.links[0].echo_interval, Duration::from_secs(10));
+    let warnings: Vec<String> = c.warnings.iter().map(ToString::to_string).collect();
+    assert_eq!(warnings.len(), 5, "{warnings:?}");
+    for (entry, old, new) in [
+        ("switch", "duplicate_window_secs", "duplicate_window_ms = 300000"),
+        ("switch", "shutdown_grace_secs", "shutdown_grace_ms = 2000"),
+        ("switch", "read_timeout_secs", "read_timeout_ms = 60000"),
+        ("switch", "saf_expiry_secs", "saf_expiry_ms = 3600000"),
+        ("link issuer", "echo_interval_secs", "echo_interval_ms = 10000"),
+    ] {
+        assert!(
+            warnings.iter().any(|w| w.contains("config/test.toml")
+                && w.contains(&format!(": {entry}: {old} is deprecated"))
+                && w.contains(new)),
+            "no warning for {old}: {warnings:?}"
+        );
+    }
+}
+
+#[test]
+fn an_old_and_a_new_name_together_are_an_error() {
+    let errors = parse_switch("read_timeout_secs = 30\nread_timeout_ms = 30000")
+        .expect_err("both spellings");
+    assert_eq!(errors.len(), 1, "{errors:?}");
+    assert_eq!(errors[0].entry, "switch");
+    assert!(
+        errors[0]
+            .message
+            .contains("read_timeout_ms and read_timeout_secs"),
+        "{}",
+        errors[0]
+    );
+    let errors = parse_switch(
+        "[[link]]\nrole = \"issuer\"\nbank = \"940810\"\ndirection = \"dial\"\n\
+         address = \"127.0.0.1:7110\"\necho_interval_secs = 30\necho_interval_ms = 30000\n",
+    )
+    .expect_err("both spellings");
+    assert_eq!(errors[0].entry, "link issuer-940810");
+    assert!(errors[0].message.contains("echo_interval_ms"), "{}", errors[0]);
+}
+
+#[test]
+fn debug_of_a_config_never_shows_its_keys() {
+    const MAC: &str = "0123456789ABCDEFFEDCBA9876543210";
+    const PAN: &str = "A1B2C3D4E5F60718293A4B5C6D7E8F90";
+    std::env::set_var("CONFIG_DEBUG_TEST_MAC", MAC);
+    std::env::set_var("CONFIG_DEBUG_TEST_PAN", PAN);
+    let c = parse_switch(
+        "\n[journal]\npath = \"j.db\"\npan_key = { env = \"CONFIG_DEBUG_TEST_PAN\" }\n\n\
+         [[link]]\nrole = \"acquirer\"\nbank = \"940810\"\ndirection = \"listen\"\n\
+         address = \"127.0.0.1:0\"\nmac_key = { env = \"CONFIG_DEBUG_TEST_MAC\" }\n",
+    )
+    .expect("valid");
+    assert_eq!(
+        c.journal.as_ref().and_then(|j| j.pan_key.as_ref()).map(SecretKey::len),
+        Some(16)
+    );
+    assert!(c.security.keys.contains_key("acquirer-940810"));
+    let shown = format!("{c:?} {c:#?}");
+    for key in [MAC, PAN] {
+        for hex in [key.to_string(), key.to_lowercase()] {
+            assert!(!shown.contains(&hex), "Debug shows a key");
+            // Nor a recognisable part of it.
+            assert!(!shown.contains(&hex[..12]), "Debug shows part of a key");
+        }
+    }
+    // The bytes as a list of numbers (a derived Debug of Vec<u8>) neither.
+    assert!(!shown.contains("161, 178, 195"), "Debug shows the PAN key's bytes");
+}
