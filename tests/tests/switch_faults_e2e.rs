@@ -167,13 +167,12 @@ async fn a_late_approval_is_not_relayed_and_the_original_is_reversed() {
     sw.shutdown().await;
 }
 
-/// The switch restarts its STAN sequence at 1 on every new issuer connection
-/// (`switch/src/core/links.rs`: `Link::new` sets `stan: AtomicU32::new(1)`, and
-/// `Core::on_link_up` makes a new `Link` per connection). Forwarded requests keep
-/// the acquirer's field 7 (one-second resolution), so requests after a reconnect
-/// can carry the same (STAN, field 7, field 32) as earlier ones: the issuer
-/// simulator answers them 94 (seen in `switch_sim_e2e`), and a queued reversal of a
-/// request lost with the old connection can match a new approved request instead.
+/// The switch's STAN sequence belongs to the configured link, not to one
+/// connection (`Core::on_link_up` keeps one counter per link name). Forwarded
+/// requests keep the acquirer's field 7 (one-second resolution), so a sequence
+/// restarted on reconnect would give requests the same (STAN, field 7, field 32)
+/// as earlier ones: the issuer would answer them 94, and a queued reversal of a
+/// request lost with the old connection could match a new approved request.
 #[tokio::test]
 async fn a_reconnected_issuer_link_does_not_repeat_the_switch_stans() {
     let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();

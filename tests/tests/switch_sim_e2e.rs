@@ -272,10 +272,8 @@ async fn with_issuer_faults_every_request_gets_one_answer_and_reversals_balance_
             o.late_rate = 0.04;
             o.late_ms = 600;
         } else {
-            // Drops the switch's link (what is in flight on it is lost), and some
-            // answers. Every 1.5 s, not more often: the switch restarts its STANs
-            // on each new connection, and with reconnects less than a second apart
-            // (field 7's resolution) keys repeat and the books go wrong (see
+            // Drops the switch's link (what is in flight on it is lost) every
+            // 1.5 s, and some answers (reconnects every 400 ms:
             // `frequent_issuer_reconnects_keep_the_books` below).
             o.disconnect_every = Some(Duration::from_millis(1500));
             o.drop_rate = 0.02;
@@ -313,16 +311,14 @@ async fn with_issuer_faults_every_request_gets_one_answer_and_reversals_balance_
     );
 }
 
-/// An issuer that drops the switch's link every 400 ms. The books go wrong and
-/// fresh requests are declined 94: the switch restarts its STAN sequence at 1 on
-/// every new issuer connection (`switch/src/core/links.rs`, `Link::new`), and
-/// forwarded requests keep the acquirer's field 7 (one-second resolution), so a
-/// request on the new connection can carry the same (STAN, field 7, field 32) as
-/// one on the old connection within the same second. The issuer simulator then
-/// answers the new one 94 (duplicate), or, when the old one was lost with its
-/// connection, applies the switch's reversal of the lost request to the new,
-/// approved one (seen with a recording proxy: the acquirer saw the new request
-/// approved, the issuer reversed it). See also `switch_faults_e2e.rs`.
+/// An issuer that drops the switch's link every 400 ms, several times within one
+/// second of field 7: the books must still balance and fresh requests must not be
+/// declined 94. Forwarded requests keep the acquirer's field 7 (one-second
+/// resolution), so only a STAN sequence that survives the reconnect (it belongs
+/// to the link, not the connection) keeps a request on the new connection from
+/// carrying the same (STAN, field 7, field 32) as one lost with the old: the
+/// issuer would answer it 94, or apply the switch's reversal of the lost request
+/// to it. See also `switch_faults_e2e.rs`.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn frequent_issuer_reconnects_keep_the_books() {
     let net = network("reconnects", SWITCH_TIMEOUT_MS, |bank, o| {

@@ -39,9 +39,8 @@
 //! pin_key = { wrapped = "…" }        # PIN blocks translated under this zone PIN key
 //! ```
 
-
-use std::path::{Path, PathBuf};
 use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use serde::Deserialize;
@@ -239,10 +238,7 @@ impl Config {
         );
 
         // Stage 2: files, environment, secrets.
-        let keys = KeyLoader::new(
-            raw.switch.security.as_ref(),
-            reading == Reading::Everything,
-        );
+        let keys = KeyLoader::new(raw.switch.security.as_ref(), reading == Reading::Everything);
         let mut resolver = Resolver::new(&file, keys);
         let mut security = resolver.security_config();
         if let Some(s) = &switch {

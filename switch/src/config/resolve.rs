@@ -80,15 +80,15 @@ impl<'f> Resolver<'f> {
         let mut config = draft.config;
         match self.keys.key(draft.pan_key, "pan_key") {
             Ok(Some(k)) if k.len() >= MIN_PAN_KEY_LEN => {
-                config.pan_key = Some(SecretKey::new(k.expose().to_vec()));
+                config.pan_key = Some(SecretKey::from(k));
             }
             Ok(Some(_)) => p.push(format!(
                 "pan_key: the PAN key must be at least {MIN_PAN_KEY_LEN} bytes"
             )),
             Ok(None) => {}
-            Err(e) => warnings.push(p.warning(format!(
-                "{e}: `switch run` does not start without it"
-            ))),
+            Err(e) => {
+                warnings.push(p.warning(format!("{e}: `switch run` does not start without it")))
+            }
         }
         p.finish(config)
     }

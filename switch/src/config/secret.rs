@@ -1,37 +1,28 @@
 //! A secret the configuration resolved (the journal's PAN-hash key): its bytes
-//! are wiped when the last copy is dropped and never appear in `Debug` output.
+//! are wiped when the last copy is dropped (it is [`KeyMaterial`]) and never
+//! appear in `Debug` output, not even as a check value: it is not a TDES key.
 
-use zeroize::Zeroizing;
+use crate::security::KeyMaterial;
 
 /// A secret key: wiped on drop, its bytes never shown.
 #[derive(Clone)]
-pub struct SecretKey(Zeroizing<Vec<u8>>);
+pub struct SecretKey(KeyMaterial);
 
 impl SecretKey {
     /// A key holding `bytes` (taken, so no unwiped copy is left behind).
     pub fn new(bytes: Vec<u8>) -> SecretKey {
-        SecretKey(Zeroizing::new(bytes))
+        SecretKey(KeyMaterial::new(bytes))
     }
 
-    /// The key's bytes, for the code that uses it.
+    /// The key's bytes, for the code that uses them; never log them.
     pub fn expose(&self) -> &[u8] {
-        &self.0
-    }
-
-    /// Its length in bytes.
-    pub fn len(&self) -> usize {
-        self.0.len()
-    }
-
-    /// Whether it is empty.
-    pub fn is_empty(&self) -> bool {
-        self.0.is_empty()
+        self.0.expose()
     }
 }
 
-impl From<Vec<u8>> for SecretKey {
-    fn from(bytes: Vec<u8>) -> SecretKey {
-        SecretKey::new(bytes)
+impl From<KeyMaterial> for SecretKey {
+    fn from(key: KeyMaterial) -> SecretKey {
+        SecretKey(key)
     }
 }
 

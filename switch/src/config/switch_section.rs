@@ -90,9 +90,8 @@ impl RawSwitch {
                 None
             }
         });
-        let mut millis = |name, ms, secs, default| {
-            Millis { name, ms, secs }.resolve(default, &mut p, warnings)
-        };
+        let mut millis =
+            |name, ms, secs, default| Millis { name, ms, secs }.resolve(default, &mut p, warnings);
         let duplicate_window = millis(
             "duplicate_window_ms",
             self.duplicate_window_ms,

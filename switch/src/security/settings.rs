@@ -246,13 +246,12 @@ impl KeyLoader {
                 unwrap(kek, wrapped).map(Some).map_err(unwrap_error)
             }
             KeySource::Env(var) => {
-                let text =
-                    zeroize::Zeroizing::new(std::env::var(var).map_err(|_| {
-                        KeySettingError::Unset {
-                            what,
-                            var: var.to_string(),
-                        }
-                    })?);
+                let text = zeroize::Zeroizing::new(std::env::var(var).map_err(|_| {
+                    KeySettingError::Unset {
+                        what,
+                        var: var.to_string(),
+                    }
+                })?);
                 KeyMaterial::from_hex(&text)
                     .map(Some)
                     .map_err(|e| KeySettingError::NotHex {
