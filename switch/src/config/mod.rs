@@ -47,6 +47,7 @@ use serde::Deserialize;
 
 use crate::security::settings::KeyLoader;
 use crate::security::SecurityConfig;
+use crate::store::interchange::Interchange;
 use crate::tls::TlsConfig;
 
 mod error;
@@ -70,11 +71,11 @@ pub use secret::SecretKey;
 pub use switch_section::DEFAULT_SAF_WINDOW;
 
 use error::Problems;
-use journal::RawJournal;
-use link::{validate_links, LinkContext, RawLink};
+use journal::{JournalDraft, RawJournal};
+use link::{validate_links, LinkContext, LinkDraft, RawLink};
 use resolve::Resolver;
 use settlement::RawSettlement;
-use switch_section::RawSwitch;
+use switch_section::{RawSwitch, SwitchSection};
 
 /// The file as written: one table per section.
 #[derive(Deserialize)]
@@ -122,7 +123,7 @@ pub struct Config {
     pub journal: Option<JournalConfig>,
     /// Interchange fees settled with the transactions (`[[settlement.interchange]]`;
     /// empty: none).
-    pub interchange: crate::store::interchange::Interchange,
+    pub interchange: Interchange,
     /// Mutual TLS (`[switch.tls]`) and the links that use it; None: plain TCP only.
     pub tls: Option<TlsConfig>,
     /// The links' MAC and PIN keys (`[switch.security]` and the links' key fields).
@@ -202,66 +203,104 @@ impl Config {
     }
 
     /// The two stages: every section validated on its own, then what the
-    /// sections name outside the file read. A stage-2 check runs on whatever
-    /// passed stage 1, so one load reports as many problems as it can.
+    /// sections name outside the file read. Stage 2 runs on whatever passed
+    /// stage 1, so one load reports as many problems as it can.
     fn parse_with(text: &str, path: &Path, reading: Reading) -> Result<Config, Vec<ConfigError>> {
         let file = path.display().to_string();
         let raw = parse_toml(text, &file)?;
         let base = path.parent().unwrap_or(Path::new("."));
         let mut errors = Vec::new();
         let mut warnings = Vec::new();
+        let sections = Sections::validate(&raw, &file, base, &mut errors, &mut warnings);
+        let keys = KeyLoader::new(raw.switch.security.as_ref(), reading == Reading::Everything);
+        sections.resolve(Resolver::new(&file, keys), reading, errors, warnings, path)
+    }
+}
 
-        // Stage 1: each section as written.
-        let switch = keep(raw.switch.validate(&file, base, &mut warnings), &mut errors);
-        let mut tls = raw.switch.tls.as_ref().and_then(|t| {
+/// What stage 1 gives: each section validated (None where it had problems),
+/// the links and the journal still naming their spec files and keys.
+struct Sections<'a> {
+    switch: Option<SwitchSection>,
+    tls: Option<TlsConfig>,
+    links: Vec<LinkDraft<'a>>,
+    journal: Option<JournalDraft<'a>>,
+    interchange: Option<Interchange>,
+}
+
+impl<'a> Sections<'a> {
+    /// Stage 1: each section as written; problems go to `errors`.
+    fn validate(
+        raw: &'a RawConfig,
+        file: &str,
+        base: &Path,
+        errors: &mut Vec<ConfigError>,
+        warnings: &mut Vec<ConfigWarning>,
+    ) -> Sections<'a> {
+        let switch = keep(raw.switch.validate(file, base, warnings), errors);
+        let tls = raw.switch.tls.as_ref().and_then(|t| {
             TlsConfig::from_raw(t, base)
-                .map_err(|e| {
-                    errors.push(Problems::new(&file, "switch.tls").error(e.to_string()));
-                })
+                .map_err(|e| errors.push(Problems::new(file, "switch.tls").error(e.to_string())))
                 .ok()
         });
-        let every_link_tls = raw.switch.tls.as_ref().is_some_and(TlsConfig::every_link);
         let cx = LinkContext {
-            file: &file,
+            file,
             base,
             tls: tls.as_ref(),
-            every_link_tls,
+            every_link_tls: raw.switch.tls.as_ref().is_some_and(TlsConfig::every_link),
         };
-        let links = keep(validate_links(&raw.links, &cx, &mut warnings), &mut errors);
+        let links = keep(validate_links(&raw.links, &cx, warnings), errors).unwrap_or_default();
         let journal = raw
             .journal
             .as_ref()
-            .and_then(|j| keep(j.validate(&file, base), &mut errors));
-        let interchange = keep(
-            raw.settlement.unwrap_or_default().validate(&file),
-            &mut errors,
-        );
+            .and_then(|j| keep(j.validate(file, base), errors));
+        let interchange = match &raw.settlement {
+            Some(s) => keep(s.validate(file), errors),
+            None => Some(Interchange::default()),
+        };
+        Sections {
+            switch,
+            tls,
+            links,
+            journal,
+            interchange,
+        }
+    }
 
-        // Stage 2: files, environment, secrets.
-        let keys = KeyLoader::new(raw.switch.security.as_ref(), reading == Reading::Everything);
-        let mut resolver = Resolver::new(&file, keys);
+    /// Stage 2: the rules path, spec files, keys and, when everything else is
+    /// right, the TLS files.
+    fn resolve(
+        mut self,
+        mut resolver: Resolver<'_>,
+        reading: Reading,
+        mut errors: Vec<ConfigError>,
+        mut warnings: Vec<ConfigWarning>,
+        path: &Path,
+    ) -> Result<Config, Vec<ConfigError>> {
         let mut security = resolver.security_config();
-        if let Some(s) = &switch {
+        if let Some(s) = &self.switch {
             errors.extend(resolver.rules(&s.rules));
         }
-        let mut resolved_links = Vec::new();
-        for draft in links.into_iter().flatten() {
-            match resolver.link(draft, &mut security, tls.as_mut()) {
-                Ok(link) => resolved_links.push(link),
+        let mut links = Vec::with_capacity(self.links.len());
+        for draft in self.links {
+            match resolver.link(draft, &mut security, self.tls.as_mut()) {
+                Ok(link) => links.push(link),
                 Err(e) => errors.extend(e),
             }
         }
-        let journal = journal.and_then(|j| keep(resolver.journal(j, &mut warnings), &mut errors));
-        if let (Reading::Everything, true, Some(t)) = (reading, errors.is_empty(), tls.as_mut()) {
+        let journal = self
+            .journal
+            .and_then(|j| keep(resolver.journal(j, &mut warnings), &mut errors));
+        if let (Reading::Everything, true, Some(t)) = (reading, errors.is_empty(), &mut self.tls) {
             errors.extend(resolver.tls_material(t));
         }
-        let (Some(s), Some(interchange), true) = (switch, interchange, errors.is_empty()) else {
+        let (Some(s), Some(interchange), true) = (self.switch, self.interchange, errors.is_empty())
+        else {
             return Err(errors);
         };
         Ok(Config {
             journal,
             interchange,
-            tls,
+            tls: self.tls,
             security,
             path: path.to_path_buf(),
             institution_id: s.institution_id,
@@ -275,7 +314,7 @@ impl Config {
             saf_window: s.saf_window,
             max_frame: s.max_frame,
             pending: s.pending,
-            links: resolved_links,
+            links,
             warnings,
         })
     }
