@@ -102,6 +102,15 @@ pub struct SecurityConfig {
     pub keys: BTreeMap<String, ZoneKeys>,
 }
 
+/// What `SoftwareSecurityModule::from_config` reads: the configured zones.
+impl card_security::ZoneKeySource for SecurityConfig {
+    fn for_each_zone(&self, f: &mut dyn FnMut(&str, &ZoneKeys)) {
+        for (zone, keys) in &self.keys {
+            f(zone, keys);
+        }
+    }
+}
+
 /// Reads the KEK at most once, only if some key is wrapped.
 pub(crate) struct KeyLoader {
     kek_env: String,
