@@ -19,12 +19,10 @@ use std::time::Duration;
 use bytes::Bytes;
 use codecs::{Message, Spec};
 use retail_mac::{KeyInit as _, Mac as _};
-use tests::{accept, answer, national_rules, pan, purchase, start_switch, Peer};
+use tests::{accept, answer, bounded, national_rules, pan, purchase, start_switch, Peer};
 use tokio::net::TcpListener;
 
 const WAIT: Duration = Duration::from_secs(5);
-/// Every test is over in this time, whatever happens.
-const BOUND: Duration = Duration::from_secs(60);
 
 /// Test keys (hex): K and K' of each link's MAC key.
 const ACQ_MAC: &str = "0123456789ABCDEFFEDCBA9876543210";
@@ -42,12 +40,6 @@ const WIRE_LEN: usize = 2 * MAC_LEN;
 
 fn hex(bytes: &[u8]) -> String {
     bytes.iter().map(|b| format!("{b:02X}")).collect()
-}
-
-async fn bounded<F: std::future::Future<Output = ()>>(f: F) {
-    tokio::time::timeout(BOUND, f)
-        .await
-        .unwrap_or_else(|_| panic!("test did not finish within {BOUND:?}"));
 }
 
 fn key_bytes(hex: &str) -> [u8; 16] {
