@@ -36,6 +36,11 @@ impl Backoff {
         self.next = Self::FIRST;
     }
 
+    /// The pause [`Backoff::next_pause`] gives next (for a log line).
+    pub fn upcoming(&self) -> Duration {
+        self.next
+    }
+
     /// The pause to wait now, doubling the one after it.
     pub fn next_pause(&mut self) -> Duration {
         let pause = self.next;
@@ -88,6 +93,7 @@ mod tests {
         let ms: Vec<u128> = (0..8).map(|_| b.next_pause().as_millis()).collect();
         assert_eq!(ms, [100, 200, 400, 800, 1600, 3200, 5000, 5000]);
         b.reset();
+        assert_eq!(b.upcoming(), Backoff::FIRST);
         assert_eq!(b.next_pause(), Backoff::FIRST);
         let by_count: Vec<u128> = (0..9)
             .map(|n| Backoff::after_failures(n).as_millis())

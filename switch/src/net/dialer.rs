@@ -90,7 +90,7 @@ pub(crate) async fn dial_loop(shared: Arc<Shared>, link: Arc<LinkConfig>) {
                                     refused
                                 {
                                     // A bank host this switch dials is expected to answer.
-                                    tracing::warn!(link = %link.name, address = %link.address, failure = ?refused, "TLS handshake failed; retrying");
+                                    tracing::warn!(link = %link.name, address = %link.address, failure = ?refused, delay = ?backoff.upcoming(), "TLS handshake failed; retrying");
                                 }
                             }
                         }
@@ -98,7 +98,7 @@ pub(crate) async fn dial_loop(shared: Arc<Shared>, link: Arc<LinkConfig>) {
                 }
             }
             Err(e) => {
-                tracing::debug!(link = %link.name, address = %link.address, error = %e, "connect failed; retrying");
+                tracing::debug!(link = %link.name, address = %link.address, error = %e, delay = ?backoff.upcoming(), "connect failed; retrying");
             }
         }
         tokio::select! {
