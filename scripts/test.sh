@@ -23,6 +23,18 @@ export PYISO8583_PYTHON="$VENV/bin/python"
 export SUITE_LOG_DIR="$PWD/target/suite-logs"
 rm -rf "$SUITE_LOG_DIR" && mkdir -p "$SUITE_LOG_DIR"
 
+# A bank host alone links neither the switch nor SQLite (issue 17): the bank-side
+# crates are card-security and bank-links; only sim demo / soak (feature server)
+# need the switch.
+echo "== cargo tree -p simulators --no-default-features: no switch, no rusqlite"
+bank_only=$(cargo tree --locked -p simulators --no-default-features -e normal --prefix none)
+if grep -E '^(switch|rusqlite) ' <<<"$bank_only"; then
+    echo "!! the simulators without their server feature depend on the above"
+    exit 1
+fi
+echo "== cargo build -p simulators --no-default-features"
+cargo build --locked -p simulators --no-default-features
+
 echo "== cargo test --workspace --locked"
 set -o pipefail
 cargo test --workspace --locked "$@" 2>&1 | tee "$SUITE_LOG_DIR/cargo-test.out"

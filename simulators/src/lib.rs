@@ -7,11 +7,17 @@
 //! - [`security`]: MACs and PIN blocks on those links (`--mac-key-env`, ...);
 //! - [`issuer`]: the issuer bank host (accounts, approvals, reversals, faults);
 //! - [`acquirer`]: the acquirer bank host and load generator;
-//! - [`demo`]: the whole network on loopback in one command.
+//! - `demo`: the whole network on loopback in one command (with the `server`
+//!   feature: it runs the switch).
+//!
+//! The MACs, PIN blocks and keys are the `card-security` crate's, the streams,
+//! TLS endpoints, writers, backoff and stall watch the `bank-links` crate's: the
+//! same code as the switch's, without the switch.
 
 pub mod acquirer;
 pub mod cards;
 pub mod clock;
+#[cfg(feature = "server")]
 pub mod demo;
 pub mod issuer;
 pub mod messages;

@@ -4,11 +4,16 @@
 //! - `sim acquirer ...`: an acquirer bank host and load generator;
 //! - `sim demo`: the whole network on loopback, with a report;
 //! - `sim soak`: the demo network under issuer faults for a long run, checked.
+//!
+//! `demo` and `soak` run the switch in this process: they exist only with the
+//! `server` feature (default); without it `sim` is the bank hosts alone.
 
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
-use simulators::{acquirer, demo, issuer};
+#[cfg(feature = "server")]
+use simulators::demo;
+use simulators::{acquirer, issuer};
 
 #[derive(Parser)]
 #[command(
@@ -28,17 +33,28 @@ enum Command {
     /// An acquirer bank host and load generator.
     Acquirer(acquirer::AcquirerArgs),
     /// The whole network on loopback: switch, issuers, acquirers, traffic, report.
+    #[cfg(feature = "server")]
     Demo(Box<demo::DemoArgs>),
     /// The demo network at twice its rate with issuer timeouts and disconnects for
     /// a long run: checks every request's final state, the drain and memory.
+    #[cfg(feature = "server")]
     Soak(Box<demo::soak::SoakArgs>),
+}
+
+/// Whether the command runs a switch in this process (`demo`, `soak`).
+fn runs_the_switch(command: &Command) -> bool {
+    match command {
+        #[cfg(feature = "server")]
+        Command::Demo(_) | Command::Soak(_) => true,
+        Command::Issuer(_) | Command::Acquirer(_) => false,
+    }
 }
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
     // The demo prints a report; its hosts' routine logs would bury it.
     // Its acquirers send some malformed requests on purpose, which the switch logs.
-    let default_level = if matches!(cli.command, Command::Demo(_) | Command::Soak(_)) {
+    let default_level = if runs_the_switch(&cli.command) {
         "warn,switch::net::connection=error"
     } else {
         "info"
@@ -65,7 +81,9 @@ fn main() -> ExitCode {
         match cli.command {
             Command::Issuer(args) => issuer::run(args).await,
             Command::Acquirer(args) => acquirer::run(args).await,
+            #[cfg(feature = "server")]
             Command::Demo(args) => demo::run(*args).await,
+            #[cfg(feature = "server")]
             Command::Soak(args) => demo::soak::run(*args).await,
         }
     });

@@ -1,5 +1,6 @@
 //! Message authentication and PIN blocks for the simulators' links, the bank
-//! side of the switch's [`switch::security`]: a host with a MAC key seals every
+//! side of the switch's: the same `card-security` software module, holding one
+//! zone (the bank's own keys). A host with a MAC key seals every
 //! message it sends (ISO 9797-1 MAC algorithm 3 in field 64/128) and checks the
 //! MAC of every message it receives; an acquirer with a zone PIN key puts the
 //! cardholder's PIN in field 52 (ISO 9564 format 0 or 4), and an issuer with one
@@ -9,14 +10,17 @@
 use std::sync::Arc;
 
 use bytes::Bytes;
-use codecs::{Message, Spec};
-use switch::security::mac::{RetailMacKey, MAC_LEN};
-use switch::security::message::{
+use card_security::mac::{MAC_KEY_LEN, MAC_LEN};
+use card_security::message::{
     precompute_macs, prepare_seal, seal, seal_trailing, verify_precomputed, without_mac,
     MacFailure, SealError, Unsealed,
 };
-use switch::security::pin::{self, ClearPin, PinBlockError};
-use switch::security::{KeyMaterial, MacPadding, PinFormat, ZoneKeys};
+use card_security::pin::ClearPin;
+use card_security::{
+    KeyMaterial, MacPadding, PinFormat, SecurityError, SecurityModule, SoftwareSecurityModule,
+    ZoneKeys,
+};
+use codecs::{Message, Spec};
 
 /// `--mac-key-env`, `--mac-padding`, `--pin-key-env`, `--pin-format`.
 #[derive(clap::Args, Debug, Clone, Default)]
@@ -72,14 +76,22 @@ impl SecurityOptions {
     }
 }
 
-/// A host's keys for one link. `Debug` shows no key material (PIN keys as key
-/// check values, MAC keys not at all).
+/// The zone a host's keys are held under in its security module: a bank host
+/// has one link's keys, its own.
+pub const BANK_ZONE: &str = "bank";
+
+/// A host's keys for one link: the `card-security` software module with one
+/// zone ([`BANK_ZONE`]), the same code the switch runs for its links, and the
+/// padding and PIN block format of the link. `Debug` shows no key material
+/// (key check values only).
 #[derive(Debug)]
 pub struct HostSecurity {
-    /// The MAC key's prepared schedules, and the padding.
-    mac: Option<(RetailMacKey, MacPadding)>,
-    /// The zone PIN key and the block format.
-    pin: Option<(KeyMaterial, PinFormat)>,
+    /// The bank's keys.
+    module: SoftwareSecurityModule,
+    /// The MAC padding when the link carries MACs.
+    mac: Option<MacPadding>,
+    /// The PIN block format when field 52 is used.
+    pin: Option<PinFormat>,
 }
 
 /// A MAC'd send that failed.
@@ -99,14 +111,14 @@ impl HostSecurity {
         mac: Option<(KeyMaterial, MacPadding)>,
         pin: Option<(KeyMaterial, PinFormat)>,
     ) -> Result<HostSecurity, String> {
-        let mac = match mac {
-            Some((k, padding)) => Some((
-                RetailMacKey::new(k.expose())
-                    .map_err(|_| format!("the MAC key is 16 bytes, not {}", k.len()))?,
-                padding,
-            )),
-            None => None,
-        };
+        if let Some((k, _)) = &mac {
+            if k.len() != MAC_KEY_LEN {
+                return Err(format!(
+                    "the MAC key is {MAC_KEY_LEN} bytes, not {}",
+                    k.len()
+                ));
+            }
+        }
         if let Some((k, format)) = &pin {
             if !format.key_fits(k.len()) {
                 return Err(format!(
@@ -116,7 +128,21 @@ impl HostSecurity {
                 ));
             }
         }
-        Ok(HostSecurity { mac, pin })
+        let padding = mac.as_ref().map(|(_, p)| *p);
+        let format = pin.as_ref().map(|(_, f)| *f);
+        let mut module = SoftwareSecurityModule::default();
+        module.insert(
+            BANK_ZONE,
+            ZoneKeys {
+                mac: mac.map(|(k, _)| k),
+                pin: pin.map(|(k, _)| k),
+            },
+        );
+        Ok(HostSecurity {
+            module,
+            mac: padding,
+            pin: format,
+        })
     }
 
     /// The bank side of a switch link's keys (as `sim demo --security` makes them:
@@ -138,10 +164,15 @@ impl HostSecurity {
         self.pin.is_some()
     }
 
+    /// The MAC of `data` under the bank's key.
+    fn mac_of(&self, padding: MacPadding, data: &[u8]) -> Result<[u8; MAC_LEN], SecurityError> {
+        self.module.generate_mac(BANK_ZONE, padding, data)
+    }
+
     /// Encode `msg` under `spec`, sealed with a MAC when this link has a key.
     pub fn encode(&self, spec: &Spec, msg: &Message) -> Result<Bytes, SendError> {
-        match &self.mac {
-            Some((key, padding)) => Ok(seal(spec, msg, |data| Ok(key.mac(*padding, data)))?),
+        match self.mac {
+            Some(padding) => Ok(seal(spec, msg, |data| self.mac_of(padding, data))?),
             None => Ok(spec.encode_to_bytes(&without_mac(msg))?),
         }
     }
@@ -149,18 +180,18 @@ impl HostSecurity {
     /// Seal in place a frame body encoded under `spec` that ends with a zeroed
     /// field 64 (see [`seal_trailing`]); nothing to do on a link without a MAC key.
     pub fn seal_encoded(&self, spec: &Spec, body: &mut [u8]) -> Result<(), SendError> {
-        match &self.mac {
-            Some((key, padding)) => Ok(seal_trailing(spec, body, |data| {
-                Ok(key.mac(*padding, data))
+        match self.mac {
+            Some(padding) => Ok(seal_trailing(spec, body, |data| {
+                self.mac_of(padding, data)
             })?),
             None => Ok(()),
         }
     }
 
     /// Encode `msgs` under `spec`, in order, sealed with MACs computed together
-    /// when this link has a key (see [`RetailMacKey::mac_batch`]).
+    /// when this link has a key (see [`SecurityModule::generate_macs`]).
     pub fn encode_all(&self, spec: &Spec, msgs: &[Message]) -> Vec<Result<Bytes, SendError>> {
-        let Some((key, padding)) = &self.mac else {
+        let Some(padding) = self.mac else {
             return msgs.iter().map(|m| self.encode(spec, m)).collect();
         };
         let unsealed: Vec<Result<Unsealed, SealError>> =
@@ -169,7 +200,16 @@ impl HostSecurity {
             .iter()
             .filter_map(|u| u.as_ref().ok().map(Unsealed::data))
             .collect();
-        let mut macs = key.mac_batch(*padding, &data).into_iter();
+        let mut macs = match self.module.generate_macs(BANK_ZONE, padding, &data) {
+            Ok(macs) => macs.into_iter(),
+            // The key was checked in `new`: only a module fault gets here.
+            Err(e) => {
+                return msgs
+                    .iter()
+                    .map(|_| Err(SealError::from(e.clone()).into()))
+                    .collect()
+            }
+        };
         unsealed
             .into_iter()
             .map(|u| {
@@ -188,9 +228,9 @@ impl HostSecurity {
     /// The MACs of several received frames computed together, for
     /// [`HostSecurity::check_with`] (see [`precompute_macs`]).
     pub fn expected_macs(&self, spec: &Spec, bodies: &[Bytes]) -> Vec<Option<[u8; MAC_LEN]>> {
-        match &self.mac {
-            Some((key, padding)) => precompute_macs(spec, bodies, |regions| {
-                Some(key.mac_batch(*padding, regions))
+        match self.mac {
+            Some(padding) => precompute_macs(spec, bodies, |regions| {
+                self.module.generate_macs(BANK_ZONE, padding, regions).ok()
             }),
             None => vec![None; bodies.len()],
         }
@@ -205,11 +245,11 @@ impl HostSecurity {
         msg: &Message,
         expected: Option<[u8; MAC_LEN]>,
     ) -> Result<(), MacFailure> {
-        let Some((key, padding)) = &self.mac else {
+        let Some(padding) = self.mac else {
             return Ok(());
         };
         verify_precomputed(spec, body, msg, expected, |data, mac| {
-            Ok(key.verify(*padding, data, mac))
+            self.module.verify_mac(BANK_ZONE, padding, data, mac)
         })
     }
 
@@ -219,11 +259,12 @@ impl HostSecurity {
         &self,
         pin_digits: &[u8],
         pan: &[u8],
-    ) -> Option<Result<Vec<u8>, PinBlockError>> {
-        let (key, format) = self.pin.as_ref()?;
+    ) -> Option<Result<Vec<u8>, SecurityError>> {
+        let format = self.pin?;
         Some(
             ClearPin::from_ascii(pin_digits)
-                .and_then(|p| pin::encipher(*format, key.expose(), &p, pan)),
+                .map_err(SecurityError::PinBlock)
+                .and_then(|p| self.module.encipher_pin(BANK_ZONE, format, &p, pan)),
         )
     }
 
@@ -234,11 +275,12 @@ impl HostSecurity {
         block: &[u8],
         pan: &[u8],
         expected: &[u8],
-    ) -> Option<Result<bool, PinBlockError>> {
-        let (key, format) = self.pin.as_ref()?;
+    ) -> Option<Result<bool, SecurityError>> {
+        let format = self.pin?;
         Some(
-            pin::decipher(*format, key.expose(), block, pan)
-                .and_then(|got| Ok(got.matches(&ClearPin::from_ascii(expected)?))),
+            ClearPin::from_ascii(expected)
+                .map_err(SecurityError::PinBlock)
+                .and_then(|p| self.module.pin_matches(BANK_ZONE, format, block, pan, &p)),
         )
     }
 }

@@ -3,19 +3,22 @@
 //! the files one by one.
 //! An acquirer, or an issuer that dials, is the TLS client and verifies the switch's
 //! name; an issuer that listens is the TLS server and requires the switch's client
-//! certificate. Handshakes have a deadline.
+//! certificate. Handshakes have a deadline (`bank_links::handshake`, as the
+//! switch's).
 
 use std::io;
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
+use bank_links::handshake::{accept_until, connect_within};
+use bank_links::stream::LinkStream;
+use bank_links::tls::endpoint::{client_from_files, server_from_files};
+use bank_links::tls::layout::Bundle;
 use rustls::pki_types::ServerName;
-use switch::net::stream::LinkStream;
-use switch::tls::endpoint::{client_from_files, server_from_files};
-use switch::tls::layout::Bundle;
 use tokio::net::TcpStream;
-use tokio_rustls::{TlsAcceptor, TlsConnector, TlsStream};
+use tokio::time::Instant;
+use tokio_rustls::{TlsAcceptor, TlsConnector};
 
 /// The name the switch's certificate presents unless `--tls-server-name` says otherwise.
 pub const DEFAULT_SERVER_NAME: &str = "switch.banks.test";
@@ -130,28 +133,17 @@ impl HostTls {
     /// Client side of a handshake on a dialed connection.
     pub async fn connect(&self, tcp: TcpStream) -> io::Result<LinkStream> {
         let _ = tcp.set_nodelay(true);
-        let handshake = self.connector.connect(self.server_name.clone(), tcp);
-        match tokio::time::timeout(HANDSHAKE_DEADLINE, handshake).await {
-            Ok(Ok(s)) => Ok(LinkStream::Tls(Box::new(TlsStream::Client(s)))),
-            Ok(Err(e)) => Err(io::Error::new(e.kind(), format!("TLS handshake: {e}"))),
-            Err(_) => Err(io::Error::new(
-                io::ErrorKind::TimedOut,
-                "TLS handshake timed out",
-            )),
-        }
+        let name = self.server_name.clone();
+        let stream = connect_within(&self.connector, name, tcp, HANDSHAKE_DEADLINE).await?;
+        Ok(LinkStream::Tls(Box::new(stream)))
     }
 
     /// Server side of a handshake on an accepted connection.
     pub async fn accept(&self, tcp: TcpStream) -> io::Result<LinkStream> {
         let _ = tcp.set_nodelay(true);
-        match tokio::time::timeout(HANDSHAKE_DEADLINE, self.acceptor.accept(tcp)).await {
-            Ok(Ok(s)) => Ok(LinkStream::Tls(Box::new(TlsStream::Server(s)))),
-            Ok(Err(e)) => Err(io::Error::new(e.kind(), format!("TLS handshake: {e}"))),
-            Err(_) => Err(io::Error::new(
-                io::ErrorKind::TimedOut,
-                "TLS handshake timed out",
-            )),
-        }
+        let until = Instant::now() + HANDSHAKE_DEADLINE;
+        let stream = accept_until(&self.acceptor, tcp, until).await?;
+        Ok(LinkStream::Tls(Box::new(stream)))
     }
 }
 

@@ -178,7 +178,15 @@ fn warn_on_stderr(config: Config) -> Config {
     config
 }
 
+/// `switch gen-certs` in a build without certificate generation.
+#[cfg(not(feature = "gen-certs"))]
+fn gen_certs(_dir: &std::path::Path, _config: &std::path::Path, _test_certs: bool) -> ExitCode {
+    eprintln!("error: this switch was built without the gen-certs feature (cargo build -p switch --features gen-certs)");
+    ExitCode::FAILURE
+}
+
 /// `switch gen-certs`.
+#[cfg(feature = "gen-certs")]
 fn gen_certs(dir: &std::path::Path, config: &std::path::Path, test_certs: bool) -> ExitCode {
     use switch::tls::generate::{generate, CertPlan};
     let config = match Config::load_without_tls_files(config) {

@@ -415,6 +415,16 @@ pub fn assert_one_outcome_each(r: &Report, label: &str) {
     );
 }
 
+/// How long an end-to-end test may run, whatever happens.
+pub const TEST_BOUND: Duration = Duration::from_secs(60);
+
+/// Run a test's body, failing it when it takes longer than [`TEST_BOUND`].
+pub async fn bounded<F: std::future::Future<Output = ()>>(f: F) {
+    tokio::time::timeout(TEST_BOUND, f)
+        .await
+        .unwrap_or_else(|_| panic!("test did not finish within {TEST_BOUND:?}"));
+}
+
 /// Wait until `done` holds, polling every 10 ms, for at most `within`; whether it did.
 pub async fn wait_until(within: Duration, mut done: impl FnMut() -> bool) -> bool {
     let deadline = tokio::time::Instant::now() + within;

@@ -18,12 +18,10 @@ use std::time::Duration;
 use codecs::{Message, Spec};
 use simulators::security::HostSecurity;
 use switch::security::{KeyMaterial, MacPadding, PinFormat};
-use tests::{accept, answer, national_rules, purchase, start_switch, LogCapture, Peer};
+use tests::{accept, answer, bounded, national_rules, purchase, start_switch, LogCapture, Peer};
 use tokio::net::TcpListener;
 
 const WAIT: Duration = Duration::from_secs(5);
-/// Every test is over in this time, whatever happens.
-const BOUND: Duration = Duration::from_secs(60);
 
 /// Test keys (hex), one of each kind per side.
 const ACQ_MAC: &str = "0123456789ABCDEFFEDCBA9876543210";
@@ -34,12 +32,6 @@ const ISS_ZPK: &str = "5E2D8C1B4A7F6E3D0C9B2A1F8E7D6C5B";
 /// The acquiring bank (Morning Star) and the issuer (the Central Bank).
 const ACQUIRER: &str = "940810";
 const ISSUER: &str = "940800";
-
-async fn bounded<F: std::future::Future<Output = ()>>(f: F) {
-    tokio::time::timeout(BOUND, f)
-        .await
-        .unwrap_or_else(|_| panic!("test did not finish within {BOUND:?}"));
-}
 
 fn key(hex: &str) -> KeyMaterial {
     KeyMaterial::from_hex(hex).unwrap()

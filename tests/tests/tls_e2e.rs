@@ -15,18 +15,9 @@ use std::time::Duration;
 use codecs::framing::{Frame, FrameCodec, LengthHeader, DEFAULT_MAX_FRAME};
 use codecs::Spec;
 use futures_util::{SinkExt, StreamExt};
-use tests::{pan, purchase, wait_until, LogCapture};
+use tests::{bounded, pan, purchase, wait_until, LogCapture};
 use tls_support::{active_card, network, Pki, TlsPeer, BANK_A, BANK_B, CARD_PREFIX, ISSUER};
 use tokio_util::codec::Framed;
-
-/// Every test is over in this time, whatever happens.
-const BOUND: Duration = Duration::from_secs(60);
-
-async fn bounded<F: std::future::Future<Output = ()>>(f: F) {
-    tokio::time::timeout(BOUND, f)
-        .await
-        .unwrap_or_else(|_| panic!("test did not finish within {BOUND:?}"));
-}
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn valid_bank_is_served_and_bound_to_its_identity() {

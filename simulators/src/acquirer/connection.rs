@@ -21,17 +21,19 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
+use bank_links::stream::{LinkStream, ReadHalf};
 use bytes::Bytes;
 use codecs::framing::{Frame, FrameCodec};
 use codecs::{Message, Mti, ResponseCode};
 use futures_util::StreamExt;
 use hdrhistogram::Histogram;
-use switch::net::stream::{LinkStream, ReadHalf};
 use tokio::time::{Instant, MissedTickBehavior};
 use tokio_util::codec::FramedRead;
 
 use crate::messages::{response_to, reversal_for};
 use crate::wire::{self, LinkFormat, Outbound};
+use bank_links::backoff::Backoff;
+use bank_links::stall::StallWatch;
 
 use super::inflight::{InFlight, Matched, RetryPolicy, Sent};
 use super::pacing::{share, Schedule};
@@ -122,30 +124,6 @@ enum Ended {
     Lost(String),
 }
 
-/// Notices a peer that leaves part of a frame unread without progress.
-#[derive(Default)]
-struct StallWatch {
-    since: Option<Instant>,
-    frames_then: u64,
-}
-
-impl StallWatch {
-    fn stalled(&mut self, buffered: usize, frames: u64, now: Instant, limit: Duration) -> bool {
-        if buffered == 0 {
-            self.since = None;
-            return false;
-        }
-        match self.since {
-            Some(t) if self.frames_then == frames => now.saturating_duration_since(t) >= limit,
-            _ => {
-                self.since = Some(now);
-                self.frames_then = frames;
-                false
-            }
-        }
-    }
-}
-
 /// One link's state (everything but the socket).
 struct Link {
     cfg: Arc<LinkConfig>,
@@ -198,12 +176,7 @@ impl RedialPause {
     }
 
     fn pause(&self) -> Duration {
-        match self.quick_losses {
-            0 => Duration::ZERO,
-            n => wire::BACKOFF_FIRST
-                .saturating_mul(1 << (n - 1).min(6))
-                .min(wire::BACKOFF_MAX),
-        }
+        Backoff::after_failures(self.quick_losses)
     }
 }
 

@@ -29,9 +29,9 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
+use bank_links::stream::LinkStream;
 use codecs::Mti;
 use routing_rules::RoutingTable;
-use switch::net::stream::LinkStream;
 use tokio::sync::watch;
 use tokio::time::Instant;
 

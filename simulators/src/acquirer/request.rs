@@ -15,7 +15,7 @@ use crate::cards::PAN_LEN;
 use crate::clock::DateTimeFields;
 use crate::messages::TxnKind;
 use crate::wire::LinkFormat;
-use switch::security::mac::MAC_LEN;
+use card_security::mac::MAC_LEN;
 
 use super::traffic::{Defect, Draw, TrafficPlan, TERMINALS_PER_CONNECTION};
 
@@ -420,7 +420,7 @@ pub enum FrameError {
     Encode(crate::security::SendError),
     /// The PIN block cannot be made (a PAN or key the format cannot take).
     #[error(transparent)]
-    Pin(switch::security::pin::PinBlockError),
+    Pin(card_security::SecurityError),
 }
 
 /// The variable values of one request.
@@ -597,8 +597,8 @@ mod tests {
     #[test]
     fn sealed_templates_give_the_sealing_encoder_s_bytes() {
         use crate::security::HostSecurity;
-        use switch::security::keys::KeyMaterial;
-        use switch::security::mac::MacPadding;
+        use card_security::keys::KeyMaterial;
+        use card_security::mac::MacPadding;
         let p = plan(0.1);
         for (spec_name, padding) in [
             ("iso87ascii", MacPadding::Method2),

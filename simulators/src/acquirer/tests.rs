@@ -443,7 +443,7 @@ const WRITE_QUEUE: usize = 4096;
 /// dropped or the peer stops reading.
 fn spawn_writer(
     mut sink: tokio_util::codec::FramedWrite<
-        switch::net::stream::WriteHalf,
+        bank_links::stream::WriteHalf,
         codecs::framing::FrameCodec,
     >,
 ) -> mpsc::Sender<Bytes> {

@@ -6,11 +6,11 @@ use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::Duration;
 
+use bank_links::stream::{ReadHalf, WriteHalf};
 use codecs::framing::{Frame, FrameCodec};
 use codecs::{Message, Mti, Spec};
 use futures_util::{SinkExt, StreamExt};
 use rust_decimal::Decimal;
-use switch::net::stream::{ReadHalf, WriteHalf};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::watch;

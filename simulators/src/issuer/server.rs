@@ -16,12 +16,14 @@ use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
+use bank_links::backoff::Backoff;
+use bank_links::read_batch::{gather_ready, AfterBatch};
+use bank_links::stall::StallWatch;
+use bank_links::stream::LinkStream;
 use bytes::Bytes;
 use codecs::framing::Frame;
 use codecs::Message;
 use futures_util::StreamExt;
-use switch::net::read_batch::{gather_ready, AfterBatch};
-use switch::net::stream::LinkStream;
 use tokio::net::TcpListener;
 use tokio::sync::{mpsc, watch, Semaphore};
 use tokio::time::Instant;
@@ -147,32 +149,6 @@ fn unix_now() -> u64 {
     SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .map_or(0, |d| d.as_secs())
-}
-
-/// Notices a peer that leaves a partial frame in the buffer without progress.
-#[derive(Default)]
-struct StallWatch {
-    since: Option<Instant>,
-    frames_then: u64,
-}
-
-impl StallWatch {
-    /// True when `buffered` bytes of an incomplete frame have waited `deadline`
-    /// with no complete frame arriving in between.
-    fn stalled(&mut self, buffered: usize, frames: u64, now: Instant, deadline: Duration) -> bool {
-        if buffered == 0 {
-            self.since = None;
-            return false;
-        }
-        match self.since {
-            Some(t) if self.frames_then == frames => now.duration_since(t) >= deadline,
-            _ => {
-                self.since = Some(now);
-                self.frames_then = frames;
-                false
-            }
-        }
-    }
 }
 
 /// Why a connection ended (for the log line).
@@ -313,7 +289,7 @@ impl Server {
     /// Dial `addr` and keep the link up: redial with backoff whenever it drops,
     /// until `shutdown` turns true.
     pub async fn dial(self: Arc<Self>, addr: SocketAddr, mut shutdown: watch::Receiver<bool>) {
-        let mut pause = Duration::from_millis(100);
+        let mut backoff = Backoff::new();
         loop {
             tracing::info!(%addr, "connecting");
             let stream = tokio::select! {
@@ -329,10 +305,9 @@ impl Server {
                 Err(e) => {
                     tracing::warn!(%addr, error = %e, "connect failed");
                     tokio::select! {
-                        _ = tokio::time::sleep(pause) => {}
+                        _ = tokio::time::sleep(backoff.next_pause()) => {}
                         _ = shutdown.changed() => return,
                     }
-                    pause = (pause * 2).min(Duration::from_secs(5));
                     continue;
                 }
             };
@@ -348,12 +323,11 @@ impl Server {
             // A link that keeps dropping at once is redialed ever more slowly.
             if started.elapsed() < Duration::from_secs(5) {
                 tokio::select! {
-                    _ = tokio::time::sleep(pause) => {}
+                    _ = tokio::time::sleep(backoff.next_pause()) => {}
                     _ = shutdown.changed() => return,
                 }
-                pause = (pause * 2).min(Duration::from_secs(5));
             } else {
-                pause = Duration::from_millis(100);
+                backoff.reset();
             }
         }
     }
@@ -618,26 +592,5 @@ where
     match after_batch.take() {
         Some(item) => item,
         None => reader.next().await,
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn stall_watch_needs_a_stuck_partial_frame() {
-        let mut w = StallWatch::default();
-        let t0 = Instant::now();
-        let d = Duration::from_secs(30);
-        assert!(!w.stalled(0, 0, t0, d));
-        assert!(!w.stalled(10, 0, t0, d));
-        assert!(!w.stalled(10, 0, t0 + Duration::from_secs(29), d));
-        // Progress (a frame completed) restarts the clock.
-        assert!(!w.stalled(10, 1, t0 + Duration::from_secs(31), d));
-        assert!(!w.stalled(10, 1, t0 + Duration::from_secs(60), d));
-        assert!(w.stalled(10, 1, t0 + Duration::from_secs(61), d));
-        // An empty buffer is idle, not stalled.
-        assert!(!w.stalled(0, 1, t0 + Duration::from_secs(100), d));
     }
 }

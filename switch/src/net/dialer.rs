@@ -1,11 +1,12 @@
 //! Outbound links: connect (and, on TLS links, handshake under the deadline,
 //! presenting the switch's certificate and verifying the bank's against the link's
 //! identity), serve until the connection ends, and reconnect with exponential
-//! backoff (100 ms doubling to 5 s) until the switch stops.
+//! backoff (`bank_links::backoff`: 100 ms doubling to 5 s) until the switch stops.
 
 use std::sync::Arc;
 use std::time::Duration;
 
+use bank_links::backoff::Backoff;
 use rustls::pki_types::ServerName;
 use tokio::net::TcpStream;
 use tokio_rustls::TlsConnector;
@@ -56,7 +57,7 @@ pub(crate) async fn dial_loop(shared: Arc<Shared>, link: Arc<LinkConfig>) {
         }
     };
     let mut stop = shared.stop.subscribe();
-    let mut delay = Duration::from_millis(100);
+    let mut backoff = Backoff::new();
     loop {
         if *stop.borrow() {
             return;
@@ -70,7 +71,7 @@ pub(crate) async fn dial_loop(shared: Arc<Shared>, link: Arc<LinkConfig>) {
                 let _ = tcp.set_nodelay(true);
                 match &tls {
                     None => {
-                        delay = Duration::from_millis(100);
+                        backoff.reset();
                         serve(shared.clone(), link.clone(), LinkStream::Plain(tcp), None).await;
                     }
                     Some(t) => {
@@ -80,7 +81,7 @@ pub(crate) async fn dial_loop(shared: Arc<Shared>, link: Arc<LinkConfig>) {
                         };
                         match secured {
                             Ok((stream, binding)) => {
-                                delay = Duration::from_millis(100);
+                                backoff.reset();
                                 serve(shared.clone(), link.clone(), stream, Some(binding)).await;
                             }
                             Err(refused) => {
@@ -89,7 +90,7 @@ pub(crate) async fn dial_loop(shared: Arc<Shared>, link: Arc<LinkConfig>) {
                                     refused
                                 {
                                     // A bank host this switch dials is expected to answer.
-                                    tracing::warn!(link = %link.name, address = %link.address, failure = ?refused, ?delay, "TLS handshake failed; retrying");
+                                    tracing::warn!(link = %link.name, address = %link.address, failure = ?refused, delay = ?backoff.upcoming(), "TLS handshake failed; retrying");
                                 }
                             }
                         }
@@ -97,13 +98,12 @@ pub(crate) async fn dial_loop(shared: Arc<Shared>, link: Arc<LinkConfig>) {
                 }
             }
             Err(e) => {
-                tracing::debug!(link = %link.name, address = %link.address, error = %e, ?delay, "connect failed; retrying");
+                tracing::debug!(link = %link.name, address = %link.address, error = %e, delay = ?backoff.upcoming(), "connect failed; retrying");
             }
         }
         tokio::select! {
-            _ = tokio::time::sleep(delay) => {}
+            _ = tokio::time::sleep(backoff.next_pause()) => {}
             _ = stop.changed() => return,
         }
-        delay = (delay * 2).min(Duration::from_secs(5));
     }
 }

@@ -1,4 +1,5 @@
-//! TLS handshakes on links, each under a deadline: accept (a listener's side: the
+//! TLS handshakes on links, each under a deadline (`bank_links::handshake` does
+//! the handshake; this is the switch's policy around it): accept (a listener's side: the
 //! bank's client certificate is required and bound to the link's banks; the
 //! ClientHello's first byte has a shorter deadline of its own) and connect
 //! (a dialed link: the bank's server certificate must carry the link's identity).
@@ -7,11 +8,11 @@
 //! TLS at all only count in the metrics and the debug log, so a flood of either
 //! cannot flood the log.
 
-use std::io;
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
+use bank_links::handshake::{accept_until, connect_within, HandshakeError};
 use rustls::pki_types::ServerName;
 use tokio::io::AsyncWriteExt;
 use tokio::net::TcpStream;
@@ -102,19 +103,13 @@ impl From<NoFirstByte> for Refused {
     }
 }
 
-/// Sort a handshake's I/O error: certificate problems apart from the rest.
-fn classify(e: &io::Error) -> Refused {
-    let tls = e
-        .get_ref()
-        .and_then(|inner| inner.downcast_ref::<rustls::Error>());
-    match tls {
-        Some(
-            err @ (rustls::Error::InvalidCertificate(_)
-            | rustls::Error::NoCertificatesPresented
-            | rustls::Error::InvalidCertRevocationList(_)),
-        ) => Refused::Certificate(err.to_string()),
-        Some(err) => Refused::Other(err.to_string()),
-        None => Refused::Other(e.to_string()),
+impl From<HandshakeError> for Refused {
+    fn from(e: HandshakeError) -> Self {
+        match e {
+            HandshakeError::TimedOut => Refused::TimedOut,
+            HandshakeError::Certificate(reason) => Refused::Certificate(reason),
+            HandshakeError::Other(reason) => Refused::Other(reason),
+        }
     }
 }
 
@@ -159,11 +154,7 @@ pub(crate) async fn accept(
 ) -> Result<(LinkStream, Arc<Binding>), Refused> {
     let until = tokio::time::Instant::now() + deadline;
     first_byte(&tcp, first_byte_within.min(deadline)).await?;
-    let stream = match tokio::time::timeout_at(until, acceptor.accept(tcp)).await {
-        Err(_) => return Err(Refused::TimedOut),
-        Ok(Err(e)) => return Err(classify(&e)),
-        Ok(Ok(s)) => TlsStream::Server(s),
-    };
+    let stream = accept_until(acceptor, tcp, until).await?;
     bind_or_close(tls, stream).await
 }
 
@@ -176,10 +167,6 @@ pub(crate) async fn connect(
     deadline: Duration,
     tls: &LinkTls,
 ) -> Result<(LinkStream, Arc<Binding>), Refused> {
-    let stream = match tokio::time::timeout(deadline, connector.connect(server_name, tcp)).await {
-        Err(_) => return Err(Refused::TimedOut),
-        Ok(Err(e)) => return Err(classify(&e)),
-        Ok(Ok(s)) => TlsStream::Client(s),
-    };
+    let stream = connect_within(connector, server_name, tcp, deadline).await?;
     bind_or_close(tls, stream).await
 }

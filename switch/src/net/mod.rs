@@ -11,7 +11,11 @@
 //! - [`dialer`]: outbound links, reconnecting with backoff;
 //! - [`handshake`]: TLS handshakes under a deadline, certificate identity binding;
 //! - [`event_budget`]: how many lines a peer's security events may write;
-//! - [`stream`]: plain or TLS streams and their read/write halves;
+//! - [`stream`]: plain or TLS streams and their read/write halves (and
+//!   [`read_batch`], the frames a reader holds, taken together): both from the
+//!   `bank-links` crate, shared with the bank simulators, as are the handshake's
+//!   deadline, the writer's batching and the dialer's backoff;
+//! - [`writer`]: a connection's writer task, sealing MACs a batch at a time;
 //! - [`connection`]: one connection's read loop and writer (and the check of the
 //!   institutions a TLS peer claims);
 //! - [`publish`]: the core's statistics published as metrics once a second;
@@ -27,9 +31,8 @@ pub mod listener;
 pub mod open_files;
 pub mod pending;
 pub mod publish;
-pub mod read_batch;
 pub mod runtime;
-pub mod stream;
 pub mod writer;
 
+pub use bank_links::{read_batch, stream};
 pub use runtime::{RunningSwitch, SwitchOptions};

@@ -1,13 +1,13 @@
-//! A connection's writer: it takes what is queued for the link, a batch at a
-//! time, seals the messages that still need a MAC (all of a batch's together, so
-//! the security module can compute them side by side), writes them, and flushes
-//! only when the queue is momentarily empty.
+//! A connection's writer: `bank_links::writer` takes what is queued for the
+//! link, a batch at a time, writes it and flushes only when the queue is
+//! momentarily empty; here is the switch's hook that seals the messages that
+//! still need a MAC (all of a batch's together, so the security module can
+//! compute them side by side).
 
 use std::sync::Arc;
 
 use bytes::Bytes;
-use codecs::framing::{Frame, FrameCodec};
-use futures_util::SinkExt;
+use codecs::framing::FrameCodec;
 use tokio::sync::mpsc;
 use tokio_util::codec::FramedWrite;
 
@@ -15,9 +15,6 @@ use super::stream::WriteHalf;
 use crate::security::mac::MAC_LEN;
 use crate::security::message::Unsealed;
 use crate::security::{MacPadding, SecurityModule};
-
-/// Most messages taken from the queue per batch.
-const WRITE_BATCH: usize = 32;
 
 /// What a link's writer sends.
 pub(crate) enum Outgoing {
@@ -69,49 +66,40 @@ fn macs_for(sealer: Option<&Sealer>, batch: &[Outgoing]) -> Option<Vec<[u8; MAC_
     }
 }
 
+/// How the switch's writer turns [`Outgoing`] into frame bodies: MACs for a
+/// batch's unsealed messages computed together by the security module.
+struct SwitchSealing(Option<Sealer>);
+
+impl bank_links::writer::Sealing<Outgoing> for SwitchSealing {
+    type Prepared = Option<std::vec::IntoIter<[u8; MAC_LEN]>>;
+
+    fn gathers(&self) -> bool {
+        self.0.is_some()
+    }
+
+    fn prepare(&self, batch: &[Outgoing]) -> Self::Prepared {
+        macs_for(self.0.as_ref(), batch).map(Vec::into_iter)
+    }
+
+    fn body(&self, item: Outgoing, macs: &mut Self::Prepared) -> Option<Bytes> {
+        match item {
+            Outgoing::Ready(body) => Some(body),
+            Outgoing::Unsealed(u) => macs
+                .as_mut()
+                .and_then(Iterator::next)
+                .map(|mac| u.seal(mac)),
+        }
+    }
+}
+
 /// Write what is queued on `rx` until the queue closes or the peer stops
 /// taking it; `sealer` on a MAC link.
 pub(crate) async fn write_loop(
-    mut sink: FramedWrite<WriteHalf, FrameCodec>,
-    mut rx: mpsc::Receiver<Outgoing>,
+    sink: FramedWrite<WriteHalf, FrameCodec>,
+    rx: mpsc::Receiver<Outgoing>,
     sealer: Option<Sealer>,
 ) {
-    let mut batch = Vec::with_capacity(WRITE_BATCH);
-    while rx.recv_many(&mut batch, WRITE_BATCH).await > 0 {
-        // A message to seal: the tasks ready to run first (most likely sending
-        // on this link too, when it carries many transactions) get their turn,
-        // so that their messages are sealed with it. A writer woken by one send
-        // otherwise runs before the next is queued, and every batch is one.
-        if sealer.is_some() && batch.len() < WRITE_BATCH {
-            tokio::task::yield_now().await;
-            while batch.len() < WRITE_BATCH {
-                match rx.try_recv() {
-                    Ok(outgoing) => batch.push(outgoing),
-                    Err(_) => break,
-                }
-            }
-        }
-        let mut macs = macs_for(sealer.as_ref(), &batch).map(Vec::into_iter);
-        for outgoing in batch.drain(..) {
-            let body = match outgoing {
-                Outgoing::Ready(body) => body,
-                Outgoing::Unsealed(u) => match macs.as_mut().and_then(Iterator::next) {
-                    Some(mac) => u.seal(mac),
-                    None => continue,
-                },
-            };
-            if sink
-                .feed(Frame::Message { tpdu: None, body })
-                .await
-                .is_err()
-            {
-                return;
-            }
-        }
-        if rx.is_empty() && sink.flush().await.is_err() {
-            return;
-        }
-    }
+    bank_links::writer::write_loop(sink, rx, SwitchSealing(sealer)).await;
 }
 
 #[cfg(test)]

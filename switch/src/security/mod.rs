@@ -1,5 +1,9 @@
 //! Message authentication and PIN translation.
 //!
+//! The cryptography, the [`SecurityModule`] interface and its software module
+//! live in the `card-security` crate (shared with the bank simulators) and are
+//! re-exported here under their old paths (`crate::security::mac`, ...):
+//!
 //! - [`module`]: the [`SecurityModule`] interface (MAC and PIN operations by
 //!   zone; keys never leave it) — an HSM in production;
 //! - [`software`]: the in-memory implementation for tests and the demo;
@@ -8,7 +12,9 @@
 //!   it covers; sealing outgoing frames and checking incoming ones;
 //! - [`pin`]: ISO 9564-1 PIN block formats 0 (TDES) and 4 (AES);
 //! - [`keys`]: key bytes that are wiped on drop and never shown (KCV only);
-//! - [`kek`]: keys wrapped under the local key-encryption key (AES key wrap);
+//! - [`kek`]: keys wrapped under the local key-encryption key (AES key wrap).
+//!
+//! The switch's own parts, which read its configuration:
 //! - [`settings`]: the per-link configuration and where keys come from;
 //! - [`apply`]: random keys on every link for a demo run.
 //!
@@ -18,19 +24,11 @@
 //! ([`crate::core::request`]).
 
 pub mod apply;
-pub mod des_engine;
-pub mod kek;
-pub mod keys;
-pub mod mac;
-pub mod message;
-pub mod module;
-pub mod pin;
 pub mod settings;
-pub mod software;
 
-pub use keys::KeyMaterial;
-pub use mac::MacPadding;
-pub use module::{NoKeys, PinZone, SecurityError, SecurityModule};
-pub use pin::PinFormat;
+pub use card_security::{des_engine, kek, keys, mac, message, module, pin, software};
+pub use card_security::{
+    KeyMaterial, MacPadding, NoKeys, PinFormat, PinZone, SecurityError, SecurityModule,
+    SoftwareSecurityModule, ZoneKeySource, ZoneKeys,
+};
 pub use settings::{LinkSecurity, SecurityConfig};
-pub use software::{SoftwareSecurityModule, ZoneKeys};

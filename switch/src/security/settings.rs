@@ -95,6 +95,15 @@ pub struct SecurityConfig {
     pub keys: BTreeMap<String, ZoneKeys>,
 }
 
+/// What `SoftwareSecurityModule::from_config` reads: the configured zones.
+impl card_security::ZoneKeySource for SecurityConfig {
+    fn for_each_zone(&self, f: &mut dyn FnMut(&str, &ZoneKeys)) {
+        for (zone, keys) in &self.keys {
+            f(zone, keys);
+        }
+    }
+}
+
 /// A problem with a link's (or the journal's) key settings. Messages name the
 /// field and, for keys from the environment, the variable: never key material.
 #[derive(Debug, thiserror::Error)]

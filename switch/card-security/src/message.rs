@@ -14,8 +14,8 @@ use bytes::{Bytes, BytesMut};
 use codecs::spec::{ContentClass, DataEncoding, Length};
 use codecs::{Message, Spec};
 
-use super::mac::MAC_LEN;
-use super::module::SecurityError;
+use crate::mac::MAC_LEN;
+use crate::module::SecurityError;
 
 /// The field that carries the MAC of `msg`: 128 if any field above 64 is present,
 /// else 64.
@@ -145,7 +145,7 @@ impl Unsealed {
 fn write_mac(tail: &mut [u8], wire: MacWire, mac: [u8; MAC_LEN]) {
     match wire {
         MacWire::Raw => tail.copy_from_slice(&mac),
-        MacWire::Hex => tail.copy_from_slice(super::keys::to_hex(&mac).as_bytes()),
+        MacWire::Hex => tail.copy_from_slice(crate::keys::to_hex(&mac).as_bytes()),
     }
 }
 
@@ -320,7 +320,7 @@ pub fn verify_precomputed(
 mod tests {
     #![allow(clippy::unwrap_used)]
     use super::*;
-    use crate::security::mac::{retail_mac, verify_retail_mac, MacPadding};
+    use crate::mac::{retail_mac, verify_retail_mac, MacPadding};
     use codecs::Mti;
 
     const KEY: [u8; 16] = [7; 16];

@@ -9,7 +9,7 @@
 //! rounds and one byte-table permutation. It is checked bit for bit against
 //! RustCrypto's `des` on random keys and blocks, and through the retail MAC
 //! against ISO/IEC 9797-1's published vectors (see the tests here and in
-//! [`super::mac`]). Like `des`, it indexes tables with key-dependent data: DES
+//! [`crate::mac`]). Like `des`, it indexes tables with key-dependent data: DES
 //! retail MACs are a compatibility algorithm, and a production switch computes
 //! them in its HSM.
 

@@ -2,17 +2,19 @@
 //! drop) and the cryptography done in Rust (RustCrypto DES/TDES/AES). It is for
 //! tests, the simulators and the demo network. A production switch keeps its
 //! zone keys in a hardware security module and plugs an adapter for it in
-//! through the same [`SecurityModule`] interface
-//! ([`crate::net::RunningSwitch::start_with_security`]).
+//! through the same [`SecurityModule`] interface (the switch's
+//! `RunningSwitch::start_with_security`). A bank simulator is this module with
+//! one zone, its own keys; it also makes PIN blocks as a PIN pad would and
+//! checks them as an issuer's HSM would ([`SoftwareSecurityModule::encipher_pin`],
+//! [`SoftwareSecurityModule::pin_matches`]).
 
 use std::collections::HashMap;
 use std::sync::Arc;
 
-use super::keys::KeyMaterial;
-use super::mac::{retail_mac, verify_retail_mac, MacPadding, RetailMacKey, MAC_LEN};
-use super::module::{no_key, PinZone, SecurityError, SecurityModule};
-use super::pin;
-use super::settings::SecurityConfig;
+use crate::keys::KeyMaterial;
+use crate::mac::{retail_mac, verify_retail_mac, MacPadding, RetailMacKey, MAC_LEN};
+use crate::module::{no_key, PinZone, SecurityError, SecurityModule};
+use crate::pin;
 
 /// One zone's keys.
 #[derive(Clone, Debug, Default)]
@@ -21,6 +23,14 @@ pub struct ZoneKeys {
     pub mac: Option<KeyMaterial>,
     /// The zone PIN key (TDES for format 0, AES for format 4).
     pub pin: Option<KeyMaterial>,
+}
+
+/// Whatever holds keys by zone: a configuration the module is built from
+/// ([`SoftwareSecurityModule::from_config`]), so that this crate need not know
+/// how the switch's configuration is read.
+pub trait ZoneKeySource {
+    /// Call `f` with each zone's name and keys.
+    fn for_each_zone(&self, f: &mut dyn FnMut(&str, &ZoneKeys));
 }
 
 /// Keys per zone (link name), in memory. `Debug` shows zones and key check
@@ -42,15 +52,11 @@ impl SoftwareSecurityModule {
         module
     }
 
-    /// The keys of a validated configuration.
-    pub fn from_config(config: &SecurityConfig) -> SoftwareSecurityModule {
-        SoftwareSecurityModule::new(
-            config
-                .keys
-                .iter()
-                .map(|(zone, keys)| (zone.clone(), keys.clone()))
-                .collect(),
-        )
+    /// The keys of a validated configuration (the switch's `SecurityConfig`).
+    pub fn from_config(config: &impl ZoneKeySource) -> SoftwareSecurityModule {
+        let mut module = SoftwareSecurityModule::default();
+        config.for_each_zone(&mut |zone, keys| module.insert(zone, keys.clone()));
+        module
     }
 
     /// Add or replace a zone's keys.
@@ -66,6 +72,34 @@ impl SoftwareSecurityModule {
             }
         }
         self.zones.insert(zone.to_string(), keys);
+    }
+
+    /// The PIN block of `clear` for card `pan` (ASCII digits) under `zone`'s PIN
+    /// key, as a PIN pad holding that key makes it (an acquirer's side).
+    pub fn encipher_pin(
+        &self,
+        zone: &str,
+        format: pin::PinFormat,
+        clear: &pin::ClearPin,
+        pan: &[u8],
+    ) -> Result<Vec<u8>, SecurityError> {
+        pin::encipher(format, self.pin_key(zone)?.expose(), clear, pan)
+            .map_err(|e| pin_error(zone, e))
+    }
+
+    /// Whether `block` (under `zone`'s PIN key) holds `expected` for card `pan`,
+    /// as an issuer's HSM checks a PIN; the clear PIN never leaves the module.
+    pub fn pin_matches(
+        &self,
+        zone: &str,
+        format: pin::PinFormat,
+        block: &[u8],
+        pan: &[u8],
+        expected: &pin::ClearPin,
+    ) -> Result<bool, SecurityError> {
+        let clear = pin::decipher(format, self.pin_key(zone)?.expose(), block, pan)
+            .map_err(|e| pin_error(zone, e))?;
+        Ok(clear.matches(expected))
     }
 
     fn mac_key(&self, zone: &str) -> Result<&KeyMaterial, SecurityError> {
@@ -117,7 +151,7 @@ impl SecurityModule for SoftwareSecurityModule {
         if let Some(schedule) = self.mac_schedules.get(zone) {
             return Ok(schedule.mac_batch(padding, data));
         }
-        super::module::macs_one_at_a_time(self, zone, padding, data)
+        crate::module::macs_one_at_a_time(self, zone, padding, data)
     }
 
     fn verify_mac(
@@ -144,15 +178,17 @@ impl SecurityModule for SoftwareSecurityModule {
         let from_key = self.pin_key(from.zone)?;
         let to_key = self.pin_key(to.zone)?;
         // The clear PIN lives in a wiped buffer for the length of this call.
-        let clear =
-            pin::decipher(from.format, from_key.expose(), block, pan).map_err(|e| match e {
-                pin::PinBlockError::Key { .. } => bad_key(from.zone, e),
-                other => SecurityError::PinBlock(other),
-            })?;
-        pin::encipher(to.format, to_key.expose(), &clear, pan).map_err(|e| match e {
-            pin::PinBlockError::Key { .. } => bad_key(to.zone, e),
-            other => SecurityError::PinBlock(other),
-        })
+        let clear = pin::decipher(from.format, from_key.expose(), block, pan)
+            .map_err(|e| pin_error(from.zone, e))?;
+        pin::encipher(to.format, to_key.expose(), &clear, pan).map_err(|e| pin_error(to.zone, e))
+    }
+}
+
+/// A PIN block error: the key's fault is the zone's configuration, the rest the block's.
+fn pin_error(zone: &str, e: pin::PinBlockError) -> SecurityError {
+    match e {
+        pin::PinBlockError::Key { .. } => bad_key(zone, e),
+        other => SecurityError::PinBlock(other),
     }
 }
 
@@ -167,7 +203,7 @@ fn bad_key(zone: &str, problem: impl std::fmt::Display) -> SecurityError {
 mod tests {
     #![allow(clippy::unwrap_used)]
     use super::*;
-    use crate::security::pin::{ClearPin, PinFormat};
+    use crate::pin::{ClearPin, PinFormat};
 
     fn module() -> SoftwareSecurityModule {
         let key = |h: &str| Some(KeyMaterial::from_hex(h).unwrap());

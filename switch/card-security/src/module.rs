@@ -1,5 +1,5 @@
 //! The interface to whatever holds the keys: a hardware security module (HSM) in
-//! production, [`super::software::SoftwareSecurityModule`] in tests and the demo.
+//! production, [`crate::software::SoftwareSecurityModule`] in tests and the demo.
 //! Callers name a *zone* (the link whose keys apply, by link name) and hand over
 //! enciphered data; keys and clear PINs never cross this interface.
 //!
@@ -8,8 +8,8 @@
 //! connection pool and answers within its own deadline, returning
 //! [`SecurityError::Unavailable`] rather than blocking the switch.
 
-use super::mac::{MacPadding, MAC_LEN};
-use super::pin::{PinBlockError, PinFormat};
+use crate::mac::{MacPadding, MAC_LEN};
+use crate::pin::{PinBlockError, PinFormat};
 
 /// One side of a PIN translation: the zone whose PIN key applies and the block
 /// format used on that link.

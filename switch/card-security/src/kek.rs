@@ -7,7 +7,7 @@
 
 use aes::cipher::KeyInit;
 
-use super::keys::{to_hex, KeyMaterial};
+use crate::keys::{to_hex, KeyMaterial};
 
 /// The default name of the variable holding the KEK.
 pub const DEFAULT_KEK_ENV: &str = "SWITCH_KEK";

@@ -1,11 +1,11 @@
 //! ISO/IEC 9797-1 MAC algorithm 3 (the "retail MAC", ANSI X9.19) over single DES
 //! with a double-length key K‖K' (checked against RustCrypto's `retail-mac`), with
 //! ISO/IEC 9797-1 padding method 1 or 2. Pure computation on bytes: which bytes
-//! of a message are authenticated is [`super::message`]'s business.
+//! of a message are authenticated is [`crate::message`]'s business.
 
 use serde::Deserialize;
 
-use super::des_engine::{to_output, to_rounds, DesKey};
+use crate::des_engine::{to_output, to_rounds, DesKey};
 
 /// The MAC length in bytes (one DES block, carried whole in field 64/128).
 pub const MAC_LEN: usize = 8;
@@ -83,7 +83,7 @@ impl RetailMacKey {
 
     /// The retail MAC of `data` with `padding`: CBC over single DES under K, then
     /// the last block decrypted under K' and encrypted under K again. Computed with
-    /// [`super::des_engine`] (RustCrypto's `retail-mac` is the reference it is
+    /// [`crate::des_engine`] (RustCrypto's `retail-mac` is the reference it is
     /// tested against); the chain stays in DES's initial-permutation domain from
     /// block to block, so each block costs one IP and the rounds.
     pub fn mac(&self, padding: MacPadding, data: &[u8]) -> [u8; MAC_LEN] {

@@ -1,0 +1,11 @@
+//! Mutual TLS material for links (rustls, ring provider).
+//!
+//! - [`files`]: PEM certificates, keys and CRLs, with errors naming the file;
+//! - [`endpoint`]: the rustls server and client configurations (peer
+//!   certificates required and verified against the CAs and CRLs);
+//! - [`layout`]: where `switch gen-certs` puts them (the CA's key apart, a bundle
+//!   per party).
+
+pub mod endpoint;
+pub mod files;
+pub mod layout;
