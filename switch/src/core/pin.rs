@@ -217,9 +217,11 @@ impl Core {
             Ok(block) => block,
             Err(e) => {
                 let (rc, outcome) = failure(&e);
+                let acquirer = self.links.get(p.acquirer);
                 tracing::warn!(
                     target: "switch::security",
-                    issuer_link = %p.issuer_link.config.name,
+                    acquirer = acquirer.as_ref().map_or("(gone)", |l| l.config.name.as_str()),
+                    issuer = %p.issuer_link.config.name,
                     mti = %p.msg.mti(),
                     stan = ?p.msg.stan(),
                     field = 52,
