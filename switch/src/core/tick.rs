@@ -117,7 +117,7 @@ impl Core {
 /// How long an echo's or sign-on's answer is awaited: as long as a request's
 /// (the link's timeout), and never longer than the echo interval or 10 s: until
 /// a sign-on whose answer was lost goes again, the issuer takes no traffic.
-fn network_wait(link: &Link) -> Duration {
+pub(crate) fn network_wait(link: &Link) -> Duration {
     link.config
         .echo_interval
         .min(Duration::from_secs(10))

@@ -82,6 +82,8 @@ impl Core {
         let t = &self.timer;
         t.running.store(true, Ordering::SeqCst);
         t.armed.store(u64::MAX, Ordering::SeqCst);
+        // This tick answers any wake asked for before it.
+        t.wake.store(false, Ordering::SeqCst);
         t.last_tick.store(now.0, Ordering::Relaxed);
     }
 
