@@ -69,6 +69,9 @@ fn queued_store_and_forward_is_polled_within_a_pass() {
     assert_eq!(h.core.poll_timeout(), Some(Millis(10)));
     let actions = h.core.on_tick(Millis(10));
     assert_eq!(one_to(&actions, ISS).mti(), Mti::REVERSAL_ADVICE);
+    // Out and awaiting its answer, it no longer keeps the 10 ms pace: next is
+    // its delivery's deadline (the link's 10 s timeout).
+    assert_eq!(h.core.poll_timeout(), Some(Millis(10_010)));
 }
 
 #[test]
