@@ -77,19 +77,38 @@ timeout_ms = {timeout_ms}
 
 /// Start a switch from configuration `text` (its `rules` path is used as given).
 pub async fn start_switch(text: &str) -> RunningSwitch {
+    let options = switch_options(text);
+    RunningSwitch::start(options)
+        .await
+        .unwrap_or_else(|e| panic!("start: {e}"))
+}
+
+/// [`start_switch`] with the security module `module` makes from the
+/// configuration (an HSM adapter's stand-in: the switch asks it from tasks).
+pub async fn start_switch_with_security(
+    text: &str,
+    module: impl FnOnce(&Config) -> Arc<dyn switch::security::SecurityModule>,
+) -> RunningSwitch {
+    let options = switch_options(text);
+    let module = module(&options.config);
+    RunningSwitch::start_with_security(options, module)
+        .await
+        .unwrap_or_else(|e| panic!("start: {e}"))
+}
+
+/// What a switch starts from: configuration `text` and its routing rules.
+fn switch_options(text: &str) -> SwitchOptions {
     // What the switch logs is captured (and, under scripts/test.sh, scanned).
     let _ = LogCapture::global();
     let config =
         Config::parse(text, Path::new("/test.toml")).unwrap_or_else(|e| panic!("config: {e:?}"));
     let (routing, _) = RoutingTable::load(&config.rules).unwrap_or_else(|e| panic!("rules: {e}"));
-    RunningSwitch::start(SwitchOptions {
+    SwitchOptions {
         config,
         routing,
         saf: None,
         journal: None,
-    })
-    .await
-    .unwrap_or_else(|e| panic!("start: {e}"))
+    }
 }
 
 /// What a [`Peer`] saw while it waited.

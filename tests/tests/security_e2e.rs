@@ -7,17 +7,24 @@
 //! issuer re-enciphered under the issuer's zone PIN key, holding the card's PIN;
 //! a block that does not decipher is declined 81 before it leaves. The real
 //! simulators run through the switch with keys wrapped under a KEK: all answered,
-//! none refused, approvals agree; the issuer declines a wrong PIN 55.
+//! none refused, approvals agree; the issuer declines a wrong PIN 55. A module
+//! that answers from elsewhere (an HSM's stand-in, asked from a task) and takes
+//! longer than the switch's 2 s means 91, nothing forwarded, the late answer
+//! ignored and counted.
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, missing_docs)]
 
 use std::net::SocketAddr;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
 use codecs::{Message, Spec};
 use simulators::security::HostSecurity;
-use switch::security::{KeyMaterial, MacPadding, PinFormat};
+use switch::security::{
+    KeyMaterial, MacPadding, PinFormat, PinZone, SecurityError, SecurityModule,
+    SoftwareSecurityModule,
+};
 use tests::{accept, answer, bounded, national_rules, purchase, start_switch, LogCapture, Peer};
 use tokio::net::TcpListener;
 
@@ -122,8 +129,29 @@ impl Host {
 
 /// The switch, the issuer's side signed on, the acquirer connected.
 async fn network(tag: &str, timeout_ms: u64) -> (switch::net::RunningSwitch, Host, Host) {
+    network_with(tag, timeout_ms, None).await
+}
+
+/// [`network`], with the switch's module behind `delay_ms` when given.
+async fn network_with(
+    tag: &str,
+    timeout_ms: u64,
+    delay_ms: Option<Arc<AtomicU64>>,
+) -> (switch::net::RunningSwitch, Host, Host) {
     let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let sw = start_switch(&config(tag, listener.local_addr().unwrap(), timeout_ms)).await;
+    let text = config(tag, listener.local_addr().unwrap(), timeout_ms);
+    let sw = match delay_ms {
+        None => start_switch(&text).await,
+        Some(delay_ms) => {
+            tests::start_switch_with_security(&text, |config| {
+                Arc::new(SlowModule {
+                    inner: SoftwareSecurityModule::from_config(&config.security),
+                    delay_ms,
+                })
+            })
+            .await
+        }
+    };
     let mut issuer = Host {
         peer: accept(&listener, WAIT).await,
         keys: host(ISS_MAC, ISS_ZPK),
@@ -472,6 +500,104 @@ pin_key = {{ wrapped = "{iss_zpk}" }}
         }
         sw.shutdown().await;
         issuer.stop().await.unwrap();
+    })
+    .await;
+}
+
+/// The software module with its PIN translations behind a delay (milliseconds,
+/// set as the test goes), as a network HSM might answer.
+struct SlowModule {
+    inner: SoftwareSecurityModule,
+    delay_ms: Arc<AtomicU64>,
+}
+
+impl SecurityModule for SlowModule {
+    fn name(&self) -> &str {
+        "slow"
+    }
+    fn has_mac_key(&self, zone: &str) -> bool {
+        self.inner.has_mac_key(zone)
+    }
+    fn has_pin_key(&self, zone: &str) -> bool {
+        self.inner.has_pin_key(zone)
+    }
+    fn generate_mac(
+        &self,
+        zone: &str,
+        padding: MacPadding,
+        data: &[u8],
+    ) -> Result<[u8; 8], SecurityError> {
+        self.inner.generate_mac(zone, padding, data)
+    }
+    fn verify_mac(
+        &self,
+        zone: &str,
+        padding: MacPadding,
+        data: &[u8],
+        mac: &[u8],
+    ) -> Result<bool, SecurityError> {
+        self.inner.verify_mac(zone, padding, data, mac)
+    }
+    fn translate_pin(
+        &self,
+        from: PinZone<'_>,
+        to: PinZone<'_>,
+        block: &[u8],
+        pan: &[u8],
+    ) -> Result<Vec<u8>, SecurityError> {
+        std::thread::sleep(Duration::from_millis(self.delay_ms.load(Ordering::SeqCst)));
+        self.inner.translate_pin(from, to, block, pan)
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_module_answering_from_a_task_in_time_or_too_late() {
+    bounded(async {
+        let delay_ms = Arc::new(AtomicU64::new(100));
+        let (sw, mut acq, mut iss) = network_with("PINHSM", 5000, Some(delay_ms.clone())).await;
+        let card = card();
+        let pin = card.pin();
+
+        // 100 ms: forwarded, translated under the issuer's key.
+        acq.send(&purchase_with_pin(&card, &pin, 1)).await;
+        let fwd = iss
+            .recv(WAIT)
+            .await
+            .expect("forwarded once the module answered");
+        let block = fwd.get(52).unwrap().bytes().into_owned();
+        assert_eq!(
+            iss.keys.pin_matches(&block, &card.pan, &pin),
+            Some(Ok(true))
+        );
+        iss.send(&answer(&fwd, "00")).await;
+        let r = acq.recv(WAIT).await.expect("answer");
+        assert_eq!(r.response_code().as_deref(), Some("00"));
+
+        // 3 s, past the switch's 2 s: 91 at the deadline, nothing forwarded.
+        delay_ms.store(3000, Ordering::SeqCst);
+        let sent = tokio::time::Instant::now();
+        acq.send(&purchase_with_pin(&card, &pin, 2)).await;
+        let r = acq.recv(WAIT).await.expect("91 at the deadline");
+        assert_eq!(
+            (r.response_code().as_deref(), r.stan()),
+            (Some("91"), Some(2))
+        );
+        let waited = sent.elapsed();
+        assert!(
+            waited >= Duration::from_millis(1900) && waited < Duration::from_millis(2900),
+            "{waited:?}"
+        );
+        iss.peer
+            .expect_silence(
+                Duration::from_millis(1500),
+                "a request whose translation came too late",
+            )
+            .await;
+        assert!(
+            tests::wait_until(WAIT, || sw.core().stats().pin_late_answers == 1).await,
+            "the late answer is counted"
+        );
+        sw.shutdown().await;
     })
     .await;
 }

@@ -31,6 +31,9 @@ pub enum Action {
     SafBarrier,
     /// Close the business day now (0800 with field 70 = 201).
     Cutover,
+    /// Ask the security module to translate a PIN block; its answer goes to
+    /// [`super::Core::on_pin_translated`] with the request's token.
+    TranslatePin(Box<super::pin::PinRequest>),
 }
 
 /// Actions from one event; usually one or two.

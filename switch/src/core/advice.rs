@@ -48,7 +48,7 @@ impl Core {
         }
         owed.set(33, &self.settings.institution_id);
         owed.set(100, &target.issuer);
-        self.saf.push(&target.issuer, owed, now);
+        self.queue_saf(&target.issuer, owed, now);
         self.counters.advices.add(original_mti);
         // Journaled as acknowledged (it counts against the original in settlement);
         // the queued advice is durable before the acquirer hears of it.

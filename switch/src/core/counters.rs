@@ -69,6 +69,8 @@ pub(crate) enum PinOutcome {
     Format = 2,
     Undecipherable = 3,
     Unavailable = 4,
+    /// The module did not answer within `CoreSettings::hsm_timeout`.
+    TimedOut = 5,
 }
 
 impl PinOutcome {
@@ -80,15 +82,48 @@ impl PinOutcome {
             PinOutcome::Format => "format",
             PinOutcome::Undecipherable => "undecipherable",
             PinOutcome::Unavailable => "unavailable",
+            PinOutcome::TimedOut => "timed out",
         }
     }
 
-    pub(crate) const ALL: [PinOutcome; 5] = [
+    pub(crate) const ALL: [PinOutcome; 6] = [
         PinOutcome::Translated,
         PinOutcome::NoKey,
         PinOutcome::Format,
         PinOutcome::Undecipherable,
         PinOutcome::Unavailable,
+        PinOutcome::TimedOut,
+    ];
+}
+
+/// Why a message was refused for security (see [`super::verdict`]).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum SecurityEvent {
+    MacMissing = 0,
+    MacMisplaced = 1,
+    MacMismatch = 2,
+    MacUnchecked = 3,
+    IdentityMismatch = 4,
+}
+
+impl SecurityEvent {
+    /// The label (as the driver's `switch_security_events_total{event}`).
+    pub(crate) fn label(self) -> &'static str {
+        match self {
+            SecurityEvent::MacMissing => "mac missing",
+            SecurityEvent::MacMisplaced => "mac misplaced",
+            SecurityEvent::MacMismatch => "mac mismatch",
+            SecurityEvent::MacUnchecked => "mac unchecked",
+            SecurityEvent::IdentityMismatch => "identity mismatch",
+        }
+    }
+
+    pub(crate) const ALL: [SecurityEvent; 5] = [
+        SecurityEvent::MacMissing,
+        SecurityEvent::MacMisplaced,
+        SecurityEvent::MacMismatch,
+        SecurityEvent::MacUnchecked,
+        SecurityEvent::IdentityMismatch,
     ];
 }
 
@@ -163,7 +198,11 @@ pub(crate) struct Counters {
     /// Advices and reversal advices acknowledged and queued, by original MTI.
     pub(crate) advices: Tally<codecs::Mti>,
     /// PIN translations by outcome (indexed by [`PinOutcome`] as `usize`).
-    pub(crate) pin: [AtomicU64; 5],
+    pub(crate) pin: [AtomicU64; 6],
+    /// PIN translations answered after their deadline (ignored).
+    pub(crate) pin_late: AtomicU64,
+    /// Messages refused for security, by [`SecurityEvent`] as `usize`.
+    pub(crate) security: [AtomicU64; 5],
     /// Per-bank counters, created at a bank's first sighting.
     banks: DashMap<Box<str>, Arc<BankCounters>>,
 }
@@ -177,6 +216,16 @@ impl Counters {
             Dropped::Unmatched => &self.unmatched_responses,
         };
         counter.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// Count one PIN translation answered too late.
+    pub(crate) fn pin_late(&self) {
+        self.pin_late.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// Count one message refused for security.
+    pub(crate) fn security(&self, event: SecurityEvent) {
+        self.security[event as usize].fetch_add(1, Ordering::Relaxed);
     }
 
     /// Count one PIN translation.

@@ -107,6 +107,12 @@ impl Duplicates {
         }
     }
 
+    /// When the oldest key remembered leaves the window (for the timer).
+    pub fn next_expiry(&self) -> Option<Millis> {
+        let order = self.order.lock().unwrap_or_else(|p| p.into_inner());
+        order.front().map(|(t, _)| t.after(self.window))
+    }
+
     /// Keys remembered.
     pub fn len(&self) -> usize {
         self.seen.len()

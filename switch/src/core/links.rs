@@ -123,6 +123,40 @@ impl Link {
         out
     }
 
+    /// The earliest deadline queued (answered ones included until pruned).
+    pub fn next_deadline(&self) -> Option<Millis> {
+        let q = self.deadlines.lock().unwrap_or_else(|p| p.into_inner());
+        q.iter()
+            .filter_map(|queue| queue.front().map(|d| d.0))
+            .min()
+    }
+
+    /// Drop from the front of each queue the deadlines `live` says are no longer
+    /// wanted (their request was answered), up to the first that is. Answers do
+    /// not dequeue their deadline, so without this the front would always be an
+    /// answered request's and [`super::Core::poll_timeout`] would ask for a tick
+    /// every millisecond under load; pruned, it is the oldest request still
+    /// waiting. A deadline is pushed only after its entry is in flight, so one
+    /// being forwarded is never taken for answered. A chunk at a time under
+    /// the lock: a forward on this link waits microseconds at most.
+    pub fn prune(&self, live: impl Fn(&Deadline) -> bool) {
+        const CHUNK: usize = 256;
+        for class in 0..2 {
+            loop {
+                let mut q = self.deadlines.lock().unwrap_or_else(|p| p.into_inner());
+                let queue = &mut q[class];
+                let mut dropped = 0;
+                while dropped < CHUNK && queue.front().is_some_and(|d| !live(d)) {
+                    queue.pop_front();
+                    dropped += 1;
+                }
+                if dropped < CHUNK {
+                    break;
+                }
+            }
+        }
+    }
+
     /// Remove and return every deadline (the link went down).
     pub fn drain_deadlines(&self) -> Vec<Deadline> {
         let mut q = self.deadlines.lock().unwrap_or_else(|p| p.into_inner());

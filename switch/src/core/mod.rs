@@ -1,18 +1,26 @@
 //! The switch's decisions as a deterministic state machine.
 //!
-//! Events in: a decoded message from a link, a frame that would not decode, a link
-//! up or down, a timer tick; each with `now`. Actions out: send a message on a link,
-//! close a link, record a journal entry; store-and-forward messages go to the
-//! [`saf::SafQueue`]. No sockets, no clock, no tokio: the drivers in `net` move
-//! bytes and call in here, concurrently (state lives in sharded maps).
+//! Events in: a decoded message from a link (with the driver's verdict on its MAC
+//! and the peer's identity, [`verdict`]), a frame that would not decode, a link up
+//! or down, the security module's answer, a timer tick; each with `now`. Actions
+//! out: send a message on a link, close a link, record a journal entry, ask the
+//! security module; store-and-forward messages go to the [`saf::SafQueue`]. The
+//! core says when it next needs a tick ([`Core::poll_timeout`], [`timer`]). No
+//! sockets, no clock, no tokio, no security module: the drivers in `net` move
+//! bytes, call the module and call in here, concurrently (state lives in sharded
+//! maps).
 //!
 //! - [`request`]: 0100/0200/0400 from acquirers: validate, dedupe, route, forward;
 //! - [`response`]: answers from issuers, matched and relayed;
 //! - [`advice`]: reversals and advices from acquirers, acknowledged and queued;
 //! - [`network`]: 0800 sign-on, sign-off and echo on both sides;
-//! - [`pin`]: field 52 translated from the acquirer's PIN key to the issuer's;
+//! - [`pin`]: field 52 translated from the acquirer's PIN key to the issuer's, as
+//!   a request to the security module and its answer ([`pin_pending`] holds the
+//!   requests waiting);
+//! - [`verdict`]: messages the driver found unauthenticated: answered 63 or dropped;
 //! - [`saf_delivery`]: store-and-forward messages out in a window per issuer link;
 //! - [`tick`]: timeouts, echoes, sign-on retries, the periodic SAF delivery;
+//! - [`timer`]: when the next tick is due;
 //! - [`counters`]: the live counters, bumped without allocating;
 //! - [`stats`]: their snapshot, read by the driver (which publishes the metrics;
 //!   the core publishes none) and the tests.
@@ -27,6 +35,7 @@ pub mod journal;
 pub mod links;
 pub mod network;
 pub mod pin;
+pub mod pin_pending;
 pub mod recent;
 pub mod request;
 pub mod response;
@@ -36,7 +45,9 @@ pub mod short_text;
 pub mod stats;
 pub mod tick;
 pub mod time;
+pub mod timer;
 pub mod validate;
+pub mod verdict;
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
@@ -48,9 +59,9 @@ use routing_rules::SharedRoutingTable;
 pub use action::{Action, Actions, LinkId};
 pub use stats::CoreStats;
 pub use time::Millis;
+pub use verdict::Verdict;
 
 use crate::config::{LinkConfig, Role};
-use crate::security::{NoKeys, SecurityModule};
 use duplicates::Duplicates;
 use inflight::{InFlight, InFlightKey, Purpose};
 use journal::{FinalState, JournalRecord};
@@ -83,6 +94,8 @@ pub struct CoreSettings {
     pub first_txn_id: u64,
     /// Key of the PAN's keyed hash in journal records (None: no hash).
     pub pan_key: Option<Arc<[u8]>>,
+    /// How long a PIN translation may take before the acquirer is answered 91.
+    pub hsm_timeout: Duration,
 }
 
 impl Default for CoreSettings {
@@ -98,6 +111,7 @@ impl Default for CoreSettings {
             epoch_unix_ms: 0,
             first_txn_id: 1,
             pan_key: None,
+            hsm_timeout: Duration::from_millis(2000),
         }
     }
 }
@@ -118,8 +132,10 @@ pub struct Core {
     pub(crate) next_txn: AtomicU64,
     /// STAN sequences by link name (see [`links::Link`]).
     pub(crate) stans: dashmap::DashMap<String, Arc<std::sync::atomic::AtomicU32>>,
-    /// PIN translation (and, in the drivers, MACs): keys by link name.
-    pub(crate) security: Arc<dyn SecurityModule>,
+    /// Requests waiting for the security module's PIN translation.
+    pub(crate) pins: pin_pending::PendingPins,
+    /// When the driver's timer is set to wake (see [`timer`]).
+    pub(crate) timer: timer::TimerState,
     /// The PAN hash's HMAC with the key already absorbed (from `settings.pan_key`).
     pan_hmac: Option<hmac::Hmac<sha2::Sha256>>,
     /// The last cutover request honoured: (bank, field 7, field 11).
@@ -169,19 +185,9 @@ impl Core {
             links: Links::default(),
             inflight: InFlight::default(),
             saf,
-            security: Arc::new(NoKeys),
+            pins: pin_pending::PendingPins::default(),
+            timer: timer::TimerState::default(),
         }
-    }
-
-    /// The same core translating PIN blocks with `security` (default: no keys).
-    pub fn with_security(mut self, security: Arc<dyn SecurityModule>) -> Core {
-        self.security = security;
-        self
-    }
-
-    /// The security module.
-    pub fn security(&self) -> &Arc<dyn SecurityModule> {
-        &self.security
     }
 
     /// The live routing table (replace it to reload).
@@ -194,15 +200,18 @@ impl Core {
         self.inflight.len()
     }
 
-    /// Acquirer requests waiting for an issuer's answer.
+    /// Acquirer requests waiting for an issuer's answer or for their PIN block's
+    /// translation.
     pub fn pending_requests(&self) -> usize {
-        self.inflight.requests()
+        self.inflight.requests() + self.pins.len()
     }
 
     /// Shutdown: every request still in flight takes the timeout path now (RC 91
-    /// to the acquirer, reversal queued).
+    /// to the acquirer, reversal queued); those waiting for the security module
+    /// are declined 91.
     pub fn expire_all_requests(&self, now: Millis) -> Actions {
         let mut actions = Vec::new();
+        self.expire_all_pins(now, &mut actions);
         for key in self.inflight.request_keys() {
             if let Some(entry) = self.inflight.take(&key) {
                 self.expire_entry(now, key, entry, &mut actions);
@@ -380,6 +389,7 @@ impl Core {
         entry: inflight::InFlightEntry,
         actions: &mut Actions,
     ) {
+        self.note_deadline(entry.deadline);
         self.inflight.insert(key, entry);
         if !link.up.load(Ordering::SeqCst) {
             if let Some(entry) = self.inflight.take(&key) {
@@ -413,7 +423,7 @@ impl Core {
         // The reversal is queued before the acquirer hears of the timeout.
         if matches!(key.class, 1 | 2) {
             if let Some(rev) = reversal_of(&entry.forwarded) {
-                self.saf.push(&entry.issuer, rev, now);
+                self.queue_saf(&entry.issuer, rev, now);
                 actions.push(Action::SafBarrier);
             }
         }
@@ -439,6 +449,13 @@ impl Core {
 }
 
 impl Core {
+    /// Queue `msg` for store-and-forward to `issuer`; the timer is told, so the
+    /// delivery does not wait for a tick that was due later.
+    pub(crate) fn queue_saf(&self, issuer: &str, msg: Message, now: Millis) {
+        self.saf.push(issuer, msg, now);
+        self.note_deadline(now);
+    }
+
     /// Field 7 (MMDDhhmmss, UTC) at `now`.
     pub(crate) fn transmission_at(&self, now: Millis) -> String {
         let unix = (self.settings.epoch_unix_ms + now.0) / 1000;

@@ -131,6 +131,9 @@ impl Core {
             .store(code.parse().unwrap_or(0), Ordering::Relaxed);
         link.pending_network_at.store(now.0, Ordering::Relaxed);
         link.pending_network.store(stan, Ordering::Release);
+        // Its answer is awaited until then (a link with a short timeout may
+        // want the timer before the time it is set for).
+        self.note_deadline(now.after(super::tick::network_wait(link)));
         Action::Send {
             link: link.id,
             msg: m,

@@ -1,5 +1,6 @@
 //! Requests from acquirers (0100, 0200, 0400): validate, detect duplicates, route,
-//! pick an issuer link, translate the PIN block (see [`super::pin`]), allocate the
+//! pick an issuer link, have the PIN block translated (see [`super::pin`]: the
+//! request may wait for the security module's answer there), allocate the
 //! switch's STAN, forward and start the clock.
 
 use std::sync::atomic::Ordering;
@@ -14,6 +15,7 @@ use super::duplicates::DuplicateKey;
 use super::inflight::{AcquirerRouting, InFlightEntry, InFlightKey, Purpose};
 use super::journal::FinalState;
 use super::links::{Link, TimeoutClass};
+use super::pin::PinPlan;
 use super::recent::{AcquirerKey, Forwarded};
 use super::short_text::ShortText;
 use super::validate::{amount_problem, first_missing, REQUEST_FIELDS, REVERSAL_FIELDS};
@@ -102,6 +104,50 @@ impl Core {
 
     /// Pick an issuer link and send `msg` there with the switch's STAN.
     fn forward(&self, now: Millis, acq: &Arc<Link>, msg: Message, route: Route) -> Actions {
+        let issuer_link = match self.links.pick_issuer(&route.issuer) {
+            Ok(l) => l,
+            Err(full) => {
+                let counters = self.counters.bank(&route.issuer);
+                let (why, counter) = if full {
+                    (Unavailable::Full, &counters.unavailable_full)
+                } else {
+                    (Unavailable::NoLink, &counters.unavailable_no_link)
+                };
+                counter.fetch_add(1, Ordering::Relaxed);
+                tracing::info!(issuer = %route.issuer, why = why.label(), "issuer unavailable");
+                return self.decline(
+                    now,
+                    acq.id,
+                    &msg,
+                    ResponseCode::ISSUER_INOPERATIVE,
+                    Some(route.issuer),
+                );
+            }
+        };
+        // Field 52 re-enciphered for the issuer before anything is committed.
+        match self.pin_plan(acq, &issuer_link, &msg) {
+            PinPlan::Unchanged => self.dispatch(now, acq.id, &issuer_link, msg, route, None, now),
+            PinPlan::Decline(rc) => self.decline(now, acq.id, &msg, rc, Some(route.issuer)),
+            PinPlan::Translate(from, to) => {
+                self.park_for_pin(now, acq, issuer_link, msg, route, (from, to))
+            }
+        }
+    }
+
+    /// Send `msg` to `issuer_link` (picked for it) with the switch's STAN and
+    /// `pin_block` in field 52 when translated, journal it and start its clock.
+    /// `started`: when the request arrived.
+    #[allow(clippy::too_many_arguments)]
+    pub(crate) fn dispatch(
+        &self,
+        now: Millis,
+        acquirer: crate::core::LinkId,
+        issuer_link: &Arc<Link>,
+        msg: Message,
+        route: Route,
+        pin_block: Option<Vec<u8>>,
+        started: Millis,
+    ) -> Actions {
         let Route {
             issuer,
             rule,
@@ -109,31 +155,6 @@ impl Core {
             cash,
             original,
         } = route;
-        let issuer_link = match self.links.pick_issuer(&issuer) {
-            Ok(l) => l,
-            Err(full) => {
-                let counters = self.counters.bank(&issuer);
-                let (why, counter) = if full {
-                    (Unavailable::Full, &counters.unavailable_full)
-                } else {
-                    (Unavailable::NoLink, &counters.unavailable_no_link)
-                };
-                counter.fetch_add(1, Ordering::Relaxed);
-                tracing::info!(%issuer, why = why.label(), "issuer unavailable");
-                return self.decline(
-                    now,
-                    acq.id,
-                    &msg,
-                    ResponseCode::ISSUER_INOPERATIVE,
-                    Some(issuer),
-                );
-            }
-        };
-        // Field 52 re-enciphered for the issuer before anything is committed.
-        let pin_block = match self.pin_block_for(acq, &issuer_link, &msg) {
-            Ok(block) => block,
-            Err(rc) => return self.decline(now, acq.id, &msg, rc, Some(issuer)),
-        };
         let stan = issuer_link.next_stan(|s| {
             self.inflight.contains(&InFlightKey {
                 link: issuer_link.id,
@@ -189,19 +210,18 @@ impl Core {
             );
         }
         issuer_link.in_flight.fetch_add(1, Ordering::Relaxed);
-        issuer_link.push_deadline(timeout_class, (deadline, class, stan));
         let txn_id = self.new_txn_id();
         let entry = InFlightEntry {
             txn_id,
             purpose: Purpose::Request,
-            acquirer_link: acq.id,
+            acquirer_link: acquirer,
             forwarded: out.clone(),
             acquirer_f7: acquirer_f7.as_deref().map(ShortText::from),
             acquirer_f11: acquirer_f11.as_deref().map(ShortText::from),
             acquirer_routing,
             issuer: ShortText::from(issuer),
             rule: rule.map(ShortText::from),
-            started: now,
+            started,
             deadline,
         };
         // Journaled before it goes out, with the reversal owed should the switch
@@ -228,7 +248,9 @@ impl Core {
                 msg: out,
             },
         ];
-        self.track_in_flight(now, &issuer_link, key, entry, &mut actions);
+        self.track_in_flight(now, issuer_link, key, entry, &mut actions);
+        // After the insert: the tick prunes deadlines whose key is not in flight.
+        issuer_link.push_deadline(timeout_class, (deadline, class, stan));
         actions
     }
 
@@ -308,8 +330,8 @@ impl Core {
 
 /// Where a request goes: the issuer, the rule that decided, and what the
 /// forwarding needs to know of the request.
-struct Route {
-    issuer: String,
+pub(crate) struct Route {
+    pub(crate) issuer: String,
     rule: Option<String>,
     /// MTI class digit (1, 2 or 4).
     class: u8,
@@ -320,7 +342,7 @@ struct Route {
 }
 
 /// The original transaction a reversal names.
-struct Original {
+pub(crate) struct Original {
     /// Its fields 7 and 11 in the acquirer's terms (as the journal keys it).
     acquirer_keys: Option<(ShortText, ShortText)>,
     /// Field 90 as the issuer knows the original, when it went through the switch.

@@ -60,6 +60,13 @@ pub trait SafQueue: Send + Sync {
     fn outstanding(&self) -> usize;
     /// Issuers with messages waiting.
     fn issuers(&self) -> Vec<String>;
+    /// When the queue next needs the core ([`super::Core::poll_timeout`]): the
+    /// earliest time an item not out may go (its backoff over) or expires. This
+    /// default says "now" whenever anything waits (the core then looks every
+    /// 10 ms, as its fixed tick did).
+    fn next_due(&self, _expiry: std::time::Duration) -> Option<Millis> {
+        (self.depth() > 0).then_some(Millis(0))
+    }
 }
 
 /// The keys of an original transaction as field 90 names it: STAN, transmission
@@ -339,5 +346,33 @@ impl SafQueue for MemorySaf {
             .filter(|(_, q)| !q.slots.is_empty())
             .map(|(k, _)| k.clone())
             .collect()
+    }
+
+    fn next_due(&self, expiry: std::time::Duration) -> Option<Millis> {
+        self.earliest_due(expiry)
+    }
+}
+
+/// The timer's question ([`SafQueue::next_due`]), apart from the queue's work.
+impl MemorySaf {
+    /// The earliest of: an item not out whose backoff ends, the oldest item of
+    /// an issuer expiring (as [`SafQueue::expire`] counts). A scan of the items;
+    /// asked once per tick.
+    fn earliest_due(&self, expiry: std::time::Duration) -> Option<Millis> {
+        let limit = expiry.as_millis() as u64;
+        let g = self.lock();
+        let mut due: Option<u64> = None;
+        let mut consider = |t: u64| due = Some(due.map_or(t, |d| d.min(t)));
+        for q in g.queues.values() {
+            if let Some(front) = q.slots.front() {
+                // Expired once it has waited more than `limit`.
+                let waited = front.item.waited_before_ms;
+                consider((front.item.queued_at.0 + limit + 1).saturating_sub(waited));
+            }
+            for slot in q.slots.iter().filter(|s| !s.out) {
+                consider(slot.item.next_attempt.0);
+            }
+        }
+        due.map(Millis)
     }
 }

@@ -153,7 +153,6 @@ impl Core {
         // the backoff; until then the item is out and not offered anyway.
         self.saf
             .attempted(issuer, item.id, now.after(backoff.max(link.config.timeout)));
-        link.push_deadline(TimeoutClass::Pos, (deadline, class, stan));
         tracing::debug!(%issuer, item = item.id, attempt = item.attempts + 1, "store-and-forward delivery");
         actions.push(Action::Send {
             link: link.id,
@@ -183,5 +182,7 @@ impl Core {
             },
             actions,
         );
+        // After the insert: the tick prunes deadlines whose key is not in flight.
+        link.push_deadline(TimeoutClass::Pos, (deadline, class, stan));
     }
 }

@@ -7,7 +7,7 @@
 use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicU64, Ordering};
 
-use super::counters::{PinOutcome, Unavailable};
+use super::counters::{PinOutcome, SecurityEvent, Unavailable};
 use super::Core;
 use crate::config::Role;
 
@@ -59,6 +59,12 @@ pub struct CoreStats {
     pub advices: BTreeMap<String, u64>,
     /// PIN translations by outcome (`switch_pin_translations_total{outcome}`).
     pub pin_translations: BTreeMap<&'static str, u64>,
+    /// PIN translations answered after their deadline, ignored
+    /// (`switch_pin_late_answers_total`).
+    pub pin_late_answers: u64,
+    /// Messages refused for security (bad MAC, institution not bound to the
+    /// certificate), by event.
+    pub security_events: BTreeMap<&'static str, u64>,
     /// Duplicate or late-answer keys forgotten before their window was over
     /// (`switch_duplicate_window_shortened_total`).
     pub duplicate_window_shortened: u64,
@@ -165,6 +171,12 @@ impl Core {
                 .into_iter()
                 .filter(|o| load(&c.pin[*o as usize]) > 0)
                 .map(|o| (o.label(), load(&c.pin[o as usize])))
+                .collect(),
+            pin_late_answers: load(&c.pin_late),
+            security_events: SecurityEvent::ALL
+                .into_iter()
+                .filter(|e| load(&c.security[*e as usize]) > 0)
+                .map(|e| (e.label(), load(&c.security[e as usize])))
                 .collect(),
             duplicate_window_shortened: self.duplicates.shortened() + self.late.shortened(),
             banks,

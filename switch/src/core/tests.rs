@@ -15,8 +15,11 @@ use super::saf::{MemorySaf, SafQueue};
 use super::*;
 use crate::config::{Direction, LinkConfig, Role};
 
+mod pin_answers;
 mod saf_window;
+mod security_inputs;
 mod stats;
+mod timers;
 
 const ACQ: LinkId = 1;
 const ISS: LinkId = 2;

@@ -4,13 +4,11 @@
 //! framing, or the core asks.
 //!
 //! On a MAC link every message must carry a MAC that verifies under the link's
-//! key: a request that does not is answered with RC 63 here, before the core
-//! sees it, and logged as a security event; any other message (an issuer's
-//! answer) is dropped, so the request it answers times out and is reversed.
-//!
-//! On a TLS acquirer link every request's fields 32 and 33 must name a bank bound
-//! to the peer's certificate: otherwise the request is answered with RC 63 here,
-//! before the core sees it, and logged as a security event.
+//! key; on a TLS acquirer link every request's fields 32 and 33 must name a bank
+//! bound to the peer's certificate. The connection checks both and hands the
+//! core its verdict with the message ([`crate::core::Verdict`]); the core
+//! decides the answer (63 for a request, a dropped answer otherwise). A failure
+//! is logged here as a security event, within the link's event budget.
 
 use std::collections::VecDeque;
 use std::sync::atomic::Ordering;
@@ -18,8 +16,7 @@ use std::sync::Arc;
 
 use bytes::Bytes;
 use codecs::framing::{Frame, FrameCodec, FramingError};
-use codecs::mti::MessageClass;
-use codecs::{Message, ResponseCode};
+use codecs::Message;
 use futures_util::StreamExt;
 use tokio::sync::{mpsc, Notify};
 use tokio_util::codec::{FramedRead, FramedWrite};
@@ -31,6 +28,7 @@ use super::runtime::{reads_while_draining, LinkHandle, Shared};
 use super::stream::LinkStream;
 use super::writer::{write_loop, Outgoing, Sealer};
 use crate::config::{LinkConfig, Role};
+use crate::core::Verdict;
 use crate::security::mac::MAC_LEN;
 use crate::security::message::{precompute_macs, verify_precomputed, MacFailure};
 use crate::tls::Binding;
@@ -205,51 +203,13 @@ async fn on_frame(
     let arrived = tokio::time::Instant::now();
     match config.spec.decode(body.clone()) {
         Ok(msg) => {
-            if let Err(failure) = check_mac(shared, config, &body, &msg, expected) {
-                let request = msg.mti().is_request();
-                if let Some(suppressed) = may_log(&config.name, failure.label()) {
-                    tracing::warn!(
-                        target: "switch::security",
-                        link = %config.name,
-                        mti = %msg.mti(),
-                        stan = ?msg.stan(),
-                        reason = %failure,
-                        action = if request { "RC 63" } else { "dropped" },
-                        suppressed,
-                        "security event: message authentication failed"
-                    );
-                }
-                metrics::counter!("switch_security_events_total", "link" => config.name.clone(), "event" => failure.label())
-                    .increment(1);
-                if request {
-                    let actions = security_violation(shared, now, id, &msg);
-                    shared.execute(actions).await;
-                }
+            let verdict = verdict(shared, config, binding, &body, &msg, expected);
+            let authentic = matches!(verdict, Verdict::Ok);
+            let actions = shared.core.on_message_with(now, id, msg, verdict);
+            shared.execute(actions).await;
+            if !authentic {
                 return;
             }
-            if let Some(binding) = binding.filter(|_| msg.mti().is_request()) {
-                if let Err(mismatch) = binding.check(&msg) {
-                    if let Some(suppressed) = may_log(&config.name, "identity mismatch") {
-                        tracing::warn!(
-                            target: "switch::security",
-                            link = %config.name,
-                            mti = %msg.mti(),
-                            field = mismatch.field,
-                            claimed = %mismatch.claimed,
-                            certificate = %binding.certificate,
-                            suppressed,
-                            "security event: institution claimed is not bound to the peer's certificate; RC 63"
-                        );
-                    }
-                    metrics::counter!("switch_security_events_total", "link" => config.name.clone(), "event" => "identity mismatch")
-                        .increment(1);
-                    let actions = security_violation(shared, now, id, &msg);
-                    shared.execute(actions).await;
-                    return;
-                }
-            }
-            let actions = shared.core.on_message(now, id, msg);
-            shared.execute(actions).await;
             // Time the switch itself adds on this hop: decode, decide, encode, queue.
             let added = arrived.elapsed();
             metrics::histogram!("switch_added_latency_seconds", "side" => crate::core::role_name(config.role))
@@ -289,19 +249,55 @@ fn check_mac(
     })
 }
 
-/// The answer to a request refused for security: RC 63, journaled like any decline
-/// (network management is only answered).
-fn security_violation(
+/// The verdict on `msg` (decoded from `body`): its MAC on a MAC link, then on a
+/// TLS acquirer link the institutions a request claims. A failure is logged as
+/// a security event (paced per link) and counted by link.
+fn verdict(
     shared: &Shared,
-    now: crate::core::Millis,
-    id: u32,
+    config: &LinkConfig,
+    binding: Option<&Binding>,
+    body: &[u8],
     msg: &Message,
-) -> crate::core::Actions {
-    if msg.mti().class() == MessageClass::NetworkManagement {
-        crate::core::reply(id, msg, ResponseCode::SECURITY_VIOLATION)
-    } else {
-        shared
-            .core
-            .decline(now, id, msg, ResponseCode::SECURITY_VIOLATION, None)
+    expected: Option<[u8; MAC_LEN]>,
+) -> Verdict {
+    if let Err(failure) = check_mac(shared, config, body, msg, expected) {
+        if let Some(suppressed) = may_log(&config.name, failure.label()) {
+            tracing::warn!(
+                target: "switch::security",
+                link = %config.name,
+                mti = %msg.mti(),
+                stan = ?msg.stan(),
+                reason = %failure,
+                action = if msg.mti().is_request() { "RC 63" } else { "dropped" },
+                suppressed,
+                "security event: message authentication failed"
+            );
+        }
+        metrics::counter!("switch_security_events_total", "link" => config.name.clone(), "event" => failure.label())
+            .increment(1);
+        return Verdict::BadMac(failure);
+    }
+    let Some(binding) = binding.filter(|_| msg.mti().is_request()) else {
+        return Verdict::Ok;
+    };
+    let Err(mismatch) = binding.check(msg) else {
+        return Verdict::Ok;
+    };
+    if let Some(suppressed) = may_log(&config.name, "identity mismatch") {
+        tracing::warn!(
+            target: "switch::security",
+            link = %config.name,
+            mti = %msg.mti(),
+            field = mismatch.field,
+            claimed = %mismatch.claimed,
+            certificate = %binding.certificate,
+            suppressed,
+            "security event: institution claimed is not bound to the peer's certificate; RC 63"
+        );
+    }
+    metrics::counter!("switch_security_events_total", "link" => config.name.clone(), "event" => "identity mismatch")
+        .increment(1);
+    Verdict::UnboundInstitution {
+        field: mismatch.field,
     }
 }

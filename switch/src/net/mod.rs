@@ -18,8 +18,11 @@
 //! - [`writer`]: a connection's writer task, sealing MACs a batch at a time;
 //! - [`connection`]: one connection's read loop and writer (and the check of the
 //!   institutions a TLS peer claims);
+//! - [`pin`]: the PIN translations the core asks for, answered at once (the
+//!   software module) or from a task (an HSM adapter);
 //! - [`publish`]: the core's statistics published as metrics once a second;
-//! - [`runtime`]: the shared driver state, the tick loop, action execution,
+//! - [`runtime`]: the shared driver state, the tick loop (asleep until the core
+//!   next needs it), action execution,
 //!   graceful drain and reload.
 
 pub mod connection;
@@ -30,6 +33,7 @@ pub mod handshake;
 pub mod listener;
 pub mod open_files;
 pub mod pending;
+pub mod pin;
 pub mod publish;
 pub mod runtime;
 pub mod writer;

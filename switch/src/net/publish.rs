@@ -82,6 +82,9 @@ fn publish_counters(stats: &CoreStats) {
             metrics::counter!("switch_dropped_total", "reason" => reason).absolute(n);
         }
     }
+    if stats.pin_late_answers > 0 {
+        metrics::counter!("switch_pin_late_answers_total").absolute(stats.pin_late_answers);
+    }
     if stats.duplicate_window_shortened > 0 {
         metrics::counter!("switch_duplicate_window_shortened_total")
             .absolute(stats.duplicate_window_shortened);

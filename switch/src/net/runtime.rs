@@ -82,14 +82,27 @@ pub(crate) struct Shared {
     pub(crate) stop: watch::Sender<bool>,
     /// Time the switch adds per hop (decode, decide, encode, queue), microseconds.
     pub(crate) added_latency: std::sync::Mutex<hdrhistogram::Histogram<u64>>,
-    /// MAC keys (and the core's PIN keys): the software module or an HSM adapter.
+    /// MAC and PIN keys: the software module or an HSM adapter.
     pub(crate) security: Arc<dyn SecurityModule>,
+    /// The module answers at once (the software one): PIN translations are
+    /// done within the event that asks, not from a task (see `super::pin`).
+    pub(crate) security_inline: bool,
+    /// This state itself, for the tasks that wait on an HSM's answer.
+    pub(crate) me: std::sync::Weak<Shared>,
+    /// Wakes the tick loop when an event brought the next tick closer.
+    pub(crate) timer: Notify,
 }
 
 impl Shared {
     /// The core's clock: milliseconds since start.
     pub(crate) fn now(&self) -> Millis {
         Millis(self.start.elapsed().as_millis() as u64)
+    }
+
+    /// `at` on the core's clock (rounded up: a timer set for it is not early).
+    fn millis_at(&self, at: Instant) -> Millis {
+        let d = at.saturating_duration_since(self.start);
+        Millis(d.as_millis() as u64 + u64::from(d.subsec_nanos() % 1_000_000 != 0))
     }
 
     /// Carry out the core's actions, in order. A `Send` goes out only once what
@@ -100,12 +113,16 @@ impl Shared {
     /// nothing here waits for a commit, so the connection that brought the event
     /// goes on reading (one issuer link carries every answer from that issuer).
     pub(crate) async fn execute(&self, actions: Actions) {
+        if self.core.take_wake() {
+            self.timer.notify_one();
+        }
         let strict = self
             .store
             .as_ref()
             .is_some_and(|s| s.durability() == Durability::Strict);
         let mut wait_for = 0u64;
-        for action in actions {
+        let mut actions = std::collections::VecDeque::from(actions);
+        while let Some(action) = actions.pop_front() {
             let held = self.store.as_ref().filter(|_| wait_for > 0);
             match action {
                 Action::Send { link, msg } => match held {
@@ -147,6 +164,12 @@ impl Shared {
                         wait_for = wait_for.max(seq);
                     } else if let Some(store) = &self.store {
                         store.hold_to_one_batch(seq).await;
+                    }
+                }
+                Action::TranslatePin(request) => {
+                    // Answered at once: what the answer brings goes next.
+                    for action in self.translate_pin(request).into_iter().rev() {
+                        actions.push_front(action);
                     }
                 }
             }
@@ -242,15 +265,25 @@ impl RunningSwitch {
     /// from the configuration, held by the software security module.
     pub async fn start(opts: SwitchOptions) -> std::io::Result<RunningSwitch> {
         let security = Arc::new(SoftwareSecurityModule::from_config(&opts.config.security));
-        RunningSwitch::start_with_security(opts, security).await
+        RunningSwitch::start_inner(opts, security, true).await
     }
 
-    /// [`RunningSwitch::start`] with another security module (an HSM adapter).
-    /// Every link that requires a MAC or translates PIN blocks must have its key
-    /// in it, or the switch does not start.
+    /// [`RunningSwitch::start`] with another security module (an HSM adapter),
+    /// asked from tasks (it may take its time; the core's `hsm_timeout` bounds
+    /// a PIN translation). Every link that requires a MAC or translates PIN
+    /// blocks must have its key in it, or the switch does not start.
     pub async fn start_with_security(
         opts: SwitchOptions,
         security: Arc<dyn SecurityModule>,
+    ) -> std::io::Result<RunningSwitch> {
+        RunningSwitch::start_inner(opts, security, false).await
+    }
+
+    /// Start with `security`, asked within the event (`inline`) or from tasks.
+    async fn start_inner(
+        opts: SwitchOptions,
+        security: Arc<dyn SecurityModule>,
+        inline: bool,
     ) -> std::io::Result<RunningSwitch> {
         for link in &opts.config.links {
             let missing = if link.security.mac.is_some() && !security.has_mac_key(&link.name) {
@@ -322,8 +355,7 @@ impl RunningSwitch {
             settings,
             Arc::new(SharedRoutingTable::new(opts.routing)),
             saf,
-        )
-        .with_security(security.clone());
+        );
         // Oldest first, so the newest stay when the index is full.
         for f in remembered.iter().rev() {
             core.remember_forwarded(
@@ -336,7 +368,11 @@ impl RunningSwitch {
             );
         }
         let (stop, _) = watch::channel(false);
-        let shared = Arc::new(Shared {
+        let added_latency = std::sync::Mutex::new(
+            hdrhistogram::Histogram::new_with_bounds(1, 60_000_000, 3)
+                .map_err(|e| std::io::Error::other(e.to_string()))?,
+        );
+        let shared = Arc::new_cyclic(|me| Shared {
             core,
             config: opts.config,
             start: Instant::now(),
@@ -346,11 +382,11 @@ impl RunningSwitch {
             store,
             draining: AtomicBool::new(false),
             stop,
-            added_latency: std::sync::Mutex::new(
-                hdrhistogram::Histogram::new_with_bounds(1, 60_000_000, 3)
-                    .map_err(|e| std::io::Error::other(e.to_string()))?,
-            ),
+            added_latency,
             security,
+            security_inline: inline,
+            me: me.clone(),
+            timer: Notify::new(),
         });
         let mut tasks = JoinSet::new();
         let mut listening = HashMap::new();
@@ -483,28 +519,39 @@ pub(crate) fn unix_ms() -> i64 {
         .map_or(0, |d| d.as_millis() as i64)
 }
 
+/// Tick the core when it asks ([`Core::poll_timeout`]), and publish its
+/// statistics every [`super::publish::PUBLISH_EVERY`]; in between sleep, woken
+/// early when an event brought the next tick closer ([`Shared::execute`] pokes
+/// `timer`).
 async fn tick_loop(shared: Arc<Shared>) {
-    let mut interval = tokio::time::interval(Duration::from_millis(10));
-    interval.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
     let mut stop = shared.stop.subscribe();
     let mut publisher = super::publish::Publisher::default();
-    let mut published = tokio::time::Instant::now();
+    let mut published = Instant::now();
     loop {
-        tokio::select! {
-            _ = interval.tick() => {}
-            _ = stop.changed() => {
-                // Keep ticking through the drain so issuer links stay served.
-                if *stop.borrow() { tracing::debug!("tick loop: draining"); }
-            }
-        }
-        let actions = shared.core.on_tick(shared.now());
+        let now = shared.now();
+        let actions = shared.core.on_tick(now);
         if !actions.is_empty() {
             shared.execute(actions).await;
         }
         // Beside the tick, not in it: a snapshot allocates, once a second is enough.
         if published.elapsed() >= super::publish::PUBLISH_EVERY {
             publisher.publish(&shared.core);
-            published = tokio::time::Instant::now();
+            published = Instant::now();
+        }
+        let publish_at = shared.millis_at(published + super::publish::PUBLISH_EVERY);
+        let next = shared
+            .core
+            .poll_timeout()
+            .map_or(publish_at, |t| t.min(publish_at));
+        // Never a busy loop: a millisecond at least (the core's resolution).
+        let until = shared.core.arm(next).max(Millis(now.0 + 1));
+        tokio::select! {
+            _ = tokio::time::sleep_until(shared.start + Duration::from_millis(until.0)) => {}
+            _ = shared.timer.notified() => {}
+            _ = stop.changed() => {
+                // Keep ticking through the drain so issuer links stay served.
+                if *stop.borrow() { tracing::debug!("tick loop: draining"); }
+            }
         }
     }
 }

@@ -59,6 +59,10 @@ impl SafQueue for DurableSaf {
         self.memory.take_due(issuer, now, max)
     }
 
+    fn next_due(&self, expiry: std::time::Duration) -> Option<Millis> {
+        self.memory.next_due(expiry)
+    }
+
     fn attempted(&self, issuer: &str, id: u64, retry_at: Millis) {
         self.memory.attempted(issuer, id, retry_at);
         if let Some(item) = self.memory.item(issuer, id) {
