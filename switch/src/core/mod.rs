@@ -2,16 +2,19 @@
 //!
 //! Events in: a decoded message from a link, a frame that would not decode, a link
 //! up or down, a timer tick; each with `now`. Actions out: send a message on a link,
-//! close a link, record a journal entry; store-and-forward messages go to the
-//! [`saf::SafQueue`]. No sockets, no clock, no tokio: the drivers in `net` move
-//! bytes and call in here, concurrently (state lives in sharded maps).
+//! close a link, record a journal entry, keep a store-and-forward change
+//! ([`store_op`]; the store's answer comes back as an event). No sockets, no
+//! clock, no tokio, no store: the drivers in `net` move bytes, apply what the
+//! store must keep and call in here, concurrently (state lives in sharded maps).
 //!
 //! - [`request`]: 0100/0200/0400 from acquirers: validate, dedupe, route, forward;
 //! - [`response`]: answers from issuers, matched and relayed;
 //! - [`advice`]: reversals and advices from acquirers, acknowledged and queued;
 //! - [`network`]: 0800 sign-on, sign-off and echo on both sides;
 //! - [`pin`]: field 52 translated from the acquirer's PIN key to the issuer's;
+//! - [`saf`]: the store-and-forward queue, owned by the core;
 //! - [`saf_delivery`]: store-and-forward messages out in a window per issuer link;
+//! - [`store_op`]: what the store must keep of it, and the durable event back;
 //! - [`tick`]: timeouts, echoes, sign-on retries, the periodic SAF delivery;
 //! - [`counters`]: the live counters, bumped without allocating;
 //! - [`stats`]: their snapshot, read by the driver (which publishes the metrics;
@@ -34,6 +37,7 @@ pub mod saf;
 pub mod saf_delivery;
 pub mod short_text;
 pub mod stats;
+pub mod store_op;
 pub mod tick;
 pub mod time;
 pub mod validate;
@@ -47,6 +51,7 @@ use routing_rules::SharedRoutingTable;
 
 pub use action::{Action, Actions, LinkId};
 pub use stats::CoreStats;
+pub use store_op::StoreOp;
 pub use time::Millis;
 
 use crate::config::{LinkConfig, Role};
@@ -109,7 +114,8 @@ pub struct Core {
     pub(crate) links: Links,
     pub(crate) inflight: InFlight,
     pub(crate) duplicates: Duplicates,
-    pub(crate) saf: Arc<dyn SafQueue>,
+    /// Store-and-forward, in memory; its changes leave as [`Action::Store`].
+    pub(crate) saf: SafQueue,
     pub(crate) recent: Recent,
     pub(crate) late: duplicates::Duplicates,
     /// What [`Core::stats`] reports.
@@ -144,12 +150,8 @@ pub(crate) fn answer(req: &Message, rc: ResponseCode) -> Option<Message> {
 }
 
 impl Core {
-    /// A core routing with `routing`, queueing owed messages in `saf`.
-    pub fn new(
-        settings: CoreSettings,
-        routing: Arc<SharedRoutingTable>,
-        saf: Arc<dyn SafQueue>,
-    ) -> Core {
+    /// A core routing with `routing`, owing nothing yet (see [`Core::restore_saf`]).
+    pub fn new(settings: CoreSettings, routing: Arc<SharedRoutingTable>) -> Core {
         use hmac::Mac;
         let pan_hmac = settings
             .pan_key
@@ -168,7 +170,7 @@ impl Core {
             routing,
             links: Links::default(),
             inflight: InFlight::default(),
-            saf,
+            saf: SafQueue::default(),
             security: Arc::new(NoKeys),
         }
     }
@@ -413,7 +415,7 @@ impl Core {
         // The reversal is queued before the acquirer hears of the timeout.
         if matches!(key.class, 1 | 2) {
             if let Some(rev) = reversal_of(&entry.forwarded) {
-                self.saf.push(&entry.issuer, rev, now);
+                self.queue_saf(&entry.issuer, rev, now, actions);
                 actions.push(Action::SafBarrier);
             }
         }

@@ -122,7 +122,6 @@ mod tests {
     use routing_rules::{RoutingTable, SharedRoutingTable};
 
     use crate::config::{Direction, LinkConfig, Role};
-    use crate::core::saf::MemorySaf;
     use crate::core::{answer, Action, Core, CoreSettings, Millis};
     use crate::security::pin::{decipher, encipher, ClearPin};
     use crate::security::{KeyMaterial, LinkSecurity, PinFormat, SoftwareSecurityModule, ZoneKeys};
@@ -175,7 +174,6 @@ mod tests {
         let core = Core::new(
             CoreSettings::default(),
             Arc::new(SharedRoutingTable::new(table)),
-            Arc::new(MemorySaf::default()),
         )
         .with_security(Arc::new(module));
         core.on_link_up(Millis(0), 1, link("acq", Role::Acquirer, "940810", acq_pin));

@@ -20,7 +20,7 @@ use codecs::Mti;
 use super::inflight::{InFlightEntry, InFlightKey, Purpose};
 use super::links::{Link, TimeoutClass};
 use super::saf::SafItem;
-use super::{Action, Actions, Core, LinkId, Millis};
+use super::{Action, Actions, Core, LinkId, Millis, StoreOp};
 
 /// Longest store-and-forward retry interval.
 const MAX_SAF_BACKOFF: Duration = Duration::from_secs(60);
@@ -46,6 +46,9 @@ impl Core {
         let acknowledged = self.saf.acknowledge(issuer, item);
         tracing::debug!(%issuer, item, acknowledged, "store-and-forward acknowledged");
         let mut actions = Vec::new();
+        if acknowledged {
+            actions.push(Action::Store(StoreOp::SafAck { id: item }));
+        }
         self.deliver_saf_to(issuer, now, &mut actions);
         actions
     }
@@ -61,7 +64,7 @@ impl Core {
     }
 
     /// Fill the free slots of `issuer`'s usable links with due items.
-    fn deliver_saf_to(&self, issuer: &str, now: Millis, actions: &mut Actions) {
+    pub(crate) fn deliver_saf_to(&self, issuer: &str, now: Millis, actions: &mut Actions) {
         for link in self.links.usable_issuer_links(issuer) {
             let reserved = self.reserve_saf_slots(&link);
             if reserved == 0 {
@@ -151,8 +154,13 @@ impl Core {
             .min(MAX_SAF_BACKOFF);
         // Not again before this attempt has had its answer's time, nor before
         // the backoff; until then the item is out and not offered anyway.
-        self.saf
-            .attempted(issuer, item.id, now.after(backoff.max(link.config.timeout)));
+        let retry_at = now.after(backoff.max(link.config.timeout));
+        if let Some(attempts) = self.saf.attempted(issuer, item.id, retry_at) {
+            actions.push(Action::Store(StoreOp::SafAttempt {
+                id: item.id,
+                attempts,
+            }));
+        }
         link.push_deadline(TimeoutClass::Pos, (deadline, class, stan));
         tracing::debug!(%issuer, item = item.id, attempt = item.attempts + 1, "store-and-forward delivery");
         actions.push(Action::Send {

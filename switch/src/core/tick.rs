@@ -7,7 +7,7 @@ use std::sync::atomic::Ordering;
 use std::time::Duration;
 
 use super::inflight::InFlightKey;
-use super::{Action, Actions, Core, Millis};
+use super::{Action, Actions, Core, Millis, StoreOp};
 use crate::config::Role;
 
 impl Core {
@@ -36,6 +36,7 @@ impl Core {
                 .bank(&item.issuer)
                 .saf_expired
                 .fetch_add(1, Ordering::Relaxed);
+            actions.push(Action::Store(StoreOp::SafExpired { id: item.id }));
         }
         self.duplicates.expire(now);
         self.late.expire(now);

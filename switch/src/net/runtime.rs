@@ -19,12 +19,11 @@ use tokio::time::Instant;
 use super::writer::Outgoing;
 use crate::config::{Config, Direction, Durability, Role};
 use crate::core::journal::JournalRecord;
-use crate::core::saf::{MemorySaf, SafQueue};
+use crate::core::saf::SafItem;
 use crate::core::{Action, Actions, Core, CoreSettings, LinkId, Millis};
 use crate::security::message::{prepare_seal_owned, strip_mac};
 use crate::security::{SecurityModule, SoftwareSecurityModule};
 use crate::store::journal::StoreJournal;
-use crate::store::saf::DurableSaf;
 use crate::store::Store;
 
 /// Where journal records go.
@@ -50,8 +49,9 @@ pub struct SwitchOptions {
     pub config: Config,
     /// The routing table (already loaded).
     pub routing: RoutingTable,
-    /// Store-and-forward queue (default: in memory).
-    pub saf: Option<Arc<dyn SafQueue>>,
+    /// Store-and-forward messages owed at start, beside what the journal's
+    /// store holds (default: none).
+    pub saf: Option<Vec<SafItem>>,
     /// Journal sink (default: debug log).
     pub journal: Option<Arc<dyn JournalSink>>,
 }
@@ -76,6 +76,9 @@ pub(crate) struct Shared {
     pub(crate) journal: Arc<dyn JournalSink>,
     /// The durable store, when configured.
     pub(crate) store: Option<Arc<Store>>,
+    /// Store-and-forward pushes made durable, from the store's writer thread to
+    /// [`saf_durable_loop`], which tells the core.
+    pub(crate) saf_durable: mpsc::UnboundedSender<Vec<u64>>,
     /// Set when a drain begins: acquirer links stop reading new requests.
     pub(crate) draining: AtomicBool,
     /// Tells listeners and dialers to stop.
@@ -92,19 +95,39 @@ impl Shared {
         Millis(self.start.elapsed().as_millis() as u64)
     }
 
-    /// Carry out the core's actions, in order. A `Send` goes out only once what
-    /// it depends on is durable: store-and-forward messages queued by the same
-    /// event always, journal records in strict mode. Such a message is encoded now
-    /// and held by the store, which queues it on its link's writer from the
-    /// commit that makes it durable (a `Close` after it is held the same way);
-    /// nothing here waits for a commit, so the connection that brought the event
-    /// goes on reading (one issuer link carries every answer from that issuer).
+    /// Carry out the core's actions, in order, and then those of the
+    /// store-and-forward pushes confirmed at once (without a store, or a message
+    /// the store cannot keep).
     pub(crate) async fn execute(&self, actions: Actions) {
+        let mut actions = actions;
+        loop {
+            let confirmed = self.execute_batch(actions).await;
+            if confirmed.is_empty() {
+                return;
+            }
+            actions = self.core.on_saf_durable(self.now(), &confirmed);
+        }
+    }
+
+    /// Carry out one batch of the core's actions. A `Send` goes out only once what
+    /// it depends on is durable: store-and-forward changes queued by the same
+    /// event before a `SafBarrier` always, journal records in strict mode. Such a
+    /// message is encoded now and held by the store, which queues it on its
+    /// link's writer from the commit that makes it durable (a `Close` after it is
+    /// held the same way); nothing here waits for a commit, so the connection that
+    /// brought the event goes on reading (one issuer link carries every answer
+    /// from that issuer). The store's pushes are reported to the core from that
+    /// commit too ([`saf_durable_loop`]); returns the pushes confirmed at once.
+    async fn execute_batch(&self, actions: Actions) -> Vec<u64> {
         let strict = self
             .store
             .as_ref()
             .is_some_and(|s| s.durability() == Durability::Strict);
         let mut wait_for = 0u64;
+        // The last store operation of this batch, and the pushes it made.
+        let mut stored = 0u64;
+        let mut pushed = Vec::new();
+        let mut confirmed = Vec::new();
         for action in actions {
             let held = self.store.as_ref().filter(|_| wait_for > 0);
             match action {
@@ -116,11 +139,21 @@ impl Shared {
                     }
                     None => self.send(link, msg).await,
                 },
-                Action::SafBarrier => {
-                    if let Some(store) = &self.store {
-                        wait_for = wait_for.max(store.submitted());
+                Action::Store(op) => {
+                    let push = op.pushed();
+                    // The row's wall-clock time is the driver's: the core has none.
+                    let seq = self.store.as_ref().and_then(|s| s.apply(op, unix_ms()));
+                    match (seq, push) {
+                        (Some(seq), Some(id)) => {
+                            stored = seq;
+                            pushed.push(id);
+                        }
+                        (Some(seq), None) => stored = seq,
+                        (None, Some(id)) => confirmed.push(id),
+                        (None, None) => {}
                     }
                 }
+                Action::SafBarrier => wait_for = wait_for.max(stored),
                 Action::Cutover => {
                     if let Some(store) = &self.store {
                         store.cutover(unix_ms());
@@ -151,6 +184,17 @@ impl Shared {
                 }
             }
         }
+        if let (Some(store), false) = (&self.store, pushed.is_empty()) {
+            let tell = self.saf_durable.clone();
+            // On the writer thread: a send on an unbounded channel, never blocking.
+            store.when_durable(
+                stored,
+                Box::new(move || {
+                    let _ = tell.send(pushed);
+                }),
+            );
+        }
+        confirmed
     }
 
     /// Send `msg` on `link` now (waiting for room on the link's queue).
@@ -284,7 +328,8 @@ impl RunningSwitch {
         // reversals owed for what the last run left in flight.
         let mut store = None;
         let mut remembered = Vec::new();
-        let (mut saf, mut journal) = (opts.saf, opts.journal);
+        let mut owed = opts.saf.unwrap_or_default();
+        let mut journal = opts.journal;
         if let Some(jc) = &opts.config.journal {
             // Without its key the journal could not hash PANs: do not start.
             let pan_key = jc
@@ -313,17 +358,13 @@ impl RunningSwitch {
             settings.first_txn_id = recovered.last_txn_id + 1;
             remembered = std::mem::take(&mut recovered.forwarded);
             settings.pan_key = Some(Arc::from(pan_key.0.as_slice()));
-            saf.get_or_insert_with(|| Arc::new(DurableSaf::new(opened.clone(), recovered.saf)));
+            owed.append(&mut recovered.saf);
             journal.get_or_insert_with(|| Arc::new(StoreJournal::new(opened.clone())));
             store = Some(opened);
         }
-        let saf = saf.unwrap_or_else(|| Arc::new(MemorySaf::default()));
-        let core = Core::new(
-            settings,
-            Arc::new(SharedRoutingTable::new(opts.routing)),
-            saf,
-        )
-        .with_security(security.clone());
+        let core = Core::new(settings, Arc::new(SharedRoutingTable::new(opts.routing)))
+            .with_security(security.clone());
+        core.restore_saf(owed);
         // Oldest first, so the newest stay when the index is full.
         for f in remembered.iter().rev() {
             core.remember_forwarded(
@@ -336,6 +377,7 @@ impl RunningSwitch {
             );
         }
         let (stop, _) = watch::channel(false);
+        let (saf_durable, durable_saf) = mpsc::unbounded_channel();
         let shared = Arc::new(Shared {
             core,
             config: opts.config,
@@ -344,6 +386,7 @@ impl RunningSwitch {
             links: DashMap::new(),
             journal: journal.unwrap_or_else(|| Arc::new(LogJournal)),
             store,
+            saf_durable,
             draining: AtomicBool::new(false),
             stop,
             added_latency: std::sync::Mutex::new(
@@ -375,6 +418,7 @@ impl RunningSwitch {
             }
         }
         tasks.spawn(tick_loop(shared.clone()));
+        tasks.spawn(saf_durable_loop(shared.clone(), durable_saf));
         Ok(RunningSwitch {
             shared,
             tasks,
@@ -483,6 +527,15 @@ pub(crate) fn unix_ms() -> i64 {
         .map_or(0, |d| d.as_millis() as i64)
 }
 
+/// Tell the core which store-and-forward pushes became durable (they may be
+/// delivered now) and carry out the deliveries that follow.
+async fn saf_durable_loop(shared: Arc<Shared>, mut durable: mpsc::UnboundedReceiver<Vec<u64>>) {
+    while let Some(ids) = durable.recv().await {
+        let actions = shared.core.on_saf_durable(shared.now(), &ids);
+        shared.execute(actions).await;
+    }
+}
+
 async fn tick_loop(shared: Arc<Shared>) {
     let mut interval = tokio::time::interval(Duration::from_millis(10));
     interval.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
@@ -504,6 +557,9 @@ async fn tick_loop(shared: Arc<Shared>) {
         // Beside the tick, not in it: a snapshot allocates, once a second is enough.
         if published.elapsed() >= super::publish::PUBLISH_EVERY {
             publisher.publish(&shared.core);
+            if let Some(store) = &shared.store {
+                metrics::gauge!("switch_store_backlog").set(store.backlog() as f64);
+            }
             published = tokio::time::Instant::now();
         }
     }
