@@ -252,10 +252,8 @@ impl SafQueue {
         let mut g = self.lock();
         g.next_id += 1;
         let id = g.next_id;
-        g.queues
-            .entry(issuer.to_string())
-            .or_default()
-            .push(SafItem {
+        g.queues.entry(issuer.to_string()).or_default().push(
+            SafItem {
                 id,
                 issuer: issuer.to_string(),
                 msg,
@@ -263,7 +261,9 @@ impl SafQueue {
                 waited_before_ms: 0,
                 attempts: 0,
                 next_attempt: now,
-            }, false);
+            },
+            false,
+        );
         id
     }
 

@@ -165,7 +165,10 @@ fn items_restored_at_start_are_durable_and_delivered_by_the_tick() {
     assert_eq!(one_to(&out, ISS).mti(), Mti::REVERSAL_ADVICE_REPEAT);
     assert!(matches!(
         store_ops(&out)[..],
-        [StoreOp::SafAttempt { id: 41, attempts: 3 }]
+        [StoreOp::SafAttempt {
+            id: 41,
+            attempts: 3
+        }]
     ));
     // New items are numbered after the restored ones.
     let later = timed_out_purchase(&h, 61, 20);
