@@ -598,9 +598,9 @@ fn malformed_requests_get_30_and_network_requests_are_answered() {
     assert_eq!((resp.mti().as_str(), rc(&resp)), ("0810", "00".into()));
 }
 
-#[test]
-fn acquirer_reversals_are_acknowledged_and_forwarded_with_the_issuers_keys() {
-    let h = Harness::new();
+/// A purchase (STAN 50) forwarded at 0 and approved at 10, and the acquirer's
+/// reversal advice of it (STAN 51): (the forwarded purchase, the advice).
+fn approved_then_reversed(h: &Harness) -> (Message, Message) {
     let orig = purchase(50, "000000");
     let fwd = one_to(&h.acquire(Millis(0), orig.clone()), ISS);
     h.core
@@ -615,6 +615,13 @@ fn acquirer_reversals_are_acknowledged_and_forwarded_with_the_issuers_keys() {
         90,
         &format!("0200{:06}1125103000{:0>11}{:0>11}", 50, "940810", ""),
     );
+    (fwd, rev)
+}
+
+#[test]
+fn acquirer_reversals_are_acknowledged_and_forwarded_with_the_issuers_keys() {
+    let h = Harness::new();
+    let (fwd, rev) = approved_then_reversed(&h);
     let acked = h.acquire(Millis(20), rev.clone());
     let ack = one_to(&acked, ACQ);
     assert_eq!((ack.mti().as_str(), rc(&ack)), ("0430", "00".into()));

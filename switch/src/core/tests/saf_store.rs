@@ -108,20 +108,7 @@ fn a_slow_store_holds_back_only_the_store_and_forward_that_waits_for_it() {
     let h = Harness::new();
     // An acquirer's reversal advice: acknowledged, owed to the issuer, and its
     // push never made durable (the store is slow).
-    let orig = purchase(50, "000000");
-    let fwd = one_to(&h.acquire(Millis(0), orig.clone()), ISS);
-    h.core
-        .on_message(Millis(10), ISS, issuer_answer(&fwd, ResponseCode::APPROVED));
-    let mut rev = Message::new(Mti::REVERSAL_ADVICE);
-    for n in [2u8, 3, 4, 32, 37, 41, 49] {
-        rev.set(n, &orig.text(n).unwrap());
-    }
-    rev.set(7, "1125103100");
-    rev.set_stan(51);
-    rev.set(
-        90,
-        &format!("0200{:06}1125103000{:0>11}{:0>11}", 50, "940810", ""),
-    );
+    let (_, rev) = approved_then_reversed(&h);
     let acked = h.acquire(Millis(20), rev);
     let id = pushed(&acked)[0];
     // Everything else goes on: requests are forwarded and answered (relaxed
