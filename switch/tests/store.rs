@@ -1,6 +1,7 @@
 //! The durable store on its own: recovery of transactions left forwarded (a
 //! reversal queued exactly once), refusal of a corrupted or unusable database,
-//! store-and-forward surviving a restart, and settlement arithmetic.
+//! store-and-forward surviving a restart, settlement arithmetic, and a stuck
+//! writer that never blocks whoever hands it work.
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // a test fails by panicking
 
@@ -553,4 +554,47 @@ async fn a_journal_written_by_the_previous_schema_is_migrated_in_place() {
         (s.pairs[0].count, s.pairs[0].amount.to_string()),
         (2, "20.00".into())
     );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_stuck_writer_never_blocks_whoever_hands_it_work() {
+    let path = temp_db("stuck-writer");
+    let (store, _) = Store::open(&config(path.clone()), NOW_MS).unwrap();
+    let store = Arc::new(store);
+    // Another connection holds the write lock: the writer's commits wait.
+    let blocker = open_connection(&path).unwrap();
+    blocker.execute_batch("BEGIN EXCLUSIVE").unwrap();
+    // More than a bounded queue to the writer held (65,536 before), from a
+    // thread of its own, as a tokio worker would hand them over.
+    const OPS: u64 = 100_000;
+    let (done, submitted) = std::sync::mpsc::channel();
+    let submitter = {
+        let store = store.clone();
+        std::thread::spawn(move || {
+            for id in 1..=OPS {
+                store.apply(StoreOp::SafAck { id }, NOW_MS).unwrap();
+            }
+            let _ = done.send(());
+        })
+    };
+    let handed_over = submitted.recv_timeout(Duration::from_secs(20));
+    // (Not asked of a blocked submitter: it would hold the numbering lock.)
+    let backlog = handed_over.is_ok().then(|| store.backlog());
+    // The lock goes whatever happened, so that the writer (and a blocked
+    // submitter) can finish.
+    blocker.execute_batch("COMMIT").unwrap();
+    submitter.join().unwrap();
+    assert!(
+        handed_over.is_ok(),
+        "handing work over blocked while the writer was stuck"
+    );
+    assert!(
+        backlog.is_some_and(|b| b > OPS / 2),
+        "the backlog shows: {backlog:?}"
+    );
+    tokio::time::timeout(Duration::from_secs(30), store.durable(store.submitted()))
+        .await
+        .expect("the writer catches up once the lock is gone");
+    assert_eq!(store.backlog(), 0);
+    store.close();
 }
