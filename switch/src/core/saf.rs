@@ -244,9 +244,7 @@ impl SafQueue {
     fn lock(&self) -> std::sync::MutexGuard<'_, MemoryInner> {
         self.inner.lock().unwrap_or_else(|p| p.into_inner())
     }
-}
 
-impl SafQueue {
     /// Append a message for `issuer`; it is not delivered before [`SafQueue::confirm`].
     pub fn push(&self, issuer: &str, msg: Message, now: Millis) -> u64 {
         let mut g = self.lock();

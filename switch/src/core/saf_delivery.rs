@@ -7,7 +7,9 @@
 //!   takes slots while fewer than half of that cap (rounded up) are in use, so
 //!   live requests always keep at least the other half.
 //! - An answer frees its slot and refills the window at once, in the same call;
-//!   the tick fills windows too (new items, items past their backoff).
+//!   so does the driver's word that new items' pushes are durable
+//!   (`Core::on_saf_durable`: none goes out before), and the tick fills windows
+//!   too (items past their backoff).
 //! - A delivery that times out (or whose link is lost) frees its slot; the item
 //!   goes again as a repeat (0421, 0121, 0221) once its backoff has passed.
 
