@@ -1,6 +1,7 @@
 //! The durable store on its own: recovery of transactions left forwarded (a
 //! reversal queued exactly once), refusal of a corrupted or unusable database,
-//! store-and-forward surviving a restart, and settlement arithmetic.
+//! store-and-forward surviving a restart, settlement arithmetic, and a stuck
+//! writer that never blocks whoever hands it work.
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // a test fails by panicking
 
@@ -16,10 +17,9 @@ use rust_decimal::Decimal;
 use switch::config::{Durability, JournalConfig, SecretKey};
 use switch::core::journal::{FinalState, JournalRecord};
 use switch::core::saf::SafQueue;
-use switch::core::Millis;
+use switch::core::{Millis, StoreOp};
 use switch::store::business_day::scheduled_day;
 use switch::store::interchange::{Interchange, InterchangeEntry, Payer};
-use switch::store::saf::DurableSaf;
 use switch::store::settlement::{settle, settle_with};
 use switch::store::{open_connection, Store};
 
@@ -75,6 +75,14 @@ fn config(path: PathBuf) -> JournalConfig {
 }
 
 const NOW_MS: i64 = 1_795_000_000_000;
+
+/// The wall clock, in Unix milliseconds.
+fn now_ms() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_millis() as i64
+}
 
 /// Bank `bank`'s net position in settlement `s`, as text.
 fn position_of(s: &switch::store::settlement::Settlement, bank: &str) -> String {
@@ -169,9 +177,10 @@ async fn forwarded_transactions_get_one_reversal_across_restarts() {
 
     // Acknowledged: gone after the next restart.
     let store = Arc::new(store);
-    let saf = DurableSaf::new(store.clone(), recovered.saf);
+    let saf = SafQueue::restore(recovered.saf);
     let id = saf.take_due("940810", Millis(0), 1)[0].id;
     assert!(saf.acknowledge("940810", id));
+    store.apply(StoreOp::SafAck { id }, NOW_MS + 2000).unwrap();
     store.durable(store.submitted()).await;
     store.close();
     let (_store, recovered) = Store::open(&config(path.clone()), NOW_MS + 3000).unwrap();
@@ -183,12 +192,19 @@ async fn saf_messages_survive_a_restart_in_order_without_card_data() {
     let path = temp_db("saf");
     let (store, recovered) = Store::open(&config(path.clone()), NOW_MS).unwrap();
     let store = Arc::new(store);
-    let saf = DurableSaf::new(store.clone(), recovered.saf);
+    assert!(recovered.saf.is_empty());
     for stan in 1..=3u32 {
         let mut m = reversal_for(stan);
         m.set(2, "9408101234567893");
         m.set(35, "9408101234567893=2912101");
-        saf.push("940820", m, Millis(0));
+        // The core strips card data before it hands a push over; the store
+        // keeps none whatever it is given.
+        let push = StoreOp::SafPush {
+            id: u64::from(stan),
+            issuer: "940820".into(),
+            msg: m,
+        };
+        store.apply(push, NOW_MS).unwrap();
     }
     store.durable(store.submitted()).await;
     store.close();
@@ -373,7 +389,7 @@ async fn a_reversal_queued_before_the_crash_is_not_queued_again() {
     let path = temp_db("queued-once");
     let (store, recovered) = Store::open(&config(path.clone()), NOW_MS).unwrap();
     let store = Arc::new(store);
-    let saf = DurableSaf::new(store.clone(), recovered.saf);
+    assert!(recovered.saf.is_empty());
     let mut forwarded = record(
         5,
         "940800",
@@ -384,7 +400,12 @@ async fn a_reversal_queued_before_the_crash_is_not_queued_again() {
     );
     forwarded.reversal = Some(reversal_for(5));
     store.journal(forwarded, NOW_MS);
-    saf.push("940810", reversal_for(5), Millis(0));
+    let push = StoreOp::SafPush {
+        id: 1,
+        issuer: "940810".into(),
+        msg: reversal_for(5),
+    };
+    store.apply(push, NOW_MS).unwrap();
     store.durable(store.submitted()).await;
     store.close();
 
@@ -402,26 +423,27 @@ async fn a_reversal_queued_before_the_crash_is_not_queued_again() {
 async fn a_restored_message_expires_counting_from_when_it_was_first_queued() {
     let path = temp_db("expiry");
     let (store, recovered) = Store::open(&config(path.clone()), NOW_MS).unwrap();
-    let store = Arc::new(store);
-    let saf = DurableSaf::new(store.clone(), recovered.saf);
-    saf.push("940810", reversal_for(7), Millis(0));
+    assert!(recovered.saf.is_empty());
+    let push = StoreOp::SafPush {
+        id: 1,
+        issuer: "940810".into(),
+        msg: reversal_for(7),
+    };
+    store.apply(push, now_ms()).unwrap();
     store.durable(store.submitted()).await;
     store.close();
 
     // Restarted two hours later: with a one-hour expiry it is due to expire at
     // once; with a three-hour one it stays for the hour it has left.
-    let two_hours_later = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap()
-        .as_millis() as i64
-        + 2 * 3_600_000;
+    let two_hours_later = now_ms() + 2 * 3_600_000;
     let (store, recovered) = Store::open(&config(path.clone()), two_hours_later).unwrap();
     let waited = recovered.saf[0].waited_before_ms;
     assert!(
         (2 * 3_600_000 - 60_000..=2 * 3_600_000 + 60_000).contains(&waited),
         "{waited}"
     );
-    let saf = DurableSaf::new(Arc::new(store), recovered.saf);
+    store.close();
+    let saf = SafQueue::restore(recovered.saf);
     let hour = Duration::from_secs(3600);
     assert!(saf.expire(Millis(0), 3 * hour).is_empty());
     assert!(saf.expire(Millis(3_500_000), 3 * hour).is_empty());
@@ -532,4 +554,47 @@ async fn a_journal_written_by_the_previous_schema_is_migrated_in_place() {
         (s.pairs[0].count, s.pairs[0].amount.to_string()),
         (2, "20.00".into())
     );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_stuck_writer_never_blocks_whoever_hands_it_work() {
+    let path = temp_db("stuck-writer");
+    let (store, _) = Store::open(&config(path.clone()), NOW_MS).unwrap();
+    let store = Arc::new(store);
+    // Another connection holds the write lock: the writer's commits wait.
+    let blocker = open_connection(&path).unwrap();
+    blocker.execute_batch("BEGIN EXCLUSIVE").unwrap();
+    // More than a bounded queue to the writer held (65,536 before), from a
+    // thread of its own, as a tokio worker would hand them over.
+    const OPS: u64 = 100_000;
+    let (done, submitted) = std::sync::mpsc::channel();
+    let submitter = {
+        let store = store.clone();
+        std::thread::spawn(move || {
+            for id in 1..=OPS {
+                store.apply(StoreOp::SafAck { id }, NOW_MS).unwrap();
+            }
+            let _ = done.send(());
+        })
+    };
+    let handed_over = submitted.recv_timeout(Duration::from_secs(20));
+    // (Not asked of a blocked submitter: it would hold the numbering lock.)
+    let backlog = handed_over.is_ok().then(|| store.backlog());
+    // The lock goes whatever happened, so that the writer (and a blocked
+    // submitter) can finish.
+    blocker.execute_batch("COMMIT").unwrap();
+    submitter.join().unwrap();
+    assert!(
+        handed_over.is_ok(),
+        "handing work over blocked while the writer was stuck"
+    );
+    assert!(
+        backlog.is_some_and(|b| b > OPS / 2),
+        "the backlog shows: {backlog:?}"
+    );
+    tokio::time::timeout(Duration::from_secs(30), store.durable(store.submitted()))
+        .await
+        .expect("the writer catches up once the lock is gone");
+    assert_eq!(store.backlog(), 0);
+    store.close();
 }

@@ -7,8 +7,9 @@
 //! (defaults 10000, 20, 32, 3, 10, 60, strict). Each run, on 127.0.0.1:
 //!
 //! 1. queues N reversal advices (0420, each naming its own original in field 90)
-//!    for issuer 940810 in a fresh journal database, through the switch's durable
-//!    queue (`DurableSaf`), as a switch does while the issuer is unreachable;
+//!    for issuer 940810 in a fresh journal database, through the store's
+//!    `Store::apply` (the pushes a switch's core hands its store while the
+//!    issuer is unreachable);
 //! 2. starts the issuer simulator of 940810 (`--latency fixed:MS`) behind a frame
 //!    relay that counts what reaches it: first sends (0420), repeats (0421) and
 //!    distinct originals;
@@ -46,9 +47,7 @@ use benches::measure::{parse_named, positive, round, stats};
 use codecs::{Message, Mti, Spec};
 use serde_json::{json, Value};
 use simulators::issuer;
-use switch::core::saf::SafQueue;
-use switch::core::Millis;
-use switch::store::saf::DurableSaf;
+use switch::core::StoreOp;
 use switch::store::Store;
 use tokio::time::Instant;
 
@@ -190,10 +189,17 @@ async fn seed(config: &switch::config::Config, count: u32) -> Result<(), String>
         .duration_since(std::time::UNIX_EPOCH)
         .map_or(0, |d| d.as_millis() as i64);
     let (store, recovered) = Store::open(journal, now_ms).map_err(|e| e.to_string())?;
-    let store = Arc::new(store);
-    let saf = DurableSaf::new(store.clone(), recovered.saf);
+    // A fresh database: numbered from where its queue ends (nothing in it).
+    let first = recovered.saf.iter().map(|i| i.id).max().unwrap_or(0);
     for n in 1..=count {
-        saf.push(ISSUER_BANK, owed_reversal(n), Millis(0));
+        let push = StoreOp::SafPush {
+            id: first + u64::from(n),
+            issuer: ISSUER_BANK.to_string(),
+            msg: owed_reversal(n),
+        };
+        store
+            .apply(push, now_ms)
+            .ok_or("a reversal does not encode for storage")?;
     }
     store.durable(store.submitted()).await;
     store.close();

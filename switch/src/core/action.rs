@@ -3,6 +3,7 @@
 use codecs::Message;
 
 use super::journal::JournalRecord;
+use super::store_op::StoreOp;
 
 /// Identifies one connection (a link instance) for the lifetime of the process.
 pub type LinkId = u32;
@@ -26,8 +27,11 @@ pub enum Action {
     },
     /// Record a transaction outcome.
     Journal(Box<JournalRecord>),
-    /// Messages were queued for store-and-forward: they must be durable before any
-    /// later `Send` of this batch of actions goes out.
+    /// Keep a change of the store-and-forward queue (a push is reported back
+    /// with [`super::Core::on_saf_durable`] once durable).
+    Store(StoreOp),
+    /// The store operations before it in this batch of actions must be durable
+    /// before any later `Send` (or `Close`) of the batch goes out.
     SafBarrier,
     /// Close the business day now (0800 with field 70 = 201).
     Cutover,

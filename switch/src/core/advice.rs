@@ -48,7 +48,8 @@ impl Core {
         }
         owed.set(33, &self.settings.institution_id);
         owed.set(100, &target.issuer);
-        self.queue_saf(&target.issuer, owed, now);
+        let mut actions = Vec::with_capacity(4);
+        self.queue_saf(&target.issuer, owed, now, &mut actions);
         self.counters.advices.add(original_mti);
         // Journaled as acknowledged (it counts against the original in settlement);
         // the queued advice is durable before the acquirer hears of it.
@@ -73,7 +74,8 @@ impl Core {
             now,
         );
         record.reverses = original_keys(&msg);
-        let mut actions = vec![Action::SafBarrier, Action::Journal(Box::new(record))];
+        actions.push(Action::SafBarrier);
+        actions.push(Action::Journal(Box::new(record)));
         actions.extend(reply(id, &msg, ResponseCode::APPROVED));
         actions
     }

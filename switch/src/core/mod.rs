@@ -2,13 +2,14 @@
 //!
 //! Events in: a decoded message from a link (with the driver's verdict on its MAC
 //! and the peer's identity, [`verdict`]), a frame that would not decode, a link up
-//! or down, the security module's answer, a timer tick; each with `now`. Actions
-//! out: send a message on a link, close a link, record a journal entry, ask the
-//! security module; store-and-forward messages go to the [`saf::SafQueue`]. The
-//! core says when it next needs a tick ([`Core::poll_timeout`], [`timer`]). No
-//! sockets, no clock, no tokio, no security module: the drivers in `net` move
-//! bytes, call the module and call in here, concurrently (state lives in sharded
-//! maps).
+//! or down, the security module's answer, what the store made durable, a timer
+//! tick; each with `now`. Actions out: send a message on a link, close a link,
+//! record a journal entry, keep a store-and-forward change ([`store_op`]; the
+//! store's answer comes back as an event), ask the security module. The core says
+//! when it next needs a tick ([`Core::poll_timeout`], [`timer`]). No sockets, no
+//! clock, no tokio, no store, no security module: the drivers in `net` move bytes,
+//! apply what the store must keep, call the module and call in here, concurrently
+//! (state lives in sharded maps).
 //!
 //! - [`request`]: 0100/0200/0400 from acquirers: validate, dedupe, route, forward;
 //! - [`response`]: answers from issuers, matched and relayed;
@@ -18,7 +19,9 @@
 //!   a request to the security module and its answer ([`pin_pending`] holds the
 //!   requests waiting);
 //! - [`verdict`]: messages the driver found unauthenticated: answered 63 or dropped;
+//! - [`saf`]: the store-and-forward queue, owned by the core;
 //! - [`saf_delivery`]: store-and-forward messages out in a window per issuer link;
+//! - [`store_op`]: what the store must keep of it, and the durable event back;
 //! - [`tick`]: timeouts, echoes, sign-on retries, the periodic SAF delivery;
 //! - [`timer`]: when the next tick is due;
 //! - [`counters`]: the live counters, bumped without allocating;
@@ -43,6 +46,7 @@ pub mod saf;
 pub mod saf_delivery;
 pub mod short_text;
 pub mod stats;
+pub mod store_op;
 pub mod tick;
 pub mod time;
 pub mod timer;
@@ -58,6 +62,7 @@ use routing_rules::SharedRoutingTable;
 
 pub use action::{Action, Actions, LinkId};
 pub use stats::CoreStats;
+pub use store_op::StoreOp;
 pub use time::Millis;
 pub use verdict::Verdict;
 
@@ -123,7 +128,8 @@ pub struct Core {
     pub(crate) links: Links,
     pub(crate) inflight: InFlight,
     pub(crate) duplicates: Duplicates,
-    pub(crate) saf: Arc<dyn SafQueue>,
+    /// Store-and-forward, in memory; its changes leave as [`Action::Store`].
+    pub(crate) saf: SafQueue,
     pub(crate) recent: Recent,
     pub(crate) late: duplicates::Duplicates,
     /// What [`Core::stats`] reports.
@@ -160,12 +166,8 @@ pub(crate) fn answer(req: &Message, rc: ResponseCode) -> Option<Message> {
 }
 
 impl Core {
-    /// A core routing with `routing`, queueing owed messages in `saf`.
-    pub fn new(
-        settings: CoreSettings,
-        routing: Arc<SharedRoutingTable>,
-        saf: Arc<dyn SafQueue>,
-    ) -> Core {
+    /// A core routing with `routing`, owing nothing yet (see [`Core::restore_saf`]).
+    pub fn new(settings: CoreSettings, routing: Arc<SharedRoutingTable>) -> Core {
         use hmac::Mac;
         let pan_hmac = settings
             .pan_key
@@ -184,7 +186,7 @@ impl Core {
             routing,
             links: Links::default(),
             inflight: InFlight::default(),
-            saf,
+            saf: SafQueue::default(),
             pins: pin_pending::PendingPins::default(),
             timer: timer::TimerState::default(),
         }
@@ -423,7 +425,7 @@ impl Core {
         // The reversal is queued before the acquirer hears of the timeout.
         if matches!(key.class, 1 | 2) {
             if let Some(rev) = reversal_of(&entry.forwarded) {
-                self.queue_saf(&entry.issuer, rev, now);
+                self.queue_saf(&entry.issuer, rev, now, actions);
                 actions.push(Action::SafBarrier);
             }
         }
@@ -449,13 +451,6 @@ impl Core {
 }
 
 impl Core {
-    /// Queue `msg` for store-and-forward to `issuer`; the timer is told, so the
-    /// delivery does not wait for a tick that was due later.
-    pub(crate) fn queue_saf(&self, issuer: &str, msg: Message, now: Millis) {
-        self.saf.push(issuer, msg, now);
-        self.note_deadline(now);
-    }
-
     /// Field 7 (MMDDhhmmss, UTC) at `now`.
     pub(crate) fn transmission_at(&self, now: Millis) -> String {
         let unix = (self.settings.epoch_unix_ms + now.0) / 1000;

@@ -315,7 +315,6 @@ pub(crate) mod tests {
     use routing_rules::{RoutingTable, SharedRoutingTable};
 
     use crate::config::{Direction, LinkConfig, Role};
-    use crate::core::saf::MemorySaf;
     use crate::core::{answer, Action, Actions, Core, CoreSettings, Millis};
     use crate::security::pin::{decipher, encipher, ClearPin};
     use crate::security::{
@@ -375,7 +374,6 @@ pub(crate) mod tests {
         let core = Core::new(
             CoreSettings::default(),
             Arc::new(SharedRoutingTable::new(table)),
-            Arc::new(MemorySaf::default()),
         );
         core.on_link_up(Millis(0), 1, link("acq", Role::Acquirer, "940810", acq_pin));
         let up = core.on_link_up(Millis(0), 2, link("iss", Role::Issuer, "940800", iss_pin));

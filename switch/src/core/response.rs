@@ -67,7 +67,7 @@ impl Core {
         if state == FinalState::Reversed && key.class != 4 {
             // The acquirer cannot hear the approval: take it back at the issuer.
             if let Some(rev) = reversal_of(&entry.forwarded) {
-                self.queue_saf(&entry.issuer, rev, now);
+                self.queue_saf(&entry.issuer, rev, now, &mut actions);
             }
             tracing::info!(issuer = %entry.issuer, stan, "acquirer gone; approved transaction queued for reversal");
         }

@@ -1,7 +1,13 @@
 //! Store-and-forward: reversals and advices owed to issuers, delivered with a
 //! window of several outstanding per issuer link and repeated until acknowledged.
-//! This module defines the interface and the in-memory queue; `crate::store::saf`
-//! makes it durable, `super::saf_delivery` decides what goes out when.
+//! This module is the core's own queue, in memory; what the store must keep of it
+//! leaves the core as [`super::store_op::StoreOp`]s, and `super::saf_delivery`
+//! decides what goes out when.
+//!
+//! An item pushed by the core is not offered for delivery until the driver says
+//! its push is durable ([`SafQueue::confirm`]): an issuer must never acknowledge
+//! a message that a crash before the commit would lose (or, queued again from the
+//! journal at restart, deliver twice). Items restored at start are durable.
 //!
 //! Order is kept only where it matters: an item is held while an earlier item
 //! for the same original transaction is still queued (an advice and the reversal
@@ -33,40 +39,6 @@ pub struct SafItem {
     pub attempts: u32,
     /// Not before this time (backoff).
     pub next_attempt: Millis,
-}
-
-/// Where owed messages wait.
-pub trait SafQueue: Send + Sync {
-    /// Append a message for `issuer`.
-    fn push(&self, issuer: &str, msg: Message, now: Millis) -> u64;
-    /// Up to `max` items for `issuer` that may go out at `now`, oldest first:
-    /// due (past their backoff), not out already, and not held behind an earlier
-    /// queued item for the same original transaction. Each is marked out until
-    /// it is acknowledged or [`SafQueue::released`].
-    fn take_due(&self, issuer: &str, now: Millis, max: usize) -> Vec<SafItem>;
-    /// Record a delivery attempt of item `id` (next try not before `retry_at`).
-    fn attempted(&self, issuer: &str, id: u64, retry_at: Millis);
-    /// Item `id` went out and got no answer (timeout, link lost): it may go
-    /// again once due.
-    fn released(&self, issuer: &str, id: u64);
-    /// The issuer acknowledged item `id`.
-    fn acknowledge(&self, issuer: &str, id: u64) -> bool;
-    /// Drop items that have waited longer than `expiry` at `now` (counting what
-    /// restored items waited before the start); returns them (for alerts).
-    fn expire(&self, now: Millis, expiry: std::time::Duration) -> Vec<SafItem>;
-    /// Messages waiting, all issuers.
-    fn depth(&self) -> usize;
-    /// Messages out and not yet acknowledged, all issuers.
-    fn outstanding(&self) -> usize;
-    /// Issuers with messages waiting.
-    fn issuers(&self) -> Vec<String>;
-    /// When the queue next needs the core ([`super::Core::poll_timeout`]): the
-    /// earliest time an item not out may go (its backoff over) or expires. This
-    /// default says "now" whenever anything waits (the core then looks every
-    /// 10 ms, as its fixed tick did).
-    fn next_due(&self, _expiry: std::time::Duration) -> Option<Millis> {
-        (self.depth() > 0).then_some(Millis(0))
-    }
 }
 
 /// The keys of an original transaction as field 90 names it: STAN, transmission
@@ -122,6 +94,8 @@ struct Slot {
     keys: [Option<OriginalKeys>; 2],
     /// Delivered and neither acknowledged nor released.
     out: bool,
+    /// Its push is durable (the driver said so): it may be delivered.
+    stored: bool,
 }
 
 /// The queued items holding one original's keys: the oldest, and how many.
@@ -140,7 +114,7 @@ struct IssuerQueue {
 }
 
 impl IssuerQueue {
-    fn push(&mut self, item: SafItem) {
+    fn push(&mut self, item: SafItem, stored: bool) {
         let keys = ordering_keys(&item.msg);
         for k in keys.iter().flatten() {
             self.holders
@@ -155,6 +129,7 @@ impl IssuerQueue {
             item,
             keys,
             out: false,
+            stored,
         });
     }
 
@@ -200,9 +175,10 @@ impl IssuerQueue {
     }
 }
 
-/// The in-memory queue (lost on restart; `crate::store::saf` makes it durable).
+/// The queue. Its lock is held only for in-memory work (no I/O, no waiting on
+/// anything else): the core is called from several driver threads at once.
 #[derive(Default)]
-pub struct MemorySaf {
+pub struct SafQueue {
     inner: Mutex<MemoryInner>,
 }
 
@@ -212,43 +188,70 @@ struct MemoryInner {
     queues: HashMap<String, IssuerQueue>,
 }
 
-impl MemorySaf {
-    /// A queue holding `items` (oldest first), numbering new ones after them.
-    pub fn restore(mut items: Vec<SafItem>) -> MemorySaf {
-        // Each issuer's queue is kept in id order (lookups search it by id).
-        items.sort_by_key(|i| i.id);
-        let saf = MemorySaf::default();
-        {
-            let mut g = saf.lock();
-            for item in items {
-                g.next_id = g.next_id.max(item.id);
-                g.queues.entry(item.issuer.clone()).or_default().push(item);
-            }
-        }
+impl SafQueue {
+    /// A queue holding `items` (durable already: read back from the store).
+    pub fn restore(items: Vec<SafItem>) -> SafQueue {
+        let saf = SafQueue::default();
+        saf.add_restored(items);
         saf
     }
 
-    /// The item `id` for `issuer`, if still queued.
-    pub fn item(&self, issuer: &str, id: u64) -> Option<SafItem> {
-        let g = self.lock();
-        let q = g.queues.get(issuer)?;
-        Some(q.slots.get(q.position(id)?)?.item.clone())
+    /// Add `items`, durable already (read back from the store at start), and
+    /// number new items after them.
+    pub fn add_restored(&self, mut items: Vec<SafItem>) {
+        // Each issuer's queue is kept in id order (lookups search it by id).
+        items.sort_by_key(|i| i.id);
+        let mut g = self.lock();
+        for item in items {
+            g.next_id = g.next_id.max(item.id);
+            g.queues
+                .entry(item.issuer.clone())
+                .or_default()
+                .push(item, true);
+        }
+    }
+
+    /// The pushes of items `ids` are durable: they may be delivered now. Returns
+    /// the issuers they are owed to (each once), whose windows may fill.
+    pub fn confirm(&self, ids: &[u64]) -> Vec<String> {
+        let mut g = self.lock();
+        let mut issuers: Vec<String> = Vec::new();
+        for &id in ids {
+            // A handful of issuers: a search in each beats an index kept per item.
+            let found = g.queues.iter_mut().find_map(|(issuer, q)| {
+                let pos = q.position(id)?;
+                q.slots[pos].stored = true;
+                Some(issuer)
+            });
+            if let Some(issuer) = found {
+                if !issuers.contains(issuer) {
+                    issuers.push(issuer.clone());
+                }
+            }
+        }
+        issuers
+    }
+
+    /// Items whose push is not durable yet, all issuers.
+    pub fn unconfirmed(&self) -> usize {
+        self.lock()
+            .queues
+            .values()
+            .map(|q| q.slots.iter().filter(|s| !s.stored).count())
+            .sum()
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, MemoryInner> {
         self.inner.lock().unwrap_or_else(|p| p.into_inner())
     }
-}
 
-impl SafQueue for MemorySaf {
-    fn push(&self, issuer: &str, msg: Message, now: Millis) -> u64 {
+    /// Append a message for `issuer`; it is not delivered before [`SafQueue::confirm`].
+    pub fn push(&self, issuer: &str, msg: Message, now: Millis) -> u64 {
         let mut g = self.lock();
         g.next_id += 1;
         let id = g.next_id;
-        g.queues
-            .entry(issuer.to_string())
-            .or_default()
-            .push(SafItem {
+        g.queues.entry(issuer.to_string()).or_default().push(
+            SafItem {
                 id,
                 issuer: issuer.to_string(),
                 msg,
@@ -256,11 +259,17 @@ impl SafQueue for MemorySaf {
                 waited_before_ms: 0,
                 attempts: 0,
                 next_attempt: now,
-            });
+            },
+            false,
+        );
         id
     }
 
-    fn take_due(&self, issuer: &str, now: Millis, max: usize) -> Vec<SafItem> {
+    /// Up to `max` items for `issuer` that may go out at `now`, oldest first:
+    /// durable, due (past their backoff), not out already, and not held behind
+    /// an earlier queued item for the same original transaction. Each is marked
+    /// out until it is acknowledged or [`SafQueue::released`].
+    pub fn take_due(&self, issuer: &str, now: Millis, max: usize) -> Vec<SafItem> {
         let mut g = self.lock();
         let Some(q) = g.queues.get_mut(issuer) else {
             return Vec::new();
@@ -271,7 +280,7 @@ impl SafQueue for MemorySaf {
                 break;
             }
             let slot = &q.slots[pos];
-            if slot.out || slot.item.next_attempt > now || q.held_back(slot) {
+            if slot.out || !slot.stored || slot.item.next_attempt > now || q.held_back(slot) {
                 continue;
             }
             due.push(slot.item.clone());
@@ -281,19 +290,21 @@ impl SafQueue for MemorySaf {
         due
     }
 
-    fn attempted(&self, issuer: &str, id: u64, retry_at: Millis) {
+    /// Record a delivery attempt of item `id` (next try not before `retry_at`);
+    /// returns the attempts so far.
+    pub fn attempted(&self, issuer: &str, id: u64, retry_at: Millis) -> Option<u32> {
         let mut g = self.lock();
-        let Some(q) = g.queues.get_mut(issuer) else {
-            return;
-        };
-        if let Some(pos) = q.position(id) {
-            let item = &mut q.slots[pos].item;
-            item.attempts += 1;
-            item.next_attempt = retry_at;
-        }
+        let q = g.queues.get_mut(issuer)?;
+        let pos = q.position(id)?;
+        let item = &mut q.slots[pos].item;
+        item.attempts += 1;
+        item.next_attempt = retry_at;
+        Some(item.attempts)
     }
 
-    fn released(&self, issuer: &str, id: u64) {
+    /// Item `id` went out and got no answer (timeout, link lost): it may go
+    /// again once due.
+    pub fn released(&self, issuer: &str, id: u64) {
         let mut g = self.lock();
         let Some(q) = g.queues.get_mut(issuer) else {
             return;
@@ -305,7 +316,8 @@ impl SafQueue for MemorySaf {
         }
     }
 
-    fn acknowledge(&self, issuer: &str, id: u64) -> bool {
+    /// The issuer acknowledged item `id`: it leaves the queue.
+    pub fn acknowledge(&self, issuer: &str, id: u64) -> bool {
         let mut g = self.lock();
         let Some(q) = g.queues.get_mut(issuer) else {
             return false;
@@ -316,7 +328,9 @@ impl SafQueue for MemorySaf {
         }
     }
 
-    fn expire(&self, now: Millis, expiry: std::time::Duration) -> Vec<SafItem> {
+    /// Drop items that have waited longer than `expiry` at `now` (counting what
+    /// restored items waited before the start); returns them (for alerts).
+    pub fn expire(&self, now: Millis, expiry: std::time::Duration) -> Vec<SafItem> {
         let limit = expiry.as_millis() as u64;
         let waited = |i: &SafItem| now.0.saturating_sub(i.queued_at.0) + i.waited_before_ms;
         let mut g = self.lock();
@@ -331,15 +345,18 @@ impl SafQueue for MemorySaf {
         gone
     }
 
-    fn depth(&self) -> usize {
+    /// Messages waiting, all issuers.
+    pub fn depth(&self) -> usize {
         self.lock().queues.values().map(|q| q.slots.len()).sum()
     }
 
-    fn outstanding(&self) -> usize {
+    /// Messages out and not yet acknowledged, all issuers.
+    pub fn outstanding(&self) -> usize {
         self.lock().queues.values().map(|q| q.out).sum()
     }
 
-    fn issuers(&self) -> Vec<String> {
+    /// Issuers with messages waiting.
+    pub fn issuers(&self) -> Vec<String> {
         self.lock()
             .queues
             .iter()
@@ -347,18 +364,16 @@ impl SafQueue for MemorySaf {
             .map(|(k, _)| k.clone())
             .collect()
     }
-
-    fn next_due(&self, expiry: std::time::Duration) -> Option<Millis> {
-        self.earliest_due(expiry)
-    }
 }
 
-/// The timer's question ([`SafQueue::next_due`]), apart from the queue's work.
-impl MemorySaf {
-    /// The earliest of: an item not out whose backoff ends, the oldest item of
-    /// an issuer expiring (as [`SafQueue::expire`] counts). A scan of the items;
-    /// asked once per tick.
-    fn earliest_due(&self, expiry: std::time::Duration) -> Option<Millis> {
+/// The timer's question, apart from the queue's work.
+impl SafQueue {
+    /// When the queue next needs the core ([`super::Core::poll_timeout`]): the
+    /// earliest of an item not out whose backoff ends (a durable one: an item
+    /// whose push is not durable yet is offered by [`super::Core::on_saf_durable`]
+    /// when it is), and the oldest item of an issuer expiring (as
+    /// [`SafQueue::expire`] counts). A scan of the items; asked once per tick.
+    pub fn next_due(&self, expiry: std::time::Duration) -> Option<Millis> {
         let limit = expiry.as_millis() as u64;
         let g = self.lock();
         let mut due: Option<u64> = None;
@@ -369,7 +384,7 @@ impl MemorySaf {
                 let waited = front.item.waited_before_ms;
                 consider((front.item.queued_at.0 + limit + 1).saturating_sub(waited));
             }
-            for slot in q.slots.iter().filter(|s| !s.out) {
+            for slot in q.slots.iter().filter(|s| !s.out && s.stored) {
                 consider(slot.item.next_attempt.0);
             }
         }

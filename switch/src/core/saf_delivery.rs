@@ -7,7 +7,9 @@
 //!   takes slots while fewer than half of that cap (rounded up) are in use, so
 //!   live requests always keep at least the other half.
 //! - An answer frees its slot and refills the window at once, in the same call;
-//!   the tick fills windows too (new items, items past their backoff).
+//!   so does the driver's word that new items' pushes are durable
+//!   (`Core::on_saf_durable`: none goes out before), and the tick fills windows
+//!   too (items past their backoff).
 //! - A delivery that times out (or whose link is lost) frees its slot; the item
 //!   goes again as a repeat (0421, 0121, 0221) once its backoff has passed.
 
@@ -20,7 +22,7 @@ use codecs::Mti;
 use super::inflight::{InFlightEntry, InFlightKey, Purpose};
 use super::links::{Link, TimeoutClass};
 use super::saf::SafItem;
-use super::{Action, Actions, Core, LinkId, Millis};
+use super::{Action, Actions, Core, LinkId, Millis, StoreOp};
 
 /// Longest store-and-forward retry interval.
 const MAX_SAF_BACKOFF: Duration = Duration::from_secs(60);
@@ -46,6 +48,9 @@ impl Core {
         let acknowledged = self.saf.acknowledge(issuer, item);
         tracing::debug!(%issuer, item, acknowledged, "store-and-forward acknowledged");
         let mut actions = Vec::new();
+        if acknowledged {
+            actions.push(Action::Store(StoreOp::SafAck { id: item }));
+        }
         self.deliver_saf_to(issuer, now, &mut actions);
         actions
     }
@@ -61,7 +66,7 @@ impl Core {
     }
 
     /// Fill the free slots of `issuer`'s usable links with due items.
-    fn deliver_saf_to(&self, issuer: &str, now: Millis, actions: &mut Actions) {
+    pub(crate) fn deliver_saf_to(&self, issuer: &str, now: Millis, actions: &mut Actions) {
         for link in self.links.usable_issuer_links(issuer) {
             let reserved = self.reserve_saf_slots(&link);
             if reserved == 0 {
@@ -151,8 +156,13 @@ impl Core {
             .min(MAX_SAF_BACKOFF);
         // Not again before this attempt has had its answer's time, nor before
         // the backoff; until then the item is out and not offered anyway.
-        self.saf
-            .attempted(issuer, item.id, now.after(backoff.max(link.config.timeout)));
+        let retry_at = now.after(backoff.max(link.config.timeout));
+        if let Some(attempts) = self.saf.attempted(issuer, item.id, retry_at) {
+            actions.push(Action::Store(StoreOp::SafAttempt {
+                id: item.id,
+                attempts,
+            }));
+        }
         tracing::debug!(%issuer, item = item.id, attempt = item.attempts + 1, "store-and-forward delivery");
         actions.push(Action::Send {
             link: link.id,

@@ -78,6 +78,9 @@ pub struct CoreStats {
     pub saf_depth: usize,
     /// Store-and-forward messages sent and not yet answered.
     pub saf_outstanding: usize,
+    /// Store-and-forward messages whose push is not durable yet (not delivered
+    /// until it is; `switch_saf_unconfirmed`): a slow store shows here.
+    pub saf_unconfirmed: usize,
 }
 
 impl CoreStats {
@@ -184,6 +187,7 @@ impl Core {
             in_flight: self.inflight.len(),
             saf_depth: self.saf.depth(),
             saf_outstanding: self.saf.outstanding(),
+            saf_unconfirmed: self.saf.unconfirmed(),
         }
     }
 

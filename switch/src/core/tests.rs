@@ -11,11 +11,12 @@ use codecs::{Message, Mti, ResponseCode, Spec};
 use routing_rules::{RoutingTable, SharedRoutingTable};
 
 use super::journal::FinalState;
-use super::saf::{MemorySaf, SafQueue};
+use super::saf::SafQueue;
 use super::*;
 use crate::config::{Direction, LinkConfig, Role};
 
 mod pin_answers;
+mod saf_store;
 mod saf_window;
 mod security_inputs;
 mod stats;
@@ -55,7 +56,17 @@ fn link_config(role: Role, bank: &str) -> Arc<LinkConfig> {
 
 struct Harness {
     core: Core,
-    saf: Arc<MemorySaf>,
+}
+
+/// The store-and-forward items that `actions` pushed (for the store).
+fn pushed(actions: &[Action]) -> Vec<u64> {
+    actions
+        .iter()
+        .filter_map(|a| match a {
+            Action::Store(op) => op.pushed(),
+            _ => None,
+        })
+        .collect()
 }
 
 /// Sends in `actions`, as (link, message).
@@ -101,16 +112,14 @@ impl Harness {
 
     /// [`Harness::new`] with `settings` (the epoch fixed).
     fn with_settings(settings: CoreSettings) -> Harness {
-        let saf = Arc::new(MemorySaf::default());
         let core = Core::new(
             CoreSettings {
                 epoch_unix_ms: 1_795_602_600_000,
                 ..settings
             },
             Arc::new(SharedRoutingTable::new(national())),
-            saf.clone(),
         );
-        let h = Harness { core, saf };
+        let h = Harness { core };
         assert!(h
             .core
             .on_link_up(Millis(0), ACQ, link_config(Role::Acquirer, "940810"))
@@ -134,6 +143,17 @@ impl Harness {
 
     fn acquire(&self, now: Millis, msg: Message) -> Actions {
         self.core.on_message(now, ACQ, msg)
+    }
+
+    /// The core's store-and-forward queue.
+    fn saf(&self) -> &SafQueue {
+        &self.core.saf
+    }
+
+    /// The store made durable what `actions` pushed, and said so at `now`:
+    /// the deliveries that follow.
+    fn stored(&self, now: Millis, actions: &[Action]) -> Actions {
+        self.core.on_saf_durable(now, &pushed(actions))
     }
 }
 
@@ -198,7 +218,7 @@ fn a_timeout_answers_91_and_queues_a_reversal_first() {
     let resp = one_to(&actions, ACQ);
     assert_eq!((rc(&resp), resp.stan()), ("91".into(), Some(7)));
     assert_eq!(journal(&actions), vec![FinalState::TimedOut]);
-    assert_eq!(h.saf.depth(), 1);
+    assert_eq!(h.saf().depth(), 1);
     // The reversal is queued, and the barrier that makes it durable comes before
     // the 91 (the driver holds every later Send until the queue is durable; see
     // the journal-backed test in tests/tests/switch_faults_e2e.rs).
@@ -211,9 +231,17 @@ fn a_timeout_answers_91_and_queues_a_reversal_first() {
         .position(|a| matches!(a, Action::Send { link, .. } if *link == ACQ))
         .expect("the 91");
     assert!(barrier < answered, "{actions:?}");
-    // In the same tick the reversal goes to the issuer, with field 90 naming the
-    // forwarded keys; only that delivery is in flight now.
-    let rev = one_to(&actions, ISS);
+    // The push is handed to the store, before the barrier.
+    let push = actions
+        .iter()
+        .position(|a| matches!(a, Action::Store(StoreOp::SafPush { .. })))
+        .expect("the push for the store");
+    assert!(push < barrier, "{actions:?}");
+    // Not delivered before the store says the push is durable; then at once,
+    // with field 90 naming the forwarded keys; only that delivery is in flight.
+    assert!(sends(&actions).iter().all(|(l, _)| *l != ISS));
+    assert_eq!(h.core.in_flight(), 0);
+    let rev = one_to(&h.stored(Millis(10_001), &actions), ISS);
     assert_eq!(h.core.in_flight(), 1);
     assert_eq!(rev.mti(), Mti::REVERSAL_ADVICE);
     let f90 = rev.text(90).unwrap();
@@ -225,7 +253,7 @@ fn a_timeout_answers_91_and_queues_a_reversal_first() {
         ISS,
         answer(&rev, ResponseCode::APPROVED).unwrap(),
     );
-    assert_eq!(h.saf.depth(), 0);
+    assert_eq!(h.saf().depth(), 0);
     assert_eq!(h.core.in_flight(), 0);
 }
 
@@ -311,7 +339,7 @@ fn a_response_racing_the_timeout_has_exactly_one_outcome() {
         assert_eq!(answers.len(), 1, "response_first={response_first}");
         let expected = if response_first { "00" } else { "91" };
         assert_eq!(rc(&answers[0].1), expected);
-        assert_eq!(h.saf.depth(), usize::from(!response_first));
+        assert_eq!(h.saf().depth(), usize::from(!response_first));
     }
 }
 
@@ -346,7 +374,7 @@ fn losing_an_issuer_link_times_out_everything_on_it_at_once() {
     let answers = sends(&actions);
     assert_eq!(answers.len(), 5);
     assert!(answers.iter().all(|(l, m)| *l == ACQ && rc(m) == "91"));
-    assert_eq!(h.saf.depth(), 5);
+    assert_eq!(h.saf().depth(), 5);
     assert_eq!(h.core.in_flight(), 0);
     // With no issuer link, new requests get 91 at once.
     assert_eq!(
@@ -377,8 +405,9 @@ fn requests_spread_over_links_and_fail_over() {
 fn reversals_repeat_as_0421_until_acknowledged() {
     let h = Harness::new();
     h.acquire(Millis(0), purchase(12, "000000"));
-    // Timeout: RC 91, the reversal queued and sent in the same tick.
-    let first = one_to(&h.core.on_tick(Millis(10_000)), ISS);
+    // Timeout: RC 91, the reversal queued, and sent once its push is durable.
+    let timed_out = h.core.on_tick(Millis(10_000));
+    let first = one_to(&h.stored(Millis(10_000), &timed_out), ISS);
     assert_eq!(first.mti().as_str(), "0420");
     // Unanswered: its own deadline passes, then the retry comes as a repeat.
     assert!(sends(&h.core.on_tick(Millis(15_000))).is_empty());
@@ -399,7 +428,7 @@ fn reversals_repeat_as_0421_until_acknowledged() {
         ISS,
         answer(&second, ResponseCode::APPROVED).unwrap(),
     );
-    assert_eq!(h.saf.depth(), 0);
+    assert_eq!(h.saf().depth(), 0);
     assert!(h
         .core
         .on_message(
@@ -507,7 +536,7 @@ fn an_approval_for_a_departed_acquirer_is_reversed() {
         .on_message(Millis(2), ISS, issuer_answer(&fwd, ResponseCode::APPROVED));
     assert!(sends(&actions).is_empty());
     assert_eq!(journal(&actions), vec![FinalState::Reversed]);
-    assert_eq!(h.saf.depth(), 1);
+    assert_eq!(h.saf().depth(), 1);
 }
 
 #[test]
@@ -572,9 +601,9 @@ fn malformed_requests_get_30_and_network_requests_are_answered() {
     assert_eq!((resp.mti().as_str(), rc(&resp)), ("0810", "00".into()));
 }
 
-#[test]
-fn acquirer_reversals_are_acknowledged_and_forwarded_with_the_issuers_keys() {
-    let h = Harness::new();
+/// A purchase (STAN 50) forwarded at 0 and approved at 10, and the acquirer's
+/// reversal advice of it (STAN 51): (the forwarded purchase, the advice).
+fn approved_then_reversed(h: &Harness) -> (Message, Message) {
     let orig = purchase(50, "000000");
     let fwd = one_to(&h.acquire(Millis(0), orig.clone()), ISS);
     h.core
@@ -589,14 +618,24 @@ fn acquirer_reversals_are_acknowledged_and_forwarded_with_the_issuers_keys() {
         90,
         &format!("0200{:06}1125103000{:0>11}{:0>11}", 50, "940810", ""),
     );
-    let ack = one_to(&h.acquire(Millis(20), rev.clone()), ACQ);
+    (fwd, rev)
+}
+
+#[test]
+fn acquirer_reversals_are_acknowledged_and_forwarded_with_the_issuers_keys() {
+    let h = Harness::new();
+    let (fwd, rev) = approved_then_reversed(&h);
+    let acked = h.acquire(Millis(20), rev.clone());
+    let ack = one_to(&acked, ACQ);
     assert_eq!((ack.mti().as_str(), rc(&ack)), ("0430", "00".into()));
     // A repeat is acknowledged but not queued twice.
     let mut repeat = rev.clone();
     repeat.set_mti(Mti::REVERSAL_ADVICE_REPEAT);
     assert_eq!(rc(&one_to(&h.acquire(Millis(30), repeat), ACQ)), "00");
-    assert_eq!(h.saf.depth(), 1);
-    let out = one_to(&h.core.on_tick(Millis(40)), ISS);
+    assert_eq!(h.saf().depth(), 1);
+    // Queued, not delivered, until the store says its push is durable.
+    assert!(sends(&h.core.on_tick(Millis(35))).is_empty());
+    let out = one_to(&h.stored(Millis(40), &acked), ISS);
     assert_eq!(out.mti().as_str(), "0420");
     let f90 = out.text(90).unwrap();
     assert_eq!(
@@ -876,7 +915,7 @@ fn an_entry_forwarded_on_a_link_that_went_down_meanwhile_times_out_at_once() {
         "nothing waits on a link that is gone"
     );
     assert_eq!(rc(&one_to(&actions, ACQ)), "91");
-    assert_eq!(h.saf.depth(), 1, "the reversal is owed");
+    assert_eq!(h.saf().depth(), 1, "the reversal is owed");
 }
 
 /// Forwards on one thread while the issuer's link drops and comes back on

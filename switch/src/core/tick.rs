@@ -10,7 +10,7 @@ use std::time::Duration;
 
 use super::inflight::InFlightKey;
 use super::links::Link;
-use super::{Action, Actions, Core, Millis};
+use super::{Action, Actions, Core, Millis, StoreOp};
 use crate::config::Role;
 
 impl Core {
@@ -49,6 +49,7 @@ impl Core {
                 .bank(&item.issuer)
                 .saf_expired
                 .fetch_add(1, Ordering::Relaxed);
+            actions.push(Action::Store(StoreOp::SafExpired { id: item.id }));
         }
         self.duplicates.expire(now);
         self.late.expire(now);

@@ -30,6 +30,7 @@ impl Publisher {
         metrics::gauge!("switch_in_flight").set(stats.in_flight as f64);
         metrics::gauge!("switch_saf_depth").set(stats.saf_depth as f64);
         metrics::gauge!("switch_saf_outstanding").set(stats.saf_outstanding as f64);
+        metrics::gauge!("switch_saf_unconfirmed").set(stats.saf_unconfirmed as f64);
         for (issuer, samples) in core.take_issuer_latencies() {
             let histogram =
                 metrics::histogram!("switch_issuer_latency_seconds", "issuer" => issuer);

@@ -19,12 +19,11 @@ use tokio::time::Instant;
 use super::writer::Outgoing;
 use crate::config::{Config, Direction, Durability, Role};
 use crate::core::journal::JournalRecord;
-use crate::core::saf::{MemorySaf, SafQueue};
+use crate::core::saf::SafItem;
 use crate::core::{Action, Actions, Core, CoreSettings, LinkId, Millis};
 use crate::security::message::{prepare_seal_owned, strip_mac};
 use crate::security::{SecurityModule, SoftwareSecurityModule};
 use crate::store::journal::StoreJournal;
-use crate::store::saf::DurableSaf;
 use crate::store::Store;
 
 /// Where journal records go.
@@ -50,8 +49,9 @@ pub struct SwitchOptions {
     pub config: Config,
     /// The routing table (already loaded).
     pub routing: RoutingTable,
-    /// Store-and-forward queue (default: in memory).
-    pub saf: Option<Arc<dyn SafQueue>>,
+    /// Store-and-forward messages owed at start, beside what the journal's
+    /// store holds (default: none).
+    pub saf: Option<Vec<SafItem>>,
     /// Journal sink (default: debug log).
     pub journal: Option<Arc<dyn JournalSink>>,
 }
@@ -76,6 +76,9 @@ pub(crate) struct Shared {
     pub(crate) journal: Arc<dyn JournalSink>,
     /// The durable store, when configured.
     pub(crate) store: Option<Arc<Store>>,
+    /// Store-and-forward pushes made durable, from the store's writer thread to
+    /// [`saf_durable_loop`], which tells the core.
+    pub(crate) saf_durable: mpsc::UnboundedSender<Vec<u64>>,
     /// Set when a drain begins: acquirer links stop reading new requests.
     pub(crate) draining: AtomicBool,
     /// Tells listeners and dialers to stop.
@@ -105,22 +108,43 @@ impl Shared {
         Millis(d.as_millis() as u64 + u64::from(d.subsec_nanos() % 1_000_000 != 0))
     }
 
-    /// Carry out the core's actions, in order. A `Send` goes out only once what
-    /// it depends on is durable: store-and-forward messages queued by the same
-    /// event always, journal records in strict mode. Such a message is encoded now
-    /// and held by the store, which queues it on its link's writer from the
-    /// commit that makes it durable (a `Close` after it is held the same way);
-    /// nothing here waits for a commit, so the connection that brought the event
-    /// goes on reading (one issuer link carries every answer from that issuer).
+    /// Carry out the core's actions, in order, and then those of the
+    /// store-and-forward pushes confirmed at once (without a store, or a message
+    /// the store cannot keep). The tick loop is woken when the event brought the
+    /// core's next deadline closer.
     pub(crate) async fn execute(&self, actions: Actions) {
-        if self.core.take_wake() {
-            self.timer.notify_one();
+        let mut actions = actions;
+        loop {
+            if self.core.take_wake() {
+                self.timer.notify_one();
+            }
+            let confirmed = self.execute_batch(actions).await;
+            if confirmed.is_empty() {
+                return;
+            }
+            actions = self.core.on_saf_durable(self.now(), &confirmed);
         }
+    }
+
+    /// Carry out one batch of the core's actions. A `Send` goes out only once what
+    /// it depends on is durable: store-and-forward changes queued by the same
+    /// event before a `SafBarrier` always, journal records in strict mode. Such a
+    /// message is encoded now and held by the store, which queues it on its
+    /// link's writer from the commit that makes it durable (a `Close` after it is
+    /// held the same way); nothing here waits for a commit, so the connection that
+    /// brought the event goes on reading (one issuer link carries every answer
+    /// from that issuer). The store's pushes are reported to the core from that
+    /// commit too ([`saf_durable_loop`]); returns the pushes confirmed at once.
+    async fn execute_batch(&self, actions: Actions) -> Vec<u64> {
         let strict = self
             .store
             .as_ref()
             .is_some_and(|s| s.durability() == Durability::Strict);
         let mut wait_for = 0u64;
+        // The last store operation of this batch, and the pushes it made.
+        let mut stored = 0u64;
+        let mut pushed = Vec::new();
+        let mut confirmed = Vec::new();
         let mut actions = std::collections::VecDeque::from(actions);
         while let Some(action) = actions.pop_front() {
             let held = self.store.as_ref().filter(|_| wait_for > 0);
@@ -133,11 +157,21 @@ impl Shared {
                     }
                     None => self.send(link, msg).await,
                 },
-                Action::SafBarrier => {
-                    if let Some(store) = &self.store {
-                        wait_for = wait_for.max(store.submitted());
+                Action::Store(op) => {
+                    let push = op.pushed();
+                    // The row's wall-clock time is the driver's: the core has none.
+                    let seq = self.store.as_ref().and_then(|s| s.apply(op, unix_ms()));
+                    match (seq, push) {
+                        (Some(seq), Some(id)) => {
+                            stored = seq;
+                            pushed.push(id);
+                        }
+                        (Some(seq), None) => stored = seq,
+                        (None, Some(id)) => confirmed.push(id),
+                        (None, None) => {}
                     }
                 }
+                Action::SafBarrier => wait_for = wait_for.max(stored),
                 Action::Cutover => {
                     if let Some(store) = &self.store {
                         store.cutover(unix_ms());
@@ -174,6 +208,17 @@ impl Shared {
                 }
             }
         }
+        if let (Some(store), false) = (&self.store, pushed.is_empty()) {
+            let tell = self.saf_durable.clone();
+            // On the writer thread: a send on an unbounded channel, never blocking.
+            store.when_durable(
+                stored,
+                Box::new(move || {
+                    let _ = tell.send(pushed);
+                }),
+            );
+        }
+        confirmed
     }
 
     /// Send `msg` on `link` now (waiting for room on the link's queue).
@@ -317,7 +362,8 @@ impl RunningSwitch {
         // reversals owed for what the last run left in flight.
         let mut store = None;
         let mut remembered = Vec::new();
-        let (mut saf, mut journal) = (opts.saf, opts.journal);
+        let mut owed = opts.saf.unwrap_or_default();
+        let mut journal = opts.journal;
         if let Some(jc) = &opts.config.journal {
             // Without its key the journal could not hash PANs: do not start.
             let pan_key = jc
@@ -346,16 +392,12 @@ impl RunningSwitch {
             settings.first_txn_id = recovered.last_txn_id + 1;
             remembered = std::mem::take(&mut recovered.forwarded);
             settings.pan_key = Some(Arc::from(pan_key.expose()));
-            saf.get_or_insert_with(|| Arc::new(DurableSaf::new(opened.clone(), recovered.saf)));
+            owed.append(&mut recovered.saf);
             journal.get_or_insert_with(|| Arc::new(StoreJournal::new(opened.clone())));
             store = Some(opened);
         }
-        let saf = saf.unwrap_or_else(|| Arc::new(MemorySaf::default()));
-        let core = Core::new(
-            settings,
-            Arc::new(SharedRoutingTable::new(opts.routing)),
-            saf,
-        );
+        let core = Core::new(settings, Arc::new(SharedRoutingTable::new(opts.routing)));
+        core.restore_saf(owed);
         // Oldest first, so the newest stay when the index is full.
         for f in remembered.iter().rev() {
             core.remember_forwarded(
@@ -372,6 +414,7 @@ impl RunningSwitch {
             hdrhistogram::Histogram::new_with_bounds(1, 60_000_000, 3)
                 .map_err(|e| std::io::Error::other(e.to_string()))?,
         );
+        let (saf_durable, durable_saf) = mpsc::unbounded_channel();
         let shared = Arc::new_cyclic(|me| Shared {
             core,
             config: opts.config,
@@ -380,6 +423,7 @@ impl RunningSwitch {
             links: DashMap::new(),
             journal: journal.unwrap_or_else(|| Arc::new(LogJournal)),
             store,
+            saf_durable,
             draining: AtomicBool::new(false),
             stop,
             added_latency,
@@ -411,6 +455,7 @@ impl RunningSwitch {
             }
         }
         tasks.spawn(tick_loop(shared.clone()));
+        tasks.spawn(saf_durable_loop(shared.clone(), durable_saf));
         Ok(RunningSwitch {
             shared,
             tasks,
@@ -519,6 +564,15 @@ pub(crate) fn unix_ms() -> i64 {
         .map_or(0, |d| d.as_millis() as i64)
 }
 
+/// Tell the core which store-and-forward pushes became durable (they may be
+/// delivered now) and carry out the deliveries that follow.
+async fn saf_durable_loop(shared: Arc<Shared>, mut durable: mpsc::UnboundedReceiver<Vec<u64>>) {
+    while let Some(ids) = durable.recv().await {
+        let actions = shared.core.on_saf_durable(shared.now(), &ids);
+        shared.execute(actions).await;
+    }
+}
+
 /// Tick the core when it asks ([`Core::poll_timeout`]), and publish its
 /// statistics every [`super::publish::PUBLISH_EVERY`]; in between sleep, woken
 /// early when an event brought the next tick closer ([`Shared::execute`] pokes
@@ -536,6 +590,9 @@ async fn tick_loop(shared: Arc<Shared>) {
         // Beside the tick, not in it: a snapshot allocates, once a second is enough.
         if published.elapsed() >= super::publish::PUBLISH_EVERY {
             publisher.publish(&shared.core);
+            if let Some(store) = &shared.store {
+                metrics::gauge!("switch_store_backlog").set(store.backlog() as f64);
+            }
             published = Instant::now();
         }
         let publish_at = shared.millis_at(published + super::publish::PUBLISH_EVERY);

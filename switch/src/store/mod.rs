@@ -5,7 +5,14 @@
 //!
 //! Callers submit operations and get a sequence number; [`Store::durable`] resolves
 //! once everything up to it is committed, and [`Store::when_durable`] runs held
-//! work then. In strict mode the driver holds a forwarded request or an answer to
+//! work then. Submitting never blocks: the queue to the writer is unbounded, so a
+//! slow disk (or, later, a networked database) never stalls a tokio worker and
+//! never loses a record the switch accepted. What bounds it is upstream: in
+//! relaxed mode [`Store::hold_to_one_batch`] makes the connection that submits
+//! wait (asynchronously) once a whole batch is unwritten, and in strict mode each
+//! answer waits for its record, so the links' in-flight caps bound what is
+//! queued. [`Store::backlog`] (`switch_store_backlog`) shows how far behind the
+//! writer is. In strict mode the driver holds a forwarded request or an answer to
 //! an acquirer that way until its record is durable; store-and-forward messages
 //! are always durable before the acquirer hears of what caused them.
 //!
@@ -25,7 +32,7 @@ mod writer;
 
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicI64, Ordering};
-use std::sync::mpsc::SyncSender;
+use std::sync::mpsc::Sender;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -50,12 +57,12 @@ pub enum StoreError {
     },
 }
 
-/// Queue bound between the switch and the writer thread.
-const QUEUE: usize = 1 << 16;
-
 /// The open store.
 pub struct Store {
-    submit: Mutex<(u64, SyncSender<(u64, Op)>)>,
+    /// The last sequence number and the writer's queue, together: numbers go
+    /// into the queue in order (the writer's durable mark relies on it). Held
+    /// only to number and enqueue, which never waits.
+    submit: Mutex<(u64, Sender<(u64, Op)>)>,
     durable: Arc<durable_mark::DurableMark>,
     durability: Durability,
     /// `group_commit_max`: in relaxed mode, at most this many records are unwritten.
@@ -185,7 +192,7 @@ impl Store {
             )
             .unwrap_or(0),
         ));
-        let (tx, rx) = std::sync::mpsc::sync_channel(QUEUE);
+        let (tx, rx) = std::sync::mpsc::channel();
         let durable = Arc::new(durable_mark::DurableMark::default());
         let durable_tx = durable.clone();
         let settings = writer::Settings {
@@ -247,6 +254,11 @@ impl Store {
     /// The sequence number of the last operation submitted.
     pub fn submitted(&self) -> u64 {
         self.submit.lock().unwrap_or_else(|p| p.into_inner()).0
+    }
+
+    /// Operations submitted and not yet committed.
+    pub fn backlog(&self) -> u64 {
+        self.submitted().saturating_sub(self.durable.get())
     }
 
     /// Wait until everything up to `seq` is committed.

@@ -22,10 +22,16 @@ fn owed_reversal(stan: u32) -> Message {
     reversal_of(&purchase(stan, "000000")).expect("field 90")
 }
 
-/// Queue `count` unrelated reversals (STANs from `first`) at `now`.
+/// Owe `msg` to the issuer from `now`, its push durable already.
+fn owe(h: &Harness, msg: Message, now: Millis) {
+    let id = h.saf().push(ISSUER, msg, now);
+    h.saf().confirm(&[id]);
+}
+
+/// Queue `count` unrelated reversals (STANs from `first`) at `now`, durable.
 fn queue_reversals(h: &Harness, first: u32, count: u32, now: Millis) {
     for stan in first..first + count {
-        h.saf.push(ISSUER, owed_reversal(stan), now);
+        owe(h, owed_reversal(stan), now);
     }
 }
 
@@ -63,12 +69,12 @@ fn the_window_fills_to_its_size_and_no_more() {
         .collect();
     assert_eq!(originals(&first), expected);
     assert!(to(&h.core.on_tick(Millis(20)), ISS).is_empty(), "full");
-    assert_eq!(h.saf.outstanding(), 4);
+    assert_eq!(h.saf().outstanding(), 4);
     assert_eq!(h.core.in_flight(), 4);
     // A second link to the issuer carries a window of its own.
     h.up_issuer(ISS2, Millis(30));
     assert_eq!(to(&h.core.on_tick(Millis(40)), ISS2).len(), 4);
-    assert_eq!(h.saf.outstanding(), 8);
+    assert_eq!(h.saf().outstanding(), 8);
 }
 
 #[test]
@@ -80,8 +86,8 @@ fn an_answer_refills_the_window_at_once() {
     let refill = to(&h.core.on_message(Millis(30), ISS, ack(&out[0])), ISS);
     assert_eq!(refill.len(), 1);
     assert_eq!(originals(&refill), originals(&[owed_reversal(5)]));
-    assert_eq!(h.saf.depth(), 9);
-    assert_eq!(h.saf.outstanding(), 4);
+    assert_eq!(h.saf().depth(), 9);
+    assert_eq!(h.saf().outstanding(), 4);
     // Every answer refills until the queue runs dry; then the window drains.
     let mut pending: Vec<Message> = out[1..].iter().cloned().chain(refill).collect();
     let mut now = 40;
@@ -90,8 +96,8 @@ fn an_answer_refills_the_window_at_once() {
         now += 1;
         assert!(now < 100, "bounded");
     }
-    assert_eq!(h.saf.depth(), 0);
-    assert_eq!(h.saf.outstanding(), 0);
+    assert_eq!(h.saf().depth(), 0);
+    assert_eq!(h.saf().outstanding(), 0);
     assert_eq!(h.core.in_flight(), 0);
 }
 
@@ -118,15 +124,19 @@ fn a_reversal_waits_for_the_advice_of_the_same_transaction() {
     };
     let advice = owed_by_acquirer(Mti::FINANCIAL_ADVICE, 51, "1125103100");
     let reversal = owed_by_acquirer(Mti::REVERSAL_ADVICE, 52, "1125103200");
-    assert_eq!(rc(&one_to(&h.acquire(Millis(20), advice), ACQ)), "00");
-    assert_eq!(rc(&one_to(&h.acquire(Millis(30), reversal), ACQ)), "00");
+    for (now, owed) in [(20, advice), (30, reversal)] {
+        let acked = h.acquire(Millis(now), owed);
+        assert_eq!(rc(&one_to(&acked, ACQ)), "00");
+        // Durable before the tick below.
+        h.saf().confirm(&pushed(&acked));
+    }
     // A stand-in advice with no field 90, and a reversal naming that advice.
     let mut standin = purchase(70, "000000");
     standin.set_mti(Mti::FINANCIAL_ADVICE);
     let mut standin_reversal = owed_reversal(71);
     standin_reversal.set(90, &field90(&standin).expect("keys"));
-    h.saf.push(ISSUER, standin.clone(), Millis(40));
-    h.saf.push(ISSUER, standin_reversal, Millis(41));
+    owe(&h, standin.clone(), Millis(40));
+    owe(&h, standin_reversal, Millis(41));
     // And something unrelated behind them all.
     queue_reversals(&h, 80, 1, Millis(42));
 
@@ -156,7 +166,7 @@ fn an_item_backing_off_does_not_hold_up_unrelated_ones() {
     assert_eq!(first.len(), 1);
     // Unanswered: its slot is free at the deadline, but it backs off to 30 s.
     assert!(to(&h.core.on_tick(Millis(10_000)), ISS).is_empty());
-    assert_eq!(h.saf.outstanding(), 0);
+    assert_eq!(h.saf().outstanding(), 0);
     // A later, unrelated reversal goes at once, ahead of it.
     queue_reversals(&h, 2, 1, Millis(11_000));
     let second = to(&h.core.on_tick(Millis(11_000)), ISS);
@@ -180,17 +190,17 @@ fn timed_out_items_free_their_slots_and_go_again_as_repeats() {
     assert_eq!(again.len(), 2);
     assert!(again.iter().all(|m| m.mti() == Mti::REVERSAL_ADVICE_REPEAT));
     assert_eq!(originals(&again), originals(&first));
-    assert_eq!(h.saf.outstanding(), 2);
+    assert_eq!(h.saf().outstanding(), 2);
     // The first attempts' answers are late (dropped); the repeats' count once.
     assert!(to(&h.core.on_message(Millis(10_010), ISS, ack(&first[0])), ISS).is_empty());
-    assert_eq!(h.saf.depth(), 3);
+    assert_eq!(h.saf().depth(), 3);
     let third = to(&h.core.on_message(Millis(10_020), ISS, ack(&again[0])), ISS);
     assert_eq!(originals(&third), originals(&[owed_reversal(3)]));
     assert_eq!(third[0].mti(), Mti::REVERSAL_ADVICE, "a first attempt");
-    assert_eq!(h.saf.depth(), 2);
+    assert_eq!(h.saf().depth(), 2);
     // A lost link frees its slots too; the items wait for their backoff.
     h.core.on_link_down(Millis(10_030), ISS);
-    assert_eq!(h.saf.outstanding(), 0);
+    assert_eq!(h.saf().outstanding(), 0);
     h.up_issuer(ISS2, Millis(10_040));
     let moved = to(&h.core.on_tick(Millis(20_040)), ISS2);
     assert_eq!(moved.len(), 2);

@@ -65,7 +65,7 @@ fn an_answer_with_a_bad_mac_is_dropped_and_its_request_times_out() {
     assert_eq!(h.core.in_flight(), 1);
     let actions = h.core.on_tick(Millis(10_001));
     assert_eq!(rc(&one_to(&actions, ACQ)), "91");
-    assert_eq!(h.saf.depth(), 1, "the reversal is owed");
+    assert_eq!(h.saf().depth(), 1, "the reversal is owed");
 }
 
 #[test]

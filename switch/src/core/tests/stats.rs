@@ -28,7 +28,10 @@ fn stats_count_a_scripted_exchange() {
     assert_eq!(rc(&one_to(&h.acquire(Millis(400), broken), ACQ)), "30");
     // Timed out: 91, counted against the issuer.
     one_to(&h.acquire(Millis(500), purchase(4, "000000")), ISS);
-    assert_eq!(rc(&one_to(&h.core.on_tick(Millis(10_500)), ACQ)), "91");
+    let timed_out = h.core.on_tick(Millis(10_500));
+    assert_eq!(rc(&one_to(&timed_out, ACQ)), "91");
+    // Its reversal's push is durable: delivered.
+    one_to(&h.stored(Millis(10_500), &timed_out), ISS);
 
     let stats = h.core.stats();
     assert_eq!(stats.responses_with("00"), 1);

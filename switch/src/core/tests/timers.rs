@@ -56,22 +56,24 @@ fn a_nearer_deadline_asks_for_a_wake_once() {
 }
 
 #[test]
-fn queued_store_and_forward_is_polled_within_a_pass() {
+fn queued_store_and_forward_goes_once_durable_then_waits_for_its_answer() {
     let h = Harness::new();
     h.core.on_tick(Millis(0));
     let fwd = one_to(&h.acquire(Millis(1), purchase(1, "000000")), ISS);
     // Answered after the acquirer left: the approval is queued for reversal.
     h.core.on_link_down(Millis(2), ACQ);
-    h.core
+    let queued = h
+        .core
         .on_message(Millis(3), ISS, issuer_answer(&fwd, ResponseCode::APPROVED));
-    assert_eq!(h.saf.depth(), 1);
-    // Due now; paced to one pass per 10 ms after the last tick.
-    assert_eq!(h.core.poll_timeout(), Some(Millis(10)));
-    let actions = h.core.on_tick(Millis(10));
+    assert_eq!(h.saf().depth(), 1);
+    // Not durable yet: nothing to poll for it (the store's answer delivers it).
+    assert!(h.core.poll_timeout() > Some(Millis(10)));
+    assert!(sends(&h.core.on_tick(Millis(10))).is_empty());
+    let actions = h.stored(Millis(12), &queued);
     assert_eq!(one_to(&actions, ISS).mti(), Mti::REVERSAL_ADVICE);
-    // Out and awaiting its answer, it no longer keeps the 10 ms pace: next is
-    // its delivery's deadline (the link's 10 s timeout).
-    assert_eq!(h.core.poll_timeout(), Some(Millis(10_010)));
+    // Out and awaiting its answer, it keeps no pace: next is its delivery's
+    // deadline (the link's 10 s timeout).
+    assert_eq!(h.core.poll_timeout(), Some(Millis(10_012)));
 }
 
 #[test]

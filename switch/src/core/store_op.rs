@@ -1,0 +1,87 @@
+//! What the core asks the store to keep, and what it is told back.
+//!
+//! The core owns the store-and-forward queue in memory ([`super::saf`]); every
+//! change a restart must see leaves it as an [`Action::Store`] that the driver
+//! hands to the store (stamping the wall-clock time of the row), and the driver
+//! reports pushes made durable with [`Core::on_saf_durable`]. Until then an item
+//! is not delivered (see `super::saf`). Journal records leave as
+//! [`Action::Journal`]; the rule that a `Send` depending on a push waits for it
+//! is the driver's ([`Action::SafBarrier`]).
+
+use codecs::Message;
+
+use super::saf::SafItem;
+use super::{without_card_data, Action, Actions, Core, Millis};
+
+/// One change to the stored store-and-forward queue.
+#[derive(Debug)]
+pub enum StoreOp {
+    /// A message is owed to `issuer`: keep it until acknowledged. The core
+    /// reports nothing else about item `id` until the driver has confirmed it.
+    SafPush {
+        /// Queue id.
+        id: u64,
+        /// The issuer bank it is owed to.
+        issuer: String,
+        /// The message, without card data (as the queue holds it).
+        msg: Message,
+    },
+    /// Item `id` went out once more: `attempts` so far.
+    SafAttempt {
+        /// Queue id.
+        id: u64,
+        /// Delivery attempts so far.
+        attempts: u32,
+    },
+    /// The issuer acknowledged item `id`: forget it.
+    SafAck {
+        /// Queue id.
+        id: u64,
+    },
+    /// Item `id` expired undelivered (alerted and counted): forget it.
+    SafExpired {
+        /// Queue id.
+        id: u64,
+    },
+}
+
+impl StoreOp {
+    /// The item a push queues (the driver confirms it once durable).
+    pub fn pushed(&self) -> Option<u64> {
+        match self {
+            StoreOp::SafPush { id, .. } => Some(*id),
+            _ => None,
+        }
+    }
+}
+
+impl Core {
+    /// Owe `msg` to `issuer`: queued without card data (what is delivered after a
+    /// restart is what would have been delivered before it), its push handed to
+    /// the store. Delivered once the driver confirms the push is durable.
+    pub(crate) fn queue_saf(&self, issuer: &str, msg: Message, now: Millis, actions: &mut Actions) {
+        let msg = without_card_data(msg);
+        let id = self.saf.push(issuer, msg.clone(), now);
+        actions.push(Action::Store(StoreOp::SafPush {
+            id,
+            issuer: issuer.to_string(),
+            msg,
+        }));
+    }
+
+    /// The pushes of SAF items `ids` are durable (or, without a store, were
+    /// accepted): they may be delivered, and the windows of their issuers are
+    /// filled now.
+    pub fn on_saf_durable(&self, now: Millis, ids: &[u64]) -> Actions {
+        let mut actions = Vec::new();
+        for issuer in self.saf.confirm(ids) {
+            self.deliver_saf_to(&issuer, now, &mut actions);
+        }
+        actions
+    }
+
+    /// Store-and-forward items read back from the store at start (durable already).
+    pub fn restore_saf(&self, items: Vec<SafItem>) {
+        self.saf.add_restored(items);
+    }
+}
