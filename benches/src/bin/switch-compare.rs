@@ -1624,6 +1624,42 @@ fn serve_switch(config: &Path) -> ExitCode {
     }
 }
 
+/// `--serve-relay UPSTREAM`: the plain frame relay to UPSTREAM in a process of its
+/// own; prints `listening ADDR` on stdout once it listens, exits at end of stdin.
+fn serve_relay(upstream: SocketAddr) -> ExitCode {
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(r) => r,
+        Err(e) => {
+            eprintln!("switch-compare: cannot start the runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let result: Result<(), String> = runtime.block_on(async {
+        let server = relay(upstream).await?;
+        println!("listening {}", server.addr);
+        let _ = std::io::stdout().flush();
+        let _ = tokio::task::spawn_blocking(|| {
+            for line in std::io::stdin().lock().lines() {
+                if line.is_err() {
+                    break;
+                }
+            }
+        })
+        .await;
+        std::process::exit(0)
+    });
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("switch-compare --serve-relay: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
 // ------------------------------------------------------------------ main
 
 async fn run(o: &Options) -> Result<bool, String> {
@@ -1655,6 +1691,15 @@ fn main() -> ExitCode {
             Some(path) => serve_switch(Path::new(path)),
             None => {
                 eprintln!("switch-compare: --serve-switch needs a configuration path");
+                ExitCode::from(2)
+            }
+        };
+    }
+    if args.first().map(String::as_str) == Some("--serve-relay") {
+        return match args.get(1).map(|a| a.parse::<SocketAddr>()) {
+            Some(Ok(upstream)) => serve_relay(upstream),
+            _ => {
+                eprintln!("switch-compare: --serve-relay needs the upstream address");
                 ExitCode::from(2)
             }
         };
