@@ -1,15 +1,13 @@
 //! `switch-compare`: the switch against a plain frame relay, with the same
 //! simulators, in one run; and the switch's memory per transaction in flight.
 //!
-//! `cargo run --release -p benches --bin switch-compare [--reps N] [--secs S]
-//! [--connections C] [--rate TPS] [--in-flight N] [--modes closed64,rate10k,memory]
-//! [--switch-bin PATH] [--journal none|relaxed|strict] [--compare transport|journal]
-//! [--transport tls+mac|tls|mac] [--fsyncs N]` (defaults 3, 5, 64, 10000, 100000,
-//! all three modes, this binary, none, relay vs switch, tls+mac, 200) prints one
-//! JSON line per mode. With `--journal relaxed|strict` the switch keeps its durable
-//! journal (SQLite, a fresh database in the temporary directory per run); by
-//! default it has none (records go to the debug log), which measures the
-//! forwarding path alone.
+//! `cargo run --release -p benches --bin switch-compare -- [FLAGS]` prints one
+//! JSON line per mode; `--help` lists the flags and their defaults (`--reps 3
+//! --secs 5 --connections 64 --rate 10000 --in-flight 100000`, all three modes,
+//! `--journal none`, `--middle process`). With `--journal relaxed|strict` the
+//! switch keeps its durable journal (SQLite, a fresh database in the temporary
+//! directory per run); by default it has none (records go to the debug log), which
+//! measures the forwarding path alone.
 //!
 //! `--compare` replaces relay vs switch by the switch against itself, set up two or
 //! three ways, in `closed64` and `rate10k` (the default modes then; not `memory`),
@@ -17,11 +15,14 @@
 //! repetition to the next (see [Comparing the switch with
 //! itself](#comparing-the-switch-with-itself)).
 //!
-//! **Throughput and latency** (`closed64`, `rate10k`). In one process on one tokio
-//! runtime (a worker per core), on 127.0.0.1, the acquirer simulator
-//! (`simulators::acquirer::execute`: 0200s of the default mix from bank 940857 for
-//! cards of bank 940810) sends through one of two middles to the issuer simulator
-//! of 940810 (`simulators::issuer::start`):
+//! **Throughput and latency** (`closed64`, `rate10k`). On 127.0.0.1, the acquirer
+//! simulator (`simulators::acquirer::execute`: 0200s of the default mix from bank
+//! 940857 for cards of bank 940810) sends through one of two middles to the issuer
+//! simulator of 940810 (`simulators::issuer::start`); the simulators run in this
+//! process on one tokio runtime (a worker per core), the middle in a child process
+//! of its own (`--middle process`, the default: this binary with the hidden
+//! `--serve-relay UPSTREAM` or `--serve-switch CONFIG`, see [`serve`]) or beside
+//! them in this process (`--middle in-process`, how it ran before issue 17):
 //!
 //! - `relay`: a plain frame relay ([`benches::loopback::relay`]): for each acquirer
 //!   connection it opens one connection to the issuer and copies whole frames both
@@ -48,14 +49,21 @@
 //! `switch_added_p99_us`); the share of answers that came from the issuer
 //! (`*_issuer_share`, 1.0 when the middle declined nothing itself) and the response
 //! codes of the first repetition; the target and whether it is `met`; the share of
-//! the machine's CPU this process used (`relay_cpu`, `switch_cpu`, 1.0 = every core)
-//! and the largest share anything else used during a run (`others_cpu_max`) with
-//! the load averages, because on a shared machine other work skews the figures; and
-//! every run.
+//! the machine's CPU the run's processes used (this one and the middle's:
+//! `relay_cpu`, `switch_cpu`, 1.0 = every core) and the largest share anything else
+//! used during a run (`others_cpu_max`), because on a shared machine other work
+//! skews the figures; then `middle` (`process` or `in-process`) and the CPU time
+//! per answered transaction (`relay_cpu_us_per_txn`, `switch_cpu_us_per_txn`, with
+//! `_min`/`_max`): with `--middle process` the middle process's own user + system
+//! time over the load (`/proc/<pid>/stat`, see [`cpu`]), the switch's cost apart
+//! from the simulators'; in-process, this whole process's (middle and simulators),
+//! as `--compare` reports it; `cpu_ratio` = switch over relay (medians; `_min`/`_max`
+//! over the repetitions' pairs); the load averages; and every run (each with its
+//! `cpu_us_per_txn`).
 //!
 //! **Memory** (`memory`). The switch runs in a child process (this binary with the
 //! hidden `--serve-switch CONFIG`, which starts `RunningSwitch` as `switch run`
-//! does, without the log subscriber; or `--switch-bin PATH` to run `PATH run
+//! does, without the log subscriber and the metrics endpoint; or `--switch-bin PATH` to run `PATH run
 //! --config CONFIG`), configured with one acquirer listener and one issuer link to
 //! a black-hole issuer ([`benches::loopback::black_hole`]: answers sign-on and echo,
 //! never a transaction), timeouts of 10 minutes and an in-flight limit above N.
@@ -166,6 +174,15 @@ async fn run(o: &Options) -> Result<bool, String> {
     Ok(clean)
 }
 
+/// Run `work` on a multi-thread runtime (a worker per core).
+fn on_runtime<T>(work: impl std::future::Future<Output = Result<T, String>>) -> Result<T, String> {
+    tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| format!("cannot start the runtime: {e}"))?
+        .block_on(work)
+}
+
 fn main() -> ExitCode {
     let cli = Cli::parse();
     if let Some(config) = &cli.serve_switch {
@@ -181,17 +198,7 @@ fn main() -> ExitCode {
             return ExitCode::from(2);
         }
     };
-    let runtime = match tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-    {
-        Ok(r) => r,
-        Err(e) => {
-            eprintln!("switch-compare: cannot start the runtime: {e}");
-            return ExitCode::FAILURE;
-        }
-    };
-    match runtime.block_on(run(&options)) {
+    match on_runtime(run(&options)) {
         Ok(true) => ExitCode::SUCCESS,
         Ok(false) => {
             eprintln!("switch-compare: a run had errors, timeouts or fell short (see the lines)");

@@ -5,7 +5,8 @@
 //!   from the start (the memory mode reads it);
 //! - `--serve-relay UPSTREAM`: the plain frame relay ([`benches::loopback::relay`]).
 //!
-//! Once it serves (the switch: signed on to an issuer link, at most 5 s), the child
+//! Once it serves (the switch: signed on to its issuer link within 5 s, or it
+//! fails, as [`benches::loopback::start_switch_with`] waits), the child
 //! prints `ready ADDR` on stdout (where the acquirer connects), then answers one
 //! line per line on stdin: `heap` → `heap BYTES BLOCKS`, `added` → `added P50 P99`
 //! (the switch's added time per hop in µs; the relay answers `added`, no figures).
@@ -15,9 +16,8 @@ use std::io::{BufRead as _, Write as _};
 use std::net::SocketAddr;
 use std::path::Path;
 use std::process::ExitCode;
-use std::time::Duration;
 
-use benches::loopback::relay;
+use benches::loopback::{relay, start_switch_with};
 use benches::measure::{live_heap, start_tracking};
 use tokio::sync::mpsc;
 
@@ -32,23 +32,7 @@ pub fn serve_switch(config: &Path) -> ExitCode {
                 .collect::<Vec<_>>()
                 .join("; ")
         })?;
-        let (routing, _) =
-            routing_rules::RoutingTable::load(&config.rules).map_err(|e| e.to_string())?;
-        let running = switch::net::RunningSwitch::start(switch::net::SwitchOptions {
-            config,
-            routing,
-            saf: None,
-            journal: None,
-        })
-        .await
-        .map_err(|e| e.to_string())?;
-        // Link ids count up from 1; the issuer link is among the first.
-        for _ in 0..500 {
-            if (1..=16).any(|id| running.core().link_usable(id)) {
-                break;
-            }
-            tokio::time::sleep(Duration::from_millis(10)).await;
-        }
+        let running = start_switch_with(config).await?;
         let addr = *running
             .listening
             .get("acquirer")
@@ -79,17 +63,7 @@ fn child_main(
     mode: &str,
     serve: impl std::future::Future<Output = Result<(), String>>,
 ) -> ExitCode {
-    let runtime = match tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-    {
-        Ok(r) => r,
-        Err(e) => {
-            eprintln!("switch-compare {mode}: cannot start the runtime: {e}");
-            return ExitCode::FAILURE;
-        }
-    };
-    match runtime.block_on(serve) {
+    match crate::on_runtime(serve) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             eprintln!("switch-compare {mode}: {e}");
