@@ -64,7 +64,7 @@ ticks() {
 PIDS=()
 cleanup() {
     for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null || true; done
-    rm -f "$OUT"/stdin.* "$OUT"/switch.toml
+    rm -f "$OUT"/stdin.* "$OUT"/switch.toml "$OUT"/ready.*
 }
 trap cleanup EXIT
 
@@ -85,62 +85,26 @@ for middle in $MIDDLES; do
     strace) wrap=(strace -f -c -o "$OUT/strace.$middle.txt") ;;
     *) wrap=() ;;
     esac
+    # The middle says `ready ADDR` on stdout once it serves (the switch: signed on).
     if [ "$middle" = relay ]; then
-        "${wrap[@]}" "$BIN/switch-compare" --serve-relay "127.0.0.1:$issuer_port" \
-            <"$fifo" >"$OUT/relay.addr" 2>"$OUT/middle.$middle.log" &
-        mid=$!
-        exec 3>"$fifo"
-        for _ in $(seq 1 600); do grep -q listening "$OUT/relay.addr" 2>/dev/null && break; sleep 0.1; done
-        listen=$(awk '/listening/ { print $2 }' "$OUT/relay.addr")
-        listen_port=${listen##*:}
+        serve=(--serve-relay "127.0.0.1:$issuer_port")
     else
-        listen_port=$(free_port)
-        cat >"$OUT/switch.toml" <<EOF
-[switch]
-institution_id = "940000"
-rules = "$RULES"
-duplicate_window_secs = 300
-shutdown_grace_secs = 2
-read_timeout_secs = 60
-
-[[link]]
-name = "acquirer"
-role = "acquirer"
-bank = "940857"
-direction = "listen"
-address = "127.0.0.1:$listen_port"
-spec = "iso87ascii"
-framing = "binary2"
-max_connections = 256
-max_in_flight = 10000
-timeout_ms = 10000
-cash_timeout_ms = 10000
-
-[[link]]
-name = "issuer"
-role = "issuer"
-bank = "940810"
-direction = "dial"
-address = "127.0.0.1:$issuer_port"
-spec = "iso87ascii"
-framing = "binary2"
-max_in_flight = 10000
-timeout_ms = 10000
-cash_timeout_ms = 10000
-echo_interval_secs = 30
-EOF
-        "${wrap[@]}" "$BIN/switch-compare" --serve-switch "$OUT/switch.toml" \
-            <"$fifo" >/dev/null 2>"$OUT/middle.$middle.log" &
-        mid=$!
-        exec 3>"$fifo"
+        "$BIN/switch-compare" --print-config "127.0.0.1:$issuer_port" >"$OUT/switch.toml"
+        serve=(--serve-switch "$OUT/switch.toml")
     fi
+    rm -f "$OUT/ready.$middle"
+    "${wrap[@]}" "$BIN/switch-compare" "${serve[@]}" \
+        <"$fifo" >"$OUT/ready.$middle" 2>"$OUT/middle.$middle.log" &
+    mid=$!
+    exec 3>"$fifo"
+    for _ in $(seq 1 1200); do grep -q '^ready' "$OUT/ready.$middle" 2>/dev/null && break; sleep 0.1; done
+    listen=$(awk '/^ready/ { print $2 }' "$OUT/ready.$middle")
+    [ -n "$listen" ] || { echo "the $middle did not get ready (see $OUT/middle.$middle.log)" >&2; exit 1; }
+    listen_port=${listen##*:}
     PIDS+=("$mid")
-    wait_port "$listen_port" 120
     # strace -f: the traced process is strace's child; the middle is that child.
     target=$mid
     if [ "$TOOL" = strace ]; then target=$(pgrep -P "$mid" | head -1); fi
-    # Let the switch sign on to its issuer link before counting.
-    sleep "$([ "$TOOL" = cpu ] && echo 1 || echo 5)"
 
     if [ "$TOOL" = callgrind ]; then callgrind_control -i on "$mid" >/dev/null 2>&1; fi
     before=$(ticks "$target")

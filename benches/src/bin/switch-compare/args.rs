@@ -60,6 +60,10 @@ pub struct Cli {
     /// Child mode: serve the plain frame relay to UPSTREAM.
     #[arg(long, value_name = "UPSTREAM", hide = true)]
     pub serve_relay: Option<SocketAddr>,
+    /// Print the throughput runs' switch configuration for an issuer at ISSUER
+    /// (for `scripts/profile-switch.sh`, which serves it with `--serve-switch`).
+    #[arg(long, value_name = "ISSUER", hide = true)]
+    pub print_config: Option<SocketAddr>,
 }
 
 /// What the runs read: the flags with their defaults applied and checked.
@@ -350,5 +354,6 @@ mod tests {
             assert!(help.contains(flag), "{flag} missing from --help");
         }
         assert!(!help.contains("--serve-switch"));
+        assert!(!help.contains("--print-config"));
     }
 }

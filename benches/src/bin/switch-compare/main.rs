@@ -191,6 +191,18 @@ fn main() -> ExitCode {
     if let Some(upstream) = cli.serve_relay {
         return serve::serve_relay(upstream);
     }
+    if let Some(issuer) = cli.print_config {
+        return match setup::bench_shape(issuer, None) {
+            Ok(shape) => {
+                print!("{}", benches::loopback::switch_config(&shape));
+                ExitCode::SUCCESS
+            }
+            Err(e) => {
+                eprintln!("switch-compare: {e}");
+                ExitCode::FAILURE
+            }
+        };
+    }
     let options = match cli.options() {
         Ok(o) => o,
         Err(message) => {

@@ -17,7 +17,7 @@ use std::net::SocketAddr;
 use std::path::Path;
 use std::process::ExitCode;
 
-use benches::loopback::{relay, start_switch_with};
+use benches::loopback::{config_errors, relay, start_switch_with};
 use benches::measure::{live_heap, start_tracking};
 use tokio::sync::mpsc;
 
@@ -25,13 +25,8 @@ use tokio::sync::mpsc;
 pub fn serve_switch(config: &Path) -> ExitCode {
     start_tracking();
     child_main("--serve-switch", async {
-        let config = switch::config::Config::load(config).map_err(|errors| {
-            errors
-                .iter()
-                .map(|e| e.to_string())
-                .collect::<Vec<_>>()
-                .join("; ")
-        })?;
+        let config =
+            switch::config::Config::load(config).map_err(|errors| config_errors(&errors))?;
         let running = start_switch_with(config).await?;
         let addr = *running
             .listening
