@@ -639,15 +639,19 @@ echo_interval_ms = {echo}
     )
 }
 
+/// A configuration's problems on one line.
+pub fn config_errors(errors: &[impl std::fmt::Display]) -> String {
+    errors
+        .iter()
+        .map(|e| e.to_string())
+        .collect::<Vec<_>>()
+        .join("; ")
+}
+
 /// Parse a configuration text (absolute paths inside).
 pub fn parse_config(text: &str) -> Result<Config, String> {
-    let mut config = Config::parse(text, Path::new("switch-bench.toml")).map_err(|errors| {
-        errors
-            .iter()
-            .map(|e| e.to_string())
-            .collect::<Vec<_>>()
-            .join("; ")
-    })?;
+    let mut config = Config::parse(text, Path::new("switch-bench.toml"))
+        .map_err(|errors| config_errors(&errors))?;
     if let Some(journal) = config.journal.as_mut().filter(|j| j.pan_key.is_none()) {
         let key = (0..BENCH_PAN_KEY.len() / 2)
             .map(|i| u8::from_str_radix(&BENCH_PAN_KEY[2 * i..2 * i + 2], 16))

@@ -1,0 +1,249 @@
+//! One run: the issuer simulator of 940810 started afresh (same accounts, same
+//! draws), a middle in front of it, and the acquirer simulator's load through the
+//! middle for `--secs`; everything stopped at the end.
+//!
+//! Relay vs switch ([`run_one`]) puts the middle in a child process
+//! (`--middle process`, the default: [`crate::process`]) and reads that process's
+//! own CPU time over the load ([`crate::cpu`]), or runs it in this process beside
+//! the simulators (`--middle in-process`). The switch against itself
+//! ([`run_switch`], `--compare`) always runs in this process: its TLS certificates
+//! and MAC keys are set on the parsed configuration.
+
+use std::collections::BTreeMap;
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use benches::loopback::{
+    acquirer_options, issuer_options, parse_config, relay, start_switch_with, switch_config,
+    Figures, Load, RunWatch,
+};
+use simulators::acquirer;
+use simulators::issuer::{self, faults::Latency};
+use simulators::security::HostSecurity;
+use switch::security::apply::use_random_keys;
+use switch::tls::apply::use_generated;
+
+use crate::args::{Options, Placement};
+use crate::cpu::{process_cpu_us_per_txn, us_per_txn, MiddleCpu};
+use crate::process::{spawn, Serve};
+use crate::setup::{bench_shape, Certs, SwitchSetup, TempJournal};
+
+/// What carries the load in relay vs switch.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Middle {
+    Relay,
+    Switch,
+}
+
+impl Middle {
+    pub fn name(self) -> &'static str {
+        match self {
+            Middle::Relay => "relay",
+            Middle::Switch => "switch",
+        }
+    }
+}
+
+/// One run's figures, and for the switch the time it added per hop (p50, p99).
+pub struct Run {
+    pub middle: Middle,
+    pub figures: Figures,
+    pub added: Option<(u64, u64)>,
+    /// Requests the issuer answered (approved and declined).
+    pub issuer_answered: u64,
+    /// CPU time per answered transaction, µs: the middle's own process's
+    /// (`--middle process`), or this whole process's (`in-process`: middle and
+    /// simulators together).
+    pub cpu_us_per_txn: f64,
+}
+
+/// One switch run's figures: the acquirer's, the time the switch added per hop
+/// (p50, p99) and how many requests the issuer answered.
+pub struct SwitchRun {
+    pub figures: Figures,
+    pub added: (u64, u64),
+    pub issuer_answered: u64,
+}
+
+/// The relay or the switch (plain TCP, `--journal`) under `load`.
+pub async fn run_one(
+    middle: Middle,
+    load: Load,
+    o: &Options,
+    table: &routing_rules::RoutingTable,
+) -> Result<Run, String> {
+    match (o.middle, middle) {
+        (Placement::Process, _) => run_in_child(middle, load, o, table).await,
+        (Placement::InProcess, Middle::Switch) => {
+            let setup = SwitchSetup {
+                tls: false,
+                mac: false,
+                journal: o.journal,
+            };
+            let run = run_switch(&setup, load, o, table, None).await?;
+            Ok(Run {
+                middle,
+                cpu_us_per_txn: process_cpu_us_per_txn(&run.figures),
+                figures: run.figures,
+                added: Some(run.added),
+                issuer_answered: run.issuer_answered,
+            })
+        }
+        (Placement::InProcess, Middle::Relay) => {
+            let running = issuer::start(issuer_options(Latency::None)?, table).await?;
+            let issuer_addr = running.addr.ok_or("the issuer has no address")?;
+            let result: Result<Figures, String> = async {
+                let relay = relay(issuer_addr).await?;
+                let watch = RunWatch::start();
+                let report =
+                    acquirer::execute(&acquirer_options(relay.addr, load, o.secs)?, false).await;
+                let seen = watch.finish();
+                drop(relay);
+                report.map(|r| Figures::of_report(&r).watched(seen))
+            }
+            .await;
+            let totals = running.stop().await?;
+            let figures = result?;
+            Ok(Run {
+                middle,
+                cpu_us_per_txn: process_cpu_us_per_txn(&figures),
+                figures,
+                added: None,
+                issuer_answered: totals.approved_total().count + totals.declined_total(),
+            })
+        }
+    }
+}
+
+/// [`run_one`] with the middle in a child process.
+async fn run_in_child(
+    middle: Middle,
+    load: Load,
+    o: &Options,
+    table: &routing_rules::RoutingTable,
+) -> Result<Run, String> {
+    let journal = TempJournal::new(match middle {
+        Middle::Relay => "none",
+        Middle::Switch => o.journal,
+    });
+    let running = issuer::start(issuer_options(Latency::None)?, table).await?;
+    let result: Result<Run, String> = async {
+        let issuer_addr = running.addr.ok_or("the issuer has no address")?;
+        let text;
+        let serve = match middle {
+            Middle::Relay => Serve::Relay {
+                upstream: issuer_addr,
+            },
+            Middle::Switch => {
+                text = switch_config(&bench_shape(issuer_addr, journal.config())?);
+                Serve::Switch {
+                    config: &text,
+                    switch_bin: None,
+                }
+            }
+        };
+        let mut child = spawn(serve).await?;
+        let addr: SocketAddr = child.addr.ok_or("the middle's process gave no address")?;
+        let options = acquirer_options(addr, load, o.secs)?;
+        let watch = RunWatch::start();
+        let cpu = MiddleCpu::now(child.pid());
+        let report = acquirer::execute(&options, false).await;
+        let used = cpu.and_then(|c| c.since()).unwrap_or_default();
+        let seen = watch.finish();
+        child.check_alive()?;
+        let added = child.added();
+        child.stop().await;
+        let mut figures = Figures::of_report(&report?).watched(seen);
+        // This run's processes are this one and the middle's; the rest is others'.
+        figures.cpu_self += used.share;
+        figures.cpu_others = (figures.cpu_others - used.share).max(0.0);
+        Ok(Run {
+            middle,
+            cpu_us_per_txn: us_per_txn(used.secs, figures.answered),
+            figures,
+            added: match middle {
+                Middle::Relay => None,
+                Middle::Switch => Some(added.ok_or("the switch process gave no added latency")?),
+            },
+            issuer_answered: 0,
+        })
+    }
+    .await;
+    let totals = running.stop().await?;
+    drop(journal);
+    let mut run = result?;
+    run.issuer_answered = totals.approved_total().count + totals.declined_total();
+    Ok(run)
+}
+
+/// The issuer, the switch set up as `setup` says, and the acquirer's load through
+/// it; everything started afresh (same accounts, same draws) and stopped.
+pub async fn run_switch(
+    setup: &SwitchSetup,
+    load: Load,
+    o: &Options,
+    table: &routing_rules::RoutingTable,
+    certs: Option<&Certs>,
+) -> Result<SwitchRun, String> {
+    let journal = TempJournal::new(setup.journal);
+    // The issuer's address is filled in once it listens.
+    let placeholder: SocketAddr = "127.0.0.1:9".parse().map_err(|e| format!("{e}"))?;
+    let mut config = parse_config(&switch_config(&bench_shape(placeholder, journal.config())?))?;
+    let (mut issuer_tls, mut acquirer_tls) = (None, None);
+    if setup.tls {
+        let certs = certs.ok_or("TLS runs need the run's certificates")?;
+        use_generated(&mut config, &certs.dir)?;
+        (issuer_tls, acquirer_tls) = (certs.issuer.clone(), certs.acquirer.clone());
+    }
+    let keys = if setup.mac {
+        use_random_keys(&mut config, false)?
+    } else {
+        BTreeMap::new()
+    };
+    let host_security = |link: &str| -> Result<Option<Arc<HostSecurity>>, String> {
+        keys.get(link)
+            .map(|k| HostSecurity::from_zone(k).map(Arc::new))
+            .transpose()
+    };
+    let running = issuer::start_secured(
+        issuer_options(Latency::None)?,
+        table,
+        issuer_tls,
+        host_security("issuer")?,
+    )
+    .await?;
+    let result: Result<(Figures, (u64, u64)), String> = async {
+        let issuer_addr = running.addr.ok_or("the issuer has no address")?;
+        for link in config.links.iter_mut().filter(|l| l.name == "issuer") {
+            link.address = issuer_addr;
+        }
+        let sw = start_switch_with(config).await?;
+        let addr = *sw
+            .listening
+            .get("acquirer")
+            .ok_or("the switch has no acquirer listener")?;
+        let options = acquirer_options(addr, load, o.secs)?;
+        let security = host_security("acquirer")?;
+        let watch = RunWatch::start();
+        let report = acquirer::execute_secured(&options, acquirer_tls, security, false).await;
+        let seen = watch.finish();
+        let figures = report.map(|r| Figures::of_report(&r).watched(seen));
+        let added = sw.added_latency();
+        sw.shutdown().await;
+        figures.map(|f| {
+            (
+                f,
+                (added.value_at_quantile(0.5), added.value_at_quantile(0.99)),
+            )
+        })
+    }
+    .await;
+    let totals = running.stop().await?;
+    drop(journal);
+    let (figures, added) = result?;
+    Ok(SwitchRun {
+        figures,
+        added,
+        issuer_answered: totals.approved_total().count + totals.declined_total(),
+    })
+}

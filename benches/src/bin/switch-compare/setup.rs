@@ -1,0 +1,138 @@
+//! How a switch run is set up and what it leaves behind: the benchmark's switch
+//! configuration ([`bench_shape`]), its links' transport ([`SwitchSetup`], with
+//! the run's certificates in [`Certs`]), a journal database per run
+//! ([`TempJournal`]), the load of a mode ([`load_of`]) and free loopback ports.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+
+use benches::loopback::{
+    parse_config, switch_config, Load, SwitchShape, ACQUIRER_BANK, ISSUER_BANK,
+};
+use simulators::tls::{HostTls, TlsOptions};
+use switch::tls::generate::{generate, CertPlan};
+
+use crate::args::{Mode, Options};
+/// How the switch of one run is set up: its links' transport and its journal.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct SwitchSetup {
+    /// Mutual TLS on every link (certificates from a [`Certs`] directory).
+    pub tls: bool,
+    /// MACs on every link (random keys for the run, no PIN blocks).
+    pub mac: bool,
+    /// none, relaxed or strict.
+    pub journal: &'static str,
+}
+
+/// The run's certificates (`switch gen-certs` for the benchmark's banks) in a
+/// temporary directory removed on drop, and the two hosts' sides of them.
+pub struct Certs {
+    pub dir: PathBuf,
+    pub issuer: Option<Arc<HostTls>>,
+    pub acquirer: Option<Arc<HostTls>>,
+}
+
+impl Certs {
+    pub fn generate() -> Result<Certs, String> {
+        let dir = std::env::temp_dir().join(format!("switch-compare-certs-{}", std::process::id()));
+        let mut certs = Certs {
+            dir,
+            issuer: None,
+            acquirer: None,
+        };
+        let config = parse_config(&switch_config(&bench_shape(loopback_any()?, None)?))?;
+        generate(&certs.dir, &CertPlan::from_config(&config))?;
+        let host = |bank: &str| {
+            TlsOptions {
+                tls_dir: Some(certs.dir.clone()),
+                ..Default::default()
+            }
+            .load(bank)
+        };
+        let (issuer, acquirer) = (host(ISSUER_BANK)?, host(ACQUIRER_BANK)?);
+        certs.issuer = issuer;
+        certs.acquirer = acquirer;
+        Ok(certs)
+    }
+}
+
+impl Drop for Certs {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
+
+/// The throughput runs' switch configuration: one acquirer listener, one issuer
+/// link dialing `issuer` (a placeholder until the issuer is up).
+pub fn bench_shape(
+    issuer: SocketAddr,
+    journal: Option<(PathBuf, &'static str)>,
+) -> Result<SwitchShape, String> {
+    Ok(SwitchShape {
+        acquirer_listen: loopback_any()?,
+        issuer,
+        max_in_flight: 10_000,
+        timeout_ms: 10_000,
+        echo_interval_secs: 30,
+        journal,
+    })
+}
+
+/// A journal database of its own for one switch run (none for `--journal none`),
+/// removed with its WAL files when dropped.
+pub struct TempJournal {
+    path: Option<PathBuf>,
+    durability: &'static str,
+}
+
+impl TempJournal {
+    pub fn new(durability: &'static str) -> TempJournal {
+        static RUNS: AtomicU64 = AtomicU64::new(0);
+        let path = (durability != "none").then(|| {
+            let n = RUNS.fetch_add(1, Ordering::Relaxed);
+            std::env::temp_dir().join(format!("switch-compare-{}-{n}.db", std::process::id()))
+        });
+        TempJournal { path, durability }
+    }
+
+    pub fn config(&self) -> Option<(PathBuf, &'static str)> {
+        self.path.clone().map(|p| (p, self.durability))
+    }
+}
+
+impl Drop for TempJournal {
+    fn drop(&mut self) {
+        if let Some(path) = &self.path {
+            for suffix in ["", "-wal", "-shm"] {
+                let mut p = path.clone().into_os_string();
+                p.push(suffix);
+                let _ = std::fs::remove_file(p);
+            }
+        }
+    }
+}
+
+pub fn loopback_any() -> Result<SocketAddr, String> {
+    "127.0.0.1:0".parse().map_err(|e| format!("{e}"))
+}
+
+/// The load of a throughput mode.
+pub fn load_of(mode: Mode, o: &Options) -> Load {
+    match mode {
+        Mode::Rate10k => Load::Rate {
+            connections: o.connections,
+            tps: o.rate,
+        },
+        _ => Load::Closed {
+            connections: o.connections,
+        },
+    }
+}
+
+/// A free loopback port for the child's acquirer listener (bound, read, released).
+pub fn free_port() -> Result<SocketAddr, String> {
+    let l = std::net::TcpListener::bind("127.0.0.1:0").map_err(|e| e.to_string())?;
+    l.local_addr().map_err(|e| e.to_string())
+}

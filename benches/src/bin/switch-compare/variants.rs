@@ -1,0 +1,390 @@
+//! The switch against itself (`--compare transport|journal`): two or three setups
+//! of the switch ([`Variant`]s) run in turn, `--reps` times with the order rotated,
+//! all in this process; one JSON line per mode with each setup's figures, the
+//! ratios to the first setup, spreads, targets and every run.
+
+use benches::loopback::load_average;
+use benches::measure::{round, stats};
+use serde_json::{json, Map, Value};
+
+use crate::args::{Mode, Options};
+use crate::cpu::process_cpu_us_per_txn;
+use crate::fsync::fsync_latency;
+use crate::runs::{run_switch, SwitchRun};
+use crate::setup::{load_of, Certs, SwitchSetup};
+
+/// `--compare transport` (issue 7): TLS+MAC TPS at least 0.7 × plain TCP in `closed64`.
+const TARGET_SECURED_TPS_RATIO: f64 = 0.7;
+/// `--compare journal` (issue 6): strict TPS at least 0.8 × no journal in `closed64`;
+/// relaxed p99 at most 1.2 × no journal in `rate10k`.
+const TARGET_STRICT_TPS_RATIO: f64 = 0.8;
+const TARGET_RELAXED_P99_RATIO: f64 = 1.2;
+
+/// One of the switch setups a `--compare` run rotates through.
+#[derive(Clone, Copy, Debug)]
+struct Variant {
+    /// Prefix of its figures in the JSON line (`plain`, `secured`; `none`, ...).
+    label: &'static str,
+    setup: SwitchSetup,
+}
+
+/// One run of a variant.
+struct VariantRun {
+    rep: usize,
+    variant: usize,
+    run: SwitchRun,
+}
+
+/// Every variant once per repetition, the order rotated from one repetition to
+/// the next (with two: alternated), so that none always runs first.
+async fn rotate_variants(
+    mode: Mode,
+    variants: &[Variant],
+    o: &Options,
+    table: &routing_rules::RoutingTable,
+    certs: Option<&Certs>,
+) -> Result<Vec<VariantRun>, String> {
+    let load = load_of(mode, o);
+    let mut runs = Vec::new();
+    for rep in 0..o.reps {
+        for k in 0..variants.len() {
+            let variant = (k + rep) % variants.len();
+            let v = &variants[variant];
+            let run = run_switch(&v.setup, load, o, table, certs).await?;
+            let f = &run.figures;
+            eprintln!(
+                "switch-compare: {} rep {} {:<8} {:>9.1} TPS  p50 {:>6} µs  p99 {:>6} µs  \
+                 cpu {:.2} + others {:.2}{}  (switch added p50 {} µs p99 {} µs per hop)",
+                mode.name(),
+                rep + 1,
+                v.label,
+                f.tps,
+                f.p50_us,
+                f.p99_us,
+                f.cpu_self,
+                f.cpu_others,
+                f.send_lag_p99_us
+                    .map(|l| format!("  send lag p99 {l} µs"))
+                    .unwrap_or_default(),
+                run.added.0,
+                run.added.1,
+            );
+            runs.push(VariantRun { rep, variant, run });
+        }
+    }
+    Ok(runs)
+}
+
+/// The figures of a rotation, variant by variant (`{label}_tps`, ...), with the
+/// ratios of each variant to the first (`{label}_tps_ratio`, or `tps_ratio` when
+/// there are two variants): medians over the repetitions, then the spreads (the
+/// ratios' over each repetition's pair). Returns the fields and whether every run
+/// was clean.
+fn variant_fields(variants: &[Variant], runs: &[VariantRun]) -> (Map<String, Value>, bool) {
+    let of = |i: usize, f: &dyn Fn(&SwitchRun) -> f64| {
+        let v: Vec<f64> = runs
+            .iter()
+            .filter(|r| r.variant == i)
+            .map(|r| f(&r.run))
+            .collect();
+        stats(&v)
+    };
+    // Per repetition, variant `i`'s figure over the first variant's.
+    let pairs = |i: usize, f: &dyn Fn(&SwitchRun) -> f64| {
+        let v: Vec<f64> = (0..runs.iter().map(|r| r.rep + 1).max().unwrap_or(0))
+            .filter_map(|rep| {
+                let find = |v: usize| runs.iter().find(|r| r.rep == rep && r.variant == v);
+                Some(f(&find(i)?.run) / f(&find(0)?.run))
+            })
+            .collect();
+        stats(&v)
+    };
+    let tps = |r: &SwitchRun| r.figures.tps;
+    let p50 = |r: &SwitchRun| r.figures.p50_us as f64;
+    let p99 = |r: &SwitchRun| r.figures.p99_us as f64;
+    let ratio_key = |i: usize, what: &str| {
+        if variants.len() == 2 {
+            format!("{what}_ratio")
+        } else {
+            format!("{}_{what}_ratio", variants[i].label)
+        }
+    };
+    let mut m = Map::new();
+    let mut put = |k: String, v: Value| {
+        m.insert(k, v);
+    };
+    for (i, v) in variants.iter().enumerate() {
+        put(format!("{}_tps", v.label), json!(round(of(i, &tps).0, 1)));
+    }
+    for i in 1..variants.len() {
+        put(
+            ratio_key(i, "tps"),
+            json!(round(of(i, &tps).0 / of(0, &tps).0, 3)),
+        );
+    }
+    for (i, v) in variants.iter().enumerate() {
+        put(format!("{}_p50_us", v.label), json!(of(i, &p50).0));
+    }
+    for (i, v) in variants.iter().enumerate() {
+        put(format!("{}_p99_us", v.label), json!(of(i, &p99).0));
+    }
+    for i in 1..variants.len() {
+        put(
+            ratio_key(i, "p50"),
+            json!(round(of(i, &p50).0 / of(0, &p50).0, 3)),
+        );
+        put(
+            ratio_key(i, "p99"),
+            json!(round(of(i, &p99).0 / of(0, &p99).0, 3)),
+        );
+    }
+    for i in 1..variants.len() {
+        for (what, f) in [("tps", &tps as &dyn Fn(&SwitchRun) -> f64), ("p99", &p99)] {
+            let (_, lo, hi) = pairs(i, f);
+            let key = ratio_key(i, what);
+            put(format!("{key}_min"), json!(round(lo, 3)));
+            put(format!("{key}_max"), json!(round(hi, 3)));
+        }
+    }
+    for (i, v) in variants.iter().enumerate() {
+        let (_, lo, hi) = of(i, &tps);
+        put(format!("{}_tps_min", v.label), json!(round(lo, 1)));
+        put(format!("{}_tps_max", v.label), json!(round(hi, 1)));
+        let (_, lo, hi) = of(i, &p99);
+        put(format!("{}_p99_us_min", v.label), json!(lo));
+        put(format!("{}_p99_us_max", v.label), json!(hi));
+    }
+    for (i, v) in variants.iter().enumerate() {
+        let lag = of(i, &|r: &SwitchRun| {
+            r.figures.send_lag_p99_us.map_or(f64::NAN, |l| l as f64)
+        })
+        .0;
+        if !lag.is_nan() {
+            put(format!("{}_send_lag_p99_us", v.label), json!(lag));
+        }
+    }
+    for (i, v) in variants.iter().enumerate() {
+        put(
+            format!("{}_added_p50_us", v.label),
+            json!(of(i, &|r: &SwitchRun| r.added.0 as f64).0),
+        );
+        put(
+            format!("{}_added_p99_us", v.label),
+            json!(of(i, &|r: &SwitchRun| r.added.1 as f64).0),
+        );
+    }
+    for (i, v) in variants.iter().enumerate() {
+        let share = of(i, &|r: &SwitchRun| {
+            r.issuer_answered as f64 / r.figures.answered.max(1) as f64
+        });
+        put(
+            format!("{}_issuer_share", v.label),
+            json!(round(share.0, 4)),
+        );
+    }
+    for (i, v) in variants.iter().enumerate() {
+        let codes = runs
+            .iter()
+            .find(|r| r.variant == i)
+            .map_or(Value::Null, |r| json!(r.run.figures.codes));
+        put(format!("{}_codes", v.label), codes);
+    }
+    for (i, v) in variants.iter().enumerate() {
+        let cpu = of(i, &|r: &SwitchRun| r.figures.cpu_self).0;
+        put(format!("{}_cpu", v.label), json!(round(cpu, 3)));
+    }
+    // The process's CPU time per answered transaction (switch and simulators
+    // together, every core counted): steadier than TPS on a noisy machine, and
+    // what bounds TPS once the CPU is the limit. `*_cpu_efficiency` is the
+    // first variant's cost over this one's, per repetition: the TPS ratio the
+    // CPU cost alone would allow.
+    let cpu_us_per_txn = |r: &SwitchRun| process_cpu_us_per_txn(&r.figures);
+    for (i, v) in variants.iter().enumerate() {
+        put(
+            format!("{}_cpu_us_per_txn", v.label),
+            json!(round(of(i, &cpu_us_per_txn).0, 2)),
+        );
+    }
+    for (i, v) in variants.iter().enumerate().skip(1) {
+        let (median, lo, hi) = pairs(i, &|r: &SwitchRun| 1.0 / cpu_us_per_txn(r));
+        put(
+            format!("{}_cpu_efficiency", v.label),
+            json!(round(median, 3)),
+        );
+        put(
+            format!("{}_cpu_efficiency_min", v.label),
+            json!(round(lo, 3)),
+        );
+        put(
+            format!("{}_cpu_efficiency_max", v.label),
+            json!(round(hi, 3)),
+        );
+    }
+    let others_max = runs
+        .iter()
+        .map(|r| r.run.figures.cpu_others)
+        .fold(0.0, f64::max);
+    put("others_cpu_max".into(), json!(round(others_max, 3)));
+    let clean = runs.iter().all(|r| {
+        let f = &r.run.figures;
+        f.errors == 0 && f.timed_out == 0 && f.answered > 0
+    });
+    (m, clean)
+}
+
+/// Every run of a rotation as JSON, with its variant's label.
+fn runs_json(variants: &[Variant], runs: &[VariantRun]) -> Value {
+    runs.iter()
+        .map(|r| {
+            let mut v = r.run.figures.to_json();
+            if let Some(m) = v.as_object_mut() {
+                m.insert("variant".into(), json!(variants[r.variant].label));
+                m.insert("rep".into(), json!(r.rep + 1));
+                m.remove("codes");
+            }
+            v
+        })
+        .collect::<Vec<_>>()
+        .into()
+}
+
+/// The run's settings at the end of a line.
+fn settings(m: &mut Map<String, Value>, mode: Mode, o: &Options, load_before: Option<f64>) {
+    m.insert("load_average_before".into(), json!(load_before));
+    m.insert("load_average_after".into(), json!(load_average()));
+    m.insert("connections".into(), json!(o.connections));
+    if mode == Mode::Rate10k {
+        m.insert("rate".into(), json!(o.rate));
+    }
+    m.insert("secs".into(), json!(o.secs));
+    m.insert("reps".into(), json!(o.reps));
+}
+
+/// `--compare transport`: the switch over plain TCP and over `--transport`,
+/// alternated; the mode's JSON line and whether every run was clean.
+pub async fn compare_transport(
+    mode: Mode,
+    o: &Options,
+    table: &routing_rules::RoutingTable,
+    certs: Option<&Certs>,
+) -> Result<(Value, bool), String> {
+    let variants = [
+        Variant {
+            label: "plain",
+            setup: SwitchSetup {
+                tls: false,
+                mac: false,
+                journal: o.journal,
+            },
+        },
+        Variant {
+            label: "secured",
+            setup: SwitchSetup {
+                tls: o.transport.tls(),
+                mac: o.transport.mac(),
+                journal: o.journal,
+            },
+        },
+    ];
+    let load_before = load_average();
+    let runs = rotate_variants(mode, &variants, o, table, certs).await?;
+    let (fields, clean) = variant_fields(&variants, &runs);
+    let mut m = Map::new();
+    m.insert("mode".into(), json!(mode.name()));
+    m.insert("compare".into(), json!("transport"));
+    m.insert("transport".into(), json!(o.transport.name()));
+    m.extend(fields);
+    let ratio = m
+        .get("tps_ratio")
+        .and_then(Value::as_f64)
+        .unwrap_or(f64::NAN);
+    let (target, met) = match mode {
+        Mode::Closed64 => (
+            json!({"tps_ratio_at_least": TARGET_SECURED_TPS_RATIO}),
+            json!(ratio >= TARGET_SECURED_TPS_RATIO),
+        ),
+        // The issue sets no latency target: the p99 ratio is reported.
+        _ => (Value::Null, Value::Null),
+    };
+    m.insert("target".into(), target);
+    m.insert("met".into(), met);
+    m.insert("journal".into(), json!(o.journal));
+    settings(&mut m, mode, o, load_before);
+    m.insert("runs".into(), runs_json(&variants, &runs));
+    Ok((Value::Object(m), clean))
+}
+
+/// `--compare journal`: the switch without a journal, with a relaxed one and a
+/// strict one, rotated, and the fsync latency of the journal's directory measured
+/// just before; the mode's JSON line and whether every run was clean.
+pub async fn compare_journal(
+    mode: Mode,
+    o: &Options,
+    table: &routing_rules::RoutingTable,
+) -> Result<(Value, bool), String> {
+    let variant = |journal: &'static str| Variant {
+        label: journal,
+        setup: SwitchSetup {
+            tls: false,
+            mac: false,
+            journal,
+        },
+    };
+    let variants = [variant("none"), variant("relaxed"), variant("strict")];
+    let load_before = load_average();
+    let dir = std::env::temp_dir();
+    let fsyncs = {
+        let (dir, n) = (dir.clone(), o.fsyncs);
+        tokio::task::spawn_blocking(move || fsync_latency(&dir, n))
+            .await
+            .map_err(|e| format!("fsync task: {e}"))??
+    };
+    eprintln!(
+        "switch-compare: {} fsync of 4 KiB in {}: p50 {} µs  p99 {} µs  max {} µs",
+        mode.name(),
+        dir.display(),
+        fsyncs.p50_us,
+        fsyncs.p99_us,
+        fsyncs.max_us
+    );
+    let runs = rotate_variants(mode, &variants, o, table, None).await?;
+    let (fields, clean) = variant_fields(&variants, &runs);
+    let mut m = Map::new();
+    m.insert("mode".into(), json!(mode.name()));
+    m.insert("compare".into(), json!("journal"));
+    for (k, v) in fields {
+        let beside_strict_p99 = k == "strict_p99_us";
+        m.insert(k, v);
+        if beside_strict_p99 {
+            m.insert("fsync_p50_us".into(), json!(fsyncs.p50_us));
+            m.insert("fsync_p99_us".into(), json!(fsyncs.p99_us));
+        }
+    }
+    let get = |k: &str| m.get(k).and_then(Value::as_f64).unwrap_or(f64::NAN);
+    let (target, met) = match mode {
+        Mode::Closed64 => (
+            json!({"strict_tps_ratio_at_least": TARGET_STRICT_TPS_RATIO}),
+            get("strict_tps_ratio") >= TARGET_STRICT_TPS_RATIO,
+        ),
+        _ => (
+            json!({"relaxed_p99_ratio_at_most": TARGET_RELAXED_P99_RATIO}),
+            get("relaxed_p99_ratio") <= TARGET_RELAXED_P99_RATIO,
+        ),
+    };
+    m.insert("target".into(), target);
+    m.insert("met".into(), json!(met));
+    m.insert(
+        "fsync".into(),
+        json!({
+            "what": "append 4 KiB, then fdatasync",
+            "dir": dir.display().to_string(),
+            "count": o.fsyncs,
+            "p50_us": fsyncs.p50_us,
+            "p99_us": fsyncs.p99_us,
+            "max_us": fsyncs.max_us,
+        }),
+    );
+    settings(&mut m, mode, o, load_before);
+    m.insert("runs".into(), runs_json(&variants, &runs));
+    Ok((Value::Object(m), clean))
+}
