@@ -18,6 +18,7 @@
 //! saf_retry_ms = 2000            # first store-and-forward retry (doubling, capped at 60 s)
 //! saf_expiry_ms = 86400000       # store-and-forward messages older than this are dropped
 //! saf_window = 32                # store-and-forward messages outstanding per issuer connection
+//! hsm_timeout_ms = 2000          # a PIN translation not answered by then: declined 91
 //! first_byte_timeout_ms = 1000   # listeners: a socket silent this long after accept is closed
 //! first_frame_timeout_ms = 5000  # plain listeners: its first complete frame by then
 //! max_pending = 256              # plain listeners: sockets without a first frame yet
@@ -112,6 +113,9 @@ pub struct Config {
     /// Store-and-forward messages outstanding (sent, unacknowledged) at once per
     /// issuer connection (at least 1; they count inside its `max_in_flight`).
     pub saf_window: usize,
+    /// How long a request waits for the security module's answer (PIN
+    /// translation) before it is declined 91.
+    pub hsm_timeout: Duration,
     /// Largest frame accepted.
     pub max_frame: usize,
     /// What a listener allows a socket it accepted before it proves itself.
@@ -312,6 +316,7 @@ impl<'a> Sections<'a> {
             saf_retry: s.saf_retry,
             saf_expiry: s.saf_expiry,
             saf_window: s.saf_window,
+            hsm_timeout: s.hsm_timeout,
             max_frame: s.max_frame,
             pending: s.pending,
             links,

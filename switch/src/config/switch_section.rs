@@ -38,6 +38,7 @@ pub(crate) struct RawSwitch {
     saf_expiry_ms: Option<u64>,
     saf_expiry_secs: Option<u64>,
     saf_window: Option<usize>,
+    hsm_timeout_ms: Option<u64>,
     max_frame: Option<usize>,
     first_byte_timeout_ms: Option<u64>,
     first_frame_timeout_ms: Option<u64>,
@@ -58,6 +59,7 @@ pub(crate) struct SwitchSection {
     pub(crate) saf_retry: Duration,
     pub(crate) saf_expiry: Duration,
     pub(crate) saf_window: usize,
+    pub(crate) hsm_timeout: Duration,
     pub(crate) max_frame: usize,
     pub(crate) pending: PendingLimits,
 }
@@ -116,6 +118,10 @@ impl RawSwitch {
             self.saf_expiry_secs,
             Duration::from_secs(24 * 3600),
         );
+        let hsm_timeout = Duration::from_millis(self.hsm_timeout_ms.unwrap_or(2_000));
+        if hsm_timeout.is_zero() {
+            p.push("hsm_timeout_ms must be at least 1");
+        }
         let pending = self.pending_limits(&mut p);
         let section = SwitchSection {
             institution_id: self.institution_id.clone(),
@@ -127,6 +133,7 @@ impl RawSwitch {
             saf_retry: Duration::from_millis(self.saf_retry_ms.unwrap_or(2_000)),
             saf_expiry,
             saf_window,
+            hsm_timeout,
             max_frame: self.max_frame.unwrap_or(codecs::framing::DEFAULT_MAX_FRAME),
             pending,
         };

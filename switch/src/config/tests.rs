@@ -141,3 +141,17 @@ fn debug_of_a_config_never_shows_its_keys() {
         "Debug shows the PAN key's bytes"
     );
 }
+
+#[test]
+fn the_security_module_deadline_defaults_to_2_s_and_must_be_at_least_1_ms() {
+    let default = parse_switch("").expect("valid").hsm_timeout;
+    assert_eq!(default, Duration::from_secs(2));
+    let set = parse_switch("hsm_timeout_ms = 350").expect("valid");
+    assert_eq!(set.hsm_timeout, Duration::from_millis(350));
+    let errors = parse_switch("hsm_timeout_ms = 0").expect_err("invalid");
+    assert!(
+        errors[0].message.contains("hsm_timeout_ms"),
+        "{}",
+        errors[0]
+    );
+}

@@ -98,7 +98,7 @@ pub struct CoreSettings {
     /// The first transaction id to assign (the journal's highest plus one).
     pub first_txn_id: u64,
     /// Key of the PAN's keyed hash in journal records (None: no hash).
-    pub pan_key: Option<Arc<[u8]>>,
+    pub pan_key: Option<crate::config::SecretKey>,
     /// How long a PIN translation may take before the acquirer is answered 91.
     pub hsm_timeout: Duration,
 }
@@ -172,7 +172,7 @@ impl Core {
         let pan_hmac = settings
             .pan_key
             .as_ref()
-            .and_then(|key| hmac::Hmac::<sha2::Sha256>::new_from_slice(key).ok());
+            .and_then(|key| hmac::Hmac::<sha2::Sha256>::new_from_slice(key.expose()).ok());
         Core {
             pan_hmac,
             last_cutover: std::sync::Mutex::new(None),

@@ -355,6 +355,7 @@ impl RunningSwitch {
             saf_retry: opts.config.saf_retry,
             saf_expiry: opts.config.saf_expiry,
             saf_window: opts.config.saf_window,
+            hsm_timeout: opts.config.hsm_timeout,
             epoch_unix_ms,
             ..CoreSettings::default()
         };
@@ -391,7 +392,7 @@ impl RunningSwitch {
             }
             settings.first_txn_id = recovered.last_txn_id + 1;
             remembered = std::mem::take(&mut recovered.forwarded);
-            settings.pan_key = Some(Arc::from(pan_key.expose()));
+            settings.pan_key = Some(pan_key.clone());
             owed.append(&mut recovered.saf);
             journal.get_or_insert_with(|| Arc::new(StoreJournal::new(opened.clone())));
             store = Some(opened);
