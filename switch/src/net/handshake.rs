@@ -24,20 +24,27 @@ use super::stream::LinkStream;
 use crate::tls::identity::{bind, Binding};
 use crate::tls::LinkTls;
 
-/// Why a handshake did not give a usable link.
-#[derive(Debug)]
-pub(crate) enum Refused {
+/// Why a handshake did not give a usable link. Reasons are rustls' texts and
+/// certificate names: never key material.
+#[derive(Debug, thiserror::Error)]
+pub enum Refused {
     /// Not a byte within the first-byte deadline (a listener's side).
+    #[error("no ClientHello within the first-byte deadline")]
     Silent,
     /// Not done within the deadline.
+    #[error("TLS handshake timed out")]
     TimedOut,
     /// The peer closed before sending anything (a listener's side).
+    #[error("closed before a ClientHello")]
     Closed,
     /// The peer's certificate was missing, untrusted, expired, revoked or wrong.
+    #[error("TLS handshake: certificate refused: {0}")]
     Certificate(String),
     /// The certificate is valid but names none of the link's bank identities.
+    #[error("TLS handshake: certificate identities {0:?} are not bound to this link")]
     Identity(Vec<String>),
     /// Not TLS, a protocol error, or the connection went away.
+    #[error("TLS handshake: {0}")]
     Other(String),
 }
 
