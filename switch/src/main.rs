@@ -293,17 +293,16 @@ fn settle(config: &std::path::Path, date: Option<&str>, format: &str) -> ExitCod
 
 /// `switch cutover`.
 fn cutover(config: &std::path::Path) -> ExitCode {
-    let result = Config::load(config)
-        .map(warn_on_stderr)
-        .map_err(|errors| {
-            errors
-                .iter()
-                .map(|e| e.to_string())
-                .collect::<Vec<_>>()
-                .join("\n")
-        })
-        .and_then(|c| switch::store::commands::request_cutover(&c));
-    match result {
+    let config = match Config::load(config) {
+        Ok(c) => warn_on_stderr(c),
+        Err(errors) => {
+            for e in &errors {
+                eprintln!("switch cutover: {e}");
+            }
+            return ExitCode::FAILURE;
+        }
+    };
+    match switch::store::commands::request_cutover(&config) {
         Ok(()) => {
             println!("cutover requested");
             ExitCode::SUCCESS

@@ -482,13 +482,14 @@ impl Certs {
             acquirer: None,
         };
         let config = parse_config(&switch_config(&bench_shape(loopback_any()?, None)?))?;
-        generate(&certs.dir, &CertPlan::from_config(&config))?;
+        generate(&certs.dir, &CertPlan::from_config(&config)).map_err(|e| e.to_string())?;
         let host = |bank: &str| {
             TlsOptions {
                 tls_dir: Some(certs.dir.clone()),
                 ..Default::default()
             }
             .load(bank)
+            .map_err(|e| e.to_string())
         };
         let (issuer, acquirer) = (host(ISSUER_BANK)?, host(ACQUIRER_BANK)?);
         certs.issuer = issuer;
@@ -535,11 +536,11 @@ async fn run_switch(
     let (mut issuer_tls, mut acquirer_tls) = (None, None);
     if setup.tls {
         let certs = certs.ok_or("TLS runs need the run's certificates")?;
-        use_generated(&mut config, &certs.dir)?;
+        use_generated(&mut config, &certs.dir).map_err(|e| e.to_string())?;
         (issuer_tls, acquirer_tls) = (certs.issuer.clone(), certs.acquirer.clone());
     }
     let keys = if setup.mac {
-        use_random_keys(&mut config, false)?
+        use_random_keys(&mut config, false).map_err(|e| e.to_string())?
     } else {
         BTreeMap::new()
     };
@@ -547,6 +548,7 @@ async fn run_switch(
         keys.get(link)
             .map(|k| HostSecurity::from_zone(k).map(Arc::new))
             .transpose()
+            .map_err(|e| e.to_string())
     };
     let running = issuer::start_secured(
         issuer_options(Latency::None)?,

@@ -12,7 +12,7 @@ use crate::net::first_frame::NoFrame;
 use crate::net::handshake::Refused;
 use crate::security::message::{MacFailure, SealError};
 use crate::security::pin::PinBlockError;
-use crate::security::SecurityError;
+use crate::security::{KeyError, SecurityError};
 use crate::store::StoreError;
 
 impl Disposition {
@@ -258,6 +258,27 @@ impl Classify for StartError {
         match self {
             // The address may be free again in a moment (a previous run's).
             StartError::Listen { .. } => Retry::Safe,
+            _ => Retry::Unsafe,
+        }
+    }
+}
+
+impl Classify for KeyError {
+    /// A key the configuration names and the switch cannot have: it does not start.
+    fn disposition(&self) -> Disposition {
+        Disposition::Fatal
+    }
+
+    fn side(&self) -> Side {
+        match self {
+            KeyError::Random(_) => Side::Switch,
+            _ => Side::Configuration,
+        }
+    }
+
+    fn retry(&self) -> Retry {
+        match self {
+            KeyError::Random(_) => Retry::Safe,
             _ => Retry::Unsafe,
         }
     }
