@@ -196,47 +196,29 @@ impl Classify for SealError {
     }
 }
 
-impl Classify for StoreError {
-    fn disposition(&self) -> Disposition {
-        Disposition::Fatal
-    }
+/// [`Classify`] for an error that stops a start or a command: fatal, and the
+/// same again fails the same way.
+macro_rules! fatal {
+    ($error:ty, $side:expr) => {
+        impl Classify for $error {
+            fn disposition(&self) -> Disposition {
+                Disposition::Fatal
+            }
 
-    fn side(&self) -> Side {
-        Side::Switch
-    }
+            fn side(&self) -> Side {
+                $side
+            }
 
-    fn retry(&self) -> Retry {
-        Retry::Unsafe
-    }
+            fn retry(&self) -> Retry {
+                Retry::Unsafe
+            }
+        }
+    };
 }
 
-impl Classify for ConfigError {
-    fn disposition(&self) -> Disposition {
-        Disposition::Fatal
-    }
-
-    fn side(&self) -> Side {
-        Side::Configuration
-    }
-
-    fn retry(&self) -> Retry {
-        Retry::Unsafe
-    }
-}
-
-impl Classify for TlsSetupError {
-    fn disposition(&self) -> Disposition {
-        Disposition::Fatal
-    }
-
-    fn side(&self) -> Side {
-        Side::Configuration
-    }
-
-    fn retry(&self) -> Retry {
-        Retry::Unsafe
-    }
-}
+fatal!(StoreError, Side::Switch);
+fatal!(ConfigError, Side::Configuration);
+fatal!(TlsSetupError, Side::Configuration);
 
 impl Classify for StartError {
     fn disposition(&self) -> Disposition {

@@ -12,7 +12,7 @@ use tokio::net::TcpStream;
 use tokio_rustls::TlsConnector;
 
 use super::connection::serve;
-use super::handshake;
+use super::handshake::{self, link_tls};
 use super::runtime::Shared;
 use super::stream::LinkStream;
 use crate::config::{Config, LinkConfig};
@@ -33,13 +33,9 @@ impl TlsDialer {
         config: &Config,
         link: &LinkConfig,
     ) -> Result<Option<TlsDialer>, TlsSetupError> {
-        let Some(t) = &config.tls else {
+        let Some((t, lt, material)) = link_tls(config, link)? else {
             return Ok(None);
         };
-        let Some(lt) = t.links.get(&link.name) else {
-            return Ok(None);
-        };
-        let material = t.material.as_ref().ok_or(TlsSetupError::NotLoaded)?;
         let identity = lt
             .identity_of(&link.bank)
             .ok_or_else(|| TlsSetupError::NoIdentity {

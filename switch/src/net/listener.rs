@@ -34,7 +34,7 @@ use tokio_rustls::TlsAcceptor;
 use super::connection::{link_codec, serve_with};
 use super::event_budget::may_log;
 use super::first_frame::{first_frame, FrameDeadlines};
-use super::handshake;
+use super::handshake::{self, link_tls};
 use super::pending::PendingSet;
 use super::runtime::Shared;
 use super::stream::LinkStream;
@@ -57,13 +57,9 @@ impl TlsListener {
         config: &Config,
         link: &LinkConfig,
     ) -> Result<Option<TlsListener>, TlsSetupError> {
-        let Some(t) = &config.tls else {
+        let Some((t, lt, material)) = link_tls(config, link)? else {
             return Ok(None);
         };
-        let Some(lt) = t.links.get(&link.name) else {
-            return Ok(None);
-        };
-        let material = t.material.as_ref().ok_or(TlsSetupError::NotLoaded)?;
         Ok(Some(TlsListener {
             acceptor: TlsAcceptor::from(material.server.clone()),
             identities: Arc::new(lt.clone()),

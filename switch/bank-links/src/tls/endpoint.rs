@@ -51,6 +51,13 @@ pub fn crls(
     Ok(all)
 }
 
+/// The error of the verifier of `side` certificates.
+fn verifier(
+    side: &'static str,
+) -> impl FnOnce(rustls::server::VerifierBuilderError) -> TlsFileError {
+    move |source| TlsFileError::Verifier { side, source }
+}
+
 /// Server side: a client certificate is mandatory.
 pub fn server_config(
     roots: Arc<RootCertStore>,
@@ -62,10 +69,7 @@ pub fn server_config(
     let verifier = WebPkiClientVerifier::builder_with_provider(roots, provider.clone())
         .with_crls(crls)
         .build()
-        .map_err(|source| TlsFileError::Verifier {
-            side: "client",
-            source,
-        })?;
+        .map_err(verifier("client"))?;
     Ok(ServerConfig::builder_with_provider(provider)
         .with_protocol_versions(VERSIONS)?
         .with_client_cert_verifier(verifier)
@@ -83,10 +87,7 @@ pub fn client_config(
     let verifier = WebPkiServerVerifier::builder_with_provider(roots, provider.clone())
         .with_crls(crls)
         .build()
-        .map_err(|source| TlsFileError::Verifier {
-            side: "server",
-            source,
-        })?;
+        .map_err(verifier("server"))?;
     Ok(ClientConfig::builder_with_provider(provider)
         .with_protocol_versions(VERSIONS)?
         .with_webpki_verifier(verifier)
