@@ -49,17 +49,51 @@ fn parse_format(text: &str) -> Result<PinFormat, String> {
     }
 }
 
+/// Why a host's keys could not be had. Names variables and lengths, never keys.
+#[derive(Debug, thiserror::Error)]
+pub enum HostSecurityError {
+    /// A key's environment variable is not set.
+    #[error("environment variable {0} is not set")]
+    Unset(String),
+    /// A key's variable does not hold a hex key.
+    #[error("{var}: {source}")]
+    Key {
+        /// The variable.
+        var: String,
+        /// Why.
+        #[source]
+        source: card_security::KeyError,
+    },
+    /// `--mac-padding` is not 1 or 2.
+    #[error(transparent)]
+    Padding(#[from] card_security::mac::UnknownPadding),
+    /// A MAC key of the wrong length.
+    #[error("the MAC key is {MAC_KEY_LEN} bytes, not {0}")]
+    MacKeyLength(usize),
+    /// A PIN key that does not fit its format.
+    #[error("a format {} PIN key cannot be {len} bytes", .format.name())]
+    PinKeyLength {
+        /// The format.
+        format: PinFormat,
+        /// The key's length.
+        len: usize,
+    },
+}
+
 /// A key from environment variable `var`; errors name the variable, never the value.
-fn key_from_env(var: &str) -> Result<KeyMaterial, String> {
+fn key_from_env(var: &str) -> Result<KeyMaterial, HostSecurityError> {
     let text = zeroize::Zeroizing::new(
-        std::env::var(var).map_err(|_| format!("environment variable {var} is not set"))?,
+        std::env::var(var).map_err(|_| HostSecurityError::Unset(var.to_string()))?,
     );
-    KeyMaterial::from_hex(&text).map_err(|e| format!("{var}: {e}"))
+    KeyMaterial::from_hex(&text).map_err(|source| HostSecurityError::Key {
+        var: var.to_string(),
+        source,
+    })
 }
 
 impl SecurityOptions {
     /// Load the keys named; None when neither MAC nor PIN blocks are asked for.
-    pub fn load(&self) -> Result<Option<Arc<HostSecurity>>, String> {
+    pub fn load(&self) -> Result<Option<Arc<HostSecurity>>, HostSecurityError> {
         let padding = MacPadding::try_from(self.mac_padding)?;
         let mac = match &self.mac_key_env {
             Some(var) => Some((key_from_env(var)?, padding)),
@@ -110,22 +144,18 @@ impl HostSecurity {
     pub fn new(
         mac: Option<(KeyMaterial, MacPadding)>,
         pin: Option<(KeyMaterial, PinFormat)>,
-    ) -> Result<HostSecurity, String> {
+    ) -> Result<HostSecurity, HostSecurityError> {
         if let Some((k, _)) = &mac {
             if k.len() != MAC_KEY_LEN {
-                return Err(format!(
-                    "the MAC key is {MAC_KEY_LEN} bytes, not {}",
-                    k.len()
-                ));
+                return Err(HostSecurityError::MacKeyLength(k.len()));
             }
         }
         if let Some((k, format)) = &pin {
             if !format.key_fits(k.len()) {
-                return Err(format!(
-                    "a format {} PIN key cannot be {} bytes",
-                    format.name(),
-                    k.len()
-                ));
+                return Err(HostSecurityError::PinKeyLength {
+                    format: *format,
+                    len: k.len(),
+                });
             }
         }
         let padding = mac.as_ref().map(|(_, p)| *p);
@@ -147,7 +177,7 @@ impl HostSecurity {
 
     /// The bank side of a switch link's keys (as `sim demo --security` makes them:
     /// padding method 2, PIN format 0).
-    pub fn from_zone(keys: &ZoneKeys) -> Result<HostSecurity, String> {
+    pub fn from_zone(keys: &ZoneKeys) -> Result<HostSecurity, HostSecurityError> {
         HostSecurity::new(
             keys.mac.clone().map(|k| (k, MacPadding::Method2)),
             keys.pin.clone().map(|k| (k, PinFormat::Iso0)),
@@ -291,14 +321,14 @@ mod tests {
     use codecs::Mti;
 
     #[test]
-    fn a_host_and_the_switch_agree() -> Result<(), String> {
+    fn a_host_and_the_switch_agree() -> Result<(), Box<dyn std::error::Error>> {
         let mac = KeyMaterial::from_hex("0123456789ABCDEFFEDCBA9876543210")?;
         let zpk = KeyMaterial::from_hex("11111111111111112222222222222222")?;
         let host = HostSecurity::new(
             Some((mac, MacPadding::Method2)),
             Some((zpk, PinFormat::Iso0)),
         )?;
-        let spec = Spec::builtin("iso87ascii").map_err(|e| e.to_string())?;
+        let spec = Spec::builtin("iso87ascii")?;
         let mut m = Message::new(Mti::FINANCIAL_REQUEST);
         m.set(2, "9408010000001238");
         m.set(11, "000001");

@@ -73,7 +73,7 @@ impl TlsOptions {
     }
 
     /// Load the files for bank `bank`; None when TLS is off.
-    pub fn load(&self, bank: &str) -> Result<Option<Arc<HostTls>>, String> {
+    pub fn load(&self, bank: &str) -> Result<Option<Arc<HostTls>>, HostTlsError> {
         if !self.enabled() {
             return Ok(None);
         }
@@ -84,22 +84,23 @@ impl TlsOptions {
         if let (Some(b), None) = (&bundle, &self.tls_cert) {
             // The likeliest mistake: another bank's folder, or a folder of old files.
             if !b.cert().is_file() {
-                return Err(format!(
-                    "--tls-dir {}: no {} here: give bank {bank}'s folder from switch gen-certs \
-                     (DIR/banks/{bank}) or the gen-certs directory DIR",
-                    b.dir.display(),
-                    b.cert()
+                return Err(HostTlsError::NotThisBank {
+                    dir: b.dir.clone(),
+                    file: b
+                        .cert()
                         .file_name()
                         .map_or_else(String::new, |n| n.to_string_lossy().into_owned()),
-                ));
+                    bank: bank.to_string(),
+                });
             }
         }
-        let pick = |given: &Option<PathBuf>, from_bundle: fn(&Bundle) -> PathBuf, what: &str| {
-            given
-                .clone()
-                .or_else(|| bundle.as_ref().map(from_bundle))
-                .ok_or_else(|| format!("--tls-{what} is needed (or --tls-dir)"))
-        };
+        let pick =
+            |given: &Option<PathBuf>, from_bundle: fn(&Bundle) -> PathBuf, what: &'static str| {
+                given
+                    .clone()
+                    .or_else(|| bundle.as_ref().map(from_bundle))
+                    .ok_or(HostTlsError::Needed(what))
+            };
         let cert = pick(&self.tls_cert, Bundle::cert, "cert")?;
         let key = pick(&self.tls_key, Bundle::key, "key")?;
         let mut ca = self.tls_ca.clone();
@@ -113,20 +114,48 @@ impl TlsOptions {
             }
         }
         if ca.is_empty() {
-            return Err("--tls-ca is needed (or --tls-dir)".into());
+            return Err(HostTlsError::Needed("ca"));
         }
         let name = self
             .tls_server_name
             .clone()
             .unwrap_or_else(|| DEFAULT_SERVER_NAME.into());
         let server_name = ServerName::try_from(name.clone())
-            .map_err(|_| format!("--tls-server-name {name:?} is not a DNS name"))?;
+            .map_err(|_| HostTlsError::ServerName(name.clone()))?;
         Ok(Some(Arc::new(HostTls {
             connector: TlsConnector::from(client_from_files(&ca, &crl, &cert, &key)?),
             server_name,
             acceptor: TlsAcceptor::from(server_from_files(&ca, &crl, &cert, &key)?),
         })))
     }
+}
+
+/// Why a host's TLS could not be set up from its options.
+#[derive(Debug, thiserror::Error)]
+pub enum HostTlsError {
+    /// `--tls-dir` is not this bank's folder (nor the directory holding it).
+    #[error(
+        "--tls-dir {}: no {file} here: give bank {bank}'s folder from switch gen-certs \
+         (DIR/banks/{bank}) or the gen-certs directory DIR",
+        dir.display()
+    )]
+    NotThisBank {
+        /// The folder given.
+        dir: PathBuf,
+        /// The certificate file looked for.
+        file: String,
+        /// The bank.
+        bank: String,
+    },
+    /// An option is missing (`cert`, `key`, `ca`).
+    #[error("--tls-{0} is needed (or --tls-dir)")]
+    Needed(&'static str),
+    /// The server name is not a DNS name.
+    #[error("--tls-server-name {0:?} is not a DNS name")]
+    ServerName(String),
+    /// The files are unusable.
+    #[error(transparent)]
+    Files(#[from] bank_links::tls::TlsFileError),
 }
 
 impl HostTls {

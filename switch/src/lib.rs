@@ -1,6 +1,8 @@
 //! The interbank card switch.
 //!
 //! - [`config`]: the TOML configuration, validated with file/entry/problem errors;
+//! - [`error`]: one taxonomy of failures and what each becomes (an answer, a
+//!   dropped message, a closed link, a refusal, a fatal start);
 //! - [`core`]: the deterministic state machine that decides (sans-IO, `now` passed in);
 //! - [`net`]: tokio drivers that accept and dial links, frame bytes and run the core's actions;
 //! - [`tls`]: mutual TLS settings, certificates, bank identity binding, `gen-certs`;
@@ -9,6 +11,7 @@
 
 pub mod config;
 pub mod core;
+pub mod error;
 pub mod net;
 pub mod security;
 pub mod store;

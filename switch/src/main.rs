@@ -254,6 +254,20 @@ fn gen_certs(dir: &std::path::Path, config: &std::path::Path, test_certs: bool) 
     }
 }
 
+/// The configuration a store command reads (its warnings on standard error),
+/// or the exit code after its errors were printed.
+fn load_for_command(path: &std::path::Path) -> Result<Config, ExitCode> {
+    match Config::load(path) {
+        Ok(c) => Ok(warn_on_stderr(c)),
+        Err(errors) => {
+            for e in &errors {
+                eprintln!("error: {e}");
+            }
+            Err(ExitCode::FAILURE)
+        }
+    }
+}
+
 /// `switch settle`.
 fn settle(config: &std::path::Path, date: Option<&str>, format: &str) -> ExitCode {
     use switch::store::commands::{settlement, Format};
@@ -261,14 +275,9 @@ fn settle(config: &std::path::Path, date: Option<&str>, format: &str) -> ExitCod
         eprintln!("switch settle: --format {format:?} (expected table, csv or json)");
         return ExitCode::from(2);
     };
-    let config = match Config::load(config) {
-        Ok(c) => warn_on_stderr(c),
-        Err(errors) => {
-            for e in &errors {
-                eprintln!("error: {e}");
-            }
-            return ExitCode::FAILURE;
-        }
+    let config = match load_for_command(config) {
+        Ok(c) => c,
+        Err(code) => return code,
     };
     match settlement(&config, date) {
         Ok(report) => {
@@ -293,17 +302,11 @@ fn settle(config: &std::path::Path, date: Option<&str>, format: &str) -> ExitCod
 
 /// `switch cutover`.
 fn cutover(config: &std::path::Path) -> ExitCode {
-    let result = Config::load(config)
-        .map(warn_on_stderr)
-        .map_err(|errors| {
-            errors
-                .iter()
-                .map(|e| e.to_string())
-                .collect::<Vec<_>>()
-                .join("\n")
-        })
-        .and_then(|c| switch::store::commands::request_cutover(&c));
-    match result {
+    let config = match load_for_command(config) {
+        Ok(c) => c,
+        Err(code) => return code,
+    };
+    match switch::store::commands::request_cutover(&config) {
         Ok(()) => {
             println!("cutover requested");
             ExitCode::SUCCESS

@@ -152,9 +152,9 @@ fn the_ca_key_stays_apart_and_each_bank_gets_only_its_bundle() {
     }
     .load(b)
     .unwrap_err();
-    assert!(e.contains(&format!("DIR/banks/{b}")), "{e}");
+    assert!(e.to_string().contains(&format!("DIR/banks/{b}")), "{e}");
     let mut config = Config::load(Path::new(NATIONAL)).unwrap();
     let e = switch::tls::apply::use_generated(&mut config, &layout.bank(a).dir).unwrap_err();
-    assert!(e.contains("no switch bundle"), "{e}");
+    assert!(e.to_string().contains("no switch bundle"), "{e}");
     let _ = std::fs::remove_dir_all(&dir);
 }

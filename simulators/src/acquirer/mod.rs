@@ -185,8 +185,12 @@ const FIRST_DIAL_ATTEMPTS: u32 = 10;
 
 /// Run the load and print the report.
 pub async fn run(args: AcquirerArgs) -> Result<(), String> {
-    let tls = args.tls.load(&args.options.bank)?;
-    let security = args.security.load()?;
+    // The command reports its failure as text (main prints it).
+    let tls = args
+        .tls
+        .load(&args.options.bank)
+        .map_err(|e| e.to_string())?;
+    let security = args.security.load().map_err(|e| e.to_string())?;
     let args = *args.options;
     let report = execute_secured(&args, tls, security, true).await?;
     if args.json {

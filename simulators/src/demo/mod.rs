@@ -187,14 +187,14 @@ pub async fn run_network(args: &DemoArgs, variation: &Variation) -> Result<Outco
         None => Ok(None),
     };
     let keys = if args.security {
-        switch::security::apply::use_random_keys(&mut config, true)?
+        switch::security::apply::use_random_keys(&mut config, true).map_err(|e| e.to_string())?
     } else {
         Default::default()
     };
     let host_security = |link: &str| -> Result<_, String> {
         match keys.get(link) {
             Some(k) => Ok(Some(std::sync::Arc::new(
-                crate::security::HostSecurity::from_zone(k)?,
+                crate::security::HostSecurity::from_zone(k).map_err(|e| e.to_string())?,
             ))),
             None => Ok(None),
         }
@@ -613,8 +613,8 @@ impl DemoCerts {
             std::env::temp_dir().join(format!("sim-demo-certs-{}-{nanos}", std::process::id()));
         let certs = DemoCerts { dir };
         let plan = switch::tls::generate::CertPlan::from_config(config);
-        switch::tls::generate::generate(&certs.dir, &plan)?;
-        switch::tls::apply::use_generated(config, &certs.dir)?;
+        switch::tls::generate::generate(&certs.dir, &plan).map_err(|e| e.to_string())?;
+        switch::tls::apply::use_generated(config, &certs.dir).map_err(|e| e.to_string())?;
         Ok(certs)
     }
 
@@ -626,6 +626,7 @@ impl DemoCerts {
             ..Default::default()
         }
         .load(bank)
+        .map_err(|e| e.to_string())
     }
 }
 

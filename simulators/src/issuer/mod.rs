@@ -355,8 +355,12 @@ impl RunningIssuer {
 
 /// Run the issuer until SIGINT/SIGTERM.
 pub async fn run(args: IssuerArgs) -> Result<(), String> {
-    let tls = args.tls.load(&args.options.bank)?;
-    let security = args.security.load()?;
+    // The command reports its failure as text (main prints it).
+    let tls = args
+        .tls
+        .load(&args.options.bank)
+        .map_err(|e| e.to_string())?;
+    let security = args.security.load().map_err(|e| e.to_string())?;
     let args = *args.options;
     let (table, warnings) =
         RoutingTable::load(&args.rules).map_err(|e| format!("{}: {e}", args.rules.display()))?;

@@ -7,34 +7,32 @@
 
 use aes::cipher::KeyInit;
 
+use crate::key_error::KeyError;
 use crate::keys::{to_hex, KeyMaterial};
 
 /// The default name of the variable holding the KEK.
 pub const DEFAULT_KEK_ENV: &str = "SWITCH_KEK";
 
 /// The KEK from environment variable `var`. Errors name the variable, never its value.
-pub fn kek_from_env(var: &str) -> Result<KeyMaterial, String> {
+pub fn kek_from_env(var: &str) -> Result<KeyMaterial, KeyError> {
     let text = zeroize::Zeroizing::new(
-        std::env::var(var)
-            .map_err(|_| format!("environment variable {var} (the KEK) is not set"))?,
+        std::env::var(var).map_err(|_| KeyError::KekUnset(var.to_string()))?,
     );
-    let kek = KeyMaterial::from_hex(&text).map_err(|e| format!("{var}: {e}"))?;
+    let invalid = |problem| KeyError::KekInvalid {
+        var: var.to_string(),
+        problem: Box::new(problem),
+    };
+    let kek = KeyMaterial::from_hex(&text).map_err(invalid)?;
     if !matches!(kek.len(), 16 | 24 | 32) {
-        return Err(format!(
-            "{var}: the KEK must be an AES key of 16, 24 or 32 bytes, not {}",
-            kek.len()
-        ));
+        return Err(invalid(KeyError::KekLength(kek.len())));
     }
     Ok(kek)
 }
 
 /// `key` wrapped under `kek`, as uppercase hex (8 bytes longer than the key).
-pub fn wrap(kek: &KeyMaterial, key: &KeyMaterial) -> Result<String, String> {
+pub fn wrap(kek: &KeyMaterial, key: &KeyMaterial) -> Result<String, KeyError> {
     if key.len() < 16 || key.len() % 8 != 0 {
-        return Err(format!(
-            "AES key wrap takes keys of 16 bytes or more in steps of 8, not {}",
-            key.len()
-        ));
+        return Err(KeyError::WrapLength(key.len()));
     }
     let mut out = zeroize::Zeroizing::new(vec![0u8; key.len() + 8]);
     let wrapped = match kek.len() {
@@ -52,23 +50,18 @@ pub fn wrap(kek: &KeyMaterial, key: &KeyMaterial) -> Result<String, String> {
             .map(to_hex),
         _ => return Err(bad_kek(kek)),
     };
-    wrapped.map_err(|e| format!("cannot wrap the key: {e}"))
+    wrapped.map_err(|e| KeyError::Wrap(e.to_string()))
 }
 
 /// The key in `wrapped_hex`, unwrapped under `kek`. Fails (without saying more)
 /// when the KEK is not the one it was wrapped under or the value was altered.
-pub fn unwrap(kek: &KeyMaterial, wrapped_hex: &str) -> Result<KeyMaterial, String> {
-    let wrapped =
-        KeyMaterial::from_hex(wrapped_hex).map_err(|_| "the wrapped key is not hex".to_string())?;
+pub fn unwrap(kek: &KeyMaterial, wrapped_hex: &str) -> Result<KeyMaterial, KeyError> {
+    let wrapped = KeyMaterial::from_hex(wrapped_hex).map_err(|_| KeyError::WrappedNotHex)?;
     if wrapped.len() < 24 || wrapped.len() % 8 != 0 {
-        return Err(format!(
-            "a wrapped key is 24 bytes or more in steps of 8, not {}",
-            wrapped.len()
-        ));
+        return Err(KeyError::WrappedLength(wrapped.len()));
     }
     let mut out = zeroize::Zeroizing::new(vec![0u8; wrapped.len() - 8]);
-    let refused =
-        |_| "the wrapped key does not unwrap under this KEK (another KEK, or altered)".to_string();
+    let refused = |_| KeyError::Unwrap;
     match kek.len() {
         16 => aes_kw::KwAes128::new_from_slice(kek.expose())
             .map_err(|_| bad_kek(kek))?
@@ -87,8 +80,8 @@ pub fn unwrap(kek: &KeyMaterial, wrapped_hex: &str) -> Result<KeyMaterial, Strin
     Ok(KeyMaterial::new(std::mem::take(&mut *out)))
 }
 
-fn bad_kek(kek: &KeyMaterial) -> String {
-    format!("the KEK must be 16, 24 or 32 bytes, not {}", kek.len())
+fn bad_kek(kek: &KeyMaterial) -> KeyError {
+    KeyError::KekLength(kek.len())
 }
 
 #[cfg(test)]
@@ -120,7 +113,8 @@ mod tests {
         // Another KEK, an altered value, a short value: refused without the key.
         let other = KeyMaterial::from_hex("000102030405060708090A0B0C0D0E0E").unwrap();
         let e = unwrap(&other, &wrapped).unwrap_err();
-        assert!(e.contains("does not unwrap"), "{e}");
+        assert_eq!(e, KeyError::Unwrap);
+        assert!(e.to_string().contains("does not unwrap"), "{e}");
         let mut altered = wrapped.clone().into_bytes();
         altered[5] = if altered[5] == b'0' { b'1' } else { b'0' };
         assert!(unwrap(&kek, std::str::from_utf8(&altered).unwrap()).is_err());
@@ -131,9 +125,12 @@ mod tests {
     #[test]
     fn kek_from_the_environment() {
         let var = "SWITCH_TEST_KEK_FROM_ENV";
-        assert!(kek_from_env(var).unwrap_err().contains("not set"));
+        assert!(kek_from_env(var)
+            .unwrap_err()
+            .to_string()
+            .contains("not set"));
         std::env::set_var(var, "00112233");
-        let e = kek_from_env(var).unwrap_err();
+        let e = kek_from_env(var).unwrap_err().to_string();
         assert!(e.contains("4") && !e.contains("00112233"), "{e}");
         std::env::set_var(var, "000102030405060708090A0B0C0D0E0F");
         assert_eq!(kek_from_env(var).unwrap().len(), 16);

@@ -8,6 +8,8 @@ use std::fmt;
 use des::cipher::{BlockCipherEncrypt, KeyInit};
 use zeroize::{Zeroize, Zeroizing};
 
+use crate::key_error::KeyError;
+
 /// Secret key bytes (a DES/TDES or AES key, or a KEK). Wiped on drop; `Debug`
 /// shows the length and KCV only; there is no `Display`.
 #[derive(Clone)]
@@ -20,24 +22,24 @@ impl KeyMaterial {
     }
 
     /// `len` random bytes from the operating system's generator.
-    pub fn random(len: usize) -> Result<KeyMaterial, String> {
+    pub fn random(len: usize) -> Result<KeyMaterial, KeyError> {
         let mut bytes = Zeroizing::new(vec![0u8; len]);
-        getrandom::fill(&mut bytes).map_err(|e| format!("no random bytes: {e}"))?;
+        getrandom::fill(&mut bytes).map_err(KeyError::Random)?;
         Ok(KeyMaterial(bytes))
     }
 
     /// Parse hex text (spaces ignored). The error never contains the text.
-    pub fn from_hex(text: &str) -> Result<KeyMaterial, String> {
+    pub fn from_hex(text: &str) -> Result<KeyMaterial, KeyError> {
         let digits: Zeroizing<Vec<u8>> =
             Zeroizing::new(text.bytes().filter(|b| !b.is_ascii_whitespace()).collect());
         if digits.is_empty() || digits.len() % 2 != 0 {
-            return Err("a key must be an even number of hex digits".into());
+            return Err(KeyError::OddHex);
         }
         let mut out = Zeroizing::new(Vec::with_capacity(digits.len() / 2));
         for pair in digits.chunks_exact(2) {
             match (hex_value(pair[0]), hex_value(pair[1])) {
                 (Some(hi), Some(lo)) => out.push(hi << 4 | lo),
-                _ => return Err("a key must be hex digits only".into()),
+                _ => return Err(KeyError::NotHex),
             }
         }
         Ok(KeyMaterial(out))
@@ -145,7 +147,7 @@ mod tests {
             "{shown}"
         );
         let e = KeyMaterial::from_hex("0123456789ABCDEZ").unwrap_err();
-        assert!(!e.contains("0123"), "{e}");
+        assert!(!e.to_string().contains("0123"), "{e}");
         assert!(KeyMaterial::from_hex("abc").is_err());
         assert_eq!(&*k.to_hex(), "0123456789ABCDEFFEDCBA9876543210");
         let r = KeyMaterial::random(32).unwrap();

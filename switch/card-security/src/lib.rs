@@ -11,10 +11,12 @@
 //!   it covers; sealing outgoing frames and checking incoming ones;
 //! - [`pin`]: ISO 9564-1 PIN block formats 0 (TDES) and 4 (AES);
 //! - [`keys`]: key bytes that are wiped on drop and never shown (KCV only);
+//! - [`key_error`]: why a key could not be parsed, made, wrapped or unwrapped;
 //! - [`kek`]: keys wrapped under the local key-encryption key (AES key wrap).
 
 pub mod des_engine;
 pub mod kek;
+pub mod key_error;
 pub mod keys;
 pub mod mac;
 pub mod message;
@@ -22,6 +24,7 @@ pub mod module;
 pub mod pin;
 pub mod software;
 
+pub use key_error::KeyError;
 pub use keys::KeyMaterial;
 pub use mac::MacPadding;
 pub use module::{NoKeys, PinZone, SecurityError, SecurityModule};

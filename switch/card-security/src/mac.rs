@@ -25,16 +25,19 @@ pub enum MacPadding {
     Method2,
 }
 
-impl TryFrom<u8> for MacPadding {
-    type Error = String;
+/// A padding method number that is not 1 or 2.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, thiserror::Error)]
+#[error("mac_padding {0} (expected 1 or 2: ISO 9797-1 padding method)")]
+pub struct UnknownPadding(pub u8);
 
-    fn try_from(n: u8) -> Result<MacPadding, String> {
+impl TryFrom<u8> for MacPadding {
+    type Error = UnknownPadding;
+
+    fn try_from(n: u8) -> Result<MacPadding, UnknownPadding> {
         match n {
             1 => Ok(MacPadding::Method1),
             2 => Ok(MacPadding::Method2),
-            other => Err(format!(
-                "mac_padding {other} (expected 1 or 2: ISO 9797-1 padding method)"
-            )),
+            other => Err(UnknownPadding(other)),
         }
     }
 }

@@ -54,16 +54,26 @@ fn mac_wire(spec: &Spec, n: u8) -> Option<MacWire> {
 }
 
 /// Whether `spec` can carry MACs: fields 64 and 128 fixed-length binary of 8 bytes.
-pub fn check_spec(spec: &Spec) -> Result<(), String> {
+pub fn check_spec(spec: &Spec) -> Result<(), SpecCannotCarryMac> {
     for n in [64u8, 128] {
         if mac_wire(spec, n).is_none() {
-            return Err(format!(
-                "spec {}: field {n} must be fixed-length binary of 8 bytes to carry a MAC",
-                spec.name
-            ));
+            return Err(SpecCannotCarryMac {
+                spec: spec.name.to_string(),
+                field: n,
+            });
         }
     }
     Ok(())
+}
+
+/// A spec whose field 64 or 128 cannot hold an 8-byte MAC.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+#[error("spec {spec}: field {field} must be fixed-length binary of 8 bytes to carry a MAC")]
+pub struct SpecCannotCarryMac {
+    /// The spec's name.
+    pub spec: String,
+    /// The field (64 or 128).
+    pub field: u8,
 }
 
 /// Why a message could not be sealed.

@@ -97,6 +97,6 @@ impl<'f> Resolver<'f> {
     pub(crate) fn tls_material(&self, tls: &mut TlsConfig) -> Option<ConfigError> {
         tls.load_material()
             .err()
-            .map(|m| Problems::new(self.file, "switch.tls").error(m))
+            .map(|e| Problems::new(self.file, "switch.tls").error(e.to_string()))
     }
 }

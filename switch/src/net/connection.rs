@@ -15,7 +15,7 @@ use std::sync::atomic::Ordering;
 use std::sync::Arc;
 
 use bytes::Bytes;
-use codecs::framing::{Frame, FrameCodec, FramingError};
+use codecs::framing::{Frame, FrameCodec};
 use codecs::Message;
 use futures_util::StreamExt;
 use tokio::sync::{mpsc, Notify};
@@ -29,6 +29,7 @@ use super::stream::LinkStream;
 use super::writer::{write_loop, Outgoing, Sealer};
 use crate::config::{LinkConfig, Role};
 use crate::core::Verdict;
+use crate::error::{Classify, Disposition, LinkError, MessageError};
 use crate::security::mac::MAC_LEN;
 use crate::security::message::{precompute_macs, verify_precomputed, MacFailure};
 use crate::tls::Binding;
@@ -113,35 +114,22 @@ pub(crate) async fn serve_with(
         if *stop.borrow() && !reads_while_draining(config.role) {
             // Draining: no new requests from acquirers; keep the writer for answers.
             close.notified().await;
-            break "shutdown";
+            break Down::Shutdown;
         }
         let next = match after_batch.take() {
             Some(item) => Ok(item),
             None if !early.is_empty() => Ok(early.pop_front().map(Ok)),
             None => tokio::select! {
                 r = tokio::time::timeout(read_timeout, reader.next()) => r,
-                _ = close.notified() => break "closed by the switch",
+                _ = close.notified() => break Down::ClosedBySwitch,
                 _ = stop.changed() => continue,
             },
         };
-        match next {
+        let failed = match next {
             Err(_) if reader.read_buffer().is_empty() => continue, // idle is fine
-            Err(_) => break "peer stalled mid-frame",
-            Ok(None) => break "peer closed",
-            // A TLS peer that closes without close_notify: still just a close.
-            Ok(Some(Err(FramingError::Io(e)))) if e.kind() == std::io::ErrorKind::UnexpectedEof => {
-                break "peer closed"
-            }
-            Ok(Some(Err(FramingError::Io(e)))) => {
-                tracing::info!(link = id, error = %e, "read error");
-                break "read error";
-            }
-            Ok(Some(Err(e))) => {
-                tracing::warn!(link = id, name = %config.name, error = %e, "framing error; closing this connection");
-                metrics::counter!("switch_framing_errors_total", "link" => config.name.clone())
-                    .increment(1);
-                break "framing error";
-            }
+            Err(_) => LinkError::Stalled,
+            Ok(None) => LinkError::PeerClosed,
+            Ok(Some(Err(e))) => LinkError::from_read(e),
             Ok(Some(Ok(Frame::KeepAlive))) => continue,
             Ok(Some(Ok(Frame::Message { body, .. }))) if config.security.mac.is_some() => {
                 // On a MAC link, the frames already read arrive with it (a link
@@ -159,17 +147,58 @@ pub(crate) async fn serve_with(
                 for (body, expected) in bodies.into_iter().zip(expected) {
                     on_frame(&shared, id, &config, binding.as_deref(), body, expected).await;
                 }
+                continue;
             }
             Ok(Some(Ok(Frame::Message { body, .. }))) => {
-                on_frame(&shared, id, &config, binding.as_deref(), body, None).await
+                on_frame(&shared, id, &config, binding.as_deref(), body, None).await;
+                continue;
             }
-        }
+        };
+        // Every read failure closes the connection (see `crate::error`).
+        debug_assert_eq!(failed.disposition(), Disposition::CloseLink);
+        report_read_failure(id, &config, &failed);
+        break Down::Failed(failed);
     };
-    tracing::info!(link = id, name = %config.name, why, "link down");
+    tracing::info!(link = id, name = %config.name, why = %why, "link down");
     shared.links.remove(&id);
     let actions = shared.core.on_link_down(shared.now(), id);
     shared.execute(actions).await;
     writer.abort();
+}
+
+/// Why a connection's reader stopped.
+enum Down {
+    /// The switch is draining and the link's last answers are out.
+    Shutdown,
+    /// The core (or the drain) closed it.
+    ClosedBySwitch,
+    /// The peer or the socket failed.
+    Failed(LinkError),
+}
+
+impl std::fmt::Display for Down {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Down::Shutdown => f.write_str("shutdown"),
+            Down::ClosedBySwitch => f.write_str("closed by the switch"),
+            Down::Failed(e) => e.fmt(f),
+        }
+    }
+}
+
+/// Log and count a read failure: broken framing is the peer's fault and
+/// worth a warning; a socket error is only news; a close or a stall is said by
+/// the "link down" line.
+fn report_read_failure(id: u32, config: &LinkConfig, failed: &LinkError) {
+    match failed {
+        LinkError::Framing(e) => {
+            tracing::warn!(link = id, name = %config.name, error = %e, "framing error; closing this connection");
+            metrics::counter!("switch_framing_errors_total", "link" => config.name.clone())
+                .increment(1);
+        }
+        LinkError::Io(e) => tracing::info!(link = id, error = %e, "read error"),
+        _ => {}
+    }
 }
 
 /// The MACs of a batch of received frames on a MAC link, computed together
@@ -218,13 +247,20 @@ async fn on_frame(
                 let _ = h.record(added.as_micros().max(1) as u64);
             }
         }
-        Err(e) => {
+        Err(error) => {
+            let (mti, stan) = config
+                .spec
+                .peek_mti_and_stan(&body)
+                .map_or((None, None), |(mti, stan)| (Some(mti), stan));
+            let malformed = MessageError::Decode { error, mti, stan };
+            let disposition = malformed.disposition();
             // The error names the field and reason, never the content.
             if let Some(suppressed) = may_log(&config.name, "malformed") {
-                tracing::warn!(link = id, name = %config.name, error = %e, suppressed, "malformed message");
+                tracing::warn!(link = id, name = %config.name, error = %malformed, action = %disposition, suppressed, "malformed message");
             }
             metrics::counter!("switch_malformed_total", "link" => config.name.clone()).increment(1);
-            if let Some((mti, stan)) = config.spec.peek_mti_and_stan(&body) {
+            // The core answers (30) what it can: it knows the link's role.
+            if let (Disposition::Answer(_), Some(mti)) = (disposition, mti) {
                 let actions = shared.core.on_malformed(now, id, mti, stan);
                 shared.execute(actions).await;
             }
@@ -268,7 +304,7 @@ fn verdict(
                 mti = %msg.mti(),
                 stan = ?msg.stan(),
                 reason = %failure,
-                action = if msg.mti().is_request() { "RC 63" } else { "dropped" },
+                action = %failure.disposition().given(msg.mti().is_request()),
                 suppressed,
                 "security event: message authentication failed"
             );

@@ -12,50 +12,51 @@ use tokio::net::TcpStream;
 use tokio_rustls::TlsConnector;
 
 use super::connection::serve;
-use super::handshake;
+use super::handshake::{self, link_tls};
 use super::runtime::Shared;
 use super::stream::LinkStream;
-use crate::config::LinkConfig;
+use crate::config::{Config, LinkConfig};
+use crate::error::{Classify, LinkError, Retry, TlsSetupError};
 use crate::tls::LinkTls;
 
 /// A dialed link's TLS.
-struct TlsDialer {
+pub(crate) struct TlsDialer {
     connector: TlsConnector,
     server_name: ServerName<'static>,
     identities: LinkTls,
     deadline: Duration,
 }
 
-/// The link's TLS, Ok(None) for plain TCP, Err when it cannot be used.
-fn tls_dialer(shared: &Shared, link: &LinkConfig) -> Result<Option<TlsDialer>, String> {
-    let Some(t) = &shared.config.tls else {
-        return Ok(None);
-    };
-    let Some(lt) = t.links.get(&link.name) else {
-        return Ok(None);
-    };
-    let material = t.material.as_ref().ok_or("TLS certificates not loaded")?;
-    let identity = lt
-        .identity_of(&link.bank)
-        .ok_or("no certificate identity for the link's bank")?;
-    let server_name = ServerName::try_from(identity.to_string())
-        .map_err(|_| format!("identity {identity:?} is not a DNS name the server can present"))?;
-    Ok(Some(TlsDialer {
-        connector: TlsConnector::from(material.client.clone()),
-        server_name,
-        identities: lt.clone(),
-        deadline: t.handshake_timeout,
-    }))
+impl TlsDialer {
+    /// The link's TLS, None for plain TCP, an error when it cannot be used.
+    pub(crate) fn for_link(
+        config: &Config,
+        link: &LinkConfig,
+    ) -> Result<Option<TlsDialer>, TlsSetupError> {
+        let Some((t, lt, material)) = link_tls(config, link)? else {
+            return Ok(None);
+        };
+        let identity = lt
+            .identity_of(&link.bank)
+            .ok_or_else(|| TlsSetupError::NoIdentity {
+                bank: link.bank.clone(),
+            })?;
+        let server_name =
+            ServerName::try_from(identity.to_string()).map_err(|_| TlsSetupError::NotDnsName {
+                identity: identity.to_string(),
+            })?;
+        Ok(Some(TlsDialer {
+            connector: TlsConnector::from(material.client.clone()),
+            server_name,
+            identities: lt.clone(),
+            deadline: t.handshake_timeout,
+        }))
+    }
 }
 
-pub(crate) async fn dial_loop(shared: Arc<Shared>, link: Arc<LinkConfig>) {
-    let tls = match tls_dialer(&shared, &link) {
-        Ok(t) => t,
-        Err(e) => {
-            tracing::error!(link = %link.name, error = %e, "cannot dial this link over TLS");
-            return;
-        }
-    };
+/// Dial `link` (over `tls`, if any) and serve it, reconnecting after each
+/// failure or close until the switch stops.
+pub(crate) async fn dial_loop(shared: Arc<Shared>, link: Arc<LinkConfig>, tls: Option<TlsDialer>) {
     let mut stop = shared.stop.subscribe();
     let mut backoff = Backoff::new();
     loop {
@@ -66,13 +67,14 @@ pub(crate) async fn dial_loop(shared: Arc<Shared>, link: Arc<LinkConfig>) {
             c = TcpStream::connect(link.address) => c,
             _ = stop.changed() => return,
         };
-        match connected {
+        let failed = match connected {
             Ok(tcp) => {
                 let _ = tcp.set_nodelay(true);
                 match &tls {
                     None => {
                         backoff.reset();
                         serve(shared.clone(), link.clone(), LinkStream::Plain(tcp), None).await;
+                        None
                     }
                     Some(t) => {
                         let secured = tokio::select! {
@@ -83,23 +85,30 @@ pub(crate) async fn dial_loop(shared: Arc<Shared>, link: Arc<LinkConfig>) {
                             Ok((stream, binding)) => {
                                 backoff.reset();
                                 serve(shared.clone(), link.clone(), stream, Some(binding)).await;
+                                None
                             }
                             Err(refused) => {
                                 refused.report(&link.name, Some(link.address));
-                                if let handshake::Refused::TimedOut | handshake::Refused::Other(_) =
-                                    refused
-                                {
-                                    // A bank host this switch dials is expected to answer.
-                                    tracing::warn!(link = %link.name, address = %link.address, failure = ?refused, delay = ?backoff.upcoming(), "TLS handshake failed; retrying");
-                                }
+                                Some(LinkError::Handshake(refused))
                             }
                         }
                     }
                 }
             }
-            Err(e) => {
+            Err(e) => Some(LinkError::Connect(e)),
+        };
+        // Always dialed again after the pause: a bank that fixes its certificate
+        // must not need a restart of the switch. What is safe to retry is news
+        // (its refusal, a security event, was reported above).
+        match failed {
+            Some(e @ LinkError::Connect(_)) => {
                 tracing::debug!(link = %link.name, address = %link.address, error = %e, delay = ?backoff.upcoming(), "connect failed; retrying");
             }
+            // A bank host this switch dials is expected to answer.
+            Some(e) if e.retry() == Retry::Safe => {
+                tracing::warn!(link = %link.name, address = %link.address, error = %e, delay = ?backoff.upcoming(), "TLS handshake failed; retrying");
+            }
+            _ => {}
         }
         tokio::select! {
             _ = tokio::time::sleep(backoff.next_pause()) => {}

@@ -36,20 +36,26 @@ pub(crate) struct Prefix {
 }
 
 /// Why a pending plain-TCP socket was closed without a frame.
-#[derive(Debug)]
+#[derive(Debug, thiserror::Error)]
 pub(crate) enum NoFrame {
     /// Nothing within the first-byte deadline.
+    #[error("no byte within the first-byte deadline")]
     Silent,
     /// Bytes, but no complete frame within the first-frame deadline.
+    #[error("no complete frame within the first-frame deadline")]
     TimedOut,
     /// Part of a frame, then nothing for the read deadline.
+    #[error("stalled mid-frame")]
     Stalled,
     /// The peer closed first.
+    #[error("closed before a frame")]
     Closed,
     /// The bytes are not a frame (a bad or oversized length header).
-    Framing(FramingError),
+    #[error("framing error: {0}")]
+    Framing(#[source] FramingError),
     /// The socket failed.
-    Io(io::Error),
+    #[error("read error: {0}")]
+    Io(#[source] io::Error),
 }
 
 impl NoFrame {

@@ -21,23 +21,32 @@ use tokio_rustls::{TlsAcceptor, TlsConnector, TlsStream};
 use super::event_budget::may_log;
 use super::pending::{first_byte, NoFirstByte};
 use super::stream::LinkStream;
+use crate::config::{Config, LinkConfig};
+use crate::error::TlsSetupError;
 use crate::tls::identity::{bind, Binding};
-use crate::tls::LinkTls;
+use crate::tls::{LinkTls, TlsConfig, TlsMaterial};
 
-/// Why a handshake did not give a usable link.
-#[derive(Debug)]
-pub(crate) enum Refused {
+/// Why a handshake did not give a usable link. Reasons are rustls' texts and
+/// certificate names: never key material.
+#[derive(Debug, thiserror::Error)]
+pub enum Refused {
     /// Not a byte within the first-byte deadline (a listener's side).
+    #[error("no ClientHello within the first-byte deadline")]
     Silent,
     /// Not done within the deadline.
+    #[error("TLS handshake timed out")]
     TimedOut,
     /// The peer closed before sending anything (a listener's side).
+    #[error("closed before a ClientHello")]
     Closed,
     /// The peer's certificate was missing, untrusted, expired, revoked or wrong.
+    #[error("TLS handshake: certificate refused: {0}")]
     Certificate(String),
     /// The certificate is valid but names none of the link's bank identities.
+    #[error("TLS handshake: certificate identities {0:?} are not bound to this link")]
     Identity(Vec<String>),
     /// Not TLS, a protocol error, or the connection went away.
+    #[error("TLS handshake: {0}")]
     Other(String),
 }
 
@@ -111,6 +120,22 @@ impl From<HandshakeError> for Refused {
             HandshakeError::Other(reason) => Refused::Other(reason),
         }
     }
+}
+
+/// `link`'s TLS settings, its own and the loaded material: None for a plain
+/// link, an error when the material was not loaded.
+pub(crate) fn link_tls<'c>(
+    config: &'c Config,
+    link: &LinkConfig,
+) -> Result<Option<(&'c TlsConfig, &'c LinkTls, &'c TlsMaterial)>, TlsSetupError> {
+    let Some(t) = &config.tls else {
+        return Ok(None);
+    };
+    let Some(lt) = t.links.get(&link.name) else {
+        return Ok(None);
+    };
+    let material = t.material.as_ref().ok_or(TlsSetupError::NotLoaded)?;
+    Ok(Some((t, lt, material)))
 }
 
 /// Bind the peer's end-entity certificate to the link's banks; on refusal, close

@@ -34,40 +34,50 @@ use tokio_rustls::TlsAcceptor;
 use super::connection::{link_codec, serve_with};
 use super::event_budget::may_log;
 use super::first_frame::{first_frame, FrameDeadlines};
-use super::handshake;
+use super::handshake::{self, link_tls};
 use super::pending::PendingSet;
 use super::runtime::Shared;
 use super::stream::LinkStream;
-use crate::config::{LinkConfig, Role};
+use crate::config::{Config, LinkConfig, Role};
+use crate::error::{Classify, LinkError, TlsSetupError};
 use crate::tls::LinkTls;
 
 /// A listening link's TLS: the acceptor, the identities its banks must present,
 /// the handshake deadline and the bound on handshakes in progress.
-struct TlsListener {
+pub(crate) struct TlsListener {
     acceptor: TlsAcceptor,
     identities: Arc<LinkTls>,
     deadline: Duration,
     max_handshakes: usize,
 }
 
-pub(crate) async fn accept_loop(shared: Arc<Shared>, link: Arc<LinkConfig>, listener: TcpListener) {
+impl TlsListener {
+    /// The link's TLS, None for plain TCP, an error when it cannot be used.
+    pub(crate) fn for_link(
+        config: &Config,
+        link: &LinkConfig,
+    ) -> Result<Option<TlsListener>, TlsSetupError> {
+        let Some((t, lt, material)) = link_tls(config, link)? else {
+            return Ok(None);
+        };
+        Ok(Some(TlsListener {
+            acceptor: TlsAcceptor::from(material.server.clone()),
+            identities: Arc::new(lt.clone()),
+            deadline: t.handshake_timeout,
+            max_handshakes: t.max_handshakes,
+        }))
+    }
+}
+
+/// Accept connections on `listener` for `link` (over `tls`, if any) until the
+/// switch stops.
+pub(crate) async fn accept_loop(
+    shared: Arc<Shared>,
+    link: Arc<LinkConfig>,
+    listener: TcpListener,
+    tls: Option<TlsListener>,
+) {
     super::open_files::raise_once();
-    let tls = match &shared.config.tls {
-        Some(t) => match (t.links.get(&link.name), &t.material) {
-            (None, _) => None,
-            (Some(lt), Some(material)) => Some(TlsListener {
-                acceptor: TlsAcceptor::from(material.server.clone()),
-                identities: Arc::new(lt.clone()),
-                deadline: t.handshake_timeout,
-                max_handshakes: t.max_handshakes,
-            }),
-            (Some(_), None) => {
-                tracing::error!(link = %link.name, "TLS certificates not loaded; not accepting on this link");
-                return;
-            }
-        },
-        None => None,
-    };
     match tls {
         None => plain_loop(shared, link, listener).await,
         Some(tls) => tls_loop(shared, link, listener, tls).await,
@@ -118,21 +128,24 @@ async fn accept(
 }
 
 /// One of the link's connections for a socket that proved itself, or None (the
-/// socket is then closed) when the link is full.
+/// socket is then refused: [`LinkError::LinkFull`]) when the link is full.
 fn connection_slot(
     listening: &Listening,
     link: &LinkConfig,
     peer: SocketAddr,
 ) -> Option<OwnedSemaphorePermit> {
-    let slot = listening.connections.clone().try_acquire_owned().ok();
-    if slot.is_none() {
-        listening.refused.increment(1);
-        // Anyone can send a frame on a plain link: a few lines, then a count.
-        if let Some(suppressed) = may_log(&link.name, "connection limit") {
-            tracing::warn!(link = %link.name, %peer, max = link.max_connections, suppressed, "connection limit reached; closing the new connection");
-        }
+    let full = match listening.connections.clone().try_acquire_owned() {
+        Ok(slot) => return Some(slot),
+        Err(_) => LinkError::LinkFull {
+            max: link.max_connections,
+        },
+    };
+    listening.refused.increment(1);
+    // Anyone can send a frame on a plain link: a few lines, then a count.
+    if let Some(suppressed) = may_log(&link.name, "connection limit") {
+        tracing::warn!(link = %link.name, %peer, error = %full, action = %full.disposition(), suppressed, "connection limit reached; closing the new connection");
     }
-    slot
+    None
 }
 
 /// What one listener shares with the tasks of the sockets it accepted: the

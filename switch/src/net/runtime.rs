@@ -11,16 +11,19 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use codecs::{Message, Spec};
 use dashmap::DashMap;
-use routing_rules::{RoutingTable, SharedRoutingTable};
+use routing_rules::{LoadError, RoutingTable, SharedRoutingTable};
 use tokio::sync::{mpsc, watch, Notify};
 use tokio::task::JoinSet;
 use tokio::time::Instant;
 
+use super::dialer::TlsDialer;
+use super::listener::TlsListener;
 use super::writer::Outgoing;
 use crate::config::{Config, Direction, Durability, Role};
 use crate::core::journal::JournalRecord;
 use crate::core::saf::SafItem;
 use crate::core::{Action, Actions, Core, CoreSettings, LinkId, Millis};
+use crate::error::{Classify, MessageError, StartError};
 use crate::security::message::{prepare_seal_owned, strip_mac};
 use crate::security::{SecurityModule, SoftwareSecurityModule};
 use crate::store::journal::StoreJournal;
@@ -252,18 +255,19 @@ impl Shared {
         let encoded = if sealed {
             prepare_seal_owned(&spec, msg)
                 .map(Outgoing::Unsealed)
-                .map_err(|e| e.to_string())
+                .map_err(|error| MessageError::Seal { error, mti })
         } else {
             strip_mac(&mut msg);
             spec.encode_to_bytes(&msg)
                 .map(Outgoing::Ready)
-                .map_err(|e| e.to_string())
+                .map_err(|error| MessageError::Encode { error, mti })
         };
         match encoded {
             Ok(outgoing) => Some((frames, outgoing)),
             Err(e) => {
-                // Names the field, never its content.
-                tracing::error!(link, %mti, error = %e, "cannot encode for this link");
+                // Names the field, never its content; a request left unsent
+                // times out (`crate::error`).
+                tracing::error!(link, error = %e, action = %e.disposition(), "cannot encode for this link");
                 metrics::counter!("switch_encode_errors_total").increment(1);
                 None
             }
@@ -308,7 +312,7 @@ pub struct RunningSwitch {
 impl RunningSwitch {
     /// Bind every listener, start dialers and the tick loop. MAC and PIN keys come
     /// from the configuration, held by the software security module.
-    pub async fn start(opts: SwitchOptions) -> std::io::Result<RunningSwitch> {
+    pub async fn start(opts: SwitchOptions) -> Result<RunningSwitch, StartError> {
         let security = Arc::new(SoftwareSecurityModule::from_config(&opts.config.security));
         RunningSwitch::start_inner(opts, security, true).await
     }
@@ -320,7 +324,7 @@ impl RunningSwitch {
     pub async fn start_with_security(
         opts: SwitchOptions,
         security: Arc<dyn SecurityModule>,
-    ) -> std::io::Result<RunningSwitch> {
+    ) -> Result<RunningSwitch, StartError> {
         RunningSwitch::start_inner(opts, security, false).await
     }
 
@@ -329,7 +333,7 @@ impl RunningSwitch {
         opts: SwitchOptions,
         security: Arc<dyn SecurityModule>,
         inline: bool,
-    ) -> std::io::Result<RunningSwitch> {
+    ) -> Result<RunningSwitch, StartError> {
         for link in &opts.config.links {
             let missing = if link.security.mac.is_some() && !security.has_mac_key(&link.name) {
                 Some("MAC")
@@ -339,11 +343,11 @@ impl RunningSwitch {
                 None
             };
             if let Some(purpose) = missing {
-                return Err(std::io::Error::other(format!(
-                    "link {}: the {} security module has no {purpose} key for it",
-                    link.name,
-                    security.name()
-                )));
+                return Err(StartError::MissingKey {
+                    link: link.name.clone(),
+                    module: security.name().to_string(),
+                    purpose,
+                });
             }
         }
         let epoch_unix_ms = SystemTime::now()
@@ -367,14 +371,10 @@ impl RunningSwitch {
         let mut journal = opts.journal;
         if let Some(jc) = &opts.config.journal {
             // Without its key the journal could not hash PANs: do not start.
-            let pan_key = jc
-                .pan_key
-                .as_ref()
-                .ok_or_else(|| std::io::Error::other("journal pan_key not loaded: its source is unavailable here (switch check-config says why)"))?;
+            let pan_key = jc.pan_key.as_ref().ok_or(StartError::JournalKeyMissing)?;
             let remember = settings.recent_capacity;
             let (opened, mut recovered) =
-                Store::open_remembering(jc, epoch_unix_ms as i64, remember)
-                    .map_err(|e| std::io::Error::other(e.to_string()))?;
+                Store::open_remembering(jc, epoch_unix_ms as i64, remember)?;
             let opened = Arc::new(opened);
             tracing::info!(
                 path = %jc.path.display(),
@@ -411,10 +411,8 @@ impl RunningSwitch {
             );
         }
         let (stop, _) = watch::channel(false);
-        let added_latency = std::sync::Mutex::new(
-            hdrhistogram::Histogram::new_with_bounds(1, 60_000_000, 3)
-                .map_err(|e| std::io::Error::other(e.to_string()))?,
-        );
+        let added_latency =
+            std::sync::Mutex::new(hdrhistogram::Histogram::new_with_bounds(1, 60_000_000, 3)?);
         let (saf_durable, durable_saf) = mpsc::unbounded_channel();
         let shared = Arc::new_cyclic(|me| Shared {
             core,
@@ -437,21 +435,33 @@ impl RunningSwitch {
         let mut listening = HashMap::new();
         for link in shared.config.links.clone() {
             let link = Arc::new(link);
+            // A TLS link that could never come up stops the start, as a missing key does.
+            let tls_error = |source| StartError::Tls {
+                link: link.name.clone(),
+                source,
+            };
             match link.direction {
                 Direction::Listen => {
-                    let listener = listen(link.address).map_err(|e| {
-                        std::io::Error::new(
-                            e.kind(),
-                            format!("link {}: cannot listen on {}: {e}", link.name, link.address),
-                        )
-                    })?;
-                    let addr = listener.local_addr()?;
+                    let tls = TlsListener::for_link(&shared.config, &link).map_err(tls_error)?;
+                    let cannot_listen = |source| StartError::Listen {
+                        link: link.name.clone(),
+                        address: link.address,
+                        source,
+                    };
+                    let listener = listen(link.address).map_err(cannot_listen)?;
+                    let addr = listener.local_addr().map_err(cannot_listen)?;
                     tracing::info!(link = %link.name, %addr, role = ?link.role, "listening");
                     listening.insert(link.name.clone(), addr);
-                    tasks.spawn(super::listener::accept_loop(shared.clone(), link, listener));
+                    tasks.spawn(super::listener::accept_loop(
+                        shared.clone(),
+                        link,
+                        listener,
+                        tls,
+                    ));
                 }
                 Direction::Dial => {
-                    tasks.spawn(super::dialer::dial_loop(shared.clone(), link));
+                    let tls = TlsDialer::for_link(&shared.config, &link).map_err(tls_error)?;
+                    tasks.spawn(super::dialer::dial_loop(shared.clone(), link, tls));
                 }
             }
         }
@@ -481,7 +491,7 @@ impl RunningSwitch {
 
     /// Replace the routing table from the configured rules path. In-flight
     /// transactions finish on the table they started with.
-    pub fn reload(&self) -> Result<usize, String> {
+    pub fn reload(&self) -> Result<usize, LoadError> {
         match RoutingTable::load(&self.shared.config.rules) {
             Ok((table, warnings)) => {
                 for w in &warnings {
@@ -496,7 +506,7 @@ impl RunningSwitch {
                 for p in &e.0.errors {
                     tracing::error!(%p, "routing rules not reloaded");
                 }
-                Err(e.to_string())
+                Err(e)
             }
         }
     }

@@ -7,6 +7,9 @@
 
 use std::collections::BTreeMap;
 
+use card_security::message::SpecCannotCarryMac;
+use card_security::KeyError;
+
 use super::keys::KeyMaterial;
 use super::mac::{MacPadding, MAC_KEY_LEN};
 use super::pin::PinFormat;
@@ -14,16 +17,36 @@ use super::settings::LinkSecurity;
 use super::software::ZoneKeys;
 use crate::config::Config;
 
+/// Why a configuration could not be put on random keys.
+#[derive(Debug, thiserror::Error)]
+pub enum RandomKeysError {
+    /// A link's spec cannot carry a MAC.
+    #[error("link {link}: {source}")]
+    Spec {
+        /// The link.
+        link: String,
+        /// Why.
+        #[source]
+        source: SpecCannotCarryMac,
+    },
+    /// No random key could be drawn.
+    #[error(transparent)]
+    Key(#[from] KeyError),
+}
+
 /// Give every link of `config` a random MAC key (padding method 2) and, with
 /// `pins`, a random zone PIN key (format 0). Returns each link's keys by link
 /// name, for the bank hosts.
 pub fn use_random_keys(
     config: &mut Config,
     pins: bool,
-) -> Result<BTreeMap<String, ZoneKeys>, String> {
+) -> Result<BTreeMap<String, ZoneKeys>, RandomKeysError> {
     let mut issued = BTreeMap::new();
     for link in &mut config.links {
-        super::message::check_spec(&link.spec).map_err(|e| format!("link {}: {e}", link.name))?;
+        super::message::check_spec(&link.spec).map_err(|source| RandomKeysError::Spec {
+            link: link.name.clone(),
+            source,
+        })?;
         let keys = ZoneKeys {
             mac: Some(KeyMaterial::random(MAC_KEY_LEN)?),
             pin: if pins {

@@ -28,7 +28,7 @@ pub mod settings;
 
 pub use card_security::{des_engine, kek, keys, mac, message, module, pin, software};
 pub use card_security::{
-    KeyMaterial, MacPadding, NoKeys, PinFormat, PinZone, SecurityError, SecurityModule,
+    KeyError, KeyMaterial, MacPadding, NoKeys, PinFormat, PinZone, SecurityError, SecurityModule,
     SoftwareSecurityModule, ZoneKeySource, ZoneKeys,
 };
 pub use settings::{LinkSecurity, SecurityConfig};

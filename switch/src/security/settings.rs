@@ -28,8 +28,10 @@ use serde::Deserialize;
 use super::kek::{kek_from_env, unwrap, DEFAULT_KEK_ENV};
 use super::keys::KeyMaterial;
 use super::mac::{MacPadding, MAC_KEY_LEN};
+use super::message::SpecCannotCarryMac;
 use super::pin::PinFormat;
 use super::software::ZoneKeys;
+use card_security::KeyError;
 
 /// `[switch.security]` as written.
 #[derive(Debug, Default, Deserialize)]
@@ -133,7 +135,7 @@ pub enum KeySettingError {
         /// The variable.
         var: String,
         /// Why (never the value).
-        reason: String,
+        reason: KeyError,
     },
     /// The KEK could not be had, or the key did not unwrap under it.
     #[error("{what}: {reason}")]
@@ -141,7 +143,7 @@ pub enum KeySettingError {
         /// The field.
         what: &'static str,
         /// Why.
-        reason: String,
+        reason: KeyError,
     },
     /// `mac_padding` without `mac_key`.
     #[error("mac_padding needs mac_key")]
@@ -150,8 +152,8 @@ pub enum KeySettingError {
     #[error("pin_format needs pin_key")]
     FormatWithoutKey,
     /// The link's spec cannot carry a MAC.
-    #[error("{0}")]
-    MacSpec(String),
+    #[error(transparent)]
+    MacSpec(SpecCannotCarryMac),
     /// A MAC key of the wrong length.
     #[error("mac_key: a retail MAC key is {MAC_KEY_LEN} bytes (K and K'), not {0}")]
     MacKeyLength(usize),
@@ -210,7 +212,7 @@ enum KeySource<'a> {
 /// Reads the KEK at most once, only if some key is wrapped.
 pub(crate) struct KeyLoader {
     kek_env: String,
-    kek: Option<Result<KeyMaterial, String>>,
+    kek: Option<Result<KeyMaterial, KeyError>>,
     /// False when the configuration is read without its secrets (`gen-certs`).
     load: bool,
 }
@@ -266,7 +268,7 @@ impl KeyLoader {
                     .map_err(|e| KeySettingError::NotHex {
                         what,
                         var: var.to_string(),
-                        reason: e.to_string(),
+                        reason: e,
                     })
             }
         }

@@ -4,7 +4,9 @@
 //! certificate of its bundle (the directory's `switch/` folder, or that folder
 //! given itself). Used by `switch run --tls-dir` and `sim demo --tls`.
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
+
+use bank_links::tls::TlsFileError;
 
 use super::layout::Bundle;
 use super::settings::{
@@ -13,17 +15,28 @@ use super::settings::{
 };
 use crate::config::Config;
 
+/// Why a configuration could not be put on a generated directory's TLS.
+#[derive(Debug, thiserror::Error)]
+pub enum GeneratedTlsError {
+    /// The directory holds no switch bundle.
+    #[error(
+        "no switch bundle (switch.crt, switch.key, ca.crt, ca.crl) in {}: give the \
+         directory switch gen-certs wrote, or its switch/ folder",
+        .0.display()
+    )]
+    NoBundle(PathBuf),
+    /// The bundle's files are unusable.
+    #[error(transparent)]
+    Files(#[from] TlsFileError),
+}
+
 /// Put every link of `config` on TLS with the switch's bundle in `dir` (a
 /// gen-certs directory or its `switch/` folder), and load it.
-pub fn use_generated(config: &mut Config, dir: &Path) -> Result<(), String> {
+pub fn use_generated(config: &mut Config, dir: &Path) -> Result<(), GeneratedTlsError> {
     let bundle = Bundle::for_switch(dir);
     if !bundle.cert().is_file() {
         // A bank's folder, or a directory an older gen-certs wrote (switch.pem).
-        return Err(format!(
-            "no switch bundle (switch.crt, switch.key, ca.crt, ca.crl) in {}: give the \
-             directory switch gen-certs wrote, or its switch/ folder",
-            bundle.dir.display()
-        ));
+        return Err(GeneratedTlsError::NoBundle(bundle.dir));
     }
     let files = TlsFiles {
         ca: vec![bundle.ca()],

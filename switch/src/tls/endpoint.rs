@@ -14,6 +14,7 @@ pub use bank_links::tls::endpoint::*;
 
 use super::files;
 use super::settings::TlsFiles;
+use bank_links::tls::TlsFileError;
 
 /// The loaded TLS configurations (Debug shows neither keys nor certificates).
 #[derive(Clone)]
@@ -32,21 +33,18 @@ impl fmt::Debug for TlsMaterial {
 
 impl TlsMaterial {
     /// Read the files and build both sides. Errors name the file at fault.
-    pub fn load(files: &TlsFiles) -> Result<TlsMaterial, String> {
+    pub fn load(files: &TlsFiles) -> Result<TlsMaterial, TlsFileError> {
         let roots = Arc::new(roots(&files.ca)?);
         let crls = crls(&files.crl)?;
         let chain = files::certificates(&files.cert)?;
         let key = files::private_key(&files.key)?;
         let server = server_config(roots.clone(), crls.clone(), chain.clone(), key.clone_key())
-            .map_err(|e| pair_error(files, &e))?;
-        let client = client_config(roots, crls, chain, key).map_err(|e| pair_error(files, &e))?;
+            .map_err(|e| e.of_pair(&files.cert, &files.key))?;
+        let client = client_config(roots, crls, chain, key)
+            .map_err(|e| e.of_pair(&files.cert, &files.key))?;
         Ok(TlsMaterial {
             server: Arc::new(server),
             client: Arc::new(client),
         })
     }
-}
-
-fn pair_error(files: &TlsFiles, e: &str) -> String {
-    format!("{} with {}: {e}", files.cert.display(), files.key.display())
 }

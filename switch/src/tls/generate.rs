@@ -21,6 +21,54 @@ use super::layout::Layout;
 use super::settings::{default_identity, is_dns_name, DEFAULT_DOMAIN};
 use crate::config::Config;
 
+/// Why certificates could not be generated: what was being made, or the file
+/// that could not be written (never key bytes).
+#[derive(Debug, thiserror::Error)]
+pub enum GenerateError {
+    /// rcgen refused a key, a certificate or the CRL.
+    #[error("{what}: {source}")]
+    Rcgen {
+        /// What was being made (`CA key`, `certificate for NAME`, ...).
+        what: String,
+        /// Why.
+        #[source]
+        source: rcgen::Error,
+    },
+    /// A folder or file could not be created or written.
+    #[error("{}: cannot {action}: {source}", path.display())]
+    File {
+        /// The path.
+        path: PathBuf,
+        /// `create` or `write`.
+        action: &'static str,
+        /// Why.
+        #[source]
+        source: std::io::Error,
+    },
+    /// The plan's test bank is not one of its banks.
+    #[error("test bank {0} is not in the plan")]
+    NotInPlan(String),
+    /// A certificate with no name asked for.
+    #[error("a certificate needs a name")]
+    NoName,
+}
+
+/// A closure that names what rcgen was making when it failed.
+fn making(what: impl Into<String>) -> impl FnOnce(rcgen::Error) -> GenerateError {
+    let what = what.into();
+    move |source| GenerateError::Rcgen { what, source }
+}
+
+/// A closure that names the file that could not be created or written.
+fn file(path: &Path, action: &'static str) -> impl Fn(std::io::Error) -> GenerateError {
+    let path = path.to_path_buf();
+    move |source| GenerateError::File {
+        path: path.clone(),
+        action,
+        source,
+    }
+}
+
 /// What to generate.
 #[derive(Clone, Debug)]
 pub struct CertPlan {
@@ -76,7 +124,7 @@ struct Issued {
 
 /// Generate the plan's certificates into `dir` (created if needed), laid out as
 /// [`Layout`] says. Returns the files written.
-pub fn generate(dir: &Path, plan: &CertPlan) -> Result<Vec<PathBuf>, String> {
+pub fn generate(dir: &Path, plan: &CertPlan) -> Result<Vec<PathBuf>, GenerateError> {
     create_folder(dir, false)?;
     let layout = Layout::new(dir);
     let now = OffsetDateTime::now_utc();
@@ -87,12 +135,12 @@ pub fn generate(dir: &Path, plan: &CertPlan) -> Result<Vec<PathBuf>, String> {
         SerialNumber::from_slice(&serial.to_be_bytes())
     };
 
-    let ca_key = KeyPair::generate().map_err(|e| format!("CA key: {e}"))?;
+    let ca_key = KeyPair::generate().map_err(making("CA key"))?;
     let ca = CertifiedIssuer::self_signed(
         ca_params("Interbank switch test CA", now, next_serial()),
         ca_key,
     )
-    .map_err(|e| format!("CA certificate: {e}"))?;
+    .map_err(making("CA certificate"))?;
 
     let valid = (now - Duration::hours(1), now + Duration::days(825));
     let switch_names = [plan.switch_identity.clone(), "localhost".into()];
@@ -112,7 +160,7 @@ pub fn generate(dir: &Path, plan: &CertPlan) -> Result<Vec<PathBuf>, String> {
             .banks
             .get(bank)
             .cloned()
-            .ok_or_else(|| format!("test bank {bank} is not in the plan"))?;
+            .ok_or_else(|| GenerateError::NotInPlan(bank.clone()))?;
         let expired = issue(
             &identities,
             (now - Duration::days(30), now - Duration::days(1)),
@@ -128,12 +176,12 @@ pub fn generate(dir: &Path, plan: &CertPlan) -> Result<Vec<PathBuf>, String> {
             invalidity_date: None,
         });
         // The same identity under a CA nobody configured.
-        let other_key = KeyPair::generate().map_err(|e| format!("CA key: {e}"))?;
+        let other_key = KeyPair::generate().map_err(making("CA key"))?;
         let other = CertifiedIssuer::self_signed(
             ca_params("Unknown test CA", now, next_serial()),
             other_key,
         )
-        .map_err(|e| format!("CA certificate: {e}"))?;
+        .map_err(making("CA certificate"))?;
         let foreign = issue(&identities, valid, next_serial(), &other)?;
         tests = vec![
             ("expired", expired),
@@ -152,7 +200,7 @@ pub fn generate(dir: &Path, plan: &CertPlan) -> Result<Vec<PathBuf>, String> {
     }
     .signed_by(&ca)
     .and_then(|c| c.pem())
-    .map_err(|e| format!("CRL: {e}"))?;
+    .map_err(making("CRL"))?;
 
     // The CA's key in a folder of its own, which no bundle is ever made from.
     create_folder(&layout.ca_dir(), true)?;
@@ -192,15 +240,15 @@ pub fn stale_keys(dir: &Path) -> Vec<PathBuf> {
 }
 
 /// Create `folder` and its parents; `private`: readable by its owner only.
-fn create_folder(folder: &Path, private: bool) -> Result<(), String> {
-    let fail = |e: std::io::Error| format!("{}: cannot create: {e}", folder.display());
+fn create_folder(folder: &Path, private: bool) -> Result<(), GenerateError> {
+    let fail = file(folder, "create");
     let mut builder = std::fs::DirBuilder::new();
     builder.recursive(true);
     #[cfg(unix)]
     if private {
         std::os::unix::fs::DirBuilderExt::mode(&mut builder, 0o700);
     }
-    builder.create(folder).map_err(fail)?;
+    builder.create(folder).map_err(&fail)?;
     #[cfg(unix)]
     if private {
         // An existing folder keeps its mode through create(): narrow it too.
@@ -233,8 +281,8 @@ fn issue(
     (not_before, not_after): (OffsetDateTime, OffsetDateTime),
     serial: SerialNumber,
     ca: &CertifiedIssuer<'_, KeyPair>,
-) -> Result<Issued, String> {
-    let first = names.first().ok_or("a certificate needs a name")?;
+) -> Result<Issued, GenerateError> {
+    let first = names.first().ok_or(GenerateError::NoName)?;
     let mut params = CertificateParams::default();
     params.distinguished_name = DistinguishedName::new();
     params
@@ -244,7 +292,7 @@ fn issue(
         let dns = name
             .clone()
             .try_into()
-            .map_err(|e| format!("identity {name:?}: {e}"))?;
+            .map_err(making(format!("identity {name:?}")))?;
         params.subject_alt_names.push(SanType::DnsName(dns));
     }
     params.key_usages = vec![KeyUsagePurpose::DigitalSignature];
@@ -256,25 +304,25 @@ fn issue(
     params.not_before = not_before;
     params.not_after = not_after;
     params.serial_number = Some(serial);
-    let key = KeyPair::generate().map_err(|e| format!("key for {first}: {e}"))?;
+    let key = KeyPair::generate().map_err(making(format!("key for {first}")))?;
     let cert = params
         .signed_by(&key, ca)
-        .map_err(|e| format!("certificate for {first}: {e}"))?;
+        .map_err(making(format!("certificate for {first}")))?;
     Ok(Issued {
         cert: cert.pem(),
         key: key.serialize_pem(),
     })
 }
 
-fn write_public(path: &Path, pem: &str, written: &mut Vec<PathBuf>) -> Result<(), String> {
-    std::fs::write(path, pem).map_err(|e| format!("{}: cannot write: {e}", path.display()))?;
+fn write_public(path: &Path, pem: &str, written: &mut Vec<PathBuf>) -> Result<(), GenerateError> {
+    std::fs::write(path, pem).map_err(file(path, "write"))?;
     written.push(path.to_path_buf());
     Ok(())
 }
 
 /// Write a private key readable by its owner only (created 0600, never wider).
-fn write_private(path: &Path, pem: &str, written: &mut Vec<PathBuf>) -> Result<(), String> {
-    let fail = |e: std::io::Error| format!("{}: cannot write: {e}", path.display());
+fn write_private(path: &Path, pem: &str, written: &mut Vec<PathBuf>) -> Result<(), GenerateError> {
+    let fail = file(path, "write");
     // Replace, not truncate, so an existing wider-permission file cannot leak it.
     match std::fs::remove_file(path) {
         Ok(()) => {}
@@ -285,7 +333,7 @@ fn write_private(path: &Path, pem: &str, written: &mut Vec<PathBuf>) -> Result<(
     options.write(true).create_new(true);
     #[cfg(unix)]
     std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
-    let mut file = options.open(path).map_err(fail)?;
+    let mut file = options.open(path).map_err(&fail)?;
     file.write_all(pem.as_bytes()).map_err(fail)?;
     written.push(path.to_path_buf());
     Ok(())

@@ -219,7 +219,7 @@ impl TlsConfig {
     }
 
     /// Open the files and build the rustls configurations.
-    pub fn load_material(&mut self) -> Result<(), String> {
+    pub fn load_material(&mut self) -> Result<(), bank_links::tls::TlsFileError> {
         self.material = Some(TlsMaterial::load(&self.files)?);
         Ok(())
     }

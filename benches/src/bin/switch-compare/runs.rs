@@ -192,11 +192,11 @@ pub async fn run_switch(
     let (mut issuer_tls, mut acquirer_tls) = (None, None);
     if setup.tls {
         let certs = certs.ok_or("TLS runs need the run's certificates")?;
-        use_generated(&mut config, &certs.dir)?;
+        use_generated(&mut config, &certs.dir).map_err(|e| e.to_string())?;
         (issuer_tls, acquirer_tls) = (certs.issuer.clone(), certs.acquirer.clone());
     }
     let keys = if setup.mac {
-        use_random_keys(&mut config, false)?
+        use_random_keys(&mut config, false).map_err(|e| e.to_string())?
     } else {
         BTreeMap::new()
     };
@@ -204,6 +204,7 @@ pub async fn run_switch(
         keys.get(link)
             .map(|k| HostSecurity::from_zone(k).map(Arc::new))
             .transpose()
+            .map_err(|e| e.to_string())
     };
     let running = issuer::start_secured(
         issuer_options(Latency::None)?,

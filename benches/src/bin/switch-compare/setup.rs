@@ -43,7 +43,7 @@ impl Certs {
             acquirer: None,
         };
         let config = parse_config(&switch_config(&bench_shape(loopback_any()?, None)?))?;
-        generate(&certs.dir, &CertPlan::from_config(&config))?;
+        generate(&certs.dir, &CertPlan::from_config(&config)).map_err(|e| e.to_string())?;
         let host = |bank: &str| {
             TlsOptions {
                 tls_dir: Some(certs.dir.clone()),
@@ -51,7 +51,8 @@ impl Certs {
             }
             .load(bank)
         };
-        let (issuer, acquirer) = (host(ISSUER_BANK)?, host(ACQUIRER_BANK)?);
+        let issuer = host(ISSUER_BANK).map_err(|e| e.to_string())?;
+        let acquirer = host(ACQUIRER_BANK).map_err(|e| e.to_string())?;
         certs.issuer = issuer;
         certs.acquirer = acquirer;
         Ok(certs)

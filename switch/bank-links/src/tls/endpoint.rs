@@ -13,7 +13,7 @@ use rustls::server::WebPkiClientVerifier;
 use rustls::{ClientConfig, RootCertStore, ServerConfig};
 use rustls_pki_types::{CertificateDer, CertificateRevocationListDer, PrivateKeyDer};
 
-use super::files;
+use super::{files, TlsFileError};
 
 /// The crypto provider: ring (quick to build, no cmake), explicit so that another
 /// crate enabling a second provider cannot make the choice ambiguous.
@@ -26,14 +26,15 @@ pub const VERSIONS: &[&rustls::SupportedProtocolVersion] =
     &[&rustls::version::TLS13, &rustls::version::TLS12];
 
 /// Every certificate of every CA file as a trust anchor.
-pub fn roots(paths: &[impl AsRef<Path>]) -> Result<RootCertStore, String> {
+pub fn roots(paths: &[impl AsRef<Path>]) -> Result<RootCertStore, TlsFileError> {
     let mut store = RootCertStore::empty();
     for path in paths {
         let path = path.as_ref();
         for cert in files::certificates(path)? {
-            store
-                .add(cert)
-                .map_err(|e| format!("{}: not a usable CA certificate: {e}", path.display()))?;
+            store.add(cert).map_err(|source| TlsFileError::Anchor {
+                path: path.to_path_buf(),
+                source,
+            })?;
         }
     }
     Ok(store)
@@ -42,12 +43,19 @@ pub fn roots(paths: &[impl AsRef<Path>]) -> Result<RootCertStore, String> {
 /// Every revocation list of every CRL file.
 pub fn crls(
     paths: &[impl AsRef<Path>],
-) -> Result<Vec<CertificateRevocationListDer<'static>>, String> {
+) -> Result<Vec<CertificateRevocationListDer<'static>>, TlsFileError> {
     let mut all = Vec::new();
     for path in paths {
         all.extend(files::revocation_lists(path.as_ref())?);
     }
     Ok(all)
+}
+
+/// The error of the verifier of `side` certificates.
+fn verifier(
+    side: &'static str,
+) -> impl FnOnce(rustls::server::VerifierBuilderError) -> TlsFileError {
+    move |source| TlsFileError::Verifier { side, source }
 }
 
 /// Server side: a client certificate is mandatory.
@@ -56,18 +64,16 @@ pub fn server_config(
     crls: Vec<CertificateRevocationListDer<'static>>,
     chain: Vec<CertificateDer<'static>>,
     key: PrivateKeyDer<'static>,
-) -> Result<ServerConfig, String> {
+) -> Result<ServerConfig, TlsFileError> {
     let provider = provider();
     let verifier = WebPkiClientVerifier::builder_with_provider(roots, provider.clone())
         .with_crls(crls)
         .build()
-        .map_err(|e| format!("client certificate verifier: {e}"))?;
-    ServerConfig::builder_with_provider(provider)
-        .with_protocol_versions(VERSIONS)
-        .map_err(|e| e.to_string())?
+        .map_err(verifier("client"))?;
+    Ok(ServerConfig::builder_with_provider(provider)
+        .with_protocol_versions(VERSIONS)?
         .with_client_cert_verifier(verifier)
-        .with_single_cert(chain, key)
-        .map_err(|e| e.to_string())
+        .with_single_cert(chain, key)?)
 }
 
 /// Client side: verifies the server's certificate, presents `chain`.
@@ -76,18 +82,16 @@ pub fn client_config(
     crls: Vec<CertificateRevocationListDer<'static>>,
     chain: Vec<CertificateDer<'static>>,
     key: PrivateKeyDer<'static>,
-) -> Result<ClientConfig, String> {
+) -> Result<ClientConfig, TlsFileError> {
     let provider = provider();
     let verifier = WebPkiServerVerifier::builder_with_provider(roots, provider.clone())
         .with_crls(crls)
         .build()
-        .map_err(|e| format!("server certificate verifier: {e}"))?;
-    ClientConfig::builder_with_provider(provider)
-        .with_protocol_versions(VERSIONS)
-        .map_err(|e| e.to_string())?
+        .map_err(verifier("server"))?;
+    Ok(ClientConfig::builder_with_provider(provider)
+        .with_protocol_versions(VERSIONS)?
         .with_webpki_verifier(verifier)
-        .with_client_auth_cert(chain, key)
-        .map_err(|e| e.to_string())
+        .with_client_auth_cert(chain, key)?)
 }
 
 /// Build a client configuration from files (a bank host's side of a link).
@@ -96,12 +100,12 @@ pub fn client_from_files(
     crl: &[impl AsRef<Path>],
     cert: &Path,
     key: &Path,
-) -> Result<Arc<ClientConfig>, String> {
+) -> Result<Arc<ClientConfig>, TlsFileError> {
     let chain = files::certificates(cert)?;
     let key_der = files::private_key(key)?;
     client_config(Arc::new(roots(ca)?), crls(crl)?, chain, key_der)
         .map(Arc::new)
-        .map_err(|e| format!("{} with {}: {e}", cert.display(), key.display()))
+        .map_err(|e| e.of_pair(cert, key))
 }
 
 /// Build a server configuration from files (a bank host's side of a link).
@@ -110,10 +114,10 @@ pub fn server_from_files(
     crl: &[impl AsRef<Path>],
     cert: &Path,
     key: &Path,
-) -> Result<Arc<ServerConfig>, String> {
+) -> Result<Arc<ServerConfig>, TlsFileError> {
     let chain = files::certificates(cert)?;
     let key_der = files::private_key(key)?;
     server_config(Arc::new(roots(ca)?), crls(crl)?, chain, key_der)
         .map(Arc::new)
-        .map_err(|e| format!("{} with {}: {e}", cert.display(), key.display()))
+        .map_err(|e| e.of_pair(cert, key))
 }

@@ -1,5 +1,6 @@
 //! Mutual TLS material for links (rustls, ring provider).
 //!
+//! - [`error`]: what is wrong with a file or the configuration built from them;
 //! - [`files`]: PEM certificates, keys and CRLs, with errors naming the file;
 //! - [`endpoint`]: the rustls server and client configurations (peer
 //!   certificates required and verified against the CAs and CRLs);
@@ -7,5 +8,8 @@
 //!   per party).
 
 pub mod endpoint;
+pub mod error;
 pub mod files;
+
+pub use error::TlsFileError;
 pub mod layout;
