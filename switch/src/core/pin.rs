@@ -114,18 +114,22 @@ pub(crate) enum PinPlan {
 
 /// The response code and outcome a failed translation means.
 fn failure(e: &SecurityError) -> (ResponseCode, PinOutcome) {
-    match e {
+    use crate::error::{Classify, Disposition};
+    // The response code is the taxonomy's (one mapping, `crate::error`); the
+    // outcome only names the counter.
+    let rc = match e.disposition() {
+        Disposition::Answer(rc) => rc,
+        _ => ResponseCode::SYSTEM_MALFUNCTION,
+    };
+    let outcome = match e {
         SecurityError::PinBlock(PinBlockError::Length { .. } | PinBlockError::Pan) => {
-            (ResponseCode::FORMAT_ERROR, PinOutcome::Format)
+            PinOutcome::Format
         }
-        SecurityError::PinBlock(_) => (pin_crypto_error(), PinOutcome::Undecipherable),
-        SecurityError::Unavailable(_) => {
-            (ResponseCode::ISSUER_INOPERATIVE, PinOutcome::Unavailable)
-        }
-        SecurityError::NoKey { .. } | SecurityError::BadKey { .. } => {
-            (ResponseCode::SYSTEM_MALFUNCTION, PinOutcome::NoKey)
-        }
-    }
+        SecurityError::PinBlock(_) => PinOutcome::Undecipherable,
+        SecurityError::Unavailable(_) => PinOutcome::Unavailable,
+        SecurityError::NoKey { .. } | SecurityError::BadKey { .. } => PinOutcome::NoKey,
+    };
+    (rc, outcome)
 }
 
 impl Core {
