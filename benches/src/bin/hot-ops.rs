@@ -22,8 +22,16 @@ use switch::core::Millis;
 const OPS: &[(&str, &str)] = &[
     ("decode", "iso87ascii decode of the reference frame"),
     ("text5", "Message::text of fields 7, 11, 32, 37, 41 of a decoded message"),
+    (
+        "str5",
+        "Message::str of fields 7, 11, 32, 37, 41 of a decoded message",
+    ),
     ("set_stan", "Message::set_stan on a message built through the API"),
     ("build14", "Message::new and 14 Message::set (a reversal's fields)"),
+    (
+        "build14_cap",
+        "Message::with_capacity and 14 Message::set (a reversal's fields)",
+    ),
     ("encode_built", "encode_to_bytes of the reference message built through the API"),
     (
         "forward",
@@ -92,6 +100,14 @@ fn run(op: &str, n: u64) -> Result<u64, SetupError> {
                 }
             }
         }
+        "str5" => {
+            let m = black_box(&decoded);
+            for _ in 0..n {
+                for f in [7, 11, 32, 37, 41] {
+                    sum += m.str(black_box(f)).map_or(0, |t| t.len() as u64);
+                }
+            }
+        }
         "set_stan" => {
             let mut m = fixture.message.clone();
             for i in 0..n {
@@ -103,6 +119,18 @@ fn run(op: &str, n: u64) -> Result<u64, SetupError> {
             for _ in 0..n {
                 let mut m = Message::new(Mti::new(b"0420").ok_or("mti")?);
                 for (f, v) in black_box(&REVERSAL_FIELDS) {
+                    m.set(*f, v);
+                }
+                sum += black_box(&m).field_numbers().count() as u64;
+            }
+        }
+        "build14_cap" => {
+            for _ in 0..n {
+                let fields = black_box(&REVERSAL_FIELDS);
+                let bytes = fields.iter().map(|(_, v)| v.len()).sum();
+                let mut m =
+                    Message::with_capacity(Mti::new(b"0420").ok_or("mti")?, fields.len(), bytes);
+                for (f, v) in fields {
                     m.set(*f, v);
                 }
                 sum += black_box(&m).field_numbers().count() as u64;
