@@ -14,25 +14,37 @@ use std::time::Duration;
 
 use benches::{Fixture, SetupError};
 use codecs::{Message, Mti};
-use switch::core::duplicates::{DuplicateKey, Duplicates};
-use switch::core::recent::{AcquirerKey, Forwarded, Recent};
+use switch::core::duplicates::{DuplicateKey, DuplicateKeyRef, Duplicates};
+use switch::core::recent::{AcquirerKey, AcquirerKeyRef, Forwarded, Recent};
 use switch::core::Millis;
 
 /// The operations, each with what one iteration does.
 const OPS: &[(&str, &str)] = &[
     ("decode", "iso87ascii decode of the reference frame"),
-    ("text5", "Message::text of fields 7, 11, 32, 37, 41 of a decoded message"),
+    (
+        "text5",
+        "Message::text of fields 7, 11, 32, 37, 41 of a decoded message",
+    ),
     (
         "str5",
         "Message::str of fields 7, 11, 32, 37, 41 of a decoded message",
     ),
-    ("set_stan", "Message::set_stan on a message built through the API"),
-    ("build14", "Message::new and 14 Message::set (a reversal's fields)"),
+    (
+        "set_stan",
+        "Message::set_stan on a message built through the API",
+    ),
+    (
+        "build14",
+        "Message::new and 14 Message::set (a reversal's fields)",
+    ),
     (
         "build14_cap",
         "Message::with_capacity and 14 Message::set (a reversal's fields)",
     ),
-    ("encode_built", "encode_to_bytes of the reference message built through the API"),
+    (
+        "encode_built",
+        "encode_to_bytes of the reference message built through the API",
+    ),
     (
         "forward",
         "decode, set_stan, set 33 and 100, encode_to_bytes (the switch's forward)",
@@ -44,6 +56,14 @@ const OPS: &[(&str, &str)] = &[
     (
         "recent_owned",
         "an AcquirerKey of Strings, Recent::insert then Recent::get (200,000 keys)",
+    ),
+    (
+        "dup_ref",
+        "a DuplicateKeyRef of &strs, Duplicates::check_and_insert (window 60 s, 100,000 keys)",
+    ),
+    (
+        "recent_ref",
+        "an AcquirerKeyRef of &strs, Recent::insert_ref then Recent::get_ref (200,000 keys)",
     ),
 ];
 
@@ -181,6 +201,32 @@ fn run(op: &str, n: u64) -> Result<u64, SetupError> {
                     },
                 );
                 sum += store.get(&key).map_or(0, |f| f.field90.len() as u64);
+            }
+        }
+        "dup_ref" => {
+            let store = Duplicates::new(Duration::from_secs(60), 100_000);
+            for i in 0..n {
+                let stan = six_digits(i);
+                let key = DuplicateKeyRef {
+                    acquirer: black_box("940800"),
+                    class: 2,
+                    transmission: black_box("0612143015"),
+                    stan: stan_text(&stan),
+                    terminal: black_box("TRM00417"),
+                };
+                sum += u64::from(store.check_and_insert(key, Millis(i)));
+            }
+        }
+        "recent_ref" => {
+            let store = Recent::new(200_000);
+            for i in 0..n {
+                let key = AcquirerKeyRef {
+                    acquirer: black_box("940800"),
+                    stan: i as u32,
+                    transmission: black_box("0612143015"),
+                };
+                store.insert_ref(key, black_box("940810"), black_box(REVERSAL_FIELDS[13].1));
+                sum += store.get_ref(key).map_or(0, |f| f.field90.len() as u64);
             }
         }
         other => return Err(format!("unknown operation {other} (try --list)").into()),
