@@ -36,7 +36,13 @@ impl Spec {
     /// is left as it was.
     pub fn encode(&self, msg: &Message, out: &mut BytesMut) -> Res<()> {
         let mark = out.len();
-        let result = self.encode_inner(msg, out);
+        // Two instances of one function, so the common one (messages built through
+        // the API) carries no splicing code.
+        let result = if msg.origin != 0 && msg.origin == self.layout() {
+            self.encode_inner::<true>(msg, out)
+        } else {
+            self.encode_inner::<false>(msg, out)
+        };
         if result.is_err() {
             out.truncate(mark);
         }
@@ -50,7 +56,9 @@ impl Spec {
         Ok(out.freeze())
     }
 
-    fn encode_inner(&self, msg: &Message, out: &mut BytesMut) -> Res<()> {
+    /// `SPLICE`: the message was decoded under this spec's layout (see
+    /// `encode_spliced`).
+    fn encode_inner<const SPLICE: bool>(&self, msg: &Message, out: &mut BytesMut) -> Res<()> {
         let header = msg.header();
         if header.len() != self.header_len {
             let reason = Reason::WrongLength {
@@ -94,24 +102,30 @@ impl Spec {
             encode_bitmap(self.bitmap, tertiary, out);
         }
 
-        // Decoded under this very layout: the fields still in the frame were checked
-        // there and are written as they came (see `wire_run`).
-        if msg.origin != 0 && msg.origin == self.layout() {
-            // Decoded under this very layout: the fields still in the frame were
-            // checked there and are written as they came (see `wire_run`).
-            let mut i = 0;
-            while let Some(slot) = msg.slots.get(i) {
-                if let Some((run, bytes)) = self.wire_run(msg, i) {
-                    out.extend_from_slice(bytes);
-                    i += run;
-                } else {
-                    self.encode_slot(msg, slot, out)?;
-                    i += 1;
-                }
-            }
-        } else {
-            for slot in &msg.slots {
+        if SPLICE {
+            return self.encode_spliced(msg, out);
+        }
+        for slot in &msg.slots {
+            self.encode_slot(msg, slot, out)?;
+        }
+        Ok(())
+    }
+
+    /// The fields of a message decoded under this very layout: those still in
+    /// the frame were checked there and are copied as they came (see
+    /// `wire_run`); the others are checked and written one by one. Out of line,
+    /// so the loop above stays as tight as before for messages built through the
+    /// API.
+    #[inline(never)]
+    fn encode_spliced(&self, msg: &Message, out: &mut BytesMut) -> Res<()> {
+        let mut i = 0;
+        while let Some(slot) = msg.slots.get(i) {
+            if let Some((run, bytes)) = self.wire_run(msg, i) {
+                out.extend_from_slice(bytes);
+                i += run;
+            } else {
                 self.encode_slot(msg, slot, out)?;
+                i += 1;
             }
         }
         Ok(())
@@ -421,7 +435,11 @@ mod splice_tests {
             m.remove(37);
             m.set(32, "94080");
             let spliced = spec.encode_to_bytes(&m).expect("encodes");
-            assert_eq!(spliced, field_by_field(&spec, &m).expect("encodes"), "{name}");
+            assert_eq!(
+                spliced,
+                field_by_field(&spec, &m).expect("encodes"),
+                "{name}"
+            );
             let back = spec.decode(spliced).expect("decodes");
             assert_eq!(back.text(11).as_deref(), Some("000099"));
             assert_eq!(back.text(32).as_deref(), Some("94080"));
@@ -441,7 +459,9 @@ mod splice_tests {
         let mut f11 = spec.field(11).cloned().expect("field 11");
         f11.length = Length::Fixed(7);
         changed.set_field(11, f11);
-        let err = changed.encode_to_bytes(&m).expect_err("field 11 is 6 digits");
+        let err = changed
+            .encode_to_bytes(&m)
+            .expect_err("field 11 is 6 digits");
         assert_eq!(err.location, Location::Field(11));
         // An unchanged clone shares the layout and splices.
         let clone = (*spec).clone();

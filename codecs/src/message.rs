@@ -499,7 +499,14 @@ mod tests {
         assert_eq!(m.str(12), None);
         // Packed BCD from the wire: converted by text(), not borrowed.
         let data = [0x00, 0x00, 0x01];
-        let bcd = Field::from_parts(11, Form::Bcd { odd: false, pad_left: true }, &data);
+        let bcd = Field::from_parts(
+            11,
+            Form::Bcd {
+                odd: false,
+                pad_left: true,
+            },
+            &data,
+        );
         assert_eq!(bcd.as_str(), None);
         assert_eq!(bcd.text(), "000001");
         let lower = Field::from_parts(52, Form::HexText, b"abcd");
@@ -526,7 +533,12 @@ mod tests {
     fn a_message_with_capacity_does_not_grow() {
         let mut m = Message::with_capacity(Mti::new(b"0420").unwrap(), 4, 32);
         let (slots, local) = (m.slots.as_ptr(), m.local.as_ptr());
-        for (n, v) in [(3, "000000"), (11, "000001"), (32, "940800"), (41, "TRM00417")] {
+        for (n, v) in [
+            (3, "000000"),
+            (11, "000001"),
+            (32, "940800"),
+            (41, "TRM00417"),
+        ] {
             m.set(n, v);
         }
         assert_eq!((m.slots.as_ptr(), m.local.as_ptr()), (slots, local));
