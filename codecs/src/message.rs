@@ -412,10 +412,10 @@ impl Message {
         match self.position(n) {
             Ok(i) => self.slots[i] = slot,
             Err(i) => {
-                if self.slots.len() == self.slots.capacity() {
-                    // A decoded message's index is sized exactly: grow it once by a
-                    // few slots rather than doubling it.
-                    self.slots.reserve(SPARE_SLOTS);
+                if !self.wire.is_empty() && self.slots.len() == self.slots.capacity() {
+                    // A decoded message's index is sized exactly by its bitmap: add
+                    // room for the few fields a forward adds, not double the index.
+                    self.slots.reserve_exact(SPARE_SLOTS);
                 }
                 self.slots.insert(i, slot)
             }
@@ -454,7 +454,7 @@ impl Message {
 /// Bytes reserved for the first value set on a message without local capacity.
 const FIRST_LOCAL: usize = 64;
 
-/// Slots added at once when a field is added to a full index.
+/// Slots added at once when a field is added to a decoded message's full index.
 const SPARE_SLOTS: usize = 4;
 
 /// Marks a header stored in the local buffer (headers are short; the bit is free).
