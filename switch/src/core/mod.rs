@@ -44,6 +44,7 @@ pub mod request;
 pub mod response;
 pub mod saf;
 pub mod saf_delivery;
+pub mod shards;
 pub mod short_text;
 pub mod stats;
 pub mod store_op;
