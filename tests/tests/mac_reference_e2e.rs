@@ -171,7 +171,7 @@ fn config(tag: &str, issuer: SocketAddr) -> String {
 [switch]
 institution_id = "940000"
 rules = "{rules}"
-read_timeout_secs = 2
+read_timeout_ms = 2000
 
 [[link]]
 name = "{tag}-acquirer"
