@@ -15,7 +15,7 @@ const GRACE: Duration = Duration::from_secs(10);
 
 /// Acquirer 940810 listens on port 0; the switch dials issuer 940800 at `issuer`.
 fn config(issuer: std::net::SocketAddr, timeout_ms: u64) -> String {
-    acquirer_and_issuer(issuer, timeout_ms, "read_timeout_secs = 1")
+    acquirer_and_issuer(issuer, timeout_ms, "read_timeout_ms = 1000")
 }
 
 /// A switch with one acquirer and one signed-on issuer (played by the test).
