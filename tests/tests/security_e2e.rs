@@ -601,3 +601,39 @@ async fn a_module_answering_from_a_task_in_time_or_too_late() {
     })
     .await;
 }
+
+/// Review (issue 17): a request whose PIN block the software module translates
+/// within the event is forwarded from inside `Shared::execute`'s batch; the
+/// deadline that forward notes must wake the tick loop like any other, so a
+/// silent issuer's 91 comes at the link's timeout (here 200 ms), not at the
+/// tick loop's next publishing wake (up to 1 s later).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_pin_request_forwarded_within_the_batch_times_out_on_time() {
+    bounded(async {
+        let (_sw, mut acq, mut iss) = network("PINWAKE", 200).await;
+        let card = card();
+        let pin = card.pin();
+        let mut worst = Duration::ZERO;
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        for stan in 21..27 {
+            let req = purchase_with_pin(&card, &pin, stan);
+            let sent = tokio::time::Instant::now();
+            acq.send(&req).await;
+            iss.recv(WAIT).await.expect("forwarded");
+            let r = acq.recv(WAIT).await.expect("RC 91");
+            assert_eq!(r.response_code().as_deref(), Some("91"));
+            worst = worst.max(sent.elapsed());
+            // The reversal the timeout queued goes to the issuer: acknowledged,
+            // so that nothing keeps the timer busy before the next request.
+            let rev = iss.recv(WAIT).await.expect("the reversal");
+            assert_eq!(rev.mti().as_str(), "0420");
+            iss.send(&answer(&rev, "00")).await;
+            tokio::time::sleep(Duration::from_millis(300)).await;
+        }
+        assert!(
+            worst < Duration::from_millis(600),
+            "a 200 ms timeout answered after {worst:?}"
+        );
+    })
+    .await;
+}

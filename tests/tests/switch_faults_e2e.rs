@@ -274,3 +274,62 @@ async fn a_timeout_reversal_is_durable_before_the_91_leaves() {
     sw.shutdown().await;
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+/// Review (issue 17): an acquirer repeats an advice (0221) when its
+/// acknowledgement is late, which is when the store is slow. The repeat's 0230
+/// must not leave before the first one's queued advice is durable either: with
+/// a journal that gathers records for 300 ms, the moment the acquirer has any
+/// 0230 the store already holds the advice.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_repeated_advice_is_acknowledged_only_once_the_advice_is_durable() {
+    let dir = std::env::temp_dir().join(format!("switch-advice-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    let db = dir.join("journal.db");
+    std::env::set_var("ADVICE_TEST_PAN_KEY", "00112233445566778899aabbccddeeff");
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let text = format!(
+        "{}\n[journal]\npath = \"{}\"\ndurability = \"relaxed\"\ngroup_commit_us = 300000\n\
+         pan_key = {{ env = \"ADVICE_TEST_PAN_KEY\" }}\n",
+        config(listener.local_addr().unwrap(), 2000),
+        db.display()
+    );
+    let sw = start_switch(&text).await;
+    let (mut issuer, _) = signed_on_issuer(&listener).await;
+    assert!(wait_until(WAIT, || (1..10).any(|id| sw.core().link_usable(id))).await);
+    let mut acq = Peer::connect(sw.listening["morning-star"]).await;
+    let original = purchase(&pan("9408010000001"), "940810", 31, 2_500);
+    acq.send(&original).await;
+    let fwd = issuer.recv(WAIT).await.expect("forwarded");
+    issuer.send(&answer(&fwd, "00")).await;
+    acq.recv(WAIT).await.expect("the approval");
+    // Let the approval's records commit, so the advice starts a window of its own.
+    tokio::time::sleep(Duration::from_millis(400)).await;
+
+    let mut advice = original.clone();
+    advice.set_mti(codecs::Mti::new(b"0220").unwrap());
+    let mut repeat = advice.clone();
+    repeat.set_mti(codecs::Mti::new(b"0221").unwrap());
+    acq.send(&advice).await;
+    acq.send(&repeat).await;
+    let ack = acq.recv(WAIT).await.expect("an acknowledgement");
+    let heard = Instant::now();
+    assert_eq!(ack.text(39).as_deref(), Some("00"), "{ack:?}");
+    let conn = switch::store::open_connection(&db).unwrap();
+    let owed: i64 = conn
+        .query_row("SELECT count(*) FROM saf", [], |r| r.get(0))
+        .unwrap();
+    assert!(
+        heard.elapsed() < Duration::from_millis(250),
+        "the store was read too long after the 0230 to tell the order"
+    );
+    assert_eq!(
+        owed,
+        1,
+        "the advice is durable when the acquirer hears {} acknowledged",
+        ack.mti()
+    );
+    drop(conn);
+    sw.shutdown().await;
+    let _ = std::fs::remove_dir_all(&dir);
+}

@@ -33,6 +33,10 @@ pub enum Action {
     /// The store operations before it in this batch of actions must be durable
     /// before any later `Send` (or `Close`) of the batch goes out.
     SafBarrier,
+    /// Everything handed to the store so far, by any event, must be durable
+    /// before any later `Send` (or `Close`) of the batch goes out: the answer
+    /// to a repeat whose original's changes may still be on their way.
+    DurableFence,
     /// Close the business day now (0800 with field 70 = 201).
     Cutover,
     /// Ask the security module to translate a PIN block; its answer goes to

@@ -36,7 +36,13 @@ impl Core {
             terminal: text(41),
         };
         if self.duplicates.check_and_insert(key, now) {
-            return reply(id, &msg, ResponseCode::APPROVED);
+            // Acknowledged only once the first one's queued advice is durable:
+            // the acquirer repeats when that acknowledgement is late, which is
+            // when the store is slow; answered at once, a crash before the
+            // commit would lose an advice the acquirer counts as delivered.
+            let mut actions = vec![Action::DurableFence];
+            actions.extend(reply(id, &msg, ResponseCode::APPROVED));
+            return actions;
         }
         let Some(target) = self.original_of(&msg, &acquirer) else {
             return self.decline(now, id, &msg, ResponseCode::NO_SUCH_ISSUER, None);

@@ -392,7 +392,6 @@ impl Core {
         entry: inflight::InFlightEntry,
         actions: &mut Actions,
     ) {
-        self.note_deadline(entry.deadline);
         self.inflight.insert(key, entry);
         if !link.up.load(Ordering::SeqCst) {
             if let Some(entry) = self.inflight.take(&key) {

@@ -239,11 +239,14 @@ impl Core {
         };
         self.counters.pin(PinOutcome::Translated);
         let link = &p.issuer_link;
-        if !link.usable()
+        // An acquirer gone meanwhile could not hear the answer: not forwarded
+        // (the issuer would approve, and the switch reverse it at once).
+        if self.links.get(p.acquirer).is_none()
+            || !link.usable()
             || link.in_flight.load(std::sync::atomic::Ordering::Relaxed)
                 >= link.config.max_in_flight
         {
-            tracing::info!(issuer_link = %link.config.name, "issuer link lost or full while the PIN block was translated; RC 91");
+            tracing::info!(issuer_link = %link.config.name, "acquirer gone, or issuer link lost or full, while the PIN block was translated; RC 91");
             return self.decline(
                 now,
                 p.acquirer,

@@ -194,5 +194,7 @@ impl Core {
         );
         // After the insert: the tick prunes deadlines whose key is not in flight.
         link.push_deadline(TimeoutClass::Pos, (deadline, class, stan));
+        // After the push, as for a request (see `Core::dispatch`).
+        self.note_deadline(deadline);
     }
 }

@@ -123,6 +123,11 @@ impl Shared {
             }
             let confirmed = self.execute_batch(actions).await;
             if confirmed.is_empty() {
+                // A deadline noted while the batch ran (a PIN translation
+                // answered within it forwards its request) wakes the timer too.
+                if self.core.take_wake() {
+                    self.timer.notify_one();
+                }
                 return;
             }
             actions = self.core.on_saf_durable(self.now(), &confirmed);
@@ -175,6 +180,11 @@ impl Shared {
                     }
                 }
                 Action::SafBarrier => wait_for = wait_for.max(stored),
+                Action::DurableFence => {
+                    if let Some(store) = &self.store {
+                        wait_for = wait_for.max(store.submitted());
+                    }
+                }
                 Action::Cutover => {
                     if let Some(store) = &self.store {
                         store.cutover(unix_ms());

@@ -143,3 +143,21 @@ fn shutdown_declines_what_waits_for_the_module() {
     assert_eq!(rc(&one_to(&actions, 1)), "91");
     assert_eq!(core.pending_requests(), 0);
 }
+
+/// Review (issue 17): the acquirer's connection is gone by the time the module
+/// answers. Nobody can hear the issuer's answer any more: forwarding would
+/// have the issuer authorize (for cash: hold the funds) only for the switch to
+/// queue a reversal when the approval comes back.
+#[test]
+fn a_translation_answered_after_the_acquirer_left_is_not_forwarded() {
+    let core = core(true, true);
+    let req = translation(core.on_message(Millis(1), 1, request(&block())));
+    core.on_link_down(Millis(3), 1);
+    let result = module().translate_pin(req.from(), req.to(), req.block(), req.pan());
+    let actions = core.on_pin_translated(Millis(7), req.token, result);
+    assert!(
+        sends(&actions).iter().all(|(link, _)| *link != 2),
+        "forwarded to the issuer: {actions:?}"
+    );
+    assert_eq!(core.in_flight(), 0);
+}
