@@ -20,7 +20,10 @@ impl Core {
             if link.config.role == Role::Issuer {
                 match code {
                     1 => link.signed_on.store(true, Ordering::Relaxed),
-                    2 => link.signed_on.store(false, Ordering::Relaxed),
+                    2 => {
+                        link.signed_on.store(false, Ordering::Relaxed);
+                        self.note_keep_alive(link);
+                    }
                     _ => {}
                 }
             }
@@ -71,7 +74,8 @@ impl Core {
                 tracing::info!(link = %link.config.name, bank = %link.config.bank, "signed on");
             }
             1 => {
-                tracing::warn!(link = %link.config.name, rc = ?msg.response_code(), "sign-on refused")
+                tracing::warn!(link = %link.config.name, rc = ?msg.response_code(), "sign-on refused");
+                self.note_keep_alive(link);
             }
             _ => {}
         }

@@ -192,16 +192,17 @@ impl SafQueue {
     /// A queue holding `items` (durable already: read back from the store).
     pub fn restore(items: Vec<SafItem>) -> SafQueue {
         let saf = SafQueue::default();
-        saf.add_restored(items);
+        saf.add_restored(items, 0);
         saf
     }
 
     /// Add `items`, durable already (read back from the store at start), and
     /// number new items after them.
-    pub fn add_restored(&self, mut items: Vec<SafItem>) {
+    pub fn add_restored(&self, mut items: Vec<SafItem>, last_id: u64) {
         // Each issuer's queue is kept in id order (lookups search it by id).
         items.sort_by_key(|i| i.id);
         let mut g = self.lock();
+        g.next_id = g.next_id.max(last_id);
         for item in items {
             g.next_id = g.next_id.max(item.id);
             g.queues

@@ -74,14 +74,23 @@ impl Core {
     /// filled now.
     pub fn on_saf_durable(&self, now: Millis, ids: &[u64]) -> Actions {
         let mut actions = Vec::new();
-        for issuer in self.saf.confirm(ids) {
-            self.deliver_saf_to(&issuer, now, &mut actions);
+        let issuers = self.saf.confirm(ids);
+        for issuer in &issuers {
+            self.deliver_saf_to(issuer, now, &mut actions);
+        }
+        if !issuers.is_empty() {
+            // What no window could take now (no usable link, the window full) is
+            // looked at again on the queue's pace, not at the next tick the
+            // timer was armed for.
+            self.note_deadline(now.after(super::timer::SAF_PASS));
         }
         actions
     }
 
-    /// Store-and-forward items read back from the store at start (durable already).
-    pub fn restore_saf(&self, items: Vec<SafItem>) {
-        self.saf.add_restored(items);
+    /// Store-and-forward items read back from the store at start (durable
+    /// already); new items are numbered after `last_id` (the store's highest,
+    /// counting rows it could not read back), so none overwrites a stored row.
+    pub fn restore_saf(&self, items: Vec<SafItem>, last_id: u64) {
+        self.saf.add_restored(items, last_id);
     }
 }

@@ -113,6 +113,15 @@ impl Core {
         let received = Millis(link.last_received.load(Ordering::Relaxed));
         Some(received.after(link.config.echo_interval))
     }
+
+    /// The timer is told when `link`'s keep-alive work is next due: after a
+    /// refused sign-on or a sign-off, the next sign-on comes sooner than the
+    /// answer's wait the timer was armed for.
+    pub(crate) fn note_keep_alive(&self, link: &Link) {
+        if let Some(due) = self.keep_alive_due(link) {
+            self.note_deadline(due);
+        }
+    }
 }
 
 /// How long an echo's or sign-on's answer is awaited: as long as a request's

@@ -378,6 +378,7 @@ impl RunningSwitch {
         let mut store = None;
         let mut remembered = Vec::new();
         let mut owed = opts.saf.unwrap_or_default();
+        let mut last_saf_id = 0;
         let mut journal = opts.journal;
         if let Some(jc) = &opts.config.journal {
             // Without its key the journal could not hash PANs: do not start.
@@ -404,11 +405,12 @@ impl RunningSwitch {
             remembered = std::mem::take(&mut recovered.forwarded);
             settings.pan_key = Some(pan_key.clone());
             owed.append(&mut recovered.saf);
+            last_saf_id = recovered.last_saf_id;
             journal.get_or_insert_with(|| Arc::new(StoreJournal::new(opened.clone())));
             store = Some(opened);
         }
         let core = Core::new(settings, Arc::new(SharedRoutingTable::new(opts.routing)));
-        core.restore_saf(owed);
+        core.restore_saf(owed, last_saf_id);
         // Oldest first, so the newest stay when the index is full.
         for f in remembered.iter().rev() {
             core.remember_forwarded(

@@ -83,6 +83,9 @@ pub struct Recovered {
     /// reversals just queued for transactions that were forwarded and never
     /// completed).
     pub saf: Vec<SafItem>,
+    /// The highest store-and-forward id in the store, counting rows that did not
+    /// decode (left there for an operator): new items are numbered after it.
+    pub last_saf_id: u64,
     /// How many reversals were queued for transactions left in flight by the
     /// previous run.
     pub reversals_queued: usize,

@@ -427,6 +427,8 @@ pub fn recover(conn: &mut Connection, now_ms: i64, remember: usize) -> rusqlite:
     tx.commit()?;
     let last_txn_id: i64 =
         conn.query_row("SELECT coalesce(max(id), 0) FROM journal", [], |r| r.get(0))?;
+    let last_saf_id: i64 =
+        conn.query_row("SELECT coalesce(max(id), 0) FROM saf", [], |r| r.get(0))?;
     let spec = storage_spec();
     let mut stmt =
         conn.prepare("SELECT id, issuer, message, attempts, queued_ms FROM saf ORDER BY id")?;
@@ -479,6 +481,7 @@ pub fn recover(conn: &mut Connection, now_ms: i64, remember: usize) -> rusqlite:
     Ok(Recovered {
         last_txn_id: last_txn_id as u64,
         saf,
+        last_saf_id: u64::try_from(last_saf_id).unwrap_or(0),
         reversals_queued,
         forwarded,
     })

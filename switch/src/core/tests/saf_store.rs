@@ -147,7 +147,7 @@ fn items_restored_at_start_are_durable_and_delivered_by_the_tick() {
         attempts: 2,
         next_attempt: Millis(0),
     };
-    h.core.restore_saf(vec![item]);
+    h.core.restore_saf(vec![item], 0);
     let out = h.core.on_tick(Millis(10));
     assert_eq!(one_to(&out, ISS).mti(), Mti::REVERSAL_ADVICE_REPEAT);
     assert!(matches!(
@@ -160,4 +160,16 @@ fn items_restored_at_start_are_durable_and_delivered_by_the_tick() {
     // New items are numbered after the restored ones.
     let later = timed_out_purchase(&h, 61, 20);
     assert_eq!(pushed(&later), vec![42]);
+}
+
+/// Review (issue 17): a stored row that did not decode at start is left in the
+/// store for an operator; a new item must not take its id (the store's write
+/// would replace the row).
+#[test]
+fn new_items_are_numbered_after_every_stored_row_even_unreadable_ones() {
+    let h = Harness::new();
+    // The store held ids up to 57; none could be read back.
+    h.core.restore_saf(Vec::new(), 57);
+    let later = timed_out_purchase(&h, 61, 20);
+    assert_eq!(pushed(&later), vec![58]);
 }

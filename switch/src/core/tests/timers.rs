@@ -90,3 +90,21 @@ fn a_refused_sign_on_is_repeated_after_a_pause_not_every_tick() {
     let again = one_to(&h.core.on_tick(Millis(1000)), ISS2);
     assert_eq!(again.text(70).unwrap(), "001");
 }
+
+#[test]
+fn a_refused_sign_on_wakes_the_timer_for_the_next_one() {
+    let h = Harness::new();
+    let actions = h
+        .core
+        .on_link_up(Millis(0), ISS2, link_config(Role::Issuer, "940800"));
+    let signon = one_to(&actions, ISS2);
+    h.core.on_tick(Millis(1));
+    assert_eq!(h.core.arm(Millis(30_000)), Millis(30_000));
+    assert!(!h.core.take_wake());
+    let refused = answer(&signon, ResponseCode::SYSTEM_MALFUNCTION).unwrap();
+    h.core.on_message(Millis(5), ISS2, refused);
+    assert!(
+        h.core.take_wake(),
+        "the next sign-on is due within a second, before the timer's 30 s"
+    );
+}
