@@ -116,12 +116,25 @@ impl Shared {
     /// the store cannot keep). The tick loop is woken when the event brought the
     /// core's next deadline closer.
     pub(crate) async fn execute(&self, actions: Actions) {
+        self.execute_with(actions, Room::Wait).await;
+    }
+
+    /// [`Shared::execute`] for the switch's own loops (the timer, the store's
+    /// confirmations): a `Send` to a link whose queue is full is handed to a
+    /// task instead of awaited, so one issuer that stops reading cannot stop
+    /// every other link's timeouts, echoes and store-and-forward. What such a
+    /// loop sends is bounded (timeouts, echoes, SAF windows).
+    pub(crate) async fn execute_detached(&self, actions: Actions) {
+        self.execute_with(actions, Room::Detach).await;
+    }
+
+    async fn execute_with(&self, actions: Actions, room: Room) {
         let mut actions = actions;
         loop {
             if self.core.take_wake() {
                 self.timer.notify_one();
             }
-            let confirmed = self.execute_batch(actions).await;
+            let confirmed = self.execute_batch(actions, room).await;
             if confirmed.is_empty() {
                 // A deadline noted while the batch ran (a PIN translation
                 // answered within it forwards its request) wakes the timer too.
@@ -143,7 +156,7 @@ impl Shared {
     /// brought the event goes on reading (one issuer link carries every answer
     /// from that issuer). The store's pushes are reported to the core from that
     /// commit too ([`saf_durable_loop`]); returns the pushes confirmed at once.
-    async fn execute_batch(&self, actions: Actions) -> Vec<u64> {
+    async fn execute_batch(&self, actions: Actions, room: Room) -> Vec<u64> {
         let strict = self
             .store
             .as_ref()
@@ -163,7 +176,14 @@ impl Shared {
                             store.when_durable(wait_for, deliver_when_released(frames, outgoing));
                         }
                     }
-                    None => self.send(link, msg).await,
+                    None => match room {
+                        Room::Wait => self.send(link, msg).await,
+                        Room::Detach => {
+                            if let Some((frames, outgoing)) = self.encode_for(link, msg) {
+                                deliver_when_released(frames, outgoing)();
+                            }
+                        }
+                    },
                 },
                 Action::Store(op) => {
                     let push = op.pushed();
@@ -285,7 +305,8 @@ impl Shared {
     }
 }
 
-/// Held work that queues `outgoing` on a link's writer once released: at once
+/// Work that queues `outgoing` on a link's writer, run once released (a held
+/// message) or at once (from the switch's own loops): at once
 /// if the queue has room (the usual case), else from a task that waits for room,
 /// so the thread that releases it never blocks.
 fn deliver_when_released(
@@ -309,6 +330,15 @@ fn deliver_when_released(
             None => tracing::error!("link queue full and no runtime to wait on; message not sent"),
         },
     })
+}
+
+/// Whether a batch's `Send`s wait for room on a full link queue (a connection's
+/// own reader: back-pressure on the peer that brought the event) or hand the
+/// message to a task (the switch's own loops, which serve every link).
+#[derive(Clone, Copy)]
+enum Room {
+    Wait,
+    Detach,
 }
 
 /// A running switch.
@@ -592,7 +622,7 @@ pub(crate) fn unix_ms() -> i64 {
 async fn saf_durable_loop(shared: Arc<Shared>, mut durable: mpsc::UnboundedReceiver<Vec<u64>>) {
     while let Some(ids) = durable.recv().await {
         let actions = shared.core.on_saf_durable(shared.now(), &ids);
-        shared.execute(actions).await;
+        shared.execute_detached(actions).await;
     }
 }
 
@@ -608,7 +638,7 @@ async fn tick_loop(shared: Arc<Shared>) {
         let now = shared.now();
         let actions = shared.core.on_tick(now);
         if !actions.is_empty() {
-            shared.execute(actions).await;
+            shared.execute_detached(actions).await;
         }
         // Beside the tick, not in it: a snapshot allocates, once a second is enough.
         if published.elapsed() >= super::publish::PUBLISH_EVERY {
