@@ -111,7 +111,7 @@ impl Message {
 
     /// Set field 11 (six digits, zero-padded).
     pub fn set_stan(&mut self, stan: u32) {
-        self.set(11, &format!("{:06}", stan % 1_000_000));
+        self.set_digits(11, u64::from(stan), 6);
     }
 
     /// Field 37, the retrieval reference number.
@@ -152,8 +152,8 @@ impl Message {
     /// Set field 4 (12 digits of minor units) and field 49 from a decimal amount.
     pub fn set_amount(&mut self, amount: Decimal, currency: Currency) -> Result<(), AmountError> {
         let minor = amount_to_minor(amount, currency)?;
-        self.set(4, &format!("{minor:012}"));
-        self.set(49, &format!("{:03}", currency.numeric));
+        self.set_digits(4, minor, 12);
+        self.set_digits(49, u64::from(currency.numeric), 3);
         Ok(())
     }
 }

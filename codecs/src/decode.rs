@@ -146,6 +146,7 @@ impl Spec {
             local: Vec::new(),
             slots,
             sensitive: self.sensitive_fields(),
+            origin: self.layout(),
         })
     }
 

@@ -10,12 +10,18 @@
 //! Everything else (hex text, EBCDIC, packed BCD, values converted between
 //! dialects) goes through [`encode_field`]. Both paths check the same things in the
 //! same order: characters first, then the length.
+//!
+//! A message decoded under the same spec layout and then changed in a few fields
+//! (a switch's forward: new STAN, field 33, field 100) is spliced: the runs of
+//! fields still in the frame are copied with their length prefixes in one go
+//! (the decoder checked them against the same field plans), and only the bitmaps
+//! and the fields set since are written field by field.
 
 use bytes::{BufMut, BytesMut};
 
 use crate::content::{ascii_to_ebcdic, char_nibble, first_invalid, hex_value, HEX_UPPER};
 use crate::error::{EncodeError, Location, Reason};
-use crate::message::{Field, Form, Message};
+use crate::message::{Field, Form, Message, Slot};
 use crate::spec::{
     BitmapEncoding, ContentClass, DataEncoding, FieldPlan, MtiEncoding, PrefixEncoding, Spec,
 };
@@ -30,7 +36,13 @@ impl Spec {
     /// is left as it was.
     pub fn encode(&self, msg: &Message, out: &mut BytesMut) -> Res<()> {
         let mark = out.len();
-        let result = self.encode_inner(msg, out);
+        // Two instances of one function, so the common one (messages built through
+        // the API) carries no splicing code.
+        let result = if msg.origin != 0 && msg.origin == self.layout() {
+            self.encode_inner::<true>(msg, out)
+        } else {
+            self.encode_inner::<false>(msg, out)
+        };
         if result.is_err() {
             out.truncate(mark);
         }
@@ -44,7 +56,9 @@ impl Spec {
         Ok(out.freeze())
     }
 
-    fn encode_inner(&self, msg: &Message, out: &mut BytesMut) -> Res<()> {
+    /// `SPLICE`: the message was decoded under this spec's layout (see
+    /// `encode_spliced`).
+    fn encode_inner<const SPLICE: bool>(&self, msg: &Message, out: &mut BytesMut) -> Res<()> {
         let header = msg.header();
         if header.len() != self.header_len {
             let reason = Reason::WrongLength {
@@ -88,23 +102,83 @@ impl Spec {
             encode_bitmap(self.bitmap, tertiary, out);
         }
 
+        if SPLICE {
+            return self.encode_spliced(msg, out);
+        }
         for slot in &msg.slots {
-            let n = slot.field;
-            let plan = self.plan(n);
-            if !plan.defined {
-                return Err(EncodeError::new(Location::Field(n), Reason::UndefinedField));
-            }
-            let field = msg.view(slot);
-            if slot.form == Form::Text
-                && plan.encoding == DataEncoding::Ascii
-                && plan.class != ContentClass::B
-            {
-                encode_ascii_text(plan, n, field.wire(), out)?;
+            self.encode_slot(msg, slot, out)?;
+        }
+        Ok(())
+    }
+
+    /// The fields of a message decoded under this very layout: those still in
+    /// the frame were checked there and are copied as they came (see
+    /// `wire_run`); the others are checked and written one by one. Out of line,
+    /// so the loop above stays as tight as before for messages built through the
+    /// API.
+    #[inline(never)]
+    fn encode_spliced(&self, msg: &Message, out: &mut BytesMut) -> Res<()> {
+        let mut i = 0;
+        while let Some(slot) = msg.slots.get(i) {
+            if let Some((run, bytes)) = self.wire_run(msg, i) {
+                out.extend_from_slice(bytes);
+                i += run;
             } else {
-                encode_field(plan, &field, out)?;
+                self.encode_slot(msg, slot, out)?;
+                i += 1;
             }
         }
         Ok(())
+    }
+
+    /// Check and write one field.
+    #[inline(always)]
+    fn encode_slot(&self, msg: &Message, slot: &Slot, out: &mut BytesMut) -> Res<()> {
+        let n = slot.field;
+        let plan = self.plan(n);
+        if !plan.defined {
+            return Err(EncodeError::new(Location::Field(n), Reason::UndefinedField));
+        }
+        let field = msg.view(slot);
+        if slot.form == Form::Text
+            && plan.encoding == DataEncoding::Ascii
+            && plan.class != ContentClass::B
+        {
+            encode_ascii_text(plan, n, field.wire(), out)
+        } else {
+            encode_field(plan, &field, out)
+        }
+    }
+}
+
+impl Spec {
+    /// The frame bytes (length prefixes included) of the run of fields from
+    /// `msg.slots[first]` on that are still in the frame and lie back to back
+    /// there, with the run's length in slots; `None` if `first` is not in the frame.
+    /// Only for a message decoded under this spec's layout: the decoder checked
+    /// those bytes against these very field plans, so they are the encoding.
+    fn wire_run<'m>(&self, msg: &'m Message, first: usize) -> Option<(usize, &'m [u8])> {
+        let start_of = |slot: &Slot| -> Option<u32> {
+            if !slot.in_wire {
+                return None;
+            }
+            let plan = self.plan(slot.field);
+            let prefix = if plan.variable { plan.prefix_width } else { 0 };
+            slot.start.checked_sub(u32::from(prefix))
+        };
+        let slots = msg.slots.get(first..)?;
+        let from = start_of(slots.first()?)?;
+        let mut to = from;
+        let mut run = 0;
+        for slot in slots {
+            if start_of(slot) != Some(to) {
+                break;
+            }
+            to = slot.start + slot.len;
+            run += 1;
+        }
+        let bytes = msg.wire.get(from as usize..to as usize)?;
+        Some((run, bytes))
     }
 }
 
@@ -305,4 +379,98 @@ fn encode_field(plan: &FieldPlan, field: &Field<'_>, out: &mut BytesMut) -> Res<
         }
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod splice_tests {
+    use crate::mti::Mti;
+    use crate::spec::iso87::{builtin, BUILTIN_NAMES};
+    use crate::spec::Length;
+
+    use super::*;
+
+    /// A request with fixed and variable, text and binary fields, and a secondary
+    /// bitmap (field 100).
+    fn request() -> Message {
+        let mut m = Message::new(Mti::new(b"0200").expect("mti"));
+        for (n, v) in [
+            (2, "9408001234567896"),
+            (3, "000000"),
+            (4, "000000012500"),
+            (7, "0612143015"),
+            (11, "004217"),
+            (32, "940800"),
+            (35, "9408001234567896=29121010000000123"),
+            (37, "516314004217"),
+            (41, "TRM00417"),
+            (49, "408"),
+            (102, "12345"),
+        ] {
+            m.set(n, v);
+        }
+        m.set_binary(52, &[0x3A, 0x9F, 0x1C, 0x4E, 0x8B, 0x27, 0xD0, 0x65]);
+        m
+    }
+
+    fn field_by_field(spec: &Spec, msg: &Message) -> Res<bytes::Bytes> {
+        let mut copy = msg.clone();
+        copy.origin = 0;
+        spec.encode_to_bytes(&copy)
+    }
+
+    #[test]
+    fn a_spliced_encoding_is_the_field_by_field_one() {
+        for name in BUILTIN_NAMES {
+            let spec = builtin(name).expect("builtin");
+            let frame = spec.encode_to_bytes(&request()).expect("encodes");
+            let mut m = spec.decode(frame.clone()).expect("decodes");
+            assert_ne!(m.origin, 0);
+            // Untouched: the very frame.
+            assert_eq!(spec.encode_to_bytes(&m).expect("encodes"), frame, "{name}");
+            // A switch's forward: a new STAN, two fields added, one removed, one
+            // variable field rewritten with another length.
+            m.set_stan(99);
+            m.set(33, "940000");
+            m.set(100, "940810");
+            m.remove(37);
+            m.set(32, "94080");
+            let spliced = spec.encode_to_bytes(&m).expect("encodes");
+            assert_eq!(
+                spliced,
+                field_by_field(&spec, &m).expect("encodes"),
+                "{name}"
+            );
+            let back = spec.decode(spliced).expect("decodes");
+            assert_eq!(back.text(11).as_deref(), Some("000099"));
+            assert_eq!(back.text(32).as_deref(), Some("94080"));
+            assert_eq!(back.text(100).as_deref(), Some("940810"));
+            assert!(!back.has(37));
+        }
+    }
+
+    #[test]
+    fn another_layout_checks_every_field() {
+        let spec = builtin("iso87ascii").expect("builtin");
+        let frame = spec.encode_to_bytes(&request()).expect("encodes");
+        let m = spec.decode(frame).expect("decodes");
+        // The same dialect with field 11 redefined: a message decoded under the
+        // original must be checked against the new definition, not copied.
+        let mut changed = (*spec).clone();
+        let mut f11 = spec.field(11).cloned().expect("field 11");
+        f11.length = Length::Fixed(7);
+        changed.set_field(11, f11);
+        let err = changed
+            .encode_to_bytes(&m)
+            .expect_err("field 11 is 6 digits");
+        assert_eq!(err.location, Location::Field(11));
+        // An unchanged clone shares the layout and splices.
+        let clone = (*spec).clone();
+        assert_eq!(clone.layout(), spec.layout());
+        assert_ne!(changed.layout(), spec.layout());
+        // Another dialect decodes what it encodes, never the other's frame bytes.
+        let binary = builtin("iso87binary").expect("builtin");
+        let reencoded = binary.encode_to_bytes(&m).expect("encodes");
+        let back = binary.decode(reencoded).expect("decodes");
+        assert_eq!(back.text(52).as_deref(), Some("3A9F1C4E8B27D065"));
+    }
 }

@@ -104,6 +104,10 @@ pub struct Message {
     pub(crate) slots: Vec<Slot>,
     /// Fields to show only by length (the spec's sensitive fields plus the defaults).
     pub(crate) sensitive: FieldSet,
+    /// The layout id of the spec the frame was decoded under (0: built through the
+    /// API). Encoding under that same layout copies the wire bytes of the fields
+    /// still in the frame instead of checking and re-writing them one by one.
+    pub(crate) origin: u32,
 }
 
 /// A read-only view of one field's value.
@@ -176,6 +180,9 @@ impl<'a> Field<'a> {
 
     /// The value as text: the characters for text classes, uppercase hex for binary.
     pub fn text(&self) -> Cow<'a, str> {
+        if let Some(text) = self.as_str() {
+            return Cow::Borrowed(text);
+        }
         match self.form {
             Form::Raw => Cow::Owned(to_hex(self.data)),
             Form::HexText if self.data.iter().all(|b| !b.is_ascii_lowercase()) => {
@@ -186,6 +193,24 @@ impl<'a> Field<'a> {
                 Cow::Borrowed(b) => String::from_utf8_lossy(b),
                 Cow::Owned(v) => Cow::Owned(String::from_utf8_lossy(&v).into_owned()),
             },
+        }
+    }
+
+    /// The value as text, borrowed, when it is stored as text: a text-class field
+    /// decoded from an ASCII dialect (its characters were checked at decode), a
+    /// field set through [`Message::set`], or a binary field held as uppercase hex
+    /// text. `None` for values that need converting (EBCDIC, packed BCD, raw
+    /// binary, lowercase hex): [`Field::text`] converts those.
+    #[inline]
+    pub fn as_str(&self) -> Option<&'a str> {
+        match self.form {
+            // ASCII by the class check (decode) or a `&str` (set): `from_utf8` only
+            // confirms it, with no scan for replacement characters and no copy.
+            Form::Text => std::str::from_utf8(self.data).ok(),
+            Form::HexText if !self.data.iter().any(u8::is_ascii_lowercase) => {
+                std::str::from_utf8(self.data).ok()
+            }
+            _ => None,
         }
     }
 
@@ -216,13 +241,21 @@ impl<'a> Field<'a> {
 impl Message {
     /// An empty message of type `mti`.
     pub fn new(mti: Mti) -> Message {
+        Message::with_capacity(mti, 0, 0)
+    }
+
+    /// An empty message of type `mti` with room for `fields` fields holding `bytes`
+    /// bytes of values in all, so that building it with [`Message::set`] does not
+    /// grow its buffers field by field.
+    pub fn with_capacity(mti: Mti, fields: usize, bytes: usize) -> Message {
         Message {
             mti,
             wire: Bytes::new(),
             header: (0, 0),
-            local: Vec::new(),
-            slots: Vec::new(),
+            local: Vec::with_capacity(bytes),
+            slots: Vec::with_capacity(fields),
             sensitive: ALWAYS_SENSITIVE,
+            origin: 0,
         }
     }
 
@@ -301,6 +334,15 @@ impl Message {
         self.get(n).map(|f| f.text())
     }
 
+    /// Field `n` as borrowed text when it is stored as text (see [`Field::as_str`]):
+    /// no allocation and no conversion. `None` when absent or stored in another
+    /// form (EBCDIC, packed BCD, binary): use [`Message::text`] where a dialect
+    /// may hold the field that way.
+    #[inline]
+    pub fn str(&self, n: u8) -> Option<&str> {
+        self.get(n).and_then(|f| f.as_str())
+    }
+
     /// Whether field `n` is present.
     pub fn has(&self, n: u8) -> bool {
         self.position(n).is_ok()
@@ -320,6 +362,20 @@ impl Message {
     /// against the spec when the message is encoded.
     pub fn set(&mut self, n: u8, text: &str) {
         self.set_stored(n, Form::Text, text.as_bytes());
+    }
+
+    /// Set a numeric field to the last `width` decimal digits of `value`, zero-padded
+    /// (`width` at most 20, the digits of `u64::MAX`): `set_digits(11, 42, 6)` sets
+    /// `"000042"`. Written by hand, not through `format!`.
+    pub fn set_digits(&mut self, n: u8, value: u64, width: usize) {
+        let mut digits = [b'0'; 20];
+        let width = width.min(digits.len());
+        let mut v = value;
+        for d in digits[..width].iter_mut().rev() {
+            *d = b'0' + (v % 10) as u8;
+            v /= 10;
+        }
+        self.set_stored(n, Form::Text, &digits[..width]);
     }
 
     /// Set a binary (`b`) field from raw bytes.
@@ -346,10 +402,23 @@ impl Message {
             start: self.local.len() as u32,
             len: value.len() as u32,
         };
+        if self.local.capacity() == 0 {
+            // The first value set on a decoded message (or one made without a
+            // capacity): room for a few more, as a switch sets 3-5 fields on each
+            // message it forwards (a Vec would grow 8, 16, 32 bytes: 3 allocations).
+            self.local.reserve(value.len().max(FIRST_LOCAL));
+        }
         self.local.extend_from_slice(value);
         match self.position(n) {
             Ok(i) => self.slots[i] = slot,
-            Err(i) => self.slots.insert(i, slot),
+            Err(i) => {
+                if self.slots.len() == self.slots.capacity() {
+                    // A decoded message's index is sized exactly: grow it once by a
+                    // few slots rather than doubling it.
+                    self.slots.reserve(SPARE_SLOTS);
+                }
+                self.slots.insert(i, slot)
+            }
         }
     }
 
@@ -382,6 +451,12 @@ impl Message {
     }
 }
 
+/// Bytes reserved for the first value set on a message without local capacity.
+const FIRST_LOCAL: usize = 64;
+
+/// Slots added at once when a field is added to a full index.
+const SPARE_SLOTS: usize = 4;
+
 /// Marks a header stored in the local buffer (headers are short; the bit is free).
 const HEADER_LOCAL: u32 = 1 << 31;
 
@@ -409,6 +484,65 @@ mod tests {
         assert!(!m.has(1) && !m.has(65));
         m.set_header(b"ISO01");
         assert_eq!(m.header(), b"ISO01");
+    }
+
+    #[test]
+    fn text_is_borrowed_where_it_is_stored_as_text() {
+        let mut m = Message::new(Mti::new(b"0200").unwrap());
+        m.set(11, "000001");
+        m.set_binary(52, &[0xAB, 0xCD]);
+        assert_eq!(m.str(11), Some("000001"));
+        assert!(matches!(m.text(11), Some(Cow::Borrowed("000001"))));
+        // Raw bytes need converting to hex: text() does, str() does not.
+        assert_eq!(m.str(52), None);
+        assert_eq!(m.text(52).as_deref(), Some("ABCD"));
+        assert_eq!(m.str(12), None);
+        // Packed BCD from the wire: converted by text(), not borrowed.
+        let data = [0x00, 0x00, 0x01];
+        let bcd = Field::from_parts(
+            11,
+            Form::Bcd {
+                odd: false,
+                pad_left: true,
+            },
+            &data,
+        );
+        assert_eq!(bcd.as_str(), None);
+        assert_eq!(bcd.text(), "000001");
+        let lower = Field::from_parts(52, Form::HexText, b"abcd");
+        assert_eq!(lower.as_str(), None);
+        assert_eq!(lower.text(), "ABCD");
+    }
+
+    #[test]
+    fn digits_are_zero_padded_and_cut_to_width() {
+        let mut m = Message::new(Mti::new(b"0200").unwrap());
+        m.set_digits(11, 42, 6);
+        assert_eq!(m.str(11), Some("000042"));
+        m.set_stan(1_234_567);
+        assert_eq!(m.str(11), Some("234567"));
+        m.set_digits(4, 999_999_999_999, 12);
+        assert_eq!(m.str(4), Some("999999999999"));
+        m.set_digits(5, u64::MAX, 40);
+        assert_eq!(m.str(5), Some("18446744073709551615"));
+        m.set_digits(6, 7, 0);
+        assert_eq!(m.str(6), Some(""));
+    }
+
+    #[test]
+    fn a_message_with_capacity_does_not_grow() {
+        let mut m = Message::with_capacity(Mti::new(b"0420").unwrap(), 4, 32);
+        let (slots, local) = (m.slots.as_ptr(), m.local.as_ptr());
+        for (n, v) in [
+            (3, "000000"),
+            (11, "000001"),
+            (32, "940800"),
+            (41, "TRM00417"),
+        ] {
+            m.set(n, v);
+        }
+        assert_eq!((m.slots.as_ptr(), m.local.as_ptr()), (slots, local));
+        assert_eq!(m.str(41), Some("TRM00417"));
     }
 
     #[test]

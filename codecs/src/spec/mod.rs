@@ -254,7 +254,7 @@ pub enum BitmapEncoding {
 }
 
 /// A complete message dialect.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug)]
 pub struct Spec {
     /// The spec's name (built-in name or the file's `name`).
     pub name: String,
@@ -271,6 +271,39 @@ pub struct Spec {
     /// A compact copy of each field's layout for the decoder's hot loop (index =
     /// field number): 193 small entries in a row instead of 193 full `FieldSpec`s.
     plans: Vec<FieldPlan>,
+    /// Names this spec's field layout (see [`next_layout`]): a message decoded under
+    /// a spec with the same id may have its untouched fields copied on encode.
+    layout: u32,
+}
+
+impl PartialEq for Spec {
+    /// Specs are equal when they describe the same dialect: the layout id (an
+    /// identity, not part of the description) is left out.
+    fn eq(&self, other: &Spec) -> bool {
+        self.name == other.name
+            && self.header_len == other.header_len
+            && self.mti == other.mti
+            && self.bitmap == other.bitmap
+            && self.fields == other.fields
+            && self.sensitive == other.sensitive
+    }
+}
+
+impl Eq for Spec {}
+
+/// A fresh layout id, never 0 (0 marks a message built through the API). Every
+/// constructor and every change of a field's definition takes a new one, so two
+/// specs share an id only when one is an unchanged clone of the other. (After 2^32
+/// changes the ids wrap; specs are built at start, a handful per process.)
+fn next_layout() -> u32 {
+    use std::sync::atomic::{AtomicU32, Ordering};
+    static NEXT: AtomicU32 = AtomicU32::new(1);
+    loop {
+        let id = NEXT.fetch_add(1, Ordering::Relaxed);
+        if id != 0 {
+            return id;
+        }
+    }
 }
 
 /// What the decoder needs of one field, packed small.
@@ -383,6 +416,7 @@ impl Spec {
             fields: vec![None; MAX_FIELD as usize + 1],
             sensitive: ALWAYS_SENSITIVE,
             plans: vec![FieldPlan::UNDEFINED; MAX_FIELD as usize + 1],
+            layout: next_layout(),
         }
     }
 
@@ -400,6 +434,7 @@ impl Spec {
             }
             self.plans[n as usize] = FieldPlan::of(&spec);
             *slot = Some(spec);
+            self.layout = next_layout();
         }
     }
 
@@ -408,7 +443,14 @@ impl Spec {
         if let Some(slot) = self.fields.get_mut(n as usize) {
             *slot = None;
             self.plans[n as usize] = FieldPlan::UNDEFINED;
+            self.layout = next_layout();
         }
+    }
+
+    /// The id of this spec's field layout (see [`next_layout`]).
+    #[inline]
+    pub(crate) fn layout(&self) -> u32 {
+        self.layout
     }
 
     /// The decoder's compact layout of field `n` (undefined fields included).

@@ -1,15 +1,21 @@
 //! Duplicate detection: the same (acquirer, MTI class, field 7, field 11, field 41)
 //! within a window is a duplicate transmission (RC 94). Bounded in time and size;
 //! keys are held as 128-bit fingerprints (see [`super::fingerprint`]).
+//!
+//! The store is split into shards by fingerprint, each a map and its own
+//! oldest-first queue behind its own lock, so requests on different links do not
+//! queue on one global lock. The capacity is split evenly between the shards; a
+//! full shard forgets its own oldest key. Stores under a few thousand keys keep one
+//! shard ([`super::fingerprint::shard_count`]), so strictly the oldest key overall.
 
-use std::collections::VecDeque;
+use std::collections::{HashMap, VecDeque};
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::Mutex;
+use std::sync::{Mutex, MutexGuard};
 use std::time::Duration;
 
-use dashmap::DashMap;
-
-use super::fingerprint::{Fingerprint, Fingerprinter};
+use super::fingerprint::{
+    shard_capacity, shard_count, shard_of, Fingerprint, FingerprintHasher, Fingerprinter,
+};
 use super::time::Millis;
 
 /// The identity of an acquirer's request.
@@ -27,13 +33,66 @@ pub struct DuplicateKey {
     pub terminal: String,
 }
 
+/// [`DuplicateKey`] borrowing its fields from the message (no `String`s): the same
+/// fields in the same order, so both give the same fingerprint.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct DuplicateKeyRef<'a> {
+    /// Field 32.
+    pub acquirer: &'a str,
+    /// MTI class digit.
+    pub class: u8,
+    /// Field 7.
+    pub transmission: &'a str,
+    /// Field 11.
+    pub stan: &'a str,
+    /// Field 41.
+    pub terminal: &'a str,
+}
+
+/// A key [`Duplicates`] accepts: [`DuplicateKey`], [`DuplicateKeyRef`] or a
+/// reference to either.
+pub trait AsDuplicateKey {
+    /// The key's fields, borrowed.
+    fn key_ref(&self) -> DuplicateKeyRef<'_>;
+}
+
+impl AsDuplicateKey for DuplicateKey {
+    fn key_ref(&self) -> DuplicateKeyRef<'_> {
+        DuplicateKeyRef {
+            acquirer: &self.acquirer,
+            class: self.class,
+            transmission: &self.transmission,
+            stan: &self.stan,
+            terminal: &self.terminal,
+        }
+    }
+}
+
+impl AsDuplicateKey for DuplicateKeyRef<'_> {
+    fn key_ref(&self) -> DuplicateKeyRef<'_> {
+        *self
+    }
+}
+
+impl<K: AsDuplicateKey> AsDuplicateKey for &K {
+    fn key_ref(&self) -> DuplicateKeyRef<'_> {
+        (**self).key_ref()
+    }
+}
+
+/// One shard: when each of its keys was last recorded, and the recordings
+/// oldest first.
+struct Shard {
+    capacity: usize,
+    seen: HashMap<Fingerprint, Millis, FingerprintHasher>,
+    order: VecDeque<(Millis, Fingerprint)>,
+}
+
 /// Keys seen within the window.
 pub struct Duplicates {
     window: Duration,
-    capacity: usize,
     fingerprints: Fingerprinter,
-    seen: DashMap<Fingerprint, Millis>,
-    order: Mutex<VecDeque<(Millis, Fingerprint)>>,
+    shards: Box<[Mutex<Shard>]>,
     /// Keys forgotten before their window was over (capacity reached).
     shortened: AtomicU64,
 }
@@ -41,12 +100,20 @@ pub struct Duplicates {
 impl Duplicates {
     /// Remember keys for `window`, at most `capacity` of them (oldest dropped first).
     pub fn new(window: Duration, capacity: usize) -> Duplicates {
+        let count = shard_count(capacity);
+        let shards = (0..count)
+            .map(|i| {
+                Mutex::new(Shard {
+                    capacity: shard_capacity(capacity, count, i),
+                    seen: HashMap::default(),
+                    order: VecDeque::new(),
+                })
+            })
+            .collect();
         Duplicates {
             window,
-            capacity,
             fingerprints: Fingerprinter::default(),
-            seen: DashMap::new(),
-            order: Mutex::new(VecDeque::new()),
+            shards,
             shortened: AtomicU64::new(0),
         }
     }
@@ -56,39 +123,44 @@ impl Duplicates {
         self.shortened.load(Ordering::Relaxed)
     }
 
+    fn shard(&self, key: &Fingerprint) -> MutexGuard<'_, Shard> {
+        let i = shard_of(key, self.shards.len());
+        // A panic elsewhere while holding a shard leaves plain data: go on with it.
+        self.shards[i].lock().unwrap_or_else(|p| p.into_inner())
+    }
+
     /// Whether `key` was recorded within the window (without recording it).
-    pub fn contains(&self, key: &DuplicateKey, now: Millis) -> bool {
-        let key = self.fingerprints.of(key);
-        self.seen
+    pub fn contains(&self, key: &impl AsDuplicateKey, now: Millis) -> bool {
+        let key = self.fingerprints.of(&key.key_ref());
+        self.shard(&key)
+            .seen
             .get(&key)
             .is_some_and(|seen| now.since(*seen) < self.window)
     }
 
     /// Record `key`; true if it was already seen within the window.
-    pub fn check_and_insert(&self, key: DuplicateKey, now: Millis) -> bool {
-        use dashmap::mapref::entry::Entry;
-        let key = self.fingerprints.of(&key);
-        match self.seen.entry(key) {
-            Entry::Occupied(mut e) => {
-                if now.since(*e.get()) < self.window {
-                    return true;
-                }
-                e.insert(now);
-            }
-            Entry::Vacant(e) => {
-                e.insert(now);
+    pub fn check_and_insert(&self, key: impl AsDuplicateKey, now: Millis) -> bool {
+        let key = self.fingerprints.of(&key.key_ref());
+        let mut shard = self.shard(&key);
+        let shard = &mut *shard;
+        match shard.seen.get_mut(&key) {
+            Some(seen) if now.since(*seen) < self.window => return true,
+            Some(seen) => *seen = now,
+            None => {
+                shard.seen.insert(key, now);
             }
         }
-        let mut order = self.order.lock().unwrap_or_else(|p| p.into_inner());
-        order.push_back((now, key));
-        while order.len() > self.capacity {
-            if let Some((t, k)) = order.pop_front() {
+        shard.order.push_back((now, key));
+        while shard.order.len() > shard.capacity {
+            if let Some((t, k)) = shard.order.pop_front() {
                 if now.since(t) < self.window {
                     // Full before the window is over: duplicates older than this
                     // one are no longer recognised.
                     self.shortened.fetch_add(1, Ordering::Relaxed);
                 }
-                self.seen.remove_if(&k, |_, seen| *seen == t);
+                if shard.seen.get(&k) == Some(&t) {
+                    shard.seen.remove(&k);
+                }
             }
         }
         false
@@ -96,13 +168,19 @@ impl Duplicates {
 
     /// Forget keys older than the window.
     pub fn expire(&self, now: Millis) {
-        let mut order = self.order.lock().unwrap_or_else(|p| p.into_inner());
-        while order
-            .front()
-            .is_some_and(|(t, _)| now.since(*t) >= self.window)
-        {
-            if let Some((t, k)) = order.pop_front() {
-                self.seen.remove_if(&k, |_, seen| *seen == t);
+        for shard in self.shards.iter() {
+            let mut shard = shard.lock().unwrap_or_else(|p| p.into_inner());
+            let shard = &mut *shard;
+            while shard
+                .order
+                .front()
+                .is_some_and(|(t, _)| now.since(*t) >= self.window)
+            {
+                if let Some((t, k)) = shard.order.pop_front() {
+                    if shard.seen.get(&k) == Some(&t) {
+                        shard.seen.remove(&k);
+                    }
+                }
             }
         }
     }
@@ -115,11 +193,99 @@ impl Duplicates {
 
     /// Keys remembered.
     pub fn len(&self) -> usize {
-        self.seen.len()
+        self.shards
+            .iter()
+            .map(|s| s.lock().unwrap_or_else(|p| p.into_inner()).seen.len())
+            .sum()
     }
 
     /// Whether none are remembered.
     pub fn is_empty(&self) -> bool {
-        self.seen.is_empty()
+        self.len() == 0
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn key(stan: u32) -> DuplicateKey {
+        DuplicateKey {
+            acquirer: "940800".into(),
+            class: 2,
+            transmission: "0612143015".into(),
+            stan: format!("{stan:06}"),
+            terminal: "TRM00417".into(),
+        }
+    }
+
+    #[test]
+    fn a_key_is_a_duplicate_within_the_window_only() {
+        let d = Duplicates::new(Duration::from_secs(60), 100);
+        assert!(!d.check_and_insert(key(1), Millis(0)));
+        assert!(d.check_and_insert(key(1), Millis(59_999)));
+        // The borrowed form is the same key.
+        let other = key(2);
+        let borrowed = DuplicateKeyRef {
+            stan: "000001",
+            ..other.key_ref()
+        };
+        assert!(d.contains(&borrowed, Millis(1)));
+        assert!(!d.check_and_insert(key(1), Millis(60_000)));
+        assert!(d.check_and_insert(&key(1), Millis(60_001)));
+        d.expire(Millis(120_000));
+        assert!(d.is_empty());
+        assert_eq!(d.shortened(), 0);
+    }
+
+    #[test]
+    fn a_full_store_forgets_its_oldest_and_counts_it() {
+        let d = Duplicates::new(Duration::from_secs(60), 3);
+        for stan in 1..=4 {
+            assert!(!d.check_and_insert(key(stan), Millis(u64::from(stan))));
+        }
+        assert_eq!((d.len(), d.shortened()), (3, 1));
+        // The oldest is forgotten, the others are still recognised.
+        assert!(!d.check_and_insert(key(1), Millis(10)));
+        assert!(d.check_and_insert(key(4), Millis(10)));
+        assert_eq!(d.shortened(), 2);
+    }
+
+    #[test]
+    fn a_sharded_store_holds_its_capacity_and_counts_every_key_it_forgets() {
+        let capacity = 16 * 1024;
+        let d = Duplicates::new(Duration::from_secs(600), capacity);
+        let inserted = 50_000;
+        for stan in 0..inserted {
+            assert!(!d.check_and_insert(key(stan), Millis(u64::from(stan))));
+        }
+        assert!(d.len() <= capacity);
+        // Every shard is full: all but a few hundred of the capacity is held.
+        assert!(d.len() > capacity - capacity / 16, "{}", d.len());
+        assert_eq!(d.shortened(), u64::from(inserted) - d.len() as u64);
+    }
+
+    /// Two links racing with the same requests: each key is new to exactly one.
+    #[test]
+    fn two_threads_see_each_key_as_new_once() {
+        let d = Duplicates::new(Duration::from_secs(600), 1_000_000);
+        let keys = 20_000;
+        let new = std::thread::scope(|s| {
+            let racers: Vec<_> = (0..2)
+                .map(|_| {
+                    s.spawn(|| {
+                        (0..keys)
+                            .filter(|&stan| !d.check_and_insert(key(stan), Millis(1)))
+                            .count()
+                    })
+                })
+                .collect();
+            racers
+                .into_iter()
+                .map(|r| r.join().expect("no panic"))
+                .sum::<usize>()
+        });
+        assert_eq!(new, keys as usize);
+        assert_eq!((d.len(), d.shortened()), (keys as usize, 0));
     }
 }

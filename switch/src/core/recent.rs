@@ -1,15 +1,17 @@
 //! Recently forwarded transactions, by the acquirer's keys: where a later reversal
 //! or advice for them must go, and with which field 90 (the switch's own keys, as
 //! the issuer saw them). Bounded: the oldest entries are forgotten first.
+//!
+//! Split into shards by fingerprint like [`super::duplicates`]: each shard has its
+//! own map, oldest-first queue and share of the capacity behind its own lock (one
+//! shard, so one strict order, for small capacities).
 
-use std::collections::VecDeque;
-use std::sync::Mutex;
+use std::collections::{HashMap, VecDeque};
+use std::sync::{Arc, Mutex, MutexGuard};
 
-use std::sync::Arc;
-
-use dashmap::DashMap;
-
-use super::fingerprint::{Fingerprint, Fingerprinter};
+use super::fingerprint::{
+    shard_capacity, shard_count, shard_of, Fingerprint, FingerprintHasher, Fingerprinter,
+};
 
 /// The acquirer's keys of an original request.
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
@@ -20,6 +22,29 @@ pub struct AcquirerKey {
     pub stan: u32,
     /// Field 7.
     pub transmission: String,
+}
+
+/// [`AcquirerKey`] borrowing its strings: the same fields in the same order, so
+/// both give the same fingerprint.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct AcquirerKeyRef<'a> {
+    /// Field 32.
+    pub acquirer: &'a str,
+    /// Field 11.
+    pub stan: u32,
+    /// Field 7.
+    pub transmission: &'a str,
+}
+
+impl AcquirerKey {
+    /// The key, borrowed.
+    pub fn key_ref(&self) -> AcquirerKeyRef<'_> {
+        AcquirerKeyRef {
+            acquirer: &self.acquirer,
+            stan: self.stan,
+            transmission: &self.transmission,
+        }
+    }
 }
 
 /// Where the original went.
@@ -33,6 +58,10 @@ pub struct Forwarded {
 
 /// Field 90 is 42 characters; longer values (never made by the switch) are boxed.
 const FIELD90_LEN: usize = 42;
+
+/// Distinct issuer ids a shard shares between its entries; beyond that (never in
+/// a real network) each entry gets its own.
+const MAX_ISSUERS: usize = 256;
 
 /// What is held per original: the issuer's id shared by all its entries, and field
 /// 90 inline.
@@ -48,48 +77,79 @@ enum Field90 {
     Other(Box<str>),
 }
 
+/// One shard: its entries, their keys oldest first, and its issuer ids.
+struct Shard {
+    capacity: usize,
+    map: HashMap<Fingerprint, Stored, FingerprintHasher>,
+    order: VecDeque<Fingerprint>,
+    issuers: Vec<Arc<str>>,
+}
+
+impl Shard {
+    /// The shard's shared copy of `issuer`.
+    fn issuer(&mut self, issuer: &str) -> Arc<str> {
+        if let Some(shared) = self.issuers.iter().find(|s| &***s == issuer) {
+            return shared.clone();
+        }
+        let shared: Arc<str> = Arc::from(issuer);
+        if self.issuers.len() < MAX_ISSUERS {
+            self.issuers.push(shared.clone());
+        }
+        shared
+    }
+}
+
 /// The index: fingerprints of the acquirer's keys to where the original went.
 pub struct Recent {
-    capacity: usize,
     fingerprints: Fingerprinter,
-    map: DashMap<Fingerprint, Stored>,
-    order: Mutex<VecDeque<Fingerprint>>,
-    issuers: DashMap<String, Arc<str>>,
+    shards: Box<[Mutex<Shard>]>,
 }
 
 impl Recent {
     /// Remember at most `capacity` transactions.
     pub fn new(capacity: usize) -> Recent {
+        let count = shard_count(capacity);
+        let shards = (0..count)
+            .map(|i| {
+                Mutex::new(Shard {
+                    capacity: shard_capacity(capacity, count, i),
+                    map: HashMap::default(),
+                    order: VecDeque::new(),
+                    issuers: Vec::new(),
+                })
+            })
+            .collect();
         Recent {
-            capacity,
             fingerprints: Fingerprinter::default(),
-            map: DashMap::new(),
-            order: Mutex::new(VecDeque::new()),
-            issuers: DashMap::new(),
+            shards,
         }
+    }
+
+    fn shard(&self, key: &Fingerprint) -> MutexGuard<'_, Shard> {
+        let i = shard_of(key, self.shards.len());
+        // A panic elsewhere while holding a shard leaves plain data: go on with it.
+        self.shards[i].lock().unwrap_or_else(|p| p.into_inner())
     }
 
     /// Remember a forwarded original.
     pub fn insert(&self, key: AcquirerKey, fwd: Forwarded) {
+        self.insert_ref(key.key_ref(), &fwd.issuer, &fwd.field90);
+    }
+
+    /// Remember a forwarded original from borrowed keys (no `String`s needed).
+    pub fn insert_ref(&self, key: AcquirerKeyRef<'_>, issuer: &str, field90: &str) {
         let key = self.fingerprints.of(&key);
-        let issuer = match self.issuers.get(&fwd.issuer) {
-            Some(shared) => shared.clone(),
-            None => self
-                .issuers
-                .entry(fwd.issuer.clone())
-                .or_insert_with(|| Arc::from(fwd.issuer.as_str()))
-                .clone(),
-        };
-        let field90 = match <[u8; FIELD90_LEN]>::try_from(fwd.field90.as_bytes()) {
+        let field90 = match <[u8; FIELD90_LEN]>::try_from(field90.as_bytes()) {
             Ok(inline) => Field90::Inline(inline),
-            Err(_) => Field90::Other(fwd.field90.into_boxed_str()),
+            Err(_) => Field90::Other(field90.into()),
         };
-        if self.map.insert(key, Stored { issuer, field90 }).is_none() {
-            let mut order = self.order.lock().unwrap_or_else(|p| p.into_inner());
-            order.push_back(key);
-            while order.len() > self.capacity {
-                if let Some(old) = order.pop_front() {
-                    self.map.remove(&old);
+        let mut shard = self.shard(&key);
+        let issuer = shard.issuer(issuer);
+        if shard.map.insert(key, Stored { issuer, field90 }).is_none() {
+            shard.order.push_back(key);
+            while shard.order.len() > shard.capacity {
+                if let Some(old) = shard.order.pop_front() {
+                    shard.map.remove(&old);
                 }
             }
         }
@@ -97,7 +157,14 @@ impl Recent {
 
     /// Look up an original.
     pub fn get(&self, key: &AcquirerKey) -> Option<Forwarded> {
-        let stored = self.map.get(&self.fingerprints.of(key))?;
+        self.get_ref(key.key_ref())
+    }
+
+    /// Look up an original by borrowed keys.
+    pub fn get_ref(&self, key: AcquirerKeyRef<'_>) -> Option<Forwarded> {
+        let key = self.fingerprints.of(&key);
+        let shard = self.shard(&key);
+        let stored = shard.map.get(&key)?;
         Some(Forwarded {
             issuer: stored.issuer.to_string(),
             field90: match &stored.field90 {
@@ -109,11 +176,99 @@ impl Recent {
 
     /// Entries held.
     pub fn len(&self) -> usize {
-        self.map.len()
+        self.shards
+            .iter()
+            .map(|s| s.lock().unwrap_or_else(|p| p.into_inner()).map.len())
+            .sum()
     }
 
     /// Whether empty.
     pub fn is_empty(&self) -> bool {
-        self.map.is_empty()
+        self.len() == 0
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const F90: &str = "020000421706121430150000094080000000940000";
+
+    fn key(stan: u32) -> AcquirerKey {
+        AcquirerKey {
+            acquirer: "940800".into(),
+            stan,
+            transmission: "0612143015".into(),
+        }
+    }
+
+    fn fwd(issuer: &str) -> Forwarded {
+        Forwarded {
+            issuer: issuer.into(),
+            field90: F90.into(),
+        }
+    }
+
+    #[test]
+    fn an_original_is_found_by_owned_and_borrowed_keys() {
+        let r = Recent::new(10);
+        r.insert(key(1), fwd("940810"));
+        r.insert_ref(key(2).key_ref(), "940811", "short");
+        let found = r.get_ref(key(1).key_ref()).expect("found");
+        assert_eq!(
+            (found.issuer.as_str(), found.field90.as_str()),
+            ("940810", F90)
+        );
+        let found = r.get(&key(2)).expect("found");
+        assert_eq!(
+            (found.issuer.as_str(), found.field90.as_str()),
+            ("940811", "short")
+        );
+        assert!(r.get(&key(3)).is_none());
+        // Inserting again replaces without taking another place.
+        r.insert(key(1), fwd("940812"));
+        assert_eq!(r.get(&key(1)).expect("found").issuer, "940812");
+        assert_eq!(r.len(), 2);
+    }
+
+    #[test]
+    fn the_oldest_are_forgotten_first() {
+        let r = Recent::new(3);
+        for stan in 1..=4 {
+            r.insert(key(stan), fwd("940810"));
+        }
+        assert_eq!(r.len(), 3);
+        assert!(r.get(&key(1)).is_none());
+        assert!((2..=4).all(|stan| r.get(&key(stan)).is_some()));
+    }
+
+    #[test]
+    fn a_sharded_index_holds_its_capacity() {
+        let capacity = 16 * 1024;
+        let r = Recent::new(capacity);
+        for stan in 0..50_000 {
+            r.insert(key(stan), fwd("940810"));
+        }
+        assert!(r.len() <= capacity && r.len() > capacity - capacity / 16);
+        // The newest are all there.
+        assert!((49_000..50_000).all(|stan| r.get(&key(stan)).is_some()));
+    }
+
+    #[test]
+    fn two_threads_insert_and_find_their_own() {
+        let r = Recent::new(1_000_000);
+        std::thread::scope(|s| {
+            for t in 0..2u32 {
+                let r = &r;
+                s.spawn(move || {
+                    for stan in (t * 100_000)..(t * 100_000 + 10_000) {
+                        r.insert(key(stan), fwd(if t == 0 { "940810" } else { "940811" }));
+                        assert!(r.get(&key(stan)).is_some());
+                    }
+                });
+            }
+        });
+        assert_eq!(r.len(), 20_000);
+        assert_eq!(r.get(&key(100_005)).expect("found").issuer, "940811");
     }
 }
