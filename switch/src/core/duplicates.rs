@@ -187,8 +187,15 @@ impl Duplicates {
 
     /// When the oldest key remembered leaves the window (for the timer).
     pub fn next_expiry(&self) -> Option<Millis> {
-        let order = self.order.lock().unwrap_or_else(|p| p.into_inner());
-        order.front().map(|(t, _)| t.after(self.window))
+        // The oldest of each shard's oldest (merge of main's timer with the shards).
+        self.shards
+            .iter()
+            .filter_map(|s| {
+                let shard = s.lock().unwrap_or_else(|p| p.into_inner());
+                shard.order.front().map(|(t, _)| *t)
+            })
+            .min()
+            .map(|t| t.after(self.window))
     }
 
     /// Keys remembered.
