@@ -2,12 +2,14 @@
 //! count, the STAN sequence towards an issuer, and the timeout queues.
 
 use std::collections::VecDeque;
+use std::hash::{BuildHasherDefault, Hasher};
 use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, RwLock};
 
 use dashmap::DashMap;
 
 use super::action::LinkId;
+use super::counters::BankCounters;
 use super::time::Millis;
 use crate::config::{LinkConfig, Role};
 
@@ -57,12 +59,22 @@ pub struct Link {
     pub superseded_sign_on: AtomicU32,
     /// Deadlines per timeout class, in send order (so in deadline order).
     pub deadlines: Mutex<[VecDeque<Deadline>; 2]>,
+    /// The counters of its bank, resolved once for the link (not looked up by
+    /// the bank's id per message).
+    pub(crate) counters: Arc<BankCounters>,
 }
 
 impl Link {
     /// A new link, not yet signed on.
-    pub fn new(id: LinkId, config: Arc<LinkConfig>, now: Millis, stan: Arc<AtomicU32>) -> Link {
+    pub(crate) fn new(
+        id: LinkId,
+        config: Arc<LinkConfig>,
+        now: Millis,
+        stan: Arc<AtomicU32>,
+        counters: Arc<BankCounters>,
+    ) -> Link {
         Link {
+            counters,
             id,
             config,
             signed_on: AtomicBool::new(false),
@@ -164,10 +176,36 @@ impl Link {
     }
 }
 
+/// Hashes a [`LinkId`] by one multiplication (Fibonacci hashing): ids are small
+/// sequential numbers the switch assigns, so no peer can choose colliding keys,
+/// and the product spreads them over the high bits the maps select on. Looked up
+/// several times per transaction, where SipHash cost more than the lookup.
+#[derive(Clone, Copy, Default)]
+pub struct LinkIdHasher(u64);
+
+impl Hasher for LinkIdHasher {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+
+    fn write(&mut self, bytes: &[u8]) {
+        for &b in bytes {
+            self.0 = (self.0.rotate_left(8) ^ u64::from(b)).wrapping_mul(FIBONACCI);
+        }
+    }
+
+    fn write_u32(&mut self, n: u32) {
+        self.0 = (self.0 ^ u64::from(n)).wrapping_mul(FIBONACCI);
+    }
+}
+
+/// 2^64 / the golden ratio, odd.
+const FIBONACCI: u64 = 0x9E37_79B9_7F4A_7C15;
+
 /// Every live link, and the issuer links of each bank.
 #[derive(Default)]
 pub struct Links {
-    by_id: DashMap<LinkId, Arc<Link>>,
+    by_id: DashMap<LinkId, Arc<Link>, BuildHasherDefault<LinkIdHasher>>,
     issuer_links: RwLock<Vec<(String, Vec<LinkId>)>>,
     rotor: AtomicUsize,
 }
@@ -211,12 +249,11 @@ impl Links {
     /// load: starting from a rotating position, the first with the fewest in flight.
     /// `Err(true)` if links exist but all are full, `Err(false)` if none is usable.
     pub fn pick_issuer(&self, bank: &str) -> Result<Arc<Link>, bool> {
-        let ids: Vec<LinkId> = {
-            let g = self.issuer_links.read().unwrap_or_else(|p| p.into_inner());
-            match g.iter().find(|(b, _)| b == bank) {
-                Some((_, ids)) => ids.clone(),
-                None => return Err(false),
-            }
+        // Read under the lock (no copy of the ids per request): `add` and `remove`
+        // never hold it while they touch `by_id`, so the order is always this one.
+        let g = self.issuer_links.read().unwrap_or_else(|p| p.into_inner());
+        let Some((_, ids)) = g.iter().find(|(b, _)| b == bank) else {
+            return Err(false);
         };
         let start = self.rotor.fetch_add(1, Ordering::Relaxed);
         let mut best: Option<Arc<Link>> = None;

@@ -396,6 +396,9 @@ impl RunningSwitch {
             journal.get_or_insert_with(|| Arc::new(StoreJournal::new(opened.clone())));
             store = Some(opened);
         }
+        // Without a sink (the debug log would be the only reader) the core builds
+        // no journal records at all.
+        settings.journal = journal.is_some();
         let core = Core::new(settings, Arc::new(SharedRoutingTable::new(opts.routing)));
         core.restore_saf(owed);
         // Oldest first, so the newest stay when the index is full.

@@ -41,6 +41,7 @@ use rusqlite::Connection;
 use crate::config::{Durability, JournalConfig};
 use crate::core::journal::JournalRecord;
 use crate::core::saf::SafItem;
+use crate::core::without_card_data;
 
 pub use writer::Op;
 
@@ -307,21 +308,18 @@ impl Store {
         next
     }
 
-    /// Record one journal entry; returns its sequence number. The reversal a
-    /// forwarded record owes is encoded here, on the caller's thread: the
-    /// message's many small allocations are freed where they were made (freed on
-    /// the writer thread, each would take its arena's lock), and the writer binds
-    /// the bytes.
+    /// Record one journal entry; returns its sequence number. The request a
+    /// forwarded record carries (the reversal owed on restart is made from it
+    /// then: see [`writer::owed_reversal`]) is encoded here, on the caller's
+    /// thread: the message's allocations are freed where they were made (freed
+    /// on the writer thread, each would take its arena's lock), and the writer
+    /// binds the bytes.
     pub fn journal(&self, mut record: JournalRecord, unix_ms: i64) -> u64 {
         let day = self.business_day(unix_ms);
-        let reversal = record.reversal.take().and_then(|m| {
-            let encoded = writer::storage_spec()?.encode_to_bytes(&m);
-            if let Err(e) = &encoded {
-                // Names the field, never its content.
-                tracing::error!(error = %e, "stored reversal does not encode; not kept");
-            }
-            encoded.ok()
-        });
+        let reversal = record
+            .forwarded
+            .take()
+            .and_then(|m| writer::storage_form_of_forwarded(without_card_data(m)));
         self.submit(Op::Journal {
             record: Box::new(record),
             reversal,
