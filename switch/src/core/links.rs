@@ -2,7 +2,6 @@
 //! count, the STAN sequence towards an issuer, and the timeout queues.
 
 use std::collections::VecDeque;
-use std::hash::{BuildHasherDefault, Hasher};
 use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, RwLock};
 
@@ -10,6 +9,7 @@ use dashmap::DashMap;
 
 use super::action::LinkId;
 use super::counters::BankCounters;
+use super::id_hash::IdHasher;
 use super::time::Millis;
 use crate::config::{LinkConfig, Role};
 
@@ -176,36 +176,10 @@ impl Link {
     }
 }
 
-/// Hashes a [`LinkId`] by one multiplication (Fibonacci hashing): ids are small
-/// sequential numbers the switch assigns, so no peer can choose colliding keys,
-/// and the product spreads them over the high bits the maps select on. Looked up
-/// several times per transaction, where SipHash cost more than the lookup.
-#[derive(Clone, Copy, Default)]
-pub struct LinkIdHasher(u64);
-
-impl Hasher for LinkIdHasher {
-    fn finish(&self) -> u64 {
-        self.0
-    }
-
-    fn write(&mut self, bytes: &[u8]) {
-        for &b in bytes {
-            self.0 = (self.0.rotate_left(8) ^ u64::from(b)).wrapping_mul(FIBONACCI);
-        }
-    }
-
-    fn write_u32(&mut self, n: u32) {
-        self.0 = (self.0 ^ u64::from(n)).wrapping_mul(FIBONACCI);
-    }
-}
-
-/// 2^64 / the golden ratio, odd.
-const FIBONACCI: u64 = 0x9E37_79B9_7F4A_7C15;
-
 /// Every live link, and the issuer links of each bank.
 #[derive(Default)]
 pub struct Links {
-    by_id: DashMap<LinkId, Arc<Link>, BuildHasherDefault<LinkIdHasher>>,
+    by_id: DashMap<LinkId, Arc<Link>, IdHasher>,
     issuer_links: RwLock<Vec<(String, Vec<LinkId>)>>,
     rotor: AtomicUsize,
 }

@@ -34,6 +34,7 @@ pub mod counters;
 pub mod duplicates;
 pub(crate) mod field90;
 pub mod fingerprint;
+pub mod id_hash;
 pub mod inflight;
 pub mod journal;
 pub mod links;
@@ -479,8 +480,14 @@ impl Core {
 pub(crate) fn restore_acquirer_keys(msg: &mut Message, entry: &inflight::InFlightEntry) {
     // The issuer usually echoes what it was sent (7, 32, 37, 41): a field is set
     // only where the answer differs, which on the usual answer is field 11 alone.
+    // Compared as the values' characters (`Field::bytes`, borrowed for text),
+    // not as checked `&str`s.
+    let echoed = |msg: &Message, n: u8, own: &[u8]| {
+        msg.get(n)
+            .is_some_and(|f| !f.is_binary() && *f.bytes() == *own)
+    };
     let restore = |msg: &mut Message, n: u8, own: &str| {
-        if msg.text(n).as_deref() != Some(own) {
+        if !echoed(msg, n, own.as_bytes()) {
             msg.set(n, own);
         }
     };
@@ -491,8 +498,11 @@ pub(crate) fn restore_acquirer_keys(msg: &mut Message, entry: &inflight::InFligh
         restore(msg, 11, f11);
     }
     for n in [32u8, 37, 41] {
-        if let Some(v) = entry.forwarded.text(n) {
-            restore(msg, n, &v);
+        let Some(sent) = entry.forwarded.get(n) else {
+            continue;
+        };
+        if sent.is_binary() || !echoed(msg, n, &sent.bytes()) {
+            msg.set(n, &sent.text());
         }
     }
     for n in inflight::ROUTING_FIELDS {
