@@ -83,8 +83,8 @@ pub(crate) struct Shared {
     pub(crate) draining: AtomicBool,
     /// Tells listeners and dialers to stop.
     pub(crate) stop: watch::Sender<bool>,
-    /// Time the switch adds per hop (decode, decide, encode, queue), microseconds.
-    pub(crate) added_latency: std::sync::Mutex<hdrhistogram::Histogram<u64>>,
+    /// Time the switch adds per hop (decode, decide, encode, queue).
+    pub(crate) added_latency: super::added_latency::AddedLatency,
     /// MAC and PIN keys: the software module or an HSM adapter.
     pub(crate) security: Arc<dyn SecurityModule>,
     /// The module answers at once (the software one): PIN translations are
@@ -413,10 +413,6 @@ impl RunningSwitch {
             );
         }
         let (stop, _) = watch::channel(false);
-        let added_latency = std::sync::Mutex::new(
-            hdrhistogram::Histogram::new_with_bounds(1, 60_000_000, 3)
-                .map_err(|e| std::io::Error::other(e.to_string()))?,
-        );
         let (saf_durable, durable_saf) = mpsc::unbounded_channel();
         let shared = Arc::new_cyclic(|me| Shared {
             core,
@@ -429,7 +425,7 @@ impl RunningSwitch {
             saf_durable,
             draining: AtomicBool::new(false),
             stop,
-            added_latency,
+            added_latency: Default::default(),
             security,
             security_inline: inline,
             me: me.clone(),
@@ -469,11 +465,7 @@ impl RunningSwitch {
     /// Per-hop time the switch added so far (microseconds): decode, decide,
     /// encode and queue for each message it relayed or answered.
     pub fn added_latency(&self) -> hdrhistogram::Histogram<u64> {
-        self.shared
-            .added_latency
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .clone()
+        self.shared.added_latency.histogram()
     }
 
     /// The core (for tests and metrics).
@@ -592,7 +584,7 @@ async fn tick_loop(shared: Arc<Shared>) {
         }
         // Beside the tick, not in it: a snapshot allocates, once a second is enough.
         if published.elapsed() >= super::publish::PUBLISH_EVERY {
-            publisher.publish(&shared.core);
+            publisher.publish(&shared.core, &shared.added_latency);
             if let Some(store) = &shared.store {
                 metrics::gauge!("switch_store_backlog").set(store.backlog() as f64);
             }
