@@ -47,15 +47,8 @@ fn lowest(i: usize) -> u64 {
 /// Added latency per side.
 pub struct AddedLatency {
     sides: [Box<[AtomicU64]>; 2],
-}
-
-impl Default for AddedLatency {
-    fn default() -> AddedLatency {
-        let side = || (0..BUCKETS).map(|_| AtomicU64::new(0)).collect();
-        AddedLatency {
-            sides: [side(), side()],
-        }
-    }
+    /// An empty histogram with the bounds [`AddedLatency::histogram`] gives.
+    empty: hdrhistogram::Histogram<u64>,
 }
 
 /// The index of a side.
@@ -67,6 +60,16 @@ fn side(role: Role) -> usize {
 }
 
 impl AddedLatency {
+    /// Nothing counted yet.
+    pub fn new() -> Result<AddedLatency, hdrhistogram::CreationError> {
+        let side = || (0..BUCKETS).map(|_| AtomicU64::new(0)).collect();
+        Ok(AddedLatency {
+            sides: [side(), side()],
+            // Every bucket's lowest value fits: recording into it cannot fail.
+            empty: hdrhistogram::Histogram::new_with_bounds(1, 1 << 28, 3)?,
+        })
+    }
+
     /// Count one hop on a link of `role` that took `added`.
     pub fn record(&self, role: Role, added: Duration) {
         let us = u64::try_from(added.as_micros()).unwrap_or(u64::MAX).max(1);
@@ -84,9 +87,7 @@ impl AddedLatency {
     /// Everything recorded on both sides (microseconds; each count at its
     /// bucket's lowest value).
     pub fn histogram(&self) -> hdrhistogram::Histogram<u64> {
-        // The bounds hold every bucket's lowest value, so recording cannot fail.
-        let mut h = hdrhistogram::Histogram::new_with_bounds(1, 1 << 28, 3)
-            .expect("constant bounds: 1 to 2^28 at 3 significant digits");
+        let mut h = hdrhistogram::Histogram::new_from(&self.empty);
         for role in [Role::Acquirer, Role::Issuer] {
             for (i, n) in self.counts(role).into_iter().enumerate() {
                 if n > 0 {
@@ -150,7 +151,7 @@ mod tests {
 
     #[test]
     fn the_histogram_holds_what_both_sides_recorded() {
-        let l = AddedLatency::default();
+        let l = AddedLatency::new().expect("valid bounds");
         for us in [5u64, 50, 500, 5000] {
             l.record(Role::Acquirer, Duration::from_micros(us));
             l.record(Role::Issuer, Duration::from_micros(us));

@@ -413,6 +413,8 @@ impl RunningSwitch {
             );
         }
         let (stop, _) = watch::channel(false);
+        let added_latency = super::added_latency::AddedLatency::new()
+            .map_err(|e| std::io::Error::other(e.to_string()))?;
         let (saf_durable, durable_saf) = mpsc::unbounded_channel();
         let shared = Arc::new_cyclic(|me| Shared {
             core,
@@ -425,7 +427,7 @@ impl RunningSwitch {
             saf_durable,
             draining: AtomicBool::new(false),
             stop,
-            added_latency: Default::default(),
+            added_latency,
             security,
             security_inline: inline,
             me: me.clone(),
