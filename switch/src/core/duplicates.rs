@@ -6,16 +6,13 @@
 //! oldest-first queue behind its own lock, so requests on different links do not
 //! queue on one global lock. The capacity is split evenly between the shards; a
 //! full shard forgets its own oldest key. Stores under a few thousand keys keep one
-//! shard ([`super::fingerprint::shard_count`]), so strictly the oldest key overall.
+//! shard ([`Shards`]), so strictly the oldest key overall.
 
 use std::collections::{HashMap, VecDeque};
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Mutex, MutexGuard};
 use std::time::Duration;
 
-use super::fingerprint::{
-    shard_capacity, shard_count, shard_of, Fingerprint, FingerprintHasher, Fingerprinter,
-};
+use super::fingerprint::{Fingerprint, FingerprintHasher, Fingerprinter, Shards};
 use super::time::Millis;
 
 /// The identity of an acquirer's request.
@@ -92,7 +89,7 @@ struct Shard {
 pub struct Duplicates {
     window: Duration,
     fingerprints: Fingerprinter,
-    shards: Box<[Mutex<Shard>]>,
+    shards: Shards<Shard>,
     /// Keys forgotten before their window was over (capacity reached).
     shortened: AtomicU64,
 }
@@ -100,20 +97,14 @@ pub struct Duplicates {
 impl Duplicates {
     /// Remember keys for `window`, at most `capacity` of them (oldest dropped first).
     pub fn new(window: Duration, capacity: usize) -> Duplicates {
-        let count = shard_count(capacity);
-        let shards = (0..count)
-            .map(|i| {
-                Mutex::new(Shard {
-                    capacity: shard_capacity(capacity, count, i),
-                    seen: HashMap::default(),
-                    order: VecDeque::new(),
-                })
-            })
-            .collect();
         Duplicates {
             window,
             fingerprints: Fingerprinter::default(),
-            shards,
+            shards: Shards::new(capacity, |capacity| Shard {
+                capacity,
+                seen: HashMap::default(),
+                order: VecDeque::new(),
+            }),
             shortened: AtomicU64::new(0),
         }
     }
@@ -123,16 +114,11 @@ impl Duplicates {
         self.shortened.load(Ordering::Relaxed)
     }
 
-    fn shard(&self, key: &Fingerprint) -> MutexGuard<'_, Shard> {
-        let i = shard_of(key, self.shards.len());
-        // A panic elsewhere while holding a shard leaves plain data: go on with it.
-        self.shards[i].lock().unwrap_or_else(|p| p.into_inner())
-    }
-
     /// Whether `key` was recorded within the window (without recording it).
     pub fn contains(&self, key: &impl AsDuplicateKey, now: Millis) -> bool {
         let key = self.fingerprints.of(&key.key_ref());
-        self.shard(&key)
+        self.shards
+            .of(&key)
             .seen
             .get(&key)
             .is_some_and(|seen| now.since(*seen) < self.window)
@@ -141,7 +127,7 @@ impl Duplicates {
     /// Record `key`; true if it was already seen within the window.
     pub fn check_and_insert(&self, key: impl AsDuplicateKey, now: Millis) -> bool {
         let key = self.fingerprints.of(&key.key_ref());
-        let mut shard = self.shard(&key);
+        let mut shard = self.shards.of(&key);
         let shard = &mut *shard;
         match shard.seen.get_mut(&key) {
             Some(seen) if now.since(*seen) < self.window => return true,
@@ -168,8 +154,7 @@ impl Duplicates {
 
     /// Forget keys older than the window.
     pub fn expire(&self, now: Millis) {
-        for shard in self.shards.iter() {
-            let mut shard = shard.lock().unwrap_or_else(|p| p.into_inner());
+        for mut shard in self.shards.each() {
             let shard = &mut *shard;
             while shard
                 .order
@@ -200,10 +185,7 @@ impl Duplicates {
 
     /// Keys remembered.
     pub fn len(&self) -> usize {
-        self.shards
-            .iter()
-            .map(|s| s.lock().unwrap_or_else(|p| p.into_inner()).seen.len())
-            .sum()
+        self.shards.each().map(|s| s.seen.len()).sum()
     }
 
     /// Whether none are remembered.
@@ -239,7 +221,8 @@ mod tests {
         };
         assert!(d.contains(&borrowed, Millis(1)));
         assert!(!d.check_and_insert(key(1), Millis(60_000)));
-        assert!(d.check_and_insert(&key(1), Millis(60_001)));
+        let again = key(1);
+        assert!(d.check_and_insert(&again, Millis(60_001)));
         d.expire(Millis(120_000));
         assert!(d.is_empty());
         assert_eq!(d.shortened(), 0);
@@ -262,6 +245,7 @@ mod tests {
     fn a_sharded_store_holds_its_capacity_and_counts_every_key_it_forgets() {
         let capacity = 16 * 1024;
         let d = Duplicates::new(Duration::from_secs(600), capacity);
+        assert!(d.shards.count() > 1);
         let inserted = 50_000;
         for stan in 0..inserted {
             assert!(!d.check_and_insert(key(stan), Millis(u64::from(stan))));

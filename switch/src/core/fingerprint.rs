@@ -6,9 +6,10 @@
 //!
 //! The fingerprints are already keyed and uniform, so maps keyed by them use
 //! [`FingerprintHasher`], which takes the fingerprint's bits as the hash instead of
-//! hashing them again.
+//! hashing them again, and are split into [`Shards`] by them.
 
 use std::hash::{BuildHasher, Hash, Hasher};
+use std::sync::{Mutex, MutexGuard};
 
 /// A fingerprint: two 64-bit halves (not a `u128`, whose 16-byte alignment would
 /// pad every map entry and queue slot that holds one).
@@ -233,29 +234,52 @@ impl Hasher for PassThrough {
 /// small configurations) keep one shard, so one strict oldest-first order.
 const MIN_PER_SHARD: usize = 1024;
 
-/// How many shards a fingerprint-keyed store of `capacity` keys uses: a power of
-/// two, four per core like `dashmap`, fewer when each would hold under
-/// [`MIN_PER_SHARD`] keys.
-pub fn shard_count(capacity: usize) -> usize {
-    let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
-    let mut shards = (cores * 4).next_power_of_two();
-    while shards > 1 && capacity / shards < MIN_PER_SHARD {
-        shards /= 2;
+/// A fingerprint-keyed store split into shards, each behind its own lock, so that
+/// requests on different links do not queue on one global lock. A power of two of
+/// shards, four per core like `dashmap`, fewer when each would hold under
+/// [`MIN_PER_SHARD`] keys; the capacity is split between them exactly (the
+/// remainder to the first ones). (Here rather than in a module of its own for
+/// now: it serves only the stores of fingerprints.)
+pub struct Shards<S> {
+    shards: Box<[Mutex<S>]>,
+}
+
+impl<S> Shards<S> {
+    /// Shards sharing `capacity`, each made by `make` from its own capacity.
+    pub fn new(capacity: usize, make: impl Fn(usize) -> S) -> Shards<S> {
+        let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+        let mut count = (cores * 4).next_power_of_two();
+        while count > 1 && capacity / count < MIN_PER_SHARD {
+            count /= 2;
+        }
+        let shards = (0..count)
+            .map(|i| Mutex::new(make(capacity / count + usize::from(i < capacity % count))))
+            .collect();
+        Shards { shards }
     }
-    shards
+
+    /// The shard of `fp`, locked. Chosen by bits the map hash of [`PassThrough`]
+    /// leaves to the buckets.
+    #[inline]
+    pub fn of(&self, fp: &Fingerprint) -> MutexGuard<'_, S> {
+        let i = (fp.1 >> 40) as usize & (self.shards.len() - 1);
+        lock(&self.shards[i])
+    }
+
+    /// Every shard, locked one after the other.
+    pub fn each(&self) -> impl Iterator<Item = MutexGuard<'_, S>> + '_ {
+        self.shards.iter().map(lock)
+    }
+
+    /// How many shards.
+    pub fn count(&self) -> usize {
+        self.shards.len()
+    }
 }
 
-/// The capacity of shard `i` of `shards` splitting `capacity` (the remainder to
-/// the first ones, so the shards add up to `capacity` exactly).
-pub fn shard_capacity(capacity: usize, shards: usize, i: usize) -> usize {
-    capacity / shards + usize::from(i < capacity % shards)
-}
-
-/// The shard of `fp` among `shards` (a power of two): bits the map hash of
-/// [`PassThrough`] leaves to the buckets do not decide it.
-#[inline]
-pub fn shard_of(fp: &Fingerprint, shards: usize) -> usize {
-    (fp.1 >> 40) as usize & (shards - 1)
+/// A panic elsewhere while holding a shard leaves plain data: go on with it.
+fn lock<S>(shard: &Mutex<S>) -> MutexGuard<'_, S> {
+    shard.lock().unwrap_or_else(|p| p.into_inner())
 }
 
 #[cfg(test)]

@@ -7,11 +7,9 @@
 //! shard, so one strict order, for small capacities).
 
 use std::collections::{HashMap, VecDeque};
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::sync::Arc;
 
-use super::fingerprint::{
-    shard_capacity, shard_count, shard_of, Fingerprint, FingerprintHasher, Fingerprinter,
-};
+use super::fingerprint::{Fingerprint, FingerprintHasher, Fingerprinter, Shards};
 
 /// The acquirer's keys of an original request.
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
@@ -102,33 +100,21 @@ impl Shard {
 /// The index: fingerprints of the acquirer's keys to where the original went.
 pub struct Recent {
     fingerprints: Fingerprinter,
-    shards: Box<[Mutex<Shard>]>,
+    shards: Shards<Shard>,
 }
 
 impl Recent {
     /// Remember at most `capacity` transactions.
     pub fn new(capacity: usize) -> Recent {
-        let count = shard_count(capacity);
-        let shards = (0..count)
-            .map(|i| {
-                Mutex::new(Shard {
-                    capacity: shard_capacity(capacity, count, i),
-                    map: HashMap::default(),
-                    order: VecDeque::new(),
-                    issuers: Vec::new(),
-                })
-            })
-            .collect();
         Recent {
             fingerprints: Fingerprinter::default(),
-            shards,
+            shards: Shards::new(capacity, |capacity| Shard {
+                capacity,
+                map: HashMap::default(),
+                order: VecDeque::new(),
+                issuers: Vec::new(),
+            }),
         }
-    }
-
-    fn shard(&self, key: &Fingerprint) -> MutexGuard<'_, Shard> {
-        let i = shard_of(key, self.shards.len());
-        // A panic elsewhere while holding a shard leaves plain data: go on with it.
-        self.shards[i].lock().unwrap_or_else(|p| p.into_inner())
     }
 
     /// Remember a forwarded original.
@@ -143,7 +129,7 @@ impl Recent {
             Ok(inline) => Field90::Inline(inline),
             Err(_) => Field90::Other(field90.into()),
         };
-        let mut shard = self.shard(&key);
+        let mut shard = self.shards.of(&key);
         let issuer = shard.issuer(issuer);
         if shard.map.insert(key, Stored { issuer, field90 }).is_none() {
             shard.order.push_back(key);
@@ -163,7 +149,7 @@ impl Recent {
     /// Look up an original by borrowed keys.
     pub fn get_ref(&self, key: AcquirerKeyRef<'_>) -> Option<Forwarded> {
         let key = self.fingerprints.of(&key);
-        let shard = self.shard(&key);
+        let shard = self.shards.of(&key);
         let stored = shard.map.get(&key)?;
         Some(Forwarded {
             issuer: stored.issuer.to_string(),
@@ -176,10 +162,7 @@ impl Recent {
 
     /// Entries held.
     pub fn len(&self) -> usize {
-        self.shards
-            .iter()
-            .map(|s| s.lock().unwrap_or_else(|p| p.into_inner()).map.len())
-            .sum()
+        self.shards.each().map(|s| s.map.len()).sum()
     }
 
     /// Whether empty.
@@ -246,6 +229,7 @@ mod tests {
     fn a_sharded_index_holds_its_capacity() {
         let capacity = 16 * 1024;
         let r = Recent::new(capacity);
+        assert!(r.shards.count() > 1);
         for stan in 0..50_000 {
             r.insert(key(stan), fwd("940810"));
         }
