@@ -174,11 +174,8 @@ impl Duplicates {
     pub fn next_expiry(&self) -> Option<Millis> {
         // The oldest of each shard's oldest (merge of main's timer with the shards).
         self.shards
-            .iter()
-            .filter_map(|s| {
-                let shard = s.lock().unwrap_or_else(|p| p.into_inner());
-                shard.order.front().map(|(t, _)| *t)
-            })
+            .each()
+            .filter_map(|shard| shard.order.front().map(|(t, _)| *t))
             .min()
             .map(|t| t.after(self.window))
     }
