@@ -38,10 +38,10 @@ pub struct JournalRecord {
     pub pan_hash: Option<String>,
     /// For a reversal or advice: the original's field 7 and 11 in the acquirer's terms.
     pub reverses: Option<(ShortText, ShortText)>,
-    /// While `Forwarded`: the request as forwarded to the issuer (without the PAN
-    /// or other card data), from which the store derives the reversal owed should
-    /// the switch restart before the answer (built then, not per request). A
-    /// reversal message here (MTI x4xx) is owed as it is.
+    /// While `Forwarded`: the request as forwarded to the issuer, reduced to the
+    /// fields its reversal copies (no PAN or other card data), from which the
+    /// store makes the reversal owed should the switch restart before the answer
+    /// (built then, not per request).
     pub forwarded: Option<codecs::Message>,
     /// Request MTI from the acquirer.
     pub mti: ShortText,

@@ -519,7 +519,6 @@ pub(crate) fn restore_acquirer_keys(msg: &mut Message, entry: &inflight::InFligh
 /// only when owed (a timeout, an approval the acquirer cannot hear, a restart
 /// with the request unanswered), not per forwarded request.
 pub(crate) fn reversal_of(forwarded: &Message) -> Option<Message> {
-    const COPIED: [u8; 12] = [2, 3, 4, 7, 11, 32, 33, 37, 41, 42, 49, 100];
     let f90 = field90(forwarded)?;
     // Room for the copied fields, 39 and 90.
     let mut m = Message::with_capacity(Mti::REVERSAL_ADVICE, COPIED.len() + 2, 192);
@@ -531,6 +530,25 @@ pub(crate) fn reversal_of(forwarded: &Message) -> Option<Message> {
     m.set(39, ResponseCode::RESPONSE_TOO_LATE.as_str());
     m.set(90, f90.as_str());
     Some(m)
+}
+
+/// The fields of a forwarded request that its reversal copies ([`reversal_of`]).
+const COPIED: [u8; 12] = [2, 3, 4, 7, 11, 32, 33, 37, 41, 42, 49, 100];
+
+/// What the journal keeps of a forwarded request for the reversal owed should the
+/// switch restart before the answer: the fields [`reversal_of`] reads, without
+/// the PAN; no other field of the request (its expiry date, say) is stored.
+pub(crate) fn reversal_source(mut forwarded: Message) -> Message {
+    loop {
+        let strip = forwarded
+            .field_numbers()
+            .find(|n| *n == 2 || !COPIED.contains(n));
+        let Some(n) = strip else {
+            break;
+        };
+        forwarded.remove(n);
+    }
+    forwarded
 }
 
 /// `msg` without card data (PAN, track data, PIN block, ICC data), for storage.

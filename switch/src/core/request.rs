@@ -19,7 +19,7 @@ use super::pin::PinPlan;
 use super::recent::{AcquirerKey, AcquirerKeyRef};
 use super::short_text::ShortText;
 use super::validate::{amount_problem, first_missing, REQUEST_FIELDS, REVERSAL_FIELDS};
-use super::{field90, reply, without_card_data, Action, Actions, Core, Millis};
+use super::{field90, reply, reversal_source, Action, Actions, Core, Millis};
 
 impl Core {
     pub(crate) fn on_request(&self, now: Millis, link: &Arc<Link>, msg: Message) -> Actions {
@@ -239,7 +239,7 @@ impl Core {
             record.response_code = ShortText::default();
             record.switch_stan = Some(stan);
             if matches!(class, 1 | 2) {
-                record.forwarded = Some(without_card_data(out.clone()));
+                record.forwarded = Some(reversal_source(out.clone()));
             } else {
                 // In the acquirer's terms, as the journal keys its originals.
                 record.reverses = original.and_then(|o| o.acquirer_keys);

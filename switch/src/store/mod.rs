@@ -40,8 +40,8 @@ use rusqlite::Connection;
 
 use crate::config::{Durability, JournalConfig};
 use crate::core::journal::JournalRecord;
+use crate::core::reversal_source;
 use crate::core::saf::SafItem;
-use crate::core::without_card_data;
 
 pub use writer::Op;
 
@@ -309,8 +309,9 @@ impl Store {
     }
 
     /// Record one journal entry; returns its sequence number. The request a
-    /// forwarded record carries (the reversal owed on restart is made from it
-    /// then: see [`writer::owed_reversal`]) is encoded here, on the caller's
+    /// forwarded record carries (reduced again to what its reversal copies, so
+    /// that no caller can store card data; the reversal owed on restart is made
+    /// from it then) is encoded here, on the caller's
     /// thread: the message's allocations are freed where they were made (freed
     /// on the writer thread, each would take its arena's lock), and the writer
     /// binds the bytes.
@@ -319,7 +320,7 @@ impl Store {
         let reversal = record
             .forwarded
             .take()
-            .and_then(|m| writer::storage_form_of_forwarded(without_card_data(m)));
+            .and_then(|m| writer::storage_form_of_forwarded(reversal_source(m)));
         self.submit(Op::Journal {
             record: Box::new(record),
             reversal,

@@ -78,8 +78,8 @@ pub fn storage_spec() -> Option<Arc<Spec>> {
     Spec::builtin("iso87ascii").ok()
 }
 
-/// What the journal keeps of a forwarded request (already without card data)
-/// for the reversal owed should the switch restart before its answer: the
+/// What the journal keeps of a forwarded request (already reduced to the fields
+/// its reversal copies, without card data: `reversal_source`) for the reversal owed should the switch restart before its answer: the
 /// request itself in the storage spec, from which [`owed_reversal`] makes the
 /// 0420 at recovery (so the request path never builds one). A request the
 /// storage spec cannot hold (a host dialect's field beyond it) keeps the 0420
