@@ -94,15 +94,29 @@ fn position_of(s: &switch::store::settlement::Settlement, bank: &str) -> String 
         .to_string()
 }
 
+/// The 0420 the switch owes for [`forwarded_for`]`(stan)`, field for field.
 fn reversal_for(stan: u32) -> Message {
     let mut m = Message::new(Mti::REVERSAL_ADVICE);
     m.set_stan(stan);
     m.set(7, "1125101010");
     m.set(32, "940800");
+    m.set(33, "940000");
+    m.set(39, codecs::ResponseCode::RESPONSE_TOO_LATE.as_str());
     m.set(
         90,
         &format!("0200{stan:06}11251010100000094080000000940000"),
     );
+    m
+}
+
+/// A request as the switch forwarded it under its STAN `stan` (what a
+/// `Forwarded` record carries; the store makes the owed reversal from it).
+fn forwarded_for(stan: u32) -> Message {
+    let mut m = Message::new(Mti::new(b"0200").expect("an MTI"));
+    m.set_stan(stan);
+    m.set(7, "1125101010");
+    m.set(32, "940800");
+    m.set(33, "940000");
     m
 }
 
@@ -128,7 +142,7 @@ async fn forwarded_transactions_get_one_reversal_across_restarts() {
         "10.00",
         FinalState::Forwarded,
     );
-    left.reversal = Some(reversal_for(1));
+    left.forwarded = Some(forwarded_for(1));
     let mut done = record(
         2,
         "940800",
@@ -137,7 +151,7 @@ async fn forwarded_transactions_get_one_reversal_across_restarts() {
         "20.00",
         FinalState::Forwarded,
     );
-    done.reversal = Some(reversal_for(2));
+    done.forwarded = Some(forwarded_for(2));
     let completed = record(
         2,
         "940800",
@@ -398,7 +412,7 @@ async fn a_reversal_queued_before_the_crash_is_not_queued_again() {
         "50.00",
         FinalState::Forwarded,
     );
-    forwarded.reversal = Some(reversal_for(5));
+    forwarded.forwarded = Some(forwarded_for(5));
     store.journal(forwarded, NOW_MS);
     let push = StoreOp::SafPush {
         id: 1,

@@ -72,16 +72,18 @@ impl Core {
             started: now,
             deadline: now,
         };
-        let mut record = self.journal_record(
-            &msg,
-            &entry,
-            ResponseCode::APPROVED,
-            FinalState::Approved,
-            now,
-        );
-        record.reverses = original_keys(&msg);
         actions.push(Action::SafBarrier);
-        actions.push(Action::Journal(Box::new(record)));
+        if self.settings.journal {
+            let mut record = self.journal_record(
+                &msg,
+                &entry,
+                ResponseCode::APPROVED,
+                FinalState::Approved,
+                now,
+            );
+            record.reverses = original_keys(&msg);
+            actions.push(Action::Journal(Box::new(record)));
+        }
         actions.extend(reply(id, &msg, ResponseCode::APPROVED));
         actions
     }

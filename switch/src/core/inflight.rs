@@ -6,6 +6,7 @@ use codecs::Message;
 use dashmap::DashMap;
 
 use super::action::LinkId;
+use super::id_hash::IdHasher;
 use super::short_text::ShortText;
 use super::time::Millis;
 
@@ -105,7 +106,9 @@ pub const ROUTING_FIELDS: [u8; 3] = [33, 90, 100];
 #[derive(Default)]
 pub struct InFlight {
     /// Boxed: the table's spare slots then cost a pointer, not a whole entry.
-    map: DashMap<InFlightKey, Box<InFlightEntry>>,
+    /// Keyed by ids the switch assigns (its link and its STAN), so hashed without
+    /// SipHash ([`IdHasher`]).
+    map: DashMap<InFlightKey, Box<InFlightEntry>, IdHasher>,
 }
 
 impl InFlight {

@@ -2,10 +2,12 @@
 //! written by the driver's journal sink (the durable one is `crate::store`).
 //!
 //! A forwarded request is recorded twice under one id: as `Forwarded` before it
-//! goes to the issuer (with the reversal to send should the switch restart before
-//! the answer), then with its final state. Records never hold card data: the PAN
-//! is reduced to first 6 / last 4 and a keyed hash. Texts are held inline
-//! ([`ShortText`]): a record costs no allocation beyond its reversal and hash.
+//! goes to the issuer (with the request as forwarded, from which the store makes
+//! the reversal owed should the switch restart before the answer), then with its
+//! final state. Records never hold card data: the PAN is reduced to first 6 /
+//! last 4 and a keyed hash. Texts are held inline ([`ShortText`]): a record costs
+//! no allocation beyond its forwarded message and hash. Without a sink that keeps
+//! them (`CoreSettings::journal` false) the core builds none.
 
 use rust_decimal::Decimal;
 
@@ -36,9 +38,11 @@ pub struct JournalRecord {
     pub pan_hash: Option<String>,
     /// For a reversal or advice: the original's field 7 and 11 in the acquirer's terms.
     pub reverses: Option<(ShortText, ShortText)>,
-    /// While `Forwarded`: the reversal owed to the issuer if the switch restarts
-    /// before the answer (without the PAN or other card data).
-    pub reversal: Option<codecs::Message>,
+    /// While `Forwarded`: the request as forwarded to the issuer, reduced to the
+    /// fields its reversal copies (no PAN or other card data), from which the
+    /// store makes the reversal owed should the switch restart before the answer
+    /// (built then, not per request).
+    pub forwarded: Option<codecs::Message>,
     /// Request MTI from the acquirer.
     pub mti: ShortText,
     /// Acquirer id (field 32).

@@ -8,6 +8,8 @@ use std::sync::{Arc, Mutex, RwLock};
 use dashmap::DashMap;
 
 use super::action::LinkId;
+use super::counters::BankCounters;
+use super::id_hash::IdHasher;
 use super::time::Millis;
 use crate::config::{LinkConfig, Role};
 
@@ -57,12 +59,22 @@ pub struct Link {
     pub superseded_sign_on: AtomicU32,
     /// Deadlines per timeout class, in send order (so in deadline order).
     pub deadlines: Mutex<[VecDeque<Deadline>; 2]>,
+    /// The counters of its bank, resolved once for the link (not looked up by
+    /// the bank's id per message).
+    pub(crate) counters: Arc<BankCounters>,
 }
 
 impl Link {
     /// A new link, not yet signed on.
-    pub fn new(id: LinkId, config: Arc<LinkConfig>, now: Millis, stan: Arc<AtomicU32>) -> Link {
+    pub(crate) fn new(
+        id: LinkId,
+        config: Arc<LinkConfig>,
+        now: Millis,
+        stan: Arc<AtomicU32>,
+        counters: Arc<BankCounters>,
+    ) -> Link {
         Link {
+            counters,
             id,
             config,
             signed_on: AtomicBool::new(false),
@@ -167,7 +179,7 @@ impl Link {
 /// Every live link, and the issuer links of each bank.
 #[derive(Default)]
 pub struct Links {
-    by_id: DashMap<LinkId, Arc<Link>>,
+    by_id: DashMap<LinkId, Arc<Link>, IdHasher>,
     issuer_links: RwLock<Vec<(String, Vec<LinkId>)>>,
     rotor: AtomicUsize,
 }
@@ -211,12 +223,11 @@ impl Links {
     /// load: starting from a rotating position, the first with the fewest in flight.
     /// `Err(true)` if links exist but all are full, `Err(false)` if none is usable.
     pub fn pick_issuer(&self, bank: &str) -> Result<Arc<Link>, bool> {
-        let ids: Vec<LinkId> = {
-            let g = self.issuer_links.read().unwrap_or_else(|p| p.into_inner());
-            match g.iter().find(|(b, _)| b == bank) {
-                Some((_, ids)) => ids.clone(),
-                None => return Err(false),
-            }
+        // Read under the lock (no copy of the ids per request): `add` and `remove`
+        // never hold it while they touch `by_id`, so the order is always this one.
+        let g = self.issuer_links.read().unwrap_or_else(|p| p.into_inner());
+        let Some((_, ids)) = g.iter().find(|(b, _)| b == bank) else {
+            return Err(false);
         };
         let start = self.rotor.fetch_add(1, Ordering::Relaxed);
         let mut best: Option<Arc<Link>> = None;

@@ -32,7 +32,9 @@ pub mod action;
 pub mod advice;
 pub mod counters;
 pub mod duplicates;
+pub(crate) mod field90;
 pub mod fingerprint;
+pub mod id_hash;
 pub mod inflight;
 pub mod journal;
 pub mod links;
@@ -69,6 +71,7 @@ pub use verdict::Verdict;
 
 use crate::config::{LinkConfig, Role};
 use duplicates::Duplicates;
+pub(crate) use field90::field90;
 use inflight::{InFlight, InFlightKey, Purpose};
 use journal::{FinalState, JournalRecord};
 use links::{Link, Links};
@@ -102,6 +105,10 @@ pub struct CoreSettings {
     pub pan_key: Option<crate::config::SecretKey>,
     /// How long a PIN translation may take before the acquirer is answered 91.
     pub hsm_timeout: Duration,
+    /// Whether anything keeps journal records. Without a journal the core builds
+    /// none ([`Action::Journal`] never leaves it): two records per transaction,
+    /// read from the messages field by field, that nobody would keep.
+    pub journal: bool,
 }
 
 impl Default for CoreSettings {
@@ -118,6 +125,7 @@ impl Default for CoreSettings {
             first_txn_id: 1,
             pan_key: None,
             hsm_timeout: Duration::from_millis(2000),
+            journal: true,
         }
     }
 }
@@ -151,9 +159,11 @@ pub struct Core {
 
 /// Response to `req` with `rc`, echoing the fields an acquirer matches on.
 pub(crate) fn answer(req: &Message, rc: ResponseCode) -> Option<Message> {
+    const ECHOED: [u8; 15] = [2, 3, 4, 7, 11, 12, 13, 32, 33, 37, 41, 42, 49, 70, 90];
     let mti = req.mti().response()?;
-    let mut m = Message::new(mti);
-    for n in [2u8, 3, 4, 7, 11, 12, 13, 32, 33, 37, 41, 42, 49, 70, 90] {
+    // Room for the echoed fields and 39, so that building it does not regrow.
+    let mut m = Message::with_capacity(mti, ECHOED.len() + 1, 160);
+    for n in ECHOED {
         if let Some(f) = req.get(n) {
             if f.is_binary() {
                 m.set_binary(n, &f.bytes());
@@ -277,7 +287,8 @@ impl Core {
                 Arc::new(std::sync::atomic::AtomicU32::new(first))
             })
             .clone();
-        let link = Arc::new(Link::new(id, config, now, stan));
+        let counters = self.counters.bank(&config.bank);
+        let link = Arc::new(Link::new(id, config, now, stan, counters));
         self.links.add(link.clone());
         if role == Role::Issuer {
             return vec![self.network_request(&link, "001", now)];
@@ -429,15 +440,17 @@ impl Core {
                 actions.push(Action::SafBarrier);
             }
         }
-        let mut record = self.completion_record(
-            &entry.forwarded,
-            &entry,
-            ResponseCode::ISSUER_INOPERATIVE,
-            FinalState::TimedOut,
-            now,
-        );
-        record.switch_stan = Some(key.stan);
-        actions.push(Action::Journal(Box::new(record)));
+        if self.settings.journal {
+            let mut record = self.completion_record(
+                &entry.forwarded,
+                &entry,
+                ResponseCode::ISSUER_INOPERATIVE,
+                FinalState::TimedOut,
+                now,
+            );
+            record.switch_stan = Some(key.stan);
+            actions.push(Action::Journal(Box::new(record)));
+        }
         if let Some(acq) = self.links.get(entry.acquirer_link) {
             if let Some(mut resp) = answer(&entry.forwarded, ResponseCode::ISSUER_INOPERATIVE) {
                 restore_acquirer_keys(&mut resp, &entry);
@@ -465,20 +478,36 @@ impl Core {
 /// institution, the original's keys in the issuer's terms and the receiving
 /// institution belong to the issuer's side only.
 pub(crate) fn restore_acquirer_keys(msg: &mut Message, entry: &inflight::InFlightEntry) {
+    // The issuer usually echoes what it was sent (7, 32, 37, 41): a field is set
+    // only where the answer differs, which on the usual answer is field 11 alone.
+    // Compared as the values' characters (`Field::bytes`, borrowed for text),
+    // not as checked `&str`s.
+    let echoed = |msg: &Message, n: u8, own: &[u8]| {
+        msg.get(n)
+            .is_some_and(|f| !f.is_binary() && *f.bytes() == *own)
+    };
+    let restore = |msg: &mut Message, n: u8, own: &str| {
+        if !echoed(msg, n, own.as_bytes()) {
+            msg.set(n, own);
+        }
+    };
     if let Some(f7) = &entry.acquirer_f7 {
-        msg.set(7, f7);
+        restore(msg, 7, f7);
     }
     if let Some(f11) = &entry.acquirer_f11 {
-        msg.set(11, f11);
+        restore(msg, 11, f11);
     }
     for n in [32u8, 37, 41] {
-        if let Some(v) = entry.forwarded.text(n) {
-            msg.set(n, &v);
+        let Some(sent) = entry.forwarded.get(n) else {
+            continue;
+        };
+        if sent.is_binary() || !echoed(msg, n, &sent.bytes()) {
+            msg.set(n, &sent.text());
         }
     }
     for n in inflight::ROUTING_FIELDS {
         match entry.acquirer_routing.as_ref().and_then(|r| r.field(n)) {
-            Some(own) => msg.set(n, own),
+            Some(own) => restore(msg, n, own),
             None => {
                 msg.remove(n);
             }
@@ -486,17 +515,40 @@ pub(crate) fn restore_acquirer_keys(msg: &mut Message, entry: &inflight::InFligh
     }
 }
 
-/// A 0420 reversal advice for a forwarded request (field 90 = its keys).
+/// A 0420 reversal advice for a forwarded request (field 90 = its keys). Built
+/// only when owed (a timeout, an approval the acquirer cannot hear, a restart
+/// with the request unanswered), not per forwarded request.
 pub(crate) fn reversal_of(forwarded: &Message) -> Option<Message> {
-    let mut m = Message::new(Mti::REVERSAL_ADVICE);
-    for n in [2u8, 3, 4, 7, 11, 32, 33, 37, 41, 42, 49, 100] {
+    let f90 = field90(forwarded)?;
+    // Room for the copied fields, 39 and 90.
+    let mut m = Message::with_capacity(Mti::REVERSAL_ADVICE, COPIED.len() + 2, 192);
+    for n in COPIED {
         if let Some(v) = forwarded.text(n) {
             m.set(n, &v);
         }
     }
     m.set(39, ResponseCode::RESPONSE_TOO_LATE.as_str());
-    m.set(90, &field90(forwarded)?);
+    m.set(90, f90.as_str());
     Some(m)
+}
+
+/// The fields of a forwarded request that its reversal copies ([`reversal_of`]).
+const COPIED: [u8; 12] = [2, 3, 4, 7, 11, 32, 33, 37, 41, 42, 49, 100];
+
+/// What the journal keeps of a forwarded request for the reversal owed should the
+/// switch restart before the answer: the fields [`reversal_of`] reads, without
+/// the PAN; no other field of the request (its expiry date, say) is stored.
+pub(crate) fn reversal_source(mut forwarded: Message) -> Message {
+    loop {
+        let strip = forwarded
+            .field_numbers()
+            .find(|n| *n == 2 || !COPIED.contains(n));
+        let Some(n) = strip else {
+            break;
+        };
+        forwarded.remove(n);
+    }
+    forwarded
 }
 
 /// `msg` without card data (PAN, track data, PIN block, ICC data), for storage.
@@ -505,18 +557,6 @@ pub(crate) fn without_card_data(mut msg: Message) -> Message {
         msg.remove(n);
     }
     msg
-}
-
-/// Field 90 (original data elements) describing `msg`.
-pub(crate) fn field90(msg: &Message) -> Option<String> {
-    Some(format!(
-        "{}{:06}{:0>10}{:0>11}{:0>11}",
-        msg.mti(),
-        msg.stan()?,
-        msg.text(7).unwrap_or_default(),
-        msg.text(32).unwrap_or_default(),
-        msg.text(33).unwrap_or_default()
-    ))
 }
 
 pub(crate) fn late_key(key: &InFlightKey) -> duplicates::DuplicateKey {
@@ -614,7 +654,7 @@ fn journal_record(
         id: entry.txn_id,
         pan_hash: None,
         reverses: None,
-        reversal: None,
+        forwarded: None,
         mti: ShortText::from(msg.mti().as_str()),
         acquirer: text(32),
         issuer: Some(entry.issuer.clone()),

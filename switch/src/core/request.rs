@@ -11,22 +11,22 @@ use routing_rules::{Transaction, Verdict};
 use rust_decimal::Decimal;
 
 use super::counters::Unavailable;
-use super::duplicates::DuplicateKey;
+use super::duplicates::DuplicateKeyRef;
 use super::inflight::{AcquirerRouting, InFlightEntry, InFlightKey, Purpose};
 use super::journal::FinalState;
 use super::links::{Link, TimeoutClass};
 use super::pin::PinPlan;
-use super::recent::{AcquirerKey, Forwarded};
+use super::recent::{AcquirerKey, AcquirerKeyRef};
 use super::short_text::ShortText;
 use super::validate::{amount_problem, first_missing, REQUEST_FIELDS, REVERSAL_FIELDS};
-use super::{field90, reply, reversal_of, Action, Actions, Core, Millis};
+use super::{field90, reply, reversal_source, Action, Actions, Core, Millis};
 
 impl Core {
     pub(crate) fn on_request(&self, now: Millis, link: &Arc<Link>, msg: Message) -> Actions {
         let id = link.id;
         let mti = msg.mti();
         let class = mti.as_bytes()[1] - b'0';
-        self.counters.bank(&link.config.bank).requests.add(mti);
+        link.counters.requests.add(mti);
 
         let mandatory: &[u8] = if class == 4 {
             &REVERSAL_FIELDS
@@ -41,28 +41,31 @@ impl Core {
             tracing::info!(link = %link.config.name, %mti, field, "format error: amount or currency");
             return self.decline(now, id, &msg, ResponseCode::FORMAT_ERROR, None);
         }
-        let acquirer = msg.text(32).map(|s| s.into_owned()).unwrap_or_default();
-        if !link.config.acquirers.contains(&acquirer) {
+        // Borrowed from the message (text fields are checked at decode): no String
+        // per request for the keys below.
+        let acquirer = msg.text(32).unwrap_or_default();
+        if !link.config.acquirers.iter().any(|a| **a == *acquirer) {
             tracing::warn!(link = %link.config.name, %acquirer, "field 32 is not an acquirer allowed on this link");
             return self.decline(now, id, &msg, ResponseCode::BANK_NOT_SUPPORTED, None);
         }
-        let text = |n: u8| msg.text(n).map(|s| s.into_owned()).unwrap_or_default();
-        let dup = DuplicateKey {
-            acquirer: acquirer.clone(),
+        let text = |n: u8| msg.text(n).unwrap_or_default();
+        let (transmission, stan, terminal) = (text(7), text(11), text(41));
+        let dup = DuplicateKeyRef {
+            acquirer: &acquirer,
             class,
-            transmission: text(7),
-            stan: text(11),
-            terminal: text(41),
+            transmission: &transmission,
+            stan: &stan,
+            terminal: &terminal,
         };
         if self.duplicates.check_and_insert(dup, now) {
-            tracing::info!(link = %link.config.name, %mti, stan = %text(11), "duplicate transmission");
+            tracing::info!(link = %link.config.name, %mti, %stan, "duplicate transmission");
             // The original in flight is not disturbed; the repeat is journaled as
             // declined 94 beside it.
             return self.decline(now, id, &msg, ResponseCode::DUPLICATE, None);
         }
 
         if class == 4 {
-            return self.forward_reversal_request(now, link, msg, acquirer);
+            return self.forward_reversal_request(now, link, msg);
         }
 
         let table = self.routing.current();
@@ -77,16 +80,16 @@ impl Core {
             currency: msg.currency().map(|c| c.numeric).unwrap_or(0),
         };
         let decision = table.decide(&tx);
-        let rule = decision.rule.map(|r| r.id.clone());
+        let rule = decision.rule.map(|r| ShortText::from(r.id.as_str()));
         if decision.verdict == Verdict::Decline {
             let rc = decision
                 .response_code
                 .unwrap_or(ResponseCode::SYSTEM_MALFUNCTION);
             tracing::debug!(link = %link.config.name, %mti, rc = %rc, rule = ?rule, step = decision.step.name(), "declined by routing");
-            let issuer = decision.issuer.map(|b| b.id.clone());
+            let issuer = decision.issuer.map(|b| ShortText::from(b.id.as_str()));
             return self.decline_by_rule(now, id, &msg, rc, issuer, rule);
         }
-        let Some(issuer) = decision.issuer.map(|b| b.id.clone()) else {
+        let Some(issuer) = decision.issuer.map(|b| ShortText::from(b.id.as_str())) else {
             return self.decline(now, id, &msg, ResponseCode::SYSTEM_MALFUNCTION, None);
         };
         let cash = msg
@@ -167,8 +170,8 @@ impl Core {
             class,
             stan,
         };
-        let acquirer_f7 = msg.text(7).map(|s| s.into_owned());
-        let acquirer_f11 = msg.text(11).map(|s| s.into_owned());
+        let acquirer_f7 = msg.text(7).map(|s| ShortText::from(&*s));
+        let acquirer_f11 = msg.text(11).map(|s| ShortText::from(&*s));
         let acquirer_routing = AcquirerRouting::of(&msg);
         let mut out = msg;
         if let Some(block) = pin_block {
@@ -191,23 +194,20 @@ impl Core {
             TimeoutClass::Pos => issuer_link.config.timeout,
         };
         let deadline = now.after(timeout);
+        // Field 90 is made once, here; a reversal owed later makes its own from
+        // the entry's `forwarded`.
         if let (Some(f7), Some(f11), Some(acq_id), Some(f90)) = (
-            acquirer_f7.clone(),
+            acquirer_f7.as_deref(),
             acquirer_f11.as_ref().and_then(|s| s.parse::<u32>().ok()),
-            out.text(32).map(|s| s.into_owned()),
+            out.text(32),
             field90(&out),
         ) {
-            self.recent.insert(
-                AcquirerKey {
-                    acquirer: acq_id,
-                    stan: f11,
-                    transmission: f7,
-                },
-                Forwarded {
-                    issuer: issuer.clone(),
-                    field90: f90,
-                },
-            );
+            let key = AcquirerKeyRef {
+                acquirer: &acq_id,
+                stan: f11,
+                transmission: f7,
+            };
+            self.recent.insert_ref(key, &issuer, f90.as_str());
         }
         issuer_link.in_flight.fetch_add(1, Ordering::Relaxed);
         let txn_id = self.new_txn_id();
@@ -216,38 +216,40 @@ impl Core {
             purpose: Purpose::Request,
             acquirer_link: acquirer,
             forwarded: out.clone(),
-            acquirer_f7: acquirer_f7.as_deref().map(ShortText::from),
-            acquirer_f11: acquirer_f11.as_deref().map(ShortText::from),
+            acquirer_f7,
+            acquirer_f11,
             acquirer_routing,
-            issuer: ShortText::from(issuer),
-            rule: rule.map(ShortText::from),
+            issuer,
+            rule,
             started,
             deadline,
         };
-        // Journaled before it goes out, with the reversal owed should the switch
-        // restart before the answer.
-        let mut record = self.journal_record(
-            &out,
-            &entry,
-            ResponseCode::APPROVED,
-            FinalState::Forwarded,
-            now,
-        );
-        record.response_code = ShortText::default();
-        record.switch_stan = Some(stan);
-        if matches!(class, 1 | 2) {
-            record.reversal = reversal_of(&out).map(super::without_card_data);
-        } else {
-            // In the acquirer's terms, as the journal keys its originals.
-            record.reverses = original.and_then(|o| o.acquirer_keys);
+        let mut actions = Vec::with_capacity(2);
+        // Journaled before it goes out, with what the store needs for the reversal
+        // owed should the switch restart before the answer (the store derives the
+        // 0420 only then).
+        if self.settings.journal {
+            let mut record = self.journal_record(
+                &out,
+                &entry,
+                ResponseCode::APPROVED,
+                FinalState::Forwarded,
+                now,
+            );
+            record.response_code = ShortText::default();
+            record.switch_stan = Some(stan);
+            if matches!(class, 1 | 2) {
+                record.forwarded = Some(reversal_source(out.clone()));
+            } else {
+                // In the acquirer's terms, as the journal keys its originals.
+                record.reverses = original.and_then(|o| o.acquirer_keys);
+            }
+            actions.push(Action::Journal(Box::new(record)));
         }
-        let mut actions = vec![
-            Action::Journal(Box::new(record)),
-            Action::Send {
-                link: issuer_link.id,
-                msg: out,
-            },
-        ];
+        actions.push(Action::Send {
+            link: issuer_link.id,
+            msg: out,
+        });
         self.track_in_flight(now, issuer_link, key, entry, &mut actions);
         // After the insert: the tick prunes deadlines whose key is not in flight.
         issuer_link.push_deadline(timeout_class, (deadline, class, stan));
@@ -259,18 +261,13 @@ impl Core {
 
     /// 0400 from an acquirer: forward to the original's issuer with field 90 as
     /// the issuer knows the original, and relay the 0410.
-    fn forward_reversal_request(
-        &self,
-        now: Millis,
-        link: &Arc<Link>,
-        msg: Message,
-        acquirer: String,
-    ) -> Actions {
-        let Some(target) = self.original_of(&msg, &acquirer) else {
+    fn forward_reversal_request(&self, now: Millis, link: &Arc<Link>, msg: Message) -> Actions {
+        let target = self.original_of(&msg, &msg.text(32).unwrap_or_default());
+        let Some(target) = target else {
             return self.decline(now, link.id, &msg, ResponseCode::NO_SUCH_ISSUER, None);
         };
         let route = Route {
-            issuer: target.issuer,
+            issuer: ShortText::from(target.issuer),
             rule: None,
             class: 4,
             cash: false,
@@ -289,7 +286,7 @@ impl Core {
         link: crate::core::LinkId,
         msg: &Message,
         rc: ResponseCode,
-        issuer: Option<String>,
+        issuer: Option<ShortText>,
     ) -> Actions {
         self.decline_by_rule(now, link, msg, rc, issuer, None)
     }
@@ -301,11 +298,14 @@ impl Core {
         link: crate::core::LinkId,
         msg: &Message,
         rc: ResponseCode,
-        issuer: Option<String>,
-        rule: Option<String>,
+        issuer: Option<ShortText>,
+        rule: Option<ShortText>,
     ) -> Actions {
         let mut actions = reply(link, msg, rc);
         self.counters.responses.add(rc);
+        if !self.settings.journal {
+            return actions;
+        }
         let entry = InFlightEntry {
             txn_id: self.new_txn_id(),
             purpose: Purpose::Request,
@@ -314,8 +314,8 @@ impl Core {
             acquirer_f7: None,
             acquirer_f11: None,
             acquirer_routing: None,
-            issuer: ShortText::from(issuer.unwrap_or_default()),
-            rule: rule.map(ShortText::from),
+            issuer: issuer.unwrap_or_default(),
+            rule,
             started: now,
             deadline: now,
         };
@@ -334,8 +334,8 @@ impl Core {
 /// Where a request goes: the issuer, the rule that decided, and what the
 /// forwarding needs to know of the request.
 pub(crate) struct Route {
-    pub(crate) issuer: String,
-    rule: Option<String>,
+    pub(crate) issuer: ShortText,
+    rule: Option<ShortText>,
     /// MTI class digit (1, 2 or 4).
     class: u8,
     /// A cash withdrawal (its own, longer timeout).

@@ -48,15 +48,14 @@ impl Core {
             .and_then(|rc| ResponseCode::new(&rc))
             .unwrap_or(ResponseCode::SYSTEM_MALFUNCTION);
         self.counters.responses.add(rc);
-        self.counters
-            .bank(&entry.issuer)
+        // The link's bank is the entry's issuer (links are picked by bank).
+        link.counters
             .latency(now.since(entry.started).as_millis() as u64);
         let mut actions = Vec::with_capacity(2);
         let mut resp = msg;
         // A PIN block under the issuer's key means nothing to the acquirer.
         resp.remove(52);
         restore_acquirer_keys(&mut resp, &entry);
-        let auth_code = resp.text(38).map(|s| ShortText::from(&*s));
         let acquirer_alive = self.links.get(entry.acquirer_link).is_some();
         let state = match (acquirer_alive, rc.is_approved()) {
             (true, true) => FinalState::Approved,
@@ -71,13 +70,15 @@ impl Core {
             }
             tracing::info!(issuer = %entry.issuer, stan, "acquirer gone; approved transaction queued for reversal");
         }
-        let mut record = self.completion_record(&entry.forwarded, &entry, rc, state, now);
-        if key.class == 4 {
-            record.reverses = forwarded_original_keys(&entry);
+        if self.settings.journal {
+            let mut record = self.completion_record(&entry.forwarded, &entry, rc, state, now);
+            if key.class == 4 {
+                record.reverses = forwarded_original_keys(&entry);
+            }
+            record.switch_stan = Some(stan);
+            record.auth_code = resp.text(38).map(|s| ShortText::from(&*s));
+            actions.push(Action::Journal(Box::new(record)));
         }
-        record.switch_stan = Some(stan);
-        record.auth_code = auth_code;
-        actions.push(Action::Journal(Box::new(record)));
         if acquirer_alive {
             actions.push(Action::Send {
                 link: entry.acquirer_link,

@@ -954,3 +954,56 @@ fn forwards_racing_link_drops_leave_nothing_in_flight() {
     }
     assert_eq!(h.core.in_flight(), 0);
 }
+
+#[test]
+fn without_a_journal_the_core_builds_no_records_and_answers_the_same() {
+    let h = Harness::with_settings(CoreSettings {
+        journal: false,
+        ..CoreSettings::default()
+    });
+    let forwarded = h.acquire(Millis(100), purchase(42, "000000"));
+    assert!(journal(&forwarded).is_empty(), "{forwarded:?}");
+    let fwd = one_to(&forwarded, ISS);
+    let answered = h.core.on_message(
+        Millis(150),
+        ISS,
+        issuer_answer(&fwd, ResponseCode::APPROVED),
+    );
+    assert!(journal(&answered).is_empty());
+    assert_eq!(rc(&one_to(&answered, ACQ)), "00");
+    // A decline (a repeat) and a timeout: answered, not journaled; the timeout
+    // still owes its reversal.
+    let repeat = h.acquire(Millis(200), purchase(42, "000000"));
+    assert_eq!(rc(&one_to(&repeat, ACQ)), "94");
+    assert!(journal(&repeat).is_empty());
+    h.acquire(Millis(300), purchase(43, "000000"));
+    let expired = h.core.on_tick(Millis(10_300));
+    assert_eq!(rc(&one_to(&expired, ACQ)), "91");
+    assert!(journal(&expired).is_empty());
+    assert_eq!(h.saf().depth(), 1);
+}
+
+#[test]
+fn the_forwarded_record_carries_the_request_the_owed_reversal_is_made_from() {
+    let h = Harness::new();
+    // The expiry date and POS entry mode are forwarded, never stored.
+    let mut request = purchase(42, "000000");
+    request.set(14, "2812");
+    request.set(22, "051");
+    let actions = h.acquire(Millis(100), request);
+    let fwd = one_to(&actions, ISS);
+    let record = records(&actions)[0];
+    assert_eq!(record.state, FinalState::Forwarded);
+    let kept = record.forwarded.as_ref().expect("the request as forwarded");
+    let kept_fields: Vec<u8> = kept.field_numbers().collect();
+    assert_eq!(
+        kept_fields,
+        [3, 4, 7, 11, 32, 33, 37, 41, 49, 100],
+        "no PAN"
+    );
+    assert_eq!(kept.stan(), fwd.stan());
+    let owed = crate::core::reversal_of(kept).expect("a reversal");
+    let on_timeout = crate::core::reversal_of(&fwd).expect("a reversal");
+    assert_eq!(owed.text(90), on_timeout.text(90));
+    assert_eq!(owed.mti(), Mti::REVERSAL_ADVICE);
+}

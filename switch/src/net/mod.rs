@@ -25,6 +25,7 @@
 //!   next needs it), action execution,
 //!   graceful drain and reload.
 
+pub mod added_latency;
 pub mod connection;
 pub mod dialer;
 pub mod event_budget;

@@ -1,12 +1,14 @@
 //! The core's statistics published as metrics: once a second the driver reads
 //! [`Core::stats`] and sets the counters to their absolute values (so they stay
 //! monotonic without delta bookkeeping) and the gauges to theirs, and records the
-//! issuer answer times drained from the core in the latency histogram. Labels are
-//! built here, once a second, never per request.
+//! issuer answer times drained from the core in the latency histogram, and the
+//! time the switch added per hop since the last time ([`super::added_latency`]).
+//! Labels are built here, once a second, never per request.
 
 use std::collections::BTreeSet;
 use std::time::Duration;
 
+use super::added_latency::{AddedLatency, Published};
 use crate::config::Role;
 use crate::core::{role_name, Core, CoreStats};
 
@@ -19,11 +21,14 @@ pub const PUBLISH_EVERY: Duration = Duration::from_secs(1);
 pub struct Publisher {
     /// (link, bank) of every link published so far.
     shown: BTreeSet<(String, String)>,
+    /// The added latency counted so far.
+    added: Published,
 }
 
 impl Publisher {
     /// Publish `core`'s statistics now.
-    pub fn publish(&mut self, core: &Core) {
+    pub fn publish(&mut self, core: &Core, added: &AddedLatency) {
+        self.added.publish(added);
         let stats = core.stats();
         publish_counters(&stats);
         self.publish_links(&stats);

@@ -86,8 +86,8 @@ pub(crate) struct Shared {
     pub(crate) draining: AtomicBool,
     /// Tells listeners and dialers to stop.
     pub(crate) stop: watch::Sender<bool>,
-    /// Time the switch adds per hop (decode, decide, encode, queue), microseconds.
-    pub(crate) added_latency: std::sync::Mutex<hdrhistogram::Histogram<u64>>,
+    /// Time the switch adds per hop (decode, decide, encode, queue).
+    pub(crate) added_latency: super::added_latency::AddedLatency,
     /// MAC and PIN keys: the software module or an HSM adapter.
     pub(crate) security: Arc<dyn SecurityModule>,
     /// The module answers at once (the software one): PIN translations are
@@ -439,6 +439,9 @@ impl RunningSwitch {
             journal.get_or_insert_with(|| Arc::new(StoreJournal::new(opened.clone())));
             store = Some(opened);
         }
+        // Without a sink (the debug log would be the only reader) the core builds
+        // no journal records at all.
+        settings.journal = journal.is_some();
         let core = Core::new(settings, Arc::new(SharedRoutingTable::new(opts.routing)));
         core.restore_saf(owed, last_saf_id);
         // Oldest first, so the newest stay when the index is full.
@@ -453,8 +456,7 @@ impl RunningSwitch {
             );
         }
         let (stop, _) = watch::channel(false);
-        let added_latency =
-            std::sync::Mutex::new(hdrhistogram::Histogram::new_with_bounds(1, 60_000_000, 3)?);
+        let added_latency = super::added_latency::AddedLatency::new()?;
         let (saf_durable, durable_saf) = mpsc::unbounded_channel();
         let shared = Arc::new_cyclic(|me| Shared {
             core,
@@ -519,11 +521,7 @@ impl RunningSwitch {
     /// Per-hop time the switch added so far (microseconds): decode, decide,
     /// encode and queue for each message it relayed or answered.
     pub fn added_latency(&self) -> hdrhistogram::Histogram<u64> {
-        self.shared
-            .added_latency
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .clone()
+        self.shared.added_latency.histogram()
     }
 
     /// The core (for tests and metrics).
@@ -642,7 +640,7 @@ async fn tick_loop(shared: Arc<Shared>) {
         }
         // Beside the tick, not in it: a snapshot allocates, once a second is enough.
         if published.elapsed() >= super::publish::PUBLISH_EVERY {
-            publisher.publish(&shared.core);
+            publisher.publish(&shared.core, &shared.added_latency);
             if let Some(store) = &shared.store {
                 metrics::gauge!("switch_store_backlog").set(store.backlog() as f64);
             }

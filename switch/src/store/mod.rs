@@ -40,6 +40,7 @@ use rusqlite::Connection;
 
 use crate::config::{Durability, JournalConfig};
 use crate::core::journal::JournalRecord;
+use crate::core::reversal_source;
 use crate::core::saf::SafItem;
 
 pub use writer::Op;
@@ -310,21 +311,19 @@ impl Store {
         next
     }
 
-    /// Record one journal entry; returns its sequence number. The reversal a
-    /// forwarded record owes is encoded here, on the caller's thread: the
-    /// message's many small allocations are freed where they were made (freed on
-    /// the writer thread, each would take its arena's lock), and the writer binds
-    /// the bytes.
+    /// Record one journal entry; returns its sequence number. The request a
+    /// forwarded record carries (reduced again to what its reversal copies, so
+    /// that no caller can store card data; the reversal owed on restart is made
+    /// from it then) is encoded here, on the caller's
+    /// thread: the message's allocations are freed where they were made (freed
+    /// on the writer thread, each would take its arena's lock), and the writer
+    /// binds the bytes.
     pub fn journal(&self, mut record: JournalRecord, unix_ms: i64) -> u64 {
         let day = self.business_day(unix_ms);
-        let reversal = record.reversal.take().and_then(|m| {
-            let encoded = writer::storage_spec()?.encode_to_bytes(&m);
-            if let Err(e) = &encoded {
-                // Names the field, never its content.
-                tracing::error!(error = %e, "stored reversal does not encode; not kept");
-            }
-            encoded.ok()
-        });
+        let reversal = record
+            .forwarded
+            .take()
+            .and_then(|m| writer::storage_form_of_forwarded(reversal_source(m)));
         self.submit(Op::Journal {
             record: Box::new(record),
             reversal,

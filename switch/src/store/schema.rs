@@ -48,7 +48,7 @@ CREATE TABLE IF NOT EXISTS journal (
     elapsed_ms INTEGER NOT NULL,
     reverses_transmission TEXT,       -- for reversals/advices: the original's field 7
     reverses_stan TEXT,               -- ... and field 11
-    reversal BLOB                     -- while forwarded: the 0420 owed on restart (no card data)
+    reversal BLOB                     -- while forwarded: the request as forwarded (no card data), the 0420 owed on restart made from it
 );
 CREATE INDEX IF NOT EXISTS journal_state ON journal(state) WHERE state = 'forwarded';
 CREATE INDEX IF NOT EXISTS journal_reverses ON journal(acquirer, reverses_transmission, reverses_stan)

@@ -6,7 +6,8 @@ use std::sync::mpsc::{Receiver, RecvTimeoutError};
 use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use codecs::Spec;
+use codecs::mti::MessageClass;
+use codecs::{Message, Spec};
 use rusqlite::{params, Connection, OptionalExtension};
 
 use super::business_day::scheduled_day;
@@ -14,7 +15,7 @@ use super::durable_mark::DurableMark;
 use super::Recovered;
 use crate::core::journal::{FinalState, JournalRecord};
 use crate::core::saf::SafItem;
-use crate::core::Millis;
+use crate::core::{reversal_of, without_card_data, Millis};
 
 /// One write.
 pub enum Op {
@@ -75,6 +76,53 @@ pub struct Settings {
 /// The spec stored messages are encoded with.
 pub fn storage_spec() -> Option<Arc<Spec>> {
     Spec::builtin("iso87ascii").ok()
+}
+
+/// What the journal keeps of a forwarded request (already reduced to the fields
+/// its reversal copies, without card data: `reversal_source`) for the reversal owed should the switch restart before its answer: the
+/// request itself in the storage spec, from which [`owed_reversal`] makes the
+/// 0420 at recovery (so the request path never builds one). A request the
+/// storage spec cannot hold (a host dialect's field beyond it) keeps the 0420
+/// made now instead. None: neither encodes (logged; nothing is owed then).
+pub fn storage_form_of_forwarded(forwarded: Message) -> Option<bytes::Bytes> {
+    let spec = storage_spec()?;
+    if let Ok(encoded) = spec.encode_to_bytes(&forwarded) {
+        return Some(encoded);
+    }
+    let reversal = reversal_of(&forwarded).map(without_card_data)?;
+    let encoded = spec.encode_to_bytes(&reversal);
+    if let Err(e) = &encoded {
+        // Names the field, never its content.
+        tracing::error!(error = %e, "stored reversal does not encode; not kept");
+    }
+    encoded.ok()
+}
+
+/// The 0420 owed for a request left forwarded, in the storage spec, from what
+/// [`storage_form_of_forwarded`] kept: the same message, byte for byte, as a
+/// timeout would have queued (`reversal_of` of the request without card data).
+/// A stored reversal (kept as such, or by an older version) is owed as it is.
+/// None: the stored request does not decode or names no STAN (logged).
+fn owed_reversal(id: i64, stored: Vec<u8>) -> Option<Vec<u8>> {
+    let spec = storage_spec()?;
+    let made = spec.decode_slice(&stored).ok().and_then(|request| {
+        if request.mti().class() == MessageClass::Reversal {
+            return Some(None);
+        }
+        let reversal = reversal_of(&request).map(without_card_data)?;
+        spec.encode_to_bytes(&reversal).ok().map(Some)
+    });
+    match made {
+        Some(None) => Some(stored),
+        Some(Some(reversal)) => Some(reversal.to_vec()),
+        None => {
+            tracing::error!(
+                id,
+                "the request left forwarded cannot be read back: no reversal can be made for it"
+            );
+            None
+        }
+    }
 }
 
 fn unix_ms() -> i64 {
@@ -407,7 +455,8 @@ pub fn recover(conn: &mut Connection, now_ms: i64, remember: usize) -> rusqlite:
             .prepare("SELECT issuer, message FROM saf")?
             .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?
             .collect::<Result<_, _>>()?;
-        for (id, issuer, reversal) in rows {
+        for (id, issuer, forwarded) in rows {
+            let reversal = forwarded.and_then(|stored| owed_reversal(id, stored));
             if let Some(owed) = issuer.zip(reversal).filter(|owed| !queued.contains(owed)) {
                 let (issuer, message) = owed;
                 tx.execute(
@@ -548,7 +597,7 @@ mod tests {
             id,
             pan_hash: Some("ab".repeat(32)),
             reverses: None,
-            reversal: None,
+            forwarded: None,
             mti: "0200".into(),
             acquirer: "940800".into(),
             issuer: Some("940810".into()),

@@ -21,7 +21,7 @@ pub fn record(
         id,
         pan_hash: Some("ab".repeat(32)),
         reverses: None,
-        reversal: None,
+        forwarded: None,
         mti: "0200".into(),
         acquirer: acquirer.into(),
         issuer: Some(issuer.into()),

@@ -134,7 +134,7 @@ fn a_reversal_waits_for_the_advice_of_the_same_transaction() {
     let mut standin = purchase(70, "000000");
     standin.set_mti(Mti::FINANCIAL_ADVICE);
     let mut standin_reversal = owed_reversal(71);
-    standin_reversal.set(90, &field90(&standin).expect("keys"));
+    standin_reversal.set(90, field90(&standin).expect("keys").as_str());
     owe(&h, standin.clone(), Millis(40));
     owe(&h, standin_reversal, Millis(41));
     // And something unrelated behind them all.
@@ -155,7 +155,10 @@ fn a_reversal_waits_for_the_advice_of_the_same_transaction() {
     let next = to(&h.core.on_message(Millis(80), ISS, ack(&out[1])), ISS);
     assert_eq!(next.len(), 1);
     assert_eq!(next[0].mti(), Mti::REVERSAL_ADVICE);
-    assert_eq!(next[0].text(90).map(|f| f.into_owned()), field90(&standin));
+    assert_eq!(
+        next[0].text(90).as_deref(),
+        field90(&standin).as_ref().map(|f| f.as_str())
+    );
 }
 
 #[test]
