@@ -426,7 +426,7 @@ fn run(path: &std::path::Path, tls_dir: Option<&std::path::Path>) -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    runtime.block_on(async move {
+    let code = runtime.block_on(async move {
         if let Some(admin) = config.admin {
             let installed = metrics_exporter_prometheus::PrometheusBuilder::new()
                 .with_http_listener(admin)
@@ -456,7 +456,11 @@ fn run(path: &std::path::Path, tls_dir: Option<&std::path::Path>) -> ExitCode {
         wait_for_signals(&running).await;
         running.shutdown().await;
         ExitCode::SUCCESS
-    })
+    });
+    // A security-module call that never returns must not keep the process from
+    // exiting once the switch has drained.
+    runtime.shutdown_timeout(std::time::Duration::from_secs(5));
+    code
 }
 
 /// Until SIGINT or SIGTERM; SIGHUP reloads the routing rules meanwhile.

@@ -136,17 +136,17 @@ async fn network(tag: &str, timeout_ms: u64) -> (switch::net::RunningSwitch, Hos
 async fn network_with(
     tag: &str,
     timeout_ms: u64,
-    delay_ms: Option<Arc<AtomicU64>>,
+    slowness: Option<Arc<Slowness>>,
 ) -> (switch::net::RunningSwitch, Host, Host) {
     let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
     let text = config(tag, listener.local_addr().unwrap(), timeout_ms);
-    let sw = match delay_ms {
+    let sw = match slowness {
         None => start_switch(&text).await,
-        Some(delay_ms) => {
+        Some(slowness) => {
             tests::start_switch_with_security(&text, |config| {
                 Arc::new(SlowModule {
                     inner: SoftwareSecurityModule::from_config(&config.security),
-                    delay_ms,
+                    slowness,
                 })
             })
             .await
@@ -508,7 +508,24 @@ pin_key = {{ wrapped = "{iss_zpk}" }}
 /// set as the test goes), as a network HSM might answer.
 struct SlowModule {
     inner: SoftwareSecurityModule,
-    delay_ms: Arc<AtomicU64>,
+    slowness: Arc<Slowness>,
+}
+
+/// A [`SlowModule`]'s delay, and what it saw of the calls made to it.
+#[derive(Default)]
+struct Slowness {
+    delay_ms: AtomicU64,
+    calls: AtomicU64,
+    active: AtomicU64,
+    most_active: AtomicU64,
+}
+
+impl Slowness {
+    fn of(delay_ms: u64) -> Arc<Slowness> {
+        let s = Slowness::default();
+        s.delay_ms.store(delay_ms, Ordering::SeqCst);
+        Arc::new(s)
+    }
 }
 
 impl SecurityModule for SlowModule {
@@ -545,7 +562,12 @@ impl SecurityModule for SlowModule {
         block: &[u8],
         pan: &[u8],
     ) -> Result<Vec<u8>, SecurityError> {
-        std::thread::sleep(Duration::from_millis(self.delay_ms.load(Ordering::SeqCst)));
+        let s = &self.slowness;
+        s.calls.fetch_add(1, Ordering::SeqCst);
+        let active = s.active.fetch_add(1, Ordering::SeqCst) + 1;
+        s.most_active.fetch_max(active, Ordering::SeqCst);
+        std::thread::sleep(Duration::from_millis(s.delay_ms.load(Ordering::SeqCst)));
+        s.active.fetch_sub(1, Ordering::SeqCst);
         self.inner.translate_pin(from, to, block, pan)
     }
 }
@@ -553,8 +575,8 @@ impl SecurityModule for SlowModule {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_module_answering_from_a_task_in_time_or_too_late() {
     bounded(async {
-        let delay_ms = Arc::new(AtomicU64::new(100));
-        let (sw, mut acq, mut iss) = network_with("PINHSM", 5000, Some(delay_ms.clone())).await;
+        let slowness = Slowness::of(100);
+        let (sw, mut acq, mut iss) = network_with("PINHSM", 5000, Some(slowness.clone())).await;
         let card = card();
         let pin = card.pin();
 
@@ -574,7 +596,7 @@ async fn a_module_answering_from_a_task_in_time_or_too_late() {
         assert_eq!(r.response_code().as_deref(), Some("00"));
 
         // 3 s, past the switch's 2 s: 91 at the deadline, nothing forwarded.
-        delay_ms.store(3000, Ordering::SeqCst);
+        slowness.delay_ms.store(3000, Ordering::SeqCst);
         let sent = tokio::time::Instant::now();
         acq.send(&purchase_with_pin(&card, &pin, 2)).await;
         let r = acq.recv(WAIT).await.expect("91 at the deadline");
@@ -597,6 +619,37 @@ async fn a_module_answering_from_a_task_in_time_or_too_late() {
             tests::wait_until(WAIT, || sw.core().stats().pin_late_answers == 1).await,
             "the late answer is counted"
         );
+        sw.shutdown().await;
+    })
+    .await;
+}
+
+/// A module that hangs (3 s, past the 2 s deadline) holds at most 64 blocking
+/// threads, not one per request: 70 PIN requests at once all get 91 at the
+/// deadline, the module sees at most 64 calls at a time, and the 6 that waited
+/// for a call past the deadline are never sent to it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_hung_module_holds_a_bounded_number_of_calls() {
+    bounded(async {
+        let slowness = Slowness::of(3000);
+        let (sw, mut acq, _iss) = network_with("PINHUNG", 5000, Some(slowness.clone())).await;
+        let card = card();
+        let pin = card.pin();
+        for stan in 100..170 {
+            acq.send(&purchase_with_pin(&card, &pin, stan)).await;
+        }
+        for _ in 100..170 {
+            let r = acq.recv(WAIT).await.expect("91 at the deadline");
+            assert_eq!(r.response_code().as_deref(), Some("91"));
+        }
+        // Every call started has ended (3 s each), and no other came.
+        assert!(
+            tests::wait_until(WAIT, || slowness.active.load(Ordering::SeqCst) == 0).await,
+            "calls still running"
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+        assert_eq!(slowness.calls.load(Ordering::SeqCst), 64);
+        assert_eq!(slowness.most_active.load(Ordering::SeqCst), 64);
         sw.shutdown().await;
     })
     .await;

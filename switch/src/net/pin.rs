@@ -6,7 +6,10 @@
 //! the request (no task, no added latency). Any other module (an HSM adapter)
 //! may block on its own network: it is asked from a blocking task and its answer
 //! comes back as a new event; meanwhile the worker serves other messages, and
-//! the core's deadline bounds the wait.
+//! the core's deadline bounds the wait. At most [`HSM_CALLS`] such calls are in
+//! progress at once: a module that hangs holds that many threads, not one per
+//! request, and a request that waited for a call past the core's deadline (it
+//! has been declined 91 meanwhile) is not sent to the module at all.
 //!
 //! [`Action::TranslatePin`]: crate::core::Action::TranslatePin
 
@@ -15,6 +18,10 @@ use crate::core::Actions;
 use crate::security::SecurityError;
 
 use super::runtime::Shared;
+
+/// Security-module calls in progress at once (blocking threads), beyond which
+/// requests wait their turn.
+pub(crate) const HSM_CALLS: usize = 64;
 
 impl Shared {
     /// Have `request` translated: its answer's actions when the module answers
@@ -37,7 +44,15 @@ impl Shared {
         tokio::spawn(async move {
             let module = shared.security.clone();
             let token = request.token;
+            let wait = shared.config.hsm_timeout;
+            let slot = tokio::time::timeout(wait, shared.hsm_calls.clone().acquire_owned()).await;
+            let Ok(Ok(slot)) = slot else {
+                // Past the deadline the core has answered 91 already.
+                tracing::warn!(token, "security module busy past the deadline; not asked");
+                return;
+            };
             let result = tokio::task::spawn_blocking(move || {
+                let _slot = slot;
                 module.translate_pin(request.from(), request.to(), request.block(), request.pan())
             })
             .await

@@ -97,6 +97,8 @@ pub(crate) struct Shared {
     pub(crate) me: std::sync::Weak<Shared>,
     /// Wakes the tick loop when an event brought the next tick closer.
     pub(crate) timer: Notify,
+    /// Calls an HSM adapter may have in progress at once (see `super::pin`).
+    pub(crate) hsm_calls: Arc<tokio::sync::Semaphore>,
 }
 
 impl Shared {
@@ -474,6 +476,7 @@ impl RunningSwitch {
             security_inline: inline,
             me: me.clone(),
             timer: Notify::new(),
+            hsm_calls: Arc::new(tokio::sync::Semaphore::new(super::pin::HSM_CALLS)),
         });
         let mut tasks = JoinSet::new();
         let mut listening = HashMap::new();
