@@ -395,21 +395,30 @@ impl Core {
     /// nothing would ever time it out (its deadline went with the link). So when
     /// the link is found down after the insert, the entry is taken back (exactly
     /// one of the sweep and this check gets it) and takes the timeout path now.
+    /// Otherwise its deadline is queued on the link under `timeout` (after the
+    /// insert: the tick prunes deadlines whose key is not in flight) and only
+    /// then announced to the timer, where `poll_timeout` finds it (a tick that
+    /// began between an announcement and the push would arm past it).
     pub(crate) fn track_in_flight(
         &self,
         now: Millis,
         link: &Link,
         key: InFlightKey,
         entry: inflight::InFlightEntry,
+        timeout: links::TimeoutClass,
         actions: &mut Actions,
     ) {
+        let deadline = entry.deadline;
         self.inflight.insert(key, entry);
         if !link.up.load(Ordering::SeqCst) {
             if let Some(entry) = self.inflight.take(&key) {
                 tracing::info!(link = %link.config.name, stan = key.stan, "the link went down while this was forwarded; timed out now");
                 self.expire_entry(now, key, entry, actions);
+                return;
             }
         }
+        link.push_deadline(timeout, (deadline, key.class, key.stan));
+        self.note_deadline(deadline);
     }
 
     /// Request → timeout path: RC 91 to the acquirer, a reversal for the issuer.

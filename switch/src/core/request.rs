@@ -250,12 +250,7 @@ impl Core {
             link: issuer_link.id,
             msg: out,
         });
-        self.track_in_flight(now, issuer_link, key, entry, &mut actions);
-        // After the insert: the tick prunes deadlines whose key is not in flight.
-        issuer_link.push_deadline(timeout_class, (deadline, class, stan));
-        // Only now, where `poll_timeout` finds it: a tick that begins between
-        // a note and the push would clear the wake and arm past the deadline.
-        self.note_deadline(deadline);
+        self.track_in_flight(now, issuer_link, key, entry, timeout_class, &mut actions);
         actions
     }
 

@@ -190,11 +190,8 @@ impl Core {
                 started: now,
                 deadline,
             },
+            TimeoutClass::Pos,
             actions,
         );
-        // After the insert: the tick prunes deadlines whose key is not in flight.
-        link.push_deadline(TimeoutClass::Pos, (deadline, class, stan));
-        // After the push, as for a request (see `Core::dispatch`).
-        self.note_deadline(deadline);
     }
 }

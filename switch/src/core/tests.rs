@@ -907,8 +907,14 @@ fn an_entry_forwarded_on_a_link_that_went_down_meanwhile_times_out_at_once() {
         deadline: Millis(10_005),
     };
     let mut actions = Vec::new();
-    h.core
-        .track_in_flight(Millis(6), &link, key, entry, &mut actions);
+    h.core.track_in_flight(
+        Millis(6),
+        &link,
+        key,
+        entry,
+        super::links::TimeoutClass::Pos,
+        &mut actions,
+    );
     assert_eq!(
         h.core.in_flight(),
         0,
