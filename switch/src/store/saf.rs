@@ -33,6 +33,10 @@ impl Store {
             }
             StoreOp::SafAttempt { id, attempts } => Op::SafAttempt { id, attempts },
             StoreOp::SafAck { id } | StoreOp::SafExpired { id } => Op::SafAck { id },
+            // The token vault's tables are not written yet: kept in memory only.
+            StoreOp::TokenPut(_) | StoreOp::TokenStatus { .. } | StoreOp::TokenAtc { .. } => {
+                return None
+            }
         };
         Some(self.submit(op))
     }
