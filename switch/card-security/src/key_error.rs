@@ -11,6 +11,14 @@ pub enum KeyError {
     /// The text has a character that is not a hex digit.
     #[error("a key must be hex digits only")]
     NotHex,
+    /// A key of the wrong length for its use (a token key is 16 bytes).
+    #[error("a key of {found} bytes where {expected} are required")]
+    Length {
+        /// The length the use requires.
+        expected: usize,
+        /// The length given.
+        found: usize,
+    },
     /// The operating system gave no random bytes.
     #[error("no random bytes: {0}")]
     Random(getrandom::Error),

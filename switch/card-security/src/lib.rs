@@ -12,7 +12,9 @@
 //! - [`pin`]: ISO 9564-1 PIN block formats 0 (TDES) and 4 (AES);
 //! - [`keys`]: key bytes that are wiped on drop and never shown (KCV only);
 //! - [`key_error`]: why a key could not be parsed, made, wrapped or unwrapped;
-//! - [`kek`]: keys wrapped under the local key-encryption key (AES key wrap).
+//! - [`kek`]: keys wrapped under the local key-encryption key (AES key wrap);
+//! - [`wallet`]: dynamic codes of wallet QR payments (per-token keys, the
+//!   AES-CMAC cryptogram, the QR payload and field 55's code data).
 
 pub mod des_engine;
 pub mod kek;
@@ -23,6 +25,7 @@ pub mod message;
 pub mod module;
 pub mod pin;
 pub mod software;
+pub mod wallet;
 
 pub use key_error::KeyError;
 pub use keys::KeyMaterial;
