@@ -406,11 +406,15 @@ impl RoutingTable {
             (Some(_), Some(a)) => {
                 let app = &self.apps[a as usize];
                 let has = if joined == Some(true) { "joined" } else { "has not joined" };
+                let named = if app.name.is_empty() {
+                    String::new()
+                } else {
+                    format!(" ({})", app.name)
+                };
                 format!(
-                    "{}, app {} ({}): issuer {} {has} it",
+                    "{}, app {}{named}: issuer {} {has} it",
                     channel.name(),
                     app.id,
-                    app.name,
                     card_issuer.id
                 )
             }

@@ -9,7 +9,7 @@ use codecs::luhn::luhn_check_digit;
 use codecs::Mti;
 use proptest::prelude::*;
 use routing_rules::bins::{BinRange, BinTable};
-use routing_rules::{RoutingTable, Transaction};
+use routing_rules::{Channel, RoutingTable, Transaction};
 use rust_decimal::Decimal;
 
 /// Naive: scan every range, keep the longest that contains the PAN.
@@ -223,6 +223,8 @@ proptest! {
                 processing_code: pc.as_bytes(),
                 amount: amount_text.parse::<Decimal>().unwrap(),
                 currency: if cur == 0 { 408 } else { 840 },
+                channel: Channel::Terminal,
+                app: None,
             };
             let fast = table.decide(&tx);
             let slow = table.explain(&tx).decision;
