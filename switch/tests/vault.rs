@@ -210,7 +210,10 @@ async fn the_database_and_its_wal_hold_neither_pans_nor_token_keys() {
             "{moment}: the scan reads the tokens"
         );
         for pan in [PAN_A, PAN_B] {
-            assert!(!contains(&bytes, pan.as_bytes()), "{moment}: a PAN in clear");
+            assert!(
+                !contains(&bytes, pan.as_bytes()),
+                "{moment}: a PAN in clear"
+            );
             // Nor the part after the BIN (a PAN split around a page boundary or
             // stored without its BIN would still be card data).
             assert!(

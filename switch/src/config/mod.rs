@@ -58,9 +58,9 @@ mod resolve;
 mod secret;
 mod settlement;
 mod switch_section;
-pub mod token_api;
 #[cfg(test)]
 mod tests;
+pub mod token_api;
 mod units;
 
 pub use error::{ConfigError, ConfigWarning};
@@ -264,13 +264,16 @@ impl<'a> Sections<'a> {
         let api_cx = TokenApiContext {
             file,
             has_tls: raw.switch.tls.is_some(),
-            bank_domain: tls.as_ref().map_or(crate::tls::settings::DEFAULT_DOMAIN, |t| {
-                t.domain.as_str()
-            }),
+            bank_domain: tls
+                .as_ref()
+                .map_or(crate::tls::settings::DEFAULT_DOMAIN, |t| t.domain.as_str()),
             link_addresses: links.iter().map(|l| l.address).collect(),
         };
-        let token_apis =
-            keep(validate_token_apis(&raw.token_apis, &api_cx, warnings), errors).unwrap_or_default();
+        let token_apis = keep(
+            validate_token_apis(&raw.token_apis, &api_cx, warnings),
+            errors,
+        )
+        .unwrap_or_default();
         let journal = raw
             .journal
             .as_ref()

@@ -360,7 +360,15 @@ mod tests {
         for ok in ["koryo-pay", "jonsong", "a1", "x"] {
             assert!(is_app_id(ok), "{ok}");
         }
-        for bad in ["", "Koryo", "-pay", "pay-", "koryo_pay", "1pay", &"a".repeat(33)] {
+        for bad in [
+            "",
+            "Koryo",
+            "-pay",
+            "pay-",
+            "koryo_pay",
+            "1pay",
+            &"a".repeat(33),
+        ] {
             assert!(!is_app_id(bad), "{bad}");
         }
     }

@@ -186,10 +186,12 @@ fn check_value(key: &[u8]) -> Option<String> {
 /// Lowercase hex.
 fn hex(bytes: &[u8]) -> String {
     use std::fmt::Write;
-    bytes.iter().fold(String::with_capacity(bytes.len() * 2), |mut s, b| {
-        let _ = write!(s, "{b:02x}");
-        s
-    })
+    bytes
+        .iter()
+        .fold(String::with_capacity(bytes.len() * 2), |mut s, b| {
+            let _ = write!(s, "{b:02x}");
+            s
+        })
 }
 
 impl Vault {
@@ -215,8 +217,7 @@ impl Vault {
         let data_key = match stored {
             Some((wrapped, kcv)) => {
                 let key = kek::unwrap(kek, &wrapped).map_err(|_| wrong())?;
-                if key.len() != DATA_KEY_LEN || check_value(key.expose()).as_deref() != Some(&kcv)
-                {
+                if key.len() != DATA_KEY_LEN || check_value(key.expose()).as_deref() != Some(&kcv) {
                     return Err(wrong());
                 }
                 key
@@ -314,7 +315,12 @@ impl Vault {
                         aad: token.as_bytes(),
                     },
                 )
-                .map_err(|_| row_error(token, "sealed card does not open (altered, or not this row's)"))?,
+                .map_err(|_| {
+                    row_error(
+                        token,
+                        "sealed card does not open (altered, or not this row's)",
+                    )
+                })?,
         );
         let malformed = || row_error(token, "sealed card malformed");
         let (&len, rest) = plain.split_first().ok_or_else(malformed)?;
@@ -468,7 +474,9 @@ impl Store {
     /// vault opened, or no randomness for a nonce: logged, kept in memory only).
     pub(super) fn vault_op(&self, op: StoreOp) -> Option<Op> {
         let Some(vault) = &self.vault else {
-            tracing::error!("token change not stored: the store was opened without the token vault");
+            tracing::error!(
+                "token change not stored: the store was opened without the token vault"
+            );
             metrics::counter!("switch_vault_not_persisted_total").increment(1);
             return None;
         };
