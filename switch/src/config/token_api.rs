@@ -372,4 +372,40 @@ mod tests {
             assert!(!is_app_id(bad), "{bad}");
         }
     }
+
+    #[test]
+    fn the_national_configuration_has_an_api_per_app_and_issuer() {
+        let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("config/national.toml");
+        let config = crate::config::Config::load_without_tls_files(&path).unwrap();
+        let ports: Vec<(String, u16)> = config
+            .token_apis
+            .iter()
+            .map(|a| {
+                let who = match a.participant() {
+                    Caller::App(id) | Caller::Bank(id) => id.clone(),
+                };
+                (who, a.address.port())
+            })
+            .collect();
+        let expected = [
+            ("koryo-pay", 7301),
+            ("jonsong", 7302),
+            ("manmulsang", 7303),
+            ("940800", 7300),
+            ("940810", 7310),
+            ("940820", 7320),
+            ("940830", 7330),
+            ("940840", 7340),
+        ];
+        assert_eq!(
+            ports,
+            expected.map(|(w, p)| (w.to_string(), p)).to_vec(),
+            "{ports:?}"
+        );
+        assert!(
+            !config.warnings.iter().any(|w| w.0.entry.starts_with("token_api")),
+            "{:?}",
+            config.warnings
+        );
+    }
 }
