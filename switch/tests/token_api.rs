@@ -10,7 +10,7 @@ use std::future::Future;
 use std::net::SocketAddr;
 use std::pin::Pin;
 use std::sync::{Arc, Mutex, OnceLock};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use codecs::ResponseCode;
 use serde_json::Value;
@@ -456,7 +456,7 @@ async fn a_request_that_does_not_arrive_in_time_is_closed() {
         .unwrap();
     // A connection that says nothing at all.
     let mut silent = TcpStream::connect(api.address).await.unwrap();
-    let started = Instant::now();
+    let started = tokio::time::Instant::now();
     assert!(
         until_closed(&mut slow_head).await.is_ok(),
         "a slow head is closed"

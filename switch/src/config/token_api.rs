@@ -403,7 +403,10 @@ mod tests {
             "{ports:?}"
         );
         assert!(
-            !config.warnings.iter().any(|w| w.0.entry.starts_with("token_api")),
+            !config
+                .warnings
+                .iter()
+                .any(|w| w.0.entry.starts_with("token_api")),
             "{:?}",
             config.warnings
         );
