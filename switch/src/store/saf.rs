@@ -33,10 +33,9 @@ impl Store {
             }
             StoreOp::SafAttempt { id, attempts } => Op::SafAttempt { id, attempts },
             StoreOp::SafAck { id } | StoreOp::SafExpired { id } => Op::SafAck { id },
-            // The token vault's tables are not written yet: kept in memory only.
-            StoreOp::TokenPut(_) | StoreOp::TokenStatus { .. } | StoreOp::TokenAtc { .. } => {
-                return None
-            }
+            token @ (StoreOp::TokenPut(_)
+            | StoreOp::TokenStatus { .. }
+            | StoreOp::TokenAtc { .. }) => self.vault_op(token)?,
         };
         Some(self.submit(op))
     }
