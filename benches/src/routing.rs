@@ -20,7 +20,7 @@ use codecs::ResponseCode;
 use routing_rules::decide::PAN_LENGTHS;
 use routing_rules::model::{BankIdx, ProductIdx};
 use routing_rules::rules::{Facts, HomeRelation, Outcome};
-use routing_rules::{Decision, RoutingTable, Step, Transaction};
+use routing_rules::{Channel, Decision, RoutingTable, Step, Transaction};
 use rust_decimal::Decimal;
 
 /// SplitMix64: small, fast, and the same sequence on every machine.
@@ -699,6 +699,8 @@ impl Traffic {
                 processing_code: t.processing_code,
                 amount: t.amount,
                 currency: t.currency,
+                channel: Channel::Terminal,
+                app: None,
             })
             .collect()
     }
@@ -761,6 +763,11 @@ pub fn naive_decide(table: &RoutingTable, tx: &Transaction<'_>) -> NaiveDecision
     };
     let acq = &banks[usize::from(acquirer)];
     let transaction = tx.transaction_type();
+    // The generated traffic names no app; an unknown one would decline 96 in decide.
+    let app = tx
+        .app
+        .and_then(|id| table.apps().iter().position(|a| a.id == id))
+        .map(|i| i as u16);
     let facts = Facts {
         acquirer,
         acquirer_region: acq.region,
@@ -777,6 +784,9 @@ pub fn naive_decide(table: &RoutingTable, tx: &Transaction<'_>) -> NaiveDecision
         mti_class: tx.mti.as_bytes()[1] - b'0',
         currency: tx.currency,
         amount: tx.amount,
+        channel: tx.channel,
+        app,
+        issuer_joined_app: app.map(|a| table.apps()[usize::from(a)].joined(product.issuer)),
     };
     let rule = table.rules().iter().position(|r| r.matches(&facts));
     let mut issuer = product.issuer;

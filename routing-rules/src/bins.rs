@@ -46,15 +46,20 @@ pub struct BinRange {
 
 impl BinRange {
     /// First and last 11-digit keys the range covers.
-    fn span(&self) -> (u64, u64) {
-        let scale = 10u64.pow((MAX_PREFIX - self.len as usize) as u32);
-        (self.low * scale, self.high * scale + (scale - 1))
+    pub(crate) fn span(&self) -> (u64, u64) {
+        prefix_span(self.low, self.high, self.len)
     }
 
     /// Whether the PAN's prefix falls in the range.
     pub fn contains(&self, pan: &[u8]) -> bool {
         prefix_value(pan, self.len as usize).is_some_and(|p| (self.low..=self.high).contains(&p))
     }
+}
+
+/// First and last 11-digit keys of the prefixes `low..=high` of `len` digits.
+pub(crate) fn prefix_span(low: u64, high: u64, len: u8) -> (u64, u64) {
+    let scale = 10u64.pow((MAX_PREFIX - len as usize) as u32);
+    (low * scale, high * scale + (scale - 1))
 }
 
 /// The numeric value of the first `len` digits of `pan` (None if too short or not digits).

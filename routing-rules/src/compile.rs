@@ -3,6 +3,9 @@
 //! Every problem is collected (not just the first), each naming the file, the entry
 //! and what is wrong: unknown references, invalid codes, `low > high`, same-length
 //! overlaps, duplicate ids; and, as warnings, rules an earlier rule shadows completely.
+//! Apps and token ranges are checked in [`apps`].
+
+mod apps;
 
 use std::collections::HashMap;
 use std::path::Path;
@@ -11,7 +14,8 @@ use std::str::FromStr;
 use codecs::ResponseCode;
 use rust_decimal::Decimal;
 
-use crate::bins::{BinRange, BinTable, MAX_PREFIX, MIN_PREFIX};
+use crate::apps::Channel;
+use crate::bins::{BinRange, BinTable};
 use crate::fast::HotTables;
 use crate::file::{parse_text, read_sources, RawConditions, RawRule, SourceFile};
 use crate::model::{
@@ -301,34 +305,18 @@ fn compile(
         }
     }
 
+    // Apps.
+    let (app_list, app_names) = apps::compile_apps(sources, &bank_names, &banks, &mut p);
+
     // BIN ranges.
     let mut ranges: Vec<(BinRange, &str, String)> = Vec::new();
     for (file, c) in all() {
         for b in &c.bins {
             let entry = format!("bin {}-{}", b.low, b.high);
-            let digits = |s: &str| s.bytes().all(|c| c.is_ascii_digit());
-            let len = b.low.len();
-            if !(MIN_PREFIX..=MAX_PREFIX).contains(&len) || !digits(&b.low) || !digits(&b.high) {
-                p.error(Problem::new(
-                    file,
-                    &entry,
-                    format!("low and high must be {MIN_PREFIX}-{MAX_PREFIX} digits"),
-                ));
+            let Some((low, high, len)) = apps::prefix_range(&b.low, &b.high, file, &entry, &mut p)
+            else {
                 continue;
-            }
-            if b.high.len() != len {
-                p.error(Problem::new(
-                    file,
-                    &entry,
-                    "low and high must have the same length",
-                ));
-                continue;
-            }
-            let (low, high): (u64, u64) = (b.low.parse().unwrap_or(0), b.high.parse().unwrap_or(0));
-            if low > high {
-                p.error(Problem::new(file, &entry, "low > high"));
-                continue;
-            }
+            };
             let Some(product) = product_names.get(&b.product) else {
                 p.error(Problem::new(
                     file,
@@ -341,7 +329,7 @@ fn compile(
                 BinRange {
                     low,
                     high,
-                    len: len as u8,
+                    len,
                     product,
                 },
                 file,
@@ -362,8 +350,11 @@ fn compile(
         }
     }
 
+    let token_ranges = apps::compile_token_ranges(sources, &ranges, &mut p);
+
     // Rules.
     let ctx = RefContext {
+        apps: &app_names,
         regions: &region_names,
         banks: &bank_names,
         products: &product_names,
@@ -410,6 +401,7 @@ fn compile(
             banks: &bank_domain,
             products: &product_domain,
             currencies,
+            apps: app_list.len(),
         },
     );
     for later in 0..rules.len() {
@@ -442,6 +434,8 @@ fn compile(
         bins: BinTable::build(ranges.into_iter().map(|r| r.0).collect()),
         rules,
         index,
+        apps: app_list,
+        token_ranges,
     };
     Ok((table, p.warnings))
 }
@@ -459,6 +453,7 @@ struct RefContext<'a> {
     products: &'a Names<'a>,
     categories: &'a [String],
     bank_list: &'a [Bank],
+    apps: &'a Names<'a>,
 }
 
 fn compile_rule(r: &RawRule, file: &str, ctx: &RefContext<'_>, p: &mut Problems) -> Option<Rule> {
@@ -557,6 +552,7 @@ fn compile_conditions(
     let product = |s: &str| ctx.products.get(s);
     let category = |s: &str| ctx.categories.iter().position(|c| c == s).map(|i| i as u16);
     let txn = |s: &str| transaction_type(s).map(Some);
+    let app = |s: &str| ctx.apps.get(s);
     for neg in [false, true] {
         let pick = |a: &Option<Vec<String>>, b: &Option<Vec<String>>| {
             if neg {
@@ -653,6 +649,27 @@ fn compile_conditions(
             &mut out,
             Cond::Currency,
         );
+        ok &= list(
+            &k("channel"),
+            &pick(&w.channel, &w.channel_not),
+            neg,
+            Channel::from_name,
+            err,
+            &mut out,
+            Cond::Channel,
+        );
+        ok &= list(
+            &k("app"),
+            &pick(&w.app, &w.app_not),
+            neg,
+            app,
+            err,
+            &mut out,
+            Cond::App,
+        );
+    }
+    if let Some(joined) = w.issuer_joined_app {
+        out.push(Cond::IssuerJoinedApp(joined));
     }
     if let Some(h) = &w.home_region {
         match HomeRelation::from_name(h) {

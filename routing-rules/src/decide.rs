@@ -1,18 +1,21 @@
 //! `decide` (the switch's hot path, allocation-free) and `explain` (the same
 //! decision with every check and rule considered, for operators).
 //!
-//! Order of checks: the PAN (14), the BIN table (15), the acquirer (31), then the
-//! rules in order (first match wins). A transaction no rule declines is routed (to
-//! the rule's bank, or by default to the card's issuer) once it passes the card
-//! product's own currencies (57) and per-transaction limits (61).
+//! Order of checks: the PAN (14), the BIN table (15; a number in a token range is a
+//! token the switch did not swap for its card: 14), the acquirer (31), the app (96
+//! when the transaction names one the table does not know), then the rules in order
+//! (first match wins). A transaction no rule declines is routed (to the rule's bank,
+//! or by default to the card's issuer) once it passes the card product's own
+//! currencies (57) and per-transaction limits (61).
 
 use codecs::mask::mask_pan;
 use codecs::{luhn::luhn_valid, Mti, ResponseCode};
 use rust_decimal::Decimal;
 use serde_json::{json, Value};
 
+use crate::apps::{AppIdx, Channel};
 use crate::fast::{limit_slot, minor_units};
-use crate::model::{Bank, Product};
+use crate::model::{Bank, Product, ProductIdx};
 use crate::rules::{Cmp, Cond, Facts, HomeRelation, Outcome, Rule};
 use crate::table::RoutingTable;
 
@@ -34,6 +37,10 @@ pub struct Transaction<'a> {
     pub amount: Decimal,
     /// Field 49, ISO 4217 numeric.
     pub currency: u16,
+    /// How the transaction came (cards at terminals: [`Channel::Terminal`]).
+    pub channel: Channel,
+    /// The app's id, for a payment through an app (the token's app).
+    pub app: Option<&'a str>,
 }
 
 impl Transaction<'_> {
@@ -57,6 +64,10 @@ pub enum Step {
     Bin,
     /// The acquirer is not a known acquiring bank.
     Acquirer,
+    /// The transaction names an app the table does not know.
+    App,
+    /// The channel and app, as the rules see them (a trace line; never decides).
+    Channel,
     /// The product does not allow the currency.
     ProductCurrency,
     /// The amount exceeds the product's limit.
@@ -74,6 +85,8 @@ impl Step {
             Step::Pan => "pan",
             Step::Bin => "bin",
             Step::Acquirer => "acquirer",
+            Step::App => "app",
+            Step::Channel => "channel",
             Step::ProductCurrency => "product-currency",
             Step::ProductLimit => "product-limit",
             Step::Rule => "rule",
@@ -109,7 +122,7 @@ pub struct Decision<'t> {
 }
 
 impl<'t> Decision<'t> {
-    fn decline(step: Step, rc: ResponseCode) -> Self {
+    pub(crate) fn decline(step: Step, rc: ResponseCode) -> Self {
         Decision {
             verdict: Verdict::Decline,
             issuer: None,
@@ -118,6 +131,13 @@ impl<'t> Decision<'t> {
             rule: None,
             step,
         }
+    }
+
+    /// The decision with the card's product and issuer (once the BIN matched).
+    pub(crate) fn with_card(mut self, product: &'t Product, issuer: &'t Bank) -> Self {
+        self.product = Some(product);
+        self.issuer = Some(issuer);
+        self
     }
 }
 
@@ -128,6 +148,10 @@ pub struct Explanation<'t> {
     pub decision: Decision<'t>,
     /// Every check and rule considered, in order, as JSON objects.
     pub trace: Vec<Value>,
+    /// The channel the transaction came by.
+    pub channel: Channel,
+    /// The app it named, if any (as given, known or not).
+    pub app: Option<String>,
 }
 
 impl<'t> Explanation<'t> {
@@ -140,18 +164,20 @@ impl<'t> Explanation<'t> {
             "product": d.product.map(|p| p.id.as_str()),
             "response_code": d.response_code.map(|rc| rc.as_str().to_string()),
             "rule": d.rule.map(|r| r.id.as_str()),
+            "channel": self.channel.name(),
+            "app": self.app,
             "trace": self.trace,
         })
     }
 }
 
 /// Records the trace when explaining; does nothing when deciding.
-trait Tracer {
+pub(crate) trait Tracer {
     fn check(&mut self, step: Step, ok: bool, detail: impl FnOnce() -> String);
     fn rule(&mut self, rule: &Rule, matched: bool, detail: impl FnOnce() -> String);
 }
 
-struct NoTrace;
+pub(crate) struct NoTrace;
 
 impl Tracer for NoTrace {
     #[inline]
@@ -202,18 +228,22 @@ impl RoutingTable {
             ))
         });
         let Some((product, hot, card_issuer, product_idx)) = card else {
-            return Decision::decline(Step::Bin, ResponseCode::NO_SUCH_ISSUER);
+            return Decision::decline(Step::Bin, self.no_card_code(tx.pan));
         };
-        let with_card = |mut d: Decision<'t>| {
-            d.product = Some(product);
-            d.issuer = Some(card_issuer);
-            d
-        };
+        let with_card = |d: Decision<'t>| d.with_card(product, card_issuer);
         let Some(acquirer) = self.hot.acquirer(tx.acquirer) else {
             return with_card(Decision::decline(
                 Step::Acquirer,
                 ResponseCode::BANK_NOT_SUPPORTED,
             ));
+        };
+        // A card at a terminal names no app: nothing to look up.
+        let app = match tx.app {
+            None => None,
+            Some(id) => match self.app_index(id) {
+                Some(a) => Some((a, self.apps[a as usize].joined(hot.issuer))),
+                None => return with_card(Self::unknown_app()),
+            },
         };
         let transaction = tx.transaction_type();
         let home = match hot.home_region {
@@ -224,7 +254,7 @@ impl RoutingTable {
         let matched = self.index.first_match_minor(
             acquirer.bank,
             product_idx,
-            home,
+            self.index.context(home, tx.channel, app),
             transaction,
             tx.mti.as_bytes()[1].wrapping_sub(b'0'),
             tx.currency,
@@ -283,34 +313,68 @@ impl RoutingTable {
     pub fn explain<'t>(&'t self, tx: &Transaction<'_>) -> Explanation<'t> {
         let mut trace = Vec::new();
         let decision = self.run(tx, &mut trace, true);
-        Explanation { decision, trace }
+        Explanation {
+            decision,
+            trace,
+            channel: tx.channel,
+            app: tx.app.map(str::to_string),
+        }
     }
 
-    fn run<'t>(
+    /// The decline code for a PAN that passed its own checks but no BIN range: a
+    /// token (in a token range, never swapped for its card) is not a card number.
+    #[cold]
+    fn no_card_code(&self, pan: &[u8]) -> ResponseCode {
+        if self.is_token(pan) {
+            ResponseCode::INVALID_CARD_NUMBER
+        } else {
+            ResponseCode::NO_SUCH_ISSUER
+        }
+    }
+
+    /// The decision for a transaction naming an app the table does not have (a
+    /// table reloaded without it while its tokens live on).
+    #[cold]
+    fn unknown_app() -> Decision<'static> {
+        Decision::decline(Step::App, ResponseCode::SYSTEM_MALFUNCTION)
+    }
+
+    /// The PAN and BIN checks, traced: the card's product (index and entry) and
+    /// issuer, or the decline.
+    pub(crate) fn card<'t>(
         &'t self,
-        tx: &Transaction<'_>,
+        pan: &[u8],
         t: &mut impl Tracer,
-        explain_all: bool,
-    ) -> Decision<'t> {
-        let pan_ok = PAN_LENGTHS.contains(&tx.pan.len()) && luhn_valid(tx.pan);
+    ) -> Result<(ProductIdx, &'t Product, &'t Bank), Decision<'t>> {
+        let pan_ok = PAN_LENGTHS.contains(&pan.len()) && luhn_valid(pan);
         t.check(Step::Pan, pan_ok, || {
             format!(
                 "{}: {} digits, Luhn {}",
-                mask_pan(tx.pan),
-                tx.pan.len(),
-                if luhn_valid(tx.pan) { "ok" } else { "failed" }
+                mask_pan(pan),
+                pan.len(),
+                if luhn_valid(pan) { "ok" } else { "failed" }
             )
         });
         if !pan_ok {
-            return Decision::decline(Step::Pan, ResponseCode::INVALID_CARD_NUMBER);
+            return Err(Decision::decline(
+                Step::Pan,
+                ResponseCode::INVALID_CARD_NUMBER,
+            ));
         }
-        let Some(product_idx) = self.bins.lookup_product(tx.pan) else {
-            t.check(Step::Bin, false, || "no BIN range matches".into());
-            return Decision::decline(Step::Bin, ResponseCode::NO_SUCH_ISSUER);
+        let Some(product_idx) = self.bins.lookup_product(pan) else {
+            let code = self.no_card_code(pan);
+            t.check(Step::Bin, false, || {
+                if code == ResponseCode::INVALID_CARD_NUMBER {
+                    "token range: not a card".into()
+                } else {
+                    "no BIN range matches".into()
+                }
+            });
+            return Err(Decision::decline(Step::Bin, code));
         };
         let product = &self.products[product_idx as usize];
         let card_issuer = &self.banks[product.issuer as usize];
-        t.check(Step::Bin, true, || match self.bins.lookup(tx.pan) {
+        t.check(Step::Bin, true, || match self.bins.lookup(pan) {
             Some(range) => {
                 let w = range.len as usize;
                 format!(
@@ -320,11 +384,119 @@ impl RoutingTable {
             }
             None => format!("product {}, issuer {}", product.id, card_issuer.id),
         });
-        let with_card = |mut d: Decision<'t>| {
-            d.product = Some(product);
-            d.issuer = Some(card_issuer);
-            d
+        Ok((product_idx, product, card_issuer))
+    }
+
+    /// The trace's channel line: the channel, and the app with whether the card's
+    /// issuer joined it (or that the app is unknown).
+    pub(crate) fn trace_channel(
+        &self,
+        t: &mut impl Tracer,
+        channel: Channel,
+        app_id: Option<&str>,
+        app: Option<AppIdx>,
+        joined: Option<bool>,
+        card_issuer: &Bank,
+    ) {
+        let known = app_id.is_none() || app.is_some();
+        let step = if known { Step::Channel } else { Step::App };
+        t.check(step, known, || match (app_id, app) {
+            (None, _) => format!("{}, no app", channel.name()),
+            (Some(id), None) => format!("{}, app {id:?} is not configured", channel.name()),
+            (Some(_), Some(a)) => {
+                let app = &self.apps[a as usize];
+                let has = if joined == Some(true) { "joined" } else { "has not joined" };
+                let named = if app.name.is_empty() {
+                    String::new()
+                } else {
+                    format!(" ({})", app.name)
+                };
+                format!(
+                    "{}, app {}{named}: issuer {} {has} it",
+                    channel.name(),
+                    app.id,
+                    card_issuer.id
+                )
+            }
+        });
+    }
+
+    /// The first matching rule (index) among those `skip` gives no reason to skip,
+    /// walking every rule for the trace (skipped ones are listed with the reason).
+    pub(crate) fn first_rule_traced(
+        &self,
+        facts: &Facts,
+        t: &mut impl Tracer,
+        skip: impl Fn(&Rule) -> Option<&'static str>,
+    ) -> Option<usize> {
+        let mut first = None;
+        for (i, rule) in self.rules.iter().enumerate() {
+            if let Some(reason) = skip(rule) {
+                t.rule(rule, false, || format!("skipped: {reason}"));
+                continue;
+            }
+            let failed = rule.conditions.iter().find(|c| !c.holds(facts));
+            let matched = failed.is_none() && first.is_none();
+            t.rule(rule, failed.is_none(), || match failed {
+                Some(c) => format!("not matched: {}", self.describe(c, facts)),
+                None if matched => "matched: decides".into(),
+                None => "matched, but an earlier rule decided".into(),
+            });
+            if matched {
+                first = Some(i);
+            }
+        }
+        first
+    }
+
+    /// What the deciding rule (or none: the default) makes of the card: a decline,
+    /// or a route to the rule's bank or the card's issuer.
+    pub(crate) fn rule_decision<'t>(
+        &'t self,
+        matched: Option<usize>,
+        product: &'t Product,
+        card_issuer: &'t Bank,
+        t: &mut impl Tracer,
+    ) -> Decision<'t> {
+        let rule = matched.and_then(|i| self.rules.get(i));
+        let mut d = Decision {
+            verdict: Verdict::Route,
+            issuer: None,
+            product: None,
+            response_code: None,
+            rule,
+            step: if rule.is_some() {
+                Step::Rule
+            } else {
+                Step::Default
+            },
+        }
+        .with_card(product, card_issuer);
+        match rule.map(|r| &r.outcome) {
+            Some(Outcome::Decline(rc)) => {
+                d.verdict = Verdict::Decline;
+                d.response_code = Some(*rc);
+            }
+            Some(Outcome::RouteTo(b)) => d.issuer = self.banks.get(*b as usize),
+            Some(Outcome::Route) => {}
+            None => t.check(Step::Default, true, || {
+                format!("no rule matched: route to issuer {}", card_issuer.id)
+            }),
+        }
+        d
+    }
+
+    fn run<'t>(
+        &'t self,
+        tx: &Transaction<'_>,
+        t: &mut impl Tracer,
+        explain_all: bool,
+    ) -> Decision<'t> {
+        let (product_idx, product, card_issuer) = match self.card(tx.pan, t) {
+            Ok(card) => card,
+            Err(declined) => return declined,
         };
+        let with_card = |d: Decision<'t>| d.with_card(product, card_issuer);
 
         let acquirer = self
             .bank_index(tx.acquirer)
@@ -351,6 +523,13 @@ impl RoutingTable {
             ));
         };
 
+        let app = tx.app.and_then(|id| self.app_index(id));
+        let joined = app.map(|a| self.apps[a as usize].joined(product.issuer));
+        self.trace_channel(t, tx.channel, tx.app, app, joined, card_issuer);
+        if tx.app.is_some() && app.is_none() {
+            return with_card(Self::unknown_app());
+        }
+
         let transaction = tx.transaction_type();
         let acq_bank = &self.banks[acquirer as usize];
         let home = match product.home_region {
@@ -370,50 +549,18 @@ impl RoutingTable {
             mti_class: tx.mti.as_bytes()[1] - b'0',
             currency: tx.currency,
             amount: tx.amount,
+            channel: tx.channel,
+            app,
+            issuer_joined_app: joined,
         };
         let matched = if explain_all {
-            // Walk every rule for the trace; the first match still decides.
-            let mut first = None;
-            for (i, rule) in self.rules.iter().enumerate() {
-                let failed = rule.conditions.iter().find(|c| !c.holds(&facts));
-                let matched = failed.is_none() && first.is_none();
-                t.rule(rule, failed.is_none(), || match failed {
-                    Some(c) => format!("not matched: {}", self.describe(c, &facts)),
-                    None if matched => "matched: decides".into(),
-                    None => "matched, but an earlier rule decided".into(),
-                });
-                if matched {
-                    first = Some(i);
-                }
-            }
-            first
+            self.first_rule_traced(&facts, t, |_| None)
         } else {
             self.index.first_match(&facts)
         };
-        let rule = matched.map(|i| &self.rules[i]);
-        let mut d = with_card(Decision {
-            verdict: Verdict::Route,
-            issuer: None,
-            product: None,
-            response_code: None,
-            rule,
-            step: if rule.is_some() {
-                Step::Rule
-            } else {
-                Step::Default
-            },
-        });
-        match rule.map(|r| &r.outcome) {
-            Some(Outcome::Decline(rc)) => {
-                d.verdict = Verdict::Decline;
-                d.response_code = Some(*rc);
-                return d;
-            }
-            Some(Outcome::RouteTo(b)) => d.issuer = Some(&self.banks[*b as usize]),
-            Some(Outcome::Route) => {}
-            None => t.check(Step::Default, true, || {
-                format!("no rule matched: route to issuer {}", card_issuer.id)
-            }),
+        let d = self.rule_decision(matched, product, card_issuer, t);
+        if d.verdict == Verdict::Decline {
+            return d;
         }
 
         // Routed: the card product's own currencies and limits still apply.
@@ -453,6 +600,7 @@ impl RoutingTable {
         let region = |i: u16| self.regions[i as usize].id.clone();
         let product = |i: u16| self.products[i as usize].id.clone();
         let category = |i: u16| self.category_name(i).to_string();
+        let app = |i: u16| self.apps[i as usize].id.clone();
         fn show<T>(
             key: &str,
             value: String,
@@ -502,6 +650,22 @@ impl RoutingTable {
                 };
                 format!("{key}: amount {} is not {op} {v}", f.amount)
             }
+            Cond::Channel(l) => show("channel", f.channel.name().into(), l, |c| {
+                c.name().into()
+            }),
+            Cond::App(l) => {
+                let value = f.app.map_or_else(|| "no app".into(), app);
+                show("app", value, l, |&a| app(a))
+            }
+            Cond::IssuerJoinedApp(want) => match (f.app, f.issuer_joined_app) {
+                (Some(a), Some(joined)) => format!(
+                    "issuer_joined_app: issuer {} {} app {}, not {want}",
+                    bank(f.issuer),
+                    if joined { "joined" } else { "did not join" },
+                    app(a)
+                ),
+                _ => "issuer_joined_app: no app".into(),
+            },
         }
     }
 }

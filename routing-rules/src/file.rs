@@ -29,6 +29,12 @@ pub struct RawConfig {
     /// Ordered rules.
     #[serde(default, rename = "rule")]
     pub rules: Vec<RawRule>,
+    /// Payment-app operators.
+    #[serde(default, rename = "app")]
+    pub apps: Vec<RawApp>,
+    /// Token BIN ranges the switch owns.
+    #[serde(default, rename = "token_range")]
+    pub token_ranges: Vec<RawTokenRange>,
 }
 
 /// `[[region]]`
@@ -119,6 +125,32 @@ pub struct RawBin {
     pub product: String,
 }
 
+/// `[[app]]`: a payment-app operator.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawApp {
+    /// Identifier used in rules (lowercase, e.g. `koryo-pay`).
+    pub id: String,
+    /// Display name.
+    #[serde(default)]
+    pub name: String,
+    /// EMV token requestor id: 11 digits, unique.
+    pub requestor_id: String,
+    /// Issuing banks whose cards it accepts (the banks that joined it).
+    pub banks: Vec<String>,
+}
+
+/// `[[token_range]]`: token prefixes `low..=high`, both of the same length (6-11
+/// digits); must not overlap any `[[bin]]`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawTokenRange {
+    /// Lowest prefix.
+    pub low: String,
+    /// Highest prefix.
+    pub high: String,
+}
+
 /// `[[rule]]`
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -169,6 +201,15 @@ pub struct RawConditions {
     pub amount_ge: Option<String>,
     pub amount_lt: Option<String>,
     pub amount_le: Option<String>,
+    /// `terminal`, `atm` or `wallet-qr`.
+    pub channel: Option<Vec<String>>,
+    pub channel_not: Option<Vec<String>>,
+    /// App ids; `app` never matches a transaction without an app, `app_not` does.
+    pub app: Option<Vec<String>>,
+    pub app_not: Option<Vec<String>>,
+    /// Whether the card's issuer joined the transaction's app; a transaction without
+    /// an app matches neither value.
+    pub issuer_joined_app: Option<bool>,
 }
 
 /// What a rule does: exactly one of the keys.

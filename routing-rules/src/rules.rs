@@ -3,14 +3,17 @@
 //!
 //! Every condition except the amount comparisons depends on one *dimension* of the
 //! transaction whose values are few and known at load time: the acquirer (bank,
-//! region, region kind), the card product (issuer, product, category), the home
-//! region relation, the transaction type, the MTI class and the currency. For each
-//! value of each dimension the index holds the set of rules whose conditions on that
+//! region, region kind), the card product (issuer, product, category), the
+//! *context* (home region relation, channel, app and whether the card's issuer
+//! joined it), the transaction type, the MTI class and the currency. For each value
+//! of each dimension the index holds the set of rules whose conditions on that
 //! dimension hold. A decision ANDs six bitsets and checks the amount conditions of
-//! the candidates in order.
+//! the candidates in order. The channel and app share the home relation's bitsets
+//! (one per combination) so that they cost a card transaction no seventh AND.
 
 use rust_decimal::Decimal;
 
+use crate::apps::{AppIdx, Channel};
 use crate::fast::rule_amount_bounds;
 use crate::model::{BankIdx, CategoryIdx, ProductIdx, RegionIdx, RegionKind};
 use codecs::ResponseCode;
@@ -104,6 +107,12 @@ pub enum Cond {
     Currency(ListCond<u16>),
     /// Amount comparison in major units.
     Amount(Cmp, Decimal),
+    /// The channel.
+    Channel(ListCond<Channel>),
+    /// The app (a transaction without one is in no list).
+    App(ListCond<AppIdx>),
+    /// Whether the card's issuer joined the app (never holds without an app).
+    IssuerJoinedApp(bool),
 }
 
 /// What is known about a transaction when the rules run.
@@ -131,6 +140,35 @@ pub struct Facts {
     pub currency: u16,
     /// Amount in major units.
     pub amount: Decimal,
+    /// How the transaction came.
+    pub channel: Channel,
+    /// The app, if the transaction came through one.
+    pub app: Option<AppIdx>,
+    /// With an app: whether the card's issuer joined it.
+    pub issuer_joined_app: Option<bool>,
+}
+
+impl Facts {
+    /// Facts with every field at a fixed value: a base for the facts of one
+    /// dimension (the index) or of the card alone (enrolment).
+    pub(crate) fn template() -> Facts {
+        Facts {
+            acquirer: 0,
+            acquirer_region: 0,
+            acquirer_region_kind: RegionKind::Other,
+            issuer: 0,
+            product: 0,
+            category: 0,
+            home: HomeRelation::None,
+            transaction: None,
+            mti_class: 0,
+            currency: 0,
+            amount: Decimal::ZERO,
+            channel: Channel::Terminal,
+            app: None,
+            issuer_joined_app: None,
+        }
+    }
 }
 
 /// The dimensions the index is built on.
@@ -138,7 +176,7 @@ pub struct Facts {
 enum Dim {
     Acquirer,
     Product,
-    Home,
+    Context,
     Transaction,
     MtiClass,
     Currency,
@@ -152,7 +190,10 @@ impl Cond {
                 Dim::Acquirer
             }
             Cond::Issuer(_) | Cond::Product(_) | Cond::Category(_) => Dim::Product,
-            Cond::HomeRegion(_) => Dim::Home,
+            Cond::HomeRegion(_)
+            | Cond::Channel(_)
+            | Cond::App(_)
+            | Cond::IssuerJoinedApp(_) => Dim::Context,
             Cond::Transaction(_) => Dim::Transaction,
             Cond::MtiClass(_) => Dim::MtiClass,
             Cond::Currency(_) => Dim::Currency,
@@ -179,6 +220,12 @@ impl Cond {
                 Cmp::Lt => f.amount < *v,
                 Cmp::Le => f.amount <= *v,
             },
+            Cond::Channel(c) => c.holds(&f.channel),
+            Cond::App(c) => match f.app {
+                Some(app) => c.holds(&app),
+                None => c.negated,
+            },
+            Cond::IssuerJoinedApp(joined) => f.issuer_joined_app == Some(*joined),
         }
     }
 }
@@ -253,7 +300,10 @@ pub struct RuleIndex {
     words: usize,
     acquirer: Vec<u64>,
     product: Vec<u64>,
-    home: Vec<u64>,
+    /// Per [`RuleIndex::context`] slot: home relation x channel x app state.
+    context: Vec<u64>,
+    /// App states: no app, then per app "its issuer joined" and "did not join".
+    app_states: usize,
     transaction: Vec<u64>,
     mti_class: Vec<u64>,
     /// Currencies with their own bitset; any other uses the last slot.
@@ -277,26 +327,12 @@ pub struct Domains<'a> {
     pub products: &'a [(BankIdx, CategoryIdx)],
     /// Currencies worth a bitset of their own.
     pub currencies: Vec<u16>,
+    /// Number of apps.
+    pub apps: usize,
 }
 
 /// Transaction types 00-99, plus one slot for a non-numeric processing code.
 const TRANSACTION_SLOTS: usize = 101;
-
-fn template() -> Facts {
-    Facts {
-        acquirer: 0,
-        acquirer_region: 0,
-        acquirer_region_kind: RegionKind::Other,
-        issuer: 0,
-        product: 0,
-        category: 0,
-        home: HomeRelation::None,
-        transaction: None,
-        mti_class: 0,
-        currency: 0,
-        amount: Decimal::ZERO,
-    }
-}
 
 impl RuleIndex {
     /// Build the index for `rules` over the given domains.
@@ -318,6 +354,7 @@ impl RuleIndex {
         };
         let mut ix = RuleIndex {
             words,
+            app_states: 1 + 2 * d.apps,
             ..RuleIndex::default()
         };
         for (b, &(region, kind)) in d.banks.iter().enumerate() {
@@ -325,7 +362,7 @@ impl RuleIndex {
                 acquirer: b as BankIdx,
                 acquirer_region: region,
                 acquirer_region_kind: kind,
-                ..template()
+                ..Facts::template()
             };
             set_for(Dim::Acquirer, &f, &mut ix.acquirer);
         }
@@ -334,16 +371,32 @@ impl RuleIndex {
                 product: p as ProductIdx,
                 issuer,
                 category,
-                ..template()
+                ..Facts::template()
             };
             set_for(Dim::Product, &f, &mut ix.product);
         }
+        // In slot order (see `context`): home, then channel, then app state.
         for home in [
             HomeRelation::Same,
             HomeRelation::Different,
             HomeRelation::None,
         ] {
-            set_for(Dim::Home, &Facts { home, ..template() }, &mut ix.home);
+            for channel in Channel::ALL {
+                for state in 0..ix.app_states {
+                    let (app, issuer_joined_app) = match state.checked_sub(1) {
+                        None => (None, None),
+                        Some(s) => (Some((s / 2) as AppIdx), Some(s % 2 == 0)),
+                    };
+                    let f = Facts {
+                        home,
+                        channel,
+                        app,
+                        issuer_joined_app,
+                        ..Facts::template()
+                    };
+                    set_for(Dim::Context, &f, &mut ix.context);
+                }
+            }
         }
         for t in 0..TRANSACTION_SLOTS {
             let transaction = (t < 100).then_some(t as u8);
@@ -351,7 +404,7 @@ impl RuleIndex {
                 Dim::Transaction,
                 &Facts {
                     transaction,
-                    ..template()
+                    ..Facts::template()
                 },
                 &mut ix.transaction,
             );
@@ -361,7 +414,7 @@ impl RuleIndex {
                 Dim::MtiClass,
                 &Facts {
                     mti_class: m,
-                    ..template()
+                    ..Facts::template()
                 },
                 &mut ix.mti_class,
             );
@@ -381,7 +434,7 @@ impl RuleIndex {
                 Dim::Currency,
                 &Facts {
                     currency: c,
-                    ..template()
+                    ..Facts::template()
                 },
                 &mut ix.currency,
             );
@@ -407,6 +460,19 @@ impl RuleIndex {
         &v[slot * self.words..(slot + 1) * self.words]
     }
 
+    /// The context slot of a transaction: its home relation, channel, and app with
+    /// whether the card's issuer joined it.
+    #[inline]
+    pub(crate) fn context(
+        &self,
+        home: HomeRelation,
+        channel: Channel,
+        app: Option<(AppIdx, bool)>,
+    ) -> usize {
+        let state = app.map_or(0, |(a, joined)| 1 + 2 * a as usize + usize::from(!joined));
+        (home.index() * Channel::ALL.len() + channel.index()) * self.app_states + state
+    }
+
     /// The first rule (index) matching `f`, without allocating.
     #[inline]
     pub fn first_match(&self, f: &Facts) -> Option<usize> {
@@ -415,9 +481,10 @@ impl RuleIndex {
             Err(_) => self.currencies.len(),
         };
         let t_slot = f.transaction.map_or(100, usize::from);
+        let app = f.app.zip(f.issuer_joined_app);
         let a = self.slice(&self.acquirer, f.acquirer as usize);
         let p = self.slice(&self.product, f.product as usize);
-        let h = self.slice(&self.home, f.home.index());
+        let h = self.slice(&self.context, self.context(f.home, f.channel, app));
         let t = self.slice(&self.transaction, t_slot);
         let m = self.slice(&self.mti_class, f.mti_class as usize);
         let c = self.slice(&self.currency, cur_slot);
@@ -444,7 +511,7 @@ impl RuleIndex {
         &self,
         acquirer: BankIdx,
         product: ProductIdx,
-        home: HomeRelation,
+        context: usize,
         transaction: Option<u8>,
         mti_class: u8,
         currency: u16,
@@ -461,7 +528,7 @@ impl RuleIndex {
         let n = self.words;
         let a = set(&self.acquirer, acquirer as usize, n)?;
         let p = set(&self.product, product as usize, n)?;
-        let h = set(&self.home, home.index(), n)?;
+        let h = set(&self.context, context, n)?;
         let t = set(&self.transaction, t_slot, n)?;
         let m = set(&self.mti_class, mti_class as usize, n)?;
         let c = set(&self.currency, cur_slot, n)?;
@@ -495,7 +562,7 @@ impl RuleIndex {
     pub fn heap_bytes(&self) -> usize {
         8 * (self.acquirer.len()
             + self.product.len()
-            + self.home.len()
+            + self.context.len()
             + self.transaction.len()
             + self.mti_class.len()
             + self.currency.len()
@@ -513,7 +580,7 @@ impl RuleIndex {
         let dims: [(&Vec<u64>, usize); 6] = [
             (&self.acquirer, self.acquirer.len() / self.words),
             (&self.product, self.product.len() / self.words),
-            (&self.home, 3),
+            (&self.context, self.context.len() / self.words),
             (&self.transaction, TRANSACTION_SLOTS),
             (&self.mti_class, 10),
             (&self.currency, self.currency.len() / self.words),

@@ -2,12 +2,14 @@
 
 use std::path::Path;
 
+use crate::apps::{App, AppIdx};
 use crate::bins::BinTable;
 use crate::compile;
 use crate::fast::HotTables;
 use crate::model::{Bank, BankIdx, Product, Region};
 use crate::problem::{LoadError, Problem};
 use crate::rules::{Rule, RuleIndex};
+use crate::tokens::TokenRange;
 
 /// Banks, regions, products, the BIN table and the rules, compiled.
 #[derive(Clone, Debug)]
@@ -23,6 +25,10 @@ pub struct RoutingTable {
     pub(crate) index: RuleIndex,
     /// Compact copies of what `decide` reads ([`crate::fast`]).
     pub(crate) hot: HotTables,
+    /// Payment apps, in configuration order.
+    pub(crate) apps: Vec<App>,
+    /// Token ranges the switch owns (disjoint from the BIN table).
+    pub(crate) token_ranges: Vec<TokenRange>,
 }
 
 /// Pack an institution id (1-11 digits) into a number that keeps leading zeros apart.
@@ -87,6 +93,41 @@ impl RoutingTable {
     pub fn bank(&self, id: &str) -> Option<&Bank> {
         self.bank_index(id.as_bytes())
             .map(|i| &self.banks[i as usize])
+    }
+
+    /// All payment apps, in configuration order.
+    pub fn apps(&self) -> &[App] {
+        &self.apps
+    }
+
+    /// An app by id.
+    pub fn app(&self, id: &str) -> Option<&App> {
+        self.app_index(id).map(|i| &self.apps[i as usize])
+    }
+
+    /// An app by its token requestor id (11 digits).
+    pub fn app_by_requestor(&self, requestor_id: &str) -> Option<&App> {
+        self.apps.iter().find(|a| a.requestor_id == requestor_id)
+    }
+
+    /// An app's index by id. Apps are few (a handful of operators): a scan of
+    /// their ids costs less than hashing one.
+    #[inline]
+    pub(crate) fn app_index(&self, id: &str) -> Option<AppIdx> {
+        self.apps
+            .iter()
+            .position(|a| a.id == id)
+            .map(|i| i as AppIdx)
+    }
+
+    /// The token ranges the switch owns.
+    pub fn token_ranges(&self) -> &[TokenRange] {
+        &self.token_ranges
+    }
+
+    /// Whether the number (ASCII digits) lies in a token range: a token, not a card.
+    pub fn is_token(&self, pan: &[u8]) -> bool {
+        self.token_ranges.iter().any(|r| r.contains(pan))
     }
 
     /// The settlement agent (the central bank), if configured.

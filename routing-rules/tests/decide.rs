@@ -7,7 +7,7 @@ use std::str::FromStr;
 
 use codecs::luhn::luhn_check_digit;
 use codecs::Mti;
-use routing_rules::{RoutingTable, Step, Transaction, Verdict};
+use routing_rules::{Channel, RoutingTable, Step, Transaction, Verdict};
 use rust_decimal::Decimal;
 
 const NET: &str = r#"
@@ -148,6 +148,8 @@ struct Case<'a> {
     pc: &'a str,
     amount: &'a str,
     currency: u16,
+    channel: Channel,
+    app: Option<&'a str>,
 }
 
 fn case(prefix: &str, acquirer: &'static str) -> Case<'static> {
@@ -158,6 +160,8 @@ fn case(prefix: &str, acquirer: &'static str) -> Case<'static> {
         pc: "000000",
         amount: "10",
         currency: 408,
+        channel: Channel::Terminal,
+        app: None,
     }
 }
 
@@ -187,6 +191,8 @@ impl Case<'_> {
             processing_code: self.pc.as_bytes(),
             amount: Decimal::from_str(self.amount).unwrap(),
             currency: self.currency,
+            channel: self.channel,
+            app: self.app,
         };
         let d = t.decide(&tx);
         let e = t.explain(&tx);
@@ -387,6 +393,8 @@ fn explain_masks_the_pan_and_lists_every_rule() {
         processing_code: b"000000",
         amount: Decimal::from(10),
         currency: 408,
+        channel: Channel::Terminal,
+        app: None,
     };
     let json = t.explain(&tx).to_json().to_string();
     let full = String::from_utf8(c.pan.clone()).unwrap();

@@ -234,3 +234,138 @@ fn directories_load_in_name_order() {
     );
     std::fs::remove_dir_all(&dir).unwrap();
 }
+
+/// An app entry with these fields (an issuer bank 100 and an acquirer-only 300 exist).
+fn app(id: &str, requestor_id: &str, banks: &str) -> String {
+    format!("[[app]]\nid = \"{id}\"\nrequestor_id = \"{requestor_id}\"\nbanks = [{banks}]\n")
+}
+
+const ACQUIRER_ONLY: &str = "[[bank]]\nid = \"300\"\nregion = \"cap\"\nroles = [\"acquirer\"]\n";
+
+#[test]
+fn apps() {
+    assert!(errors(&app("pay", "94000000001", "\"100\"")).is_empty());
+    assert_error(
+        &format!(
+            "{}{}",
+            app("pay", "94000000001", "\"100\""),
+            app("pay", "94000000002", "\"100\"")
+        ),
+        &["app pay", "duplicate id"],
+    );
+    assert_error(
+        &format!(
+            "{}{}",
+            app("pay", "94000000001", "\"100\""),
+            app("wallet", "94000000001", "\"100\"")
+        ),
+        &["app wallet", "requestor_id 94000000001 is already app pay's"],
+    );
+    for bad in ["9400000001", "940000000011", "9400000000x"] {
+        assert_error(
+            &app("pay", bad, "\"100\""),
+            &["app pay", "must be 11 digits"],
+        );
+    }
+    assert_error(
+        &app("Koryo Pay", "94000000001", "\"100\""),
+        &["app Koryo Pay", "lowercase"],
+    );
+    assert_error(
+        &app("pay", "94000000001", "\"555\""),
+        &["app pay", "unknown bank \"555\""],
+    );
+    assert_error(
+        &format!("{ACQUIRER_ONLY}{}", app("pay", "94000000001", "\"300\"")),
+        &["app pay", "bank 300 does not have the issuer role"],
+    );
+    // A misspelt key is an error, not an ignored line.
+    assert_error(
+        "[[app]]\nid = \"pay\"\nrequestor_id = \"94000000001\"\nbanks = []\nbank = \"100\"",
+        &["unknown field `bank`"],
+    );
+}
+
+#[test]
+fn token_ranges() {
+    let range = |low: &str, high: &str| format!("[[token_range]]\nlow = \"{low}\"\nhigh = \"{high}\"\n");
+    assert!(errors(&range("940899", "940899")).is_empty());
+    assert_error(
+        &range("940899", "940890"),
+        &["token_range 940899-940890", "low > high"],
+    );
+    assert_error(&range("94089", "94089"), &["token_range 94089-94089", "6-11 digits"]);
+    assert_error(&range("94089x", "940899"), &["6-11 digits"]);
+    assert_error(&range("9408990", "940899"), &["same length"]);
+    // The BIN 940800-940809 covers these: a token would look like a card.
+    assert_error(
+        &range("940809", "940810"),
+        &["token_range 940809-940810", "overlaps bin 940800-940809 (net.toml)"],
+    );
+    assert_error(
+        &range("94080512", "94080512"),
+        &["token_range 94080512-94080512", "overlaps bin 940800-940809"],
+    );
+    assert_error(
+        &range("940700", "940800"),
+        &["token_range 940700-940800", "overlaps bin"],
+    );
+}
+
+#[test]
+fn app_conditions() {
+    let pay = app("pay", "94000000001", "\"100\"");
+    let rule = |when: &str| format!("{pay}[[rule]]\nid = \"r\"\nwhen = {{ {when} }}\nthen = {{ decline = \"57\" }}\n");
+    for ok in [
+        "channel = [\"wallet-qr\", \"atm\", \"terminal\"]",
+        "channel_not = [\"wallet-qr\"]",
+        "app = [\"pay\"]",
+        "app_not = [\"pay\"]",
+        "issuer_joined_app = false",
+    ] {
+        assert!(errors(&rule(ok)).is_empty(), "{ok}");
+    }
+    assert_error(
+        &rule("channel = [\"qr\"]"),
+        &["rule r", "channel: unknown value \"qr\""],
+    );
+    assert_error(
+        &rule("channel_not = [\"pos\"]"),
+        &["rule r", "channel_not: unknown value \"pos\""],
+    );
+    assert_error(
+        &rule("app = [\"koryo-pay\"]"),
+        &["rule r", "app: unknown value \"koryo-pay\""],
+    );
+    assert_error(
+        &rule("app_not = [\"nope\"]"),
+        &["rule r", "app_not: unknown value \"nope\""],
+    );
+    assert_error(&rule("app = []"), &["rule r", "app: empty list"]);
+    assert_error(&rule("issuer_joined_app = \"no\""), &["expected a boolean"]);
+}
+
+#[test]
+fn channel_rules_shadow_only_within_their_channel() {
+    let extra = r#"
+[[rule]]
+id = "no-cash-by-app"
+when = { channel = ["wallet-qr"], transaction = ["cash"] }
+then = { decline = "57" }
+[[rule]]
+id = "cash-limit"
+when = { transaction = ["cash"], amount_gt = "100" }
+then = { decline = "61" }
+[[rule]]
+id = "big-app-cash"
+when = { channel = ["wallet-qr"], transaction = ["cash"], amount_gt = "100" }
+then = { decline = "61" }
+"#;
+    let (_, warnings) = RoutingTable::from_toml(&format!("{BASE}\n{extra}"), "net.toml").unwrap();
+    let w: Vec<String> = warnings.iter().map(|p| p.to_string()).collect();
+    assert_eq!(w.len(), 1, "{w:?}");
+    assert!(
+        w[0].contains("rule big-app-cash") && w[0].contains("rule no-cash-by-app"),
+        "{w:?}"
+    );
+}

@@ -17,32 +17,11 @@ fn pan(prefix: &str) -> String {
     String::from_utf8(p).unwrap()
 }
 
-/// Run `routing-rules explain` and return (decision, issuer, response_code, rule).
-fn explain(
-    pan_prefix: &str,
-    acquirer: &str,
-    pc: &str,
-    amount: &str,
-    currency: &str,
-) -> (String, String, String, String) {
+/// Run `routing-rules explain --rules NATIONAL --pan PAN` with `args`; the JSON line.
+fn explain_json(pan_prefix: &str, args: &[&str]) -> serde_json::Value {
     let out = Command::new(env!("CARGO_BIN_EXE_routing-rules"))
-        .args([
-            "explain",
-            "--rules",
-            NATIONAL,
-            "--pan",
-            &pan(pan_prefix),
-            "--acquirer",
-            acquirer,
-        ])
-        .args([
-            "--processing-code",
-            pc,
-            "--amount",
-            amount,
-            "--currency",
-            currency,
-        ])
+        .args(["explain", "--rules", NATIONAL, "--pan", &pan(pan_prefix)])
+        .args(args)
         .output()
         .unwrap();
     assert!(out.status.success());
@@ -52,9 +31,70 @@ fn explain(
         !stdout.contains(&pan(pan_prefix)),
         "full PAN in output: {stdout}"
     );
-    let v: serde_json::Value = serde_json::from_str(&stdout).unwrap();
+    serde_json::from_str(&stdout).unwrap()
+}
+
+/// (decision, issuer, response_code, rule) of an explanation.
+fn summary(v: &serde_json::Value) -> (String, String, String, String) {
     let s = |k: &str| v[k].as_str().unwrap_or("null").to_string();
     (s("decision"), s("issuer"), s("response_code"), s("rule"))
+}
+
+/// Run `routing-rules explain` and return (decision, issuer, response_code, rule).
+fn explain(
+    pan_prefix: &str,
+    acquirer: &str,
+    pc: &str,
+    amount: &str,
+    currency: &str,
+) -> (String, String, String, String) {
+    summary(&explain_json(
+        pan_prefix,
+        &[
+            "--acquirer",
+            acquirer,
+            "--processing-code",
+            pc,
+            "--amount",
+            amount,
+            "--currency",
+            currency,
+        ],
+    ))
+}
+
+/// The same as [`explain`] for a QR payment through `app`.
+fn explain_app(
+    app: &str,
+    pan_prefix: &str,
+    acquirer: &str,
+    pc: &str,
+    amount: &str,
+    currency: &str,
+) -> (String, String, String, String) {
+    let v = explain_json(
+        pan_prefix,
+        &[
+            "--acquirer",
+            acquirer,
+            "--processing-code",
+            pc,
+            "--amount",
+            amount,
+            "--currency",
+            currency,
+            "--channel",
+            "wallet-qr",
+            "--app",
+            app,
+        ],
+    );
+    assert_eq!((v["channel"].as_str(), v["app"].as_str()), (Some("wallet-qr"), Some(app)));
+    summary(&v)
+}
+
+fn q(a: &str, b: &str, c: &str, d: &str) -> (String, String, String, String) {
+    (a.to_string(), b.to_string(), c.to_string(), d.to_string())
 }
 
 #[test]
@@ -100,9 +140,6 @@ fn the_network_has_what_the_story_needs() {
 
 #[test]
 fn acceptance_depends_on_region_product_bank_type_and_amount() {
-    let q = |a: &str, b: &str, c: &str, d: &str| {
-        (a.to_string(), b.to_string(), c.to_string(), d.to_string())
-    };
     // National debit card works in a province.
     assert_eq!(
         explain("940801", "940857", "000000", "1500", "408"),
@@ -184,7 +221,7 @@ fn acceptance_depends_on_region_product_bank_type_and_amount() {
         explain("940840", "940810", "000000", "10", "408"),
         q("route", "940800", "null", "pine-ridge-via-central-bank")
     );
-    assert_eq!(explain("940899", "940810", "000000", "10", "408").2, "15");
+    assert_eq!(explain("940898", "940810", "000000", "10", "408").2, "15");
     assert_eq!(explain("940801", "123456", "000000", "10", "408").2, "31");
     // Unknown transaction type, zero amount.
     assert_eq!(explain("940801", "940810", "200000", "10", "408").2, "12");
@@ -219,4 +256,157 @@ fn check_command() {
         "{text}"
     );
     std::fs::remove_dir_all(dir).unwrap();
+}
+
+#[test]
+fn the_apps_tell_their_story() {
+    let (t, _) = RoutingTable::load(std::path::Path::new(NATIONAL)).unwrap();
+    let joined = |app: &str| -> Vec<&str> {
+        t.app(app)
+            .unwrap()
+            .banks
+            .iter()
+            .map(|&b| t.banks()[b as usize].id.as_str())
+            .collect()
+    };
+    let issuers: Vec<&str> = t
+        .banks()
+        .iter()
+        .filter(|b| b.issuer)
+        .map(|b| b.id.as_str())
+        .collect();
+    assert_eq!(joined("koryo-pay"), issuers);
+    assert_eq!(joined("jonsong"), ["940800", "940810", "940820"]);
+    assert_eq!(joined("manmulsang"), ["940800"]);
+    assert_eq!(t.app_by_requestor("94000000003").unwrap().id, "manmulsang");
+    assert!(t.is_token(pan("940899").as_bytes()));
+    let enrolment_rules: Vec<&str> = t
+        .rules()
+        .iter()
+        .filter(|r| r.decides_enrolment())
+        .map(|r| r.id.as_str())
+        .collect();
+    assert_eq!(enrolment_rules, ["app-accepts-joined-banks"]);
+}
+
+#[test]
+fn app_payments_follow_the_app_and_region_rules() {
+    // They all began with the national card.
+    for app in ["koryo-pay", "jonsong", "manmulsang"] {
+        assert_eq!(
+            explain_app(app, "940801", "940857", "000000", "1500", "408"),
+            q("route", "940800", "null", "null")
+        );
+    }
+    // An app accepts the cards of the banks that joined it.
+    assert_eq!(
+        explain_app("manmulsang", "940810", "940810", "000000", "1500", "408"),
+        q("decline", "940810", "57", "app-accepts-joined-banks")
+    );
+    assert_eq!(
+        explain_app("jonsong", "940810", "940810", "000000", "1500", "408").0,
+        "route"
+    );
+    assert_eq!(
+        explain_app("jonsong", "940830", "940830", "000000", "1500", "408"),
+        q("decline", "940830", "57", "app-accepts-joined-banks")
+    );
+    assert_eq!(
+        explain_app("koryo-pay", "940830", "940830", "000000", "1500", "408").0,
+        "route"
+    );
+    // Pine Ridge cards, by the app that joined it, still go via the Central Bank.
+    assert_eq!(
+        explain_app("koryo-pay", "940840", "940810", "000000", "1500", "408"),
+        q("route", "940800", "null", "pine-ridge-via-central-bank")
+    );
+    // No cash, no foreign-currency cards, at most 1,000,000 KPW (a card at a
+    // terminal is not limited so).
+    assert_eq!(
+        explain_app("koryo-pay", "940801", "940810", "010000", "1500", "408"),
+        q("decline", "940800", "57", "no-cash-by-app")
+    );
+    assert_eq!(
+        explain_app("koryo-pay", "940831", "940830", "000000", "100", "840"),
+        q("decline", "940830", "57", "foreign-currency-not-in-apps")
+    );
+    assert_eq!(
+        explain_app("koryo-pay", "940803", "940810", "000000", "1500000", "408"),
+        q("decline", "940800", "61", "app-purchase-limit")
+    );
+    assert_eq!(
+        explain("940803", "940810", "000000", "1500000", "408").0,
+        "route"
+    );
+    // The region rules apply to app payments as to cards.
+    assert_eq!(
+        explain_app("koryo-pay", "940802", "940810", "000000", "1500", "408").0,
+        "route"
+    );
+    assert_eq!(
+        explain_app("koryo-pay", "940802", "940857", "000000", "1500", "408"),
+        q("decline", "940800", "57", "capital-resident-only-in-capital")
+    );
+    assert_eq!(
+        explain_app("koryo-pay", "94081155", "940858", "000000", "1500", "408"),
+        q("decline", "940810", "57", "payroll-only-in-home-province")
+    );
+    // A token keyed at a terminal is not a card.
+    let v = explain_json("940899", &["--acquirer", "940810"]);
+    assert_eq!(summary(&v), q("decline", "null", "14", "null"));
+    assert_eq!(v["trace"][1]["detail"], "token range: not a card");
+}
+
+#[test]
+fn explain_shows_the_channel() {
+    let v = explain_json("940801", &["--acquirer", "940810"]);
+    assert_eq!(v["channel"], "terminal");
+    assert!(v["app"].is_null());
+    assert_eq!(v["trace"][3]["check"], "channel");
+    assert_eq!(v["trace"][3]["detail"], "terminal, no app");
+    let v = explain_json(
+        "940810",
+        &["--acquirer", "940810", "--channel", "wallet-qr", "--app", "jonsong"],
+    );
+    assert_eq!(
+        v["trace"][3]["detail"],
+        "wallet-qr, app jonsong (Jonsong Wallet): issuer 940810 joined it"
+    );
+    // A bad channel name is refused.
+    let out = Command::new(env!("CARGO_BIN_EXE_routing-rules"))
+        .args(["explain", "--rules", NATIONAL, "--pan", &pan("940801")])
+        .args(["--acquirer", "940810", "--channel", "qr"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+}
+
+#[test]
+fn explain_enrolment() {
+    // A card of a bank the app did not join: refused by rule.
+    let v = explain_json("940810", &["--enrolment", "--app", "manmulsang"]);
+    assert_eq!(
+        summary(&v),
+        q("decline", "940810", "57", "app-accepts-joined-banks")
+    );
+    assert_eq!((v["channel"].as_str(), v["app"].as_str()), (Some("wallet-qr"), Some("manmulsang")));
+    // Joined: the issuer verifies the account; payment rules are skipped.
+    let v = explain_json("940810", &["--enrolment", "--app", "koryo-pay"]);
+    assert_eq!(summary(&v), q("route", "940810", "null", "null"));
+    let skipped = v["trace"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|s| s["detail"].as_str().is_some_and(|d| d.starts_with("skipped: ")))
+        .count();
+    assert_eq!(skipped, 14);
+    let v = explain_json("940810", &["--enrolment", "--app", "unknown-app"]);
+    assert_eq!(summary(&v), q("decline", "940810", "96", "null"));
+    assert_eq!(v["trace"][2]["check"], "app");
+    // --app is required with --enrolment.
+    let out = Command::new(env!("CARGO_BIN_EXE_routing-rules"))
+        .args(["explain", "--enrolment", "--rules", NATIONAL, "--pan", &pan("940801")])
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
 }

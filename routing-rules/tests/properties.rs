@@ -9,7 +9,7 @@ use codecs::luhn::luhn_check_digit;
 use codecs::Mti;
 use proptest::prelude::*;
 use routing_rules::bins::{BinRange, BinTable};
-use routing_rules::{RoutingTable, Transaction};
+use routing_rules::{Channel, RoutingTable, Transaction};
 use rust_decimal::Decimal;
 
 /// Naive: scan every range, keep the longest that contains the PAN.
@@ -134,6 +134,14 @@ product = "p1"
 low = "940802"
 high = "940802"
 product = "p2"
+[[app]]
+id = "a0"
+requestor_id = "94000000000"
+banks = ["10", "11"]
+[[app]]
+id = "a1"
+requestor_id = "94000000001"
+banks = ["12"]
 "#;
 
 /// A random rule in TOML.
@@ -164,6 +172,23 @@ fn rule_toml(i: usize, seed: &[u8]) -> String {
             pick(21, &["same", "different", "none"])
         ));
     }
+    match seed[27] % 8 {
+        0 => conds.push(format!(
+            "channel = [{}]",
+            pick(28, &["\"wallet-qr\"", "\"atm\"", "\"terminal\", \"atm\""])
+        )),
+        1 => conds.push(format!(
+            "channel_not = [{}]",
+            pick(28, &["\"wallet-qr\"", "\"terminal\""])
+        )),
+        2 => conds.push(format!("app = [{}]", pick(29, &["\"a0\"", "\"a1\""]))),
+        3 => conds.push(format!("app_not = [{}]", pick(29, &["\"a0\"", "\"a1\""]))),
+        4 => conds.push(format!(
+            "issuer_joined_app = {}",
+            pick(30, &["true", "false"])
+        )),
+        _ => {}
+    }
     if seed[22] % 3 == 0 {
         conds.push(format!(
             "amount_{} = \"{}\"",
@@ -191,15 +216,23 @@ proptest! {
 
     #[test]
     fn indexed_rules_match_a_linear_walk(
-        rules in proptest::collection::vec(proptest::collection::vec(any::<u8>(), 27), 1..80),
-        txs in proptest::collection::vec((0u8..3, 0u8..3, 0u8..3, 0u8..2, 0u8..2, 0u32..120, any::<bool>()), 40),
+        rules in proptest::collection::vec(proptest::collection::vec(any::<u8>(), 31), 1..80),
+        txs in proptest::collection::vec((0u8..3, 0u8..3, 0u8..3, 0u8..2, 0u8..2, 0u32..120, any::<bool>(), 0u8..5), 40),
     ) {
         let mut text = NETWORK.to_string();
         for (i, seed) in rules.iter().enumerate() {
             text.push_str(&rule_toml(i, seed));
         }
         let (table, _) = RoutingTable::from_toml(&text, "random.toml").unwrap();
-        for (product, acquirer, txn, mti, cur, amount, cents) in txs {
+        for (product, acquirer, txn, mti, cur, amount, cents, how) in txs {
+            // A card at a terminal or ATM, or a QR payment through either app.
+            let (channel, app) = [
+                (Channel::Terminal, None),
+                (Channel::Atm, None),
+                (Channel::WalletQr, Some("a0")),
+                (Channel::WalletQr, Some("a1")),
+                (Channel::Terminal, Some("a1")),
+            ][how as usize];
             let mut pan = format!("94080{product}000000000").into_bytes();
             pan.push(luhn_check_digit(&pan).unwrap());
             let acquirer = format!("1{acquirer}");
@@ -223,6 +256,8 @@ proptest! {
                 processing_code: pc.as_bytes(),
                 amount: amount_text.parse::<Decimal>().unwrap(),
                 currency: if cur == 0 { 408 } else { 840 },
+                channel,
+                app,
             };
             let fast = table.decide(&tx);
             let slow = table.explain(&tx).decision;

@@ -7,7 +7,8 @@
 //! - [`net`]: tokio drivers that accept and dial links, frame bytes and run the core's actions;
 //! - [`tls`]: mutual TLS settings, certificates, bank identity binding, `gen-certs`;
 //! - [`security`]: message authentication (MAC) and PIN translation, keys and the
-//!   security module interface.
+//!   security module interface;
+//! - [`token_api`]: the HTTP JSON API of app operators and issuers for tokens.
 
 pub mod config;
 pub mod core;
@@ -16,3 +17,4 @@ pub mod net;
 pub mod security;
 pub mod store;
 pub mod tls;
+pub mod token_api;

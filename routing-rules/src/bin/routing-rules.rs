@@ -2,8 +2,11 @@
 //!
 //! - `routing-rules check FILE|DIR`: prints every problem; exits 1 on errors.
 //! - `routing-rules explain --rules FILE|DIR --pan PAN --acquirer ID [--mti 0200]
-//!   [--processing-code 000000] [--amount 12.50] [--currency 408]`: one JSON line
-//!   with the decision and its trace; the PAN appears only masked.
+//!   [--processing-code 000000] [--amount 12.50] [--currency 408]
+//!   [--channel terminal|atm|wallet-qr] [--app ID]`: one JSON line with the decision
+//!   and its trace; the PAN appears only masked.
+//! - `routing-rules explain --enrolment --rules FILE|DIR --app ID --pan PAN`: the
+//!   same for an app enrolling a card.
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -11,7 +14,7 @@ use std::str::FromStr;
 
 use clap::{Parser, Subcommand};
 use codecs::Mti;
-use routing_rules::{RoutingTable, Transaction};
+use routing_rules::{Channel, RoutingTable, Transaction};
 use rust_decimal::Decimal;
 
 #[derive(Parser)]
@@ -41,8 +44,8 @@ enum Command {
         #[arg(long)]
         pan: String,
         /// The acquiring institution id (field 32).
-        #[arg(long)]
-        acquirer: String,
+        #[arg(long, required_unless_present = "enrolment")]
+        acquirer: Option<String>,
         /// The message type.
         #[arg(long, default_value = "0200")]
         mti: String,
@@ -55,6 +58,15 @@ enum Command {
         /// ISO 4217 numeric currency.
         #[arg(long, default_value = "408")]
         currency: u16,
+        /// How the transaction came: terminal, atm or wallet-qr.
+        #[arg(long, default_value = "terminal")]
+        channel: String,
+        /// The app's id, for a payment through an app (or the enrolling app).
+        #[arg(long, required_if_eq("enrolment", "true"))]
+        app: Option<String>,
+        /// Explain an app's enrolment of the card instead of a payment.
+        #[arg(long)]
+        enrolment: bool,
     },
 }
 
@@ -95,6 +107,9 @@ fn main() -> ExitCode {
             processing_code,
             amount,
             currency,
+            channel,
+            app,
+            enrolment,
         } => {
             let (table, _) = match RoutingTable::load(&rules) {
                 Ok(t) => t,
@@ -104,6 +119,16 @@ fn main() -> ExitCode {
                     }
                     return ExitCode::from(2);
                 }
+            };
+            if enrolment {
+                let app = app.unwrap_or_default();
+                let explanation = table.explain_enrolment(pan.as_bytes(), &app);
+                println!("{}", explanation.to_json());
+                return ExitCode::SUCCESS;
+            }
+            let Some(channel) = Channel::from_name(&channel) else {
+                eprintln!("error: --channel must be terminal, atm or wallet-qr");
+                return ExitCode::from(2);
             };
             let Some(mti) = Mti::new(mti.as_bytes()) else {
                 eprintln!("error: --mti must be four digits");
@@ -115,11 +140,13 @@ fn main() -> ExitCode {
             };
             let tx = Transaction {
                 pan: pan.as_bytes(),
-                acquirer: acquirer.as_bytes(),
+                acquirer: acquirer.as_deref().unwrap_or_default().as_bytes(),
                 mti,
                 processing_code: processing_code.as_bytes(),
                 amount,
                 currency,
+                channel,
+                app: app.as_deref(),
             };
             println!("{}", table.explain(&tx).to_json());
             ExitCode::SUCCESS

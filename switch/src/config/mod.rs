@@ -60,6 +60,7 @@ mod settlement;
 mod switch_section;
 #[cfg(test)]
 mod tests;
+pub mod token_api;
 mod units;
 
 pub use error::{ConfigError, ConfigWarning};
@@ -70,6 +71,7 @@ pub use journal::{
 pub use link::{Direction, LinkConfig, Role};
 pub use secret::SecretKey;
 pub use switch_section::DEFAULT_SAF_WINDOW;
+pub use token_api::TokenApiConfig;
 
 use error::Problems;
 use journal::{JournalDraft, RawJournal};
@@ -77,6 +79,7 @@ use link::{validate_links, LinkContext, LinkDraft, RawLink};
 use resolve::Resolver;
 use settlement::RawSettlement;
 use switch_section::{RawSwitch, SwitchSection};
+use token_api::{validate_token_apis, RawTokenApi, TokenApiContext};
 
 /// The file as written: one table per section.
 #[derive(Deserialize)]
@@ -87,6 +90,8 @@ struct RawConfig {
     settlement: Option<RawSettlement>,
     #[serde(default, rename = "link")]
     links: Vec<RawLink>,
+    #[serde(default, rename = "token_api")]
+    token_apis: Vec<RawTokenApi>,
 }
 
 /// The whole configuration.
@@ -122,6 +127,8 @@ pub struct Config {
     pub pending: PendingLimits,
     /// The links.
     pub links: Vec<LinkConfig>,
+    /// The token API listeners (`[[token_api]]`).
+    pub token_apis: Vec<TokenApiConfig>,
     /// The durable journal; None keeps records in the log only and the
     /// store-and-forward queue in memory.
     pub journal: Option<JournalConfig>,
@@ -227,6 +234,7 @@ struct Sections<'a> {
     switch: Option<SwitchSection>,
     tls: Option<TlsConfig>,
     links: Vec<LinkDraft<'a>>,
+    token_apis: Vec<TokenApiConfig>,
     journal: Option<JournalDraft<'a>>,
     interchange: Option<Interchange>,
 }
@@ -253,6 +261,19 @@ impl<'a> Sections<'a> {
             every_link_tls: raw.switch.tls.as_ref().is_some_and(TlsConfig::every_link),
         };
         let links = keep(validate_links(&raw.links, &cx, warnings), errors).unwrap_or_default();
+        let api_cx = TokenApiContext {
+            file,
+            has_tls: raw.switch.tls.is_some(),
+            bank_domain: tls
+                .as_ref()
+                .map_or(crate::tls::settings::DEFAULT_DOMAIN, |t| t.domain.as_str()),
+            link_addresses: links.iter().map(|l| l.address).collect(),
+        };
+        let token_apis = keep(
+            validate_token_apis(&raw.token_apis, &api_cx, warnings),
+            errors,
+        )
+        .unwrap_or_default();
         let journal = raw
             .journal
             .as_ref()
@@ -265,6 +286,7 @@ impl<'a> Sections<'a> {
             switch,
             tls,
             links,
+            token_apis,
             journal,
             interchange,
         }
@@ -320,6 +342,7 @@ impl<'a> Sections<'a> {
             max_frame: s.max_frame,
             pending: s.pending,
             links,
+            token_apis: self.token_apis,
             warnings,
         })
     }

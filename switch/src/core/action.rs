@@ -42,6 +42,14 @@ pub enum Action {
     /// Ask the security module to translate a PIN block; its answer goes to
     /// [`super::Core::on_pin_translated`] with the request's token.
     TranslatePin(Box<super::pin::PinRequest>),
+    /// An enrolment the driver started with `Core::enrol` ended: hand the
+    /// outcome to whoever waits for request `request`.
+    EnrolmentDone {
+        /// The driver's id of the enrolment request.
+        request: u64,
+        /// How it ended.
+        outcome: Box<super::tokens::EnrolOutcome>,
+    },
 }
 
 /// Actions from one event; usually one or two.

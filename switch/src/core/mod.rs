@@ -24,6 +24,7 @@
 //! - [`store_op`]: what the store must keep of it, and the durable event back;
 //! - [`tick`]: timeouts, echoes, sign-on retries, the periodic SAF delivery;
 //! - [`timer`]: when the next tick is due;
+//! - [`tokens`]: payment tokens: enrolment, the vault, QR payments, lifecycle;
 //! - [`counters`]: the live counters, bumped without allocating;
 //! - [`stats`]: their snapshot, read by the driver (which publishes the metrics;
 //!   the core publishes none) and the tests.
@@ -53,6 +54,7 @@ pub mod store_op;
 pub mod tick;
 pub mod time;
 pub mod timer;
+pub mod tokens;
 pub mod validate;
 pub mod verdict;
 

@@ -7,7 +7,7 @@ use std::sync::atomic::Ordering;
 use std::sync::Arc;
 
 use codecs::{Message, ResponseCode};
-use routing_rules::{Transaction, Verdict};
+use routing_rules::{Channel, Transaction, Verdict};
 use rust_decimal::Decimal;
 
 use super::counters::Unavailable;
@@ -78,6 +78,8 @@ impl Core {
             processing_code: msg.get(3).map(|f| f.wire()).unwrap_or(&[]),
             amount: msg.amount().ok().flatten().unwrap_or(Decimal::ZERO),
             currency: msg.currency().map(|c| c.numeric).unwrap_or(0),
+            channel: Channel::Terminal,
+            app: None,
         };
         let decision = table.decide(&tx);
         let rule = decision.rule.map(|r| ShortText::from(r.id.as_str()));

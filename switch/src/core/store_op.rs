@@ -11,6 +11,7 @@
 use codecs::Message;
 
 use super::saf::SafItem;
+use super::tokens::{AtcWindow, TokenRecord, TokenStatus};
 use super::{without_card_data, Action, Actions, Core, Millis};
 
 /// One change to the stored store-and-forward queue.
@@ -42,6 +43,23 @@ pub enum StoreOp {
     SafExpired {
         /// Queue id.
         id: u64,
+    },
+    /// A token was issued: keep it (the store keeps the PAN and key encrypted).
+    TokenPut(Box<TokenRecord>),
+    /// A token's status changed.
+    TokenStatus {
+        /// The token number.
+        token: String,
+        /// Its new status.
+        status: TokenStatus,
+    },
+    /// A token's counters moved (a payment used one): a replay after a restart is
+    /// still refused.
+    TokenAtc {
+        /// The token number.
+        token: String,
+        /// The counters seen so far.
+        atc: AtcWindow,
     },
 }
 

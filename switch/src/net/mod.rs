@@ -9,6 +9,7 @@
 //! - [`first_frame`]: a plain-TCP socket's proof, its first complete frame;
 //! - [`open_files`]: the soft limit on descriptors raised to the hard one;
 //! - [`dialer`]: outbound links, reconnecting with backoff;
+//! - `enrolments`: token enrolments waiting for their issuer's answer;
 //! - [`handshake`]: TLS handshakes under a deadline, certificate identity binding;
 //! - [`event_budget`]: how many lines a peer's security events may write;
 //! - [`stream`]: plain or TLS streams and their read/write halves (and
@@ -28,6 +29,7 @@
 pub mod added_latency;
 pub mod connection;
 pub mod dialer;
+pub(crate) mod enrolments;
 pub mod event_budget;
 pub mod first_frame;
 pub mod handshake;

@@ -99,6 +99,8 @@ pub(crate) struct Shared {
     pub(crate) timer: Notify,
     /// Calls an HSM adapter may have in progress at once (see `super::pin`).
     pub(crate) hsm_calls: Arc<tokio::sync::Semaphore>,
+    /// Token enrolments waiting for their issuer's account verification.
+    pub(crate) enrolments: super::enrolments::PendingEnrolments,
 }
 
 impl Shared {
@@ -234,6 +236,9 @@ impl Shared {
                     } else if let Some(store) = &self.store {
                         store.hold_to_one_batch(seq).await;
                     }
+                }
+                Action::EnrolmentDone { request, outcome } => {
+                    self.enrolments.finish(request, *outcome);
                 }
                 Action::TranslatePin(request) => {
                     // Answered at once: what the answer brings goes next.
@@ -477,6 +482,7 @@ impl RunningSwitch {
             me: me.clone(),
             timer: Notify::new(),
             hsm_calls: Arc::new(tokio::sync::Semaphore::new(super::pin::HSM_CALLS)),
+            enrolments: Default::default(),
         });
         let mut tasks = JoinSet::new();
         let mut listening = HashMap::new();

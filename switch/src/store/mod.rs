@@ -28,6 +28,7 @@ pub mod saf;
 pub mod schema;
 pub mod settle_report;
 pub mod settlement;
+pub mod vault;
 mod writer;
 
 use std::path::{Path, PathBuf};
@@ -74,6 +75,11 @@ pub struct Store {
     writer: Mutex<Option<std::thread::JoinHandle<()>>>,
     /// Dropping it stops the checkpoint thread.
     stop_checkpoints: Mutex<Option<std::sync::mpsc::Sender<()>>>,
+    /// The database file (the vault is read back from it at start).
+    path: PathBuf,
+    /// The token vault's keys; None: opened without the KEK (token changes are
+    /// not kept).
+    vault: Option<Arc<vault::Vault>>,
 }
 
 /// What the store held at start.
@@ -182,7 +188,40 @@ impl Store {
         now_ms: i64,
         remember: usize,
     ) -> Result<(Store, Recovered), StoreError> {
+        Store::open_inner(config, now_ms, remember, None)
+    }
+
+    /// [`Store::open_remembering`] with the token vault: its data key unwrapped
+    /// under `kek` (from `kek_var`, named in errors; see [`vault::kek_from_config`]),
+    /// or made and stored wrapped the first time. A KEK that does not unwrap the
+    /// stored key is an error, never a new key.
+    pub fn open_with_vault(
+        config: &JournalConfig,
+        kek: &card_security::KeyMaterial,
+        kek_var: &str,
+        now_ms: i64,
+        remember: usize,
+    ) -> Result<(Store, Recovered), StoreError> {
+        Store::open_inner(config, now_ms, remember, Some((kek, kek_var)))
+    }
+
+    fn open_inner(
+        config: &JournalConfig,
+        now_ms: i64,
+        remember: usize,
+        kek: Option<(&card_security::KeyMaterial, &str)>,
+    ) -> Result<(Store, Recovered), StoreError> {
         let mut conn = open_connection(&config.path)?;
+        let vault = kek
+            .map(|(kek, var)| {
+                let pan_key = config.pan_key.as_ref().ok_or(vault::VaultError::NoPanKey)?;
+                vault::Vault::open(&conn, kek, var, pan_key, now_ms).map(Arc::new)
+            })
+            .transpose()
+            .map_err(|e| StoreError::Open {
+                path: config.path.clone(),
+                message: e.to_string(),
+            })?;
         let recovered =
             writer::recover(&mut conn, now_ms, remember).map_err(|e| StoreError::Open {
                 path: config.path.clone(),
@@ -238,6 +277,8 @@ impl Store {
                 day_override,
                 writer: Mutex::new(Some(writer)),
                 stop_checkpoints: Mutex::new(Some(stop_checkpoints)),
+                path: config.path.clone(),
+                vault,
             },
             recovered,
         ))

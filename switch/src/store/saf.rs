@@ -33,6 +33,9 @@ impl Store {
             }
             StoreOp::SafAttempt { id, attempts } => Op::SafAttempt { id, attempts },
             StoreOp::SafAck { id } | StoreOp::SafExpired { id } => Op::SafAck { id },
+            token @ (StoreOp::TokenPut(_)
+            | StoreOp::TokenStatus { .. }
+            | StoreOp::TokenAtc { .. }) => self.vault_op(token)?,
         };
         Some(self.submit(op))
     }

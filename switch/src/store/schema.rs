@@ -8,14 +8,18 @@ CREATE INDEX IF NOT EXISTS journal_day ON journal(business_day);
 CREATE INDEX IF NOT EXISTS journal_keys ON journal(acquirer, transmission, stan);
 ";
 
-/// The version this build writes (2: `journal.processing_code`).
-pub const VERSION: i64 = 2;
+/// The version this build writes (2: `journal.processing_code`; 3: the token
+/// vault's tables, [`super::vault::SCHEMA`]).
+pub const VERSION: i64 = 3;
 
 /// Bring a database written by an older build (`from`: its `user_version`; 0 for
 /// a new one, which [`CREATE`] made whole) up to [`VERSION`].
 pub fn migrate(conn: &rusqlite::Connection, from: i64) -> rusqlite::Result<()> {
     if (1..2).contains(&from) {
         conn.execute_batch("ALTER TABLE journal ADD COLUMN processing_code TEXT;")?;
+    }
+    if from < 3 {
+        conn.execute_batch(super::vault::SCHEMA)?;
     }
     Ok(())
 }

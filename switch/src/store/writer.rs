@@ -56,6 +56,8 @@ pub enum Op {
     },
     /// A manual cutover moved the business day to this one.
     DayOverride(i64),
+    /// A token vault write (encrypted already).
+    Vault(super::vault::VaultOp),
     /// Commit and stop.
     Stop,
 }
@@ -218,12 +220,14 @@ pub fn run(
 fn commit(conn: &mut Connection, batch: &[(u64, Op)]) -> rusqlite::Result<()> {
     conn.prepare_cached("BEGIN IMMEDIATE")?.execute([])?;
     let completions = completed_in_batch(batch);
+    let superseded = super::vault::superseded_counters(batch);
     let applied =
         batch
             .iter()
             .enumerate()
             .try_for_each(|(at, (_, op))| match (op, completions.get(&at)) {
                 (_, Some(Completion::Merged)) => Ok(()),
+                _ if superseded.get(at).copied().unwrap_or(false) => Ok(()),
                 (
                     Op::Journal {
                         record,
@@ -319,6 +323,7 @@ fn apply(tx: &Connection, op: &Op) -> rusqlite::Result<()> {
             )?
             .execute(params![day])
             .map(drop),
+        Op::Vault(op) => super::vault::apply(tx, op),
         Op::Stop => Ok(()),
     }
 }
