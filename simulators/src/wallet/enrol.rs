@@ -89,17 +89,6 @@ pub fn bank_id<'t>(table: &'t RoutingTable, card: &Card) -> &'t str {
         .map_or("", |b| b.id.as_str())
 }
 
-/// The requestor ids of the national network's apps (the design of issue 22),
-/// for a wallet whose every enrolment was refused (the answers name it otherwise).
-pub fn known_requestor_id(app: &str) -> &'static str {
-    match app {
-        "koryo-pay" => "94000000001",
-        "jonsong" => "94000000002",
-        "manmulsang" => "94000000003",
-        _ => "00000000000",
-    }
-}
-
 /// Enrol `cards` for `app` through `api`.
 pub async fn enrol(
     api: &mut TokenApi,
@@ -107,7 +96,9 @@ pub async fn enrol(
     cards: &[&Card],
     table: &RoutingTable,
 ) -> Result<(Wallet, EnrolSummary), ApiError> {
-    let mut wallet = Wallet::new(app, known_requestor_id(app));
+    // The rules name the app's requestor id; the token API's answers do too.
+    let requestor_id = table.app(app).map_or("", |a| a.requestor_id.as_str());
+    let mut wallet = Wallet::new(app, requestor_id);
     let mut summary = EnrolSummary::default();
     for card in cards {
         let body = json!({
