@@ -16,6 +16,8 @@ pub mod api;
 pub mod enrol;
 pub mod store;
 
+#[cfg(all(test, feature = "server"))]
+mod interop_tests;
 #[cfg(test)]
 mod tests;
 
