@@ -5,6 +5,9 @@
 //! agree on the wire, the refusals are counted by the server's labels, and the
 //! wallet's codes verify under the keys the server issued.
 
+// Test code (clippy does not see `cfg(all(test, ...))` as a test module).
+#![allow(clippy::unwrap_used)]
+
 use std::collections::HashMap;
 use std::future::Future;
 use std::pin::Pin;
