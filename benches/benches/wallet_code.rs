@@ -53,5 +53,8 @@ fn wallet_code(c: &mut Criterion) {
     group.finish();
 }
 
-criterion::criterion_group!(benches, wallet_code);
-criterion::criterion_main!(benches);
+fn main() {
+    let mut criterion = Criterion::default().configure_from_args();
+    wallet_code(&mut criterion);
+    criterion.final_summary();
+}

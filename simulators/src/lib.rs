@@ -7,6 +7,7 @@
 //! - [`security`]: MACs and PIN blocks on those links (`--mac-key-env`, ...);
 //! - [`issuer`]: the issuer bank host (accounts, approvals, reversals, faults);
 //! - [`acquirer`]: the acquirer bank host and load generator;
+//! - [`wallet`]: a payment-app operator's host (token enrolment, QR codes);
 //! - `demo`: the whole network on loopback in one command (with the `server`
 //!   feature: it runs the switch).
 //!
@@ -23,4 +24,5 @@ pub mod issuer;
 pub mod messages;
 pub mod security;
 pub mod tls;
+pub mod wallet;
 pub mod wire;

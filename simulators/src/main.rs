@@ -2,6 +2,7 @@
 //!
 //! - `sim issuer ...`: an issuer bank host;
 //! - `sim acquirer ...`: an acquirer bank host and load generator;
+//! - `sim wallet ...`: a payment-app operator's host (tokens, QR codes);
 //! - `sim demo`: the whole network on loopback, with a report;
 //! - `sim soak`: the demo network under issuer faults for a long run, checked.
 //!
@@ -13,7 +14,7 @@ use std::process::ExitCode;
 use clap::{Parser, Subcommand};
 #[cfg(feature = "server")]
 use simulators::demo;
-use simulators::{acquirer, issuer};
+use simulators::{acquirer, issuer, wallet};
 
 #[derive(Parser)]
 #[command(
@@ -32,6 +33,8 @@ enum Command {
     Issuer(issuer::IssuerArgs),
     /// An acquirer bank host and load generator.
     Acquirer(acquirer::AcquirerArgs),
+    /// A payment-app operator's host: enrols cards, keeps tokens, shows QR codes.
+    Wallet(wallet::WalletArgs),
     /// The whole network on loopback: switch, issuers, acquirers, traffic, report.
     #[cfg(feature = "server")]
     Demo(Box<demo::DemoArgs>),
@@ -46,7 +49,7 @@ fn runs_the_switch(command: &Command) -> bool {
     match command {
         #[cfg(feature = "server")]
         Command::Demo(_) | Command::Soak(_) => true,
-        Command::Issuer(_) | Command::Acquirer(_) => false,
+        Command::Issuer(_) | Command::Acquirer(_) | Command::Wallet(_) => false,
     }
 }
 
@@ -81,6 +84,7 @@ fn main() -> ExitCode {
         match cli.command {
             Command::Issuer(args) => issuer::run(args).await,
             Command::Acquirer(args) => acquirer::run(args).await,
+            Command::Wallet(args) => wallet::run(args).await,
             #[cfg(feature = "server")]
             Command::Demo(args) => demo::run(*args).await,
             #[cfg(feature = "server")]

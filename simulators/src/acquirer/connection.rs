@@ -552,6 +552,9 @@ impl Link {
         self.inflight
             .insert_request(draw, keys, origin, now, self.response_mti);
         self.stats.sent += 1;
+        self.stats
+            .channels
+            .record_sent(self.cfg.plan.channel_of(&draw));
         self.stats.last_send = Some(now);
         Ok(true)
     }
@@ -627,9 +630,14 @@ impl Link {
             _ => *b"??",
         };
         stats.record_code(rc);
+        let plan = &self.cfg.plan;
+        stats.channels.record_answer(
+            plan.channel_of(&sent.draw),
+            rc,
+            token_kept(plan, &sent.draw, msg),
+        );
         if rc == *b"00" {
-            let plan = &self.cfg.plan;
-            let minor_units = plan.eligible_of(&sent.draw).map_or(2, |e| e.minor_units);
+            let minor_units = plan.minor_units_of(&sent.draw);
             stats.record_approval(
                 plan.issuer_of(&sent.draw),
                 sent.draw.amount_minor,
@@ -735,6 +743,17 @@ impl Link {
         }
         self.gauge.publish(&self.stats, 0);
     }
+}
+
+/// Whether the answer to a QR payment carries nothing but its token in field 2
+/// (the switch swaps the PAN back out; a PAN here would be a leak). True for
+/// card payments and for answers without field 2.
+fn token_kept(plan: &TrafficPlan, draw: &super::traffic::Draw, answer: &Message) -> bool {
+    let (Some(token), Some(field)) = (draw.qr, answer.get(2)) else {
+        return true;
+    };
+    let expected = plan.qr().and_then(|qr| qr.token(token)).map(|(t, _)| t);
+    expected.is_some_and(|t| *field.bytes() == *t.as_bytes())
 }
 
 #[cfg(test)]

@@ -445,6 +445,7 @@ mod tests {
             defect: None,
             unknown_pan: 0,
             terminal: 0,
+            qr: None,
         }
     }
 

@@ -9,17 +9,23 @@
 //! - [`pacing`]: the open-loop schedule;
 //! - [`inflight`]: outstanding requests and reversals of one link (pure);
 //! - [`connection`]: one link's task (send, match, time out, reverse, reconnect);
-//! - [`stats`], [`report`], [`progress`]: counting, the final report, the live line.
+//! - [`qr`]: app payments by QR with the tokens of wallets (`--wallet`);
+//! - [`stats`], [`channels`], [`report`], [`progress`]: counting (also by
+//!   channel and app), the final report, the live line.
 
+pub mod channels;
 pub mod connection;
 pub mod inflight;
 pub mod pacing;
 pub mod progress;
+pub mod qr;
 pub mod report;
 pub mod request;
 pub mod stats;
 pub mod traffic;
 
+#[cfg(test)]
+mod qr_tests;
 #[cfg(test)]
 mod tests;
 
@@ -37,6 +43,7 @@ use tokio::time::Instant;
 
 use crate::cards::CardBase;
 use crate::messages::TxnKind;
+use crate::wallet::Wallet;
 use crate::wire::{self, LinkFormat};
 
 use connection::{Drive, LinkConfig};
@@ -146,6 +153,18 @@ pub struct AcquirerOptions {
     /// instead of KPW or the card product's first currency.
     #[arg(long, value_parser = parse_currency)]
     pub currency: Option<u16>,
+    /// Pay a share of purchases by QR with the tokens of this wallet file (from
+    /// `sim wallet enrol`; repeatable, one per app). Its counters are saved back
+    /// after the run unless --wallet-part splits it.
+    #[arg(long, value_name = "FILE")]
+    pub wallet: Vec<PathBuf>,
+    /// Share of purchases paid by QR, 0 to 1 [default: 1 with --wallet].
+    #[arg(long, value_name = "F")]
+    pub qr_share: Option<f64>,
+    /// Pay with the tokens i of each wallet with i % N == K, when N acquirers
+    /// share the wallets (no counter is used twice).
+    #[arg(long, value_name = "K/N", default_value = "0/1")]
+    pub wallet_part: qr::WalletPart,
 }
 
 /// `--mti`: the requests' message type.
@@ -213,7 +232,7 @@ struct Setup {
     duration: Option<Duration>,
 }
 
-fn prepare(args: &AcquirerOptions) -> Result<Setup, String> {
+fn prepare(args: &AcquirerOptions, wallets: Vec<Arc<Wallet>>) -> Result<Setup, String> {
     if args.bank.is_empty()
         || args.bank.len() > 11
         || !args.bank.bytes().all(|b| b.is_ascii_digit())
@@ -282,7 +301,7 @@ fn prepare(args: &AcquirerOptions) -> Result<Setup, String> {
         issuers.push(idx);
     }
     let cards = Arc::new(CardBase::generate(&table, args.seed, args.cards_per_range));
-    let plan = TrafficPlan::new(
+    let mut plan = TrafficPlan::new(
         &table,
         cards,
         &PlanOptions {
@@ -294,6 +313,10 @@ fn prepare(args: &AcquirerOptions) -> Result<Setup, String> {
             seed: args.seed ^ bank_salt(&args.bank),
         },
     )?;
+    if !wallets.is_empty() {
+        let share = args.qr_share.unwrap_or(1.0);
+        plan.set_qr(qr::QrPlan::new(&table, wallets, args.wallet_part, share)?);
+    }
     let format = LinkFormat::from_names(&args.spec, &args.framing)?;
     check_encodable(&plan, &format, mti, &args.bank)?;
     Ok(Setup {
@@ -329,6 +352,7 @@ fn check_encodable(
             defect: None,
             unknown_pan: 0,
             terminal: 0,
+            qr: None,
         };
         let msg = builder
             .build(plan, &draw, &keys)
@@ -370,14 +394,39 @@ pub async fn execute_with_tls(
     execute_secured(args, tls, None, signals).await
 }
 
-/// [`execute_with_tls`] with MACs and PIN blocks when `security` is given.
+/// [`execute_with_tls`] with MACs and PIN blocks when `security` is given, and
+/// QR payments with the wallet files of `--wallet` (their counters saved back
+/// after the run when this acquirer used whole wallets).
 pub async fn execute_secured(
     args: &AcquirerOptions,
     tls: Option<Arc<crate::tls::HostTls>>,
     security: Option<Arc<crate::security::HostSecurity>>,
     signals: bool,
 ) -> Result<Report, String> {
-    let mut setup = prepare(args)?;
+    let mut wallets = Vec::with_capacity(args.wallet.len());
+    for path in &args.wallet {
+        wallets.push(Arc::new(Wallet::load(path).map_err(|e| e.to_string())?));
+    }
+    let report = execute_with_wallets(args, tls, security, wallets.clone(), signals).await;
+    if args.wallet_part.of == 1 {
+        for (wallet, path) in wallets.iter().zip(&args.wallet) {
+            wallet.save(path).map_err(|e| e.to_string())?;
+        }
+    }
+    report
+}
+
+/// [`execute_secured`] paying with `wallets` held in memory (shared with other
+/// acquirers of the process: their counters are atomic), not `--wallet` files.
+pub async fn execute_with_wallets(
+    args: &AcquirerOptions,
+    tls: Option<Arc<crate::tls::HostTls>>,
+    security: Option<Arc<crate::security::HostSecurity>>,
+    wallets: Vec<Arc<Wallet>>,
+    signals: bool,
+) -> Result<Report, String> {
+    let mut setup = prepare(args, wallets)?;
+    let apps = setup.plan.qr().map(qr::QrPlan::apps).unwrap_or_default();
     setup.format.security = security;
     let addr = resolve(&args.connect).await?;
     let histogram = stats::latency_histogram()?;
@@ -471,6 +520,7 @@ pub async fn execute_secured(
         window: last.saturating_duration_since(start),
         connections: args.connections,
         shape: setup.shape,
+        apps,
     })
 }
 

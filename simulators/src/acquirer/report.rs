@@ -5,7 +5,9 @@
 //!  "latency_us":{"p50":..,"p90":..,"p99":..,"p999":..,"max":..},
 //!  "response_codes":{"00":N,...},
 //!  "approved":{"<issuer id>":{"count":N,"amount":"1250.00"}},
-//!  "late":N,"reversals_sent":N,"reversals_acknowledged":N,"errors":N, ...}
+//!  "late":N,"reversals_sent":N,"reversals_acknowledged":N,"errors":N, ...,
+//!  "channels":{"card":{"sent":N,"answered":N,"approved":N},
+//!              "qr":{"sent":N,...,"by_app":{...},"response_codes":{...},"field2_violations":0}}}
 //! ```
 //!
 //! `approved` holds approvals received in time (never reversed: only timed-out
@@ -43,6 +45,8 @@ pub struct Report {
     pub connections: usize,
     /// Open or closed loop.
     pub shape: LoadShape,
+    /// The apps of the wallets paid with (by wallet index; empty without QR).
+    pub apps: Vec<String>,
 }
 
 /// `amount` with at least two decimals: `1250` → `"1250.00"`.
@@ -177,6 +181,7 @@ impl Report {
             ((self.window.as_secs_f64() * 1000.0).round() / 1000.0).into(),
         );
         m.insert("connections".into(), self.connections.into());
+        m.insert("channels".into(), s.channels.to_json(&self.apps));
         Value::Object(m)
     }
 
@@ -251,6 +256,7 @@ impl Report {
             s.disconnects,
             s.encode_failures
         );
+        out.push_str(&s.channels.text(&self.apps));
         out
     }
 }
@@ -280,6 +286,7 @@ mod tests {
             window: Duration::from_millis(1500),
             connections: 2,
             shape,
+            apps: Vec::new(),
         }
     }
 

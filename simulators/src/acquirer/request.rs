@@ -291,8 +291,11 @@ impl RequestBuilder {
         draw: &Draw,
         keys: &RequestKeys,
     ) -> Option<(Values, bool)> {
-        let eligible = plan.eligible_of(draw)?;
         let (pan, expiry) = plan.pan_and_expiry(draw)?;
+        let currency = match draw.qr {
+            Some(_) => super::qr::QR_CURRENCY,
+            None => plan.eligible_of(draw)?.currency,
+        };
         let cash = draw.kind == TxnKind::Cash;
         let terminal = usize::from(draw.terminal % TERMINALS_PER_CONNECTION)
             + if cash {
@@ -315,7 +318,7 @@ impl RequestBuilder {
                 rrn: self.rrn_field(keys.rrn),
                 terminal: *self.terminals.get(terminal)?,
                 merchant: *self.merchants.get(terminal)?,
-                currency: digits(u64::from(eligible.currency)),
+                currency: digits(u64::from(currency)),
             },
             cash,
         ))
@@ -345,6 +348,9 @@ impl RequestBuilder {
             m.set(n, scratch.get(start..end)?);
             start = end;
         }
+        if draw.qr.is_some() {
+            m.set(22, super::qr::ENTRY_MODE);
+        }
         Some(m)
     }
 
@@ -358,6 +364,17 @@ impl RequestBuilder {
         draw: &Draw,
         keys: &RequestKeys,
     ) -> Result<Bytes, FrameError> {
+        if let Some(token) = draw.qr {
+            // A QR payment: built whole (field 22 and 55 differ from the
+            // templates'), the code's data in field 55, no PIN block.
+            let mut msg = self.build(plan, draw, keys).ok_or(FrameError::NoCard)?;
+            let field55 = plan
+                .qr()
+                .and_then(|qr| qr.field55(token))
+                .ok_or(FrameError::NoCard)?;
+            msg.set_binary(55, &field55);
+            return self.encode(format, draw, &msg).map_err(FrameError::Encode);
+        }
         if let Some(security) = &format.security {
             // A MAC alone: the template with a zeroed MAC, patched, then sealed.
             let mac_only = security.macs() && !security.pins();

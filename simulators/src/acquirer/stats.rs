@@ -7,6 +7,8 @@ use routing_rules::model::BankIdx;
 use rust_decimal::Decimal;
 use tokio::time::Instant;
 
+use super::channels::ChannelStats;
+
 /// Highest latency the histograms track: one hour, in microseconds.
 const MAX_TRACKED_US: u64 = 3_600_000_000;
 
@@ -87,6 +89,8 @@ pub struct ConnStats {
     pub last_send: Option<Instant>,
     /// When the last answer arrived in time.
     pub last_answer: Option<Instant>,
+    /// Requests, answers and approvals by channel (card, QR by app).
+    pub channels: ChannelStats,
 }
 
 impl ConnStats {
@@ -117,6 +121,7 @@ impl ConnStats {
             send_lag: open_loop.then(|| histogram.clone()),
             last_send: None,
             last_answer: None,
+            channels: ChannelStats::default(),
         }
     }
 
@@ -211,6 +216,7 @@ impl ConnStats {
         }
         self.last_send = self.last_send.max(other.last_send);
         self.last_answer = self.last_answer.max(other.last_answer);
+        self.channels.merge(&other.channels);
     }
 }
 

@@ -12,6 +12,9 @@ use routing_rules::RoutingTable;
 use crate::cards::{CardBase, SplitMix, PAN_LEN};
 use crate::messages::TxnKind;
 
+use super::channels::Channel;
+use super::qr::QrPlan;
+
 /// Relative weights of purchases, cash withdrawals and balance inquiries (`--mix`).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Mix {
@@ -128,6 +131,9 @@ pub struct Draw {
     pub unknown_pan: u16,
     /// Which of the connection's terminals sends it.
     pub terminal: u16,
+    /// A QR payment with this token of the plan's [`QrPlan`] (a purchase in
+    /// KPW; `eligible` then means nothing).
+    pub qr: Option<u32>,
 }
 
 /// Unknown-BIN PANs prepared per plan (deterministic from the seed).
@@ -145,6 +151,8 @@ pub struct TrafficPlan {
     invalid_rate: f64,
     unknown_pans: Vec<[u8; PAN_LEN]>,
     seed: u64,
+    /// App payments by QR, when wallets were given.
+    qr: Option<QrPlan>,
 }
 
 /// How the plan is chosen.
@@ -220,7 +228,34 @@ impl TrafficPlan {
             mix: options.mix,
             invalid_rate: options.invalid_rate,
             seed: options.seed,
+            qr: None,
         })
+    }
+
+    /// Pay a share of the purchases by QR with the tokens of `qr`.
+    pub fn set_qr(&mut self, qr: QrPlan) {
+        self.qr = Some(qr);
+    }
+
+    /// The QR channel, if any.
+    pub fn qr(&self) -> Option<&QrPlan> {
+        self.qr.as_ref()
+    }
+
+    /// The channel of a draw (QR: with its app's index).
+    pub fn channel_of(&self, draw: &Draw) -> Channel {
+        match (draw.qr, &self.qr) {
+            (Some(t), Some(qr)) => Channel::Qr(qr.app_index(t).unwrap_or(0)),
+            _ => Channel::Card,
+        }
+    }
+
+    /// The decimals of a draw's amount.
+    pub fn minor_units_of(&self, draw: &Draw) -> u32 {
+        if draw.qr.is_some() {
+            return 2;
+        }
+        self.eligible_of(draw).map_or(2, |e| e.minor_units)
     }
 
     /// The cards in use.
@@ -251,6 +286,11 @@ impl TrafficPlan {
 
     /// The PAN a draw puts in field 2, and the expiry in field 14.
     pub fn pan_and_expiry(&self, draw: &Draw) -> Option<([u8; PAN_LEN], [u8; 4])> {
+        if let Some(t) = draw.qr {
+            // A token in place of the PAN (tokens have the generated PANs' length).
+            let (token, expiry) = self.qr.as_ref()?.token(t)?;
+            return Some((token.as_bytes().try_into().ok()?, expiry));
+        }
         let card = self.cards.cards().get(self.eligible_of(draw)?.card)?;
         let pan = match draw.defect {
             Some(Defect::BadLuhn) => {
@@ -268,6 +308,9 @@ impl TrafficPlan {
 
     /// The issuer the draw's card belongs to (None for an unknown BIN).
     pub fn issuer_of(&self, draw: &Draw) -> Option<BankIdx> {
+        if let Some(t) = draw.qr {
+            return self.qr.as_ref()?.issuer(t);
+        }
         if draw.defect == Some(Defect::UnknownBin) {
             return None;
         }
@@ -324,13 +367,25 @@ impl TrafficGen {
             .then(|| Defect::ALL[rng.below(Defect::ALL.len() as u64) as usize]);
         let card = plan.eligible[eligible as usize];
         let amount_minor = amount(kind, &card, rng);
-        Draw {
+        let draw = Draw {
             eligible,
             kind,
             amount_minor,
             defect,
             unknown_pan: rng.below(plan.unknown_pans.len() as u64) as u16,
             terminal: rng.below(u64::from(TERMINALS_PER_CONNECTION)) as u16,
+            qr: None,
+        };
+        // Drawn last, and only with wallets: the card draws stay as without.
+        match plan.qr.as_ref().and_then(|qr| qr.draw(rng)) {
+            Some((token, amount_minor)) => Draw {
+                kind: TxnKind::Purchase,
+                amount_minor,
+                defect: None,
+                qr: Some(token),
+                ..draw
+            },
+            None => draw,
         }
     }
 }

@@ -19,6 +19,7 @@
 //! card's PIN: random keys are made for the run, held in memory only, and given
 //! to the switch's software security module and to each host for its link.
 
+pub mod apps;
 pub mod check;
 pub mod drain;
 pub mod finals;
@@ -68,6 +69,13 @@ pub struct DemoArgs {
     /// keys made for the run.
     #[arg(long)]
     pub security: bool,
+    /// Share of purchases paid by QR with app tokens (0 turns app payments off).
+    #[arg(long, default_value_t = 0.3, value_name = "F")]
+    pub qr_share: f64,
+    /// Cards each app enrols before the traffic (drawn from the whole catalogue:
+    /// some of banks the app did not join).
+    #[arg(long, default_value_t = 300, value_name = "N")]
+    pub app_cards: usize,
 }
 
 /// Options of the network that `sim demo` and `sim soak` share.
@@ -200,6 +208,14 @@ pub async fn run_network(args: &DemoArgs, variation: &Variation) -> Result<Outco
         }
     };
 
+    let app_apis = apps::free_token_api_ports(&mut config)?;
+    if !(0.0..=1.0).contains(&args.qr_share) {
+        return Err(format!(
+            "--qr-share {} is not between 0 and 1",
+            args.qr_share
+        ));
+    }
+
     // Issuer hosts on free ports; the switch dials them.
     let mut issuers = Vec::new();
     for link in config.links.iter_mut().filter(|l| l.role == Role::Issuer) {
@@ -247,6 +263,14 @@ pub async fn run_network(args: &DemoArgs, variation: &Variation) -> Result<Outco
     .await
     .map_err(|e| e.to_string())?;
     wait_for_sign_on(&sw, issuers.len()).await?;
+    let demo_apps = if args.qr_share > 0.0 {
+        let base =
+            crate::cards::CardBase::generate(&table, args.network.seed, args.cards_per_range);
+        apps::enrol_apps(&table, &app_apis, &base, args.network.seed, args.app_cards).await
+    } else {
+        apps::DemoApps::off("--qr-share 0".into())
+    };
+    let wallets = demo_apps.usable_wallets();
 
     // Acquirer hosts: the rate split evenly, all at once.
     let per_acquirer = args.rate / acquirer_links.len().max(1) as f64;
@@ -265,6 +289,7 @@ pub async fn run_network(args: &DemoArgs, variation: &Variation) -> Result<Outco
             duration: Some(args.duration),
             invalid_rate: args.network.invalid_rate,
             json: true,
+            qr_share: Some(args.qr_share),
             ..AcquirerOptions::defaults(&addr.to_string(), bank)?
         };
         let opts = AcquirerOptions {
@@ -274,8 +299,9 @@ pub async fn run_network(args: &DemoArgs, variation: &Variation) -> Result<Outco
         let (name, bank) = (name.clone(), bank.clone());
         let tls = host_tls(&bank)?;
         let security = host_security(&name)?;
+        let wallets = wallets.clone();
         tasks.push(tokio::spawn(async move {
-            acquirer::execute_secured(&opts, tls, security, false)
+            acquirer::execute_with_wallets(&opts, tls, security, wallets, false)
                 .await
                 .map(|report| AcquirerResult { name, bank, report })
         }));
@@ -321,6 +347,7 @@ pub async fn run_network(args: &DemoArgs, variation: &Variation) -> Result<Outco
         &stand_ins,
         &added,
         (&settlements, &settled),
+        apps::channel_report(&results, &demo_apps),
     )?;
     Ok(Outcome {
         summary,
@@ -396,6 +423,7 @@ fn summarize(
     stand_ins: &BTreeMap<String, String>,
     added: &Histogram<u64>,
     (settlements, settled): (&[Settlement], &[settlement::SettledIssuer]),
+    (channel_text, channel_json, no_pan_in_qr_answers): (String, Value, bool),
 ) -> Result<Summary, String> {
     let mut latency = acquirer::stats::latency_histogram()?;
     let (mut sent, mut answered, mut timed_out, mut late) = (0u64, 0u64, 0u64, 0u64);
@@ -429,7 +457,8 @@ fn summarize(
     let comparisons = compare(&approved, issuer_totals, stand_ins);
     let totals_agree = comparisons.iter().all(|c| c.agrees());
     let settlement_agrees = settled.iter().all(|s| s.agrees());
-    let consistent = one_answer_each && totals_agree && settlement_agrees && sent > 0;
+    let consistent =
+        one_answer_each && totals_agree && settlement_agrees && no_pan_in_qr_answers && sent > 0;
 
     let mut text = String::new();
     use std::fmt::Write as _;
@@ -530,12 +559,15 @@ fn summarize(
             if s.agrees() { "ok" } else { "MISMATCH" }
         );
     }
+    text.push_str(&channel_text);
     let _ = writeln!(
         text,
-        "\nexactly one answer per request: {}; approved totals agree: {}; settlement agrees: {}; consistent: {}",
+        "\nexactly one answer per request: {}; approved totals agree: {}; settlement agrees: {}; \
+         no PAN in answers to QR payments: {}; consistent: {}",
         yes(one_answer_each),
         yes(totals_agree),
         yes(settlement_agrees),
+        yes(no_pan_in_qr_answers),
         yes(consistent)
     );
 
@@ -568,6 +600,8 @@ fn summarize(
         "totals_agree": totals_agree,
         "settlement": settlements.iter().map(Settlement::to_json).collect::<Vec<_>>(),
         "settlement_agrees": settlement_agrees,
+        "app_channel": channel_json,
+        "no_pan_in_qr_answers": no_pan_in_qr_answers,
         "consistent": consistent,
     });
     Ok(Summary {

@@ -151,6 +151,9 @@ pub async fn run(args: SoakArgs) -> Result<(), String> {
         journal: None,
         tls: false,
         security: false,
+        // The soak's faults are on card traffic; app payments are the demo's.
+        qr_share: 0.0,
+        app_cards: 0,
     };
     let variation = Variation {
         issuer_drop_rate: args.timeout_rate,

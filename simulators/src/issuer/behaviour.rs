@@ -9,6 +9,10 @@
 //!   the card does not hold, 13 zero amount, 94 keys already used, 61 over the daily
 //!   cash limit, 51 insufficient funds, 30 mandatory field missing. A 0200 debits the
 //!   balance, a 0100 only checks it. Balance inquiries (31xxxx) answer field 54.
+//! - 0100 with amount zero and field 25 = 51: an account verification (an app
+//!   enrolling the card): 85 for a usable card, else 14, 62 or 54; nothing booked,
+//!   counted apart. Approved payments whose field 48 names a token and an app are
+//!   also counted as token payments, by app.
 //! - 0400/0420/0421: reverse the original (found by field 90, or by the reversal's
 //!   own 11/7/32) exactly once; always acknowledged with 00.
 //! - 0120/0220 (and repeats): acknowledged; an advice of an approval given by stand-in
@@ -31,6 +35,7 @@ use crate::security::HostSecurity;
 
 use super::accounts::{Accounts, Entry, Posting, Refusal, TxnKey, TxnLog};
 use super::report::Totals;
+use super::wallet;
 
 /// The calendar facts decisions depend on, passed in by the caller.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -207,6 +212,9 @@ impl Issuer {
 
     /// 0100 / 0200 (and their repeats).
     fn authorize(&self, req: &Message, today: Today) -> Message {
+        if wallet::is_account_verification(req) {
+            return self.verify_account(req, today);
+        }
         let financial = req.mti().class() == MessageClass::Financial;
         match self.decide(req, today, financial) {
             Ok(approval) => {
@@ -217,6 +225,9 @@ impl Issuer {
                 }
                 let acquirer = req.text(32).unwrap_or_default();
                 self.totals.approved(&acquirer, approval.amount);
+                if let Some(app) = wallet::token_requestor(req) {
+                    self.totals.token_approved(&app, approval.amount);
+                }
                 resp
             }
             Err(rc) => {
@@ -224,6 +235,45 @@ impl Issuer {
                 response_to(req, rc)
             }
         }
+    }
+
+    /// An account verification (0100, amount zero, field 25 = 51): 85 for a card
+    /// that could pay, else the decline a payment would get for the card itself.
+    /// Nothing is booked or logged; the outcome is counted apart.
+    fn verify_account(&self, req: &Message, today: Today) -> Message {
+        let rc = match req.get(2) {
+            Some(pan) => match self.usable_card(&pan.bytes(), req, today) {
+                Ok(_) => wallet::no_reason_to_decline(),
+                Err(rc) => rc,
+            },
+            None => ResponseCode::FORMAT_ERROR,
+        };
+        self.totals.verified(rc);
+        response_to(req, rc)
+    }
+
+    /// The card of `pan`, if it exists, is active and not expired (and field 14,
+    /// when sent, is its expiry).
+    fn usable_card(
+        &self,
+        pan: &[u8],
+        req: &Message,
+        today: Today,
+    ) -> Result<(u32, &super::accounts::Account), ResponseCode> {
+        use ResponseCode as Rc;
+        let index = self.accounts.find(pan).ok_or(Rc::INVALID_CARD_NUMBER)?;
+        let account = self.accounts.get(index).ok_or(Rc::INVALID_CARD_NUMBER)?;
+        let card = account.card();
+        match card.status {
+            CardStatus::Blocked => return Err(Rc::RESTRICTED_CARD),
+            CardStatus::Expired => return Err(Rc::EXPIRED_CARD),
+            CardStatus::Active => {}
+        }
+        if card.expiry < today.year_month || req.get(14).is_some_and(|f| *f.bytes() != card.expiry)
+        {
+            return Err(Rc::EXPIRED_CARD);
+        }
+        Ok((index, account))
     }
 
     fn decide(
@@ -236,18 +286,8 @@ impl Issuer {
         let pc = req.get(3).ok_or(Rc::FORMAT_ERROR)?.bytes();
         let key = TxnKey::of_request(req).ok_or(Rc::FORMAT_ERROR)?;
         let pan = req.get(2).ok_or(Rc::FORMAT_ERROR)?.bytes();
-        let index = self.accounts.find(&pan).ok_or(Rc::INVALID_CARD_NUMBER)?;
-        let account = self.accounts.get(index).ok_or(Rc::INVALID_CARD_NUMBER)?;
+        let (index, account) = self.usable_card(&pan, req, today)?;
         let card = account.card();
-        match card.status {
-            CardStatus::Blocked => return Err(Rc::RESTRICTED_CARD),
-            CardStatus::Expired => return Err(Rc::EXPIRED_CARD),
-            CardStatus::Active => {}
-        }
-        if card.expiry < today.year_month || req.get(14).is_some_and(|f| *f.bytes() != card.expiry)
-        {
-            return Err(Rc::EXPIRED_CARD);
-        }
         self.check_pin(req, &pan, &card.pin())?;
         let kind = TxnKind::from_processing_code(&pc).ok_or(Rc::INVALID_TRANSACTION)?;
         let currency = match req.get(49) {
@@ -356,6 +396,9 @@ impl Issuer {
         if let Some(amount) = self.post_advice(req, today) {
             let acquirer = req.text(32).unwrap_or_default();
             self.totals.approved(&acquirer, amount);
+            if let Some(app) = wallet::token_requestor(req) {
+                self.totals.token_approved(&app, amount);
+            }
         }
         response_to(req, ResponseCode::APPROVED)
     }
@@ -570,8 +613,101 @@ mod tests {
         assert_eq!(balance(&i, ACTIVE), d("8749.50"));
         assert_eq!(
             report(&i),
-            r#"{"approved":{"940857":{"count":2,"amount":"2250.50"}},"reversed":{"count":0,"amount":"0.00"},"declined":{}}"#
+            concat!(
+                r#"{"approved":{"940857":{"count":2,"amount":"2250.50"}},"reversed":{"count":0,"amount":"0.00"},"declined":{},"#,
+                r#""token_payments":{"approved":0,"amount":"0.00","by_app":{}},"account_verifications":{}}"#
+            )
         );
+    }
+
+    fn verification(pan: &[u8], stan: u32) -> Message {
+        let mut m = request("0100", pan, "000000", 0, stan);
+        m.set(25, "51");
+        m.set(22, "031");
+        m.set(48, "TK0169408990000000017AP01194000000001");
+        m.remove(49);
+        m
+    }
+
+    /// An app's enrolment: 85 for a usable card, the card's decline otherwise;
+    /// no balance moves, nothing is logged (the same keys could pay later), and
+    /// the answers are counted apart from transactions.
+    #[test]
+    fn account_verification_books_nothing() {
+        let i = issuer();
+        let cases = [
+            (ACTIVE.as_slice(), "85"),
+            (BLOCKED, "62"),
+            (EXPIRED, "54"),
+            (UNKNOWN.as_bytes(), "14"),
+        ];
+        for (n, (pan, want)) in cases.iter().enumerate() {
+            let resp = i
+                .on_message(&verification(pan, n as u32 + 1), TODAY)
+                .unwrap();
+            assert_eq!((resp.mti().as_str(), rc(&resp).as_str()), ("0110", *want));
+            assert!(!resp.has(38));
+        }
+        let mut wrong_expiry = verification(ACTIVE, 9);
+        wrong_expiry.set(14, "2701");
+        assert_eq!(rc(&i.on_message(&wrong_expiry, TODAY).unwrap()), "54");
+        assert_eq!(balance(&i, ACTIVE), d("10000.00"));
+        let s = i.totals().snapshot();
+        assert!(s.approved.is_empty());
+        assert_eq!(s.declined_total(), 0);
+        assert_eq!(s.token_payments.count, 0);
+        assert_eq!(
+            s.account_verifications,
+            [("14", 1), ("54", 2), ("62", 1), ("85", 1)]
+                .map(|(rc, n)| (rc.to_string(), n))
+                .into()
+        );
+        // The same keys as a verification are free for a payment.
+        let resp = i
+            .on_message(&request("0200", ACTIVE, "000000", 100, 1), TODAY)
+            .unwrap();
+        assert_eq!(rc(&resp), "00");
+        // Without field 25 = 51 a zero amount is still refused (13).
+        let mut zero = verification(ACTIVE, 10);
+        zero.remove(25);
+        zero.set(49, "408");
+        assert_eq!(rc(&i.on_message(&zero, TODAY).unwrap()), "13");
+    }
+
+    /// Payments the switch marks as made with a token (field 48) are counted in
+    /// the approvals and again apart, by app; a stand-in advice of one too.
+    #[test]
+    fn token_payments_are_reported_by_app() {
+        let i = issuer();
+        let mut by_app = request("0200", ACTIVE, "000000", 150_000, 1);
+        by_app.set(48, "TK0169408990000000017AP01194000000002");
+        assert_eq!(rc(&i.on_message(&by_app, TODAY).unwrap()), "00");
+        let mut other_app = request("0100", ACTIVE, "000000", 2_500, 2);
+        other_app.set(48, "TK0169408990000000025AP01194000000001");
+        assert_eq!(rc(&i.on_message(&other_app, TODAY).unwrap()), "00");
+        let mut declined = request("0200", POOR, "000000", 100_000, 3);
+        declined.set(48, "TK0169408990000000033AP01194000000001");
+        assert_eq!(rc(&i.on_message(&declined, TODAY).unwrap()), "51");
+        assert_eq!(
+            rc(&i
+                .on_message(&request("0200", ACTIVE, "000000", 100, 4), TODAY)
+                .unwrap()),
+            "00"
+        );
+        let mut advice = request("0220", ACTIVE, "000000", 1_000, 5);
+        advice.set(39, "00");
+        advice.set(48, "TK0169408990000000017AP01194000000002");
+        assert_eq!(rc(&i.on_message(&advice, TODAY).unwrap()), "00");
+        let s = i.totals().snapshot();
+        assert_eq!(s.approved_total().count, 4);
+        assert_eq!(s.token_payments.count, 3);
+        assert_eq!(s.token_payments.amount, d("1535.00"));
+        let json = s.to_json();
+        assert_eq!(
+            json["token_payments"].to_string(),
+            r#"{"approved":3,"amount":"1535.00","by_app":{"94000000001":1,"94000000002":2}}"#
+        );
+        assert!(!json.to_string().contains("9408990000000017"));
     }
 
     #[test]

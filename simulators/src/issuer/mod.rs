@@ -7,13 +7,15 @@
 //! - [`behaviour`]: request → response decisions (pure);
 //! - [`faults`]: latency distributions and fault injection (pure);
 //! - [`server`]: listening or dialing, one task per connection;
-//! - [`report`]: the totals and the JSON report file.
+//! - [`report`]: the totals and the JSON report file;
+//! - [`wallet`]: account verifications and token payments (field 48).
 
 pub mod accounts;
 pub mod behaviour;
 pub mod faults;
 pub mod report;
 pub mod server;
+pub mod wallet;
 
 #[cfg(test)]
 mod loopback_tests;

@@ -3,7 +3,9 @@
 //! ```json
 //! {"approved":{"940857":{"count":2,"amount":"1250.00"}},
 //!  "reversed":{"count":1,"amount":"250.00"},
-//!  "declined":{"51":1}}
+//!  "declined":{"51":1},
+//!  "token_payments":{"approved":1,"amount":"250.00","by_app":{"94000000001":1}},
+//!  "account_verifications":{"85":3,"62":1}}
 //! ```
 //!
 //! - `approved`: every approval, gross, by acquiring institution (field 32),
@@ -12,7 +14,13 @@
 //! - `reversed`: every reversal actually applied (repeats and reversals of unknown
 //!   or declined originals are not counted);
 //! - `declined`: answers other than 00 to authorization and financial requests, by
-//!   response code.
+//!   response code;
+//! - `token_payments`: the approvals (also counted in `approved`) of payments
+//!   whose field 48 names a token, with their amount and their count by app
+//!   (token requestor id);
+//! - `account_verifications`: answers to the switch's account verifications (an
+//!   app enrolling a card), by response code; not transactions, so in neither
+//!   `approved` nor `declined`.
 //!
 //! So `approved - reversed` is the net the acquirers should see. Amounts are the
 //! sum of transaction amounts in major units of their currencies, written as decimal
@@ -67,9 +75,31 @@ pub struct Totals {
     approved: DashMap<String, Tally>,
     reversed: Mutex<Tally>,
     declined: DashMap<ResponseCode, u64>,
+    token_payments: Mutex<Tally>,
+    token_by_app: DashMap<String, u64>,
+    verifications: DashMap<ResponseCode, u64>,
 }
 
 impl Totals {
+    /// Count an approved token payment (already counted by [`Totals::approved`])
+    /// for the app with requestor id `app`.
+    pub fn token_approved(&self, app: &str, amount: Decimal) {
+        self.token_payments
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .add(amount);
+        if let Some(mut n) = self.token_by_app.get_mut(app) {
+            *n += 1;
+            return;
+        }
+        *self.token_by_app.entry(app.to_string()).or_default() += 1;
+    }
+
+    /// Count the answer to an account verification.
+    pub fn verified(&self, rc: ResponseCode) {
+        *self.verifications.entry(rc).or_default() += 1;
+    }
+
     /// Count an approval of `amount` for the acquirer `acquirer` (field 32).
     pub fn approved(&self, acquirer: &str, amount: Decimal) {
         // Look up by &str first: no allocation once the acquirer is known.
@@ -110,6 +140,20 @@ impl Totals {
                 .iter()
                 .map(|e| (e.key().as_str().to_string(), *e.value()))
                 .collect(),
+            token_payments: *self
+                .token_payments
+                .lock()
+                .unwrap_or_else(|p| p.into_inner()),
+            token_by_app: self
+                .token_by_app
+                .iter()
+                .map(|e| (e.key().clone(), *e.value()))
+                .collect(),
+            account_verifications: self
+                .verifications
+                .iter()
+                .map(|e| (e.key().as_str().to_string(), *e.value()))
+                .collect(),
         }
     }
 }
@@ -123,6 +167,12 @@ pub struct Snapshot {
     pub reversed: Tally,
     /// Declines by response code.
     pub declined: BTreeMap<String, u64>,
+    /// Approved token payments (a part of `approved`).
+    pub token_payments: Tally,
+    /// Approved token payments by app (token requestor id).
+    pub token_by_app: BTreeMap<String, u64>,
+    /// Account verifications answered, by response code.
+    pub account_verifications: BTreeMap<String, u64>,
 }
 
 impl Snapshot {
@@ -142,6 +192,25 @@ impl Snapshot {
         m.insert("approved".into(), Value::Object(approved));
         m.insert("reversed".into(), self.reversed.to_json());
         m.insert("declined".into(), Value::Object(declined));
+        let by_app: Map<String, Value> = self
+            .token_by_app
+            .iter()
+            .map(|(app, n)| (app.clone(), Value::from(*n)))
+            .collect();
+        let mut token = Map::new();
+        token.insert("approved".into(), self.token_payments.count.into());
+        token.insert(
+            "amount".into(),
+            amount_text(self.token_payments.amount).into(),
+        );
+        token.insert("by_app".into(), Value::Object(by_app));
+        m.insert("token_payments".into(), Value::Object(token));
+        let verifications: Map<String, Value> = self
+            .account_verifications
+            .iter()
+            .map(|(rc, n)| (rc.clone(), Value::from(*n)))
+            .collect();
+        m.insert("account_verifications".into(), Value::Object(verifications));
         Value::Object(m)
     }
 
@@ -198,7 +267,11 @@ mod tests {
         let t = Totals::default();
         assert_eq!(
             t.snapshot().to_json().to_string(),
-            r#"{"approved":{},"reversed":{"count":0,"amount":"0.00"},"declined":{}}"#
+            concat!(
+                r#"{"approved":{},"reversed":{"count":0,"amount":"0.00"},"declined":{},"#,
+                r#""token_payments":{"approved":0,"amount":"0.00","by_app":{}},"#,
+                r#""account_verifications":{}}"#
+            )
         );
         t.approved("940857", d("1000.00"));
         t.approved("940857", d("250.00"));
@@ -207,13 +280,18 @@ mod tests {
         t.declined(ResponseCode::INSUFFICIENT_FUNDS);
         t.declined(ResponseCode::INSUFFICIENT_FUNDS);
         t.declined(ResponseCode::FORMAT_ERROR);
+        t.token_approved("94000000002", d("15"));
+        t.verified(ResponseCode::new("85").unwrap());
+        t.verified(ResponseCode::RESTRICTED_CARD);
         assert_eq!(
             t.snapshot().to_json().to_string(),
             concat!(
                 r#"{"approved":{"940810":{"count":1,"amount":"15.00"},"#,
                 r#""940857":{"count":2,"amount":"1250.00"}},"#,
                 r#""reversed":{"count":1,"amount":"250.00"},"#,
-                r#""declined":{"30":1,"51":2}}"#
+                r#""declined":{"30":1,"51":2},"#,
+                r#""token_payments":{"approved":1,"amount":"15.00","by_app":{"94000000002":1}},"#,
+                r#""account_verifications":{"62":1,"85":1}}"#
             )
         );
         let s = t.snapshot();
