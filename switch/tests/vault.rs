@@ -322,3 +322,51 @@ async fn tokens_committed_before_a_kill_are_there_after_it() {
     assert_same(&loaded, &expected);
     store.close();
 }
+
+/// Figures, not a check (run with `--release -- --ignored --nocapture`): 10,000
+/// tokens put and 10,000 counter writes through a strict store, then read back
+/// decrypted, timed.
+#[tokio::test]
+#[ignore = "a measurement: run on demand in release"]
+async fn measure_writes_and_the_start_time_load() {
+    const TOKENS: u64 = 10_000;
+    let db = temp_db("measure");
+    let store = open(&db, &kek());
+    let started = tokio::time::Instant::now();
+    let mut seq = 0;
+    for n in 0..TOKENS {
+        let number = format!("94089900{n:08}");
+        let record = token(&number, PAN_A, KEY_A, "koryo-pay");
+        seq = store
+            .apply(StoreOp::TokenPut(Box::new(record)), NOW_MS)
+            .unwrap();
+    }
+    store.durable(seq).await;
+    let put = started.elapsed();
+    let started = tokio::time::Instant::now();
+    for n in 0..TOKENS {
+        let mut atc = AtcWindow::default();
+        atc.accept(1);
+        seq = store
+            .apply(
+                StoreOp::TokenAtc {
+                    token: format!("94089900{n:08}"),
+                    atc,
+                },
+                NOW_MS,
+            )
+            .unwrap();
+    }
+    store.durable(seq).await;
+    let counters = started.elapsed();
+    let started = tokio::time::Instant::now();
+    let loaded = store.load_tokens().unwrap();
+    let load = started.elapsed();
+    assert_eq!(loaded.len() as u64, TOKENS);
+    println!(
+        "vault: {TOKENS} puts {put:?} ({:.1} us each, sealing and commit), {TOKENS} counter writes {counters:?}, load {load:?} ({:.1} us a token)",
+        put.as_secs_f64() * 1e6 / TOKENS as f64,
+        load.as_secs_f64() * 1e6 / TOKENS as f64
+    );
+    store.close();
+}
