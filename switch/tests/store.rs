@@ -6,9 +6,9 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // a test fails by panicking
 
 mod journal_support;
+mod temp_db;
 
 use std::path::PathBuf;
-use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -24,44 +24,7 @@ use switch::store::settlement::{settle, settle_with};
 use switch::store::{open_connection, Store};
 
 use journal_support::record;
-
-/// A fresh database path in a folder of its own under the system's temporary
-/// folder, removed (with whatever the test left in it) when this is dropped.
-struct TempDb(PathBuf);
-
-impl std::ops::Deref for TempDb {
-    type Target = PathBuf;
-
-    fn deref(&self) -> &PathBuf {
-        &self.0
-    }
-}
-
-impl AsRef<std::path::Path> for TempDb {
-    fn as_ref(&self) -> &std::path::Path {
-        &self.0
-    }
-}
-
-impl Drop for TempDb {
-    fn drop(&mut self) {
-        if let Some(dir) = self.0.parent() {
-            let _ = std::fs::remove_dir_all(dir);
-        }
-    }
-}
-
-fn temp_db(name: &str) -> TempDb {
-    static N: AtomicU32 = AtomicU32::new(0);
-    let dir = std::env::temp_dir().join(format!(
-        "switch-store-test-{}-{}-{name}",
-        std::process::id(),
-        N.fetch_add(1, Ordering::Relaxed)
-    ));
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).unwrap();
-    TempDb(dir.join("journal.db"))
-}
+use temp_db::temp_db;
 
 fn config(path: PathBuf) -> JournalConfig {
     JournalConfig {

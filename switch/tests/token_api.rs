@@ -180,11 +180,20 @@ struct Running {
 }
 
 async fn start(participant: Caller, tls: Option<Arc<rustls::ServerConfig>>) -> Running {
+    start_with(participant, tls, 64).await
+}
+
+async fn start_with(
+    participant: Caller,
+    tls: Option<Arc<rustls::ServerConfig>>,
+    max_connections: usize,
+) -> Running {
     logs();
     let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
     let address = listener.local_addr().unwrap();
     let mut config = TokenApiConfig::new("test-api", participant, address);
     config.tls = tls.is_some();
+    config.max_connections = max_connections;
     let (stop, stopped) = watch::channel(false);
     let task = tokio::spawn(serve(listener, config, tls, Arc::new(FakeBackend), stopped));
     Running {
@@ -475,6 +484,27 @@ async fn a_request_that_does_not_arrive_in_time_is_closed() {
     );
     let text = String::from_utf8_lossy(&answered);
     assert!(text.starts_with("HTTP/1.1 408"), "{text}");
+}
+
+#[tokio::test]
+async fn connections_beyond_the_bound_wait_for_one_to_close() {
+    let api = start_with(Caller::App("koryo-pay".into()), None, 1).await;
+    let holder = TcpStream::connect(api.address).await.unwrap();
+    // Let the server accept the holder (its one permit) first.
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    let path = format!("/v1/tokens/{TOKEN}");
+    let waiting = tokio::spawn(async move { call(api.address, "GET", &path, None).await });
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    assert!(
+        !waiting.is_finished(),
+        "the bound holds the second connection back"
+    );
+    drop(holder);
+    let (status, _) = tokio::time::timeout(Duration::from_secs(3), waiting)
+        .await
+        .expect("served once a connection closed")
+        .unwrap();
+    assert_eq!(status, 200);
 }
 
 #[tokio::test]
