@@ -677,6 +677,7 @@ pub async fn start_switch_with(config: Config) -> Result<RunningSwitch, String> 
         routing,
         saf: None,
         journal: None,
+        vault_kek: None,
     })
     .await
     .map_err(|e| e.to_string())?;

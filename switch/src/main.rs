@@ -444,6 +444,7 @@ fn run(path: &std::path::Path, tls_dir: Option<&std::path::Path>) -> ExitCode {
             routing,
             saf: None,
             journal: None,
+            vault_kek: None,
         })
         .await
         {

@@ -75,6 +75,7 @@ async fn an_unset_variable_loads_but_does_not_start() {
         routing,
         saf: None,
         journal: None,
+        vault_kek: None,
     })
     .await;
     let error = started.err().expect("no switch without its PAN key");

@@ -108,6 +108,7 @@ fn switch_options(text: &str) -> SwitchOptions {
         routing,
         saf: None,
         journal: None,
+        vault_kek: None,
     }
 }
 
@@ -365,6 +366,9 @@ pub fn acquirer_options(
         json: true,
         mti: RequestType::Financial,
         currency: None,
+        wallet: Vec::new(),
+        qr_share: None,
+        wallet_part: Default::default(),
     }
 }
 

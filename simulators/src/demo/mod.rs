@@ -254,11 +254,13 @@ pub async fn run_network(args: &DemoArgs, variation: &Variation) -> Result<Outco
         .map(|l| (l.name.clone(), l.bank.clone()))
         .collect();
     let rules_path = config.rules.clone();
+    let vault_kek = settlement::run_kek(&config);
     let sw = RunningSwitch::start(SwitchOptions {
         config,
         routing: table.clone(),
         saf: None,
         journal: None,
+        vault_kek,
     })
     .await
     .map_err(|e| e.to_string())?;

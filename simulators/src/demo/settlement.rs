@@ -85,6 +85,27 @@ impl DemoJournal {
     }
 }
 
+/// The token vault's key-encryption key for the run: None when the
+/// configuration's variable (`[switch.security] kek_env`) holds one, else a
+/// random key made for this run (its vault lives as long as its journal).
+pub fn run_kek(config: &Config) -> Option<card_security::KeyMaterial> {
+    let var = if config.security.kek_env.is_empty() {
+        card_security::kek::DEFAULT_KEK_ENV
+    } else {
+        config.security.kek_env.as_str()
+    };
+    if std::env::var_os(var).is_some() {
+        return None;
+    }
+    tracing::info!("no key-encryption key in this environment: the demo's token vault uses one made for its run");
+    let mut key = vec![0u8; 32];
+    if getrandom::fill(&mut key).is_err() {
+        // No operating-system randomness: the demo's own (its data lives one run).
+        key = (0..4).flat_map(|_| random_u64().to_le_bytes()).collect();
+    }
+    Some(card_security::KeyMaterial::new(key))
+}
+
 impl Drop for DemoJournal {
     fn drop(&mut self) {
         if let Some(dir) = &self.temporary {

@@ -57,6 +57,9 @@ pub struct SwitchOptions {
     pub saf: Option<Vec<SafItem>>,
     /// Journal sink (default: debug log).
     pub journal: Option<Arc<dyn JournalSink>>,
+    /// The token vault's key-encryption key, when not from the environment
+    /// (`[switch.security] kek_env`): a demo's or a test's, made for its run.
+    pub vault_kek: Option<card_security::KeyMaterial>,
 }
 
 /// A connection's writer and its close signal.
@@ -465,7 +468,10 @@ impl RunningSwitch {
             let (opened, mut recovered) = if opts.config.token_apis.is_empty() {
                 Store::open_remembering(jc, epoch_unix_ms as i64, remember)?
             } else {
-                let kek = crate::store::vault::kek_from_config(&opts.config.security)?;
+                let kek = match &opts.vault_kek {
+                    Some(kek) => kek.clone(),
+                    None => crate::store::vault::kek_from_config(&opts.config.security)?,
+                };
                 let var = opts.config.security.kek_env.as_str();
                 Store::open_with_vault(jc, &kek, var, epoch_unix_ms as i64, remember)?
             };
