@@ -339,6 +339,19 @@ fn main() -> ExitCode {
                     for w in &warnings {
                         println!("warning: {w}");
                     }
+                    let token_problems =
+                        switch::config::token_api::problems_with_rules(&c.token_apis, &t);
+                    if !token_problems.is_empty() {
+                        for p in &token_problems {
+                            println!("error: {p}");
+                        }
+                        return ExitCode::FAILURE;
+                    }
+                    if !c.token_apis.is_empty() && c.journal.is_some() {
+                        if let Err(e) = switch::store::vault::kek_from_config(&c.security) {
+                            println!("warning: {e}: `switch run` does not start without it (the token vault)");
+                        }
+                    }
                     print_security(&c);
                     // Deprecated key names; a journal key `switch run` will
                     // refuse to start without.
@@ -346,10 +359,12 @@ fn main() -> ExitCode {
                         println!("warning: {w}");
                     }
                     println!(
-                        "ok: {} links; rules {}: {} banks, {} BIN ranges, {} rules",
+                        "ok: {} links, {} token APIs; rules {}: {} banks, {} apps, {} BIN ranges, {} rules",
                         c.links.len(),
+                        c.token_apis.len(),
                         c.rules.display(),
                         t.banks().len(),
+                        t.apps().len(),
                         t.bins().ranges().len(),
                         t.rules().len()
                     );

@@ -584,3 +584,62 @@ async fn a_stuck_writer_never_blocks_whoever_hands_it_work() {
     assert_eq!(store.backlog(), 0);
     store.close();
 }
+
+#[tokio::test]
+async fn settlement_shows_the_app_channel_apart_net_of_reversals() {
+    let path = temp_db("settle-channels");
+    let (store, _) = Store::open(&config(path.clone()), NOW_MS).unwrap();
+    let by_app = |id: u64, stan: &str, amount: &str, app: &str| {
+        let mut r = record(id, "940800", "940810", stan, amount, FinalState::Approved);
+        r.channel = routing_rules::Channel::WalletQr;
+        r.app = Some(app.into());
+        r
+    };
+    // The acquirer reverses the first Koryo Pay payment.
+    let mut reversal = record(9, "940800", "940810", "000009", "0", FinalState::Approved);
+    reversal.mti = "0420".into();
+    reversal.amount = None;
+    reversal.reverses = Some(("1125101010".into(), "000001".into()));
+    write_and_close(
+        store,
+        vec![
+            by_app(1, "000001", "10.00", "koryo-pay"),
+            by_app(2, "000002", "20.00", "koryo-pay"),
+            by_app(3, "000003", "5.00", "jonsong"),
+            record(
+                4,
+                "940800",
+                "940810",
+                "000004",
+                "40.00",
+                FinalState::Approved,
+            ),
+            reversal,
+        ],
+    )
+    .await;
+    let conn = open_connection(&path).unwrap();
+    let s = settle(&conn, scheduled_day(NOW_MS, 0), None).unwrap();
+    let total = |channel: &str, app: Option<&str>| {
+        s.channels
+            .iter()
+            .find(|c| c.channel == channel && c.app.as_deref() == app)
+            .map(|c| (c.count, c.amount.to_string()))
+    };
+    assert_eq!(
+        total("wallet-qr", Some("koryo-pay")),
+        Some((1, "20.00".into()))
+    );
+    assert_eq!(
+        total("wallet-qr", Some("jonsong")),
+        Some((1, "5.00".into()))
+    );
+    assert_eq!(total("terminal", None), Some((1, "40.00".into())));
+    // The channels add up to the bank pair's total.
+    let pair = &s.pairs[0];
+    assert_eq!((pair.count, pair.amount.to_string()), (3, "65.00".into()));
+    assert!(s
+        .to_csv()
+        .contains("channel,wallet-qr,koryo-pay,408,1,20.00,"));
+    assert!(s.to_table().contains("By channel"));
+}

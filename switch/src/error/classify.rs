@@ -233,7 +233,8 @@ impl Classify for StartError {
             | StartError::Listen { .. }
             | StartError::Vault(_)
             | StartError::TokenApiListen { .. }
-            | StartError::TokenApiTls(_) => Side::Configuration,
+            | StartError::TokenApiTls(_)
+            | StartError::TokenApiRules(_) => Side::Configuration,
             StartError::Store(e) => e.side(),
             StartError::Histogram(_) => Side::Switch,
         }

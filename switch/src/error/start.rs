@@ -63,6 +63,10 @@ pub enum StartError {
         #[source]
         source: io::Error,
     },
+    /// A token API's participant is not in the routing rules (or they define
+    /// no token range).
+    #[error("{0}")]
+    TokenApiRules(String),
     /// A token API on TLS without the switch's TLS configuration loaded.
     #[error("token API {0}: tls = true needs [switch.tls] with its certificates loaded")]
     TokenApiTls(String),

@@ -23,6 +23,11 @@ pub(crate) fn serve_all(
     if shared.config.token_apis.is_empty() {
         return Ok(());
     }
+    let table = shared.core.routing().current();
+    let problems = crate::config::token_api::problems_with_rules(&shared.config.token_apis, &table);
+    if !problems.is_empty() {
+        return Err(StartError::TokenApiRules(problems.join("; ")));
+    }
     let backend = SwitchTokens::new(shared);
     for api in shared.config.token_apis.clone() {
         let tls = if api.tls {

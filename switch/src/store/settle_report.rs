@@ -126,6 +126,7 @@ mod tests {
                 agent: None,
                 pairs: Vec::new(),
                 positions: Vec::new(),
+                channels: Vec::new(),
             },
             choice,
             day_records: 0,

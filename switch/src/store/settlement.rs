@@ -45,6 +45,23 @@ pub struct PairTotal {
     pub interchange: Decimal,
 }
 
+/// The approved financial transactions of one channel (and app) in one
+/// currency, net of reversals: what the app channel carried, beside the cards at
+/// terminals and ATMs.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ChannelTotal {
+    /// `terminal`, `atm`, `wallet-qr` (`unknown` for rows written before issue 22).
+    pub channel: String,
+    /// The app, for an app's payments.
+    pub app: Option<String>,
+    /// ISO 4217 numeric.
+    pub currency: u16,
+    /// Approved transactions, less reversed ones.
+    pub count: i64,
+    /// Their amount, net of reversals.
+    pub amount: Decimal,
+}
+
 /// A bank's net position in one currency (positive: the agent pays the bank).
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Position {
@@ -67,6 +84,8 @@ pub struct Settlement {
     pub pairs: Vec<PairTotal>,
     /// Net positions, sorted by currency then bank.
     pub positions: Vec<Position>,
+    /// Totals by channel and app, sorted (they add up to the pairs' totals).
+    pub channels: Vec<ChannelTotal>,
 }
 
 type Key = (String, String, u16);
@@ -85,6 +104,7 @@ pub fn settle_with(
 ) -> rusqlite::Result<Settlement> {
     conn.execute_batch(super::schema::SETTLEMENT_INDEXES)?;
     let mut totals: BTreeMap<Key, (i64, Decimal, Decimal)> = BTreeMap::new();
+    let mut by_channel: BTreeMap<(String, Option<String>, u16), (i64, Decimal)> = BTreeMap::new();
     let mut add = |sql: &str, sign: i64| -> rusqlite::Result<()> {
         let mut stmt = conn.prepare(sql)?;
         let rows = stmt.query_map(params![day], |r| {
@@ -94,30 +114,36 @@ pub fn settle_with(
                 r.get::<_, Option<u16>>(2)?.unwrap_or(0),
                 r.get::<_, String>(3)?,
                 r.get::<_, Option<String>>(4)?,
+                r.get::<_, Option<String>>(5)?,
+                r.get::<_, Option<String>>(6)?,
             ))
         })?;
         for row in rows {
-            let (acquirer, issuer, currency, amount, processing_code) = row?;
+            let (acquirer, issuer, currency, amount, processing_code, channel, app) = row?;
             let amount = Decimal::from_str(&amount).unwrap_or_default();
             let fee = fees.fee(processing_code.as_deref(), currency, amount);
             let e = totals.entry((acquirer, issuer, currency)).or_default();
             e.0 += sign;
             e.1 += amount * Decimal::from(sign);
             e.2 += fee * Decimal::from(sign);
+            let channel = channel.unwrap_or_else(|| "unknown".into());
+            let c = by_channel.entry((channel, app, currency)).or_default();
+            c.0 += sign;
+            c.1 += amount * Decimal::from(sign);
         }
         Ok(())
     };
     add(
         &format!(
-            "SELECT o.acquirer, o.issuer, o.currency, o.amount, o.processing_code FROM journal o
-             WHERE o.business_day = ?1 AND {ORIGINAL}"
+            "SELECT o.acquirer, o.issuer, o.currency, o.amount, o.processing_code, o.channel, o.app
+             FROM journal o WHERE o.business_day = ?1 AND {ORIGINAL}"
         ),
         1,
     )?;
     add(
         &format!(
-            "SELECT o.acquirer, o.issuer, o.currency, o.amount, o.processing_code FROM journal o
-             JOIN (SELECT acquirer, reverses_transmission AS t, reverses_stan AS s,
+            "SELECT o.acquirer, o.issuer, o.currency, o.amount, o.processing_code, o.channel, o.app
+             FROM journal o JOIN (SELECT acquirer, reverses_transmission AS t, reverses_stan AS s,
                           min(business_day) AS d
                    FROM journal WHERE reverses_stan IS NOT NULL AND state = 'approved'
                    GROUP BY 1, 2, 3) r
@@ -149,10 +175,22 @@ pub fn settle_with(
             .or_default() += owed;
         *positions.entry((p.currency, p.issuer.clone())).or_default() -= owed;
     }
+    let channels = by_channel
+        .into_iter()
+        .filter(|(_, (count, amount))| *count != 0 || !amount.is_zero())
+        .map(|((channel, app, currency), (count, amount))| ChannelTotal {
+            channel,
+            app,
+            currency,
+            count,
+            amount,
+        })
+        .collect();
     Ok(Settlement {
         day,
         agent,
         pairs,
+        channels,
         positions: positions
             .into_iter()
             .map(|((currency, bank), amount)| Position {
@@ -178,6 +216,10 @@ impl Settlement {
             "positions": self.positions.iter().map(|p| json!({
                 "bank": p.bank, "currency": format!("{:03}", p.currency), "net": p.amount.to_string(),
             })).collect::<Vec<_>>(),
+            "channels": self.channels.iter().map(|c| json!({
+                "channel": c.channel, "app": c.app, "currency": format!("{:03}", c.currency),
+                "count": c.count, "amount": c.amount.to_string(),
+            })).collect::<Vec<_>>(),
         })
     }
 
@@ -194,6 +236,17 @@ impl Settlement {
         }
         for p in &self.positions {
             out += &format!("position,{},,{:03},,{},\n", p.bank, p.currency, p.amount);
+        }
+        // By channel: the channel in the bank column, the app in the issuer's.
+        for c in &self.channels {
+            out += &format!(
+                "channel,{},{},{:03},{},{},\n",
+                c.channel,
+                c.app.as_deref().unwrap_or(""),
+                c.currency,
+                c.count,
+                c.amount
+            );
         }
         out
     }
@@ -237,6 +290,20 @@ impl Settlement {
                 p.bank,
                 format!("{:03}", p.currency),
                 p.amount
+            );
+        }
+        out += &format!(
+            "\nBy channel (approved, net of reversals)\n{:<12} {:<14} {:>8} {:>10} {:>20}\n",
+            "channel", "app", "currency", "count", "amount"
+        );
+        for c in &self.channels {
+            out += &format!(
+                "{:<12} {:<14} {:>8} {:>10} {:>20}\n",
+                c.channel,
+                c.app.as_deref().unwrap_or("-"),
+                format!("{:03}", c.currency),
+                c.count,
+                c.amount
             );
         }
         out
