@@ -235,6 +235,39 @@ impl RawTokenApi {
     }
 }
 
+/// What is wrong with the token APIs of a configuration against the routing
+/// rules it names: an app the rules do not define, a bank that issues no cards,
+/// or token APIs without a token range to number tokens in. Empty when all is
+/// well. `switch check-config` prints these; the switch does not start with any.
+pub fn problems_with_rules(
+    apis: &[TokenApiConfig],
+    table: &routing_rules::RoutingTable,
+) -> Vec<String> {
+    let mut problems = Vec::new();
+    for api in apis {
+        match api.participant() {
+            Caller::App(app) if table.app(app).is_none() => problems.push(format!(
+                "token_api {}: app {app} is not an [[app]] of the routing rules",
+                api.name
+            )),
+            Caller::Bank(bank) if !table.bank(bank).is_some_and(|b| b.issuer) => {
+                problems.push(format!(
+                    "token_api {}: bank {bank} is not an issuing bank of the routing rules",
+                    api.name
+                ))
+            }
+            _ => {}
+        }
+    }
+    if !apis.is_empty() && table.token_ranges().is_empty() {
+        problems.push(
+            "token_api: the routing rules define no [[token_range]] to number tokens in".into(),
+        );
+    }
+    problems
+}
+
+
 #[cfg(test)]
 mod tests {
     #![allow(clippy::unwrap_used)]
@@ -412,36 +445,4 @@ mod tests {
             config.warnings
         );
     }
-}
-
-/// What is wrong with the token APIs of a configuration against the routing
-/// rules it names: an app the rules do not define, a bank that issues no cards,
-/// or token APIs without a token range to number tokens in. Empty when all is
-/// well. `switch check-config` prints these; the switch does not start with any.
-pub fn problems_with_rules(
-    apis: &[TokenApiConfig],
-    table: &routing_rules::RoutingTable,
-) -> Vec<String> {
-    let mut problems = Vec::new();
-    for api in apis {
-        match api.participant() {
-            Caller::App(app) if table.app(app).is_none() => problems.push(format!(
-                "token_api {}: app {app} is not an [[app]] of the routing rules",
-                api.name
-            )),
-            Caller::Bank(bank) if !table.bank(bank).is_some_and(|b| b.issuer) => {
-                problems.push(format!(
-                    "token_api {}: bank {bank} is not an issuing bank of the routing rules",
-                    api.name
-                ))
-            }
-            _ => {}
-        }
-    }
-    if !apis.is_empty() && table.token_ranges().is_empty() {
-        problems.push(
-            "token_api: the routing rules define no [[token_range]] to number tokens in".into(),
-        );
-    }
-    problems
 }
