@@ -65,8 +65,24 @@ fn the_ca_key_stays_apart_and_each_bank_gets_only_its_bundle() {
     let plan = CertPlan::from_config(&Config::load_without_tls_files(Path::new(NATIONAL)).unwrap());
     assert!(plan.banks.len() >= 5, "the national network's banks");
 
-    // The top level: the CA's folder, the switch's bundle, the banks' bundles.
-    assert_eq!(names_in(&dir), set(&["banks", "ca", "switch"]));
+    // The top level: the CA's folder, the switch's bundle, the banks' and the
+    // payment apps' bundles.
+    assert_eq!(names_in(&dir), set(&["apps", "banks", "ca", "switch"]));
+    let apps: Vec<&String> = plan.apps.keys().collect();
+    assert_eq!(apps.len(), 3, "the national network's apps");
+    assert_eq!(
+        names_in(&dir.join("apps")),
+        apps.iter().map(|a| a.to_string()).collect()
+    );
+    for app in &apps {
+        let key = format!("{app}.key");
+        let cert = format!("{app}.crt");
+        assert_eq!(
+            names_in(&layout.app(app).dir),
+            set(&[&key, &cert, "ca.crt", "ca.crl"]),
+            "app {app}'s bundle"
+        );
+    }
     assert_eq!(
         names_in(&layout.ca_dir()),
         set(&["ca.crl", "ca.crt", "ca.key"])
@@ -92,6 +108,7 @@ fn the_ca_key_stays_apart_and_each_bank_gets_only_its_bundle() {
 
     // Private keys: the CA's in its folder, otherwise each party's own in its bundle.
     let mut allowed: BTreeSet<PathBuf> = banks.iter().map(|b| layout.bank(b).key()).collect();
+    allowed.extend(apps.iter().map(|a| layout.app(a).key()));
     allowed.insert(layout.switch().key());
     allowed.insert(layout.ca_key());
     let ca_key = std::fs::read_to_string(layout.ca_key()).unwrap();

@@ -567,6 +567,7 @@ mod tls {
         let plan = CertPlan {
             switch_identity: "switch.banks.test".into(),
             banks,
+            apps: Default::default(),
             test_bank: None,
         };
         generate(dir, &plan).unwrap();

@@ -267,7 +267,6 @@ pub fn problems_with_rules(
     problems
 }
 
-
 #[cfg(test)]
 mod tests {
     #![allow(clippy::unwrap_used)]

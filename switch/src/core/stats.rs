@@ -81,6 +81,10 @@ pub struct CoreStats {
     /// Store-and-forward messages whose push is not durable yet (not delivered
     /// until it is; `switch_saf_unconfirmed`): a slow store shows here.
     pub saf_unconfirmed: usize,
+    /// Tokens in the vault, every status (`switch_tokens`).
+    pub tokens: usize,
+    /// Tokens issued since start (`switch_tokens_issued_total`).
+    pub tokens_issued: u64,
 }
 
 impl CoreStats {
@@ -188,6 +192,8 @@ impl Core {
             saf_depth: self.saf.depth(),
             saf_outstanding: self.saf.outstanding(),
             saf_unconfirmed: self.saf.unconfirmed(),
+            tokens: self.tokens.len(),
+            tokens_issued: load(&c.tokens_issued),
         }
     }
 

@@ -72,6 +72,10 @@ pub fn use_generated(config: &mut Config, dir: &Path) -> Result<(), GeneratedTls
         }
         tls.links.insert(link.name.clone(), LinkTls { identities });
     }
+    // The token APIs too: mutual TLS with the apps' and banks' certificates.
+    for api in &mut config.token_apis {
+        api.tls = true;
+    }
     tls.load_material()?;
     config.tls = Some(tls);
     Ok(())

@@ -20,6 +20,7 @@ use time::{Duration, OffsetDateTime};
 use super::layout::Layout;
 use super::settings::{default_identity, is_dns_name, DEFAULT_DOMAIN};
 use crate::config::Config;
+use crate::core::tokens::Caller;
 
 /// Why certificates could not be generated: what was being made, or the file
 /// that could not be written (never key bytes).
@@ -76,6 +77,8 @@ pub struct CertPlan {
     pub switch_identity: String,
     /// Per bank, the identities its certificate carries.
     pub banks: BTreeMap<String, Vec<String>>,
+    /// Per payment app (its token API), the identities its certificate carries.
+    pub apps: BTreeMap<String, Vec<String>>,
     /// Also the test certificates, for this bank's first identity.
     pub test_bank: Option<String>,
 }
@@ -108,9 +111,24 @@ impl CertPlan {
                 }
             }
         }
+        // Token APIs: an app's certificate of its own; a bank's API takes the
+        // bank's certificate, with the API's identity added if it names another.
+        let mut apps: BTreeMap<String, Vec<String>> = BTreeMap::new();
+        for api in &config.token_apis {
+            match api.participant() {
+                Caller::App(app) => {
+                    let ids = apps.entry(app.clone()).or_default();
+                    if !ids.contains(&api.identity) {
+                        ids.push(api.identity.clone());
+                    }
+                }
+                Caller::Bank(bank) => add(bank, api.identity.clone()),
+            }
+        }
         CertPlan {
             switch_identity: tls.map_or_else(|| format!("switch.{domain}"), |t| t.identity.clone()),
             banks,
+            apps,
             test_bank: None,
         }
     }
@@ -151,6 +169,10 @@ pub fn generate(dir: &Path, plan: &CertPlan) -> Result<Vec<PathBuf>, GenerateErr
     for (bank, identities) in &plan.banks {
         let issued = issue(identities, valid, next_serial(), &ca)?;
         parties.push((layout.bank(bank), issued));
+    }
+    for (app, identities) in &plan.apps {
+        let issued = issue(identities, valid, next_serial(), &ca)?;
+        parties.push((layout.app(app), issued));
     }
 
     let mut revoked = Vec::new();
@@ -350,6 +372,7 @@ mod tests {
         let plan = CertPlan {
             switch_identity: "switch.banks.test".into(),
             banks: [("940810".to_string(), vec!["940810.banks.test".to_string()])].into(),
+            apps: Default::default(),
             test_bank: Some("940810".into()),
         };
         let files = generate(&dir, &plan).unwrap();

@@ -63,6 +63,7 @@ impl Pki {
                 .iter()
                 .map(|b| (b.to_string(), identity(b)))
                 .collect(),
+            apps: Default::default(),
             test_bank: Some(BANK_A.into()),
         };
         generate(&dir, &plan).unwrap_or_else(|e| panic!("gen-certs: {e}"));

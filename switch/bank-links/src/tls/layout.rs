@@ -6,6 +6,7 @@
 //! DIR/ca/ca.crt, ca.crl     the CA certificate and its revocation list (the originals)
 //! DIR/switch/               the switch's bundle: switch.key, switch.crt, ca.crt, ca.crl
 //! DIR/banks/BANK/           bank BANK's bundle: BANK.key, BANK.crt, ca.crt, ca.crl
+//! DIR/apps/APP/             payment app APP's bundle (its token API): APP.key, APP.crt, ca.crt, ca.crl
 //! DIR/test-certs/           with --test-certs: KIND.crt and KIND.key (expired, revoked, unknown-ca)
 //! ```
 //!
@@ -21,6 +22,8 @@ const CA_FOLDER: &str = "ca";
 const SWITCH_FOLDER: &str = "switch";
 /// The folder holding one bundle folder per bank.
 const BANKS_FOLDER: &str = "banks";
+/// The folder holding one bundle folder per payment app.
+const APPS_FOLDER: &str = "apps";
 /// The folder of the certificates the TLS tests refuse.
 const TEST_FOLDER: &str = "test-certs";
 /// A bundle's copy of the CA certificate, and the CA folder's original.
@@ -71,6 +74,11 @@ impl Layout {
     /// Bank `bank`'s bundle.
     pub fn bank(&self, bank: &str) -> Bundle {
         Bundle::new(self.dir.join(BANKS_FOLDER).join(bank), bank)
+    }
+
+    /// Payment app `app`'s bundle (for its token API).
+    pub fn app(&self, app: &str) -> Bundle {
+        Bundle::new(self.dir.join(APPS_FOLDER).join(app), app)
     }
 
     /// The folder of the test certificates.
@@ -125,6 +133,17 @@ impl Bundle {
             whole
         } else {
             Bundle::new(tls_dir.to_path_buf(), bank)
+        }
+    }
+
+    /// App `app`'s bundle from a `--tls-dir`: a gen-certs directory (its
+    /// `apps/APP/` folder is used) or the app's bundle folder itself.
+    pub fn for_app(tls_dir: &Path, app: &str) -> Bundle {
+        let whole = Layout::new(tls_dir).app(app);
+        if whole.dir.is_dir() {
+            whole
+        } else {
+            Bundle::new(tls_dir.to_path_buf(), app)
         }
     }
 
