@@ -405,7 +405,11 @@ impl RoutingTable {
             (Some(id), None) => format!("{}, app {id:?} is not configured", channel.name()),
             (Some(_), Some(a)) => {
                 let app = &self.apps[a as usize];
-                let has = if joined == Some(true) { "joined" } else { "has not joined" };
+                let has = if joined == Some(true) {
+                    "joined"
+                } else {
+                    "has not joined"
+                };
                 let named = if app.name.is_empty() {
                     String::new()
                 } else {
@@ -650,9 +654,7 @@ impl RoutingTable {
                 };
                 format!("{key}: amount {} is not {op} {v}", f.amount)
             }
-            Cond::Channel(l) => show("channel", f.channel.name().into(), l, |c| {
-                c.name().into()
-            }),
+            Cond::Channel(l) => show("channel", f.channel.name().into(), l, |c| c.name().into()),
             Cond::App(l) => {
                 let value = f.app.map_or_else(|| "no app".into(), app);
                 show("app", value, l, |&a| app(a))

@@ -63,12 +63,7 @@ impl RoutingTable {
         }
     }
 
-    fn run_enrolment<'t>(
-        &'t self,
-        pan: &[u8],
-        app_id: &str,
-        t: &mut impl Tracer,
-    ) -> Decision<'t> {
+    fn run_enrolment<'t>(&'t self, pan: &[u8], app_id: &str, t: &mut impl Tracer) -> Decision<'t> {
         let (product_idx, product, card_issuer) = match self.card(pan, t) {
             Ok(card) => card,
             Err(declined) => return declined,

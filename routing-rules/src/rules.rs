@@ -190,10 +190,9 @@ impl Cond {
                 Dim::Acquirer
             }
             Cond::Issuer(_) | Cond::Product(_) | Cond::Category(_) => Dim::Product,
-            Cond::HomeRegion(_)
-            | Cond::Channel(_)
-            | Cond::App(_)
-            | Cond::IssuerJoinedApp(_) => Dim::Context,
+            Cond::HomeRegion(_) | Cond::Channel(_) | Cond::App(_) | Cond::IssuerJoinedApp(_) => {
+                Dim::Context
+            }
             Cond::Transaction(_) => Dim::Transaction,
             Cond::MtiClass(_) => Dim::MtiClass,
             Cond::Currency(_) => Dim::Currency,

@@ -336,7 +336,13 @@ fn enrol(t: &RoutingTable, pan: &[u8], app: &str) -> (Verdict, String, String, S
     key(&d)
 }
 
-fn outcome(v: Verdict, rc: &str, step: &str, rule: &str, bank: &str) -> (Verdict, String, String, String, String) {
+fn outcome(
+    v: Verdict,
+    rc: &str,
+    step: &str,
+    rule: &str,
+    bank: &str,
+) -> (Verdict, String, String, String, String) {
     (v, rc.into(), step.into(), rule.into(), bank.into())
 }
 
@@ -397,14 +403,20 @@ fn explain_enrolment_lists_skipped_rules_and_masks_the_pan() {
     let card = pan("940820");
     let v = t.explain_enrolment(&card, "beta").to_json();
     let text = v.to_string();
-    assert!(!text.contains(std::str::from_utf8(&card).unwrap()), "{text}");
+    assert!(
+        !text.contains(std::str::from_utf8(&card).unwrap()),
+        "{text}"
+    );
     assert!(text.contains("940820******"), "{text}");
     assert_eq!(v["channel"], "wallet-qr");
     assert_eq!(v["app"], "beta");
     assert_eq!(v["response_code"], "57");
     let trace = v["trace"].as_array().unwrap();
     let details: Vec<&str> = trace.iter().filter_map(|s| s["detail"].as_str()).collect();
-    assert_eq!(details[2], "wallet-qr, app beta: issuer 200 has not joined it");
+    assert_eq!(
+        details[2],
+        "wallet-qr, app beta: issuer 200 has not joined it"
+    );
     assert_eq!(details[3], "matched: decides");
     assert_eq!(details[4], "skipped: names no app condition");
     assert_eq!(

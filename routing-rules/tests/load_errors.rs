@@ -259,7 +259,10 @@ fn apps() {
             app("pay", "94000000001", "\"100\""),
             app("wallet", "94000000001", "\"100\"")
         ),
-        &["app wallet", "requestor_id 94000000001 is already app pay's"],
+        &[
+            "app wallet",
+            "requestor_id 94000000001 is already app pay's",
+        ],
     );
     for bad in ["9400000001", "940000000011", "9400000000x"] {
         assert_error(
@@ -288,23 +291,33 @@ fn apps() {
 
 #[test]
 fn token_ranges() {
-    let range = |low: &str, high: &str| format!("[[token_range]]\nlow = \"{low}\"\nhigh = \"{high}\"\n");
+    let range =
+        |low: &str, high: &str| format!("[[token_range]]\nlow = \"{low}\"\nhigh = \"{high}\"\n");
     assert!(errors(&range("940899", "940899")).is_empty());
     assert_error(
         &range("940899", "940890"),
         &["token_range 940899-940890", "low > high"],
     );
-    assert_error(&range("94089", "94089"), &["token_range 94089-94089", "6-11 digits"]);
+    assert_error(
+        &range("94089", "94089"),
+        &["token_range 94089-94089", "6-11 digits"],
+    );
     assert_error(&range("94089x", "940899"), &["6-11 digits"]);
     assert_error(&range("9408990", "940899"), &["same length"]);
     // The BIN 940800-940809 covers these: a token would look like a card.
     assert_error(
         &range("940809", "940810"),
-        &["token_range 940809-940810", "overlaps bin 940800-940809 (net.toml)"],
+        &[
+            "token_range 940809-940810",
+            "overlaps bin 940800-940809 (net.toml)",
+        ],
     );
     assert_error(
         &range("94080512", "94080512"),
-        &["token_range 94080512-94080512", "overlaps bin 940800-940809"],
+        &[
+            "token_range 94080512-94080512",
+            "overlaps bin 940800-940809",
+        ],
     );
     assert_error(
         &range("940700", "940800"),
@@ -315,7 +328,9 @@ fn token_ranges() {
 #[test]
 fn app_conditions() {
     let pay = app("pay", "94000000001", "\"100\"");
-    let rule = |when: &str| format!("{pay}[[rule]]\nid = \"r\"\nwhen = {{ {when} }}\nthen = {{ decline = \"57\" }}\n");
+    let rule = |when: &str| {
+        format!("{pay}[[rule]]\nid = \"r\"\nwhen = {{ {when} }}\nthen = {{ decline = \"57\" }}\n")
+    };
     for ok in [
         "channel = [\"wallet-qr\", \"atm\", \"terminal\"]",
         "channel_not = [\"wallet-qr\"]",

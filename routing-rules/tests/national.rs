@@ -89,7 +89,10 @@ fn explain_app(
             app,
         ],
     );
-    assert_eq!((v["channel"].as_str(), v["app"].as_str()), (Some("wallet-qr"), Some(app)));
+    assert_eq!(
+        (v["channel"].as_str(), v["app"].as_str()),
+        (Some("wallet-qr"), Some(app))
+    );
     summary(&v)
 }
 
@@ -345,7 +348,12 @@ fn app_payments_follow_the_app_and_region_rules() {
     );
     assert_eq!(
         explain_app("koryo-pay", "940802", "940857", "000000", "1500", "408"),
-        q("decline", "940800", "57", "capital-resident-only-in-capital")
+        q(
+            "decline",
+            "940800",
+            "57",
+            "capital-resident-only-in-capital"
+        )
     );
     assert_eq!(
         explain_app("koryo-pay", "94081155", "940858", "000000", "1500", "408"),
@@ -366,7 +374,14 @@ fn explain_shows_the_channel() {
     assert_eq!(v["trace"][3]["detail"], "terminal, no app");
     let v = explain_json(
         "940810",
-        &["--acquirer", "940810", "--channel", "wallet-qr", "--app", "jonsong"],
+        &[
+            "--acquirer",
+            "940810",
+            "--channel",
+            "wallet-qr",
+            "--app",
+            "jonsong",
+        ],
     );
     assert_eq!(
         v["trace"][3]["detail"],
@@ -389,7 +404,10 @@ fn explain_enrolment() {
         summary(&v),
         q("decline", "940810", "57", "app-accepts-joined-banks")
     );
-    assert_eq!((v["channel"].as_str(), v["app"].as_str()), (Some("wallet-qr"), Some("manmulsang")));
+    assert_eq!(
+        (v["channel"].as_str(), v["app"].as_str()),
+        (Some("wallet-qr"), Some("manmulsang"))
+    );
     // Joined: the issuer verifies the account; payment rules are skipped.
     let v = explain_json("940810", &["--enrolment", "--app", "koryo-pay"]);
     assert_eq!(summary(&v), q("route", "940810", "null", "null"));
@@ -397,7 +415,11 @@ fn explain_enrolment() {
         .as_array()
         .unwrap()
         .iter()
-        .filter(|s| s["detail"].as_str().is_some_and(|d| d.starts_with("skipped: ")))
+        .filter(|s| {
+            s["detail"]
+                .as_str()
+                .is_some_and(|d| d.starts_with("skipped: "))
+        })
         .count();
     assert_eq!(skipped, 14);
     let v = explain_json("940810", &["--enrolment", "--app", "unknown-app"]);
@@ -405,7 +427,14 @@ fn explain_enrolment() {
     assert_eq!(v["trace"][2]["check"], "app");
     // --app is required with --enrolment.
     let out = Command::new(env!("CARGO_BIN_EXE_routing-rules"))
-        .args(["explain", "--enrolment", "--rules", NATIONAL, "--pan", &pan("940801")])
+        .args([
+            "explain",
+            "--enrolment",
+            "--rules",
+            NATIONAL,
+            "--pan",
+            &pan("940801"),
+        ])
         .output()
         .unwrap();
     assert!(!out.status.success());

@@ -68,11 +68,7 @@ pub(super) fn compile_apps<'a>(
                         ok = false;
                     }
                     None => {
-                        p.error(Problem::new(
-                            file,
-                            &entry,
-                            format!("unknown bank {bank:?}"),
-                        ));
+                        p.error(Problem::new(file, &entry, format!("unknown bank {bank:?}")));
                         ok = false;
                     }
                 }
@@ -120,7 +116,9 @@ pub(super) fn compile_token_ranges(
                     p.error(Problem::new(
                         file,
                         &entry,
-                        format!("overlaps {bin_entry} ({bin_file}): tokens must not look like cards"),
+                        format!(
+                            "overlaps {bin_entry} ({bin_file}): tokens must not look like cards"
+                        ),
                     ));
                     overlaps = true;
                 }
