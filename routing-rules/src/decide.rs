@@ -133,6 +133,23 @@ impl<'t> Decision<'t> {
         }
     }
 
+    /// Route to `issuer`, as `rule` (or, without one, the default) decided.
+    #[inline]
+    pub(crate) fn route(issuer: &'t Bank, product: &'t Product, rule: Option<&'t Rule>) -> Self {
+        Decision {
+            verdict: Verdict::Route,
+            issuer: Some(issuer),
+            product: Some(product),
+            response_code: None,
+            rule,
+            step: if rule.is_some() {
+                Step::Rule
+            } else {
+                Step::Default
+            },
+        }
+    }
+
     /// The decision with the card's product and issuer (once the BIN matched).
     pub(crate) fn with_card(mut self, product: &'t Product, issuer: &'t Bank) -> Self {
         self.product = Some(product);
@@ -294,18 +311,7 @@ impl RoutingTable {
                 ResponseCode::EXCEEDS_AMOUNT_LIMIT,
             ));
         }
-        Decision {
-            verdict: Verdict::Route,
-            issuer: Some(issuer),
-            product: Some(product),
-            response_code: None,
-            rule,
-            step: if rule.is_some() {
-                Step::Rule
-            } else {
-                Step::Default
-            },
-        }
+        Decision::route(issuer, product, rule)
     }
 
     /// The same decision as [`decide`](Self::decide), with every check and rule
@@ -463,19 +469,7 @@ impl RoutingTable {
         t: &mut impl Tracer,
     ) -> Decision<'t> {
         let rule = matched.and_then(|i| self.rules.get(i));
-        let mut d = Decision {
-            verdict: Verdict::Route,
-            issuer: None,
-            product: None,
-            response_code: None,
-            rule,
-            step: if rule.is_some() {
-                Step::Rule
-            } else {
-                Step::Default
-            },
-        }
-        .with_card(product, card_issuer);
+        let mut d = Decision::route(card_issuer, product, rule);
         match rule.map(|r| &r.outcome) {
             Some(Outcome::Decline(rc)) => {
                 d.verdict = Verdict::Decline;
