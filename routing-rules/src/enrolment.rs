@@ -12,9 +12,10 @@
 use codecs::ResponseCode;
 
 use crate::apps::{AppIdx, Channel};
-use crate::decide::{Decision, Explanation, NoTrace, Step, Tracer};
+use crate::decide::{Decision, Explanation, Step};
 use crate::rules::{Cond, Facts, Rule};
 use crate::table::RoutingTable;
+use crate::trace::{NoTrace, Tracer};
 
 impl Rule {
     /// Whether the rule takes part in enrolment decisions (see the module docs).

@@ -8,7 +8,8 @@
 //! - [`rules`]: ordered rules and their bitset index;
 //! - [`file`] and [`compile`]: TOML files (one, or a directory) validated into a
 //!   [`RoutingTable`], with every problem naming the file and entry;
-//! - [`decide`]: `decide` for the hot path (allocation-free) and `explain`;
+//! - [`decide`]: `decide` for the hot path (allocation-free) and `explain`, whose
+//!   checks record a trace (`trace`);
 //! - [`enrolment`]: whether an app may enrol a card (`decide_enrolment`);
 //! - [`fast`]: compact tables and integer amounts for `decide`;
 //! - [`shared`]: atomic replacement of the table while the switch runs.
@@ -28,6 +29,7 @@ pub mod rules;
 pub mod shared;
 pub mod table;
 pub mod tokens;
+mod trace;
 
 pub use apps::{App, Channel};
 pub use decide::{Decision, Explanation, Step, Transaction, Verdict};

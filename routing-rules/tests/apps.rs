@@ -94,20 +94,29 @@ fn one_rule(when: &str) -> RoutingTable {
     ))
 }
 
+/// A purchase of 10 KPW at acquirer 100 by QR through `app`.
+fn qr_purchase<'a>(pan: &'a [u8], app: Option<&'a str>) -> Transaction<'a> {
+    Transaction {
+        pan,
+        acquirer: b"100",
+        mti: Mti::new(b"0200").unwrap(),
+        processing_code: b"000000",
+        amount: Decimal::from(10),
+        currency: 408,
+        channel: Channel::WalletQr,
+        app,
+    }
+}
+
 /// The rule id that decided, or the step's name, for a purchase from acquirer 100;
 /// checked on the integer fast path, the general `Decimal` path (an amount with
 /// more decimals than it takes) and `explain`, which must all agree.
 fn why(t: &RoutingTable, prefix: &str, channel: Channel, app: Option<&str>) -> String {
     let pan = pan(prefix);
     let tx = |amount: &str| Transaction {
-        pan: &pan,
-        acquirer: b"100",
-        mti: Mti::new(b"0200").unwrap(),
-        processing_code: b"000000",
         amount: Decimal::from_str(amount).unwrap(),
-        currency: 408,
         channel,
-        app,
+        ..qr_purchase(&pan, app)
     };
     let fast = t.decide(&tx("10"));
     let general = t.decide(&tx("10.000001"));
@@ -196,16 +205,7 @@ then = { decline = "57" }
 fn tokens_and_unknown_apps_in_decide() {
     let t = one_rule("channel = [\"atm\"]");
     let token = pan("940899");
-    let tx = Transaction {
-        pan: &token,
-        acquirer: b"100",
-        mti: Mti::new(b"0200").unwrap(),
-        processing_code: b"000000",
-        amount: Decimal::from(10),
-        currency: 408,
-        channel: Channel::WalletQr,
-        app: Some("alpha"),
-    };
+    let tx = qr_purchase(&token, Some("alpha"));
     assert!(t.is_token(&token));
     assert!(!t.is_token(&pan("940810")));
     let d = t.decide(&tx);
@@ -243,16 +243,7 @@ fn tokens_and_unknown_apps_in_decide() {
 fn explain_shows_the_channel_and_app() {
     let t = one_rule("issuer_joined_app = false");
     let card = pan("940820");
-    let tx = Transaction {
-        pan: &card,
-        acquirer: b"100",
-        mti: Mti::new(b"0200").unwrap(),
-        processing_code: b"000000",
-        amount: Decimal::from(10),
-        currency: 408,
-        channel: Channel::WalletQr,
-        app: Some("beta"),
-    };
+    let tx = qr_purchase(&card, Some("beta"));
     let v = t.explain(&tx).to_json();
     assert_eq!(v["channel"], "wallet-qr");
     assert_eq!(v["app"], "beta");
@@ -353,47 +344,44 @@ fn enrolment_decisions() {
     let takes_part: Vec<bool> = t.rules().iter().map(|r| r.decides_enrolment()).collect();
     assert_eq!(takes_part, [true, false, true, false, true, true]);
 
-    // A card of a bank the app did not join.
-    assert_eq!(
-        enrol(&t, &pan("940820"), "beta"),
-        outcome(Decline, "57", "rule", "joined-banks-only", "200")
-    );
-    assert_eq!(
-        enrol(&t, &pan("940830"), "alpha"),
-        outcome(Decline, "62", "rule", "alpha-no-fx", "200")
-    );
-    // Skipped (amount, transaction type) and unmatched (channel: enrolment is
-    // wallet-qr) rules do not decide; a route_to rule routes the verification.
-    assert_eq!(
-        enrol(&t, &pan("940820"), "alpha"),
-        outcome(Route, "-", "rule", "north-via-100-except-beta", "100")
-    );
-    assert_eq!(
-        enrol(&t, &pan("940810"), "alpha"),
-        outcome(Route, "-", "default", "-", "100")
-    );
-    assert_eq!(
-        enrol(&t, &pan("940810"), "beta"),
-        outcome(Route, "-", "default", "-", "100")
-    );
-    // The checks before the rules.
-    assert_eq!(
-        enrol(&t, &pan("940810"), "gamma"),
-        outcome(Decline, "96", "app", "-", "100")
-    );
+    // (card, app, expected): a card of a bank the app did not join; rules that
+    // take part; skipped (amount, transaction type) and unmatched (channel:
+    // enrolment is wallet-qr) rules that do not decide; a route_to rule routing the
+    // verification; the checks before the rules.
+    let cases = [
+        (
+            "940820",
+            "beta",
+            (Decline, "57", "rule", "joined-banks-only", "200"),
+        ),
+        (
+            "940830",
+            "alpha",
+            (Decline, "62", "rule", "alpha-no-fx", "200"),
+        ),
+        (
+            "940820",
+            "alpha",
+            (Route, "-", "rule", "north-via-100-except-beta", "100"),
+        ),
+        ("940810", "alpha", (Route, "-", "default", "-", "100")),
+        ("940810", "beta", (Route, "-", "default", "-", "100")),
+        ("940810", "gamma", (Decline, "96", "app", "-", "100")),
+        ("940899", "alpha", (Decline, "14", "bin", "-", "-")),
+        ("940898", "alpha", (Decline, "15", "bin", "-", "-")),
+    ];
+    for (card, app, (v, rc, step, rule, bank)) in cases {
+        assert_eq!(
+            enrol(&t, &pan(card), app),
+            outcome(v, rc, step, rule, bank),
+            "{card} by {app}"
+        );
+    }
     let mut bad_luhn = pan("940810");
     bad_luhn[15] = b'0' + (bad_luhn[15] - b'0' + 1) % 10;
     assert_eq!(
         enrol(&t, &bad_luhn, "alpha"),
         outcome(Decline, "14", "pan", "-", "-")
-    );
-    assert_eq!(
-        enrol(&t, &pan("940899"), "alpha"),
-        outcome(Decline, "14", "bin", "-", "-")
-    );
-    assert_eq!(
-        enrol(&t, &pan("940898"), "alpha"),
-        outcome(Decline, "15", "bin", "-", "-")
     );
 }
 

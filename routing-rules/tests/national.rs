@@ -40,6 +40,26 @@ fn summary(v: &serde_json::Value) -> (String, String, String, String) {
     (s("decision"), s("issuer"), s("response_code"), s("rule"))
 }
 
+/// `routing-rules explain` of a transaction, with `extra` arguments.
+fn explain_with(
+    pan_prefix: &str,
+    [acquirer, pc, amount, currency]: [&str; 4],
+    extra: &[&str],
+) -> serde_json::Value {
+    let mut args = vec![
+        "--acquirer",
+        acquirer,
+        "--processing-code",
+        pc,
+        "--amount",
+        amount,
+        "--currency",
+        currency,
+    ];
+    args.extend_from_slice(extra);
+    explain_json(pan_prefix, &args)
+}
+
 /// Run `routing-rules explain` and return (decision, issuer, response_code, rule).
 fn explain(
     pan_prefix: &str,
@@ -48,18 +68,10 @@ fn explain(
     amount: &str,
     currency: &str,
 ) -> (String, String, String, String) {
-    summary(&explain_json(
+    summary(&explain_with(
         pan_prefix,
-        &[
-            "--acquirer",
-            acquirer,
-            "--processing-code",
-            pc,
-            "--amount",
-            amount,
-            "--currency",
-            currency,
-        ],
+        [acquirer, pc, amount, currency],
+        &[],
     ))
 }
 
@@ -72,22 +84,10 @@ fn explain_app(
     amount: &str,
     currency: &str,
 ) -> (String, String, String, String) {
-    let v = explain_json(
+    let v = explain_with(
         pan_prefix,
-        &[
-            "--acquirer",
-            acquirer,
-            "--processing-code",
-            pc,
-            "--amount",
-            amount,
-            "--currency",
-            currency,
-            "--channel",
-            "wallet-qr",
-            "--app",
-            app,
-        ],
+        [acquirer, pc, amount, currency],
+        &["--channel", "wallet-qr", "--app", app],
     );
     assert_eq!(
         (v["channel"].as_str(), v["app"].as_str()),
@@ -294,70 +294,43 @@ fn the_apps_tell_their_story() {
 
 #[test]
 fn app_payments_follow_the_app_and_region_rules() {
-    // They all began with the national card.
-    for app in ["koryo-pay", "jonsong", "manmulsang"] {
+    // app card acquirer processing-code amount currency: decision issuer rc rule
+    let cases = [
+        // They all began with the national card.
+        "koryo-pay 940801 940857 000000 1500 408: route 940800 null null",
+        "jonsong 940801 940857 000000 1500 408: route 940800 null null",
+        "manmulsang 940801 940857 000000 1500 408: route 940800 null null",
+        // An app accepts the cards of the banks that joined it.
+        "manmulsang 940810 940810 000000 1500 408: decline 940810 57 app-accepts-joined-banks",
+        "jonsong 940810 940810 000000 1500 408: route 940810 null null",
+        "jonsong 940830 940830 000000 1500 408: decline 940830 57 app-accepts-joined-banks",
+        "koryo-pay 940830 940830 000000 1500 408: route 940830 null null",
+        // Pine Ridge cards, by the app that joined it, still go via the Central Bank.
+        "koryo-pay 940840 940810 000000 1500 408: route 940800 null pine-ridge-via-central-bank",
+        // No cash, no foreign-currency cards, at most 1,000,000 KPW.
+        "koryo-pay 940801 940810 010000 1500 408: decline 940800 57 no-cash-by-app",
+        "koryo-pay 940831 940830 000000 100 840: decline 940830 57 foreign-currency-not-in-apps",
+        "koryo-pay 940803 940810 000000 1500000 408: decline 940800 61 app-purchase-limit",
+        // The region rules apply to app payments as to cards.
+        "koryo-pay 940802 940810 000000 1500 408: route 940800 null null",
+        "koryo-pay 940802 940857 000000 1500 408: decline 940800 57 capital-resident-only-in-capital",
+        "koryo-pay 94081155 940858 000000 1500 408: decline 940810 57 payroll-only-in-home-province",
+    ];
+    for case in cases {
+        let (given, expected) = case.split_once(": ").unwrap();
+        let [app, card, acquirer, pc, amount, currency] =
+            given.split(' ').collect::<Vec<_>>().try_into().unwrap();
+        let [d, issuer, rc, rule] = expected.split(' ').collect::<Vec<_>>().try_into().unwrap();
         assert_eq!(
-            explain_app(app, "940801", "940857", "000000", "1500", "408"),
-            q("route", "940800", "null", "null")
+            explain_app(app, card, acquirer, pc, amount, currency),
+            q(d, issuer, rc, rule),
+            "{case}"
         );
     }
-    // An app accepts the cards of the banks that joined it.
-    assert_eq!(
-        explain_app("manmulsang", "940810", "940810", "000000", "1500", "408"),
-        q("decline", "940810", "57", "app-accepts-joined-banks")
-    );
-    assert_eq!(
-        explain_app("jonsong", "940810", "940810", "000000", "1500", "408").0,
-        "route"
-    );
-    assert_eq!(
-        explain_app("jonsong", "940830", "940830", "000000", "1500", "408"),
-        q("decline", "940830", "57", "app-accepts-joined-banks")
-    );
-    assert_eq!(
-        explain_app("koryo-pay", "940830", "940830", "000000", "1500", "408").0,
-        "route"
-    );
-    // Pine Ridge cards, by the app that joined it, still go via the Central Bank.
-    assert_eq!(
-        explain_app("koryo-pay", "940840", "940810", "000000", "1500", "408"),
-        q("route", "940800", "null", "pine-ridge-via-central-bank")
-    );
-    // No cash, no foreign-currency cards, at most 1,000,000 KPW (a card at a
-    // terminal is not limited so).
-    assert_eq!(
-        explain_app("koryo-pay", "940801", "940810", "010000", "1500", "408"),
-        q("decline", "940800", "57", "no-cash-by-app")
-    );
-    assert_eq!(
-        explain_app("koryo-pay", "940831", "940830", "000000", "100", "840"),
-        q("decline", "940830", "57", "foreign-currency-not-in-apps")
-    );
-    assert_eq!(
-        explain_app("koryo-pay", "940803", "940810", "000000", "1500000", "408"),
-        q("decline", "940800", "61", "app-purchase-limit")
-    );
+    // A card at a terminal is not limited as an app payment is.
     assert_eq!(
         explain("940803", "940810", "000000", "1500000", "408").0,
         "route"
-    );
-    // The region rules apply to app payments as to cards.
-    assert_eq!(
-        explain_app("koryo-pay", "940802", "940810", "000000", "1500", "408").0,
-        "route"
-    );
-    assert_eq!(
-        explain_app("koryo-pay", "940802", "940857", "000000", "1500", "408"),
-        q(
-            "decline",
-            "940800",
-            "57",
-            "capital-resident-only-in-capital"
-        )
-    );
-    assert_eq!(
-        explain_app("koryo-pay", "94081155", "940858", "000000", "1500", "408"),
-        q("decline", "940810", "57", "payroll-only-in-home-province")
     );
     // A token keyed at a terminal is not a card.
     let v = explain_json("940899", &["--acquirer", "940810"]);
