@@ -161,6 +161,7 @@ impl QrPlan {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::acquirer::traffic::tests::national;
     use crate::wallet::WalletToken;
     use card_security::wallet::{CodeData, CodeKey, TokenKey};
 
@@ -176,14 +177,6 @@ mod tests {
             ));
         }
         Arc::new(w)
-    }
-
-    fn national() -> RoutingTable {
-        let path = concat!(
-            env!("CARGO_MANIFEST_DIR"),
-            "/../routing-rules/rules/national.toml"
-        );
-        RoutingTable::load(std::path::Path::new(path)).unwrap().0
     }
 
     #[test]

@@ -188,12 +188,7 @@ async fn qr_payments_carry_tokens_and_codes_and_are_counted_by_app() {
 #[test]
 fn card_draws_do_not_change_without_qr() {
     use super::traffic::{Mix, PlanOptions, TrafficPlan};
-    let table = routing_rules::RoutingTable::load(std::path::Path::new(concat!(
-        env!("CARGO_MANIFEST_DIR"),
-        "/../routing-rules/rules/national.toml"
-    )))
-    .unwrap()
-    .0;
+    let table = super::traffic::tests::national();
     let cards = Arc::new(crate::cards::CardBase::generate(&table, 1, 20));
     let options = PlanOptions {
         issuers: Vec::new(),

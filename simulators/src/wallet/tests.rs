@@ -14,11 +14,11 @@ use http_body_util::{BodyExt, Full};
 use hyper::body::Incoming;
 use hyper::{Request, Response, StatusCode};
 use hyper_util::rt::TokioIo;
-use routing_rules::RoutingTable;
 use serde_json::{json, Value};
 use tokio::net::TcpListener;
 
 use super::*;
+use crate::acquirer::traffic::tests::national;
 
 /// What the stand-in API saw and issued.
 #[derive(Default)]
@@ -118,14 +118,6 @@ async fn stand_in_api() -> (String, Arc<Mutex<Issued>>) {
         }
     });
     (addr, state)
-}
-
-fn national() -> RoutingTable {
-    let path = concat!(
-        env!("CARGO_MANIFEST_DIR"),
-        "/../routing-rules/rules/national.toml"
-    );
-    RoutingTable::load(std::path::Path::new(path)).unwrap().0
 }
 
 #[tokio::test]
