@@ -328,8 +328,10 @@ pub async fn run_network(args: &DemoArgs, variation: &Variation) -> Result<Outco
         &interchange,
     )?;
     let mut issuer_totals = BTreeMap::new();
+    let mut token_payments_booked = 0;
     for (bank, running) in issuers {
         let snap = running.stop().await?;
+        token_payments_booked += snap.token_payments.count;
         let approved = snap.approved_total();
         let net = Total {
             count: approved.count - snap.reversed.count.min(approved.count),
@@ -347,7 +349,7 @@ pub async fn run_network(args: &DemoArgs, variation: &Variation) -> Result<Outco
         &stand_ins,
         &added,
         (&settlements, &settled),
-        apps::channel_report(&results, &demo_apps),
+        apps::channel_report(&results, &demo_apps, token_payments_booked),
     )?;
     Ok(Outcome {
         summary,
