@@ -526,10 +526,19 @@ async fn a_journal_written_by_the_previous_schema_is_migrated_in_place() {
     {
         // Version 1: the journal without processing_code.
         let conn = rusqlite::Connection::open(&path).unwrap();
-        let v1 = switch::store::schema::CREATE.replace(
-            "processing_code TEXT,             -- field 3 (interchange depends on the transaction type)\n",
-            "",
-        );
+        let v1 = switch::store::schema::CREATE
+            .replace(
+                "processing_code TEXT,             -- field 3 (interchange depends on the transaction type)\n",
+                "",
+            )
+            // Version 3's columns (issue 22) were not there either.
+            .replace("    reversal BLOB,", "    reversal BLOB")
+            .replace(
+                "    channel TEXT,                     -- terminal, atm or wallet-qr (NULL: written before issue 22)\n",
+                "",
+            )
+            .replace("    app TEXT                          -- an app's payment: the app's id\n", "");
+        assert!(!v1.contains("channel TEXT"));
         assert_ne!(v1, switch::store::schema::CREATE);
         conn.execute_batch(&v1).unwrap();
         conn.execute_batch("PRAGMA user_version=1;").unwrap();

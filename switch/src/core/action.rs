@@ -42,6 +42,16 @@ pub enum Action {
     /// Ask the security module to translate a PIN block; its answer goes to
     /// [`super::Core::on_pin_translated`] with the request's token.
     TranslatePin(Box<super::pin::PinRequest>),
+    /// A peer caused a security event (a replayed or forged dynamic code, a
+    /// token outside its domain): the driver logs it, paced per link and kind.
+    SecurityEvent {
+        /// The connection it came on.
+        link: LinkId,
+        /// Its kind (the metrics label).
+        event: &'static str,
+        /// What was wrong (no card data).
+        reason: &'static str,
+    },
     /// An enrolment the driver started with `Core::enrol` ended: hand the
     /// outcome to whoever waits for request `request`.
     EnrolmentDone {

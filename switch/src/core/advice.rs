@@ -59,6 +59,7 @@ impl Core {
         self.counters.advices.add(original_mti);
         // Journaled as acknowledged (it counts against the original in settlement);
         // the queued advice is durable before the acquirer hears of it.
+        let (channel, app) = self.channel_of(&msg);
         let entry = InFlightEntry {
             txn_id: self.new_txn_id(),
             purpose: Purpose::Request,
@@ -71,6 +72,8 @@ impl Core {
             rule: None,
             started: now,
             deadline: now,
+            channel,
+            token: None,
         };
         actions.push(Action::SafBarrier);
         if self.settings.journal {
@@ -82,6 +85,7 @@ impl Core {
                 now,
             );
             record.reverses = original_keys(&msg);
+            record.app = app;
             actions.push(Action::Journal(Box::new(record)));
         }
         actions.extend(reply(id, &msg, ResponseCode::APPROVED));

@@ -104,6 +104,9 @@ pub(crate) enum SecurityEvent {
     MacMismatch = 2,
     MacUnchecked = 3,
     IdentityMismatch = 4,
+    TokenReplay = 5,
+    TokenCryptogram = 6,
+    TokenDomain = 7,
 }
 
 impl SecurityEvent {
@@ -115,15 +118,21 @@ impl SecurityEvent {
             SecurityEvent::MacMismatch => "mac mismatch",
             SecurityEvent::MacUnchecked => "mac unchecked",
             SecurityEvent::IdentityMismatch => "identity mismatch",
+            SecurityEvent::TokenReplay => "token counter replayed",
+            SecurityEvent::TokenCryptogram => "token cryptogram wrong",
+            SecurityEvent::TokenDomain => "token outside its domain",
         }
     }
 
-    pub(crate) const ALL: [SecurityEvent; 5] = [
+    pub(crate) const ALL: [SecurityEvent; 8] = [
         SecurityEvent::MacMissing,
         SecurityEvent::MacMisplaced,
         SecurityEvent::MacMismatch,
         SecurityEvent::MacUnchecked,
         SecurityEvent::IdentityMismatch,
+        SecurityEvent::TokenReplay,
+        SecurityEvent::TokenCryptogram,
+        SecurityEvent::TokenDomain,
     ];
 }
 
@@ -202,7 +211,9 @@ pub(crate) struct Counters {
     /// PIN translations answered after their deadline (ignored).
     pub(crate) pin_late: AtomicU64,
     /// Messages refused for security, by [`SecurityEvent`] as `usize`.
-    pub(crate) security: [AtomicU64; 5],
+    pub(crate) security: [AtomicU64; 8],
+    /// Tokens issued since start.
+    pub(crate) tokens_issued: AtomicU64,
     /// Per-bank counters, created at a bank's first sighting.
     banks: DashMap<Box<str>, Arc<BankCounters>>,
 }

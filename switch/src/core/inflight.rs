@@ -31,6 +31,19 @@ pub enum Purpose {
         /// The SAF item id.
         item: u64,
     },
+    /// The switch's own account verification for an app's enrolment.
+    Enrolment {
+        /// The driver's enrolment request id.
+        request: u64,
+    },
+}
+
+impl Purpose {
+    /// A request that someone waits on (an acquirer, or an app's enrolment):
+    /// timed out and answered on shutdown; SAF deliveries are not.
+    pub fn is_request(self) -> bool {
+        matches!(self, Purpose::Request | Purpose::Enrolment { .. })
+    }
 }
 
 /// What the switch remembers about a forwarded message.
@@ -59,6 +72,10 @@ pub struct InFlightEntry {
     pub started: Millis,
     /// When it times out.
     pub deadline: Millis,
+    /// Where it came from (terminal, ATM, an app's QR code).
+    pub channel: routing_rules::Channel,
+    /// For a token payment: the card forwarded and what the answer gets back.
+    pub token: Option<Box<super::tokens::payment::TokenUse>>,
 }
 
 /// The acquirer's own fields 33 (forwarding institution), 90 (original data
@@ -159,7 +176,7 @@ impl InFlight {
     pub fn requests(&self) -> usize {
         self.map
             .iter()
-            .filter(|e| e.value().purpose == Purpose::Request)
+            .filter(|e| e.value().purpose.is_request())
             .count()
     }
 
@@ -167,7 +184,7 @@ impl InFlight {
     pub fn request_keys(&self) -> Vec<InFlightKey> {
         self.map
             .iter()
-            .filter(|e| e.value().purpose == Purpose::Request)
+            .filter(|e| e.value().purpose.is_request())
             .map(|e| *e.key())
             .collect()
     }

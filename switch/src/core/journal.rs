@@ -77,4 +77,8 @@ pub struct JournalRecord {
     pub state: FinalState,
     /// Milliseconds from request to answer.
     pub elapsed_ms: u64,
+    /// Where it came from: a terminal, an ATM, an app's QR code.
+    pub channel: routing_rules::Channel,
+    /// For an app's payment: the app (`[[app]]` id).
+    pub app: Option<ShortText>,
 }

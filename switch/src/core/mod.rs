@@ -157,6 +157,10 @@ pub struct Core {
     pan_hmac: Option<hmac::Hmac<sha2::Sha256>>,
     /// The last cutover request honoured: (bank, field 7, field 11).
     pub(crate) last_cutover: std::sync::Mutex<Option<(String, String, String)>>,
+    /// The token vault, in memory (see [`tokens`]).
+    pub(crate) tokens: tokens::vault::TokenVault,
+    /// Enrolments waiting for their issuer's account verification.
+    pub(crate) enrolments: tokens::enrol::Enrolments,
 }
 
 /// Response to `req` with `rc`, echoing the fields an acquirer matches on.
@@ -202,6 +206,8 @@ impl Core {
             saf: SafQueue::default(),
             pins: pin_pending::PendingPins::default(),
             timer: timer::TimerState::default(),
+            tokens: Default::default(),
+            enrolments: Default::default(),
         }
     }
 
@@ -440,6 +446,11 @@ impl Core {
             self.saf_delivery_lapsed(key.link, &entry.issuer, item);
             return;
         }
+        if let Purpose::Enrolment { request } = entry.purpose {
+            // An account verification moves no money: nothing to reverse.
+            actions.extend(self.on_enrolment_lapsed(now, request, &entry));
+            return;
+        }
         self.counters
             .bank(&entry.issuer)
             .timeouts
@@ -524,6 +535,9 @@ pub(crate) fn restore_acquirer_keys(msg: &mut Message, entry: &inflight::InFligh
             }
         }
     }
+    if let Some(token) = &entry.token {
+        token.restore(msg);
+    }
 }
 
 /// A 0420 reversal advice for a forwarded request (field 90 = its keys). Built
@@ -604,12 +618,16 @@ impl Core {
 
     /// HMAC-SHA-256 of the message's PAN under the configured key, hex.
     pub(crate) fn pan_hash(&self, msg: &Message) -> Option<String> {
+        self.pan_hash_of(msg.pan()?.digits())
+    }
+
+    /// The keyed hash of the PAN `digits`, hex.
+    pub(crate) fn pan_hash_of(&self, digits: &[u8]) -> Option<String> {
         use hmac::Mac;
         let keyed = self.pan_hmac.as_ref()?;
-        let pan = msg.pan()?;
         // The keyed state (the key's inner and outer blocks) is prepared once.
         let mut mac = keyed.clone();
-        mac.update(pan.digits());
+        mac.update(digits);
         let tag = mac.finalize().into_bytes();
         const DIGITS: &[u8; 16] = b"0123456789abcdef";
         let mut hex = String::with_capacity(tag.len() * 2);
@@ -685,6 +703,8 @@ fn journal_record(
         rule: entry.rule.clone(),
         state,
         elapsed_ms: now.since(entry.started).as_millis() as u64,
+        channel: entry.channel,
+        app: entry.token.as_ref().map(|t| t.app.clone()),
     }
 }
 

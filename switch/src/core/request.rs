@@ -18,6 +18,7 @@ use super::links::{Link, TimeoutClass};
 use super::pin::PinPlan;
 use super::recent::{AcquirerKey, AcquirerKeyRef};
 use super::short_text::ShortText;
+use super::tokens::payment::{card_channel, Presented, Refusal, TokenUse};
 use super::validate::{amount_problem, first_missing, REQUEST_FIELDS, REVERSAL_FIELDS};
 use super::{field90, reply, reversal_source, Action, Actions, Core, Millis};
 
@@ -64,13 +65,23 @@ impl Core {
             return self.decline(now, id, &msg, ResponseCode::DUPLICATE, None);
         }
 
+        let table = self.routing.current();
+        // A token is checked (and its counter kept) before anything is routed.
+        let mut kept = Vec::new();
+        let (channel, token) = match self.presented(&table, &msg, class, now, &mut kept) {
+            Presented::Card(channel) => (channel, None),
+            Presented::Token(token) => (Channel::WalletQr, Some(token)),
+            Presented::Refused(refusal) => return self.refuse_presented(now, link, &msg, refusal),
+        };
         if class == 4 {
-            return self.forward_reversal_request(now, link, msg);
+            return self.forward_reversal_request(now, link, msg, token);
         }
 
-        let table = self.routing.current();
         let pan = msg.pan();
-        let pan_digits = pan.as_ref().map(|p| p.digits()).unwrap_or(&[]);
+        let pan_digits = match &token {
+            Some(t) => t.pan.expose().as_bytes(),
+            None => pan.as_ref().map(|p| p.digits()).unwrap_or(&[]),
+        };
         let tx = Transaction {
             pan: pan_digits,
             acquirer: acquirer.as_bytes(),
@@ -78,8 +89,8 @@ impl Core {
             processing_code: msg.get(3).map(|f| f.wire()).unwrap_or(&[]),
             amount: msg.amount().ok().flatten().unwrap_or(Decimal::ZERO),
             currency: msg.currency().map(|c| c.numeric).unwrap_or(0),
-            channel: Channel::Terminal,
-            app: None,
+            channel,
+            app: token.as_ref().map(|t| t.app.as_str()),
         };
         let decision = table.decide(&tx);
         let rule = decision.rule.map(|r| ShortText::from(r.id.as_str()));
@@ -87,9 +98,19 @@ impl Core {
             let rc = decision
                 .response_code
                 .unwrap_or(ResponseCode::SYSTEM_MALFUNCTION);
-            tracing::debug!(link = %link.config.name, %mti, rc = %rc, rule = ?rule, step = decision.step.name(), "declined by routing");
+            tracing::debug!(link = %link.config.name, %mti, rc = %rc, rule = ?rule, step = decision.step.name(), channel = channel.name(), "declined by routing");
             let issuer = decision.issuer.map(|b| ShortText::from(b.id.as_str()));
-            return self.decline_by_rule(now, id, &msg, rc, issuer, rule);
+            kept.extend(self.decline_presented(
+                now,
+                id,
+                &msg,
+                rc,
+                issuer,
+                rule,
+                channel,
+                token.as_deref(),
+            ));
+            return kept;
         }
         let Some(issuer) = decision.issuer.map(|b| ShortText::from(b.id.as_str())) else {
             return self.decline(now, id, &msg, ResponseCode::SYSTEM_MALFUNCTION, None);
@@ -97,37 +118,17 @@ impl Core {
         let cash = msg
             .processing_code()
             .is_some_and(|pc| pc.transaction_type == 1);
-        let route = Route {
-            issuer,
-            rule,
-            class,
-            cash,
-            original: None,
-        };
-        self.forward(now, link, msg, route)
+        let mut route = Route::new(issuer, rule, class, cash, channel);
+        route.token = token;
+        kept.extend(self.forward(now, link, msg, route));
+        kept
     }
 
     /// Pick an issuer link and send `msg` there with the switch's STAN.
     fn forward(&self, now: Millis, acq: &Arc<Link>, msg: Message, route: Route) -> Actions {
-        let issuer_link = match self.links.pick_issuer(&route.issuer) {
+        let issuer_link = match self.pick_issuer_link(&route.issuer) {
             Ok(l) => l,
-            Err(full) => {
-                let counters = self.counters.bank(&route.issuer);
-                let (why, counter) = if full {
-                    (Unavailable::Full, &counters.unavailable_full)
-                } else {
-                    (Unavailable::NoLink, &counters.unavailable_no_link)
-                };
-                counter.fetch_add(1, Ordering::Relaxed);
-                tracing::info!(issuer = %route.issuer, why = why.label(), "issuer unavailable");
-                return self.decline(
-                    now,
-                    acq.id,
-                    &msg,
-                    ResponseCode::ISSUER_INOPERATIVE,
-                    Some(route.issuer),
-                );
-            }
+            Err(rc) => return self.decline(now, acq.id, &msg, rc, Some(route.issuer)),
         };
         // Field 52 re-enciphered for the issuer before anything is committed.
         match self.pin_plan(acq, &issuer_link, &msg) {
@@ -137,6 +138,40 @@ impl Core {
                 self.park_for_pin(now, acq, issuer_link, msg, route, (from, to))
             }
         }
+    }
+
+    /// [`Core::forward`] of a message the switch originates itself (no acquirer
+    /// link, no PIN block): an enrolment's account verification.
+    pub(crate) fn forward_from(
+        &self,
+        now: Millis,
+        acquirer: crate::core::LinkId,
+        msg: Message,
+        route: Route,
+    ) -> Actions {
+        match self.pick_issuer_link(&route.issuer) {
+            Ok(issuer_link) => self.dispatch(now, acquirer, &issuer_link, msg, route, None, now),
+            Err(rc) => match route.purpose {
+                Purpose::Enrolment { request } => self.enrolment_refused(request, rc),
+                _ => Vec::new(),
+            },
+        }
+    }
+
+    /// An issuer link of bank `issuer` that can take a request, or the code to
+    /// answer (91: no link signed on, or all at their in-flight cap; counted).
+    fn pick_issuer_link(&self, issuer: &str) -> Result<Arc<Link>, ResponseCode> {
+        self.links.pick_issuer(issuer).map_err(|full| {
+            let counters = self.counters.bank(issuer);
+            let (why, counter) = if full {
+                (Unavailable::Full, &counters.unavailable_full)
+            } else {
+                (Unavailable::NoLink, &counters.unavailable_no_link)
+            };
+            counter.fetch_add(1, Ordering::Relaxed);
+            tracing::info!(%issuer, why = why.label(), "issuer unavailable");
+            ResponseCode::ISSUER_INOPERATIVE
+        })
     }
 
     /// Send `msg` to `issuer_link` (picked for it) with the switch's STAN and
@@ -159,6 +194,9 @@ impl Core {
             class,
             cash,
             original,
+            purpose,
+            token,
+            channel,
         } = route;
         let stan = issuer_link.next_stan(|s| {
             self.inflight.contains(&InFlightKey {
@@ -176,6 +214,11 @@ impl Core {
         let acquirer_f11 = msg.text(11).map(|s| ShortText::from(&*s));
         let acquirer_routing = AcquirerRouting::of(&msg);
         let mut out = msg;
+        // The issuer gets the card for the token (the entry keeps what the
+        // acquirer's answer gets back).
+        if let Some(token) = &token {
+            token.apply(&mut out);
+        }
         if let Some(block) = pin_block {
             out.set_binary(52, &block);
         }
@@ -215,7 +258,7 @@ impl Core {
         let txn_id = self.new_txn_id();
         let entry = InFlightEntry {
             txn_id,
-            purpose: Purpose::Request,
+            purpose,
             acquirer_link: acquirer,
             forwarded: out.clone(),
             acquirer_f7,
@@ -225,6 +268,8 @@ impl Core {
             rule,
             started,
             deadline,
+            channel,
+            token,
         };
         let mut actions = Vec::with_capacity(2);
         // Journaled before it goes out, with what the store needs for the reversal
@@ -258,21 +303,29 @@ impl Core {
 
     /// 0400 from an acquirer: forward to the original's issuer with field 90 as
     /// the issuer knows the original, and relay the 0410.
-    fn forward_reversal_request(&self, now: Millis, link: &Arc<Link>, msg: Message) -> Actions {
+    /// A reversal of a token payment (`token`) goes to the card's issuer with the
+    /// card in place of the token, whatever became of the token since.
+    fn forward_reversal_request(
+        &self,
+        now: Millis,
+        link: &Arc<Link>,
+        msg: Message,
+        token: Option<Box<TokenUse>>,
+    ) -> Actions {
         let target = self.original_of(&msg, &msg.text(32).unwrap_or_default());
         let Some(target) = target else {
             return self.decline(now, link.id, &msg, ResponseCode::NO_SUCH_ISSUER, None);
         };
-        let route = Route {
-            issuer: ShortText::from(target.issuer),
-            rule: None,
-            class: 4,
-            cash: false,
-            original: Some(Original {
-                acquirer_keys: super::response::original_keys(&msg),
-                issuer_f90: target.field90,
-            }),
+        let channel = match token {
+            Some(_) => Channel::WalletQr,
+            None => card_channel(&msg),
         };
+        let mut route = Route::new(ShortText::from(target.issuer), None, 4, false, channel);
+        route.original = Some(Original {
+            acquirer_keys: super::response::original_keys(&msg),
+            issuer_f90: target.field90,
+        });
+        route.token = token;
         self.forward(now, link, msg, route)
     }
 
@@ -285,11 +338,14 @@ impl Core {
         rc: ResponseCode,
         issuer: Option<ShortText>,
     ) -> Actions {
-        self.decline_by_rule(now, link, msg, rc, issuer, None)
+        self.decline_presented(now, link, msg, rc, issuer, None, card_channel(msg), None)
     }
 
-    /// [`Core::decline`] naming the routing rule that decided it (journaled).
-    pub(crate) fn decline_by_rule(
+    /// [`Core::decline`] naming the routing rule that decided it, of a request presented on `channel` (by an
+    /// app's token: the journal names the app). The acquirer's own message is
+    /// answered: a token payment's answer carries the token, never the card.
+    #[allow(clippy::too_many_arguments)]
+    pub(crate) fn decline_presented(
         &self,
         now: Millis,
         link: crate::core::LinkId,
@@ -297,6 +353,8 @@ impl Core {
         rc: ResponseCode,
         issuer: Option<ShortText>,
         rule: Option<ShortText>,
+        channel: Channel,
+        token: Option<&TokenUse>,
     ) -> Actions {
         let mut actions = reply(link, msg, rc);
         self.counters.responses.add(rc);
@@ -315,8 +373,15 @@ impl Core {
             rule,
             started: now,
             deadline: now,
+            channel,
+            token: None,
         };
         let mut record = self.journal_record(msg, &entry, rc, FinalState::Declined, now);
+        record.app = token.map(|t| t.app.clone());
+        if let Some(t) = token {
+            // The card's hash, as its payments at terminals have.
+            record.pan_hash = self.pan_hash_of(t.pan.expose().as_bytes());
+        }
         if msg.mti().class() == codecs::mti::MessageClass::Reversal {
             record.reverses = super::response::reversed_keys(msg);
         }
@@ -324,6 +389,40 @@ impl Core {
             record.issuer = None;
         }
         actions.push(Action::Journal(Box::new(record)));
+        actions
+    }
+
+    /// A token (or a QR entry) refused before routing: answered with the
+    /// refusal's code, journaled, and counted as a security event where it is one
+    /// (the driver logs it, paced).
+    fn refuse_presented(
+        &self,
+        now: Millis,
+        link: &Arc<Link>,
+        msg: &Message,
+        refusal: Refusal,
+    ) -> Actions {
+        let mut actions = Vec::with_capacity(3);
+        if let Some(event) = refusal.event {
+            self.counters.security(event);
+            actions.push(Action::SecurityEvent {
+                link: link.id,
+                event: event.label(),
+                reason: refusal.reason,
+            });
+        } else {
+            tracing::info!(link = %link.config.name, mti = %msg.mti(), reason = refusal.reason, rc = %refusal.rc, "token refused");
+        }
+        actions.extend(self.decline_presented(
+            now,
+            link.id,
+            msg,
+            refusal.rc,
+            None,
+            None,
+            Channel::WalletQr,
+            None,
+        ));
         actions
     }
 }
@@ -339,6 +438,40 @@ pub(crate) struct Route {
     cash: bool,
     /// For a reversal: the original it reverses.
     original: Option<Original>,
+    /// An acquirer's request, or the switch's own enrolment check.
+    pub(crate) purpose: Purpose,
+    /// A token payment: the card to forward, and what the answer gets back.
+    pub(crate) token: Option<Box<TokenUse>>,
+    /// Where the transaction comes from (a terminal, an ATM, an app's QR code).
+    channel: Channel,
+}
+
+impl Route {
+    /// An acquirer's request to `issuer`.
+    pub(crate) fn new(
+        issuer: ShortText,
+        rule: Option<ShortText>,
+        class: u8,
+        cash: bool,
+        channel: Channel,
+    ) -> Route {
+        Route {
+            issuer,
+            rule,
+            class,
+            cash,
+            original: None,
+            purpose: Purpose::Request,
+            token: None,
+            channel,
+        }
+    }
+
+    /// This route for `purpose` instead.
+    pub(crate) fn with_purpose(mut self, purpose: Purpose) -> Route {
+        self.purpose = purpose;
+        self
+    }
 }
 
 /// The original transaction a reversal names.
@@ -390,7 +523,15 @@ impl Core {
         }
         let table = self.routing.current();
         let pan = msg.pan()?;
-        let range = table.bins().lookup(pan.digits())?;
+        // A token's payments are known by their card's BIN.
+        let card = table
+            .is_token(pan.digits())
+            .then(|| self.card_of_token(pan.digits()))
+            .flatten();
+        let digits = card
+            .as_ref()
+            .map_or(pan.digits(), |c| c.expose().as_bytes());
+        let range = table.bins().lookup(digits)?;
         let product = table.products().get(range.product as usize)?;
         let issuer = table.banks().get(product.issuer as usize)?;
         Some(OriginalTarget {

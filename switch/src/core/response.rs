@@ -47,6 +47,9 @@ impl Core {
             .response_code()
             .and_then(|rc| ResponseCode::new(&rc))
             .unwrap_or(ResponseCode::SYSTEM_MALFUNCTION);
+        if let Purpose::Enrolment { request } = entry.purpose {
+            return self.on_enrolment_answer(now, request, &entry, rc);
+        }
         self.counters.responses.add(rc);
         // The link's bank is the entry's issuer (links are picked by bank).
         link.counters

@@ -189,6 +189,8 @@ impl Core {
                 rule: None,
                 started: now,
                 deadline,
+                channel: routing_rules::Channel::Terminal,
+                token: None,
             },
             TimeoutClass::Pos,
             actions,

@@ -21,6 +21,7 @@ mod saf_window;
 mod security_inputs;
 mod stats;
 mod timers;
+mod tokens;
 
 const ACQ: LinkId = 1;
 const ISS: LinkId = 2;
@@ -494,7 +495,7 @@ fn the_switch_answers_what_it_can_decide_itself() {
     m.set(32, "940830");
     assert_eq!(rc(&one_to(&h.acquire(Millis(0), m), ACQ)), "31");
     let mut m = purchase(32, "000000");
-    m.set(2, &pan("9408990000001"));
+    m.set(2, &pan("9408980000001"));
     assert_eq!(rc(&one_to(&h.acquire(Millis(0), m), ACQ)), "15");
     let mut m = purchase(33, "000000");
     m.set(2, "9408010000001231");
@@ -905,6 +906,8 @@ fn an_entry_forwarded_on_a_link_that_went_down_meanwhile_times_out_at_once() {
         rule: None,
         started: Millis(5),
         deadline: Millis(10_005),
+        channel: routing_rules::Channel::Terminal,
+        token: None,
     };
     let mut actions = Vec::new();
     h.core.track_in_flight(

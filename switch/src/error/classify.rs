@@ -230,7 +230,10 @@ impl Classify for StartError {
             StartError::MissingKey { .. }
             | StartError::JournalKeyMissing
             | StartError::Tls { .. }
-            | StartError::Listen { .. } => Side::Configuration,
+            | StartError::Listen { .. }
+            | StartError::Vault(_)
+            | StartError::TokenApiListen { .. }
+            | StartError::TokenApiTls(_) => Side::Configuration,
             StartError::Store(e) => e.side(),
             StartError::Histogram(_) => Side::Switch,
         }
@@ -239,7 +242,7 @@ impl Classify for StartError {
     fn retry(&self) -> Retry {
         match self {
             // The address may be free again in a moment (a previous run's).
-            StartError::Listen { .. } => Retry::Safe,
+            StartError::Listen { .. } | StartError::TokenApiListen { .. } => Retry::Safe,
             _ => Retry::Unsafe,
         }
     }

@@ -48,6 +48,24 @@ pub enum StartError {
         #[source]
         source: TlsSetupError,
     },
+    /// The token vault cannot be opened (its key-encryption key is missing or
+    /// wrong).
+    #[error(transparent)]
+    Vault(#[from] crate::store::vault::VaultError),
+    /// A token API's address cannot be bound.
+    #[error("token API {api}: cannot listen on {address}: {source}")]
+    TokenApiListen {
+        /// The token API.
+        api: String,
+        /// The configured address.
+        address: SocketAddr,
+        /// Why.
+        #[source]
+        source: io::Error,
+    },
+    /// A token API on TLS without the switch's TLS configuration loaded.
+    #[error("token API {0}: tls = true needs [switch.tls] with its certificates loaded")]
+    TokenApiTls(String),
     /// The latency histogram's bounds were refused (a programming error).
     #[error("latency histogram: {0}")]
     Histogram(#[from] hdrhistogram::CreationError),

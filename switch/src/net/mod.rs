@@ -22,6 +22,8 @@
 //! - [`pin`]: the PIN translations the core asks for, answered at once (the
 //!   software module) or from a task (an HSM adapter);
 //! - [`publish`]: the core's statistics published as metrics once a second;
+//! - `token_listeners`, `token_backend`: the token API's listeners and the
+//!   switch as its backend (enrolments and token changes as core events);
 //! - [`runtime`]: the shared driver state, the tick loop (asleep until the core
 //!   next needs it), action execution,
 //!   graceful drain and reload.
@@ -39,6 +41,8 @@ pub mod pending;
 pub mod pin;
 pub mod publish;
 pub mod runtime;
+pub(crate) mod token_backend;
+pub(crate) mod token_listeners;
 pub mod writer;
 
 pub use bank_links::{read_batch, stream};

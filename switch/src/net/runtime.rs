@@ -238,8 +238,25 @@ impl Shared {
                     }
                 }
                 Action::EnrolmentDone { request, outcome } => {
-                    self.enrolments.finish(request, *outcome);
+                    // The app hears of its token once the token is kept.
+                    let finish = {
+                        let me = self.me.clone();
+                        move || {
+                            if let Some(shared) = me.upgrade() {
+                                shared.enrolments.finish(request, *outcome);
+                            }
+                        }
+                    };
+                    match held {
+                        Some(store) => store.when_durable(wait_for, Box::new(finish)),
+                        None => finish(),
+                    }
                 }
+                Action::SecurityEvent {
+                    link,
+                    event,
+                    reason,
+                } => self.security_event(link, event, reason),
                 Action::TranslatePin(request) => {
                     // Answered at once: what the answer brings goes next.
                     for action in self.translate_pin(request).into_iter().rev() {
@@ -259,6 +276,29 @@ impl Shared {
             );
         }
         confirmed
+    }
+
+    /// Log (paced per link and kind) and count a security event the core found
+    /// (a forged or replayed dynamic code, a token outside its domain).
+    fn security_event(&self, link: LinkId, event: &'static str, reason: &'static str) {
+        let name = self
+            .core
+            .links
+            .get(link)
+            .map(|l| l.config.name.clone())
+            .unwrap_or_default();
+        if let Some(suppressed) = super::event_budget::may_log(&name, event) {
+            tracing::warn!(
+                target: "switch::security",
+                link = %name,
+                event,
+                reason,
+                suppressed,
+                "security event: token payment refused"
+            );
+        }
+        metrics::counter!("switch_security_events_total", "link" => name, "event" => event)
+            .increment(1);
     }
 
     /// Send `msg` on `link` now (waiting for room on the link's queue).
@@ -421,8 +461,14 @@ impl RunningSwitch {
             // Without its key the journal could not hash PANs: do not start.
             let pan_key = jc.pan_key.as_ref().ok_or(StartError::JournalKeyMissing)?;
             let remember = settings.recent_capacity;
-            let (opened, mut recovered) =
-                Store::open_remembering(jc, epoch_unix_ms as i64, remember)?;
+            // With token APIs the store keeps the token vault, under the KEK.
+            let (opened, mut recovered) = if opts.config.token_apis.is_empty() {
+                Store::open_remembering(jc, epoch_unix_ms as i64, remember)?
+            } else {
+                let kek = crate::store::vault::kek_from_config(&opts.config.security)?;
+                let var = opts.config.security.kek_env.as_str();
+                Store::open_with_vault(jc, &kek, var, epoch_unix_ms as i64, remember)?
+            };
             let opened = Arc::new(opened);
             tracing::info!(
                 path = %jc.path.display(),
@@ -451,6 +497,14 @@ impl RunningSwitch {
         settings.journal = journal.is_some();
         let core = Core::new(settings, Arc::new(SharedRoutingTable::new(opts.routing)));
         core.restore_saf(owed, last_saf_id);
+        if let Some(store) = store
+            .as_ref()
+            .filter(|_| !opts.config.token_apis.is_empty())
+        {
+            let tokens = store.load_tokens()?;
+            tracing::info!(tokens = tokens.len(), "token vault loaded");
+            core.restore_tokens(tokens);
+        }
         // Oldest first, so the newest stay when the index is full.
         for f in remembered.iter().rev() {
             core.remember_forwarded(
@@ -518,6 +572,7 @@ impl RunningSwitch {
                 }
             }
         }
+        super::token_listeners::serve_all(&shared, &mut tasks, &mut listening)?;
         tasks.spawn(tick_loop(shared.clone()));
         tasks.spawn(saf_durable_loop(shared.clone(), durable_saf));
         Ok(RunningSwitch {
@@ -606,7 +661,7 @@ const LISTEN_BACKLOG: u32 = 4096;
 
 /// A listening socket on `addr` with [`LISTEN_BACKLOG`] (address reuse on, as
 /// for tokio's `TcpListener::bind`, so a restart does not wait out TIME_WAIT).
-fn listen(addr: std::net::SocketAddr) -> std::io::Result<tokio::net::TcpListener> {
+pub(crate) fn listen(addr: std::net::SocketAddr) -> std::io::Result<tokio::net::TcpListener> {
     let socket = if addr.is_ipv4() {
         tokio::net::TcpSocket::new_v4()?
     } else {

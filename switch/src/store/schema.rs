@@ -9,7 +9,7 @@ CREATE INDEX IF NOT EXISTS journal_keys ON journal(acquirer, transmission, stan)
 ";
 
 /// The version this build writes (2: `journal.processing_code`; 3: the token
-/// vault's tables, [`super::vault::SCHEMA`]).
+/// vault's tables, [`super::vault::SCHEMA`], and `journal.channel`/`app`).
 pub const VERSION: i64 = 3;
 
 /// Bring a database written by an older build (`from`: its `user_version`; 0 for
@@ -18,10 +18,29 @@ pub fn migrate(conn: &rusqlite::Connection, from: i64) -> rusqlite::Result<()> {
     if (1..2).contains(&from) {
         conn.execute_batch("ALTER TABLE journal ADD COLUMN processing_code TEXT;")?;
     }
+    if (1..3).contains(&from) {
+        for column in ["channel", "app"] {
+            if !has_column(conn, "journal", column)? {
+                conn.execute_batch(&format!("ALTER TABLE journal ADD COLUMN {column} TEXT;"))?;
+            }
+        }
+    }
     if from < 3 {
         conn.execute_batch(super::vault::SCHEMA)?;
     }
     Ok(())
+}
+
+/// Whether `table` has `column` (a migration adds only what is missing).
+fn has_column(conn: &rusqlite::Connection, table: &str, column: &str) -> rusqlite::Result<bool> {
+    let mut stmt = conn.prepare(&format!("PRAGMA table_info({table})"))?;
+    let names = stmt.query_map([], |row| row.get::<_, String>(1))?;
+    for name in names {
+        if name? == column {
+            return Ok(true);
+        }
+    }
+    Ok(false)
 }
 
 /// Tables and indexes (idempotent).
@@ -52,7 +71,9 @@ CREATE TABLE IF NOT EXISTS journal (
     elapsed_ms INTEGER NOT NULL,
     reverses_transmission TEXT,       -- for reversals/advices: the original's field 7
     reverses_stan TEXT,               -- ... and field 11
-    reversal BLOB                     -- while forwarded: the request as forwarded (no card data), the 0420 owed on restart made from it
+    reversal BLOB,                    -- while forwarded: the request as forwarded (no card data), the 0420 owed on restart made from it
+    channel TEXT,                     -- terminal, atm or wallet-qr (NULL: written before issue 22)
+    app TEXT                          -- an app's payment: the app's id
 );
 CREATE INDEX IF NOT EXISTS journal_state ON journal(state) WHERE state = 'forwarded';
 CREATE INDEX IF NOT EXISTS journal_reverses ON journal(acquirer, reverses_transmission, reverses_stan)

@@ -401,9 +401,9 @@ fn insert_row(
         "INSERT INTO journal (id, business_day, created_ms, updated_ms, mti, acquirer, issuer,
             transmission, stan, rrn, terminal, switch_stan, pan_first6, pan_last4, pan_hash,
             amount, currency, response_code, auth_code, rule, state, elapsed_ms,
-            reverses_transmission, reverses_stan, reversal, processing_code)
+            reverses_transmission, reverses_stan, reversal, processing_code, channel, app)
          VALUES (?1, ?2, ?3, ?26, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16,
-            ?17, ?18, ?19, ?20, ?21, ?22, ?23, ?24, ?25)
+            ?17, ?18, ?19, ?20, ?21, ?22, ?23, ?24, ?25, ?27, ?28)
          ON CONFLICT(id) DO NOTHING",
     )?
     .execute(params![
@@ -433,6 +433,8 @@ fn insert_row(
         reversal,
         Some(r.processing_code.as_str()).filter(|pc| !pc.is_empty()),
         updated_ms,
+        r.channel.name(),
+        r.app.as_deref(),
     ])
     .map(drop)
 }
@@ -621,6 +623,8 @@ mod tests {
             rule: Some("domestic".into()),
             state,
             elapsed_ms: if forwarded { 0 } else { 4 },
+            channel: routing_rules::Channel::Terminal,
+            app: None,
         })
     }
 

@@ -39,5 +39,7 @@ pub fn record(
         rule: None,
         state,
         elapsed_ms: 3,
+        channel: routing_rules::Channel::Terminal,
+        app: None,
     }
 }

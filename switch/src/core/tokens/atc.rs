@@ -21,9 +21,8 @@ impl AtcWindow {
         if atc > self.high {
             let shift = u32::from(atc - self.high);
             // The old highest becomes bit shift-1; older ones move up with it.
-            self.mask = if shift >= 64 {
-                0
-            } else if self.high == 0 {
+            // Nothing accepted yet, or everything seen falls out of the window.
+            self.mask = if shift >= 64 || self.high == 0 {
                 0
             } else {
                 (self.mask << shift) | (1u64 << (shift - 1))

@@ -11,12 +11,21 @@
 //!
 //! - [`record`]: a token as the store keeps it, its status, the PAN holder;
 //! - [`view`]: what the token API sees: callers, operations, answers, errors;
-//! - [`atc`]: the application transaction counter's replay window.
+//! - [`atc`]: the application transaction counter's replay window;
+//! - [`vault`]: the in-memory vault;
+//! - [`enrol`]: enrolment, the account verification and the token's issue;
+//! - [`payment`]: the checks of a QR payment and the swap token <-> card;
+//! - [`lifecycle`]: suspension, resumption, deletion; restore at start.
 
 pub mod atc;
+pub mod enrol;
+pub mod lifecycle;
+pub mod payment;
 pub mod record;
+pub mod vault;
 pub mod view;
 
 pub use atc::AtcWindow;
+pub use enrol::{EnrolRequest, TokenSeed};
 pub use record::{SecretPan, SuspendedBy, TokenRecord, TokenSecret, TokenStatus};
 pub use view::{Caller, EnrolOutcome, LifecycleOp, TokenError, TokenView};

@@ -10,7 +10,7 @@ use super::atc::AtcWindow;
 
 /// A card number in the clear (the vault needs it to detokenise). Wiped on
 /// drop; `Debug` and `Display` show first 6 / last 4 only.
-#[derive(Clone, PartialEq, Eq)]
+#[derive(Clone, PartialEq, Eq, Hash)]
 pub struct SecretPan(String);
 
 impl SecretPan {
