@@ -290,7 +290,6 @@ pub async fn run_network(args: &DemoArgs, variation: &Variation) -> Result<Outco
             duration: Some(args.duration),
             invalid_rate: args.network.invalid_rate,
             json: true,
-            qr_share: Some(args.qr_share),
             ..AcquirerOptions::defaults(&addr.to_string(), bank)?
         };
         let opts = AcquirerOptions {
@@ -300,9 +299,13 @@ pub async fn run_network(args: &DemoArgs, variation: &Variation) -> Result<Outco
         let (name, bank) = (name.clone(), bank.clone());
         let tls = host_tls(&bank)?;
         let security = host_security(&name)?;
-        let wallets = wallets.clone();
+        let qr_run = (!wallets.is_empty()).then(|| acquirer::qr::QrRun {
+            wallets: wallets.clone(),
+            share: args.qr_share,
+            part: Default::default(),
+        });
         tasks.push(tokio::spawn(async move {
-            acquirer::execute_with_wallets(&opts, tls, security, wallets, false)
+            acquirer::execute_with_wallets(&opts, tls, security, qr_run, false)
                 .await
                 .map(|report| AcquirerResult { name, bank, report })
         }));
