@@ -43,7 +43,6 @@ use tokio::time::Instant;
 
 use crate::cards::CardBase;
 use crate::messages::TxnKind;
-use crate::wallet::Wallet;
 use crate::wire::{self, LinkFormat};
 
 use connection::{Drive, LinkConfig};
@@ -65,6 +64,9 @@ pub struct AcquirerArgs {
     /// MACs and PIN blocks.
     #[command(flatten)]
     pub security: crate::security::SecurityOptions,
+    /// App payments by QR (`--wallet`).
+    #[command(flatten)]
+    pub qr: qr::QrOptions,
 }
 
 /// Parses one flattened options struct, for [`AcquirerOptions::defaults`] and
@@ -153,18 +155,6 @@ pub struct AcquirerOptions {
     /// instead of KPW or the card product's first currency.
     #[arg(long, value_parser = parse_currency)]
     pub currency: Option<u16>,
-    /// Pay a share of purchases by QR with the tokens of this wallet file (from
-    /// `sim wallet enrol`; repeatable, one per app). Its counters are saved back
-    /// after the run unless --wallet-part splits it.
-    #[arg(long, value_name = "FILE")]
-    pub wallet: Vec<PathBuf>,
-    /// Share of purchases paid by QR, 0 to 1 [default: 1 with --wallet].
-    #[arg(long, value_name = "F")]
-    pub qr_share: Option<f64>,
-    /// Pay with the tokens i of each wallet with i % N == K, when N acquirers
-    /// share the wallets (no counter is used twice).
-    #[arg(long, value_name = "K/N", default_value = "0/1")]
-    pub wallet_part: qr::WalletPart,
 }
 
 /// `--mti`: the requests' message type.
@@ -210,9 +200,14 @@ pub async fn run(args: AcquirerArgs) -> Result<(), String> {
         .load(&args.options.bank)
         .map_err(|e| e.to_string())?;
     let security = args.security.load().map_err(|e| e.to_string())?;
-    let args = *args.options;
-    let report = execute_secured(&args, tls, security, true).await?;
-    if args.json {
+    let wallets = args.qr.load()?;
+    let qr_run = args.qr.run(&wallets);
+    let options = *args.options;
+    let report = execute_with_wallets(&options, tls, security, qr_run, true).await;
+    // The counters advanced: saved back, unless this acquirer had only a part.
+    args.qr.save(&wallets)?;
+    let report = report?;
+    if options.json {
         println!("{}", report.to_json());
     } else {
         print!("{}", report.to_text());
@@ -232,7 +227,7 @@ struct Setup {
     duration: Option<Duration>,
 }
 
-fn prepare(args: &AcquirerOptions, wallets: Vec<Arc<Wallet>>) -> Result<Setup, String> {
+fn prepare(args: &AcquirerOptions, qr_run: Option<qr::QrRun>) -> Result<Setup, String> {
     if args.bank.is_empty()
         || args.bank.len() > 11
         || !args.bank.bytes().all(|b| b.is_ascii_digit())
@@ -313,9 +308,8 @@ fn prepare(args: &AcquirerOptions, wallets: Vec<Arc<Wallet>>) -> Result<Setup, S
             seed: args.seed ^ bank_salt(&args.bank),
         },
     )?;
-    if !wallets.is_empty() {
-        let share = args.qr_share.unwrap_or(1.0);
-        plan.set_qr(qr::QrPlan::new(&table, wallets, args.wallet_part, share)?);
+    if let Some(run) = qr_run.filter(|r| !r.wallets.is_empty()) {
+        plan.set_qr(qr::QrPlan::new(&table, run.wallets, run.part, run.share)?);
     }
     let format = LinkFormat::from_names(&args.spec, &args.framing)?;
     check_encodable(&plan, &format, mti, &args.bank)?;
@@ -394,38 +388,27 @@ pub async fn execute_with_tls(
     execute_secured(args, tls, None, signals).await
 }
 
-/// [`execute_with_tls`] with MACs and PIN blocks when `security` is given, and
-/// QR payments with the wallet files of `--wallet` (their counters saved back
-/// after the run when this acquirer used whole wallets).
+/// [`execute_with_tls`] with MACs and PIN blocks when `security` is given.
 pub async fn execute_secured(
     args: &AcquirerOptions,
     tls: Option<Arc<crate::tls::HostTls>>,
     security: Option<Arc<crate::security::HostSecurity>>,
     signals: bool,
 ) -> Result<Report, String> {
-    let mut wallets = Vec::with_capacity(args.wallet.len());
-    for path in &args.wallet {
-        wallets.push(Arc::new(Wallet::load(path).map_err(|e| e.to_string())?));
-    }
-    let report = execute_with_wallets(args, tls, security, wallets.clone(), signals).await;
-    if args.wallet_part.of == 1 {
-        for (wallet, path) in wallets.iter().zip(&args.wallet) {
-            wallet.save(path).map_err(|e| e.to_string())?;
-        }
-    }
-    report
+    execute_with_wallets(args, tls, security, None, signals).await
 }
 
-/// [`execute_secured`] paying with `wallets` held in memory (shared with other
-/// acquirers of the process: their counters are atomic), not `--wallet` files.
+/// [`execute_secured`] paying a share of purchases by QR with the wallets of
+/// `qr_run` (held in memory, possibly shared with other acquirers of the
+/// process: their counters are atomic).
 pub async fn execute_with_wallets(
     args: &AcquirerOptions,
     tls: Option<Arc<crate::tls::HostTls>>,
     security: Option<Arc<crate::security::HostSecurity>>,
-    wallets: Vec<Arc<Wallet>>,
+    qr_run: Option<qr::QrRun>,
     signals: bool,
 ) -> Result<Report, String> {
-    let mut setup = prepare(args, wallets)?;
+    let mut setup = prepare(args, qr_run)?;
     let apps = setup.plan.qr().map(qr::QrPlan::apps).unwrap_or_default();
     setup.format.security = security;
     let addr = resolve(&args.connect).await?;

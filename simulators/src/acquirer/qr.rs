@@ -10,6 +10,7 @@
 //! counter twice; in one process the wallets are shared and their counters
 //! are atomic.
 
+use std::path::PathBuf;
 use std::sync::Arc;
 
 use card_security::wallet::{QrPayload, QR_ENTRY_MODE};
@@ -26,6 +27,66 @@ pub const ENTRY_MODE: &str = QR_ENTRY_MODE;
 const AMOUNT_RANGE: (f64, f64) = (100.0, 2_000_000.0);
 /// KPW, the currency of QR payments.
 pub const QR_CURRENCY: u16 = 408;
+
+/// `sim acquirer`'s QR options.
+#[derive(clap::Args, Debug, Clone, Default)]
+pub struct QrOptions {
+    /// Pay a share of purchases by QR with the tokens of this wallet file (from
+    /// `sim wallet enrol`; repeatable, one per app). Its counters are saved back
+    /// after the run unless --wallet-part splits it.
+    #[arg(long, value_name = "FILE")]
+    pub wallet: Vec<PathBuf>,
+    /// Share of purchases paid by QR, 0 to 1 [default: 1 with --wallet].
+    #[arg(long, value_name = "F")]
+    pub qr_share: Option<f64>,
+    /// Pay with the tokens i of each wallet with i % N == K, when N acquirers
+    /// share the wallets (no counter is used twice).
+    #[arg(long, value_name = "K/N", default_value = "0/1")]
+    pub wallet_part: WalletPart,
+}
+
+impl QrOptions {
+    /// The wallet files, read.
+    pub fn load(&self) -> Result<Vec<Arc<Wallet>>, String> {
+        self.wallet
+            .iter()
+            .map(|p| Wallet::load(p).map(Arc::new).map_err(|e| e.to_string()))
+            .collect()
+    }
+
+    /// What the load pays with (None without wallets).
+    pub fn run(&self, wallets: &[Arc<Wallet>]) -> Option<QrRun> {
+        (!wallets.is_empty()).then(|| QrRun {
+            wallets: wallets.to_vec(),
+            share: self.qr_share.unwrap_or(1.0),
+            part: self.wallet_part,
+        })
+    }
+
+    /// Write the wallets' advanced counters back to their files, when this
+    /// acquirer used whole wallets (parts would overwrite each other's).
+    pub fn save(&self, wallets: &[Arc<Wallet>]) -> Result<(), String> {
+        if self.wallet_part.of != 1 {
+            return Ok(());
+        }
+        for (wallet, path) in wallets.iter().zip(&self.wallet) {
+            wallet.save(path).map_err(|e| e.to_string())?;
+        }
+        Ok(())
+    }
+}
+
+/// The QR channel of one load: the wallets, the share of purchases paid by QR
+/// and which tokens this acquirer uses.
+#[derive(Clone, Debug)]
+pub struct QrRun {
+    /// The wallets (one per app).
+    pub wallets: Vec<Arc<Wallet>>,
+    /// Share of purchases paid by QR, 0 to 1.
+    pub share: f64,
+    /// Which of each wallet's tokens.
+    pub part: WalletPart,
+}
 
 /// Which tokens of a wallet this acquirer pays with: `K/N`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -161,6 +222,7 @@ impl QrPlan {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::acquirer::traffic::tests::national;
     use crate::wallet::WalletToken;
     use card_security::wallet::{CodeData, CodeKey, TokenKey};
 
@@ -176,14 +238,6 @@ mod tests {
             ));
         }
         Arc::new(w)
-    }
-
-    fn national() -> RoutingTable {
-        let path = concat!(
-            env!("CARGO_MANIFEST_DIR"),
-            "/../routing-rules/rules/national.toml"
-        );
-        RoutingTable::load(std::path::Path::new(path)).unwrap().0
     }
 
     #[test]

@@ -146,9 +146,13 @@ async fn qr_payments_carry_tokens_and_codes_and_are_counted_by_app() {
         options.cards_per_range = 20;
         options.count = Some(200);
         options.concurrency = Some(4);
-        options.qr_share = Some(0.4);
         options.timeout_ms = 300;
-        let report = execute_with_wallets(&options, None, None, vec![wallet()], false)
+        let qr_run = super::qr::QrRun {
+            wallets: vec![wallet()],
+            share: 0.4,
+            part: Default::default(),
+        };
+        let report = execute_with_wallets(&options, None, None, Some(qr_run), false)
             .await
             .unwrap();
         let seen = seen.lock().unwrap();
@@ -188,12 +192,7 @@ async fn qr_payments_carry_tokens_and_codes_and_are_counted_by_app() {
 #[test]
 fn card_draws_do_not_change_without_qr() {
     use super::traffic::{Mix, PlanOptions, TrafficPlan};
-    let table = routing_rules::RoutingTable::load(std::path::Path::new(concat!(
-        env!("CARGO_MANIFEST_DIR"),
-        "/../routing-rules/rules/national.toml"
-    )))
-    .unwrap()
-    .0;
+    let table = super::traffic::tests::national();
     let cards = Arc::new(crate::cards::CardBase::generate(&table, 1, 20));
     let options = PlanOptions {
         issuers: Vec::new(),
@@ -210,4 +209,52 @@ fn card_draws_do_not_change_without_qr() {
     for _ in 0..500 {
         assert_eq!(a.next(&plain), b.next(&with_zero));
     }
+}
+
+/// `--wallet`, `--qr-share`, `--wallet-part` on the command line: the files
+/// are read, the share and part kept, and the counters saved back only when
+/// the acquirer used whole wallets.
+#[test]
+fn command_line_wallet_options() {
+    #[derive(clap::Parser)]
+    struct Cli {
+        #[command(flatten)]
+        args: super::AcquirerArgs,
+    }
+    let dir = std::env::temp_dir().join(format!("acq-wallet-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let path = dir.join("w.json");
+    wallet().save(&path).unwrap();
+    let parse = |extra: &[&str]| {
+        let mut argv = vec!["sim", "--connect", "127.0.0.1:1", "--bank", "940857"];
+        argv.extend_from_slice(extra);
+        <Cli as clap::Parser>::try_parse_from(argv).unwrap().args.qr
+    };
+    let file = path.to_str().unwrap();
+    let split = parse(&[
+        "--wallet",
+        file,
+        "--qr-share",
+        "0.5",
+        "--wallet-part",
+        "1/2",
+    ]);
+    let wallets = split.load().unwrap();
+    let run = split.run(&wallets).unwrap();
+    assert_eq!((run.share, run.part.part, run.part.of), (0.5, 1, 2));
+    wallets[0].next_payload(0).unwrap();
+    split.save(&wallets).unwrap();
+    assert_eq!(
+        Wallet::load(&path).unwrap().tokens[0].next_atc(),
+        1,
+        "a part never writes"
+    );
+    let whole = parse(&["--wallet", file]);
+    let wallets = whole.load().unwrap();
+    assert_eq!(whole.run(&wallets).unwrap().share, 1.0);
+    wallets[0].next_payload(0).unwrap();
+    whole.save(&wallets).unwrap();
+    assert_eq!(Wallet::load(&path).unwrap().tokens[0].next_atc(), 2);
+    assert!(parse(&[]).run(&[]).is_none());
+    std::fs::remove_dir_all(&dir).unwrap();
 }

@@ -417,7 +417,7 @@ pub fn amount(kind: TxnKind, card: &Eligible, rng: &mut SplitMix) -> u64 {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
 
     pub(crate) fn national() -> RoutingTable {

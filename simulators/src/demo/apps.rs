@@ -59,6 +59,28 @@ pub fn free_token_api_ports(config: &mut Config) -> Result<Vec<AppApi>, String> 
     Ok(apps)
 }
 
+/// With token APIs the switch keeps its token vault under the KEK
+/// (`[switch.security] kek_env`, default `SWITCH_KEK`): when that variable is
+/// unset, the demo makes a KEK for its run (as it does the PAN key), in this
+/// process's environment only. Called before any host starts, while the
+/// process has no other thread reading its environment.
+pub fn ensure_kek(config: &Config) -> Result<(), String> {
+    if config.token_apis.is_empty() {
+        return Ok(());
+    }
+    let var = match config.security.kek_env.as_str() {
+        "" => card_security::kek::DEFAULT_KEK_ENV,
+        v => v,
+    };
+    if std::env::var_os(var).is_some() {
+        return Ok(());
+    }
+    let kek = card_security::KeyMaterial::random(32).map_err(|e| e.to_string())?;
+    tracing::info!("no {var} in this environment: the demo uses a KEK made for its run");
+    std::env::set_var(var, kek.to_hex().as_str());
+    Ok(())
+}
+
 /// The wallets enrolled, and what became of the enrolments.
 #[derive(Debug, Default)]
 pub struct DemoApps {
@@ -137,8 +159,14 @@ fn refused_all(label: &str) -> EnrolSummary {
 }
 
 /// The channel report of the run: text, JSON, and whether no answer to a QR
-/// payment carried anything but its token.
-pub fn channel_report(results: &[AcquirerResult], apps: &DemoApps) -> (String, Value, bool) {
+/// payment carried anything but its token. `booked`: the approvals the issuers
+/// counted as token payments (gross: a QR payment the acquirer timed out and
+/// reversed is among them, so this is at least the acquirers' QR approvals).
+pub fn channel_report(
+    results: &[AcquirerResult],
+    apps: &DemoApps,
+    booked: u64,
+) -> (String, Value, bool) {
     let mut channels = ChannelStats::default();
     let mut app_names: Vec<String> = Vec::new();
     for r in results {
@@ -159,6 +187,12 @@ pub fn channel_report(results: &[AcquirerResult], apps: &DemoApps) -> (String, V
     for line in channels.text(&app_names).lines() {
         text.push_str(&format!("  {line}\n"));
     }
+    if channels.qr.sent > 0 {
+        text.push_str(&format!(
+            "  issuers booked {booked} token payments (field 48), acquirers saw {} QR approvals\n",
+            channels.qr.approved
+        ));
+    }
     let enrolments: Map<String, Value> = apps
         .enrolments
         .iter()
@@ -168,6 +202,7 @@ pub fn channel_report(results: &[AcquirerResult], apps: &DemoApps) -> (String, V
         "off": apps.off,
         "enrolments": enrolments,
         "channels": channels.to_json(&app_names),
+        "issuers_booked_token_payments": booked,
     });
     (text, json, clean)
 }
@@ -232,7 +267,7 @@ mod tests {
             result(Channel::Qr(1), *b"57", true),
             result(Channel::Qr(1), *b"00", true),
         ];
-        let (text, json, clean) = channel_report(&results, &apps);
+        let (text, json, clean) = channel_report(&results, &apps, 1);
         assert!(clean);
         assert!(
             text.contains("enrolment jonsong: enrolled 7, refused 3"),
@@ -245,6 +280,7 @@ mod tests {
         assert_eq!(json["channels"]["qr"]["response_codes"]["57"], 1);
         assert_eq!(json["enrolments"]["jonsong"]["enrolled"], 7);
         let leaked = [result(Channel::Qr(0), *b"00", false)];
-        assert!(!channel_report(&leaked, &apps).2);
+        assert!(text.contains("issuers booked 1 token payments"), "{text}");
+        assert!(!channel_report(&leaked, &apps, 1).2);
     }
 }

@@ -208,6 +208,7 @@ pub async fn run_network(args: &DemoArgs, variation: &Variation) -> Result<Outco
         }
     };
 
+    apps::ensure_kek(&config)?;
     let app_apis = apps::free_token_api_ports(&mut config)?;
     if !(0.0..=1.0).contains(&args.qr_share) {
         return Err(format!(
@@ -291,7 +292,6 @@ pub async fn run_network(args: &DemoArgs, variation: &Variation) -> Result<Outco
             duration: Some(args.duration),
             invalid_rate: args.network.invalid_rate,
             json: true,
-            qr_share: Some(args.qr_share),
             ..AcquirerOptions::defaults(&addr.to_string(), bank)?
         };
         let opts = AcquirerOptions {
@@ -301,9 +301,13 @@ pub async fn run_network(args: &DemoArgs, variation: &Variation) -> Result<Outco
         let (name, bank) = (name.clone(), bank.clone());
         let tls = host_tls(&bank)?;
         let security = host_security(&name)?;
-        let wallets = wallets.clone();
+        let qr_run = (!wallets.is_empty()).then(|| acquirer::qr::QrRun {
+            wallets: wallets.clone(),
+            share: args.qr_share,
+            part: Default::default(),
+        });
         tasks.push(tokio::spawn(async move {
-            acquirer::execute_with_wallets(&opts, tls, security, wallets, false)
+            acquirer::execute_with_wallets(&opts, tls, security, qr_run, false)
                 .await
                 .map(|report| AcquirerResult { name, bank, report })
         }));
@@ -330,8 +334,10 @@ pub async fn run_network(args: &DemoArgs, variation: &Variation) -> Result<Outco
         &interchange,
     )?;
     let mut issuer_totals = BTreeMap::new();
+    let mut token_payments_booked = 0;
     for (bank, running) in issuers {
         let snap = running.stop().await?;
+        token_payments_booked += snap.token_payments.count;
         let approved = snap.approved_total();
         let net = Total {
             count: approved.count - snap.reversed.count.min(approved.count),
@@ -349,7 +355,7 @@ pub async fn run_network(args: &DemoArgs, variation: &Variation) -> Result<Outco
         &stand_ins,
         &added,
         (&settlements, &settled),
-        apps::channel_report(&results, &demo_apps),
+        apps::channel_report(&results, &demo_apps, token_payments_booked),
     )?;
     Ok(Outcome {
         summary,

@@ -183,34 +183,22 @@ impl Snapshot {
             .iter()
             .map(|(acq, t)| (acq.clone(), t.to_json()))
             .collect();
-        let declined: Map<String, Value> = self
-            .declined
-            .iter()
-            .map(|(rc, n)| (rc.clone(), Value::from(*n)))
-            .collect();
         let mut m = Map::new();
         m.insert("approved".into(), Value::Object(approved));
         m.insert("reversed".into(), self.reversed.to_json());
-        m.insert("declined".into(), Value::Object(declined));
-        let by_app: Map<String, Value> = self
-            .token_by_app
-            .iter()
-            .map(|(app, n)| (app.clone(), Value::from(*n)))
-            .collect();
+        m.insert("declined".into(), counts_json(&self.declined));
         let mut token = Map::new();
         token.insert("approved".into(), self.token_payments.count.into());
         token.insert(
             "amount".into(),
             amount_text(self.token_payments.amount).into(),
         );
-        token.insert("by_app".into(), Value::Object(by_app));
+        token.insert("by_app".into(), counts_json(&self.token_by_app));
         m.insert("token_payments".into(), Value::Object(token));
-        let verifications: Map<String, Value> = self
-            .account_verifications
-            .iter()
-            .map(|(rc, n)| (rc.clone(), Value::from(*n)))
-            .collect();
-        m.insert("account_verifications".into(), Value::Object(verifications));
+        m.insert(
+            "account_verifications".into(),
+            counts_json(&self.account_verifications),
+        );
         Value::Object(m)
     }
 
@@ -227,6 +215,16 @@ impl Snapshot {
     pub fn declined_total(&self) -> u64 {
         self.declined.values().sum()
     }
+}
+
+/// `{"key": count, ...}` in key order.
+fn counts_json(counts: &BTreeMap<String, u64>) -> Value {
+    Value::Object(
+        counts
+            .iter()
+            .map(|(k, n)| (k.clone(), Value::from(*n)))
+            .collect(),
+    )
 }
 
 fn temp_path(path: &Path) -> PathBuf {

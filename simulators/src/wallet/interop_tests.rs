@@ -27,6 +27,7 @@ use switch::token_api::TokenBackend;
 use tokio::net::TcpListener;
 
 use super::*;
+use crate::acquirer::traffic::tests::national;
 use crate::cards::{CardBase, CardStatus};
 
 /// Tokens issued by the backend: token -> (view, key).
@@ -120,11 +121,7 @@ impl TokenBackend for RulesBackend {
 #[tokio::test]
 async fn enrols_through_the_switchs_token_api() {
     let run = async {
-        let path = concat!(
-            env!("CARGO_MANIFEST_DIR"),
-            "/../routing-rules/rules/national.toml"
-        );
-        let table = RoutingTable::load(std::path::Path::new(path)).unwrap().0;
+        let table = national();
         let cards = CardBase::generate(&table, 1, 50);
         let issued: Issued = Arc::default();
         let backend = Arc::new(RulesBackend {

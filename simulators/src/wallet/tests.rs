@@ -14,11 +14,11 @@ use http_body_util::{BodyExt, Full};
 use hyper::body::Incoming;
 use hyper::{Request, Response, StatusCode};
 use hyper_util::rt::TokioIo;
-use routing_rules::RoutingTable;
 use serde_json::{json, Value};
 use tokio::net::TcpListener;
 
 use super::*;
+use crate::acquirer::traffic::tests::national;
 
 /// What the stand-in API saw and issued.
 #[derive(Default)]
@@ -120,14 +120,6 @@ async fn stand_in_api() -> (String, Arc<Mutex<Issued>>) {
     (addr, state)
 }
 
-fn national() -> RoutingTable {
-    let path = concat!(
-        env!("CARGO_MANIFEST_DIR"),
-        "/../routing-rules/rules/national.toml"
-    );
-    RoutingTable::load(std::path::Path::new(path)).unwrap().0
-}
-
 #[tokio::test]
 async fn enrols_cards_and_pays_with_codes_the_keys_verify() {
     let run = async {
@@ -223,4 +215,96 @@ async fn an_api_that_is_not_there_is_an_error() {
     drop(listener);
     let e = TokenApi::connect(&addr, None).await.err().unwrap();
     assert!(e.to_string().contains(&addr), "{e}");
+}
+
+#[derive(clap::Parser)]
+struct Cli {
+    #[command(subcommand)]
+    command: WalletCommand,
+}
+
+fn command(argv: &[&str]) -> WalletArgs {
+    let cli = <Cli as clap::Parser>::try_parse_from(
+        std::iter::once("wallet").chain(argv.iter().copied()),
+    )
+    .unwrap();
+    WalletArgs {
+        command: cli.command,
+    }
+}
+
+/// The command line: enrol writes a private wallet file, qr shows a code and
+/// advances the file's counter, suspend calls the API; a bad --token is refused
+/// before any call.
+#[tokio::test]
+async fn command_line_enrol_qr_and_suspend() {
+    let run = async {
+        let (addr, state) = stand_in_api().await;
+        let dir = std::env::temp_dir().join(format!("wallet-cli-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let out = dir.join("jonsong.json");
+        let rules = concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/../routing-rules/rules/national.toml"
+        );
+        let out_text = out.to_str().unwrap();
+        run(command(&[
+            "enrol",
+            "--api",
+            &addr,
+            "--app",
+            "jonsong",
+            "--rules",
+            rules,
+            "--cards-per-range",
+            "20",
+            "--cards",
+            "12",
+            "--issuers",
+            "940810",
+            "--out",
+            out_text,
+        ]))
+        .await
+        .unwrap();
+        let wallet = Wallet::load(&out).unwrap();
+        assert_eq!(wallet.tokens.len(), 12);
+        assert_eq!(wallet.tokens[0].next_atc(), 1);
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt;
+            assert_eq!(
+                std::fs::metadata(&out).unwrap().permissions().mode() & 0o777,
+                0o600
+            );
+        }
+        let second = wallet.tokens[1].token.clone();
+        run(command(&["qr", "--wallet", out_text, "--token", &second]))
+            .await
+            .unwrap();
+        let after = Wallet::load(&out).unwrap();
+        assert_eq!(
+            (after.tokens[0].next_atc(), after.tokens[1].next_atc()),
+            (1, 2)
+        );
+        run(command(&[
+            "suspend", "--api", &addr, "--app", "jonsong", "--token", &second,
+        ]))
+        .await
+        .unwrap();
+        assert_eq!(state.lock().unwrap().tokens[&second].1, "suspended");
+        let e = run(command(&[
+            "delete", "--api", &addr, "--app", "jonsong", "--token", "12ab",
+        ]))
+        .await
+        .unwrap_err();
+        assert!(e.contains("--token"), "{e}");
+        assert!(run(command(&["qr", "--wallet", out_text, "--token", "1"]))
+            .await
+            .is_err());
+        std::fs::remove_dir_all(&dir).unwrap();
+    };
+    tokio::time::timeout(Duration::from_secs(30), run)
+        .await
+        .unwrap();
 }

@@ -155,11 +155,9 @@ mod tests {
     #![allow(clippy::unwrap_used)]
     use super::*;
 
+    /// Test vectors in hex (the key parser reads any even run of hex digits).
     fn hex(text: &str) -> Vec<u8> {
-        (0..text.len())
-            .step_by(2)
-            .map(|i| u8::from_str_radix(&text[i..i + 2], 16).unwrap())
-            .collect()
+        KeyMaterial::from_hex(text).unwrap().expose().to_vec()
     }
 
     /// RFC 4493 section 4: AES-128 CMAC of the empty message and of 16, 40 and
