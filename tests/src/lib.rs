@@ -366,9 +366,6 @@ pub fn acquirer_options(
         json: true,
         mti: RequestType::Financial,
         currency: None,
-        wallet: Vec::new(),
-        qr_share: None,
-        wallet_part: Default::default(),
     }
 }
 
