@@ -63,7 +63,7 @@ async fn metrics_show_the_cores_main_series() {
     iss.send(&answer(&fwd, "00")).await;
     assert_eq!(acq.recv(WAIT).await.unwrap().text(39).unwrap(), "00");
     // Unknown BIN: declined 15 by the switch.
-    acq.send(&purchase(&pan("9408990000001"), "940810", 2, 100))
+    acq.send(&purchase(&pan("9408980000001"), "940810", 2, 100))
         .await;
     assert_eq!(acq.recv(WAIT).await.unwrap().text(39).unwrap(), "15");
 

@@ -68,7 +68,7 @@ async fn routing_declines_are_answered_by_the_switch() {
         .await;
     assert!(iss.recv(WAIT).await.is_some());
     // Unknown BIN: 15, nothing reaches the issuer.
-    acq.send(&purchase(&pan("9408990000001"), "940810", 2, 100))
+    acq.send(&purchase(&pan("9408980000001"), "940810", 2, 100))
         .await;
     assert_eq!(acq.recv(WAIT).await.unwrap().text(39).unwrap(), "15");
     // Another bank's id in field 32 on this link: 31.
