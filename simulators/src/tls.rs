@@ -74,13 +74,24 @@ impl TlsOptions {
 
     /// Load the files for bank `bank`; None when TLS is off.
     pub fn load(&self, bank: &str) -> Result<Option<Arc<HostTls>>, HostTlsError> {
+        self.load_bundle(bank, Bundle::for_bank)
+    }
+
+    /// Load the files for payment app `app` (its bundle is `DIR/apps/APP` of
+    /// `switch gen-certs`); None when TLS is off.
+    pub fn load_app(&self, app: &str) -> Result<Option<Arc<HostTls>>, HostTlsError> {
+        self.load_bundle(app, Bundle::for_app)
+    }
+
+    fn load_bundle(
+        &self,
+        bank: &str,
+        for_party: fn(&std::path::Path, &str) -> Bundle,
+    ) -> Result<Option<Arc<HostTls>>, HostTlsError> {
         if !self.enabled() {
             return Ok(None);
         }
-        let bundle = self
-            .tls_dir
-            .as_deref()
-            .map(|dir| Bundle::for_bank(dir, bank));
+        let bundle = self.tls_dir.as_deref().map(|dir| for_party(dir, bank));
         if let (Some(b), None) = (&bundle, &self.tls_cert) {
             // The likeliest mistake: another bank's folder, or a folder of old files.
             if !b.cert().is_file() {
@@ -135,8 +146,8 @@ impl TlsOptions {
 pub enum HostTlsError {
     /// `--tls-dir` is not this bank's folder (nor the directory holding it).
     #[error(
-        "--tls-dir {}: no {file} here: give bank {bank}'s folder from switch gen-certs \
-         (DIR/banks/{bank}) or the gen-certs directory DIR",
+        "--tls-dir {}: no {file} here: give {bank}'s folder from switch gen-certs \
+         (DIR/banks/{bank} for a bank, DIR/apps/{bank} for an app) or the gen-certs directory DIR",
         dir.display()
     )]
     NotThisBank {

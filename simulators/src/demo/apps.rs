@@ -18,6 +18,7 @@ use switch::core::tokens::Caller;
 
 use crate::acquirer::channels::ChannelStats;
 use crate::cards::CardBase;
+use crate::tls::HostTls;
 use crate::wallet::{enrol, pick_cards, EnrolSummary, TokenApi, Wallet};
 
 use super::AcquirerResult;
@@ -29,7 +30,7 @@ pub struct AppApi {
     pub app: String,
     /// Its listener.
     pub address: SocketAddr,
-    /// Whether it wants mutual TLS (the demo has no app certificates: skipped).
+    /// Whether it wants mutual TLS (with the app's certificate).
     pub tls: bool,
 }
 
@@ -114,9 +115,11 @@ impl DemoApps {
 /// Enrol `cards` cards of the catalogue for every app of `table` that has a
 /// token API in `apis`. A token API that cannot be reached turns app payments
 /// off (said in the report) rather than failing the demo.
+/// `app_tls` gives an app's side of mutual TLS, for listeners that want it.
 pub async fn enrol_apps(
     table: &RoutingTable,
     apis: &[AppApi],
+    app_tls: impl Fn(&str) -> Result<Option<Arc<HostTls>>, String>,
     base: &CardBase,
     seed: u64,
     cards: usize,
@@ -126,14 +129,13 @@ pub async fn enrol_apps(
         let Some(api) = apis.iter().find(|a| a.app == app.id) else {
             continue;
         };
-        if api.tls {
-            out.enrolments
-                .push((app.id.clone(), refused_all("skipped: TLS token API")));
-            continue;
-        }
+        let tls = match api.tls.then(|| app_tls(&app.id)).transpose() {
+            Ok(tls) => tls.flatten(),
+            Err(e) => return DemoApps::off(format!("{}: {e}", app.id)),
+        };
         // Each app its own users: another draw of the catalogue.
         let drawn = pick_cards(base, table, seed ^ ((n as u64 + 1) << 32), cards, &[]);
-        let mut client = match TokenApi::connect(&api.address.to_string(), None).await {
+        let mut client = match TokenApi::connect(&api.address.to_string(), tls).await {
             Ok(c) => c,
             Err(e) => return DemoApps::off(e.to_string()),
         };
@@ -149,13 +151,6 @@ pub async fn enrol_apps(
         out.off = Some("no app enrolled a card (no token API for the rules' apps?)".into());
     }
     out
-}
-
-fn refused_all(label: &str) -> EnrolSummary {
-    EnrolSummary {
-        enrolled: 0,
-        refused: [(label.to_string(), 1)].into(),
-    }
 }
 
 /// The channel report of the run: text, JSON, and whether no answer to a QR

@@ -269,7 +269,19 @@ pub async fn run_network(args: &DemoArgs, variation: &Variation) -> Result<Outco
     let demo_apps = if args.qr_share > 0.0 {
         let base =
             crate::cards::CardBase::generate(&table, args.network.seed, args.cards_per_range);
-        apps::enrol_apps(&table, &app_apis, &base, args.network.seed, args.app_cards).await
+        let app_tls = |app: &str| match &certs {
+            Some(c) => c.app(app),
+            None => Ok(None),
+        };
+        apps::enrol_apps(
+            &table,
+            &app_apis,
+            app_tls,
+            &base,
+            args.network.seed,
+            args.app_cards,
+        )
+        .await
     } else {
         apps::DemoApps::off("--qr-share 0".into())
     };
@@ -668,6 +680,18 @@ impl DemoCerts {
             ..Default::default()
         }
         .load(bank)
+        .map_err(|e| e.to_string())
+    }
+}
+
+impl DemoCerts {
+    /// Payment app `app`'s side of its token API, from its bundle folder alone.
+    fn app(&self, app: &str) -> Result<Option<std::sync::Arc<crate::tls::HostTls>>, String> {
+        crate::tls::TlsOptions {
+            tls_dir: Some(switch::tls::layout::Layout::new(&self.dir).app(app).dir),
+            ..Default::default()
+        }
+        .load_app(app)
         .map_err(|e| e.to_string())
     }
 }

@@ -64,8 +64,9 @@ pub struct AppConnection {
     /// The app's id (as in the routing rules), e.g. koryo-pay.
     #[arg(long, value_name = "ID")]
     pub app: String,
-    /// Mutual TLS with the app's certificate (its folder, with APP.crt and
-    /// APP.key, ca.crt and ca.crl).
+    /// Mutual TLS with the app's certificate: `--tls-dir` the gen-certs
+    /// directory (its apps/APP is used) or the app's folder (APP.crt, APP.key,
+    /// ca.crt, ca.crl).
     #[command(flatten)]
     pub tls: crate::tls::TlsOptions,
 }
@@ -73,7 +74,7 @@ pub struct AppConnection {
 impl AppConnection {
     /// Connect to the API.
     pub async fn connect(&self) -> Result<TokenApi, String> {
-        let tls = self.tls.load(&self.app).map_err(|e| e.to_string())?;
+        let tls = self.tls.load_app(&self.app).map_err(|e| e.to_string())?;
         TokenApi::connect(&self.api, tls)
             .await
             .map_err(|e| e.to_string())
