@@ -60,28 +60,6 @@ pub fn free_token_api_ports(config: &mut Config) -> Result<Vec<AppApi>, String> 
     Ok(apps)
 }
 
-/// With token APIs the switch keeps its token vault under the KEK
-/// (`[switch.security] kek_env`, default `SWITCH_KEK`): when that variable is
-/// unset, the demo makes a KEK for its run (as it does the PAN key), in this
-/// process's environment only. Called before any host starts, while the
-/// process has no other thread reading its environment.
-pub fn ensure_kek(config: &Config) -> Result<(), String> {
-    if config.token_apis.is_empty() {
-        return Ok(());
-    }
-    let var = match config.security.kek_env.as_str() {
-        "" => card_security::kek::DEFAULT_KEK_ENV,
-        v => v,
-    };
-    if std::env::var_os(var).is_some() {
-        return Ok(());
-    }
-    let kek = card_security::KeyMaterial::random(32).map_err(|e| e.to_string())?;
-    tracing::info!("no {var} in this environment: the demo uses a KEK made for its run");
-    std::env::set_var(var, kek.to_hex().as_str());
-    Ok(())
-}
-
 /// The wallets enrolled, and what became of the enrolments.
 #[derive(Debug, Default)]
 pub struct DemoApps {

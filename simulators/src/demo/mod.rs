@@ -208,7 +208,6 @@ pub async fn run_network(args: &DemoArgs, variation: &Variation) -> Result<Outco
         }
     };
 
-    apps::ensure_kek(&config)?;
     let app_apis = apps::free_token_api_ports(&mut config)?;
     if !(0.0..=1.0).contains(&args.qr_share) {
         return Err(format!(
