@@ -27,9 +27,7 @@ impl IssuerTap {
         let listener = TcpListener::bind("127.0.0.1:0")
             .await
             .unwrap_or_else(|e| panic!("tap: bind: {e}"));
-        let addr = listener
-            .local_addr()
-            .unwrap_or_else(|e| panic!("tap: {e}"));
+        let addr = listener.local_addr().unwrap_or_else(|e| panic!("tap: {e}"));
         let seen = Arc::new(Mutex::new(Vec::new()));
         let kept = seen.clone();
         let task = tokio::spawn(async move {
