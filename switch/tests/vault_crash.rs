@@ -10,9 +10,8 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // a test fails by panicking
 
-use std::net::TcpListener;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::{Child, Command};
 use std::time::Duration;
 
 use card_security::wallet::{CodeInput, CodeKey, QrPayload, TokenKey, QR_ENTRY_MODE};
@@ -27,6 +26,9 @@ use simulators::issuer::{self, IssuerOptions};
 use simulators::wallet::TokenApi;
 use tokio::net::TcpStream;
 use tokio_util::codec::Framed;
+
+mod switch_process;
+use switch_process::{free_port, wait_for_port};
 
 const RULES: &str = concat!(
     env!("CARGO_MANIFEST_DIR"),
@@ -46,40 +48,13 @@ const PAN_KEY_HEX: &str = "f0e1d2c3b4a5968778695a4b3c2d1e0f";
 const BOUND: Duration = Duration::from_secs(90);
 const ANSWER: Duration = Duration::from_secs(10);
 
-fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
 fn start_switch(config: &Path, log: &Path) -> Child {
-    let log = std::fs::OpenOptions::new()
-        .create(true)
-        .append(true)
-        .open(log)
-        .unwrap();
-    Command::new(env!("CARGO_BIN_EXE_switch"))
-        .args(["run", "--config"])
-        .arg(config)
-        .env("RUST_LOG", "debug")
-        .env(KEK_VAR, KEK_HEX)
-        .env(PAN_KEY_VAR, PAN_KEY_HEX)
-        .stdout(Stdio::null())
-        .stderr(log)
-        .spawn()
-        .unwrap()
-}
-
-async fn wait_for_port(port: u16) {
-    for _ in 0..400 {
-        if TcpStream::connect(("127.0.0.1", port)).await.is_ok() {
-            return;
-        }
-        tokio::time::sleep(Duration::from_millis(25)).await;
-    }
-    panic!("the switch did not listen on {port}");
+    switch_process::start_switch(
+        config,
+        log,
+        "debug",
+        &[(KEK_VAR, KEK_HEX), (PAN_KEY_VAR, PAN_KEY_HEX)],
+    )
 }
 
 /// A raw acquirer host (binary2 framing, iso87ascii).
