@@ -23,12 +23,8 @@ use switch::store::open_connection;
 use switch::store::settlement::settle;
 
 mod switch_process;
-use switch_process::{free_port, wait_for_port};
+use switch_process::{free_port, wait_for_port, RULES};
 
-const RULES: &str = concat!(
-    env!("CARGO_MANIFEST_DIR"),
-    "/../routing-rules/rules/national.toml"
-);
 const ACQUIRER: &str = "940810";
 const ISSUER: &str = "940820";
 const SEED: u64 = 7;

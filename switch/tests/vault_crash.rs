@@ -28,12 +28,8 @@ use tokio::net::TcpStream;
 use tokio_util::codec::Framed;
 
 mod switch_process;
-use switch_process::{free_port, wait_for_port};
+use switch_process::{free_port, wait_for_port, RULES};
 
-const RULES: &str = concat!(
-    env!("CARGO_MANIFEST_DIR"),
-    "/../routing-rules/rules/national.toml"
-);
 const ACQUIRER: &str = "940810";
 const ISSUER: &str = "940800";
 const KORYO_PAY: &str = "94000000001";

@@ -9,6 +9,12 @@ use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
+/// The national routing rules.
+pub const RULES: &str = concat!(
+    env!("CARGO_MANIFEST_DIR"),
+    "/../routing-rules/rules/national.toml"
+);
+
 /// A loopback port free a moment ago (the switch's configuration names ports).
 pub fn free_port() -> u16 {
     std::net::TcpListener::bind("127.0.0.1:0")
