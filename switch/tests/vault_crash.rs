@@ -372,5 +372,9 @@ address = "127.0.0.1:{api_port}"
         text.contains("reason=\"counter replayed\""),
         "the refusal after the restart was not the counter's"
     );
+    // For the whole suite's scan (scripts/test.sh), the switch's log is kept.
+    if let Some(suite) = std::env::var_os("SUITE_LOG_DIR") {
+        let _ = std::fs::copy(&log, Path::new(&suite).join("vault-crash-switch.log"));
+    }
     let _ = std::fs::remove_dir_all(&dir);
 }
