@@ -9,9 +9,8 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // a test fails by panicking
 
-use std::net::TcpListener;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::{Child, Command};
 use std::time::Duration;
 
 use routing_rules::RoutingTable;
@@ -23,10 +22,9 @@ use switch::store::business_day::scheduled_day;
 use switch::store::open_connection;
 use switch::store::settlement::settle;
 
-const RULES: &str = concat!(
-    env!("CARGO_MANIFEST_DIR"),
-    "/../routing-rules/rules/national.toml"
-);
+mod switch_process;
+use switch_process::{free_port, wait_for_port, RULES};
+
 const ACQUIRER: &str = "940810";
 const ISSUER: &str = "940820";
 const SEED: u64 = 7;
@@ -39,42 +37,13 @@ fn env_or(name: &str, default: f64) -> f64 {
         .unwrap_or(default)
 }
 
-fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
 fn start_switch(config: &Path, log: &Path) -> Child {
-    let log = std::fs::OpenOptions::new()
-        .create(true)
-        .append(true)
-        .open(log)
-        .unwrap();
-    Command::new(env!("CARGO_BIN_EXE_switch"))
-        .args(["run", "--config"])
-        .arg(config)
-        .env("RUST_LOG", "info")
-        .env("CRASH_TEST_PAN_KEY", "00112233445566778899aabbccddeeff")
-        .stdout(Stdio::null())
-        .stderr(log)
-        .spawn()
-        .unwrap()
-}
-
-async fn wait_for_port(port: u16) {
-    for _ in 0..200 {
-        if tokio::net::TcpStream::connect(("127.0.0.1", port))
-            .await
-            .is_ok()
-        {
-            return;
-        }
-        tokio::time::sleep(Duration::from_millis(25)).await;
-    }
-    panic!("the switch did not listen on {port}");
+    switch_process::start_switch(
+        config,
+        log,
+        "info",
+        &[("CRASH_TEST_PAN_KEY", "00112233445566778899aabbccddeeff")],
+    )
 }
 
 fn unix_ms() -> i64 {

@@ -8,6 +8,7 @@
 #![allow(clippy::panic, clippy::unwrap_used, clippy::expect_used)]
 
 pub mod secrets;
+pub mod tap;
 
 use std::io::Write as _;
 use std::net::SocketAddr;
@@ -92,6 +93,16 @@ pub async fn start_switch_with_security(
     let options = switch_options(text);
     let module = module(&options.config);
     RunningSwitch::start_with_security(options, module)
+        .await
+        .unwrap_or_else(|e| panic!("start: {e}"))
+}
+
+/// [`start_switch`] with the options changed by `edit` first (a journal's key,
+/// the token vault's KEK, ...).
+pub async fn start_switch_with(text: &str, edit: impl FnOnce(&mut SwitchOptions)) -> RunningSwitch {
+    let mut options = switch_options(text);
+    edit(&mut options);
+    RunningSwitch::start(options)
         .await
         .unwrap_or_else(|e| panic!("start: {e}"))
 }
