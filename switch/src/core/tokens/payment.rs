@@ -60,13 +60,18 @@ impl TokenUse {
     /// Field 48 toward the issuer: `TK` + length + token, `AP` + length +
     /// requestor id (tags of two letters, lengths of three digits).
     pub fn field48(&self) -> String {
-        format!(
-            "TK{:03}{}AP{:03}{}",
-            self.token.len(),
-            self.token.as_str(),
-            self.requestor_id.len(),
-            self.requestor_id.as_str()
-        )
+        let (token, requestor) = (self.token.as_str(), self.requestor_id.as_str());
+        let mut f = String::with_capacity(10 + token.len() + requestor.len());
+        for (tag, value) in [("TK", token), ("AP", requestor)] {
+            f.push_str(tag);
+            // Lengths of three digits (values here are at most 19 characters).
+            let n = value.len().min(999);
+            f.push(char::from(b'0' + (n / 100) as u8));
+            f.push(char::from(b'0' + (n / 10 % 10) as u8));
+            f.push(char::from(b'0' + (n % 10) as u8));
+            f.push_str(value);
+        }
+        f
     }
 
     /// The acquirer's answer: its token in field 2, its own 14 and 48 (absent if
@@ -228,10 +233,14 @@ impl Core {
                     SecurityEvent::TokenReplay,
                 );
             }
-            actions.push(Action::Store(StoreOp::TokenAtc {
-                token: entry.record.token.clone(),
-                atc: entry.record.atc,
-            }));
+            // Kept where a store keeps anything (with a journal); without one
+            // the window lives in memory only, as the vault does.
+            if self.settings.journal {
+                actions.push(Action::Store(StoreOp::TokenAtc {
+                    token: entry.record.token.clone(),
+                    atc: entry.record.atc,
+                }));
+            }
         }
         let record = &entry.record;
         Presented::Token(Box::new(TokenUse {
