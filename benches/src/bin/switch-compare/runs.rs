@@ -6,11 +6,12 @@
 //! (`--middle process`, the default: [`crate::process`]) and reads that process's
 //! own CPU time over the load ([`crate::cpu`]), or runs it in this process beside
 //! the simulators (`--middle in-process`). The switch against itself
-//! ([`run_switch`], `--compare`) always runs in this process: its TLS certificates
-//! and MAC keys are set on the parsed configuration.
+//! ([`run_switch`], `--compare`) always runs in this process: its TLS certificates,
+//! MAC keys, token API and rules are set on the parsed configuration.
 
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
+use std::path::Path;
 use std::sync::Arc;
 
 use benches::loopback::{
@@ -20,13 +21,15 @@ use benches::loopback::{
 use simulators::acquirer;
 use simulators::issuer::{self, faults::Latency};
 use simulators::security::HostSecurity;
+use simulators::wallet::EnrolSummary;
 use switch::security::apply::use_random_keys;
 use switch::tls::apply::use_generated;
 
 use crate::args::{Options, Placement};
+use crate::channel::{enrol_wallet, token_api_config, API_NAME, CHANNEL_MIX};
 use crate::cpu::{process_cpu_us_per_txn, us_per_txn, MiddleCpu};
 use crate::process::{spawn, Serve};
-use crate::setup::{bench_shape, Certs, SwitchSetup, TempJournal};
+use crate::setup::{bench_shape, Certs, Payments, SwitchSetup, TempJournal};
 
 /// What carries the load in relay vs switch.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -58,11 +61,13 @@ pub struct Run {
 }
 
 /// One switch run's figures: the acquirer's, the time the switch added per hop
-/// (p50, p99) and how many requests the issuer answered.
+/// (p50, p99), how many requests the issuer answered and, for QR payments,
+/// what became of the wallet's enrolments.
 pub struct SwitchRun {
     pub figures: Figures,
     pub added: (u64, u64),
     pub issuer_answered: u64,
+    pub enrolment: Option<EnrolSummary>,
 }
 
 /// The relay or the switch (plain TCP, `--journal`) under `load`.
@@ -75,12 +80,8 @@ pub async fn run_one(
     match (o.middle, middle) {
         (Placement::Process, _) => run_in_child(middle, load, o, table).await,
         (Placement::InProcess, Middle::Switch) => {
-            let setup = SwitchSetup {
-                tls: false,
-                mac: false,
-                journal: o.journal,
-            };
-            let run = run_switch(&setup, load, o, table, None).await?;
+            let setup = SwitchSetup::plain(o.journal);
+            let run = run_switch(&setup, load, o, table, None, None).await?;
             Ok(Run {
                 middle,
                 cpu_us_per_txn: process_cpu_us_per_txn(&run.figures),
@@ -177,18 +178,29 @@ async fn run_in_child(
 }
 
 /// The issuer, the switch set up as `setup` says, and the acquirer's load through
-/// it; everything started afresh (same accounts, same draws) and stopped.
+/// it; everything started afresh (same accounts, same draws) and stopped. With
+/// QR payments the app's wallet is enrolled through the switch's token API
+/// before the load (not timed). `rules`: the routing rules of the switch when
+/// not the national ones (`--compare channel`).
 pub async fn run_switch(
     setup: &SwitchSetup,
     load: Load,
     o: &Options,
     table: &routing_rules::RoutingTable,
     certs: Option<&Certs>,
+    rules: Option<&Path>,
 ) -> Result<SwitchRun, String> {
     let journal = TempJournal::new(setup.journal);
     // The issuer's address is filled in once it listens.
     let placeholder: SocketAddr = "127.0.0.1:9".parse().map_err(|e| format!("{e}"))?;
-    let mut config = parse_config(&switch_config(&bench_shape(placeholder, journal.config())?))?;
+    let mut text = switch_config(&bench_shape(placeholder, journal.config())?);
+    if setup.payments == Payments::QrPurchases {
+        text.push_str(&token_api_config());
+    }
+    let mut config = parse_config(&text)?;
+    if let Some(rules) = rules {
+        config.rules = rules.to_path_buf();
+    }
     let (mut issuer_tls, mut acquirer_tls) = (None, None);
     if setup.tls {
         let certs = certs.ok_or("TLS runs need the run's certificates")?;
@@ -213,7 +225,8 @@ pub async fn run_switch(
         host_security("issuer")?,
     )
     .await?;
-    let result: Result<(Figures, (u64, u64)), String> = async {
+    type Outcome = (Figures, (u64, u64), Option<EnrolSummary>);
+    let result: Result<Outcome, String> = async {
         let issuer_addr = running.addr.ok_or("the issuer has no address")?;
         for link in config.links.iter_mut().filter(|l| l.name == "issuer") {
             link.address = issuer_addr;
@@ -223,10 +236,25 @@ pub async fn run_switch(
             .listening
             .get("acquirer")
             .ok_or("the switch has no acquirer listener")?;
-        let options = acquirer_options(addr, load, o.secs)?;
+        let mut options = acquirer_options(addr, load, o.secs)?;
+        let (mut wallets, mut enrolment) = (Vec::new(), None);
+        if setup.payments != Payments::DefaultMix {
+            options.mix = CHANNEL_MIX.parse()?;
+        }
+        if setup.payments == Payments::QrPurchases {
+            let api = *sw
+                .listening
+                .get(API_NAME)
+                .ok_or("the switch has no token API listener")?;
+            let (wallet, summary) = enrol_wallet(api, table).await?;
+            wallets.push(wallet);
+            enrolment = Some(summary);
+            options.qr_share = Some(1.0);
+        }
         let security = host_security("acquirer")?;
         let watch = RunWatch::start();
-        let report = acquirer::execute_secured(&options, acquirer_tls, security, false).await;
+        let report =
+            acquirer::execute_with_wallets(&options, acquirer_tls, security, wallets, false).await;
         let seen = watch.finish();
         let figures = report.map(|r| Figures::of_report(&r).watched(seen));
         let added = sw.added_latency();
@@ -235,16 +263,18 @@ pub async fn run_switch(
             (
                 f,
                 (added.value_at_quantile(0.5), added.value_at_quantile(0.99)),
+                enrolment,
             )
         })
     }
     .await;
     let totals = running.stop().await?;
     drop(journal);
-    let (figures, added) = result?;
+    let (figures, added, enrolment) = result?;
     Ok(SwitchRun {
         figures,
         added,
         issuer_answered: totals.approved_total().count + totals.declined_total(),
+        enrolment,
     })
 }
