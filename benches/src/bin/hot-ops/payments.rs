@@ -236,3 +236,17 @@ pub fn run(payment: Payment, n: u64) -> Result<u64, SetupError> {
     }
     Ok(sum)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Both ops pay for real: every purchase reaches the issuer (with the card
+    /// for a token) and is answered 00, over more than one round of the tokens.
+    #[test]
+    fn card_and_token_purchases_are_approved() {
+        let n = TOKENS as u64 * 2 + 3;
+        assert_eq!(run(Payment::Card, n).unwrap(), n);
+        assert_eq!(run(Payment::Qr, n).unwrap(), n);
+    }
+}
