@@ -16,14 +16,20 @@
 //! KPW; the Hamhung payroll card's 1,000,000 would decline the larger ones 61).
 
 use std::net::SocketAddr;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use benches::loopback::{national_rules, CARDS_PER_RANGE, ISSUER_BANK, SEED};
+use benches::loopback::{
+    acquirer_options, national_rules, Load, CARDS_PER_RANGE, ISSUER_BANK, SEED,
+};
 use routing_rules::RoutingTable;
 use rust_decimal::Decimal;
+use simulators::acquirer::AcquirerOptions;
 use simulators::cards::{Card, CardBase};
 use simulators::wallet::{enrol, pick_cards, EnrolSummary, TokenApi, Wallet};
+
+use crate::args::Options;
+use crate::setup::{Payments, SwitchSetup};
 
 /// The transaction mix of both setups.
 pub const CHANNEL_MIX: &str = "purchase=100";
@@ -88,9 +94,56 @@ fn raise_app_limit(rules: &str) -> Result<String, String> {
     ))
 }
 
-/// The `[[token_api]]` of the QR setup: plain TCP on a free loopback port.
-pub fn token_api_config() -> String {
-    format!("\n[[token_api]]\nname = \"{API_NAME}\"\napp = \"{APP}\"\naddress = \"127.0.0.1:0\"\n")
+/// The `[[token_api]]` of the QR setup: plain TCP on loopback at `address`
+/// (port 0 in this process; a free port chosen for a child switch).
+pub fn token_api_config(address: SocketAddr) -> String {
+    format!("\n[[token_api]]\nname = \"{API_NAME}\"\napp = \"{APP}\"\naddress = \"{address}\"\n")
+}
+
+/// A switch configuration text (from [`benches::loopback::switch_config`]) on
+/// `rules` instead of the national rules.
+pub fn on_rules(text: &str, rules: &Path) -> Result<String, String> {
+    let national = national_rules().display().to_string();
+    if !text.contains(&national) {
+        return Err("the benchmark's configuration does not name the national rules".into());
+    }
+    Ok(text.replace(&national, &rules.display().to_string()))
+}
+
+/// The acquirer's options for a channel run against the switch at `addr`, and
+/// for QR the wallet it pays with, enrolled through the token API at `api`.
+pub async fn channel_load(
+    setup: &SwitchSetup,
+    addr: SocketAddr,
+    api: Option<SocketAddr>,
+    load: Load,
+    o: &Options,
+    table: &RoutingTable,
+) -> Result<ChannelLoad, String> {
+    let mut options = acquirer_options(addr, load, o.secs)?;
+    let (mut wallets, mut enrolment) = (Vec::new(), None);
+    if setup.payments != Payments::DefaultMix {
+        options.mix = CHANNEL_MIX.parse()?;
+    }
+    if setup.payments == Payments::QrPurchases {
+        let api = api.ok_or("the switch has no token API listener")?;
+        let (wallet, summary) = enrol_wallet(api, table).await?;
+        wallets.push(wallet);
+        enrolment = Some(summary);
+        options.qr_share = Some(1.0);
+    }
+    Ok(ChannelLoad {
+        options,
+        wallets,
+        enrolment,
+    })
+}
+
+/// What [`channel_load`] prepares.
+pub struct ChannelLoad {
+    pub options: AcquirerOptions,
+    pub wallets: Vec<Arc<Wallet>>,
+    pub enrolment: Option<EnrolSummary>,
 }
 
 /// Whether `card`'s product lets a purchase of any QR amount through (no

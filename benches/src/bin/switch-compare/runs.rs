@@ -26,10 +26,12 @@ use switch::security::apply::use_random_keys;
 use switch::tls::apply::use_generated;
 
 use crate::args::{Options, Placement};
-use crate::channel::{enrol_wallet, token_api_config, API_NAME, CHANNEL_MIX};
+use crate::channel::{channel_load, on_rules, token_api_config, ChannelLoad, API_NAME};
 use crate::cpu::{process_cpu_us_per_txn, us_per_txn, MiddleCpu};
 use crate::process::{spawn, Serve};
-use crate::setup::{bench_shape, Certs, Payments, SwitchSetup, TempJournal};
+use crate::setup::{
+    bench_shape, free_port, loopback_any, Certs, Payments, SwitchSetup, TempJournal,
+};
 
 /// What carries the load in relay vs switch.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -68,6 +70,9 @@ pub struct SwitchRun {
     pub added: (u64, u64),
     pub issuer_answered: u64,
     pub enrolment: Option<EnrolSummary>,
+    /// With the switch in a child process: its own CPU per answered
+    /// transaction, µs.
+    pub switch_cpu_us_per_txn: Option<f64>,
 }
 
 /// The relay or the switch (plain TCP, `--journal`) under `load`.
@@ -195,7 +200,7 @@ pub async fn run_switch(
     let placeholder: SocketAddr = "127.0.0.1:9".parse().map_err(|e| format!("{e}"))?;
     let mut text = switch_config(&bench_shape(placeholder, journal.config())?);
     if setup.payments == Payments::QrPurchases {
-        text.push_str(&token_api_config());
+        text.push_str(&token_api_config(loopback_any()?));
     }
     let mut config = parse_config(&text)?;
     if let Some(rules) = rules {
@@ -236,21 +241,12 @@ pub async fn run_switch(
             .listening
             .get("acquirer")
             .ok_or("the switch has no acquirer listener")?;
-        let mut options = acquirer_options(addr, load, o.secs)?;
-        let (mut wallets, mut enrolment) = (Vec::new(), None);
-        if setup.payments != Payments::DefaultMix {
-            options.mix = CHANNEL_MIX.parse()?;
-        }
-        if setup.payments == Payments::QrPurchases {
-            let api = *sw
-                .listening
-                .get(API_NAME)
-                .ok_or("the switch has no token API listener")?;
-            let (wallet, summary) = enrol_wallet(api, table).await?;
-            wallets.push(wallet);
-            enrolment = Some(summary);
-            options.qr_share = Some(1.0);
-        }
+        let api = sw.listening.get(API_NAME).copied();
+        let ChannelLoad {
+            options,
+            wallets,
+            enrolment,
+        } = channel_load(setup, addr, api, load, o, table).await?;
         let security = host_security("acquirer")?;
         let watch = RunWatch::start();
         let report =
@@ -276,5 +272,68 @@ pub async fn run_switch(
         added,
         issuer_answered: totals.approved_total().count + totals.declined_total(),
         enrolment,
+        switch_cpu_us_per_txn: None,
+    })
+}
+
+/// [`run_switch`] for `--compare channel` with the switch in a child process
+/// (`--middle process`): plain TCP, no journal, on `rules`; its token API on a
+/// free loopback port chosen here (the child reports only its acquirer
+/// listener). The run's figures with the child's own CPU per transaction.
+pub async fn run_channel_in_child(
+    setup: &SwitchSetup,
+    load: Load,
+    o: &Options,
+    table: &routing_rules::RoutingTable,
+    rules: &Path,
+) -> Result<SwitchRun, String> {
+    let running = issuer::start(issuer_options(Latency::None)?, table).await?;
+    type Outcome = (Figures, (u64, u64), Option<EnrolSummary>, f64);
+    let result: Result<Outcome, String> = async {
+        let issuer_addr = running.addr.ok_or("the issuer has no address")?;
+        let mut text = on_rules(&switch_config(&bench_shape(issuer_addr, None)?), rules)?;
+        let api = (setup.payments == Payments::QrPurchases)
+            .then(free_port)
+            .transpose()?;
+        if let Some(api) = api {
+            text.push_str(&token_api_config(api));
+        }
+        let mut child = spawn(Serve::Switch {
+            config: &text,
+            switch_bin: None,
+        })
+        .await?;
+        let addr: SocketAddr = child.addr.ok_or("the switch's process gave no address")?;
+        let ChannelLoad {
+            options,
+            wallets,
+            enrolment,
+        } = channel_load(setup, addr, api, load, o, table).await?;
+        let watch = RunWatch::start();
+        let cpu = MiddleCpu::now(child.pid());
+        let report = acquirer::execute_with_wallets(&options, None, None, wallets, false).await;
+        let used = cpu.and_then(|c| c.since()).unwrap_or_default();
+        let seen = watch.finish();
+        child.check_alive()?;
+        let added = child
+            .added()
+            .ok_or("the switch process gave no added latency")?;
+        child.stop().await;
+        let mut figures = Figures::of_report(&report?).watched(seen);
+        // This run's processes are this one and the switch's; the rest is others'.
+        figures.cpu_self += used.share;
+        figures.cpu_others = (figures.cpu_others - used.share).max(0.0);
+        let switch_cpu = us_per_txn(used.secs, figures.answered);
+        Ok((figures, added, enrolment, switch_cpu))
+    }
+    .await;
+    let totals = running.stop().await?;
+    let (figures, added, enrolment, switch_cpu) = result?;
+    Ok(SwitchRun {
+        figures,
+        added,
+        issuer_answered: totals.approved_total().count + totals.declined_total(),
+        enrolment,
+        switch_cpu_us_per_txn: Some(switch_cpu),
     })
 }

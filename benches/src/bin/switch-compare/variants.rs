@@ -9,11 +9,11 @@ use benches::loopback::load_average;
 use benches::measure::{round, stats};
 use serde_json::{json, Map, Value};
 
-use crate::args::{Mode, Options};
+use crate::args::{Mode, Options, Placement};
 use crate::channel::{ChannelRules, APP, CHANNEL_MIX, WALLET_CARDS};
 use crate::cpu::process_cpu_us_per_txn;
 use crate::fsync::fsync_latency;
-use crate::runs::{run_switch, SwitchRun};
+use crate::runs::{run_channel_in_child, run_switch, SwitchRun};
 use crate::setup::{load_of, Certs, Payments, SwitchSetup};
 
 /// `--compare transport` (issue 7): TLS+MAC TPS at least 0.7 × plain TCP in `closed64`.
@@ -56,11 +56,18 @@ async fn rotate_variants(
         for k in 0..variants.len() {
             let variant = (k + rep) % variants.len();
             let v = &variants[variant];
-            let run = run_switch(&v.setup, load, o, table, certs, rules).await?;
+            // `--compare channel` (the only one with rules of its own) honours
+            // `--middle`; the other compares always run in this process.
+            let run = match (rules, o.middle) {
+                (Some(rules), Placement::Process) => {
+                    run_channel_in_child(&v.setup, load, o, table, rules).await?
+                }
+                _ => run_switch(&v.setup, load, o, table, certs, rules).await?,
+            };
             let f = &run.figures;
             eprintln!(
                 "switch-compare: {} rep {} {:<8} {:>9.1} TPS  p50 {:>6} µs  p99 {:>6} µs  \
-                 cpu {:.2} + others {:.2}{}  (switch added p50 {} µs p99 {} µs per hop)",
+                 cpu {:.2} + others {:.2}{}  (switch added p50 {} µs p99 {} µs per hop){}",
                 mode.name(),
                 rep + 1,
                 v.label,
@@ -74,6 +81,9 @@ async fn rotate_variants(
                     .unwrap_or_default(),
                 run.added.0,
                 run.added.1,
+                run.switch_cpu_us_per_txn
+                    .map(|c| format!("  switch process {c:.1} µs/txn"))
+                    .unwrap_or_default(),
             );
             runs.push(VariantRun { rep, variant, run });
         }
@@ -225,6 +235,32 @@ fn variant_fields(variants: &[Variant], runs: &[VariantRun]) -> (Map<String, Val
             format!("{}_cpu_efficiency_max", v.label),
             json!(round(hi, 3)),
         );
+    }
+    // With the switch in a process of its own: its CPU per transaction apart.
+    let switch_cpu = |r: &SwitchRun| r.switch_cpu_us_per_txn.unwrap_or(f64::NAN);
+    if runs.iter().any(|r| r.run.switch_cpu_us_per_txn.is_some()) {
+        for (i, v) in variants.iter().enumerate() {
+            let (median, lo, hi) = of(i, &switch_cpu);
+            put(
+                format!("{}_switch_cpu_us_per_txn", v.label),
+                json!(round(median, 2)),
+            );
+            put(
+                format!("{}_switch_cpu_us_per_txn_min", v.label),
+                json!(round(lo, 2)),
+            );
+            put(
+                format!("{}_switch_cpu_us_per_txn_max", v.label),
+                json!(round(hi, 2)),
+            );
+        }
+        for i in 1..variants.len() {
+            let (median, lo, hi) = pairs(i, &switch_cpu);
+            let key = ratio_key(i, "switch_cpu");
+            put(key.clone(), json!(round(median, 3)));
+            put(format!("{key}_min"), json!(round(lo, 3)));
+            put(format!("{key}_max"), json!(round(hi, 3)));
+        }
     }
     let others_max = runs
         .iter()
@@ -446,6 +482,7 @@ pub async fn compare_channel(
     };
     m.insert("target".into(), target);
     m.insert("met".into(), met);
+    m.insert("middle".into(), json!(o.middle.name()));
     m.insert("app".into(), json!(APP));
     m.insert("wallet_cards".into(), json!(WALLET_CARDS));
     m.insert("mix".into(), json!(CHANNEL_MIX));
