@@ -2,7 +2,10 @@
 # Instructions per operation of `hot-ops` (benches/src/bin/hot-ops.rs) under
 # callgrind: each operation runs at N and 2N iterations; the difference divided by
 # N leaves the setup out. Usage: scripts/callgrind-ops.sh [N] [OP...]
-# (default N 10000 and every operation of `hot-ops --list`).
+# (default N 10000 and every operation of `hot-ops --list`). The `core_*`
+# operations (whole purchases through the switch's core) count only the core's
+# calls (`--toggle-collect` on hot-ops' `counted_*` functions): their requests,
+# QR codes and the issuer's answers are made outside the count.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 N=${1:-10000}
@@ -17,7 +20,9 @@ fi
 TMP=$(mktemp -d)
 trap 'rm -rf "$TMP"' EXIT
 ir() {
-    valgrind --tool=callgrind --callgrind-out-file="$TMP/out" "$BIN" "$1" "$2" \
+    local only=()
+    case $1 in core_*) only=(--toggle-collect='*counted_*') ;; esac
+    valgrind --tool=callgrind "${only[@]}" --callgrind-out-file="$TMP/out" "$BIN" "$1" "$2" \
         >/dev/null 2>"$TMP/err" || { cat "$TMP/err" >&2; exit 1; }
     grep -o 'Collected : [0-9]*' "$TMP/err" | grep -o '[0-9]*'
 }

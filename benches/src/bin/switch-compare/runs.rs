@@ -6,11 +6,12 @@
 //! (`--middle process`, the default: [`crate::process`]) and reads that process's
 //! own CPU time over the load ([`crate::cpu`]), or runs it in this process beside
 //! the simulators (`--middle in-process`). The switch against itself
-//! ([`run_switch`], `--compare`) always runs in this process: its TLS certificates
-//! and MAC keys are set on the parsed configuration.
+//! ([`run_switch`], `--compare`) always runs in this process: its TLS certificates,
+//! MAC keys, token API and rules are set on the parsed configuration.
 
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
+use std::path::Path;
 use std::sync::Arc;
 
 use benches::loopback::{
@@ -20,13 +21,17 @@ use benches::loopback::{
 use simulators::acquirer;
 use simulators::issuer::{self, faults::Latency};
 use simulators::security::HostSecurity;
+use simulators::wallet::EnrolSummary;
 use switch::security::apply::use_random_keys;
 use switch::tls::apply::use_generated;
 
 use crate::args::{Options, Placement};
+use crate::channel::{channel_load, on_rules, token_api_config, ChannelLoad, API_NAME};
 use crate::cpu::{process_cpu_us_per_txn, us_per_txn, MiddleCpu};
 use crate::process::{spawn, Serve};
-use crate::setup::{bench_shape, Certs, SwitchSetup, TempJournal};
+use crate::setup::{
+    bench_shape, free_port, loopback_any, Certs, Payments, SwitchSetup, TempJournal,
+};
 
 /// What carries the load in relay vs switch.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -58,11 +63,16 @@ pub struct Run {
 }
 
 /// One switch run's figures: the acquirer's, the time the switch added per hop
-/// (p50, p99) and how many requests the issuer answered.
+/// (p50, p99), how many requests the issuer answered and, for QR payments,
+/// what became of the wallet's enrolments.
 pub struct SwitchRun {
     pub figures: Figures,
     pub added: (u64, u64),
     pub issuer_answered: u64,
+    pub enrolment: Option<EnrolSummary>,
+    /// With the switch in a child process: its own CPU per answered
+    /// transaction, µs.
+    pub switch_cpu_us_per_txn: Option<f64>,
 }
 
 /// The relay or the switch (plain TCP, `--journal`) under `load`.
@@ -75,12 +85,8 @@ pub async fn run_one(
     match (o.middle, middle) {
         (Placement::Process, _) => run_in_child(middle, load, o, table).await,
         (Placement::InProcess, Middle::Switch) => {
-            let setup = SwitchSetup {
-                tls: false,
-                mac: false,
-                journal: o.journal,
-            };
-            let run = run_switch(&setup, load, o, table, None).await?;
+            let setup = SwitchSetup::plain(o.journal);
+            let run = run_switch(&setup, load, o, table, None, None).await?;
             Ok(Run {
                 middle,
                 cpu_us_per_txn: process_cpu_us_per_txn(&run.figures),
@@ -177,18 +183,29 @@ async fn run_in_child(
 }
 
 /// The issuer, the switch set up as `setup` says, and the acquirer's load through
-/// it; everything started afresh (same accounts, same draws) and stopped.
+/// it; everything started afresh (same accounts, same draws) and stopped. With
+/// QR payments the app's wallet is enrolled through the switch's token API
+/// before the load (not timed). `rules`: the routing rules of the switch when
+/// not the national ones (`--compare channel`).
 pub async fn run_switch(
     setup: &SwitchSetup,
     load: Load,
     o: &Options,
     table: &routing_rules::RoutingTable,
     certs: Option<&Certs>,
+    rules: Option<&Path>,
 ) -> Result<SwitchRun, String> {
     let journal = TempJournal::new(setup.journal);
     // The issuer's address is filled in once it listens.
     let placeholder: SocketAddr = "127.0.0.1:9".parse().map_err(|e| format!("{e}"))?;
-    let mut config = parse_config(&switch_config(&bench_shape(placeholder, journal.config())?))?;
+    let mut text = switch_config(&bench_shape(placeholder, journal.config())?);
+    if setup.payments == Payments::QrPurchases {
+        text.push_str(&token_api_config(loopback_any()?));
+    }
+    let mut config = parse_config(&text)?;
+    if let Some(rules) = rules {
+        config.rules = rules.to_path_buf();
+    }
     let (mut issuer_tls, mut acquirer_tls) = (None, None);
     if setup.tls {
         let certs = certs.ok_or("TLS runs need the run's certificates")?;
@@ -213,7 +230,8 @@ pub async fn run_switch(
         host_security("issuer")?,
     )
     .await?;
-    let result: Result<(Figures, (u64, u64)), String> = async {
+    type Outcome = (Figures, (u64, u64), Option<EnrolSummary>);
+    let result: Result<Outcome, String> = async {
         let issuer_addr = running.addr.ok_or("the issuer has no address")?;
         for link in config.links.iter_mut().filter(|l| l.name == "issuer") {
             link.address = issuer_addr;
@@ -223,10 +241,16 @@ pub async fn run_switch(
             .listening
             .get("acquirer")
             .ok_or("the switch has no acquirer listener")?;
-        let options = acquirer_options(addr, load, o.secs)?;
+        let api = sw.listening.get(API_NAME).copied();
+        let ChannelLoad {
+            options,
+            wallets,
+            enrolment,
+        } = channel_load(setup, addr, api, load, o, table).await?;
         let security = host_security("acquirer")?;
         let watch = RunWatch::start();
-        let report = acquirer::execute_secured(&options, acquirer_tls, security, false).await;
+        let report =
+            acquirer::execute_with_wallets(&options, acquirer_tls, security, wallets, false).await;
         let seen = watch.finish();
         let figures = report.map(|r| Figures::of_report(&r).watched(seen));
         let added = sw.added_latency();
@@ -235,16 +259,81 @@ pub async fn run_switch(
             (
                 f,
                 (added.value_at_quantile(0.5), added.value_at_quantile(0.99)),
+                enrolment,
             )
         })
     }
     .await;
     let totals = running.stop().await?;
     drop(journal);
-    let (figures, added) = result?;
+    let (figures, added, enrolment) = result?;
     Ok(SwitchRun {
         figures,
         added,
         issuer_answered: totals.approved_total().count + totals.declined_total(),
+        enrolment,
+        switch_cpu_us_per_txn: None,
+    })
+}
+
+/// [`run_switch`] for `--compare channel` with the switch in a child process
+/// (`--middle process`): plain TCP, no journal, on `rules`; its token API on a
+/// free loopback port chosen here (the child reports only its acquirer
+/// listener). The run's figures with the child's own CPU per transaction.
+pub async fn run_channel_in_child(
+    setup: &SwitchSetup,
+    load: Load,
+    o: &Options,
+    table: &routing_rules::RoutingTable,
+    rules: &Path,
+) -> Result<SwitchRun, String> {
+    let running = issuer::start(issuer_options(Latency::None)?, table).await?;
+    type Outcome = (Figures, (u64, u64), Option<EnrolSummary>, f64);
+    let result: Result<Outcome, String> = async {
+        let issuer_addr = running.addr.ok_or("the issuer has no address")?;
+        let mut text = on_rules(&switch_config(&bench_shape(issuer_addr, None)?), rules)?;
+        let api = (setup.payments == Payments::QrPurchases)
+            .then(free_port)
+            .transpose()?;
+        if let Some(api) = api {
+            text.push_str(&token_api_config(api));
+        }
+        let mut child = spawn(Serve::Switch {
+            config: &text,
+            switch_bin: None,
+        })
+        .await?;
+        let addr: SocketAddr = child.addr.ok_or("the switch's process gave no address")?;
+        let ChannelLoad {
+            options,
+            wallets,
+            enrolment,
+        } = channel_load(setup, addr, api, load, o, table).await?;
+        let watch = RunWatch::start();
+        let cpu = MiddleCpu::now(child.pid());
+        let report = acquirer::execute_with_wallets(&options, None, None, wallets, false).await;
+        let used = cpu.and_then(|c| c.since()).unwrap_or_default();
+        let seen = watch.finish();
+        child.check_alive()?;
+        let added = child
+            .added()
+            .ok_or("the switch process gave no added latency")?;
+        child.stop().await;
+        let mut figures = Figures::of_report(&report?).watched(seen);
+        // This run's processes are this one and the switch's; the rest is others'.
+        figures.cpu_self += used.share;
+        figures.cpu_others = (figures.cpu_others - used.share).max(0.0);
+        let switch_cpu = us_per_txn(used.secs, figures.answered);
+        Ok((figures, added, enrolment, switch_cpu))
+    }
+    .await;
+    let totals = running.stop().await?;
+    let (figures, added, enrolment, switch_cpu) = result?;
+    Ok(SwitchRun {
+        figures,
+        added,
+        issuer_answered: totals.approved_total().count + totals.declined_total(),
+        enrolment,
+        switch_cpu_us_per_txn: Some(switch_cpu),
     })
 }

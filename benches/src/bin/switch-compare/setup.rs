@@ -15,7 +15,8 @@ use simulators::tls::{HostTls, TlsOptions};
 use switch::tls::generate::{generate, CertPlan};
 
 use crate::args::{Mode, Options};
-/// How the switch of one run is set up: its links' transport and its journal.
+/// How the switch of one run is set up: its links' transport, its journal and
+/// what the acquirer pays with.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct SwitchSetup {
     /// Mutual TLS on every link (certificates from a [`Certs`] directory).
@@ -24,6 +25,33 @@ pub struct SwitchSetup {
     pub mac: bool,
     /// none, relaxed or strict.
     pub journal: &'static str,
+    /// The acquirer's requests.
+    pub payments: Payments,
+}
+
+/// What the acquirer sends through the switch.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Payments {
+    /// The default mix of card transactions on the national rules.
+    DefaultMix,
+    /// `--compare channel`: card purchases only, on the national rules with
+    /// the app purchase limit raised (see [`crate::channel`]).
+    CardPurchases,
+    /// `--compare channel`: purchases by QR with tokens, enrolled for the run
+    /// through a token API listener of the switch, on the same rules.
+    QrPurchases,
+}
+
+impl SwitchSetup {
+    /// Plain TCP, no MACs, the default mix: the switch of relay vs switch.
+    pub fn plain(journal: &'static str) -> SwitchSetup {
+        SwitchSetup {
+            tls: false,
+            mac: false,
+            journal,
+            payments: Payments::DefaultMix,
+        }
+    }
 }
 
 /// The run's certificates (`switch gen-certs` for the benchmark's banks) in a

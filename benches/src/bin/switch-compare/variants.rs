@@ -1,17 +1,20 @@
-//! The switch against itself (`--compare transport|journal`): two or three setups
+//! The switch against itself (`--compare transport|journal|channel`): two or three setups
 //! of the switch ([`Variant`]s) run in turn, `--reps` times with the order rotated,
 //! all in this process; one JSON line per mode with each setup's figures, the
 //! ratios to the first setup, spreads, targets and every run.
+
+use std::path::Path;
 
 use benches::loopback::load_average;
 use benches::measure::{round, stats};
 use serde_json::{json, Map, Value};
 
-use crate::args::{Mode, Options};
+use crate::args::{Mode, Options, Placement};
+use crate::channel::{ChannelRules, APP, CHANNEL_MIX, WALLET_CARDS};
 use crate::cpu::process_cpu_us_per_txn;
 use crate::fsync::fsync_latency;
-use crate::runs::{run_switch, SwitchRun};
-use crate::setup::{load_of, Certs, SwitchSetup};
+use crate::runs::{run_channel_in_child, run_switch, SwitchRun};
+use crate::setup::{load_of, Certs, Payments, SwitchSetup};
 
 /// `--compare transport` (issue 7): TLS+MAC TPS at least 0.7 × plain TCP in `closed64`.
 const TARGET_SECURED_TPS_RATIO: f64 = 0.7;
@@ -19,6 +22,8 @@ const TARGET_SECURED_TPS_RATIO: f64 = 0.7;
 /// relaxed p99 at most 1.2 × no journal in `rate10k`.
 const TARGET_STRICT_TPS_RATIO: f64 = 0.8;
 const TARGET_RELAXED_P99_RATIO: f64 = 1.2;
+/// `--compare channel` (issue 22): token (QR) TPS at least 0.9 × card TPS in `closed64`.
+const TARGET_QR_TPS_RATIO: f64 = 0.9;
 
 /// One of the switch setups a `--compare` run rotates through.
 #[derive(Clone, Copy, Debug)]
@@ -43,6 +48,7 @@ async fn rotate_variants(
     o: &Options,
     table: &routing_rules::RoutingTable,
     certs: Option<&Certs>,
+    rules: Option<&Path>,
 ) -> Result<Vec<VariantRun>, String> {
     let load = load_of(mode, o);
     let mut runs = Vec::new();
@@ -50,11 +56,18 @@ async fn rotate_variants(
         for k in 0..variants.len() {
             let variant = (k + rep) % variants.len();
             let v = &variants[variant];
-            let run = run_switch(&v.setup, load, o, table, certs).await?;
+            // `--compare channel` (the only one with rules of its own) honours
+            // `--middle`; the other compares always run in this process.
+            let run = match (rules, o.middle) {
+                (Some(rules), Placement::Process) => {
+                    run_channel_in_child(&v.setup, load, o, table, rules).await?
+                }
+                _ => run_switch(&v.setup, load, o, table, certs, rules).await?,
+            };
             let f = &run.figures;
             eprintln!(
                 "switch-compare: {} rep {} {:<8} {:>9.1} TPS  p50 {:>6} µs  p99 {:>6} µs  \
-                 cpu {:.2} + others {:.2}{}  (switch added p50 {} µs p99 {} µs per hop)",
+                 cpu {:.2} + others {:.2}{}  (switch added p50 {} µs p99 {} µs per hop){}",
                 mode.name(),
                 rep + 1,
                 v.label,
@@ -68,6 +81,9 @@ async fn rotate_variants(
                     .unwrap_or_default(),
                 run.added.0,
                 run.added.1,
+                run.switch_cpu_us_per_txn
+                    .map(|c| format!("  switch process {c:.1} µs/txn"))
+                    .unwrap_or_default(),
             );
             runs.push(VariantRun { rep, variant, run });
         }
@@ -225,11 +241,39 @@ fn variant_fields(variants: &[Variant], runs: &[VariantRun]) -> (Map<String, Val
         .map(|r| r.run.figures.cpu_others)
         .fold(0.0, f64::max);
     put("others_cpu_max".into(), json!(round(others_max, 3)));
+    // With the switch in a process of its own: its CPU per transaction apart.
+    let switch_cpu = |r: &SwitchRun| r.switch_cpu_us_per_txn.unwrap_or(f64::NAN);
+    if runs.iter().any(|r| r.run.switch_cpu_us_per_txn.is_some()) {
+        for (i, v) in variants.iter().enumerate() {
+            let key = format!("{}_switch_cpu_us_per_txn", v.label);
+            put_spread(&mut m, &key, of(i, &switch_cpu), 2);
+        }
+        for i in 1..variants.len() {
+            put_spread(
+                &mut m,
+                &ratio_key(i, "switch_cpu"),
+                pairs(i, &switch_cpu),
+                3,
+            );
+        }
+    }
     let clean = runs.iter().all(|r| {
         let f = &r.run.figures;
         f.errors == 0 && f.timed_out == 0 && f.answered > 0
     });
     (m, clean)
+}
+
+/// `key`, `key_min` and `key_max`: a median and its spread, rounded to `digits`.
+fn put_spread(
+    m: &mut Map<String, Value>,
+    key: &str,
+    (median, lo, hi): (f64, f64, f64),
+    digits: i32,
+) {
+    m.insert(key.into(), json!(round(median, digits)));
+    m.insert(format!("{key}_min"), json!(round(lo, digits)));
+    m.insert(format!("{key}_max"), json!(round(hi, digits)));
 }
 
 /// Every run of a rotation as JSON, with its variant's label.
@@ -246,6 +290,25 @@ fn runs_json(variants: &[Variant], runs: &[VariantRun]) -> Value {
         })
         .collect::<Vec<_>>()
         .into()
+}
+
+/// `target` and `met` of a compare whose target is a `tps_ratio` of at least
+/// `at_least` in `closed64` (its issue sets no latency target: `rate10k`
+/// reports the p99 ratio, target and met null).
+fn put_tps_target(m: &mut Map<String, Value>, mode: Mode, at_least: f64) {
+    let ratio = m
+        .get("tps_ratio")
+        .and_then(Value::as_f64)
+        .unwrap_or(f64::NAN);
+    let (target, met) = match mode {
+        Mode::Closed64 => (
+            json!({"tps_ratio_at_least": at_least}),
+            json!(ratio >= at_least),
+        ),
+        _ => (Value::Null, Value::Null),
+    };
+    m.insert("target".into(), target);
+    m.insert("met".into(), met);
 }
 
 /// The run's settings at the end of a line.
@@ -271,43 +334,26 @@ pub async fn compare_transport(
     let variants = [
         Variant {
             label: "plain",
-            setup: SwitchSetup {
-                tls: false,
-                mac: false,
-                journal: o.journal,
-            },
+            setup: SwitchSetup::plain(o.journal),
         },
         Variant {
             label: "secured",
             setup: SwitchSetup {
                 tls: o.transport.tls(),
                 mac: o.transport.mac(),
-                journal: o.journal,
+                ..SwitchSetup::plain(o.journal)
             },
         },
     ];
     let load_before = load_average();
-    let runs = rotate_variants(mode, &variants, o, table, certs).await?;
+    let runs = rotate_variants(mode, &variants, o, table, certs, None).await?;
     let (fields, clean) = variant_fields(&variants, &runs);
     let mut m = Map::new();
     m.insert("mode".into(), json!(mode.name()));
     m.insert("compare".into(), json!("transport"));
     m.insert("transport".into(), json!(o.transport.name()));
     m.extend(fields);
-    let ratio = m
-        .get("tps_ratio")
-        .and_then(Value::as_f64)
-        .unwrap_or(f64::NAN);
-    let (target, met) = match mode {
-        Mode::Closed64 => (
-            json!({"tps_ratio_at_least": TARGET_SECURED_TPS_RATIO}),
-            json!(ratio >= TARGET_SECURED_TPS_RATIO),
-        ),
-        // The issue sets no latency target: the p99 ratio is reported.
-        _ => (Value::Null, Value::Null),
-    };
-    m.insert("target".into(), target);
-    m.insert("met".into(), met);
+    put_tps_target(&mut m, mode, TARGET_SECURED_TPS_RATIO);
     m.insert("journal".into(), json!(o.journal));
     settings(&mut m, mode, o, load_before);
     m.insert("runs".into(), runs_json(&variants, &runs));
@@ -324,11 +370,7 @@ pub async fn compare_journal(
 ) -> Result<(Value, bool), String> {
     let variant = |journal: &'static str| Variant {
         label: journal,
-        setup: SwitchSetup {
-            tls: false,
-            mac: false,
-            journal,
-        },
+        setup: SwitchSetup::plain(journal),
     };
     let variants = [variant("none"), variant("relaxed"), variant("strict")];
     let load_before = load_average();
@@ -347,7 +389,7 @@ pub async fn compare_journal(
         fsyncs.p99_us,
         fsyncs.max_us
     );
-    let runs = rotate_variants(mode, &variants, o, table, None).await?;
+    let runs = rotate_variants(mode, &variants, o, table, None, None).await?;
     let (fields, clean) = variant_fields(&variants, &runs);
     let mut m = Map::new();
     m.insert("mode".into(), json!(mode.name()));
@@ -384,6 +426,71 @@ pub async fn compare_journal(
             "max_us": fsyncs.max_us,
         }),
     );
+    settings(&mut m, mode, o, load_before);
+    m.insert("runs".into(), runs_json(&variants, &runs));
+    Ok((Value::Object(m), clean))
+}
+
+/// `--compare channel`: card purchases against token purchases by QR (every
+/// purchase by app, from a wallet enrolled for the run), alternated, on the
+/// national rules with the app purchase limit raised (see [`crate::channel`]);
+/// the mode's JSON line and whether every run was clean.
+pub async fn compare_channel(
+    mode: Mode,
+    o: &Options,
+    table: &routing_rules::RoutingTable,
+) -> Result<(Value, bool), String> {
+    let variant = |label: &'static str, payments: Payments| Variant {
+        label,
+        setup: SwitchSetup {
+            payments,
+            ..SwitchSetup::plain("none")
+        },
+    };
+    let variants = [
+        variant("card", Payments::CardPurchases),
+        variant("qr", Payments::QrPurchases),
+    ];
+    let rules = ChannelRules::write()?;
+    let load_before = load_average();
+    let runs = rotate_variants(mode, &variants, o, table, None, Some(&rules.path)).await?;
+    let (fields, clean) = variant_fields(&variants, &runs);
+    let mut m = Map::new();
+    m.insert("mode".into(), json!(mode.name()));
+    m.insert("compare".into(), json!("channel"));
+    m.extend(fields);
+    let get = |m: &Map<String, Value>, k: &str| m.get(k).and_then(Value::as_f64);
+    // The CPU a token payment adds, this whole process's (switch, acquirer and
+    // issuer simulators together: the app's code and the reader's parsing too).
+    if let (Some(card), Some(qr)) = (get(&m, "card_cpu_us_per_txn"), get(&m, "qr_cpu_us_per_txn")) {
+        m.insert("qr_cpu_us_added_per_txn".into(), json!(round(qr - card, 2)));
+    }
+    let enrolled: Vec<f64> = runs
+        .iter()
+        .filter_map(|r| r.run.enrolment.as_ref())
+        .map(|e| e.enrolled as f64)
+        .collect();
+    let (tokens, tokens_min, tokens_max) = stats(&enrolled);
+    m.insert("qr_tokens".into(), json!(tokens));
+    m.insert("qr_tokens_min".into(), json!(tokens_min));
+    m.insert("qr_tokens_max".into(), json!(tokens_max));
+    let enrolment = runs
+        .iter()
+        .find_map(|r| r.run.enrolment.as_ref())
+        .map_or(Value::Null, |e| e.to_json());
+    m.insert("qr_enrolment".into(), enrolment);
+    put_tps_target(&mut m, mode, TARGET_QR_TPS_RATIO);
+    m.insert("middle".into(), json!(o.middle.name()));
+    m.insert("app".into(), json!(APP));
+    m.insert("wallet_cards".into(), json!(WALLET_CARDS));
+    m.insert("mix".into(), json!(CHANNEL_MIX));
+    m.insert(
+        "rules".into(),
+        json!("national, app-purchase-limit raised to 2,000,000 KPW"),
+    );
+    // The token's counters are durable only with a journal; without one (as
+    // in the other compares) the vault and the counters live in memory.
+    m.insert("journal".into(), json!("none"));
     settings(&mut m, mode, o, load_before);
     m.insert("runs".into(), runs_json(&variants, &runs));
     Ok((Value::Object(m), clean))

@@ -6,7 +6,11 @@
 //! ([`benches::reference_message`]) and prints a checksum (so nothing is optimised
 //! away). `scripts/callgrind-ops.sh` runs each operation under callgrind at two
 //! counts and prints the difference per operation, which leaves out the setup.
-//! `hot-ops --list` prints the operations.
+//! `hot-ops --list` prints the operations. The `core_*` operations are whole
+//! purchases through the switch's core ([`payments`]): the script counts only the
+//! core's calls there.
+
+mod payments;
 
 use std::hint::black_box;
 use std::process::ExitCode;
@@ -64,6 +68,14 @@ const OPS: &[(&str, &str)] = &[
     (
         "recent_ref",
         "an AcquirerKeyRef of &strs, Recent::insert_ref then Recent::get_ref (200,000 keys)",
+    ),
+    (
+        "core_card",
+        "a card purchase through switch::core::Core: 0200 in, forward, 0210 in, answer",
+    ),
+    (
+        "core_qr",
+        "the same paid by QR with a token: token and code checks, token -> card and back",
     ),
 ];
 
@@ -229,6 +241,8 @@ fn run(op: &str, n: u64) -> Result<u64, SetupError> {
                 sum += store.get_ref(key).map_or(0, |f| f.field90.len() as u64);
             }
         }
+        "core_card" => sum = payments::run(payments::Payment::Card, n)?,
+        "core_qr" => sum = payments::run(payments::Payment::Qr, n)?,
         other => return Err(format!("unknown operation {other} (try --list)").into()),
     }
     Ok(sum)
