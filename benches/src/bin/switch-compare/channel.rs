@@ -24,6 +24,7 @@ use benches::loopback::{
 };
 use routing_rules::RoutingTable;
 use rust_decimal::Decimal;
+use simulators::acquirer::qr::{QrRun, WalletPart};
 use simulators::acquirer::AcquirerOptions;
 use simulators::cards::{Card, CardBase};
 use simulators::wallet::{enrol, pick_cards, EnrolSummary, TokenApi, Wallet};
@@ -121,20 +122,24 @@ pub async fn channel_load(
     table: &RoutingTable,
 ) -> Result<ChannelLoad, String> {
     let mut options = acquirer_options(addr, load, o.secs)?;
-    let (mut wallets, mut enrolment) = (Vec::new(), None);
+    let (mut qr, mut enrolment) = (None, None);
     if setup.payments != Payments::DefaultMix {
         options.mix = CHANNEL_MIX.parse()?;
     }
     if setup.payments == Payments::QrPurchases {
         let api = api.ok_or("the switch has no token API listener")?;
         let (wallet, summary) = enrol_wallet(api, table).await?;
-        wallets.push(wallet);
         enrolment = Some(summary);
-        options.qr_share = Some(1.0);
+        // Every purchase by QR, from the whole wallet.
+        qr = Some(QrRun {
+            wallets: vec![wallet],
+            share: 1.0,
+            part: WalletPart::default(),
+        });
     }
     Ok(ChannelLoad {
         options,
-        wallets,
+        qr,
         enrolment,
     })
 }
@@ -142,7 +147,8 @@ pub async fn channel_load(
 /// What [`channel_load`] prepares.
 pub struct ChannelLoad {
     pub options: AcquirerOptions,
-    pub wallets: Vec<Arc<Wallet>>,
+    /// The QR payments (every purchase), for the QR setup.
+    pub qr: Option<QrRun>,
     pub enrolment: Option<EnrolSummary>,
 }
 

@@ -244,13 +244,13 @@ pub async fn run_switch(
         let api = sw.listening.get(API_NAME).copied();
         let ChannelLoad {
             options,
-            wallets,
+            qr,
             enrolment,
         } = channel_load(setup, addr, api, load, o, table).await?;
         let security = host_security("acquirer")?;
         let watch = RunWatch::start();
         let report =
-            acquirer::execute_with_wallets(&options, acquirer_tls, security, wallets, false).await;
+            acquirer::execute_with_wallets(&options, acquirer_tls, security, qr, false).await;
         let seen = watch.finish();
         let figures = report.map(|r| Figures::of_report(&r).watched(seen));
         let added = sw.added_latency();
@@ -306,12 +306,12 @@ pub async fn run_channel_in_child(
         let addr: SocketAddr = child.addr.ok_or("the switch's process gave no address")?;
         let ChannelLoad {
             options,
-            wallets,
+            qr,
             enrolment,
         } = channel_load(setup, addr, api, load, o, table).await?;
         let watch = RunWatch::start();
         let cpu = MiddleCpu::now(child.pid());
-        let report = acquirer::execute_with_wallets(&options, None, None, wallets, false).await;
+        let report = acquirer::execute_with_wallets(&options, None, None, qr, false).await;
         let used = cpu.and_then(|c| c.since()).unwrap_or_default();
         let seen = watch.finish();
         child.check_alive()?;
