@@ -260,7 +260,12 @@ impl Core {
         let days = ((self.settings.epoch_unix_ms + now.0) / 86_400_000) as i64;
         let (year, month, _) = codecs::datetime::civil_from_days(days);
         let (yy, mm) = (year.rem_euclid(100) as u8, month as u8);
-        [b'0' + yy / 10, b'0' + yy % 10, b'0' + mm / 10, b'0' + mm % 10]
+        [
+            b'0' + yy / 10,
+            b'0' + yy % 10,
+            b'0' + mm / 10,
+            b'0' + mm % 10,
+        ]
     }
 }
 
@@ -294,7 +299,9 @@ mod tests {
     #[test]
     fn the_year_month_agrees_with_the_date_fields() {
         let routing = std::sync::Arc::new(routing_rules::SharedRoutingTable::new(
-            routing_rules::RoutingTable::from_toml("", "empty.toml").expect("rules").0,
+            routing_rules::RoutingTable::from_toml("", "empty.toml")
+                .expect("rules")
+                .0,
         ));
         // 2026-11-26, and across a year's end.
         for epoch in [1_795_602_600_000u64, 1_798_761_599_000, 1_798_761_600_000] {
