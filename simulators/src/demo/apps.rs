@@ -21,6 +21,7 @@ use crate::cards::CardBase;
 use crate::tls::HostTls;
 use crate::wallet::{enrol, pick_cards, EnrolSummary, TokenApi, Wallet};
 
+use super::settlement::RuleDeclines;
 use super::AcquirerResult;
 
 /// An app's token API as the demo reaches it.
@@ -139,6 +140,7 @@ pub fn channel_report(
     results: &[AcquirerResult],
     apps: &DemoApps,
     booked: u64,
+    rules: &[RuleDeclines],
 ) -> (String, Value, bool) {
     let mut channels = ChannelStats::default();
     let mut app_names: Vec<String> = Vec::new();
@@ -166,6 +168,16 @@ pub fn channel_report(
             channels.qr.approved
         ));
     }
+    if !rules.is_empty() {
+        let by_rule: Vec<String> = rules
+            .iter()
+            .map(|r| format!("{} {}: {}", r.rule, r.response_code, r.count))
+            .collect();
+        text.push_str(&format!(
+            "  QR payments declined by the rules (journal): {}\n",
+            by_rule.join(", ")
+        ));
+    }
     let enrolments: Map<String, Value> = apps
         .enrolments
         .iter()
@@ -176,6 +188,9 @@ pub fn channel_report(
         "enrolments": enrolments,
         "channels": channels.to_json(&app_names),
         "issuers_booked_token_payments": booked,
+        "qr_declines_by_rule": rules.iter().map(|r| json!({
+            "rule": r.rule, "response_code": r.response_code, "count": r.count,
+        })).collect::<Vec<_>>(),
     });
     (text, json, clean)
 }
@@ -240,7 +255,14 @@ mod tests {
             result(Channel::Qr(1), *b"57", true),
             result(Channel::Qr(1), *b"00", true),
         ];
-        let (text, json, clean) = channel_report(&results, &apps, 1);
+        let rules = [RuleDeclines {
+            rule: "app-accepts-joined-banks".into(),
+            response_code: "57".into(),
+            count: 3,
+        }];
+        let (text, json, clean) = channel_report(&results, &apps, 1, &rules);
+        assert!(text.contains("app-accepts-joined-banks 57: 3"), "{text}");
+        assert_eq!(json["qr_declines_by_rule"][0]["count"], 3);
         assert!(clean);
         assert!(
             text.contains("enrolment jonsong: enrolled 7, refused 3"),
@@ -254,6 +276,6 @@ mod tests {
         assert_eq!(json["enrolments"]["jonsong"]["enrolled"], 7);
         let leaked = [result(Channel::Qr(0), *b"00", false)];
         assert!(text.contains("issuers booked 1 token payments"), "{text}");
-        assert!(!channel_report(&leaked, &apps, 1).2);
+        assert!(!channel_report(&leaked, &apps, 1, &[]).2);
     }
 }

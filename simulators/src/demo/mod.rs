@@ -366,7 +366,12 @@ pub async fn run_network(args: &DemoArgs, variation: &Variation) -> Result<Outco
         &stand_ins,
         &added,
         (&settlements, &settled),
-        apps::channel_report(&results, &demo_apps, token_payments_booked),
+        apps::channel_report(
+            &results,
+            &demo_apps,
+            token_payments_booked,
+            &journal.declines_by_rule("wallet-qr")?,
+        ),
     )?;
     Ok(Outcome {
         summary,

@@ -24,6 +24,17 @@ pub struct DemoJournal {
     temporary: Option<PathBuf>,
 }
 
+/// How often one routing rule declined on a channel.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct RuleDeclines {
+    /// The rule's id.
+    pub rule: String,
+    /// The code it answered.
+    pub response_code: String,
+    /// Declines.
+    pub count: i64,
+}
+
 impl DemoJournal {
     /// Point `config`'s journal at `keep` or at a fresh temporary folder, keeping the
     /// configured durability (strict by default). Without a `[journal]` section the
@@ -65,6 +76,30 @@ impl DemoJournal {
             ..journal
         });
         Ok(DemoJournal { path, temporary })
+    }
+
+    /// The switch's declines by routing rule on `channel` (`wallet-qr`: the
+    /// region and app rules at work on the app channel), as (rule, response
+    /// code, count), the most frequent first.
+    pub fn declines_by_rule(&self, channel: &str) -> Result<Vec<RuleDeclines>, String> {
+        let conn = open_connection(&self.path).map_err(|e| e.to_string())?;
+        let mut stmt = conn
+            .prepare(
+                "SELECT rule, response_code, count(*) FROM journal
+                 WHERE channel = ?1 AND state = 'declined' AND rule IS NOT NULL
+                 GROUP BY 1, 2 ORDER BY 3 DESC, 1",
+            )
+            .map_err(|e| e.to_string())?;
+        let rows = stmt
+            .query_map([channel], |r| {
+                Ok(RuleDeclines {
+                    rule: r.get(0)?,
+                    response_code: r.get(1)?,
+                    count: r.get(2)?,
+                })
+            })
+            .map_err(|e| e.to_string())?;
+        rows.collect::<Result<_, _>>().map_err(|e| e.to_string())
     }
 
     /// Settle the business days `first..=last` of the run, with `interchange`.
