@@ -1,9 +1,10 @@
 //! The token vault across a `kill -9`: the switch binary with a strict journal,
-//! a token API and a Central Bank issuer simulator. An app enrols a card and
-//! pays once by QR; the switch is killed and started again with the same KEK
-//! (from its environment variable). The token must pay again with a new
-//! counter, the code of the payment before the crash must be refused as a
-//! replay (63: its counter was kept), and the app must still see its token.
+//! a token API and a Central Bank issuer simulator. An app enrols a card, pays
+//! once by QR and suspends the token; the switch is killed and started again
+//! with the same KEK (from its environment variable). The app must still see
+//! its token, suspended; resumed, it must pay again with a new counter, and the
+//! code of the payment before the crash must be refused as a replay (63: its
+//! counter was kept).
 //! Then neither the journal's database files (db, WAL, shared memory) nor the
 //! switch's log may hold the card's PAN or the token's key (bytes, or hex in
 //! either case).
@@ -310,6 +311,17 @@ address = "127.0.0.1:{api_port}"
     let (rc, used) = pay_when_linked(&mut acq, &token, &mut stan, 1).await;
     assert_eq!(rc, "00", "the payment before the crash");
     let before_crash = qr_purchase(&token, 900, used);
+    // The app suspends the token (its user lost the phone): once the API said
+    // so, the suspension must survive the kill.
+    let suspended = api
+        .call(
+            Method::POST,
+            &format!("/v1/tokens/{}/suspend", token.number),
+            None,
+        )
+        .await
+        .unwrap();
+    assert_eq!(suspended.status.as_u16(), 200, "{}", suspended.body);
 
     switch.kill().unwrap();
     switch.wait().unwrap();
@@ -334,7 +346,16 @@ address = "127.0.0.1:{api_port}"
         .await
         .unwrap();
     assert_eq!(view.status.as_u16(), 200, "{}", view.body);
-    assert_eq!(view.body["status"], "active");
+    assert_eq!(view.body["status"], "suspended", "the suspension was kept");
+    let resumed = api
+        .call(
+            Method::POST,
+            &format!("/v1/tokens/{}/resume", token.number),
+            None,
+        )
+        .await
+        .unwrap();
+    assert_eq!(resumed.body["status"], "active", "{}", resumed.body);
     let mut acq = Acquirer::connect(acquirer_port).await;
     let (rc, _) = pay_when_linked(&mut acq, &token, &mut stan, used + 1).await;
     assert_eq!(rc, "00", "the payment after the restart");

@@ -126,14 +126,34 @@ impl Core {
 
     /// Pick an issuer link and send `msg` there with the switch's STAN.
     fn forward(&self, now: Millis, acq: &Arc<Link>, msg: Message, route: Route) -> Actions {
+        // Declined here, a token payment keeps its channel and app in the journal.
+        let decline = |rc, route: Route| {
+            let Route {
+                issuer,
+                rule,
+                channel,
+                token,
+                ..
+            } = route;
+            self.decline_presented(
+                now,
+                acq.id,
+                &msg,
+                rc,
+                Some(issuer),
+                rule,
+                channel,
+                token.as_deref(),
+            )
+        };
         let issuer_link = match self.pick_issuer_link(&route.issuer) {
             Ok(l) => l,
-            Err(rc) => return self.decline(now, acq.id, &msg, rc, Some(route.issuer)),
+            Err(rc) => return decline(rc, route),
         };
         // Field 52 re-enciphered for the issuer before anything is committed.
         match self.pin_plan(acq, &issuer_link, &msg) {
             PinPlan::Unchanged => self.dispatch(now, acq.id, &issuer_link, msg, route, None, now),
-            PinPlan::Decline(rc) => self.decline(now, acq.id, &msg, rc, Some(route.issuer)),
+            PinPlan::Decline(rc) => decline(rc, route),
             PinPlan::Translate(from, to) => {
                 self.park_for_pin(now, acq, issuer_link, msg, route, (from, to))
             }
@@ -285,7 +305,9 @@ impl Core {
             );
             record.response_code = ShortText::default();
             record.switch_stan = Some(stan);
-            if matches!(class, 1 | 2) {
+            // An enrolment's account verification moves no money: nothing to
+            // reverse should the switch restart before its answer.
+            if matches!(class, 1 | 2) && entry.purpose == Purpose::Request {
                 record.forwarded = Some(reversal_source(out.clone()));
             } else {
                 // In the acquirer's terms, as the journal keys its originals.

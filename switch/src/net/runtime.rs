@@ -464,16 +464,25 @@ impl RunningSwitch {
             // Without its key the journal could not hash PANs: do not start.
             let pan_key = jc.pan_key.as_ref().ok_or(StartError::JournalKeyMissing)?;
             let remember = settings.recent_capacity;
-            // With token APIs the store keeps the token vault, under the KEK.
-            let (opened, mut recovered) = if opts.config.token_apis.is_empty() {
-                Store::open_remembering(jc, epoch_unix_ms as i64, remember)?
-            } else {
-                let kek = match &opts.vault_kek {
-                    Some(kek) => kek.clone(),
-                    None => crate::store::vault::kek_from_config(&opts.config.security)?,
-                };
-                let var = opts.config.security.kek_env.as_str();
-                Store::open_with_vault(jc, &kek, var, epoch_unix_ms as i64, remember)?
+            // The store keeps the token vault under the KEK whenever there is
+            // one: tokens issued while token APIs were configured still pay
+            // (and keep their counters) when the APIs are not. Token APIs
+            // require it; without a KEK and without them the vault stays shut
+            // (and the start fails below if the database holds tokens).
+            let kek = match &opts.vault_kek {
+                Some(kek) => Some(kek.clone()),
+                None => match crate::store::vault::kek_from_config(&opts.config.security) {
+                    Ok(kek) => Some(kek),
+                    Err(e) if !opts.config.token_apis.is_empty() => return Err(e.into()),
+                    Err(_) => None,
+                },
+            };
+            let (opened, mut recovered) = match kek {
+                None => Store::open_remembering(jc, epoch_unix_ms as i64, remember)?,
+                Some(kek) => {
+                    let var = opts.config.security.kek_env.as_str();
+                    Store::open_with_vault(jc, &kek, var, epoch_unix_ms as i64, remember)?
+                }
             };
             let opened = Arc::new(opened);
             tracing::info!(
@@ -503,12 +512,11 @@ impl RunningSwitch {
         settings.journal = journal.is_some();
         let core = Core::new(settings, Arc::new(SharedRoutingTable::new(opts.routing)));
         core.restore_saf(owed, last_saf_id);
-        if let Some(store) = store
-            .as_ref()
-            .filter(|_| !opts.config.token_apis.is_empty())
-        {
+        if let Some(store) = &store {
             let tokens = store.load_tokens()?;
-            tracing::info!(tokens = tokens.len(), "token vault loaded");
+            if !tokens.is_empty() || !opts.config.token_apis.is_empty() {
+                tracing::info!(tokens = tokens.len(), "token vault loaded");
+            }
             core.restore_tokens(tokens);
         }
         // Oldest first, so the newest stay when the index is full.

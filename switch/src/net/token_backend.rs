@@ -39,7 +39,7 @@ impl SwitchTokens {
     }
 
     /// Keep the token changes among `actions` (a status change: in memory at
-    /// once, in the store's next commit).
+    /// once, in the store's next commit, which the API waits for: [`TokenBackend::kept`]).
     fn keep(shared: &Shared, actions: Actions) {
         let Some(store) = &shared.store else {
             return;
@@ -139,5 +139,15 @@ impl TokenBackend for SwitchTokens {
         let (result, actions) = shared.core.change_card_tokens(bank, pan, op);
         Self::keep(&shared, actions);
         result
+    }
+
+    fn kept(&self) -> Pin<Box<dyn Future<Output = ()> + Send + 'static>> {
+        let store = self.shared.upgrade().and_then(|s| s.store.clone());
+        Box::pin(async move {
+            if let Some(store) = store {
+                // Everything submitted so far, the change just made included.
+                store.durable(store.submitted()).await;
+            }
+        })
     }
 }

@@ -441,28 +441,46 @@ pub(super) fn apply(tx: &Connection, op: &VaultOp) -> rusqlite::Result<()> {
     }
 }
 
+/// Keep a counter window. Windows are snapshots the core takes one after another
+/// under the token's lock, so a later one holds everything an earlier one does;
+/// but two payments' snapshots may reach the writer in the other order. A write
+/// never moves the stored window back: a lower highest counter is ignored, an
+/// equal one adds its bits.
 fn write_counters(tx: &Connection, token: &str, atc: AtcWindow) -> rusqlite::Result<()> {
     tx.prepare_cached(
         "INSERT INTO token_counters (token, high, mask) VALUES (?1, ?2, ?3)
-         ON CONFLICT(token) DO UPDATE SET high = excluded.high, mask = excluded.mask",
+         ON CONFLICT(token) DO UPDATE SET
+             mask = CASE WHEN excluded.high = token_counters.high
+                         THEN token_counters.mask | excluded.mask ELSE excluded.mask END,
+             high = excluded.high
+         WHERE excluded.high >= token_counters.high",
     )?
     .execute(params![token, atc.high, atc.mask as i64])
     .map(drop)
 }
 
-/// The counter writes of `batch` that a later one of the same token makes
-/// redundant (the window is written whole, so the last one is the state): their
-/// indexes, which the commit skips.
+/// The counter writes of `batch` that another of the same token makes
+/// redundant (the window is written whole: the most advanced one, the highest
+/// counter then the most bits, is the state, whatever order the snapshots
+/// reached the writer in): their indexes, which the commit skips.
 pub(super) fn superseded_counters(batch: &[(u64, Op)]) -> Vec<bool> {
     let mut skip = Vec::new();
-    let mut last: HashMap<&str, usize> = HashMap::new();
+    let mut best: HashMap<&str, (usize, (u16, u32))> = HashMap::new();
     for (at, (_, op)) in batch.iter().enumerate() {
-        if let Op::Vault(VaultOp::Counters { token, .. }) = op {
+        if let Op::Vault(VaultOp::Counters { token, atc }) = op {
             if skip.is_empty() {
                 skip = vec![false; batch.len()];
             }
-            if let Some(earlier) = last.insert(token.as_str(), at) {
-                skip[earlier] = true;
+            let rank = (atc.high, atc.mask.count_ones());
+            match best.get(token.as_str()) {
+                Some(&(_, kept_rank)) if kept_rank >= rank => skip[at] = true,
+                Some(&(kept, _)) => {
+                    skip[kept] = true;
+                    best.insert(token.as_str(), (at, rank));
+                }
+                None => {
+                    best.insert(token.as_str(), (at, rank));
+                }
             }
         }
     }
@@ -552,6 +570,54 @@ mod tests {
             vec![true, false, true, false, false]
         );
         assert!(superseded_counters(&[(0, Op::Stop)]).is_empty());
+    }
+
+    #[test]
+    fn the_most_advanced_counter_window_is_kept_whatever_its_order() {
+        // Two payments' snapshots reached the writer in the other order.
+        let batch = [
+            counters("9408990000000001", 5),
+            counters("9408990000000001", 4),
+        ];
+        assert_eq!(superseded_counters(&batch), vec![false, true]);
+    }
+
+    #[test]
+    fn a_stored_window_never_moves_back() {
+        let conn = Connection::open_in_memory().unwrap();
+        conn.execute_batch(SCHEMA).unwrap();
+        let token = "9408990000000001";
+        let high = |conn: &Connection| -> (u16, i64) {
+            conn.query_row(
+                "SELECT high, mask FROM token_counters WHERE token = ?1",
+                [token],
+                |r| Ok((r.get(0)?, r.get(1)?)),
+            )
+            .unwrap()
+        };
+        write_counters(
+            &conn,
+            token,
+            AtcWindow {
+                high: 5,
+                mask: 0b10,
+            },
+        )
+        .unwrap();
+        write_counters(&conn, token, AtcWindow { high: 4, mask: 0 }).unwrap();
+        assert_eq!(high(&conn), (5, 0b10), "an older snapshot is ignored");
+        write_counters(
+            &conn,
+            token,
+            AtcWindow {
+                high: 5,
+                mask: 0b01,
+            },
+        )
+        .unwrap();
+        assert_eq!(high(&conn), (5, 0b11), "an equal one adds its bits");
+        write_counters(&conn, token, AtcWindow { high: 9, mask: 0 }).unwrap();
+        assert_eq!(high(&conn), (9, 0));
     }
 
     #[test]

@@ -38,4 +38,11 @@ pub trait TokenBackend: Send + Sync + 'static {
         pan: &SecretPan,
         op: LifecycleOp,
     ) -> Result<Vec<TokenView>, TokenError>;
+
+    /// Resolves once every change made so far is kept (durable in the store):
+    /// the API answers a change only then, so a suspension it confirmed
+    /// survives a crash. By default at once (a backend that keeps nothing).
+    fn kept(&self) -> Pin<Box<dyn Future<Output = ()> + Send + 'static>> {
+        Box::pin(std::future::ready(()))
+    }
 }

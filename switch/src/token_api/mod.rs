@@ -17,7 +17,7 @@
 //! | `POST /v1/cards/resume` `{"pan"}` | bank | 200 `{"tokens":[views]}` |
 //!
 //! A view: `{"token","status":"active"|"suspended"|"deleted",
-//! "suspended_by":"app"|"issuer"|null,"app","requestor_id","issuer","pan_last4",
+//! "suspended_by":"app"|"issuer"|"both"|null,"app","requestor_id","issuer","pan_last4",
 //! "token_expiry":"YYMM"}`. The enrolment's 201 adds `"key"`: the per-token
 //! AES-128 key for dynamic codes, 32 hex digits, given this once and never again.
 //!

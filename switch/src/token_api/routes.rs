@@ -219,24 +219,26 @@ async fn view(State(api): Shared, Path(token): Path<String>) -> Result<Response,
     Ok(answer(StatusCode::OK, json::view(&view)))
 }
 
-/// Suspend, resume or delete the token in the path.
-fn change(api: &Api, token: &str, op: LifecycleOp) -> Result<Response, ApiError> {
+/// Suspend, resume or delete the token in the path; answered once the change
+/// is kept.
+async fn change(api: &Api, token: &str, op: LifecycleOp) -> Result<Response, ApiError> {
     token_path(token)?;
     let view = api.backend.change(&api.caller, token, op)?;
+    api.backend.kept().await;
     Ok(answer(StatusCode::OK, json::view(&view)))
 }
 
 async fn suspend(State(api): Shared, Path(token): Path<String>) -> Result<Response, ApiError> {
-    change(&api, &token, LifecycleOp::Suspend)
+    change(&api, &token, LifecycleOp::Suspend).await
 }
 
 async fn resume(State(api): Shared, Path(token): Path<String>) -> Result<Response, ApiError> {
-    change(&api, &token, LifecycleOp::Resume)
+    change(&api, &token, LifecycleOp::Resume).await
 }
 
 async fn delete(State(api): Shared, Path(token): Path<String>) -> Result<Response, ApiError> {
     app_only(&api, "only the app deletes its tokens")?;
-    change(&api, &token, LifecycleOp::Delete)
+    change(&api, &token, LifecycleOp::Delete).await
 }
 
 /// Suspend or resume every token of a card: its issuer only.
@@ -249,6 +251,7 @@ async fn change_card(api: &Api, body: Body, op: LifecycleOp) -> Result<Response,
     let body = read_body(body).await?;
     let pan = json::card_request(&body).map_err(ApiError::bad_request)?;
     let views = api.backend.change_card(bank, &pan, op)?;
+    api.backend.kept().await;
     let tokens: Vec<Value> = views.iter().map(json::view).collect();
     Ok(answer(
         StatusCode::OK,

@@ -332,3 +332,39 @@ fn an_enrolment_whose_issuer_is_silent_ends_unavailable() {
     ));
     assert_eq!(h.saf().depth(), 0, "an account verification moves no money");
 }
+
+#[test]
+fn a_token_payment_declined_before_its_issuer_keeps_its_channel_and_app() {
+    let h = Harness::new();
+    let (token, key, requestor) = enrolled(&h, "koryo-pay", 15);
+    h.core.on_link_down(Millis(5), ISS);
+    let actions = h.acquire(Millis(10), qr_purchase(95, &token, &key, &requestor, 1));
+    let resp = one_to(&actions, ACQ);
+    assert_eq!(
+        (rc(&resp), resp.text(2).unwrap().into_owned()),
+        ("91".into(), token.clone())
+    );
+    let records = records(&actions);
+    assert_eq!(records.len(), 1);
+    assert_eq!(records[0].channel, routing_rules::Channel::WalletQr);
+    assert_eq!(records[0].app.as_deref(), Some("koryo-pay"));
+    // A PIN block on a token payment is refused (the app verifies its user).
+    let mut with_pin = qr_purchase(96, &token, &key, &requestor, 2);
+    with_pin.set_binary(52, &[0x11; 8]);
+    assert_eq!(rc(&one_to(&h.acquire(Millis(11), with_pin), ACQ)), "58");
+}
+
+#[test]
+fn an_enrolment_owes_no_reversal_at_a_restart() {
+    let h = Harness::new();
+    let actions = h.core.enrol(
+        Millis(0),
+        enrol_request(4, "koryo-pay", &pan("9408010000004"), 4),
+    );
+    let forwarded = records(&actions);
+    assert_eq!(forwarded.len(), 1);
+    assert!(
+        forwarded[0].forwarded.is_none(),
+        "no reversal source for an account verification"
+    );
+}

@@ -21,9 +21,12 @@ impl AtcWindow {
         if atc > self.high {
             let shift = u32::from(atc - self.high);
             // The old highest becomes bit shift-1; older ones move up with it.
-            // Nothing accepted yet, or everything seen falls out of the window.
-            self.mask = if shift >= 64 || self.high == 0 {
+            // Nothing accepted yet, or everything seen falls out of the window
+            // (the old highest is still in it at a shift of exactly 64: bit 63).
+            self.mask = if self.high == 0 || shift > 64 {
                 0
+            } else if shift == 64 {
+                1u64 << 63
             } else {
                 (self.mask << shift) | (1u64 << (shift - 1))
             };
@@ -66,5 +69,18 @@ mod tests {
         assert!(!w.accept(36));
         assert!(w.accept(99));
         assert!(!w.accept(5));
+    }
+
+    #[test]
+    fn a_jump_of_exactly_64_keeps_the_old_highest_counter_used() {
+        let mut w = AtcWindow::default();
+        assert!(w.accept(1));
+        assert!(w.accept(65));
+        assert!(!w.accept(1), "64 below the highest, and used");
+        assert!(w.accept(2));
+        let mut w = AtcWindow::default();
+        assert!(w.accept(1));
+        assert!(w.accept(66));
+        assert!(!w.accept(1), "out of the window: refused as too old");
     }
 }

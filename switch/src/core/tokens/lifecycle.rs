@@ -128,13 +128,19 @@ fn may_see(caller: &Caller, record: &TokenRecord) -> bool {
     }
 }
 
-/// The status after `op` by `by`, or why it does not apply.
+/// The status after `op` by `by` (App or Issuer), or why it does not apply.
+/// Each party holds its own suspension: the issuer's resume does not lift the
+/// app's (its user's lost phone), nor the app's the issuer's.
 fn next_status(
     now: TokenStatus,
     op: LifecycleOp,
     by: SuspendedBy,
 ) -> Result<TokenStatus, TokenError> {
     use TokenStatus::{Active, Deleted, Suspended};
+    let other = match by {
+        SuspendedBy::App => SuspendedBy::Issuer,
+        _ => SuspendedBy::App,
+    };
     match (now, op) {
         (Deleted, LifecycleOp::Delete) => Ok(Deleted),
         (Deleted, _) => Err(TokenError::Conflict("the token is deleted")),
@@ -143,14 +149,16 @@ fn next_status(
         )),
         (_, LifecycleOp::Delete) => Ok(Deleted),
         (Active, LifecycleOp::Suspend) => Ok(Suspended(by)),
-        // An issuer's suspension outranks the app's.
-        (Suspended(SuspendedBy::App), LifecycleOp::Suspend) => Ok(Suspended(by)),
-        (Suspended(SuspendedBy::Issuer), LifecycleOp::Suspend) => Ok(now),
+        (Suspended(held), LifecycleOp::Suspend) if held.includes(by) => Ok(now),
+        (Suspended(_), LifecycleOp::Suspend) => Ok(Suspended(SuspendedBy::Both)),
         (Active, LifecycleOp::Resume) => Ok(Active),
-        (Suspended(SuspendedBy::Issuer), LifecycleOp::Resume) if by == SuspendedBy::App => Err(
-            TokenError::Conflict("suspended by the issuer: only the issuer resumes it"),
-        ),
-        (Suspended(_), LifecycleOp::Resume) => Ok(Active),
+        (Suspended(SuspendedBy::Both), LifecycleOp::Resume) => Ok(Suspended(other)),
+        (Suspended(held), LifecycleOp::Resume) if held == by => Ok(Active),
+        (Suspended(_), LifecycleOp::Resume) if by == SuspendedBy::App => Err(TokenError::Conflict(
+            "suspended by the issuer: only the issuer resumes it",
+        )),
+        // The issuer resuming a token only its app suspended: it stays so.
+        (Suspended(_), LifecycleOp::Resume) => Ok(now),
     }
 }
 
@@ -166,13 +174,27 @@ mod tests {
     #[test]
     fn an_app_cannot_lift_an_issuers_suspension_and_deleted_stays_deleted() {
         use LifecycleOp::*;
-        use SuspendedBy::{App, Issuer};
+        use SuspendedBy::{App, Both, Issuer};
         use TokenStatus::*;
         assert_eq!(next_status(Active, Suspend, App), Ok(Suspended(App)));
         assert_eq!(next_status(Suspended(App), Resume, App), Ok(Active));
         assert_eq!(
             next_status(Suspended(App), Suspend, Issuer),
+            Ok(Suspended(Both))
+        );
+        // Each lifts only its own suspension (the user's lost phone stays off
+        // when the bank lifts its card block).
+        assert_eq!(
+            next_status(Suspended(Both), Resume, Issuer),
+            Ok(Suspended(App))
+        );
+        assert_eq!(
+            next_status(Suspended(Both), Resume, App),
             Ok(Suspended(Issuer))
+        );
+        assert_eq!(
+            next_status(Suspended(App), Resume, Issuer),
+            Ok(Suspended(App))
         );
         assert!(matches!(
             next_status(Suspended(Issuer), Resume, App),

@@ -9,9 +9,9 @@
 //! honoured whatever became of the token since.
 //!
 //! Codes of the checks (the README's app channel section lists them): unknown or
-//! deleted token 14, suspended 62, not presented by QR or by another app 58, code
-//! data missing or malformed 30, code expired 54, counter replayed or cryptogram
-//! wrong 63 (both security events). A QR entry (field 22 `03x`) without a token is
+//! deleted token 14, suspended 62, not presented by QR or by another app 58, a PIN
+//! block with a token 58, code data missing or malformed 30, code expired 54,
+//! counter replayed or cryptogram wrong 63 (both security events). A QR entry (field 22 `03x`) without a token is
 //! declined 58: the app channel pays with tokens only.
 
 use card_security::wallet::CodeData;
@@ -91,8 +91,11 @@ impl TokenUse {
                 answer.remove(48);
             }
         }
-        answer.remove(55);
-        answer.remove(35);
+        // Whatever else could carry the card's number or track: never to the
+        // acquirer of a token payment.
+        for n in [34u8, 35, 36, 45, 52, 55, 102, 103] {
+            answer.remove(n);
+        }
     }
 }
 
@@ -198,6 +201,14 @@ impl Core {
                     ResponseCode::NOT_PERMITTED_TERMINAL,
                     "token not presented by QR",
                     SecurityEvent::TokenDomain,
+                );
+            }
+            // The app verifies its user; a PIN block would be bound to the
+            // token's digits, which the issuer cannot check against the card.
+            if msg.has(52) {
+                return refuse(
+                    ResponseCode::NOT_PERMITTED_TERMINAL,
+                    "PIN block on a token payment",
                 );
             }
             let Some(data) = msg

@@ -83,22 +83,31 @@ impl fmt::Debug for TokenSecret {
     }
 }
 
-/// Who suspended a token: an app may lift only its own suspension.
+/// Who suspended a token: each party lifts only its own suspension, and the
+/// token pays again only when neither holds one.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum SuspendedBy {
     /// The app that holds it (its user's request).
     App,
     /// The card's issuer.
     Issuer,
+    /// Both, each for its own reasons.
+    Both,
 }
 
 impl SuspendedBy {
-    /// `app` or `issuer`.
+    /// `app`, `issuer` or `both`.
     pub fn name(self) -> &'static str {
         match self {
             SuspendedBy::App => "app",
             SuspendedBy::Issuer => "issuer",
+            SuspendedBy::Both => "both",
         }
+    }
+
+    /// Whether `party` (App or Issuer) holds a suspension here.
+    pub fn includes(self, party: SuspendedBy) -> bool {
+        self == SuspendedBy::Both || self == party
     }
 }
 
@@ -138,6 +147,7 @@ impl TokenStatus {
             ("deleted", _) => TokenStatus::Deleted,
             ("suspended", Some("app")) => TokenStatus::Suspended(SuspendedBy::App),
             ("suspended", Some("issuer")) => TokenStatus::Suspended(SuspendedBy::Issuer),
+            ("suspended", Some("both")) => TokenStatus::Suspended(SuspendedBy::Both),
             _ => return None,
         })
     }
