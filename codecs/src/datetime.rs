@@ -47,23 +47,45 @@ fn digits<const N: usize>(text: &str) -> [u8; N] {
     out
 }
 
+/// YYMM (UTC) `secs` seconds after 1970-01-01, by arithmetic alone (no
+/// formatting: card and token expiry checks read it per transaction).
+pub fn year_month_at_unix(secs: u64) -> [u8; 4] {
+    let (year, month, _) = civil_from_days((secs / 86_400) as i64);
+    let (yy, mm) = (year.rem_euclid(100) as u8, month as u8);
+    [
+        b'0' + yy / 10,
+        b'0' + yy % 10,
+        b'0' + mm / 10,
+        b'0' + mm % 10,
+    ]
+}
+
 /// The fields for `secs` seconds after 1970-01-01 00:00:00 UTC.
 pub fn fields_at_unix(secs: u64) -> DateTimeFields {
+    let year_month = year_month_at_unix(secs);
     let secs = secs as i64;
-    let (y, m, d) = civil_from_days(secs.div_euclid(86_400));
+    let (_, m, d) = civil_from_days(secs.div_euclid(86_400));
     let s = secs.rem_euclid(86_400);
     let (hh, mm, ss) = (s / 3600, s / 60 % 60, s % 60);
     DateTimeFields {
         transmission: digits(&format!("{m:02}{d:02}{hh:02}{mm:02}{ss:02}")),
         local_time: digits(&format!("{hh:02}{mm:02}{ss:02}")),
         local_date: digits(&format!("{m:02}{d:02}")),
-        year_month: digits(&format!("{:02}{m:02}", y.rem_euclid(100))),
+        year_month,
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_year_month_counts_across_a_years_end() {
+        assert_eq!(&year_month_at_unix(1_795_602_600), b"2611"); // 2026-11-25
+        assert_eq!(&year_month_at_unix(1_798_761_599), b"2612"); // 2026-12-31 23:59:59
+        assert_eq!(&year_month_at_unix(1_798_761_600), b"2701"); // 2027-01-01
+        assert_eq!(&year_month_at_unix(946_684_800), b"0001"); // 2000-01-01
+    }
 
     #[test]
     fn known_instants() {

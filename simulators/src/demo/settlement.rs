@@ -124,11 +124,7 @@ impl DemoJournal {
 /// configuration's variable (`[switch.security] kek_env`) holds one, else a
 /// random key made for this run (its vault lives as long as its journal).
 pub fn run_kek(config: &Config) -> Option<card_security::KeyMaterial> {
-    let var = if config.security.kek_env.is_empty() {
-        card_security::kek::DEFAULT_KEK_ENV
-    } else {
-        config.security.kek_env.as_str()
-    };
+    let var = config.security.kek_var();
     if std::env::var_os(var).is_some() {
         return None;
     }

@@ -480,7 +480,7 @@ impl RunningSwitch {
             let (opened, mut recovered) = match kek {
                 None => Store::open_remembering(jc, epoch_unix_ms as i64, remember)?,
                 Some(kek) => {
-                    let var = opts.config.security.kek_env.as_str();
+                    let var = opts.config.security.kek_var();
                     Store::open_with_vault(jc, &kek, var, epoch_unix_ms as i64, remember)?
                 }
             };

@@ -97,6 +97,18 @@ pub struct SecurityConfig {
     pub keys: BTreeMap<String, ZoneKeys>,
 }
 
+impl SecurityConfig {
+    /// The variable the KEK is read from (the default when none is set, as in
+    /// a configuration built in code).
+    pub fn kek_var(&self) -> &str {
+        if self.kek_env.is_empty() {
+            DEFAULT_KEK_ENV
+        } else {
+            &self.kek_env
+        }
+    }
+}
+
 /// What `SoftwareSecurityModule::from_config` reads: the configured zones.
 impl card_security::ZoneKeySource for SecurityConfig {
     fn for_each_zone(&self, f: &mut dyn FnMut(&str, &ZoneKeys)) {

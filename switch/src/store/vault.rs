@@ -118,12 +118,7 @@ pub enum VaultError {
 /// The KEK of `[switch.security]` (`kek_env`, default `SWITCH_KEK`), for
 /// [`Store::open_with_vault`].
 pub fn kek_from_config(security: &SecurityConfig) -> Result<KeyMaterial, VaultError> {
-    let var = if security.kek_env.is_empty() {
-        kek::DEFAULT_KEK_ENV
-    } else {
-        security.kek_env.as_str()
-    };
-    kek::kek_from_env(var).map_err(VaultError::Kek)
+    kek::kek_from_env(security.kek_var()).map_err(VaultError::Kek)
 }
 
 /// The vault's keys, ready: the data key's cipher and the PAN's keyed hash.
