@@ -34,7 +34,7 @@ use crate::cards::CardBase;
 use crate::wire::LinkFormat;
 
 use self::accounts::Accounts;
-use self::behaviour::Issuer;
+use self::behaviour::{Issuer, StandInIndicator};
 use self::faults::{parse_rate, Faults, Latency};
 use self::server::{LinkSettings, Server};
 
@@ -145,6 +145,14 @@ pub struct IssuerOptions {
     /// Write the totals as JSON here every second and on exit.
     #[arg(long, value_name = "PATH")]
     pub report_json: Option<PathBuf>,
+    /// The field that marks the switch's stand-in advices (the switch's
+    /// `[stand_in] indicator_field`): those are keyed by their own 11/7/32 and an
+    /// approval is posted whatever the balance.
+    #[arg(long, value_name = "N", default_value_t = 60, value_parser = clap::value_parser!(u8).range(2..=128))]
+    pub stand_in_field: u8,
+    /// The value of that field in a stand-in advice (`[stand_in] indicator_value`).
+    #[arg(long, value_name = "TEXT", default_value = "STANDIN")]
+    pub stand_in_value: String,
 }
 
 fn parse_positive_secs(text: &str) -> Result<Duration, String> {
@@ -223,7 +231,11 @@ pub async fn start_secured(
         tracing::warn!(bank = %args.bank, "the bank has no BIN ranges: every card will be declined 14");
     }
     tracing::info!(bank = %args.bank, cards = accounts.len(), seed = args.seed, "card base ready");
-    let mut issuer = Issuer::new(accounts, args.txn_log.max(1));
+    let mut issuer =
+        Issuer::new(accounts, args.txn_log.max(1)).with_stand_in_indicator(StandInIndicator {
+            field: args.stand_in_field,
+            value: args.stand_in_value.clone(),
+        });
     if let Some(s) = &security {
         issuer = issuer.with_pin_checks(s.clone());
         tracing::info!(
@@ -351,6 +363,7 @@ impl RunningIssuer {
             totals.declined_total(),
             self.server.stats().summary()
         );
+        tracing::info!("{}", totals.stand_in.summary());
         Ok(totals)
     }
 }
@@ -472,6 +485,13 @@ mod tests {
         );
         assert_eq!(a.read_deadline, Duration::from_secs(30));
         assert!(a.disconnect_every.is_none() && a.report_json.is_none());
+        assert_eq!(
+            (a.stand_in_field, a.stand_in_value.as_str()),
+            (60, "STANDIN")
+        );
+        let a = parse(&["--listen", "x", "--bank", "1", "--stand-in-field", "48"]).unwrap();
+        assert_eq!(a.stand_in_field, 48);
+        assert!(parse(&["--listen", "x", "--bank", "1", "--stand-in-field", "129"]).is_err());
 
         let a = parse(&[
             "--connect",
