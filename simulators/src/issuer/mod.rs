@@ -8,11 +8,13 @@
 //! - [`faults`]: latency distributions and fault injection (pure);
 //! - [`server`]: listening or dialing, one task per connection;
 //! - [`report`]: the totals and the JSON report file;
-//! - [`wallet`]: account verifications and token payments (field 48).
+//! - [`wallet`]: account verifications and token payments (field 48);
+//! - [`outage`]: taking the host down and bringing it back (the demo's outages).
 
 pub mod accounts;
 pub mod behaviour;
 pub mod faults;
+pub mod outage;
 pub mod report;
 pub mod server;
 pub mod wallet;
@@ -27,7 +29,6 @@ use std::time::Duration;
 
 use routing_rules::model::BankIdx;
 use routing_rules::RoutingTable;
-use tokio::net::TcpListener;
 use tokio::sync::watch;
 
 use crate::cards::CardBase;
@@ -188,7 +189,13 @@ pub struct RunningIssuer {
     pub addr: Option<SocketAddr>,
     issuer: Arc<Issuer>,
     server: Arc<Server>,
+    /// Stops the reporter (and, in [`RunningIssuer::stop`], the link).
     stop: watch::Sender<bool>,
+    /// Where the link listens or dials, to bring it back after an outage.
+    endpoint: outage::Endpoint,
+    /// Stops the current link task alone.
+    link_stop: watch::Sender<bool>,
+    /// The link task (None while the host is down).
     link: Option<tokio::task::JoinHandle<()>>,
     reporter: Option<tokio::task::JoinHandle<()>>,
     report_json: Option<PathBuf>,
@@ -283,29 +290,14 @@ pub async fn start_secured(
     }
 
     let (stop, stop_rx) = watch::channel(false);
-    let (addr, link) = match (&args.listen, &args.connect) {
-        (Some(addr), _) => {
-            let listener = TcpListener::bind(addr)
-                .await
-                .map_err(|e| format!("cannot listen on {addr}: {e}"))?;
-            let local = listener
-                .local_addr()
-                .map_err(|e| format!("cannot listen on {addr}: {e}"))?;
-            tracing::info!("listening on {local}");
-            (
-                Some(local),
-                tokio::spawn(server.clone().serve(listener, stop_rx.clone())),
-            )
-        }
-        (None, Some(addr)) => {
-            let target = resolve(addr).await?;
-            (
-                None,
-                tokio::spawn(server.clone().dial(target, stop_rx.clone())),
-            )
-        }
+    let side = match (&args.listen, &args.connect) {
+        (Some(addr), _) => outage::LinkSide::Listening(outage::listen(addr).await?),
+        (None, Some(addr)) => outage::LinkSide::Dialing(resolve(addr).await?),
         (None, None) => return Err("give --listen ADDR or --connect ADDR".into()),
     };
+    let endpoint = side.endpoint()?;
+    let addr = endpoint.listening();
+    let (link_stop, link) = side.spawn(&server);
     let reporter = args
         .report_json
         .clone()
@@ -315,6 +307,8 @@ pub async fn start_secured(
         issuer,
         server,
         stop,
+        endpoint,
+        link_stop,
         link: Some(link),
         reporter,
         report_json: args.report_json,
@@ -343,6 +337,7 @@ impl RunningIssuer {
     /// Stop serving, write the final report, log the totals; returns them.
     pub async fn stop(self) -> Result<report::Snapshot, String> {
         let _ = self.stop.send(true);
+        let _ = self.link_stop.send(true);
         if let Some(link) = self.link {
             let _ = link.await;
         }
