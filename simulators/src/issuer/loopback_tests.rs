@@ -353,7 +353,10 @@ async fn a_host_restarted_keeps_its_address_and_its_books() {
         .await
         .expect("the connection closes in time");
     assert!(!matches!(closed, Some(Ok(_))), "no frame after the outage");
-    assert!(TcpStream::connect(addr).await.is_err(), "the listener is closed");
+    assert!(
+        TcpStream::connect(addr).await.is_err(),
+        "the listener is closed"
+    );
 
     running.bring_up().await.unwrap();
     assert!(running.is_up());
