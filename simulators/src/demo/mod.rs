@@ -405,8 +405,7 @@ pub async fn run_network(args: &DemoArgs, variation: &Variation) -> Result<Outco
     let summary = summarize(
         args,
         &results,
-        &issuer_totals,
-        &stand_ins,
+        (&issuer_totals, &stand_ins),
         &added,
         (&settlements, &settled),
         apps::channel_report(
@@ -487,8 +486,7 @@ fn percentiles(h: &Histogram<u64>) -> Value {
 fn summarize(
     args: &DemoArgs,
     results: &[AcquirerResult],
-    issuer_totals: &BTreeMap<String, Total>,
-    stand_ins: &BTreeMap<String, String>,
+    (issuer_totals, stand_ins): (&BTreeMap<String, Total>, &BTreeMap<String, String>),
     added: &Histogram<u64>,
     (settlements, settled): (&[Settlement], &[settlement::SettledIssuer]),
     (channel_text, channel_json, no_pan_in_qr_answers): (String, Value, bool),

@@ -274,8 +274,10 @@ mod tests {
         let journal = read_journal(&path).unwrap();
         assert!(journal.is_none());
         let mut sims = BTreeMap::new();
-        let mut sim = StandInSnapshot::default();
-        sim.advices = 2;
+        let sim = StandInSnapshot {
+            advices: 2,
+            ..Default::default()
+        };
         sims.insert("940810".to_string(), sim);
         let run = StandInRun {
             journal: &journal,

@@ -16,6 +16,8 @@
 //!
 //! Everything is acknowledged 00: the advice is the switch's decision, already
 //! given to the acquirer, and an answer other than 00 would only make it repeat.
+//! The one exception is an advice without its own 11/7/32 (30): it could not be
+//! told from its repeats, so posting it would risk posting it twice.
 
 use codecs::mti::MessageClass;
 use codecs::{Message, ResponseCode};
