@@ -356,6 +356,19 @@ impl LogShard {
         self.map.get_mut(key)
     }
 
+    /// Record an approval (not reversed) under `key`; returns its amount.
+    pub fn insert_approved(&mut self, key: TxnKey, posting: Posting) -> Decimal {
+        let amount = posting.amount;
+        self.insert(
+            key,
+            Entry::Approved {
+                posting,
+                reversed: false,
+            },
+        );
+        amount
+    }
+
     /// Add an entry, evicting the oldest when full. An existing key is replaced in
     /// place (callers check [`LogShard::contains`] first).
     pub fn insert(&mut self, key: TxnKey, entry: Entry) {

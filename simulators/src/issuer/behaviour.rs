@@ -437,6 +437,19 @@ impl Issuer {
             Some(f90) => TxnKey::of_original(&OriginalKey::from_field90(&f90.bytes())?)?,
             None => TxnKey::of_request(req)?,
         };
+        let mut shard = self.log.shard(&key);
+        if shard.contains(&key) {
+            return None; // a repeat, or the original was seen here
+        }
+        let posting = self.forced_posting(req, today, false)?;
+        Some(shard.insert_approved(key, posting))
+    }
+
+    /// Post an advice's approval without checking the balance or the cash limit
+    /// (a 0220 debits, a 0120 is only recorded); None when the card, its currency
+    /// or the amount is not there, or it is a balance inquiry (nothing changed).
+    /// Called with the log shard held (log shard first, then the account).
+    fn forced_posting(&self, req: &Message, today: Today, stand_in: bool) -> Option<Posting> {
         let kind = TxnKind::from_processing_code(&req.get(3)?.bytes())?;
         if kind == TxnKind::Balance {
             return None;
@@ -447,35 +460,21 @@ impl Issuer {
         let amount = req.amount().ok()??;
         let debited = req.mti().class() == MessageClass::Financial;
         let cash = debited && kind == TxnKind::Cash;
-
-        let mut shard = self.log.shard(&key);
-        if shard.contains(&key) {
-            return None; // a repeat, or the original was seen here
-        }
         let mut state = account.lock();
         if debited {
             state.force_debit(currency, amount, cash, today.day).ok()?;
         } else {
             state.pocket(currency, today.day)?;
         }
-        drop(state);
-        let posting = Posting {
+        Some(Posting {
             account: index,
             currency,
             amount,
             debited,
             cash,
             day: today.day,
-            stand_in: false,
-        };
-        shard.insert(
-            key,
-            Entry::Approved {
-                posting,
-                reversed: false,
-            },
-        );
-        Some(amount)
+            stand_in,
+        })
     }
 }
 

@@ -19,13 +19,12 @@
 //! The one exception is an advice without its own 11/7/32 (30): it could not be
 //! told from its repeats, so posting it would risk posting it twice.
 
-use codecs::mti::MessageClass;
 use codecs::{Message, ResponseCode};
 use rust_decimal::Decimal;
 
-use crate::messages::{response_to, TxnKind};
+use crate::messages::response_to;
 
-use super::super::accounts::{Entry, Posting, TxnKey};
+use super::super::accounts::{Entry, TxnKey};
 use super::super::wallet;
 use super::{Issuer, Today};
 
@@ -113,54 +112,13 @@ impl Issuer {
             shard.insert(key, Entry::StandInAdvised);
             return Booked::Declined(rc);
         }
-        match self.forced_posting(req, today) {
-            Some(posting) => {
-                let amount = posting.amount;
-                shard.insert(
-                    key,
-                    Entry::Approved {
-                        posting,
-                        reversed: false,
-                    },
-                );
-                Booked::Approved(amount)
-            }
+        match self.forced_posting(req, today, true) {
+            Some(posting) => Booked::Approved(shard.insert_approved(key, posting)),
             None => {
                 shard.insert(key, Entry::StandInAdvised);
                 Booked::NotPosted
             }
         }
-    }
-
-    /// Post an approved advice without checking balance or cash limit; None when
-    /// the card, its currency or the amount is not there (nothing changed).
-    /// Called with the log shard held (log shard first, then the account).
-    fn forced_posting(&self, req: &Message, today: Today) -> Option<Posting> {
-        let kind = TxnKind::from_processing_code(&req.get(3)?.bytes())?;
-        if kind == TxnKind::Balance {
-            return None;
-        }
-        let index = self.accounts.find(&req.get(2)?.bytes())?;
-        let account = self.accounts.get(index)?;
-        let currency = req.currency().ok()?.numeric;
-        let amount = req.amount().ok()??;
-        let debited = req.mti().class() == MessageClass::Financial;
-        let cash = debited && kind == TxnKind::Cash;
-        let mut state = account.lock();
-        if debited {
-            state.force_debit(currency, amount, cash, today.day).ok()?;
-        } else {
-            state.pocket(currency, today.day)?;
-        }
-        Some(Posting {
-            account: index,
-            currency,
-            amount,
-            debited,
-            cash,
-            day: today.day,
-            stand_in: true,
-        })
     }
 }
 
