@@ -52,6 +52,33 @@ pub struct IssuerArgs {
     /// MACs and PIN checks.
     #[command(flatten)]
     pub security: crate::security::SecurityOptions,
+    /// How the switch marks its stand-in advices.
+    #[command(flatten)]
+    pub stand_in: StandInOptions,
+}
+
+/// How `sim issuer` recognises the switch's stand-in advices (apart from
+/// [`IssuerOptions`], which programs build field by field).
+#[derive(clap::Args, Debug, Clone)]
+pub struct StandInOptions {
+    /// The field that marks the switch's stand-in advices (the switch's
+    /// `[stand_in] indicator_field`): those are keyed by their own 11/7/32 and an
+    /// approval is posted whatever the balance.
+    #[arg(long, value_name = "N", default_value_t = 60, value_parser = clap::value_parser!(u8).range(2..=128))]
+    pub stand_in_field: u8,
+    /// The value of that field in a stand-in advice (`[stand_in] indicator_value`).
+    #[arg(long, value_name = "TEXT", default_value = "STANDIN")]
+    pub stand_in_value: String,
+}
+
+impl StandInOptions {
+    /// The indicator these options name.
+    pub fn indicator(&self) -> StandInIndicator {
+        StandInIndicator {
+            field: self.stand_in_field,
+            value: self.stand_in_value.clone(),
+        }
+    }
 }
 
 impl IssuerOptions {
@@ -146,14 +173,6 @@ pub struct IssuerOptions {
     /// Write the totals as JSON here every second and on exit.
     #[arg(long, value_name = "PATH")]
     pub report_json: Option<PathBuf>,
-    /// The field that marks the switch's stand-in advices (the switch's
-    /// `[stand_in] indicator_field`): those are keyed by their own 11/7/32 and an
-    /// approval is posted whatever the balance.
-    #[arg(long, value_name = "N", default_value_t = 60, value_parser = clap::value_parser!(u8).range(2..=128))]
-    pub stand_in_field: u8,
-    /// The value of that field in a stand-in advice (`[stand_in] indicator_value`).
-    #[arg(long, value_name = "TEXT", default_value = "STANDIN")]
-    pub stand_in_value: String,
 }
 
 fn parse_positive_secs(text: &str) -> Result<Duration, String> {
@@ -225,6 +244,17 @@ pub async fn start_secured(
     tls: Option<Arc<crate::tls::HostTls>>,
     security: Option<Arc<crate::security::HostSecurity>>,
 ) -> Result<RunningIssuer, String> {
+    start_marked(args, table, tls, security, StandInIndicator::default()).await
+}
+
+/// [`start_secured`] recognising the switch's stand-in advices by `stand_in`.
+pub async fn start_marked(
+    args: IssuerOptions,
+    table: &RoutingTable,
+    tls: Option<Arc<crate::tls::HostTls>>,
+    security: Option<Arc<crate::security::HostSecurity>>,
+    stand_in: StandInIndicator,
+) -> Result<RunningIssuer, String> {
     let holders = card_holders(table, &args)?;
     let base = CardBase::generate(table, args.seed, args.cards_per_range);
     let accounts = Accounts::open(
@@ -238,11 +268,7 @@ pub async fn start_secured(
         tracing::warn!(bank = %args.bank, "the bank has no BIN ranges: every card will be declined 14");
     }
     tracing::info!(bank = %args.bank, cards = accounts.len(), seed = args.seed, "card base ready");
-    let mut issuer =
-        Issuer::new(accounts, args.txn_log.max(1)).with_stand_in_indicator(StandInIndicator {
-            field: args.stand_in_field,
-            value: args.stand_in_value.clone(),
-        });
+    let mut issuer = Issuer::new(accounts, args.txn_log.max(1)).with_stand_in_indicator(stand_in);
     if let Some(s) = &security {
         issuer = issuer.with_pin_checks(s.clone());
         tracing::info!(
@@ -371,13 +397,14 @@ pub async fn run(args: IssuerArgs) -> Result<(), String> {
         .load(&args.options.bank)
         .map_err(|e| e.to_string())?;
     let security = args.security.load().map_err(|e| e.to_string())?;
+    let stand_in = args.stand_in.indicator();
     let args = *args.options;
     let (table, warnings) =
         RoutingTable::load(&args.rules).map_err(|e| format!("{}: {e}", args.rules.display()))?;
     for w in &warnings {
         tracing::warn!("routing rules: {w}");
     }
-    let mut running = start_secured(args, &table, tls, security).await?;
+    let mut running = start_marked(args, &table, tls, security, stand_in).await?;
     tokio::select! {
         signal = shutdown_signal() => tracing::info!("shutting down ({})", signal?),
         _ = running.link_ended() => tracing::warn!("the link task ended; shutting down"),
@@ -480,13 +507,17 @@ mod tests {
         );
         assert_eq!(a.read_deadline, Duration::from_secs(30));
         assert!(a.disconnect_every.is_none() && a.report_json.is_none());
+        let marked = |argv: &[&str]| {
+            Cli::try_parse_from(std::iter::once("issuer").chain(argv.iter().copied()))
+                .map(|c| c.args.stand_in.indicator())
+        };
         assert_eq!(
-            (a.stand_in_field, a.stand_in_value.as_str()),
-            (60, "STANDIN")
+            marked(&["--listen", "x", "--bank", "1"]).unwrap(),
+            StandInIndicator::default()
         );
-        let a = parse(&["--listen", "x", "--bank", "1", "--stand-in-field", "48"]).unwrap();
-        assert_eq!(a.stand_in_field, 48);
-        assert!(parse(&["--listen", "x", "--bank", "1", "--stand-in-field", "129"]).is_err());
+        let other = marked(&["--listen", "x", "--bank", "1", "--stand-in-field", "48"]).unwrap();
+        assert_eq!((other.field, other.value.as_str()), (48, "STANDIN"));
+        assert!(marked(&["--listen", "x", "--bank", "1", "--stand-in-field", "129"]).is_err());
 
         let a = parse(&[
             "--connect",
