@@ -436,6 +436,10 @@ fn compile(
         index,
         apps: app_list,
         token_ranges,
+        stand_in: Vec::new(),
+        stand_in_by_product: Vec::new(),
+        negative_files: Vec::new(),
+        negative_by_bank: Vec::new(),
     };
     Ok((table, p.warnings))
 }
