@@ -18,6 +18,10 @@
 //! acquirer's zone PIN key to the issuer's, and the issuer checks against the
 //! card's PIN: random keys are made for the run, held in memory only, and given
 //! to the switch's software security module and to each host for its link.
+//!
+//! With `--issuer-outage BANK:FROM-TO` ([`outage`]) an issuer host is down for a
+//! window of the run: the switch stands in for it, and the report's stand-in
+//! section ([`stand_in`]) shows what it decided and what reached the issuer.
 
 pub mod apps;
 pub mod check;
@@ -25,8 +29,10 @@ pub mod drain;
 pub mod finals;
 pub mod ledger;
 pub mod memory;
+pub mod outage;
 pub mod settlement;
 pub mod soak;
+pub mod stand_in;
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -76,6 +82,11 @@ pub struct DemoArgs {
     /// some of banks the app did not join).
     #[arg(long, default_value_t = 300, value_name = "N")]
     pub app_cards: usize,
+    /// Take issuer host BANK down from FROM to TO seconds into the traffic (its
+    /// listener closed, its connections dropped), then bring it back with its
+    /// books (repeatable; e.g. 940810:2-5).
+    #[arg(long, value_name = "BANK:FROM-TO")]
+    pub issuer_outage: Vec<outage::IssuerOutage>,
 }
 
 /// Options of the network that `sim demo` and `sim soak` share.
@@ -185,6 +196,13 @@ pub async fn run_network(args: &DemoArgs, variation: &Variation) -> Result<Outco
     let mut config = load_config(&args.network.config)?;
     let (table, _) = RoutingTable::load(&config.rules).map_err(|e| e.to_string())?;
     let stand_ins = stand_ins(&table);
+    let issuer_banks: Vec<String> = config
+        .links
+        .iter()
+        .filter(|l| l.role == Role::Issuer)
+        .map(|l| l.bank.clone())
+        .collect();
+    outage::validate(&args.issuer_outage, &issuer_banks, args.duration)?;
     let certs = if args.tls {
         Some(DemoCerts::generate(&mut config)?)
     } else {
@@ -289,6 +307,7 @@ pub async fn run_network(args: &DemoArgs, variation: &Variation) -> Result<Outco
     // Acquirer hosts: the rate split evenly, all at once.
     let per_acquirer = args.rate / acquirer_links.len().max(1) as f64;
     let sampler = variation.sample_every.map(memory::Sampler::spawn);
+    let traffic_start = tokio::time::Instant::now();
     let mut tasks = Vec::new();
     for (name, bank) in &acquirer_links {
         let addr = sw
@@ -323,15 +342,29 @@ pub async fn run_network(args: &DemoArgs, variation: &Variation) -> Result<Outco
                 .map(|report| AcquirerResult { name, bank, report })
         }));
     }
-    let mut results = Vec::new();
-    for t in tasks {
-        results.push(t.await.map_err(|e| format!("acquirer task: {e}"))??);
-    }
+    let acquirers_done = async {
+        let mut results = Vec::new();
+        for t in tasks {
+            results.push(t.await.map_err(|e| format!("acquirer task: {e}"))??);
+        }
+        Ok::<_, String>(results)
+    };
+    let (results, outages) = tokio::join!(
+        acquirers_done,
+        outage::run_schedule(&mut issuers, &args.issuer_outage, traffic_start)
+    );
+    let (results, outages) = (results?, outages?);
     let memory = match sampler {
         Some(s) => s.stop().await,
         None => Vec::new(),
     };
-    let drain = match variation.drain_grace {
+    // After an outage the switch owes the issuer its advices and reversals: the
+    // books can only agree once its store-and-forward queue is empty.
+    let grace = match variation.drain_grace {
+        None if !outages.is_empty() => Some(outage::DRAIN_AFTER_OUTAGE),
+        other => other,
+    };
+    let drain = match grace {
         Some(grace) => Some(drain::wait(&sw, grace).await),
         None => None,
     };
@@ -346,9 +379,11 @@ pub async fn run_network(args: &DemoArgs, variation: &Variation) -> Result<Outco
     )?;
     let mut issuer_totals = BTreeMap::new();
     let mut token_payments_booked = 0;
+    let mut issuer_stand_in = BTreeMap::new();
     for (bank, running) in issuers {
         let snap = running.stop().await?;
         token_payments_booked += snap.token_payments.count;
+        issuer_stand_in.insert(bank.clone(), snap.stand_in.clone());
         let approved = snap.approved_total();
         let net = Total {
             count: approved.count - snap.reversed.count.min(approved.count),
@@ -357,13 +392,20 @@ pub async fn run_network(args: &DemoArgs, variation: &Variation) -> Result<Outco
         issuer_totals.insert(bank, net);
     }
     let settled = settlement::compare_settlement(&settlements, &issuer_totals);
+    let journal_stand_in = stand_in::read_journal(&journal.path)?;
+    let stand_in_run = stand_in::StandInRun {
+        journal: &journal_stand_in,
+        issuers: &issuer_stand_in,
+        outages: &outages,
+        // The soak waits for the drain too, and judges it itself.
+        drain: drain.filter(|_| !outages.is_empty()),
+    };
     drop(certs);
     drop(keys);
     let summary = summarize(
         args,
         &results,
-        &issuer_totals,
-        &stand_ins,
+        (&issuer_totals, &stand_ins),
         &added,
         (&settlements, &settled),
         apps::channel_report(
@@ -372,6 +414,7 @@ pub async fn run_network(args: &DemoArgs, variation: &Variation) -> Result<Outco
             token_payments_booked,
             &journal.declines_by_rule("wallet-qr")?,
         ),
+        &stand_in_run,
     )?;
     Ok(Outcome {
         summary,
@@ -443,11 +486,11 @@ fn percentiles(h: &Histogram<u64>) -> Value {
 fn summarize(
     args: &DemoArgs,
     results: &[AcquirerResult],
-    issuer_totals: &BTreeMap<String, Total>,
-    stand_ins: &BTreeMap<String, String>,
+    (issuer_totals, stand_ins): (&BTreeMap<String, Total>, &BTreeMap<String, String>),
     added: &Histogram<u64>,
     (settlements, settled): (&[Settlement], &[settlement::SettledIssuer]),
     (channel_text, channel_json, no_pan_in_qr_answers): (String, Value, bool),
+    stand_in: &stand_in::StandInRun<'_>,
 ) -> Result<Summary, String> {
     let mut latency = acquirer::stats::latency_histogram()?;
     let (mut sent, mut answered, mut timed_out, mut late) = (0u64, 0u64, 0u64, 0u64);
@@ -481,8 +524,14 @@ fn summarize(
     let comparisons = compare(&approved, issuer_totals, stand_ins);
     let totals_agree = comparisons.iter().all(|c| c.agrees());
     let settlement_agrees = settled.iter().all(|s| s.agrees());
-    let consistent =
-        one_answer_each && totals_agree && settlement_agrees && no_pan_in_qr_answers && sent > 0;
+    let saf_drained = stand_in.drained();
+    let consistent = one_answer_each
+        && totals_agree
+        && settlement_agrees
+        && no_pan_in_qr_answers
+        && saf_drained
+        && sent > 0;
+    let (stand_in_text, stand_in_json) = stand_in.report();
 
     let mut text = String::new();
     use std::fmt::Write as _;
@@ -584,14 +633,20 @@ fn summarize(
         );
     }
     text.push_str(&channel_text);
+    text.push_str(&stand_in_text);
     let _ = writeln!(
         text,
         "\nexactly one answer per request: {}; approved totals agree: {}; settlement agrees: {}; \
-         no PAN in answers to QR payments: {}; consistent: {}",
+         no PAN in answers to QR payments: {}; {}consistent: {}",
         yes(one_answer_each),
         yes(totals_agree),
         yes(settlement_agrees),
         yes(no_pan_in_qr_answers),
+        if stand_in.drain.is_some() {
+            format!("store-and-forward drained: {}; ", yes(saf_drained))
+        } else {
+            String::new()
+        },
         yes(consistent)
     );
 
@@ -626,6 +681,8 @@ fn summarize(
         "settlement_agrees": settlement_agrees,
         "app_channel": channel_json,
         "no_pan_in_qr_answers": no_pan_in_qr_answers,
+        "stand_in": stand_in_json,
+        "saf_drained": saf_drained,
         "consistent": consistent,
     });
     Ok(Summary {

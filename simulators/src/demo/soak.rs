@@ -154,6 +154,7 @@ pub async fn run(args: SoakArgs) -> Result<(), String> {
         // The soak's faults are on card traffic; app payments are the demo's.
         qr_share: 0.0,
         app_cards: 0,
+        issuer_outage: Vec::new(),
     };
     let variation = Variation {
         issuer_drop_rate: args.timeout_rate,

@@ -312,6 +312,9 @@ pub struct Posting {
     pub cash: bool,
     /// The day it was posted (cash limits are per day).
     pub day: u32,
+    /// Whether the switch approved it in stand-in (posted from an advice carrying
+    /// the stand-in indicator), so that its reversal is reported apart too.
+    pub stand_in: bool,
 }
 
 /// One entry of the transaction log.
@@ -328,6 +331,10 @@ pub enum Entry {
     /// that a late original with the same keys is refused as a duplicate rather
     /// than approved after its own reversal.
     ReversalWithoutOriginal,
+    /// A stand-in advice that posted nothing (a decline, or an approval whose
+    /// reversal came first): kept so that a repeat is recognised as one and a
+    /// reversal naming it changes nothing.
+    StandInAdvised,
 }
 
 /// One shard of the log: a map and the insertion order, for evicting the oldest.
@@ -526,6 +533,7 @@ mod tests {
             debited: true,
             cash: true,
             day: 5,
+            stand_in: false,
         };
         s.undo(&posting, 5);
         assert_eq!(s.pocket(408, 5).unwrap().balance, Decimal::from(1000));

@@ -15,8 +15,11 @@
 //!   also counted as token payments, by app.
 //! - 0400/0420/0421: reverse the original (found by field 90, or by the reversal's
 //!   own 11/7/32) exactly once; always acknowledged with 00.
-//! - 0120/0220 (and repeats): acknowledged; an advice of an approval given by stand-in
-//!   (field 39 = 00) is posted once (a 0220 debits) and counted as approved.
+//! - 0120/0220 (and repeats): acknowledged. An advice carrying the stand-in
+//!   indicator (by default field 60 = "STANDIN") is the switch's own decision and
+//!   is keyed by its own 11/7/32 (see [`stand_in`]). Any other advice of an
+//!   approval (field 39 = 00) is posted once (a 0220 debits) under the original
+//!   its field 90 names, else its own keys, and counted as approved.
 //! - 0800: sign-on, sign-off, cutover and echo answered 00.
 //! - A frame that does not decode gets RC 30 if its MTI and STAN can be read; on a
 //!   MAC link a request whose MAC is missing or wrong gets RC 63, and any other
@@ -36,6 +39,10 @@ use crate::security::HostSecurity;
 use super::accounts::{Accounts, Entry, Posting, Refusal, TxnKey, TxnLog};
 use super::report::Totals;
 use super::wallet;
+
+pub mod stand_in;
+
+pub use self::stand_in::StandInIndicator;
 
 /// The calendar facts decisions depend on, passed in by the caller.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -97,6 +104,8 @@ pub struct Issuer {
     auth_codes: AtomicU32,
     /// The zone PIN key PIN blocks are checked under (None: PINs not checked).
     pins: Option<std::sync::Arc<HostSecurity>>,
+    /// How the switch marks its stand-in advices.
+    stand_in: StandInIndicator,
 }
 
 impl Issuer {
@@ -109,7 +118,14 @@ impl Issuer {
             totals: Totals::default(),
             auth_codes: AtomicU32::new(0),
             pins: None,
+            stand_in: StandInIndicator::default(),
         }
+    }
+
+    /// The same issuer recognising stand-in advices by `indicator`.
+    pub fn with_stand_in_indicator(mut self, indicator: StandInIndicator) -> Issuer {
+        self.stand_in = indicator;
+        self
     }
 
     /// The same issuer checking PIN blocks (field 52) with `security`'s PIN key.
@@ -348,6 +364,7 @@ impl Issuer {
             debited,
             cash: debited && cash,
             day: today.day,
+            stand_in: false,
         };
         shard.insert(
             key,
@@ -379,20 +396,26 @@ impl Issuer {
                         account.lock().undo(posting, today.day);
                     }
                     *reversed = true;
-                    applied = Some(posting.amount);
+                    applied = Some((posting.amount, posting.stand_in));
                 }
                 Some(_) => {} // a repeat: already done
                 None => shard.insert(key, Entry::ReversalWithoutOriginal),
             }
         }
-        if let Some(amount) = applied {
+        if let Some((amount, stand_in)) = applied {
             self.totals.reversed(amount);
+            if stand_in {
+                self.totals.stand_in().reversed(amount);
+            }
         }
         response_to(req, ResponseCode::APPROVED)
     }
 
     /// 0120 / 0220 (and repeats): acknowledge; post a stand-in approval once.
     fn advice(&self, req: &Message, today: Today) -> Message {
+        if self.stand_in.marks(req) {
+            return self.stand_in_advice(req, today);
+        }
         if let Some(amount) = self.post_advice(req, today) {
             let acquirer = req.text(32).unwrap_or_default();
             self.totals.approved(&acquirer, amount);
@@ -443,6 +466,7 @@ impl Issuer {
             debited,
             cash,
             day: today.day,
+            stand_in: false,
         };
         shard.insert(
             key,
@@ -521,13 +545,13 @@ mod tests {
     use crate::cards::Card;
     use std::str::FromStr;
 
-    const ACTIVE: &[u8; 16] = b"9408010000001238";
+    pub(super) const ACTIVE: &[u8; 16] = b"9408010000001238";
     const BLOCKED: &[u8; 16] = b"9408010000001246";
     const EXPIRED: &[u8; 16] = b"9408010000001253";
-    const POOR: &[u8; 16] = b"9408010000001261";
-    const UNKNOWN: &str = "9408010000001279";
+    pub(super) const POOR: &[u8; 16] = b"9408010000001261";
+    pub(super) const UNKNOWN: &str = "9408010000001279";
 
-    fn d(s: &str) -> Decimal {
+    pub(super) fn d(s: &str) -> Decimal {
         Decimal::from_str(s).unwrap()
     }
 
@@ -547,7 +571,7 @@ mod tests {
         }
     }
 
-    fn issuer() -> Issuer {
+    pub(super) fn issuer() -> Issuer {
         Issuer::new(
             Accounts::open([
                 card(ACTIVE, CardStatus::Active, "10000.00"),
@@ -559,12 +583,12 @@ mod tests {
         )
     }
 
-    const TODAY: Today = Today {
+    pub(super) const TODAY: Today = Today {
         day: 20_000,
         year_month: *b"2611",
     };
 
-    fn request(mti: &str, pan: &[u8], pc: &str, minor: u64, stan: u32) -> Message {
+    pub(super) fn request(mti: &str, pan: &[u8], pc: &str, minor: u64, stan: u32) -> Message {
         let mut m = Message::new(Mti::new(mti.as_bytes()).unwrap());
         m.set(2, std::str::from_utf8(pan).unwrap());
         m.set(3, pc);
@@ -578,11 +602,11 @@ mod tests {
         m
     }
 
-    fn rc(m: &Message) -> String {
+    pub(super) fn rc(m: &Message) -> String {
         m.response_code().unwrap().into_owned()
     }
 
-    fn balance(i: &Issuer, pan: &[u8]) -> Decimal {
+    pub(super) fn balance(i: &Issuer, pan: &[u8]) -> Decimal {
         let idx = i.accounts().find(pan).unwrap();
         let mut s = i.accounts().get(idx).unwrap().lock();
         s.pocket(408, TODAY.day).unwrap().balance
@@ -615,7 +639,9 @@ mod tests {
             report(&i),
             concat!(
                 r#"{"approved":{"940857":{"count":2,"amount":"2250.50"}},"reversed":{"count":0,"amount":"0.00"},"declined":{},"#,
-                r#""token_payments":{"approved":0,"amount":"0.00","by_app":{}},"account_verifications":{}}"#
+                r#""token_payments":{"approved":0,"amount":"0.00","by_app":{}},"account_verifications":{},"#,
+                r#""stand_in":{"advices":0,"repeats":0,"approved":{"count":0,"amount":"0.00"},"#,
+                r#""declined":{},"not_posted":0,"reversed":{"count":0,"amount":"0.00"}}}"#
             )
         );
     }

@@ -309,3 +309,62 @@ async fn dialing_issuer_reconnects_after_disconnects() {
     stop.send(true).unwrap();
     task.await.unwrap();
 }
+
+/// A host taken down closes its listener and its connections; brought back, it
+/// listens on the same address with the same books: a reversal sent after the
+/// restart finds the approval booked before it.
+#[tokio::test]
+async fn a_host_restarted_keeps_its_address_and_its_books() {
+    let rules = std::path::PathBuf::from(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../routing-rules/rules/national.toml"
+    ));
+    let (table, _) = routing_rules::RoutingTable::load(&rules).unwrap();
+    let bank = "940810";
+    let mut opts = super::IssuerOptions::defaults(bank).unwrap();
+    (opts.rules, opts.cards_per_range) = (rules, 5);
+    let bank_idx = table.bank_index(bank.as_bytes()).unwrap();
+    let base = crate::cards::CardBase::generate(&table, opts.seed, opts.cards_per_range);
+    let card = base
+        .cards()
+        .iter()
+        .find(|c| {
+            c.issuer == bank_idx
+                && c.status == CardStatus::Active
+                && c.balances
+                    .iter()
+                    .any(|&(cur, b)| cur == c.home_currency() && b >= Decimal::ONE)
+        })
+        .expect("an active card with money")
+        .clone();
+    let mut running = super::start(opts, &table).await.unwrap();
+    let addr = running.addr.unwrap();
+
+    let mut original = purchase(1, 100);
+    original.set(2, std::str::from_utf8(&card.pan).unwrap());
+    original.set(49, &format!("{:03}", card.home_currency()));
+    let mut c = client(addr).await;
+    send(&mut c, &original).await;
+    assert_eq!(recv(&mut c).await.response_code().unwrap(), "00");
+
+    running.take_down().await;
+    assert!(!running.is_up());
+    let closed = tokio::time::timeout(Duration::from_secs(5), c.0.next())
+        .await
+        .expect("the connection closes in time");
+    assert!(!matches!(closed, Some(Ok(_))), "no frame after the outage");
+    assert!(
+        TcpStream::connect(addr).await.is_err(),
+        "the listener is closed"
+    );
+
+    running.bring_up().await.unwrap();
+    assert!(running.is_up());
+    let mut c = client(addr).await;
+    let rev = crate::messages::reversal_for(&original, 2, &crate::clock::now_fields()).unwrap();
+    send(&mut c, &rev).await;
+    assert_eq!(recv(&mut c).await.response_code().unwrap(), "00");
+    let totals = running.stop().await.unwrap();
+    assert_eq!(totals.approved_total().count, 1);
+    assert_eq!(totals.reversed.count, 1, "the books survived the restart");
+}

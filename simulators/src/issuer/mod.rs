@@ -8,11 +8,13 @@
 //! - [`faults`]: latency distributions and fault injection (pure);
 //! - [`server`]: listening or dialing, one task per connection;
 //! - [`report`]: the totals and the JSON report file;
-//! - [`wallet`]: account verifications and token payments (field 48).
+//! - [`wallet`]: account verifications and token payments (field 48);
+//! - [`outage`]: taking the host down and bringing it back (the demo's outages).
 
 pub mod accounts;
 pub mod behaviour;
 pub mod faults;
+pub mod outage;
 pub mod report;
 pub mod server;
 pub mod wallet;
@@ -27,14 +29,13 @@ use std::time::Duration;
 
 use routing_rules::model::BankIdx;
 use routing_rules::RoutingTable;
-use tokio::net::TcpListener;
 use tokio::sync::watch;
 
 use crate::cards::CardBase;
 use crate::wire::LinkFormat;
 
 use self::accounts::Accounts;
-use self::behaviour::Issuer;
+use self::behaviour::{Issuer, StandInIndicator};
 use self::faults::{parse_rate, Faults, Latency};
 use self::server::{LinkSettings, Server};
 
@@ -145,6 +146,14 @@ pub struct IssuerOptions {
     /// Write the totals as JSON here every second and on exit.
     #[arg(long, value_name = "PATH")]
     pub report_json: Option<PathBuf>,
+    /// The field that marks the switch's stand-in advices (the switch's
+    /// `[stand_in] indicator_field`): those are keyed by their own 11/7/32 and an
+    /// approval is posted whatever the balance.
+    #[arg(long, value_name = "N", default_value_t = 60, value_parser = clap::value_parser!(u8).range(2..=128))]
+    pub stand_in_field: u8,
+    /// The value of that field in a stand-in advice (`[stand_in] indicator_value`).
+    #[arg(long, value_name = "TEXT", default_value = "STANDIN")]
+    pub stand_in_value: String,
 }
 
 fn parse_positive_secs(text: &str) -> Result<Duration, String> {
@@ -180,7 +189,13 @@ pub struct RunningIssuer {
     pub addr: Option<SocketAddr>,
     issuer: Arc<Issuer>,
     server: Arc<Server>,
+    /// Stops the reporter (and, in [`RunningIssuer::stop`], the link).
     stop: watch::Sender<bool>,
+    /// Where the link listens or dials, to bring it back after an outage.
+    endpoint: outage::Endpoint,
+    /// Stops the current link task alone.
+    link_stop: watch::Sender<bool>,
+    /// The link task (None while the host is down).
     link: Option<tokio::task::JoinHandle<()>>,
     reporter: Option<tokio::task::JoinHandle<()>>,
     report_json: Option<PathBuf>,
@@ -223,7 +238,11 @@ pub async fn start_secured(
         tracing::warn!(bank = %args.bank, "the bank has no BIN ranges: every card will be declined 14");
     }
     tracing::info!(bank = %args.bank, cards = accounts.len(), seed = args.seed, "card base ready");
-    let mut issuer = Issuer::new(accounts, args.txn_log.max(1));
+    let mut issuer =
+        Issuer::new(accounts, args.txn_log.max(1)).with_stand_in_indicator(StandInIndicator {
+            field: args.stand_in_field,
+            value: args.stand_in_value.clone(),
+        });
     if let Some(s) = &security {
         issuer = issuer.with_pin_checks(s.clone());
         tracing::info!(
@@ -271,29 +290,14 @@ pub async fn start_secured(
     }
 
     let (stop, stop_rx) = watch::channel(false);
-    let (addr, link) = match (&args.listen, &args.connect) {
-        (Some(addr), _) => {
-            let listener = TcpListener::bind(addr)
-                .await
-                .map_err(|e| format!("cannot listen on {addr}: {e}"))?;
-            let local = listener
-                .local_addr()
-                .map_err(|e| format!("cannot listen on {addr}: {e}"))?;
-            tracing::info!("listening on {local}");
-            (
-                Some(local),
-                tokio::spawn(server.clone().serve(listener, stop_rx.clone())),
-            )
-        }
-        (None, Some(addr)) => {
-            let target = resolve(addr).await?;
-            (
-                None,
-                tokio::spawn(server.clone().dial(target, stop_rx.clone())),
-            )
-        }
+    let side = match (&args.listen, &args.connect) {
+        (Some(addr), _) => outage::LinkSide::Listening(outage::listen(addr).await?),
+        (None, Some(addr)) => outage::LinkSide::Dialing(resolve(addr).await?),
         (None, None) => return Err("give --listen ADDR or --connect ADDR".into()),
     };
+    let endpoint = side.endpoint()?;
+    let addr = endpoint.listening();
+    let (link_stop, link) = side.spawn(&server);
     let reporter = args
         .report_json
         .clone()
@@ -303,6 +307,8 @@ pub async fn start_secured(
         issuer,
         server,
         stop,
+        endpoint,
+        link_stop,
         link: Some(link),
         reporter,
         report_json: args.report_json,
@@ -331,6 +337,7 @@ impl RunningIssuer {
     /// Stop serving, write the final report, log the totals; returns them.
     pub async fn stop(self) -> Result<report::Snapshot, String> {
         let _ = self.stop.send(true);
+        let _ = self.link_stop.send(true);
         if let Some(link) = self.link {
             let _ = link.await;
         }
@@ -351,6 +358,7 @@ impl RunningIssuer {
             totals.declined_total(),
             self.server.stats().summary()
         );
+        tracing::info!("{}", totals.stand_in.summary());
         Ok(totals)
     }
 }
@@ -472,6 +480,13 @@ mod tests {
         );
         assert_eq!(a.read_deadline, Duration::from_secs(30));
         assert!(a.disconnect_every.is_none() && a.report_json.is_none());
+        assert_eq!(
+            (a.stand_in_field, a.stand_in_value.as_str()),
+            (60, "STANDIN")
+        );
+        let a = parse(&["--listen", "x", "--bank", "1", "--stand-in-field", "48"]).unwrap();
+        assert_eq!(a.stand_in_field, 48);
+        assert!(parse(&["--listen", "x", "--bank", "1", "--stand-in-field", "129"]).is_err());
 
         let a = parse(&[
             "--connect",

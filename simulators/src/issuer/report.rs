@@ -5,7 +5,10 @@
 //!  "reversed":{"count":1,"amount":"250.00"},
 //!  "declined":{"51":1},
 //!  "token_payments":{"approved":1,"amount":"250.00","by_app":{"94000000001":1}},
-//!  "account_verifications":{"85":3,"62":1}}
+//!  "account_verifications":{"85":3,"62":1},
+//!  "stand_in":{"advices":3,"repeats":1,"approved":{"count":1,"amount":"250.00"},
+//!              "declined":{"61":1,"65":1},"not_posted":0,
+//!              "reversed":{"count":0,"amount":"0.00"}}}
 //! ```
 //!
 //! - `approved`: every approval, gross, by acquiring institution (field 32),
@@ -21,6 +24,14 @@
 //! - `account_verifications`: answers to the switch's account verifications (an
 //!   app enrolling a card), by response code; not transactions, so in neither
 //!   `approved` nor `declined`.
+//! - `stand_in`: the advices of decisions the switch took in stand-in (marked by
+//!   the stand-in indicator), apart from the issuer's own answers: `advices`
+//!   received (each once; `repeats` the 0121/0221 and copies seen again),
+//!   `approved` the approvals posted (also in `approved` above: the acquirer saw
+//!   them approved), `declined` the declines advised by code (not in `declined`
+//!   above, which holds the issuer's own), `not_posted` the approvals that could
+//!   not be posted (unknown card or currency, or reversed before they arrived),
+//!   `reversed` the stand-in approvals reversed (also in `reversed` above).
 //!
 //! So `approved - reversed` is the net the acquirers should see. Amounts are the
 //! sum of transaction amounts in major units of their currencies, written as decimal
@@ -78,9 +89,120 @@ pub struct Totals {
     token_payments: Mutex<Tally>,
     token_by_app: DashMap<String, u64>,
     verifications: DashMap<ResponseCode, u64>,
+    stand_in: StandInTotals,
+}
+
+/// The stand-in advices' figures (see the module doc). Advices are rare next to
+/// requests: one mutex is enough.
+#[derive(Debug, Default)]
+pub struct StandInTotals(Mutex<StandInSnapshot>);
+
+impl StandInTotals {
+    fn with(&self, change: impl FnOnce(&mut StandInSnapshot)) {
+        change(&mut self.0.lock().unwrap_or_else(|p| p.into_inner()));
+    }
+
+    /// A new advice whose approval was posted.
+    pub fn approved(&self, amount: Decimal) {
+        self.with(|s| {
+            s.advices += 1;
+            s.approved.add(amount);
+        });
+    }
+
+    /// A new advice of a decline.
+    pub fn declined(&self, rc: ResponseCode) {
+        self.with(|s| {
+            s.advices += 1;
+            *s.declined.entry(rc.as_str().to_string()).or_default() += 1;
+        });
+    }
+
+    /// A new advice of an approval that could not be posted.
+    pub fn not_posted(&self) {
+        self.with(|s| {
+            s.advices += 1;
+            s.not_posted += 1;
+        });
+    }
+
+    /// An advice seen before.
+    pub fn repeat(&self) {
+        self.with(|s| s.repeats += 1);
+    }
+
+    /// A posted stand-in approval reversed.
+    pub fn reversed(&self, amount: Decimal) {
+        self.with(|s| s.reversed.add(amount));
+    }
+
+    fn snapshot(&self) -> StandInSnapshot {
+        self.0.lock().unwrap_or_else(|p| p.into_inner()).clone()
+    }
+}
+
+/// The stand-in figures at one moment.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct StandInSnapshot {
+    /// Distinct stand-in advices received.
+    pub advices: u64,
+    /// Advices received again (repeats, or copies whose acknowledgement was lost).
+    pub repeats: u64,
+    /// Approvals posted (forced posts).
+    pub approved: Tally,
+    /// Declines advised, by response code.
+    pub declined: BTreeMap<String, u64>,
+    /// Approvals that could not be posted.
+    pub not_posted: u64,
+    /// Posted stand-in approvals since reversed.
+    pub reversed: Tally,
+}
+
+impl StandInSnapshot {
+    /// The report object.
+    pub fn to_json(&self) -> Value {
+        let mut m = Map::new();
+        m.insert("advices".into(), self.advices.into());
+        m.insert("repeats".into(), self.repeats.into());
+        m.insert("approved".into(), self.approved.to_json());
+        m.insert("declined".into(), counts_json(&self.declined));
+        m.insert("not_posted".into(), self.not_posted.into());
+        m.insert("reversed".into(), self.reversed.to_json());
+        Value::Object(m)
+    }
+
+    /// One line for the text report.
+    pub fn summary(&self) -> String {
+        let declined = self.declined.values().sum::<u64>();
+        let mut by_code: Vec<String> = self
+            .declined
+            .iter()
+            .map(|(rc, n)| format!("{rc}: {n}"))
+            .collect();
+        if by_code.is_empty() {
+            by_code.push("none".into());
+        }
+        format!(
+            "stand-in advices {} (repeats {}): approvals posted {} ({}), declines {} ({}), not posted {}, reversed {} ({})",
+            self.advices,
+            self.repeats,
+            self.approved.count,
+            amount_text(self.approved.amount),
+            declined,
+            by_code.join(", "),
+            self.not_posted,
+            self.reversed.count,
+            amount_text(self.reversed.amount),
+        )
+    }
 }
 
 impl Totals {
+    /// The stand-in advices' figures.
+    pub fn stand_in(&self) -> &StandInTotals {
+        &self.stand_in
+    }
+
     /// Count an approved token payment (already counted by [`Totals::approved`])
     /// for the app with requestor id `app`.
     pub fn token_approved(&self, app: &str, amount: Decimal) {
@@ -154,6 +276,7 @@ impl Totals {
                 .iter()
                 .map(|e| (e.key().as_str().to_string(), *e.value()))
                 .collect(),
+            stand_in: self.stand_in.snapshot(),
         }
     }
 }
@@ -173,6 +296,8 @@ pub struct Snapshot {
     pub token_by_app: BTreeMap<String, u64>,
     /// Account verifications answered, by response code.
     pub account_verifications: BTreeMap<String, u64>,
+    /// Stand-in advices.
+    pub stand_in: StandInSnapshot,
 }
 
 impl Snapshot {
@@ -199,6 +324,7 @@ impl Snapshot {
             "account_verifications".into(),
             counts_json(&self.account_verifications),
         );
+        m.insert("stand_in".into(), self.stand_in.to_json());
         Value::Object(m)
     }
 
@@ -268,7 +394,9 @@ mod tests {
             concat!(
                 r#"{"approved":{},"reversed":{"count":0,"amount":"0.00"},"declined":{},"#,
                 r#""token_payments":{"approved":0,"amount":"0.00","by_app":{}},"#,
-                r#""account_verifications":{}}"#
+                r#""account_verifications":{},"#,
+                r#""stand_in":{"advices":0,"repeats":0,"approved":{"count":0,"amount":"0.00"},"#,
+                r#""declined":{},"not_posted":0,"reversed":{"count":0,"amount":"0.00"}}}"#
             )
         );
         t.approved("940857", d("1000.00"));
@@ -289,8 +417,18 @@ mod tests {
                 r#""reversed":{"count":1,"amount":"250.00"},"#,
                 r#""declined":{"30":1,"51":2},"#,
                 r#""token_payments":{"approved":1,"amount":"15.00","by_app":{"94000000002":1}},"#,
-                r#""account_verifications":{"62":1,"85":1}}"#
+                r#""account_verifications":{"62":1,"85":1},"#,
+                r#""stand_in":{"advices":0,"repeats":0,"approved":{"count":0,"amount":"0.00"},"#,
+                r#""declined":{},"not_posted":0,"reversed":{"count":0,"amount":"0.00"}}}"#
             )
+        );
+        t.stand_in().approved(d("250"));
+        t.stand_in().declined(ResponseCode::EXCEEDS_AMOUNT_LIMIT);
+        t.stand_in().repeat();
+        t.stand_in().reversed(d("250"));
+        assert_eq!(
+            t.snapshot().stand_in.summary(),
+            "stand-in advices 2 (repeats 1): approvals posted 1 (250.00), declines 1 (61: 1), not posted 0, reversed 1 (250.00)"
         );
         let s = t.snapshot();
         assert_eq!(s.approved_total().count, 3);
