@@ -3,9 +3,12 @@
 //! Every problem is collected (not just the first), each naming the file, the entry
 //! and what is wrong: unknown references, invalid codes, `low > high`, same-length
 //! overlaps, duplicate ids; and, as warnings, rules an earlier rule shadows completely.
-//! Apps and token ranges are checked in [`apps`].
+//! Apps and token ranges are checked in [`apps`], stand-in parameters in
+//! [`stand_in`], negative files in [`negative`].
 
 mod apps;
+mod negative;
+mod stand_in;
 
 use std::collections::HashMap;
 use std::path::Path;
@@ -305,6 +308,18 @@ fn compile(
         }
     }
 
+    // Stand-in parameters and negative files.
+    let (stand_in, stand_in_by_product) = stand_in::compile_stand_in(
+        sources,
+        &bank_names,
+        &banks,
+        &product_names,
+        &products,
+        &mut p,
+    );
+    let (negative_files, negative_by_bank) =
+        negative::compile_negative_files(sources, &bank_names, &banks, &mut p);
+
     // Apps.
     let (app_list, app_names) = apps::compile_apps(sources, &bank_names, &banks, &mut p);
 
@@ -436,6 +451,10 @@ fn compile(
         index,
         apps: app_list,
         token_ranges,
+        stand_in,
+        stand_in_by_product,
+        negative_files,
+        negative_by_bank,
     };
     Ok((table, p.warnings))
 }

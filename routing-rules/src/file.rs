@@ -6,6 +6,7 @@
 
 use std::path::{Path, PathBuf};
 
+use serde::de::DeserializeOwned;
 use serde::Deserialize;
 
 use crate::problem::{Problem, Problems};
@@ -35,6 +36,12 @@ pub struct RawConfig {
     /// Token BIN ranges the switch owns.
     #[serde(default, rename = "token_range")]
     pub token_ranges: Vec<RawTokenRange>,
+    /// Stand-in parameters.
+    #[serde(default, rename = "stand_in")]
+    pub stand_ins: Vec<RawStandIn>,
+    /// Issuers' negative files.
+    #[serde(default, rename = "negative_file")]
+    pub negative_files: Vec<RawNegativeFile>,
 }
 
 /// `[[region]]`
@@ -149,6 +156,92 @@ pub struct RawTokenRange {
     pub low: String,
     /// Highest prefix.
     pub high: String,
+}
+
+/// `[[stand_in]]`: what the switch may approve for an issuer that cannot answer.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawStandIn {
+    /// Unique id, named in the journal, explain and check.
+    pub id: String,
+    /// The issuer bank.
+    pub issuer: String,
+    /// Products covered; absent: every product of the issuer no other entry names.
+    pub products: Option<Vec<String>>,
+    /// Kinds stand-in may approve: `purchase`, `cash`.
+    pub transactions: Vec<String>,
+    /// Limits, one per currency.
+    #[serde(default, rename = "limit")]
+    pub limits: Vec<RawStandInLimit>,
+}
+
+/// `[[stand_in.limit]]`: amounts in major units of `currency`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+#[allow(missing_docs)] // the names say it; see `stand_in::BucketLimits`
+pub struct RawStandInLimit {
+    pub currency: String,
+    pub per_transaction: String,
+    pub daily_amount: String,
+    pub daily_count: u32,
+    pub cash_per_transaction: Option<String>,
+    pub cash_daily_amount: Option<String>,
+    pub cash_daily_count: Option<u32>,
+}
+
+/// `[[negative_file]]`: an issuer's hot-card file.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawNegativeFile {
+    /// The issuer bank.
+    pub issuer: String,
+    /// The file, relative to the rules file that names it.
+    pub path: String,
+    /// The name a file update (0302, field 101) gives it.
+    #[serde(default = "default_negative_name")]
+    pub name: String,
+    /// Decline hot cards also while the issuer is up.
+    #[serde(default)]
+    pub apply_when_up: bool,
+}
+
+fn default_negative_name() -> String {
+    "NEGATIVE".into()
+}
+
+/// The content of a negative file.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawNegativeList {
+    /// Cards, by digest.
+    #[serde(default, rename = "card")]
+    pub cards: Vec<RawHotCard>,
+    /// Card-number ranges.
+    #[serde(default, rename = "range")]
+    pub ranges: Vec<RawHotRange>,
+}
+
+/// `[[card]]` of a negative file.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawHotCard {
+    /// SHA-256 of the PAN's digits, 64 lowercase hex digits.
+    pub sha256: String,
+    /// `lost`, `stolen` or `restricted`.
+    pub reason: String,
+}
+
+/// `[[range]]` of a negative file: numbers whose first `len(low)` digits lie in
+/// `low..=high` (6-19 digits, one length).
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawHotRange {
+    /// Lowest prefix.
+    pub low: String,
+    /// Highest prefix.
+    pub high: String,
+    /// `lost`, `stolen` or `restricted`.
+    pub reason: String,
 }
 
 /// `[[rule]]`
@@ -280,7 +373,16 @@ pub fn read_sources(path: &Path, problems: &mut Problems) -> Vec<SourceFile> {
 
 /// Parse one file's text; a syntax error is recorded and yields None.
 pub fn parse_text(text: &str, path: &Path, problems: &mut Problems) -> Option<RawConfig> {
-    match toml::from_str::<RawConfig>(text) {
+    parse_toml(text, path, problems)
+}
+
+/// Parse TOML text into `T`; a syntax error is recorded with its line and yields None.
+pub fn parse_toml<T: DeserializeOwned>(
+    text: &str,
+    path: &Path,
+    problems: &mut Problems,
+) -> Option<T> {
+    match toml::from_str::<T>(text) {
         Ok(c) => Some(c),
         Err(e) => {
             let message = e.message().to_string();

@@ -6,9 +6,11 @@ use crate::apps::{App, AppIdx};
 use crate::bins::BinTable;
 use crate::compile;
 use crate::fast::HotTables;
-use crate::model::{Bank, BankIdx, Product, Region};
+use crate::model::{Bank, BankIdx, Product, ProductIdx, Region};
+use crate::negative::NegativeFile;
 use crate::problem::{LoadError, Problem};
 use crate::rules::{Rule, RuleIndex};
+use crate::stand_in::StandInParams;
 use crate::tokens::TokenRange;
 
 /// Banks, regions, products, the BIN table and the rules, compiled.
@@ -29,6 +31,14 @@ pub struct RoutingTable {
     pub(crate) apps: Vec<App>,
     /// Token ranges the switch owns (disjoint from the BIN table).
     pub(crate) token_ranges: Vec<TokenRange>,
+    /// `[[stand_in]]` entries, in configuration order.
+    pub(crate) stand_in: Vec<StandInParams>,
+    /// The entry covering each product (indexed by product), if any.
+    pub(crate) stand_in_by_product: Vec<Option<u16>>,
+    /// Negative files, one per issuer at most.
+    pub(crate) negative_files: Vec<NegativeFile>,
+    /// The negative file of each bank (indexed by bank), if any.
+    pub(crate) negative_by_bank: Vec<Option<u16>>,
 }
 
 /// Pack an institution id (1-11 digits) into a number that keeps leading zeros apart.
@@ -128,6 +138,31 @@ impl RoutingTable {
     /// Whether the number (ASCII digits) lies in a token range: a token, not a card.
     pub fn is_token(&self, pan: &[u8]) -> bool {
         self.token_ranges.iter().any(|r| r.contains(pan))
+    }
+
+    /// All `[[stand_in]]` entries, in configuration order.
+    pub fn stand_in_entries(&self) -> &[StandInParams] {
+        &self.stand_in
+    }
+
+    /// The stand-in parameters covering a product (one array index); None: stand-in
+    /// is not allowed for its cards.
+    #[inline]
+    pub fn stand_in_for(&self, product: ProductIdx) -> Option<&StandInParams> {
+        let i = (*self.stand_in_by_product.get(product as usize)?)?;
+        self.stand_in.get(i as usize)
+    }
+
+    /// The negative file of `issuer` (from its `[[negative_file]]`), if any.
+    #[inline]
+    pub fn negative_file(&self, issuer: BankIdx) -> Option<&NegativeFile> {
+        let i = (*self.negative_by_bank.get(issuer as usize)?)?;
+        self.negative_files.get(i as usize)
+    }
+
+    /// All negative files.
+    pub fn negative_files(&self) -> &[NegativeFile] {
+        &self.negative_files
     }
 
     /// The settlement agent (the central bank), if configured.

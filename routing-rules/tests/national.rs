@@ -412,3 +412,174 @@ fn explain_enrolment() {
         .unwrap();
     assert!(!out.status.success());
 }
+
+/// The `stand_in` object of `explain --stand-in` for a card under `prefix` (padded as
+/// [`pan`] does), or a full `pan` when it is 19 digits.
+fn stand_in(card: &str, args: &[&str]) -> serde_json::Value {
+    let card = if card.len() == 19 {
+        card.to_string()
+    } else {
+        pan(card)
+    };
+    let out = Command::new(env!("CARGO_BIN_EXE_routing-rules"))
+        .args(["explain", "--rules", NATIONAL, "--pan", &card, "--stand-in"])
+        .args(["--today", "2612"])
+        .args(args)
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{out:?}");
+    let stdout = String::from_utf8(out.stdout).unwrap();
+    assert_eq!(stdout.lines().count(), 1);
+    assert!(!stdout.contains(&card), "full PAN in output: {stdout}");
+    let v: serde_json::Value = serde_json::from_str(&stdout).unwrap();
+    v["stand_in"].clone()
+}
+
+/// (decision, response code, check, entry) of a `stand_in` object.
+fn stand_in_summary(v: &serde_json::Value) -> (String, String, String, String) {
+    let s = |k: &str| v[k].as_str().unwrap_or("null").to_string();
+    (s("decision"), s("response_code"), s("check"), s("entry"))
+}
+
+#[test]
+fn stand_in_story() {
+    let (t, _) = RoutingTable::load(std::path::Path::new(NATIONAL)).unwrap();
+    // Every issuer's products have stand-in, except the legacy and foreign cards.
+    for (i, p) in t.products().iter().enumerate() {
+        let covered = t.stand_in_for(i as u16).is_some();
+        let excluded = p.id == "golden-valley-legacy" || p.id == "harbour-foreign";
+        assert_eq!(covered, !excluded, "{}", p.id);
+    }
+    let purchase = |card: &str, amount: &str, extra: &[&str]| {
+        let mut args = vec!["--acquirer", "940800", "--amount", amount];
+        args.extend_from_slice(extra);
+        stand_in_summary(&stand_in(card, &args))
+    };
+    let q4 = |a: &str, b: &str, c: &str, d: &str| q(a, b, c, d);
+    // Within the limits of Morning Star's debit card; above them.
+    assert_eq!(
+        purchase("940810123", "500000", &[]),
+        q4("approve", "00", "within-limits", "morning-star-debit")
+    );
+    assert_eq!(
+        purchase("940810123", "500001", &[]),
+        q4("decline", "61", "per-transaction", "morning-star-debit")
+    );
+    let v = stand_in(
+        "940810123",
+        &[
+            "--acquirer",
+            "940800",
+            "--amount",
+            "200000",
+            "--used-amount",
+            "900000",
+            "--used-count",
+            "1",
+        ],
+    );
+    assert!(
+        v["text"].as_str().unwrap().contains(
+            "daily-amount: 900000 + 200000 > 1000000 KPW (entry morning-star-debit) -> 61"
+        ),
+        "{v}"
+    );
+    assert_eq!(
+        purchase("940810123", "1", &["--used-count", "5"]),
+        q4("decline", "65", "daily-count", "morning-star-debit")
+    );
+    assert_eq!(
+        purchase("940810123", "1", &["--expiry", "2611"]),
+        q4("decline", "54", "expired", "morning-star-debit")
+    );
+    // Cash takes the lower cash limits.
+    let cash = stand_in(
+        "940810123",
+        &[
+            "--acquirer",
+            "940800",
+            "--processing-code",
+            "010000",
+            "--amount",
+            "200001",
+        ],
+    );
+    assert_eq!(
+        (stand_in_summary(&cash).1, cash["bucket"].as_str()),
+        ("61".to_string(), Some("cash"))
+    );
+    // Payroll cards have their own, lower entry (in their home province).
+    assert_eq!(
+        purchase("9408115", "300001", &[]).2.as_str(),
+        // Routed only in Hamhung: the rules decline it at the Central Bank's
+        // terminals, so stand-in never applies.
+        "null"
+    );
+    assert_eq!(
+        stand_in_summary(&stand_in(
+            "9408115",
+            &["--acquirer", "940857", "--amount", "300001"]
+        )),
+        q4("decline", "61", "per-transaction", "morning-star-payroll")
+    );
+    // No stand-in for the legacy card and the foreign-currency cards.
+    assert_eq!(
+        stand_in_summary(&stand_in(
+            "94082099",
+            &["--acquirer", "940820", "--amount", "1"]
+        ))
+        .2,
+        "null",
+        "the rules decline the legacy card before any issuer is asked"
+    );
+    assert_eq!(
+        stand_in_summary(&stand_in(
+            "940831",
+            &[
+                "--acquirer",
+                "940830",
+                "--amount",
+                "10",
+                "--currency",
+                "840"
+            ]
+        )),
+        q4("decline", "91", "not-allowed", "null")
+    );
+    // Pine Ridge's catch-all entry.
+    assert_eq!(
+        purchase("940840123", "1", &[]),
+        q4("approve", "00", "within-limits", "pine-ridge")
+    );
+    // Morning Star's negative file: three cards by digest, a range of 19-digit cards.
+    for (card, code) in [
+        ("94081000000001", "41"),
+        ("94081000000002", "43"),
+        ("94081100000003", "62"),
+    ] {
+        let v = stand_in(card, &["--acquirer", "940800", "--amount", "1"]);
+        assert_eq!(
+            stand_in_summary(&v),
+            q4("decline", code, "hot-card", "morning-star-debit")
+        );
+        assert!(
+            v["hot_source"]
+                .as_str()
+                .unwrap()
+                .starts_with("negative file NEGATIVE"),
+            "{v}"
+        );
+    }
+    let mut long = b"940810990000012345".to_vec();
+    long.push(luhn_check_digit(&long).unwrap());
+    let long = String::from_utf8(long).unwrap();
+    assert_eq!(
+        stand_in_summary(&stand_in(&long, &["--acquirer", "940800", "--amount", "1"])),
+        q4("decline", "43", "hot-card", "morning-star-debit")
+    );
+    // --hot speaks for a card the file does not list.
+    assert_eq!(
+        purchase("940820123", "1", &["--hot", "restricted"]),
+        q4("decline", "62", "hot-card", "golden-valley")
+    );
+}

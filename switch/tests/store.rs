@@ -180,6 +180,7 @@ async fn saf_messages_survive_a_restart_in_order_without_card_data() {
             id: u64::from(stan),
             issuer: "940820".into(),
             msg: m,
+            card: None,
         };
         store.apply(push, NOW_MS).unwrap();
     }
@@ -381,6 +382,7 @@ async fn a_reversal_queued_before_the_crash_is_not_queued_again() {
         id: 1,
         issuer: "940810".into(),
         msg: reversal_for(5),
+        card: None,
     };
     store.apply(push, NOW_MS).unwrap();
     store.durable(store.submitted()).await;
@@ -405,6 +407,7 @@ async fn a_restored_message_expires_counting_from_when_it_was_first_queued() {
         id: 1,
         issuer: "940810".into(),
         msg: reversal_for(7),
+        card: None,
     };
     store.apply(push, now_ms()).unwrap();
     store.durable(store.submitted()).await;

@@ -3,6 +3,7 @@
 //! high, one length, no overlap with any `[[bin]]`).
 
 use std::collections::HashMap;
+use std::ops::RangeInclusive;
 
 use super::Names;
 use crate::apps::{is_app_id, App};
@@ -141,13 +142,30 @@ pub(super) fn prefix_range(
     entry: &str,
     p: &mut Problems,
 ) -> Option<(u64, u64, u8)> {
+    digit_range(low, high, MIN_PREFIX..=MAX_PREFIX, file, entry, p)
+}
+
+/// `low` and `high` as numbers and their length, if both are digits of one length
+/// within `lengths` and `low <= high`; otherwise the problem is reported.
+pub(super) fn digit_range(
+    low: &str,
+    high: &str,
+    lengths: RangeInclusive<usize>,
+    file: &str,
+    entry: &str,
+    p: &mut Problems,
+) -> Option<(u64, u64, u8)> {
     let digits = |s: &str| s.bytes().all(|c| c.is_ascii_digit());
     let len = low.len();
-    if !(MIN_PREFIX..=MAX_PREFIX).contains(&len) || !digits(low) || !digits(high) {
+    if !lengths.contains(&len) || !digits(low) || !digits(high) {
         p.error(Problem::new(
             file,
             entry,
-            format!("low and high must be {MIN_PREFIX}-{MAX_PREFIX} digits"),
+            format!(
+                "low and high must be {}-{} digits",
+                lengths.start(),
+                lengths.end()
+            ),
         ));
         return None;
     }

@@ -39,6 +39,10 @@
 //! mac_key = { env = "MAC_940851" }   # MAC on this link (see crate::security::settings)
 //! pin_key = { wrapped = "…" }        # PIN blocks translated under this zone PIN key
 //! ```
+//!
+//! `[stand_in]` ([`stand_in`]) marks the decisions the switch takes for an issuer
+//! that cannot answer; `[journal]`, `[settlement]` and `[[token_api]]` are
+//! described in their modules.
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
@@ -57,6 +61,7 @@ pub mod link;
 mod resolve;
 mod secret;
 mod settlement;
+pub mod stand_in;
 mod switch_section;
 #[cfg(test)]
 mod tests;
@@ -70,6 +75,7 @@ pub use journal::{
 };
 pub use link::{Direction, LinkConfig, Role};
 pub use secret::SecretKey;
+pub use stand_in::StandInConfig;
 pub use switch_section::DEFAULT_SAF_WINDOW;
 pub use token_api::TokenApiConfig;
 
@@ -88,6 +94,7 @@ struct RawConfig {
     switch: RawSwitch,
     journal: Option<RawJournal>,
     settlement: Option<RawSettlement>,
+    stand_in: Option<stand_in::RawStandIn>,
     #[serde(default, rename = "link")]
     links: Vec<RawLink>,
     #[serde(default, rename = "token_api")]
@@ -135,6 +142,9 @@ pub struct Config {
     /// Interchange fees settled with the transactions (`[[settlement.interchange]]`;
     /// empty: none).
     pub interchange: Interchange,
+    /// How stand-in decisions are marked (`[stand_in]`; the issuers' parameters
+    /// are in the routing rules).
+    pub stand_in: StandInConfig,
     /// Mutual TLS (`[switch.tls]`) and the links that use it; None: plain TCP only.
     pub tls: Option<TlsConfig>,
     /// The links' MAC and PIN keys (`[switch.security]` and the links' key fields).
@@ -237,6 +247,7 @@ struct Sections<'a> {
     token_apis: Vec<TokenApiConfig>,
     journal: Option<JournalDraft<'a>>,
     interchange: Option<Interchange>,
+    stand_in: Option<StandInConfig>,
 }
 
 impl<'a> Sections<'a> {
@@ -282,7 +293,12 @@ impl<'a> Sections<'a> {
             Some(s) => keep(s.validate(file), errors),
             None => Some(Interchange::default()),
         };
+        let stand_in = match &raw.stand_in {
+            Some(s) => keep(s.validate(file), errors),
+            None => Some(StandInConfig::default()),
+        };
         Sections {
+            stand_in,
             switch,
             tls,
             links,
@@ -319,11 +335,16 @@ impl<'a> Sections<'a> {
         if let (Reading::Everything, true, Some(t)) = (reading, errors.is_empty(), &mut self.tls) {
             errors.extend(resolver.tls_material(t));
         }
-        let (Some(s), Some(interchange), true) = (self.switch, self.interchange, errors.is_empty())
-        else {
+        let (Some(s), Some(interchange), Some(stand_in), true) = (
+            self.switch,
+            self.interchange,
+            self.stand_in,
+            errors.is_empty(),
+        ) else {
             return Err(errors);
         };
         Ok(Config {
+            stand_in,
             journal,
             interchange,
             tls: self.tls,

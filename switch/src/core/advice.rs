@@ -1,6 +1,7 @@
 //! Reversals and advices from acquirers (0420/0421, 0120/0121, 0220/0221):
 //! acknowledged at once, then owed to the original's issuer through
-//! store-and-forward, with field 90 rewritten to the keys the issuer saw.
+//! store-and-forward, with field 90 rewritten to the keys the issuer saw. A
+//! reversal of a stand-in approval takes the same way (see `super::request`).
 
 use std::sync::Arc;
 
@@ -10,6 +11,7 @@ use super::duplicates::DuplicateKey;
 use super::inflight::{InFlightEntry, Purpose};
 use super::journal::FinalState;
 use super::links::Link;
+use super::request::OriginalTarget;
 use super::response::original_keys;
 use super::validate::{first_missing, REVERSAL_FIELDS};
 use super::{reply, Action, Actions, Core, Millis};
@@ -47,8 +49,27 @@ impl Core {
         let Some(target) = self.original_of(&msg, &acquirer) else {
             return self.decline(now, id, &msg, ResponseCode::NO_SUCH_ISSUER, None);
         };
+        self.counters.advices.add(original_mti);
+        self.acknowledge_and_owe(now, link, &msg, target, normalize(original_mti))
+    }
+
+    /// Acknowledge `msg` (00) and owe it to the original's issuer as `owed_mti`
+    /// through store-and-forward, with field 90 naming the original as the
+    /// issuer knows it: an acquirer's advice, or a reversal of a stand-in
+    /// approval (whose advice the issuer may not have yet: the queue keeps the
+    /// reversal behind it). The owed message is durable before the acquirer
+    /// hears of it; the journal counts it against the original in settlement.
+    pub(crate) fn acknowledge_and_owe(
+        &self,
+        now: Millis,
+        link: &Arc<Link>,
+        msg: &Message,
+        target: OriginalTarget,
+        owed_mti: Mti,
+    ) -> Actions {
+        let id = link.id;
         let mut owed = msg.clone();
-        owed.set_mti(normalize(original_mti));
+        owed.set_mti(owed_mti);
         if let Some(f90) = &target.field90 {
             owed.set(90, f90);
         }
@@ -56,10 +77,7 @@ impl Core {
         owed.set(100, &target.issuer);
         let mut actions = Vec::with_capacity(4);
         self.queue_saf(&target.issuer, owed, now, &mut actions);
-        self.counters.advices.add(original_mti);
-        // Journaled as acknowledged (it counts against the original in settlement);
-        // the queued advice is durable before the acquirer hears of it.
-        let (channel, app) = self.channel_of(&msg);
+        let (channel, app) = self.channel_of(msg);
         let entry = InFlightEntry {
             txn_id: self.new_txn_id(),
             purpose: Purpose::Request,
@@ -78,17 +96,17 @@ impl Core {
         actions.push(Action::SafBarrier);
         if self.settings.journal {
             let mut record = self.journal_record(
-                &msg,
+                msg,
                 &entry,
                 ResponseCode::APPROVED,
                 FinalState::Approved,
                 now,
             );
-            record.reverses = original_keys(&msg);
+            record.reverses = original_keys(msg);
             record.app = app;
             actions.push(Action::Journal(Box::new(record)));
         }
-        actions.extend(reply(id, &msg, ResponseCode::APPROVED));
+        actions.extend(reply(id, msg, ResponseCode::APPROVED));
         actions
     }
 }

@@ -170,6 +170,10 @@ pub(crate) struct BankCounters {
     pub(crate) saf_expired: AtomicU64,
     /// Cutover requests from it refused (it is not the settlement agent).
     pub(crate) cutover_refused: AtomicU64,
+    /// Its requests approved by the switch in stand-in.
+    pub(crate) stand_in_approved: AtomicU64,
+    /// Its requests declined by the switch in stand-in.
+    pub(crate) stand_in_declined: AtomicU64,
     /// Its answer times (ms) since the last drain.
     pub(crate) latencies: Mutex<Vec<u32>>,
     /// Latency samples dropped because nobody drained them.
@@ -251,6 +255,17 @@ impl Counters {
             return b.clone();
         }
         self.banks.entry(Box::from(bank)).or_default().clone()
+    }
+
+    /// A stand-in decision for `issuer`'s card.
+    pub(crate) fn stand_in(&self, issuer: &str, approved: bool) {
+        let bank = self.bank(issuer);
+        let counter = if approved {
+            &bank.stand_in_approved
+        } else {
+            &bank.stand_in_declined
+        };
+        counter.fetch_add(1, Ordering::Relaxed);
     }
 
     /// Every bank's counters.

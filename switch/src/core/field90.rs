@@ -9,6 +9,20 @@ use codecs::Message;
 /// The length of field 90 as the switch makes it.
 pub(crate) const LEN: usize = 42;
 
+/// Field 90 from its parts: `mti` (4), `stan`, the transmission date-time,
+/// acquirer and forwarding institution zero-padded on the left. For what is not
+/// on the request path: an original read back from the journal, a stand-in
+/// decision.
+pub(crate) fn field90_of(
+    mti: &str,
+    stan: u32,
+    transmission: &str,
+    acquirer: &str,
+    institution: &str,
+) -> String {
+    format!("{mti}{stan:06}{transmission:0>10}{acquirer:0>11}{institution:0>11}")
+}
+
 /// Field 90 of a forwarded message.
 pub(crate) enum Field90 {
     /// The usual case: every part fits its width.
@@ -71,15 +85,14 @@ mod tests {
     use super::*;
     use codecs::Mti;
 
-    /// The old `format!` it replaces, for comparison.
+    /// The padding of `field90_of` (the old `format!`), for comparison.
     fn by_format(msg: &Message) -> Option<String> {
-        Some(format!(
-            "{}{:06}{:0>10}{:0>11}{:0>11}",
-            msg.mti(),
+        Some(field90_of(
+            msg.mti().as_str(),
             msg.stan()?,
-            msg.text(7).unwrap_or_default(),
-            msg.text(32).unwrap_or_default(),
-            msg.text(33).unwrap_or_default()
+            &msg.text(7).unwrap_or_default(),
+            &msg.text(32).unwrap_or_default(),
+            &msg.text(33).unwrap_or_default(),
         ))
     }
 

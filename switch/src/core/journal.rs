@@ -81,4 +81,19 @@ pub struct JournalRecord {
     pub channel: routing_rules::Channel,
     /// For an app's payment: the app (`[[app]]` id).
     pub app: Option<ShortText>,
+    /// A decision the switch took in stand-in for its issuer (None: the issuer
+    /// decided, or nobody did).
+    pub stand_in: Option<StandInNote>,
+}
+
+/// What the journal keeps of a stand-in decision.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct StandInNote {
+    /// The check that decided (`routing_rules::StandInCheck::name`): for an
+    /// approval `within-limits`, for a decline the check that failed.
+    pub check: &'static str,
+    /// The `[[stand_in]]` entry whose parameters applied, if any.
+    pub entry: Option<ShortText>,
+    /// The store-and-forward item of the advice that tells the issuer.
+    pub advice_saf: Option<u64>,
 }

@@ -25,6 +25,8 @@
 //! - [`tick`]: timeouts, echoes, sign-on retries, the periodic SAF delivery;
 //! - [`timer`]: when the next tick is due;
 //! - [`tokens`]: payment tokens: enrolment, the vault, QR payments, lifecycle;
+//! - [`stand_in`]: decisions for an issuer that cannot answer, its advices, the
+//!   negative file and its 0302 updates;
 //! - [`counters`]: the live counters, bumped without allocating;
 //! - [`stats`]: their snapshot, read by the driver (which publishes the metrics;
 //!   the core publishes none) and the tests.
@@ -49,6 +51,7 @@ pub mod saf;
 pub mod saf_delivery;
 pub mod shards;
 pub mod short_text;
+pub mod stand_in;
 pub mod stats;
 pub mod store_op;
 pub mod tick;
@@ -111,6 +114,9 @@ pub struct CoreSettings {
     /// none ([`Action::Journal`] never leaves it): two records per transaction,
     /// read from the messages field by field, that nobody would keep.
     pub journal: bool,
+    /// Stand in for issuers that cannot answer (`enabled`; otherwise they are
+    /// declined 91), marking the decisions so.
+    pub stand_in: crate::config::StandInConfig,
 }
 
 impl Default for CoreSettings {
@@ -128,6 +134,11 @@ impl Default for CoreSettings {
             pan_key: None,
             hsm_timeout: Duration::from_millis(2000),
             journal: true,
+            // Off unless the driver turns it on (it needs the vault).
+            stand_in: crate::config::StandInConfig {
+                enabled: false,
+                ..Default::default()
+            },
         }
     }
 }
@@ -161,6 +172,10 @@ pub struct Core {
     pub(crate) tokens: tokens::vault::TokenVault,
     /// Enrolments waiting for their issuer's account verification.
     pub(crate) enrolments: tokens::enrol::Enrolments,
+    /// Stand-in's usage book and sequences.
+    pub(crate) stand_in: stand_in::StandInState,
+    /// The issuers' negative-file updates (0302).
+    pub(crate) negative: stand_in::negative::NegativeUpdates,
 }
 
 /// Response to `req` with `rc`, echoing the fields an acquirer matches on.
@@ -190,6 +205,7 @@ impl Core {
             .pan_key
             .as_ref()
             .and_then(|key| hmac::Hmac::<sha2::Sha256>::new_from_slice(key.expose()).ok());
+        let stand_in = stand_in::StandInState::seeded(settings.epoch_unix_ms);
         Core {
             pan_hmac,
             last_cutover: std::sync::Mutex::new(None),
@@ -208,6 +224,8 @@ impl Core {
             timer: timer::TimerState::default(),
             tokens: Default::default(),
             enrolments: Default::default(),
+            stand_in,
+            negative: Default::default(),
         }
     }
 
@@ -244,31 +262,27 @@ impl Core {
     /// Remember a transaction the switch forwarded before a restart (from the
     /// journal), so reversals and advices for it reach its issuer with the keys the
     /// issuer knows.
-    pub fn remember_forwarded(
-        &self,
-        acquirer: &str,
-        transmission: &str,
-        stan: &str,
-        issuer: &str,
-        mti: &str,
-        switch_stan: u32,
-    ) {
-        let Ok(stan) = stan.parse() else {
+    pub fn remember_forwarded(&self, row: &recent::ForwardedRow) {
+        let Ok(stan) = row.stan.parse() else {
             return;
         };
-        let field90 = format!(
-            "{mti}{switch_stan:06}{transmission:0>10}{acquirer:0>11}{:0>11}",
-            self.settings.institution_id
+        let field90 = field90::field90_of(
+            &row.mti,
+            row.switch_stan,
+            &row.transmission,
+            &row.acquirer,
+            &self.settings.institution_id,
         );
         self.recent.insert(
             recent::AcquirerKey {
-                acquirer: acquirer.to_string(),
+                acquirer: row.acquirer.clone(),
                 stan,
-                transmission: transmission.to_string(),
+                transmission: row.transmission.clone(),
             },
             recent::Forwarded {
-                issuer: issuer.to_string(),
+                issuer: row.issuer.clone(),
                 field90,
+                stand_in: row.stand_in,
             },
         );
     }
@@ -349,6 +363,11 @@ impl Core {
                 _ => self.decline(now, id, &msg, ResponseCode::INVALID_TRANSACTION, None),
             },
             Role::Issuer if mti.is_response() => self.on_response(now, &link, msg),
+            Role::Issuer
+                if class == C::FileAction && mti.function() == codecs::mti::Function::Request =>
+            {
+                self.on_file_update(&link, msg)
+            }
             Role::Issuer if mti.is_request() => {
                 // Issuers do not originate transactions through the switch.
                 self.decline(now, id, &msg, ResponseCode::INVALID_TRANSACTION, None)
@@ -460,6 +479,22 @@ impl Core {
             if let Some(rev) = reversal_of(&entry.forwarded) {
                 self.queue_saf(&entry.issuer, rev, now, actions);
                 actions.push(Action::SafBarrier);
+            }
+            // The switch stands in, the acquirer still there to hear it: the
+            // decision's advice goes to the issuer after that reversal.
+            if entry.purpose == Purpose::Request && self.links.get(entry.acquirer_link).is_some() {
+                let case = stand_in::decide::StandInCase {
+                    acquirer_link: entry.acquirer_link,
+                    request: &entry.forwarded,
+                    issuer: &entry.issuer,
+                    rule: entry.rule.clone(),
+                    channel: entry.channel,
+                    token: entry.token.as_deref(),
+                    timed_out: Some(&entry),
+                };
+                if self.stand_in(now, case, actions) {
+                    return;
+                }
             }
         }
         if self.settings.journal {
@@ -705,6 +740,7 @@ fn journal_record(
         elapsed_ms: now.since(entry.started).as_millis() as u64,
         channel: entry.channel,
         app: entry.token.as_ref().map(|t| t.app.clone()),
+        stand_in: None,
     }
 }
 

@@ -46,6 +46,26 @@ impl AcquirerKey {
     }
 }
 
+/// A transaction forwarded (or approved in stand-in) as the journal remembers
+/// it, read back at start ([`super::Core::remember_forwarded`]).
+#[derive(Clone, Debug)]
+pub struct ForwardedRow {
+    /// The acquirer (field 32).
+    pub acquirer: String,
+    /// The acquirer's field 7.
+    pub transmission: String,
+    /// The acquirer's field 11.
+    pub stan: String,
+    /// Where it went.
+    pub issuer: String,
+    /// The request MTI.
+    pub mti: String,
+    /// The switch's STAN towards the issuer (of a stand-in approval: of its advice).
+    pub switch_stan: u32,
+    /// Approved in stand-in.
+    pub stand_in: bool,
+}
+
 /// Where the original went.
 #[derive(Clone, Debug)]
 pub struct Forwarded {
@@ -53,6 +73,9 @@ pub struct Forwarded {
     pub issuer: String,
     /// Field 90 as the issuer knows the original.
     pub field90: String,
+    /// Approved by the switch in stand-in: the issuer knows it from an advice
+    /// that may still be queued, so its reversal is queued after it.
+    pub stand_in: bool,
 }
 
 /// Field 90 is 42 characters; longer values (never made by the switch) are boxed.
@@ -68,6 +91,7 @@ const MAX_ISSUERS: usize = 256;
 struct Stored {
     issuer: Arc<str>,
     field90: Field90,
+    stand_in: bool,
 }
 
 #[derive(Clone)]
@@ -120,11 +144,21 @@ impl Recent {
 
     /// Remember a forwarded original.
     pub fn insert(&self, key: AcquirerKey, fwd: Forwarded) {
-        self.insert_ref(key.key_ref(), &fwd.issuer, &fwd.field90);
+        self.put(key.key_ref(), &fwd.issuer, &fwd.field90, fwd.stand_in);
     }
 
     /// Remember a forwarded original from borrowed keys (no `String`s needed).
     pub fn insert_ref(&self, key: AcquirerKeyRef<'_>, issuer: &str, field90: &str) {
+        self.put(key, issuer, field90, false);
+    }
+
+    /// Remember a stand-in approval (replacing the request forwarded under the
+    /// same keys, if it timed out): `field90` names the decision's advice.
+    pub fn insert_stand_in(&self, key: AcquirerKeyRef<'_>, issuer: &str, field90: &str) {
+        self.put(key, issuer, field90, true);
+    }
+
+    fn put(&self, key: AcquirerKeyRef<'_>, issuer: &str, field90: &str, stand_in: bool) {
         let key = self.fingerprints.of(&key);
         let field90 = match <[u8; FIELD90_LEN]>::try_from(field90.as_bytes()) {
             Ok(inline) => Field90::Inline(inline),
@@ -132,7 +166,12 @@ impl Recent {
         };
         let mut shard = self.shards.of(&key);
         let issuer = shard.issuer(issuer);
-        if shard.map.insert(key, Stored { issuer, field90 }).is_none() {
+        let stored = Stored {
+            issuer,
+            field90,
+            stand_in,
+        };
+        if shard.map.insert(key, stored).is_none() {
             shard.order.push_back(key);
             while shard.order.len() > shard.capacity {
                 if let Some(old) = shard.order.pop_front() {
@@ -158,6 +197,7 @@ impl Recent {
                 Field90::Inline(bytes) => String::from_utf8_lossy(bytes).into_owned(),
                 Field90::Other(text) => text.to_string(),
             },
+            stand_in: stored.stand_in,
         })
     }
 
@@ -190,6 +230,7 @@ mod tests {
         Forwarded {
             issuer: issuer.into(),
             field90: F90.into(),
+            stand_in: false,
         }
     }
 

@@ -18,6 +18,8 @@ use super::links::{Link, TimeoutClass};
 use super::pin::PinPlan;
 use super::recent::{AcquirerKey, AcquirerKeyRef};
 use super::short_text::ShortText;
+use super::stand_in::decide::StandInCase;
+use super::stand_in::negative::NegativeUpdates;
 use super::tokens::payment::{card_channel, Presented, Refusal, TokenUse};
 use super::validate::{amount_problem, first_missing, REQUEST_FIELDS, REVERSAL_FIELDS};
 use super::{field90, reply, reversal_source, Action, Actions, Core, Millis};
@@ -115,6 +117,23 @@ impl Core {
         let Some(issuer) = decision.issuer.map(|b| ShortText::from(b.id.as_str())) else {
             return self.decline(now, id, &msg, ResponseCode::SYSTEM_MALFUNCTION, None);
         };
+        // An issuer may have its hot cards declined while it is up too.
+        if NegativeUpdates::applies_when_up(&table, &issuer) {
+            if let Some(hot) = self.hot_card(&table, &issuer, pan_digits) {
+                tracing::debug!(link = %link.config.name, %mti, rc = %hot.code(), "negative file (issuer up)");
+                kept.extend(self.decline_presented(
+                    now,
+                    id,
+                    &msg,
+                    hot.response_code(),
+                    Some(issuer),
+                    Some(ShortText::from("negative-file")),
+                    channel,
+                    token.as_deref(),
+                ));
+                return kept;
+            }
+        }
         let cash = msg
             .processing_code()
             .is_some_and(|pc| pc.transaction_type == 1);
@@ -148,7 +167,25 @@ impl Core {
         };
         let issuer_link = match self.pick_issuer_link(&route.issuer) {
             Ok(l) => l,
-            Err(rc) => return decline(rc, route),
+            Err(rc) => {
+                // The issuer cannot take it: the switch stands in where it may.
+                if matches!(route.class, 1 | 2) && route.purpose == Purpose::Request {
+                    let mut actions = Vec::new();
+                    let case = StandInCase {
+                        acquirer_link: acq.id,
+                        request: &msg,
+                        issuer: &route.issuer,
+                        rule: route.rule.clone(),
+                        channel: route.channel,
+                        token: route.token.as_deref(),
+                        timed_out: None,
+                    };
+                    if self.stand_in(now, case, &mut actions) {
+                        return actions;
+                    }
+                }
+                return decline(rc, route);
+            }
         };
         // Field 52 re-enciphered for the issuer before anything is committed.
         match self.pin_plan(acq, &issuer_link, &msg) {
@@ -338,6 +375,11 @@ impl Core {
         let Some(target) = target else {
             return self.decline(now, link.id, &msg, ResponseCode::NO_SUCH_ISSUER, None);
         };
+        if target.stand_in {
+            // The issuer knows the original from an advice that may still be
+            // queued: the reversal is answered here and owed after it.
+            return self.acknowledge_and_owe(now, link, &msg, target, codecs::Mti::REVERSAL_ADVICE);
+        }
         let channel = match token {
             Some(_) => Channel::WalletQr,
             None => card_channel(&msg),
@@ -509,6 +551,8 @@ pub(crate) struct OriginalTarget {
     pub(crate) issuer: String,
     /// Field 90 in the issuer's terms, when the original is known.
     pub(crate) field90: Option<String>,
+    /// The original was approved by the switch in stand-in.
+    pub(crate) stand_in: bool,
 }
 
 impl Core {
@@ -541,6 +585,7 @@ impl Core {
             return Some(OriginalTarget {
                 issuer: f.issuer,
                 field90: Some(f.field90),
+                stand_in: f.stand_in,
             });
         }
         let table = self.routing.current();
@@ -559,6 +604,7 @@ impl Core {
         Some(OriginalTarget {
             issuer: issuer.id.clone(),
             field90: None,
+            stand_in: false,
         })
     }
 }

@@ -65,6 +65,15 @@ impl Core {
         self.saf.released(issuer, item);
     }
 
+    /// Whether `msg` is the switch's advice of a stand-in decision (it carries
+    /// the indicator).
+    fn is_stand_in_advice(&self, msg: &codecs::Message) -> bool {
+        let config = &self.settings.stand_in;
+        msg.get(config.indicator_field)
+            .is_some_and(|f| *f.bytes() == *config.indicator_value.as_bytes())
+            && msg.mti().class() != codecs::mti::MessageClass::Reversal
+    }
+
     /// Fill the free slots of `issuer`'s usable links with due items.
     pub(crate) fn deliver_saf_to(&self, issuer: &str, now: Millis, actions: &mut Actions) {
         for link in self.links.usable_issuer_links(issuer) {
@@ -140,13 +149,26 @@ impl Core {
             }
         }
         let class = msg.mti().as_bytes()[1] - b'0';
-        let stan = link.next_stan(|s| {
+        let in_flight = |s: u32| {
             self.inflight.contains(&InFlightKey {
                 link: link.id,
                 class,
                 stan: s,
             })
-        });
+        };
+        // A stand-in advice keeps its STAN on every attempt: the issuer knows
+        // the decision by it (a repeat is the same decision, posted once). In the
+        // rare case that a request on this link holds that STAN now, it waits
+        // for the next pass.
+        let stan = match msg.stan().filter(|_| self.is_stand_in_advice(&msg)) {
+            Some(kept) if in_flight(kept) => {
+                link.in_flight.fetch_sub(1, Ordering::Relaxed);
+                self.saf_delivery_lapsed(link.id, issuer, item.id);
+                return;
+            }
+            Some(kept) => kept,
+            None => link.next_stan(in_flight),
+        };
         msg.set_stan(stan);
         let deadline = now.after(link.config.timeout);
         let backoff = self

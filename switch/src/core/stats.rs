@@ -25,6 +25,9 @@ pub struct BankStats {
     pub saf_expired: u64,
     /// Cutover requests from it refused (`switch_cutover_refused_total{bank}`).
     pub cutover_refused: u64,
+    /// Its requests decided by the switch in stand-in: approved, declined
+    /// (`switch_stand_in_total{issuer,decision}`).
+    pub stand_in: (u64, u64),
     /// Answer times recorded but dropped because nobody drained them.
     pub latencies_dropped: u64,
 }
@@ -135,6 +138,7 @@ impl Core {
                     .collect(),
                     saf_expired: load(&b.saf_expired),
                     cutover_refused: load(&b.cutover_refused),
+                    stand_in: (load(&b.stand_in_approved), load(&b.stand_in_declined)),
                     latencies_dropped: load(&b.latencies_dropped),
                 };
                 (name, stats)

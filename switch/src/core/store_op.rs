@@ -11,7 +11,7 @@
 use codecs::Message;
 
 use super::saf::SafItem;
-use super::tokens::{AtcWindow, TokenRecord, TokenStatus};
+use super::tokens::{AtcWindow, SecretPan, TokenRecord, TokenStatus};
 use super::{without_card_data, Action, Actions, Core, Millis};
 
 /// One change to the stored store-and-forward queue.
@@ -26,6 +26,9 @@ pub enum StoreOp {
         issuer: String,
         /// The message, without card data (as the queue holds it).
         msg: Message,
+        /// A stand-in advice's card (the store keeps it sealed under the vault's
+        /// key; the issuer cannot post the advice without it).
+        card: Option<SecretPan>,
     },
     /// Item `id` went out once more: `attempts` so far.
     SafAttempt {
@@ -43,6 +46,15 @@ pub enum StoreOp {
     SafExpired {
         /// Queue id.
         id: u64,
+    },
+    /// An issuer's negative-file update (0302), kept as the PAN's digest.
+    NegativeFile {
+        /// The issuer bank.
+        issuer: String,
+        /// SHA-256 of the PAN's digits ([`routing_rules::pan_digest`]).
+        digest: [u8; 32],
+        /// Why the card is hot; None: taken off the file.
+        reason: Option<routing_rules::HotReason>,
     },
     /// A token was issued: keep it (the store keeps the PAN and key encrypted).
     TokenPut(Box<TokenRecord>),
@@ -84,7 +96,33 @@ impl Core {
             id,
             issuer: issuer.to_string(),
             msg,
+            card: None,
         }));
+    }
+
+    /// Owe a stand-in advice carrying the card `pan` to `issuer`: the queue in
+    /// memory keeps field 2 (the issuer posts to the card's account), the store
+    /// gets the message without card data and the card apart, to seal. Returns
+    /// the item's id (the journal names it).
+    pub(crate) fn queue_saf_with_card(
+        &self,
+        issuer: &str,
+        msg: Message,
+        pan: SecretPan,
+        now: Millis,
+        actions: &mut Actions,
+    ) -> u64 {
+        let stored = without_card_data(msg.clone());
+        let mut kept = stored.clone();
+        kept.set(2, pan.expose());
+        let id = self.saf.push(issuer, kept, now);
+        actions.push(Action::Store(StoreOp::SafPush {
+            id,
+            issuer: issuer.to_string(),
+            msg: stored,
+            card: Some(pan),
+        }));
+        id
     }
 
     /// The pushes of SAF items `ids` are durable (or, without a store, were

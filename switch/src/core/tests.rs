@@ -465,13 +465,14 @@ fn stan_wraps_around_and_skips_values_in_flight() {
 fn a_reload_keeps_in_flight_transactions_and_applies_to_new_ones() {
     let h = Harness::new();
     let fwd = one_to(&h.acquire(Millis(0), purchase(20, "000000")), ISS);
-    let text = std::fs::read_to_string(concat!(
+    let path = concat!(
         env!("CARGO_MANIFEST_DIR"),
         "/../routing-rules/rules/national.toml"
-    ))
-    .unwrap();
+    );
+    let text = std::fs::read_to_string(path).unwrap();
     let text = text + "\n[[rule]]\nid = \"maintenance\"\nwhen = { acquirer = [\"940810\"] }\nthen = { decline = \"58\" }\n";
-    let (t, _) = RoutingTable::from_toml(&text, "reloaded.toml").unwrap();
+    // Named as the file it came from: its negative file is found beside it.
+    let (t, _) = RoutingTable::from_toml(&text, path).unwrap();
     h.core.routing().replace(t);
     let resp = one_to(
         &h.core

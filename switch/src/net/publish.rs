@@ -115,5 +115,11 @@ fn publish_counters(stats: &CoreStats) {
                 metrics::counter!(name, label => bank.clone()).absolute(n);
             }
         }
+        for (decision, n) in [("approved", b.stand_in.0), ("declined", b.stand_in.1)] {
+            if n > 0 {
+                metrics::counter!("switch_stand_in_total", "issuer" => bank.clone(), "decision" => decision)
+                    .absolute(n);
+            }
+        }
     }
 }

@@ -214,7 +214,8 @@ impl Shared {
                 }
                 Action::Cutover => {
                     if let Some(store) = &self.store {
-                        store.cutover(unix_ms());
+                        let day = store.cutover(unix_ms());
+                        self.core.set_business_day(day);
                     } else {
                         tracing::warn!("cutover requested, but no journal is configured");
                     }
@@ -460,6 +461,10 @@ impl RunningSwitch {
         let mut owed = opts.saf.unwrap_or_default();
         let mut last_saf_id = 0;
         let mut journal = opts.journal;
+        let mut stand_in_state = None;
+        // Stand-in keeps the card of its advices sealed under the vault's key: with
+        // a journal it needs the vault (the KEK); without one nothing is kept.
+        let mut stand_in_possible = opts.config.journal.is_none();
         if let Some(jc) = &opts.config.journal {
             // Without its key the journal could not hash PANs: do not start.
             let pan_key = jc.pan_key.as_ref().ok_or(StartError::JournalKeyMissing)?;
@@ -477,6 +482,7 @@ impl RunningSwitch {
                     Err(_) => None,
                 },
             };
+            stand_in_possible = kek.is_some();
             let (opened, mut recovered) = match kek {
                 None => Store::open_remembering(jc, epoch_unix_ms as i64, remember)?,
                 Some(kek) => {
@@ -504,14 +510,23 @@ impl RunningSwitch {
             settings.pan_key = Some(pan_key.clone());
             owed.append(&mut recovered.saf);
             last_saf_id = recovered.last_saf_id;
+            stand_in_state = Some((
+                recovered.business_day,
+                std::mem::take(&mut recovered.stand_in_usage),
+                std::mem::take(&mut recovered.negative_updates),
+            ));
             journal.get_or_insert_with(|| Arc::new(StoreJournal::new(opened.clone())));
             store = Some(opened);
         }
         // Without a sink (the debug log would be the only reader) the core builds
         // no journal records at all.
         settings.journal = journal.is_some();
+        settings.stand_in = stand_in_settings(&opts.config, &opts.routing, stand_in_possible);
         let core = Core::new(settings, Arc::new(SharedRoutingTable::new(opts.routing)));
         core.restore_saf(owed, last_saf_id);
+        if let Some((day, usage, negative)) = stand_in_state {
+            restore_stand_in(&core, day, usage, negative);
+        }
         if let Some(store) = &store {
             let tokens = store.load_tokens()?;
             if !tokens.is_empty() || !opts.config.token_apis.is_empty() {
@@ -521,14 +536,7 @@ impl RunningSwitch {
         }
         // Oldest first, so the newest stay when the index is full.
         for f in remembered.iter().rev() {
-            core.remember_forwarded(
-                &f.acquirer,
-                &f.transmission,
-                &f.stan,
-                &f.issuer,
-                &f.mti,
-                f.switch_stan,
-            );
+            core.remember_forwarded(f);
         }
         let (stop, _) = watch::channel(false);
         let added_latency = super::added_latency::AddedLatency::new()?;
@@ -702,6 +710,76 @@ async fn saf_durable_loop(shared: Arc<Shared>, mut durable: mpsc::UnboundedRecei
     }
 }
 
+/// Whether the switch stands in for issuers that cannot answer: `[stand_in]`
+/// enabled, and the vault open to keep its advices' cards (or no journal).
+fn stand_in_settings(
+    config: &Config,
+    routing: &routing_rules::RoutingTable,
+    possible: bool,
+) -> crate::config::StandInConfig {
+    let kek_var = config.security.kek_var();
+    let config = &config.stand_in;
+    let entries = routing.stand_in_entries().len();
+    let off = crate::config::StandInConfig {
+        enabled: false,
+        ..config.clone()
+    };
+    match (config.enabled, possible) {
+        (true, true) => {
+            tracing::info!(entries, "stand-in on");
+            config.clone()
+        }
+        (true, false) => {
+            if entries > 0 {
+                tracing::warn!(
+                    entries,
+                    var = kek_var,
+                    "stand-in off: its advices carry the card, kept sealed under the vault's key, \
+                     and no key-encryption key is set; issuers that cannot answer are declined 91"
+                );
+            }
+            off
+        }
+        (false, _) => {
+            tracing::info!("stand-in off ([stand_in] enabled = false)");
+            off
+        }
+    }
+}
+
+/// What the store read back for stand-in: the business day, each card's
+/// approvals of it, the issuers' negative-file updates.
+fn restore_stand_in(
+    core: &Core,
+    day: i64,
+    usage: Vec<crate::store::stand_in::UsageRow>,
+    negative: Vec<crate::store::stand_in::NegativeRow>,
+) {
+    core.set_business_day(day);
+    let cards = usage.len();
+    for row in usage {
+        match crate::store::stand_in::digest_of_hex(&row.pan_hash) {
+            Some(card) => {
+                core.restore_stand_in_usage(card, row.currency, row.cash, row.amount, row.count)
+            }
+            None => tracing::warn!(
+                "stand-in usage: a journal row's PAN hash is not 64 hex digits; skipped"
+            ),
+        }
+    }
+    let updates = negative.len();
+    for row in negative {
+        core.restore_negative_update(&row.issuer, row.digest, row.reason);
+    }
+    if cards > 0 || updates > 0 {
+        tracing::info!(
+            cards,
+            updates,
+            "stand-in usage and negative-file updates restored"
+        );
+    }
+}
+
 /// Tick the core when it asks ([`Core::poll_timeout`]), and publish its
 /// statistics every [`super::publish::PUBLISH_EVERY`]; in between sleep, woken
 /// early when an event brought the next tick closer ([`Shared::execute`] pokes
@@ -721,6 +799,8 @@ async fn tick_loop(shared: Arc<Shared>) {
             publisher.publish(&shared.core, &shared.added_latency);
             if let Some(store) = &shared.store {
                 metrics::gauge!("switch_store_backlog").set(store.backlog() as f64);
+                // Stand-in's per-card limits count within the business day.
+                shared.core.set_business_day(store.business_day(unix_ms()));
             }
             published = Instant::now();
         }

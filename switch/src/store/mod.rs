@@ -28,6 +28,7 @@ pub mod saf;
 pub mod schema;
 pub mod settle_report;
 pub mod settlement;
+pub mod stand_in;
 pub mod vault;
 mod writer;
 
@@ -99,24 +100,17 @@ pub struct Recovered {
     /// The most recent forwarded transactions, newest first, so that reversals and
     /// advices for them still find their issuer and keys after a restart.
     pub forwarded: Vec<ForwardedRow>,
+    /// The business day in force at the start.
+    pub business_day: i64,
+    /// Each card's stand-in approvals of that day (the cumulative limits go on
+    /// from them).
+    pub stand_in_usage: Vec<stand_in::UsageRow>,
+    /// The issuers' negative-file updates (0302).
+    pub negative_updates: Vec<stand_in::NegativeRow>,
 }
 
 /// A forwarded transaction as the journal remembers it.
-#[derive(Clone, Debug)]
-pub struct ForwardedRow {
-    /// The acquirer (field 32).
-    pub acquirer: String,
-    /// The acquirer's field 7.
-    pub transmission: String,
-    /// The acquirer's field 11.
-    pub stan: String,
-    /// Where it went.
-    pub issuer: String,
-    /// The request MTI.
-    pub mti: String,
-    /// The switch's STAN towards the issuer.
-    pub switch_stan: u32,
-}
+pub use crate::core::recent::ForwardedRow;
 
 /// Open the journal at `path` for reading or for a command, refusing to create
 /// one: a mistyped path is an error, not an empty settlement.
@@ -222,11 +216,12 @@ impl Store {
                 path: config.path.clone(),
                 message: e.to_string(),
             })?;
-        let recovered =
-            writer::recover(&mut conn, now_ms, remember).map_err(|e| StoreError::Open {
-                path: config.path.clone(),
-                message: format!("recovery failed: {e}"),
-            })?;
+        let recovery_failed = |e: rusqlite::Error| StoreError::Open {
+            path: config.path.clone(),
+            message: format!("recovery failed: {e}"),
+        };
+        let mut recovered = writer::recover(&mut conn, now_ms, remember, vault.as_deref())
+            .map_err(recovery_failed)?;
         let day_override = Arc::new(AtomicI64::new(
             conn.query_row(
                 "SELECT value FROM meta WHERE key = 'business_day_override'",
@@ -235,6 +230,11 @@ impl Store {
             )
             .unwrap_or(0),
         ));
+        recovered.business_day = business_day::scheduled_day(now_ms, config.cutover_secs)
+            .max(day_override.load(Ordering::Relaxed));
+        recovered.stand_in_usage =
+            stand_in::usage_of_day(&conn, recovered.business_day).map_err(recovery_failed)?;
+        recovered.negative_updates = stand_in::negative_updates(&conn).map_err(recovery_failed)?;
         let (tx, rx) = std::sync::mpsc::channel();
         let durable = Arc::new(durable_mark::DurableMark::default());
         let durable_tx = durable.clone();

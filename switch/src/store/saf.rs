@@ -2,10 +2,15 @@
 //! hands every change a restart must see over as a [`StoreOp`]; here each becomes
 //! a write for the writer thread. Messages are kept without card data (no PAN,
 //! track, PIN block or ICC data): the core queues them that way, and they are
-//! stripped here again so that no caller can store any.
+//! stripped here again so that no caller can store any. The one exception is a
+//! stand-in advice, which the issuer cannot post without the card: its PAN is
+//! kept apart, sealed under the vault's data key (AES-256-GCM, the item's id as
+//! associated data), and put back in the message when the queue is read at start.
 
+use crate::core::tokens::SecretPan;
 use crate::core::{without_card_data, StoreOp};
 
+use super::vault::{hex, Vault};
 use super::writer::{storage_spec, Op};
 use super::Store;
 
@@ -16,7 +21,12 @@ impl Store {
     /// lives in memory only, as if the store had confirmed it).
     pub fn apply(&self, op: StoreOp, unix_ms: i64) -> Option<u64> {
         let op = match op {
-            StoreOp::SafPush { id, issuer, msg } => {
+            StoreOp::SafPush {
+                id,
+                issuer,
+                msg,
+                card,
+            } => {
                 let msg = without_card_data(msg);
                 let Some(message) = storage_spec().and_then(|s| s.encode_to_bytes(&msg).ok())
                 else {
@@ -28,15 +38,57 @@ impl Store {
                     id,
                     issuer,
                     message: message.to_vec(),
+                    card: card.and_then(|pan| self.seal_card(id, &pan)),
                     queued_ms: unix_ms,
                 }
             }
             StoreOp::SafAttempt { id, attempts } => Op::SafAttempt { id, attempts },
-            StoreOp::SafAck { id } | StoreOp::SafExpired { id } => Op::SafAck { id },
+            StoreOp::SafAck { id } => Op::SafAck { id, at_ms: unix_ms },
+            StoreOp::SafExpired { id } => Op::SafExpired { id },
+            StoreOp::NegativeFile {
+                issuer,
+                digest,
+                reason,
+            } => Op::NegativeFile {
+                issuer,
+                digest: hex(&digest),
+                reason: reason.map(|r| r.name()),
+                at_ms: unix_ms,
+            },
             token @ (StoreOp::TokenPut(_)
             | StoreOp::TokenStatus { .. }
             | StoreOp::TokenAtc { .. }) => self.vault_op(token)?,
         };
         Some(self.submit(op))
     }
+
+    /// A stand-in advice's card sealed for its row; None (logged, counted) without
+    /// a vault: the advice is then kept without it and a restart delivers it
+    /// without field 2.
+    fn seal_card(&self, id: u64, pan: &SecretPan) -> Option<Vec<u8>> {
+        let sealed = self
+            .vault
+            .as_ref()
+            .and_then(|v| v.seal(pan.expose().as_bytes(), &card_aad(id)).ok());
+        if sealed.is_none() {
+            tracing::error!(
+                id,
+                "stand-in advice: its card cannot be sealed (no vault); stored without it"
+            );
+            metrics::counter!("switch_saf_card_not_sealed_total").increment(1);
+        }
+        sealed
+    }
+}
+
+/// The associated data of item `id`'s sealed card: a sealed card copied onto
+/// another row does not open.
+fn card_aad(id: u64) -> Vec<u8> {
+    format!("saf {id}").into_bytes()
+}
+
+/// The card sealed in the row of item `id`, None when it does not open.
+pub(super) fn open_card(vault: &Vault, id: u64, sealed: &[u8]) -> Option<SecretPan> {
+    let plain = vault.unseal(sealed, &card_aad(id))?;
+    std::str::from_utf8(&plain).ok().and_then(SecretPan::new)
 }

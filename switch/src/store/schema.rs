@@ -9,8 +9,26 @@ CREATE INDEX IF NOT EXISTS journal_keys ON journal(acquirer, transmission, stan)
 ";
 
 /// The version this build writes (2: `journal.processing_code`; 3: the token
-/// vault's tables, [`super::vault::SCHEMA`], and `journal.channel`/`app`).
-pub const VERSION: i64 = 3;
+/// vault's tables, [`super::vault::SCHEMA`], and `journal.channel`/`app`; 4:
+/// stand-in: the journal's stand-in columns, the sealed card of a stand-in
+/// advice (`saf.card`) and the negative file's updates, [`STAND_IN`]).
+pub const VERSION: i64 = 4;
+
+/// Added in version 4: the negative-file updates issuers send (0302), kept as the
+/// PAN's SHA-256 digest (hex), never the PAN; `reason` NULL is a deletion (it
+/// overrides the issuer's file too). And the index by which an acknowledged
+/// advice marks its journal row delivered.
+pub const STAND_IN: &str = "
+CREATE TABLE IF NOT EXISTS negative_file (
+    issuer TEXT NOT NULL,
+    digest TEXT NOT NULL,             -- SHA-256 of the PAN's digits, hex
+    reason TEXT,                      -- lost, stolen, restricted; NULL: deleted
+    updated_ms INTEGER NOT NULL,
+    PRIMARY KEY (issuer, digest)
+);
+CREATE INDEX IF NOT EXISTS journal_advice ON journal(advice_saf) WHERE advice_saf IS NOT NULL;
+CREATE INDEX IF NOT EXISTS journal_stand_in ON journal(business_day) WHERE stand_in = 'within-limits';
+";
 
 /// Bring a database written by an older build (`from`: its `user_version`; 0 for
 /// a new one, which [`CREATE`] made whole) up to [`VERSION`].
@@ -27,6 +45,22 @@ pub fn migrate(conn: &rusqlite::Connection, from: i64) -> rusqlite::Result<()> {
     }
     if from < 3 {
         conn.execute_batch(super::vault::SCHEMA)?;
+    }
+    if (1..4).contains(&from) {
+        for (table, column, kind) in [
+            ("journal", "stand_in", "TEXT"),
+            ("journal", "stand_in_entry", "TEXT"),
+            ("journal", "advice_saf", "INTEGER"),
+            ("journal", "advice_delivered_ms", "INTEGER"),
+            ("saf", "card", "BLOB"),
+        ] {
+            if !has_column(conn, table, column)? {
+                conn.execute_batch(&format!("ALTER TABLE {table} ADD COLUMN {column} {kind};"))?;
+            }
+        }
+    }
+    if from < 4 {
+        conn.execute_batch(STAND_IN)?;
     }
     Ok(())
 }
@@ -73,7 +107,11 @@ CREATE TABLE IF NOT EXISTS journal (
     reverses_stan TEXT,               -- ... and field 11
     reversal BLOB,                    -- while forwarded: the request as forwarded (no card data), the 0420 owed on restart made from it
     channel TEXT,                     -- terminal, atm or wallet-qr (NULL: written before issue 22)
-    app TEXT                          -- an app's payment: the app's id
+    app TEXT,                         -- an app's payment: the app's id
+    stand_in TEXT,                    -- decided in stand-in: the check that decided (within-limits, daily-amount, ...)
+    stand_in_entry TEXT,              -- ... under this [[stand_in]] entry
+    advice_saf INTEGER,               -- ... told to the issuer by this store-and-forward item
+    advice_delivered_ms INTEGER       -- ... which the issuer acknowledged then (NULL: not yet)
 );
 CREATE INDEX IF NOT EXISTS journal_state ON journal(state) WHERE state = 'forwarded';
 CREATE INDEX IF NOT EXISTS journal_reverses ON journal(acquirer, reverses_transmission, reverses_stan)
@@ -83,7 +121,8 @@ CREATE TABLE IF NOT EXISTS saf (
     issuer TEXT NOT NULL,
     message BLOB NOT NULL,            -- iso87ascii, no card data
     queued_ms INTEGER NOT NULL,
-    attempts INTEGER NOT NULL DEFAULT 0
+    attempts INTEGER NOT NULL DEFAULT 0,
+    card BLOB                         -- a stand-in advice: its PAN sealed under the vault's data key
 );
 CREATE TABLE IF NOT EXISTS meta (
     key TEXT PRIMARY KEY,

@@ -115,6 +115,15 @@ pub enum VaultError {
     Random(String),
 }
 
+/// Why [`Vault::seal`] failed.
+#[derive(Debug)]
+pub(super) enum SealError {
+    /// No random numbers for the nonce.
+    Random(String),
+    /// The cipher refused (never for the sizes sealed here).
+    Cipher,
+}
+
 /// The KEK of `[switch.security]` (`kek_env`, default `SWITCH_KEK`), for
 /// [`Store::open_with_vault`].
 pub fn kek_from_config(security: &SecurityConfig) -> Result<KeyMaterial, VaultError> {
@@ -179,7 +188,7 @@ fn check_value(key: &[u8]) -> Option<String> {
 }
 
 /// Lowercase hex.
-fn hex(bytes: &[u8]) -> String {
+pub(super) fn hex(bytes: &[u8]) -> String {
     use std::fmt::Write;
     bytes
         .iter()
@@ -260,21 +269,12 @@ impl Vault {
         plain.extend_from_slice(pan);
         plain.extend_from_slice(&record.card_expiry);
         plain.extend_from_slice(record.key.expose());
-        let mut nonce = [0u8; NONCE_LEN];
-        getrandom::fill(&mut nonce).map_err(|e| VaultError::Random(e.to_string()))?;
-        let sealed = self
-            .cipher
-            .encrypt(
-                &Nonce::from(nonce),
-                Payload {
-                    msg: &plain,
-                    aad: record.token.as_bytes(),
-                },
-            )
-            .map_err(|_| row_error(&record.token, "does not encrypt"))?;
-        let mut stored = Vec::with_capacity(NONCE_LEN + sealed.len());
-        stored.extend_from_slice(&nonce);
-        stored.extend_from_slice(&sealed);
+        let stored = self
+            .seal(&plain, record.token.as_bytes())
+            .map_err(|e| match e {
+                SealError::Random(e) => VaultError::Random(e),
+                SealError::Cipher => row_error(&record.token, "does not encrypt"),
+            })?;
         Ok(TokenRow {
             token: record.token.clone(),
             app: record.app.clone(),
@@ -295,28 +295,12 @@ impl Vault {
         token: &str,
         stored: &[u8],
     ) -> Result<(SecretPan, [u8; 4], TokenSecret), VaultError> {
-        let (nonce, sealed) = stored
-            .split_at_checked(NONCE_LEN)
-            .ok_or_else(|| row_error(token, "sealed card too short"))?;
-        let nonce: [u8; NONCE_LEN] = nonce
-            .try_into()
-            .map_err(|_| row_error(token, "sealed card too short"))?;
-        let plain = Zeroizing::new(
-            self.cipher
-                .decrypt(
-                    &Nonce::from(nonce),
-                    Payload {
-                        msg: sealed,
-                        aad: token.as_bytes(),
-                    },
-                )
-                .map_err(|_| {
-                    row_error(
-                        token,
-                        "sealed card does not open (altered, or not this row's)",
-                    )
-                })?,
-        );
+        let plain = self.unseal(stored, token.as_bytes()).ok_or_else(|| {
+            row_error(
+                token,
+                "sealed card does not open (too short, altered, or not this row's)",
+            )
+        })?;
         let malformed = || row_error(token, "sealed card malformed");
         let (&len, rest) = plain.split_first().ok_or_else(malformed)?;
         let len = usize::from(len);
@@ -332,6 +316,32 @@ impl Vault {
         let mut key = Zeroizing::new([0u8; 16]);
         key.copy_from_slice(&rest[len + 4..]);
         Ok((pan, expiry, TokenSecret::from_bytes(*key)))
+    }
+
+    /// `plain` sealed under the data key with `aad` as associated data: a fresh
+    /// random nonce, then the AES-256-GCM ciphertext and tag.
+    pub(super) fn seal(&self, plain: &[u8], aad: &[u8]) -> Result<Vec<u8>, SealError> {
+        let mut nonce = [0u8; NONCE_LEN];
+        getrandom::fill(&mut nonce).map_err(|e| SealError::Random(e.to_string()))?;
+        let sealed = self
+            .cipher
+            .encrypt(&Nonce::from(nonce), Payload { msg: plain, aad })
+            .map_err(|_| SealError::Cipher)?;
+        let mut stored = Vec::with_capacity(NONCE_LEN + sealed.len());
+        stored.extend_from_slice(&nonce);
+        stored.extend_from_slice(&sealed);
+        Ok(stored)
+    }
+
+    /// What [`Vault::seal`] sealed with `aad`; None when it does not open (too
+    /// short, altered, another row's or another key's).
+    pub(super) fn unseal(&self, stored: &[u8], aad: &[u8]) -> Option<Zeroizing<Vec<u8>>> {
+        let (nonce, sealed) = stored.split_at_checked(NONCE_LEN)?;
+        let nonce: [u8; NONCE_LEN] = nonce.try_into().ok()?;
+        self.cipher
+            .decrypt(&Nonce::from(nonce), Payload { msg: sealed, aad })
+            .ok()
+            .map(Zeroizing::new)
     }
 
     /// Every stored token, decrypted, with its counters.

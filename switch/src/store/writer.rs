@@ -39,13 +39,34 @@ pub enum Op {
         issuer: String,
         /// iso87ascii encoding, without card data.
         message: Vec<u8>,
+        /// A stand-in advice's PAN, sealed under the vault's data key.
+        card: Option<Vec<u8>>,
         /// Unix milliseconds.
         queued_ms: i64,
     },
-    /// The issuer acknowledged it.
+    /// The issuer acknowledged it (a stand-in advice's journal row is marked
+    /// delivered at `at_ms`).
     SafAck {
         /// Queue id.
         id: u64,
+        /// Unix milliseconds.
+        at_ms: i64,
+    },
+    /// An item expired undelivered.
+    SafExpired {
+        /// Queue id.
+        id: u64,
+    },
+    /// An issuer's negative-file update (0302): `reason` None deletes.
+    NegativeFile {
+        /// The issuer bank.
+        issuer: String,
+        /// SHA-256 of the PAN, hex.
+        digest: String,
+        /// lost, stolen or restricted; None: deleted.
+        reason: Option<&'static str>,
+        /// Unix milliseconds.
+        at_ms: i64,
     },
     /// Another delivery attempt.
     SafAttempt {
@@ -301,16 +322,42 @@ fn apply(tx: &Connection, op: &Op) -> rusqlite::Result<()> {
             id,
             issuer,
             message,
+            card,
             queued_ms,
         } => tx
             .prepare_cached(
-                "INSERT OR REPLACE INTO saf (id, issuer, message, queued_ms, attempts) VALUES (?1, ?2, ?3, ?4, 0)",
+                "INSERT OR REPLACE INTO saf (id, issuer, message, queued_ms, attempts, card) VALUES (?1, ?2, ?3, ?4, 0, ?5)",
             )?
-            .execute(params![*id as i64, issuer, message, queued_ms])
+            .execute(params![*id as i64, issuer, message, queued_ms, card])
             .map(drop),
-        Op::SafAck { id } => tx
+        Op::SafAck { id, at_ms } => {
+            let deleted = tx
+                .prepare_cached("DELETE FROM saf WHERE id = ?1")?
+                .execute(params![*id as i64])?;
+            if deleted > 0 {
+                // A stand-in advice's journal row learns it was delivered.
+                tx.prepare_cached(
+                    "UPDATE journal SET advice_delivered_ms = ?2 WHERE advice_saf = ?1",
+                )?
+                .execute(params![*id as i64, at_ms])?;
+            }
+            Ok(())
+        }
+        Op::SafExpired { id } => tx
             .prepare_cached("DELETE FROM saf WHERE id = ?1")?
             .execute(params![*id as i64])
+            .map(drop),
+        Op::NegativeFile {
+            issuer,
+            digest,
+            reason,
+            at_ms,
+        } => tx
+            .prepare_cached(
+                "INSERT INTO negative_file (issuer, digest, reason, updated_ms) VALUES (?1, ?2, ?3, ?4)
+                 ON CONFLICT(issuer, digest) DO UPDATE SET reason = excluded.reason, updated_ms = excluded.updated_ms",
+            )?
+            .execute(params![issuer, digest, reason, at_ms])
             .map(drop),
         Op::SafAttempt { id, attempts } => tx
             .prepare_cached("UPDATE saf SET attempts = ?2 WHERE id = ?1")?
@@ -353,7 +400,7 @@ fn write_record(
             .prepare_cached(
                 "UPDATE journal SET updated_ms = ?2, response_code = ?3, auth_code = ?4,
                     state = ?5, elapsed_ms = ?6, switch_stan = coalesce(?7, switch_stan),
-                    reversal = NULL
+                    reversal = NULL, stand_in = ?8, stand_in_entry = ?9, advice_saf = ?10
                  WHERE id = ?1 AND state = 'forwarded'",
             )?
             .execute(params![
@@ -364,6 +411,12 @@ fn write_record(
                 state_name(r.state),
                 r.elapsed_ms as i64,
                 r.switch_stan,
+                r.stand_in.as_ref().map(|s| s.check),
+                r.stand_in.as_ref().and_then(|s| s.entry.as_deref()),
+                r.stand_in
+                    .as_ref()
+                    .and_then(|s| s.advice_saf)
+                    .map(|id| id as i64),
             ])?;
         if completed > 0 {
             return Ok(());
@@ -401,9 +454,10 @@ fn insert_row(
         "INSERT INTO journal (id, business_day, created_ms, updated_ms, mti, acquirer, issuer,
             transmission, stan, rrn, terminal, switch_stan, pan_first6, pan_last4, pan_hash,
             amount, currency, response_code, auth_code, rule, state, elapsed_ms,
-            reverses_transmission, reverses_stan, reversal, processing_code, channel, app)
+            reverses_transmission, reverses_stan, reversal, processing_code, channel, app,
+            stand_in, stand_in_entry, advice_saf)
          VALUES (?1, ?2, ?3, ?26, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16,
-            ?17, ?18, ?19, ?20, ?21, ?22, ?23, ?24, ?25, ?27, ?28)
+            ?17, ?18, ?19, ?20, ?21, ?22, ?23, ?24, ?25, ?27, ?28, ?29, ?30, ?31)
          ON CONFLICT(id) DO NOTHING",
     )?
     .execute(params![
@@ -435,13 +489,25 @@ fn insert_row(
         updated_ms,
         r.channel.name(),
         r.app.as_deref(),
+        outcome.stand_in.as_ref().map(|s| s.check),
+        outcome.stand_in.as_ref().and_then(|s| s.entry.as_deref()),
+        outcome
+            .stand_in
+            .as_ref()
+            .and_then(|s| s.advice_saf)
+            .map(|id| id as i64),
     ])
     .map(drop)
 }
 
 /// At start: queue a reversal, exactly once, for every transaction the journal
 /// shows as forwarded and never completed; then read back the whole queue.
-pub fn recover(conn: &mut Connection, now_ms: i64, remember: usize) -> rusqlite::Result<Recovered> {
+pub fn recover(
+    conn: &mut Connection,
+    now_ms: i64,
+    remember: usize,
+    vault: Option<&super::vault::Vault>,
+) -> rusqlite::Result<Recovered> {
     // The write lock up front (waiting out the busy timeout if another connection
     // holds it), not an upgrade from a read that fails at once when contended.
     let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
@@ -487,7 +553,7 @@ pub fn recover(conn: &mut Connection, now_ms: i64, remember: usize) -> rusqlite:
         conn.query_row("SELECT coalesce(max(id), 0) FROM saf", [], |r| r.get(0))?;
     let spec = storage_spec();
     let mut stmt =
-        conn.prepare("SELECT id, issuer, message, attempts, queued_ms FROM saf ORDER BY id")?;
+        conn.prepare("SELECT id, issuer, message, attempts, queued_ms, card FROM saf ORDER BY id")?;
     let saf = stmt
         .query_map([], |r| {
             Ok((
@@ -496,14 +562,22 @@ pub fn recover(conn: &mut Connection, now_ms: i64, remember: usize) -> rusqlite:
                 r.get::<_, Vec<u8>>(2)?,
                 r.get::<_, u32>(3)?,
                 r.get::<_, i64>(4)?,
+                r.get::<_, Option<Vec<u8>>>(5)?,
             ))
         })?
         .collect::<Result<Vec<_>, _>>()?
         .into_iter()
-        .filter_map(|(id, issuer, message, attempts, queued_ms)| {
-            let msg = spec.as_ref()?.decode_slice(&message).ok();
+        .filter_map(|(id, issuer, message, attempts, queued_ms, card)| {
+            let mut msg = spec.as_ref()?.decode_slice(&message).ok();
             if msg.is_none() {
                 tracing::error!(id, %issuer, "stored store-and-forward message does not decode; left in the database");
+            }
+            // A stand-in advice gets its card back.
+            if let (Some(m), Some(sealed)) = (msg.as_mut(), card) {
+                match vault.and_then(|v| super::saf::open_card(v, id as u64, &sealed)) {
+                    Some(pan) => m.set(2, pan.expose()),
+                    None => tracing::error!(id, %issuer, "stand-in advice: its sealed card does not open (no KEK, or another key's); delivered without it"),
+                }
             }
             Some(SafItem {
                 id: id as u64,
@@ -519,7 +593,8 @@ pub fn recover(conn: &mut Connection, now_ms: i64, remember: usize) -> rusqlite:
         .collect();
     let forwarded = conn
         .prepare(
-            "SELECT acquirer, transmission, stan, issuer, mti, switch_stan FROM journal
+            "SELECT acquirer, transmission, stan, issuer, mti, switch_stan,
+                    stand_in = 'within-limits' AND state = 'approved' FROM journal
              WHERE switch_stan IS NOT NULL AND issuer IS NOT NULL AND reverses_stan IS NULL
              ORDER BY id DESC LIMIT ?1",
         )?
@@ -531,6 +606,7 @@ pub fn recover(conn: &mut Connection, now_ms: i64, remember: usize) -> rusqlite:
                 issuer: r.get(3)?,
                 mti: r.get(4)?,
                 switch_stan: r.get(5)?,
+                stand_in: r.get::<_, Option<bool>>(6)?.unwrap_or(false),
             })
         })?
         .collect::<Result<Vec<_>, _>>()?;
@@ -540,6 +616,9 @@ pub fn recover(conn: &mut Connection, now_ms: i64, remember: usize) -> rusqlite:
         last_saf_id: u64::try_from(last_saf_id).unwrap_or(0),
         reversals_queued,
         forwarded,
+        business_day: 0,
+        stand_in_usage: Vec::new(),
+        negative_updates: Vec::new(),
     })
 }
 
@@ -625,6 +704,7 @@ mod tests {
             elapsed_ms: if forwarded { 0 } else { 4 },
             channel: routing_rules::Channel::Terminal,
             app: None,
+            stand_in: None,
         })
     }
 
@@ -716,6 +796,7 @@ mod tests {
                 id: 1,
                 issuer: "940810".into(),
                 message: vec![1],
+                card: None,
                 queued_ms: 0,
             },
         );

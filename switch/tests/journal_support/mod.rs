@@ -41,5 +41,6 @@ pub fn record(
         elapsed_ms: 3,
         channel: routing_rules::Channel::Terminal,
         app: None,
+        stand_in: None,
     }
 }

@@ -28,7 +28,10 @@ fn a_push_is_not_delivered_until_the_store_says_it_is_durable() {
     let timed_out = timed_out_purchase(&h, 7, 0);
     let ops = store_ops(&timed_out);
     assert_eq!(ops.len(), 1, "{ops:?}");
-    let StoreOp::SafPush { id, issuer, msg } = ops[0] else {
+    let StoreOp::SafPush {
+        id, issuer, msg, ..
+    } = ops[0]
+    else {
         panic!("a push: {ops:?}");
     };
     assert_eq!(issuer, "940800");

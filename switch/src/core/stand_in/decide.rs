@@ -1,0 +1,276 @@
+//! The stand-in path: a request whose issuer cannot answer is decided here, by
+//! the issuer's parameters, and the issuer is told afterwards.
+//!
+//! In order: the checks' inputs are gathered (the card, its expiry from field 14
+//! or track 2, the currency, the negative file, the card's approvals today), the
+//! decision is taken and, for an approval, counted (one lock for both); the
+//! advice is queued with the card (durable before the acquirer hears: the issuer
+//! must end holding exactly what the acquirer was told); an approval is
+//! remembered for its reversals, which go to the issuer after the advice; the
+//! journal records the decision, the check that decided, the entry and the
+//! advice; the acquirer gets the answer with the indicator field and, for an
+//! approval, an authorization code of the switch's range.
+
+use std::borrow::Cow;
+
+use codecs::Message;
+use routing_rules::{Channel, StandInDecision, StandInRequest};
+use rust_decimal::Decimal;
+
+use super::super::inflight::{InFlightEntry, Purpose};
+use super::super::journal::{FinalState, StandInNote};
+use super::super::recent::AcquirerKeyRef;
+use super::super::short_text::ShortText;
+use super::super::tokens::payment::TokenUse;
+use super::super::tokens::SecretPan;
+use super::super::{answer, field90, restore_acquirer_keys, Action, Actions, Core, LinkId, Millis};
+use super::advice::{advice, AdviceContent};
+use super::usage::UsageKey;
+
+/// A request the switch decides in its issuer's place.
+pub(crate) struct StandInCase<'a> {
+    /// The acquirer's link (the answer goes there).
+    pub(crate) acquirer_link: LinkId,
+    /// The request as the acquirer sent it (a token payment's with its token).
+    pub(crate) request: &'a Message,
+    /// The issuer it was routed to.
+    pub(crate) issuer: &'a str,
+    /// The routing rule that decided the route, if any.
+    pub(crate) rule: Option<ShortText>,
+    /// Where it came from.
+    pub(crate) channel: Channel,
+    /// A token payment: the card it stands for.
+    pub(crate) token: Option<&'a TokenUse>,
+    /// After a timeout (or its link lost): the forwarded request's entry; its
+    /// reversal is queued already and its journal row is completed here.
+    pub(crate) timed_out: Option<&'a InFlightEntry>,
+}
+
+impl Core {
+    /// Decide `case` in stand-in and answer it; false (nothing done) when the
+    /// switch does not stand in (off, or a request without a card number): the
+    /// caller declines 91 as before.
+    pub(crate) fn stand_in(
+        &self,
+        now: Millis,
+        case: StandInCase<'_>,
+        actions: &mut Actions,
+    ) -> bool {
+        let config = &self.settings.stand_in;
+        if !config.enabled {
+            return false;
+        }
+        // The request as it went (or would have gone) to the issuer: the card in
+        // field 2.
+        let toward_issuer: Cow<'_, Message> = match (case.timed_out, case.token) {
+            (Some(entry), _) => Cow::Borrowed(&entry.forwarded),
+            (None, Some(token)) => {
+                let mut m = case.request.clone();
+                token.apply(&mut m);
+                Cow::Owned(m)
+            }
+            (None, None) => Cow::Borrowed(case.request),
+        };
+        let Some(pan) = toward_issuer.pan().and_then(|p| {
+            std::str::from_utf8(p.digits())
+                .ok()
+                .and_then(SecretPan::new)
+        }) else {
+            return false;
+        };
+        let table = self.routing.current();
+        let card = pan.expose().as_bytes();
+        let transaction_type = toward_issuer
+            .processing_code()
+            .map_or(u8::MAX, |pc| pc.transaction_type);
+        let amount = toward_issuer
+            .amount()
+            .ok()
+            .flatten()
+            .unwrap_or(Decimal::ZERO);
+        let currency = toward_issuer.currency().map_or(0, |c| c.numeric);
+        let digest = routing_rules::pan_digest(card);
+        let request = StandInRequest {
+            pan: card,
+            expiry: expiry_of(&toward_issuer),
+            today: self.year_month_at(now),
+            transaction_type,
+            amount,
+            currency,
+            hot: self.negative.lookup(&table, case.issuer, card, &digest),
+            used: Default::default(),
+        };
+        let key = UsageKey {
+            card: self.usage_card_key(card, &digest),
+            currency,
+            cash: transaction_type == 1,
+        };
+        let decision: StandInDecision<'_> =
+            self.stand_in.usage.decide_and_count(key, amount, |used| {
+                let d = routing_rules::decide_stand_in(&table, &StandInRequest { used, ..request });
+                (d, d.approve)
+            });
+        let rc = decision.response_code;
+        let stan = self.stand_in.next_stan();
+        let auth_code = decision.approve.then(|| {
+            self.stand_in
+                .next_auth_code(config.auth_code_low, config.auth_code_high)
+        });
+        let reversed_first = case
+            .timed_out
+            .and_then(|e| field90(&e.forwarded))
+            .map(|f| f.as_str().to_string());
+        let indicator = (config.indicator_field, config.indicator_value.as_str());
+        let msg = advice(&AdviceContent {
+            request: &toward_issuer,
+            stan,
+            institution: &self.settings.institution_id,
+            issuer: case.issuer,
+            response_code: rc.as_str(),
+            auth_code: auth_code.as_deref(),
+            indicator,
+            reversed_first: reversed_first.as_deref(),
+        });
+        let advice_saf = self.queue_saf_with_card(case.issuer, msg, pan.clone(), now, actions);
+        // The advice is durable before the acquirer hears of the decision.
+        actions.push(Action::SafBarrier);
+
+        // The acquirer's keys: its own message's, or those the entry kept.
+        let (acq_f7, acq_f11) = match case.timed_out {
+            Some(e) => (
+                e.acquirer_f7.as_deref().map(Cow::Borrowed),
+                e.acquirer_f11.as_deref().map(Cow::Borrowed),
+            ),
+            None => (case.request.text(7), case.request.text(11)),
+        };
+        let acquirer = case.request.text(32).unwrap_or_default();
+        if decision.approve {
+            // A reversal of the approval goes to the issuer after the advice,
+            // naming the decision as the issuer knows it.
+            if let (Some(f7), Some(f11)) = (
+                acq_f7.as_deref(),
+                acq_f11.as_deref().and_then(|s| s.parse::<u32>().ok()),
+            ) {
+                let f90 = super::super::field90::field90_of(
+                    case.request.mti().as_str(),
+                    stan,
+                    f7,
+                    &acquirer,
+                    &self.settings.institution_id,
+                );
+                let key = AcquirerKeyRef {
+                    acquirer: &acquirer,
+                    stan: f11,
+                    transmission: f7,
+                };
+                self.recent.insert_stand_in(key, case.issuer, &f90);
+            }
+        }
+        self.counters.responses.add(rc);
+        self.counters.stand_in(case.issuer, decision.approve);
+        tracing::info!(
+            issuer = case.issuer,
+            rc = %rc,
+            check = decision.check.name(),
+            entry = decision.entry.unwrap_or("-"),
+            after_timeout = case.timed_out.is_some(),
+            "stand-in decision"
+        );
+        let note = StandInNote {
+            check: decision.check.name(),
+            entry: decision.entry.map(ShortText::from),
+            advice_saf: Some(advice_saf),
+        };
+        let state = if decision.approve {
+            FinalState::Approved
+        } else {
+            FinalState::Declined
+        };
+        if self.settings.journal {
+            let mut record = match case.timed_out {
+                Some(entry) => self.completion_record(&entry.forwarded, entry, rc, state, now),
+                None => {
+                    let entry = InFlightEntry {
+                        txn_id: self.new_txn_id(),
+                        purpose: Purpose::Request,
+                        acquirer_link: case.acquirer_link,
+                        forwarded: case.request.clone(),
+                        acquirer_f7: None,
+                        acquirer_f11: None,
+                        acquirer_routing: None,
+                        issuer: ShortText::from(case.issuer),
+                        rule: case.rule.clone(),
+                        started: now,
+                        deadline: now,
+                        channel: case.channel,
+                        token: None,
+                    };
+                    let mut record = self.journal_record(case.request, &entry, rc, state, now);
+                    if let Some(t) = case.token {
+                        record.app = Some(t.app.clone());
+                        // The card's hash, as its payments at terminals have.
+                        record.pan_hash = self.pan_hash_of(card);
+                    }
+                    record
+                }
+            };
+            record.switch_stan = Some(stan);
+            record.auth_code = auth_code.as_deref().map(ShortText::from);
+            record.stand_in = Some(note);
+            actions.push(Action::Journal(Box::new(record)));
+        }
+        let resp = match case.timed_out {
+            Some(entry) => answer(&entry.forwarded, rc).map(|mut r| {
+                restore_acquirer_keys(&mut r, entry);
+                r
+            }),
+            None => answer(case.request, rc),
+        };
+        if let Some(mut resp) = resp {
+            if let Some(code) = &auth_code {
+                resp.set(38, code);
+            }
+            resp.set(indicator.0, indicator.1);
+            actions.push(Action::Send {
+                link: case.acquirer_link,
+                msg: resp,
+            });
+        }
+        true
+    }
+}
+
+/// YYMM of the card's expiry: field 14, else the four digits after track 2's
+/// separator. None when the request carries neither (or they are not digits).
+fn expiry_of(msg: &Message) -> Option<[u8; 4]> {
+    let yymm = |b: &[u8]| -> Option<[u8; 4]> {
+        let four: [u8; 4] = b.get(..4)?.try_into().ok()?;
+        four.iter().all(u8::is_ascii_digit).then_some(four)
+    };
+    if let Some(f14) = msg.get(14) {
+        return yymm(&f14.bytes());
+    }
+    let track = msg.get(35)?;
+    let bytes = track.bytes();
+    let sep = bytes.iter().position(|b| matches!(b, b'=' | b'D' | b'd'))?;
+    yymm(&bytes[sep + 1..])
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use codecs::Mti;
+
+    #[test]
+    fn expiry_comes_from_field_14_else_from_track_2() {
+        let mut m = Message::new(Mti::FINANCIAL_REQUEST);
+        assert_eq!(expiry_of(&m), None);
+        m.set(35, "9408101234567893=2912101");
+        assert_eq!(expiry_of(&m), Some(*b"2912"));
+        m.set(14, "2701");
+        assert_eq!(expiry_of(&m), Some(*b"2701"));
+        m.remove(14);
+        m.set(35, "9408101234567893=29");
+        assert_eq!(expiry_of(&m), None, "too short to hold a date");
+    }
+}

@@ -1,0 +1,153 @@
+//! Stand-in: the switch decides for an issuer that cannot answer (no signed-on
+//! link, every link at its in-flight cap, or no answer in time), within the
+//! limits the issuer set in advance (`[[stand_in]]` in the routing rules, decided
+//! by [`routing_rules::decide_stand_in`]), answers the acquirer at once and tells
+//! the issuer afterwards with an advice through store-and-forward.
+//!
+//! - [`decide`]: the path: the checks' inputs gathered, the decision, the answer
+//!   (38 from the switch's range, the indicator field), the advice, the journal;
+//! - [`advice`]: the 0120/0220 the issuer receives;
+//! - [`usage`]: each card's stand-in approvals of the business day;
+//! - [`negative`]: the negative file (the issuer's file under its 0302 updates);
+//! - [`file_update`]: 0302 from issuers, answered 0312.
+//!
+//! Off ([`super::CoreSettings::stand_in`] None) the switch declines 91 as before.
+
+pub(crate) mod advice;
+pub(crate) mod decide;
+pub(crate) mod file_update;
+pub(crate) mod negative;
+pub(crate) mod usage;
+
+use std::sync::atomic::{AtomicU32, Ordering};
+
+use rust_decimal::Decimal;
+
+use super::{Core, Millis};
+use usage::{UsageBook, UsageKey};
+
+/// The largest STAN.
+const MAX_STAN: u32 = 999_999;
+
+/// Stand-in's own state.
+#[derive(Debug, Default)]
+pub(crate) struct StandInState {
+    /// Every card's stand-in approvals of the business day.
+    pub(crate) usage: UsageBook,
+    /// The STANs of stand-in decisions (the issuer knows a decision by it).
+    stan: AtomicU32,
+    /// Approvals so far (their authorization codes run through the range).
+    approvals: AtomicU32,
+}
+
+impl StandInState {
+    /// Start the sequences where a restart is unlikely to meet the last run's:
+    /// from the epoch second, the STANs half the range away from where the issuer
+    /// links' sequences start (see `Core::on_link_up`).
+    pub(crate) fn seeded(epoch_unix_ms: u64) -> StandInState {
+        let second = (epoch_unix_ms / 1000 % u64::from(MAX_STAN)) as u32;
+        StandInState {
+            usage: UsageBook::default(),
+            stan: AtomicU32::new((second + MAX_STAN / 2) % MAX_STAN),
+            approvals: AtomicU32::new(second),
+        }
+    }
+
+    /// The next decision's STAN (1..=999999, wrapping).
+    pub(crate) fn next_stan(&self) -> u32 {
+        let s = self
+            .stan
+            .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |s| {
+                Some(if s >= MAX_STAN { 1 } else { s + 1 })
+            })
+            .unwrap_or(0);
+        if s >= MAX_STAN {
+            1
+        } else {
+            s + 1
+        }
+    }
+
+    /// The next authorization code of the range `low..=high`, 6 digits.
+    pub(crate) fn next_auth_code(&self, low: u32, high: u32) -> String {
+        let n = self.approvals.fetch_add(1, Ordering::Relaxed);
+        let span = high.saturating_sub(low) + 1;
+        format!("{:06}", low + n % span)
+    }
+}
+
+impl Core {
+    /// The business day in force (the driver sets it at start and as it turns):
+    /// the per-card cumulative limits count within it.
+    pub fn set_business_day(&self, day: i64) {
+        self.stand_in.usage.set_day(day);
+    }
+
+    /// A card's stand-in approvals of the day in force, read back from the
+    /// journal at start: `card` is the PAN's keyed hash (the journal's
+    /// `pan_hash`, as bytes).
+    pub fn restore_stand_in_usage(
+        &self,
+        card: [u8; 32],
+        currency: u16,
+        cash: bool,
+        amount: Decimal,
+        count: u32,
+    ) {
+        let key = UsageKey {
+            card,
+            currency,
+            cash,
+        };
+        self.stand_in.usage.restore(key, amount, count);
+    }
+
+    /// A negative-file update read back from the store at start.
+    pub fn restore_negative_update(
+        &self,
+        issuer: &str,
+        digest: [u8; 32],
+        reason: Option<routing_rules::HotReason>,
+    ) {
+        self.negative.set(issuer, digest, reason);
+    }
+
+    /// Cards with stand-in approvals today, and negative-file updates held (gauges).
+    pub fn stand_in_sizes(&self) -> (usize, usize) {
+        (self.stand_in.usage.len(), self.negative.len())
+    }
+
+    /// The key a card's usage is counted under: the PAN's keyed hash when the
+    /// switch has the journal's key (as the journal rebuilds it), else its digest.
+    pub(crate) fn usage_card_key(&self, pan: &[u8], digest: &[u8; 32]) -> [u8; 32] {
+        use hmac::Mac;
+        match &self.pan_hmac {
+            Some(keyed) => {
+                let mut mac = keyed.clone();
+                mac.update(pan);
+                mac.finalize().into_bytes().into()
+            }
+            None => *digest,
+        }
+    }
+
+    /// YYMM of `now` (the expiry check's "today").
+    pub(crate) fn year_month_at(&self, now: Millis) -> [u8; 4] {
+        codecs::datetime::year_month_at_unix((self.settings.epoch_unix_ms + now.0) / 1000)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn stans_wrap_within_the_range_and_auth_codes_stay_in_theirs() {
+        let s = StandInState::seeded(0);
+        s.stan.store(MAX_STAN - 1, Ordering::Relaxed);
+        assert_eq!(s.next_stan(), MAX_STAN);
+        assert_eq!(s.next_stan(), 1);
+        let codes: Vec<String> = (0..5).map(|_| s.next_auth_code(900_000, 900_002)).collect();
+        assert_eq!(codes, ["900000", "900001", "900002", "900000", "900001"]);
+    }
+}
