@@ -246,11 +246,16 @@ pub async fn run_network(args: &DemoArgs, variation: &Variation) -> Result<Outco
             .map(|(b, _)| b.clone())
             .collect();
         let opts = issuer_options(args, variation, &config.rules, &link.bank, on_behalf_of)?;
-        let running = issuer::start_secured(
+        let running = issuer::start_marked(
             opts,
             &table,
             host_tls(&link.bank)?,
             host_security(&link.name)?,
+            // The issuer hosts know the switch's stand-in advices as it marks them.
+            issuer::behaviour::StandInIndicator {
+                field: config.stand_in.indicator_field,
+                value: config.stand_in.indicator_value.clone(),
+            },
         )
         .await?;
         link.address = running.addr.ok_or("issuer has no address")?;
