@@ -352,9 +352,12 @@ async fn settlement_nets_reversals_and_positions_sum_to_zero() {
     assert_eq!(total, Decimal::ZERO);
     assert!(s
         .to_csv()
-        .starts_with("kind,acquirer_or_bank,issuer,currency,count,amount,interchange\n"));
+        .starts_with(
+            "kind,acquirer_or_bank,issuer,currency,count,amount,interchange,stand_in_count,stand_in_amount\n"
+        ));
     assert!(
-        s.to_csv().contains("pair,940800,940810,408,1,10.00,0.10\n"),
+        s.to_csv()
+            .contains("pair,940800,940810,408,1,10.00,0.10,0,0\n"),
         "{}",
         s.to_csv()
     );

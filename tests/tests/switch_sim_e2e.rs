@@ -291,9 +291,20 @@ async fn with_issuer_faults_every_request_gets_one_answer_and_reversals_balance_
         .len();
     let totals = settle(net, load, &reports).await;
     assert_books_agree(&reports, &totals);
-    // The faults had effect: the switch answered 91 and reversed approvals.
+    // The faults had effect: requests timed out, answered 91 or decided by the
+    // switch in stand-in (each decision advised to its issuer, which the books
+    // above include), and approvals were reversed.
     let timeouts = answers(&reports, "91");
-    assert!(timeouts >= 20, "RC 91 answers: {timeouts}");
+    let stand_in: u64 = totals.iter().map(|(_, s)| s.stand_in.advices).sum();
+    let not_posted: u64 = totals.iter().map(|(_, s)| s.stand_in.not_posted).sum();
+    assert!(
+        timeouts + stand_in >= 20,
+        "RC 91 answers: {timeouts}, stand-in decisions advised: {stand_in}"
+    );
+    assert_eq!(
+        not_posted, 0,
+        "every stand-in approval posted at its issuer"
+    );
     for (bank, snap) in &totals {
         assert!(
             snap.reversed.count > 0,
@@ -305,7 +316,7 @@ async fn with_issuer_faults_every_request_gets_one_answer_and_reversals_balance_
         "issuer disconnects under load: {disconnects}"
     );
     eprintln!(
-        "faults: {:?}, {timeouts} answers RC 91, {} RC 94, {disconnects} issuer disconnects",
+        "faults: {:?}, {timeouts} answers RC 91, {stand_in} stand-in decisions, {} RC 94, {disconnects} issuer disconnects",
         started.elapsed(),
         answers(&reports, "94")
     );

@@ -196,6 +196,7 @@ async fn seed(config: &switch::config::Config, count: u32) -> Result<(), String>
             id: first + u64::from(n),
             issuer: ISSUER_BANK.to_string(),
             msg: owed_reversal(n),
+            card: None,
         };
         store
             .apply(push, now_ms)

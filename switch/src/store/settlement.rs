@@ -11,6 +11,10 @@
 //! A reversal (0400 answered 00, or an 0420/0421 acknowledged) counts on the
 //! business day of its first record, against the original's amount, once per
 //! original. Partial reversals (field 95) are not yet taken into account.
+//!
+//! Approvals the switch gave in stand-in settle like the issuer's own (the
+//! issuer is liable within the limits it set): each pair also shows how many of
+//! its transactions, and how much, were approved in stand-in.
 
 use std::collections::BTreeMap;
 use std::str::FromStr;
@@ -43,6 +47,21 @@ pub struct PairTotal {
     /// Interchange on them, net of reversals: positive when the acquirer pays
     /// the issuer, negative when the issuer pays the acquirer.
     pub interchange: Decimal,
+    /// Of `count`, the transactions approved by the switch in stand-in.
+    pub stand_in_count: i64,
+    /// Of `amount`, theirs.
+    pub stand_in_amount: Decimal,
+}
+
+/// A pair's running totals: count, amount, interchange, and the stand-in
+/// approvals' count and amount.
+#[derive(Default)]
+struct Sums {
+    count: i64,
+    amount: Decimal,
+    interchange: Decimal,
+    stand_in_count: i64,
+    stand_in_amount: Decimal,
 }
 
 /// The approved financial transactions of one channel (and app) in one
@@ -103,7 +122,7 @@ pub fn settle_with(
     fees: &Interchange,
 ) -> rusqlite::Result<Settlement> {
     conn.execute_batch(super::schema::SETTLEMENT_INDEXES)?;
-    let mut totals: BTreeMap<Key, (i64, Decimal, Decimal)> = BTreeMap::new();
+    let mut totals: BTreeMap<Key, Sums> = BTreeMap::new();
     let mut by_channel: BTreeMap<(String, Option<String>, u16), (i64, Decimal)> = BTreeMap::new();
     let mut add = |sql: &str, sign: i64| -> rusqlite::Result<()> {
         let mut stmt = conn.prepare(sql)?;
@@ -116,16 +135,22 @@ pub fn settle_with(
                 r.get::<_, Option<String>>(4)?,
                 r.get::<_, Option<String>>(5)?,
                 r.get::<_, Option<String>>(6)?,
+                r.get::<_, Option<String>>(7)?.as_deref() == Some("within-limits"),
             ))
         })?;
         for row in rows {
-            let (acquirer, issuer, currency, amount, processing_code, channel, app) = row?;
+            let (acquirer, issuer, currency, amount, processing_code, channel, app, stand_in) =
+                row?;
             let amount = Decimal::from_str(&amount).unwrap_or_default();
             let fee = fees.fee(processing_code.as_deref(), currency, amount);
             let e = totals.entry((acquirer, issuer, currency)).or_default();
-            e.0 += sign;
-            e.1 += amount * Decimal::from(sign);
-            e.2 += fee * Decimal::from(sign);
+            e.count += sign;
+            e.amount += amount * Decimal::from(sign);
+            e.interchange += fee * Decimal::from(sign);
+            if stand_in {
+                e.stand_in_count += sign;
+                e.stand_in_amount += amount * Decimal::from(sign);
+            }
             let channel = channel.unwrap_or_else(|| "unknown".into());
             let c = by_channel.entry((channel, app, currency)).or_default();
             c.0 += sign;
@@ -135,14 +160,16 @@ pub fn settle_with(
     };
     add(
         &format!(
-            "SELECT o.acquirer, o.issuer, o.currency, o.amount, o.processing_code, o.channel, o.app
+            "SELECT o.acquirer, o.issuer, o.currency, o.amount, o.processing_code, o.channel, o.app,
+                    o.stand_in
              FROM journal o WHERE o.business_day = ?1 AND {ORIGINAL}"
         ),
         1,
     )?;
     add(
         &format!(
-            "SELECT o.acquirer, o.issuer, o.currency, o.amount, o.processing_code, o.channel, o.app
+            "SELECT o.acquirer, o.issuer, o.currency, o.amount, o.processing_code, o.channel, o.app,
+                    o.stand_in
              FROM journal o JOIN (SELECT acquirer, reverses_transmission AS t, reverses_stan AS s,
                           min(business_day) AS d
                    FROM journal WHERE reverses_stan IS NOT NULL AND state = 'approved'
@@ -154,16 +181,16 @@ pub fn settle_with(
     )?;
     let pairs: Vec<PairTotal> = totals
         .into_iter()
-        .map(
-            |((acquirer, issuer, currency), (count, amount, interchange))| PairTotal {
-                acquirer,
-                issuer,
-                currency,
-                count,
-                amount,
-                interchange,
-            },
-        )
+        .map(|((acquirer, issuer, currency), sums)| PairTotal {
+            acquirer,
+            issuer,
+            currency,
+            count: sums.count,
+            amount: sums.amount,
+            interchange: sums.interchange,
+            stand_in_count: sums.stand_in_count,
+            stand_in_amount: sums.stand_in_amount,
+        })
         .collect();
     let mut positions: BTreeMap<(u16, String), Decimal> = BTreeMap::new();
     for p in &pairs {
@@ -212,6 +239,7 @@ impl Settlement {
                 "acquirer": p.acquirer, "issuer": p.issuer, "currency": format!("{:03}", p.currency),
                 "count": p.count, "amount": p.amount.to_string(),
                 "interchange": p.interchange.to_string(),
+                "stand_in": { "count": p.stand_in_count, "amount": p.stand_in_amount.to_string() },
             })).collect::<Vec<_>>(),
             "positions": self.positions.iter().map(|p| json!({
                 "bank": p.bank, "currency": format!("{:03}", p.currency), "net": p.amount.to_string(),
@@ -223,24 +251,33 @@ impl Settlement {
         })
     }
 
-    /// The report as CSV: a `pair` line per bank pair (with its interchange), a
-    /// `position` line per bank (its net, interchange included).
+    /// The report as CSV: a `pair` line per bank pair (with its interchange and
+    /// its stand-in approvals), a `position` line per bank (its net, interchange
+    /// included).
     pub fn to_csv(&self) -> String {
-        let mut out =
-            String::from("kind,acquirer_or_bank,issuer,currency,count,amount,interchange\n");
+        let mut out = String::from(
+            "kind,acquirer_or_bank,issuer,currency,count,amount,interchange,stand_in_count,stand_in_amount\n",
+        );
         for p in &self.pairs {
             out += &format!(
-                "pair,{},{},{:03},{},{},{}\n",
-                p.acquirer, p.issuer, p.currency, p.count, p.amount, p.interchange
+                "pair,{},{},{:03},{},{},{},{},{}\n",
+                p.acquirer,
+                p.issuer,
+                p.currency,
+                p.count,
+                p.amount,
+                p.interchange,
+                p.stand_in_count,
+                p.stand_in_amount
             );
         }
         for p in &self.positions {
-            out += &format!("position,{},,{:03},,{},\n", p.bank, p.currency, p.amount);
+            out += &format!("position,{},,{:03},,{},,,\n", p.bank, p.currency, p.amount);
         }
         // By channel: the channel in the bank column, the app in the issuer's.
         for c in &self.channels {
             out += &format!(
-                "channel,{},{},{:03},{},{},\n",
+                "channel,{},{},{:03},{},{},,,\n",
                 c.channel,
                 c.app.as_deref().unwrap_or(""),
                 c.currency,
@@ -264,22 +301,24 @@ impl Settlement {
             return out;
         }
         out += &format!(
-            "{:<12} {:<12} {:>8} {:>10} {:>20} {:>14}\n",
-            "acquirer", "issuer", "currency", "count", "amount", "interchange"
+            "{:<12} {:<12} {:>8} {:>10} {:>20} {:>14} {:>26}\n",
+            "acquirer", "issuer", "currency", "count", "amount", "interchange", "of which stand-in"
         );
         for p in &self.pairs {
             out += &format!(
-                "{:<12} {:<12} {:>8} {:>10} {:>20} {:>14}\n",
+                "{:<12} {:<12} {:>8} {:>10} {:>20} {:>14} {:>26}\n",
                 p.acquirer,
                 p.issuer,
                 format!("{:03}", p.currency),
                 p.count,
                 p.amount,
-                p.interchange
+                p.interchange,
+                format!("{} / {}", p.stand_in_count, p.stand_in_amount)
             );
         }
         out += &format!(
-            "\nInterchange: positive when the acquirer pays the issuer.\n\
+            "\nInterchange: positive when the acquirer pays the issuer. Of which stand-in:\n\
+             the approvals the switch gave in the issuer's place (count / amount).\n\
              \nNet positions, interchange included (positive: the agent pays the bank)\n\
              {:<12} {:>8} {:>20}\n",
             "bank", "currency", "net"
