@@ -352,6 +352,12 @@ fn main() -> ExitCode {
                             println!("warning: {e}: `switch run` does not start without it (the token vault)");
                         }
                     }
+                    let stand_in = t.stand_in_entries().len();
+                    if stand_in > 0 && c.stand_in.enabled && c.journal.is_some() {
+                        if let Err(e) = switch::store::vault::kek_from_config(&c.security) {
+                            println!("warning: {e}: stand-in stays off without it (its advices carry the card, sealed under the vault's key); issuers that cannot answer are declined 91");
+                        }
+                    }
                     print_security(&c);
                     // Deprecated key names; a journal key `switch run` will
                     // refuse to start without.
@@ -359,14 +365,16 @@ fn main() -> ExitCode {
                         println!("warning: {w}");
                     }
                     println!(
-                        "ok: {} links, {} token APIs; rules {}: {} banks, {} apps, {} BIN ranges, {} rules",
+                        "ok: {} links, {} token APIs; rules {}: {} banks, {} apps, {} BIN ranges, {} rules, {} stand-in entries, {} negative files",
                         c.links.len(),
                         c.token_apis.len(),
                         c.rules.display(),
                         t.banks().len(),
                         t.apps().len(),
                         t.bins().ranges().len(),
-                        t.rules().len()
+                        t.rules().len(),
+                        stand_in,
+                        t.negative_files().len()
                     );
                     ExitCode::SUCCESS
                 }

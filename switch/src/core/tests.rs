@@ -19,6 +19,7 @@ mod pin_answers;
 mod saf_store;
 mod saf_window;
 mod security_inputs;
+mod stand_in;
 mod stats;
 mod timers;
 mod tokens;
