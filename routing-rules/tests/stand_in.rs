@@ -14,46 +14,11 @@ use routing_rules::{
 };
 use rust_decimal::Decimal;
 
-const NET: &str = r#"
-[[region]]
-id = "cap"
-kind = "capital"
-[[bank]]
-id = "100"
-region = "cap"
-roles = ["issuer", "acquirer"]
-[[bank]]
-id = "200"
-region = "cap"
-roles = ["issuer", "acquirer"]
-[[product]]
-id = "debit"
-issuer = "100"
-category = "national-debit"
-currencies = ["408", "840"]
-[[product]]
-id = "gold"
-issuer = "100"
-category = "privileged"
-currencies = ["408"]
-[[product]]
-id = "other"
-issuer = "200"
-category = "national-debit"
-currencies = ["408"]
-[[bin]]
-low = "940800"
-high = "940800"
-product = "debit"
-[[bin]]
-low = "940801"
-high = "940801"
-product = "gold"
-[[bin]]
-low = "940802"
-high = "940802"
-product = "other"
+mod common;
+use common::BASE;
 
+/// Stand-in entries for [`BASE`]: `debit` purchases and cash, `gold` purchases only.
+const ENTRIES: &str = r#"
 [[stand_in]]
 id = "debit-si"
 issuer = "100"
@@ -81,7 +46,9 @@ daily_count = 3
 "#;
 
 fn table() -> RoutingTable {
-    RoutingTable::from_toml(NET, "net.toml").unwrap().0
+    RoutingTable::from_toml(&format!("{BASE}\n{ENTRIES}"), "net.toml")
+        .unwrap()
+        .0
 }
 
 /// A Luhn-valid 16-digit PAN under `prefix`.
@@ -120,49 +87,27 @@ fn decide<'a>(t: &'a RoutingTable, req: &StandInRequest<'_>) -> StandInDecision<
     decided
 }
 
-/// (approve, response code, check name, entry, cash) of a decision.
-fn summary(x: &StandInDecision<'_>) -> (bool, String, &'static str, Option<String>, bool) {
-    (
-        x.approve,
-        x.response_code.as_str().to_string(),
+/// "CODE CHECK ENTRY BUCKET" of the decision (`-`: no entry), checked against
+/// `explain_stand_in` and the approve flag.
+fn outcome(t: &RoutingTable, req: &StandInRequest<'_>) -> String {
+    let x = decide(t, req);
+    assert_eq!(x.approve, x.response_code.as_str() == "00");
+    format!(
+        "{} {} {} {}",
+        x.response_code,
         x.check.name(),
-        x.entry.map(str::to_string),
-        x.cash,
+        x.entry.unwrap_or("-"),
+        if x.cash { "cash" } else { "purchase" }
     )
-}
-
-fn expect(
-    x: StandInDecision<'_>,
-    approve: bool,
-    code: &str,
-    check: StandInCheck,
-    entry: Option<&str>,
-    cash: bool,
-) {
-    assert_eq!(
-        summary(&x),
-        (
-            approve,
-            code.to_string(),
-            check.name(),
-            entry.map(str::to_string),
-            cash
-        )
-    );
 }
 
 #[test]
 fn within_limits_approves() {
     let t = table();
     let card = pan("940800123");
-    let x = decide(&t, &request(&card, "1000"));
-    expect(
-        x,
-        true,
-        "00",
-        StandInCheck::WithinLimits,
-        Some("debit-si"),
-        false,
+    assert_eq!(
+        outcome(&t, &request(&card, "1000")),
+        "00 within-limits debit-si purchase"
     );
 }
 
@@ -171,47 +116,25 @@ fn not_allowed_91() {
     let t = table();
     // No entry for the product.
     let other = pan("940802123");
-    expect(
-        decide(&t, &request(&other, "1")),
-        false,
-        "91",
-        StandInCheck::NotAllowed,
-        None,
-        false,
+    assert_eq!(
+        outcome(&t, &request(&other, "1")),
+        "91 not-allowed - purchase"
     );
     // No BIN at all.
     let unknown = pan("950000123");
-    expect(
-        decide(&t, &request(&unknown, "1")),
-        false,
-        "91",
-        StandInCheck::NotAllowed,
-        None,
-        false,
+    assert_eq!(
+        outcome(&t, &request(&unknown, "1")),
+        "91 not-allowed - purchase"
     );
     // A kind the entry does not allow: cash on gold, a balance inquiry anywhere.
     let gold = pan("940801123");
     let mut req = request(&gold, "1");
     req.transaction_type = 1;
-    expect(
-        decide(&t, &req),
-        false,
-        "91",
-        StandInCheck::NotAllowed,
-        Some("gold-si"),
-        false,
-    );
+    assert_eq!(outcome(&t, &req), "91 not-allowed gold-si purchase");
     let debit = pan("940800123");
     let mut req = request(&debit, "0");
     req.transaction_type = 31;
-    expect(
-        decide(&t, &req),
-        false,
-        "91",
-        StandInCheck::NotAllowed,
-        Some("debit-si"),
-        false,
-    );
+    assert_eq!(outcome(&t, &req), "91 not-allowed debit-si purchase");
 }
 
 #[test]
@@ -219,22 +142,14 @@ fn card_number_14() {
     let t = table();
     let mut card = pan("940800123");
     card[15] = b'0' + (card[15] - b'0' + 1) % 10;
-    expect(
-        decide(&t, &request(&card, "1")),
-        false,
-        "14",
-        StandInCheck::CardNumber,
-        Some("debit-si"),
-        false,
+    assert_eq!(
+        outcome(&t, &request(&card, "1")),
+        "14 card-number debit-si purchase"
     );
     let short = &pan("940800123")[..15];
-    expect(
-        decide(&t, &request(short, "1")),
-        false,
-        "14",
-        StandInCheck::CardNumber,
-        Some("debit-si"),
-        false,
+    assert_eq!(
+        outcome(&t, &request(short, "1")),
+        "14 card-number debit-si purchase"
     );
 }
 
@@ -244,46 +159,18 @@ fn expired_54() {
     let card = pan("940800123");
     let mut req = request(&card, "1");
     req.expiry = Some(*b"2611");
-    expect(
-        decide(&t, &req),
-        false,
-        "54",
-        StandInCheck::Expired,
-        Some("debit-si"),
-        false,
-    );
+    assert_eq!(outcome(&t, &req), "54 expired debit-si purchase");
     // Valid through its month.
     req.expiry = Some(*b"2612");
-    expect(
-        decide(&t, &req),
-        true,
-        "00",
-        StandInCheck::WithinLimits,
-        Some("debit-si"),
-        false,
-    );
+    assert_eq!(outcome(&t, &req), "00 within-limits debit-si purchase");
     // Not a date.
     for bad in [*b"2613", *b"2600", *b"26AB"] {
         req.expiry = Some(bad);
-        expect(
-            decide(&t, &req),
-            false,
-            "54",
-            StandInCheck::Expired,
-            Some("debit-si"),
-            false,
-        );
+        assert_eq!(outcome(&t, &req), "54 expired debit-si purchase");
     }
     // No expiry came with the request: not checked.
     req.expiry = None;
-    expect(
-        decide(&t, &req),
-        true,
-        "00",
-        StandInCheck::WithinLimits,
-        Some("debit-si"),
-        false,
-    );
+    assert_eq!(outcome(&t, &req), "00 within-limits debit-si purchase");
 }
 
 #[test]
@@ -297,13 +184,9 @@ fn hot_cards_41_43_62() {
     ] {
         let mut req = request(&card, "1");
         req.hot = Some(reason);
-        expect(
-            decide(&t, &req),
-            false,
-            code,
-            StandInCheck::HotCard,
-            Some("debit-si"),
-            false,
+        assert_eq!(
+            outcome(&t, &req),
+            format!("{code} hot-card debit-si purchase")
         );
     }
 }
@@ -315,45 +198,23 @@ fn currency_57() {
     // The product holds USD, the entry has no limit in it (check warns of that).
     let mut req = request(&card, "1");
     req.currency = 840;
-    expect(
-        decide(&t, &req),
-        false,
-        "57",
-        StandInCheck::Currency,
-        Some("debit-si"),
-        false,
-    );
+    assert_eq!(outcome(&t, &req), "57 currency debit-si purchase");
     // The product does not hold EUR.
     req.currency = 978;
-    expect(
-        decide(&t, &req),
-        false,
-        "57",
-        StandInCheck::Currency,
-        Some("debit-si"),
-        false,
-    );
+    assert_eq!(outcome(&t, &req), "57 currency debit-si purchase");
 }
 
 #[test]
 fn per_transaction_61_at_and_above_the_limit() {
     let t = table();
     let card = pan("940800123");
-    expect(
-        decide(&t, &request(&card, "500000")),
-        true,
-        "00",
-        StandInCheck::WithinLimits,
-        Some("debit-si"),
-        false,
+    assert_eq!(
+        outcome(&t, &request(&card, "500000")),
+        "00 within-limits debit-si purchase"
     );
-    expect(
-        decide(&t, &request(&card, "500000.01")),
-        false,
-        "61",
-        StandInCheck::PerTransaction,
-        Some("debit-si"),
-        false,
+    assert_eq!(
+        outcome(&t, &request(&card, "500000.01")),
+        "61 per-transaction debit-si purchase"
     );
 }
 
@@ -366,23 +227,9 @@ fn daily_count_65_declines_the_one_after_the_limit() {
         amount: d("4"),
         count: 4,
     };
-    expect(
-        decide(&t, &req),
-        true,
-        "00",
-        StandInCheck::WithinLimits,
-        Some("debit-si"),
-        false,
-    );
+    assert_eq!(outcome(&t, &req), "00 within-limits debit-si purchase");
     req.used.count = 5;
-    expect(
-        decide(&t, &req),
-        false,
-        "65",
-        StandInCheck::DailyCount,
-        Some("debit-si"),
-        false,
-    );
+    assert_eq!(outcome(&t, &req), "65 daily-count debit-si purchase");
 }
 
 #[test]
@@ -394,33 +241,12 @@ fn daily_amount_61_at_and_above_the_limit() {
         amount: d("900000"),
         count: 1,
     };
-    expect(
-        decide(&t, &req),
-        true,
-        "00",
-        StandInCheck::WithinLimits,
-        Some("debit-si"),
-        false,
-    );
+    assert_eq!(outcome(&t, &req), "00 within-limits debit-si purchase");
     req.amount = d("100000.01");
-    expect(
-        decide(&t, &req),
-        false,
-        "61",
-        StandInCheck::DailyAmount,
-        Some("debit-si"),
-        false,
-    );
+    assert_eq!(outcome(&t, &req), "61 daily-amount debit-si purchase");
     // A sum past Decimal's range is above any limit, not a panic.
     req.used.amount = Decimal::MAX;
-    expect(
-        decide(&t, &req),
-        false,
-        "61",
-        StandInCheck::DailyAmount,
-        Some("debit-si"),
-        false,
-    );
+    assert_eq!(outcome(&t, &req), "61 daily-amount debit-si purchase");
 }
 
 #[test]
@@ -429,49 +255,21 @@ fn cash_takes_the_cash_limits() {
     let card = pan("940800123");
     let mut req = request(&card, "200000");
     req.transaction_type = 1;
-    expect(
-        decide(&t, &req),
-        true,
-        "00",
-        StandInCheck::WithinLimits,
-        Some("debit-si"),
-        true,
-    );
+    assert_eq!(outcome(&t, &req), "00 within-limits debit-si cash");
     // 200,001 is within the purchase limit but not the cash one.
     req.amount = d("200001");
-    expect(
-        decide(&t, &req),
-        false,
-        "61",
-        StandInCheck::PerTransaction,
-        Some("debit-si"),
-        true,
-    );
+    assert_eq!(outcome(&t, &req), "61 per-transaction debit-si cash");
     req.amount = d("100");
     req.used = Usage {
         amount: d("100"),
         count: 2,
     };
-    expect(
-        decide(&t, &req),
-        false,
-        "65",
-        StandInCheck::DailyCount,
-        Some("debit-si"),
-        true,
-    );
+    assert_eq!(outcome(&t, &req), "65 daily-count debit-si cash");
     req.used = Usage {
         amount: d("399901"),
         count: 1,
     };
-    expect(
-        decide(&t, &req),
-        false,
-        "61",
-        StandInCheck::DailyAmount,
-        Some("debit-si"),
-        true,
-    );
+    assert_eq!(outcome(&t, &req), "61 daily-amount debit-si cash");
 }
 
 #[test]
@@ -486,42 +284,14 @@ fn checks_apply_in_order() {
         amount: d("9999999"),
         count: 99,
     };
-    expect(
-        decide(&t, &req),
-        false,
-        "54",
-        StandInCheck::Expired,
-        Some("debit-si"),
-        false,
-    );
+    assert_eq!(outcome(&t, &req), "54 expired debit-si purchase");
     req.expiry = None;
-    expect(
-        decide(&t, &req),
-        false,
-        "43",
-        StandInCheck::HotCard,
-        Some("debit-si"),
-        false,
-    );
+    assert_eq!(outcome(&t, &req), "43 hot-card debit-si purchase");
     req.hot = None;
-    expect(
-        decide(&t, &req),
-        false,
-        "61",
-        StandInCheck::PerTransaction,
-        Some("debit-si"),
-        false,
-    );
+    assert_eq!(outcome(&t, &req), "61 per-transaction debit-si purchase");
     req.amount = d("1");
     // Count before amount.
-    expect(
-        decide(&t, &req),
-        false,
-        "65",
-        StandInCheck::DailyCount,
-        Some("debit-si"),
-        false,
-    );
+    assert_eq!(outcome(&t, &req), "65 daily-count debit-si purchase");
 }
 
 #[test]

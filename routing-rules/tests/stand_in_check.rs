@@ -7,50 +7,8 @@ use std::path::PathBuf;
 
 use routing_rules::{Problem, RoutingTable};
 
-const BASE: &str = r#"
-[[region]]
-id = "cap"
-kind = "capital"
-[[bank]]
-id = "100"
-region = "cap"
-roles = ["issuer", "acquirer"]
-[[bank]]
-id = "200"
-region = "cap"
-roles = ["issuer", "acquirer"]
-[[bank]]
-id = "300"
-region = "cap"
-roles = ["acquirer"]
-[[product]]
-id = "debit"
-issuer = "100"
-category = "national-debit"
-currencies = ["408", "840"]
-[[product]]
-id = "gold"
-issuer = "100"
-category = "privileged"
-currencies = ["408"]
-[[product]]
-id = "other"
-issuer = "200"
-category = "national-debit"
-currencies = ["408"]
-[[bin]]
-low = "940800"
-high = "940800"
-product = "debit"
-[[bin]]
-low = "940801"
-high = "940801"
-product = "gold"
-[[bin]]
-low = "940802"
-high = "940802"
-product = "other"
-"#;
+mod common;
+use common::BASE;
 
 /// A limit in `currency` with the given purchase and cash lines.
 fn limit(currency: &str, purchase: &str, cash: &str) -> String {
@@ -226,106 +184,58 @@ fn transaction_kinds() {
 #[test]
 fn limits() {
     let s = Scratch::new("limits");
+    let both = r#"["purchase", "cash"]"#;
+    let purchase = r#"["purchase"]"#;
     let cash_above =
         "cash_per_transaction = \"600000\"\ncash_daily_amount = \"400000\"\ncash_daily_count = 2";
-    s.assert_error(
-        &entry(
-            "s",
-            "100",
-            r#"["gold"]"#,
-            r#"["purchase", "cash"]"#,
-            &limit("408", PURCHASE, cash_above),
-        ),
-        "net.toml",
-        &[
-            "stand_in s",
-            "limit 408: cash_per_transaction is above the purchase limit",
-        ],
-    );
     let count_above =
         "cash_per_transaction = \"1\"\ncash_daily_amount = \"1\"\ncash_daily_count = 6";
-    s.assert_error(
-        &entry(
-            "s",
-            "100",
-            r#"["gold"]"#,
-            r#"["purchase", "cash"]"#,
-            &limit("408", PURCHASE, count_above),
-        ),
-        "net.toml",
-        &["stand_in s", "cash_daily_count is above the purchase limit"],
-    );
-    s.assert_error(
-        &entry(
-            "s",
-            "100",
-            r#"["gold"]"#,
-            r#"["purchase", "cash"]"#,
-            &limit("408", PURCHASE, ""),
-        ),
-        "net.toml",
-        &["stand_in s", "cash is allowed but cash_per_transaction"],
-    );
-    s.assert_error(
-        &entry(
-            "s",
-            "100",
-            r#"["gold"]"#,
-            r#"["purchase"]"#,
-            &limit("408", PURCHASE, "cash_daily_count = 1"),
-        ),
-        "net.toml",
-        &["stand_in s", "go together"],
-    );
     let bad = "per_transaction = \"lots\"\ndaily_amount = \"-5\"\ndaily_count = 5";
-    let errs = s.errors(&entry(
-        "s",
-        "100",
-        r#"["gold"]"#,
-        r#"["purchase"]"#,
-        &limit("408", bad, ""),
-    ));
-    assert!(
-        errs.iter().any(|e| e
-            .contains("stand_in s: limit 408: per_transaction \"lots\" is not a positive amount")),
-        "{errs:?}"
-    );
-    assert!(
-        errs.iter()
-            .any(|e| e.contains("daily_amount \"-5\" is not a positive amount")),
-        "{errs:?}"
-    );
-    s.assert_error(
-        &entry(
-            "s",
-            "100",
-            r#"["gold"]"#,
-            r#"["purchase"]"#,
-            &(limit("408", PURCHASE, "") + &limit("KPW", PURCHASE, "")),
+    let zero = "per_transaction = \"1\"\ndaily_amount = \"1\"\ndaily_count = 0";
+    let twice = limit("408", PURCHASE, "") + &limit("KPW", PURCHASE, "");
+    // (transactions, limits of the gold entry, the error).
+    let cases: [(&str, String, &str); 9] = [
+        (
+            both,
+            limit("408", PURCHASE, cash_above),
+            "limit 408: cash_per_transaction is above the purchase limit",
         ),
-        "net.toml",
-        &["stand_in s", "currency KPW given twice"],
-    );
-    s.assert_error(
-        &entry("s", "100", r#"["gold"]"#, r#"["purchase"]"#, ""),
-        "net.toml",
-        &["stand_in s", "no [[stand_in.limit]]"],
-    );
-    s.assert_error(
-        &entry(
-            "s",
-            "100",
-            r#"["gold"]"#,
-            r#"["purchase"]"#,
-            &limit(
-                "408",
-                "per_transaction = \"1\"\ndaily_amount = \"1\"\ndaily_count = 0",
-                "",
-            ),
+        (
+            both,
+            limit("408", PURCHASE, count_above),
+            "limit 408: cash_daily_count is above the purchase limit",
         ),
-        "net.toml",
-        &["stand_in s", "daily_count 0"],
-    );
+        (
+            both,
+            limit("408", PURCHASE, ""),
+            "cash is allowed but cash_per_transaction",
+        ),
+        (
+            purchase,
+            limit("408", PURCHASE, "cash_daily_count = 1"),
+            "go together",
+        ),
+        (
+            purchase,
+            limit("408", bad, ""),
+            "limit 408: per_transaction \"lots\" is not a positive amount",
+        ),
+        (
+            purchase,
+            limit("408", bad, ""),
+            "limit 408: daily_amount \"-5\" is not a positive amount",
+        ),
+        (purchase, twice, "currency KPW given twice"),
+        (purchase, String::new(), "no [[stand_in.limit]]"),
+        (purchase, limit("408", zero, ""), "limit 408: daily_count 0"),
+    ];
+    for (transactions, limits, expected) in &cases {
+        s.assert_error(
+            &entry("s", "100", r#"["gold"]"#, transactions, limits),
+            "net.toml",
+            &["stand_in s", expected],
+        );
+    }
 }
 
 #[test]

@@ -77,7 +77,7 @@ enum Command {
         #[arg(long)]
         enrolment: bool,
         #[command(flatten)]
-        stand_in: StandInArgs,
+        stand_in: Box<StandInArgs>,
     },
 }
 
