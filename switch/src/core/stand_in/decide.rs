@@ -8,8 +8,9 @@
 //! must end holding exactly what the acquirer was told); an approval is
 //! remembered for its reversals, which go to the issuer after the advice; the
 //! journal records the decision, the check that decided, the entry and the
-//! advice; the acquirer gets the answer with the indicator field and, for an
-//! approval, an authorization code of the switch's range.
+//! advice (the record is handed to the store before the advice, and both are
+//! durable before the answer); the acquirer gets the answer with the indicator
+//! field and, for an approval, an authorization code of the switch's range.
 
 use std::borrow::Cow;
 
@@ -131,9 +132,10 @@ impl Core {
             indicator,
             reversed_first: reversed_first.as_deref(),
         });
-        let advice_saf = self.queue_saf_with_card(case.issuer, msg, pan.clone(), now, actions);
-        // The advice is durable before the acquirer hears of the decision.
-        actions.push(Action::SafBarrier);
+        // Queued now (its id goes in the journal), handed to the store after the
+        // journal record: see the end.
+        let mut advised = Vec::with_capacity(1);
+        let advice_saf = self.queue_saf_with_card(case.issuer, msg, pan.clone(), now, &mut advised);
 
         // The acquirer's keys: its own message's, or those the entry kept.
         let (acq_f7, acq_f11) = match case.timed_out {
@@ -219,6 +221,14 @@ impl Core {
             record.stand_in = Some(note);
             actions.push(Action::Journal(Box::new(record)));
         }
+        // The record first, then the advice, and both durable before the
+        // acquirer hears of the decision (in relaxed durability too: the day's
+        // usage is rebuilt from the journal, and an advice the journal lacks
+        // would leave the issuer's books and settlement apart). A crash between
+        // the two leaves a decision nobody heard (the acquirer reverses it) and
+        // no advice: never an advice without its record.
+        actions.append(&mut advised);
+        actions.push(Action::DurableFence);
         let resp = match case.timed_out {
             Some(entry) => answer(&entry.forwarded, rc).map(|mut r| {
                 restore_acquirer_keys(&mut r, entry);

@@ -74,11 +74,21 @@ fn an_issuer_without_a_link_is_stood_in_for_and_advised() {
     assert_eq!(resp.text(60).as_deref(), Some("STANDIN"));
     assert_eq!(resp.stan(), Some(1), "the acquirer's keys");
 
-    // The advice: durable (barrier) before the answer, the card kept apart.
+    // The record, then the advice (the card kept apart), both durable (fence)
+    // before the answer.
     let barrier = actions
         .iter()
-        .position(|a| matches!(a, Action::SafBarrier))
-        .expect("a barrier");
+        .position(|a| matches!(a, Action::DurableFence))
+        .expect("a fence");
+    let record_at = actions
+        .iter()
+        .position(|a| matches!(a, Action::Journal(_)))
+        .unwrap();
+    let push_at = actions
+        .iter()
+        .position(|a| matches!(a, Action::Store(StoreOp::SafPush { .. })))
+        .unwrap();
+    assert!(record_at < push_at && push_at < barrier);
     let answer_at = actions
         .iter()
         .position(|a| matches!(a, Action::Send { .. }))
