@@ -210,6 +210,7 @@ fn run(op: &str, n: u64) -> Result<u64, SetupError> {
                     Forwarded {
                         issuer: black_box("940810").to_owned(),
                         field90: black_box(REVERSAL_FIELDS[13].1).to_owned(),
+                        stand_in: false,
                     },
                 );
                 sum += store.get(&key).map_or(0, |f| f.field90.len() as u64);
