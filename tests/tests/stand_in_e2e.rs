@@ -24,7 +24,7 @@
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
 use std::path::PathBuf;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use codecs::framing::{Frame, FrameCodec, LengthHeader, DEFAULT_MAX_FRAME};
 use codecs::luhn::luhn_check_digit;
@@ -38,6 +38,7 @@ use tests::{
     purchase, start_switch, start_switch_with, wait_until, Peer, CARDS_PER_RANGE,
 };
 use tokio::net::{TcpListener, TcpStream};
+use tokio::time::Instant;
 use tokio_util::codec::Framed;
 
 const WAIT: Duration = Duration::from_secs(5);
@@ -287,6 +288,14 @@ async fn issuer_down() {
         decided.insert(req.text(37).unwrap().into_owned(), t);
     }
 
+    // An authorization (0100) is approved the same way and advised as an 0120.
+    let mut req = go(&pan("9408100000121"), 2_500, "000000");
+    req.set_mti(Mti::AUTH_REQUEST);
+    let t = ask(&mut acq, &req).await;
+    assert_stand_in_approval(&t, "an authorization");
+    let authorization = req.text(37).unwrap().into_owned();
+    decided.insert(authorization.clone(), t);
+
     // Per transaction: the product allows 2,000,000, stand-in 500,000.
     let req = go(&pan("9408100000044"), 500_001, "000000");
     let t = ask(&mut acq, &req).await;
@@ -391,20 +400,25 @@ async fn issuer_down() {
         let mti = msg.mti().as_str().to_string();
         let rrn = msg.text(37).expect("field 37").into_owned();
         let stan = msg.stan().expect("field 11");
+        let advice_mti = if rrn == authorization { "0120" } else { "0220" };
         match &first {
             None => {
-                assert_eq!(mti, "0220", "the first advice");
+                assert_eq!(mti, advice_mti, "the first advice");
                 first = Some((stan, rrn.clone()));
                 advised.insert(rrn, msg);
                 continue; // unanswered: it must come again
             }
             Some((first_stan, first_rrn)) if *first_rrn == rrn => {
-                assert_eq!(mti, "0221", "the first advice again");
+                assert_eq!(
+                    mti,
+                    format!("{}1", &advice_mti[..3]),
+                    "the first advice again"
+                );
                 assert_eq!(stan, *first_stan, "a repeat keeps the advice's field 11");
                 repeated = true;
             }
             Some(_) => {
-                assert_eq!(mti, "0220", "an advice");
+                assert_eq!(mti, advice_mti, "an advice");
                 assert!(
                     advised.insert(rrn.clone(), msg.clone()).is_none(),
                     "advice of {rrn} twice"
@@ -440,7 +454,10 @@ async fn issuer_down() {
             "the advice of {rrn}"
         );
         assert!(advice.has(2) && advice.has(4), "the card and amount");
-        assert!(!advice.has(90), "no reversal precedes an advice of a decision taken at once");
+        assert!(
+            !advice.has(90),
+            "no reversal precedes an advice of a decision taken at once"
+        );
         stans.push(advice.stan().unwrap());
     }
     stans.sort_unstable();
@@ -538,7 +555,9 @@ async fn issuer_timing_out() {
     acq.expect_silence(Duration::from_millis(500), "a second answer")
         .await;
     assert!(
-        wait_until(WAIT, || sw.core().saf_depth() == 0 && sw.core().in_flight() == 0).await,
+        wait_until(WAIT, || sw.core().saf_depth() == 0
+            && sw.core().in_flight() == 0)
+        .await,
         "SAF depth {}, in flight {}",
         sw.core().saf_depth(),
         sw.core().in_flight()
@@ -705,8 +724,8 @@ async fn update(issuer: &mut Peer, msg: &Message) -> String {
     resp.text(39).expect("field 39").into_owned()
 }
 
-/// A hot card added by 0302 is declined 41 in stand-in, across a restart; a
-/// delete takes it off; a foreign card gets 14 and a bad field 91 gets 30.
+/// A hot card added by 0302 is declined 41 in stand-in (62 when field 48 says
+/// restricted), across a restart; a delete takes it off; a foreign card gets 14 and a bad field 91 gets 30.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_hot_card_added_by_0302_is_declined_41_in_stand_in_across_a_restart() {
     bounded(hot_card_by_0302()).await;
@@ -721,9 +740,21 @@ async fn hot_card_by_0302() {
     let mut issuer = signed_on_issuer(&listener, WAIT).await;
     tests::wait_for_sign_on(&sw, 1, WAIT).await;
     let hot = pan("9408100000099");
-    assert_eq!(update(&mut issuer, &file_update(&hot, 1, "1", None)).await, "00");
     assert_eq!(
-        update(&mut issuer, &file_update(&pan("9408010000099"), 2, "1", None)).await,
+        update(&mut issuer, &file_update(&hot, 1, "1", None)).await,
+        "00"
+    );
+    let restricted = pan("9408100000097");
+    assert_eq!(
+        update(&mut issuer, &file_update(&restricted, 5, "1", Some("62"))).await,
+        "00"
+    );
+    assert_eq!(
+        update(
+            &mut issuer,
+            &file_update(&pan("9408010000099"), 2, "1", None)
+        )
+        .await,
         "14",
         "a card of another bank"
     );
@@ -738,6 +769,8 @@ async fn hot_card_by_0302() {
     let mut acq = Peer::connect(sw.listening["acquirer"]).await;
     let t = ask(&mut acq, &request(&hot, 11, 100, "000000")).await;
     assert_stand_in_decline(&t, "41", "the card added by 0302");
+    let t = ask(&mut acq, &request(&restricted, 13, 100, "000000")).await;
+    assert_stand_in_decline(&t, "62", "the card added by 0302 as restricted");
     let other = pan("9408100000098");
     let t = ask(&mut acq, &request(&other, 12, 100, "000000")).await;
     assert_stand_in_approval(&t, "a card not on the file");
@@ -750,19 +783,22 @@ async fn hot_card_by_0302() {
     let t = ask(&mut acq, &request(&hot, 21, 100, "000000")).await;
     assert_stand_in_decline(&t, "41", "the card added by 0302, after a restart");
 
-    // The host comes up: the advices (41, 00, 41), then the delete.
+    // The host comes up: the advices (41, 62, 00, 41), then the delete.
     let listener = TcpListener::bind(host).await.unwrap();
     let mut issuer = signed_on_issuer(&listener, REDIAL).await;
     let mut codes = Vec::new();
-    while codes.len() < 3 {
+    while codes.len() < 4 {
         let advice = issuer.recv(WAIT).await.expect("an advice");
         assert_eq!(advice.text(60).as_deref(), Some(STANDIN));
         codes.push(advice.text(39).unwrap().into_owned());
         issuer.send(&answer(&advice, "00")).await;
     }
     codes.sort();
-    assert_eq!(codes, ["00", "41", "41"]);
-    assert_eq!(update(&mut issuer, &file_update(&hot, 4, "3", None)).await, "00");
+    assert_eq!(codes, ["00", "41", "41", "62"]);
+    assert_eq!(
+        update(&mut issuer, &file_update(&hot, 4, "3", None)).await,
+        "00"
+    );
     drop((issuer, listener));
     wait_unlinked(&sw).await;
     let t = ask(&mut acq, &request(&hot, 22, 100, "000000")).await;
@@ -840,7 +876,11 @@ async fn reversals() {
     );
     let books = sim.totals();
     let net = issuer_net(&books);
-    assert_eq!((net.count, minor(&net)), (0, 0), "books net zero: {books:?}");
+    assert_eq!(
+        (net.count, minor(&net)),
+        (0, 0),
+        "books net zero: {books:?}"
+    );
     sw.shutdown().await;
     sim.stop().await.unwrap();
 }
