@@ -174,7 +174,7 @@ async fn ask(acq: &mut Peer, req: &Message) -> Told {
     }
 }
 
-/// A 0200 for `kind` ("000000" purchase, "010000" cash, "310000" balance).
+/// A 0200 for `kind` ([`PURCHASE`], [`CASH`], [`BALANCE`]).
 fn request(card: &str, stan: u32, major: u64, kind: &str) -> Message {
     let mut m = purchase(card, ACQUIRER, stan, major * 100);
     m.set(3, kind);
@@ -209,9 +209,39 @@ fn assert_stand_in_decline(t: &Told, rc: &str, what: &str) {
     );
 }
 
-/// The first 6 and last 4 digits (what a failure message may show).
-fn masked(pan: &str) -> String {
-    format!("{}..{}", &pan[..6], &pan[pan.len() - 4..])
+/// Processing codes: a purchase, a cash withdrawal, a balance inquiry.
+const PURCHASE: &str = "000000";
+const CASH: &str = "010000";
+const BALANCE: &str = "310000";
+
+/// The acquirer's side of the issuer-down test: its requests, and what it was
+/// told of each stand-in decision by RRN (field 37, from the STAN).
+struct Decisions {
+    acq: Peer,
+    stan: u32,
+    told: BTreeMap<String, Told>,
+}
+
+impl Decisions {
+    /// The next request (its own STAN).
+    fn next(&mut self, card: &str, major: u64, kind: &str) -> Message {
+        self.stan += 1;
+        request(card, self.stan, major, kind)
+    }
+
+    /// Send `req`, check that stand-in decided `rc`, keep what the acquirer was
+    /// told; its RRN.
+    async fn expect(&mut self, req: Message, rc: &str, what: &str) -> String {
+        let t = ask(&mut self.acq, &req).await;
+        if rc == "00" {
+            assert_stand_in_approval(&t, what);
+        } else {
+            assert_stand_in_decline(&t, rc, what);
+        }
+        let rrn = req.text(37).unwrap().into_owned();
+        self.told.insert(rrn.clone(), t);
+        rrn
+    }
 }
 
 /// Issuer down: approvals within the limits and every decline code, then the
@@ -231,103 +261,89 @@ async fn issuer_down() {
         "",
     ))
     .await;
-    let mut acq = Peer::connect(sw.listening["acquirer"]).await;
-    // RRN (field 37, the STAN) -> what the acquirer was told, for every decision
-    // Morning Star must be advised of.
-    let mut decided: BTreeMap<String, Told> = BTreeMap::new();
-    let mut stan = 0;
-    let mut go = |card: &str, major: u64, kind: &str| {
-        stan += 1;
-        request(card, stan, major, kind)
+    let mut d = Decisions {
+        acq: Peer::connect(sw.listening["acquirer"]).await,
+        stan: 0,
+        told: BTreeMap::new(),
     };
 
     // Morning Star debit (entry morning-star-debit): purchases 500,000 per
     // transaction, 1,000,000 and 5 a day; cash 200,000, 400,000 and 2.
-    let counted = pan("9408100000011");
-    for n in 0..5 {
-        let req = go(&counted, 100, "000000");
-        let t = ask(&mut acq, &req).await;
-        assert_stand_in_approval(&t, &format!("approval {n} of the count"));
-        decided.insert(req.text(37).unwrap().into_owned(), t);
+    let (counted, summed, cash) = (
+        pan("9408100000011"),
+        pan("9408100000022"),
+        pan("9408100000033"),
+    );
+    let mut cases: Vec<(String, u64, &str, &str, String)> = (0..5)
+        .map(|n| {
+            (
+                counted.clone(),
+                100,
+                PURCHASE,
+                "00",
+                format!("approval {n} of the count"),
+            )
+        })
+        .collect();
+    let named = |card: &str, major, kind, rc, what: &str| {
+        (card.to_string(), major, kind, rc, what.to_string())
+    };
+    cases.extend([
+        named(&counted, 100, PURCHASE, "65", "the sixth of the day"),
+        named(
+            &summed,
+            500_000,
+            PURCHASE,
+            "00",
+            "at the per-transaction limit",
+        ),
+        named(&summed, 500_000, PURCHASE, "00", "up to the daily amount"),
+        named(&summed, 1, PURCHASE, "61", "past the daily amount"),
+        named(
+            &cash,
+            200_001,
+            CASH,
+            "61",
+            "cash past its per-transaction limit",
+        ),
+        named(&cash, 1_000, CASH, "00", "cash 1"),
+        named(&cash, 1_000, CASH, "00", "cash 2"),
+        named(&cash, 1_000, CASH, "65", "cash past its daily count"),
+        // The product allows 2,000,000 at once, stand-in 500,000.
+        named(
+            &pan("9408100000044"),
+            500_001,
+            PURCHASE,
+            "61",
+            "past the per-transaction limit",
+        ),
+        // A balance inquiry is never approved in stand-in.
+        named(&pan("9408100000066"), 0, BALANCE, "91", "a balance inquiry"),
+        // The negative file of national.toml (rules/negative/940810.toml): three
+        // hashed cards and a range of 19-digit cards.
+        named("9408100000000106", 100, PURCHASE, "41", "a lost card"),
+        named("9408100000000205", 100, PURCHASE, "43", "a stolen card"),
+        named("9408110000000303", 100, PURCHASE, "62", "a restricted card"),
+        named(
+            &long_pan("940810990000000012", 19),
+            100,
+            PURCHASE,
+            "43",
+            "a card of a stolen range",
+        ),
+    ]);
+    for (card, major, kind, rc, what) in &cases {
+        let req = d.next(card, *major, kind);
+        d.expect(req, rc, what).await;
     }
-    let req = go(&counted, 100, "000000");
-    let t = ask(&mut acq, &req).await;
-    assert_stand_in_decline(&t, "65", "the sixth of the day");
-    decided.insert(req.text(37).unwrap().into_owned(), t);
-
-    let summed = pan("9408100000022");
-    for (major, rc, what) in [
-        (500_000, "00", "at the per-transaction limit"),
-        (500_000, "00", "up to the daily amount"),
-        (1, "61", "past the daily amount"),
-    ] {
-        let req = go(&summed, major, "000000");
-        let t = ask(&mut acq, &req).await;
-        if rc == "00" {
-            assert_stand_in_approval(&t, what);
-        } else {
-            assert_stand_in_decline(&t, rc, what);
-        }
-        decided.insert(req.text(37).unwrap().into_owned(), t);
-    }
-
-    let cash = pan("9408100000033");
-    for (major, rc, what) in [
-        (200_001, "61", "cash past its per-transaction limit"),
-        (1_000, "00", "cash 1"),
-        (1_000, "00", "cash 2"),
-        (1_000, "65", "cash past its daily count"),
-    ] {
-        let req = go(&cash, major, "010000");
-        let t = ask(&mut acq, &req).await;
-        if rc == "00" {
-            assert_stand_in_approval(&t, what);
-        } else {
-            assert_stand_in_decline(&t, rc, what);
-        }
-        decided.insert(req.text(37).unwrap().into_owned(), t);
-    }
-
-    // An authorization (0100) is approved the same way and advised as an 0120.
-    let mut req = go(&pan("9408100000121"), 2_500, "000000");
-    req.set_mti(Mti::AUTH_REQUEST);
-    let t = ask(&mut acq, &req).await;
-    assert_stand_in_approval(&t, "an authorization");
-    let authorization = req.text(37).unwrap().into_owned();
-    decided.insert(authorization.clone(), t);
-
-    // Per transaction: the product allows 2,000,000, stand-in 500,000.
-    let req = go(&pan("9408100000044"), 500_001, "000000");
-    let t = ask(&mut acq, &req).await;
-    assert_stand_in_decline(&t, "61", "past the per-transaction limit");
-    decided.insert(req.text(37).unwrap().into_owned(), t);
-
     // Expired (field 14 in the past).
-    let mut req = go(&pan("9408100000055"), 100, "000000");
+    let mut req = d.next(&pan("9408100000055"), 100, PURCHASE);
     req.set(14, "2001");
-    let t = ask(&mut acq, &req).await;
-    assert_stand_in_decline(&t, "54", "expired");
-    decided.insert(req.text(37).unwrap().into_owned(), t);
-
-    // A balance inquiry is never approved in stand-in.
-    let req = go(&pan("9408100000066"), 0, "310000");
-    let t = ask(&mut acq, &req).await;
-    assert_stand_in_decline(&t, "91", "a balance inquiry");
-    decided.insert(req.text(37).unwrap().into_owned(), t);
-
-    // The negative file of national.toml (rules/negative/940810.toml): three
-    // hashed cards and a range of 19-digit cards.
-    for (card, rc) in [
-        ("9408100000000106".to_string(), "41"),
-        ("9408100000000205".to_string(), "43"),
-        ("9408110000000303".to_string(), "62"),
-        (long_pan("940810990000000012", 19), "43"),
-    ] {
-        let req = go(&card, 100, "000000");
-        let t = ask(&mut acq, &req).await;
-        assert_stand_in_decline(&t, rc, &format!("hot card {}", masked(&card)));
-        decided.insert(req.text(37).unwrap().into_owned(), t);
-    }
+    d.expect(req, "54", "expired").await;
+    // An authorization (0100) is approved the same way and advised as an 0120.
+    let mut req = d.next(&pan("9408100000121"), 2_500, PURCHASE);
+    req.set_mti(Mti::AUTH_REQUEST);
+    let authorization = d.expect(req, "00", "an authorization").await;
 
     // Harbour Trade's foreign-currency card: no stand-in for its product (91),
     // advised to Harbour Trade (which stays down), not to Morning Star. Only the
@@ -338,45 +354,37 @@ async fn issuer_down() {
     let t = ask(&mut acq_central, &req).await;
     assert_stand_in_decline(&t, "91", "a product without stand-in");
 
-    // Declined before stand-in, as while the issuer is up: a bad check digit
-    // (14), a currency the product does not hold (57) and Golden Valley's
-    // withdrawn legacy card (62) are the routing's answers; stand-in is not
+    // Declined before stand-in, as while the issuer is up: Golden Valley's
+    // withdrawn legacy card (62), a bad check digit (14) and a currency the
+    // product does not hold (57) are the routing's answers; stand-in is not
     // asked, nothing is advised.
-    let req = go(&pan("94082099000"), 100, "000000");
-    assert_eq!(
-        ask(&mut acq, &req).await,
-        Told {
-            rc: "62".into(),
-            auth: None,
-            indicator: None
-        },
-        "the withdrawn legacy card"
-    );
     let good = pan("9408100000077");
     let mut bad = good.clone().into_bytes();
     let last = bad.len() - 1;
     bad[last] = b'0' + (bad[last] - b'0' + 1) % 10;
-    let req = go(std::str::from_utf8(&bad).unwrap(), 100, "000000");
-    assert_eq!(
-        ask(&mut acq, &req).await,
-        Told {
-            rc: "14".into(),
-            auth: None,
-            indicator: None
-        },
-        "a bad check digit"
-    );
-    let mut req = go(&good, 100, "000000");
-    req.set(49, "840");
-    assert_eq!(
-        ask(&mut acq, &req).await,
-        Told {
-            rc: "57".into(),
-            auth: None,
-            indicator: None
-        },
-        "a currency the product does not hold"
-    );
+    let mut foreign = d.next(&good, 100, PURCHASE);
+    foreign.set(49, "840");
+    for (req, rc, what) in [
+        (
+            d.next(&pan("94082099000"), 100, PURCHASE),
+            "62",
+            "the withdrawn legacy card",
+        ),
+        (
+            d.next(std::str::from_utf8(&bad).unwrap(), 100, PURCHASE),
+            "14",
+            "a bad check digit",
+        ),
+        (foreign, "57", "a currency the product does not hold"),
+    ] {
+        let t = ask(&mut d.acq, &req).await;
+        assert_eq!(
+            (t.rc.as_str(), &t.auth, &t.indicator),
+            (rc, &None, &None),
+            "{what}"
+        );
+    }
+    let decided = d.told;
 
     // The approvals' authorization codes are distinct.
     let mut codes: Vec<&str> = decided.values().filter_map(|t| t.auth.as_deref()).collect();
@@ -474,15 +482,16 @@ async fn issuer_down() {
     sw.shutdown().await;
 }
 
-/// Check that `rev` is the switch's reversal (0420) of the forwarded `fwd`.
-fn assert_reverses(rev: &Message, fwd: &Message) -> String {
-    assert_eq!(rev.mti().as_str(), "0420");
-    let f90 = rev.text(90).expect("field 90").into_owned();
-    assert_eq!(f90.len(), 42, "field 90 {f90:?}");
-    assert_eq!(&f90[..4], "0200");
-    assert_eq!(f90[4..10].parse::<u32>().unwrap(), fwd.stan().unwrap());
-    assert_eq!(&f90[10..20], fwd.text(7).unwrap().as_ref());
-    f90
+/// Field 90 naming `msg` (MTI 0200, STAN, 7, 32 and 33 zero-padded), as the
+/// switch names a forwarded request and an acquirer its original.
+fn field90_naming(msg: &Message) -> String {
+    format!(
+        "0200{:06}{}{:0>11}{:0>11}",
+        msg.stan().unwrap(),
+        msg.text(7).unwrap(),
+        msg.text(32).unwrap_or_default(),
+        msg.text(33).unwrap_or_default()
+    )
 }
 
 /// The issuer does not answer in time: the stand-in decision at the timeout,
@@ -504,7 +513,7 @@ async fn issuer_timing_out() {
     let mut issuer = signed_on_issuer(&listener, WAIT).await;
     tests::wait_for_sign_on(&sw, 1, WAIT).await;
     let mut acq = Peer::connect(sw.listening["acquirer"]).await;
-    let req = request(&pan("9408010000088"), 501, 1_234, "000000");
+    let req = request(&pan("9408010000088"), 501, 1_234, PURCHASE);
     let sent = Instant::now();
     acq.send(&req).await;
     let fwd = issuer.recv(WAIT).await.expect("forwarded");
@@ -524,7 +533,12 @@ async fn issuer_timing_out() {
     assert_stand_in_approval(&told, "after the timeout (not 91)");
 
     let rev = issuer.recv(WAIT).await.expect("the reversal first");
-    let f90 = assert_reverses(&rev, &fwd);
+    let f90 = field90_naming(&fwd);
+    assert_eq!(
+        (rev.mti().as_str(), rev.text(90).as_deref(), rev.text(4)),
+        ("0420", Some(f90.as_str()), fwd.text(4)),
+        "the reversal of the forwarded request"
+    );
     issuer.send(&answer(&rev, "00")).await;
     let advice = issuer.recv(WAIT).await.expect("then the advice");
     assert_eq!(advice.mti().as_str(), "0220");
@@ -672,7 +686,7 @@ async fn simulator_timing_out() {
         plan.push((c.pan_str(), 250));
     }
     for (n, (card, major)) in plan.iter().enumerate() {
-        let req = request(card, 600 + n as u32, *major, "000000");
+        let req = request(card, 600 + n as u32, *major, PURCHASE);
         let t = ask(&mut acq, &req).await;
         assert_stand_in_approval(&t, &format!("purchase {n} after the timeout"));
         approvals += 1;
@@ -767,12 +781,12 @@ async fn hot_card_by_0302() {
     drop((issuer, listener));
     wait_unlinked(&sw).await;
     let mut acq = Peer::connect(sw.listening["acquirer"]).await;
-    let t = ask(&mut acq, &request(&hot, 11, 100, "000000")).await;
+    let t = ask(&mut acq, &request(&hot, 11, 100, PURCHASE)).await;
     assert_stand_in_decline(&t, "41", "the card added by 0302");
-    let t = ask(&mut acq, &request(&restricted, 13, 100, "000000")).await;
+    let t = ask(&mut acq, &request(&restricted, 13, 100, PURCHASE)).await;
     assert_stand_in_decline(&t, "62", "the card added by 0302 as restricted");
     let other = pan("9408100000098");
-    let t = ask(&mut acq, &request(&other, 12, 100, "000000")).await;
+    let t = ask(&mut acq, &request(&other, 12, 100, PURCHASE)).await;
     assert_stand_in_approval(&t, "a card not on the file");
 
     // The update survives a restart on the same journal.
@@ -780,7 +794,7 @@ async fn hot_card_by_0302() {
     sw.shutdown().await;
     let sw = start_with_keys(&text).await;
     let mut acq = Peer::connect(sw.listening["acquirer"]).await;
-    let t = ask(&mut acq, &request(&hot, 21, 100, "000000")).await;
+    let t = ask(&mut acq, &request(&hot, 21, 100, PURCHASE)).await;
     assert_stand_in_decline(&t, "41", "the card added by 0302, after a restart");
 
     // The host comes up: the advices (41, 62, 00, 41), then the delete.
@@ -801,7 +815,7 @@ async fn hot_card_by_0302() {
     );
     drop((issuer, listener));
     wait_unlinked(&sw).await;
-    let t = ask(&mut acq, &request(&hot, 22, 100, "000000")).await;
+    let t = ask(&mut acq, &request(&hot, 22, 100, PURCHASE)).await;
     assert_stand_in_approval(&t, "the card deleted from the file");
     drop(acq);
     sw.shutdown().await;
@@ -813,14 +827,7 @@ fn reversal(orig: &Message, mti: &[u8; 4], stan: u32) -> Message {
     let mut m = orig.clone();
     m.set_mti(Mti::new(mti).unwrap());
     m.set_stan(stan);
-    let f90 = format!(
-        "0200{:06}{}{:0>11}{:0>11}",
-        orig.stan().unwrap(),
-        orig.text(7).unwrap(),
-        ACQUIRER,
-        ""
-    );
-    m.set(90, &f90);
+    m.set(90, &field90_naming(orig));
     m
 }
 
@@ -839,8 +846,8 @@ async fn reversals() {
     let mut acq = Peer::connect(sw.listening["acquirer"]).await;
     let base = CardBase::generate(&table, 1, CARDS_PER_RANGE);
     let cards = cards_of(&base, "national-debit");
-    let first = request(cards[0].pan_str(), 701, 300, "000000");
-    let second = request(cards[1].pan_str(), 702, 400, "000000");
+    let first = request(cards[0].pan_str(), 701, 300, PURCHASE);
+    let second = request(cards[1].pan_str(), 702, 400, PURCHASE);
     for req in [&first, &second] {
         let t = ask(&mut acq, req).await;
         assert_stand_in_approval(&t, "issuer down");
