@@ -44,7 +44,9 @@ pub fn national_rules() -> String {
 /// A configuration with acquirer "morning-star" (bank 940810) listening on port 0
 /// and issuer "central-bank-issuer" (bank 940800) dialled at `issuer` with
 /// `timeout_ms`, under the national rules; `switch_extra` are more lines of the
-/// `[switch]` table.
+/// `[switch]` table. Stand-in is off: an issuer that cannot answer is declined 91
+/// (the switch's own answers are what these tests look at; `stand_in_e2e` tests
+/// stand-in).
 pub fn acquirer_and_issuer(
     issuer: std::net::SocketAddr,
     timeout_ms: u64,
@@ -56,6 +58,9 @@ pub fn acquirer_and_issuer(
 institution_id = "940000"
 rules = "{rules}"
 {switch_extra}
+
+[stand_in]
+enabled = false
 
 [[link]]
 name = "morning-star"

@@ -79,6 +79,11 @@ institution_id = "940000"
 rules = "{rules}"
 read_timeout_ms = 2000
 
+# An issuer whose answer is refused times out: declined 91 here (stand_in_e2e
+# tests the switch standing in).
+[stand_in]
+enabled = false
+
 [[link]]
 name = "{tag}-acquirer"
 role = "acquirer"
