@@ -186,13 +186,9 @@ mod tests {
             .collect();
         assert_eq!(changed.len(), 1, "{changed:?}");
         assert!(changed[0].1.contains("2000000"));
-        // The copy still loads, with the rule in place.
-        let path =
-            std::env::temp_dir().join(format!("channel-rules-test-{}.toml", std::process::id()));
-        std::fs::write(&path, &raised).unwrap();
-        let loaded = RoutingTable::load(&path);
-        let _ = std::fs::remove_file(&path);
-        let (table, _) = loaded.unwrap();
+        // The copy still loads (its negative file found), with the rule in place.
+        let copy = RulesCopy::write("channel-rules-test", raise_app_limit).unwrap();
+        let (table, _) = RoutingTable::load(&copy.path).unwrap();
         assert!(table.rules().iter().any(|r| r.id == "app-purchase-limit"));
         assert!(raise_app_limit("[[rule]]\nid = \"other\"\n").is_err());
     }

@@ -246,3 +246,21 @@ pub fn free_port() -> Result<SocketAddr, String> {
     let l = std::net::TcpListener::bind("127.0.0.1:0").map_err(|e| e.to_string())?;
     l.local_addr().map_err(|e| e.to_string())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A copy in the temporary directory names the files of the original's.
+    #[test]
+    fn relative_paths_are_anchored_to_the_rules_directory() {
+        let text = "[[negative_file]]\nissuer = \"940810\"\npath = \"negative/940810.toml\"\n\
+                    [[negative_file]]\npath = \"/abs/file.toml\"\nname = \"path\"\n";
+        let anchored = anchor_paths(text, Path::new("/rules"));
+        assert_eq!(
+            anchored,
+            "[[negative_file]]\nissuer = \"940810\"\npath = \"/rules/negative/940810.toml\"\n\
+             [[negative_file]]\npath = \"/abs/file.toml\"\nname = \"path\"\n"
+        );
+    }
+}

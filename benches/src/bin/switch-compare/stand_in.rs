@@ -146,13 +146,11 @@ mod tests {
         assert_eq!(text.lines().count(), raised.lines().count());
         assert!(!changed.is_empty());
         assert!(changed.iter().all(|(old, _)| old.contains("daily_")));
-        // The copy loads, and Morning Star's entries take a run's draws.
-        let path =
-            std::env::temp_dir().join(format!("stand-in-rules-test-{}.toml", std::process::id()));
-        std::fs::write(&path, &raised).unwrap();
-        let loaded = RoutingTable::load(&path);
-        let _ = std::fs::remove_file(&path);
-        let (table, _) = loaded.unwrap();
+        // The copy loads (its negative file found), and Morning Star's
+        // entries take a run's draws.
+        let copy = stand_in_rules().unwrap();
+        let (table, _) = RoutingTable::load(&copy.path).unwrap();
+        assert!(!table.negative_files().is_empty());
         let entries = table.stand_in_entries();
         let star: Vec<_> = entries
             .iter()
