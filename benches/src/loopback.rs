@@ -579,6 +579,26 @@ pub const BENCH_PAN_KEY: &str = "62656e63682d6f6e6c792d6e6f742d612d7365637265742
 /// for a switch in this process, a child switch gets the variable.
 pub const BENCH_PAN_KEY_ENV: &str = "SWITCH_BENCH_PAN_KEY";
 
+/// A key-encryption key for the vault of benchmark runs that need one (stand-in
+/// keeps its advices' cards sealed under it when there is a journal): 32 bytes of
+/// hex, the benchmark's own, protecting no real card.
+pub const BENCH_KEK: &str = "62656e63682d6b656b2d70726f74656374732d6e6f2d7265616c2d636172642e";
+
+/// The variable a benchmark configuration names for that key (`kek_env` of
+/// [`kek_config`]): a child switch gets it in its environment, a switch in this
+/// process gets the key itself ([`start_switch_with_kek`]).
+pub const BENCH_KEK_ENV: &str = "SWITCH_BENCH_KEK";
+
+/// What a configuration from [`switch_config`] adds to name [`BENCH_KEK_ENV`].
+pub fn kek_config() -> String {
+    format!("\n[switch.security]\nkek_env = \"{BENCH_KEK_ENV}\"\n")
+}
+
+/// [`BENCH_KEK`] as key material.
+pub fn bench_kek() -> Result<card_security::KeyMaterial, String> {
+    card_security::KeyMaterial::from_hex(BENCH_KEK).map_err(|e| e.to_string())
+}
+
 /// A switch configuration with one acquirer listener ([`ACQUIRER_BANK`]) and one
 /// issuer link dialing [`ISSUER_BANK`]'s host, on the national rules; no metrics
 /// endpoint; a journal only if `shape.journal` says so.
@@ -671,13 +691,22 @@ pub async fn start_switch(text: &str) -> Result<RunningSwitch, String> {
 /// [`start_switch`] from a configuration already parsed (and adjusted: TLS, keys,
 /// addresses).
 pub async fn start_switch_with(config: Config) -> Result<RunningSwitch, String> {
+    start_switch_with_kek(config, None).await
+}
+
+/// [`start_switch_with`] with the vault's key-encryption key given (else the
+/// configuration's variable is read, when there is a journal).
+pub async fn start_switch_with_kek(
+    config: Config,
+    vault_kek: Option<card_security::KeyMaterial>,
+) -> Result<RunningSwitch, String> {
     let (routing, _) = RoutingTable::load(&config.rules).map_err(|e| e.to_string())?;
     let sw = RunningSwitch::start(SwitchOptions {
         config,
         routing,
         saf: None,
         journal: None,
-        vault_kek: None,
+        vault_kek,
     })
     .await
     .map_err(|e| e.to_string())?;

@@ -196,6 +196,7 @@ async fn seed(config: &switch::config::Config, count: u32) -> Result<(), String>
             id: first + u64::from(n),
             issuer: ISSUER_BANK.to_string(),
             msg: owed_reversal(n),
+            // A reversal carries no card to keep (only stand-in advices do).
             card: None,
         };
         store

@@ -77,6 +77,10 @@ const OPS: &[(&str, &str)] = &[
         "core_qr",
         "the same paid by QR with a token: token and code checks, token -> card and back",
     ),
+    (
+        "core_stand_in",
+        "the same card purchase, its issuer down: decided in stand-in, advice queued, answer",
+    ),
 ];
 
 /// Six ASCII digits of `v` (the loop's STANs), without `format!`.
@@ -244,6 +248,7 @@ fn run(op: &str, n: u64) -> Result<u64, SetupError> {
         }
         "core_card" => sum = payments::run(payments::Payment::Card, n)?,
         "core_qr" => sum = payments::run(payments::Payment::Qr, n)?,
+        "core_stand_in" => sum = payments::run(payments::Payment::StandIn, n)?,
         other => return Err(format!("unknown operation {other} (try --list)").into()),
     }
     Ok(sum)

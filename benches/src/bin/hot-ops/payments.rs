@@ -2,7 +2,12 @@
 //! [`switch::core::Core`] (the acquirer's 0200 in, the forward to the issuer out,
 //! the issuer's 0210 in, the answer to the acquirer out), paid with a card
 //! (`core_card`) or with a token by QR (`core_qr`: the token's checks, the code's
-//! cryptogram, the swap token -> card toward the issuer and back).
+//! cryptogram, the swap token -> card toward the issuer and back); or the card
+//! purchase with its issuer's link never signed on (`core_stand_in`: stand-in
+//! on, as without a journal; the 0200 in, the stand-in decision, its advice
+//! queued for the issuer, the answer out; one call into the core). Each
+//! stand-in purchase is of a card of its own, so that every one is approved
+//! within the national rules' daily limits (5 per card).
 //!
 //! Only the switch's side is counted under callgrind: the two calls into the
 //! core run in [`counted_request`] and [`counted_answer`], which
@@ -21,7 +26,7 @@ use codecs::framing::LengthHeader;
 use codecs::luhn::luhn_check_digit;
 use codecs::{Message, Mti, ResponseCode, Spec};
 use routing_rules::SharedRoutingTable;
-use switch::config::{Direction, LinkConfig, Role};
+use switch::config::{Direction, LinkConfig, Role, StandInConfig};
 use switch::core::tokens::{EnrolOutcome, EnrolRequest, SecretPan, TokenSecret, TokenSeed};
 use switch::core::{Action, Actions, Core, CoreSettings, LinkId, Millis};
 
@@ -35,6 +40,8 @@ const APP: &str = "koryo-pay";
 /// Tokens enrolled before the loop; payments go round them, so that the token
 /// lookup is into a map of some size and each token's counter grows slowly.
 const TOKENS: usize = 256;
+/// The number of the first card `core_stand_in` pays with (one card each).
+const STAND_IN_FIRST_CARD: u64 = 100_000;
 /// The core's clock at `Millis(0)` (Unix ms; 2026-11-25), and the enrolments'.
 const EPOCH_UNIX_MS: u64 = 1_795_602_600_000;
 
@@ -43,6 +50,8 @@ const EPOCH_UNIX_MS: u64 = 1_795_602_600_000;
 pub enum Payment {
     Card,
     Qr,
+    /// A card, its issuer down.
+    StandIn,
 }
 
 /// A card of [`ISSUER_BANK`] (Morning Star debit), Luhn-valid, number `n`.
@@ -102,10 +111,16 @@ fn core_with_tokens(payment: Payment) -> Result<(Core, Vec<Token>, String), Setu
     let settings = CoreSettings {
         epoch_unix_ms: EPOCH_UNIX_MS,
         journal: false,
+        // On as the driver turns it on without a journal (nothing to seal the
+        // advices' cards for); only reached with the issuer down.
+        stand_in: StandInConfig::default(),
         ..CoreSettings::default()
     };
     let core = Core::new(settings, Arc::new(SharedRoutingTable::new(load_rules()?)));
     core.on_link_up(Millis(0), ACQ, link(Role::Acquirer, ACQUIRER_BANK)?);
+    if payment == Payment::StandIn {
+        return Ok((core, Vec::new(), String::new()));
+    }
     let up = core.on_link_up(Millis(0), ISS, link(Role::Issuer, ISSUER_BANK)?);
     let signon = sent_to(&up, ISS).ok_or("no sign-on to the issuer")?;
     core.on_message(Millis(0), ISS, approval(signon));
@@ -169,6 +184,13 @@ fn purchase(i: u64, payment: Payment, tokens: &[Token], requestor: &str) -> Opti
     m.set(41, "TERM0001");
     m.set(49, "408");
     match payment {
+        Payment::StandIn => {
+            // Past the first card numbers: Morning Star's negative file holds
+            // three of them (41, 43, 62 in stand-in).
+            m.set(2, &card_pan(STAND_IN_FIRST_CARD + i));
+            m.set(14, "2912");
+            m.set(22, "051");
+        }
         Payment::Card => {
             m.set(2, &card_pan(i % TOKENS as u64 + 1));
             m.set(14, "2912");
@@ -223,18 +245,28 @@ pub fn run(payment: Payment, n: u64) -> Result<u64, SetupError> {
     let mut sum = 0u64;
     for (i, request) in requests.into_iter().enumerate() {
         let now = Millis(10 + i as u64);
+        if payment == Payment::StandIn {
+            let answered = counted_request(&core, now, black_box(request));
+            sum += approved(&answered, i)?;
+            continue;
+        }
         let forwarded = counted_request(&core, now, black_box(request));
         let to_issuer = sent_to(&forwarded, ISS).ok_or("not forwarded to the issuer")?;
         let answer = approval(to_issuer);
         drop(forwarded);
         let answered = counted_answer(&core, now, answer);
-        let to_acquirer = sent_to(&answered, ACQ).ok_or("no answer to the acquirer")?;
-        match to_acquirer.response_code() {
-            Some(rc) if rc == "00" => sum += 1,
-            other => return Err(format!("purchase {i} answered {other:?}").into()),
-        }
+        sum += approved(&answered, i)?;
     }
     Ok(sum)
+}
+
+/// 1 when `actions` answer the acquirer 00, else an error naming purchase `i`.
+fn approved(actions: &[Action], i: usize) -> Result<u64, SetupError> {
+    let to_acquirer = sent_to(actions, ACQ).ok_or("no answer to the acquirer")?;
+    match to_acquirer.response_code() {
+        Some(rc) if rc == "00" => Ok(1),
+        other => Err(format!("purchase {i} answered {other:?}").into()),
+    }
 }
 
 #[cfg(test)]
@@ -248,5 +280,21 @@ mod tests {
         let n = TOKENS as u64 * 2 + 3;
         assert_eq!(run(Payment::Card, n).unwrap(), n);
         assert_eq!(run(Payment::Qr, n).unwrap(), n);
+    }
+
+    /// With the issuer down every purchase is approved in stand-in (its own
+    /// card each, within the daily limits), and the advice is queued.
+    #[test]
+    fn stand_in_purchases_are_approved_from_stand_in() {
+        let (core, _, _) = core_with_tokens(Payment::StandIn).unwrap();
+        let request = purchase(7, Payment::StandIn, &[], "").unwrap();
+        let actions = core.on_message(Millis(10), ACQ, request);
+        let answer = sent_to(&actions, ACQ).expect("answered");
+        assert_eq!(answer.response_code().as_deref(), Some("00"));
+        assert_eq!(answer.text(60).as_deref(), Some("STANDIN"));
+        assert!(sent_to(&actions, ISS).is_none());
+        assert_eq!(core.stats().saf_depth, 1);
+        let n = TOKENS as u64 * 2 + 3;
+        assert_eq!(run(Payment::StandIn, n).unwrap(), n);
     }
 }

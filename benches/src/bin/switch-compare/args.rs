@@ -35,13 +35,15 @@ pub struct Cli {
     /// The memory mode's switch: `PATH run --config CONFIG` instead of this binary.
     #[arg(long, value_name = "PATH")]
     switch_bin: Option<PathBuf>,
-    /// The switch's journal: none (records to the debug log; the default), relaxed
-    /// or strict (SQLite, a fresh database in the temporary directory per run).
+    /// The switch's journal: none (records to the debug log; the default, but
+    /// relaxed for --compare stand-in), relaxed or strict (SQLite, a fresh
+    /// database in the temporary directory per run).
     #[arg(long, value_enum)]
     journal: Option<Journal>,
     /// Compare the switch with itself instead of with the relay: plain TCP vs
-    /// --transport, no journal vs relaxed vs strict, or card vs token (QR)
-    /// payments (closed64 and rate10k).
+    /// --transport, no journal vs relaxed vs strict, card vs token (QR)
+    /// payments, or forwarding vs stand-in for a down issuer (closed64 and
+    /// rate10k).
     #[arg(long, value_enum)]
     compare: Option<Compare>,
     /// What `--compare transport` puts the secured switch's links on (default tls+mac).
@@ -98,6 +100,9 @@ pub enum Compare {
     Journal,
     /// Card purchases vs token purchases by QR (app payments), alternated.
     Channel,
+    /// Forwarding to an issuer that answers vs stand-in for it while it is
+    /// down, alternated.
+    StandIn,
 }
 
 /// The secured transport of `--compare transport`.
@@ -246,7 +251,12 @@ impl Cli {
             in_flight: u64::from(self.in_flight),
             modes,
             switch_bin: self.switch_bin,
-            journal: match self.journal.unwrap_or(Journal::None) {
+            journal: match self.journal.unwrap_or(match self.compare {
+                // Stand-in is measured as it runs in production: journaled,
+                // its advices in the durable store-and-forward queue.
+                Some(Compare::StandIn) => Journal::Relaxed,
+                _ => Journal::None,
+            }) {
                 Journal::None => "none",
                 Journal::Relaxed => "relaxed",
                 Journal::Strict => "strict",
@@ -337,6 +347,21 @@ mod tests {
         assert!(parse("--compare channel --transport tls").is_err());
         assert!(parse("--compare channel --fsyncs 10").is_err());
         assert!(parse("--compare transport --fsyncs 10").is_err());
+        let o = parse("--compare stand-in").unwrap();
+        assert_eq!(o.compare, Some(Compare::StandIn));
+        assert_eq!(o.modes, vec![Mode::Closed64, Mode::Rate10k]);
+        assert_eq!(o.journal, "relaxed");
+        assert_eq!(
+            parse("--compare stand-in --journal strict")
+                .unwrap()
+                .journal,
+            "strict"
+        );
+        assert_eq!(
+            parse("--compare stand-in --journal none").unwrap().journal,
+            "none"
+        );
+        assert!(parse("--compare stand-in --transport tls").is_err());
         assert!(parse("--transport mac").is_err());
         assert!(parse("--fsyncs 10").is_err());
         assert_eq!(

@@ -7,7 +7,7 @@
 //! purchases are drawn by the acquirer simulator up to 2,000,000 KPW, twice the
 //! rules' app purchase limit (`app-purchase-limit`, 61 above 1,000,000): the
 //! runs use a copy of the national rules with that limit raised to the QR
-//! draws' maximum ([`ChannelRules`]). The rule is still there and evaluated on
+//! draws' maximum ([`channel_rules`]). The rule is still there and evaluated on
 //! every QR payment, it just never declines, so every payment of both setups
 //! reaches the issuer (`*_issuer_share` checks it) and the comparison is of
 //! forwarded payments, not of forwarded against declined ones. For the same
@@ -16,7 +16,7 @@
 //! KPW; the Hamhung payroll card's 1,000,000 would decline the larger ones 61).
 
 use std::net::SocketAddr;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::sync::Arc;
 
 use benches::loopback::{
@@ -30,7 +30,7 @@ use simulators::cards::{Card, CardBase};
 use simulators::wallet::{enrol, pick_cards, EnrolSummary, TokenApi, Wallet};
 
 use crate::args::Options;
-use crate::setup::{Payments, SwitchSetup};
+use crate::setup::{Payments, RulesCopy, SwitchSetup};
 
 /// The transaction mix of both setups.
 pub const CHANNEL_MIX: &str = "purchase=100";
@@ -52,28 +52,9 @@ const LIMIT: &str = "amount_gt = \"1000000\"";
 const RAISED_LIMIT: &str = "amount_gt = \"2000000\""; // QR_MAX_KPW
 
 /// The national rules with the app purchase limit raised (see the module
-/// docs), in the temporary directory for this process's runs; removed on drop.
-pub struct ChannelRules {
-    pub path: PathBuf,
-}
-
-impl ChannelRules {
-    pub fn write() -> Result<ChannelRules, String> {
-        let national = national_rules();
-        let text = std::fs::read_to_string(&national)
-            .map_err(|e| format!("{}: {e}", national.display()))?;
-        let path =
-            std::env::temp_dir().join(format!("switch-compare-rules-{}.toml", std::process::id()));
-        std::fs::write(&path, raise_app_limit(&text)?)
-            .map_err(|e| format!("{}: {e}", path.display()))?;
-        Ok(ChannelRules { path })
-    }
-}
-
-impl Drop for ChannelRules {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_file(&self.path);
-    }
+/// docs), for this process's runs.
+pub fn channel_rules() -> Result<RulesCopy, String> {
+    RulesCopy::write("rules", raise_app_limit)
 }
 
 /// `rules` with the limit of `app-purchase-limit` raised; an error if the rule
@@ -123,8 +104,8 @@ pub async fn channel_load(
 ) -> Result<ChannelLoad, String> {
     let mut options = acquirer_options(addr, load, o.secs)?;
     let (mut qr, mut enrolment) = (None, None);
-    if setup.payments != Payments::DefaultMix {
-        options.mix = CHANNEL_MIX.parse()?;
+    if let Some(mix) = setup.payments.mix() {
+        options.mix = mix.parse()?;
     }
     if setup.payments == Payments::QrPurchases {
         let api = api.ok_or("the switch has no token API listener")?;
@@ -205,13 +186,9 @@ mod tests {
             .collect();
         assert_eq!(changed.len(), 1, "{changed:?}");
         assert!(changed[0].1.contains("2000000"));
-        // The copy still loads, with the rule in place.
-        let path =
-            std::env::temp_dir().join(format!("channel-rules-test-{}.toml", std::process::id()));
-        std::fs::write(&path, &raised).unwrap();
-        let loaded = RoutingTable::load(&path);
-        let _ = std::fs::remove_file(&path);
-        let (table, _) = loaded.unwrap();
+        // The copy still loads (its negative file found), with the rule in place.
+        let copy = RulesCopy::write("channel-rules-test", raise_app_limit).unwrap();
+        let (table, _) = RoutingTable::load(&copy.path).unwrap();
         assert!(table.rules().iter().any(|r| r.id == "app-purchase-limit"));
         assert!(raise_app_limit("[[rule]]\nid = \"other\"\n").is_err());
     }

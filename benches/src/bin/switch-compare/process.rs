@@ -12,7 +12,9 @@ use std::process::{Child, ChildStdout, Command, Stdio};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
-use benches::loopback::{BENCH_PAN_KEY, BENCH_PAN_KEY_ENV};
+use crate::stand_in::StandInCount;
+
+use benches::loopback::{BENCH_KEK, BENCH_KEK_ENV, BENCH_PAN_KEY, BENCH_PAN_KEY_ENV};
 
 /// How long a child may take to say it is ready (the switch signs on first).
 const READY_PATIENCE: Duration = Duration::from_secs(20);
@@ -78,6 +80,8 @@ pub async fn spawn(serve: Serve<'_>) -> Result<MiddleProcess, String> {
     };
     let mut child = command
         .env(BENCH_PAN_KEY_ENV, BENCH_PAN_KEY)
+        // Read only by a configuration that names it (`--compare stand-in`).
+        .env(BENCH_KEK_ENV, BENCH_KEK)
         .stdin(Stdio::piped())
         .stderr(log_file)
         .spawn()
@@ -151,6 +155,20 @@ impl MiddleProcess {
     pub fn added(&mut self) -> Option<(u64, u64)> {
         match self.ask("added")?[..] {
             [p50, p99] => Some((u64::try_from(p50).ok()?, u64::try_from(p99).ok()?)),
+            _ => None,
+        }
+    }
+
+    /// The switch's issuer links signed on and its stand-in decisions so far
+    /// for the benchmark's issuer (`--serve-switch`).
+    pub fn stand_in(&mut self) -> Option<StandInCount> {
+        match self.ask("stand-in")?[..] {
+            [links_up, approved, declined, saf_depth] => Some(StandInCount {
+                issuer_links_up: u64::try_from(links_up).ok()?,
+                approved: u64::try_from(approved).ok()?,
+                declined: u64::try_from(declined).ok()?,
+                saf_depth: u64::try_from(saf_depth).ok()?,
+            }),
             _ => None,
         }
     }

@@ -6,8 +6,12 @@
 //! (`--middle process`, the default: [`crate::process`]) and reads that process's
 //! own CPU time over the load ([`crate::cpu`]), or runs it in this process beside
 //! the simulators (`--middle in-process`). The switch against itself
-//! ([`run_switch`], `--compare`) always runs in this process: its TLS certificates,
-//! MAC keys, token API and rules are set on the parsed configuration.
+//! ([`run_switch`], `--compare`) runs in this process: its TLS certificates,
+//! MAC keys, token API, vault key and rules are set on the parsed configuration;
+//! `--compare channel` and `--compare stand-in` put it in a child process unless
+//! `--middle in-process` ([`run_in_child_on_rules`]). For stand-in the issuer
+//! host is taken down once the switch has signed on, and the load starts when
+//! the switch has seen its link drop.
 
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
@@ -15,8 +19,8 @@ use std::path::Path;
 use std::sync::Arc;
 
 use benches::loopback::{
-    acquirer_options, issuer_options, parse_config, relay, start_switch_with, switch_config,
-    Figures, Load, RunWatch,
+    acquirer_options, bench_kek, issuer_options, kek_config, parse_config, relay,
+    start_switch_with_kek, switch_config, Figures, Load, RunWatch,
 };
 use simulators::acquirer;
 use simulators::issuer::{self, faults::Latency};
@@ -32,6 +36,7 @@ use crate::process::{spawn, Serve};
 use crate::setup::{
     bench_shape, free_port, loopback_any, Certs, Payments, SwitchSetup, TempJournal,
 };
+use crate::stand_in::{wait_issuer_down, StandInCount};
 
 /// What carries the load in relay vs switch.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -73,6 +78,8 @@ pub struct SwitchRun {
     /// With the switch in a child process: its own CPU per answered
     /// transaction, µs.
     pub switch_cpu_us_per_txn: Option<f64>,
+    /// The switch's issuer links and stand-in decisions at the end of the load.
+    pub stand_in: Option<StandInCount>,
 }
 
 /// The relay or the switch (plain TCP, `--journal`) under `load`.
@@ -202,6 +209,9 @@ pub async fn run_switch(
     if setup.payments == Payments::QrPurchases {
         text.push_str(&token_api_config(loopback_any()?));
     }
+    if setup.kek {
+        text.push_str(&kek_config());
+    }
     let mut config = parse_config(&text)?;
     if let Some(rules) = rules {
         config.rules = rules.to_path_buf();
@@ -223,20 +233,24 @@ pub async fn run_switch(
             .transpose()
             .map_err(|e| e.to_string())
     };
-    let running = issuer::start_secured(
+    let mut running = issuer::start_secured(
         issuer_options(Latency::None)?,
         table,
         issuer_tls,
         host_security("issuer")?,
     )
     .await?;
-    type Outcome = (Figures, (u64, u64), Option<EnrolSummary>);
+    type Outcome = (Figures, (u64, u64), Option<EnrolSummary>, StandInCount);
     let result: Result<Outcome, String> = async {
         let issuer_addr = running.addr.ok_or("the issuer has no address")?;
         for link in config.links.iter_mut().filter(|l| l.name == "issuer") {
             link.address = issuer_addr;
         }
-        let sw = start_switch_with(config).await?;
+        let sw = start_switch_with_kek(config, setup.kek.then(bench_kek).transpose()?).await?;
+        if setup.issuer_down {
+            running.take_down().await;
+            wait_issuer_down(|| Some(StandInCount::of(sw.core()))).await?;
+        }
         let addr = *sw
             .listening
             .get("acquirer")
@@ -254,55 +268,75 @@ pub async fn run_switch(
         let seen = watch.finish();
         let figures = report.map(|r| Figures::of_report(&r).watched(seen));
         let added = sw.added_latency();
+        let stand_in = StandInCount::of(sw.core());
         sw.shutdown().await;
         figures.map(|f| {
             (
                 f,
                 (added.value_at_quantile(0.5), added.value_at_quantile(0.99)),
                 enrolment,
+                stand_in,
             )
         })
     }
     .await;
     let totals = running.stop().await?;
     drop(journal);
-    let (figures, added, enrolment) = result?;
+    let (figures, added, enrolment, stand_in) = result?;
     Ok(SwitchRun {
         figures,
         added,
         issuer_answered: totals.approved_total().count + totals.declined_total(),
         enrolment,
         switch_cpu_us_per_txn: None,
+        stand_in: Some(stand_in),
     })
 }
 
-/// [`run_switch`] for `--compare channel` with the switch in a child process
-/// (`--middle process`): plain TCP, no journal, on `rules`; its token API on a
-/// free loopback port chosen here (the child reports only its acquirer
-/// listener). The run's figures with the child's own CPU per transaction.
-pub async fn run_channel_in_child(
+/// [`run_switch`] for a compare on rules of its own (`--compare channel`,
+/// `--compare stand-in`) with the switch in a child process (`--middle
+/// process`): plain TCP, on `rules`, the setup's journal and vault key; a
+/// token API on a free loopback port chosen here (the child reports only its
+/// acquirer listener). The run's figures with the child's own CPU per
+/// transaction.
+pub async fn run_in_child_on_rules(
     setup: &SwitchSetup,
     load: Load,
     o: &Options,
     table: &routing_rules::RoutingTable,
     rules: &Path,
 ) -> Result<SwitchRun, String> {
-    let running = issuer::start(issuer_options(Latency::None)?, table).await?;
-    type Outcome = (Figures, (u64, u64), Option<EnrolSummary>, f64);
+    let journal = TempJournal::new(setup.journal);
+    let mut running = issuer::start(issuer_options(Latency::None)?, table).await?;
+    type Outcome = (
+        Figures,
+        (u64, u64),
+        Option<EnrolSummary>,
+        f64,
+        Option<StandInCount>,
+    );
     let result: Result<Outcome, String> = async {
         let issuer_addr = running.addr.ok_or("the issuer has no address")?;
-        let mut text = on_rules(&switch_config(&bench_shape(issuer_addr, None)?), rules)?;
+        let shape = bench_shape(issuer_addr, journal.config())?;
+        let mut text = on_rules(&switch_config(&shape), rules)?;
         let api = (setup.payments == Payments::QrPurchases)
             .then(free_port)
             .transpose()?;
         if let Some(api) = api {
             text.push_str(&token_api_config(api));
         }
+        if setup.kek {
+            text.push_str(&kek_config());
+        }
         let mut child = spawn(Serve::Switch {
             config: &text,
             switch_bin: None,
         })
         .await?;
+        if setup.issuer_down {
+            running.take_down().await;
+            wait_issuer_down(|| child.stand_in()).await?;
+        }
         let addr: SocketAddr = child.addr.ok_or("the switch's process gave no address")?;
         let ChannelLoad {
             options,
@@ -318,22 +352,25 @@ pub async fn run_channel_in_child(
         let added = child
             .added()
             .ok_or("the switch process gave no added latency")?;
+        let stand_in = child.stand_in();
         child.stop().await;
         let mut figures = Figures::of_report(&report?).watched(seen);
         // This run's processes are this one and the switch's; the rest is others'.
         figures.cpu_self += used.share;
         figures.cpu_others = (figures.cpu_others - used.share).max(0.0);
         let switch_cpu = us_per_txn(used.secs, figures.answered);
-        Ok((figures, added, enrolment, switch_cpu))
+        Ok((figures, added, enrolment, switch_cpu, stand_in))
     }
     .await;
     let totals = running.stop().await?;
-    let (figures, added, enrolment, switch_cpu) = result?;
+    drop(journal);
+    let (figures, added, enrolment, switch_cpu, stand_in) = result?;
     Ok(SwitchRun {
         figures,
         added,
         issuer_answered: totals.approved_total().count + totals.declined_total(),
         enrolment,
         switch_cpu_us_per_txn: Some(switch_cpu),
+        stand_in,
     })
 }

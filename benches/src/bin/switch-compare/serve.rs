@@ -9,7 +9,10 @@
 //! fails, as [`benches::loopback::start_switch_with`] waits), the child
 //! prints `ready ADDR` on stdout (where the acquirer connects), then answers one
 //! line per line on stdin: `heap` → `heap BYTES BLOCKS`, `added` → `added P50 P99`
-//! (the switch's added time per hop in µs; the relay answers `added`, no figures).
+//! (the switch's added time per hop in µs; the relay answers `added`, no figures),
+//! `stand-in` → `stand-in LINKS_UP APPROVED DECLINED SAF_DEPTH` (the switch's
+//! issuer links signed on, its stand-in decisions for the benchmark's issuer and
+//! its store-and-forward queue; see [`StandInCount`]).
 //! At end of stdin it exits at once (what is in flight is dropped with it).
 
 use std::io::{BufRead as _, Write as _};
@@ -20,6 +23,8 @@ use std::process::ExitCode;
 use benches::loopback::{config_errors, relay, start_switch_with};
 use benches::measure::{live_heap, start_tracking};
 use tokio::sync::mpsc;
+
+use crate::stand_in::StandInCount;
 
 /// `--serve-switch CONFIG`.
 pub fn serve_switch(config: &Path) -> ExitCode {
@@ -32,13 +37,17 @@ pub fn serve_switch(config: &Path) -> ExitCode {
             .listening
             .get("acquirer")
             .ok_or("the configuration has no acquirer listener")?;
-        serve_commands(addr, || {
-            let added = running.added_latency();
-            format!(
-                " {} {}",
-                added.value_at_quantile(0.5),
-                added.value_at_quantile(0.99)
-            )
+        serve_commands(addr, |question| match question {
+            "added" => {
+                let added = running.added_latency();
+                Some(format!(
+                    " {} {}",
+                    added.value_at_quantile(0.5),
+                    added.value_at_quantile(0.99)
+                ))
+            }
+            "stand-in" => Some(StandInCount::of(running.core()).line()),
+            _ => None,
         })
         .await
     })
@@ -48,7 +57,10 @@ pub fn serve_switch(config: &Path) -> ExitCode {
 pub fn serve_relay(upstream: SocketAddr) -> ExitCode {
     child_main("--serve-relay", async {
         let server = relay(upstream).await?;
-        serve_commands(server.addr, String::new).await
+        serve_commands(server.addr, |question| {
+            (question == "added").then(String::new)
+        })
+        .await
     })
 }
 
@@ -68,8 +80,12 @@ fn child_main(
 }
 
 /// Say `ready ADDR`, then answer stdin's lines until it ends; then exit the
-/// process at once (no drain). `added` gives the rest of the `added` answer line.
-async fn serve_commands(addr: SocketAddr, added: impl Fn() -> String) -> Result<(), String> {
+/// process at once (no drain). `answer` gives the rest of the answer line to a
+/// question other than `heap` (`added`, `stand-in`), None for one it does not know.
+async fn serve_commands(
+    addr: SocketAddr,
+    answer: impl Fn(&str) -> Option<String>,
+) -> Result<(), String> {
     let (lines, mut rx) = mpsc::unbounded_channel::<String>();
     // Stdin is read on a thread of its own: a blocking read has no place on the
     // runtime's workers.
@@ -93,13 +109,12 @@ async fn serve_commands(addr: SocketAddr, added: impl Fn() -> String) -> Result<
     };
     say(&mut out, format!("ready {addr}"))?;
     while let Some(line) = rx.recv().await {
-        match line.trim() {
-            "heap" => {
-                let (bytes, blocks) = live_heap();
-                say(&mut out, format!("heap {bytes} {blocks}"))?;
-            }
-            "added" => say(&mut out, format!("added{}", added()))?,
-            _ => {}
+        let question = line.trim();
+        if question == "heap" {
+            let (bytes, blocks) = live_heap();
+            say(&mut out, format!("heap {bytes} {blocks}"))?;
+        } else if let Some(rest) = answer(question) {
+            say(&mut out, format!("{question}{rest}"))?;
         }
     }
     std::process::exit(0)

@@ -4,19 +4,21 @@
 //! ([`TempJournal`]), the load of a mode ([`load_of`]) and free loopback ports.
 
 use std::net::SocketAddr;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 
 use benches::loopback::{
-    parse_config, switch_config, Load, SwitchShape, ACQUIRER_BANK, ISSUER_BANK,
+    national_rules, parse_config, switch_config, Load, SwitchShape, ACQUIRER_BANK, ISSUER_BANK,
 };
 use simulators::tls::{HostTls, TlsOptions};
 use switch::tls::generate::{generate, CertPlan};
 
 use crate::args::{Mode, Options};
+use crate::channel::CHANNEL_MIX;
+use crate::stand_in::STAND_IN_MIX;
 /// How the switch of one run is set up: its links' transport, its journal and
-/// what the acquirer pays with.
+/// vault, what the acquirer pays with and whether the issuer is up.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct SwitchSetup {
     /// Mutual TLS on every link (certificates from a [`Certs`] directory).
@@ -27,6 +29,12 @@ pub struct SwitchSetup {
     pub journal: &'static str,
     /// The acquirer's requests.
     pub payments: Payments,
+    /// The vault's key-encryption key given to the switch (with a journal,
+    /// stand-in needs it: see `--compare stand-in`).
+    pub kek: bool,
+    /// The issuer host taken down once the switch has signed on, before the
+    /// load: the switch stands in for it.
+    pub issuer_down: bool,
 }
 
 /// What the acquirer sends through the switch.
@@ -40,6 +48,21 @@ pub enum Payments {
     /// `--compare channel`: purchases by QR with tokens, enrolled for the run
     /// through a token API listener of the switch, on the same rules.
     QrPurchases,
+    /// `--compare stand-in`: card purchases and cash (no balance inquiries), on
+    /// the national rules with the stand-in daily limits raised (see
+    /// [`crate::stand_in`]).
+    PurchasesAndCash,
+}
+
+impl Payments {
+    /// The acquirer's transaction mix, when not its default.
+    pub fn mix(self) -> Option<&'static str> {
+        match self {
+            Payments::DefaultMix => None,
+            Payments::CardPurchases | Payments::QrPurchases => Some(CHANNEL_MIX),
+            Payments::PurchasesAndCash => Some(STAND_IN_MIX),
+        }
+    }
 }
 
 impl SwitchSetup {
@@ -50,6 +73,8 @@ impl SwitchSetup {
             mac: false,
             journal,
             payments: Payments::DefaultMix,
+            kek: false,
+            issuer_down: false,
         }
     }
 }
@@ -109,6 +134,62 @@ pub fn bench_shape(
     })
 }
 
+/// A copy of the national rules edited for a compare's runs (`--compare
+/// channel`, `--compare stand-in`), in the temporary directory; removed on drop.
+pub struct RulesCopy {
+    pub path: PathBuf,
+}
+
+impl RulesCopy {
+    /// The national rules through `edit`, written as
+    /// `switch-compare-{name}-{pid}.toml`.
+    pub fn write(
+        name: &str,
+        edit: impl FnOnce(&str) -> Result<String, String>,
+    ) -> Result<RulesCopy, String> {
+        let national = national_rules();
+        let text = std::fs::read_to_string(&national)
+            .map_err(|e| format!("{}: {e}", national.display()))?;
+        let dir = national
+            .parent()
+            .ok_or("the national rules have no directory")?;
+        let text = anchor_paths(&edit(&text)?, dir);
+        let path =
+            std::env::temp_dir().join(format!("switch-compare-{name}-{}.toml", std::process::id()));
+        std::fs::write(&path, text).map_err(|e| format!("{}: {e}", path.display()))?;
+        Ok(RulesCopy { path })
+    }
+}
+
+/// `rules` with every relative `path = "..."` (a negative file's, relative to
+/// the rules file that names it) made absolute under `dir`, so that the copy
+/// in the temporary directory names the same files.
+fn anchor_paths(rules: &str, dir: &Path) -> String {
+    let mut out = String::with_capacity(rules.len() + 256);
+    for line in rules.lines() {
+        let relative = line
+            .split_once('=')
+            .filter(|(key, _)| key.trim() == "path")
+            .and_then(|(_, value)| value.trim().strip_prefix('"')?.strip_suffix('"'))
+            .filter(|p| Path::new(p).is_relative());
+        match relative {
+            Some(p) => {
+                let absolute = dir.join(p).display().to_string().replace('\\', "/");
+                out.push_str(&format!("path = \"{absolute}\""));
+            }
+            None => out.push_str(line),
+        }
+        out.push('\n');
+    }
+    out
+}
+
+impl Drop for RulesCopy {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_file(&self.path);
+    }
+}
+
 /// A journal database of its own for one switch run (none for `--journal none`),
 /// removed with its WAL files when dropped.
 pub struct TempJournal {
@@ -164,4 +245,22 @@ pub fn load_of(mode: Mode, o: &Options) -> Load {
 pub fn free_port() -> Result<SocketAddr, String> {
     let l = std::net::TcpListener::bind("127.0.0.1:0").map_err(|e| e.to_string())?;
     l.local_addr().map_err(|e| e.to_string())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A copy in the temporary directory names the files of the original's.
+    #[test]
+    fn relative_paths_are_anchored_to_the_rules_directory() {
+        let text = "[[negative_file]]\nissuer = \"940810\"\npath = \"negative/940810.toml\"\n\
+                    [[negative_file]]\npath = \"/abs/file.toml\"\nname = \"path\"\n";
+        let anchored = anchor_paths(text, Path::new("/rules"));
+        assert_eq!(
+            anchored,
+            "[[negative_file]]\nissuer = \"940810\"\npath = \"/rules/negative/940810.toml\"\n\
+             [[negative_file]]\npath = \"/abs/file.toml\"\nname = \"path\"\n"
+        );
+    }
 }

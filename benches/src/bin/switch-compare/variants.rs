@@ -1,4 +1,4 @@
-//! The switch against itself (`--compare transport|journal|channel`): two or three setups
+//! The switch against itself (`--compare transport|journal|channel|stand-in`): two or three setups
 //! of the switch ([`Variant`]s) run in turn, `--reps` times with the order rotated,
 //! all in this process; one JSON line per mode with each setup's figures, the
 //! ratios to the first setup, spreads, targets and every run.
@@ -10,11 +10,12 @@ use benches::measure::{round, stats};
 use serde_json::{json, Map, Value};
 
 use crate::args::{Mode, Options, Placement};
-use crate::channel::{ChannelRules, APP, CHANNEL_MIX, WALLET_CARDS};
+use crate::channel::{channel_rules, APP, CHANNEL_MIX, WALLET_CARDS};
 use crate::cpu::process_cpu_us_per_txn;
 use crate::fsync::fsync_latency;
-use crate::runs::{run_channel_in_child, run_switch, SwitchRun};
+use crate::runs::{run_in_child_on_rules, run_switch, SwitchRun};
 use crate::setup::{load_of, Certs, Payments, SwitchSetup};
+use crate::stand_in::{stand_in_rules, StandInCount, STAND_IN_MIX};
 
 /// `--compare transport` (issue 7): TLS+MAC TPS at least 0.7 × plain TCP in `closed64`.
 const TARGET_SECURED_TPS_RATIO: f64 = 0.7;
@@ -24,6 +25,9 @@ const TARGET_STRICT_TPS_RATIO: f64 = 0.8;
 const TARGET_RELAXED_P99_RATIO: f64 = 1.2;
 /// `--compare channel` (issue 22): token (QR) TPS at least 0.9 × card TPS in `closed64`.
 const TARGET_QR_TPS_RATIO: f64 = 0.9;
+/// `--compare stand-in` (issue 18): stand-in TPS at least 0.9 × normal forwarding
+/// TPS in `closed64`.
+const TARGET_STAND_IN_TPS_RATIO: f64 = 0.9;
 
 /// One of the switch setups a `--compare` run rotates through.
 #[derive(Clone, Copy, Debug)]
@@ -56,11 +60,12 @@ async fn rotate_variants(
         for k in 0..variants.len() {
             let variant = (k + rep) % variants.len();
             let v = &variants[variant];
-            // `--compare channel` (the only one with rules of its own) honours
-            // `--middle`; the other compares always run in this process.
+            // `--compare channel` and `stand-in` (those with rules of their
+            // own) honour `--middle`; the other compares always run in this
+            // process.
             let run = match (rules, o.middle) {
                 (Some(rules), Placement::Process) => {
-                    run_channel_in_child(&v.setup, load, o, table, rules).await?
+                    run_in_child_on_rules(&v.setup, load, o, table, rules).await?
                 }
                 _ => run_switch(&v.setup, load, o, table, certs, rules).await?,
             };
@@ -85,6 +90,18 @@ async fn rotate_variants(
                     .map(|c| format!("  switch process {c:.1} µs/txn"))
                     .unwrap_or_default(),
             );
+            if let Some(c) = run.stand_in.filter(|c| c.decisions() > 0) {
+                eprintln!(
+                    "switch-compare: {} rep {} {:<8} stand-in {} approved, {} declined; \
+                     {} in store-and-forward",
+                    mode.name(),
+                    rep + 1,
+                    v.label,
+                    c.approved,
+                    c.declined,
+                    c.saf_depth
+                );
+            }
             runs.push(VariantRun { rep, variant, run });
         }
     }
@@ -451,7 +468,7 @@ pub async fn compare_channel(
         variant("card", Payments::CardPurchases),
         variant("qr", Payments::QrPurchases),
     ];
-    let rules = ChannelRules::write()?;
+    let rules = channel_rules()?;
     let load_before = load_average();
     let runs = rotate_variants(mode, &variants, o, table, None, Some(&rules.path)).await?;
     let (fields, clean) = variant_fields(&variants, &runs);
@@ -491,6 +508,79 @@ pub async fn compare_channel(
     // The token's counters are durable only with a journal; without one (as
     // in the other compares) the vault and the counters live in memory.
     m.insert("journal".into(), json!("none"));
+    settings(&mut m, mode, o, load_before);
+    m.insert("runs".into(), runs_json(&variants, &runs));
+    Ok((Value::Object(m), clean))
+}
+
+/// `--compare stand-in`: the same purchases and cash withdrawals forwarded to
+/// an issuer that answers (`normal`) and answered by the switch in stand-in for
+/// the same issuer taken down before the load (`stand_in`), alternated; both
+/// with the journal (`--journal`, relaxed by default) and the vault's key, so
+/// that stand-in is on, on the national rules with the stand-in daily limits
+/// raised (see [`crate::stand_in`]). The mode's JSON line and whether every run
+/// was clean (and every stand-in run answered from stand-in only).
+pub async fn compare_stand_in(
+    mode: Mode,
+    o: &Options,
+    table: &routing_rules::RoutingTable,
+) -> Result<(Value, bool), String> {
+    let variant = |label: &'static str, issuer_down: bool| Variant {
+        label,
+        setup: SwitchSetup {
+            payments: Payments::PurchasesAndCash,
+            kek: true,
+            issuer_down,
+            ..SwitchSetup::plain(o.journal)
+        },
+    };
+    let variants = [variant("normal", false), variant("stand_in", true)];
+    let rules = stand_in_rules()?;
+    let load_before = load_average();
+    let runs = rotate_variants(mode, &variants, o, table, None, Some(&rules.path)).await?;
+    let (fields, mut clean) = variant_fields(&variants, &runs);
+    let mut m = Map::new();
+    m.insert("mode".into(), json!(mode.name()));
+    m.insert("compare".into(), json!("stand-in"));
+    m.extend(fields);
+    // The stand-in runs' decisions per answer, the approvals' share of them
+    // and the advices owed at the end of a run.
+    let of = |f: &dyn Fn(StandInCount, f64) -> f64| {
+        let values: Vec<f64> = runs
+            .iter()
+            .filter(|r| variants[r.variant].setup.issuer_down)
+            .map(|r| {
+                let answered = r.run.figures.answered.max(1) as f64;
+                f(r.run.stand_in.unwrap_or_default(), answered)
+            })
+            .collect();
+        stats(&values)
+    };
+    let decided = of(&|c, answered| c.decisions() as f64 / answered);
+    put_spread(&mut m, "stand_in_decided_share", decided, 4);
+    let approved = of(&|c, _| c.approved as f64 / c.decisions().max(1) as f64);
+    put_spread(&mut m, "stand_in_approved_share", approved, 4);
+    m.insert(
+        "stand_in_saf_depth".into(),
+        json!(of(&|c, _| c.saf_depth as f64).0),
+    );
+    // A stand-in run must not have reached the issuer, nor a normal one have
+    // stood in: either would compare something else.
+    clean &= runs.iter().all(|r| {
+        let decisions = r.run.stand_in.map_or(0, |c| c.decisions());
+        match variants[r.variant].setup.issuer_down {
+            true => r.run.issuer_answered == 0 && decisions >= r.run.figures.answered,
+            false => decisions == 0,
+        }
+    });
+    put_tps_target(&mut m, mode, TARGET_STAND_IN_TPS_RATIO);
+    m.insert("middle".into(), json!(o.middle.name()));
+    m.insert("mix".into(), json!(STAND_IN_MIX));
+    m.insert(
+        "rules".into(),
+        json!("national, stand-in daily counts and amounts raised"),
+    );
+    m.insert("journal".into(), json!(o.journal));
     settings(&mut m, mode, o, load_before);
     m.insert("runs".into(), runs_json(&variants, &runs));
     Ok((Value::Object(m), clean))
