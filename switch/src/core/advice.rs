@@ -70,6 +70,16 @@ impl Core {
         let id = link.id;
         let mut owed = msg.clone();
         owed.set_mti(owed_mti);
+        // Only the switch marks its own stand-in decisions: an acquirer's
+        // message carrying the indicator would pass for one at the issuer (a
+        // forced post) and keep the acquirer's STAN on the issuer link.
+        let indicator = &self.settings.stand_in;
+        if owed
+            .get(indicator.indicator_field)
+            .is_some_and(|f| *f.bytes() == *indicator.indicator_value.as_bytes())
+        {
+            owed.remove(indicator.indicator_field);
+        }
         if let Some(f90) = &target.field90 {
             owed.set(90, f90);
         }

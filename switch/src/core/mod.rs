@@ -266,8 +266,13 @@ impl Core {
         let Ok(stan) = row.stan.parse() else {
             return;
         };
+        // A stand-in approval is known to the issuer by its advice (0120/0220).
+        let mti = match Mti::new(row.mti.as_bytes()) {
+            Some(request) if row.stand_in => stand_in::advice::advice_mti(request).to_string(),
+            _ => row.mti.clone(),
+        };
         let field90 = field90::field90_of(
-            &row.mti,
+            &mti,
             row.switch_stan,
             &row.transmission,
             &row.acquirer,
@@ -476,13 +481,22 @@ impl Core {
             .fetch_add(1, Ordering::Relaxed);
         // The reversal is queued before the acquirer hears of the timeout.
         if matches!(key.class, 1 | 2) {
-            if let Some(rev) = reversal_of(&entry.forwarded) {
+            let reversal = reversal_of(&entry.forwarded);
+            let reversed_here = reversal.is_some();
+            if let Some(rev) = reversal {
                 self.queue_saf(&entry.issuer, rev, now, actions);
                 actions.push(Action::SafBarrier);
             }
             // The switch stands in, the acquirer still there to hear it: the
-            // decision's advice goes to the issuer after that reversal.
-            if entry.purpose == Purpose::Request && self.links.get(entry.acquirer_link).is_some() {
+            // decision's advice goes to the issuer after that reversal. Not for
+            // a request the acquirer has reversed meanwhile (the issuer would
+            // post what the acquirer holds reversed), nor without a reversal
+            // (the advice would name a request never taken back).
+            if reversed_here
+                && entry.purpose == Purpose::Request
+                && !self.reversed_by_acquirer(&entry)
+                && self.links.get(entry.acquirer_link).is_some()
+            {
                 let case = stand_in::decide::StandInCase {
                     acquirer_link: entry.acquirer_link,
                     request: &entry.forwarded,

@@ -92,6 +92,8 @@ struct Stored {
     issuer: Arc<str>,
     field90: Field90,
     stand_in: bool,
+    /// The acquirer reversed it (possibly while it was still in flight).
+    reversed: bool,
 }
 
 #[derive(Clone)]
@@ -170,6 +172,7 @@ impl Recent {
             issuer,
             field90,
             stand_in,
+            reversed: false,
         };
         if shard.map.insert(key, stored).is_none() {
             shard.order.push_back(key);
@@ -199,6 +202,22 @@ impl Recent {
             },
             stand_in: stored.stand_in,
         })
+    }
+
+    /// The acquirer reversed the original under `key` (known here).
+    pub fn mark_reversed(&self, key: AcquirerKeyRef<'_>) {
+        let key = self.fingerprints.of(&key);
+        let mut shard = self.shards.of(&key);
+        if let Some(s) = shard.map.get_mut(&key) {
+            s.reversed = true;
+        }
+    }
+
+    /// Whether the acquirer reversed the original under `key`.
+    pub fn is_reversed(&self, key: AcquirerKeyRef<'_>) -> bool {
+        let key = self.fingerprints.of(&key);
+        let shard = self.shards.of(&key);
+        shard.map.get(&key).is_some_and(|s| s.reversed)
     }
 
     /// Entries held.

@@ -579,9 +579,14 @@ impl Core {
             })
         };
         let found = key_from_90
-            .and_then(|k| self.recent.get(&k))
-            .or_else(|| key_from_fields().and_then(|k| self.recent.get(&k)));
-        if let Some(f) = found {
+            .and_then(|k| self.recent.get(&k).map(|f| (k, f)))
+            .or_else(|| key_from_fields().and_then(|k| self.recent.get(&k).map(|f| (k, f))));
+        if let Some((k, f)) = found {
+            // A reversal: should the original still be in flight, its timeout
+            // must not approve it in stand-in.
+            if msg.mti().class() == codecs::mti::MessageClass::Reversal {
+                self.recent.mark_reversed(k.key_ref());
+            }
             return Some(OriginalTarget {
                 issuer: f.issuer,
                 field90: Some(f.field90),

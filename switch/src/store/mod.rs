@@ -169,6 +169,32 @@ pub fn open_connection(path: &Path) -> Result<Connection, StoreError> {
     Ok(conn)
 }
 
+/// Stand-in advices still owed hold their card sealed under the vault's key: a
+/// start without it would deliver them without the card (the issuer could not
+/// post them, acknowledge them, and they would be gone). Refused, as a vault
+/// holding tokens is.
+fn refuse_sealed_cards_without_vault(conn: &Connection, path: &Path) -> Result<(), StoreError> {
+    let sealed: i64 = conn
+        .query_row("SELECT count(*) FROM saf WHERE card IS NOT NULL", [], |r| {
+            r.get(0)
+        })
+        .map_err(|e| StoreError::Open {
+            path: path.to_path_buf(),
+            message: e.to_string(),
+        })?;
+    if sealed > 0 {
+        return Err(StoreError::Open {
+            path: path.to_path_buf(),
+            message: format!(
+                "the store-and-forward queue holds {sealed} stand-in advices whose card is sealed \
+                 under the vault's key: start with the key-encryption key (SWITCH_KEK, or \
+                 [switch.security] kek_env) so they reach their issuers with the card"
+            ),
+        });
+    }
+    Ok(())
+}
+
 impl Store {
     /// Open the store, queue reversals for transactions the last run left
     /// forwarded, and start the writer thread.
@@ -216,6 +242,9 @@ impl Store {
                 path: config.path.clone(),
                 message: e.to_string(),
             })?;
+        if vault.is_none() {
+            refuse_sealed_cards_without_vault(&conn, &config.path)?;
+        }
         let recovery_failed = |e: rusqlite::Error| StoreError::Open {
             path: config.path.clone(),
             message: format!("recovery failed: {e}"),

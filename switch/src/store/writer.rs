@@ -337,7 +337,8 @@ fn apply(tx: &Connection, op: &Op) -> rusqlite::Result<()> {
             if deleted > 0 {
                 // A stand-in advice's journal row learns it was delivered.
                 tx.prepare_cached(
-                    "UPDATE journal SET advice_delivered_ms = ?2 WHERE advice_saf = ?1",
+                    "UPDATE journal SET advice_delivered_ms = ?2
+                     WHERE advice_saf = ?1 AND advice_delivered_ms IS NULL",
                 )?
                 .execute(params![*id as i64, at_ms])?;
             }
@@ -549,8 +550,14 @@ pub fn recover(
     tx.commit()?;
     let last_txn_id: i64 =
         conn.query_row("SELECT coalesce(max(id), 0) FROM journal", [], |r| r.get(0))?;
-    let last_saf_id: i64 =
-        conn.query_row("SELECT coalesce(max(id), 0) FROM saf", [], |r| r.get(0))?;
+    // Above every id the journal names too (a stand-in advice's `advice_saf`):
+    // an id used again would mark another run's advice delivered.
+    let last_saf_id: i64 = conn.query_row(
+        "SELECT max(coalesce((SELECT max(id) FROM saf), 0),
+                    coalesce((SELECT max(advice_saf) FROM journal WHERE advice_saf IS NOT NULL), 0))",
+        [],
+        |r| r.get(0),
+    )?;
     let spec = storage_spec();
     let mut stmt =
         conn.prepare("SELECT id, issuer, message, attempts, queued_ms, card FROM saf ORDER BY id")?;
@@ -596,6 +603,7 @@ pub fn recover(
             "SELECT acquirer, transmission, stan, issuer, mti, switch_stan,
                     stand_in = 'within-limits' AND state = 'approved' FROM journal
              WHERE switch_stan IS NOT NULL AND issuer IS NOT NULL AND reverses_stan IS NULL
+               AND (stand_in IS NULL OR state = 'approved')
              ORDER BY id DESC LIMIT ?1",
         )?
         .query_map([remember as i64], |r| {

@@ -34,14 +34,19 @@ pub(crate) struct AdviceContent<'a> {
     pub(crate) reversed_first: Option<&'a str>,
 }
 
-/// The advice message.
-pub(crate) fn advice(c: &AdviceContent<'_>) -> Message {
-    let mti = if c.request.mti().as_bytes()[1] == b'1' {
+/// The MTI of the advice of a decision on a request of `request_mti`: 0120 for
+/// an authorization, 0220 for a financial request.
+pub(crate) fn advice_mti(request_mti: Mti) -> Mti {
+    if request_mti.as_bytes()[1] == b'1' {
         Mti::AUTH_ADVICE
     } else {
         Mti::FINANCIAL_ADVICE
-    };
-    let mut m = Message::with_capacity(mti, COPIED.len() + 7, 256);
+    }
+}
+
+/// The advice message.
+pub(crate) fn advice(c: &AdviceContent<'_>) -> Message {
+    let mut m = Message::with_capacity(advice_mti(c.request.mti()), COPIED.len() + 7, 256);
     for n in COPIED {
         if let Some(v) = c.request.text(n) {
             m.set(n, &v);

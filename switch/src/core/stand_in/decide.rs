@@ -111,6 +111,12 @@ impl Core {
                 let d = routing_rules::decide_stand_in(&table, &StandInRequest { used, ..request });
                 (d, d.approve)
             });
+        // Not allowed (no [[stand_in]] entry for the product, or a kind never
+        // approved in stand-in): the switch does not stand in; 91 as before,
+        // nothing advised, no card sealed in the queue.
+        if decision.check == routing_rules::StandInCheck::NotAllowed {
+            return false;
+        }
         let rc = decision.response_code;
         let stan = self.stand_in.next_stan();
         let auth_code = decision.approve.then(|| {
@@ -132,6 +138,8 @@ impl Core {
             indicator,
             reversed_first: reversed_first.as_deref(),
         });
+        // A reversal of the decision names the advice as the issuer knows it.
+        let advice_mti = msg.mti();
         // Queued now (its id goes in the journal), handed to the store after the
         // journal record: see the end.
         let mut advised = Vec::with_capacity(1);
@@ -154,7 +162,7 @@ impl Core {
                 acq_f11.as_deref().and_then(|s| s.parse::<u32>().ok()),
             ) {
                 let f90 = super::super::field90::field90_of(
-                    case.request.mti().as_str(),
+                    advice_mti.as_str(),
                     stan,
                     f7,
                     &acquirer,

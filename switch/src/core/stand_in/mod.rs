@@ -131,6 +131,27 @@ impl Core {
         }
     }
 
+    /// Whether the acquirer reversed the request of `entry` (still in flight: its
+    /// own timeout was shorter than the switch's), as the recent-originals index
+    /// noted when the reversal came.
+    pub(crate) fn reversed_by_acquirer(&self, entry: &super::inflight::InFlightEntry) -> bool {
+        let (Some(f7), Some(f11), Some(acquirer)) = (
+            entry.acquirer_f7.as_deref(),
+            entry
+                .acquirer_f11
+                .as_deref()
+                .and_then(|s| s.parse::<u32>().ok()),
+            entry.forwarded.text(32),
+        ) else {
+            return false;
+        };
+        self.recent.is_reversed(super::recent::AcquirerKeyRef {
+            acquirer: &acquirer,
+            stan: f11,
+            transmission: f7,
+        })
+    }
+
     /// YYMM of `now` (the expiry check's "today").
     pub(crate) fn year_month_at(&self, now: Millis) -> [u8; 4] {
         codecs::datetime::year_month_at_unix((self.settings.epoch_unix_ms + now.0) / 1000)

@@ -71,20 +71,28 @@ impl UsageBook {
         decide: impl FnOnce(Usage) -> (T, bool),
     ) -> T {
         let day = self.day();
-        let mut e = self.entries.entry(key).or_default();
-        if e.day != day {
-            *e = DayUsage {
-                day,
-                ..DayUsage::default()
-            };
-        }
-        let (out, approved) = decide(Usage {
-            amount: e.amount,
-            count: e.count,
-        });
-        if approved {
-            e.amount += amount;
-            e.count += 1;
+        let (out, nothing) = {
+            let mut e = self.entries.entry(key).or_default();
+            if e.day != day {
+                *e = DayUsage {
+                    day,
+                    ..DayUsage::default()
+                };
+            }
+            let (out, approved) = decide(Usage {
+                amount: e.amount,
+                count: e.count,
+            });
+            if approved {
+                e.amount += amount;
+                e.count += 1;
+            }
+            (out, e.count == 0)
+        };
+        // A card with no approval today holds no entry (a card-testing run of
+        // declines must not grow the book); removed only if still empty.
+        if nothing {
+            self.entries.remove_if(&key, |_, u| u.count == 0);
         }
         out
     }
@@ -133,5 +141,17 @@ mod tests {
         assert_eq!(seen.count, 2);
         assert_eq!(seen.amount, Decimal::from(300));
         assert_eq!(book.len(), 1);
+    }
+
+    /// A card-testing run during an outage (many card numbers of a
+    /// valid BIN, all declined) must not grow the book: it holds approvals.
+    #[test]
+    fn declines_leave_no_entry() {
+        let book = UsageBook::default();
+        book.set_day(1);
+        for n in 0..=255u8 {
+            book.decide_and_count(key(n), Decimal::ONE, |u| (u, false));
+        }
+        assert_eq!(book.len(), 0, "one entry per declined card number");
     }
 }

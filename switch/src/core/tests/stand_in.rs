@@ -159,7 +159,11 @@ fn each_limit_declines_with_its_code() {
     balance.set(2, &pan("9408010000003"));
     balance.set(3, "310000");
     assert_eq!(rc(&one_to(&h.acquire(Millis(12), balance), ACQ)), "91");
-    assert_eq!(h.core.stats().bank("940800").stand_in, (5, 4));
+    assert_eq!(
+        h.core.stats().bank("940800").stand_in,
+        (5, 3),
+        "the 91 not-allowed is no stand-in decision"
+    );
 }
 
 #[test]
@@ -365,4 +369,105 @@ fn a_malformed_or_foreign_file_update_is_refused_with_its_code() {
             "nothing kept"
         );
     }
+}
+
+/// an acquirer's own 0220 that happens to carry the stand-in
+/// indicator (field 60 is a private field acquirers use) reaches the issuer as
+/// if it were the switch's stand-in advice: indicator kept, and the acquirer's
+/// STAN kept on the issuer link instead of one of the switch's.
+#[test]
+fn an_acquirer_advice_never_passes_as_the_switchs_stand_in_advice() {
+    let h = stand_in_on();
+    let orig = purchase(50, "000000");
+    let fwd = one_to(&h.acquire(Millis(0), orig.clone()), ISS);
+    h.core
+        .on_message(Millis(10), ISS, issuer_answer(&fwd, ResponseCode::APPROVED));
+    let mut adv = Message::new(Mti::FINANCIAL_ADVICE);
+    for n in [2u8, 3, 4, 32, 37, 41, 49] {
+        adv.set(n, &orig.text(n).expect("set"));
+    }
+    adv.set(7, "1125103100");
+    adv.set_stan(777_777);
+    adv.set(39, "00");
+    adv.set(60, "STANDIN");
+    adv.set(
+        90,
+        &format!("0200{:06}1125103000{:0>11}{:0>11}", 50, "940810", ""),
+    );
+    let acked = h.acquire(Millis(20), adv);
+    assert_eq!(rc(&one_to(&acked, ACQ)), "00");
+    let out = h.stored(Millis(30), &acked);
+    let owed = one_to(&out, ISS);
+    assert_eq!(owed.mti().as_str(), "0220");
+    assert_ne!(
+        owed.stan(),
+        Some(777_777),
+        "the acquirer's STAN on the issuer link"
+    );
+    assert_ne!(
+        owed.text(60).as_deref(),
+        Some("STANDIN"),
+        "the switch's stand-in indicator on a message the switch did not decide"
+    );
+}
+
+/// the acquirer reverses a request still in flight (its own timeout
+/// is shorter than the switch's); when the switch's timeout then fires, it must
+/// not approve the reversed request in stand-in and advise the issuer to post it.
+#[test]
+fn a_request_the_acquirer_reversed_is_not_approved_in_stand_in() {
+    let h = stand_in_on();
+    let fwd = one_to(&h.acquire(Millis(0), purchase_of(42, 1_500)), ISS);
+    let mut rev = purchase_of(43, 1_500);
+    rev.set_mti(Mti::REVERSAL_REQUEST);
+    rev.set(
+        90,
+        &format!("0200{:06}{}{:0>11}{:0>11}", 42, "1125103000", "940810", "0"),
+    );
+    let out = h.acquire(Millis(5_000), rev);
+    let rev_fwd = one_to(&out, ISS);
+    assert_eq!(rev_fwd.mti(), Mti::REVERSAL_REQUEST);
+    // The issuer answers the reversal; the original stays unanswered.
+    let ans = h.core.on_message(
+        Millis(5_001),
+        ISS,
+        issuer_answer(&rev_fwd, ResponseCode::APPROVED),
+    );
+    assert_eq!(
+        rc(&one_to(&ans, ACQ)),
+        "00",
+        "the acquirer holds it reversed"
+    );
+    let _ = fwd;
+    let actions = h.core.on_tick(Millis(10_000));
+    let approved_advices: Vec<_> = saf_pushes(&actions)
+        .into_iter()
+        .filter(|(_, m, _)| {
+            m.text(60).as_deref() == Some("STANDIN") && m.text(39).as_deref() == Some("00")
+        })
+        .collect();
+    assert!(
+        approved_advices.is_empty(),
+        "an approval advised for a request the acquirer already reversed: the issuer posts it, the acquirer never settles it"
+    );
+}
+
+/// where stand-in is not allowed (no entry, or a kind never approved
+/// in stand-in, here a balance inquiry) the switch does not stand in: a plain
+/// 91 as before, no advice with the card sealed in the queue, no fence.
+#[test]
+fn where_stand_in_is_not_allowed_nothing_is_advised() {
+    let h = stand_in_on();
+    h.core.on_link_down(Millis(0), ISS);
+    let mut balance = purchase_of(1, 0);
+    balance.set(3, "310000");
+    let actions = h.acquire(Millis(10), balance);
+    let resp = one_to(&actions, ACQ);
+    assert_eq!(rc(&resp), "91");
+    assert_eq!(
+        saf_pushes(&actions).len(),
+        0,
+        "an advice queued for a 91 the switch did not decide"
+    );
+    assert_eq!(resp.text(60), None, "marked as a stand-in decision");
 }

@@ -1,0 +1,111 @@
+//! A stand-in advice's journal row names its store-and-forward item by id: ids
+//! must never be used again after a restart (the queue drained, its highest id
+//! gone), or a later item's acknowledgement marks another run's advice delivered.
+
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+mod journal_support;
+mod temp_db;
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use codecs::{Message, Mti};
+use switch::config::{Durability, JournalConfig, SecretKey};
+use switch::core::journal::{FinalState, StandInNote};
+use switch::core::StoreOp;
+use switch::store::{open_connection, Store};
+
+use journal_support::record;
+use temp_db::temp_db;
+
+fn config(path: PathBuf) -> JournalConfig {
+    JournalConfig {
+        path,
+        durability: Durability::Strict,
+        pan_key: Some(SecretKey::new(vec![7; 32])),
+        group_commit_max: 64,
+        group_commit_window: Duration::ZERO,
+        cutover_secs: 0,
+    }
+}
+
+const NOW_MS: i64 = 1_795_000_000_000;
+
+fn msg(stan: u32) -> Message {
+    let mut m = Message::new(Mti::REVERSAL_ADVICE);
+    m.set_stan(stan);
+    m.set(7, "1125101010");
+    m.set(32, "940800");
+    m
+}
+
+#[tokio::test]
+async fn an_expired_stand_in_advice_is_never_marked_delivered_by_a_later_item() {
+    let path = temp_db("review18-saf-ids");
+    // Run 1: a stand-in approval, its advice SAF item 1, which expires undelivered.
+    let (store, recovered) = Store::open(&config(path.clone()), NOW_MS).unwrap();
+    assert_eq!(recovered.last_saf_id, 0);
+    let mut r = record(
+        7,
+        "940800",
+        "940810",
+        "000007",
+        "50.00",
+        FinalState::Approved,
+    );
+    r.stand_in = Some(StandInNote {
+        check: "within-limits",
+        entry: Some("e".into()),
+        advice_saf: Some(1),
+    });
+    store.journal(r, NOW_MS);
+    store
+        .apply(
+            StoreOp::SafPush {
+                id: 1,
+                issuer: "940810".into(),
+                msg: msg(1),
+                card: None,
+            },
+            NOW_MS,
+        )
+        .unwrap();
+    store.apply(StoreOp::SafExpired { id: 1 }, NOW_MS).unwrap();
+    store.durable(store.submitted()).await;
+    store.close();
+
+    // Run 2: the queue is empty, so SAF ids start again at 1; item 1 is now an
+    // unrelated reversal, and the issuer acknowledges it.
+    let (store, recovered) = Store::open(&config(path.clone()), NOW_MS + 1000).unwrap();
+    let next_id = recovered.last_saf_id + 1;
+    store
+        .apply(
+            StoreOp::SafPush {
+                id: next_id,
+                issuer: "940810".into(),
+                msg: msg(2),
+                card: None,
+            },
+            NOW_MS + 1000,
+        )
+        .unwrap();
+    store
+        .apply(StoreOp::SafAck { id: next_id }, NOW_MS + 2000)
+        .unwrap();
+    store.durable(store.submitted()).await;
+    store.close();
+
+    let conn = open_connection(&path).unwrap();
+    let delivered: Option<i64> = conn
+        .query_row(
+            "SELECT advice_delivered_ms FROM journal WHERE id = 7",
+            [],
+            |r| r.get(0),
+        )
+        .unwrap();
+    assert_eq!(
+        delivered, None,
+        "the advice expired undelivered; item {next_id} of the next run is another message"
+    );
+}
