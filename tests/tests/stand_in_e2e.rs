@@ -209,6 +209,15 @@ fn assert_stand_in_decline(t: &Told, rc: &str, what: &str) {
     );
 }
 
+/// 91 where stand-in is not allowed: the switch did not stand in.
+fn assert_plain_91(t: &Told, what: &str) {
+    assert_eq!(
+        (t.rc.as_str(), t.auth.as_deref(), t.indicator.as_deref()),
+        ("91", None, None),
+        "{what}: {t:?}"
+    );
+}
+
 /// Processing codes: a purchase, a cash withdrawal, a balance inquiry.
 const PURCHASE: &str = "000000";
 const CASH: &str = "010000";
@@ -317,8 +326,6 @@ async fn issuer_down() {
             "61",
             "past the per-transaction limit",
         ),
-        // A balance inquiry is never approved in stand-in.
-        named(&pan("9408100000066"), 0, BALANCE, "91", "a balance inquiry"),
         // The negative file of national.toml (rules/negative/940810.toml): three
         // hashed cards and a range of 19-digit cards.
         named("9408100000000106", 100, PURCHASE, "41", "a lost card"),
@@ -345,14 +352,19 @@ async fn issuer_down() {
     req.set_mti(Mti::AUTH_REQUEST);
     let authorization = d.expect(req, "00", "an authorization").await;
 
-    // Harbour Trade's foreign-currency card: no stand-in for its product (91),
-    // advised to Harbour Trade (which stays down), not to Morning Star. Only the
-    // Central Bank's and Harbour Trade's terminals take it.
+    // Where stand-in is not allowed the switch does not stand in: 91 as before,
+    // without the indicator, nothing advised. A balance inquiry is never
+    // approved in stand-in; Harbour Trade's foreign-currency card has no
+    // stand-in entry (only the Central Bank's and Harbour Trade's terminals
+    // take it).
+    let balance = d.next(&pan("9408100000066"), 0, BALANCE);
+    let t = ask(&mut d.acq, &balance).await;
+    assert_plain_91(&t, "a balance inquiry");
     let mut acq_central = Peer::connect(sw.listening["central-acquirer"]).await;
     let mut req = purchase(&pan("940831"), CENTRAL_BANK, 1, 1_000);
     req.set(49, "840");
     let t = ask(&mut acq_central, &req).await;
-    assert_stand_in_decline(&t, "91", "a product without stand-in");
+    assert_plain_91(&t, "a product without stand-in");
 
     // Declined before stand-in, as while the issuer is up: Golden Valley's
     // withdrawn legacy card (62), a bad check digit (14) and a currency the
@@ -472,8 +484,8 @@ async fn issuer_down() {
     stans.dedup();
     assert_eq!(stans.len(), advised.len(), "each advice has its own STAN");
     assert!(
-        wait_until(WAIT, || sw.core().saf_depth() == 1).await,
-        "Morning Star's advices delivered; Harbour Trade's is still owed (depth {})",
+        wait_until(WAIT, || sw.core().saf_depth() == 0).await,
+        "Morning Star's advices delivered, none owed to Harbour Trade (depth {})",
         sw.core().saf_depth()
     );
     issuer
