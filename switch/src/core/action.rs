@@ -37,6 +37,12 @@ pub enum Action {
     /// before any later `Send` (or `Close`) of the batch goes out: the answer
     /// to a repeat whose original's changes may still be on their way.
     DurableFence,
+    /// A decision the switch took itself (in stand-in): its journal record and
+    /// advice, handed to the store before this, are kept as the journal's
+    /// durability mode keeps records. Strict: durable before any later `Send`
+    /// (or `Close`) of the batch goes out. Relaxed: not waited for, as an
+    /// answer is not waited for its record (at most one batch behind).
+    DecisionFence,
     /// Close the business day now (0800 with field 70 = 201).
     Cutover,
     /// Ask the security module to translate a PIN block; its answer goes to

@@ -643,6 +643,17 @@ pub(crate) fn late_key(key: &InFlightKey) -> duplicates::DuplicateKey {
     }
 }
 
+/// Lowercase hex of `bytes` (the journal's PAN hash).
+pub(crate) fn hex(bytes: &[u8]) -> String {
+    const DIGITS: &[u8; 16] = b"0123456789abcdef";
+    let mut hex = String::with_capacity(bytes.len() * 2);
+    for b in bytes {
+        hex.push(char::from(DIGITS[usize::from(b >> 4)]));
+        hex.push(char::from(DIGITS[usize::from(b & 0x0F)]));
+    }
+    hex
+}
+
 /// A reply from the switch itself on the link the request came from.
 pub(crate) fn reply(link: LinkId, req: &Message, rc: ResponseCode) -> Actions {
     match answer(req, rc) {
@@ -672,19 +683,17 @@ impl Core {
 
     /// The keyed hash of the PAN `digits`, hex.
     pub(crate) fn pan_hash_of(&self, digits: &[u8]) -> Option<String> {
+        self.pan_tag(digits).map(|tag| hex(&tag))
+    }
+
+    /// HMAC-SHA-256 of the PAN `digits` under the configured key (None: no key).
+    pub(crate) fn pan_tag(&self, digits: &[u8]) -> Option<[u8; 32]> {
         use hmac::Mac;
         let keyed = self.pan_hmac.as_ref()?;
         // The keyed state (the key's inner and outer blocks) is prepared once.
         let mut mac = keyed.clone();
         mac.update(digits);
-        let tag = mac.finalize().into_bytes();
-        const DIGITS: &[u8; 16] = b"0123456789abcdef";
-        let mut hex = String::with_capacity(tag.len() * 2);
-        for b in tag {
-            hex.push(char::from(DIGITS[usize::from(b >> 4)]));
-            hex.push(char::from(DIGITS[usize::from(b & 0x0F)]));
-        }
-        Some(hex)
+        Some(mac.finalize().into_bytes().into())
     }
 
     /// A journal record for `msg` as forwarded/answered, with the PAN's keyed hash:

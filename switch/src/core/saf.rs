@@ -63,16 +63,24 @@ impl OriginalKeys {
         })
     }
 
-    /// A message's own keys (fields 11, 7, 32), in field 90's layout.
+    /// A message's own keys (fields 11, 7, 32), in field 90's layout (7 and 32
+    /// zero-padded on the left), copied in place: one per item queued.
     fn of_message(msg: &Message) -> Option<OriginalKeys> {
-        let f90 = format!(
-            "0000{:06}{:0>10}{:0>11}",
-            msg.stan()?,
-            msg.text(7)?,
-            msg.text(32)?
-        );
-        OriginalKeys::of_field90(f90.as_bytes())
+        Some(OriginalKeys {
+            stan: msg.stan()?,
+            transmission: zero_padded(&msg.get(7)?.bytes())?,
+            acquirer: zero_padded(&msg.get(32)?.bytes())?,
+        })
     }
+}
+
+/// `value` right-aligned in `N` bytes of '0' (None when longer: no field the
+/// spec allows here is).
+fn zero_padded<const N: usize>(value: &[u8]) -> Option<[u8; N]> {
+    let start = N.checked_sub(value.len())?;
+    let mut out = [b'0'; N];
+    out[start..].copy_from_slice(value);
+    Some(out)
 }
 
 /// The originals an item concerns: its own keys (what a later reversal of this

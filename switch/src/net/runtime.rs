@@ -212,6 +212,15 @@ impl Shared {
                         wait_for = wait_for.max(store.submitted());
                     }
                 }
+                Action::DecisionFence => {
+                    if let Some(store) = &self.store {
+                        if strict {
+                            wait_for = wait_for.max(store.submitted());
+                        } else {
+                            store.hold_to_one_batch(store.submitted()).await;
+                        }
+                    }
+                }
                 Action::Cutover => {
                     if let Some(store) = &self.store {
                         let day = store.cutover(unix_ms());

@@ -24,7 +24,9 @@ use super::super::recent::AcquirerKeyRef;
 use super::super::short_text::ShortText;
 use super::super::tokens::payment::TokenUse;
 use super::super::tokens::SecretPan;
-use super::super::{answer, field90, restore_acquirer_keys, Action, Actions, Core, LinkId, Millis};
+use super::super::{
+    answer, field90, hex, restore_acquirer_keys, Action, Actions, Core, LinkId, Millis,
+};
 use super::advice::{advice, AdviceContent};
 use super::usage::UsageKey;
 
@@ -90,7 +92,11 @@ impl Core {
             .flatten()
             .unwrap_or(Decimal::ZERO);
         let currency = toward_issuer.currency().map_or(0, |c| c.numeric);
-        let digest = routing_rules::pan_digest(card);
+        // The card's keyed hash (its usage key and the journal's hash), and its
+        // digest only where a negative file could name it (or no key is set).
+        let tag = self.pan_tag(card);
+        let digest = (tag.is_none() || self.negative.may_hold(&table, case.issuer))
+            .then(|| routing_rules::pan_digest(card));
         let request = StandInRequest {
             pan: card,
             expiry: expiry_of(&toward_issuer),
@@ -98,11 +104,13 @@ impl Core {
             transaction_type,
             amount,
             currency,
-            hot: self.negative.lookup(&table, case.issuer, card, &digest),
+            hot: digest
+                .as_ref()
+                .and_then(|d| self.negative.lookup(&table, case.issuer, card, d)),
             used: Default::default(),
         };
         let key = UsageKey {
-            card: self.usage_card_key(card, &digest),
+            card: tag.or(digest).unwrap_or_default(),
             currency,
             cash: transaction_type == 1,
         };
@@ -138,8 +146,9 @@ impl Core {
             indicator,
             reversed_first: reversed_first.as_deref(),
         });
-        // A reversal of the decision names the advice as the issuer knows it.
-        let advice_mti = msg.mti();
+        // A reversal of the decision names the advice as the issuer knows it: its
+        // MTI, the decision's STAN, the acquirer's 7 and 32, the switch (33).
+        let decision_f90 = field90(&msg);
         // Queued now (its id goes in the journal), handed to the store after the
         // journal record: see the end.
         let mut advised = Vec::with_capacity(1);
@@ -157,23 +166,17 @@ impl Core {
         if decision.approve {
             // A reversal of the approval goes to the issuer after the advice,
             // naming the decision as the issuer knows it.
-            if let (Some(f7), Some(f11)) = (
+            if let (Some(f7), Some(f11), Some(f90)) = (
                 acq_f7.as_deref(),
                 acq_f11.as_deref().and_then(|s| s.parse::<u32>().ok()),
+                decision_f90.as_ref(),
             ) {
-                let f90 = super::super::field90::field90_of(
-                    advice_mti.as_str(),
-                    stan,
-                    f7,
-                    &acquirer,
-                    &self.settings.institution_id,
-                );
                 let key = AcquirerKeyRef {
                     acquirer: &acquirer,
                     stan: f11,
                     transmission: f7,
                 };
-                self.recent.insert_stand_in(key, case.issuer, &f90);
+                self.recent.insert_stand_in(key, case.issuer, f90.as_str());
             }
         }
         self.counters.responses.add(rc);
@@ -215,12 +218,11 @@ impl Core {
                         channel: case.channel,
                         token: None,
                     };
-                    let mut record = self.journal_record(case.request, &entry, rc, state, now);
-                    if let Some(t) = case.token {
-                        record.app = Some(t.app.clone());
-                        // The card's hash, as its payments at terminals have.
-                        record.pan_hash = self.pan_hash_of(card);
-                    }
+                    let mut record = self.completion_record(case.request, &entry, rc, state, now);
+                    // The card's hash (a token payment's too, as its payments
+                    // at terminals have), computed once above.
+                    record.pan_hash = tag.as_ref().map(|t| hex(t));
+                    record.app = case.token.map(|t| t.app.clone());
                     record
                 }
             };
@@ -229,14 +231,14 @@ impl Core {
             record.stand_in = Some(note);
             actions.push(Action::Journal(Box::new(record)));
         }
-        // The record first, then the advice, and both durable before the
-        // acquirer hears of the decision (in relaxed durability too: the day's
-        // usage is rebuilt from the journal, and an advice the journal lacks
-        // would leave the issuer's books and settlement apart). A crash between
-        // the two leaves a decision nobody heard (the acquirer reverses it) and
-        // no advice: never an advice without its record.
+        // The record first, then the advice: a crash between the two leaves a
+        // decision nobody heard (the acquirer reverses it) and no advice, never
+        // an advice without its record. In strict durability both are durable
+        // before the acquirer hears of the decision; in relaxed, as any answer,
+        // it does not wait for them (a crash may lose the last batch, the
+        // operator's choice of that mode).
         actions.append(&mut advised);
-        actions.push(Action::DurableFence);
+        actions.push(Action::DecisionFence);
         let resp = match case.timed_out {
             Some(entry) => answer(&entry.forwarded, rc).map(|mut r| {
                 restore_acquirer_keys(&mut r, entry);

@@ -117,20 +117,6 @@ impl Core {
         (self.stand_in.usage.len(), self.negative.len())
     }
 
-    /// The key a card's usage is counted under: the PAN's keyed hash when the
-    /// switch has the journal's key (as the journal rebuilds it), else its digest.
-    pub(crate) fn usage_card_key(&self, pan: &[u8], digest: &[u8; 32]) -> [u8; 32] {
-        use hmac::Mac;
-        match &self.pan_hmac {
-            Some(keyed) => {
-                let mut mac = keyed.clone();
-                mac.update(pan);
-                mac.finalize().into_bytes().into()
-            }
-            None => *digest,
-        }
-    }
-
     /// Whether the acquirer reversed the request of `entry` (still in flight: its
     /// own timeout was shorter than the switch's), as the recent-originals index
     /// noted when the reversal came.

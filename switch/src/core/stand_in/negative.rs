@@ -51,6 +51,15 @@ impl NegativeUpdates {
         table.negative_file(idx)?.lookup(pan, digest)
     }
 
+    /// Whether a card of `issuer` could be hot at all: it has a negative file, or
+    /// some issuer sent updates (the digest is not computed otherwise).
+    pub(crate) fn may_hold(&self, table: &RoutingTable, issuer: &str) -> bool {
+        !self.entries.is_empty()
+            || table
+                .bank_index(issuer.as_bytes())
+                .is_some_and(|i| table.negative_file(i).is_some())
+    }
+
     /// Whether `issuer` asked for its hot cards to be declined while it is up too
     /// (`apply_when_up` of its `[[negative_file]]`): a scan of the few files,
     /// nothing more, on the normal path.
