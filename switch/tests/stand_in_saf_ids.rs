@@ -109,3 +109,48 @@ async fn an_expired_stand_in_advice_is_never_marked_delivered_by_a_later_item() 
         "the advice expired undelivered; item {next_id} of the next run is another message"
     );
 }
+
+/// A stand-in advice's card survives a restart sealed (the database holds no PAN
+/// digits), comes back in field 2 with the vault's key, and a start without the
+/// key is refused rather than delivering the advice without its card.
+#[tokio::test]
+async fn a_stand_in_advice_keeps_its_card_sealed_across_a_restart() {
+    use switch::core::tokens::SecretPan;
+    use switch::security::KeyMaterial;
+    const PAN: &str = "9408100000004321";
+    let kek =
+        KeyMaterial::from_hex("000102030405060708090A0B0C0D0E0F101112131415161718191A1B1C1D1E1F")
+            .unwrap();
+    let path = temp_db("stand-in-sealed-card");
+    let (store, _) =
+        Store::open_with_vault(&config(path.clone()), &kek, "TEST_KEK", NOW_MS, 0).unwrap();
+    let mut advice = msg(7);
+    advice.set(2, PAN);
+    store
+        .apply(
+            StoreOp::SafPush {
+                id: 1,
+                issuer: "940810".into(),
+                msg: advice,
+                card: Some(SecretPan::new(PAN).unwrap()),
+            },
+            NOW_MS,
+        )
+        .unwrap();
+    store.durable(store.submitted()).await;
+    store.close();
+    let bytes = std::fs::read(&path).unwrap();
+    assert!(
+        !bytes.windows(PAN.len()).any(|w| w == PAN.as_bytes()),
+        "the PAN's digits in the database"
+    );
+    let (_store, recovered) =
+        Store::open_with_vault(&config(path.clone()), &kek, "TEST_KEK", NOW_MS + 1, 0).unwrap();
+    assert_eq!(recovered.saf.len(), 1);
+    assert!(recovered.saf[0].stand_in_advice);
+    assert_eq!(recovered.saf[0].msg.text(2).as_deref(), Some(PAN));
+    drop(_store);
+    let refused = Store::open(&config(path.clone()), NOW_MS + 2);
+    let message = refused.err().map(|e| e.to_string()).unwrap_or_default();
+    assert!(message.contains("sealed"), "{message}");
+}

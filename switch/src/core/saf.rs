@@ -39,6 +39,10 @@ pub struct SafItem {
     pub attempts: u32,
     /// Not before this time (backoff).
     pub next_attempt: Millis,
+    /// The advice of a stand-in decision: the issuer's liability, delivered
+    /// however long it waits (never expired: an approval the acquirer was told
+    /// of and settlement counts must reach the issuer's books).
+    pub stand_in_advice: bool,
 }
 
 /// The keys of an original transaction as field 90 names it: STAN, transmission
@@ -256,6 +260,15 @@ impl SafQueue {
 
     /// Append a message for `issuer`; it is not delivered before [`SafQueue::confirm`].
     pub fn push(&self, issuer: &str, msg: Message, now: Millis) -> u64 {
+        self.push_item(issuer, msg, now, false)
+    }
+
+    /// [`SafQueue::push`] of a stand-in decision's advice (never expired).
+    pub fn push_stand_in_advice(&self, issuer: &str, msg: Message, now: Millis) -> u64 {
+        self.push_item(issuer, msg, now, true)
+    }
+
+    fn push_item(&self, issuer: &str, msg: Message, now: Millis, stand_in_advice: bool) -> u64 {
         let mut g = self.lock();
         g.next_id += 1;
         let id = g.next_id;
@@ -268,6 +281,7 @@ impl SafQueue {
                 waited_before_ms: 0,
                 attempts: 0,
                 next_attempt: now,
+                stand_in_advice,
             },
             false,
         );
@@ -338,17 +352,27 @@ impl SafQueue {
     }
 
     /// Drop items that have waited longer than `expiry` at `now` (counting what
-    /// restored items waited before the start); returns them (for alerts).
+    /// restored items waited before the start), stand-in advices excepted;
+    /// returns them (for alerts).
     pub fn expire(&self, now: Millis, expiry: std::time::Duration) -> Vec<SafItem> {
         let limit = expiry.as_millis() as u64;
         let waited = |i: &SafItem| now.0.saturating_sub(i.queued_at.0) + i.waited_before_ms;
         let mut g = self.lock();
         let mut gone = Vec::new();
         // Each queue is in the order its items were first queued (restored ones,
-        // from before the start, come first): the oldest are at the front.
+        // from before the start, come first): the oldest are at the front, and
+        // the first that has not expired ends the search.
         for q in g.queues.values_mut() {
-            while q.slots.front().is_some_and(|s| waited(&s.item) > limit) {
-                gone.extend(q.remove(0));
+            let mut pos = 0;
+            while let Some(slot) = q.slots.get(pos) {
+                if waited(&slot.item) <= limit {
+                    break;
+                }
+                if slot.item.stand_in_advice {
+                    pos += 1;
+                } else {
+                    gone.extend(q.remove(pos));
+                }
             }
         }
         gone
@@ -388,10 +412,10 @@ impl SafQueue {
         let mut due: Option<u64> = None;
         let mut consider = |t: u64| due = Some(due.map_or(t, |d| d.min(t)));
         for q in g.queues.values() {
-            if let Some(front) = q.slots.front() {
-                // Expired once it has waited more than `limit`.
-                let waited = front.item.waited_before_ms;
-                consider((front.item.queued_at.0 + limit + 1).saturating_sub(waited));
+            // The oldest item that can expire, once it has waited more than `limit`.
+            if let Some(oldest) = q.slots.iter().find(|s| !s.item.stand_in_advice) {
+                let waited = oldest.item.waited_before_ms;
+                consider((oldest.item.queued_at.0 + limit + 1).saturating_sub(waited));
             }
             for slot in q.slots.iter().filter(|s| !s.out && s.stored) {
                 consider(slot.item.next_attempt.0);

@@ -115,7 +115,7 @@ impl Core {
         let stored = without_card_data(msg.clone());
         let mut kept = stored.clone();
         kept.set(2, pan.expose());
-        let id = self.saf.push(issuer, kept, now);
+        let id = self.saf.push_stand_in_advice(issuer, kept, now);
         actions.push(Action::Store(StoreOp::SafPush {
             id,
             issuer: issuer.to_string(),

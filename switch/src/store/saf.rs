@@ -4,8 +4,9 @@
 //! track, PIN block or ICC data): the core queues them that way, and they are
 //! stripped here again so that no caller can store any. The one exception is a
 //! stand-in advice, which the issuer cannot post without the card: its PAN is
-//! kept apart, sealed under the vault's data key (AES-256-GCM, the item's id as
-//! associated data), and put back in the message when the queue is read at start.
+//! kept apart, sealed under the vault's data key (AES-256-GCM, the item's id and
+//! issuer as associated data), and put back in the message when the queue is
+//! read at start.
 
 use crate::core::tokens::SecretPan;
 use crate::core::{without_card_data, StoreOp};
@@ -34,11 +35,12 @@ impl Store {
                     metrics::counter!("switch_saf_not_persisted_total").increment(1);
                     return None;
                 };
+                let card = card.and_then(|pan| self.seal_card(id, &issuer, &pan));
                 Op::SafPush {
                     id,
                     issuer,
                     message: message.to_vec(),
-                    card: card.and_then(|pan| self.seal_card(id, &pan)),
+                    card,
                     queued_ms: unix_ms,
                 }
             }
@@ -65,11 +67,11 @@ impl Store {
     /// A stand-in advice's card sealed for its row; None (logged, counted) without
     /// a vault: the advice is then kept without it and a restart delivers it
     /// without field 2.
-    fn seal_card(&self, id: u64, pan: &SecretPan) -> Option<Vec<u8>> {
+    fn seal_card(&self, id: u64, issuer: &str, pan: &SecretPan) -> Option<Vec<u8>> {
         let sealed = self
             .vault
             .as_ref()
-            .and_then(|v| v.seal(pan.expose().as_bytes(), &card_aad(id)).ok());
+            .and_then(|v| v.seal(pan.expose().as_bytes(), &card_aad(id, issuer)).ok());
         if sealed.is_none() {
             tracing::error!(
                 id,
@@ -81,14 +83,16 @@ impl Store {
     }
 }
 
-/// The associated data of item `id`'s sealed card: a sealed card copied onto
-/// another row does not open.
-fn card_aad(id: u64) -> Vec<u8> {
-    format!("saf {id}").into_bytes()
+/// The associated data of item `id`'s sealed card, owed to `issuer`: a sealed
+/// card copied onto another row, or its row moved to another issuer, does not
+/// open.
+fn card_aad(id: u64, issuer: &str) -> Vec<u8> {
+    format!("saf {id} {issuer}").into_bytes()
 }
 
-/// The card sealed in the row of item `id`, None when it does not open.
-pub(super) fn open_card(vault: &Vault, id: u64, sealed: &[u8]) -> Option<SecretPan> {
-    let plain = vault.unseal(sealed, &card_aad(id))?;
+/// The card sealed in the row of item `id` owed to `issuer`, None when it does
+/// not open.
+pub(super) fn open_card(vault: &Vault, id: u64, issuer: &str, sealed: &[u8]) -> Option<SecretPan> {
+    let plain = vault.unseal(sealed, &card_aad(id, issuer))?;
     std::str::from_utf8(&plain).ok().and_then(SecretPan::new)
 }

@@ -580,8 +580,9 @@ pub fn recover(
                 tracing::error!(id, %issuer, "stored store-and-forward message does not decode; left in the database");
             }
             // A stand-in advice gets its card back.
+            let stand_in_advice = card.is_some();
             if let (Some(m), Some(sealed)) = (msg.as_mut(), card) {
-                match vault.and_then(|v| super::saf::open_card(v, id as u64, &sealed)) {
+                match vault.and_then(|v| super::saf::open_card(v, id as u64, &issuer, &sealed)) {
                     Some(pan) => m.set(2, pan.expose()),
                     None => tracing::error!(id, %issuer, "stand-in advice: its sealed card does not open (no KEK, or another key's); delivered without it"),
                 }
@@ -595,6 +596,7 @@ pub fn recover(
                 waited_before_ms: u64::try_from(now_ms.saturating_sub(queued_ms)).unwrap_or(0),
                 attempts,
                 next_attempt: Millis(0),
+                stand_in_advice,
             })
         })
         .collect();

@@ -149,6 +149,7 @@ fn items_restored_at_start_are_durable_and_delivered_by_the_tick() {
         waited_before_ms: 0,
         attempts: 2,
         next_attempt: Millis(0),
+        stand_in_advice: false,
     };
     h.core.restore_saf(vec![item], 0);
     let out = h.core.on_tick(Millis(10));

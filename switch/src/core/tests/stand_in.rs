@@ -472,3 +472,21 @@ fn where_stand_in_is_not_allowed_nothing_is_advised() {
     );
     assert_eq!(resp.text(60), None, "marked as a stand-in decision");
 }
+
+#[test]
+fn a_stand_in_advice_never_expires_while_other_owed_messages_do() {
+    let h = stand_in_on();
+    h.core.on_link_down(Millis(0), ISS);
+    let decided = h.acquire(Millis(1), purchase_of(1, 1_500));
+    h.stored(Millis(1), &decided);
+    let mut reversal = purchase_of(2, 1_500);
+    reversal.set_mti(Mti::REVERSAL_ADVICE);
+    let owed = h.acquire(Millis(2), reversal);
+    h.stored(Millis(2), &owed);
+    assert_eq!(h.core.saf_depth(), 2);
+    // A day and more later the acquirer's reversal advice has expired (alerted);
+    // the stand-in decision's advice is still owed.
+    h.core.on_tick(Millis(25 * 3_600_000));
+    assert_eq!(h.core.saf_depth(), 1);
+    assert_eq!(h.core.stats().bank("940800").saf_expired, 1);
+}
