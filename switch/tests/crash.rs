@@ -23,7 +23,7 @@ use switch::store::open_connection;
 use switch::store::settlement::settle;
 
 mod switch_process;
-use switch_process::{free_port, wait_for_port, RULES};
+use switch_process::{free_port, wait_for_port, CrashConfig, RULES};
 
 const ACQUIRER: &str = "940810";
 const ISSUER: &str = "940820";
@@ -97,37 +97,17 @@ async fn kill_9_under_load_loses_nothing_and_reverses_once() {
     let config = dir.join("switch.toml");
     std::fs::write(
         &config,
-        format!(
-            r#"
-[switch]
-institution_id = "940000"
-rules = "{RULES}"
-saf_retry_ms = 200
-shutdown_grace_ms = 3000
-
-[journal]
-path = "journal.db"
-durability = "strict"
-pan_key = {{ env = "CRASH_TEST_PAN_KEY" }}
-
-[[link]]
-name = "acquirer"
-role = "acquirer"
-bank = "{ACQUIRER}"
-direction = "listen"
-address = "127.0.0.1:{port}"
-
-[[link]]
-name = "issuer"
-role = "issuer"
-bank = "{ISSUER}"
-direction = "dial"
-address = "{}"
-timeout_ms = 1000
-cash_timeout_ms = 1000
-"#,
-            issuer.addr.unwrap()
-        ),
+        CrashConfig {
+            acquirer: ACQUIRER,
+            acquirer_port: port,
+            issuer: ISSUER,
+            issuer_address: &issuer.addr.unwrap().to_string(),
+            pan_key_var: "CRASH_TEST_PAN_KEY",
+            switch_extra: "saf_retry_ms = 200\nshutdown_grace_ms = 3000",
+            issuer_extra: "timeout_ms = 1000\ncash_timeout_ms = 1000",
+            more: "",
+        }
+        .text(),
     )
     .unwrap();
 

@@ -22,7 +22,7 @@ use tokio::net::TcpStream;
 use tokio_util::codec::Framed;
 
 mod switch_process;
-use switch_process::{free_port, wait_for_port, RULES};
+use switch_process::{free_port, wait_for_port, CrashConfig};
 
 const ACQUIRER: &str = "940810";
 /// The Central Bank: its national debit cards (BIN 940801) have stand-in entry
@@ -127,36 +127,17 @@ async fn run() {
     let config = dir.join("switch.toml");
     std::fs::write(
         &config,
-        format!(
-            r#"
-[switch]
-institution_id = "940000"
-rules = "{RULES}"
-
-[switch.security]
-kek_env = "{KEK_VAR}"
-
-[journal]
-path = "journal.db"
-durability = "strict"
-pan_key = {{ env = "{PAN_KEY_VAR}" }}
-
-[[link]]
-name = "acquirer"
-role = "acquirer"
-bank = "{ACQUIRER}"
-direction = "listen"
-address = "127.0.0.1:{acquirer_port}"
-
-[[link]]
-name = "issuer"
-role = "issuer"
-bank = "{ISSUER}"
-direction = "dial"
-address = "127.0.0.1:{issuer_port}"
-timeout_ms = 2000
-"#
-        ),
+        CrashConfig {
+            acquirer: ACQUIRER,
+            acquirer_port,
+            issuer: ISSUER,
+            issuer_address: &format!("127.0.0.1:{issuer_port}"),
+            pan_key_var: PAN_KEY_VAR,
+            switch_extra: &format!("[switch.security]\nkek_env = \"{KEK_VAR}\""),
+            issuer_extra: "timeout_ms = 2000",
+            more: "",
+        }
+        .text(),
     )
     .unwrap();
     let counted = card("940801000000101");

@@ -7,28 +7,13 @@
 mod journal_support;
 mod temp_db;
 
-use std::path::PathBuf;
-use std::time::Duration;
-
 use codecs::{Message, Mti};
-use switch::config::{Durability, JournalConfig, SecretKey};
 use switch::core::journal::{FinalState, StandInNote};
 use switch::core::StoreOp;
 use switch::store::{open_connection, Store};
 
-use journal_support::record;
+use journal_support::{config, record};
 use temp_db::temp_db;
-
-fn config(path: PathBuf) -> JournalConfig {
-    JournalConfig {
-        path,
-        durability: Durability::Strict,
-        pan_key: Some(SecretKey::new(vec![7; 32])),
-        group_commit_max: 64,
-        group_commit_window: Duration::ZERO,
-        cutover_secs: 0,
-    }
-}
 
 const NOW_MS: i64 = 1_795_000_000_000;
 

@@ -8,13 +8,11 @@
 mod journal_support;
 mod temp_db;
 
-use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
 use codecs::{Message, Mti};
 use rust_decimal::Decimal;
-use switch::config::{Durability, JournalConfig, SecretKey};
 use switch::core::journal::{FinalState, JournalRecord};
 use switch::core::saf::SafQueue;
 use switch::core::{Millis, StoreOp};
@@ -23,19 +21,8 @@ use switch::store::interchange::{Interchange, InterchangeEntry, Payer};
 use switch::store::settlement::{settle, settle_with};
 use switch::store::{open_connection, Store};
 
-use journal_support::record;
+use journal_support::{config, record};
 use temp_db::temp_db;
-
-fn config(path: PathBuf) -> JournalConfig {
-    JournalConfig {
-        path,
-        durability: Durability::Strict,
-        pan_key: Some(SecretKey::new(vec![7; 32])),
-        group_commit_max: 64,
-        group_commit_window: Duration::ZERO,
-        cutover_secs: 0,
-    }
-}
 
 const NOW_MS: i64 = 1_795_000_000_000;
 

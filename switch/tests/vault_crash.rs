@@ -29,7 +29,7 @@ use tokio::net::TcpStream;
 use tokio_util::codec::Framed;
 
 mod switch_process;
-use switch_process::{free_port, wait_for_port, RULES};
+use switch_process::{free_port, wait_for_port, CrashConfig, RULES};
 
 const ACQUIRER: &str = "940810";
 const ISSUER: &str = "940800";
@@ -260,42 +260,19 @@ async fn run() {
     let config = dir.join("switch.toml");
     std::fs::write(
         &config,
-        format!(
-            r#"
-[switch]
-institution_id = "940000"
-rules = "{RULES}"
-
-[switch.security]
-kek_env = "{KEK_VAR}"
-
-[journal]
-path = "journal.db"
-durability = "strict"
-pan_key = {{ env = "{PAN_KEY_VAR}" }}
-
-[[link]]
-name = "acquirer"
-role = "acquirer"
-bank = "{ACQUIRER}"
-direction = "listen"
-address = "127.0.0.1:{acquirer_port}"
-
-[[link]]
-name = "issuer"
-role = "issuer"
-bank = "{ISSUER}"
-direction = "dial"
-address = "{}"
-timeout_ms = 5000
-
-[[token_api]]
-name = "koryo-pay-api"
-app = "koryo-pay"
-address = "127.0.0.1:{api_port}"
-"#,
-            issuer.addr.unwrap()
-        ),
+        CrashConfig {
+            acquirer: ACQUIRER,
+            acquirer_port,
+            issuer: ISSUER,
+            issuer_address: &issuer.addr.unwrap().to_string(),
+            pan_key_var: PAN_KEY_VAR,
+            switch_extra: &format!("[switch.security]\nkek_env = \"{KEK_VAR}\""),
+            issuer_extra: "timeout_ms = 5000",
+            more: &format!(
+                "[[token_api]]\nname = \"koryo-pay-api\"\napp = \"koryo-pay\"\naddress = \"127.0.0.1:{api_port}\""
+            ),
+        }
+        .text(),
     )
     .unwrap();
     let api_addr = format!("127.0.0.1:{api_port}");

@@ -1,12 +1,29 @@
 //! Journal records for the store's tests: an 0200 with a fixed transmission time,
-//! terminal and masked PAN, and the fields a test varies given.
+//! terminal and masked PAN, and the fields a test varies given; and the strict
+//! journal they open.
 
 #![allow(clippy::unwrap_used)] // a test fails by panicking
 
+use std::path::PathBuf;
 use std::str::FromStr;
+use std::time::Duration;
 
 use rust_decimal::Decimal;
+use switch::config::{Durability, JournalConfig, SecretKey};
 use switch::core::journal::{FinalState, JournalRecord};
+
+/// A strict journal at `path` committing at once, with a fixed PAN key.
+#[allow(dead_code)] // not every test file that shares this module opens one
+pub fn config(path: PathBuf) -> JournalConfig {
+    JournalConfig {
+        path,
+        durability: Durability::Strict,
+        pan_key: Some(SecretKey::new(vec![7; 32])),
+        group_commit_max: 64,
+        group_commit_window: Duration::ZERO,
+        cutover_secs: 0,
+    }
+}
 
 /// A financial request (0200, purchase) from `acquirer` to `issuer` in KPW.
 pub fn record(

@@ -4,7 +4,6 @@
 
 use super::*;
 use crate::config::StandInConfig;
-use crate::core::journal::JournalRecord;
 
 /// The national debit card of the harness's purchases (issuer 940800).
 fn card() -> String {
@@ -24,16 +23,6 @@ fn purchase_of(stan: u32, major: u64) -> Message {
     m.set(4, &format!("{:012}", major * 100));
     m.set(14, "2912");
     m
-}
-
-fn records(actions: &[Action]) -> Vec<&JournalRecord> {
-    actions
-        .iter()
-        .filter_map(|a| match a {
-            Action::Journal(r) => Some(&**r),
-            _ => None,
-        })
-        .collect()
 }
 
 /// The SAF pushes of `actions`: (id, message as stored, card kept apart).
