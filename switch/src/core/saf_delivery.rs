@@ -65,15 +65,6 @@ impl Core {
         self.saf.released(issuer, item);
     }
 
-    /// Whether `msg` is the switch's advice of a stand-in decision (it carries
-    /// the indicator).
-    fn is_stand_in_advice(&self, msg: &codecs::Message) -> bool {
-        let config = &self.settings.stand_in;
-        msg.get(config.indicator_field)
-            .is_some_and(|f| *f.bytes() == *config.indicator_value.as_bytes())
-            && msg.mti().class() != codecs::mti::MessageClass::Reversal
-    }
-
     /// Fill the free slots of `issuer`'s usable links with due items.
     pub(crate) fn deliver_saf_to(&self, issuer: &str, now: Millis, actions: &mut Actions) {
         for link in self.links.usable_issuer_links(issuer) {
@@ -160,7 +151,7 @@ impl Core {
         // the decision by it (a repeat is the same decision, posted once). In the
         // rare case that a request on this link holds that STAN now, it waits
         // for the next pass.
-        let stan = match msg.stan().filter(|_| self.is_stand_in_advice(&msg)) {
+        let stan = match msg.stan().filter(|_| item.stand_in_advice) {
             Some(kept) if in_flight(kept) => {
                 link.in_flight.fetch_sub(1, Ordering::Relaxed);
                 self.saf_delivery_lapsed(link.id, issuer, item.id);
