@@ -479,3 +479,43 @@ fn a_stand_in_advice_never_expires_while_other_owed_messages_do() {
     assert_eq!(h.core.saf_depth(), 1);
     assert_eq!(h.core.stats().bank("940800").saf_expired, 1);
 }
+
+#[test]
+fn an_issuer_may_have_its_hot_cards_declined_while_it_is_up() {
+    let path = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../routing-rules/rules/national.toml"
+    );
+    let text = std::fs::read_to_string(path).unwrap();
+    // Morning Star's lost test card of its negative file (rules/negative/940810.toml).
+    let lost = "9408100000000106";
+    for (apply_when_up, forwarded) in [(false, true), (true, false)] {
+        let h = stand_in_on();
+        let text = text.replace(
+            "apply_when_up = false",
+            &format!("apply_when_up = {apply_when_up}"),
+        );
+        let (table, _) = RoutingTable::from_toml(&text, path).unwrap();
+        h.core.routing().replace(table);
+        // Morning Star's host is up and signed on.
+        let signon = one_to(
+            &h.core
+                .on_link_up(Millis(0), 5, link_config(Role::Issuer, "940810")),
+            5,
+        );
+        h.core.on_message(
+            Millis(0),
+            5,
+            answer(&signon, ResponseCode::APPROVED).unwrap(),
+        );
+        let mut buy = purchase_of(1, 100);
+        buy.set(2, lost);
+        let actions = h.acquire(Millis(1), buy);
+        let to_issuer = sends(&actions).iter().any(|(l, _)| *l == 5);
+        assert_eq!(to_issuer, forwarded, "apply_when_up = {apply_when_up}");
+        if !forwarded {
+            assert_eq!(rc(&one_to(&actions, ACQ)), "41");
+            assert_eq!(records(&actions)[0].rule.as_deref(), Some("negative-file"));
+        }
+    }
+}
