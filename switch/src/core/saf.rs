@@ -108,6 +108,9 @@ struct Slot {
     out: bool,
     /// Its push is durable (the driver said so): it may be delivered.
     stored: bool,
+    /// Never expired: a stand-in advice, or an item ordered with one (the
+    /// reversal it follows, a reversal that takes it back).
+    pinned: bool,
 }
 
 /// The queued items holding one original's keys: the oldest, and how many.
@@ -128,6 +131,18 @@ struct IssuerQueue {
 impl IssuerQueue {
     fn push(&mut self, item: SafItem, stored: bool) {
         let keys = ordering_keys(&item.msg);
+        // Items sharing an original with a stand-in advice live as long as it.
+        let mut pinned = item.stand_in_advice;
+        for k in keys.iter().flatten() {
+            if !self.holders.contains_key(k) {
+                continue;
+            }
+            let sharing = self.slots.iter_mut().filter(|s| s.keys.contains(&Some(*k)));
+            for s in sharing {
+                pinned |= s.pinned;
+                s.pinned |= item.stand_in_advice;
+            }
+        }
         for k in keys.iter().flatten() {
             self.holders
                 .entry(*k)
@@ -142,6 +157,7 @@ impl IssuerQueue {
             keys,
             out: false,
             stored,
+            pinned,
         });
     }
 
@@ -368,7 +384,7 @@ impl SafQueue {
                 if waited(&slot.item) <= limit {
                     break;
                 }
-                if slot.item.stand_in_advice {
+                if slot.pinned {
                     pos += 1;
                 } else {
                     gone.extend(q.remove(pos));
@@ -413,7 +429,7 @@ impl SafQueue {
         let mut consider = |t: u64| due = Some(due.map_or(t, |d| d.min(t)));
         for q in g.queues.values() {
             // The oldest item that can expire, once it has waited more than `limit`.
-            if let Some(oldest) = q.slots.iter().find(|s| !s.item.stand_in_advice) {
+            if let Some(oldest) = q.slots.iter().find(|s| !s.pinned) {
                 let waited = oldest.item.waited_before_ms;
                 consider((oldest.item.queued_at.0 + limit + 1).saturating_sub(waited));
             }

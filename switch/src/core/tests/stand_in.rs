@@ -519,3 +519,50 @@ fn an_issuer_may_have_its_hot_cards_declined_while_it_is_up() {
         }
     }
 }
+
+/// REVIEW: an acquirer's reversal of a stand-in approval, owed behind the
+/// advice, must not expire while the advice (never expired) still waits: else the
+/// issuer posts an approval the acquirer holds reversed.
+#[test]
+fn review_the_reversal_of_a_stand_in_approval_does_not_expire_before_its_advice() {
+    let h = stand_in_on();
+    h.core.on_link_down(Millis(0), ISS);
+    let approved = h.acquire(Millis(1), purchase_of(7, 1_500));
+    h.stored(Millis(1), &approved);
+    let mut rev = purchase_of(8, 1_500);
+    rev.set_mti(Mti::REVERSAL_REQUEST);
+    rev.set(
+        90,
+        &format!("0200{:06}{}{:0>11}{:0>11}", 7, "1125103000", "940810", "0"),
+    );
+    let owed = h.acquire(Millis(60_000), rev);
+    assert_eq!(saf_pushes(&owed).len(), 1);
+    h.stored(Millis(60_000), &owed);
+    assert_eq!(h.core.saf_depth(), 2);
+    // The issuer's host stays down for a day and some minutes.
+    h.core.on_tick(Millis(24 * 3_600_000 + 120_000));
+    assert_eq!(
+        h.core.saf_depth(),
+        2,
+        "the advice kept, the reversal that takes it back expired"
+    );
+}
+
+/// REVIEW: after a timeout, the switch's 0420 of the forwarded request
+/// is queued before the advice that names it; it must not expire while the
+/// advice waits, else the advice reaches an issuer that may hold the original.
+#[test]
+fn review_the_timeout_reversal_does_not_expire_before_the_advice_behind_it() {
+    let h = stand_in_on();
+    let _fwd = one_to(&h.acquire(Millis(0), purchase_of(42, 1_500)), ISS);
+    let actions = h.core.on_tick(Millis(10_000));
+    assert_eq!(saf_pushes(&actions).len(), 2);
+    h.core.on_link_down(Millis(10_000), ISS);
+    h.stored(Millis(10_001), &actions);
+    h.core.on_tick(Millis(10_001 + 24 * 3_600_000 + 1_000));
+    assert_eq!(
+        h.core.saf_depth(),
+        2,
+        "the advice kept, the reversal it must follow expired"
+    );
+}
