@@ -380,14 +380,15 @@ impl SafQueue {
         // the first that has not expired ends the search.
         for q in g.queues.values_mut() {
             let mut pos = 0;
+            // Pinned items are passed over whatever their age, as `next_due`
+            // does: the first expirable item decides.
             while let Some(slot) = q.slots.get(pos) {
-                if waited(&slot.item) <= limit {
-                    break;
-                }
                 if slot.pinned {
                     pos += 1;
-                } else {
+                } else if waited(&slot.item) > limit {
                     gone.extend(q.remove(pos));
+                } else {
+                    break;
                 }
             }
         }
