@@ -353,9 +353,14 @@ fn main() -> ExitCode {
                         }
                     }
                     let stand_in = t.stand_in_entries().len();
-                    if stand_in > 0 && c.stand_in.enabled && c.journal.is_some() {
+                    if let (true, true, Some(journal)) =
+                        (stand_in > 0, c.stand_in.enabled, c.journal.as_ref())
+                    {
                         if let Err(e) = switch::store::vault::kek_from_config(&c.security) {
                             println!("warning: {e}: stand-in stays off without it (its advices carry the card, sealed under the vault's key); issuers that cannot answer are declined 91");
+                        }
+                        if journal.durability == switch::config::Durability::Relaxed {
+                            println!("warning: [journal] durability = \"relaxed\": a stand-in decision is answered before its record and advice are durable; a crash can lose the last batch of them (the issuer never told, the card's limits not counting them)");
                         }
                     }
                     print_security(&c);

@@ -156,11 +156,16 @@ impl Recent {
 
     /// Remember a stand-in approval (replacing the request forwarded under the
     /// same keys, if it timed out): `field90` names the decision's advice.
-    pub fn insert_stand_in(&self, key: AcquirerKeyRef<'_>, issuer: &str, field90: &str) {
-        self.put(key, issuer, field90, true);
+    /// Returns whether the acquirer had reversed what it replaces (the check
+    /// and the replacement under one lock: a reversal is seen by exactly one of
+    /// this and the entry it finds).
+    pub fn insert_stand_in(&self, key: AcquirerKeyRef<'_>, issuer: &str, field90: &str) -> bool {
+        self.put(key, issuer, field90, true)
     }
 
-    fn put(&self, key: AcquirerKeyRef<'_>, issuer: &str, field90: &str, stand_in: bool) {
+    /// Insert; returns whether the entry replaced was marked reversed (which
+    /// the new one keeps).
+    fn put(&self, key: AcquirerKeyRef<'_>, issuer: &str, field90: &str, stand_in: bool) -> bool {
         let key = self.fingerprints.of(&key);
         let field90 = match <[u8; FIELD90_LEN]>::try_from(field90.as_bytes()) {
             Ok(inline) => Field90::Inline(inline),
@@ -174,14 +179,23 @@ impl Recent {
             stand_in,
             reversed: false,
         };
-        if shard.map.insert(key, stored).is_none() {
+        let Some(replaced) = shard.map.insert(key, stored) else {
             shard.order.push_back(key);
             while shard.order.len() > shard.capacity {
                 if let Some(old) = shard.order.pop_front() {
                     shard.map.remove(&old);
                 }
             }
+            return false;
+        };
+        // Rare (a stand-in decision replacing its timed-out request): the mark
+        // of a reversal stays.
+        if replaced.reversed {
+            if let Some(s) = shard.map.get_mut(&key) {
+                s.reversed = true;
+            }
         }
+        replaced.reversed
     }
 
     /// Look up an original.
@@ -251,6 +265,18 @@ mod tests {
             field90: F90.into(),
             stand_in: false,
         }
+    }
+
+    #[test]
+    fn a_stand_in_decision_replacing_a_reversed_request_says_so_and_keeps_the_mark() {
+        let r = Recent::new(10);
+        r.insert(key(1), fwd("940810"));
+        assert!(!r.insert_stand_in(key(2).key_ref(), "940810", F90));
+        r.mark_reversed(key(1).key_ref());
+        assert!(r.insert_stand_in(key(1).key_ref(), "940810", F90));
+        assert!(r.is_reversed(key(1).key_ref()));
+        assert!(r.get(&key(1)).expect("kept").stand_in);
+        assert!(!r.is_reversed(key(2).key_ref()));
     }
 
     #[test]

@@ -25,7 +25,7 @@ use super::super::short_text::ShortText;
 use super::super::tokens::payment::TokenUse;
 use super::super::tokens::SecretPan;
 use super::super::{
-    answer, field90, hex, restore_acquirer_keys, Action, Actions, Core, LinkId, Millis,
+    answer, field90, hex, restore_acquirer_keys, reversal_of, Action, Actions, Core, LinkId, Millis,
 };
 use super::advice::{advice, AdviceContent};
 use super::usage::UsageKey;
@@ -149,11 +149,6 @@ impl Core {
         // A reversal of the decision names the advice as the issuer knows it: its
         // MTI, the decision's STAN, the acquirer's 7 and 32, the switch (33).
         let decision_f90 = field90(&msg);
-        // Queued now (its id goes in the journal), handed to the store after the
-        // journal record: see the end.
-        let mut advised = Vec::with_capacity(1);
-        let advice_saf = self.queue_saf_with_card(case.issuer, msg, pan.clone(), now, &mut advised);
-
         // The acquirer's keys: its own message's, or those the entry kept.
         let (acq_f7, acq_f11) = match case.timed_out {
             Some(e) => (
@@ -163,9 +158,13 @@ impl Core {
             None => (case.request.text(7), case.request.text(11)),
         };
         let acquirer = case.request.text(32).unwrap_or_default();
+        // A later reversal of the approval goes to the issuer after the advice,
+        // naming the decision as the issuer knows it. One that reached the
+        // forwarded request while this timeout was being decided (it found the
+        // original before this entry replaced it) is owed here: after the
+        // advice, so that the issuer ends with neither.
+        let mut reversed_meanwhile = false;
         if decision.approve {
-            // A reversal of the approval goes to the issuer after the advice,
-            // naming the decision as the issuer knows it.
             if let (Some(f7), Some(f11), Some(f90)) = (
                 acq_f7.as_deref(),
                 acq_f11.as_deref().and_then(|s| s.parse::<u32>().ok()),
@@ -176,8 +175,17 @@ impl Core {
                     stan: f11,
                     transmission: f7,
                 };
-                self.recent.insert_stand_in(key, case.issuer, f90.as_str());
+                reversed_meanwhile = self.recent.insert_stand_in(key, case.issuer, f90.as_str());
             }
+        }
+        let owed_reversal = reversed_meanwhile.then(|| reversal_of(&msg)).flatten();
+        // Queued now (its id goes in the journal), handed to the store after the
+        // journal record: see the end.
+        let mut advised = Vec::with_capacity(1);
+        let advice_saf = self.queue_saf_with_card(case.issuer, msg, pan.clone(), now, &mut advised);
+        if let Some(rev) = owed_reversal {
+            tracing::info!(issuer = case.issuer, "stand-in approval reversed by the acquirer meanwhile: its reversal owed after the advice");
+            self.queue_saf(case.issuer, rev, now, &mut advised);
         }
         self.counters.responses.add(rc);
         self.counters.stand_in(case.issuer, decision.approve);

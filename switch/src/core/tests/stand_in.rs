@@ -524,7 +524,7 @@ fn an_issuer_may_have_its_hot_cards_declined_while_it_is_up() {
 /// advice, must not expire while the advice (never expired) still waits: else the
 /// issuer posts an approval the acquirer holds reversed.
 #[test]
-fn review_the_reversal_of_a_stand_in_approval_does_not_expire_before_its_advice() {
+fn the_reversal_of_a_stand_in_approval_does_not_expire_before_its_advice() {
     let h = stand_in_on();
     h.core.on_link_down(Millis(0), ISS);
     let approved = h.acquire(Millis(1), purchase_of(7, 1_500));
@@ -552,7 +552,7 @@ fn review_the_reversal_of_a_stand_in_approval_does_not_expire_before_its_advice(
 /// is queued before the advice that names it; it must not expire while the
 /// advice waits, else the advice reaches an issuer that may hold the original.
 #[test]
-fn review_the_timeout_reversal_does_not_expire_before_the_advice_behind_it() {
+fn the_timeout_reversal_does_not_expire_before_the_advice_behind_it() {
     let h = stand_in_on();
     let _fwd = one_to(&h.acquire(Millis(0), purchase_of(42, 1_500)), ISS);
     let actions = h.core.on_tick(Millis(10_000));
@@ -564,5 +564,45 @@ fn review_the_timeout_reversal_does_not_expire_before_the_advice_behind_it() {
         h.core.saf_depth(),
         2,
         "the advice kept, the reversal it must follow expired"
+    );
+}
+
+#[test]
+fn a_reversal_that_reached_the_request_while_its_timeout_was_decided_is_owed_after_the_advice() {
+    let h = stand_in_on();
+    let fwd = one_to(&h.acquire(Millis(0), purchase_of(42, 1_500)), ISS);
+    let key = inflight::InFlightKey {
+        link: ISS,
+        class: 2,
+        stan: fwd.stan().unwrap(),
+    };
+    let entry = h.core.inflight.take(&key).expect("in flight");
+    // The acquirer's reversal found the forwarded request (and marked it) after
+    // the timeout had looked, before the decision replaced it.
+    h.core.recent.mark_reversed(recent::AcquirerKeyRef {
+        acquirer: "940810",
+        stan: 42,
+        transmission: "1125103000",
+    });
+    let mut actions = Vec::new();
+    let case = crate::core::stand_in::decide::StandInCase {
+        acquirer_link: ACQ,
+        request: &entry.forwarded,
+        issuer: &entry.issuer,
+        rule: None,
+        channel: entry.channel,
+        token: None,
+        timed_out: Some(&entry),
+    };
+    assert!(h.core.stand_in(Millis(10_000), case, &mut actions));
+    let pushes = saf_pushes(&actions);
+    assert_eq!(pushes.len(), 2, "the advice, then its reversal");
+    let (advice, reversal) = (&pushes[0].1, &pushes[1].1);
+    assert_eq!(advice.mti().as_str(), "0220");
+    assert_eq!(reversal.mti(), Mti::REVERSAL_ADVICE);
+    assert_eq!(
+        reversal.text(90).as_deref(),
+        field90(advice).as_ref().map(|f| f.as_str()),
+        "the reversal names the advice"
     );
 }
