@@ -160,6 +160,9 @@ pub struct Core {
     pub(crate) next_txn: AtomicU64,
     /// STAN sequences by link name (see [`links::Link`]).
     pub(crate) stans: dashmap::DashMap<String, Arc<std::sync::atomic::AtomicU32>>,
+    /// Per issuer bank, the last STAN the journal shows the previous run used
+    /// toward it: its links' sequences go on past it ([`Core::continue_stans_after`]).
+    stan_floors: dashmap::DashMap<String, u32>,
     /// Requests waiting for the security module's PIN translation.
     pub(crate) pins: pin_pending::PendingPins,
     /// When the driver's timer is set to wake (see [`timer`]).
@@ -215,6 +218,7 @@ impl Core {
             recent: Recent::new(settings.recent_capacity),
             next_txn: AtomicU64::new(settings.first_txn_id.max(1)),
             stans: dashmap::DashMap::new(),
+            stan_floors: dashmap::DashMap::new(),
             settings,
             routing,
             links: Links::default(),
@@ -302,6 +306,14 @@ impl Core {
         self.links.get(id).is_some_and(|l| l.usable())
     }
 
+    /// The journal shows `last` as the last STAN the previous run used toward
+    /// `issuer`: that bank's links, when they come up, number on from past it
+    /// (by [`STAN_MARGIN`], for what the run used after its last record), so an
+    /// issuer does not see the STANs of the minutes before a restart again.
+    pub fn continue_stans_after(&self, issuer: &str, last: u32) {
+        self.stan_floors.entry(issuer.to_string()).or_insert(last);
+    }
+
     /// A connection came up. Issuer links get a sign-on.
     pub fn on_link_up(&self, now: Millis, id: LinkId, config: Arc<LinkConfig>) -> Actions {
         let role = config.role;
@@ -309,8 +321,13 @@ impl Core {
             .stans
             .entry(config.name.clone())
             .or_insert_with(|| {
-                // Start where a restart is unlikely to meet the last run's STANs.
-                let first = (self.settings.epoch_unix_ms / 1000 % 999_999) as u32 + 1;
+                // Past the last run's STANs toward this bank when the journal
+                // knows them; else from the epoch second, where a restart is
+                // unlikely to meet them.
+                let first = match self.stan_floors.get(config.bank.as_str()) {
+                    Some(last) => next_stan_after(*last, STAN_MARGIN),
+                    None => (self.settings.epoch_unix_ms / 1000 % 999_999) as u32 + 1,
+                };
                 Arc::new(std::sync::atomic::AtomicU32::new(first))
             })
             .clone();
@@ -641,6 +658,16 @@ pub(crate) fn late_key(key: &InFlightKey) -> duplicates::DuplicateKey {
         stan: key.stan.to_string(),
         terminal: String::new(),
     }
+}
+
+/// How far past the last journaled STAN a restarted switch starts numbering:
+/// more than the requests, echoes and store-and-forward deliveries a run can send
+/// after its last record reaches the journal.
+pub const STAN_MARGIN: u32 = 10_000;
+
+/// The STAN `margin` after `last`, within 1..=999999 (wrapping).
+fn next_stan_after(last: u32, margin: u32) -> u32 {
+    ((u64::from(last) + u64::from(margin)).saturating_sub(1) % 999_999) as u32 + 1
 }
 
 /// Lowercase hex of `bytes` (the journal's PAN hash).

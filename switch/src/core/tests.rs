@@ -442,6 +442,31 @@ fn reversals_repeat_as_0421_until_acknowledged() {
 }
 
 #[test]
+fn after_a_restart_an_issuers_links_number_on_past_the_journals_last_stan() {
+    let core = Core::new(
+        CoreSettings::default(),
+        Arc::new(SharedRoutingTable::new(national())),
+    );
+    core.continue_stans_after("940800", 500_000);
+    core.continue_stans_after("940810", 995_000);
+    // A later (older) row of the same issuer changes nothing: the newest comes first.
+    core.continue_stans_after("940800", 7);
+    let signon_stan = |id: LinkId, bank: &str| {
+        one_to(
+            &core.on_link_up(Millis(0), id, link_config(Role::Issuer, bank)),
+            id,
+        )
+        .stan()
+        .unwrap()
+    };
+    assert_eq!(signon_stan(2, "940800"), 500_000 + STAN_MARGIN);
+    // Past 999999 the numbering wraps to 1.
+    assert_eq!(signon_stan(3, "940810"), 995_000 + STAN_MARGIN - 999_999);
+    // A bank the journal says nothing of starts from the epoch second.
+    assert_eq!(signon_stan(4, "940820"), 1);
+}
+
+#[test]
 fn stan_wraps_around_and_skips_values_in_flight() {
     let h = Harness::new();
     let link = h.core.links.get(ISS).unwrap();

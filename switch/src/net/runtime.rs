@@ -547,6 +547,11 @@ impl RunningSwitch {
         for f in remembered.iter().rev() {
             core.remember_forwarded(f);
         }
+        // Newest first: each issuer's last STAN from its links' sequence (a
+        // stand-in decision's comes from another).
+        for f in remembered.iter().filter(|f| !f.stand_in) {
+            core.continue_stans_after(&f.issuer, f.switch_stan);
+        }
         let (stop, _) = watch::channel(false);
         let added_latency = super::added_latency::AddedLatency::new()?;
         let (saf_durable, durable_saf) = mpsc::unbounded_channel();
