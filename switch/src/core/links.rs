@@ -64,6 +64,14 @@ pub struct Link {
     pub(crate) counters: Arc<BankCounters>,
 }
 
+/// Take the STAN a sequence holds and advance it (1-999999, wrapping).
+pub(crate) fn take_stan(seq: &AtomicU32) -> u32 {
+    seq.fetch_update(Ordering::Relaxed, Ordering::Relaxed, |s| {
+        Some(if s >= 999_999 { 1 } else { s + 1 })
+    })
+    .unwrap_or(1)
+}
+
 impl Link {
     /// A new link, not yet signed on.
     pub(crate) fn new(
@@ -95,12 +103,7 @@ impl Link {
     /// The next STAN (1-999999, wrapping) for which `taken` is false.
     pub fn next_stan(&self, taken: impl Fn(u32) -> bool) -> u32 {
         loop {
-            let s = self
-                .stan
-                .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |s| {
-                    Some(if s >= 999_999 { 1 } else { s + 1 })
-                })
-                .unwrap_or(1);
+            let s = take_stan(&self.stan);
             if !taken(s) {
                 return s;
             }

@@ -88,6 +88,12 @@ pub struct CoreStats {
     pub tokens: usize,
     /// Tokens issued since start (`switch_tokens_issued_total`).
     pub tokens_issued: u64,
+    /// Cards with stand-in approvals in the business day
+    /// (`switch_stand_in_cards`).
+    pub stand_in_cards: usize,
+    /// Negative-file updates the issuers sent, deletions included
+    /// (`switch_negative_file_updates`).
+    pub negative_file_updates: usize,
 }
 
 impl CoreStats {
@@ -198,6 +204,8 @@ impl Core {
             saf_unconfirmed: self.saf.unconfirmed(),
             tokens: self.tokens.len(),
             tokens_issued: load(&c.tokens_issued),
+            stand_in_cards: self.stand_in.usage.len(),
+            negative_file_updates: self.negative.len(),
         }
     }
 

@@ -37,6 +37,8 @@ impl Publisher {
         metrics::gauge!("switch_saf_outstanding").set(stats.saf_outstanding as f64);
         metrics::gauge!("switch_saf_unconfirmed").set(stats.saf_unconfirmed as f64);
         metrics::gauge!("switch_tokens").set(stats.tokens as f64);
+        metrics::gauge!("switch_stand_in_cards").set(stats.stand_in_cards as f64);
+        metrics::gauge!("switch_negative_file_updates").set(stats.negative_file_updates as f64);
         metrics::counter!("switch_tokens_issued_total").absolute(stats.tokens_issued);
         for (issuer, samples) in core.take_issuer_latencies() {
             let histogram =

@@ -48,24 +48,14 @@ impl StandInState {
         let second = (epoch_unix_ms / 1000 % u64::from(MAX_STAN)) as u32;
         StandInState {
             usage: UsageBook::default(),
-            stan: AtomicU32::new((second + MAX_STAN / 2) % MAX_STAN),
+            stan: AtomicU32::new((second + MAX_STAN / 2) % MAX_STAN + 1),
             approvals: AtomicU32::new(second),
         }
     }
 
     /// The next decision's STAN (1..=999999, wrapping).
     pub(crate) fn next_stan(&self) -> u32 {
-        let s = self
-            .stan
-            .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |s| {
-                Some(if s >= MAX_STAN { 1 } else { s + 1 })
-            })
-            .unwrap_or(0);
-        if s >= MAX_STAN {
-            1
-        } else {
-            s + 1
-        }
+        super::links::take_stan(&self.stan)
     }
 
     /// The next authorization code of the range `low..=high`, 6 digits.
@@ -112,11 +102,6 @@ impl Core {
         self.negative.set(issuer, digest, reason);
     }
 
-    /// Cards with stand-in approvals today, and negative-file updates held (gauges).
-    pub fn stand_in_sizes(&self) -> (usize, usize) {
-        (self.stand_in.usage.len(), self.negative.len())
-    }
-
     /// Whether the acquirer reversed the request of `entry` (still in flight: its
     /// own timeout was shorter than the switch's), as the recent-originals index
     /// noted when the reversal came.
@@ -151,7 +136,7 @@ mod tests {
     #[test]
     fn stans_wrap_within_the_range_and_auth_codes_stay_in_theirs() {
         let s = StandInState::seeded(0);
-        s.stan.store(MAX_STAN - 1, Ordering::Relaxed);
+        s.stan.store(MAX_STAN, Ordering::Relaxed);
         assert_eq!(s.next_stan(), MAX_STAN);
         assert_eq!(s.next_stan(), 1);
         let codes: Vec<String> = (0..5).map(|_| s.next_auth_code(900_000, 900_002)).collect();

@@ -7,17 +7,26 @@
 use dashmap::DashMap;
 use routing_rules::{HotReason, RoutingTable};
 
-/// The issuers' updates: (issuer, digest) to the card's reason, or None where
-/// the issuer took the card off its file.
+/// The issuers' updates by card digest: for each issuer that sent one, the
+/// card's reason, or None where the issuer took the card off its file (a card
+/// is one issuer's: the list has one entry but for a mistake). Found by the
+/// digest alone, without allocating.
 #[derive(Debug, Default)]
 pub(crate) struct NegativeUpdates {
-    entries: DashMap<(Box<str>, [u8; 32]), Option<HotReason>>,
+    entries: DashMap<[u8; 32], Vec<IssuerUpdate>>,
 }
+
+/// One issuer's update of a card: the reason, or None where it was deleted.
+type IssuerUpdate = (Box<str>, Option<HotReason>);
 
 impl NegativeUpdates {
     /// Apply an update (at start: one read back from the store).
     pub(crate) fn set(&self, issuer: &str, digest: [u8; 32], reason: Option<HotReason>) {
-        self.entries.insert((issuer.into(), digest), reason);
+        let mut by_issuer = self.entries.entry(digest).or_default();
+        match by_issuer.iter_mut().find(|(i, _)| &**i == issuer) {
+            Some(entry) => entry.1 = reason,
+            None => by_issuer.push((issuer.into(), reason)),
+        }
     }
 
     /// The update for a card, if the issuer sent one: `Some(None)` is a deletion.
@@ -25,14 +34,16 @@ impl NegativeUpdates {
         if self.entries.is_empty() {
             return None;
         }
-        self.entries
-            .get(&(Box::<str>::from(issuer), *digest))
-            .map(|e| *e)
+        let by_issuer = self.entries.get(digest)?;
+        by_issuer
+            .iter()
+            .find(|(i, _)| &**i == issuer)
+            .map(|(_, reason)| *reason)
     }
 
     /// Updates held (deletions included).
     pub(crate) fn len(&self) -> usize {
-        self.entries.len()
+        self.entries.iter().map(|e| e.len()).sum()
     }
 
     /// Whether card `pan` (digits; `digest` its SHA-256) of `issuer` is hot: the
