@@ -1,5 +1,6 @@
 //! The interbank card switch.
 //!
+//! - [`cluster`]: several nodes on one PostgreSQL database, leases and take-over;
 //! - [`config`]: the TOML configuration, validated with file/entry/problem errors;
 //! - [`error`]: one taxonomy of failures and what each becomes (an answer, a
 //!   dropped message, a closed link, a refusal, a fatal start);
@@ -10,6 +11,7 @@
 //!   security module interface;
 //! - [`token_api`]: the HTTP JSON API of app operators and issuers for tokens.
 
+pub mod cluster;
 pub mod config;
 pub mod core;
 pub mod error;
