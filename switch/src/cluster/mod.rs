@@ -3,6 +3,8 @@
 //! expired. The database side ([`Membership`]) is the PostgreSQL store's; the
 //! lease loop that drives it runs in the node's runtime.
 
+pub mod ids;
+
 use std::future::Future;
 use std::pin::Pin;
 use std::time::Duration;

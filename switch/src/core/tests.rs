@@ -15,6 +15,7 @@ use super::saf::SafQueue;
 use super::*;
 use crate::config::{Direction, LinkConfig, Role};
 
+mod cluster;
 mod pin_answers;
 mod saf_store;
 mod saf_window;

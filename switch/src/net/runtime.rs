@@ -527,6 +527,14 @@ impl RunningSwitch {
             journal.get_or_insert_with(|| Arc::new(StoreJournal::new(opened.clone())));
             store = Some(opened);
         }
+        // A cluster node numbers its transactions, store-and-forward items and
+        // STANs inside its slot's ranges (the store recovered its own highest ids).
+        if let Some(cluster) = &opts.config.cluster {
+            settings.slot = cluster.slot;
+            let last_txn_id = settings.first_txn_id.saturating_sub(1);
+            (settings.first_txn_id, last_saf_id) =
+                crate::cluster::ids::continue_in_slot(cluster.slot, last_txn_id, last_saf_id);
+        }
         // Without a sink (the debug log would be the only reader) the core builds
         // no journal records at all.
         settings.journal = journal.is_some();
