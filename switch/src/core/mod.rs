@@ -33,6 +33,7 @@
 
 pub mod action;
 pub mod advice;
+pub mod claims;
 pub mod counters;
 pub mod duplicates;
 pub(crate) mod field90;
@@ -54,6 +55,7 @@ pub mod short_text;
 pub mod stan_range;
 pub mod stand_in;
 pub mod stats;
+pub mod store_health;
 pub mod store_op;
 pub mod tick;
 pub mod time;
@@ -187,6 +189,13 @@ pub struct Core {
     pub(crate) stand_in: stand_in::StandInState,
     /// The issuers' negative-file updates (0302).
     pub(crate) negative: stand_in::negative::NegativeUpdates,
+    /// Whether the store can make records durable ([`store_health`]).
+    store_available: std::sync::atomic::AtomicBool,
+    /// Requests declined 96 while it could not.
+    store_unavailable_declines: AtomicU64,
+    /// Store-and-forward delivery stopped (a cluster node whose lease lapsed:
+    /// what it owes may be another node's by now).
+    pub(crate) saf_paused: std::sync::atomic::AtomicBool,
 }
 
 /// Response to `req` with `rc`, echoing the fields an acquirer matches on.
@@ -240,6 +249,9 @@ impl Core {
             enrolments: Default::default(),
             stand_in,
             negative: Default::default(),
+            store_available: std::sync::atomic::AtomicBool::new(true),
+            store_unavailable_declines: AtomicU64::new(0),
+            saf_paused: std::sync::atomic::AtomicBool::new(false),
         }
     }
 
