@@ -4,6 +4,7 @@
 //! lease loop that drives it runs in the node's runtime.
 
 pub mod ids;
+pub mod lease;
 
 use std::future::Future;
 use std::pin::Pin;

@@ -446,6 +446,8 @@ pub struct RunningSwitch {
     tasks: JoinSet<()>,
     /// Bound address of each listening link, by link name.
     pub listening: HashMap<String, SocketAddr>,
+    /// The cluster lease loop (cluster mode only), kept to leave on a graceful stop.
+    lease: Option<super::cluster_node::LeaseTask>,
 }
 
 impl RunningSwitch {
@@ -666,10 +668,12 @@ impl RunningSwitch {
             }));
             tasks.spawn(claim_refused_loop(shared.clone(), claims));
         }
+        let lease = super::cluster_node::start_lease(&shared);
         Ok(RunningSwitch {
             shared,
             tasks,
             listening,
+            lease,
         })
     }
 
@@ -734,6 +738,11 @@ impl RunningSwitch {
             h.close.notify_one();
         }
         tokio::time::sleep(Duration::from_millis(50)).await;
+        // Renewed through the drain (another node must not take over a node
+        // still delivering); now the node leaves: nothing for anyone to take.
+        if let Some(lease) = self.lease.take() {
+            lease.leave().await;
+        }
         self.tasks.abort_all();
         while self.tasks.join_next().await.is_some() {}
         if let Some(store) = &shared.store {
