@@ -12,7 +12,7 @@ use codecs::ResponseCode;
 
 use super::inflight::{InFlightKey, Purpose};
 use super::journal::FinalState;
-use super::{answer, restore_acquirer_keys, Action, Actions, Core, Millis};
+use super::{Actions, Core, Millis};
 use crate::config::Role;
 
 impl Core {
@@ -46,26 +46,13 @@ impl Core {
                 link.in_flight.fetch_sub(1, Ordering::Relaxed);
                 tracing::info!(%issuer, stan = switch_stan, "claimed by another node: duplicate transmission");
                 self.counters.responses.add(ResponseCode::DUPLICATE);
-                if self.settings.journal {
-                    let mut record = self.completion_record(
-                        &entry.forwarded,
-                        &entry,
-                        ResponseCode::DUPLICATE,
-                        FinalState::Declined,
-                        now,
-                    );
-                    record.switch_stan = Some(switch_stan);
-                    actions.push(Action::Journal(Box::new(record)));
-                }
-                if let Some(acq) = self.links.get(entry.acquirer_link) {
-                    if let Some(mut resp) = answer(&entry.forwarded, ResponseCode::DUPLICATE) {
-                        restore_acquirer_keys(&mut resp, &entry);
-                        actions.push(Action::Send {
-                            link: acq.id,
-                            msg: resp,
-                        });
-                    }
-                }
+                self.finish_unanswered(
+                    now,
+                    switch_stan,
+                    &entry,
+                    (ResponseCode::DUPLICATE, FinalState::Declined),
+                    &mut actions,
+                );
                 return actions;
             }
         }

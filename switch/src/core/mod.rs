@@ -551,20 +551,35 @@ impl Core {
                 }
             }
         }
+        self.finish_unanswered(
+            now,
+            key.stan,
+            &entry,
+            (ResponseCode::ISSUER_INOPERATIVE, FinalState::TimedOut),
+            actions,
+        );
+    }
+
+    /// A forwarded request ends without the issuer's answer: its journal row
+    /// completed with `outcome` (the switch's STAN kept), its acquirer answered
+    /// with the outcome's code and its own keys.
+    pub(crate) fn finish_unanswered(
+        &self,
+        now: Millis,
+        switch_stan: u32,
+        entry: &inflight::InFlightEntry,
+        outcome: (ResponseCode, FinalState),
+        actions: &mut Actions,
+    ) {
+        let (rc, state) = outcome;
         if self.settings.journal {
-            let mut record = self.completion_record(
-                &entry.forwarded,
-                &entry,
-                ResponseCode::ISSUER_INOPERATIVE,
-                FinalState::TimedOut,
-                now,
-            );
-            record.switch_stan = Some(key.stan);
+            let mut record = self.completion_record(&entry.forwarded, entry, rc, state, now);
+            record.switch_stan = Some(switch_stan);
             actions.push(Action::Journal(Box::new(record)));
         }
         if let Some(acq) = self.links.get(entry.acquirer_link) {
-            if let Some(mut resp) = answer(&entry.forwarded, ResponseCode::ISSUER_INOPERATIVE) {
-                restore_acquirer_keys(&mut resp, &entry);
+            if let Some(mut resp) = answer(&entry.forwarded, rc) {
+                restore_acquirer_keys(&mut resp, entry);
                 actions.push(Action::Send {
                     link: acq.id,
                     msg: resp,

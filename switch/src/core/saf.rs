@@ -45,6 +45,23 @@ pub struct SafItem {
     pub stand_in_advice: bool,
 }
 
+impl SafItem {
+    /// An item owed to `issuer`, never attempted and due at once, with no
+    /// waiting counted before (built so by tests and fakes).
+    pub fn durable(id: u64, issuer: &str, msg: Message) -> SafItem {
+        SafItem {
+            id,
+            issuer: issuer.to_string(),
+            msg,
+            queued_at: Millis(0),
+            waited_before_ms: 0,
+            attempts: 0,
+            next_attempt: Millis(0),
+            stand_in_advice: false,
+        }
+    }
+}
+
 /// The keys of an original transaction as field 90 names it: STAN, transmission
 /// date-time, acquiring institution (zero-padded as in field 90).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]

@@ -15,7 +15,7 @@ use tokio::time::Instant;
 use super::*;
 use crate::cluster::BoxFuture;
 use crate::core::saf::SafItem;
-use crate::core::{CoreSettings, Millis};
+use crate::core::CoreSettings;
 
 const LEASE: Duration = Duration::from_millis(150);
 
@@ -95,16 +95,7 @@ fn dead_node() -> Adopted {
     msg.set(32, "940810");
     Adopted {
         node: "node-b".into(),
-        saf: vec![SafItem {
-            id: (2 << 48) + 1,
-            issuer: "940800".into(),
-            msg,
-            queued_at: Millis(0),
-            waited_before_ms: 0,
-            attempts: 0,
-            next_attempt: Millis(0),
-            stand_in_advice: false,
-        }],
+        saf: vec![SafItem::durable((2 << 48) + 1, "940800", msg)],
         forwarded: Vec::new(),
         reversals_queued: 1,
         epoch: 4,
@@ -132,6 +123,15 @@ fn start(
     (stop, handle)
 }
 
+/// Stop the loop; how it ended (within 2 s).
+async fn stopped(stop: watch::Sender<bool>, handle: tokio::task::JoinHandle<LeaseEnd>) -> LeaseEnd {
+    stop.send(true).expect("the loop listens");
+    tokio::time::timeout(Duration::from_secs(2), handle)
+        .await
+        .expect("stops in time")
+        .expect("no panic")
+}
+
 #[tokio::test]
 async fn take_over_waits_for_two_leases_of_renewals_and_hands_what_it_brings_to_the_core() {
     let fake = Arc::new(FakeMembership::default());
@@ -148,12 +148,7 @@ async fn take_over_waits_for_two_leases_of_renewals_and_hands_what_it_brings_to_
     assert!(fake.renewals.load(Ordering::SeqCst) >= 6);
     until("the adopted queue", || core.saf_depth() == 1).await;
     assert!(!core.saf_paused.load(Ordering::SeqCst));
-    stop.send(true).expect("the loop listens");
-    let end = tokio::time::timeout(Duration::from_secs(2), handle)
-        .await
-        .expect("stops in time")
-        .expect("no panic");
-    assert_eq!(end, LeaseEnd::Stopped);
+    assert_eq!(stopped(stop, handle).await, LeaseEnd::Stopped);
 }
 
 #[tokio::test]
@@ -175,11 +170,7 @@ async fn a_slow_take_over_neither_stops_the_renewals_nor_loses_what_it_brings() 
     assert!(!core.saf_paused.load(Ordering::SeqCst));
     assert_eq!(fake.take_overs.lock().unwrap().len(), 1, "one at a time");
     until("the adopted queue", || core.saf_depth() == 1).await;
-    stop.send(true).expect("the loop listens");
-    tokio::time::timeout(Duration::from_secs(2), handle)
-        .await
-        .expect("stops in time")
-        .expect("no panic");
+    assert_eq!(stopped(stop, handle).await, LeaseEnd::Stopped);
 }
 
 #[tokio::test]
@@ -219,11 +210,7 @@ async fn an_outage_pauses_delivery_once_the_lease_lapses_and_delays_the_next_tak
         "only {:?} after the outage",
         next - up_at
     );
-    stop.send(true).expect("the loop listens");
-    tokio::time::timeout(Duration::from_secs(2), handle)
-        .await
-        .expect("stops in time")
-        .expect("no panic");
+    assert_eq!(stopped(stop, handle).await, LeaseEnd::Stopped);
 }
 
 #[tokio::test]

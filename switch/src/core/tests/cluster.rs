@@ -14,17 +14,6 @@ fn node_of_slot(slot: u8) -> Harness {
     })
 }
 
-/// The records in `actions` handed to the store unheld.
-fn unheld(actions: &[Action]) -> Vec<&crate::core::journal::JournalRecord> {
-    actions
-        .iter()
-        .filter_map(|a| match a {
-            Action::JournalUnheld(r) => Some(&**r),
-            _ => None,
-        })
-        .collect()
-}
-
 #[test]
 fn a_node_forwards_signs_on_and_stands_in_with_stans_of_its_slot_only() {
     let range = StanRange::of_slot(4);
@@ -86,7 +75,7 @@ fn while_the_store_is_unavailable_requests_are_declined_96_at_once_and_not_held(
         journal(&actions).is_empty(),
         "no record the answer waits for"
     );
-    let kept = unheld(&actions);
+    let kept = records_of(&actions, true);
     assert_eq!(kept.len(), 1);
     assert_eq!(
         (kept[0].state, kept[0].response_code.as_str()),
@@ -108,15 +97,19 @@ fn while_the_store_is_unavailable_requests_are_declined_96_at_once_and_not_held(
 }
 
 #[test]
-fn while_the_store_is_unavailable_a_reversal_is_still_forwarded() {
+fn while_the_store_is_unavailable_reversals_and_advices_go_as_before() {
     let h = Harness::new();
-    let orig = purchase(30, "000000");
-    let fwd = one_to(&h.acquire(Millis(0), orig.clone()), ISS);
-    h.core
-        .on_message(Millis(5), ISS, issuer_answer(&fwd, ResponseCode::APPROVED));
+    let (_, advice) = approved_then_reversed(&h);
     h.core.set_store_available(false);
-    let actions = h.acquire(Millis(10), reversal_request(&orig, 30, 31));
-    one_to(&actions, ISS);
+    let request = reversal_request(&purchase(50, "000000"), 50, 52);
+    one_to(&h.acquire(Millis(20), request), ISS);
+    let acked = h.acquire(Millis(30), advice);
+    assert_eq!(rc(&one_to(&acked, ACQ)), "00");
+    assert_eq!(
+        h.saf().depth(),
+        1,
+        "owed to the issuer once the store is back"
+    );
     assert_eq!(h.core.store_unavailable_declines(), 0);
 }
 
@@ -181,16 +174,7 @@ fn owed(id: u64, stan: u32) -> SafItem {
         90,
         &format!("0200{stan:06}1125103000{:0>11}{:0>11}", "940810", ""),
     );
-    SafItem {
-        id,
-        issuer: "940800".into(),
-        msg,
-        queued_at: Millis(0),
-        waited_before_ms: 0,
-        attempts: 0,
-        next_attempt: Millis(0),
-        stand_in_advice: false,
-    }
+    SafItem::durable(id, "940800", msg)
 }
 
 #[test]
