@@ -10,9 +10,10 @@ use std::sync::atomic::Ordering;
 
 use codecs::ResponseCode;
 
-use super::inflight::{InFlightKey, Purpose};
+use super::inflight::{InFlightEntry, InFlightKey, Purpose};
 use super::journal::FinalState;
-use super::{Actions, Core, Millis};
+use super::recent::AcquirerKeyRef;
+use super::{field90, Actions, Core, Millis};
 use crate::config::Role;
 
 impl Core {
@@ -46,6 +47,7 @@ impl Core {
                 link.in_flight.fetch_sub(1, Ordering::Relaxed);
                 tracing::info!(%issuer, stan = switch_stan, "claimed by another node: duplicate transmission");
                 self.counters.responses.add(ResponseCode::DUPLICATE);
+                self.forget_forwarded(&entry);
                 self.finish_unanswered(
                     now,
                     switch_stan,
@@ -58,5 +60,25 @@ impl Core {
         }
         tracing::debug!(%issuer, stan = switch_stan, "claim refused for a request no longer in flight");
         actions
+    }
+
+    /// Forget where a later reversal of `entry`'s request would go: its issuer
+    /// never saw this forward (the node that holds the claim knows the original).
+    fn forget_forwarded(&self, entry: &InFlightEntry) {
+        let acquirer = entry.forwarded.text(32).unwrap_or_default();
+        let stan = entry.acquirer_f11.as_ref().and_then(|s| s.parse().ok());
+        let (Some(f7), Some(stan), Some(f90)) = (
+            entry.acquirer_f7.as_deref(),
+            stan,
+            field90(&entry.forwarded),
+        ) else {
+            return;
+        };
+        let key = AcquirerKeyRef {
+            acquirer: &acquirer,
+            stan,
+            transmission: f7,
+        };
+        self.recent.forget(key, f90.as_str());
     }
 }

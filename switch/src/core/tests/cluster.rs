@@ -158,6 +158,15 @@ fn a_request_claimed_by_another_node_is_answered_94_and_never_reaches_the_issuer
     let tick = h.core.on_tick(Millis(20_000));
     assert!(sends(&tick).is_empty(), "{tick:?}");
     assert_eq!(h.core.saf_depth(), 0);
+    // The forward is forgotten: a reversal of the request does not name, toward
+    // the issuer, a STAN the issuer never saw.
+    let orig = purchase(40, "000000");
+    let reversal = h.acquire(Millis(20_001), reversal_request(&orig, 40, 41));
+    let to_issuer = one_to(&reversal, ISS);
+    assert!(
+        !to_issuer.text(90).unwrap().contains(&format!("{stan:06}")),
+        "{to_issuer:?}"
+    );
 }
 
 /// A reversal owed to the harness's issuer, numbered `id`, for the original
