@@ -36,6 +36,12 @@ struct FakeMembership {
     left: AtomicBool,
 }
 
+impl FakeMembership {
+    fn take_over_count(&self) -> usize {
+        self.take_overs.lock().unwrap().len()
+    }
+}
+
 impl Membership for FakeMembership {
     fn renew(&self) -> BoxFuture<'_, Result<bool, String>> {
         self.renewals.fetch_add(1, Ordering::SeqCst);
@@ -139,10 +145,7 @@ async fn take_over_waits_for_two_leases_of_renewals_and_hands_what_it_brings_to_
     let core = core();
     let started = Instant::now();
     let (stop, handle) = start(&fake, &core);
-    until("a take-over", || {
-        !fake.take_overs.lock().unwrap().is_empty()
-    })
-    .await;
+    until("a take-over", || fake.take_over_count() > 0).await;
     let first = fake.take_overs.lock().unwrap()[0];
     assert!(first >= started + LEASE * 2, "after {:?}", first - started);
     assert!(fake.renewals.load(Ordering::SeqCst) >= 6);
@@ -158,17 +161,14 @@ async fn a_slow_take_over_neither_stops_the_renewals_nor_loses_what_it_brings() 
     fake.to_adopt.lock().unwrap().push_back(dead_node());
     let core = core();
     let (stop, handle) = start(&fake, &core);
-    until("a take-over", || {
-        !fake.take_overs.lock().unwrap().is_empty()
-    })
-    .await;
+    until("a take-over", || fake.take_over_count() > 0).await;
     let renewed = fake.renewals.load(Ordering::SeqCst);
     // Half-way through the take-over: renewed every lease/3 meanwhile (about
     // 3), not held up by it, and no second take-over begun.
     tokio::time::sleep(LEASE).await;
     assert!(fake.renewals.load(Ordering::SeqCst) >= renewed + 2);
     assert!(!core.saf_paused.load(Ordering::SeqCst));
-    assert_eq!(fake.take_overs.lock().unwrap().len(), 1, "one at a time");
+    assert_eq!(fake.take_over_count(), 1, "one at a time");
     until("the adopted queue", || core.saf_depth() == 1).await;
     assert_eq!(stopped(stop, handle).await, LeaseEnd::Stopped);
 }
@@ -178,10 +178,7 @@ async fn an_outage_pauses_delivery_once_the_lease_lapses_and_delays_the_next_tak
     let fake = Arc::new(FakeMembership::default());
     let core = core();
     let (stop, handle) = start(&fake, &core);
-    until("a take-over", || {
-        !fake.take_overs.lock().unwrap().is_empty()
-    })
-    .await;
+    until("a take-over", || fake.take_over_count() > 0).await;
     let down_at = Instant::now();
     fake.down.store(true, Ordering::SeqCst);
     until("the pause", || core.saf_paused.load(Ordering::SeqCst)).await;
@@ -190,10 +187,10 @@ async fn an_outage_pauses_delivery_once_the_lease_lapses_and_delays_the_next_tak
         Instant::now() >= down_at + LEASE - LEASE / 3,
         "paused too early"
     );
-    let taken_before = fake.take_overs.lock().unwrap().len();
+    let taken_before = fake.take_over_count();
     tokio::time::sleep(LEASE).await;
     assert_eq!(
-        fake.take_overs.lock().unwrap().len(),
+        fake.take_over_count(),
         taken_before,
         "no take-over while down"
     );
@@ -201,7 +198,7 @@ async fn an_outage_pauses_delivery_once_the_lease_lapses_and_delays_the_next_tak
     fake.down.store(false, Ordering::SeqCst);
     until("the resume", || !core.saf_paused.load(Ordering::SeqCst)).await;
     until("a take-over after the outage", || {
-        fake.take_overs.lock().unwrap().len() > taken_before
+        fake.take_over_count() > taken_before
     })
     .await;
     let next = fake.take_overs.lock().unwrap()[taken_before];
