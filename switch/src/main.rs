@@ -318,6 +318,20 @@ fn cutover(config: &std::path::Path) -> ExitCode {
     }
 }
 
+/// `check-config`: which node of a cluster this configuration makes (or that
+/// it is a single node).
+fn print_node(c: &Config) {
+    match &c.cluster {
+        Some(n) => println!(
+            "node: {} (slot {}, lease {} ms)",
+            n.node,
+            n.slot,
+            n.lease.as_millis()
+        ),
+        None => println!("node: single (no [cluster])"),
+    }
+}
+
 fn main() -> ExitCode {
     match Cli::parse().command {
         Command::Run { config, tls_dir } => run(&config, tls_dir.as_deref()),
@@ -364,6 +378,7 @@ fn main() -> ExitCode {
                         }
                     }
                     print_security(&c);
+                    print_node(&c);
                     // Deprecated key names; a journal key `switch run` will
                     // refuse to start without.
                     for w in &c.warnings {

@@ -3,6 +3,9 @@
 //! expired. The database side ([`Membership`]) is the PostgreSQL store's; the
 //! lease loop that drives it runs in the node's runtime.
 
+pub mod ids;
+pub mod lease;
+
 use std::future::Future;
 use std::pin::Pin;
 use std::time::Duration;

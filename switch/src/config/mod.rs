@@ -55,6 +55,7 @@ use crate::security::SecurityConfig;
 use crate::store::interchange::Interchange;
 use crate::tls::TlsConfig;
 
+pub mod cluster;
 mod error;
 pub mod journal;
 pub mod link;
@@ -68,6 +69,7 @@ mod tests;
 pub mod token_api;
 mod units;
 
+pub use cluster::ClusterConfig;
 pub use error::{ConfigError, ConfigWarning};
 pub use journal::{
     Durability, JournalConfig, DEFAULT_GROUP_COMMIT_MAX, DEFAULT_RELAXED_GROUP_COMMIT_US,
@@ -93,6 +95,7 @@ use token_api::{validate_token_apis, RawTokenApi, TokenApiContext};
 struct RawConfig {
     switch: RawSwitch,
     journal: Option<RawJournal>,
+    cluster: Option<cluster::RawCluster>,
     settlement: Option<RawSettlement>,
     stand_in: Option<stand_in::RawStandIn>,
     #[serde(default, rename = "link")]
@@ -142,6 +145,8 @@ pub struct Config {
     /// Interchange fees settled with the transactions (`[[settlement.interchange]]`;
     /// empty: none).
     pub interchange: Interchange,
+    /// This switch as a node of a cluster (`[cluster]`); None: a single node.
+    pub cluster: Option<ClusterConfig>,
     /// How stand-in decisions are marked (`[stand_in]`; the issuers' parameters
     /// are in the routing rules).
     pub stand_in: StandInConfig,
@@ -246,6 +251,7 @@ struct Sections<'a> {
     links: Vec<LinkDraft<'a>>,
     token_apis: Vec<TokenApiConfig>,
     journal: Option<JournalDraft<'a>>,
+    cluster: Option<ClusterConfig>,
     interchange: Option<Interchange>,
     stand_in: Option<StandInConfig>,
 }
@@ -289,6 +295,14 @@ impl<'a> Sections<'a> {
             .journal
             .as_ref()
             .and_then(|j| keep(j.validate(file, base), errors));
+        let cluster = raw.cluster.as_ref().and_then(|c| {
+            let validated = c.validate(
+                file,
+                journal.as_ref().map(|j| &j.config),
+                raw.journal.is_some(),
+            );
+            keep(validated, errors)
+        });
         let interchange = match &raw.settlement {
             Some(s) => keep(s.validate(file), errors),
             None => Some(Interchange::default()),
@@ -304,6 +318,7 @@ impl<'a> Sections<'a> {
             links,
             token_apis,
             journal,
+            cluster,
             interchange,
         }
     }
@@ -346,6 +361,7 @@ impl<'a> Sections<'a> {
         Ok(Config {
             stand_in,
             journal,
+            cluster: self.cluster,
             interchange,
             tls: self.tls,
             security,

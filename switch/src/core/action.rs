@@ -27,6 +27,11 @@ pub enum Action {
     },
     /// Record a transaction outcome.
     Journal(Box<JournalRecord>),
+    /// Record a transaction outcome, but let nothing after it wait for the
+    /// record to be durable, whatever the durability mode: the answer of a
+    /// request declined because the store is unavailable
+    /// ([`super::Core::set_store_available`]) must not wait on that store.
+    JournalUnheld(Box<JournalRecord>),
     /// Keep a change of the store-and-forward queue (a push is reported back
     /// with [`super::Core::on_saf_durable`] once durable).
     Store(StoreOp),

@@ -10,6 +10,7 @@ use dashmap::DashMap;
 use super::action::LinkId;
 use super::counters::BankCounters;
 use super::id_hash::IdHasher;
+use super::stan_range::StanRange;
 use super::time::Millis;
 use crate::config::{LinkConfig, Role};
 
@@ -40,6 +41,8 @@ pub struct Link {
     /// by its connections and kept across reconnects, so an issuer never sees a
     /// STAN come round again soon after it went out on an earlier connection.
     stan: Arc<AtomicU32>,
+    /// The range `stan` wraps in (this node's STANs).
+    stan_range: StanRange,
     /// Requests in flight on this link (store-and-forward deliveries included).
     pub in_flight: AtomicUsize,
     /// Store-and-forward deliveries in flight on this link (its SAF window in use).
@@ -64,12 +67,10 @@ pub struct Link {
     pub(crate) counters: Arc<BankCounters>,
 }
 
-/// Take the STAN a sequence holds and advance it (1-999999, wrapping).
-pub(crate) fn take_stan(seq: &AtomicU32) -> u32 {
-    seq.fetch_update(Ordering::Relaxed, Ordering::Relaxed, |s| {
-        Some(if s >= 999_999 { 1 } else { s + 1 })
-    })
-    .unwrap_or(1)
+/// Take the STAN a sequence holds and advance it, wrapping inside `range`
+/// (this node's STANs: 1-999999 for a single node).
+pub(crate) fn take_stan(seq: &AtomicU32, range: StanRange) -> u32 {
+    range.take(seq)
 }
 
 impl Link {
@@ -79,6 +80,7 @@ impl Link {
         config: Arc<LinkConfig>,
         now: Millis,
         stan: Arc<AtomicU32>,
+        stan_range: StanRange,
         counters: Arc<BankCounters>,
     ) -> Link {
         Link {
@@ -88,6 +90,7 @@ impl Link {
             signed_on: AtomicBool::new(false),
             up: AtomicBool::new(true),
             stan,
+            stan_range,
             in_flight: AtomicUsize::new(0),
             saf_in_flight: AtomicUsize::new(0),
             last_received: AtomicU64::new(now.0),
@@ -100,10 +103,10 @@ impl Link {
         }
     }
 
-    /// The next STAN (1-999999, wrapping) for which `taken` is false.
+    /// The next STAN of this node's range (wrapping) for which `taken` is false.
     pub fn next_stan(&self, taken: impl Fn(u32) -> bool) -> u32 {
         loop {
-            let s = take_stan(&self.stan);
+            let s = take_stan(&self.stan, self.stan_range);
             if !taken(s) {
                 return s;
             }

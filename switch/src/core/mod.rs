@@ -33,6 +33,7 @@
 
 pub mod action;
 pub mod advice;
+pub mod claims;
 pub mod counters;
 pub mod duplicates;
 pub(crate) mod field90;
@@ -51,8 +52,10 @@ pub mod saf;
 pub mod saf_delivery;
 pub mod shards;
 pub mod short_text;
+pub mod stan_range;
 pub mod stand_in;
 pub mod stats;
+pub mod store_health;
 pub mod store_op;
 pub mod tick;
 pub mod time;
@@ -117,6 +120,10 @@ pub struct CoreSettings {
     /// Stand in for issuers that cannot answer (`enabled`; otherwise they are
     /// declined 91), marking the decisions so.
     pub stand_in: crate::config::StandInConfig,
+    /// This node's cluster slot (`[cluster] slot`, 1..=15; 0: a single node):
+    /// its STANs toward issuers come from the slot's range
+    /// ([`stan_range::StanRange::of_slot`]).
+    pub slot: u8,
 }
 
 impl Default for CoreSettings {
@@ -139,6 +146,7 @@ impl Default for CoreSettings {
                 enabled: false,
                 ..Default::default()
             },
+            slot: 0,
         }
     }
 }
@@ -163,6 +171,8 @@ pub struct Core {
     /// Per issuer bank, the last STAN the journal shows the previous run used
     /// toward it: its links' sequences go on past it ([`Core::continue_stans_after`]).
     stan_floors: dashmap::DashMap<String, u32>,
+    /// This node's STANs toward issuers (from `settings.slot`).
+    pub(crate) stan_range: stan_range::StanRange,
     /// Requests waiting for the security module's PIN translation.
     pub(crate) pins: pin_pending::PendingPins,
     /// When the driver's timer is set to wake (see [`timer`]).
@@ -179,6 +189,13 @@ pub struct Core {
     pub(crate) stand_in: stand_in::StandInState,
     /// The issuers' negative-file updates (0302).
     pub(crate) negative: stand_in::negative::NegativeUpdates,
+    /// Whether the store can make records durable ([`store_health`]).
+    store_available: std::sync::atomic::AtomicBool,
+    /// Requests declined 96 while it could not.
+    store_unavailable_declines: AtomicU64,
+    /// Store-and-forward delivery stopped (a cluster node whose lease lapsed:
+    /// what it owes may be another node's by now).
+    pub(crate) saf_paused: std::sync::atomic::AtomicBool,
 }
 
 /// Response to `req` with `rc`, echoing the fields an acquirer matches on.
@@ -208,7 +225,8 @@ impl Core {
             .pan_key
             .as_ref()
             .and_then(|key| hmac::Hmac::<sha2::Sha256>::new_from_slice(key.expose()).ok());
-        let stand_in = stand_in::StandInState::seeded(settings.epoch_unix_ms);
+        let stan_range = stan_range::StanRange::of_slot(settings.slot);
+        let stand_in = stand_in::StandInState::seeded(settings.epoch_unix_ms, stan_range);
         Core {
             pan_hmac,
             last_cutover: std::sync::Mutex::new(None),
@@ -219,6 +237,7 @@ impl Core {
             next_txn: AtomicU64::new(settings.first_txn_id.max(1)),
             stans: dashmap::DashMap::new(),
             stan_floors: dashmap::DashMap::new(),
+            stan_range,
             settings,
             routing,
             links: Links::default(),
@@ -230,6 +249,9 @@ impl Core {
             enrolments: Default::default(),
             stand_in,
             negative: Default::default(),
+            store_available: std::sync::atomic::AtomicBool::new(true),
+            store_unavailable_declines: AtomicU64::new(0),
+            saf_paused: std::sync::atomic::AtomicBool::new(false),
         }
     }
 
@@ -324,15 +346,16 @@ impl Core {
                 // Past the last run's STANs toward this bank when the journal
                 // knows them; else from the epoch second, where a restart is
                 // unlikely to meet them.
+                let range = self.stan_range;
                 let first = match self.stan_floors.get(config.bank.as_str()) {
-                    Some(last) => next_stan_after(*last, STAN_MARGIN),
-                    None => (self.settings.epoch_unix_ms / 1000 % 999_999) as u32 + 1,
+                    Some(last) => range.after(*last, STAN_MARGIN),
+                    None => range.seed(self.settings.epoch_unix_ms / 1000),
                 };
                 Arc::new(std::sync::atomic::AtomicU32::new(first))
             })
             .clone();
         let counters = self.counters.bank(&config.bank);
-        let link = Arc::new(Link::new(id, config, now, stan, counters));
+        let link = Arc::new(Link::new(id, config, now, stan, self.stan_range, counters));
         self.links.add(link.clone());
         if role == Role::Issuer {
             return vec![self.network_request(&link, "001", now)];
@@ -528,20 +551,35 @@ impl Core {
                 }
             }
         }
+        self.finish_unanswered(
+            now,
+            key.stan,
+            &entry,
+            (ResponseCode::ISSUER_INOPERATIVE, FinalState::TimedOut),
+            actions,
+        );
+    }
+
+    /// A forwarded request ends without the issuer's answer: its journal row
+    /// completed with `outcome` (the switch's STAN kept), its acquirer answered
+    /// with the outcome's code and its own keys.
+    pub(crate) fn finish_unanswered(
+        &self,
+        now: Millis,
+        switch_stan: u32,
+        entry: &inflight::InFlightEntry,
+        outcome: (ResponseCode, FinalState),
+        actions: &mut Actions,
+    ) {
+        let (rc, state) = outcome;
         if self.settings.journal {
-            let mut record = self.completion_record(
-                &entry.forwarded,
-                &entry,
-                ResponseCode::ISSUER_INOPERATIVE,
-                FinalState::TimedOut,
-                now,
-            );
-            record.switch_stan = Some(key.stan);
+            let mut record = self.completion_record(&entry.forwarded, entry, rc, state, now);
+            record.switch_stan = Some(switch_stan);
             actions.push(Action::Journal(Box::new(record)));
         }
         if let Some(acq) = self.links.get(entry.acquirer_link) {
-            if let Some(mut resp) = answer(&entry.forwarded, ResponseCode::ISSUER_INOPERATIVE) {
-                restore_acquirer_keys(&mut resp, &entry);
+            if let Some(mut resp) = answer(&entry.forwarded, rc) {
+                restore_acquirer_keys(&mut resp, entry);
                 actions.push(Action::Send {
                     link: acq.id,
                     msg: resp,
@@ -664,11 +702,6 @@ pub(crate) fn late_key(key: &InFlightKey) -> duplicates::DuplicateKey {
 /// more than the requests, echoes and store-and-forward deliveries a run can send
 /// after its last record reaches the journal.
 pub const STAN_MARGIN: u32 = 10_000;
-
-/// The STAN `margin` after `last`, within 1..=999999 (wrapping).
-fn next_stan_after(last: u32, margin: u32) -> u32 {
-    ((u64::from(last) + u64::from(margin)).saturating_sub(1) % 999_999) as u32 + 1
-}
 
 /// Lowercase hex of `bytes` (the journal's PAN hash).
 pub(crate) fn hex(bytes: &[u8]) -> String {

@@ -218,6 +218,22 @@ impl Recent {
         })
     }
 
+    /// Forget the original under `key` if it is still the one forwarded with
+    /// `field90` (a forward another cluster node claimed first: the issuer never
+    /// saw it, so a reversal must not name it). Its place in the oldest-first
+    /// queue stays until evicted (rare: one per refused claim).
+    pub fn forget(&self, key: AcquirerKeyRef<'_>, field90: &str) {
+        let key = self.fingerprints.of(&key);
+        let mut shard = self.shards.of(&key);
+        let ours = shard.map.get(&key).is_some_and(|s| match &s.field90 {
+            Field90::Inline(bytes) => bytes.as_slice() == field90.as_bytes(),
+            Field90::Other(text) => **text == *field90,
+        });
+        if ours {
+            shard.map.remove(&key);
+        }
+    }
+
     /// The acquirer reversed the original under `key` (known here).
     pub fn mark_reversed(&self, key: AcquirerKeyRef<'_>) {
         let key = self.fingerprints.of(&key);

@@ -165,6 +165,14 @@ impl Core {
                 token.as_deref(),
             )
         };
+        // The store cannot keep the forward's record (nor, in a cluster, its
+        // claim): 96 now rather than a forward held until the acquirer gives up.
+        if matches!(route.class, 1 | 2)
+            && route.purpose == Purpose::Request
+            && !self.store_available()
+        {
+            return self.unheld(decline(ResponseCode::SYSTEM_MALFUNCTION, route));
+        }
         let issuer_link = match self.pick_issuer_link(&route.issuer) {
             Ok(l) => l,
             Err(rc) => {

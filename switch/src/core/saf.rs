@@ -45,6 +45,23 @@ pub struct SafItem {
     pub stand_in_advice: bool,
 }
 
+impl SafItem {
+    /// An item owed to `issuer`, never attempted and due at once, with no
+    /// waiting counted before (built so by tests and fakes).
+    pub fn durable(id: u64, issuer: &str, msg: Message) -> SafItem {
+        SafItem {
+            id,
+            issuer: issuer.to_string(),
+            msg,
+            queued_at: Millis(0),
+            waited_before_ms: 0,
+            attempts: 0,
+            next_attempt: Millis(0),
+            stand_in_advice: false,
+        }
+    }
+}
+
 /// The keys of an original transaction as field 90 names it: STAN, transmission
 /// date-time, acquiring institution (zero-padded as in field 90).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -146,19 +163,32 @@ impl IssuerQueue {
         for k in keys.iter().flatten() {
             self.holders
                 .entry(*k)
-                .and_modify(|h| h.count += 1)
+                .and_modify(|h| {
+                    h.count += 1;
+                    h.first = h.first.min(item.id);
+                })
                 .or_insert(Holders {
                     first: item.id,
                     count: 1,
                 });
         }
-        self.slots.push_back(Slot {
+        let slot = Slot {
             item,
             keys,
             out: false,
             stored,
             pinned,
-        });
+        };
+        // Ids ascend along the queue. This node's new items come last, except
+        // behind items adopted from another cluster node, whose ids are in that
+        // node's range (possibly above this node's): those are passed over.
+        match self.slots.back() {
+            Some(last) if last.item.id > slot.item.id => {
+                let at = self.slots.partition_point(|s| s.item.id < slot.item.id);
+                self.slots.insert(at, slot);
+            }
+            _ => self.slots.push_back(slot),
+        }
     }
 
     /// Whether an earlier queued item concerns the same original as `slot`.
@@ -188,12 +218,9 @@ impl IssuerQueue {
             if h.count == 0 {
                 self.holders.remove(k);
             } else if h.first == slot.item.id {
-                // Rare (an advice and its reversal both queued): look for the next.
-                let next = self
-                    .slots
-                    .iter()
-                    .skip(pos)
-                    .find(|s| s.keys.contains(&Some(*k)));
+                // Rare (an advice and its reversal both queued): look for the
+                // next, in id order (the lowest id left holding the key).
+                let next = self.slots.iter().find(|s| s.keys.contains(&Some(*k)));
                 if let Some(next) = next {
                     h.first = next.item.id;
                 }
@@ -237,6 +264,22 @@ impl SafQueue {
                 .entry(item.issuer.clone())
                 .or_default()
                 .push(item, true);
+        }
+    }
+
+    /// Add `items` taken over from another cluster node (durable already: the
+    /// take-over moved their rows to this node), each in its place by id. The
+    /// numbering of this node's new items does not move: their ids are in
+    /// another slot's range.
+    pub fn adopt(&self, mut items: Vec<SafItem>) {
+        items.sort_by_key(|i| i.id);
+        let mut g = self.lock();
+        for item in items {
+            let queue = g.queues.entry(item.issuer.clone()).or_default();
+            if queue.position(item.id).is_some() {
+                continue; // adopted twice: the queue has it already
+            }
+            queue.push(item, true);
         }
     }
 

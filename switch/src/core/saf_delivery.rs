@@ -67,6 +67,9 @@ impl Core {
 
     /// Fill the free slots of `issuer`'s usable links with due items.
     pub(crate) fn deliver_saf_to(&self, issuer: &str, now: Millis, actions: &mut Actions) {
+        if self.saf_paused.load(Ordering::Relaxed) {
+            return;
+        }
         for link in self.links.usable_issuer_links(issuer) {
             let reserved = self.reserve_saf_slots(&link);
             if reserved == 0 {

@@ -149,4 +149,24 @@ impl Core {
     pub fn restore_saf(&self, items: Vec<SafItem>, last_id: u64) {
         self.saf.add_restored(items, last_id);
     }
+
+    /// Store-and-forward items taken over from a cluster node whose lease
+    /// expired (durable already, now this node's): queued in id order,
+    /// delivered from the next pass; this node's own numbering goes on as it was.
+    pub fn adopt_saf(&self, items: Vec<SafItem>) {
+        self.saf.adopt(items);
+    }
+
+    /// Stop (true) or resume (false) store-and-forward delivery. A cluster node
+    /// whose lease lapsed stops: another node may be taking its queue over, and
+    /// an item must not reach an issuer from both. Items are still queued, and
+    /// answers to deliveries already out are still taken.
+    pub fn set_saf_paused(&self, paused: bool) {
+        let was = self
+            .saf_paused
+            .swap(paused, std::sync::atomic::Ordering::Relaxed);
+        if was != paused {
+            tracing::warn!(paused, "store-and-forward delivery");
+        }
+    }
 }

@@ -15,6 +15,7 @@ use super::saf::SafQueue;
 use super::*;
 use crate::config::{Direction, LinkConfig, Role};
 
+mod cluster;
 mod pin_answers;
 mod saf_store;
 mod saf_window;
@@ -706,10 +707,17 @@ fn only_the_settlement_agent_cuts_over_and_a_repeat_does_not_cut_over_twice() {
 
 /// The journal records among `actions`.
 fn records(actions: &[Action]) -> Vec<&crate::core::journal::JournalRecord> {
+    records_of(actions, false)
+}
+
+/// The journal records among `actions` that the answer waits for (`unheld`
+/// false) or not ([`Action::JournalUnheld`]).
+fn records_of(actions: &[Action], unheld: bool) -> Vec<&crate::core::journal::JournalRecord> {
     actions
         .iter()
         .filter_map(|a| match a {
-            Action::Journal(r) => Some(&**r),
+            Action::Journal(r) if !unheld => Some(&**r),
+            Action::JournalUnheld(r) if unheld => Some(&**r),
             _ => None,
         })
         .collect()

@@ -43,7 +43,14 @@ impl Core {
         }
         self.expire_pins(now, &mut actions);
         self.deliver_saf(now, &mut actions);
-        for item in self.saf.expire(now, self.settings.saf_expiry) {
+        // While paused (a lapsed cluster lease) the queue may be another node's:
+        // nothing is dropped from it either.
+        let expired = if self.saf_paused.load(Ordering::Relaxed) {
+            Vec::new()
+        } else {
+            self.saf.expire(now, self.settings.saf_expiry)
+        };
+        for item in expired {
             tracing::error!(issuer = %item.issuer, mti = %item.msg.mti(), attempts = item.attempts, "ALERT: store-and-forward message expired undelivered");
             self.counters
                 .bank(&item.issuer)

@@ -29,6 +29,7 @@
 //!   graceful drain and reload.
 
 pub mod added_latency;
+pub(crate) mod cluster_node;
 pub mod connection;
 pub mod dialer;
 pub(crate) mod enrolments;

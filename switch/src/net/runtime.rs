@@ -20,7 +20,7 @@ use super::dialer::TlsDialer;
 use super::listener::TlsListener;
 use super::writer::Outgoing;
 use crate::config::{Config, Direction, Durability, Role};
-use crate::core::journal::JournalRecord;
+use crate::core::journal::{FinalState, JournalRecord};
 use crate::core::saf::SafItem;
 use crate::core::{Action, Actions, Core, CoreSettings, LinkId, Millis};
 use crate::error::{Classify, MessageError, StartError};
@@ -171,27 +171,39 @@ impl Shared {
         let mut wait_for = 0u64;
         // The last store operation of this batch, and the pushes it made.
         let mut stored = 0u64;
+        // The forwarded record the next `Send` (its forward) depends on: in a
+        // cluster, another node may hold the request's claim (see `hold_forward`).
+        let mut claimed: Option<u64> = None;
         let mut pushed = Vec::new();
         let mut confirmed = Vec::new();
         let mut actions = std::collections::VecDeque::from(actions);
         while let Some(action) = actions.pop_front() {
             let held = self.store.as_ref().filter(|_| wait_for > 0);
             match action {
-                Action::Send { link, msg } => match held {
-                    Some(store) => {
-                        if let Some((frames, outgoing)) = self.encode_for(link, msg) {
-                            store.when_durable(wait_for, deliver_when_released(frames, outgoing));
-                        }
-                    }
-                    None => match room {
-                        Room::Wait => self.send(link, msg).await,
-                        Room::Detach => {
+                Action::Send { link, msg } => {
+                    // Only the `Send` right after its record is the forward.
+                    let claim = claimed.take();
+                    match held {
+                        Some(store) => {
                             if let Some((frames, outgoing)) = self.encode_for(link, msg) {
-                                deliver_when_released(frames, outgoing)();
+                                let deliver = deliver_when_released(frames, outgoing);
+                                let work = match claim {
+                                    Some(seq) => hold_forward(store.clone(), seq, deliver),
+                                    None => deliver,
+                                };
+                                store.when_durable(wait_for, work);
                             }
                         }
-                    },
-                },
+                        None => match room {
+                            Room::Wait => self.send(link, msg).await,
+                            Room::Detach => {
+                                if let Some((frames, outgoing)) = self.encode_for(link, msg) {
+                                    deliver_when_released(frames, outgoing)();
+                                }
+                            }
+                        },
+                    }
+                }
                 Action::Store(op) => {
                     let push = op.pushed();
                     // The row's wall-clock time is the driver's: the core has none.
@@ -243,12 +255,20 @@ impl Shared {
                     }
                 }
                 Action::Journal(record) => {
+                    let forwarded = record.state == FinalState::Forwarded;
                     let seq = self.journal.record(*record);
+                    if forwarded && seq > 0 {
+                        claimed = Some(seq);
+                    }
                     if strict {
                         wait_for = wait_for.max(seq);
                     } else if let Some(store) = &self.store {
                         store.hold_to_one_batch(seq).await;
                     }
+                }
+                Action::JournalUnheld(record) => {
+                    // Handed to the store (kept once it is back); nothing waits.
+                    self.journal.record(*record);
                 }
                 Action::EnrolmentDone { request, outcome } => {
                     // The app hears of its token once the token is kept.
@@ -392,6 +412,25 @@ fn deliver_when_released(
     })
 }
 
+/// A forward held for its journal record `seq`, released only if the store did
+/// not refuse the record's cluster claim: another node holds the same request
+/// (the store's refusal hook has told the core, which answers the acquirer 94).
+/// The store records a refusal before the commit's durable mark moves, so it is
+/// known when this runs.
+fn hold_forward(
+    store: Arc<Store>,
+    seq: u64,
+    deliver: crate::store::durable_mark::HeldWork,
+) -> crate::store::durable_mark::HeldWork {
+    Box::new(move || {
+        if store.refused(seq) {
+            tracing::debug!(seq, "forward dropped: another node claimed the request");
+        } else {
+            deliver();
+        }
+    })
+}
+
 /// Whether a batch's `Send`s wait for room on a full link queue (a connection's
 /// own reader: back-pressure on the peer that brought the event) or hand the
 /// message to a task (the switch's own loops, which serve every link).
@@ -407,6 +446,8 @@ pub struct RunningSwitch {
     tasks: JoinSet<()>,
     /// Bound address of each listening link, by link name.
     pub listening: HashMap<String, SocketAddr>,
+    /// The cluster lease loop (cluster mode only), kept to leave on a graceful stop.
+    lease: Option<super::cluster_node::LeaseTask>,
 }
 
 impl RunningSwitch {
@@ -527,6 +568,14 @@ impl RunningSwitch {
             journal.get_or_insert_with(|| Arc::new(StoreJournal::new(opened.clone())));
             store = Some(opened);
         }
+        // A cluster node numbers its transactions, store-and-forward items and
+        // STANs inside its slot's ranges (the store recovered its own highest ids).
+        if let Some(cluster) = &opts.config.cluster {
+            settings.slot = cluster.slot;
+            let last_txn_id = settings.first_txn_id.saturating_sub(1);
+            (settings.first_txn_id, last_saf_id) =
+                crate::cluster::ids::continue_in_slot(cluster.slot, last_txn_id, last_saf_id);
+        }
         // Without a sink (the debug log would be the only reader) the core builds
         // no journal records at all.
         settings.journal = journal.is_some();
@@ -611,10 +660,20 @@ impl RunningSwitch {
         super::token_listeners::serve_all(&shared, &mut tasks, &mut listening)?;
         tasks.spawn(tick_loop(shared.clone()));
         tasks.spawn(saf_durable_loop(shared.clone(), durable_saf));
+        if let Some(store) = &shared.store {
+            let (refused, claims) = mpsc::unbounded_channel();
+            store.set_claim_refused(Box::new(move |_seq, issuer: &str, stan| {
+                // On the writer thread: a send on an unbounded channel, never blocking.
+                let _ = refused.send((issuer.to_string(), stan));
+            }));
+            tasks.spawn(claim_refused_loop(shared.clone(), claims));
+        }
+        let lease = super::cluster_node::start_lease(&shared);
         Ok(RunningSwitch {
             shared,
             tasks,
             listening,
+            lease,
         })
     }
 
@@ -679,6 +738,11 @@ impl RunningSwitch {
             h.close.notify_one();
         }
         tokio::time::sleep(Duration::from_millis(50)).await;
+        // Renewed through the drain (another node must not take over a node
+        // still delivering); now the node leaves: nothing for anyone to take.
+        if let Some(lease) = self.lease.take() {
+            lease.leave().await;
+        }
         self.tasks.abort_all();
         while self.tasks.join_next().await.is_some() {}
         if let Some(store) = &shared.store {
@@ -720,6 +784,18 @@ pub(crate) fn unix_ms() -> i64 {
 async fn saf_durable_loop(shared: Arc<Shared>, mut durable: mpsc::UnboundedReceiver<Vec<u64>>) {
     while let Some(ids) = durable.recv().await {
         let actions = shared.core.on_saf_durable(shared.now(), &ids);
+        shared.execute_detached(actions).await;
+    }
+}
+
+/// Tell the core of requests whose cluster claim the store refused (another
+/// node holds them) and send the 94s that follow.
+async fn claim_refused_loop(
+    shared: Arc<Shared>,
+    mut refused: mpsc::UnboundedReceiver<(String, u32)>,
+) {
+    while let Some((issuer, stan)) = refused.recv().await {
+        let actions = shared.core.on_claim_refused(shared.now(), &issuer, stan);
         shared.execute_detached(actions).await;
     }
 }
@@ -804,6 +880,9 @@ async fn tick_loop(shared: Arc<Shared>) {
     let mut published = Instant::now();
     loop {
         let now = shared.now();
+        if let Some(store) = &shared.store {
+            shared.core.set_store_available(store.available());
+        }
         let actions = shared.core.on_tick(now);
         if !actions.is_empty() {
             shared.execute_detached(actions).await;
@@ -813,6 +892,8 @@ async fn tick_loop(shared: Arc<Shared>) {
             publisher.publish(&shared.core, &shared.added_latency);
             if let Some(store) = &shared.store {
                 metrics::gauge!("switch_store_backlog").set(store.backlog() as f64);
+                metrics::counter!("switch_store_unavailable_declines_total")
+                    .absolute(shared.core.store_unavailable_declines());
                 // Stand-in's per-card limits count within the business day.
                 shared.core.set_business_day(store.business_day(unix_ms()));
             }

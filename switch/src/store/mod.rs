@@ -20,6 +20,7 @@
 //! PostgreSQL backend for several switch nodes can sit behind the same calls.
 
 pub mod business_day;
+mod cluster_stub;
 pub mod commands;
 pub mod durable_mark;
 pub mod interchange;
@@ -81,6 +82,8 @@ pub struct Store {
     /// The token vault's keys; None: opened without the KEK (token changes are
     /// not kept).
     vault: Option<Arc<vault::Vault>>,
+    /// STUB until the pg merge (see `cluster_stub`): the refusal hook, kept.
+    claim_refused: Mutex<Option<cluster_stub::ClaimRefusedHook>>,
 }
 
 /// What the store held at start.
@@ -308,6 +311,7 @@ impl Store {
                 stop_checkpoints: Mutex::new(Some(stop_checkpoints)),
                 path: config.path.clone(),
                 vault,
+                claim_refused: Mutex::new(None),
             },
             recovered,
         ))

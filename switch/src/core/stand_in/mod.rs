@@ -23,10 +23,12 @@ use std::sync::atomic::{AtomicU32, Ordering};
 
 use rust_decimal::Decimal;
 
+use super::stan_range::StanRange;
 use super::{Core, Millis};
 use usage::{UsageBook, UsageKey};
 
-/// The largest STAN.
+/// The largest STAN (the authorization codes' sequence starts from the epoch
+/// second modulo it).
 const MAX_STAN: u32 = 999_999;
 
 /// Stand-in's own state.
@@ -36,26 +38,30 @@ pub(crate) struct StandInState {
     pub(crate) usage: UsageBook,
     /// The STANs of stand-in decisions (the issuer knows a decision by it).
     stan: AtomicU32,
+    /// The range it wraps in (this node's STANs).
+    stan_range: StanRange,
     /// Approvals so far (their authorization codes run through the range).
     approvals: AtomicU32,
 }
 
 impl StandInState {
     /// Start the sequences where a restart is unlikely to meet the last run's:
-    /// from the epoch second, the STANs half the range away from where the issuer
-    /// links' sequences start (see `Core::on_link_up`).
-    pub(crate) fn seeded(epoch_unix_ms: u64) -> StandInState {
-        let second = (epoch_unix_ms / 1000 % u64::from(MAX_STAN)) as u32;
+    /// from the epoch second, the STANs half of `range` away from where the
+    /// issuer links' sequences start (see `Core::on_link_up`).
+    pub(crate) fn seeded(epoch_unix_ms: u64, range: StanRange) -> StandInState {
+        let epoch_second = epoch_unix_ms / 1000;
+        let half = u64::from(range.high() - range.low() + 1) / 2;
         StandInState {
             usage: UsageBook::default(),
-            stan: AtomicU32::new((second + MAX_STAN / 2) % MAX_STAN + 1),
-            approvals: AtomicU32::new(second),
+            stan: AtomicU32::new(range.seed(epoch_second + half)),
+            stan_range: range,
+            approvals: AtomicU32::new((epoch_second % u64::from(MAX_STAN)) as u32),
         }
     }
 
-    /// The next decision's STAN (1..=999999, wrapping).
+    /// The next decision's STAN (in this node's range, wrapping).
     pub(crate) fn next_stan(&self) -> u32 {
-        super::links::take_stan(&self.stan)
+        super::links::take_stan(&self.stan, self.stan_range)
     }
 
     /// The next authorization code of the range `low..=high`, 6 digits.
@@ -135,7 +141,7 @@ mod tests {
 
     #[test]
     fn stans_wrap_within_the_range_and_auth_codes_stay_in_theirs() {
-        let s = StandInState::seeded(0);
+        let s = StandInState::seeded(0, StanRange::default());
         s.stan.store(MAX_STAN, Ordering::Relaxed);
         assert_eq!(s.next_stan(), MAX_STAN);
         assert_eq!(s.next_stan(), 1);

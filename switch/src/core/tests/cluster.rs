@@ -1,0 +1,254 @@
+//! A cluster node's core on virtual time: STANs from its slot's range, 96 at
+//! once while the store is unavailable, 94 for a request another node claimed,
+//! store-and-forward items adopted from a dead node and delivery paused.
+
+use super::*;
+use crate::config::StandInConfig;
+use crate::core::saf::SafItem;
+use crate::core::stan_range::StanRange;
+
+fn node_of_slot(slot: u8) -> Harness {
+    Harness::with_settings(CoreSettings {
+        slot,
+        ..CoreSettings::default()
+    })
+}
+
+#[test]
+fn a_node_forwards_signs_on_and_stands_in_with_stans_of_its_slot_only() {
+    let range = StanRange::of_slot(4);
+    let h = node_of_slot(4);
+    let fwd = one_to(&h.acquire(Millis(1), purchase(11, "000000")), ISS);
+    assert!(range.contains(fwd.stan().unwrap()), "{:?}", fwd.stan());
+    // The sequence wraps inside the range, not at 999999.
+    h.core.links.get(ISS).unwrap().set_next_stan(range.high());
+    let last = one_to(&h.acquire(Millis(2), purchase(12, "000000")), ISS);
+    let first = one_to(&h.acquire(Millis(3), purchase(13, "000000")), ISS);
+    assert_eq!(last.stan(), Some(range.high()));
+    assert_eq!(first.stan(), Some(range.low()));
+    // Another issuer's link signs on inside the range too.
+    let signon = one_to(
+        &h.core
+            .on_link_up(Millis(4), 9, link_config(Role::Issuer, "940810")),
+        9,
+    );
+    assert!(range.contains(signon.stan().unwrap()));
+    // Stand-in decisions number inside it.
+    for _ in 0..3 {
+        assert!(range.contains(h.core.stand_in.next_stan()));
+    }
+}
+
+#[test]
+fn after_a_restart_a_node_numbers_on_inside_its_slot() {
+    let range = StanRange::of_slot(2);
+    let core = Core::new(
+        CoreSettings {
+            slot: 2,
+            ..CoreSettings::default()
+        },
+        Arc::new(SharedRoutingTable::new(national())),
+    );
+    core.continue_stans_after("940800", range.high() - 5);
+    let signon = one_to(
+        &core.on_link_up(Millis(0), 2, link_config(Role::Issuer, "940800")),
+        2,
+    );
+    // Past the range's end it wraps to its start (not to 1, another slot's).
+    assert_eq!(signon.stan(), Some(range.low() + STAN_MARGIN - 6));
+}
+
+#[test]
+fn while_the_store_is_unavailable_requests_are_declined_96_at_once_and_not_held() {
+    let h = Harness::with_settings(CoreSettings {
+        stand_in: StandInConfig::default(),
+        ..CoreSettings::default()
+    });
+    h.core.set_store_available(false);
+    let actions = h.acquire(Millis(1), purchase(21, "000000"));
+    assert_eq!(rc(&one_to(&actions, ACQ)), "96");
+    assert!(
+        sends(&actions).iter().all(|(l, _)| *l != ISS),
+        "never forwarded"
+    );
+    assert!(
+        journal(&actions).is_empty(),
+        "no record the answer waits for"
+    );
+    let kept = records_of(&actions, true);
+    assert_eq!(kept.len(), 1);
+    assert_eq!(
+        (kept[0].state, kept[0].response_code.as_str()),
+        (FinalState::Declined, "96")
+    );
+    assert_eq!(h.core.store_unavailable_declines(), 1);
+    assert_eq!(h.core.in_flight(), 0);
+    // Not stood in for either: the issuer is fine, the store is not.
+    h.core.on_link_down(Millis(2), ISS);
+    let actions = h.acquire(Millis(3), purchase(22, "000000"));
+    assert_eq!(rc(&one_to(&actions, ACQ)), "96");
+    assert_eq!(h.core.saf_depth(), 0, "no advice queued");
+    // Back: forwarded as before.
+    h.up_issuer(ISS, Millis(4));
+    h.core.set_store_available(true);
+    let actions = h.acquire(Millis(5), purchase(23, "000000"));
+    one_to(&actions, ISS);
+    assert_eq!(journal(&actions), [FinalState::Forwarded]);
+}
+
+#[test]
+fn while_the_store_is_unavailable_reversals_and_advices_go_as_before() {
+    let h = Harness::new();
+    let (_, advice) = approved_then_reversed(&h);
+    h.core.set_store_available(false);
+    let request = reversal_request(&purchase(50, "000000"), 50, 52);
+    one_to(&h.acquire(Millis(20), request), ISS);
+    let acked = h.acquire(Millis(30), advice);
+    assert_eq!(rc(&one_to(&acked, ACQ)), "00");
+    assert_eq!(
+        h.saf().depth(),
+        1,
+        "owed to the issuer once the store is back"
+    );
+    assert_eq!(h.core.store_unavailable_declines(), 0);
+}
+
+#[test]
+fn a_request_claimed_by_another_node_is_answered_94_and_never_reaches_the_issuer() {
+    let h = Harness::new();
+    let actions = h.acquire(Millis(1), purchase(40, "000000"));
+    let fwd = one_to(&actions, ISS);
+    let stan = fwd.stan().unwrap();
+    assert_eq!(h.core.in_flight(), 1);
+    // An unknown STAN, or another issuer's: nothing.
+    assert!(h
+        .core
+        .on_claim_refused(Millis(2), "940800", stan + 1)
+        .is_empty());
+    assert!(h
+        .core
+        .on_claim_refused(Millis(2), "940810", stan)
+        .is_empty());
+    let refused = h.core.on_claim_refused(Millis(3), "940800", stan);
+    let resp = one_to(&refused, ACQ);
+    assert_eq!(rc(&resp), "94");
+    assert_eq!(resp.stan(), Some(40), "the acquirer's own STAN");
+    assert!(sends(&refused).iter().all(|(l, _)| *l != ISS));
+    let records = records(&refused);
+    assert_eq!(records.len(), 1);
+    assert_eq!(
+        (
+            records[0].state,
+            records[0].response_code.as_str(),
+            records[0].switch_stan
+        ),
+        (FinalState::Declined, "94", Some(stan))
+    );
+    assert_eq!(h.core.in_flight(), 0);
+    assert_eq!(
+        h.core
+            .links
+            .get(ISS)
+            .unwrap()
+            .in_flight
+            .load(Ordering::Relaxed),
+        0
+    );
+    // Its deadline passes with nothing to time out (no 91, no reversal).
+    let tick = h.core.on_tick(Millis(20_000));
+    assert!(sends(&tick).is_empty(), "{tick:?}");
+    assert_eq!(h.core.saf_depth(), 0);
+    // The forward is forgotten: a reversal of the request does not name, toward
+    // the issuer, a STAN the issuer never saw.
+    let orig = purchase(40, "000000");
+    let reversal = h.acquire(Millis(20_001), reversal_request(&orig, 40, 41));
+    let to_issuer = one_to(&reversal, ISS);
+    assert!(
+        !to_issuer.text(90).unwrap().contains(&format!("{stan:06}")),
+        "{to_issuer:?}"
+    );
+}
+
+/// A reversal owed to the harness's issuer, numbered `id`, for the original
+/// with STAN `stan`.
+fn owed(id: u64, stan: u32) -> SafItem {
+    let mut msg = Message::new(Mti::REVERSAL_ADVICE);
+    msg.set(3, "000000");
+    msg.set(4, "000000150000");
+    msg.set(7, "1125103000");
+    msg.set_stan(stan);
+    msg.set(32, "940810");
+    msg.set(39, "68");
+    msg.set(
+        90,
+        &format!("0200{stan:06}1125103000{:0>11}{:0>11}", "940810", ""),
+    );
+    SafItem::durable(id, "940800", msg)
+}
+
+#[test]
+fn adopted_items_are_delivered_in_id_order_and_the_nodes_own_numbering_goes_on() {
+    let h = node_of_slot(1);
+    let own_base = 1u64 << 48;
+    h.core.restore_saf(Vec::new(), own_base + 5);
+    let time_out = |stan: u32, at: u64| {
+        one_to(&h.acquire(Millis(at), purchase(stan, "000000")), ISS);
+        h.core.on_tick(Millis(at + 10_000))
+    };
+    let first = time_out(50, 0);
+    assert_eq!(pushed(&first), [own_base + 6]);
+    // Slot 3's queue, out of order, adopted while this node's push is not
+    // durable yet: delivered at the next pass, lowest id first.
+    let dead = 3u64 << 48;
+    h.core
+        .adopt_saf(vec![owed(dead + 9, 901), owed(dead + 2, 902)]);
+    let originals = |actions: &[Action]| -> Vec<u32> {
+        sends(actions)
+            .iter()
+            .filter(|(l, m)| *l == ISS && m.mti() == Mti::REVERSAL_ADVICE)
+            .map(|(_, m)| m.text(90).unwrap()[4..10].parse().unwrap())
+            .collect()
+    };
+    assert_eq!(originals(&h.core.on_tick(Millis(10_001))), [902, 901]);
+    // This node's items are numbered after its own, not after the adopted, and
+    // found in the queue when the store confirms them (ids kept in order).
+    assert_eq!(originals(&h.stored(Millis(10_002), &first)).len(), 1);
+    let second = time_out(51, 20_000);
+    assert_eq!(pushed(&second), [own_base + 7]);
+    assert_eq!(originals(&h.stored(Millis(30_001), &second)).len(), 1);
+    assert_eq!(h.core.saf_depth(), 4);
+    // The same adoption twice adds nothing.
+    h.core.adopt_saf(vec![owed(dead + 2, 902)]);
+    assert_eq!(h.core.saf_depth(), 4);
+}
+
+#[test]
+fn while_paused_nothing_is_delivered_nor_expired() {
+    let h = Harness::with_settings(CoreSettings {
+        saf_expiry: Duration::from_secs(60),
+        ..CoreSettings::default()
+    });
+    h.core.adopt_saf(vec![owed(7, 907)]);
+    h.core.set_saf_paused(true);
+    let reversals = |actions: &[Action]| {
+        sends(actions)
+            .into_iter()
+            .filter(|(_, m)| m.mti() == Mti::REVERSAL_ADVICE)
+            .count()
+    };
+    let tick = h.core.on_tick(Millis(1_000));
+    assert_eq!(reversals(&tick), 0, "{tick:?}");
+    let tick = h.core.on_tick(Millis(120_000));
+    assert_eq!(reversals(&tick), 0);
+    assert!(
+        !tick
+            .iter()
+            .any(|a| matches!(a, Action::Store(StoreOp::SafExpired { .. }))),
+        "not expired while paused: {tick:?}"
+    );
+    assert_eq!(h.core.saf_depth(), 1);
+    h.core.set_saf_paused(false);
+    // Resumed: delivered again.
+    let tick = h.core.on_tick(Millis(120_001));
+    assert_eq!(reversals(&tick), 1, "{tick:?}");
+}
