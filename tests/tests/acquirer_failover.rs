@@ -1,0 +1,137 @@
+//! `sim acquirer --connect A,B`: an acquirer given two switch nodes (relays to one
+//! issuer host, see `node_relay`) keeps getting answers through the second within
+//! 2 s when the first is killed mid-run, goes back to the first when the second
+//! fails later, and leaves a node that hangs with its sockets open; every request
+//! gets exactly one outcome, and after the reversals the issuer's books equal
+//! what the acquirer saw approved.
+
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // a test fails by panicking
+
+mod node_relay;
+
+use std::time::Duration;
+
+use simulators::acquirer::execute;
+use simulators::acquirer::report::Report;
+use simulators::issuer::{self, RunningIssuer};
+use tests::{
+    acquirer_options, acquirers_approved, assert_one_outcome_each, bounded, issuer_net,
+    issuer_options, national_table, wait_until,
+};
+use tokio::time::Instant;
+
+use node_relay::RelayNode;
+
+const ISSUER: &str = "940810"; // Morning Star Commercial Bank
+const ACQUIRER: &str = "940830"; // Harbour Trade Bank's host
+/// The failover bound of the issue.
+const FAILOVER: Duration = Duration::from_secs(2);
+/// Answers through a node that show it carries the load (about 10 answers).
+const SOME_ANSWERS: u64 = 1_000;
+
+async fn start_issuer() -> RunningIssuer {
+    issuer::start(issuer_options(ISSUER), &national_table())
+        .await
+        .unwrap_or_else(|e| panic!("issuer: {e}"))
+}
+
+/// Start an open-loop acquirer (200 TPS over 2 links for `secs`) on `nodes`.
+fn start_acquirer(
+    nodes: &[&RelayNode],
+    secs: f64,
+) -> tokio::task::JoinHandle<Result<Report, String>> {
+    let list: Vec<String> = nodes.iter().map(|n| n.addr.to_string()).collect();
+    let mut opts = acquirer_options(nodes[0].addr, ACQUIRER, &[ISSUER], 1, 2, 1, 1000);
+    opts.connect = list.join(",");
+    opts.count = None;
+    opts.concurrency = None;
+    opts.rate = Some(200.0);
+    opts.duration = Some(secs);
+    tokio::spawn(async move { execute(&opts, false).await })
+}
+
+/// Wait until `node` relayed [`SOME_ANSWERS`] more bytes of answers; how long it took.
+async fn answers_through(node: &RelayNode, what: &str) -> Duration {
+    let from = node.answered_bytes();
+    let started = Instant::now();
+    let came = wait_until(FAILOVER, || node.answered_bytes() >= from + SOME_ANSWERS).await;
+    assert!(came, "{what}: no answers within {FAILOVER:?}");
+    started.elapsed()
+}
+
+/// The books: one outcome per request, the issuer's net equal to what the
+/// acquirer saw approved.
+async fn check_books(report: &Report, iss: RunningIssuer, label: &str) {
+    assert_one_outcome_each(report, label);
+    let totals = iss.stop().await.unwrap();
+    let seen = acquirers_approved(&[report], ISSUER);
+    assert!(seen.count > 100, "{label}: approvals: {}", report.to_json());
+    assert_eq!(issuer_net(&totals), seen, "{label}: {}", report.to_json());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn killed_node_fails_over_within_2s_and_back_when_the_second_fails() {
+    bounded(async {
+        let iss = start_issuer().await;
+        let upstream = iss.addr.unwrap();
+        let mut a = RelayNode::start(upstream).await;
+        let mut b = RelayNode::start(upstream).await;
+        let acquirer = start_acquirer(&[&a, &b], 6.0);
+
+        // Every link starts on the first node.
+        answers_through(&a, "first node").await;
+        assert_eq!(b.answered_bytes(), 0, "nothing through the second yet");
+        tokio::time::sleep(Duration::from_millis(800)).await;
+
+        a.kill().await;
+        let over = answers_through(&b, "after the first node was killed").await;
+        eprintln!("failed over to the second node in {over:?}");
+
+        tokio::time::sleep(Duration::from_millis(800)).await;
+        a.revive().await;
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        b.kill().await;
+        let back = answers_through(&a, "after the second node was killed").await;
+        eprintln!("back on the first node in {back:?}");
+
+        let report = acquirer.await.unwrap().unwrap();
+        eprintln!("{}", report.to_text());
+        let s = &report.stats;
+        // Each of the 2 links: first -> second, second -> first.
+        assert_eq!(s.failovers, 4, "{}", report.to_json());
+        assert_eq!(s.disconnects, 4, "{}", report.to_json());
+        let by_node: Vec<u64> = report.answered_by_peer().map(|(_, n)| n).collect();
+        assert!(
+            by_node.iter().all(|&n| n > 50),
+            "answers by node {by_node:?}"
+        );
+        assert_eq!(by_node.iter().sum::<u64>(), s.answered);
+        check_books(&report, iss, "kill and back").await;
+    })
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_hung_node_is_left_within_2s() {
+    bounded(async {
+        let iss = start_issuer().await;
+        let upstream = iss.addr.unwrap();
+        let mut a = RelayNode::start(upstream).await;
+        let b = RelayNode::start(upstream).await;
+        let acquirer = start_acquirer(&[&a, &b], 3.0);
+
+        answers_through(&a, "first node").await;
+        tokio::time::sleep(Duration::from_millis(500)).await;
+        // Sockets stay open, nothing moves: only the silence tells.
+        a.freeze();
+        let over = answers_through(&b, "after the first node hung").await;
+        eprintln!("left the hung node in {over:?}");
+
+        let report = acquirer.await.unwrap().unwrap();
+        a.kill().await;
+        eprintln!("{}", report.to_text());
+        assert_eq!(report.stats.failovers, 2, "{}", report.to_json());
+        check_books(&report, iss, "hung node").await;
+    })
+    .await;
+}
