@@ -30,6 +30,7 @@ pub mod finals;
 pub mod ledger;
 pub mod memory;
 pub mod outage;
+pub mod postgres;
 pub mod settlement;
 pub mod soak;
 pub mod stand_in;
