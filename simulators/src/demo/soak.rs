@@ -155,6 +155,8 @@ pub async fn run(args: SoakArgs) -> Result<(), String> {
         qr_share: 0.0,
         app_cards: 0,
         issuer_outage: Vec::new(),
+        cluster: None,
+        postgres: None,
     };
     let variation = Variation {
         issuer_drop_rate: args.timeout_rate,
