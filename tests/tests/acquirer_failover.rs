@@ -35,6 +35,23 @@ async fn start_issuer() -> RunningIssuer {
         .unwrap_or_else(|e| panic!("issuer: {e}"))
 }
 
+/// An issuer host, two nodes relaying to it, and an acquirer on both for `secs`.
+async fn network(
+    secs: f64,
+) -> (
+    RunningIssuer,
+    RelayNode,
+    RelayNode,
+    tokio::task::JoinHandle<Result<Report, String>>,
+) {
+    let iss = start_issuer().await;
+    let upstream = iss.addr.unwrap();
+    let a = RelayNode::start(upstream).await;
+    let b = RelayNode::start(upstream).await;
+    let acquirer = start_acquirer(&[&a, &b], secs);
+    (iss, a, b, acquirer)
+}
+
 /// Start an open-loop acquirer (200 TPS over 2 links for `secs`) on `nodes`.
 fn start_acquirer(
     nodes: &[&RelayNode],
@@ -72,11 +89,7 @@ async fn check_books(report: &Report, iss: RunningIssuer, label: &str) {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn killed_node_fails_over_within_2s_and_back_when_the_second_fails() {
     bounded(async {
-        let iss = start_issuer().await;
-        let upstream = iss.addr.unwrap();
-        let mut a = RelayNode::start(upstream).await;
-        let mut b = RelayNode::start(upstream).await;
-        let acquirer = start_acquirer(&[&a, &b], 6.0);
+        let (iss, mut a, mut b, acquirer) = network(6.0).await;
 
         // Every link starts on the first node.
         answers_through(&a, "first node").await;
@@ -114,11 +127,7 @@ async fn killed_node_fails_over_within_2s_and_back_when_the_second_fails() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_hung_node_is_left_within_2s() {
     bounded(async {
-        let iss = start_issuer().await;
-        let upstream = iss.addr.unwrap();
-        let mut a = RelayNode::start(upstream).await;
-        let b = RelayNode::start(upstream).await;
-        let acquirer = start_acquirer(&[&a, &b], 3.0);
+        let (iss, mut a, b, acquirer) = network(3.0).await;
 
         answers_through(&a, "first node").await;
         tokio::time::sleep(Duration::from_millis(500)).await;

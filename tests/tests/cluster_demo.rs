@@ -9,43 +9,29 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // a test fails by panicking
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
-use simulators::demo::postgres::find_bin;
+use simulators::demo::postgres::installed_or_skip;
 use simulators::demo::{default_config, run_network, DemoArgs, NetworkArgs, Variation};
 use tests::bounded;
 
 fn cluster_args(nodes: u8) -> DemoArgs {
+    let network = NetworkArgs {
+        json: true,
+        seed: 1,
+        invalid_rate: 0.01,
+        config: PathBuf::from(default_config()),
+    };
     DemoArgs {
-        duration: 4.0,
-        rate: 400.0,
-        network: NetworkArgs {
-            json: true,
-            seed: 1,
-            invalid_rate: 0.01,
-            config: PathBuf::from(default_config()),
-        },
-        cards_per_range: 1000,
-        journal: None,
-        tls: false,
-        security: false,
-        qr_share: 0.0,
-        app_cards: 0,
-        issuer_outage: Vec::new(),
         cluster: Some(nodes),
-        postgres: None,
+        ..DemoArgs::card_traffic(network, 4.0, 400.0)
     }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 #[ignore = "needs the cluster merge"]
 async fn two_nodes_on_postgres_share_the_load_and_the_books_agree() {
-    if find_bin(Path::new("/usr/lib/postgresql")).is_err() {
-        assert!(
-            std::env::var("POSTGRES_REQUIRED").as_deref() != Ok("1"),
-            "POSTGRES_REQUIRED=1 and no PostgreSQL installed"
-        );
-        eprintln!("skipped: no PostgreSQL");
+    if !installed_or_skip() {
         return;
     }
     bounded(async {

@@ -103,6 +103,27 @@ pub struct DemoArgs {
     pub postgres: Option<String>,
 }
 
+impl DemoArgs {
+    /// Card traffic alone on `network`, `duration` seconds at `rate` TPS: one
+    /// switch on a temporary journal, plain links, no app payments, no outages.
+    pub fn card_traffic(network: NetworkArgs, duration: f64, rate: f64) -> DemoArgs {
+        DemoArgs {
+            duration,
+            rate,
+            network,
+            cards_per_range: 1000,
+            journal: None,
+            tls: false,
+            security: false,
+            qr_share: 0.0,
+            app_cards: 0,
+            issuer_outage: Vec::new(),
+            cluster: None,
+            postgres: None,
+        }
+    }
+}
+
 /// Options of the network that `sim demo` and `sim soak` share.
 #[derive(clap::Args, Debug, Clone)]
 pub struct NetworkArgs {

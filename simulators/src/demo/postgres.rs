@@ -16,6 +16,8 @@ use std::process::{Command, Output};
 /// The database the switch nodes use, and its owner (no password: trust on loopback).
 const DATABASE: &str = "switch";
 const USER: &str = "switch";
+/// Where Debian's `postgresql` package puts each major version.
+const DEBIAN_ROOT: &str = "/usr/lib/postgresql";
 /// How long `pg_ctl` waits for the server to start or stop, seconds.
 const PG_CTL_WAIT_SECS: &str = "30";
 
@@ -34,7 +36,7 @@ impl ThrowawayPostgres {
     /// Start one. Err when PostgreSQL is not installed or does not start (the
     /// message says which, with the server's log when it has one).
     pub fn start() -> Result<ThrowawayPostgres, String> {
-        let bin = find_bin(Path::new("/usr/lib/postgresql"))?;
+        let bin = find_bin(Path::new(DEBIAN_ROOT))?;
         let run_as = unprivileged_user()?;
         let dir = std::env::temp_dir().join(format!(
             "sim-demo-postgres-{}-{}",
@@ -240,6 +242,20 @@ pub fn find_bin(root: &Path) -> Result<PathBuf, String> {
         .ok_or_else(missing)
 }
 
+/// Whether PostgreSQL is installed, for a test that needs it: when it is not,
+/// prints that the test skipped, or panics under `POSTGRES_REQUIRED=1` (CI).
+pub fn installed_or_skip() -> bool {
+    if find_bin(Path::new(DEBIAN_ROOT)).is_ok() {
+        return true;
+    }
+    assert!(
+        std::env::var("POSTGRES_REQUIRED").as_deref() != Ok("1"),
+        "POSTGRES_REQUIRED=1 and no PostgreSQL under {DEBIAN_ROOT}"
+    );
+    eprintln!("skipped: no PostgreSQL");
+    false
+}
+
 /// As root, the user PostgreSQL runs as: `postgres` when it exists, else `nobody`.
 fn unprivileged_user() -> Result<Option<String>, String> {
     let uid = check("id -u", Command::new("id").arg("-u"))?;
@@ -290,12 +306,7 @@ mod tests {
     /// PostgreSQL unless `POSTGRES_REQUIRED=1`.
     #[test]
     fn a_throwaway_server_starts_serves_and_stops() {
-        if find_bin(Path::new("/usr/lib/postgresql")).is_err() {
-            assert!(
-                std::env::var("POSTGRES_REQUIRED").as_deref() != Ok("1"),
-                "POSTGRES_REQUIRED=1 and no PostgreSQL installed"
-            );
-            eprintln!("skipped: no PostgreSQL");
+        if !installed_or_skip() {
             return;
         }
         let server = ThrowawayPostgres::start().unwrap();
