@@ -15,8 +15,8 @@ use simulators::acquirer::execute;
 use simulators::acquirer::report::Report;
 use simulators::issuer::{self, RunningIssuer};
 use tests::{
-    acquirer_options, acquirers_approved, assert_one_outcome_each, bounded, issuer_net,
-    issuer_options, national_table, wait_until,
+    acquirer_and_issuer, acquirer_options, acquirers_approved, assert_one_outcome_each, bounded,
+    issuer_net, issuer_options, national_table, start_switch, wait_for_sign_on, wait_until,
 };
 use tokio::time::Instant;
 
@@ -141,6 +141,77 @@ async fn a_hung_node_is_left_within_2s() {
         eprintln!("{}", report.to_text());
         assert_eq!(report.stats.failovers, 2, "{}", report.to_json());
         check_books(&report, iss, "hung node").await;
+    })
+    .await;
+}
+
+/// The same with two real single-node switches (each on its own SQLite journal
+/// and issuer host), each behind a relay: the acquirer signs on to
+/// each switch and echoes it, and when the first node's relay is killed (the
+/// node gone from the acquirer's view) the second switch answers within 2 s;
+/// every request gets exactly one outcome and every reversal, sent through the
+/// second switch, is acknowledged by it. (The books are not compared: the
+/// second switch has no record of what the first forwarded; that is what a
+/// cluster's shared journal and take-over are for.) A switch is not killed in
+/// the process itself: dropping a `RunningSwitch` leaves its connection tasks
+/// running.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn behind_two_single_node_switches_the_second_answers_within_2s() {
+    bounded(async {
+        const BANK: &str = "940800"; // the issuer of the acquirer_and_issuer configuration
+                                     // An issuer host per switch: two independent switches number their
+                                     // STANs alike, and one issuer would decline the second's 94 (keys
+                                     // already used); a cluster's nodes have STAN ranges of their own.
+        let mut issuers = Vec::new();
+        let mut switches = Vec::new();
+        for _ in 0..2 {
+            let iss = issuer::start(issuer_options(BANK), &national_table())
+                .await
+                .unwrap_or_else(|e| panic!("issuer: {e}"));
+            let text = acquirer_and_issuer(iss.addr.unwrap(), 2000, "");
+            switches.push(start_switch(&text).await);
+            issuers.push(iss);
+        }
+        for sw in &switches {
+            wait_for_sign_on(sw, 1, Duration::from_secs(5)).await;
+        }
+        let mut first = RelayNode::start(switches[0].listening["morning-star"]).await;
+        let second = RelayNode::start(switches[1].listening["morning-star"]).await;
+        let mut opts = acquirer_options(first.addr, "940810", &[BANK], 1, 2, 1, 1000);
+        opts.connect = format!("{},{}", first.addr, second.addr);
+        (opts.count, opts.concurrency) = (None, None);
+        (opts.rate, opts.duration) = (Some(200.0), Some(3.0));
+        let acquirer = tokio::spawn(async move { execute(&opts, false).await });
+
+        answers_through(&first, "first switch").await;
+        tokio::time::sleep(Duration::from_millis(500)).await;
+        first.kill().await;
+        let over = answers_through(&second, "after the first switch was cut off").await;
+        eprintln!("the second switch answered {over:?} after the first was cut off");
+
+        let report = acquirer.await.unwrap().unwrap();
+        eprintln!("{}", report.to_text());
+        assert_eq!(report.stats.failovers, 2, "{}", report.to_json());
+        assert_one_outcome_each(&report, "two switches");
+        assert!(
+            !report.response_codes().contains_key("94"),
+            "no request repeated after the failover: {}",
+            report.to_json()
+        );
+        let answered: Vec<u64> = switches
+            .iter()
+            .map(|sw| sw.core().stats().responses.values().sum())
+            .collect();
+        assert!(
+            answered.iter().all(|&n| n > 50),
+            "answers by switch {answered:?}"
+        );
+        for sw in switches {
+            sw.shutdown().await;
+        }
+        for iss in issuers {
+            iss.stop().await.unwrap();
+        }
     })
     .await;
 }
