@@ -37,7 +37,7 @@ const DIAL_TIMEOUT: Duration = Duration::from_millis(600);
 /// The longest pause between two failover rounds that found no node.
 const MAX_ROUND_PAUSE: Duration = Duration::from_secs(1);
 
-/// The switch addresses of one acquirer, in the order given.
+/// The switch addresses of one acquirer, in the order given (never empty).
 #[derive(Clone, Debug)]
 pub struct Peers {
     addrs: Vec<SocketAddr>,
@@ -73,10 +73,13 @@ impl Peers {
         Ok(Peers { addrs, names })
     }
 
-    /// Already resolved addresses (named by themselves).
-    pub fn from_addrs(addrs: Vec<SocketAddr>) -> Peers {
+    /// Already resolved addresses (named by themselves); at least one.
+    pub fn from_addrs(addrs: Vec<SocketAddr>) -> Result<Peers, String> {
+        if addrs.is_empty() || addrs.len() > MAX_PEERS {
+            return Err(format!("1 to {MAX_PEERS} switch addresses"));
+        }
         let names = addrs.iter().map(ToString::to_string).collect();
-        Peers { addrs, names }
+        Ok(Peers { addrs, names })
     }
 
     /// How many addresses.
@@ -266,14 +269,16 @@ mod tests {
             live.local_addr().unwrap(),
             dead_addr,
             live.local_addr().unwrap(),
-        ]);
+        ])
+        .unwrap();
         let (i, _) = peers.dial_first(None, 1).await.unwrap();
         assert_eq!(i, 0);
         // Lost 0: 1 refuses, 2 answers.
         assert_eq!(peers.dial_after(0, None).await.unwrap().0, 2);
         // Lost 2: the next is 0 again (and back).
         assert_eq!(peers.dial_after(2, None).await.unwrap().0, 0);
-        let only_dead = Peers::from_addrs(vec![dead_addr, dead_addr]);
+        let only_dead = Peers::from_addrs(vec![dead_addr, dead_addr]).unwrap();
+        assert!(Peers::from_addrs(Vec::new()).is_err());
         assert!(only_dead.dial_first(None, 1).await.is_err());
     }
 }
