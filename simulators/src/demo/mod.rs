@@ -428,19 +428,13 @@ pub async fn run_network(args: &DemoArgs, variation: &Variation) -> Result<Outco
     let added = switches.added_latency().ok_or("no switch ran")?;
     let by_node = switches.answered_by_node();
     let cluster_run = switches.is_cluster();
-    switches.shutdown().await;
+    let cluster_journal = switches.shutdown().await;
     let agent = table.settlement_agent().map(|b| b.id.clone());
-    // A cluster's journal is in PostgreSQL, which the SQLite reader cannot
-    // settle: the report says the settlement was not checked.
-    let settlements = if cluster_run {
-        Vec::new()
-    } else {
-        journal.settle(
-            first_day,
-            business_day_now(cutover_secs),
-            agent,
-            &interchange,
-        )?
+    let last_day = business_day_now(cutover_secs);
+    // A cluster's journal is in PostgreSQL: read as `switch settle` reads it.
+    let settlements = match cluster_journal.settle(first_day, last_day).await {
+        Some(read) => read?,
+        None => journal.settle(first_day, last_day, agent, &interchange)?,
     };
     let mut issuer_totals = BTreeMap::new();
     let mut token_payments_booked = 0;
