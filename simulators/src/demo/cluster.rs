@@ -280,13 +280,15 @@ impl ClusterJournal {
     }
 }
 
-/// Add the cluster's part to the demo's report: the requests each node answered.
-pub fn add_nodes(summary: &mut Summary, nodes: &[(String, u64)]) {
+/// Add the cluster's part to the demo's report: the requests each node
+/// answered, and how often the acquirers' links failed over to another node.
+pub fn add_nodes(summary: &mut Summary, nodes: &[(String, u64)], failovers: u64) {
     use std::fmt::Write as _;
     let _ = writeln!(summary.text, "\nnodes:");
     for (name, answered) in nodes {
         let _ = writeln!(summary.text, "  {name}: answered {answered}");
     }
+    let _ = writeln!(summary.text, "  acquirer links failed over: {failovers}");
     if let Value::Object(m) = &mut summary.json {
         m.insert(
             "nodes".into(),
@@ -295,6 +297,7 @@ pub fn add_nodes(summary: &mut Summary, nodes: &[(String, u64)]) {
                 .map(|(name, answered)| json!({"node": name, "answered": answered}))
                 .collect(),
         );
+        m.insert("failovers".into(), failovers.into());
     }
 }
 
@@ -342,6 +345,26 @@ mod tests {
         assert_eq!(doc["cluster"]["node"].as_str(), Some("node-1"));
         assert!(node_toml("journal = 3", URL, 1).is_err());
         assert!(node_toml("not toml [", URL, 1).is_err());
+    }
+
+    #[test]
+    fn the_report_gains_each_node_s_answers() {
+        let mut summary = Summary {
+            text: "demo\n".into(),
+            json: json!({"sent": 10}),
+            consistent: true,
+        };
+        let nodes = [("node-1".to_owned(), 6), ("node-2".to_owned(), 4)];
+        add_nodes(&mut summary, &nodes, 2);
+        assert!(summary.text.ends_with(
+            "nodes:\n  node-1: answered 6\n  node-2: answered 4\n  acquirer links failed over: 2\n"
+        ));
+        assert_eq!(
+            summary.json["nodes"].to_string(),
+            r#"[{"node":"node-1","answered":6},{"node":"node-2","answered":4}]"#
+        );
+        assert_eq!(summary.json["failovers"], 2);
+        assert_eq!(summary.json["sent"], 10);
     }
 
     #[test]

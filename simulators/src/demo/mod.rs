@@ -485,7 +485,8 @@ pub async fn run_network(args: &DemoArgs, variation: &Variation) -> Result<Outco
         &stand_in_run,
     )?;
     if cluster_run {
-        cluster::add_nodes(&mut summary, &by_node);
+        let failovers = results.iter().map(|r| r.report.stats.failovers).sum();
+        cluster::add_nodes(&mut summary, &by_node, failovers);
     }
     Ok(Outcome {
         summary,
