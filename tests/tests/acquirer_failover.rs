@@ -48,22 +48,22 @@ async fn network(
     let upstream = iss.addr.unwrap();
     let a = RelayNode::start(upstream).await;
     let b = RelayNode::start(upstream).await;
-    let acquirer = start_acquirer(&[&a, &b], secs);
+    let acquirer = start_acquirer(&[&a, &b], (ACQUIRER, ISSUER), secs);
     (iss, a, b, acquirer)
 }
 
-/// Start an open-loop acquirer (200 TPS over 2 links for `secs`) on `nodes`.
+/// Start an open-loop acquirer (200 TPS over 2 links for `secs`) on `nodes`,
+/// as bank `(acquirer, issuer)`'s host with that issuer's cards.
 fn start_acquirer(
     nodes: &[&RelayNode],
+    (acquirer, issuer): (&str, &str),
     secs: f64,
 ) -> tokio::task::JoinHandle<Result<Report, String>> {
     let list: Vec<String> = nodes.iter().map(|n| n.addr.to_string()).collect();
-    let mut opts = acquirer_options(nodes[0].addr, ACQUIRER, &[ISSUER], 1, 2, 1, 1000);
+    let mut opts = acquirer_options(nodes[0].addr, acquirer, &[issuer], 1, 2, 1, 1000);
     opts.connect = list.join(",");
-    opts.count = None;
-    opts.concurrency = None;
-    opts.rate = Some(200.0);
-    opts.duration = Some(secs);
+    (opts.count, opts.concurrency) = (None, None);
+    (opts.rate, opts.duration) = (Some(200.0), Some(secs));
     tokio::spawn(async move { execute(&opts, false).await })
 }
 
@@ -177,11 +177,9 @@ async fn behind_two_single_node_switches_the_second_answers_within_2s() {
         }
         let mut first = RelayNode::start(switches[0].listening["morning-star"]).await;
         let second = RelayNode::start(switches[1].listening["morning-star"]).await;
-        let mut opts = acquirer_options(first.addr, "940810", &[BANK], 1, 2, 1, 1000);
-        opts.connect = format!("{},{}", first.addr, second.addr);
-        (opts.count, opts.concurrency) = (None, None);
-        (opts.rate, opts.duration) = (Some(200.0), Some(3.0));
-        let acquirer = tokio::spawn(async move { execute(&opts, false).await });
+        // Morning Star's host (the configuration's acquirer link) with the
+        // central bank's cards.
+        let acquirer = start_acquirer(&[&first, &second], ("940810", BANK), 3.0);
 
         answers_through(&first, "first switch").await;
         tokio::time::sleep(Duration::from_millis(500)).await;
