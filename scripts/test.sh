@@ -2,7 +2,8 @@
 # Runs the whole test suite from a fresh clone: prepares the Python venv with
 # pyiso8583 4.0.1 for the codec's differential tests, then `cargo test`.
 # Set ISO8583_DIFFERENTIAL_REQUIRED=1 (CI does) to make a missing pyiso8583 a failure
-# instead of a printed skip.
+# instead of a printed skip; POSTGRES_REQUIRED=1 (CI too) likewise for PostgreSQL,
+# which this script installs from Debian's packages when missing (also as root).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -16,6 +17,22 @@ if [ ! -x "$VENV/bin/python" ] || ! "$VENV/bin/python" -c "import iso8583; asser
     fi
 fi
 export PYISO8583_PYTHON="$VENV/bin/python"
+
+# PostgreSQL for the cluster tests (issue 19), from Debian's `postgresql` package:
+# installed here when missing and either required (POSTGRES_REQUIRED=1, which CI
+# sets) or we are root; otherwise those tests print that they skipped. The tests
+# start throwaway servers of their own from it (scripts/postgres.sh logic).
+if ! compgen -G "/usr/lib/postgresql/*/bin/initdb" >/dev/null; then
+    if [ "${POSTGRES_REQUIRED:-0}" = 1 ] || [ "$(id -u)" = 0 ]; then
+        echo "== installing PostgreSQL (Debian's postgresql)"
+        sudo=""
+        [ "$(id -u)" = 0 ] || sudo="sudo"
+        $sudo apt-get update -qq
+        DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq postgresql >/dev/null
+    else
+        echo "!! no PostgreSQL (/usr/lib/postgresql/*/bin): its tests will print that they skipped"
+    fi
+fi
 
 # Every log line the tests capture, the switch processes they start and the test
 # run's own output go under $SUITE_LOG_DIR, scanned afterwards for full PANs,

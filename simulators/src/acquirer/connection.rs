@@ -11,12 +11,14 @@
 //! - When the link drops, or the peer sends bad input (broken framing, a run of
 //!   undecodable frames, half a frame and then silence, or stops reading), the
 //!   requests in flight on it time out at once, and the link is dialed again with
-//!   backoff; their reversals go out on the new link.
+//!   backoff; their reversals go out on the new link. With several addresses
+//!   (a cluster's nodes) the new link goes to the next address at once, and
+//!   silence for the echo interval also counts as a lost link (see
+//!   [`super::failover`]).
 //! - On a MAC link, a message whose MAC is missing or wrong is counted and
 //!   ignored (its request times out and is reversed).
 //! - Card data never reaches the log: lines name the connection, STANs and errors.
 
-use std::net::SocketAddr;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
@@ -30,11 +32,12 @@ use hdrhistogram::Histogram;
 use tokio::time::{Instant, MissedTickBehavior};
 use tokio_util::codec::FramedRead;
 
-use crate::messages::{response_to, reversal_for};
-use crate::wire::{self, LinkFormat, Outbound};
+use crate::messages::{network_request, response_to, reversal_for};
+use crate::wire::{LinkFormat, Outbound};
 use bank_links::backoff::Backoff;
 use bank_links::stall::StallWatch;
 
+use super::failover::{Liveness, Peers};
 use super::inflight::{InFlight, Matched, RetryPolicy, Sent};
 use super::pacing::{share, Schedule};
 use super::progress::Gauge;
@@ -59,8 +62,8 @@ pub enum Drive {
 
 /// What every link shares (read-only).
 pub struct LinkConfig {
-    /// Where to connect.
-    pub addr: SocketAddr,
+    /// Where to connect: one switch, or a cluster's nodes.
+    pub peers: Peers,
     /// Spec and framing.
     pub format: LinkFormat,
     /// Mutual TLS towards the switch (None: plain TCP).
@@ -146,6 +149,10 @@ struct Link {
     congested_since: Option<Instant>,
     /// How long half a frame or a full write queue may last.
     stall_limit: Duration,
+    /// The address (index in `cfg.peers`) of the current connection.
+    peer: usize,
+    /// Several addresses: whether the current connection's node is still there.
+    liveness: Option<Liveness>,
 }
 
 /// How long to wait before dialing again. A link that is lost soon after it was
@@ -178,26 +185,56 @@ impl RedialPause {
     fn pause(&self) -> Duration {
         Backoff::after_failures(self.quick_losses)
     }
+
+    /// The pause among `peers` addresses: none until every one of them lost the
+    /// link quickly in a row (failing over to the next node is at once).
+    fn pause_among(&self, peers: usize) -> Duration {
+        let beyond = self
+            .quick_losses
+            .saturating_sub(u32::try_from(peers).unwrap_or(u32::MAX).saturating_sub(1));
+        Backoff::after_failures(beyond)
+    }
 }
 
-/// Run link `index` until its load is over and its business done; `stream` is
-/// its first connection. Returns its counters.
+/// Run link `index` until its load is over and its business done; `first` is
+/// its first connection and the index of the address it went to. Returns its
+/// counters.
 pub async fn run_link(
     cfg: Arc<LinkConfig>,
     index: usize,
-    stream: LinkStream,
+    first: (usize, LinkStream),
     gauge: Arc<Gauge>,
 ) -> ConnStats {
     let mut link = Link::new(cfg, index, gauge);
-    let mut next = Some(stream);
+    link.peer = first.0;
+    let mut next = Some(first.1);
     let mut redial = RedialPause::default();
     loop {
         let stream = match next.take() {
             Some(s) => s,
-            None => match link.reconnect(redial.pause()).await {
-                Some(s) => s,
-                None => break,
-            },
+            None => {
+                let pause = if link.cfg.peers.several() {
+                    redial.pause_among(link.cfg.peers.len())
+                } else {
+                    redial.pause()
+                };
+                match link.reconnect(pause).await {
+                    Some((peer, s)) => {
+                        if peer != link.peer {
+                            link.stats.failovers += 1;
+                            tracing::info!(
+                                connection = index,
+                                from = %link.cfg.peers.addr(link.peer),
+                                to = %link.cfg.peers.addr(peer),
+                                "failed over to another node"
+                            );
+                        }
+                        link.peer = peer;
+                        s
+                    }
+                    None => break,
+                }
+            }
         };
         redial.connected(Instant::now());
         let (mut reader, mut out) = link.cfg.format.split_outbound(stream);
@@ -257,6 +294,8 @@ impl Link {
             undecodable_run: 0,
             congested_since: None,
             stall_limit: timeout.clamp(Duration::from_secs(1), Duration::from_secs(10)),
+            peer: 0,
+            liveness: None,
             index,
             cfg,
         }
@@ -308,16 +347,16 @@ impl Link {
                 || self.drain_over(now))
     }
 
-    /// Dial again, after `pause`, until connected, or until there is no reason
-    /// to any more.
-    async fn reconnect(&mut self, pause: Duration) -> Option<LinkStream> {
+    /// Dial again, after `pause`, until connected (to the next address that
+    /// answers, with several), or until there is no reason to any more. Returns
+    /// the address's index and the connection.
+    async fn reconnect(&mut self, pause: Duration) -> Option<(usize, LinkStream)> {
         let started = Instant::now();
-        let tls = self.cfg.tls.clone();
-        let addr = self.cfg.addr;
+        let cfg = Arc::clone(&self.cfg);
+        let lost = self.peer;
         let dial = async move {
             tokio::time::sleep(pause).await;
-            let tcp = wire::connect_with_backoff(addr, None).await?;
-            crate::tls::secure_client(tls.as_deref(), tcp).await
+            cfg.peers.dial_after(lost, cfg.tls.as_deref()).await
         };
         tokio::pin!(dial);
         let mut check = tokio::time::interval(Duration::from_millis(100));
@@ -363,6 +402,11 @@ impl Link {
         self.undecodable_run = 0;
         self.congested_since = None;
         let mut now = Instant::now();
+        if self.cfg.peers.several() {
+            // A node of a cluster: sign on to it, and watch that it answers.
+            self.liveness = Some(Liveness::new(now));
+            self.send_network(out, "001");
+        }
         loop {
             if let Err(lost) = self.pump(out, now) {
                 return lost;
@@ -387,6 +431,9 @@ impl Link {
                 biased;
                 frame = reader.next() => {
                     now = Instant::now();
+                    if let Some(l) = self.liveness.as_mut() {
+                        l.heard(now);
+                    }
                     match frame {
                         Some(Ok(Frame::Message { body, .. })) => {
                             self.frames += 1;
@@ -409,6 +456,9 @@ impl Link {
                 _ = sweep.tick() => {
                     now = Instant::now();
                     self.sweep(now);
+                    if let Some(lost) = self.watch_liveness(out, now) {
+                        return lost;
+                    }
                     let buffered = reader.read_buffer().len();
                     if stall.stalled(buffered, self.frames, now, self.stall_limit) {
                         return Ended::Lost(format!(
@@ -428,6 +478,39 @@ impl Link {
                         self.congested_since = None;
                     }
                 }
+            }
+        }
+    }
+
+    /// Several addresses: an echo after a short silence, and the connection
+    /// given up after a silence of the echo interval.
+    fn watch_liveness(&mut self, out: &mut Outbound, now: Instant) -> Option<Ended> {
+        let liveness = self.liveness.as_mut()?;
+        if liveness.silent(now) {
+            return Some(Ended::Lost(format!(
+                "no answer to anything for {} ms",
+                Liveness::INTERVAL.as_millis()
+            )));
+        }
+        if liveness.echo_due(now) {
+            self.send_network(out, "301");
+        }
+        None
+    }
+
+    /// Queue an 0800 with field 70 = `code` (its 0810 is taken in `on_frame`).
+    fn send_network(&mut self, out: &mut Outbound, code: &str) {
+        let Some(stan) = self.free_stan() else {
+            return;
+        };
+        let msg = network_request(code, stan, &self.clock.now());
+        match self.cfg.format.encode(&msg) {
+            Ok(body) if out.has_room() => {
+                let _ = out.push(body);
+            }
+            Ok(_) => {}
+            Err(e) => {
+                tracing::warn!(connection = self.index, error = %e, "cannot encode a network request");
             }
         }
     }
@@ -590,6 +673,10 @@ impl Link {
             self.on_peer_request(&msg, out);
             return Ok(());
         }
+        if mti == Mti::NETWORK_RESPONSE && self.liveness.is_some() {
+            // The answer to our sign-on or echo: that it came is all that counts.
+            return Ok(());
+        }
         let Some(stan) = msg.stan() else {
             self.stats.unmatched += 1;
             tracing::debug!(connection = self.index, %mti, "answer without a STAN");
@@ -623,6 +710,7 @@ impl Link {
     fn on_answer(&mut self, msg: &Message, sent: &Sent, now: Instant) {
         let stats = &mut self.stats;
         stats.answered += 1;
+        stats.record_peer_answer(self.peer);
         stats.last_answer = Some(now);
         stats.record_latency(now.saturating_duration_since(sent.origin).as_micros() as u64);
         let rc = match msg.get(39).map(|f| f.bytes()) {
@@ -777,5 +865,19 @@ mod redial_tests {
         redial.connected(at);
         redial.lost(at + Duration::from_secs(30));
         assert_eq!(redial.pause(), Duration::ZERO);
+    }
+
+    #[test]
+    fn among_several_addresses_the_next_is_dialed_at_once_until_all_failed_quickly() {
+        let mut redial = RedialPause::default();
+        let mut at = Instant::now();
+        let mut pauses = Vec::new();
+        for _ in 0..4 {
+            redial.connected(at);
+            at += Duration::from_millis(10);
+            redial.lost(at);
+            pauses.push(redial.pause_among(3).as_millis());
+        }
+        assert_eq!(pauses, [0, 0, 100, 200]);
     }
 }

@@ -9,12 +9,15 @@
 //! - [`pacing`]: the open-loop schedule;
 //! - [`inflight`]: outstanding requests and reversals of one link (pure);
 //! - [`connection`]: one link's task (send, match, time out, reverse, reconnect);
+//! - [`failover`]: several switch addresses (`--connect A,B`), failing over
+//!   between them, and noticing a node that hangs;
 //! - [`qr`]: app payments by QR with the tokens of wallets (`--wallet`);
 //! - [`stats`], [`channels`], [`report`], [`progress`]: counting (also by
 //!   channel and app), the final report, the live line.
 
 pub mod channels;
 pub mod connection;
+pub mod failover;
 pub mod inflight;
 pub mod pacing;
 pub mod progress;
@@ -43,7 +46,7 @@ use tokio::time::Instant;
 
 use crate::cards::CardBase;
 use crate::messages::TxnKind;
-use crate::wire::{self, LinkFormat};
+use crate::wire::LinkFormat;
 
 use connection::{Drive, LinkConfig};
 use report::{LoadShape, Report};
@@ -96,8 +99,11 @@ impl AcquirerOptions {
 /// The options of `sim acquirer`.
 #[derive(clap::Args, Debug, Clone)]
 pub struct AcquirerOptions {
-    /// Address of the switch (or issuer) to connect to, HOST:PORT.
-    #[arg(long, value_name = "ADDR")]
+    /// Address of the switch (or issuer) to connect to, HOST:PORT; or the
+    /// addresses of a cluster's nodes, comma-separated: each link connects to the
+    /// first that answers and, when that connection is lost, to the next
+    /// (cycling), signing on and echoing to notice a node that hangs.
+    #[arg(long, value_name = "ADDR[,ADDR...]")]
     pub connect: String,
     /// This acquirer's institution id (field 32).
     #[arg(long, value_name = "ID")]
@@ -411,22 +417,20 @@ pub async fn execute_with_wallets(
     let mut setup = prepare(args, qr_run)?;
     let apps = setup.plan.qr().map(qr::QrPlan::apps).unwrap_or_default();
     setup.format.security = security;
-    let addr = resolve(&args.connect).await?;
+    let peers = failover::Peers::resolve(&args.connect).await?;
     let histogram = stats::latency_histogram()?;
 
-    let mut streams: Vec<LinkStream> = Vec::with_capacity(args.connections);
+    let mut streams: Vec<(usize, LinkStream)> = Vec::with_capacity(args.connections);
     for i in 0..args.connections {
         let attempts = if i == 0 { FIRST_DIAL_ATTEMPTS } else { 3 };
-        let tcp = wire::connect_with_backoff(addr, Some(attempts))
+        let dialed = peers
+            .dial_first(tls.as_deref(), attempts)
             .await
-            .map_err(|e| format!("cannot connect to {addr}: {e}"))?;
-        let stream = crate::tls::secure_client(tls.as_deref(), tcp)
-            .await
-            .map_err(|e| format!("cannot connect to {addr}: {e}"))?;
-        streams.push(stream);
+            .map_err(|e| format!("cannot connect to {}: {e}", args.connect))?;
+        streams.push(dialed);
     }
     tracing::info!(
-        %addr,
+        addr = %args.connect,
         connections = args.connections,
         cards = setup.plan.eligible().len(),
         "connected; load starts"
@@ -438,8 +442,9 @@ pub async fn execute_with_wallets(
         spawn_signal_watch(Arc::clone(&stop), Arc::clone(&abort));
     }
     let start = Instant::now();
+    let peer_names = peers.names().to_vec();
     let cfg = Arc::new(LinkConfig {
-        addr,
+        peers,
         format: setup.format,
         tls,
         plan: Arc::clone(&setup.plan),
@@ -467,11 +472,11 @@ pub async fn execute_with_wallets(
         .into_iter()
         .zip(&gauges)
         .enumerate()
-        .map(|(i, (stream, gauge))| {
+        .map(|(i, ((peer, stream), gauge))| {
             tokio::spawn(connection::run_link(
                 Arc::clone(&cfg),
                 i,
-                stream,
+                (peer, stream),
                 Arc::clone(gauge),
             ))
         })
@@ -504,6 +509,7 @@ pub async fn execute_with_wallets(
         connections: args.connections,
         shape: setup.shape,
         apps,
+        peers: peer_names,
     })
 }
 

@@ -7,9 +7,12 @@
 //!  "approved":{"<issuer id>":{"count":N,"amount":"1250.00"}},
 //!  "late":N,"reversals_sent":N,"reversals_acknowledged":N,"errors":N, ...,
 //!  "channels":{"card":{"sent":N,"answered":N,"approved":N},
-//!              "qr":{"sent":N,...,"by_app":{...},"response_codes":{...},"field2_violations":0}}}
+//!              "qr":{"sent":N,...,"by_app":{...},"response_codes":{...},"field2_violations":0}},
+//!  "failovers":{"count":N,"answered":{"<address>":N,...}}}
 //! ```
 //!
+//! `failovers` appears only with more than one `--connect` address: the
+//! reconnections that landed on another node, and the answers each node gave.
 //! `approved` holds approvals received in time (never reversed: only timed-out
 //! requests are reversed), by the card's issuer; amounts are decimal strings in
 //! major units with at least two decimals, like the issuer simulator's report.
@@ -47,6 +50,8 @@ pub struct Report {
     pub shape: LoadShape,
     /// The apps of the wallets paid with (by wallet index; empty without QR).
     pub apps: Vec<String>,
+    /// The `--connect` addresses (more than one: the report shows failovers).
+    pub peers: Vec<String>,
 }
 
 /// `amount` with at least two decimals: `1250` → `"1250.00"`.
@@ -182,6 +187,9 @@ impl Report {
         );
         m.insert("connections".into(), self.connections.into());
         m.insert("channels".into(), s.channels.to_json(&self.apps));
+        if self.peers.len() > 1 {
+            m.insert("failovers".into(), self.failovers_json());
+        }
         Value::Object(m)
     }
 
@@ -257,7 +265,39 @@ impl Report {
             s.encode_failures
         );
         out.push_str(&s.channels.text(&self.apps));
+        if self.peers.len() > 1 {
+            let answered: Vec<String> = self
+                .answered_by_peer()
+                .map(|(peer, n)| format!("{peer}: {n}"))
+                .collect();
+            let _ = writeln!(
+                out,
+                "failovers {}: answered by address  {}",
+                s.failovers,
+                answered.join("  ")
+            );
+        }
         out
+    }
+
+    /// Answers in time by `--connect` address, in the order given.
+    pub fn answered_by_peer(&self) -> impl Iterator<Item = (&str, u64)> {
+        self.peers.iter().enumerate().map(|(i, peer)| {
+            let n = self.stats.answered_by_peer.get(i).copied().unwrap_or(0);
+            (peer.as_str(), n)
+        })
+    }
+
+    /// `{"count":N,"answered":{"<address>":N,...}}`.
+    fn failovers_json(&self) -> Value {
+        let mut m = Map::new();
+        m.insert("count".into(), self.stats.failovers.into());
+        let answered: Map<String, Value> = self
+            .answered_by_peer()
+            .map(|(peer, n)| (peer.to_owned(), Value::from(n)))
+            .collect();
+        m.insert("answered".into(), Value::Object(answered));
+        Value::Object(m)
     }
 }
 
@@ -287,6 +327,7 @@ mod tests {
             connections: 2,
             shape,
             apps: Vec::new(),
+            peers: vec!["127.0.0.1:1".into()],
         }
     }
 
@@ -348,7 +389,29 @@ mod tests {
         ] {
             assert!(t.contains(needle), "{needle:?} missing from\n{t}");
         }
+        assert!(
+            !t.contains("failovers"),
+            "one address: no failover line\n{t}"
+        );
         assert_eq!(amount_text(Decimal::from(1500)), "1500.00");
+    }
+
+    #[test]
+    fn several_addresses_show_failovers_and_answers_by_address() {
+        let mut r = report(LoadShape::Closed(1));
+        assert!(r.to_json().get("failovers").is_none());
+        r.peers = vec!["127.0.0.1:1".into(), "127.0.0.1:2".into()];
+        r.stats.failovers = 2;
+        r.stats.record_peer_answer(1);
+        assert_eq!(
+            r.to_json()["failovers"].to_string(),
+            r#"{"count":2,"answered":{"127.0.0.1:1":0,"127.0.0.1:2":1}}"#
+        );
+        let t = r.to_text();
+        assert!(
+            t.contains("failovers 2: answered by address  127.0.0.1:1: 0  127.0.0.1:2: 1"),
+            "{t}"
+        );
         assert_eq!(amount_text(Decimal::new(1, 3)), "0.001");
     }
 }

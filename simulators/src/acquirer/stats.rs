@@ -91,6 +91,11 @@ pub struct ConnStats {
     pub last_answer: Option<Instant>,
     /// Requests, answers and approvals by channel (card, QR by app).
     pub channels: ChannelStats,
+    /// Reconnections that landed on another address than the one lost
+    /// (`--connect A,B`: failing over to another node).
+    pub failovers: u64,
+    /// Answers received in time, by address (index in the `--connect` list).
+    pub answered_by_peer: Vec<u64>,
 }
 
 impl ConnStats {
@@ -122,6 +127,8 @@ impl ConnStats {
             last_send: None,
             last_answer: None,
             channels: ChannelStats::default(),
+            failovers: 0,
+            answered_by_peer: Vec::new(),
         }
     }
 
@@ -170,8 +177,28 @@ impl ConnStats {
         }
     }
 
+    /// Count an answer received through address `peer`.
+    pub fn record_peer_answer(&mut self, peer: usize) {
+        if self.answered_by_peer.len() <= peer {
+            self.answered_by_peer.resize(peer + 1, 0);
+        }
+        self.answered_by_peer[peer] += 1;
+    }
+
     /// Add another connection's counters to these.
     pub fn merge(&mut self, other: &ConnStats) {
+        self.failovers += other.failovers;
+        if self.answered_by_peer.len() < other.answered_by_peer.len() {
+            self.answered_by_peer
+                .resize(other.answered_by_peer.len(), 0);
+        }
+        for (mine, theirs) in self
+            .answered_by_peer
+            .iter_mut()
+            .zip(&other.answered_by_peer)
+        {
+            *mine += theirs;
+        }
         self.sent += other.sent;
         self.answered += other.answered;
         self.timed_out += other.timed_out;
@@ -297,7 +324,12 @@ mod tests {
         b.sent = 2;
         b.undecodable = 1;
         b.disconnects = 2;
+        a.record_peer_answer(0);
+        b.record_peer_answer(2);
+        b.record_peer_answer(0);
+        b.failovers = 1;
         a.merge(&b);
+        assert_eq!((a.failovers, &a.answered_by_peer[..]), (1, &[2, 0, 1][..]));
         assert_eq!(a.sent, 5);
         assert_eq!(a.errors(), 3);
         assert!(a.codes.contains(&(*b"00", 2)) && a.codes.contains(&(*b"51", 1)));

@@ -233,6 +233,7 @@ mod tests {
                 connections: 1,
                 shape: LoadShape::Closed(1),
                 apps: vec!["koryo-pay".into(), "jonsong".into()],
+                peers: vec!["127.0.0.1:1".into()],
             },
         }
     }

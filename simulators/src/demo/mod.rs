@@ -22,14 +22,20 @@
 //! With `--issuer-outage BANK:FROM-TO` ([`outage`]) an issuer host is down for a
 //! window of the run: the switch stands in for it, and the report's stand-in
 //! section ([`stand_in`]) shows what it decided and what reached the issuer.
+//!
+//! With `--cluster N` ([`cluster`]) the switch is N nodes on one PostgreSQL
+//! database (`--postgres URL`, or a throwaway server, [`postgres`]), every
+//! acquirer host given every node's address; the report adds each node's count.
 
 pub mod apps;
 pub mod check;
+pub mod cluster;
 pub mod drain;
 pub mod finals;
 pub mod ledger;
 pub mod memory;
 pub mod outage;
+pub mod postgres;
 pub mod settlement;
 pub mod soak;
 pub mod stand_in;
@@ -87,6 +93,35 @@ pub struct DemoArgs {
     /// books (repeatable; e.g. 940810:2-5).
     #[arg(long, value_name = "BANK:FROM-TO")]
     pub issuer_outage: Vec<outage::IssuerOutage>,
+    /// Run N switch nodes (2 to 4) sharing one PostgreSQL database instead of one
+    /// switch on SQLite; every acquirer host is given every node's address.
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u8).range(2..=4))]
+    pub cluster: Option<u8>,
+    /// The cluster's database, postgres://USER@HOST:PORT/DB (a password comes from
+    /// PGPASSWORD, never the URL); default: a throwaway server started for the run.
+    #[arg(long, value_name = "URL", requires = "cluster")]
+    pub postgres: Option<String>,
+}
+
+impl DemoArgs {
+    /// Card traffic alone on `network`, `duration` seconds at `rate` TPS: one
+    /// switch on a temporary journal, plain links, no app payments, no outages.
+    pub fn card_traffic(network: NetworkArgs, duration: f64, rate: f64) -> DemoArgs {
+        DemoArgs {
+            duration,
+            rate,
+            network,
+            cards_per_range: 1000,
+            journal: None,
+            tls: false,
+            security: false,
+            qr_share: 0.0,
+            app_cards: 0,
+            issuer_outage: Vec::new(),
+            cluster: None,
+            postgres: None,
+        }
+    }
 }
 
 /// Options of the network that `sim demo` and `sim soak` share.
@@ -193,6 +228,7 @@ pub fn load_config(path: &Path) -> Result<Config, String> {
 /// Start the network as `args` and `variation` say, run the traffic, stop
 /// everything and check it; Err only when it fails to start or run.
 pub async fn run_network(args: &DemoArgs, variation: &Variation) -> Result<Outcome, String> {
+    check_cluster_args(args)?;
     let mut config = load_config(&args.network.config)?;
     let (table, _) = RoutingTable::load(&config.rules).map_err(|e| e.to_string())?;
     let stand_ins = stand_ins(&table);
@@ -278,17 +314,36 @@ pub async fn run_network(args: &DemoArgs, variation: &Variation) -> Result<Outco
         .collect();
     let rules_path = config.rules.clone();
     let vault_kek = settlement::run_kek(&config);
-    let sw = RunningSwitch::start(SwitchOptions {
-        config,
-        routing: table.clone(),
-        saf: None,
-        journal: None,
-        vault_kek,
-    })
-    .await
-    .map_err(|e| e.to_string())?;
-    wait_for_sign_on(&sw, issuers.len()).await?;
-    let demo_apps = if args.qr_share > 0.0 {
+    let switches = match args.cluster {
+        Some(nodes) => {
+            let database = cluster::Database::open(args.postgres.as_deref())?;
+            cluster::DemoSwitches::start_cluster(
+                nodes,
+                database,
+                (&args.network.config, &config),
+                &table,
+                vault_kek,
+            )
+            .await?
+        }
+        None => cluster::DemoSwitches::single(
+            RunningSwitch::start(SwitchOptions {
+                config,
+                routing: table.clone(),
+                saf: None,
+                journal: None,
+                vault_kek,
+            })
+            .await
+            .map_err(|e| e.to_string())?,
+        ),
+    };
+    for sw in switches.all() {
+        wait_for_sign_on(sw, issuers.len()).await?;
+    }
+    let demo_apps = if switches.is_cluster() {
+        apps::DemoApps::off("--cluster (app payments are not part of the cluster demo)".into())
+    } else if args.qr_share > 0.0 {
         let base =
             crate::cards::CardBase::generate(&table, args.network.seed, args.cards_per_range);
         let app_tls = |app: &str| match &certs {
@@ -314,11 +369,8 @@ pub async fn run_network(args: &DemoArgs, variation: &Variation) -> Result<Outco
     let sampler = variation.sample_every.map(memory::Sampler::spawn);
     let traffic_start = tokio::time::Instant::now();
     let mut tasks = Vec::new();
-    for (name, bank) in &acquirer_links {
-        let addr = sw
-            .listening
-            .get(name)
-            .ok_or_else(|| format!("link {name} is not listening"))?;
+    for (index, (name, bank)) in acquirer_links.iter().enumerate() {
+        let connect = switches.connect_for(name, index)?;
         let opts = AcquirerOptions {
             rules: rules_path.clone(),
             seed: args.network.seed,
@@ -327,7 +379,7 @@ pub async fn run_network(args: &DemoArgs, variation: &Variation) -> Result<Outco
             duration: Some(args.duration),
             invalid_rate: args.network.invalid_rate,
             json: true,
-            ..AcquirerOptions::defaults(&addr.to_string(), bank)?
+            ..AcquirerOptions::defaults(&connect, bank)?
         };
         let opts = AcquirerOptions {
             timeout_ms: variation.acquirer_timeout_ms.unwrap_or(opts.timeout_ms),
@@ -369,19 +421,21 @@ pub async fn run_network(args: &DemoArgs, variation: &Variation) -> Result<Outco
         None if !outages.is_empty() => Some(outage::DRAIN_AFTER_OUTAGE),
         other => other,
     };
-    let drain = match grace {
-        Some(grace) => Some(drain::wait(&sw, grace).await),
-        None => None,
+    let drain = match (grace, switches.first()) {
+        (Some(grace), Some(sw)) => Some(drain::wait(sw, grace).await),
+        _ => None,
     };
-    let added = sw.added_latency();
-    sw.shutdown().await;
+    let added = switches.added_latency().ok_or("no switch ran")?;
+    let by_node = switches.answered_by_node();
+    let cluster_run = switches.is_cluster();
+    let cluster_journal = switches.shutdown().await;
     let agent = table.settlement_agent().map(|b| b.id.clone());
-    let settlements = journal.settle(
-        first_day,
-        business_day_now(cutover_secs),
-        agent,
-        &interchange,
-    )?;
+    let last_day = business_day_now(cutover_secs);
+    // A cluster's journal is in PostgreSQL: read as `switch settle` reads it.
+    let settlements = match cluster_journal.settle(first_day, last_day).await {
+        Some(read) => read?,
+        None => journal.settle(first_day, last_day, agent, &interchange)?,
+    };
     let mut issuer_totals = BTreeMap::new();
     let mut token_payments_booked = 0;
     let mut issuer_stand_in = BTreeMap::new();
@@ -397,7 +451,11 @@ pub async fn run_network(args: &DemoArgs, variation: &Variation) -> Result<Outco
         issuer_totals.insert(bank, net);
     }
     let settled = settlement::compare_settlement(&settlements, &issuer_totals);
-    let journal_stand_in = stand_in::read_journal(&journal.path)?;
+    let journal_stand_in = if cluster_run {
+        Default::default()
+    } else {
+        stand_in::read_journal(&journal.path)?
+    };
     let stand_in_run = stand_in::StandInRun {
         journal: &journal_stand_in,
         issuers: &issuer_stand_in,
@@ -407,7 +465,12 @@ pub async fn run_network(args: &DemoArgs, variation: &Variation) -> Result<Outco
     };
     drop(certs);
     drop(keys);
-    let summary = summarize(
+    let declines_by_rule = if cluster_run {
+        Vec::new()
+    } else {
+        journal.declines_by_rule("wallet-qr")?
+    };
+    let mut summary = summarize(
         args,
         &results,
         (&issuer_totals, &stand_ins),
@@ -417,10 +480,14 @@ pub async fn run_network(args: &DemoArgs, variation: &Variation) -> Result<Outco
             &results,
             &demo_apps,
             token_payments_booked,
-            &journal.declines_by_rule("wallet-qr")?,
+            &declines_by_rule,
         ),
         &stand_in_run,
     )?;
+    if cluster_run {
+        let failovers = results.iter().map(|r| r.report.stats.failovers).sum();
+        cluster::add_nodes(&mut summary, &by_node, failovers);
+    }
     Ok(Outcome {
         summary,
         results,
@@ -454,6 +521,27 @@ fn issuer_options(
         txn_log: variation.issuer_txn_log.unwrap_or(defaults.txn_log),
         ..defaults
     })
+}
+
+/// `--cluster` runs the network plainly: the options a cluster demo does not
+/// support yet are refused rather than ignored.
+fn check_cluster_args(args: &DemoArgs) -> Result<(), String> {
+    if args.cluster.is_none() {
+        return Ok(());
+    }
+    let unsupported = [
+        (args.tls, "--tls"),
+        (args.security, "--security"),
+        (!args.issuer_outage.is_empty(), "--issuer-outage"),
+        (
+            args.journal.is_some(),
+            "--journal (the cluster's journal is in PostgreSQL)",
+        ),
+    ];
+    match unsupported.iter().find(|(given, _)| *given) {
+        Some((_, option)) => Err(format!("--cluster does not run with {option}")),
+        None => Ok(()),
+    }
 }
 
 /// Wait until the switch has signed on to every issuer host (bounded).

@@ -146,7 +146,7 @@ impl Drop for DemoJournal {
 }
 
 /// A random number from the standard library's per-process hash keys.
-fn random_u64() -> u64 {
+pub(crate) fn random_u64() -> u64 {
     let mut h = RandomState::new().build_hasher();
     h.write_u64(std::process::id().into());
     h.finish()

@@ -143,19 +143,8 @@ pub async fn run(args: SoakArgs) -> Result<(), String> {
         let t = args.issuer_timeout.as_millis() as u64;
         (t, t)
     };
-    let demo = DemoArgs {
-        duration: args.duration.as_secs_f64(),
-        rate: args.rate,
-        network: args.network.clone(),
-        cards_per_range: 1000,
-        journal: None,
-        tls: false,
-        security: false,
-        // The soak's faults are on card traffic; app payments are the demo's.
-        qr_share: 0.0,
-        app_cards: 0,
-        issuer_outage: Vec::new(),
-    };
+    // The soak's faults are on card traffic; app payments are the demo's.
+    let demo = DemoArgs::card_traffic(args.network.clone(), args.duration.as_secs_f64(), args.rate);
     let variation = Variation {
         issuer_drop_rate: args.timeout_rate,
         issuer_disconnect_every: (!args.disconnect_every.is_zero())

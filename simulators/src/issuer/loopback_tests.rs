@@ -368,3 +368,50 @@ async fn a_host_restarted_keeps_its_address_and_its_books() {
     assert_eq!(totals.approved_total().count, 1);
     assert_eq!(totals.reversed.count, 1, "the books survived the restart");
 }
+
+/// Each node of a switch cluster dials the issuer: several connections are
+/// served at once, and the books are keyed by the message's own keys (11, 7, 32,
+/// or field 90's), not by connection, so a reversal or advice repeated on
+/// another node's connection (after a take-over) is applied once.
+#[tokio::test]
+async fn every_node_s_connection_is_served_and_a_repeat_on_another_applies_once() {
+    let (addr, server, stop, task) = start(Faults::default()).await;
+    let mut node_a = client(addr).await;
+    let mut node_b = client(addr).await;
+    let first = purchase(1, 100_000);
+    let second = purchase(2, 50_000);
+    send(&mut node_a, &first).await;
+    send(&mut node_b, &second).await;
+    assert_eq!(recv(&mut node_b).await.text(11).unwrap(), "000002");
+    assert_eq!(recv(&mut node_a).await.response_code().unwrap(), "00");
+
+    // Node A reverses the first; node B, which took A's queue over, repeats it.
+    let rev = crate::messages::reversal_for(&first, 3, &crate::clock::now_fields()).unwrap();
+    send(&mut node_a, &rev).await;
+    assert_eq!(recv(&mut node_a).await.mti(), Mti::REVERSAL_ADVICE_RESPONSE);
+    let mut repeat = rev.clone();
+    repeat.set_mti(Mti::REVERSAL_ADVICE_REPEAT);
+    send(&mut node_b, &repeat).await;
+    assert_eq!(recv(&mut node_b).await.response_code().unwrap(), "00");
+
+    // An advice of an approval, sent by A and repeated by B: posted once.
+    let mut advice = purchase(4, 20_000);
+    advice.set_mti(Mti::FINANCIAL_ADVICE);
+    advice.set(39, "00");
+    send(&mut node_a, &advice).await;
+    assert_eq!(recv(&mut node_a).await.response_code().unwrap(), "00");
+    advice.set_mti(Mti::new(b"0221").unwrap());
+    send(&mut node_b, &advice).await;
+    assert_eq!(recv(&mut node_b).await.response_code().unwrap(), "00");
+
+    let s = server.issuer().totals().snapshot();
+    assert_eq!(s.approved["940857"].count, 3, "{s:?}");
+    assert_eq!(
+        s.approved["940857"].amount,
+        Decimal::new(100_000 + 50_000 + 20_000, 2)
+    );
+    assert_eq!(s.reversed.count, 1, "{s:?}");
+    assert_eq!(s.reversed.amount, Decimal::new(100_000, 2));
+    stop.send(true).unwrap();
+    task.await.unwrap();
+}
