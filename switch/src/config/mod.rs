@@ -70,6 +70,7 @@ mod units;
 
 pub use error::{ConfigError, ConfigWarning};
 pub use journal::{
+    PostgresConfig,
     Durability, JournalConfig, DEFAULT_GROUP_COMMIT_MAX, DEFAULT_RELAXED_GROUP_COMMIT_US,
     DEFAULT_STRICT_GROUP_COMMIT_US,
 };

@@ -17,6 +17,7 @@ use switch::core::journal::{FinalState, JournalRecord};
 pub fn config(path: PathBuf) -> JournalConfig {
     JournalConfig {
         path,
+        postgres: None,
         durability: Durability::Strict,
         pan_key: Some(SecretKey::new(vec![7; 32])),
         group_commit_max: 64,
