@@ -33,7 +33,7 @@ pub async fn connect(config: &PostgresConfig) -> Result<Client, String> {
     let (client, connection) = client_config
         .connect(NoTls)
         .await
-        .map_err(|e| format!("cannot connect to {}: {e}", config.url))?;
+        .map_err(|e| format!("cannot connect to {}: {}", config.url, describe(&e)))?;
     tokio::spawn(async move {
         if let Err(e) = connection.await {
             tracing::warn!(error = %e, "PostgreSQL connection ended");
@@ -42,7 +42,7 @@ pub async fn connect(config: &PostgresConfig) -> Result<Client, String> {
     client
         .batch_execute("SET synchronous_commit = on")
         .await
-        .map_err(|e| format!("cannot set synchronous_commit: {e}"))?;
+        .map_err(|e| format!("cannot set synchronous_commit: {}", describe(&e)))?;
     Ok(client)
 }
 
@@ -51,7 +51,7 @@ pub async fn open(config: &PostgresConfig) -> Result<Connection, String> {
     let client = connect(config).await?;
     let statements = prepare(&client)
         .await
-        .map_err(|e| format!("cannot prepare the writer's statements: {e}"))?;
+        .map_err(|e| format!("cannot prepare the writer's statements: {}", describe(&e)))?;
     Ok(Connection { client, statements })
 }
 
@@ -103,6 +103,16 @@ pub async fn open_migrated(config: &PostgresConfig) -> Result<Connection, String
     super::schema::migrate(&mut client).await?;
     let statements = prepare(&client)
         .await
-        .map_err(|e| format!("cannot prepare the writer's statements: {e}"))?;
+        .map_err(|e| format!("cannot prepare the writer's statements: {}", describe(&e)))?;
     Ok(Connection { client, statements })
+}
+
+/// A driver error with the server's own message when there is one (the
+/// driver's Display says only "db error"). The server's messages name tables,
+/// columns and constraints, never the values bound (no card data reaches it).
+pub fn describe(e: &tokio_postgres::Error) -> String {
+    match e.as_db_error() {
+        Some(db) => format!("{}: {}", db.code().code(), db.message()),
+        None => e.to_string(),
+    }
 }

@@ -74,7 +74,7 @@ macro_rules! bounded {
 }
 
 fn text(e: tokio_postgres::Error) -> String {
-    e.to_string()
+    super::connection::describe(&e)
 }
 
 impl Membership for PgMembership {
@@ -125,7 +125,7 @@ impl Membership for PgMembership {
                     };
                     let recovered = recover::recover(&tx, &owner, now_ms, self.remember, None)
                         .await
-                        .map_err(|e| format!("take-over of {dead}: {e}"))?;
+                        .map_err(|e| format!("take-over of {dead}: {}", text(e)))?;
                     tx.execute(
                         &format!(
                             "UPDATE nodes SET state = 'taken_over', taken_by = $2, epoch = epoch + 1,

@@ -17,6 +17,8 @@ mod writer;
 use std::sync::atomic::{AtomicBool, AtomicI64};
 use std::sync::{Arc, Mutex};
 
+use connection::describe;
+
 use super::{business_day, durable_mark, refusals, OpenOptions, Recovered, Store, StoreError};
 use crate::config::{JournalConfig, PostgresConfig};
 
@@ -36,6 +38,61 @@ pub(crate) fn runtime() -> std::io::Result<tokio::runtime::Runtime> {
         .build()
 }
 
+/// What the writer's thread needs to open the database.
+struct Start {
+    config: JournalConfig,
+    pg: PostgresConfig,
+    node: Option<crate::cluster::NodeIdentity>,
+    now_ms: i64,
+    remember: usize,
+}
+
+impl Start {
+    /// Connect, create or migrate the schema, register the node and recover its
+    /// rows (one transaction); the connection, what was recovered, and the
+    /// stored business-day override.
+    async fn run(&self) -> Result<(connection::Connection, Recovered, i64), StoreError> {
+        let pg = &self.pg;
+        let node_name = self.node.as_ref().map(|n| n.name.clone()).unwrap_or_default();
+        let mut conn = connection::open_migrated(pg)
+            .await
+            .map_err(|e| failed(pg, e))?;
+        let tx = conn
+            .client
+            .transaction()
+            .await
+            .map_err(|e| failed(pg, describe(&e)))?;
+        let epoch = match &self.node {
+            Some(node) => nodes::register(&tx, node)
+                .await
+                .map_err(|e| failed(pg, e))?,
+            None => 0,
+        };
+        let owner = recover::Owner {
+            rows_of: &node_name,
+            to: &node_name,
+            slot: self.node.as_ref().map_or(0, |n| n.slot),
+        };
+        let mut recovered = recover::recover(&tx, &owner, self.now_ms, self.remember, None)
+            .await
+            .map_err(|e| failed(pg, format!("recovery failed: {}", describe(&e))))?;
+        recovered.epoch = epoch;
+        let stored_override = recover::day_override(&tx)
+            .await
+            .map_err(|e| failed(pg, describe(&e)))?;
+        recovered.business_day =
+            business_day::scheduled_day(self.now_ms, self.config.cutover_secs).max(stored_override);
+        recovered.stand_in_usage = recover::usage_of_day(&tx, recovered.business_day)
+            .await
+            .map_err(|e| failed(pg, describe(&e)))?;
+        recovered.negative_updates = recover::negative_updates(&tx)
+            .await
+            .map_err(|e| failed(pg, describe(&e)))?;
+        tx.commit().await.map_err(|e| failed(pg, describe(&e)))?;
+        Ok((conn, recovered, stored_override))
+    }
+}
+
 /// Open the store on PostgreSQL: schema, node registration and recovery of this
 /// node's rows (one transaction), then the writer thread.
 pub(super) fn open(
@@ -50,71 +107,72 @@ pub(super) fn open(
              (SWITCH_KEK or [switch.security] kek_env), which also keeps stand-in off",
         ));
     }
-    let rt = runtime().map_err(|e| failed(pg, format!("cannot start a runtime: {e}")))?;
     let node_name = options.node.map(|n| n.name.clone()).unwrap_or_default();
-    let slot = options.node.map_or(0, |n| n.slot);
-    let (conn, recovered, stored_override) = rt.block_on(async {
-        let mut conn = connection::open_migrated(pg).await.map_err(|e| failed(pg, e))?;
-        let tx = conn
-            .client
-            .transaction()
-            .await
-            .map_err(|e| failed(pg, e))?;
-        let epoch = match options.node {
-            Some(node) => nodes::register(&tx, node)
-                .await
-                .map_err(|e| failed(pg, e))?,
-            None => 0,
-        };
-        let owner = recover::Owner {
-            rows_of: &node_name,
-            to: &node_name,
-            slot,
-        };
-        let mut recovered =
-            recover::recover(&tx, &owner, options.now_ms, options.remember, None)
-                .await
-                .map_err(|e| failed(pg, format!("recovery failed: {e}")))?;
-        recovered.epoch = epoch;
-        let stored_override = recover::day_override(&tx)
-            .await
-            .map_err(|e| failed(pg, e))?;
-        recovered.business_day = business_day::scheduled_day(options.now_ms, config.cutover_secs)
-            .max(stored_override);
-        recovered.stand_in_usage = recover::usage_of_day(&tx, recovered.business_day)
-            .await
-            .map_err(|e| failed(pg, e))?;
-        recovered.negative_updates = recover::negative_updates(&tx)
-            .await
-            .map_err(|e| failed(pg, e))?;
-        tx.commit().await.map_err(|e| failed(pg, e))?;
-        Ok::<_, StoreError>((conn, recovered, stored_override))
-    })?;
     let (tx, rx) = std::sync::mpsc::channel();
     let durable = Arc::new(durable_mark::DurableMark::default());
-    let day_override = Arc::new(AtomicI64::new(stored_override));
+    let day_override = Arc::new(AtomicI64::new(0));
     let available = Arc::new(AtomicBool::new(true));
     metrics::gauge!("switch_store_available").set(1.0);
     let refusals = Arc::new(refusals::Refusals::default());
-    let writer = writer::Writer {
-        runtime: rt,
-        conn: Some(conn),
-        config: pg.clone(),
-        durable: durable.clone(),
-        available: available.clone(),
-        refusals: refusals.clone(),
-        day_override: day_override.clone(),
-        max_batch: config.group_commit_max,
-        window: config.group_commit_window,
-        cutover_secs: config.cutover_secs,
-        node: node_name,
-        claim: options.node.is_some(),
-        duplicate_window: options.duplicate_window,
+    let start = Start {
+        config: config.clone(),
+        pg: pg.clone(),
+        node: options.node.cloned(),
+        now_ms: options.now_ms,
+        remember: options.remember,
     };
+    let (writer_config, writer_durable, writer_available) =
+        (pg.clone(), durable.clone(), available.clone());
+    let (writer_refusals, writer_override) = (refusals.clone(), day_override.clone());
+    let (max_batch, window, cutover_secs) = (
+        config.group_commit_max,
+        config.group_commit_window,
+        config.cutover_secs,
+    );
+    let (claim, duplicate_window) = (options.node.is_some(), options.duplicate_window);
+    let writer = move |runtime, conn| writer::Writer {
+        runtime,
+        conn: Some(conn),
+        config: writer_config,
+        durable: writer_durable,
+        available: writer_available,
+        refusals: writer_refusals,
+        day_override: writer_override,
+        max_batch,
+        window,
+        cutover_secs,
+        node: node_name,
+        claim,
+        duplicate_window,
+    };
+    // The writer's thread opens the database itself (on its own runtime: the
+    // caller may be inside another) and says how it went before it writes.
+    let (opened_tx, opened) = std::sync::mpsc::channel();
     let handle = std::thread::Builder::new()
         .name("journal-writer-pg".into())
-        .spawn(move || writer.run(rx))
+        .spawn(move || {
+            let started = runtime()
+                .map_err(|e| failed(&start.pg, format!("cannot start a runtime: {e}")))
+                .and_then(|rt| rt.block_on(start.run()).map(|done| (rt, done)));
+            match started {
+                Ok((rt, (conn, recovered, stored_override))) => {
+                    let writer = writer(rt, conn);
+                    writer
+                        .day_override
+                        .store(stored_override, std::sync::atomic::Ordering::Relaxed);
+                    if opened_tx.send(Ok(recovered)).is_ok() {
+                        writer.run(rx);
+                    }
+                }
+                Err(e) => {
+                    let _ = opened_tx.send(Err(e));
+                }
+            }
+        })
         .map_err(|e| failed(pg, format!("cannot start the writer: {e}")))?;
+    let recovered = opened
+        .recv()
+        .map_err(|_| failed(pg, "the writer stopped while opening"))??;
     let membership = match options.node {
         Some(node) => Some(Arc::new(membership::PgMembership::new(
             pg.clone(),

@@ -19,7 +19,7 @@ pub enum RegisterError {
         holder: String,
     },
     /// The database failed.
-    #[error(transparent)]
+    #[error("{}", super::connection::describe(.0))]
     Database(#[from] tokio_postgres::Error),
 }
 
@@ -31,7 +31,7 @@ pub async fn register(
 ) -> Result<i64, RegisterError> {
     let slot = i32::from(node.slot);
     // Two nodes starting together with the same slot: one waits for the other.
-    tx.execute("SELECT pg_advisory_xact_lock(0x534c4f54, $1)", &[&slot])
+    tx.execute("SELECT pg_advisory_xact_lock(1397510996, $1)", &[&slot])
         .await?;
     let holder = tx
         .query_opt(

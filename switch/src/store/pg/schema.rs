@@ -7,6 +7,8 @@
 
 use tokio_postgres::GenericClient;
 
+use super::connection::describe;
+
 /// The version this build writes (1: the first PostgreSQL schema).
 pub const VERSION: i32 = 1;
 
@@ -107,17 +109,17 @@ pub async fn migrate(client: &mut tokio_postgres::Client) -> Result<(), String> 
     let tx = client
         .transaction()
         .await
-        .map_err(|e| format!("cannot begin: {e}"))?;
+        .map_err(|e| format!("cannot begin: {}", describe(&e)))?;
     tx.execute("SELECT pg_advisory_xact_lock($1)", &[&MIGRATION_LOCK])
         .await
-        .map_err(|e| format!("migration lock: {e}"))?;
+        .map_err(|e| format!("migration lock: {}", describe(&e)))?;
     tx.batch_execute("CREATE TABLE IF NOT EXISTS schema_version (version INTEGER NOT NULL)")
         .await
-        .map_err(|e| format!("schema_version: {e}"))?;
+        .map_err(|e| format!("schema_version: {}", describe(&e)))?;
     let from: i32 = tx
         .query_opt("SELECT max(version) FROM schema_version", &[])
         .await
-        .map_err(|e| format!("schema_version: {e}"))?
+        .map_err(|e| format!("schema_version: {}", describe(&e)))?
         .and_then(|row| row.get::<_, Option<i32>>(0))
         .unwrap_or(0);
     if from > VERSION {
@@ -128,7 +130,7 @@ pub async fn migrate(client: &mut tokio_postgres::Client) -> Result<(), String> 
     if from < 1 {
         tx.batch_execute(V1)
             .await
-            .map_err(|e| format!("cannot create the schema: {e}"))?;
+            .map_err(|e| format!("cannot create the schema: {}", describe(&e)))?;
     }
     if from < VERSION {
         tx.execute("DELETE FROM schema_version", &[])
@@ -137,9 +139,9 @@ pub async fn migrate(client: &mut tokio_postgres::Client) -> Result<(), String> 
                 tx.execute("INSERT INTO schema_version (version) VALUES ($1)", &[&VERSION])
                     .await,
             )
-            .map_err(|e| format!("schema_version: {e}"))?;
+            .map_err(|e| format!("schema_version: {}", describe(&e)))?;
     }
-    tx.commit().await.map_err(|e| format!("cannot commit the schema: {e}"))
+    tx.commit().await.map_err(|e| format!("cannot commit the schema: {}", describe(&e)))
 }
 
 /// The database's clock in unix milliseconds: leases compare against it, never
@@ -152,5 +154,5 @@ pub async fn exists(client: &impl GenericClient) -> Result<bool, String> {
         .query_one("SELECT to_regclass('schema_version') IS NOT NULL", &[])
         .await
         .map(|row| row.get::<_, bool>(0))
-        .map_err(|e| e.to_string())
+        .map_err(|e| describe(&e))
 }

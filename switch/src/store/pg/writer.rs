@@ -184,7 +184,7 @@ impl Writer {
             .await
             {
                 Ok(Ok(refused)) => Ok(refused),
-                Ok(Err(e)) => Err(e.to_string()),
+                Ok(Err(e)) => Err(connection::describe(&e)),
                 Err(_) => Err(format!("commit took over {COMMIT_TIMEOUT:?}")),
             }
         })
@@ -227,7 +227,8 @@ impl Writer {
             Ok(())
         });
         if let Err(e) = result {
-            tracing::warn!(error = %e, "business day not read from the database");
+            let error = connection::describe(&e);
+            tracing::warn!(%error, "business day not read from the database");
         }
     }
 
@@ -242,7 +243,8 @@ impl Writer {
                 .execute("DELETE FROM claims WHERE created_ms < $1", &[&before]),
         );
         if let Err(e) = deleted {
-            tracing::warn!(error = %e, "old claims not deleted");
+            let error = connection::describe(&e);
+            tracing::warn!(%error, "old claims not deleted");
         }
     }
 }

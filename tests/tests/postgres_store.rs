@@ -1,0 +1,332 @@
+//! The PostgreSQL store against a throwaway server (`scripts/postgres.sh`):
+//! strict commits durable, a database outage survived without losing a record,
+//! recovery after a crash, two nodes' claims, take-over exactly once, the lease
+//! lost, settlement and cutover seen alike from every node. Each test skips
+//! (printed) when PostgreSQL is not installed, unless `POSTGRES_REQUIRED=1`.
+
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // a test fails by panicking
+
+#[path = "../../switch/tests/journal_support/mod.rs"]
+mod journal_support;
+
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use codecs::{Message, Mti};
+use journal_support::record;
+use switch::cluster::NodeIdentity;
+use switch::config::{Durability, JournalConfig, PostgresConfig, SecretKey};
+use switch::core::journal::{FinalState, JournalRecord};
+use switch::store::{OpenOptions, Recovered, Store};
+use tests::postgres::ThrowawayPostgres;
+
+/// Any bounded wait in these tests.
+const PATIENCE: Duration = Duration::from_secs(30);
+
+fn now_ms() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_millis() as i64
+}
+
+/// A strict journal on the database at `url`.
+fn config(url: &str) -> JournalConfig {
+    JournalConfig {
+        path: Default::default(),
+        postgres: Some(PostgresConfig {
+            url: url.into(),
+            password_env: "SWITCH_PG_TEST_PASSWORD_UNSET".into(),
+            connect_timeout: Duration::from_secs(2),
+        }),
+        durability: Durability::Strict,
+        pan_key: Some(SecretKey::new(vec![7; 32])),
+        group_commit_max: 1024,
+        group_commit_window: Duration::ZERO,
+        cutover_secs: 0,
+    }
+}
+
+fn node(name: &str, slot: u8, lease_ms: u64) -> NodeIdentity {
+    NodeIdentity {
+        name: name.into(),
+        slot,
+        lease: Duration::from_millis(lease_ms),
+    }
+}
+
+fn open(url: &str, node: Option<&NodeIdentity>) -> (Store, Recovered) {
+    Store::open_with(
+        &config(url),
+        &OpenOptions {
+            now_ms: now_ms(),
+            remember: 100,
+            node,
+            duplicate_window: Duration::from_secs(60),
+            ..OpenOptions::default()
+        },
+    )
+    .expect("store opens")
+}
+
+/// A request as the switch forwarded it under its STAN `stan`.
+fn forwarded_for(stan: u32) -> Message {
+    let mut m = Message::new(Mti::new(b"0200").expect("an MTI"));
+    m.set_stan(stan);
+    m.set(7, "1125101010");
+    m.set(32, "940800");
+    m.set(33, "940000");
+    m
+}
+
+/// A forwarded record (owing its reversal) with id `id` and acquirer STAN `stan`.
+fn forwarded(id: u64, stan: &str) -> JournalRecord {
+    let mut r = record(id, "940800", "940810", stan, "10.00", FinalState::Forwarded);
+    r.forwarded = Some(forwarded_for(id as u32 % 1_000_000));
+    r.switch_stan = Some(id as u32 % 1_000_000);
+    r
+}
+
+/// A second connection of the test's own.
+async fn reader(url: &str) -> tokio_postgres::Client {
+    let (client, connection) = tokio_postgres::connect(url, tokio_postgres::NoTls)
+        .await
+        .expect("connect");
+    tokio::spawn(connection);
+    client
+}
+
+async fn count(client: &tokio_postgres::Client, sql: &str) -> i64 {
+    client.query_one(sql, &[]).await.expect(sql).get(0)
+}
+
+async fn durable_within(store: &Store, seq: u64) {
+    tokio::time::timeout(PATIENCE, store.durable(seq))
+        .await
+        .expect("durable in time");
+}
+
+#[tokio::test]
+async fn a_strict_commit_is_read_back_by_another_connection() {
+    let Some(pg) = ThrowawayPostgres::start() else {
+        return;
+    };
+    let url = pg.new_database("durable");
+    let (store, recovered) = open(&url, None);
+    assert_eq!((recovered.last_txn_id, recovered.reversals_queued), (0, 0));
+    store.journal(forwarded(1, "000001"), now_ms());
+    store.journal(forwarded(2, "000002"), now_ms());
+    let approved = record(2, "940800", "940810", "000002", "10.00", FinalState::Approved);
+    let last = store.journal(approved, now_ms());
+    durable_within(&store, last).await;
+    let db = reader(&url).await;
+    let rows = db
+        .query("SELECT id, state, response_code, switch_stan, reversal IS NOT NULL, node FROM journal ORDER BY id", &[])
+        .await
+        .unwrap();
+    let seen: Vec<(i64, String, String, Option<i64>, bool, String)> = rows
+        .iter()
+        .map(|r| (r.get(0), r.get(1), r.get(2), r.get(3), r.get(4), r.get(5)))
+        .collect();
+    assert_eq!(
+        seen,
+        vec![
+            (1, "forwarded".into(), "00".into(), Some(1), true, String::new()),
+            (2, "approved".into(), "00".into(), Some(2), false, String::new()),
+        ]
+    );
+    assert!(store.available());
+    store.close();
+}
+
+#[tokio::test]
+async fn a_crash_leaves_exactly_one_reversal_per_forwarded_row() {
+    let Some(pg) = ThrowawayPostgres::start() else {
+        return;
+    };
+    let url = pg.new_database("crash");
+    let (store, _) = open(&url, None);
+    let mut last = 0;
+    for id in 1..=5u64 {
+        last = store.journal(forwarded(id, &format!("{id:06}")), now_ms());
+    }
+    // Two of them complete; three are left forwarded.
+    for id in [2u64, 4] {
+        let done = record(id, "940800", "940810", &format!("{id:06}"), "10.00", FinalState::Approved);
+        last = store.journal(done, now_ms());
+    }
+    durable_within(&store, last).await;
+    drop(store); // a crash: no close
+    let (store, recovered) = open(&url, None);
+    assert_eq!(recovered.reversals_queued, 3);
+    assert_eq!(recovered.saf.len(), 3);
+    assert_eq!(recovered.last_txn_id, 5);
+    assert!(recovered.last_saf_id >= 3);
+    let mut stans: Vec<u32> = recovered.saf.iter().filter_map(|i| i.msg.stan()).collect();
+    stans.sort_unstable();
+    assert_eq!(stans, vec![1, 3, 5], "one reversal for each row left forwarded");
+    assert!(recovered.saf.iter().all(|i| i.msg.mti() == Mti::REVERSAL_ADVICE));
+    drop(store);
+    let (store, recovered) = open(&url, None);
+    assert_eq!(recovered.reversals_queued, 0, "nothing queued twice");
+    assert_eq!(recovered.saf.len(), 3, "still owed");
+    store.close();
+}
+
+#[tokio::test]
+async fn a_database_outage_makes_the_store_unavailable_and_loses_nothing() {
+    let Some(mut pg) = ThrowawayPostgres::start() else {
+        return;
+    };
+    let url = pg.new_database("outage");
+    let (store, _) = open(&url, None);
+    let first = store.journal(forwarded(1, "000001"), now_ms());
+    durable_within(&store, first).await;
+    pg.stop();
+    let mut last = 0;
+    for id in 2..=20u64 {
+        last = store.journal(forwarded(id, &format!("{id:06}")), now_ms());
+    }
+    let started = Instant::now();
+    while store.available() {
+        assert!(started.elapsed() < PATIENCE, "still available with the database down");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    // More arrive while it is down.
+    for id in 21..=40u64 {
+        last = store.journal(forwarded(id, &format!("{id:06}")), now_ms());
+    }
+    pg.restart();
+    durable_within(&store, last).await;
+    assert!(store.available());
+    let db = reader(&url).await;
+    assert_eq!(count(&db, "SELECT count(*) FROM journal").await, 40, "nothing lost");
+    store.close();
+}
+
+/// A refusal the hook saw: (seq, issuer, switch STAN).
+type Seen = Arc<Mutex<Vec<(u64, String, u32)>>>;
+
+fn watch_refusals(store: &Store) -> Seen {
+    let seen: Seen = Arc::default();
+    let sink = seen.clone();
+    store.set_claim_refused(Box::new(move |seq, issuer, stan| {
+        sink.lock().unwrap().push((seq, issuer.to_string(), stan));
+    }));
+    seen
+}
+
+#[tokio::test]
+async fn two_nodes_claiming_the_same_request_refuse_the_second() {
+    let Some(pg) = ThrowawayPostgres::start() else {
+        return;
+    };
+    let url = pg.new_database("claims");
+    let (a_node, b_node) = (node("node-a", 1, 3000), node("node-b", 2, 3000));
+    let (a, ra) = open(&url, Some(&a_node));
+    let (b, rb) = open(&url, Some(&b_node));
+    assert_eq!(ra.last_txn_id, 1 << 48, "slot 1's ids start at its base");
+    assert_eq!(rb.last_txn_id, 2 << 48);
+    let (seen_a, seen_b) = (watch_refusals(&a), watch_refusals(&b));
+    // The same acquirer request (fields 32, 7, 11, 41) reaches both nodes.
+    let mut on_a = forwarded((1 << 48) + 1, "000777");
+    on_a.switch_stan = Some(11);
+    let seq_a = a.journal(on_a, now_ms());
+    durable_within(&a, seq_a).await;
+    let mut on_b = forwarded((2 << 48) + 1, "000777");
+    on_b.switch_stan = Some(66_667);
+    let seq_b = b.journal(on_b, now_ms());
+    durable_within(&b, seq_b).await;
+    assert!(!a.refused(seq_a));
+    assert!(b.refused(seq_b), "the second node's forward is refused");
+    assert!(seen_a.lock().unwrap().is_empty());
+    assert_eq!(
+        *seen_b.lock().unwrap(),
+        vec![(seq_b, "940810".to_string(), 66_667)]
+    );
+    // A different request is not.
+    let seq = b.journal(forwarded((2 << 48) + 2, "000778"), now_ms());
+    durable_within(&b, seq).await;
+    assert!(!b.refused(seq));
+    a.close();
+    b.close();
+}
+
+#[tokio::test]
+async fn an_expired_node_is_taken_over_exactly_once_and_its_lease_is_lost() {
+    let Some(pg) = ThrowawayPostgres::start() else {
+        return;
+    };
+    let url = pg.new_database("takeover");
+    let lease_ms = 1000;
+    let dead_node = node("node-a", 1, lease_ms);
+    let (dead, recovered) = open(&url, Some(&dead_node));
+    assert_eq!(recovered.epoch, 1);
+    let mut last = 0;
+    for n in 1..=4u64 {
+        last = dead.journal(forwarded((1 << 48) + n, &format!("{n:06}")), now_ms());
+    }
+    durable_within(&dead, last).await;
+    let dead_membership = dead.membership().expect("cluster mode");
+    assert!(dead_membership.renew().await.unwrap());
+    drop(dead); // killed: no leave, the lease runs out
+
+    let (b, _) = open(&url, Some(&node("node-b", 2, lease_ms)));
+    let (c, _) = open(&url, Some(&node("node-c", 3, lease_ms)));
+    let (mb, mc) = (b.membership().unwrap(), c.membership().unwrap());
+    // Nobody takes a node over before its lease has been expired for a lease.
+    assert!(mb.take_over_expired().await.unwrap().is_empty());
+    // The survivors renew (as their lease loops do, every lease/3) while the
+    // dead node's lease runs out and then one more lease passes.
+    let waited = Instant::now();
+    while waited.elapsed() < Duration::from_millis(2 * lease_ms + 300) {
+        assert!(mb.renew().await.unwrap() && mc.renew().await.unwrap());
+        tokio::time::sleep(Duration::from_millis(lease_ms / 3)).await;
+    }
+    let (by_b, by_c) = tokio::join!(mb.take_over_expired(), mc.take_over_expired());
+    let adopted: Vec<_> = by_b.unwrap().into_iter().chain(by_c.unwrap()).collect();
+    assert_eq!(adopted.len(), 1, "taken over exactly once");
+    let taken = &adopted[0];
+    assert_eq!((taken.node.as_str(), taken.epoch), ("node-a", 1));
+    assert_eq!(taken.reversals_queued, 4);
+    assert_eq!(taken.saf.len(), 4);
+    assert_eq!(taken.forwarded.len(), 4);
+    assert!(mb.take_over_expired().await.unwrap().is_empty());
+    assert!(mc.take_over_expired().await.unwrap().is_empty());
+    // The dead node, back from a pause, has lost its lease.
+    assert!(!dead_membership.renew().await.unwrap());
+    // Its queue is now the survivor's: a new start of node-a finds nothing owed.
+    let db = reader(&url).await;
+    assert_eq!(count(&db, "SELECT count(*) FROM saf WHERE node = 'node-a'").await, 0);
+    let (again, recovered) = open(&url, Some(&dead_node));
+    assert_eq!((recovered.reversals_queued, recovered.saf.len()), (0, 0));
+    assert_eq!(recovered.epoch, 3, "started, taken over, started");
+    assert!(mb.renew().await.unwrap() && mc.renew().await.unwrap());
+    again.close();
+    b.close();
+    c.close();
+}
+
+#[tokio::test]
+async fn a_cutover_on_one_node_holds_on_the_other_within_two_seconds() {
+    let Some(pg) = ThrowawayPostgres::start() else {
+        return;
+    };
+    let url = pg.new_database("cutover");
+    let (a, _) = open(&url, Some(&node("node-a", 1, 3000)));
+    let (b, _) = open(&url, Some(&node("node-b", 2, 3000)));
+    let now = now_ms();
+    let before = b.business_day(now);
+    let next = a.cutover(now);
+    assert_eq!(next, before + 1);
+    let started = Instant::now();
+    while b.business_day(now_ms()) < next {
+        assert!(
+            started.elapsed() < Duration::from_secs(2),
+            "the other node still on the old day"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    a.close();
+    b.close();
+}
