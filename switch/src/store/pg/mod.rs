@@ -7,6 +7,7 @@
 //! drives ([`membership`]).
 
 mod batch;
+pub(crate) mod commands;
 mod connection;
 mod membership;
 mod nodes;
