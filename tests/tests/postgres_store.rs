@@ -330,3 +330,89 @@ async fn a_cutover_on_one_node_holds_on_the_other_within_two_seconds() {
     a.close();
     b.close();
 }
+
+/// A configuration whose journal is `journal` (a `path = ...` or `url = ...`
+/// line), written in `dir` as `name`.
+fn write_config(dir: &std::path::Path, name: &str, journal: &str) -> switch::config::Config {
+    let text = format!(
+        "[switch]\ninstitution_id = \"940000\"\nrules = \"{rules}\"\n\n\
+         [journal]\n{journal}\npan_key = {{ env = \"PG_STORE_TEST_UNSET_KEY\" }}\n\n\
+         [[link]]\nname = \"a\"\nrole = \"acquirer\"\nbank = \"940800\"\ndirection = \"listen\"\naddress = \"127.0.0.1:0\"\n",
+        rules = concat!(env!("CARGO_MANIFEST_DIR"), "/../routing-rules/rules/national.toml"),
+    );
+    let path = dir.join(name);
+    std::fs::write(&path, text).unwrap();
+    switch::config::Config::load(&path).expect("valid configuration")
+}
+
+/// The day's approvals, a reversal and a decline, as the journal holds them.
+fn day_of_records(base: u64) -> Vec<JournalRecord> {
+    let mut out = Vec::new();
+    for n in 1..=6u64 {
+        let stan = format!("{:06}", base % 1000 * 10 + n);
+        let issuer = if n % 2 == 0 { "940810" } else { "940820" };
+        let state = if n == 6 { FinalState::Declined } else { FinalState::Approved };
+        out.push(record(base + n, "940800", issuer, &stan, &format!("{n}.25"), state));
+    }
+    // A reversal of the first approval, acknowledged.
+    let mut reversal = record(base + 7, "940800", "940820", &format!("{:06}", base % 1000 * 10 + 7), "1.25", FinalState::Approved);
+    reversal.mti = "0420".into();
+    reversal.reverses = Some(("1125101010".into(), format!("{:06}", base % 1000 * 10 + 1).into()));
+    out.push(reversal);
+    out
+}
+
+#[tokio::test]
+async fn settle_gives_the_same_answer_from_either_node_and_as_on_sqlite() {
+    let Some(pg) = ThrowawayPostgres::start() else {
+        return;
+    };
+    let url = pg.new_database("settle");
+    let dir = std::env::temp_dir().join(format!("pg-settle-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let (a, _) = open(&url, Some(&node("node-a", 1, 3000)));
+    let (b, _) = open(&url, Some(&node("node-b", 2, 3000)));
+    let sqlite_path = dir.join("journal.db");
+    let (lite, _) = Store::open(&journal_support::config(sqlite_path.clone()), now_ms()).unwrap();
+    let now = now_ms();
+    let day = switch::store::business_day::format_day(a.business_day(now));
+    // Node A's and node B's records in PostgreSQL; all of them in SQLite.
+    for (store, base) in [(&a, 1u64 << 48), (&b, 2u64 << 48)] {
+        let mut last = 0;
+        for r in day_of_records(base) {
+            lite.journal(r.clone(), now);
+            last = store.journal(r, now);
+        }
+        durable_within(store, last).await;
+    }
+    lite.durable(lite.submitted()).await;
+    lite.close();
+    // The command as `switch settle` runs it: outside any runtime.
+    let settle = |config: switch::config::Config| {
+        let day = day.clone();
+        async move {
+            tokio::task::spawn_blocking(move || {
+                let report =
+                    switch::store::commands::settlement(&config, Some(&day)).expect("settles");
+                (report.settlement.to_json(), report.settlement.to_table(), report.day_records)
+            })
+            .await
+            .unwrap()
+        }
+    };
+    let on_a = settle(write_config(&dir, "a.toml", &format!("url = \"{url}\""))).await;
+    let on_b = settle(write_config(&dir, "b.toml", &format!("url = \"{url}\""))).await;
+    let on_sqlite = settle(write_config(
+        &dir,
+        "lite.toml",
+        &format!("path = \"{}\"", sqlite_path.display()),
+    ))
+    .await;
+    assert_eq!(on_a, on_b, "the same answer from either node");
+    assert_eq!(on_a, on_sqlite, "the same answer as SQLite for the same journal");
+    assert_eq!(on_a.2, 14);
+    assert!(!on_a.0["pairs"].as_array().unwrap().is_empty());
+    a.close();
+    b.close();
+    let _ = std::fs::remove_dir_all(&dir);
+}
