@@ -416,3 +416,30 @@ async fn settle_gives_the_same_answer_from_either_node_and_as_on_sqlite() {
     b.close();
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+#[tokio::test]
+async fn the_vault_key_is_shared_by_the_nodes_and_a_wrong_kek_is_refused() {
+    let Some(pg) = ThrowawayPostgres::start() else {
+        return;
+    };
+    let url = pg.new_database("vault");
+    let kek = |hex: &str| card_security::KeyMaterial::from_hex(&hex.repeat(32)).unwrap();
+    let (right, wrong) = (kek("0A"), kek("0B"));
+    let open_with = |kek: &card_security::KeyMaterial, node: &NodeIdentity| {
+        Store::open_with(
+            &config(&url),
+            &OpenOptions {
+                now_ms: now_ms(),
+                vault: Some((kek, "SWITCH_KEK")),
+                node: Some(node),
+                ..OpenOptions::default()
+            },
+        )
+    };
+    let (a, _) = open_with(&right, &node("node-a", 1, 3000)).expect("first node makes the key");
+    let (b, _) = open_with(&right, &node("node-b", 2, 3000)).expect("second node unwraps it");
+    let refused = open_with(&wrong, &node("node-c", 3, 3000)).err().expect("wrong KEK refused");
+    assert!(refused.to_string().contains("SWITCH_KEK"), "{refused}");
+    a.close();
+    b.close();
+}

@@ -413,8 +413,17 @@ impl RunningSwitch {
     /// Bind every listener, start dialers and the tick loop. MAC and PIN keys come
     /// from the configuration, held by the software security module.
     pub async fn start(opts: SwitchOptions) -> Result<RunningSwitch, StartError> {
+        RunningSwitch::start_node(opts, None).await
+    }
+
+    /// [`RunningSwitch::start`] as the cluster node `node` (its journal on
+    /// PostgreSQL): the store registers it and recovers only its own rows.
+    pub async fn start_node(
+        opts: SwitchOptions,
+        node: Option<crate::cluster::NodeIdentity>,
+    ) -> Result<RunningSwitch, StartError> {
         let security = Arc::new(SoftwareSecurityModule::from_config(&opts.config.security));
-        RunningSwitch::start_inner(opts, security, true).await
+        RunningSwitch::start_inner(opts, security, true, node).await
     }
 
     /// [`RunningSwitch::start`] with another security module (an HSM adapter),
@@ -425,7 +434,7 @@ impl RunningSwitch {
         opts: SwitchOptions,
         security: Arc<dyn SecurityModule>,
     ) -> Result<RunningSwitch, StartError> {
-        RunningSwitch::start_inner(opts, security, false).await
+        RunningSwitch::start_inner(opts, security, false, None).await
     }
 
     /// Start with `security`, asked within the event (`inline`) or from tasks.
@@ -433,6 +442,7 @@ impl RunningSwitch {
         opts: SwitchOptions,
         security: Arc<dyn SecurityModule>,
         inline: bool,
+        node: Option<crate::cluster::NodeIdentity>,
     ) -> Result<RunningSwitch, StartError> {
         for link in &opts.config.links {
             let missing = if link.security.mac.is_some() && !security.has_mac_key(&link.name) {
@@ -492,16 +502,23 @@ impl RunningSwitch {
                 },
             };
             stand_in_possible = kek.is_some();
-            let (opened, mut recovered) = match kek {
-                None => Store::open_remembering(jc, epoch_unix_ms as i64, remember)?,
-                Some(kek) => {
-                    let var = opts.config.security.kek_var();
-                    Store::open_with_vault(jc, &kek, var, epoch_unix_ms as i64, remember)?
-                }
-            };
+            let (opened, mut recovered) = Store::open_with(
+                jc,
+                &crate::store::OpenOptions {
+                    now_ms: epoch_unix_ms as i64,
+                    remember,
+                    vault: kek
+                        .as_ref()
+                        .map(|kek| (kek, opts.config.security.kek_var())),
+                    node: node.as_ref(),
+                    duplicate_window: opts.config.duplicate_window,
+                },
+            )?;
             let opened = Arc::new(opened);
             tracing::info!(
-                path = %jc.path.display(),
+                backend = %jc.backend(),
+                node = node.as_ref().map_or("", |n| n.name.as_str()),
+                epoch = recovered.epoch,
                 durability = ?jc.durability,
                 last_txn_id = recovered.last_txn_id,
                 saf_depth = recovered.saf.len(),

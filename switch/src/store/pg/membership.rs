@@ -28,17 +28,26 @@ pub struct PgMembership {
     epoch: i64,
     /// How many of a dead node's recent forwarded rows come back (as at a start).
     remember: usize,
+    /// Opens the sealed cards of a dead node's stand-in advices.
+    vault: Option<std::sync::Arc<crate::store::vault::Vault>>,
     client: Mutex<Option<Client>>,
 }
 
 impl PgMembership {
     /// The membership of `node`, registered with `epoch` (connects at first use).
-    pub fn new(config: PostgresConfig, node: NodeIdentity, epoch: i64, remember: usize) -> Self {
+    pub fn new(
+        config: PostgresConfig,
+        node: NodeIdentity,
+        epoch: i64,
+        remember: usize,
+        vault: Option<std::sync::Arc<crate::store::vault::Vault>>,
+    ) -> Self {
         PgMembership {
             config,
             node,
             epoch,
             remember,
+            vault,
             client: Mutex::new(None),
         }
     }
@@ -123,7 +132,7 @@ impl Membership for PgMembership {
                         to: &self.node.name,
                         slot: self.node.slot,
                     };
-                    let recovered = recover::recover(&tx, &owner, now_ms, self.remember, None)
+                    let recovered = recover::recover(&tx, &owner, now_ms, self.remember, self.vault.as_deref())
                         .await
                         .map_err(|e| format!("take-over of {dead}: {}", text(e)))?;
                     tx.execute(

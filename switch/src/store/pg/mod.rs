@@ -20,7 +20,7 @@ use std::sync::{Arc, Mutex};
 
 use connection::describe;
 
-use super::{business_day, durable_mark, refusals, OpenOptions, Recovered, Store, StoreError};
+use super::{business_day, durable_mark, vault, refusals, OpenOptions, Recovered, Store, StoreError};
 use crate::config::{JournalConfig, PostgresConfig};
 
 /// A failure of the PostgreSQL store at open, naming the database.
@@ -46,13 +46,15 @@ struct Start {
     node: Option<crate::cluster::NodeIdentity>,
     now_ms: i64,
     remember: usize,
+    /// The KEK, its variable's name and the PAN key, to open the vault's data key.
+    vault: Option<(card_security::KeyMaterial, String, crate::config::SecretKey)>,
 }
 
 impl Start {
     /// Connect, create or migrate the schema, register the node and recover its
     /// rows (one transaction); the connection, what was recovered, and the
     /// stored business-day override.
-    async fn run(&self) -> Result<(connection::Connection, Recovered, i64), StoreError> {
+    async fn run(&self) -> Result<Started, StoreError> {
         let pg = &self.pg;
         let node_name = self.node.as_ref().map(|n| n.name.clone()).unwrap_or_default();
         let mut conn = connection::open_migrated(pg)
@@ -63,6 +65,10 @@ impl Start {
             .transaction()
             .await
             .map_err(|e| failed(pg, describe(&e)))?;
+        let vault = match &self.vault {
+            Some(keys) => Some(Arc::new(open_vault(&tx, keys, self.now_ms).await.map_err(|e| failed(pg, e))?)),
+            None => None,
+        };
         let epoch = match &self.node {
             Some(node) => nodes::register(&tx, node)
                 .await
@@ -74,7 +80,7 @@ impl Start {
             to: &node_name,
             slot: self.node.as_ref().map_or(0, |n| n.slot),
         };
-        let mut recovered = recover::recover(&tx, &owner, self.now_ms, self.remember, None)
+        let mut recovered = recover::recover(&tx, &owner, self.now_ms, self.remember, vault.as_deref())
             .await
             .map_err(|e| failed(pg, format!("recovery failed: {}", describe(&e))))?;
         recovered.epoch = epoch;
@@ -90,8 +96,53 @@ impl Start {
             .await
             .map_err(|e| failed(pg, describe(&e)))?;
         tx.commit().await.map_err(|e| failed(pg, describe(&e)))?;
-        Ok((conn, recovered, stored_override))
+        Ok(Started {
+            conn,
+            recovered,
+            stored_override,
+            vault,
+        })
     }
+}
+
+/// What the writer's thread opened.
+struct Started {
+    conn: connection::Connection,
+    recovered: Recovered,
+    stored_override: i64,
+    vault: Option<Arc<vault::Vault>>,
+}
+
+/// The vault's data key: the stored one unwrapped, or a new one stored (the
+/// first node to store it wins; the others read it back).
+async fn open_vault(
+    tx: &tokio_postgres::Transaction<'_>,
+    (kek, var, pan_key): &(card_security::KeyMaterial, String, crate::config::SecretKey),
+    now_ms: i64,
+) -> Result<vault::Vault, String> {
+    let stored = || async {
+        tx.query_opt("SELECT wrapped, check_value FROM vault_key WHERE id = 1", &[])
+            .await
+            .map(|row| row.map(|r| (r.get::<_, String>(0), r.get::<_, String>(1))))
+            .map_err(|e| describe(&e))
+    };
+    let (vault, made) = vault::Vault::unlock(stored().await?, kek, var, pan_key).map_err(|e| e.to_string())?;
+    let Some((wrapped, kcv)) = made else {
+        return Ok(vault);
+    };
+    let inserted = tx
+        .execute(
+            "INSERT INTO vault_key (id, wrapped, check_value, created_ms) VALUES (1, $1, $2, $3)
+             ON CONFLICT (id) DO NOTHING",
+            &[&wrapped, &kcv, &now_ms],
+        )
+        .await
+        .map_err(|e| describe(&e))?;
+    if inserted == 1 {
+        return Ok(vault);
+    }
+    let (vault, _) = vault::Vault::unlock(stored().await?, kek, var, pan_key).map_err(|e| e.to_string())?;
+    Ok(vault)
 }
 
 /// Open the store on PostgreSQL: schema, node registration and recovery of this
@@ -101,13 +152,16 @@ pub(super) fn open(
     pg: &PostgresConfig,
     options: &OpenOptions<'_>,
 ) -> Result<(Store, Recovered), StoreError> {
-    if options.vault.is_some() {
-        return Err(failed(
-            pg,
-            "the token vault is not kept on PostgreSQL yet: run without a KEK \
-             (SWITCH_KEK or [switch.security] kek_env), which also keeps stand-in off",
-        ));
-    }
+    let vault_keys = match options.vault {
+        Some((kek, var)) => {
+            let pan_key = config
+                .pan_key
+                .clone()
+                .ok_or_else(|| failed(pg, vault::VaultError::NoPanKey))?;
+            Some((kek.clone(), var.to_string(), pan_key))
+        }
+        None => None,
+    };
     let node_name = options.node.map(|n| n.name.clone()).unwrap_or_default();
     let (tx, rx) = std::sync::mpsc::channel();
     let durable = Arc::new(durable_mark::DurableMark::default());
@@ -121,6 +175,7 @@ pub(super) fn open(
         node: options.node.cloned(),
         now_ms: options.now_ms,
         remember: options.remember,
+        vault: vault_keys,
     };
     let (writer_config, writer_durable, writer_available) =
         (pg.clone(), durable.clone(), available.clone());
@@ -156,12 +211,12 @@ pub(super) fn open(
                 .map_err(|e| failed(&start.pg, format!("cannot start a runtime: {e}")))
                 .and_then(|rt| rt.block_on(start.run()).map(|done| (rt, done)));
             match started {
-                Ok((rt, (conn, recovered, stored_override))) => {
-                    let writer = writer(rt, conn);
+                Ok((rt, started)) => {
+                    let writer = writer(rt, started.conn);
                     writer
                         .day_override
-                        .store(stored_override, std::sync::atomic::Ordering::Relaxed);
-                    if opened_tx.send(Ok(recovered)).is_ok() {
+                        .store(started.stored_override, std::sync::atomic::Ordering::Relaxed);
+                    if opened_tx.send(Ok((started.recovered, started.vault))).is_ok() {
                         writer.run(rx);
                     }
                 }
@@ -171,7 +226,7 @@ pub(super) fn open(
             }
         })
         .map_err(|e| failed(pg, format!("cannot start the writer: {e}")))?;
-    let recovered = opened
+    let (recovered, vault) = opened
         .recv()
         .map_err(|_| failed(pg, "the writer stopped while opening"))??;
     let membership = match options.node {
@@ -180,6 +235,7 @@ pub(super) fn open(
             node.clone(),
             recovered.epoch,
             options.remember,
+            vault.clone(),
         )) as Arc<dyn crate::cluster::Membership>),
         None => None,
     };
@@ -194,7 +250,7 @@ pub(super) fn open(
             writer: Mutex::new(Some(handle)),
             stop_checkpoints: Mutex::new(None),
             path: std::path::PathBuf::new(),
-            vault: None,
+            vault,
             available,
             refusals,
             membership,

@@ -101,6 +101,12 @@ CREATE TABLE IF NOT EXISTS claims (
     created_ms BIGINT NOT NULL
 );
 CREATE INDEX IF NOT EXISTS claims_created ON claims(created_ms);
+CREATE TABLE IF NOT EXISTS vault_key (
+    id INTEGER PRIMARY KEY CHECK (id = 1),
+    wrapped TEXT NOT NULL,             -- the data key under the KEK (AES key wrap), hex
+    check_value TEXT NOT NULL,
+    created_ms BIGINT NOT NULL
+);
 ";
 
 /// Create the schema or bring it up to [`VERSION`], in one transaction; an
