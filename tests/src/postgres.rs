@@ -56,7 +56,9 @@ fn run_script(command: &str, dir: &Path) -> Result<String, String> {
             }
             _ => {
                 let _ = child.kill();
-                return Err(format!("scripts/postgres.sh {command} took over {SCRIPT_TIMEOUT:?}"));
+                return Err(format!(
+                    "scripts/postgres.sh {command} took over {SCRIPT_TIMEOUT:?}"
+                ));
             }
         }
     }
@@ -121,7 +123,12 @@ impl ThrowawayPostgres {
         let port = self.port();
         let status = Command::new(bin.join("psql"))
             .args(["-h", "127.0.0.1", "-p", &port.to_string(), "-U", "switch"])
-            .args(["-d", "switch", "-qc", &format!("CREATE DATABASE \"{name}\"")])
+            .args([
+                "-d",
+                "switch",
+                "-qc",
+                &format!("CREATE DATABASE \"{name}\""),
+            ])
             .status()
             .expect("psql runs");
         assert!(status.success(), "CREATE DATABASE {name}");

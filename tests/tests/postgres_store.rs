@@ -116,7 +116,14 @@ async fn a_strict_commit_is_read_back_by_another_connection() {
     assert_eq!((recovered.last_txn_id, recovered.reversals_queued), (0, 0));
     store.journal(forwarded(1, "000001"), now_ms());
     store.journal(forwarded(2, "000002"), now_ms());
-    let approved = record(2, "940800", "940810", "000002", "10.00", FinalState::Approved);
+    let approved = record(
+        2,
+        "940800",
+        "940810",
+        "000002",
+        "10.00",
+        FinalState::Approved,
+    );
     let last = store.journal(approved, now_ms());
     durable_within(&store, last).await;
     let db = reader(&url).await;
@@ -131,8 +138,22 @@ async fn a_strict_commit_is_read_back_by_another_connection() {
     assert_eq!(
         seen,
         vec![
-            (1, "forwarded".into(), "00".into(), Some(1), true, String::new()),
-            (2, "approved".into(), "00".into(), Some(2), false, String::new()),
+            (
+                1,
+                "forwarded".into(),
+                "00".into(),
+                Some(1),
+                true,
+                String::new()
+            ),
+            (
+                2,
+                "approved".into(),
+                "00".into(),
+                Some(2),
+                false,
+                String::new()
+            ),
         ]
     );
     assert!(store.available());
@@ -152,7 +173,14 @@ async fn a_crash_leaves_exactly_one_reversal_per_forwarded_row() {
     }
     // Two of them complete; three are left forwarded.
     for id in [2u64, 4] {
-        let done = record(id, "940800", "940810", &format!("{id:06}"), "10.00", FinalState::Approved);
+        let done = record(
+            id,
+            "940800",
+            "940810",
+            &format!("{id:06}"),
+            "10.00",
+            FinalState::Approved,
+        );
         last = store.journal(done, now_ms());
     }
     durable_within(&store, last).await;
@@ -164,8 +192,15 @@ async fn a_crash_leaves_exactly_one_reversal_per_forwarded_row() {
     assert!(recovered.last_saf_id >= 3);
     let mut stans: Vec<u32> = recovered.saf.iter().filter_map(|i| i.msg.stan()).collect();
     stans.sort_unstable();
-    assert_eq!(stans, vec![1, 3, 5], "one reversal for each row left forwarded");
-    assert!(recovered.saf.iter().all(|i| i.msg.mti() == Mti::REVERSAL_ADVICE));
+    assert_eq!(
+        stans,
+        vec![1, 3, 5],
+        "one reversal for each row left forwarded"
+    );
+    assert!(recovered
+        .saf
+        .iter()
+        .all(|i| i.msg.mti() == Mti::REVERSAL_ADVICE));
     drop(store);
     let (store, recovered) = open(&url, None);
     assert_eq!(recovered.reversals_queued, 0, "nothing queued twice");
@@ -189,7 +224,10 @@ async fn a_database_outage_makes_the_store_unavailable_and_loses_nothing() {
     }
     let started = Instant::now();
     while store.available() {
-        assert!(started.elapsed() < PATIENCE, "still available with the database down");
+        assert!(
+            started.elapsed() < PATIENCE,
+            "still available with the database down"
+        );
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
     // More arrive while it is down.
@@ -200,7 +238,11 @@ async fn a_database_outage_makes_the_store_unavailable_and_loses_nothing() {
     durable_within(&store, last).await;
     assert!(store.available());
     let db = reader(&url).await;
-    assert_eq!(count(&db, "SELECT count(*) FROM journal").await, 40, "nothing lost");
+    assert_eq!(
+        count(&db, "SELECT count(*) FROM journal").await,
+        40,
+        "nothing lost"
+    );
     store.close();
 }
 
@@ -297,7 +339,10 @@ async fn an_expired_node_is_taken_over_exactly_once_and_its_lease_is_lost() {
     assert!(!dead_membership.renew().await.unwrap());
     // Its queue is now the survivor's: a new start of node-a finds nothing owed.
     let db = reader(&url).await;
-    assert_eq!(count(&db, "SELECT count(*) FROM saf WHERE node = 'node-a'").await, 0);
+    assert_eq!(
+        count(&db, "SELECT count(*) FROM saf WHERE node = 'node-a'").await,
+        0
+    );
     let (again, recovered) = open(&url, Some(&dead_node));
     assert_eq!((recovered.reversals_queued, recovered.saf.len()), (0, 0));
     assert_eq!(recovered.epoch, 3, "started, taken over, started");
@@ -351,13 +396,34 @@ fn day_of_records(base: u64) -> Vec<JournalRecord> {
     for n in 1..=6u64 {
         let stan = format!("{:06}", base % 1000 * 10 + n);
         let issuer = if n % 2 == 0 { "940810" } else { "940820" };
-        let state = if n == 6 { FinalState::Declined } else { FinalState::Approved };
-        out.push(record(base + n, "940800", issuer, &stan, &format!("{n}.25"), state));
+        let state = if n == 6 {
+            FinalState::Declined
+        } else {
+            FinalState::Approved
+        };
+        out.push(record(
+            base + n,
+            "940800",
+            issuer,
+            &stan,
+            &format!("{n}.25"),
+            state,
+        ));
     }
     // A reversal of the first approval, acknowledged.
-    let mut reversal = record(base + 7, "940800", "940820", &format!("{:06}", base % 1000 * 10 + 7), "1.25", FinalState::Approved);
+    let mut reversal = record(
+        base + 7,
+        "940800",
+        "940820",
+        &format!("{:06}", base % 1000 * 10 + 7),
+        "1.25",
+        FinalState::Approved,
+    );
     reversal.mti = "0420".into();
-    reversal.reverses = Some(("1125101010".into(), format!("{:06}", base % 1000 * 10 + 1).into()));
+    reversal.reverses = Some((
+        "1125101010".into(),
+        format!("{:06}", base % 1000 * 10 + 1).into(),
+    ));
     out.push(reversal);
     out
 }
@@ -394,7 +460,11 @@ async fn settle_gives_the_same_answer_from_either_node_and_as_on_sqlite() {
             tokio::task::spawn_blocking(move || {
                 let report =
                     switch::store::commands::settlement(&config, Some(&day)).expect("settles");
-                (report.settlement.to_json(), report.settlement.to_table(), report.day_records)
+                (
+                    report.settlement.to_json(),
+                    report.settlement.to_table(),
+                    report.day_records,
+                )
             })
             .await
             .unwrap()
@@ -409,7 +479,10 @@ async fn settle_gives_the_same_answer_from_either_node_and_as_on_sqlite() {
     ))
     .await;
     assert_eq!(on_a, on_b, "the same answer from either node");
-    assert_eq!(on_a, on_sqlite, "the same answer as SQLite for the same journal");
+    assert_eq!(
+        on_a, on_sqlite,
+        "the same answer as SQLite for the same journal"
+    );
     assert_eq!(on_a.2, 14);
     assert!(!on_a.0["pairs"].as_array().unwrap().is_empty());
     a.close();
@@ -438,8 +511,90 @@ async fn the_vault_key_is_shared_by_the_nodes_and_a_wrong_kek_is_refused() {
     };
     let (a, _) = open_with(&right, &node("node-a", 1, 3000)).expect("first node makes the key");
     let (b, _) = open_with(&right, &node("node-b", 2, 3000)).expect("second node unwraps it");
-    let refused = open_with(&wrong, &node("node-c", 3, 3000)).err().expect("wrong KEK refused");
+    let refused = open_with(&wrong, &node("node-c", 3, 3000))
+        .err()
+        .expect("wrong KEK refused");
     assert!(refused.to_string().contains("SWITCH_KEK"), "{refused}");
     a.close();
     b.close();
+}
+
+/// Records per second `store` makes durable with `writers` submitters each
+/// waiting for its record before the next (as strict answers do), `total`
+/// records in all (bounded by [`PATIENCE`]).
+async fn strict_rate(store: Arc<Store>, writers: u64, total: u64, base: u64) -> f64 {
+    let started = Instant::now();
+    let mut tasks = tokio::task::JoinSet::new();
+    for w in 0..writers {
+        let store = store.clone();
+        tasks.spawn(async move {
+            for n in 0..total / writers {
+                let id = base + w * 1_000_000 + n + 1;
+                let seq = store.journal(
+                    record(
+                        id,
+                        "940800",
+                        "940810",
+                        &format!("{:06}", id % 1_000_000),
+                        "1.00",
+                        FinalState::Approved,
+                    ),
+                    now_ms(),
+                );
+                durable_within(&store, seq).await;
+            }
+        });
+    }
+    tokio::time::timeout(PATIENCE, async {
+        while let Some(done) = tasks.join_next().await {
+            done.unwrap();
+        }
+    })
+    .await
+    .expect("the load finished in time");
+    (total / writers * writers) as f64 / started.elapsed().as_secs_f64()
+}
+
+/// The median and the spread (min..max) of `runs`.
+fn median_and_spread(mut runs: Vec<f64>) -> String {
+    runs.sort_by(f64::total_cmp);
+    format!(
+        "median {:.0}/s (min {:.0}, max {:.0}, {} runs)",
+        runs[runs.len() / 2],
+        runs[0],
+        runs[runs.len() - 1],
+        runs.len()
+    )
+}
+
+/// For the lead's notes: strict commits per second, PostgreSQL against SQLite
+/// on this machine (`cargo test --release -p tests --test postgres_store --
+/// --ignored --nocapture strict_commit_rate`).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "a measurement, not a check"]
+async fn strict_commit_rate_postgresql_against_sqlite() {
+    let Some(pg) = ThrowawayPostgres::start() else {
+        return;
+    };
+    let (writers, total) = (64, 20_000);
+    let mut on_pg = Vec::new();
+    let mut on_sqlite = Vec::new();
+    for run in 0..3u64 {
+        let url = pg.new_database(&format!("rate{run}"));
+        let (store, _) = open(&url, None);
+        let store = Arc::new(store);
+        on_pg.push(strict_rate(store.clone(), writers, total, 0).await);
+        store.close();
+        let path = std::env::temp_dir().join(format!("pg-rate-{}-{run}.db", std::process::id()));
+        let (store, _) = Store::open(&journal_support::config(path.clone()), now_ms()).unwrap();
+        let store = Arc::new(store);
+        on_sqlite.push(strict_rate(store.clone(), writers, total, 0).await);
+        store.close();
+        for suffix in ["", "-wal", "-shm"] {
+            let _ = std::fs::remove_file(format!("{}{suffix}", path.display()));
+        }
+    }
+    println!("strict commits, {writers} submitters, {total} records a run");
+    println!("  PostgreSQL: {}", median_and_spread(on_pg));
+    println!("  SQLite:     {}", median_and_spread(on_sqlite));
 }

@@ -128,14 +128,16 @@ const PASSWORD_IN_URL: &str =
 
 /// Check `[journal] url` as written: a PostgreSQL URL, without a password.
 fn check_url(url: &str) -> Result<(), String> {
-    let config: tokio_postgres::Config = url
-        .parse()
-        .map_err(|e| format!("url is not a PostgreSQL URL (postgres://user@host:port/dbname): {e}"))?;
+    let config: tokio_postgres::Config = url.parse().map_err(|e| {
+        format!("url is not a PostgreSQL URL (postgres://user@host:port/dbname): {e}")
+    })?;
     if config.get_password().is_some() {
         return Err(PASSWORD_IN_URL.into());
     }
     if config.get_hosts().is_empty() || config.get_dbname().is_none() {
-        return Err("url must name the host and the database (postgres://user@host:port/dbname)".into());
+        return Err(
+            "url must name the host and the database (postgres://user@host:port/dbname)".into(),
+        );
     }
     Ok(())
 }

@@ -70,9 +70,8 @@ mod units;
 
 pub use error::{ConfigError, ConfigWarning};
 pub use journal::{
-    PostgresConfig,
-    Durability, JournalConfig, DEFAULT_GROUP_COMMIT_MAX, DEFAULT_RELAXED_GROUP_COMMIT_US,
-    DEFAULT_STRICT_GROUP_COMMIT_US,
+    Durability, JournalConfig, PostgresConfig, DEFAULT_GROUP_COMMIT_MAX,
+    DEFAULT_RELAXED_GROUP_COMMIT_US, DEFAULT_STRICT_GROUP_COMMIT_US,
 };
 pub use link::{Direction, LinkConfig, Role};
 pub use secret::SecretKey;

@@ -173,7 +173,9 @@ fn a_journal_url_selects_postgresql_and_its_password_comes_from_the_environment(
     let journal = c.journal.expect("journal");
     let pg = journal.postgres.as_ref().expect("postgres");
     assert_eq!(pg.password_env, "CONFIG_PG_TEST_PW");
-    assert!(journal.backend().starts_with("postgresql postgres://switch@127.0.0.1"));
+    assert!(journal
+        .backend()
+        .starts_with("postgresql postgres://switch@127.0.0.1"));
     std::env::set_var("CONFIG_PG_TEST_PW", "s3cret");
     let client = pg.client_config().expect("client config");
     assert_eq!(client.get_password(), Some(&b"s3cret"[..]));
@@ -194,11 +196,16 @@ fn a_password_in_the_journal_url_is_refused_naming_the_field() {
     let shown = format!("{errors:?}");
     assert!(shown.contains("url must not hold a password"), "{shown}");
     assert!(shown.contains("password_env"), "{shown}");
-    assert!(!shown.contains("hunter2"), "the error must not repeat the password");
+    assert!(
+        !shown.contains("hunter2"),
+        "the error must not repeat the password"
+    );
     let both = journal_with("path = \"j.db\"\nurl = \"postgres://switch@127.0.0.1/switch\"")
         .err()
         .expect("refused");
     assert!(format!("{both:?}").contains("not both"));
-    let neither = journal_with("durability = \"strict\"").err().expect("refused");
+    let neither = journal_with("durability = \"strict\"")
+        .err()
+        .expect("refused");
     assert!(format!("{neither:?}").contains("path (SQLite) or url (PostgreSQL)"));
 }

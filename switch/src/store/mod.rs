@@ -368,9 +368,7 @@ impl Store {
         let writer_available = available.clone();
         let writer = std::thread::Builder::new()
             .name("journal-writer".into())
-            .spawn(move || {
-                writer::run(conn, rx, durable_tx, settings, overrides, writer_available)
-            })
+            .spawn(move || writer::run(conn, rx, durable_tx, settings, overrides, writer_available))
             .map_err(|e| StoreError::Open {
                 path: config.path.clone(),
                 message: format!("cannot start the writer: {e}"),

@@ -84,7 +84,11 @@ pub(super) fn sum_usage(
 
 /// A stored negative-file update (either backend); None: its digest is not 64
 /// hex digits (logged, skipped).
-pub(super) fn negative_row(issuer: String, digest: &str, reason: Option<&str>) -> Option<NegativeRow> {
+pub(super) fn negative_row(
+    issuer: String,
+    digest: &str,
+    reason: Option<&str>,
+) -> Option<NegativeRow> {
     let Some(digest) = digest_of_hex(digest) else {
         tracing::error!(%issuer, "negative file: a stored digest is not 64 hex digits; skipped");
         return None;

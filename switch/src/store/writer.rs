@@ -296,7 +296,9 @@ pub(super) enum Completion<'a> {
 
 /// For each transaction forwarded in `batch` and completed later in it: its
 /// forwarded record's index → `By(the final record)`, its final's → `Merged`.
-pub(super) fn completed_in_batch(batch: &[(u64, Op)]) -> std::collections::HashMap<usize, Completion<'_>> {
+pub(super) fn completed_in_batch(
+    batch: &[(u64, Op)],
+) -> std::collections::HashMap<usize, Completion<'_>> {
     let mut forwarded = std::collections::HashMap::new();
     let mut plan = std::collections::HashMap::new();
     for (at, (_, op)) in batch.iter().enumerate() {
@@ -645,7 +647,9 @@ pub(super) fn decode_saf_row(
     if let (Some(m), Some(sealed)) = (msg.as_mut(), card) {
         match vault.and_then(|v| super::saf::open_card(v, id as u64, &issuer, &sealed)) {
             Some(pan) => m.set(2, pan.expose()),
-            None => tracing::error!(id, %issuer, "stand-in advice: its sealed card does not open (no KEK, or another key's); delivered without it"),
+            None => {
+                tracing::error!(id, %issuer, "stand-in advice: its sealed card does not open (no KEK, or another key's); delivered without it")
+            }
         }
     }
     Some(SafItem {

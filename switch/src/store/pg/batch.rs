@@ -291,7 +291,9 @@ pub async fn commit(
         if columns.id.is_empty() {
             return Ok(());
         }
-        tx.execute(&statements.journal, &journal_params).await.map(drop)
+        tx.execute(&statements.journal, &journal_params)
+            .await
+            .map(drop)
     };
     let claimed = async {
         if claims.keys.is_empty() {
@@ -303,7 +305,11 @@ pub async fn commit(
         )
         .await
     };
-    let rest = try_join_all(others.into_iter().map(|op| apply(&tx, statements, op, node)));
+    let rest = try_join_all(
+        others
+            .into_iter()
+            .map(|op| apply(&tx, statements, op, node)),
+    );
     let (_, claimed, _) = futures_util::try_join!(journal, claimed, rest)?;
     tx.commit().await?;
     let mut refused = claims.refused;
@@ -341,7 +347,8 @@ async fn apply(
         Op::SafExpired { id } => tx.execute(&s.saf_delete, &[&(*id as i64)]).await,
         Op::SafAttempt { id, attempts } => {
             let attempts = i32::try_from(*attempts).unwrap_or(i32::MAX);
-            tx.execute(&s.saf_attempt, &[&(*id as i64), &attempts]).await
+            tx.execute(&s.saf_attempt, &[&(*id as i64), &attempts])
+                .await
         }
         Op::NegativeFile {
             issuer,

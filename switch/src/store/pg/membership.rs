@@ -132,9 +132,10 @@ impl Membership for PgMembership {
                         to: &self.node.name,
                         slot: self.node.slot,
                     };
-                    let recovered = recover::recover(&tx, &owner, now_ms, self.remember, self.vault.as_deref())
-                        .await
-                        .map_err(|e| format!("take-over of {dead}: {}", text(e)))?;
+                    let recovered =
+                        recover::recover(&tx, &owner, now_ms, self.remember, self.vault.as_deref())
+                            .await
+                            .map_err(|e| format!("take-over of {dead}: {}", text(e)))?;
                     tx.execute(
                         &format!(
                             "UPDATE nodes SET state = 'taken_over', taken_by = $2, epoch = epoch + 1,

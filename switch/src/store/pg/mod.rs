@@ -20,7 +20,9 @@ use std::sync::{Arc, Mutex};
 
 use connection::describe;
 
-use super::{business_day, durable_mark, vault, refusals, OpenOptions, Recovered, Store, StoreError};
+use super::{
+    business_day, durable_mark, refusals, vault, OpenOptions, Recovered, Store, StoreError,
+};
 use crate::config::{JournalConfig, PostgresConfig};
 
 /// A failure of the PostgreSQL store at open, naming the database.
@@ -56,7 +58,11 @@ impl Start {
     /// stored business-day override.
     async fn run(&self) -> Result<Started, StoreError> {
         let pg = &self.pg;
-        let node_name = self.node.as_ref().map(|n| n.name.clone()).unwrap_or_default();
+        let node_name = self
+            .node
+            .as_ref()
+            .map(|n| n.name.clone())
+            .unwrap_or_default();
         let mut conn = connection::open_migrated(pg)
             .await
             .map_err(|e| failed(pg, e))?;
@@ -66,7 +72,11 @@ impl Start {
             .await
             .map_err(|e| failed(pg, describe(&e)))?;
         let vault = match &self.vault {
-            Some(keys) => Some(Arc::new(open_vault(&tx, keys, self.now_ms).await.map_err(|e| failed(pg, e))?)),
+            Some(keys) => Some(Arc::new(
+                open_vault(&tx, keys, self.now_ms)
+                    .await
+                    .map_err(|e| failed(pg, e))?,
+            )),
             None => None,
         };
         let epoch = match &self.node {
@@ -80,9 +90,10 @@ impl Start {
             to: &node_name,
             slot: self.node.as_ref().map_or(0, |n| n.slot),
         };
-        let mut recovered = recover::recover(&tx, &owner, self.now_ms, self.remember, vault.as_deref())
-            .await
-            .map_err(|e| failed(pg, format!("recovery failed: {}", describe(&e))))?;
+        let mut recovered =
+            recover::recover(&tx, &owner, self.now_ms, self.remember, vault.as_deref())
+                .await
+                .map_err(|e| failed(pg, format!("recovery failed: {}", describe(&e))))?;
         recovered.epoch = epoch;
         let stored_override = recover::day_override(&tx)
             .await
@@ -121,12 +132,16 @@ async fn open_vault(
     now_ms: i64,
 ) -> Result<vault::Vault, String> {
     let stored = || async {
-        tx.query_opt("SELECT wrapped, check_value FROM vault_key WHERE id = 1", &[])
-            .await
-            .map(|row| row.map(|r| (r.get::<_, String>(0), r.get::<_, String>(1))))
-            .map_err(|e| describe(&e))
+        tx.query_opt(
+            "SELECT wrapped, check_value FROM vault_key WHERE id = 1",
+            &[],
+        )
+        .await
+        .map(|row| row.map(|r| (r.get::<_, String>(0), r.get::<_, String>(1))))
+        .map_err(|e| describe(&e))
     };
-    let (vault, made) = vault::Vault::unlock(stored().await?, kek, var, pan_key).map_err(|e| e.to_string())?;
+    let (vault, made) =
+        vault::Vault::unlock(stored().await?, kek, var, pan_key).map_err(|e| e.to_string())?;
     let Some((wrapped, kcv)) = made else {
         return Ok(vault);
     };
@@ -141,7 +156,8 @@ async fn open_vault(
     if inserted == 1 {
         return Ok(vault);
     }
-    let (vault, _) = vault::Vault::unlock(stored().await?, kek, var, pan_key).map_err(|e| e.to_string())?;
+    let (vault, _) =
+        vault::Vault::unlock(stored().await?, kek, var, pan_key).map_err(|e| e.to_string())?;
     Ok(vault)
 }
 
@@ -213,10 +229,14 @@ pub(super) fn open(
             match started {
                 Ok((rt, started)) => {
                     let writer = writer(rt, started.conn);
-                    writer
-                        .day_override
-                        .store(started.stored_override, std::sync::atomic::Ordering::Relaxed);
-                    if opened_tx.send(Ok((started.recovered, started.vault))).is_ok() {
+                    writer.day_override.store(
+                        started.stored_override,
+                        std::sync::atomic::Ordering::Relaxed,
+                    );
+                    if opened_tx
+                        .send(Ok((started.recovered, started.vault)))
+                        .is_ok()
+                    {
                         writer.run(rx);
                     }
                 }

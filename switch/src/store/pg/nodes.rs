@@ -25,10 +25,7 @@ pub enum RegisterError {
 
 /// Register `node` (in the caller's transaction): live, its epoch one more than
 /// its last start's, its lease from now. Returns the new epoch.
-pub async fn register(
-    tx: &impl GenericClient,
-    node: &NodeIdentity,
-) -> Result<i64, RegisterError> {
+pub async fn register(tx: &impl GenericClient, node: &NodeIdentity) -> Result<i64, RegisterError> {
     let slot = i32::from(node.slot);
     // Two nodes starting together with the same slot: one waits for the other.
     tx.execute("SELECT pg_advisory_xact_lock(1397510996, $1)", &[&slot])

@@ -65,7 +65,10 @@ pub async fn recover(
         )
         .await?;
     let queued: HashSet<(String, Vec<u8>)> = tx
-        .query("SELECT issuer, message FROM saf WHERE node = $1", &[&owner.rows_of])
+        .query(
+            "SELECT issuer, message FROM saf WHERE node = $1",
+            &[&owner.rows_of],
+        )
         .await?
         .into_iter()
         .map(|r| (r.get(0), r.get(1)))
@@ -78,7 +81,8 @@ pub async fn recover(
         let reversal = row
             .get::<_, Option<Vec<u8>>>(2)
             .and_then(|stored| owed_reversal(id, stored));
-        if let Some((issuer, message)) = issuer.zip(reversal).filter(|owed| !queued.contains(owed)) {
+        if let Some((issuer, message)) = issuer.zip(reversal).filter(|owed| !queued.contains(owed))
+        {
             tx.execute(
                 "INSERT INTO saf (id, node, issuer, message, queued_ms) VALUES ($1, $2, $3, $4, $5)",
                 &[&next_saf, &owner.rows_of, &issuer, &message, &now_ms],

@@ -142,12 +142,17 @@ pub async fn migrate(client: &mut tokio_postgres::Client) -> Result<(), String> 
         tx.execute("DELETE FROM schema_version", &[])
             .await
             .and(
-                tx.execute("INSERT INTO schema_version (version) VALUES ($1)", &[&VERSION])
-                    .await,
+                tx.execute(
+                    "INSERT INTO schema_version (version) VALUES ($1)",
+                    &[&VERSION],
+                )
+                .await,
             )
             .map_err(|e| format!("schema_version: {}", describe(&e)))?;
     }
-    tx.commit().await.map_err(|e| format!("cannot commit the schema: {}", describe(&e)))
+    tx.commit()
+        .await
+        .map_err(|e| format!("cannot commit the schema: {}", describe(&e)))
 }
 
 /// The database's clock in unix milliseconds: leases compare against it, never
