@@ -8,7 +8,7 @@
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::sync::atomic::{AtomicU32, Ordering};
-use std::time::{Duration, Instant};
+use std::time::{Duration, SystemTime};
 
 /// How long starting or stopping the server may take (the script's own waits
 /// are 30 s each; an install from the network is allowed longer).
@@ -47,11 +47,11 @@ fn run_script(command: &str, dir: &Path) -> Result<String, String> {
         .stderr(Stdio::piped())
         .spawn()
         .map_err(|e| format!("cannot run scripts/postgres.sh: {e}"))?;
-    let started = Instant::now();
+    let started = SystemTime::now();
     loop {
         match child.try_wait() {
             Ok(Some(_)) => break,
-            Ok(None) if started.elapsed() < SCRIPT_TIMEOUT => {
+            Ok(None) if started.elapsed().is_ok_and(|e| e < SCRIPT_TIMEOUT) => {
                 std::thread::sleep(Duration::from_millis(50))
             }
             _ => {

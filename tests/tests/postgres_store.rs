@@ -10,7 +10,9 @@
 mod journal_support;
 
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
+use std::time::Duration;
+
+use tokio::time::Instant;
 
 use codecs::{Message, Mti};
 use journal_support::record;

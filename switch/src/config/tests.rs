@@ -191,8 +191,7 @@ fn a_journal_url_selects_postgresql_and_its_password_comes_from_the_environment(
 #[test]
 fn a_password_in_the_journal_url_is_refused_naming_the_field() {
     let errors = journal_with("url = \"postgres://switch:hunter2@127.0.0.1:5432/switch\"")
-        .err()
-        .expect("refused");
+        .expect_err("refused");
     let shown = format!("{errors:?}");
     assert!(shown.contains("url must not hold a password"), "{shown}");
     assert!(shown.contains("password_env"), "{shown}");
@@ -201,11 +200,8 @@ fn a_password_in_the_journal_url_is_refused_naming_the_field() {
         "the error must not repeat the password"
     );
     let both = journal_with("path = \"j.db\"\nurl = \"postgres://switch@127.0.0.1/switch\"")
-        .err()
-        .expect("refused");
+        .expect_err("refused");
     assert!(format!("{both:?}").contains("not both"));
-    let neither = journal_with("durability = \"strict\"")
-        .err()
-        .expect("refused");
+    let neither = journal_with("durability = \"strict\"").expect_err("refused");
     assert!(format!("{neither:?}").contains("path (SQLite) or url (PostgreSQL)"));
 }

@@ -8,7 +8,7 @@
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
+use std::time::{Duration, SystemTime};
 
 /// What the writer calls for a refused claim: (sequence number, issuer, the
 /// switch's STAN toward it). It runs on the writer thread and must not block.
@@ -21,7 +21,7 @@ const KEEP: Duration = Duration::from_secs(60);
 /// The refused sequence numbers and the hook, shared by the store and its writer.
 #[derive(Default)]
 pub struct Refusals {
-    refused: Mutex<HashMap<u64, Instant>>,
+    refused: Mutex<HashMap<u64, SystemTime>>,
     hook: Mutex<Option<Arc<ClaimRefusedHook>>>,
 }
 
@@ -35,8 +35,8 @@ impl Refusals {
     pub fn refuse(&self, seq: u64, issuer: &str, switch_stan: u32) {
         {
             let mut refused = self.refused.lock().unwrap_or_else(|p| p.into_inner());
-            let now = Instant::now();
-            refused.retain(|_, at| now.duration_since(*at) < KEEP);
+            let now = SystemTime::now();
+            refused.retain(|_, at| now.duration_since(*at).map_or(true, |age| age < KEEP));
             refused.insert(seq, now);
         }
         metrics::counter!("switch_cluster_claims_refused_total").increment(1);

@@ -17,7 +17,7 @@
 use std::sync::atomic::{AtomicBool, AtomicI64, Ordering};
 use std::sync::mpsc::{Receiver, RecvTimeoutError};
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::{Duration, SystemTime};
 
 use super::connection::{self, Connection};
 use crate::config::PostgresConfig;
@@ -75,16 +75,16 @@ impl Writer {
         }
         let _release = Release(self.durable.clone());
         let mut batch: Vec<(u64, Op)> = Vec::with_capacity(self.max_batch);
-        let mut polled = Instant::now() - DAY_POLL;
-        let mut purged = Instant::now();
+        let mut polled = SystemTime::now() - DAY_POLL;
+        let mut purged = SystemTime::now();
         loop {
-            if polled.elapsed() >= DAY_POLL {
+            if polled.elapsed().map_or(true, |e| e >= DAY_POLL) {
                 self.poll_day();
-                polled = Instant::now();
+                polled = SystemTime::now();
             }
-            if purged.elapsed() >= CLAIMS_PURGE && self.claim {
+            if purged.elapsed().map_or(true, |e| e >= CLAIMS_PURGE) && self.claim {
                 self.purge_claims();
-                purged = Instant::now();
+                purged = SystemTime::now();
             }
             match rx.recv_timeout(DAY_POLL) {
                 Ok(op) => batch.push(op),
@@ -121,7 +121,7 @@ impl Writer {
     /// most [`CLOSE_PATIENCE`]). Refused claims are reported before returning,
     /// so before the durable mark moves. False: gave up (closing only).
     fn commit_until_done(&mut self, batch: &[(u64, Op)], closing: bool) -> bool {
-        let started = Instant::now();
+        let started = SystemTime::now();
         let mut attempt = 0u32;
         loop {
             match self.try_commit(batch) {
@@ -131,7 +131,7 @@ impl Writer {
                     }
                     metrics::gauge!("switch_store_available").set(1.0);
                     metrics::histogram!("switch_journal_commit_seconds")
-                        .record(started.elapsed().as_secs_f64());
+                        .record(started.elapsed().unwrap_or_default().as_secs_f64());
                     metrics::histogram!("switch_journal_batch_size").record(batch.len() as f64);
                     for r in refused {
                         self.refusals.refuse(r.seq, &r.issuer, r.switch_stan);
@@ -148,7 +148,7 @@ impl Writer {
                     }
                     metrics::gauge!("switch_store_available").set(0.0);
                     metrics::counter!("switch_journal_commit_errors_total").increment(1);
-                    if closing && started.elapsed() >= CLOSE_PATIENCE {
+                    if closing && started.elapsed().map_or(true, |e| e >= CLOSE_PATIENCE) {
                         return false;
                     }
                     let backoff = BACKOFF_FIRST
