@@ -14,8 +14,8 @@ use std::time::Duration;
 
 use tokio::time::Instant;
 
-use codecs::{Message, Mti};
-use journal_support::record;
+use codecs::Mti;
+use journal_support::{forwarded_for, record};
 use switch::cluster::NodeIdentity;
 use switch::config::{Durability, JournalConfig, PostgresConfig, SecretKey};
 use switch::core::journal::{FinalState, JournalRecord};
@@ -69,16 +69,6 @@ fn open(url: &str, node: Option<&NodeIdentity>) -> (Store, Recovered) {
         },
     )
     .expect("store opens")
-}
-
-/// A request as the switch forwarded it under its STAN `stan`.
-fn forwarded_for(stan: u32) -> Message {
-    let mut m = Message::new(Mti::new(b"0200").expect("an MTI"));
-    m.set_stan(stan);
-    m.set(7, "1125101010");
-    m.set(32, "940800");
-    m.set(33, "940000");
-    m
 }
 
 /// A forwarded record (owing its reversal) with id `id` and acquirer STAN `stan`.

@@ -119,6 +119,16 @@ pub struct Store {
     sqlite: bool,
 }
 
+/// A started writer and what the store shares with it (either backend).
+struct Writing {
+    tx: Sender<(u64, Op)>,
+    durable: Arc<durable_mark::DurableMark>,
+    day_override: Arc<AtomicI64>,
+    writer: std::thread::JoinHandle<()>,
+    available: Arc<AtomicBool>,
+    refusals: Arc<refusals::Refusals>,
+}
+
 /// What the store held at start.
 pub struct Recovered {
     /// The highest transaction id in the journal.
@@ -146,6 +156,30 @@ pub struct Recovered {
     /// This node's epoch (PostgreSQL cluster mode: one more at every start; 0
     /// otherwise).
     pub epoch: i64,
+}
+
+impl Recovered {
+    /// What the journal's rows gave back; the business day, the stand-in state
+    /// and the epoch are filled in by the caller.
+    fn of_rows(
+        last_txn_id: u64,
+        saf: Vec<SafItem>,
+        last_saf_id: u64,
+        reversals_queued: usize,
+        forwarded: Vec<ForwardedRow>,
+    ) -> Recovered {
+        Recovered {
+            last_txn_id,
+            saf,
+            last_saf_id,
+            reversals_queued,
+            forwarded,
+            business_day: 0,
+            stand_in_usage: Vec::new(),
+            negative_updates: Vec::new(),
+            epoch: 0,
+        }
+    }
 }
 
 /// A forwarded transaction as the journal remembers it.
@@ -373,25 +407,44 @@ impl Store {
                 path: config.path.clone(),
                 message: format!("cannot start the writer: {e}"),
             })?;
-        Ok((
-            Store {
-                submit: Mutex::new((0, tx)),
+        let store = Store::assemble(
+            config,
+            Writing {
+                tx,
                 durable,
-                durability: config.durability,
-                max_unwritten: config.group_commit_max as u64,
-                cutover_secs: config.cutover_secs,
                 day_override,
-                writer: Mutex::new(Some(writer)),
-                stop_checkpoints: Mutex::new(Some(stop_checkpoints)),
-                path: config.path.clone(),
-                vault,
+                writer,
                 available,
                 refusals: Arc::new(refusals::Refusals::default()),
-                membership: None,
-                sqlite: true,
             },
-            recovered,
-        ))
+            vault,
+        );
+        *store
+            .stop_checkpoints
+            .lock()
+            .unwrap_or_else(|p| p.into_inner()) = Some(stop_checkpoints);
+        Ok((store, recovered))
+    }
+
+    /// The store around a running writer (either backend): SQLite's own parts
+    /// (the checkpointer) and PostgreSQL's (the membership) are set by its open.
+    fn assemble(config: &JournalConfig, w: Writing, vault: Option<Arc<vault::Vault>>) -> Store {
+        Store {
+            submit: Mutex::new((0, w.tx)),
+            durable: w.durable,
+            durability: config.durability,
+            max_unwritten: config.group_commit_max as u64,
+            cutover_secs: config.cutover_secs,
+            day_override: w.day_override,
+            writer: Mutex::new(Some(w.writer)),
+            stop_checkpoints: Mutex::new(None),
+            path: config.path.clone(),
+            vault,
+            available: w.available,
+            refusals: w.refusals,
+            membership: None,
+            sqlite: config.postgres.is_none(),
+        }
     }
 
     /// Queue an operation; returns its sequence number (0 if the writer is gone).

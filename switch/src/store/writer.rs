@@ -180,24 +180,11 @@ pub fn run(
             poll_cutover_requests(&conn, &settings, &day_override);
             polled = std::time::SystemTime::now();
         }
-        match rx.recv_timeout(CUTOVER_POLL) {
-            Ok(op) => batch.push(op),
-            Err(RecvTimeoutError::Timeout) => continue,
-            Err(RecvTimeoutError::Disconnected) => return,
-        }
-        // A short window for more to arrive (one sleep, not a wake-up per record),
-        // then whatever is waiting, up to the batch bound.
-        if !settings.window.is_zero() {
-            std::thread::sleep(settings.window);
-        }
-        while batch.len() < settings.max_batch {
-            match rx.try_recv() {
-                Ok(op) => batch.push(op),
-                Err(_) => break,
-            }
-        }
-        let stop = batch.iter().any(|(_, op)| matches!(op, Op::Stop));
-        let last = batch.last().map_or(0, |(seq, _)| *seq);
+        let (stop, last) = match gather(&rx, &mut batch, settings.max_batch, settings.window) {
+            Gathered::Batch { stop, last } => (stop, last),
+            Gathered::Nothing => continue,
+            Gathered::Closed => return,
+        };
         let started = std::time::SystemTime::now();
         // A failed commit is retried: nothing acknowledged is lost, and strict-mode
         // responses wait (the metrics and log say why).
@@ -230,6 +217,46 @@ pub fn run(
         if stop {
             return;
         }
+    }
+}
+
+/// What [`gather`] found.
+pub(super) enum Gathered {
+    /// A batch: whether it ends with `Op::Stop`, and its last sequence number.
+    Batch { stop: bool, last: u64 },
+    /// Nothing within a poll interval (time for the writer's side work).
+    Nothing,
+    /// Every sender is gone.
+    Closed,
+}
+
+/// Gather the next batch into `batch` (either backend): wait up to a poll
+/// interval for a first operation, then a short `window` for more to arrive
+/// (one sleep, not a wake-up per record), then take whatever is waiting, up to
+/// `max_batch`.
+pub(super) fn gather(
+    rx: &Receiver<(u64, Op)>,
+    batch: &mut Vec<(u64, Op)>,
+    max_batch: usize,
+    window: Duration,
+) -> Gathered {
+    match rx.recv_timeout(CUTOVER_POLL) {
+        Ok(op) => batch.push(op),
+        Err(RecvTimeoutError::Timeout) => return Gathered::Nothing,
+        Err(RecvTimeoutError::Disconnected) => return Gathered::Closed,
+    }
+    if !window.is_zero() {
+        std::thread::sleep(window);
+    }
+    while batch.len() < max_batch {
+        match rx.try_recv() {
+            Ok(op) => batch.push(op),
+            Err(_) => break,
+        }
+    }
+    Gathered::Batch {
+        stop: batch.iter().any(|(_, op)| matches!(op, Op::Stop)),
+        last: batch.last().map_or(0, |(seq, _)| *seq),
     }
 }
 
@@ -553,31 +580,18 @@ pub fn recover(
         conn.prepare("SELECT id, issuer, message, attempts, queued_ms, card FROM saf ORDER BY id")?;
     let saf = stmt
         .query_map([], |r| {
-            Ok((
-                r.get::<_, i64>(0)?,
-                r.get::<_, String>(1)?,
-                r.get::<_, Vec<u8>>(2)?,
-                r.get::<_, u32>(3)?,
-                r.get::<_, i64>(4)?,
-                r.get::<_, Option<Vec<u8>>>(5)?,
-            ))
+            Ok(SafRow {
+                id: r.get(0)?,
+                issuer: r.get(1)?,
+                message: r.get(2)?,
+                attempts: r.get(3)?,
+                queued_ms: r.get(4)?,
+                card: r.get(5)?,
+            })
         })?
         .collect::<Result<Vec<_>, _>>()?
         .into_iter()
-        .filter_map(|(id, issuer, message, attempts, queued_ms, card)| {
-            decode_saf_row(
-                SafRow {
-                    id,
-                    issuer,
-                    message,
-                    attempts,
-                    queued_ms,
-                    card,
-                },
-                now_ms,
-                vault,
-            )
-        })
+        .filter_map(|row| decode_saf_row(row, now_ms, vault))
         .collect();
     let forwarded = conn
         .prepare(
@@ -599,17 +613,13 @@ pub fn recover(
             })
         })?
         .collect::<Result<Vec<_>, _>>()?;
-    Ok(Recovered {
-        last_txn_id: last_txn_id as u64,
+    Ok(Recovered::of_rows(
+        last_txn_id as u64,
         saf,
-        last_saf_id: u64::try_from(last_saf_id).unwrap_or(0),
+        u64::try_from(last_saf_id).unwrap_or(0),
         reversals_queued,
         forwarded,
-        business_day: 0,
-        stand_in_usage: Vec::new(),
-        negative_updates: Vec::new(),
-        epoch: 0,
-    })
+    ))
 }
 
 /// A `saf` row as stored (either backend).

@@ -16,7 +16,7 @@ mod schema;
 mod writer;
 
 use std::sync::atomic::{AtomicBool, AtomicI64};
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 
 use connection::describe;
 
@@ -259,23 +259,18 @@ pub(super) fn open(
         )) as Arc<dyn crate::cluster::Membership>),
         None => None,
     };
-    Ok((
-        Store {
-            submit: Mutex::new((0, tx)),
+    let mut store = Store::assemble(
+        config,
+        super::Writing {
+            tx,
             durable,
-            durability: config.durability,
-            max_unwritten: config.group_commit_max as u64,
-            cutover_secs: config.cutover_secs,
             day_override,
-            writer: Mutex::new(Some(handle)),
-            stop_checkpoints: Mutex::new(None),
-            path: std::path::PathBuf::new(),
-            vault,
+            writer: handle,
             available,
             refusals,
-            membership,
-            sqlite: false,
         },
-        recovered,
-    ))
+        vault,
+    );
+    store.membership = membership;
+    Ok((store, recovered))
 }

@@ -152,17 +152,13 @@ pub async fn recover(
         )
         .await?
         .get(0);
-    Ok(Recovered {
-        last_txn_id: last_txn_id as u64,
+    Ok(Recovered::of_rows(
+        last_txn_id as u64,
         saf,
-        last_saf_id: last_id(tx, own_lo, own_hi).await? as u64,
+        last_id(tx, own_lo, own_hi).await? as u64,
         reversals_queued,
         forwarded,
-        business_day: 0,
-        stand_in_usage: Vec::new(),
-        negative_updates: Vec::new(),
-        epoch: 0,
-    })
+    ))
 }
 
 /// The highest queue id in `[lo, hi)`, counting the ids the journal names (a

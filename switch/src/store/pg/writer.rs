@@ -15,7 +15,7 @@
 //! window.
 
 use std::sync::atomic::{AtomicBool, AtomicI64, Ordering};
-use std::sync::mpsc::{Receiver, RecvTimeoutError};
+use std::sync::mpsc::Receiver;
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
@@ -24,7 +24,7 @@ use crate::config::PostgresConfig;
 use crate::store::business_day::scheduled_day;
 use crate::store::durable_mark::DurableMark;
 use crate::store::refusals::Refusals;
-use crate::store::writer::unix_ms;
+use crate::store::writer::{gather, unix_ms, Gathered};
 use crate::store::Op;
 
 /// A commit that takes longer counts as failed (client-side; then reconnect).
@@ -86,22 +86,11 @@ impl Writer {
                 self.purge_claims();
                 purged = SystemTime::now();
             }
-            match rx.recv_timeout(DAY_POLL) {
-                Ok(op) => batch.push(op),
-                Err(RecvTimeoutError::Timeout) => continue,
-                Err(RecvTimeoutError::Disconnected) => return,
-            }
-            if !self.window.is_zero() {
-                std::thread::sleep(self.window);
-            }
-            while batch.len() < self.max_batch {
-                match rx.try_recv() {
-                    Ok(op) => batch.push(op),
-                    Err(_) => break,
-                }
-            }
-            let stop = batch.iter().any(|(_, op)| matches!(op, Op::Stop));
-            let last = batch.last().map_or(0, |(seq, _)| *seq);
+            let (stop, last) = match gather(&rx, &mut batch, self.max_batch, self.window) {
+                Gathered::Batch { stop, last } => (stop, last),
+                Gathered::Nothing => continue,
+                Gathered::Closed => return,
+            };
             if !self.commit_until_done(&batch, stop) {
                 tracing::error!(
                     records = batch.len(),
