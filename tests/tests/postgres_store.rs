@@ -590,3 +590,35 @@ async fn strict_commit_rate_postgresql_against_sqlite() {
     println!("  PostgreSQL: {}", median_and_spread(on_pg));
     println!("  SQLite:     {}", median_and_spread(on_sqlite));
 }
+
+#[tokio::test]
+async fn an_idle_store_notices_the_outage_and_the_return_by_itself() {
+    let Some(mut pg) = ThrowawayPostgres::start() else {
+        return;
+    };
+    let url = pg.new_database("idle");
+    let (store, _) = open(&url, None);
+    assert!(store.available());
+    pg.stop();
+    // No record is submitted: the writer's own poll (about once a second) sees it.
+    let wait_for = |want: bool| {
+        let store = &store;
+        async move {
+            let started = Instant::now();
+            while store.available() != want {
+                assert!(
+                    started.elapsed() < Duration::from_secs(5),
+                    "available() still {}",
+                    !want
+                );
+                tokio::time::sleep(Duration::from_millis(20)).await;
+            }
+        }
+    };
+    wait_for(false).await;
+    pg.restart();
+    wait_for(true).await;
+    let seq = store.journal(forwarded(1, "000001"), now_ms());
+    durable_within(&store, seq).await;
+    store.close();
+}

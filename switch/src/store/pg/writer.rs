@@ -115,10 +115,7 @@ impl Writer {
         loop {
             match self.try_commit(batch) {
                 Ok(refused) => {
-                    if !self.available.swap(true, Ordering::SeqCst) {
-                        tracing::info!(attempt, "journal: the database is available again");
-                    }
-                    metrics::gauge!("switch_store_available").set(1.0);
+                    self.mark_available();
                     metrics::histogram!("switch_journal_commit_seconds")
                         .record(started.elapsed().unwrap_or_default().as_secs_f64());
                     metrics::histogram!("switch_journal_batch_size").record(batch.len() as f64);
@@ -129,13 +126,7 @@ impl Writer {
                 }
                 Err(e) => {
                     attempt += 1;
-                    self.conn = None;
-                    if self.available.swap(false, Ordering::SeqCst) {
-                        tracing::error!(error = %e, records = batch.len(), "journal commit failed: the store is unavailable until the database answers again");
-                    } else {
-                        tracing::debug!(error = %e, attempt, "journal commit failed again");
-                    }
-                    metrics::gauge!("switch_store_available").set(0.0);
+                    self.mark_unavailable(&e, batch.len());
                     metrics::counter!("switch_journal_commit_errors_total").increment(1);
                     if closing && started.elapsed().map_or(true, |e| e >= CLOSE_PATIENCE) {
                         return false;
@@ -182,7 +173,21 @@ impl Writer {
     /// Carry out pending `switch cutover` requests (exactly once across nodes:
     /// the rows are locked by whichever node takes them), then adopt the
     /// cluster's business-day override.
+    ///
+    /// It also watches the database while no batch does: a poll that fails
+    /// marks the store unavailable (the core answers 96 at once rather than
+    /// after a commit's timeout), and one that succeeds after reconnecting
+    /// marks it available again.
     fn poll_day(&mut self) {
+        if self.conn.is_none() {
+            match self.runtime.block_on(connection::open(&self.config)) {
+                Ok(conn) => self.conn = Some(conn),
+                Err(e) => {
+                    tracing::debug!(error = %e, "journal: still no database");
+                    return;
+                }
+            }
+        }
         let Writer {
             runtime,
             conn,
@@ -193,7 +198,7 @@ impl Writer {
         let Some(open) = conn.as_mut() else {
             return;
         };
-        let result: Result<(), tokio_postgres::Error> = runtime.block_on(async {
+        let poll = async {
             let tx = open.client.transaction().await?;
             let taken = tx
                 .query(
@@ -213,12 +218,34 @@ impl Writer {
             let stored = super::recover::day_override(&tx).await?;
             tx.commit().await?;
             day_override.fetch_max(stored, Ordering::Relaxed);
-            Ok(())
-        });
-        if let Err(e) = result {
-            let error = connection::describe(&e);
-            tracing::warn!(%error, "business day not read from the database");
+            Ok::<_, tokio_postgres::Error>(())
+        };
+        let result = runtime.block_on(async { tokio::time::timeout(COMMIT_TIMEOUT, poll).await });
+        match result {
+            Ok(Ok(())) => self.mark_available(),
+            Ok(Err(e)) => self.mark_unavailable(&connection::describe(&e), 0),
+            Err(_) => self.mark_unavailable("the business day poll took over 2 s", 0),
         }
+    }
+
+    /// The database committed: the store is available.
+    fn mark_available(&self) {
+        if !self.available.swap(true, Ordering::SeqCst) {
+            tracing::info!("journal: the database is available again");
+        }
+        metrics::gauge!("switch_store_available").set(1.0);
+    }
+
+    /// The database failed (`records` were waiting): the store is unavailable
+    /// and the connection is dropped, to be opened again.
+    fn mark_unavailable(&mut self, error: &str, records: usize) {
+        self.conn = None;
+        if self.available.swap(false, Ordering::SeqCst) {
+            tracing::error!(%error, records, "journal: the database failed; the store is unavailable until it answers again");
+        } else {
+            tracing::debug!(%error, "journal: the database failed again");
+        }
+        metrics::gauge!("switch_store_available").set(0.0);
     }
 
     /// Delete claims older than the duplicate window (any node's).
