@@ -5,6 +5,7 @@
 #                                   free port (the same port again on a restart), create
 #                                   the database `switch`, print its URL on stdout
 #   scripts/postgres.sh stop DIR    stop it (fast shutdown; DIR is left for the caller)
+#   scripts/postgres.sh install     only install the package when missing (as root)
 #
 # The server comes from Debian's `postgresql` package; when it is missing and this
 # runs as root, it is installed with apt-get. PostgreSQL refuses to run as root, so
@@ -12,10 +13,13 @@
 # Authentication is `trust`, on loopback only: for tests, never for production.
 set -euo pipefail
 
-usage() { echo "usage: $0 start DIR | stop DIR" >&2; exit 64; }
-[ $# -eq 2 ] || usage
+usage() { echo "usage: $0 start DIR | stop DIR | install" >&2; exit 64; }
+[ $# -ge 1 ] || usage
 command=$1
-dir=$(mkdir -p "$2" && cd "$2" && pwd)
+if [ "$command" != install ]; then
+    [ $# -eq 2 ] || usage
+    dir=$(mkdir -p "$2" && cd "$2" && pwd)
+fi
 
 bindir() {
     local found
@@ -37,6 +41,8 @@ if [ -z "$bin" ]; then
     bin=$(bindir)
     [ -n "$bin" ] || { echo "postgresql installed but no initdb found" >&2; exit 2; }
 fi
+
+[ "$command" = install ] && { echo "PostgreSQL: $bin" >&2; exit 0; }
 
 # Run as an unprivileged user when root (PostgreSQL refuses root).
 as_user=()

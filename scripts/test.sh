@@ -17,6 +17,13 @@ if [ ! -x "$VENV/bin/python" ] || ! "$VENV/bin/python" -c "import iso8583; asser
 fi
 export PYISO8583_PYTHON="$VENV/bin/python"
 
+# The PostgreSQL store's tests (tests/tests/postgres_store.rs) start throwaway
+# servers from Debian's `postgresql` package: install it when missing and root.
+# Without it they print that they skipped, unless POSTGRES_REQUIRED=1 (CI).
+if [ "$(id -u)" -eq 0 ] || [ "${POSTGRES_REQUIRED:-}" = 1 ]; then
+    ./scripts/postgres.sh install || echo "!! PostgreSQL not installed; its tests will skip (or fail if required)"
+fi
+
 # Every log line the tests capture, the switch processes they start and the test
 # run's own output go under $SUITE_LOG_DIR, scanned afterwards for full PANs,
 # track data and key material (tests/src/secrets.rs).
