@@ -502,6 +502,15 @@ impl RunningSwitch {
                 },
             };
             stand_in_possible = kek.is_some();
+            // The vault's tokens are kept on SQLite only: token APIs on a
+            // PostgreSQL journal would lose every token they issue.
+            if let (Some(pg), false) = (&jc.postgres, opts.config.token_apis.is_empty()) {
+                return Err(crate::store::StoreError::Database {
+                    url: pg.url.clone(),
+                    message: "token APIs ([[token_api]]) need the journal on SQLite ([journal] path): the token vault is not kept on PostgreSQL".into(),
+                }
+                .into());
+            }
             let (opened, mut recovered) = Store::open_with(
                 jc,
                 &crate::store::OpenOptions {

@@ -726,11 +726,11 @@ pub fn checkpoint_loop(conn: Connection, stop: Receiver<()>) {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     #![allow(clippy::unwrap_used)]
     use super::*;
 
-    fn record(id: u64, state: FinalState) -> Box<JournalRecord> {
+    pub(crate) fn record(id: u64, state: FinalState) -> Box<JournalRecord> {
         let forwarded = state == FinalState::Forwarded;
         Box::new(JournalRecord {
             id,

@@ -370,3 +370,17 @@ async fn apply(
     }
     .map(drop)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_claim_key_names_the_request_without_its_card() {
+        let r = crate::store::writer::tests::record(7, FinalState::Forwarded);
+        let key = claim_key(&r);
+        assert_eq!(key, "940800|2|1125101010|000123|TERM0001");
+        assert!(!key.contains(r.pan_masked.as_str()));
+        assert!(!key.contains("abab"), "nor the PAN's hash");
+    }
+}
