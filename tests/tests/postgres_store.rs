@@ -622,3 +622,40 @@ async fn an_idle_store_notices_the_outage_and_the_return_by_itself() {
     durable_within(&store, seq).await;
     store.close();
 }
+
+#[tokio::test]
+async fn a_commit_stuck_over_two_seconds_counts_as_failed_and_is_retried() {
+    let Some(pg) = ThrowawayPostgres::start() else {
+        return;
+    };
+    let url = pg.new_database("stuck");
+    let (store, _) = open(&url, None);
+    let mut locker = reader(&url).await;
+    let lock = locker.transaction().await.unwrap();
+    lock.batch_execute("LOCK TABLE journal IN ACCESS EXCLUSIVE MODE")
+        .await
+        .unwrap();
+    let seq = store.journal(forwarded(1, "000001"), now_ms());
+    let started = Instant::now();
+    while store.available() {
+        assert!(
+            started.elapsed() < Duration::from_secs(5),
+            "a commit blocked for over 2 s did not count as failed"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert!(
+        started.elapsed() >= Duration::from_millis(1900),
+        "not before the 2 s"
+    );
+    lock.rollback().await.unwrap();
+    durable_within(&store, seq).await;
+    assert!(store.available());
+    let db = reader(&url).await;
+    assert_eq!(
+        count(&db, "SELECT count(*) FROM journal").await,
+        1,
+        "written once"
+    );
+    store.close();
+}
