@@ -193,56 +193,46 @@ pub(super) fn open(
         remember: options.remember,
         vault: vault_keys,
     };
-    let (writer_config, writer_durable, writer_available) =
-        (pg.clone(), durable.clone(), available.clone());
-    let (writer_refusals, writer_override) = (refusals.clone(), day_override.clone());
-    let (max_batch, window, cutover_secs) = (
-        config.group_commit_max,
-        config.group_commit_window,
-        config.cutover_secs,
-    );
-    let (claim, duplicate_window) = (options.node.is_some(), options.duplicate_window);
-    let writer = move |runtime, conn| writer::Writer {
-        runtime,
-        conn: Some(conn),
-        config: writer_config,
-        durable: writer_durable,
-        available: writer_available,
-        refusals: writer_refusals,
-        day_override: writer_override,
-        max_batch,
-        window,
-        cutover_secs,
+    // Made here (making a runtime is allowed inside another; only blocking on
+    // one is not), used only on the writer's thread.
+    let rt = runtime().map_err(|e| failed(pg, format!("cannot start a runtime: {e}")))?;
+    let mut writer = writer::Writer {
+        runtime: rt,
+        conn: None,
+        config: pg.clone(),
+        durable: durable.clone(),
+        available: available.clone(),
+        refusals: refusals.clone(),
+        day_override: day_override.clone(),
+        max_batch: config.group_commit_max,
+        window: config.group_commit_window,
+        cutover_secs: config.cutover_secs,
         node: node_name,
-        claim,
-        duplicate_window,
+        claim: options.node.is_some(),
+        duplicate_window: options.duplicate_window,
     };
-    // The writer's thread opens the database itself (on its own runtime: the
-    // caller may be inside another) and says how it went before it writes.
+    // The writer's thread opens the database itself (the caller may be inside a
+    // runtime, where blocking on another is refused) and says how it went
+    // before it writes.
     let (opened_tx, opened) = std::sync::mpsc::channel();
     let handle = std::thread::Builder::new()
         .name("journal-writer-pg".into())
-        .spawn(move || {
-            let started = runtime()
-                .map_err(|e| failed(&start.pg, format!("cannot start a runtime: {e}")))
-                .and_then(|rt| rt.block_on(start.run()).map(|done| (rt, done)));
-            match started {
-                Ok((rt, started)) => {
-                    let writer = writer(rt, started.conn);
-                    writer.day_override.store(
-                        started.stored_override,
-                        std::sync::atomic::Ordering::Relaxed,
-                    );
-                    if opened_tx
-                        .send(Ok((started.recovered, started.vault)))
-                        .is_ok()
-                    {
-                        writer.run(rx);
-                    }
+        .spawn(move || match writer.runtime.block_on(start.run()) {
+            Ok(started) => {
+                writer.conn = Some(started.conn);
+                writer.day_override.store(
+                    started.stored_override,
+                    std::sync::atomic::Ordering::Relaxed,
+                );
+                if opened_tx
+                    .send(Ok((started.recovered, started.vault)))
+                    .is_ok()
+                {
+                    writer.run(rx);
                 }
-                Err(e) => {
-                    let _ = opened_tx.send(Err(e));
-                }
+            }
+            Err(e) => {
+                let _ = opened_tx.send(Err(e));
             }
         })
         .map_err(|e| failed(pg, format!("cannot start the writer: {e}")))?;
