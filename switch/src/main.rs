@@ -377,6 +377,9 @@ fn main() -> ExitCode {
                             println!("warning: [journal] durability = \"relaxed\": a stand-in decision is answered before its record and advice are durable; a crash can lose the last batch of them (the issuer never told, the card's limits not counting them)");
                         }
                     }
+                    if let Some(journal) = &c.journal {
+                        println!("journal: {}", journal.backend());
+                    }
                     print_security(&c);
                     print_node(&c);
                     // Deprecated key names; a journal key `switch run` will

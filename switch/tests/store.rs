@@ -21,7 +21,7 @@ use switch::store::interchange::{Interchange, InterchangeEntry, Payer};
 use switch::store::settlement::{settle, settle_with};
 use switch::store::{open_connection, Store};
 
-use journal_support::{config, record};
+use journal_support::{config, forwarded_for, record};
 use temp_db::temp_db;
 
 const NOW_MS: i64 = 1_795_000_000_000;
@@ -56,17 +56,6 @@ fn reversal_for(stan: u32) -> Message {
         90,
         &format!("0200{stan:06}11251010100000094080000000940000"),
     );
-    m
-}
-
-/// A request as the switch forwarded it under its STAN `stan` (what a
-/// `Forwarded` record carries; the store makes the owed reversal from it).
-fn forwarded_for(stan: u32) -> Message {
-    let mut m = Message::new(Mti::new(b"0200").expect("an MTI"));
-    m.set_stan(stan);
-    m.set(7, "1125101010");
-    m.set(32, "940800");
-    m.set(33, "940000");
     m
 }
 

@@ -31,6 +31,7 @@ const CHILD_DB: &str = "VAULT_TEST_CHILD_DB";
 fn config(path: &Path) -> JournalConfig {
     JournalConfig {
         path: path.to_path_buf(),
+        postgres: None,
         durability: Durability::Strict,
         pan_key: Some(SecretKey::new(vec![7; 32])),
         group_commit_max: 64,

@@ -60,6 +60,7 @@ impl DemoJournal {
         };
         let mut journal = config.journal.take().unwrap_or_else(|| JournalConfig {
             path: PathBuf::new(),
+            postgres: None,
             durability: Durability::Strict,
             pan_key: run_key(),
             group_commit_max: 1024,

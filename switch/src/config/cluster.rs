@@ -108,7 +108,12 @@ impl RawCluster {
                          leave before its cross-node claim is durable",
                     );
                 }
-                // TODO(lead, pg merge): `if j.postgres.is_none() { p.push("needs [journal] url = \"postgres://...\" (a cluster shares one PostgreSQL database)") }`
+                if j.postgres.is_none() {
+                    p.push(
+                        "needs [journal] url = \"postgres://...\": a cluster shares one \
+                         PostgreSQL database",
+                    );
+                }
             }
             // A `[journal]` in error has its own problems reported.
             None if journal_written => {}

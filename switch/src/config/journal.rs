@@ -33,7 +33,12 @@ pub const DEFAULT_GROUP_COMMIT_MAX: usize = 8192;
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 pub(crate) struct RawJournal {
-    path: PathBuf,
+    /// SQLite: the database file. Exactly one of `path` and `url`.
+    path: Option<PathBuf>,
+    /// PostgreSQL: `postgres://user@host:port/dbname`, never with a password.
+    url: Option<String>,
+    /// The environment variable holding the PostgreSQL password.
+    password_env: Option<String>,
     durability: Option<String>,
     pan_key: Option<RawKey>,
     group_commit_max: Option<usize>,
@@ -55,8 +60,11 @@ pub enum Durability {
 /// The durable journal and store-and-forward queue (`[journal]`).
 #[derive(Clone, Debug)]
 pub struct JournalConfig {
-    /// The SQLite database file (resolved against the config file's folder).
+    /// The SQLite database file (resolved against the config file's folder);
+    /// unused (empty) when `postgres` is set.
     pub path: PathBuf,
+    /// The PostgreSQL database several switch nodes share (`url`); None: SQLite.
+    pub postgres: Option<PostgresConfig>,
     /// Strict (default) or relaxed.
     pub durability: Durability,
     /// The key of the PAN's keyed hash (HMAC-SHA-256). None when this
@@ -71,6 +79,67 @@ pub struct JournalConfig {
     pub group_commit_window: Duration,
     /// Business-day cutover, seconds after midnight UTC.
     pub cutover_secs: u32,
+}
+
+/// Where the PostgreSQL journal is: `[journal] url` and `password_env`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct PostgresConfig {
+    /// `postgres://user@host:port/dbname` (checked to hold no password).
+    pub url: String,
+    /// The variable the password is read from when connecting (default
+    /// `PGPASSWORD`); unset: no password (trust or certificate authentication).
+    pub password_env: String,
+    /// How long a connection attempt may take.
+    pub connect_timeout: Duration,
+}
+
+/// Default `password_env`: the variable libpq's own tools read.
+pub const DEFAULT_PASSWORD_ENV: &str = "PGPASSWORD";
+
+/// How long a connection to PostgreSQL may take to open.
+pub const PG_CONNECT_TIMEOUT: Duration = Duration::from_secs(2);
+
+impl PostgresConfig {
+    /// The driver's configuration, with the password read from the environment
+    /// now (so that a rotated password is used at the next reconnect).
+    pub fn client_config(&self) -> Result<tokio_postgres::Config, String> {
+        let mut config: tokio_postgres::Config = self
+            .url
+            .parse()
+            .map_err(|e| format!("[journal] url is not a PostgreSQL URL: {e}"))?;
+        if config.get_password().is_some() {
+            return Err(PASSWORD_IN_URL.into());
+        }
+        if let Ok(password) = std::env::var(&self.password_env) {
+            config.password(password);
+        }
+        config.connect_timeout(self.connect_timeout);
+        Ok(config)
+    }
+
+    /// Where the database is, for logs and `check-config` (the URL holds no secret).
+    pub fn describe(&self) -> String {
+        format!("postgresql {}", self.url)
+    }
+}
+
+const PASSWORD_IN_URL: &str =
+    "url must not hold a password (password from the environment, never from the file): set password_env";
+
+/// Check `[journal] url` as written: a PostgreSQL URL, without a password.
+fn check_url(url: &str) -> Result<(), String> {
+    let config: tokio_postgres::Config = url.parse().map_err(|e| {
+        format!("url is not a PostgreSQL URL (postgres://user@host:port/dbname): {e}")
+    })?;
+    if config.get_password().is_some() {
+        return Err(PASSWORD_IN_URL.into());
+    }
+    if config.get_hosts().is_empty() || config.get_dbname().is_none() {
+        return Err(
+            "url must name the host and the database (postgres://user@host:port/dbname)".into(),
+        );
+    }
+    Ok(())
 }
 
 /// `[journal]` validated, its key still a reference to where it comes from.
@@ -105,6 +174,36 @@ impl RawJournal {
                 }
             }
         }
+        let postgres = match (&self.path, &self.url) {
+            (Some(_), Some(_)) => {
+                p.push("set path (SQLite) or url (PostgreSQL), not both");
+                None
+            }
+            (None, None) => {
+                p.push("path (SQLite) or url (PostgreSQL) is needed");
+                None
+            }
+            (None, Some(url)) => match check_url(url) {
+                Ok(()) => Some(PostgresConfig {
+                    url: url.clone(),
+                    password_env: self
+                        .password_env
+                        .clone()
+                        .unwrap_or_else(|| DEFAULT_PASSWORD_ENV.into()),
+                    connect_timeout: PG_CONNECT_TIMEOUT,
+                }),
+                Err(e) => {
+                    p.push(e);
+                    None
+                }
+            },
+            (Some(_), None) => {
+                if self.password_env.is_some() {
+                    p.push("password_env is for url (PostgreSQL), not path");
+                }
+                None
+            }
+        };
         let cutover_secs = parse_cutover(self.cutover.as_deref().unwrap_or("00:00"));
         if cutover_secs.is_none() {
             p.push("cutover must be HH:MM (UTC)");
@@ -119,7 +218,12 @@ impl RawJournal {
         });
         p.finish(JournalDraft {
             config: JournalConfig {
-                path: base.join(&self.path),
+                path: self
+                    .path
+                    .as_ref()
+                    .map(|path| base.join(path))
+                    .unwrap_or_default(),
+                postgres,
                 durability,
                 pan_key: None,
                 group_commit_max: self
@@ -131,6 +235,16 @@ impl RawJournal {
             },
             pan_key,
         })
+    }
+}
+
+impl JournalConfig {
+    /// The backend and where it is, for logs and `check-config`.
+    pub fn backend(&self) -> String {
+        match &self.postgres {
+            Some(pg) => pg.describe(),
+            None => format!("sqlite {}", self.path.display()),
+        }
     }
 }
 

@@ -72,8 +72,8 @@ mod units;
 pub use cluster::ClusterConfig;
 pub use error::{ConfigError, ConfigWarning};
 pub use journal::{
-    Durability, JournalConfig, DEFAULT_GROUP_COMMIT_MAX, DEFAULT_RELAXED_GROUP_COMMIT_US,
-    DEFAULT_STRICT_GROUP_COMMIT_US,
+    Durability, JournalConfig, PostgresConfig, DEFAULT_GROUP_COMMIT_MAX,
+    DEFAULT_RELAXED_GROUP_COMMIT_US, DEFAULT_STRICT_GROUP_COMMIT_US,
 };
 pub use link::{Direction, LinkConfig, Role};
 pub use secret::SecretKey;

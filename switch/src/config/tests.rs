@@ -155,3 +155,53 @@ fn the_security_module_deadline_defaults_to_2_s_and_must_be_at_least_1_ms() {
         errors[0]
     );
 }
+
+/// `[journal]` with `url` (PostgreSQL) instead of `path`.
+fn journal_with(keys: &str) -> Result<Config, Vec<ConfigError>> {
+    std::env::set_var("CONFIG_PG_TEST_PAN", "A1B2C3D4E5F60718293A4B5C6D7E8F90");
+    parse_switch(&format!(
+        "\n[journal]\n{keys}\npan_key = {{ env = \"CONFIG_PG_TEST_PAN\" }}\n"
+    ))
+}
+
+#[test]
+fn a_journal_url_selects_postgresql_and_its_password_comes_from_the_environment() {
+    let c = journal_with(
+        "url = \"postgres://switch@127.0.0.1:5432/switch\"\npassword_env = \"CONFIG_PG_TEST_PW\"",
+    )
+    .expect("valid");
+    let journal = c.journal.expect("journal");
+    let pg = journal.postgres.as_ref().expect("postgres");
+    assert_eq!(pg.password_env, "CONFIG_PG_TEST_PW");
+    assert!(journal
+        .backend()
+        .starts_with("postgresql postgres://switch@127.0.0.1"));
+    std::env::set_var("CONFIG_PG_TEST_PW", "s3cret");
+    let client = pg.client_config().expect("client config");
+    assert_eq!(client.get_password(), Some(&b"s3cret"[..]));
+    assert_eq!(client.get_dbname(), Some("switch"));
+    let default_env = journal_with("url = \"postgres://switch@127.0.0.1:5432/switch\"")
+        .expect("valid")
+        .journal
+        .and_then(|j| j.postgres)
+        .expect("postgres");
+    assert_eq!(default_env.password_env, "PGPASSWORD");
+}
+
+#[test]
+fn a_password_in_the_journal_url_is_refused_naming_the_field() {
+    let errors = journal_with("url = \"postgres://switch:hunter2@127.0.0.1:5432/switch\"")
+        .expect_err("refused");
+    let shown = format!("{errors:?}");
+    assert!(shown.contains("url must not hold a password"), "{shown}");
+    assert!(shown.contains("password_env"), "{shown}");
+    assert!(
+        !shown.contains("hunter2"),
+        "the error must not repeat the password"
+    );
+    let both = journal_with("path = \"j.db\"\nurl = \"postgres://switch@127.0.0.1/switch\"")
+        .expect_err("refused");
+    assert!(format!("{both:?}").contains("not both"));
+    let neither = journal_with("durability = \"strict\"").expect_err("refused");
+    assert!(format!("{neither:?}").contains("path (SQLite) or url (PostgreSQL)"));
+}

@@ -475,6 +475,8 @@ impl RunningSwitch {
         security: Arc<dyn SecurityModule>,
         inline: bool,
     ) -> Result<RunningSwitch, StartError> {
+        // A cluster node: the store registers it and recovers only its own rows.
+        let node = opts.config.cluster.as_ref().map(|c| c.identity());
         for link in &opts.config.links {
             let missing = if link.security.mac.is_some() && !security.has_mac_key(&link.name) {
                 Some("MAC")
@@ -533,16 +535,32 @@ impl RunningSwitch {
                 },
             };
             stand_in_possible = kek.is_some();
-            let (opened, mut recovered) = match kek {
-                None => Store::open_remembering(jc, epoch_unix_ms as i64, remember)?,
-                Some(kek) => {
-                    let var = opts.config.security.kek_var();
-                    Store::open_with_vault(jc, &kek, var, epoch_unix_ms as i64, remember)?
+            // The vault's tokens are kept on SQLite only: token APIs on a
+            // PostgreSQL journal would lose every token they issue.
+            if let (Some(pg), false) = (&jc.postgres, opts.config.token_apis.is_empty()) {
+                return Err(crate::store::StoreError::Database {
+                    url: pg.url.clone(),
+                    message: "token APIs ([[token_api]]) need the journal on SQLite ([journal] path): the token vault is not kept on PostgreSQL".into(),
                 }
-            };
+                .into());
+            }
+            let (opened, mut recovered) = Store::open_with(
+                jc,
+                &crate::store::OpenOptions {
+                    now_ms: epoch_unix_ms as i64,
+                    remember,
+                    vault: kek
+                        .as_ref()
+                        .map(|kek| (kek, opts.config.security.kek_var())),
+                    node: node.as_ref(),
+                    duplicate_window: opts.config.duplicate_window,
+                },
+            )?;
             let opened = Arc::new(opened);
             tracing::info!(
-                path = %jc.path.display(),
+                backend = %jc.backend(),
+                node = node.as_ref().map_or("", |n| n.name.as_str()),
+                epoch = recovered.epoch,
                 durability = ?jc.durability,
                 last_txn_id = recovered.last_txn_id,
                 saf_depth = recovered.saf.len(),

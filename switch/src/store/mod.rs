@@ -16,15 +16,18 @@
 //! an acquirer that way until its record is durable; store-and-forward messages
 //! are always durable before the acquirer hears of what caused them.
 //!
-//! The interface is narrow (submit, wait, read back at start, settle) so that a
-//! PostgreSQL backend for several switch nodes can sit behind the same calls.
+//! The interface is narrow (submit, wait, read back at start, settle) so that
+//! the PostgreSQL backend for several switch nodes ([`pg`], `[journal] url`)
+//! sits behind the same calls; the configuration chooses the backend.
 
 pub mod business_day;
-mod cluster_stub;
 pub mod commands;
 pub mod durable_mark;
 pub mod interchange;
 pub mod journal;
+mod pg;
+pub mod refusals;
+mod row;
 pub mod saf;
 pub mod schema;
 pub mod settle_report;
@@ -34,7 +37,7 @@ pub mod vault;
 mod writer;
 
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicI64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicI64, Ordering};
 use std::sync::mpsc::Sender;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -59,6 +62,30 @@ pub enum StoreError {
         /// What went wrong.
         message: String,
     },
+    /// The PostgreSQL database could not be used.
+    #[error("journal {url}: {message}")]
+    Database {
+        /// Where it is (the URL holds no password).
+        url: String,
+        /// What went wrong.
+        message: String,
+    },
+}
+
+/// How to open the store (beyond `[journal]`).
+#[derive(Clone, Copy, Default)]
+pub struct OpenOptions<'a> {
+    /// Unix milliseconds now (the reversals queued at start are stamped with it).
+    pub now_ms: i64,
+    /// How many of the most recent forwarded transactions to read back.
+    pub remember: usize,
+    /// The token vault's KEK and the variable it came from (named in errors).
+    pub vault: Option<(&'a card_security::KeyMaterial, &'a str)>,
+    /// This node in a cluster (PostgreSQL only): registered at open, and only
+    /// its own rows recovered.
+    pub node: Option<&'a crate::cluster::NodeIdentity>,
+    /// The duplicate window: cross-node claims older than it are deleted.
+    pub duplicate_window: Duration,
 }
 
 /// The open store.
@@ -82,8 +109,24 @@ pub struct Store {
     /// The token vault's keys; None: opened without the KEK (token changes are
     /// not kept).
     vault: Option<Arc<vault::Vault>>,
-    /// STUB until the pg merge (see `cluster_stub`): the refusal hook, kept.
-    claim_refused: Mutex<Option<cluster_stub::ClaimRefusedHook>>,
+    /// False while the database cannot commit (see [`Store::available`]).
+    available: Arc<AtomicBool>,
+    /// Forwards another node claimed first (PostgreSQL in cluster mode).
+    refusals: Arc<refusals::Refusals>,
+    /// The lease loop's seam (PostgreSQL in cluster mode).
+    membership: Option<Arc<dyn crate::cluster::Membership>>,
+    /// SQLite (the vault and its tokens live in the file at `path`).
+    sqlite: bool,
+}
+
+/// A started writer and what the store shares with it (either backend).
+struct Writing {
+    tx: Sender<(u64, Op)>,
+    durable: Arc<durable_mark::DurableMark>,
+    day_override: Arc<AtomicI64>,
+    writer: std::thread::JoinHandle<()>,
+    available: Arc<AtomicBool>,
+    refusals: Arc<refusals::Refusals>,
 }
 
 /// What the store held at start.
@@ -110,6 +153,33 @@ pub struct Recovered {
     pub stand_in_usage: Vec<stand_in::UsageRow>,
     /// The issuers' negative-file updates (0302).
     pub negative_updates: Vec<stand_in::NegativeRow>,
+    /// This node's epoch (PostgreSQL cluster mode: one more at every start; 0
+    /// otherwise).
+    pub epoch: i64,
+}
+
+impl Recovered {
+    /// What the journal's rows gave back; the business day, the stand-in state
+    /// and the epoch are filled in by the caller.
+    fn of_rows(
+        last_txn_id: u64,
+        saf: Vec<SafItem>,
+        last_saf_id: u64,
+        reversals_queued: usize,
+        forwarded: Vec<ForwardedRow>,
+    ) -> Recovered {
+        Recovered {
+            last_txn_id,
+            saf,
+            last_saf_id,
+            reversals_queued,
+            forwarded,
+            business_day: 0,
+            stand_in_usage: Vec::new(),
+            negative_updates: Vec::new(),
+            epoch: 0,
+        }
+    }
 }
 
 /// A forwarded transaction as the journal remembers it.
@@ -211,7 +281,14 @@ impl Store {
         now_ms: i64,
         remember: usize,
     ) -> Result<(Store, Recovered), StoreError> {
-        Store::open_inner(config, now_ms, remember, None)
+        Store::open_with(
+            config,
+            &OpenOptions {
+                now_ms,
+                remember,
+                ..OpenOptions::default()
+            },
+        )
     }
 
     /// [`Store::open_remembering`] with the token vault: its data key unwrapped
@@ -225,7 +302,36 @@ impl Store {
         now_ms: i64,
         remember: usize,
     ) -> Result<(Store, Recovered), StoreError> {
-        Store::open_inner(config, now_ms, remember, Some((kek, kek_var)))
+        Store::open_with(
+            config,
+            &OpenOptions {
+                now_ms,
+                remember,
+                vault: Some((kek, kek_var)),
+                ..OpenOptions::default()
+            },
+        )
+    }
+
+    /// Open the store on the backend `[journal]` names (SQLite `path` or
+    /// PostgreSQL `url`). A node identity is for PostgreSQL only.
+    pub fn open_with(
+        config: &JournalConfig,
+        options: &OpenOptions<'_>,
+    ) -> Result<(Store, Recovered), StoreError> {
+        match (&config.postgres, options.node) {
+            (Some(pg), _) => pg::open(config, pg, options),
+            (None, Some(node)) => Err(StoreError::Open {
+                path: config.path.clone(),
+                message: format!(
+                    "node {}: a cluster needs the journal on PostgreSQL ([journal] url)",
+                    node.name
+                ),
+            }),
+            (None, None) => {
+                Store::open_inner(config, options.now_ms, options.remember, options.vault)
+            }
+        }
     }
 
     fn open_inner(
@@ -292,29 +398,53 @@ impl Store {
                 path: config.path.clone(),
                 message: format!("cannot start the checkpointer: {e}"),
             })?;
+        let available = Arc::new(AtomicBool::new(true));
+        let writer_available = available.clone();
         let writer = std::thread::Builder::new()
             .name("journal-writer".into())
-            .spawn(move || writer::run(conn, rx, durable_tx, settings, overrides))
+            .spawn(move || writer::run(conn, rx, durable_tx, settings, overrides, writer_available))
             .map_err(|e| StoreError::Open {
                 path: config.path.clone(),
                 message: format!("cannot start the writer: {e}"),
             })?;
-        Ok((
-            Store {
-                submit: Mutex::new((0, tx)),
+        let store = Store::assemble(
+            config,
+            Writing {
+                tx,
                 durable,
-                durability: config.durability,
-                max_unwritten: config.group_commit_max as u64,
-                cutover_secs: config.cutover_secs,
                 day_override,
-                writer: Mutex::new(Some(writer)),
-                stop_checkpoints: Mutex::new(Some(stop_checkpoints)),
-                path: config.path.clone(),
-                vault,
-                claim_refused: Mutex::new(None),
+                writer,
+                available,
+                refusals: Arc::new(refusals::Refusals::default()),
             },
-            recovered,
-        ))
+            vault,
+        );
+        *store
+            .stop_checkpoints
+            .lock()
+            .unwrap_or_else(|p| p.into_inner()) = Some(stop_checkpoints);
+        Ok((store, recovered))
+    }
+
+    /// The store around a running writer (either backend): SQLite's own parts
+    /// (the checkpointer) and PostgreSQL's (the membership) are set by its open.
+    fn assemble(config: &JournalConfig, w: Writing, vault: Option<Arc<vault::Vault>>) -> Store {
+        Store {
+            submit: Mutex::new((0, w.tx)),
+            durable: w.durable,
+            durability: config.durability,
+            max_unwritten: config.group_commit_max as u64,
+            cutover_secs: config.cutover_secs,
+            day_override: w.day_override,
+            writer: Mutex::new(Some(w.writer)),
+            stop_checkpoints: Mutex::new(None),
+            path: config.path.clone(),
+            vault,
+            available: w.available,
+            refusals: w.refusals,
+            membership: None,
+            sqlite: config.postgres.is_none(),
+        }
     }
 
     /// Queue an operation; returns its sequence number (0 if the writer is gone).
@@ -404,6 +534,41 @@ impl Store {
             day,
             at_ms: unix_ms,
         })
+    }
+
+    /// Whether the database commits: false from a failed commit until one
+    /// succeeds (PostgreSQL unreachable; SQLite failing). While false the core
+    /// answers what it cannot make durable with 96.
+    pub fn available(&self) -> bool {
+        self.available.load(Ordering::SeqCst)
+    }
+
+    /// Call `hook` (on the writer thread, before the commit counts as durable)
+    /// for every forward whose cross-node claim another node holds: (sequence
+    /// number, issuer, the switch's STAN). PostgreSQL cluster mode only; it
+    /// must not block.
+    pub fn set_claim_refused(&self, hook: refusals::ClaimRefusedHook) {
+        self.refusals.set_hook(hook);
+    }
+
+    /// Whether the journal operation `seq` was a forward refused by its claim
+    /// (its held forward must not be sent).
+    pub fn refused(&self, seq: u64) -> bool {
+        self.refusals.is_refused(seq)
+    }
+
+    /// The cluster membership for the lease loop (PostgreSQL in cluster mode).
+    pub fn membership(&self) -> Option<Arc<dyn crate::cluster::Membership>> {
+        self.membership.clone()
+    }
+
+    /// The backend, for logs: `sqlite` or `postgresql`.
+    pub fn backend(&self) -> &'static str {
+        if self.sqlite {
+            "sqlite"
+        } else {
+            "postgresql"
+        }
     }
 
     /// Commit everything queued and stop the writer (graceful shutdown).

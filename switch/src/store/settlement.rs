@@ -122,63 +122,106 @@ pub fn settle_with(
     fees: &Interchange,
 ) -> rusqlite::Result<Settlement> {
     conn.execute_batch(super::schema::SETTLEMENT_INDEXES)?;
-    let mut totals: BTreeMap<Key, Sums> = BTreeMap::new();
-    let mut by_channel: BTreeMap<(String, Option<String>, u16), (i64, Decimal)> = BTreeMap::new();
-    let mut add = |sql: &str, sign: i64| -> rusqlite::Result<()> {
+    let read = |sql: &str| -> rusqlite::Result<Vec<SettleRow>> {
         let mut stmt = conn.prepare(sql)?;
         let rows = stmt.query_map(params![day], |r| {
-            Ok((
-                r.get::<_, String>(0)?,
-                r.get::<_, String>(1)?,
-                r.get::<_, Option<u16>>(2)?.unwrap_or(0),
-                r.get::<_, String>(3)?,
-                r.get::<_, Option<String>>(4)?,
-                r.get::<_, Option<String>>(5)?,
-                r.get::<_, Option<String>>(6)?,
-                r.get::<_, Option<String>>(7)?.as_deref() == Some("within-limits"),
-            ))
+            Ok(SettleRow {
+                acquirer: r.get(0)?,
+                issuer: r.get(1)?,
+                currency: r.get::<_, Option<u16>>(2)?.unwrap_or(0),
+                amount: r.get(3)?,
+                processing_code: r.get(4)?,
+                channel: r.get(5)?,
+                app: r.get(6)?,
+                stand_in: r.get::<_, Option<String>>(7)?.as_deref() == Some("within-limits"),
+            })
         })?;
-        for row in rows {
-            let (acquirer, issuer, currency, amount, processing_code, channel, app, stand_in) =
-                row?;
-            let amount = Decimal::from_str(&amount).unwrap_or_default();
-            let fee = fees.fee(processing_code.as_deref(), currency, amount);
-            let e = totals.entry((acquirer, issuer, currency)).or_default();
-            e.count += sign;
-            e.amount += amount * Decimal::from(sign);
-            e.interchange += fee * Decimal::from(sign);
-            if stand_in {
-                e.stand_in_count += sign;
-                e.stand_in_amount += amount * Decimal::from(sign);
-            }
-            let channel = channel.unwrap_or_else(|| "unknown".into());
-            let c = by_channel.entry((channel, app, currency)).or_default();
-            c.0 += sign;
-            c.1 += amount * Decimal::from(sign);
-        }
-        Ok(())
+        rows.collect()
     };
-    add(
-        &format!(
-            "SELECT o.acquirer, o.issuer, o.currency, o.amount, o.processing_code, o.channel, o.app,
-                    o.stand_in
-             FROM journal o WHERE o.business_day = ?1 AND {ORIGINAL}"
-        ),
-        1,
-    )?;
-    add(
-        &format!(
-            "SELECT o.acquirer, o.issuer, o.currency, o.amount, o.processing_code, o.channel, o.app,
-                    o.stand_in
-             FROM journal o JOIN (SELECT acquirer, reverses_transmission AS t, reverses_stan AS s,
-                          min(business_day) AS d
-                   FROM journal WHERE reverses_stan IS NOT NULL AND state = 'approved'
-                   GROUP BY 1, 2, 3) r
-               ON r.acquirer = o.acquirer AND r.t = o.transmission AND r.s = o.stan
-             WHERE r.d = ?1 AND {ORIGINAL}"
-        ),
-        -1,
-    )?;
+    let originals = read(&originals_sql("?1"))?;
+    let reversed = read(&reversed_sql("?1"))?;
+    Ok(settle_rows(day, agent, fees, originals, reversed))
+}
+
+/// The approved originals of a business day (`day` is the parameter named
+/// `day`: `?1` for SQLite, `$1` for PostgreSQL).
+pub(crate) fn originals_sql(day: &str) -> String {
+    format!(
+        "SELECT o.acquirer, o.issuer, o.currency, o.amount, o.processing_code, o.channel, o.app,
+                o.stand_in
+         FROM journal o WHERE o.business_day = {day} AND {ORIGINAL}"
+    )
+}
+
+/// The originals reversed on a business day (a reversal counts on the day of
+/// its first record, once per original).
+pub(crate) fn reversed_sql(day: &str) -> String {
+    format!(
+        "SELECT o.acquirer, o.issuer, o.currency, o.amount, o.processing_code, o.channel, o.app,
+                o.stand_in
+         FROM journal o JOIN (SELECT acquirer, reverses_transmission AS t, reverses_stan AS s,
+                      min(business_day) AS d
+               FROM journal WHERE reverses_stan IS NOT NULL AND state = 'approved'
+               GROUP BY 1, 2, 3) r
+           ON r.acquirer = o.acquirer AND r.t = o.transmission AND r.s = o.stan
+         WHERE r.d = {day} AND {ORIGINAL}"
+    )
+}
+
+/// One journal row settlement counts (either backend).
+pub(crate) struct SettleRow {
+    pub acquirer: String,
+    pub issuer: String,
+    pub currency: u16,
+    /// Decimal text, as the journal keeps it.
+    pub amount: String,
+    pub processing_code: Option<String>,
+    pub channel: Option<String>,
+    pub app: Option<String>,
+    /// Approved in stand-in (`stand_in = 'within-limits'`).
+    pub stand_in: bool,
+}
+
+/// The settlement arithmetic: `originals` counted, `reversed` netted out.
+pub(crate) fn settle_rows(
+    day: i64,
+    agent: Option<String>,
+    fees: &Interchange,
+    originals: Vec<SettleRow>,
+    reversed: Vec<SettleRow>,
+) -> Settlement {
+    let mut totals: BTreeMap<Key, Sums> = BTreeMap::new();
+    let mut by_channel: BTreeMap<(String, Option<String>, u16), (i64, Decimal)> = BTreeMap::new();
+    let signed = originals
+        .into_iter()
+        .map(|r| (r, 1))
+        .chain(reversed.into_iter().map(|r| (r, -1)));
+    for (row, sign) in signed {
+        let SettleRow {
+            acquirer,
+            issuer,
+            currency,
+            amount,
+            processing_code,
+            channel,
+            app,
+            stand_in,
+        } = row;
+        let amount = Decimal::from_str(&amount).unwrap_or_default();
+        let fee = fees.fee(processing_code.as_deref(), currency, amount);
+        let e = totals.entry((acquirer, issuer, currency)).or_default();
+        e.count += sign;
+        e.amount += amount * Decimal::from(sign);
+        e.interchange += fee * Decimal::from(sign);
+        if stand_in {
+            e.stand_in_count += sign;
+            e.stand_in_amount += amount * Decimal::from(sign);
+        }
+        let channel = channel.unwrap_or_else(|| "unknown".into());
+        let c = by_channel.entry((channel, app, currency)).or_default();
+        c.0 += sign;
+        c.1 += amount * Decimal::from(sign);
+    }
     let pairs: Vec<PairTotal> = totals
         .into_iter()
         .map(|((acquirer, issuer, currency), sums)| PairTotal {
@@ -213,7 +256,7 @@ pub fn settle_with(
             amount,
         })
         .collect();
-    Ok(Settlement {
+    Settlement {
         day,
         agent,
         pairs,
@@ -226,7 +269,7 @@ pub fn settle_with(
                 amount,
             })
             .collect(),
-    })
+    }
 }
 
 impl Settlement {

@@ -42,18 +42,27 @@ pub fn usage_of_day(conn: &Connection, day: i64) -> rusqlite::Result<Vec<UsageRo
          WHERE stand_in = 'within-limits' AND business_day = ?1 AND state = 'approved'
            AND pan_hash IS NOT NULL AND currency IS NOT NULL",
     )?;
-    let rows = stmt.query_map(params![day], |r| {
-        Ok((
-            r.get::<_, String>(0)?,
-            r.get::<_, u16>(1)?,
-            r.get::<_, Option<String>>(2)?,
-            r.get::<_, Option<String>>(3)?,
-        ))
-    })?;
+    let rows = stmt
+        .query_map(params![day], |r| {
+            Ok((
+                r.get::<_, String>(0)?,
+                r.get::<_, u16>(1)?,
+                r.get::<_, Option<String>>(2)?,
+                r.get::<_, Option<String>>(3)?,
+            ))
+        })?
+        .collect::<rusqlite::Result<Vec<_>>>()?;
+    Ok(sum_usage(rows))
+}
+
+/// The day's stand-in approvals (PAN hash, currency, processing code, amount
+/// as text) summed per card, currency and bucket (either backend's rows).
+pub(super) fn sum_usage(
+    rows: impl IntoIterator<Item = (String, u16, Option<String>, Option<String>)>,
+) -> Vec<UsageRow> {
     let mut sums: std::collections::HashMap<(String, u16, bool), (Decimal, u32)> =
         std::collections::HashMap::new();
-    for row in rows {
-        let (pan_hash, currency, pc, amount) = row?;
+    for (pan_hash, currency, pc, amount) in rows {
         let cash = pc.as_deref().is_some_and(|pc| pc.starts_with("01"));
         let amount = amount
             .and_then(|a| a.parse::<Decimal>().ok())
@@ -62,8 +71,7 @@ pub fn usage_of_day(conn: &Connection, day: i64) -> rusqlite::Result<Vec<UsageRo
         sum.0 += amount;
         sum.1 += 1;
     }
-    Ok(sums
-        .into_iter()
+    sums.into_iter()
         .map(|((pan_hash, currency, cash), (amount, count))| UsageRow {
             pan_hash,
             currency,
@@ -71,7 +79,25 @@ pub fn usage_of_day(conn: &Connection, day: i64) -> rusqlite::Result<Vec<UsageRo
             amount,
             count,
         })
-        .collect())
+        .collect()
+}
+
+/// A stored negative-file update (either backend); None: its digest is not 64
+/// hex digits (logged, skipped).
+pub(super) fn negative_row(
+    issuer: String,
+    digest: &str,
+    reason: Option<&str>,
+) -> Option<NegativeRow> {
+    let Some(digest) = digest_of_hex(digest) else {
+        tracing::error!(%issuer, "negative file: a stored digest is not 64 hex digits; skipped");
+        return None;
+    };
+    Some(NegativeRow {
+        issuer,
+        digest,
+        reason: reason.and_then(HotReason::from_name),
+    })
 }
 
 /// Every negative-file update kept (a deletion too: it overrides the issuer's file).
@@ -87,15 +113,7 @@ pub fn negative_updates(conn: &Connection) -> rusqlite::Result<Vec<NegativeRow>>
     let mut out = Vec::new();
     for row in rows {
         let (issuer, digest, reason) = row?;
-        let Some(digest) = digest_of_hex(&digest) else {
-            tracing::error!(%issuer, "negative file: a stored digest is not 64 hex digits; skipped");
-            continue;
-        };
-        out.push(NegativeRow {
-            issuer,
-            digest,
-            reason: reason.as_deref().and_then(HotReason::from_name),
-        });
+        out.extend(negative_row(issuer, &digest, reason.as_deref()));
     }
     Ok(out)
 }

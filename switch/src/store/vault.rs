@@ -215,31 +215,46 @@ impl Vault {
                 |r| Ok((r.get(0)?, r.get(1)?)),
             )
             .optional()?;
+        let (vault, made) = Vault::unlock(stored, kek, kek_var, pan_key)?;
+        if let Some((wrapped, kcv)) = made {
+            conn.execute(
+                "INSERT INTO vault_key (id, wrapped, check_value, created_ms) VALUES (1, ?1, ?2, ?3)",
+                params![wrapped, kcv, now_ms],
+            )?;
+        }
+        Ok(vault)
+    }
+
+    /// The vault whose data key is `stored` (wrapped, check value), unwrapped
+    /// under `kek`; or, when none is stored, a new data key, returned wrapped
+    /// (with its check value) for the caller to store (either backend).
+    pub(crate) fn unlock(
+        stored: Option<(String, String)>,
+        kek: &KeyMaterial,
+        kek_var: &str,
+        pan_key: &SecretKey,
+    ) -> Result<(Vault, Option<(String, String)>), VaultError> {
         let wrong = || VaultError::WrongKek {
             var: kek_var.to_string(),
         };
-        let data_key = match stored {
+        let (data_key, made) = match stored {
             Some((wrapped, kcv)) => {
                 let key = kek::unwrap(kek, &wrapped).map_err(|_| wrong())?;
                 if key.len() != DATA_KEY_LEN || check_value(key.expose()).as_deref() != Some(&kcv) {
                     return Err(wrong());
                 }
-                key
+                (key, None)
             }
             None => {
                 let key = KeyMaterial::random(DATA_KEY_LEN)
                     .map_err(|e| VaultError::Random(e.to_string()))?;
                 let wrapped = kek::wrap(kek, &key).map_err(VaultError::Kek)?;
                 let kcv = check_value(key.expose()).ok_or_else(wrong)?;
-                conn.execute(
-                    "INSERT INTO vault_key (id, wrapped, check_value, created_ms) VALUES (1, ?1, ?2, ?3)",
-                    params![wrapped, kcv, now_ms],
-                )?;
                 tracing::info!(check_value = %kcv, "token vault: new data key made and stored wrapped");
-                key
+                (key, Some((wrapped, kcv)))
             }
         };
-        Vault::with_keys(&data_key, pan_key)
+        Ok((Vault::with_keys(&data_key, pan_key)?, made))
     }
 
     fn with_keys(data_key: &KeyMaterial, pan_key: &SecretKey) -> Result<Vault, VaultError> {
@@ -522,6 +537,10 @@ impl Store {
     /// Every token the vault holds, decrypted (at start, for the core's memory).
     /// A row that does not open is an error naming the token's last four digits.
     pub fn load_tokens(&self) -> Result<Vec<TokenRecord>, StoreError> {
+        if !self.sqlite {
+            // The vault is not kept on PostgreSQL (the store refuses a KEK there).
+            return Ok(Vec::new());
+        }
         let fail = |e: VaultError| StoreError::Open {
             path: self.path.clone(),
             message: e.to_string(),

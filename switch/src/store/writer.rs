@@ -126,7 +126,7 @@ pub fn storage_form_of_forwarded(forwarded: Message) -> Option<bytes::Bytes> {
 /// timeout would have queued (`reversal_of` of the request without card data).
 /// A stored reversal (kept as such, or by an older version) is owed as it is.
 /// None: the stored request does not decode or names no STAN (logged).
-fn owed_reversal(id: i64, stored: Vec<u8>) -> Option<Vec<u8>> {
+pub(super) fn owed_reversal(id: i64, stored: Vec<u8>) -> Option<Vec<u8>> {
     let spec = storage_spec()?;
     let made = spec.decode_slice(&stored).ok().and_then(|request| {
         if request.mti().class() == MessageClass::Reversal {
@@ -148,7 +148,7 @@ fn owed_reversal(id: i64, stored: Vec<u8>) -> Option<Vec<u8>> {
     }
 }
 
-fn unix_ms() -> i64 {
+pub(super) fn unix_ms() -> i64 {
     SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .map_or(0, |d| d.as_millis() as i64)
@@ -161,6 +161,7 @@ pub fn run(
     durable: Arc<DurableMark>,
     settings: Settings,
     day_override: Arc<AtomicI64>,
+    available: Arc<std::sync::atomic::AtomicBool>,
 ) {
     /// However the loop ends, waiters are released.
     struct Release(Arc<DurableMark>);
@@ -179,34 +180,23 @@ pub fn run(
             poll_cutover_requests(&conn, &settings, &day_override);
             polled = std::time::SystemTime::now();
         }
-        match rx.recv_timeout(CUTOVER_POLL) {
-            Ok(op) => batch.push(op),
-            Err(RecvTimeoutError::Timeout) => continue,
-            Err(RecvTimeoutError::Disconnected) => return,
-        }
-        // A short window for more to arrive (one sleep, not a wake-up per record),
-        // then whatever is waiting, up to the batch bound.
-        if !settings.window.is_zero() {
-            std::thread::sleep(settings.window);
-        }
-        while batch.len() < settings.max_batch {
-            match rx.try_recv() {
-                Ok(op) => batch.push(op),
-                Err(_) => break,
-            }
-        }
-        let stop = batch.iter().any(|(_, op)| matches!(op, Op::Stop));
-        let last = batch.last().map_or(0, |(seq, _)| *seq);
+        let (stop, last) = match gather(&rx, &mut batch, settings.max_batch, settings.window) {
+            Gathered::Batch { stop, last } => (stop, last),
+            Gathered::Nothing => continue,
+            Gathered::Closed => return,
+        };
         let started = std::time::SystemTime::now();
         // A failed commit is retried: nothing acknowledged is lost, and strict-mode
         // responses wait (the metrics and log say why).
         let mut attempt = 0u32;
         while let Err(e) = commit(&mut conn, &batch) {
+            available.store(false, Ordering::SeqCst);
             attempt += 1;
             tracing::error!(error = %e, attempt, records = batch.len(), "journal commit failed; retrying");
             metrics::counter!("switch_journal_commit_errors_total").increment(1);
             std::thread::sleep(Duration::from_millis(200 * u64::from(attempt.min(10))));
         }
+        available.store(true, Ordering::SeqCst);
         metrics::histogram!("switch_journal_commit_seconds")
             .record(started.elapsed().unwrap_or_default().as_secs_f64());
         metrics::histogram!("switch_journal_batch_size").record(batch.len() as f64);
@@ -227,6 +217,46 @@ pub fn run(
         if stop {
             return;
         }
+    }
+}
+
+/// What [`gather`] found.
+pub(super) enum Gathered {
+    /// A batch: whether it ends with `Op::Stop`, and its last sequence number.
+    Batch { stop: bool, last: u64 },
+    /// Nothing within a poll interval (time for the writer's side work).
+    Nothing,
+    /// Every sender is gone.
+    Closed,
+}
+
+/// Gather the next batch into `batch` (either backend): wait up to a poll
+/// interval for a first operation, then a short `window` for more to arrive
+/// (one sleep, not a wake-up per record), then take whatever is waiting, up to
+/// `max_batch`.
+pub(super) fn gather(
+    rx: &Receiver<(u64, Op)>,
+    batch: &mut Vec<(u64, Op)>,
+    max_batch: usize,
+    window: Duration,
+) -> Gathered {
+    match rx.recv_timeout(CUTOVER_POLL) {
+        Ok(op) => batch.push(op),
+        Err(RecvTimeoutError::Timeout) => return Gathered::Nothing,
+        Err(RecvTimeoutError::Disconnected) => return Gathered::Closed,
+    }
+    if !window.is_zero() {
+        std::thread::sleep(window);
+    }
+    while batch.len() < max_batch {
+        match rx.try_recv() {
+            Ok(op) => batch.push(op),
+            Err(_) => break,
+        }
+    }
+    Gathered::Batch {
+        stop: batch.iter().any(|(_, op)| matches!(op, Op::Stop)),
+        last: batch.last().map_or(0, |(seq, _)| *seq),
     }
 }
 
@@ -284,7 +314,7 @@ fn commit(conn: &mut Connection, batch: &[(u64, Op)]) -> rusqlite::Result<()> {
 
 /// What a batch does with a record whose transaction it both forwards and completes.
 #[derive(Clone, Copy, Debug)]
-enum Completion<'a> {
+pub(super) enum Completion<'a> {
     /// The forwarded record: inserted with this final record's outcome, at its time.
     By(&'a JournalRecord, i64),
     /// The final record: already written with its forwarded one.
@@ -293,7 +323,9 @@ enum Completion<'a> {
 
 /// For each transaction forwarded in `batch` and completed later in it: its
 /// forwarded record's index → `By(the final record)`, its final's → `Merged`.
-fn completed_in_batch(batch: &[(u64, Op)]) -> std::collections::HashMap<usize, Completion<'_>> {
+pub(super) fn completed_in_batch(
+    batch: &[(u64, Op)],
+) -> std::collections::HashMap<usize, Completion<'_>> {
     let mut forwarded = std::collections::HashMap::new();
     let mut plan = std::collections::HashMap::new();
     for (at, (_, op)) in batch.iter().enumerate() {
@@ -440,17 +472,7 @@ fn insert_row(
     created_ms: i64,
     updated_ms: i64,
 ) -> rusqlite::Result<()> {
-    let masked = r.pan_masked.as_str();
-    let first6 = masked.get(..6.min(masked.len())).unwrap_or_default();
-    let last4 = masked
-        .get(masked.len().saturating_sub(4)..)
-        .unwrap_or_default();
-    // Only a row still forwarded keeps the reversal owed should the switch restart.
-    let reversal = reversal.filter(|_| outcome.state == FinalState::Forwarded);
-    let (rev_f7, rev_f11) = match &r.reverses {
-        Some((f7, f11)) => (Some(f7.as_str()), Some(f11.as_str())),
-        None => (None, None),
-    };
+    let row = super::row::journal_row(r, reversal, outcome, day, created_ms, updated_ms);
     tx.prepare_cached(
         "INSERT INTO journal (id, business_day, created_ms, updated_ms, mti, acquirer, issuer,
             transmission, stan, rrn, terminal, switch_stan, pan_first6, pan_last4, pan_hash,
@@ -462,41 +484,37 @@ fn insert_row(
          ON CONFLICT(id) DO NOTHING",
     )?
     .execute(params![
-        r.id as i64,
-        day,
-        created_ms,
-        r.mti.as_str(),
-        r.acquirer.as_str(),
-        r.issuer.as_deref(),
-        r.transmission.as_str(),
-        r.stan.as_str(),
-        r.rrn.as_str(),
-        r.terminal.as_str(),
-        outcome.switch_stan.or(r.switch_stan),
-        first6,
-        last4,
-        r.pan_hash,
-        r.amount.map(|a| a.to_string()),
-        r.currency,
-        outcome.response_code.as_str(),
-        outcome.auth_code.as_deref(),
-        r.rule.as_deref(),
-        state_name(outcome.state),
-        outcome.elapsed_ms as i64,
-        rev_f7,
-        rev_f11,
-        reversal,
-        Some(r.processing_code.as_str()).filter(|pc| !pc.is_empty()),
-        updated_ms,
-        r.channel.name(),
-        r.app.as_deref(),
-        outcome.stand_in.as_ref().map(|s| s.check),
-        outcome.stand_in.as_ref().and_then(|s| s.entry.as_deref()),
-        outcome
-            .stand_in
-            .as_ref()
-            .and_then(|s| s.advice_saf)
-            .map(|id| id as i64),
+        row.id,
+        row.business_day,
+        row.created_ms,
+        row.mti,
+        row.acquirer,
+        row.issuer,
+        row.transmission,
+        row.stan,
+        row.rrn,
+        row.terminal,
+        row.switch_stan,
+        row.pan_first6,
+        row.pan_last4,
+        row.pan_hash,
+        row.amount,
+        row.currency,
+        row.response_code,
+        row.auth_code,
+        row.rule,
+        row.state,
+        row.elapsed_ms,
+        row.reverses_transmission,
+        row.reverses_stan,
+        row.reversal,
+        row.processing_code,
+        row.updated_ms,
+        row.channel,
+        row.app,
+        row.stand_in,
+        row.stand_in_entry,
+        row.advice_saf,
     ])
     .map(drop)
 }
@@ -558,47 +576,22 @@ pub fn recover(
         [],
         |r| r.get(0),
     )?;
-    let spec = storage_spec();
     let mut stmt =
         conn.prepare("SELECT id, issuer, message, attempts, queued_ms, card FROM saf ORDER BY id")?;
     let saf = stmt
         .query_map([], |r| {
-            Ok((
-                r.get::<_, i64>(0)?,
-                r.get::<_, String>(1)?,
-                r.get::<_, Vec<u8>>(2)?,
-                r.get::<_, u32>(3)?,
-                r.get::<_, i64>(4)?,
-                r.get::<_, Option<Vec<u8>>>(5)?,
-            ))
+            Ok(SafRow {
+                id: r.get(0)?,
+                issuer: r.get(1)?,
+                message: r.get(2)?,
+                attempts: r.get(3)?,
+                queued_ms: r.get(4)?,
+                card: r.get(5)?,
+            })
         })?
         .collect::<Result<Vec<_>, _>>()?
         .into_iter()
-        .filter_map(|(id, issuer, message, attempts, queued_ms, card)| {
-            let mut msg = spec.as_ref()?.decode_slice(&message).ok();
-            if msg.is_none() {
-                tracing::error!(id, %issuer, "stored store-and-forward message does not decode; left in the database");
-            }
-            // A stand-in advice gets its card back.
-            let stand_in_advice = card.is_some();
-            if let (Some(m), Some(sealed)) = (msg.as_mut(), card) {
-                match vault.and_then(|v| super::saf::open_card(v, id as u64, &issuer, &sealed)) {
-                    Some(pan) => m.set(2, pan.expose()),
-                    None => tracing::error!(id, %issuer, "stand-in advice: its sealed card does not open (no KEK, or another key's); delivered without it"),
-                }
-            }
-            Some(SafItem {
-                id: id as u64,
-                issuer,
-                msg: msg?,
-                queued_at: Millis(0),
-                // Its expiry counts from when it was first queued.
-                waited_before_ms: u64::try_from(now_ms.saturating_sub(queued_ms)).unwrap_or(0),
-                attempts,
-                next_attempt: Millis(0),
-                stand_in_advice,
-            })
-        })
+        .filter_map(|row| decode_saf_row(row, now_ms, vault))
         .collect();
     let forwarded = conn
         .prepare(
@@ -620,15 +613,65 @@ pub fn recover(
             })
         })?
         .collect::<Result<Vec<_>, _>>()?;
-    Ok(Recovered {
-        last_txn_id: last_txn_id as u64,
+    Ok(Recovered::of_rows(
+        last_txn_id as u64,
         saf,
-        last_saf_id: u64::try_from(last_saf_id).unwrap_or(0),
+        u64::try_from(last_saf_id).unwrap_or(0),
         reversals_queued,
         forwarded,
-        business_day: 0,
-        stand_in_usage: Vec::new(),
-        negative_updates: Vec::new(),
+    ))
+}
+
+/// A `saf` row as stored (either backend).
+pub(super) struct SafRow {
+    pub id: i64,
+    pub issuer: String,
+    pub message: Vec<u8>,
+    pub attempts: u32,
+    pub queued_ms: i64,
+    /// A stand-in advice's PAN, sealed under the vault's data key.
+    pub card: Option<Vec<u8>>,
+}
+
+/// The queue item a stored row holds, its card opened when it is a stand-in
+/// advice; None: the message does not decode (logged; left in the database).
+pub(super) fn decode_saf_row(
+    row: SafRow,
+    now_ms: i64,
+    vault: Option<&super::vault::Vault>,
+) -> Option<SafItem> {
+    let SafRow {
+        id,
+        issuer,
+        message,
+        attempts,
+        queued_ms,
+        card,
+    } = row;
+    let mut msg = storage_spec()?.decode_slice(&message).ok();
+    if msg.is_none() {
+        tracing::error!(id, %issuer, "stored store-and-forward message does not decode; left in the database");
+    }
+    // A stand-in advice gets its card back.
+    let stand_in_advice = card.is_some();
+    if let (Some(m), Some(sealed)) = (msg.as_mut(), card) {
+        match vault.and_then(|v| super::saf::open_card(v, id as u64, &issuer, &sealed)) {
+            Some(pan) => m.set(2, pan.expose()),
+            None => {
+                tracing::error!(id, %issuer, "stand-in advice: its sealed card does not open (no KEK, or another key's); delivered without it")
+            }
+        }
+    }
+    Some(SafItem {
+        id: id as u64,
+        issuer,
+        msg: msg?,
+        queued_at: Millis(0),
+        // Its expiry counts from when it was first queued.
+        waited_before_ms: u64::try_from(now_ms.saturating_sub(queued_ms)).unwrap_or(0),
+        attempts,
+        next_attempt: Millis(0),
+        stand_in_advice,
     })
 }
 
@@ -683,11 +726,11 @@ pub fn checkpoint_loop(conn: Connection, stop: Receiver<()>) {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     #![allow(clippy::unwrap_used)]
     use super::*;
 
-    fn record(id: u64, state: FinalState) -> Box<JournalRecord> {
+    pub(crate) fn record(id: u64, state: FinalState) -> Box<JournalRecord> {
         let forwarded = state == FinalState::Forwarded;
         Box::new(JournalRecord {
             id,

@@ -17,6 +17,7 @@ use switch::core::journal::{FinalState, JournalRecord};
 pub fn config(path: PathBuf) -> JournalConfig {
     JournalConfig {
         path,
+        postgres: None,
         durability: Durability::Strict,
         pan_key: Some(SecretKey::new(vec![7; 32])),
         group_commit_max: 64,
@@ -60,4 +61,16 @@ pub fn record(
         app: None,
         stand_in: None,
     }
+}
+
+/// A request as the switch forwarded it under its STAN `stan` (what a
+/// `Forwarded` record carries; the store makes the owed reversal from it).
+#[allow(dead_code)] // not every test file that shares this module needs one
+pub fn forwarded_for(stan: u32) -> codecs::Message {
+    let mut m = codecs::Message::new(codecs::Mti::new(b"0200").expect("an MTI"));
+    m.set_stan(stan);
+    m.set(7, "1125101010");
+    m.set(32, "940800");
+    m.set(33, "940000");
+    m
 }

@@ -1,0 +1,386 @@
+//! One batch, one transaction: the writer's group commit on PostgreSQL. The
+//! batch is planned as SQLite's is ([`completed_in_batch`]: a transaction
+//! forwarded and completed in the same batch is one row), then its journal rows
+//! go in ONE statement (arrays `unnest`ed: inserts, and completions of rows
+//! earlier batches wrote), its claims in one more, and every other operation in
+//! a statement of its own; all are sent back to back (pipelined) before the
+//! first answer is awaited, so a commit costs about three round trips however
+//! many records it carries.
+
+use std::collections::HashMap;
+
+use futures_util::future::try_join_all;
+use tokio_postgres::types::ToSql;
+use tokio_postgres::Transaction;
+
+use super::connection::Connection;
+use crate::core::journal::{FinalState, JournalRecord};
+use crate::store::row::{journal_row, JournalRow};
+use crate::store::writer::{completed_in_batch, Completion};
+use crate::store::Op;
+
+/// Insert journal rows, or complete the forwarded rows earlier batches wrote:
+/// a final record whose row is still forwarded updates its outcome (as SQLite's
+/// `write_record` does); any other row is inserted, left as it is when it
+/// exists already (a record written twice, or a batch retried after a commit
+/// whose outcome was unknown).
+pub const JOURNAL: &str = "
+WITH v AS (
+  SELECT * FROM unnest($1::bigint[], $2::bigint[], $3::bigint[], $4::bigint[], $5::text[],
+      $6::text[], $7::text[], $8::text[], $9::text[], $10::text[], $11::text[], $12::bigint[],
+      $13::text[], $14::text[], $15::text[], $16::text[], $17::text[], $18::int[], $19::text[],
+      $20::text[], $21::text[], $22::text[], $23::bigint[], $24::text[], $25::text[],
+      $26::bytea[], $27::text[], $28::text[], $29::text[], $30::text[], $31::bigint[])
+    AS v(id, business_day, created_ms, updated_ms, mti, acquirer, issuer, transmission, stan,
+      rrn, terminal, switch_stan, pan_first6, pan_last4, pan_hash, processing_code, amount,
+      currency, response_code, auth_code, rule, state, elapsed_ms, reverses_transmission,
+      reverses_stan, reversal, channel, app, stand_in, stand_in_entry, advice_saf)
+),
+completed AS (
+  UPDATE journal j SET updated_ms = v.updated_ms, response_code = v.response_code,
+      auth_code = v.auth_code, state = v.state, elapsed_ms = v.elapsed_ms,
+      switch_stan = coalesce(v.switch_stan, j.switch_stan), reversal = NULL,
+      stand_in = v.stand_in, stand_in_entry = v.stand_in_entry, advice_saf = v.advice_saf
+  FROM v WHERE j.id = v.id AND j.state = 'forwarded' AND v.state <> 'forwarded'
+  RETURNING j.id
+)
+INSERT INTO journal (node, id, business_day, created_ms, updated_ms, mti, acquirer, issuer,
+    transmission, stan, rrn, terminal, switch_stan, pan_first6, pan_last4, pan_hash,
+    processing_code, amount, currency, response_code, auth_code, rule, state, elapsed_ms,
+    reverses_transmission, reverses_stan, reversal, channel, app, stand_in, stand_in_entry,
+    advice_saf)
+SELECT $32, v.id, v.business_day, v.created_ms, v.updated_ms, v.mti, v.acquirer, v.issuer,
+    v.transmission, v.stan, v.rrn, v.terminal, v.switch_stan, v.pan_first6, v.pan_last4,
+    v.pan_hash, v.processing_code, v.amount, v.currency, v.response_code, v.auth_code, v.rule,
+    v.state, v.elapsed_ms, v.reverses_transmission, v.reverses_stan, v.reversal, v.channel,
+    v.app, v.stand_in, v.stand_in_entry, v.advice_saf
+FROM v WHERE v.id NOT IN (SELECT id FROM completed)
+ON CONFLICT (id) DO NOTHING";
+
+/// Claim duplicate keys for this node: returns the transaction ids whose claim
+/// is this node's (new, or its own from a retried batch); a key another node
+/// holds returns nothing.
+pub const CLAIMS: &str = "
+INSERT INTO claims (key, node, txn_id, created_ms)
+SELECT c.key, $2, c.txn_id, c.created_ms
+FROM unnest($1::text[], $3::bigint[], $4::bigint[]) AS c(key, txn_id, created_ms)
+ON CONFLICT (key) DO UPDATE SET created_ms = claims.created_ms
+  WHERE claims.node = excluded.node AND claims.txn_id = excluded.txn_id
+RETURNING txn_id";
+
+/// A forward whose claim another node holds: it must not leave.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Refused {
+    /// The journal operation's sequence number.
+    pub seq: u64,
+    /// Where it was to go.
+    pub issuer: String,
+    /// The switch's STAN toward that issuer.
+    pub switch_stan: u32,
+}
+
+/// The cross-node duplicate key of a forwarded request: acquirer, MTI class,
+/// fields 7, 11 and 41 (no card data).
+pub fn claim_key(r: &JournalRecord) -> String {
+    let class = r.mti.get(1..2).unwrap_or_default();
+    format!(
+        "{}|{}|{}|{}|{}",
+        r.acquirer, class, r.transmission, r.stan, r.terminal
+    )
+}
+
+/// The journal rows of a batch as column arrays (the statement's parameters).
+#[derive(Default)]
+struct Columns<'a> {
+    id: Vec<i64>,
+    business_day: Vec<i64>,
+    created_ms: Vec<i64>,
+    updated_ms: Vec<i64>,
+    mti: Vec<&'a str>,
+    acquirer: Vec<&'a str>,
+    issuer: Vec<Option<&'a str>>,
+    transmission: Vec<&'a str>,
+    stan: Vec<&'a str>,
+    rrn: Vec<&'a str>,
+    terminal: Vec<&'a str>,
+    switch_stan: Vec<Option<i64>>,
+    pan_first6: Vec<&'a str>,
+    pan_last4: Vec<&'a str>,
+    pan_hash: Vec<Option<&'a str>>,
+    processing_code: Vec<Option<&'a str>>,
+    amount: Vec<Option<String>>,
+    currency: Vec<Option<i32>>,
+    response_code: Vec<&'a str>,
+    auth_code: Vec<Option<&'a str>>,
+    rule: Vec<Option<&'a str>>,
+    state: Vec<&'static str>,
+    elapsed_ms: Vec<i64>,
+    reverses_transmission: Vec<Option<&'a str>>,
+    reverses_stan: Vec<Option<&'a str>>,
+    reversal: Vec<Option<&'a [u8]>>,
+    channel: Vec<&'static str>,
+    app: Vec<Option<&'a str>>,
+    stand_in: Vec<Option<&'static str>>,
+    stand_in_entry: Vec<Option<&'a str>>,
+    advice_saf: Vec<Option<i64>>,
+}
+
+impl<'a> Columns<'a> {
+    fn push(&mut self, row: JournalRow<'a>) {
+        self.id.push(row.id);
+        self.business_day.push(row.business_day);
+        self.created_ms.push(row.created_ms);
+        self.updated_ms.push(row.updated_ms);
+        self.mti.push(row.mti);
+        self.acquirer.push(row.acquirer);
+        self.issuer.push(row.issuer);
+        self.transmission.push(row.transmission);
+        self.stan.push(row.stan);
+        self.rrn.push(row.rrn);
+        self.terminal.push(row.terminal);
+        self.switch_stan.push(row.switch_stan.map(i64::from));
+        self.pan_first6.push(row.pan_first6);
+        self.pan_last4.push(row.pan_last4);
+        self.pan_hash.push(row.pan_hash);
+        self.processing_code.push(row.processing_code);
+        self.amount.push(row.amount);
+        self.currency.push(row.currency.map(i32::from));
+        self.response_code.push(row.response_code);
+        self.auth_code.push(row.auth_code);
+        self.rule.push(row.rule);
+        self.state.push(row.state);
+        self.elapsed_ms.push(row.elapsed_ms);
+        self.reverses_transmission.push(row.reverses_transmission);
+        self.reverses_stan.push(row.reverses_stan);
+        self.reversal.push(row.reversal);
+        self.channel.push(row.channel);
+        self.app.push(row.app);
+        self.stand_in.push(row.stand_in);
+        self.stand_in_entry.push(row.stand_in_entry);
+        self.advice_saf.push(row.advice_saf);
+    }
+
+    fn params<'p>(&'p self, node: &'p String) -> [&'p (dyn ToSql + Sync); 32] {
+        [
+            &self.id,
+            &self.business_day,
+            &self.created_ms,
+            &self.updated_ms,
+            &self.mti,
+            &self.acquirer,
+            &self.issuer,
+            &self.transmission,
+            &self.stan,
+            &self.rrn,
+            &self.terminal,
+            &self.switch_stan,
+            &self.pan_first6,
+            &self.pan_last4,
+            &self.pan_hash,
+            &self.processing_code,
+            &self.amount,
+            &self.currency,
+            &self.response_code,
+            &self.auth_code,
+            &self.rule,
+            &self.state,
+            &self.elapsed_ms,
+            &self.reverses_transmission,
+            &self.reverses_stan,
+            &self.reversal,
+            &self.channel,
+            &self.app,
+            &self.stand_in,
+            &self.stand_in_entry,
+            &self.advice_saf,
+            node,
+        ]
+    }
+}
+
+/// The claims a batch makes: one per forwarded request (not a reversal).
+#[derive(Default)]
+struct Claims {
+    keys: Vec<String>,
+    txn_ids: Vec<i64>,
+    created_ms: Vec<i64>,
+    /// txn id → what to refuse should the claim be another node's.
+    pending: HashMap<i64, Refused>,
+    /// Refused within the batch itself (the same key twice).
+    refused: Vec<Refused>,
+}
+
+impl Claims {
+    fn add(&mut self, seq: u64, r: &JournalRecord, at_ms: i64) {
+        let (Some(issuer), Some(switch_stan)) = (r.issuer.as_ref(), r.switch_stan) else {
+            return;
+        };
+        let refusal = Refused {
+            seq,
+            issuer: issuer.to_string(),
+            switch_stan,
+        };
+        let key = claim_key(r);
+        if self.keys.contains(&key) {
+            self.refused.push(refusal);
+            return;
+        }
+        self.keys.push(key);
+        self.txn_ids.push(r.id as i64);
+        self.created_ms.push(at_ms);
+        self.pending.insert(r.id as i64, refusal);
+    }
+}
+
+/// Write `batch` in one transaction for `node` ('' for a single node), claiming
+/// duplicate keys when `claim` (cluster mode). Returns the refused forwards.
+/// Any error leaves nothing written (the transaction is rolled back when
+/// dropped, or by the server when the connection is gone).
+pub async fn commit(
+    conn: &mut Connection,
+    batch: &[(u64, Op)],
+    node: &String,
+    claim: bool,
+) -> Result<Vec<Refused>, tokio_postgres::Error> {
+    let plan = completed_in_batch(batch);
+    let mut columns = Columns::default();
+    let mut claims = Claims::default();
+    let mut others: Vec<&Op> = Vec::new();
+    for (at, (seq, op)) in batch.iter().enumerate() {
+        match (op, plan.get(&at)) {
+            (
+                Op::Journal {
+                    record,
+                    reversal,
+                    day,
+                    at_ms,
+                },
+                completion,
+            ) => {
+                if claim && record.state == FinalState::Forwarded && record.reverses.is_none() {
+                    claims.add(*seq, record, *at_ms);
+                }
+                match completion {
+                    Some(Completion::Merged) => {}
+                    Some(Completion::By(outcome, done_ms)) => columns.push(journal_row(
+                        record,
+                        reversal.as_deref(),
+                        outcome,
+                        *day,
+                        *at_ms,
+                        *done_ms,
+                    )),
+                    None => columns.push(journal_row(
+                        record,
+                        reversal.as_deref(),
+                        record,
+                        *day,
+                        *at_ms,
+                        *at_ms,
+                    )),
+                }
+            }
+            (Op::Stop, _) => {}
+            (other, _) => others.push(other),
+        }
+    }
+    let statements = &conn.statements;
+    let tx = conn.client.transaction().await?;
+    let journal_params = columns.params(node);
+    let journal = async {
+        if columns.id.is_empty() {
+            return Ok(());
+        }
+        tx.execute(&statements.journal, &journal_params)
+            .await
+            .map(drop)
+    };
+    let claimed = async {
+        if claims.keys.is_empty() {
+            return Ok(Vec::new());
+        }
+        tx.query(
+            &statements.claims,
+            &[&claims.keys, node, &claims.txn_ids, &claims.created_ms],
+        )
+        .await
+    };
+    let rest = try_join_all(
+        others
+            .into_iter()
+            .map(|op| apply(&tx, statements, op, node)),
+    );
+    let (_, claimed, _) = futures_util::try_join!(journal, claimed, rest)?;
+    tx.commit().await?;
+    let mut refused = claims.refused;
+    let mut pending = claims.pending;
+    for row in claimed {
+        pending.remove(&row.get::<_, i64>(0));
+    }
+    refused.extend(pending.into_values());
+    refused.sort_by_key(|r| r.seq);
+    Ok(refused)
+}
+
+/// One operation other than a journal record.
+async fn apply(
+    tx: &Transaction<'_>,
+    s: &super::connection::Statements,
+    op: &Op,
+    node: &String,
+) -> Result<(), tokio_postgres::Error> {
+    match op {
+        Op::SafPush {
+            id,
+            issuer,
+            message,
+            card,
+            queued_ms,
+        } => {
+            tx.execute(
+                &s.saf_push,
+                &[&(*id as i64), node, issuer, message, queued_ms, card],
+            )
+            .await
+        }
+        Op::SafAck { id, at_ms } => tx.execute(&s.saf_ack, &[&(*id as i64), at_ms]).await,
+        Op::SafExpired { id } => tx.execute(&s.saf_delete, &[&(*id as i64)]).await,
+        Op::SafAttempt { id, attempts } => {
+            let attempts = i32::try_from(*attempts).unwrap_or(i32::MAX);
+            tx.execute(&s.saf_attempt, &[&(*id as i64), &attempts])
+                .await
+        }
+        Op::NegativeFile {
+            issuer,
+            digest,
+            reason,
+            at_ms,
+        } => {
+            tx.execute(&s.negative, &[issuer, digest, reason, at_ms])
+                .await
+        }
+        Op::DayOverride(day) => tx.execute(&s.day_override, &[day]).await,
+        Op::Vault(_) => {
+            // The store refuses to open a vault on PostgreSQL (see `pg::open`),
+            // so no vault write reaches this writer.
+            tracing::error!("token vault write on PostgreSQL ignored (the vault is SQLite-only)");
+            Ok(0)
+        }
+        Op::Journal { .. } | Op::Stop => Ok(0),
+    }
+    .map(drop)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_claim_key_names_the_request_without_its_card() {
+        let r = crate::store::writer::tests::record(7, FinalState::Forwarded);
+        let key = claim_key(&r);
+        assert_eq!(key, "940800|2|1125101010|000123|TERM0001");
+        assert!(!key.contains(r.pan_masked.as_str()));
+        assert!(!key.contains("abab"), "nor the PAN's hash");
+    }
+}

@@ -1,0 +1,118 @@
+//! One connection to PostgreSQL for the writer: opened with the password read
+//! from the environment at that moment, `synchronous_commit = on` for the
+//! session (strict durability: committed on the server's disk before the switch
+//! answers), and the writer's statements prepared once, so that a batch's
+//! statements go out back to back without a round trip each (pipelined).
+
+use tokio_postgres::{Client, NoTls, Statement};
+
+use crate::config::PostgresConfig;
+
+/// The writer's prepared statements (see [`super::batch`] for what each does).
+pub struct Statements {
+    pub journal: Statement,
+    pub claims: Statement,
+    pub saf_push: Statement,
+    pub saf_ack: Statement,
+    pub saf_delete: Statement,
+    pub saf_attempt: Statement,
+    pub negative: Statement,
+    pub day_override: Statement,
+}
+
+/// An open connection and its statements.
+pub struct Connection {
+    pub client: Client,
+    pub statements: Statements,
+}
+
+/// Connect (the driver's connection task runs on the caller's runtime) and set
+/// the session up.
+pub async fn connect(config: &PostgresConfig) -> Result<Client, String> {
+    let client_config = config.client_config()?;
+    let (client, connection) = client_config
+        .connect(NoTls)
+        .await
+        .map_err(|e| format!("cannot connect to {}: {}", config.url, describe(&e)))?;
+    tokio::spawn(async move {
+        if let Err(e) = connection.await {
+            tracing::warn!(error = %e, "PostgreSQL connection ended");
+        }
+    });
+    client
+        .batch_execute("SET synchronous_commit = on")
+        .await
+        .map_err(|e| format!("cannot set synchronous_commit: {}", describe(&e)))?;
+    Ok(client)
+}
+
+/// Connect and prepare the writer's statements.
+pub async fn open(config: &PostgresConfig) -> Result<Connection, String> {
+    let client = connect(config).await?;
+    let statements = prepare(&client)
+        .await
+        .map_err(|e| format!("cannot prepare the writer's statements: {}", describe(&e)))?;
+    Ok(Connection { client, statements })
+}
+
+async fn prepare(client: &Client) -> Result<Statements, tokio_postgres::Error> {
+    Ok(Statements {
+        journal: client.prepare(super::batch::JOURNAL).await?,
+        claims: client.prepare(super::batch::CLAIMS).await?,
+        saf_push: client
+            .prepare(
+                "INSERT INTO saf (id, node, issuer, message, queued_ms, attempts, card)
+                 VALUES ($1, $2, $3, $4, $5, 0, $6)
+                 ON CONFLICT (id) DO UPDATE SET node = excluded.node, issuer = excluded.issuer,
+                    message = excluded.message, queued_ms = excluded.queued_ms, attempts = 0,
+                    card = excluded.card",
+            )
+            .await?,
+        // A stand-in advice's journal row learns it was delivered, only if the
+        // item was still queued (as SQLite's writer does).
+        saf_ack: client
+            .prepare(
+                "WITH acked AS (DELETE FROM saf WHERE id = $1 RETURNING id)
+                 UPDATE journal SET advice_delivered_ms = $2
+                 WHERE advice_saf IN (SELECT id FROM acked) AND advice_delivered_ms IS NULL",
+            )
+            .await?,
+        saf_delete: client.prepare("DELETE FROM saf WHERE id = $1").await?,
+        saf_attempt: client
+            .prepare("UPDATE saf SET attempts = $2 WHERE id = $1")
+            .await?,
+        negative: client
+            .prepare(
+                "INSERT INTO negative_file (issuer, digest, reason, updated_ms) VALUES ($1, $2, $3, $4)
+                 ON CONFLICT (issuer, digest) DO UPDATE SET reason = excluded.reason,
+                    updated_ms = excluded.updated_ms",
+            )
+            .await?,
+        day_override: client
+            .prepare(
+                "INSERT INTO meta (key, value) VALUES ('business_day_override', $1)
+                 ON CONFLICT (key) DO UPDATE SET value = greatest(meta.value, excluded.value)",
+            )
+            .await?,
+    })
+}
+
+/// [`open`], after creating or migrating the schema (at a node's start).
+pub async fn open_migrated(config: &PostgresConfig) -> Result<Connection, String> {
+    let mut client = connect(config).await?;
+    super::schema::migrate(&mut client).await?;
+    let statements = prepare(&client)
+        .await
+        .map_err(|e| format!("cannot prepare the writer's statements: {}", describe(&e)))?;
+    Ok(Connection { client, statements })
+}
+
+/// A driver error with the server's own message when there is one (the
+/// driver's Display says only "db error"). The server's messages name tables,
+/// columns and constraints, never the values bound (no card data reaches it).
+pub fn describe(e: &tokio_postgres::Error) -> String {
+    match e.as_db_error() {
+        Some(db) => format!("{}: {}", db.code().code(), db.message()),
+        None => e.to_string(),
+    }
+}

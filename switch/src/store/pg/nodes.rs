@@ -1,0 +1,63 @@
+//! The `nodes` table: a node's registration at start (epoch + 1, a fresh
+//! lease) and its lease's renewal. Lease times are the database's clock
+//! ([`super::schema::DB_NOW_MS`]), never a node's.
+
+use tokio_postgres::GenericClient;
+
+use super::schema::DB_NOW_MS;
+use crate::cluster::NodeIdentity;
+
+/// Why a node may not register.
+#[derive(Debug, thiserror::Error)]
+pub enum RegisterError {
+    /// Another live node with an unexpired lease holds the slot.
+    #[error("slot {slot} is held by the live node {holder}: give each node its own slot")]
+    SlotTaken {
+        /// The slot.
+        slot: u8,
+        /// Its holder.
+        holder: String,
+    },
+    /// The database failed.
+    #[error("{}", super::connection::describe(.0))]
+    Database(#[from] tokio_postgres::Error),
+}
+
+/// Register `node` (in the caller's transaction): live, its epoch one more than
+/// its last start's, its lease from now. Returns the new epoch.
+pub async fn register(tx: &impl GenericClient, node: &NodeIdentity) -> Result<i64, RegisterError> {
+    let slot = i32::from(node.slot);
+    // Two nodes starting together with the same slot: one waits for the other.
+    tx.execute("SELECT pg_advisory_xact_lock(1397510996, $1)", &[&slot])
+        .await?;
+    let holder = tx
+        .query_opt(
+            &format!(
+                "SELECT name FROM nodes WHERE slot = $1 AND name <> $2 AND state = 'live'
+                   AND lease_until_ms > {DB_NOW_MS}"
+            ),
+            &[&slot, &node.name],
+        )
+        .await?;
+    if let Some(holder) = holder {
+        return Err(RegisterError::SlotTaken {
+            slot: node.slot,
+            holder: holder.get(0),
+        });
+    }
+    let lease_ms = node.lease.as_millis() as i64;
+    let row = tx
+        .query_one(
+            &format!(
+                "INSERT INTO nodes (name, slot, epoch, lease_until_ms, state, updated_ms)
+                 VALUES ($1, $2, 1, {DB_NOW_MS} + $3, 'live', {DB_NOW_MS})
+                 ON CONFLICT (name) DO UPDATE SET slot = excluded.slot, epoch = nodes.epoch + 1,
+                    lease_until_ms = excluded.lease_until_ms, state = 'live', taken_by = NULL,
+                    updated_ms = excluded.updated_ms
+                 RETURNING epoch"
+            ),
+            &[&node.name, &slot, &lease_ms],
+        )
+        .await?;
+    Ok(row.get(0))
+}

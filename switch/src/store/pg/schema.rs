@@ -1,0 +1,169 @@
+//! The PostgreSQL journal's tables: SQLite's (see [`crate::store::schema`]) with
+//! PostgreSQL's types, a `node` column on `journal` and `saf` (the node that owns
+//! the row; '' for a single node), the cluster's `nodes` (leases) and `claims`
+//! (duplicate keys seen across nodes). The version lives in `schema_version`;
+//! the switch creates and migrates the schema itself, under an advisory lock so
+//! that nodes starting together do not race.
+
+use tokio_postgres::GenericClient;
+
+use super::connection::describe;
+
+/// The version this build writes (1: the first PostgreSQL schema).
+pub const VERSION: i32 = 1;
+
+/// Any number taken by every node for the migration (`pg_advisory_xact_lock`).
+const MIGRATION_LOCK: i64 = 0x5357_4954_4348_0019;
+
+/// Version 1, whole.
+const V1: &str = "
+CREATE TABLE IF NOT EXISTS journal (
+    id BIGINT PRIMARY KEY,
+    node TEXT NOT NULL DEFAULT '',
+    business_day BIGINT NOT NULL,
+    created_ms BIGINT NOT NULL,
+    updated_ms BIGINT NOT NULL,
+    mti TEXT NOT NULL,
+    acquirer TEXT NOT NULL,
+    issuer TEXT,
+    transmission TEXT NOT NULL,
+    stan TEXT NOT NULL,
+    rrn TEXT NOT NULL,
+    terminal TEXT NOT NULL,
+    switch_stan BIGINT,
+    pan_first6 TEXT NOT NULL,
+    pan_last4 TEXT NOT NULL,
+    pan_hash TEXT,
+    processing_code TEXT,
+    amount TEXT,
+    currency INTEGER,
+    response_code TEXT NOT NULL,
+    auth_code TEXT,
+    rule TEXT,
+    state TEXT NOT NULL,
+    elapsed_ms BIGINT NOT NULL,
+    reverses_transmission TEXT,
+    reverses_stan TEXT,
+    reversal BYTEA,
+    channel TEXT,
+    app TEXT,
+    stand_in TEXT,
+    stand_in_entry TEXT,
+    advice_saf BIGINT,
+    advice_delivered_ms BIGINT
+);
+CREATE INDEX IF NOT EXISTS journal_forwarded ON journal(node) WHERE state = 'forwarded';
+CREATE INDEX IF NOT EXISTS journal_reverses ON journal(acquirer, reverses_transmission, reverses_stan)
+    WHERE reverses_stan IS NOT NULL;
+CREATE INDEX IF NOT EXISTS journal_advice ON journal(advice_saf) WHERE advice_saf IS NOT NULL;
+CREATE INDEX IF NOT EXISTS journal_stand_in ON journal(business_day) WHERE stand_in = 'within-limits';
+CREATE INDEX IF NOT EXISTS journal_day ON journal(business_day);
+CREATE INDEX IF NOT EXISTS journal_keys ON journal(acquirer, transmission, stan);
+CREATE TABLE IF NOT EXISTS saf (
+    id BIGINT PRIMARY KEY,
+    node TEXT NOT NULL DEFAULT '',
+    issuer TEXT NOT NULL,
+    message BYTEA NOT NULL,
+    queued_ms BIGINT NOT NULL,
+    attempts INTEGER NOT NULL DEFAULT 0,
+    card BYTEA
+);
+CREATE INDEX IF NOT EXISTS saf_node ON saf(node);
+CREATE TABLE IF NOT EXISTS meta (
+    key TEXT PRIMARY KEY,
+    value BIGINT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS cutover_requests (
+    id BIGSERIAL PRIMARY KEY,
+    requested_ms BIGINT NOT NULL,
+    done INTEGER NOT NULL DEFAULT 0
+);
+CREATE TABLE IF NOT EXISTS negative_file (
+    issuer TEXT NOT NULL,
+    digest TEXT NOT NULL,
+    reason TEXT,
+    updated_ms BIGINT NOT NULL,
+    PRIMARY KEY (issuer, digest)
+);
+CREATE TABLE IF NOT EXISTS nodes (
+    name TEXT PRIMARY KEY,
+    slot INTEGER NOT NULL,
+    epoch BIGINT NOT NULL,
+    lease_until_ms BIGINT NOT NULL,
+    state TEXT NOT NULL,               -- live, taken_over, stopped
+    taken_by TEXT,
+    updated_ms BIGINT
+);
+CREATE TABLE IF NOT EXISTS claims (
+    key TEXT PRIMARY KEY,              -- acquirer|mti class|f7|f11|f41: no card data
+    node TEXT NOT NULL,
+    txn_id BIGINT NOT NULL,
+    created_ms BIGINT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS claims_created ON claims(created_ms);
+CREATE TABLE IF NOT EXISTS vault_key (
+    id INTEGER PRIMARY KEY CHECK (id = 1),
+    wrapped TEXT NOT NULL,             -- the data key under the KEK (AES key wrap), hex
+    check_value TEXT NOT NULL,
+    created_ms BIGINT NOT NULL
+);
+";
+
+/// Create the schema or bring it up to [`VERSION`], in one transaction; an
+/// error names what failed. A database newer than this build is refused.
+pub async fn migrate(client: &mut tokio_postgres::Client) -> Result<(), String> {
+    let tx = client
+        .transaction()
+        .await
+        .map_err(|e| format!("cannot begin: {}", describe(&e)))?;
+    tx.execute("SELECT pg_advisory_xact_lock($1)", &[&MIGRATION_LOCK])
+        .await
+        .map_err(|e| format!("migration lock: {}", describe(&e)))?;
+    tx.batch_execute("CREATE TABLE IF NOT EXISTS schema_version (version INTEGER NOT NULL)")
+        .await
+        .map_err(|e| format!("schema_version: {}", describe(&e)))?;
+    let from: i32 = tx
+        .query_opt("SELECT max(version) FROM schema_version", &[])
+        .await
+        .map_err(|e| format!("schema_version: {}", describe(&e)))?
+        .and_then(|row| row.get::<_, Option<i32>>(0))
+        .unwrap_or(0);
+    if from > VERSION {
+        return Err(format!(
+            "schema version {from} is newer than this switch ({VERSION})"
+        ));
+    }
+    if from < 1 {
+        tx.batch_execute(V1)
+            .await
+            .map_err(|e| format!("cannot create the schema: {}", describe(&e)))?;
+    }
+    if from < VERSION {
+        tx.execute("DELETE FROM schema_version", &[])
+            .await
+            .and(
+                tx.execute(
+                    "INSERT INTO schema_version (version) VALUES ($1)",
+                    &[&VERSION],
+                )
+                .await,
+            )
+            .map_err(|e| format!("schema_version: {}", describe(&e)))?;
+    }
+    tx.commit()
+        .await
+        .map_err(|e| format!("cannot commit the schema: {}", describe(&e)))
+}
+
+/// The database's clock in unix milliseconds: leases compare against it, never
+/// against a node's own clock.
+pub const DB_NOW_MS: &str = "(extract(epoch from clock_timestamp()) * 1000)::bigint";
+
+/// Whether `client` sees the schema (for commands, which never create it).
+pub async fn exists(client: &impl GenericClient) -> Result<bool, String> {
+    client
+        .query_one("SELECT to_regclass('schema_version') IS NOT NULL", &[])
+        .await
+        .map(|row| row.get::<_, bool>(0))
+        .map_err(|e| describe(&e))
+}

@@ -1,0 +1,661 @@
+//! The PostgreSQL store against a throwaway server (`scripts/postgres.sh`):
+//! strict commits durable, a database outage survived without losing a record,
+//! recovery after a crash, two nodes' claims, take-over exactly once, the lease
+//! lost, settlement and cutover seen alike from every node. Each test skips
+//! (printed) when PostgreSQL is not installed, unless `POSTGRES_REQUIRED=1`.
+
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // a test fails by panicking
+
+#[path = "../../switch/tests/journal_support/mod.rs"]
+mod journal_support;
+
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use tokio::time::Instant;
+
+use codecs::Mti;
+use journal_support::{forwarded_for, record};
+use switch::cluster::NodeIdentity;
+use switch::config::{Durability, JournalConfig, PostgresConfig, SecretKey};
+use switch::core::journal::{FinalState, JournalRecord};
+use switch::store::{OpenOptions, Recovered, Store};
+use tests::postgres::ThrowawayPostgres;
+
+/// Any bounded wait in these tests.
+const PATIENCE: Duration = Duration::from_secs(30);
+
+fn now_ms() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_millis() as i64
+}
+
+/// A strict journal on the database at `url`.
+fn config(url: &str) -> JournalConfig {
+    JournalConfig {
+        path: Default::default(),
+        postgres: Some(PostgresConfig {
+            url: url.into(),
+            password_env: "SWITCH_PG_TEST_PASSWORD_UNSET".into(),
+            connect_timeout: Duration::from_secs(2),
+        }),
+        durability: Durability::Strict,
+        pan_key: Some(SecretKey::new(vec![7; 32])),
+        group_commit_max: 1024,
+        group_commit_window: Duration::ZERO,
+        cutover_secs: 0,
+    }
+}
+
+fn node(name: &str, slot: u8, lease_ms: u64) -> NodeIdentity {
+    NodeIdentity {
+        name: name.into(),
+        slot,
+        lease: Duration::from_millis(lease_ms),
+    }
+}
+
+fn open(url: &str, node: Option<&NodeIdentity>) -> (Store, Recovered) {
+    Store::open_with(
+        &config(url),
+        &OpenOptions {
+            now_ms: now_ms(),
+            remember: 100,
+            node,
+            duplicate_window: Duration::from_secs(60),
+            ..OpenOptions::default()
+        },
+    )
+    .expect("store opens")
+}
+
+/// A forwarded record (owing its reversal) with id `id` and acquirer STAN `stan`.
+fn forwarded(id: u64, stan: &str) -> JournalRecord {
+    let mut r = record(id, "940800", "940810", stan, "10.00", FinalState::Forwarded);
+    r.forwarded = Some(forwarded_for(id as u32 % 1_000_000));
+    r.switch_stan = Some(id as u32 % 1_000_000);
+    r
+}
+
+/// A second connection of the test's own.
+async fn reader(url: &str) -> tokio_postgres::Client {
+    let (client, connection) = tokio_postgres::connect(url, tokio_postgres::NoTls)
+        .await
+        .expect("connect");
+    tokio::spawn(connection);
+    client
+}
+
+async fn count(client: &tokio_postgres::Client, sql: &str) -> i64 {
+    client.query_one(sql, &[]).await.expect(sql).get(0)
+}
+
+async fn durable_within(store: &Store, seq: u64) {
+    tokio::time::timeout(PATIENCE, store.durable(seq))
+        .await
+        .expect("durable in time");
+}
+
+#[tokio::test]
+async fn a_strict_commit_is_read_back_by_another_connection() {
+    let Some(pg) = ThrowawayPostgres::start() else {
+        return;
+    };
+    let url = pg.new_database("durable");
+    let (store, recovered) = open(&url, None);
+    assert_eq!((recovered.last_txn_id, recovered.reversals_queued), (0, 0));
+    store.journal(forwarded(1, "000001"), now_ms());
+    store.journal(forwarded(2, "000002"), now_ms());
+    let approved = record(
+        2,
+        "940800",
+        "940810",
+        "000002",
+        "10.00",
+        FinalState::Approved,
+    );
+    let last = store.journal(approved, now_ms());
+    durable_within(&store, last).await;
+    let db = reader(&url).await;
+    let rows = db
+        .query("SELECT id, state, response_code, switch_stan, reversal IS NOT NULL, node FROM journal ORDER BY id", &[])
+        .await
+        .unwrap();
+    let seen: Vec<(i64, String, String, Option<i64>, bool, String)> = rows
+        .iter()
+        .map(|r| (r.get(0), r.get(1), r.get(2), r.get(3), r.get(4), r.get(5)))
+        .collect();
+    assert_eq!(
+        seen,
+        vec![
+            (
+                1,
+                "forwarded".into(),
+                "00".into(),
+                Some(1),
+                true,
+                String::new()
+            ),
+            (
+                2,
+                "approved".into(),
+                "00".into(),
+                Some(2),
+                false,
+                String::new()
+            ),
+        ]
+    );
+    assert!(store.available());
+    store.close();
+}
+
+#[tokio::test]
+async fn a_crash_leaves_exactly_one_reversal_per_forwarded_row() {
+    let Some(pg) = ThrowawayPostgres::start() else {
+        return;
+    };
+    let url = pg.new_database("crash");
+    let (store, _) = open(&url, None);
+    let mut last = 0;
+    for id in 1..=5u64 {
+        last = store.journal(forwarded(id, &format!("{id:06}")), now_ms());
+    }
+    // Two of them complete; three are left forwarded.
+    for id in [2u64, 4] {
+        let done = record(
+            id,
+            "940800",
+            "940810",
+            &format!("{id:06}"),
+            "10.00",
+            FinalState::Approved,
+        );
+        last = store.journal(done, now_ms());
+    }
+    durable_within(&store, last).await;
+    drop(store); // a crash: no close
+    let (store, recovered) = open(&url, None);
+    assert_eq!(recovered.reversals_queued, 3);
+    assert_eq!(recovered.saf.len(), 3);
+    assert_eq!(recovered.last_txn_id, 5);
+    assert!(recovered.last_saf_id >= 3);
+    let mut stans: Vec<u32> = recovered.saf.iter().filter_map(|i| i.msg.stan()).collect();
+    stans.sort_unstable();
+    assert_eq!(
+        stans,
+        vec![1, 3, 5],
+        "one reversal for each row left forwarded"
+    );
+    assert!(recovered
+        .saf
+        .iter()
+        .all(|i| i.msg.mti() == Mti::REVERSAL_ADVICE));
+    drop(store);
+    let (store, recovered) = open(&url, None);
+    assert_eq!(recovered.reversals_queued, 0, "nothing queued twice");
+    assert_eq!(recovered.saf.len(), 3, "still owed");
+    store.close();
+}
+
+#[tokio::test]
+async fn a_database_outage_makes_the_store_unavailable_and_loses_nothing() {
+    let Some(mut pg) = ThrowawayPostgres::start() else {
+        return;
+    };
+    let url = pg.new_database("outage");
+    let (store, _) = open(&url, None);
+    let first = store.journal(forwarded(1, "000001"), now_ms());
+    durable_within(&store, first).await;
+    pg.stop();
+    let mut last = 0;
+    for id in 2..=20u64 {
+        last = store.journal(forwarded(id, &format!("{id:06}")), now_ms());
+    }
+    let started = Instant::now();
+    while store.available() {
+        assert!(
+            started.elapsed() < PATIENCE,
+            "still available with the database down"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    // More arrive while it is down.
+    for id in 21..=40u64 {
+        last = store.journal(forwarded(id, &format!("{id:06}")), now_ms());
+    }
+    pg.restart();
+    durable_within(&store, last).await;
+    assert!(store.available());
+    let db = reader(&url).await;
+    assert_eq!(
+        count(&db, "SELECT count(*) FROM journal").await,
+        40,
+        "nothing lost"
+    );
+    store.close();
+}
+
+/// A refusal the hook saw: (seq, issuer, switch STAN).
+type Seen = Arc<Mutex<Vec<(u64, String, u32)>>>;
+
+fn watch_refusals(store: &Store) -> Seen {
+    let seen: Seen = Arc::default();
+    let sink = seen.clone();
+    store.set_claim_refused(Box::new(move |seq, issuer, stan| {
+        sink.lock().unwrap().push((seq, issuer.to_string(), stan));
+    }));
+    seen
+}
+
+#[tokio::test]
+async fn two_nodes_claiming_the_same_request_refuse_the_second() {
+    let Some(pg) = ThrowawayPostgres::start() else {
+        return;
+    };
+    let url = pg.new_database("claims");
+    let (a_node, b_node) = (node("node-a", 1, 3000), node("node-b", 2, 3000));
+    let (a, ra) = open(&url, Some(&a_node));
+    let (b, rb) = open(&url, Some(&b_node));
+    assert_eq!(ra.last_txn_id, 1 << 48, "slot 1's ids start at its base");
+    assert_eq!(rb.last_txn_id, 2 << 48);
+    let (seen_a, seen_b) = (watch_refusals(&a), watch_refusals(&b));
+    // The same acquirer request (fields 32, 7, 11, 41) reaches both nodes.
+    let mut on_a = forwarded((1 << 48) + 1, "000777");
+    on_a.switch_stan = Some(11);
+    let seq_a = a.journal(on_a, now_ms());
+    durable_within(&a, seq_a).await;
+    let mut on_b = forwarded((2 << 48) + 1, "000777");
+    on_b.switch_stan = Some(66_667);
+    let seq_b = b.journal(on_b, now_ms());
+    durable_within(&b, seq_b).await;
+    assert!(!a.refused(seq_a));
+    assert!(b.refused(seq_b), "the second node's forward is refused");
+    assert!(seen_a.lock().unwrap().is_empty());
+    assert_eq!(
+        *seen_b.lock().unwrap(),
+        vec![(seq_b, "940810".to_string(), 66_667)]
+    );
+    // A different request is not.
+    let seq = b.journal(forwarded((2 << 48) + 2, "000778"), now_ms());
+    durable_within(&b, seq).await;
+    assert!(!b.refused(seq));
+    a.close();
+    b.close();
+}
+
+#[tokio::test]
+async fn an_expired_node_is_taken_over_exactly_once_and_its_lease_is_lost() {
+    let Some(pg) = ThrowawayPostgres::start() else {
+        return;
+    };
+    let url = pg.new_database("takeover");
+    let lease_ms = 1000;
+    let dead_node = node("node-a", 1, lease_ms);
+    let (dead, recovered) = open(&url, Some(&dead_node));
+    assert_eq!(recovered.epoch, 1);
+    let mut last = 0;
+    for n in 1..=4u64 {
+        last = dead.journal(forwarded((1 << 48) + n, &format!("{n:06}")), now_ms());
+    }
+    durable_within(&dead, last).await;
+    let dead_membership = dead.membership().expect("cluster mode");
+    assert!(dead_membership.renew().await.unwrap());
+    drop(dead); // killed: no leave, the lease runs out
+
+    let (b, _) = open(&url, Some(&node("node-b", 2, lease_ms)));
+    let (c, _) = open(&url, Some(&node("node-c", 3, lease_ms)));
+    let (mb, mc) = (b.membership().unwrap(), c.membership().unwrap());
+    // Nobody takes a node over before its lease has been expired for a lease.
+    assert!(mb.take_over_expired().await.unwrap().is_empty());
+    // The survivors renew (as their lease loops do, every lease/3) while the
+    // dead node's lease runs out and then one more lease passes.
+    let waited = Instant::now();
+    while waited.elapsed() < Duration::from_millis(2 * lease_ms + 300) {
+        assert!(mb.renew().await.unwrap() && mc.renew().await.unwrap());
+        tokio::time::sleep(Duration::from_millis(lease_ms / 3)).await;
+    }
+    let (by_b, by_c) = tokio::join!(mb.take_over_expired(), mc.take_over_expired());
+    let adopted: Vec<_> = by_b.unwrap().into_iter().chain(by_c.unwrap()).collect();
+    assert_eq!(adopted.len(), 1, "taken over exactly once");
+    let taken = &adopted[0];
+    assert_eq!((taken.node.as_str(), taken.epoch), ("node-a", 1));
+    assert_eq!(taken.reversals_queued, 4);
+    assert_eq!(taken.saf.len(), 4);
+    assert_eq!(taken.forwarded.len(), 4);
+    assert!(mb.take_over_expired().await.unwrap().is_empty());
+    assert!(mc.take_over_expired().await.unwrap().is_empty());
+    // The dead node, back from a pause, has lost its lease.
+    assert!(!dead_membership.renew().await.unwrap());
+    // Its queue is now the survivor's: a new start of node-a finds nothing owed.
+    let db = reader(&url).await;
+    assert_eq!(
+        count(&db, "SELECT count(*) FROM saf WHERE node = 'node-a'").await,
+        0
+    );
+    let (again, recovered) = open(&url, Some(&dead_node));
+    assert_eq!((recovered.reversals_queued, recovered.saf.len()), (0, 0));
+    assert_eq!(recovered.epoch, 3, "started, taken over, started");
+    assert!(mb.renew().await.unwrap() && mc.renew().await.unwrap());
+    again.close();
+    b.close();
+    c.close();
+}
+
+#[tokio::test]
+async fn a_cutover_on_one_node_holds_on_the_other_within_two_seconds() {
+    let Some(pg) = ThrowawayPostgres::start() else {
+        return;
+    };
+    let url = pg.new_database("cutover");
+    let (a, _) = open(&url, Some(&node("node-a", 1, 3000)));
+    let (b, _) = open(&url, Some(&node("node-b", 2, 3000)));
+    let now = now_ms();
+    let before = b.business_day(now);
+    let next = a.cutover(now);
+    assert_eq!(next, before + 1);
+    let started = Instant::now();
+    while b.business_day(now_ms()) < next {
+        assert!(
+            started.elapsed() < Duration::from_secs(2),
+            "the other node still on the old day"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    a.close();
+    b.close();
+}
+
+/// A configuration whose journal is `journal` (a `path = ...` or `url = ...`
+/// line), written in `dir` as `name`.
+fn write_config(dir: &std::path::Path, name: &str, journal: &str) -> switch::config::Config {
+    let text = format!(
+        "[switch]\ninstitution_id = \"940000\"\nrules = \"{rules}\"\n\n\
+         [journal]\n{journal}\npan_key = {{ env = \"PG_STORE_TEST_UNSET_KEY\" }}\n\n\
+         [[link]]\nname = \"a\"\nrole = \"acquirer\"\nbank = \"940800\"\ndirection = \"listen\"\naddress = \"127.0.0.1:0\"\n",
+        rules = concat!(env!("CARGO_MANIFEST_DIR"), "/../routing-rules/rules/national.toml"),
+    );
+    let path = dir.join(name);
+    std::fs::write(&path, text).unwrap();
+    switch::config::Config::load(&path).expect("valid configuration")
+}
+
+/// The day's approvals, a reversal and a decline, as the journal holds them.
+fn day_of_records(base: u64) -> Vec<JournalRecord> {
+    let mut out = Vec::new();
+    for n in 1..=6u64 {
+        let stan = format!("{:06}", base % 1000 * 10 + n);
+        let issuer = if n % 2 == 0 { "940810" } else { "940820" };
+        let state = if n == 6 {
+            FinalState::Declined
+        } else {
+            FinalState::Approved
+        };
+        out.push(record(
+            base + n,
+            "940800",
+            issuer,
+            &stan,
+            &format!("{n}.25"),
+            state,
+        ));
+    }
+    // A reversal of the first approval, acknowledged.
+    let mut reversal = record(
+        base + 7,
+        "940800",
+        "940820",
+        &format!("{:06}", base % 1000 * 10 + 7),
+        "1.25",
+        FinalState::Approved,
+    );
+    reversal.mti = "0420".into();
+    reversal.reverses = Some((
+        "1125101010".into(),
+        format!("{:06}", base % 1000 * 10 + 1).into(),
+    ));
+    out.push(reversal);
+    out
+}
+
+#[tokio::test]
+async fn settle_gives_the_same_answer_from_either_node_and_as_on_sqlite() {
+    let Some(pg) = ThrowawayPostgres::start() else {
+        return;
+    };
+    let url = pg.new_database("settle");
+    let dir = std::env::temp_dir().join(format!("pg-settle-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let (a, _) = open(&url, Some(&node("node-a", 1, 3000)));
+    let (b, _) = open(&url, Some(&node("node-b", 2, 3000)));
+    let sqlite_path = dir.join("journal.db");
+    let (lite, _) = Store::open(&journal_support::config(sqlite_path.clone()), now_ms()).unwrap();
+    let now = now_ms();
+    let day = switch::store::business_day::format_day(a.business_day(now));
+    // Node A's and node B's records in PostgreSQL; all of them in SQLite.
+    for (store, base) in [(&a, 1u64 << 48), (&b, 2u64 << 48)] {
+        let mut last = 0;
+        for r in day_of_records(base) {
+            lite.journal(r.clone(), now);
+            last = store.journal(r, now);
+        }
+        durable_within(store, last).await;
+    }
+    lite.durable(lite.submitted()).await;
+    lite.close();
+    // The command as `switch settle` runs it: outside any runtime.
+    let settle = |config: switch::config::Config| {
+        let day = day.clone();
+        async move {
+            tokio::task::spawn_blocking(move || {
+                let report =
+                    switch::store::commands::settlement(&config, Some(&day)).expect("settles");
+                (
+                    report.settlement.to_json(),
+                    report.settlement.to_table(),
+                    report.day_records,
+                )
+            })
+            .await
+            .unwrap()
+        }
+    };
+    let on_a = settle(write_config(&dir, "a.toml", &format!("url = \"{url}\""))).await;
+    let on_b = settle(write_config(&dir, "b.toml", &format!("url = \"{url}\""))).await;
+    let on_sqlite = settle(write_config(
+        &dir,
+        "lite.toml",
+        &format!("path = \"{}\"", sqlite_path.display()),
+    ))
+    .await;
+    assert_eq!(on_a, on_b, "the same answer from either node");
+    assert_eq!(
+        on_a, on_sqlite,
+        "the same answer as SQLite for the same journal"
+    );
+    assert_eq!(on_a.2, 14);
+    assert!(!on_a.0["pairs"].as_array().unwrap().is_empty());
+    a.close();
+    b.close();
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[tokio::test]
+async fn the_vault_key_is_shared_by_the_nodes_and_a_wrong_kek_is_refused() {
+    let Some(pg) = ThrowawayPostgres::start() else {
+        return;
+    };
+    let url = pg.new_database("vault");
+    let kek = |hex: &str| card_security::KeyMaterial::from_hex(&hex.repeat(32)).unwrap();
+    let (right, wrong) = (kek("0A"), kek("0B"));
+    let open_with = |kek: &card_security::KeyMaterial, node: &NodeIdentity| {
+        Store::open_with(
+            &config(&url),
+            &OpenOptions {
+                now_ms: now_ms(),
+                vault: Some((kek, "SWITCH_KEK")),
+                node: Some(node),
+                ..OpenOptions::default()
+            },
+        )
+    };
+    let (a, _) = open_with(&right, &node("node-a", 1, 3000)).expect("first node makes the key");
+    let (b, _) = open_with(&right, &node("node-b", 2, 3000)).expect("second node unwraps it");
+    let refused = open_with(&wrong, &node("node-c", 3, 3000))
+        .err()
+        .expect("wrong KEK refused");
+    assert!(refused.to_string().contains("SWITCH_KEK"), "{refused}");
+    a.close();
+    b.close();
+}
+
+/// Records per second `store` makes durable with `writers` submitters each
+/// waiting for its record before the next (as strict answers do), `total`
+/// records in all (bounded by [`PATIENCE`]).
+async fn strict_rate(store: Arc<Store>, writers: u64, total: u64, base: u64) -> f64 {
+    let started = Instant::now();
+    let mut tasks = tokio::task::JoinSet::new();
+    for w in 0..writers {
+        let store = store.clone();
+        tasks.spawn(async move {
+            for n in 0..total / writers {
+                let id = base + w * 1_000_000 + n + 1;
+                let seq = store.journal(
+                    record(
+                        id,
+                        "940800",
+                        "940810",
+                        &format!("{:06}", id % 1_000_000),
+                        "1.00",
+                        FinalState::Approved,
+                    ),
+                    now_ms(),
+                );
+                durable_within(&store, seq).await;
+            }
+        });
+    }
+    tokio::time::timeout(PATIENCE, async {
+        while let Some(done) = tasks.join_next().await {
+            done.unwrap();
+        }
+    })
+    .await
+    .expect("the load finished in time");
+    (total / writers * writers) as f64 / started.elapsed().as_secs_f64()
+}
+
+/// The median and the spread (min..max) of `runs`.
+fn median_and_spread(mut runs: Vec<f64>) -> String {
+    runs.sort_by(f64::total_cmp);
+    format!(
+        "median {:.0}/s (min {:.0}, max {:.0}, {} runs)",
+        runs[runs.len() / 2],
+        runs[0],
+        runs[runs.len() - 1],
+        runs.len()
+    )
+}
+
+/// For the lead's notes: strict commits per second, PostgreSQL against SQLite
+/// on this machine (`cargo test --release -p tests --test postgres_store --
+/// --ignored --nocapture strict_commit_rate`).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "a measurement, not a check"]
+async fn strict_commit_rate_postgresql_against_sqlite() {
+    let Some(pg) = ThrowawayPostgres::start() else {
+        return;
+    };
+    let (writers, total) = (64, 20_000);
+    let mut on_pg = Vec::new();
+    let mut on_sqlite = Vec::new();
+    for run in 0..3u64 {
+        let url = pg.new_database(&format!("rate{run}"));
+        let (store, _) = open(&url, None);
+        let store = Arc::new(store);
+        on_pg.push(strict_rate(store.clone(), writers, total, 0).await);
+        store.close();
+        let path = std::env::temp_dir().join(format!("pg-rate-{}-{run}.db", std::process::id()));
+        let (store, _) = Store::open(&journal_support::config(path.clone()), now_ms()).unwrap();
+        let store = Arc::new(store);
+        on_sqlite.push(strict_rate(store.clone(), writers, total, 0).await);
+        store.close();
+        for suffix in ["", "-wal", "-shm"] {
+            let _ = std::fs::remove_file(format!("{}{suffix}", path.display()));
+        }
+    }
+    println!("strict commits, {writers} submitters, {total} records a run");
+    println!("  PostgreSQL: {}", median_and_spread(on_pg));
+    println!("  SQLite:     {}", median_and_spread(on_sqlite));
+}
+
+#[tokio::test]
+async fn an_idle_store_notices_the_outage_and_the_return_by_itself() {
+    let Some(mut pg) = ThrowawayPostgres::start() else {
+        return;
+    };
+    let url = pg.new_database("idle");
+    let (store, _) = open(&url, None);
+    assert!(store.available());
+    pg.stop();
+    // No record is submitted: the writer's own poll (about once a second) sees it.
+    let wait_for = |want: bool| {
+        let store = &store;
+        async move {
+            let started = Instant::now();
+            while store.available() != want {
+                assert!(
+                    started.elapsed() < Duration::from_secs(5),
+                    "available() still {}",
+                    !want
+                );
+                tokio::time::sleep(Duration::from_millis(20)).await;
+            }
+        }
+    };
+    wait_for(false).await;
+    pg.restart();
+    wait_for(true).await;
+    let seq = store.journal(forwarded(1, "000001"), now_ms());
+    durable_within(&store, seq).await;
+    store.close();
+}
+
+#[tokio::test]
+async fn a_commit_stuck_over_two_seconds_counts_as_failed_and_is_retried() {
+    let Some(pg) = ThrowawayPostgres::start() else {
+        return;
+    };
+    let url = pg.new_database("stuck");
+    let (store, _) = open(&url, None);
+    let mut locker = reader(&url).await;
+    let lock = locker.transaction().await.unwrap();
+    lock.batch_execute("LOCK TABLE journal IN ACCESS EXCLUSIVE MODE")
+        .await
+        .unwrap();
+    let seq = store.journal(forwarded(1, "000001"), now_ms());
+    let started = Instant::now();
+    while store.available() {
+        assert!(
+            started.elapsed() < Duration::from_secs(5),
+            "a commit blocked for over 2 s did not count as failed"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert!(
+        started.elapsed() >= Duration::from_millis(1900),
+        "not before the 2 s"
+    );
+    lock.rollback().await.unwrap();
+    durable_within(&store, seq).await;
+    assert!(store.available());
+    let db = reader(&url).await;
+    assert_eq!(
+        count(&db, "SELECT count(*) FROM journal").await,
+        1,
+        "written once"
+    );
+    store.close();
+}
