@@ -142,15 +142,23 @@ mod tests {
     use super::*;
     use crate::config::Config;
 
-    /// A configuration with `[journal]` lines `journal` (none: no section) and
-    /// `[cluster]` lines `cluster`.
+    /// A configuration with a PostgreSQL `[journal]` and its lines `journal`
+    /// (none: no section) and `[cluster]` lines `cluster`.
     fn parse(journal: Option<&str>, cluster: &str) -> Result<Config, Vec<ConfigError>> {
+        parse_with(
+            journal.map(|j| format!("url = \"postgres://switch@127.0.0.1:5432/switch\"\n{j}")),
+            cluster,
+        )
+    }
+
+    /// [`parse`] with the whole `[journal]` body but its key.
+    fn parse_with(journal: Option<String>, cluster: &str) -> Result<Config, Vec<ConfigError>> {
         let mut text = String::from(
             "[switch]\ninstitution_id = \"940000\"\nrules = \"../../routing-rules/rules/national.toml\"\n",
         );
         if let Some(j) = journal {
             text.push_str(&format!(
-                "[journal]\npath = \"j.db\"\npan_key = {{ env = \"CLUSTER_TEST_PAN_KEY\" }}\n{j}\n"
+                "[journal]\npan_key = {{ env = \"CLUSTER_TEST_PAN_KEY\" }}\n{j}\n"
             ));
         }
         text.push_str(&format!("[cluster]\n{cluster}\n"));
@@ -224,5 +232,13 @@ mod tests {
             parse(Some("durability = \"relaxed\""), "node = \"a\"\nslot = 1").expect_err("relaxed");
         assert_eq!(errors.len(), 1, "{}", messages(&errors));
         assert!(errors[0].message.contains("strict"), "{}", errors[0]);
+    }
+
+    #[test]
+    fn a_cluster_on_sqlite_is_refused() {
+        let errors = parse_with(Some("path = \"j.db\"".into()), "node = \"a\"\nslot = 1")
+            .expect_err("sqlite");
+        assert_eq!(errors.len(), 1, "{}", messages(&errors));
+        assert!(errors[0].message.contains("url"), "{}", errors[0]);
     }
 }
