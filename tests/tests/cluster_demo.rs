@@ -29,7 +29,6 @@ fn cluster_args(nodes: u8) -> DemoArgs {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-#[ignore = "needs the cluster merge"]
 async fn two_nodes_on_postgres_share_the_load_and_the_books_agree() {
     if !installed_or_skip() {
         return;
