@@ -34,8 +34,10 @@ pub trait Membership: Send + Sync + 'static {
     /// Renew this node's lease (this epoch). Ok(false): the lease is lost (another
     /// node took over, or a newer start of this node registered).
     fn renew(&self) -> BoxFuture<'_, Result<bool, String>>;
-    /// Take over, exactly once, every node whose lease expired more than one lease
-    /// ago: queue the reversals its forwarded-without-outcome rows owe and move its
+    /// Take over, exactly once, every node whose lease expired (on the database's
+    /// clock; no margin beyond it: a node whose own view of its lease ended has
+    /// paused its delivery, and its commits are fenced by epoch): queue the
+    /// reversals its forwarded-without-outcome rows owe, move its
     /// store-and-forward rows to this node, and mark it taken over.
     fn take_over_expired(&self) -> BoxFuture<'_, Result<Vec<Adopted>, String>>;
     /// This node stops cleanly (nothing to take over; its rows stay its own for
