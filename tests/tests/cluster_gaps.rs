@@ -10,6 +10,7 @@
 #[path = "../../switch/tests/journal_support/mod.rs"]
 mod journal_support;
 
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use tokio::time::Instant;
@@ -100,6 +101,10 @@ async fn reader(url: &str) -> tokio_postgres::Client {
     client
 }
 
+async fn count(client: &tokio_postgres::Client, sql: &str) -> i64 {
+    client.query_one(sql, &[]).await.expect(sql).get(0)
+}
+
 async fn durable_within(store: &Store, seq: u64) {
     tokio::time::timeout(PATIENCE, store.durable(seq))
         .await
@@ -150,6 +155,76 @@ async fn a_dead_node_is_taken_over_as_soon_as_its_lease_has_expired() {
     assert!(
         since < LEASE + LEASE / 3,
         "taken {since:?} after its last renewal"
+    );
+    survivor.close();
+}
+
+#[tokio::test]
+async fn a_commit_after_the_node_was_taken_over_is_rolled_back_and_releases_nothing() {
+    let Some(pg) = ThrowawayPostgres::start() else {
+        return;
+    };
+    let url = pg.new_database("gaps_fence");
+    let db = reader(&url).await;
+    let (paused, _) = open(&url, &node("node-a", 1));
+    let fenced: Arc<Mutex<Vec<String>>> = Arc::default();
+    let sink = fenced.clone();
+    paused.set_fenced(Box::new(move |by| {
+        sink.lock().unwrap().push(by.to_string())
+    }));
+    let first = paused.journal(forwarded(1, 1), now_ms());
+    durable_within(&paused, first).await;
+    // The node stalls past its lease; another takes it over.
+    let (survivor, _) = open(&url, &node("node-b", 2));
+    let deadline = Instant::now() + PATIENCE;
+    let taken = loop {
+        let taken = survivor
+            .membership()
+            .unwrap()
+            .take_over_expired()
+            .await
+            .unwrap();
+        if !taken.is_empty() {
+            break taken;
+        }
+        assert!(Instant::now() < deadline, "never taken over");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    };
+    assert_eq!(taken[0].node, "node-a");
+    // It wakes and commits the completion it held ("approved") before any renewal.
+    let mut approved = forwarded(1, 1);
+    approved.state = FinalState::Approved;
+    approved.forwarded = None;
+    let held = paused.journal(approved, now_ms());
+    let late = paused.journal(forwarded(1, 2), now_ms());
+    let started = Instant::now();
+    while fenced.lock().unwrap().is_empty() {
+        assert!(started.elapsed() < PATIENCE, "the commit was not fenced");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert_eq!(*fenced.lock().unwrap(), vec!["node-b".to_string()]);
+    // Nothing it held is released, and nothing of that batch is written.
+    for seq in [held, late] {
+        assert!(
+            tokio::time::timeout(Duration::from_millis(500), paused.durable(seq))
+                .await
+                .is_err(),
+            "a held answer was released"
+        );
+    }
+    assert_eq!(
+        count(&db, "SELECT count(*) FROM journal").await,
+        1,
+        "the batch rolled back"
+    );
+    assert_eq!(
+        count(
+            &db,
+            "SELECT count(*) FROM journal WHERE state = 'reversed_at_restart'"
+        )
+        .await,
+        1,
+        "the survivor's reversal stands"
     );
     survivor.close();
 }

@@ -13,6 +13,11 @@ use std::time::Duration;
 use crate::core::recent::ForwardedRow;
 use crate::core::saf::SafItem;
 
+/// The exit code of a node that lost its lease (a renewal found it taken, or a
+/// commit was fenced off): another node took over what it owed, and it cannot
+/// know what; a supervisor restarts it (it registers anew).
+pub const LEASE_LOST_EXIT: i32 = 3;
+
 /// A boxed future the membership calls return (object-safe, sendable).
 pub type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
 
