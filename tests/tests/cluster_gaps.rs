@@ -228,3 +228,35 @@ async fn a_commit_after_the_node_was_taken_over_is_rolled_back_and_releases_noth
     );
     survivor.close();
 }
+
+#[tokio::test]
+async fn a_batch_committed_twice_meets_its_own_claim_and_is_not_refused() {
+    let Some(pg) = ThrowawayPostgres::start() else {
+        return;
+    };
+    let url = pg.new_database("gaps_retry");
+    let db = reader(&url).await;
+    let (store, _) = open(&url, &node("node-a", 1));
+    let refused: Arc<Mutex<Vec<u64>>> = Arc::default();
+    let sink = refused.clone();
+    store.set_claim_refused(Box::new(move |seq, _, _| sink.lock().unwrap().push(seq)));
+    // A commit whose acknowledgement was lost (the server committed, the
+    // writer timed out) is retried whole: the same records again.
+    let first = store.journal(forwarded(1, 7), now_ms());
+    durable_within(&store, first).await;
+    let retried = store.journal(forwarded(1, 7), now_ms());
+    durable_within(&store, retried).await;
+    assert!(!store.refused(first) && !store.refused(retried));
+    assert!(refused.lock().unwrap().is_empty(), "its own claim refused");
+    assert_eq!(count(&db, "SELECT count(*) FROM claims").await, 1);
+    assert_eq!(count(&db, "SELECT count(*) FROM journal").await, 1);
+    // Another node's request with the same keys still is refused.
+    let (other, _) = open(&url, &node("node-b", 2));
+    let mut same_keys = forwarded(2, 9);
+    same_keys.stan = forwarded(1, 7).stan;
+    let seq = other.journal(same_keys, now_ms());
+    durable_within(&other, seq).await;
+    assert!(other.refused(seq));
+    store.close();
+    other.close();
+}
