@@ -25,7 +25,7 @@ use std::collections::BTreeMap;
 use std::future::Future;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -263,6 +263,20 @@ async fn echo(mut stream: TcpStream, answer: bool) {
 pub async fn relay(upstream: SocketAddr) -> Result<Server, String> {
     serve(bind().await?, move |down| {
         relay_connection(down, upstream, None)
+    })
+}
+
+/// [`relay`] spread over several upstreams: the k-th connection accepted goes to
+/// `upstreams[k % n]`, so that a load generator's links are split evenly between
+/// the switch nodes of a cluster (`switch-compare --compare store`).
+pub async fn relay_spread(upstreams: Vec<SocketAddr>) -> Result<Server, String> {
+    if upstreams.is_empty() {
+        return Err("a spread relay needs at least one upstream".into());
+    }
+    let accepted = AtomicUsize::new(0);
+    serve(bind().await?, move |down| {
+        let k = accepted.fetch_add(1, Ordering::Relaxed);
+        relay_connection(down, upstreams[k % upstreams.len()], None)
     })
 }
 
