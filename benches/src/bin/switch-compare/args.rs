@@ -221,7 +221,9 @@ impl Cli {
                     return Err("--compare channel runs without a journal (--journal none)".into());
                 }
                 if compare == Compare::Store && self.journal.is_some() {
-                    return Err("--compare store runs the strict journal: leave --journal out".into());
+                    return Err(
+                        "--compare store runs the strict journal: leave --journal out".into(),
+                    );
                 }
                 if compare == Compare::Store && self.middle == Placement::InProcess {
                     return Err("--compare store runs every node in a process of its own".into());

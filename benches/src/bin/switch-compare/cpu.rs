@@ -74,7 +74,11 @@ fn server_ticks(postmaster: u32) -> Option<u64> {
     let own = std::fs::read_to_string(format!("/proc/{postmaster}/stat")).ok()?;
     let mut ticks = parse_process_ticks(&own)? + reaped_children_ticks(&own)?;
     for entry in std::fs::read_dir("/proc").ok()?.flatten() {
-        let Some(pid) = entry.file_name().to_str().and_then(|n| n.parse::<u32>().ok()) else {
+        let Some(pid) = entry
+            .file_name()
+            .to_str()
+            .and_then(|n| n.parse::<u32>().ok())
+        else {
             continue;
         };
         // A process may end between the listing and the read: skip it (its

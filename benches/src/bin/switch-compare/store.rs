@@ -347,10 +347,12 @@ fn store_line(mode: Mode, variants: &[Variant], rotation: &Rotation) -> (Map<Str
     }
     m.insert(
         "db_cpu".into(),
-        json!("*_switch_cpu_us_per_txn: the nodes' processes (SQLite inside them); \
+        json!(
+            "*_switch_cpu_us_per_txn: the nodes' processes (SQLite inside them); \
                *_db_cpu_us_per_txn: the PostgreSQL server's processes (postmaster, \
                backends, writers; /proc), not in *_switch_cpu_us_per_txn; \
-               *_switch_and_db_cpu_us_per_txn: both"),
+               *_switch_and_db_cpu_us_per_txn: both"
+        ),
     );
     for (v, failed) in variants.iter().zip(&rotation.failed) {
         if let Some(e) = failed {
@@ -450,7 +452,10 @@ mod tests {
         assert_eq!(m["sqlite_db_cpu_us_per_txn"], Value::Null);
         assert_eq!(m["pg2_switch_and_db_cpu_us_per_txn"], json!(220.0));
         assert_eq!(m["sqlite_switch_and_db_cpu_us_per_txn"], json!(100.0));
-        assert_eq!((m["pg_met"].clone(), m["pg2_met"].clone()), (json!(true), json!(true)));
+        assert_eq!(
+            (m["pg_met"].clone(), m["pg2_met"].clone()),
+            (json!(true), json!(true))
+        );
         assert_eq!(m["met"], json!(true));
     }
 
@@ -459,7 +464,8 @@ mod tests {
     #[test]
     fn a_failed_setup_says_so() {
         let variants = store_variants();
-        let missing = "no PostgreSQL server for the pg setups: no PostgreSQL under /usr/lib/postgresql";
+        let missing =
+            "no PostgreSQL server for the pg setups: no PostgreSQL under /usr/lib/postgresql";
         let rotation = Rotation {
             runs: vec![VariantRun {
                 rep: 0,
@@ -471,7 +477,13 @@ mod tests {
         let (m, clean) = store_line(Mode::Closed64, &variants, &rotation);
         assert!(!clean);
         assert_eq!(m["sqlite_tps"], json!(4000.0));
-        for key in ["pg_tps", "pg2_tps", "pg_tps_ratio", "pg2_tps_ratio", "pg_p99_us"] {
+        for key in [
+            "pg_tps",
+            "pg2_tps",
+            "pg_tps_ratio",
+            "pg2_tps_ratio",
+            "pg_p99_us",
+        ] {
             assert_eq!(m[key], Value::Null, "{key}");
         }
         assert_eq!(m["pg_error"], json!(missing));

@@ -14,9 +14,9 @@ use crate::channel::{channel_rules, APP, CHANNEL_MIX, WALLET_CARDS};
 use crate::cpu::process_cpu_us_per_txn;
 use crate::fsync::fsync_latency;
 use crate::runs::{run_in_child_on_rules, run_switch, SwitchRun};
-use crate::store::{run_nodes, PgServer};
 use crate::setup::{load_of, Certs, Payments, SwitchSetup};
 use crate::stand_in::{stand_in_rules, StandInCount, STAND_IN_MIX};
+use crate::store::{run_nodes, PgServer};
 
 /// `--compare transport` (issue 7): TLS+MAC TPS at least 0.7 × plain TCP in `closed64`.
 const TARGET_SECURED_TPS_RATIO: f64 = 0.7;
@@ -414,7 +414,9 @@ pub async fn compare_transport(
         ),
     ];
     let load_before = load_average();
-    let runs = rotate_variants(mode, &variants, o, table, certs, None, None).await?.runs;
+    let runs = rotate_variants(mode, &variants, o, table, certs, None, None)
+        .await?
+        .runs;
     let (fields, clean) = variant_fields(&variants, &runs);
     let mut m = Map::new();
     m.insert("mode".into(), json!(mode.name()));
@@ -454,7 +456,9 @@ pub async fn compare_journal(
         fsyncs.p99_us,
         fsyncs.max_us
     );
-    let runs = rotate_variants(mode, &variants, o, table, None, None, None).await?.runs;
+    let runs = rotate_variants(mode, &variants, o, table, None, None, None)
+        .await?
+        .runs;
     let (fields, clean) = variant_fields(&variants, &runs);
     let mut m = Map::new();
     m.insert("mode".into(), json!(mode.name()));
@@ -520,7 +524,9 @@ pub async fn compare_channel(
     ];
     let rules = channel_rules()?;
     let load_before = load_average();
-    let runs = rotate_variants(mode, &variants, o, table, None, Some(&rules.path), None).await?.runs;
+    let runs = rotate_variants(mode, &variants, o, table, None, Some(&rules.path), None)
+        .await?
+        .runs;
     let (fields, clean) = variant_fields(&variants, &runs);
     let mut m = Map::new();
     m.insert("mode".into(), json!(mode.name()));
@@ -589,7 +595,9 @@ pub async fn compare_stand_in(
     let variants = [variant("normal", false), variant("stand_in", true)];
     let rules = stand_in_rules()?;
     let load_before = load_average();
-    let runs = rotate_variants(mode, &variants, o, table, None, Some(&rules.path), None).await?.runs;
+    let runs = rotate_variants(mode, &variants, o, table, None, Some(&rules.path), None)
+        .await?
+        .runs;
     let (fields, mut clean) = variant_fields(&variants, &runs);
     let mut m = Map::new();
     m.insert("mode".into(), json!(mode.name()));
