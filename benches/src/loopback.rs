@@ -1167,6 +1167,43 @@ mod tests {
         }
     }
 
+    /// The spread relay hands its connections to its upstreams in turn.
+    #[tokio::test]
+    async fn the_spread_relay_alternates_upstreams() {
+        // Each upstream names itself in a frame as a connection arrives.
+        let named = |name: &'static [u8]| {
+            let hello = frame(name);
+            async move {
+                serve(bind().await.unwrap(), move |mut up| {
+                    let hello = hello.clone();
+                    async move {
+                        let _ = up.write_all(&hello).await;
+                        let mut sink = BytesMut::new();
+                        while fill(&mut up, &mut sink).await {}
+                    }
+                })
+                .unwrap()
+            }
+        };
+        let (a, b) = (named(b"A").await, named(b"B").await);
+        assert!(relay_spread(Vec::new()).await.is_err());
+        let relay = relay_spread(vec![a.addr, b.addr]).await.unwrap();
+        let mut seen = Vec::new();
+        let mut clients = Vec::new();
+        for _ in 0..4 {
+            let mut client = TcpStream::connect(relay.addr).await.unwrap();
+            let mut buf = BytesMut::new();
+            while complete_frames(&buf) == 0 {
+                let read =
+                    tokio::time::timeout(Duration::from_secs(5), fill(&mut client, &mut buf));
+                assert!(read.await.expect("an upstream answers within 5 s"));
+            }
+            seen.push(buf[HEADER..].to_vec());
+            clients.push(client);
+        }
+        assert_eq!(seen, [b"A", b"B", b"A", b"B"].map(|n| n.to_vec()));
+    }
+
     #[tokio::test]
     async fn echo_relay_and_black_hole_on_loopback() {
         let echo = echo_server(true).await.unwrap();

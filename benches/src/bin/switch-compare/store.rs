@@ -73,8 +73,11 @@ impl StoreSetup {
 
 /// Start the run's throwaway server (once per process, for every mode).
 pub fn start_server() -> PgServer {
-    let server = ThrowawayPostgres::start()
-        .map_err(|e| format!("no PostgreSQL server for the pg setups: {e}"))?;
+    let server = ThrowawayPostgres::start().map_err(|e| {
+        // The demo's hint names its own flag, which this benchmark has not.
+        let e = e.replace("; or give --postgres URL", "");
+        format!("no PostgreSQL server for the pg setups: {e}")
+    })?;
     eprintln!(
         "switch-compare: throwaway PostgreSQL at {} (in {})",
         server.url(),
@@ -298,11 +301,11 @@ pub async fn compare_store(
             if let Some(obj) = json.as_object_mut() {
                 obj.insert(
                     "switch_cpu_us_per_txn".into(),
-                    json!(r.run.switch_cpu_us_per_txn.map(|c| round2(c))),
+                    json!(r.run.switch_cpu_us_per_txn.map(round2)),
                 );
                 obj.insert(
                     "db_cpu_us_per_txn".into(),
-                    json!(r.run.db_cpu_us_per_txn.map(|c| round2(c))),
+                    json!(r.run.db_cpu_us_per_txn.map(round2)),
                 );
             }
         }

@@ -201,8 +201,8 @@ pub fn variant_fields(variants: &[Variant], runs: &[VariantRun]) -> (Map<String,
     for (i, v) in variants.iter().enumerate() {
         put(format!("{}_tps", v.label), json!(round(of(i, &tps).0, 1)));
     }
-    for i in 1..variants.len() {
-        let base = variants[i].against;
+    for (i, v) in variants.iter().enumerate().skip(1) {
+        let base = v.against;
         put(
             ratio_key(i, "tps"),
             json!(round(of(i, &tps).0 / of(base, &tps).0, 3)),
@@ -214,8 +214,8 @@ pub fn variant_fields(variants: &[Variant], runs: &[VariantRun]) -> (Map<String,
     for (i, v) in variants.iter().enumerate() {
         put(format!("{}_p99_us", v.label), json!(of(i, &p99).0));
     }
-    for i in 1..variants.len() {
-        let base = variants[i].against;
+    for (i, v) in variants.iter().enumerate().skip(1) {
+        let base = v.against;
         put(
             ratio_key(i, "p50"),
             json!(round(of(i, &p50).0 / of(base, &p50).0, 3)),
