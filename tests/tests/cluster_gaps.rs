@@ -21,6 +21,8 @@ use switch::config::{Durability, JournalConfig, PostgresConfig, SecretKey};
 use switch::core::journal::{FinalState, JournalRecord};
 use switch::store::{OpenOptions, Recovered, Store};
 use tests::postgres::ThrowawayPostgres;
+use tests::{accept, acquirer_and_issuer, answer, pan, purchase, start_switch_with, Peer};
+use tokio::net::TcpListener;
 
 /// Any bounded wait in these tests.
 const PATIENCE: Duration = Duration::from_secs(30);
@@ -259,4 +261,133 @@ async fn a_batch_committed_twice_meets_its_own_claim_and_is_not_refused() {
     assert!(other.refused(seq));
     store.close();
     other.close();
+}
+
+#[tokio::test]
+async fn the_original_another_node_forwarded_is_found_in_the_shared_journal() {
+    let Some(pg) = ThrowawayPostgres::start() else {
+        return;
+    };
+    let url = pg.new_database("gaps_original");
+    let (a, _) = open(&url, &node("node-a", 1));
+    let (b, _) = open(&url, &node("node-b", 2));
+    // Node A forwarded the acquirer's STAN 000031 (field 7 1125101010) under
+    // its switch STAN 31, and the issuer approved it.
+    let seq = a.journal(forwarded(1, 31), now_ms());
+    durable_within(&a, seq).await;
+    let mut approved = forwarded(1, 31);
+    approved.state = FinalState::Approved;
+    approved.forwarded = None;
+    let seq = a.journal(approved, now_ms());
+    durable_within(&a, seq).await;
+    let key = |stan: u32, transmission: &str| switch::core::recent::AcquirerKey {
+        acquirer: "940800".into(),
+        stan,
+        transmission: transmission.into(),
+    };
+    let started = Instant::now();
+    // Field 90's keys first; the reversal's own keys name nothing.
+    let found = b
+        .find_forwarded(&[key(31, "1125101010"), key(32, "1125101111")])
+        .await
+        .unwrap()
+        .expect("found on node B");
+    assert!(started.elapsed() < Duration::from_millis(500));
+    assert_eq!(
+        (
+            found.issuer.as_str(),
+            found.switch_stan,
+            found.stan.as_str(),
+            found.mti.as_str()
+        ),
+        ("940810", 31, "000031", "0200")
+    );
+    // Keys that name nothing: nothing (handled as an unknown original).
+    assert!(b
+        .find_forwarded(&[key(33, "1125101010")])
+        .await
+        .unwrap()
+        .is_none());
+    a.close();
+    b.close();
+}
+
+/// Node `slot` of a cluster on `url`: acquirer 940810 listening, issuer 940800
+/// dialled at `issuer` (the test plays it), strict journal on PostgreSQL.
+async fn start_node(
+    url: &str,
+    issuer: std::net::SocketAddr,
+    slot: u8,
+) -> switch::net::RunningSwitch {
+    let text = format!(
+        "{}\n[journal]\nurl = \"{url}\"\ndurability = \"strict\"\n\
+         pan_key = {{ env = \"CLUSTER_GAPS_UNSET_VARIABLE\" }}\n\n\
+         [cluster]\nnode = \"node-{slot}\"\nslot = {slot}\nlease_ms = {}\n",
+        acquirer_and_issuer(issuer, 5000, "read_timeout_ms = 1000"),
+        LEASE.as_millis()
+    );
+    start_switch_with(&text, |options| {
+        options.config.journal.as_mut().unwrap().pan_key = Some(SecretKey::new(vec![7; 32]));
+    })
+    .await
+}
+
+/// The issuer's side of a node's link: accepted, signed on.
+async fn signed_on_issuer(listener: &TcpListener) -> Peer {
+    let mut issuer = accept(listener, PATIENCE).await;
+    let signon = issuer.recv(PATIENCE).await.expect("sign-on");
+    assert_eq!(signon.mti().as_str(), "0800");
+    issuer.send(&answer(&signon, "00")).await;
+    issuer
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_reversal_sent_to_another_node_reaches_the_issuer_with_its_own_keys() {
+    let Some(pg) = ThrowawayPostgres::start() else {
+        return;
+    };
+    let url = pg.new_database("gaps_reversal");
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let issuer_addr = listener.local_addr().unwrap();
+    let node_a = start_node(&url, issuer_addr, 1).await;
+    let mut issuer_of_a = signed_on_issuer(&listener).await;
+    let node_b = start_node(&url, issuer_addr, 2).await;
+    let mut issuer_of_b = signed_on_issuer(&listener).await;
+    // Node A forwards and the issuer approves.
+    let mut acquirer = Peer::connect(node_a.listening["morning-star"]).await;
+    let original = purchase(&pan("9408010000001"), "940810", 4711, 150_000);
+    acquirer.send(&original).await;
+    let forwarded = issuer_of_a.recv(PATIENCE).await.expect("forwarded");
+    let switch_stan = forwarded.stan().unwrap();
+    assert_ne!(switch_stan, 4711);
+    issuer_of_a.send(&answer(&forwarded, "00")).await;
+    let approved = acquirer.recv(PATIENCE).await.expect("answered");
+    assert_eq!(approved.text(39).unwrap(), "00");
+    // The acquirer moves to node B (A died, or its link dropped) and reverses.
+    let mut acquirer = Peer::connect(node_b.listening["morning-star"]).await;
+    let mut reversal = original.clone();
+    reversal.set_mti(codecs::Mti::REVERSAL_REQUEST);
+    reversal.set(7, "1125103100");
+    reversal.set_stan(4712);
+    reversal.set(
+        90,
+        &format!("0200004711{}{:0>11}{:0>11}", "1125103000", "940810", ""),
+    );
+    acquirer.send(&reversal).await;
+    let to_issuer = issuer_of_b
+        .recv(PATIENCE)
+        .await
+        .expect("reversal forwarded");
+    assert_eq!(to_issuer.mti().as_str(), "0400");
+    let f90 = to_issuer.text(90).unwrap();
+    assert_eq!(
+        &f90[..20],
+        format!("0200{switch_stan:06}1125103000"),
+        "field 90 in the issuer's terms: node A's STAN"
+    );
+    issuer_of_b.send(&answer(&to_issuer, "00")).await;
+    let acked = acquirer.recv(PATIENCE).await.expect("reversal answered");
+    assert_eq!(acked.text(39).unwrap(), "00");
+    node_b.shutdown().await;
+    node_a.shutdown().await;
 }

@@ -38,6 +38,7 @@ pub mod first_frame;
 pub mod handshake;
 pub mod listener;
 pub mod open_files;
+pub(crate) mod original_lookup;
 pub mod pending;
 pub mod pin;
 pub mod publish;
