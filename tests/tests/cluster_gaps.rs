@@ -21,7 +21,9 @@ use switch::config::{Durability, JournalConfig, PostgresConfig, SecretKey};
 use switch::core::journal::{FinalState, JournalRecord};
 use switch::store::{OpenOptions, Recovered, Store};
 use tests::postgres::ThrowawayPostgres;
-use tests::{accept, acquirer_and_issuer, answer, pan, purchase, start_switch_with, Peer};
+use tests::{
+    accept, acquirer_and_issuer, answer, pan, purchase, start_switch_with, Peer, Received,
+};
 use tokio::net::TcpListener;
 
 /// Any bounded wait in these tests.
@@ -390,4 +392,60 @@ async fn a_reversal_sent_to_another_node_reaches_the_issuer_with_its_own_keys() 
     assert_eq!(acked.text(39).unwrap(), "00");
     node_b.shutdown().await;
     node_a.shutdown().await;
+}
+
+/// An echo from an acquirer host (0800, field 70 = 301).
+fn echo(stan: u32) -> codecs::Message {
+    let mut m = codecs::Message::new(codecs::Mti::NETWORK_REQUEST);
+    m.set(7, "1125103000");
+    m.set_stan(stan);
+    m.set(70, "301");
+    m
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_node_whose_lease_lapsed_closes_its_acquirers_and_takes_them_back_once_renewed() {
+    let Some(mut pg) = ThrowawayPostgres::start() else {
+        return;
+    };
+    let url = pg.new_database("gaps_gate");
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let node = start_node(&url, listener.local_addr().unwrap(), 1).await;
+    let _issuer = signed_on_issuer(&listener).await;
+    let address = node.listening["morning-star"];
+    let mut acquirer = Peer::connect(address).await;
+    acquirer.send(&echo(1)).await;
+    assert!(acquirer.recv(PATIENCE).await.is_some(), "served");
+    // The database goes away: renewals fail; past a lease (+ a renewal's
+    // timeout) the node closes the acquirer's connection.
+    let stopped = Instant::now();
+    pg.stop();
+    assert!(
+        acquirer.closed_within(LEASE * 3).await,
+        "the acquirer's connection stayed open"
+    );
+    let lapsed_after = stopped.elapsed();
+    // New connections are closed at once while it lasts.
+    let mut refused = Peer::connect(address).await;
+    assert!(refused.closed_within(Duration::from_secs(1)).await);
+    // The database is back: the node renews and serves acquirers again.
+    pg.restart();
+    let deadline = Instant::now() + PATIENCE;
+    loop {
+        let mut again = Peer::connect(address).await;
+        again.send(&echo(2)).await;
+        // Closed at once while still lapsed; answered once renewed.
+        if let Received::Message(..) = again.next_frame(Duration::from_millis(500)).await {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "acquirers still refused after the database came back"
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    eprintln!(
+        "acquirer connections closed {lapsed_after:?} after the database stopped (lease {LEASE:?})"
+    );
+    node.shutdown().await;
 }

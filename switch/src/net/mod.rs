@@ -36,6 +36,7 @@ pub(crate) mod enrolments;
 pub mod event_budget;
 pub mod first_frame;
 pub mod handshake;
+pub(crate) mod lease_gate;
 pub mod listener;
 pub mod open_files;
 pub(crate) mod original_lookup;
