@@ -1,9 +1,11 @@
 //! The gaps docs/cluster.md section 6 listed, closed (issue 19), against a
 //! throwaway PostgreSQL: a dead node taken over once its lease has expired
 //! (not a lease later), a commit fenced off once its node was taken over, a
-//! retried batch meeting its own claim, and an acquirer reversal whose original
-//! another node forwarded found in the shared journal. Each test skips (printed)
-//! when PostgreSQL is not installed, unless `POSTGRES_REQUIRED=1`.
+//! retried batch meeting its own claim, an acquirer reversal whose original
+//! another node forwarded found in the shared journal (the store's lookup, and
+//! two nodes end to end), and a node whose lease lapsed closing its acquirers'
+//! connections until it renews. Each test skips (printed) when PostgreSQL is
+//! not installed, unless `POSTGRES_REQUIRED=1`.
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // a test fails by panicking
 
@@ -15,46 +17,20 @@ use std::time::Duration;
 
 use tokio::time::Instant;
 
+use journal_support::pg::{self, count, durable_within, now_ms, reader, PATIENCE};
 use journal_support::{forwarded_for, record};
 use switch::cluster::NodeIdentity;
-use switch::config::{Durability, JournalConfig, PostgresConfig, SecretKey};
+use switch::config::SecretKey;
 use switch::core::journal::{FinalState, JournalRecord};
-use switch::store::{OpenOptions, Recovered, Store};
+use switch::store::{Recovered, Store};
 use tests::postgres::ThrowawayPostgres;
 use tests::{
     accept, acquirer_and_issuer, answer, pan, purchase, start_switch_with, Peer, Received,
 };
 use tokio::net::TcpListener;
 
-/// Any bounded wait in these tests.
-const PATIENCE: Duration = Duration::from_secs(30);
-
 /// The lease of these tests' nodes.
 const LEASE: Duration = Duration::from_millis(1000);
-
-fn now_ms() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap()
-        .as_millis() as i64
-}
-
-/// A strict journal on the database at `url`.
-fn config(url: &str) -> JournalConfig {
-    JournalConfig {
-        path: Default::default(),
-        postgres: Some(PostgresConfig {
-            url: url.into(),
-            password_env: "SWITCH_PG_TEST_PASSWORD_UNSET".into(),
-            connect_timeout: Duration::from_secs(2),
-        }),
-        durability: Durability::Strict,
-        pan_key: Some(SecretKey::new(vec![7; 32])),
-        group_commit_max: 1024,
-        group_commit_window: Duration::ZERO,
-        cutover_secs: 0,
-    }
-}
 
 fn node(name: &str, slot: u8) -> NodeIdentity {
     NodeIdentity {
@@ -65,17 +41,7 @@ fn node(name: &str, slot: u8) -> NodeIdentity {
 }
 
 fn open(url: &str, node: &NodeIdentity) -> (Store, Recovered) {
-    Store::open_with(
-        &config(url),
-        &OpenOptions {
-            now_ms: now_ms(),
-            remember: 100,
-            node: Some(node),
-            duplicate_window: Duration::from_secs(60),
-            ..OpenOptions::default()
-        },
-    )
-    .expect("store opens")
+    pg::open(url, Some(node))
 }
 
 /// A forwarded record (owing its reversal) of slot `slot`, number `n`.
@@ -94,25 +60,6 @@ fn forwarded(slot: u8, n: u64) -> JournalRecord {
     r.forwarded = Some(forwarded_for(switch_stan));
     r.switch_stan = Some(switch_stan);
     r
-}
-
-/// A connection of the test's own.
-async fn reader(url: &str) -> tokio_postgres::Client {
-    let (client, connection) = tokio_postgres::connect(url, tokio_postgres::NoTls)
-        .await
-        .expect("connect");
-    tokio::spawn(connection);
-    client
-}
-
-async fn count(client: &tokio_postgres::Client, sql: &str) -> i64 {
-    client.query_one(sql, &[]).await.expect(sql).get(0)
-}
-
-async fn durable_within(store: &Store, seq: u64) {
-    tokio::time::timeout(PATIENCE, store.durable(seq))
-        .await
-        .expect("durable in time");
 }
 
 /// How long `name`'s lease runs on (negative: expired that long ago), on the

@@ -31,11 +31,14 @@ impl Core {
             return None;
         }
         let mti = msg.mti();
-        let names_an_original = match (mti.class(), mti.function()) {
-            (MessageClass::Reversal, Function::Request | Function::Advice) => true,
-            (MessageClass::Authorization | MessageClass::Financial, Function::Advice) => true,
-            _ => false,
-        };
+        let names_an_original = matches!(
+            (mti.class(), mti.function()),
+            (MessageClass::Reversal, Function::Request | Function::Advice)
+                | (
+                    MessageClass::Authorization | MessageClass::Financial,
+                    Function::Advice
+                )
+        );
         if !names_an_original {
             return None;
         }
