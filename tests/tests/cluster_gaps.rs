@@ -3,7 +3,7 @@
 //! (not a lease later), a commit fenced off once its node was taken over, a
 //! retried batch meeting its own claim, an acquirer reversal whose original
 //! another node forwarded found in the shared journal (the store's lookup, and
-//! two nodes end to end), and a node whose lease lapsed closing its acquirers'
+//! two nodes end to end), and a node whose lease lapsed for 5 leases closing its acquirers'
 //! connections until it renews. Each test skips (printed) when PostgreSQL is
 //! not installed, unless `POSTGRES_REQUIRED=1`.
 
@@ -364,12 +364,23 @@ async fn a_node_whose_lease_lapsed_closes_its_acquirers_and_takes_them_back_once
     let mut acquirer = Peer::connect(address).await;
     acquirer.send(&echo(1)).await;
     assert!(acquirer.recv(PATIENCE).await.is_some(), "served");
-    // The database goes away: renewals fail; past a lease (+ a renewal's
-    // timeout) the node closes the acquirer's connection.
+    // The database goes away: renewals fail and the lease lapses after about a
+    // lease. While the lapse is young (it may be a short outage for every node)
+    // the node keeps its acquirers and answers them; once the lapse has lasted
+    // 5 leases (lease_gate::CLOSE_AFTER_LEASES) it closes their connections.
     let stopped = Instant::now();
     pg.stop();
     assert!(
-        acquirer.closed_within(LEASE * 3).await,
+        !acquirer.closed_within(LEASE * 3).await,
+        "closed before the lapse had lasted"
+    );
+    acquirer.send(&echo(3)).await;
+    assert!(
+        acquirer.recv(PATIENCE).await.is_some(),
+        "still served while the lapse is young"
+    );
+    assert!(
+        acquirer.closed_within(LEASE * 8).await,
         "the acquirer's connection stayed open"
     );
     let lapsed_after = stopped.elapsed();

@@ -35,10 +35,11 @@ pub(crate) fn start_lease(shared: &Arc<Shared>) -> Option<LeaseTask> {
     // Weak: the loop lives in a task the switch owns; it must not keep the
     // switch's state alive past a stop.
     let gate = Arc::downgrade(shared);
+    let lease_time = cluster.lease;
     let lease = Arc::new(
         LeaseLoop::new(membership, cluster.identity()).on_lapse(Box::new(move |lapsed| {
             if let Some(shared) = gate.upgrade() {
-                super::lease_gate::set_lapsed(&shared, lapsed);
+                super::lease_gate::on_lease(&shared, lapsed, lease_time);
             }
         })),
     );

@@ -89,6 +89,9 @@ pub(crate) struct Shared {
     pub(crate) draining: AtomicBool,
     /// A cluster node's lease lapsed: acquirers are refused (see `super::lease_gate`).
     pub(crate) lease_lapsed: AtomicBool,
+    /// Each lease lapse or renewal numbers a new generation
+    /// ([`super::lease_gate::on_lease`]: a lapse closes acquirers only if it lasts).
+    pub(crate) lapse_generation: std::sync::atomic::AtomicU64,
     /// Tells listeners and dialers to stop.
     pub(crate) stop: watch::Sender<bool>,
     /// Time the switch adds per hop (decode, decide, encode, queue).
@@ -635,6 +638,7 @@ impl RunningSwitch {
             saf_durable,
             draining: AtomicBool::new(false),
             lease_lapsed: AtomicBool::new(false),
+            lapse_generation: Default::default(),
             stop,
             added_latency,
             security,
