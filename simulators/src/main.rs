@@ -42,6 +42,11 @@ enum Command {
     /// a long run: checks every request's final state, the drain and memory.
     #[cfg(feature = "server")]
     Soak(Box<demo::soak::SoakArgs>),
+    /// One switch node of `sim demo --cluster N`, run by the demo as a child
+    /// process until SIGTERM (not for people: hidden).
+    #[cfg(feature = "server")]
+    #[command(hide = true)]
+    ServeNode(demo::node_serve::ServeNodeArgs),
 }
 
 /// Whether the command runs a switch in this process (`demo`, `soak`).
@@ -49,6 +54,8 @@ fn runs_the_switch(command: &Command) -> bool {
     match command {
         #[cfg(feature = "server")]
         Command::Demo(_) | Command::Soak(_) => true,
+        #[cfg(feature = "server")]
+        Command::ServeNode(_) => false,
         Command::Issuer(_) | Command::Acquirer(_) | Command::Wallet(_) => false,
     }
 }
@@ -89,6 +96,8 @@ fn main() -> ExitCode {
             Command::Demo(args) => demo::run(*args).await,
             #[cfg(feature = "server")]
             Command::Soak(args) => demo::soak::run(*args).await,
+            #[cfg(feature = "server")]
+            Command::ServeNode(args) => demo::node_serve::serve(args).await,
         }
     });
     match result {

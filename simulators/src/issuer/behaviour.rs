@@ -398,12 +398,14 @@ impl Issuer {
                     *reversed = true;
                     applied = Some((posting.amount, posting.stand_in));
                 }
+                Some(Entry::Approved { .. }) => self.totals.reversal_repeat(),
                 Some(_) => {} // a repeat: already done
                 None => shard.insert(key, Entry::ReversalWithoutOriginal),
             }
         }
         if let Some((amount, stand_in)) = applied {
-            self.totals.reversed(amount);
+            let acquirer = req.text(32).unwrap_or_default();
+            self.totals.reversed(&acquirer, amount);
             if stand_in {
                 self.totals.stand_in().reversed(amount);
             }
