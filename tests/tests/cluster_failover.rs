@@ -32,8 +32,13 @@ fn args() -> DemoArgs {
     cluster_args(2, LOAD, LEASE_MS, env!("CARGO_BIN_EXE_sim-node"))
 }
 
+/// The tests run one at a time: each is a whole network (two nodes, a
+/// PostgreSQL server, 23 hosts) on CI's two cores.
+static ONE_AT_A_TIME: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
+
 /// Run the demo; its JSON report (printed, with its text).
 async fn run(args: &DemoArgs) -> Value {
+    let _alone = ONE_AT_A_TIME.lock().await;
     let outcome = run_network(args, &Variation::default())
         .await
         .unwrap_or_else(|e| panic!("cluster demo: {e}"));

@@ -222,13 +222,28 @@ impl DemoSwitches {
     }
 }
 
-/// Add the cluster's part to the demo's report: the requests each node
-/// answered, and how often the acquirers' links failed over to another node.
-pub fn add_nodes(summary: &mut Summary, nodes: &[(String, u64)], failovers: u64) {
+/// One node's counts: its answers as its metrics last showed them (a killed
+/// node's: up to a second before its death), its records in the journal.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct NodeCount {
+    /// `node-K`.
+    pub node: String,
+    /// `switch_responses_total`, summed.
+    pub answered: u64,
+    /// Journal rows with its name (None: not read).
+    pub journal_records: Option<u64>,
+}
+
+/// Add the cluster's part to the demo's report: each node's counts, and how
+/// often the acquirers' links failed over to another node.
+pub fn add_nodes(summary: &mut Summary, nodes: &[NodeCount], failovers: u64) {
     use std::fmt::Write as _;
     let _ = writeln!(summary.text, "\nnodes:");
-    for (name, answered) in nodes {
-        let _ = writeln!(summary.text, "  {name}: answered {answered}");
+    for n in nodes {
+        let records = n
+            .journal_records
+            .map_or(String::new(), |r| format!(", journal records {r}"));
+        let _ = writeln!(summary.text, "  {}: answered {}{records}", n.node, n.answered);
     }
     let _ = writeln!(summary.text, "  acquirer links failed over: {failovers}");
     if let Value::Object(m) = &mut summary.json {
@@ -236,7 +251,9 @@ pub fn add_nodes(summary: &mut Summary, nodes: &[(String, u64)], failovers: u64)
             "nodes".into(),
             nodes
                 .iter()
-                .map(|(name, answered)| json!({"node": name, "answered": answered}))
+                .map(|n| {
+                    json!({"node": n.node, "answered": n.answered, "journal_records": n.journal_records})
+                })
                 .collect(),
         );
         m.insert("failovers".into(), failovers.into());
@@ -296,14 +313,19 @@ mod tests {
             json: json!({"sent": 10}),
             consistent: true,
         };
-        let nodes = [("node-1".to_owned(), 6), ("node-2".to_owned(), 4)];
+        let count = |node: &str, answered, journal_records| NodeCount {
+            node: node.into(),
+            answered,
+            journal_records,
+        };
+        let nodes = [count("node-1", 6, Some(7)), count("node-2", 4, None)];
         add_nodes(&mut summary, &nodes, 2);
         assert!(summary.text.ends_with(
-            "nodes:\n  node-1: answered 6\n  node-2: answered 4\n  acquirer links failed over: 2\n"
+            "nodes:\n  node-1: answered 6, journal records 7\n  node-2: answered 4\n  acquirer links failed over: 2\n"
         ));
         assert_eq!(
             summary.json["nodes"].to_string(),
-            r#"[{"node":"node-1","answered":6},{"node":"node-2","answered":4}]"#
+            r#"[{"node":"node-1","answered":6,"journal_records":7},{"node":"node-2","answered":4,"journal_records":null}]"#
         );
         assert_eq!(summary.json["failovers"], 2);
         assert_eq!(summary.json["sent"], 10);

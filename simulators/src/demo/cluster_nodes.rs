@@ -308,11 +308,26 @@ impl ClusterJournal {
     /// more than one node (same acquirer, field 7, field 11, terminal): what the
     /// cross-node claims exist to prevent.
     pub async fn cross_node_duplicates(&self, first: i64, last: i64) -> Result<u64, String> {
-        const SQL: &str = "SELECT count(*) FROM (
+        const SQL: &str = "SELECT '', count(*) FROM (
                 SELECT acquirer, transmission, stan, terminal FROM journal
                 WHERE state = 'approved' AND reverses_stan IS NULL
                   AND business_day BETWEEN $1 AND $2
                 GROUP BY 1, 2, 3, 4 HAVING count(DISTINCT node) > 1) twice";
+        let rows = self.counts(SQL, first, last).await?;
+        Ok(rows.first().map_or(0, |(_, n)| *n))
+    }
+
+    /// The journal's records of business days `first..=last` by node: what
+    /// each node recorded, a killed one included (its metrics died with it).
+    pub async fn records_by_node(&self, first: i64, last: i64) -> Result<BTreeMap<String, u64>, String> {
+        const SQL: &str = "SELECT node, count(*) FROM journal
+                WHERE business_day BETWEEN $1 AND $2 GROUP BY node";
+        Ok(self.counts(SQL, first, last).await?.into_iter().collect())
+    }
+
+    /// Run `sql` (parameters: the first and last business day; rows: a text
+    /// and a count) on a connection of its own, bounded in time.
+    async fn counts(&self, sql: &str, first: i64, last: i64) -> Result<Vec<(String, u64)>, String> {
         let pg = self
             .config
             .journal
@@ -328,11 +343,15 @@ impl ClusterJournal {
             tokio::spawn(async move {
                 let _ = connection.await;
             });
-            let row = client
-                .query_one(SQL, &[&first, &last])
+            let rows = client
+                .query(sql, &[&first, &last])
                 .await
                 .map_err(|e| e.to_string())?;
-            Ok::<_, String>(row.get::<_, i64>(0).max(0) as u64)
+            Ok::<_, String>(
+                rows.iter()
+                    .map(|r| (r.get::<_, String>(0), r.get::<_, i64>(1).max(0) as u64))
+                    .collect(),
+            )
         };
         tokio::time::timeout(Duration::from_secs(10), query)
             .await

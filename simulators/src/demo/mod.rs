@@ -544,7 +544,16 @@ pub async fn run_network(args: &DemoArgs, variation: &Variation) -> Result<Outco
     let mut cluster_journal = cluster_journal;
     if let (Some(cj), Some(log)) = (&cluster_journal, &fault_log) {
         let failovers = results.iter().map(|r| r.report.stats.failovers).sum();
-        cluster::add_nodes(&mut summary, &by_node, failovers);
+        let records = cj.records_by_node(first_day, last_day).await;
+        let counts: Vec<cluster::NodeCount> = by_node
+            .iter()
+            .map(|(node, answered)| cluster::NodeCount {
+                node: node.clone(),
+                answered: *answered,
+                journal_records: records.as_ref().ok().map(|r| r.get(node).copied().unwrap_or(0)),
+            })
+            .collect();
+        cluster::add_nodes(&mut summary, &counts, failovers);
         let pairs = cluster_report::pair_books(&settlements, &issuer_books, &stand_ins);
         let run = cluster_report::ClusterRun {
             log,
@@ -669,6 +678,8 @@ fn summarize(
 ) -> Result<Summary, String> {
     let mut latency = acquirer::stats::latency_histogram()?;
     let (mut sent, mut answered, mut timed_out, mut late) = (0u64, 0u64, 0u64, 0u64);
+    // Answers matching nothing outstanding, or of the wrong type.
+    let mut stray = 0u64;
     let mut codes: BTreeMap<String, u64> = BTreeMap::new();
     let mut approved: BTreeMap<String, Total> = BTreeMap::new();
     let mut per_bank = Vec::new();
@@ -681,6 +692,7 @@ fn summarize(
         answered += s.answered;
         timed_out += s.timed_out;
         late += s.late;
+        stray += s.unmatched + s.wrong_type;
         one_answer_each &=
             s.answered + s.timed_out == s.sent && s.unmatched == 0 && s.wrong_type == 0;
         for (code, n) in r.report.response_codes() {
@@ -844,6 +856,7 @@ fn summarize(
         "answered": answered,
         "timed_out": timed_out,
         "late": late,
+        "stray_answers": stray,
         "tps": round1(tps),
         "latency_us": percentiles(&latency),
         "switch_added_us": percentiles(added),

@@ -872,6 +872,9 @@ mod tests {
         assert_eq!(s.approved["940857"].count, 2);
         assert_eq!(s.reversed.count, 1);
         assert_eq!(s.reversed.amount, d("1000.00"));
+        // Booked against the acquirer that sent it; the repeat counted, not applied.
+        assert_eq!(s.reversed_by_acquirer["940857"].count, 1);
+        assert_eq!(s.reversal_repeats, 1);
     }
 
     #[test]

@@ -427,7 +427,11 @@ mod tests {
         t.approved("940857", d("1000.00"));
         t.approved("940857", d("250.00"));
         t.approved("940810", d("15"));
-        t.reversed(d("250.00"));
+        t.reversed("940857", d("250.00"));
+        t.reversal_repeat();
+        let snap = t.snapshot();
+        assert_eq!(snap.reversed_by_acquirer["940857"].count, 1);
+        assert_eq!(snap.reversal_repeats, 1);
         t.declined(ResponseCode::INSUFFICIENT_FUNDS);
         t.declined(ResponseCode::INSUFFICIENT_FUNDS);
         t.declined(ResponseCode::FORMAT_ERROR);
@@ -500,7 +504,7 @@ mod tests {
         write_report(&path, &t).unwrap();
         let v: Value = serde_json::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap();
         assert_eq!(v["approved"]["940857"]["amount"], "1.00");
-        t.reversed(d("1.00"));
+        t.reversed("940800", d("1.00"));
         write_report(&path, &t).unwrap();
         let v: Value = serde_json::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap();
         assert_eq!(v["reversed"]["count"], 1);
