@@ -69,7 +69,10 @@ fn assert_books(json: &Value) {
         assert!(holds(json, check), "{check}: {}", json["cluster"]);
     }
     let pairs = json["cluster"]["pairs"].as_array().expect("pairs");
-    assert!(pairs.len() > 5, "traffic between many bank pairs: {pairs:?}");
+    assert!(
+        pairs.len() > 5,
+        "traffic between many bank pairs: {pairs:?}"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -89,15 +92,23 @@ async fn a_node_killed_under_load_is_taken_over_and_the_books_agree() {
 
         // The acquirers carry on through node-2 within 2 s.
         let silence = cluster["longest_silence_max_ms"].as_f64().expect("silence");
-        assert!(silence < 2000.0, "an acquirer went {silence} ms unanswered: {cluster}");
+        assert!(
+            silence < 2000.0,
+            "an acquirer went {silence} ms unanswered: {cluster}"
+        );
 
         // node-2 takes over within the lease plus its take-over poll (lease/3)
         // and the demo's scrape (100 ms, and the scrape itself).
         assert!(holds(&json, "the killed node was taken over"), "{cluster}");
         assert_eq!(cluster["take_over"]["by"], "node-2", "{cluster}");
-        let after = cluster["take_over"]["after_kill_s"].as_f64().expect("after");
+        let after = cluster["take_over"]["after_kill_s"]
+            .as_f64()
+            .expect("after");
         let bound = (LEASE_MS as f64 * 4.0 / 3.0) / 1000.0 + 0.3;
-        assert!(after <= bound, "taken over {after:.2} s after the kill (bound {bound:.2} s): {cluster}");
+        assert!(
+            after <= bound,
+            "taken over {after:.2} s after the kill (bound {bound:.2} s): {cluster}"
+        );
 
         assert_books(&json);
     })
@@ -120,7 +131,10 @@ async fn postgres_stopped_and_started_under_load_gives_96_then_answers_and_the_b
         // They answer again by themselves once it is back.
         assert!(holds(&json, "answers resumed after the outage"), "{outage}");
         let back = outage["store_back_after_restart_s"].as_f64().expect("back");
-        assert!(back < 5.0, "stores available {back:.2} s after the restart: {outage}");
+        assert!(
+            back < 5.0,
+            "stores available {back:.2} s after the restart: {outage}"
+        );
         let ok: u64 = json["response_codes"]["00"].as_u64().unwrap_or(0);
         assert!(ok > 100, "approvals before and after the outage: {json}");
         assert_books(&json);

@@ -110,7 +110,12 @@ pub const KEK_VAR: &str = "SIM_NODE_KEK";
 /// at their absolute path, its metrics on `admin`, its lease, no token API, and
 /// its keys named by variable (their values go in the environment, never in
 /// the file).
-pub fn node_file_toml(base: &str, url: &str, slot: u8, file: &NodeFile<'_>) -> Result<String, String> {
+pub fn node_file_toml(
+    base: &str,
+    url: &str,
+    slot: u8,
+    file: &NodeFile<'_>,
+) -> Result<String, String> {
     let text = node_toml(base, url, slot)?;
     let mut doc: toml::Table = text
         .parse()
@@ -153,7 +158,10 @@ pub fn node_file_toml(base: &str, url: &str, slot: u8, file: &NodeFile<'_>) -> R
         journal.insert("pan_key".into(), toml::Value::Table(key));
     }
     if let Some(cluster) = doc.get_mut("cluster").and_then(toml::Value::as_table_mut) {
-        cluster.insert("lease_ms".into(), i64::try_from(file.lease_ms).unwrap_or(i64::MAX).into());
+        cluster.insert(
+            "lease_ms".into(),
+            i64::try_from(file.lease_ms).unwrap_or(i64::MAX).into(),
+        );
     }
     toml::to_string(&doc).map_err(|e| format!("cannot write node {slot}'s configuration: {e}"))
 }
@@ -243,7 +251,11 @@ pub fn add_nodes(summary: &mut Summary, nodes: &[NodeCount], failovers: u64) {
         let records = n
             .journal_records
             .map_or(String::new(), |r| format!(", journal records {r}"));
-        let _ = writeln!(summary.text, "  {}: answered {}{records}", n.node, n.answered);
+        let _ = writeln!(
+            summary.text,
+            "  {}: answered {}{records}",
+            n.node, n.answered
+        );
     }
     let _ = writeln!(summary.text, "  acquirer links failed over: {failovers}");
     if let Value::Object(m) = &mut summary.json {

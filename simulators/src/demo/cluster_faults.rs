@@ -102,15 +102,23 @@ impl FaultPlan {
                 ));
             }
             if k.at >= duration {
-                return Err(format!("--kill-node at {} s: past the traffic ({duration} s)", k.at));
+                return Err(format!(
+                    "--kill-node at {} s: past the traffic ({duration} s)",
+                    k.at
+                ));
             }
         }
         if let Some(o) = &self.outage {
             if external_db {
-                return Err("--postgres-outage stops the demo's own server: not with --postgres URL".into());
+                return Err(
+                    "--postgres-outage stops the demo's own server: not with --postgres URL".into(),
+                );
             }
             if o.to > duration {
-                return Err(format!("--postgres-outage ends at {} s: past the traffic ({duration} s)", o.to));
+                return Err(format!(
+                    "--postgres-outage ends at {} s: past the traffic ({duration} s)",
+                    o.to
+                ));
             }
         }
         Ok(())
@@ -130,7 +138,9 @@ pub struct FaultLog {
     pub adopted_reversals: u64,
     /// The database halted (seconds).
     pub halted: Option<f64>,
-    /// The database accepting connections again.
+    /// Its restart begun (`pg_ctl start`).
+    pub restarting: Option<f64>,
+    /// The database accepting connections again (crash recovery done).
     pub resumed: Option<f64>,
     /// Every node's store available again (first scrape showing it).
     pub store_back: Option<f64>,
@@ -181,6 +191,7 @@ pub async fn watch(
                 }
             }
             if log.halted.is_some() && log.resumed.is_none() && t >= o.to {
+                log.restarting = Some(t);
                 if let Err(e) = server_call(nodes.database(), false).await {
                     log.errors.push(e);
                 }
@@ -199,7 +210,8 @@ pub async fn watch(
                 .find(|(_, m)| m.sum("switch_cluster_takeovers_total") > 0.0)
             {
                 log.taken_over = Some((by.clone(), t));
-                log.adopted_saf = m.sum_where("switch_cluster_adopted_total", "kind=\"saf\"") as u64;
+                log.adopted_saf =
+                    m.sum_where("switch_cluster_adopted_total", "kind=\"saf\"") as u64;
                 log.adopted_reversals =
                     m.sum_where("switch_cluster_adopted_total", "kind=\"reversal\"") as u64;
             }
@@ -243,10 +255,16 @@ async fn server_call(database: &Database, halt: bool) -> Result<(), String> {
         return Err("--postgres-outage needs the demo's own server".into());
     };
     let control = server.control();
-    tokio::task::spawn_blocking(move || if halt { control.halt() } else { control.resume() })
-        .await
-        .map_err(|e| format!("PostgreSQL control: {e}"))?
-        .map_err(|e| format!("PostgreSQL {}: {e}", if halt { "halt" } else { "restart" }))
+    tokio::task::spawn_blocking(move || {
+        if halt {
+            control.halt()
+        } else {
+            control.resume()
+        }
+    })
+    .await
+    .map_err(|e| format!("PostgreSQL control: {e}"))?
+    .map_err(|e| format!("PostgreSQL {}: {e}", if halt { "halt" } else { "restart" }))
 }
 
 #[cfg(test)]

@@ -15,7 +15,9 @@ use switch::store::business_day::format_day;
 use switch::store::commands;
 use switch::store::settlement::Settlement;
 
-use super::cluster::{node_file_toml, node_name, Database, NodeFile, KEK_VAR, MAX_NODES, PAN_KEY_VAR};
+use super::cluster::{
+    node_file_toml, node_name, Database, NodeFile, KEK_VAR, MAX_NODES, PAN_KEY_VAR,
+};
 use super::node_process::NodeProcess;
 use super::scrape::{scrape, Metrics};
 
@@ -65,7 +67,8 @@ impl ClusterNodes {
             std::process::id(),
             super::settlement::random_u64()
         ));
-        std::fs::create_dir_all(&dir).map_err(|e| format!("cannot create {}: {e}", dir.display()))?;
+        std::fs::create_dir_all(&dir)
+            .map_err(|e| format!("cannot create {}: {e}", dir.display()))?;
         let base = std::fs::read_to_string(plan.base_path)
             .map_err(|e| format!("cannot read {}: {e}", plan.base_path.display()))?;
         let pan_key = plan
@@ -155,8 +158,10 @@ impl ClusterNodes {
             }
             let page = scrape(node.ready.metrics).await;
             if let Ok(m) = &page {
-                self.answered
-                    .insert(node.name().to_owned(), m.sum("switch_responses_total") as u64);
+                self.answered.insert(
+                    node.name().to_owned(),
+                    m.sum("switch_responses_total") as u64,
+                );
             }
             pages.push((node.name().to_owned(), page));
         }
@@ -267,7 +272,10 @@ pub struct ClusterJournal {
 impl Drop for ClusterJournal {
     fn drop(&mut self) {
         if self.keep_logs {
-            eprintln!("the cluster's node logs are kept in {}", self.logs.display());
+            eprintln!(
+                "the cluster's node logs are kept in {}",
+                self.logs.display()
+            );
         } else {
             let _ = std::fs::remove_dir_all(&self.logs);
         }
@@ -291,7 +299,9 @@ impl ClusterJournal {
                     let date = format_day(day);
                     commands::settlement(&config, Some(&date))
                         .map(|report| report.settlement)
-                        .map_err(|e| format!("settlement of {date} from the cluster's journal: {e}"))
+                        .map_err(|e| {
+                            format!("settlement of {date} from the cluster's journal: {e}")
+                        })
                 })
                 .collect::<Result<Vec<_>, String>>()
         })
@@ -319,7 +329,11 @@ impl ClusterJournal {
 
     /// The journal's records of business days `first..=last` by node: what
     /// each node recorded, a killed one included (its metrics died with it).
-    pub async fn records_by_node(&self, first: i64, last: i64) -> Result<BTreeMap<String, u64>, String> {
+    pub async fn records_by_node(
+        &self,
+        first: i64,
+        last: i64,
+    ) -> Result<BTreeMap<String, u64>, String> {
         const SQL: &str = "SELECT node, count(*) FROM journal
                 WHERE business_day BETWEEN $1 AND $2 GROUP BY node";
         Ok(self.counts(SQL, first, last).await?.into_iter().collect())

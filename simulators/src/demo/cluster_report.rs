@@ -110,7 +110,12 @@ impl ClusterRun<'_> {
     fn longest_silence(&self) -> Option<(&str, f64)> {
         self.results
             .iter()
-            .map(|r| (r.name.as_str(), r.report.stats.longest_silence_us as f64 / 1000.0))
+            .map(|r| {
+                (
+                    r.name.as_str(),
+                    r.report.stats.longest_silence_us as f64 / 1000.0,
+                )
+            })
             .max_by(|a, b| a.1.total_cmp(&b.1))
     }
 
@@ -138,10 +143,16 @@ impl ClusterRun<'_> {
             ("store-and-forward drained", self.log.drained.is_some()),
         ];
         if self.log.killed.is_some() {
-            checks.push(("the killed node was taken over", self.log.taken_over.is_some()));
+            checks.push((
+                "the killed node was taken over",
+                self.log.taken_over.is_some(),
+            ));
         }
         if self.log.halted.is_some() {
-            checks.push(("answers resumed after the outage", self.log.store_back.is_some()));
+            checks.push((
+                "answers resumed after the outage",
+                self.log.store_back.is_some(),
+            ));
         }
         checks
     }
@@ -152,8 +163,11 @@ pub fn add_section(summary: &mut Summary, run: &ClusterRun<'_>) {
     let log = run.log;
     let text = &mut summary.text;
     let secs = |t: Option<f64>| t.map_or("-".to_owned(), |t| format!("{t:.2} s"));
-    let _ = writeln!(text, "
-cluster:");
+    let _ = writeln!(
+        text,
+        "
+cluster:"
+    );
     if let Some((node, at)) = &log.killed {
         let _ = writeln!(text, "  kill -9 {node} at {at:.2} s into the traffic");
         if let Some((who, ms)) = run.longest_silence() {
@@ -180,7 +194,8 @@ cluster:");
     if let Some(halted) = log.halted {
         let _ = writeln!(
             text,
-            "  PostgreSQL halted at {halted:.2} s, started again at {}: {} answers 96; every node's store available again at {}",
+            "  PostgreSQL halted at {halted:.2} s, restarted at {} (accepting connections at {}): {} answers 96; every node's store available again at {}",
+            secs(log.restarting),
             secs(log.resumed),
             run.answers_96(),
             secs(log.store_back)
@@ -206,7 +221,11 @@ cluster:");
             p.acquirer,
             p.issuer,
             format!("{} / {}", p.settled.count, amount_text(p.settled.amount)),
-            format!("{} / {}", p.issuer_net.count, amount_text(p.issuer_net.amount)),
+            format!(
+                "{} / {}",
+                p.issuer_net.count,
+                amount_text(p.issuer_net.amount)
+            ),
             p.reversed,
             if p.agrees() { "ok" } else { "MISMATCH" }
         );
@@ -259,6 +278,7 @@ fn to_json(run: &ClusterRun<'_>, verdicts: &[(&str, bool)]) -> Value {
         })),
         "postgres_outage": log.halted.map(|h| json!({
             "halted_s": h,
+            "restarted_s": log.restarting,
             "resumed_s": log.resumed,
             "answers_96": run.answers_96(),
             "store_back_s": log.store_back,

@@ -550,7 +550,10 @@ pub async fn run_network(args: &DemoArgs, variation: &Variation) -> Result<Outco
             .map(|(node, answered)| cluster::NodeCount {
                 node: node.clone(),
                 answered: *answered,
-                journal_records: records.as_ref().ok().map(|r| r.get(node).copied().unwrap_or(0)),
+                journal_records: records
+                    .as_ref()
+                    .ok()
+                    .map(|r| r.get(node).copied().unwrap_or(0)),
             })
             .collect();
         cluster::add_nodes(&mut summary, &counts, failovers);

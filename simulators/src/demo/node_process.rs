@@ -12,7 +12,7 @@ use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, ExitStatus, Stdio};
 use std::sync::mpsc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use super::node_serve::Ready;
 
@@ -54,32 +54,46 @@ impl NodeProcess {
             .stderr(log_file)
             .spawn()
             .map_err(|e| format!("cannot start {} serve-node: {e}", program.display()))?;
-        let stdout = child.stdout.take().ok_or("the node's stdout is not piped")?;
-        // The first line, read on a thread of its own so that the wait is bounded.
+        let stdout = child
+            .stdout
+            .take()
+            .ok_or("the node's stdout is not piped")?;
+        // The first line, read on a thread of its own so that the wait is bounded;
+        // the rest drained until the node exits (a closed pipe would fail its
+        // next write).
         let (tx, rx) = mpsc::channel();
         std::thread::spawn(move || {
+            let mut reader = BufReader::new(stdout);
             let mut line = String::new();
-            let read = BufReader::new(stdout).read_line(&mut line).map(|_| line);
+            let read = reader.read_line(&mut line).map(|_| line);
             let _ = tx.send(read);
+            let _ = std::io::copy(&mut reader, &mut std::io::sink());
         });
         let failed = |mut child: Child, why: String| {
             let _ = child.kill();
             let _ = child.wait();
             let tail = log_tail(log);
-            Err(format!(
-                "{why} (log {}):\n{tail}",
-                log.display()
-            ))
+            Err(format!("{why} (log {}):\n{tail}", log.display()))
         };
         let line = match rx.recv_timeout(READY_WITHIN) {
             Ok(Ok(line)) if !line.trim().is_empty() => line,
             Ok(Ok(_)) => return failed(child, "the node exited before it was ready".into()),
             Ok(Err(e)) => return failed(child, format!("cannot read the node's stdout: {e}")),
-            Err(_) => return failed(child, format!("the node was not ready within {READY_WITHIN:?}")),
+            Err(_) => {
+                return failed(
+                    child,
+                    format!("the node was not ready within {READY_WITHIN:?}"),
+                )
+            }
         };
         let ready: Ready = match serde_json::from_str(line.trim()) {
             Ok(r) => r,
-            Err(e) => return failed(child, format!("the node's ready line is not understood: {e}")),
+            Err(e) => {
+                return failed(
+                    child,
+                    format!("the node's ready line is not understood: {e}"),
+                )
+            }
         };
         Ok(NodeProcess {
             child,
@@ -127,11 +141,12 @@ impl NodeProcess {
             .status()
             .map_err(|e| format!("kill -TERM {}: {e}", self.ready.node))?;
         if sent.success() {
-            let deadline = Instant::now() + within;
-            while Instant::now() < deadline {
+            // Counted in polls (a blocking wait on a thread: no runtime clock).
+            const POLL: Duration = Duration::from_millis(50);
+            for _ in 0..within.as_millis().div_ceil(POLL.as_millis()) {
                 match self.child.try_wait() {
                     Ok(Some(status)) => return Ok(Some(status)),
-                    Ok(None) => std::thread::sleep(Duration::from_millis(50)),
+                    Ok(None) => std::thread::sleep(POLL),
                     Err(e) => return Err(format!("{}: {e}", self.ready.node)),
                 }
             }

@@ -192,7 +192,16 @@ impl ServerControl {
         let data = self.data_dir();
         self.pg(
             "pg_ctl",
-            &["-D", &data, "-m", mode, "-w", "-t", PG_CTL_WAIT_SECS, "stop"],
+            &[
+                "-D",
+                &data,
+                "-m",
+                mode,
+                "-w",
+                "-t",
+                PG_CTL_WAIT_SECS,
+                "stop",
+            ],
         )
         .map(|_| ())
     }

@@ -67,9 +67,7 @@ impl Metrics {
 /// GET `http://addr/metrics`.
 pub async fn scrape(addr: SocketAddr) -> Result<Metrics, String> {
     let get = async {
-        let tcp = TcpStream::connect(addr)
-            .await
-            .map_err(|e| e.to_string())?;
+        let tcp = TcpStream::connect(addr).await.map_err(|e| e.to_string())?;
         let (mut sender, connection) = hyper::client::conn::http1::handshake(TokioIo::new(tcp))
             .await
             .map_err(|e| e.to_string())?;
