@@ -4,8 +4,9 @@
 //! - Every lease/3 the node renews its lease. It counts itself valid until the
 //!   start of its last successful renewal plus one lease (the database's clock
 //!   decides for the others; starting from before the call keeps this node's
-//!   view the more cautious). Past that, it pauses store-and-forward delivery:
-//!   another node may be taking its queue over. A renewal that succeeds again
+//!   view the more cautious). At that moment (a timer, not the next renewal)
+//!   it pauses store-and-forward delivery: another node may take its queue
+//!   over as soon as the database's lease ends. A renewal that succeeds again
 //!   resumes it (nobody took over: the renewal checks the epoch).
 //! - A renewal answered "lost" (another node took over, or a newer start of
 //!   this node registered) ends the loop with [`LeaseEnd::Lost`]; the runtime
@@ -70,6 +71,14 @@ impl LeaseLoop {
         loop {
             tokio::select! {
                 _ = ticks.tick() => {}
+                // The lease lapses between renewals: pause at that moment, not at
+                // the next renewal's end (a survivor may take over as soon as the
+                // database's lease ends, which is after this node's view ends).
+                _ = tokio::time::sleep_until(valid_until), if !paused => {
+                    paused = true;
+                    self.lapsed(core, true);
+                    continue;
+                }
                 taken = until_taken(&mut taking) => {
                     taking = None;
                     self.adopt_all(core, taken);
@@ -117,11 +126,7 @@ impl LeaseLoop {
             if valid == paused {
                 // Lapsed: pause; valid again: resume.
                 paused = !valid;
-                core.set_saf_paused(paused);
-                metrics::gauge!("switch_cluster_lease_ok").set(if valid { 1.0 } else { 0.0 });
-                if paused {
-                    tracing::error!(node = %self.node.name, "cluster lease lapsed: store-and-forward delivery paused");
-                }
+                self.lapsed(core, paused);
             }
             let steady = renewing_since
                 .is_some_and(|since| now.duration_since(since) >= lease * LEASES_BEFORE_TAKE_OVER);
@@ -131,6 +136,18 @@ impl LeaseLoop {
                     async move { membership.take_over_expired().await },
                 ));
             }
+        }
+    }
+
+    /// This node's view of its lease ended (`lapsed`), or a renewal brought it
+    /// back: store-and-forward delivery paused or resumed.
+    fn lapsed(&self, core: &Core, lapsed: bool) {
+        core.set_saf_paused(lapsed);
+        metrics::gauge!("switch_cluster_lease_ok").set(if lapsed { 0.0 } else { 1.0 });
+        if lapsed {
+            tracing::error!(node = %self.node.name, "cluster lease lapsed: store-and-forward delivery paused");
+        } else {
+            tracing::info!(node = %self.node.name, "cluster lease renewed: store-and-forward delivery resumed");
         }
     }
 

@@ -13,6 +13,11 @@ use std::time::Duration;
 use crate::core::recent::ForwardedRow;
 use crate::core::saf::SafItem;
 
+/// The exit code of a node that lost its lease (a renewal found it taken, or a
+/// commit was fenced off): another node took over what it owed, and it cannot
+/// know what; a supervisor restarts it (it registers anew).
+pub const LEASE_LOST_EXIT: i32 = 3;
+
 /// A boxed future the membership calls return (object-safe, sendable).
 pub type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
 
@@ -34,8 +39,10 @@ pub trait Membership: Send + Sync + 'static {
     /// Renew this node's lease (this epoch). Ok(false): the lease is lost (another
     /// node took over, or a newer start of this node registered).
     fn renew(&self) -> BoxFuture<'_, Result<bool, String>>;
-    /// Take over, exactly once, every node whose lease expired more than one lease
-    /// ago: queue the reversals its forwarded-without-outcome rows owe and move its
+    /// Take over, exactly once, every node whose lease expired (on the database's
+    /// clock; no margin beyond it: a node whose own view of its lease ended has
+    /// paused its delivery, and its commits are fenced by epoch): queue the
+    /// reversals its forwarded-without-outcome rows owe, move its
     /// store-and-forward rows to this node, and mark it taken over.
     fn take_over_expired(&self) -> BoxFuture<'_, Result<Vec<Adopted>, String>>;
     /// This node stops cleanly (nothing to take over; its rows stay its own for

@@ -11,9 +11,7 @@ use tokio::task::JoinHandle;
 use super::runtime::Shared;
 use crate::cluster::lease::{LeaseEnd, LeaseLoop};
 
-/// The exit code of a node that lost its lease: another node took over what it
-/// owed, and it cannot know what; a supervisor restarts it (it registers anew).
-pub const LEASE_LOST_EXIT: i32 = 3;
+pub use crate::cluster::LEASE_LOST_EXIT;
 
 /// How long a stopping node waits for its lease loop to end.
 const STOP_WAIT: Duration = Duration::from_secs(1);

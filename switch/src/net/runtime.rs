@@ -756,16 +756,17 @@ impl RunningSwitch {
             h.close.notify_one();
         }
         tokio::time::sleep(Duration::from_millis(50)).await;
-        // Renewed through the drain (another node must not take over a node
-        // still delivering); now the node leaves: nothing for anyone to take.
-        if let Some(lease) = self.lease.take() {
-            lease.leave().await;
-        }
         self.tasks.abort_all();
         while self.tasks.join_next().await.is_some() {}
         if let Some(store) = &shared.store {
             let took = store.close();
             tracing::info!(?took, "journal flushed");
+        }
+        // Renewed through the drain and the last commit (another node must not
+        // take over a node still delivering, and a commit is fenced unless its
+        // node is live); now the node leaves: nothing for anyone to take.
+        if let Some(lease) = self.lease.take() {
+            lease.leave().await;
         }
         tracing::info!(saf_depth = shared.core.saf_depth(), "switch stopped");
     }

@@ -115,6 +115,8 @@ pub struct Store {
     refusals: Arc<refusals::Refusals>,
     /// The lease loop's seam (PostgreSQL in cluster mode).
     membership: Option<Arc<dyn crate::cluster::Membership>>,
+    /// What a commit fenced off does (PostgreSQL).
+    fence: Option<Arc<pg::fence::Fence>>,
     /// SQLite (the vault and its tokens live in the file at `path`).
     sqlite: bool,
 }
@@ -443,6 +445,7 @@ impl Store {
             available: w.available,
             refusals: w.refusals,
             membership: None,
+            fence: None,
             sqlite: config.postgres.is_none(),
         }
     }
@@ -555,6 +558,16 @@ impl Store {
     /// (its held forward must not be sent).
     pub fn refused(&self, seq: u64) -> bool {
         self.refusals.is_refused(seq)
+    }
+
+    /// In cluster mode, a commit that finds this node taken over (its epoch
+    /// moved) is rolled back, logged, and the process exits (3); with a hook
+    /// the hook is called instead, given the node that took over (tests). The
+    /// writer then stops without releasing anything held for that batch.
+    pub fn set_fenced(&self, hook: Box<dyn Fn(&str) + Send + Sync>) {
+        if let Some(fence) = &self.fence {
+            fence.set_hook(hook);
+        }
     }
 
     /// The cluster membership for the lease loop (PostgreSQL in cluster mode).

@@ -27,6 +27,8 @@ struct FakeMembership {
     /// Another node took over: renewals answer "lost".
     lost: AtomicBool,
     renewals: AtomicUsize,
+    /// When the last renewal that succeeded was asked for.
+    last_renewed: Mutex<Option<Instant>>,
     /// When each take-over ran.
     take_overs: Mutex<Vec<Instant>>,
     /// What the next take-over brings.
@@ -50,6 +52,7 @@ impl Membership for FakeMembership {
         } else if self.down.load(Ordering::SeqCst) {
             Err("connection refused".to_string())
         } else {
+            *self.last_renewed.lock().unwrap() = Some(Instant::now());
             Ok(true)
         };
         Box::pin(async move { answer })
@@ -227,4 +230,25 @@ async fn a_lost_lease_ends_the_loop_with_delivery_paused_and_leave_is_called_on_
     // A graceful stop leaves the cluster.
     LeaseLoop::new(fake.clone(), identity()).leave().await;
     assert!(fake.left.load(Ordering::SeqCst));
+}
+
+#[tokio::test]
+async fn delivery_pauses_when_the_lease_lapses_not_at_the_next_renewal() {
+    let fake = Arc::new(FakeMembership::default());
+    let core = core();
+    let (stop, handle) = start(&fake, &core);
+    until("two renewals", || fake.renewals.load(Ordering::SeqCst) >= 2).await;
+    fake.down.store(true, Ordering::SeqCst);
+    until("the pause", || core.saf_paused.load(Ordering::SeqCst)).await;
+    let paused_at = Instant::now();
+    let last = fake.last_renewed.lock().unwrap().expect("renewed");
+    // A survivor may take over as soon as the database's lease ends, which is
+    // one lease after the database stamped the last renewal: this node must
+    // have stopped delivering by then, not a renewal period (lease/3) later.
+    assert!(
+        paused_at <= last + LEASE + LEASE / 6,
+        "paused {:?} after the last renewal (lease {LEASE:?})",
+        paused_at - last
+    );
+    assert_eq!(stopped(stop, handle).await, LeaseEnd::Stopped);
 }

@@ -232,16 +232,34 @@ impl Claims {
     }
 }
 
-/// Write `batch` in one transaction for `node` ('' for a single node), claiming
-/// duplicate keys when `claim` (cluster mode). Returns the refused forwards.
-/// Any error leaves nothing written (the transaction is rolled back when
-/// dropped, or by the server when the connection is gone).
+/// Why a batch was not committed.
+#[derive(Debug)]
+pub enum CommitError {
+    /// The database failed: retry (the batch is idempotent).
+    Database(tokio_postgres::Error),
+    /// This node no longer holds its lease under its epoch: rolled back, and
+    /// never to be retried (see [`super::fence`]).
+    Fenced,
+}
+
+impl From<tokio_postgres::Error> for CommitError {
+    fn from(e: tokio_postgres::Error) -> Self {
+        CommitError::Database(e)
+    }
+}
+
+/// Write `batch` in one transaction for `node` ('' for a single node). In
+/// cluster mode (`epoch` given) the transaction first checks that `node`
+/// still holds its lease under `epoch` and claims duplicate keys. Returns the
+/// refused forwards. Any error leaves nothing written (the transaction is
+/// rolled back when dropped, or by the server when the connection is gone).
 pub async fn commit(
     conn: &mut Connection,
     batch: &[(u64, Op)],
     node: &String,
-    claim: bool,
-) -> Result<Vec<Refused>, tokio_postgres::Error> {
+    epoch: Option<i64>,
+) -> Result<Vec<Refused>, CommitError> {
+    let claim = epoch.is_some();
     let plan = completed_in_batch(batch);
     let mut columns = Columns::default();
     let mut claims = Claims::default();
@@ -286,6 +304,17 @@ pub async fn commit(
     }
     let statements = &conn.statements;
     let tx = conn.client.transaction().await?;
+    // Sent first (the futures below are polled in order, each sending its
+    // statement before any answer is awaited): no extra round trip.
+    let holds_lease = async {
+        match epoch {
+            Some(epoch) => tx
+                .query_opt(&statements.fence, &[node, &epoch])
+                .await
+                .map(|row| row.is_some()),
+            None => Ok(true),
+        }
+    };
     let journal_params = columns.params(node);
     let journal = async {
         if columns.id.is_empty() {
@@ -310,7 +339,11 @@ pub async fn commit(
             .into_iter()
             .map(|op| apply(&tx, statements, op, node)),
     );
-    let (_, claimed, _) = futures_util::try_join!(journal, claimed, rest)?;
+    let (held, _, claimed, _) = futures_util::try_join!(holds_lease, journal, claimed, rest)?;
+    if !held {
+        tx.rollback().await?;
+        return Err(CommitError::Fenced);
+    }
     tx.commit().await?;
     let mut refused = claims.refused;
     let mut pending = claims.pending;

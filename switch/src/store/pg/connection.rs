@@ -10,6 +10,7 @@ use crate::config::PostgresConfig;
 
 /// The writer's prepared statements (see [`super::batch`] for what each does).
 pub struct Statements {
+    pub fence: Statement,
     pub journal: Statement,
     pub claims: Statement,
     pub saf_push: Statement,
@@ -57,6 +58,7 @@ pub async fn open(config: &PostgresConfig) -> Result<Connection, String> {
 
 async fn prepare(client: &Client) -> Result<Statements, tokio_postgres::Error> {
     Ok(Statements {
+        fence: client.prepare(super::fence::HOLDS_LEASE).await?,
         journal: client.prepare(super::batch::JOURNAL).await?,
         claims: client.prepare(super::batch::CLAIMS).await?,
         saf_push: client

@@ -1,5 +1,5 @@
 //! [`Membership`] on PostgreSQL: the lease in `nodes`, renewed by this node's
-//! epoch; the take-over of nodes whose lease expired more than one lease ago,
+//! epoch; the take-over of nodes whose lease expired (on the database's clock),
 //! exactly once however many survivors race (`FOR UPDATE SKIP LOCKED`: a node
 //! row another survivor is taking is skipped, and once taken it is no longer
 //! live), by the same recovery a node runs for itself ([`recover::recover`])
@@ -107,7 +107,6 @@ impl Membership for PgMembership {
     }
 
     fn take_over_expired(&self) -> BoxFuture<'_, Result<Vec<Adopted>, String>> {
-        let lease_ms = self.node.lease.as_millis() as i64;
         Box::pin(async move {
             bounded!(self, |client| async {
                 let tx = client.transaction().await.map_err(text)?;
@@ -115,10 +114,10 @@ impl Membership for PgMembership {
                     .query(
                         &format!(
                             "SELECT name, epoch FROM nodes
-                             WHERE state = 'live' AND name <> $1 AND lease_until_ms < {DB_NOW_MS} - $2
+                             WHERE state = 'live' AND name <> $1 AND lease_until_ms < {DB_NOW_MS}
                              ORDER BY name FOR UPDATE SKIP LOCKED"
                         ),
-                        &[&self.node.name, &lease_ms],
+                        &[&self.node.name],
                     )
                     .await
                     .map_err(text)?;

@@ -9,6 +9,7 @@
 mod batch;
 pub(crate) mod commands;
 mod connection;
+pub(crate) mod fence;
 mod membership;
 mod nodes;
 mod recover;
@@ -185,6 +186,7 @@ pub(super) fn open(
     let available = Arc::new(AtomicBool::new(true));
     metrics::gauge!("switch_store_available").set(1.0);
     let refusals = Arc::new(refusals::Refusals::default());
+    let fence = Arc::new(fence::Fence::default());
     let start = Start {
         config: config.clone(),
         pg: pg.clone(),
@@ -209,6 +211,8 @@ pub(super) fn open(
         cutover_secs: config.cutover_secs,
         node: node_name,
         claim: options.node.is_some(),
+        epoch: 0,
+        fence: fence.clone(),
         duplicate_window: options.duplicate_window,
     };
     // The writer's thread opens the database itself (the caller may be inside a
@@ -220,6 +224,7 @@ pub(super) fn open(
         .spawn(move || match writer.runtime.block_on(start.run()) {
             Ok(started) => {
                 writer.conn = Some(started.conn);
+                writer.epoch = started.recovered.epoch;
                 writer.day_override.store(
                     started.stored_override,
                     std::sync::atomic::Ordering::Relaxed,
@@ -262,5 +267,6 @@ pub(super) fn open(
         vault,
     );
     store.membership = membership;
+    store.fence = Some(fence);
     Ok((store, recovered))
 }

@@ -9,6 +9,10 @@
 //! written again without doubling anything, every statement being idempotent).
 //! The first commit that succeeds marks the store available again.
 //!
+//! In cluster mode every commit is fenced by this node's epoch ([`super::fence`]):
+//! a batch that finds the node taken over is rolled back and the writer stops
+//! there, releasing nothing held for it (the process exits).
+//!
 //! Beside the commits, about once a second, it carries out `switch cutover`
 //! requests and reads the cluster's business-day override (a cutover on any node
 //! holds on all), and about every 10 s deletes claims older than the duplicate
@@ -19,7 +23,9 @@ use std::sync::mpsc::Receiver;
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
+use super::batch::CommitError;
 use super::connection::{self, Connection};
+use super::fence::Fence;
 use crate::config::PostgresConfig;
 use crate::store::business_day::scheduled_day;
 use crate::store::durable_mark::DurableMark;
@@ -44,6 +50,23 @@ const BACKOFF_MAX: Duration = Duration::from_secs(1);
 /// database is unreachable (then it gives up, logged: the switch is stopping).
 const CLOSE_PATIENCE: Duration = Duration::from_secs(10);
 
+/// How committing a batch ended.
+enum Outcome {
+    Committed,
+    /// Closing, and the database stayed unreachable.
+    GaveUp,
+    /// This node was taken over: nothing more may be written or released.
+    Fenced,
+}
+
+/// Why one commit attempt failed.
+enum Failure {
+    /// The database failed (described): reconnect and retry.
+    Database(String),
+    /// This node no longer holds its lease.
+    Fenced,
+}
+
 /// What the writer needs besides its channel.
 pub struct Writer {
     pub runtime: tokio::runtime::Runtime,
@@ -58,8 +81,12 @@ pub struct Writer {
     pub cutover_secs: u32,
     /// This node's name ('' for a single node).
     pub node: String,
-    /// Cluster mode: claim duplicate keys.
+    /// Cluster mode: claim duplicate keys, and fence commits by `epoch`.
     pub claim: bool,
+    /// This node's epoch (set once registered).
+    pub epoch: i64,
+    /// What a fenced commit does.
+    pub fence: Arc<Fence>,
     pub duplicate_window: Duration,
 }
 
@@ -73,7 +100,7 @@ impl Writer {
                 self.0.close();
             }
         }
-        let _release = Release(self.durable.clone());
+        let release = Release(self.durable.clone());
         let mut batch: Vec<(u64, Op)> = Vec::with_capacity(self.max_batch);
         let mut polled = SystemTime::now() - DAY_POLL;
         let mut purged = SystemTime::now();
@@ -91,12 +118,21 @@ impl Writer {
                 Gathered::Nothing => continue,
                 Gathered::Closed => return,
             };
-            if !self.commit_until_done(&batch, stop) {
-                tracing::error!(
-                    records = batch.len(),
-                    "journal: the database stayed unreachable while closing; the last batch is not written"
-                );
-                return;
+            match self.commit_until_done(&batch, stop) {
+                Outcome::Committed => {}
+                Outcome::GaveUp => {
+                    tracing::error!(
+                        records = batch.len(),
+                        "journal: the database stayed unreachable while closing; the last batch is not written"
+                    );
+                    return;
+                }
+                Outcome::Fenced => {
+                    // Nothing held for this batch (or any later) may be
+                    // released: the waiters are left waiting, not closed.
+                    std::mem::forget(release);
+                    return;
+                }
             }
             batch.clear();
             self.durable.advance(last);
@@ -108,8 +144,8 @@ impl Writer {
 
     /// Commit `batch`, reconnecting as long as it takes (a closing writer: at
     /// most [`CLOSE_PATIENCE`]). Refused claims are reported before returning,
-    /// so before the durable mark moves. False: gave up (closing only).
-    fn commit_until_done(&mut self, batch: &[(u64, Op)], closing: bool) -> bool {
+    /// so before the durable mark moves.
+    fn commit_until_done(&mut self, batch: &[(u64, Op)], closing: bool) -> Outcome {
         let started = SystemTime::now();
         let mut attempt = 0u32;
         loop {
@@ -122,14 +158,20 @@ impl Writer {
                     for r in refused {
                         self.refusals.refuse(r.seq, &r.issuer, r.switch_stan);
                     }
-                    return true;
+                    return Outcome::Committed;
                 }
-                Err(e) => {
+                Err(Failure::Fenced) => {
+                    let taken_by = self.taken_by();
+                    self.fence
+                        .fenced(&self.node, self.epoch, &taken_by, batch.len());
+                    return Outcome::Fenced;
+                }
+                Err(Failure::Database(e)) => {
                     attempt += 1;
                     self.mark_unavailable(&e, batch.len());
                     metrics::counter!("switch_journal_commit_errors_total").increment(1);
                     if closing && started.elapsed().map_or(true, |e| e >= CLOSE_PATIENCE) {
-                        return false;
+                        return Outcome::GaveUp;
                     }
                     let backoff = BACKOFF_FIRST
                         .saturating_mul(1 << attempt.min(8))
@@ -141,33 +183,51 @@ impl Writer {
     }
 
     /// Connect when needed, then one commit bounded by [`COMMIT_TIMEOUT`].
-    fn try_commit(&mut self, batch: &[(u64, Op)]) -> Result<Vec<super::batch::Refused>, String> {
+    fn try_commit(&mut self, batch: &[(u64, Op)]) -> Result<Vec<super::batch::Refused>, Failure> {
         let Writer {
             runtime,
             conn,
             config,
             node,
             claim,
+            epoch,
             ..
         } = self;
+        let fenced_by = claim.then_some(*epoch);
         runtime.block_on(async {
             if conn.is_none() {
-                *conn = Some(connection::open(config).await?);
+                *conn = Some(connection::open(config).await.map_err(Failure::Database)?);
             }
             let Some(open) = conn.as_mut() else {
-                return Err("no connection".to_string());
+                return Err(Failure::Database("no connection".to_string()));
             };
             match tokio::time::timeout(
                 COMMIT_TIMEOUT,
-                super::batch::commit(open, batch, node, *claim),
+                super::batch::commit(open, batch, node, fenced_by),
             )
             .await
             {
                 Ok(Ok(refused)) => Ok(refused),
-                Ok(Err(e)) => Err(connection::describe(&e)),
-                Err(_) => Err(format!("commit took over {COMMIT_TIMEOUT:?}")),
+                Ok(Err(CommitError::Fenced)) => Err(Failure::Fenced),
+                Ok(Err(CommitError::Database(e))) => {
+                    Err(Failure::Database(connection::describe(&e)))
+                }
+                Err(_) => Err(Failure::Database(format!(
+                    "commit took over {COMMIT_TIMEOUT:?}"
+                ))),
             }
         })
+    }
+
+    /// Who took this node over (for the log of a fenced commit).
+    fn taken_by(&mut self) -> String {
+        let Some(open) = self.conn.as_ref() else {
+            return "(unknown: no connection)".to_string();
+        };
+        let lookup = super::fence::taken_by(&open.client, &self.node);
+        self.runtime
+            .block_on(async { tokio::time::timeout(COMMIT_TIMEOUT, lookup).await })
+            .unwrap_or_else(|_| "(unknown: no answer)".to_string())
     }
 
     /// Carry out pending `switch cutover` requests (exactly once across nodes:
