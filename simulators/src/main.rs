@@ -69,25 +69,7 @@ fn main() -> ExitCode {
     } else {
         "info"
     };
-    tracing_subscriber::fmt()
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_default_env()
-                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default_level)),
-        )
-        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
-        .with_writer(std::io::stderr)
-        .init();
-    let runtime = match tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-    {
-        Ok(r) => r,
-        Err(e) => {
-            eprintln!("sim: cannot start the runtime: {e}");
-            return ExitCode::FAILURE;
-        }
-    };
-    let result = runtime.block_on(async {
+    simulators::process_main::run("sim", default_level, async {
         match cli.command {
             Command::Issuer(args) => issuer::run(args).await,
             Command::Acquirer(args) => acquirer::run(args).await,
@@ -99,12 +81,5 @@ fn main() -> ExitCode {
             #[cfg(feature = "server")]
             Command::ServeNode(args) => demo::node_serve::serve(args).await,
         }
-    });
-    match result {
-        Ok(()) => ExitCode::SUCCESS,
-        Err(e) => {
-            eprintln!("sim: {e}");
-            ExitCode::FAILURE
-        }
-    }
+    })
 }

@@ -62,13 +62,7 @@ impl ClusterNodes {
         if !(2..=MAX_NODES).contains(&plan.count) {
             return Err(format!("--cluster {}: 2 to {MAX_NODES} nodes", plan.count));
         }
-        let dir = std::env::temp_dir().join(format!(
-            "sim-demo-cluster-{}-{}",
-            std::process::id(),
-            super::settlement::random_u64()
-        ));
-        std::fs::create_dir_all(&dir)
-            .map_err(|e| format!("cannot create {}: {e}", dir.display()))?;
+        let dir = super::settlement::run_dir("sim-demo-cluster")?;
         let base = std::fs::read_to_string(plan.base_path)
             .map_err(|e| format!("cannot read {}: {e}", plan.base_path.display()))?;
         let pan_key = plan

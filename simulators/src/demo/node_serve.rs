@@ -75,8 +75,8 @@ pub async fn serve(args: ServeNodeArgs) -> Result<(), String> {
 }
 
 /// The whole program of a node for a binary other than `sim` (the tests'
-/// `sim-node`), its arguments as `sim`'s: `serve-node --config FILE`. Logs at
-/// `info` (or `RUST_LOG`) to stderr, as `sim serve-node` does.
+/// `sim-node`), its arguments as `sim`'s: `serve-node --config FILE`, its log
+/// and runtime as `sim serve-node`'s.
 pub fn standalone_main() -> std::process::ExitCode {
     #[derive(clap::Parser)]
     struct Standalone {
@@ -87,31 +87,7 @@ pub fn standalone_main() -> std::process::ExitCode {
         args: ServeNodeArgs,
     }
     let cli = <Standalone as clap::Parser>::parse();
-    tracing_subscriber::fmt()
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_default_env()
-                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
-        )
-        .with_ansi(false)
-        .with_writer(std::io::stderr)
-        .init();
-    let runtime = match tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-    {
-        Ok(r) => r,
-        Err(e) => {
-            eprintln!("serve-node: cannot start the runtime: {e}");
-            return std::process::ExitCode::FAILURE;
-        }
-    };
-    match runtime.block_on(serve(cli.args)) {
-        Ok(()) => std::process::ExitCode::SUCCESS,
-        Err(e) => {
-            eprintln!("serve-node: {e}");
-            std::process::ExitCode::FAILURE
-        }
-    }
+    crate::process_main::run("serve-node", "info", serve(cli.args))
 }
 
 /// Until SIGTERM or SIGINT.

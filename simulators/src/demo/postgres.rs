@@ -45,13 +45,7 @@ impl ThrowawayPostgres {
     pub fn start() -> Result<ThrowawayPostgres, String> {
         let bin = find_bin(Path::new(DEBIAN_ROOT))?;
         let run_as = unprivileged_user()?;
-        let dir = std::env::temp_dir().join(format!(
-            "sim-demo-postgres-{}-{}",
-            std::process::id(),
-            super::settlement::random_u64()
-        ));
-        std::fs::create_dir_all(&dir)
-            .map_err(|e| format!("cannot create {}: {e}", dir.display()))?;
+        let dir = super::settlement::run_dir("sim-demo-postgres")?;
         let mut server = ServerControl {
             dir,
             bin,
