@@ -265,6 +265,7 @@ pub struct ClusterJournal {
 
 impl Drop for ClusterJournal {
     fn drop(&mut self) {
+        keep_for_the_suite_scan(&self.logs);
         if self.keep_logs {
             eprintln!(
                 "the cluster's node logs are kept in {}",
@@ -364,6 +365,32 @@ impl ClusterJournal {
         tokio::time::timeout(Duration::from_secs(10), query)
             .await
             .map_err(|_| "the journal's query took over 10 s".to_owned())?
+    }
+}
+
+/// With `SUITE_LOG_DIR` set (`scripts/test.sh`), the nodes' logs are copied
+/// there, so that the suite's scan for card data reads them too.
+fn keep_for_the_suite_scan(logs: &Path) {
+    let Some(suite) = std::env::var_os("SUITE_LOG_DIR").map(PathBuf::from) else {
+        return;
+    };
+    let Ok(entries) = std::fs::read_dir(logs) else {
+        return;
+    };
+    let _ = std::fs::create_dir_all(&suite);
+    let run = logs
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    for log in entries.flatten().map(|e| e.path()) {
+        if log.extension().is_some_and(|x| x == "log") {
+            if let Some(name) = log.file_name() {
+                let target = suite.join(format!("{run}-{}", name.to_string_lossy()));
+                if let Err(e) = std::fs::copy(&log, &target) {
+                    tracing::warn!("cannot copy {} for the log scan: {e}", log.display());
+                }
+            }
+        }
     }
 }
 
