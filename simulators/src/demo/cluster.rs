@@ -1,21 +1,21 @@
 //! `sim demo --cluster N`: the demo network with N switch nodes (2 to 4) sharing
 //! one PostgreSQL database instead of one switch on SQLite.
 //!
-//! - Each node's configuration is the demo's file with `[journal] url` (the
-//!   database; never a password), strict durability, and `[cluster] node =
-//!   "node-K"`, `slot = K` ([`node_toml`]), parsed by the switch as any file, then
-//!   given the links the demo prepared (the issuer hosts' ports, free acquirer
-//!   ports), the run's PAN-hash key and token-vault key (the same on every node:
-//!   duplicates and tokens are recognised across nodes).
+//! - Each node is a child process ([`ClusterNodes`], `sim serve-node`). Its
+//!   configuration file ([`node_file_toml`]) is the demo's file with `[journal]
+//!   url` (the database; never a password), strict durability, `[cluster] node =
+//!   "node-K"`, `slot = K` and its lease ([`node_toml`]), the links the demo
+//!   prepared (the issuer hosts' ports, port 0 for acquirers), its metrics
+//!   address, and its keys named by variable: the run's PAN-hash key and
+//!   token-vault key, the same on every node (duplicates and tokens are
+//!   recognised across nodes), given in the environment.
 //! - Every node dials every issuer host (which serve every connection), and every
 //!   acquirer host is given every node's address, starting at a different node
 //!   for each acquirer ([`connect_list`]), so load is spread and each fails over.
 //! - The database is `--postgres URL`, or a throwaway server the demo starts and
 //!   stops itself ([`super::postgres`]).
-//! - The report adds the requests each node answered (the nodes' own counters);
-//!   the settlement is read as `switch settle` reads it, from a node's
-//!   configuration ([`DemoSwitches::settle`]), so it comes from the cluster's
-//!   shared journal.
+//! - The report adds each node's answers (its metrics) and journal records
+//!   ([`add_nodes`]), and the failures' section ([`super::cluster_report`]).
 //!
 //! What the cluster demo leaves out: mutual TLS, MACs, issuer outages (refused)
 //! and app payments (turned off).

@@ -23,9 +23,12 @@
 //! window of the run: the switch stands in for it, and the report's stand-in
 //! section ([`stand_in`]) shows what it decided and what reached the issuer.
 //!
-//! With `--cluster N` ([`cluster`]) the switch is N nodes on one PostgreSQL
-//! database (`--postgres URL`, or a throwaway server, [`postgres`]), every
-//! acquirer host given every node's address; the report adds each node's count.
+//! With `--cluster N` ([`cluster`]) the switch is N nodes, each a child process,
+//! on one PostgreSQL database (`--postgres URL`, or a throwaway server,
+//! [`postgres`]), every acquirer host given every node's address; the report adds
+//! each node's count. `--kill-node` and `--postgres-outage` ([`cluster_faults`])
+//! break the cluster during the traffic, and the report's `cluster:` section
+//! ([`cluster_report`]) says what that did and whether the books agree.
 
 pub mod apps;
 pub mod check;
