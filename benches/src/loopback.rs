@@ -25,7 +25,7 @@ use std::collections::BTreeMap;
 use std::future::Future;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -263,6 +263,20 @@ async fn echo(mut stream: TcpStream, answer: bool) {
 pub async fn relay(upstream: SocketAddr) -> Result<Server, String> {
     serve(bind().await?, move |down| {
         relay_connection(down, upstream, None)
+    })
+}
+
+/// [`relay`] spread over several upstreams: the k-th connection accepted goes to
+/// `upstreams[k % n]`, so that a load generator's links are split evenly between
+/// the switch nodes of a cluster (`switch-compare --compare store`).
+pub async fn relay_spread(upstreams: Vec<SocketAddr>) -> Result<Server, String> {
+    if upstreams.is_empty() {
+        return Err("a spread relay needs at least one upstream".into());
+    }
+    let accepted = AtomicUsize::new(0);
+    serve(bind().await?, move |down| {
+        let k = accepted.fetch_add(1, Ordering::Relaxed);
+        relay_connection(down, upstreams[k % upstreams.len()], None)
     })
 }
 
@@ -1151,6 +1165,43 @@ mod tests {
                 assert!(keys.insert(key));
             }
         }
+    }
+
+    /// The spread relay hands its connections to its upstreams in turn.
+    #[tokio::test]
+    async fn the_spread_relay_alternates_upstreams() {
+        // Each upstream names itself in a frame as a connection arrives.
+        let named = |name: &'static [u8]| {
+            let hello = frame(name);
+            async move {
+                serve(bind().await.unwrap(), move |mut up| {
+                    let hello = hello.clone();
+                    async move {
+                        let _ = up.write_all(&hello).await;
+                        let mut sink = BytesMut::new();
+                        while fill(&mut up, &mut sink).await {}
+                    }
+                })
+                .unwrap()
+            }
+        };
+        let (a, b) = (named(b"A").await, named(b"B").await);
+        assert!(relay_spread(Vec::new()).await.is_err());
+        let relay = relay_spread(vec![a.addr, b.addr]).await.unwrap();
+        let mut seen = Vec::new();
+        let mut clients = Vec::new();
+        for _ in 0..4 {
+            let mut client = TcpStream::connect(relay.addr).await.unwrap();
+            let mut buf = BytesMut::new();
+            while complete_frames(&buf) == 0 {
+                let read =
+                    tokio::time::timeout(Duration::from_secs(5), fill(&mut client, &mut buf));
+                assert!(read.await.expect("an upstream answers within 5 s"));
+            }
+            seen.push(buf[HEADER..].to_vec());
+            clients.push(client);
+        }
+        assert_eq!(seen, [b"A", b"B", b"A", b"B"].map(|n| n.to_vec()));
     }
 
     #[tokio::test]

@@ -1,9 +1,11 @@
 //! The gaps docs/cluster.md section 6 listed, closed (issue 19), against a
 //! throwaway PostgreSQL: a dead node taken over once its lease has expired
 //! (not a lease later), a commit fenced off once its node was taken over, a
-//! retried batch meeting its own claim, and an acquirer reversal whose original
-//! another node forwarded found in the shared journal. Each test skips (printed)
-//! when PostgreSQL is not installed, unless `POSTGRES_REQUIRED=1`.
+//! retried batch meeting its own claim, an acquirer reversal whose original
+//! another node forwarded found in the shared journal (the store's lookup, and
+//! two nodes end to end), and a node whose lease lapsed closing its acquirers'
+//! connections until it renews. Each test skips (printed) when PostgreSQL is
+//! not installed, unless `POSTGRES_REQUIRED=1`.
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // a test fails by panicking
 
@@ -15,42 +17,20 @@ use std::time::Duration;
 
 use tokio::time::Instant;
 
+use journal_support::pg::{self, count, durable_within, now_ms, reader, PATIENCE};
 use journal_support::{forwarded_for, record};
 use switch::cluster::NodeIdentity;
-use switch::config::{Durability, JournalConfig, PostgresConfig, SecretKey};
+use switch::config::SecretKey;
 use switch::core::journal::{FinalState, JournalRecord};
-use switch::store::{OpenOptions, Recovered, Store};
+use switch::store::{Recovered, Store};
 use tests::postgres::ThrowawayPostgres;
-
-/// Any bounded wait in these tests.
-const PATIENCE: Duration = Duration::from_secs(30);
+use tests::{
+    accept, acquirer_and_issuer, answer, pan, purchase, start_switch_with, Peer, Received,
+};
+use tokio::net::TcpListener;
 
 /// The lease of these tests' nodes.
 const LEASE: Duration = Duration::from_millis(1000);
-
-fn now_ms() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap()
-        .as_millis() as i64
-}
-
-/// A strict journal on the database at `url`.
-fn config(url: &str) -> JournalConfig {
-    JournalConfig {
-        path: Default::default(),
-        postgres: Some(PostgresConfig {
-            url: url.into(),
-            password_env: "SWITCH_PG_TEST_PASSWORD_UNSET".into(),
-            connect_timeout: Duration::from_secs(2),
-        }),
-        durability: Durability::Strict,
-        pan_key: Some(SecretKey::new(vec![7; 32])),
-        group_commit_max: 1024,
-        group_commit_window: Duration::ZERO,
-        cutover_secs: 0,
-    }
-}
 
 fn node(name: &str, slot: u8) -> NodeIdentity {
     NodeIdentity {
@@ -61,17 +41,7 @@ fn node(name: &str, slot: u8) -> NodeIdentity {
 }
 
 fn open(url: &str, node: &NodeIdentity) -> (Store, Recovered) {
-    Store::open_with(
-        &config(url),
-        &OpenOptions {
-            now_ms: now_ms(),
-            remember: 100,
-            node: Some(node),
-            duplicate_window: Duration::from_secs(60),
-            ..OpenOptions::default()
-        },
-    )
-    .expect("store opens")
+    pg::open(url, Some(node))
 }
 
 /// A forwarded record (owing its reversal) of slot `slot`, number `n`.
@@ -90,25 +60,6 @@ fn forwarded(slot: u8, n: u64) -> JournalRecord {
     r.forwarded = Some(forwarded_for(switch_stan));
     r.switch_stan = Some(switch_stan);
     r
-}
-
-/// A connection of the test's own.
-async fn reader(url: &str) -> tokio_postgres::Client {
-    let (client, connection) = tokio_postgres::connect(url, tokio_postgres::NoTls)
-        .await
-        .expect("connect");
-    tokio::spawn(connection);
-    client
-}
-
-async fn count(client: &tokio_postgres::Client, sql: &str) -> i64 {
-    client.query_one(sql, &[]).await.expect(sql).get(0)
-}
-
-async fn durable_within(store: &Store, seq: u64) {
-    tokio::time::timeout(PATIENCE, store.durable(seq))
-        .await
-        .expect("durable in time");
 }
 
 /// How long `name`'s lease runs on (negative: expired that long ago), on the
@@ -259,4 +210,189 @@ async fn a_batch_committed_twice_meets_its_own_claim_and_is_not_refused() {
     assert!(other.refused(seq));
     store.close();
     other.close();
+}
+
+#[tokio::test]
+async fn the_original_another_node_forwarded_is_found_in_the_shared_journal() {
+    let Some(pg) = ThrowawayPostgres::start() else {
+        return;
+    };
+    let url = pg.new_database("gaps_original");
+    let (a, _) = open(&url, &node("node-a", 1));
+    let (b, _) = open(&url, &node("node-b", 2));
+    // Node A forwarded the acquirer's STAN 000031 (field 7 1125101010) under
+    // its switch STAN 31, and the issuer approved it.
+    let seq = a.journal(forwarded(1, 31), now_ms());
+    durable_within(&a, seq).await;
+    let mut approved = forwarded(1, 31);
+    approved.state = FinalState::Approved;
+    approved.forwarded = None;
+    let seq = a.journal(approved, now_ms());
+    durable_within(&a, seq).await;
+    let key = |stan: u32, transmission: &str| switch::core::recent::AcquirerKey {
+        acquirer: "940800".into(),
+        stan,
+        transmission: transmission.into(),
+    };
+    let started = Instant::now();
+    // Field 90's keys first; the reversal's own keys name nothing.
+    let found = b
+        .find_forwarded(&[key(31, "1125101010"), key(32, "1125101111")])
+        .await
+        .unwrap()
+        .expect("found on node B");
+    assert!(started.elapsed() < Duration::from_millis(500));
+    assert_eq!(
+        (
+            found.issuer.as_str(),
+            found.switch_stan,
+            found.stan.as_str(),
+            found.mti.as_str()
+        ),
+        ("940810", 31, "000031", "0200")
+    );
+    // Keys that name nothing: nothing (handled as an unknown original).
+    assert!(b
+        .find_forwarded(&[key(33, "1125101010")])
+        .await
+        .unwrap()
+        .is_none());
+    a.close();
+    b.close();
+}
+
+/// Node `slot` of a cluster on `url`: acquirer 940810 listening, issuer 940800
+/// dialled at `issuer` (the test plays it), strict journal on PostgreSQL.
+async fn start_node(
+    url: &str,
+    issuer: std::net::SocketAddr,
+    slot: u8,
+) -> switch::net::RunningSwitch {
+    let text = format!(
+        "{}\n[journal]\nurl = \"{url}\"\ndurability = \"strict\"\n\
+         pan_key = {{ env = \"CLUSTER_GAPS_UNSET_VARIABLE\" }}\n\n\
+         [cluster]\nnode = \"node-{slot}\"\nslot = {slot}\nlease_ms = {}\n",
+        acquirer_and_issuer(issuer, 5000, "read_timeout_ms = 1000"),
+        LEASE.as_millis()
+    );
+    start_switch_with(&text, |options| {
+        options.config.journal.as_mut().unwrap().pan_key = Some(SecretKey::new(vec![7; 32]));
+    })
+    .await
+}
+
+/// The issuer's side of a node's link: accepted, signed on.
+async fn signed_on_issuer(listener: &TcpListener) -> Peer {
+    let mut issuer = accept(listener, PATIENCE).await;
+    let signon = issuer.recv(PATIENCE).await.expect("sign-on");
+    assert_eq!(signon.mti().as_str(), "0800");
+    issuer.send(&answer(&signon, "00")).await;
+    issuer
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_reversal_sent_to_another_node_reaches_the_issuer_with_its_own_keys() {
+    let Some(pg) = ThrowawayPostgres::start() else {
+        return;
+    };
+    let url = pg.new_database("gaps_reversal");
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let issuer_addr = listener.local_addr().unwrap();
+    let node_a = start_node(&url, issuer_addr, 1).await;
+    let mut issuer_of_a = signed_on_issuer(&listener).await;
+    let node_b = start_node(&url, issuer_addr, 2).await;
+    let mut issuer_of_b = signed_on_issuer(&listener).await;
+    // Node A forwards and the issuer approves.
+    let mut acquirer = Peer::connect(node_a.listening["morning-star"]).await;
+    let original = purchase(&pan("9408010000001"), "940810", 4711, 150_000);
+    acquirer.send(&original).await;
+    let forwarded = issuer_of_a.recv(PATIENCE).await.expect("forwarded");
+    let switch_stan = forwarded.stan().unwrap();
+    assert_ne!(switch_stan, 4711);
+    issuer_of_a.send(&answer(&forwarded, "00")).await;
+    let approved = acquirer.recv(PATIENCE).await.expect("answered");
+    assert_eq!(approved.text(39).unwrap(), "00");
+    // The acquirer moves to node B (A died, or its link dropped) and reverses.
+    let mut acquirer = Peer::connect(node_b.listening["morning-star"]).await;
+    let mut reversal = original.clone();
+    reversal.set_mti(codecs::Mti::REVERSAL_REQUEST);
+    reversal.set(7, "1125103100");
+    reversal.set_stan(4712);
+    reversal.set(
+        90,
+        &format!("0200004711{}{:0>11}{:0>11}", "1125103000", "940810", ""),
+    );
+    acquirer.send(&reversal).await;
+    let to_issuer = issuer_of_b
+        .recv(PATIENCE)
+        .await
+        .expect("reversal forwarded");
+    assert_eq!(to_issuer.mti().as_str(), "0400");
+    let f90 = to_issuer.text(90).unwrap();
+    assert_eq!(
+        &f90[..20],
+        format!("0200{switch_stan:06}1125103000"),
+        "field 90 in the issuer's terms: node A's STAN"
+    );
+    issuer_of_b.send(&answer(&to_issuer, "00")).await;
+    let acked = acquirer.recv(PATIENCE).await.expect("reversal answered");
+    assert_eq!(acked.text(39).unwrap(), "00");
+    node_b.shutdown().await;
+    node_a.shutdown().await;
+}
+
+/// An echo from an acquirer host (0800, field 70 = 301).
+fn echo(stan: u32) -> codecs::Message {
+    let mut m = codecs::Message::new(codecs::Mti::NETWORK_REQUEST);
+    m.set(7, "1125103000");
+    m.set_stan(stan);
+    m.set(70, "301");
+    m
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_node_whose_lease_lapsed_closes_its_acquirers_and_takes_them_back_once_renewed() {
+    let Some(mut pg) = ThrowawayPostgres::start() else {
+        return;
+    };
+    let url = pg.new_database("gaps_gate");
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let node = start_node(&url, listener.local_addr().unwrap(), 1).await;
+    let _issuer = signed_on_issuer(&listener).await;
+    let address = node.listening["morning-star"];
+    let mut acquirer = Peer::connect(address).await;
+    acquirer.send(&echo(1)).await;
+    assert!(acquirer.recv(PATIENCE).await.is_some(), "served");
+    // The database goes away: renewals fail; past a lease (+ a renewal's
+    // timeout) the node closes the acquirer's connection.
+    let stopped = Instant::now();
+    pg.stop();
+    assert!(
+        acquirer.closed_within(LEASE * 3).await,
+        "the acquirer's connection stayed open"
+    );
+    let lapsed_after = stopped.elapsed();
+    // New connections are closed at once while it lasts.
+    let mut refused = Peer::connect(address).await;
+    assert!(refused.closed_within(Duration::from_secs(1)).await);
+    // The database is back: the node renews and serves acquirers again.
+    pg.restart();
+    let deadline = Instant::now() + PATIENCE;
+    loop {
+        let mut again = Peer::connect(address).await;
+        again.send(&echo(2)).await;
+        // Closed at once while still lapsed; answered once renewed.
+        if let Received::Message(..) = again.next_frame(Duration::from_millis(500)).await {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "acquirers still refused after the database came back"
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    eprintln!(
+        "acquirer connections closed {lapsed_after:?} after the database stopped (lease {LEASE:?})"
+    );
+    node.shutdown().await;
 }

@@ -38,10 +38,15 @@ pub enum LeaseEnd {
     Lost,
 }
 
+/// Told when this node's lease lapses (true) and when a renewal brings it back
+/// (false); the runtime closes and reopens its acquirer connections.
+pub type LapseHook = Box<dyn Fn(bool) + Send + Sync>;
+
 /// Runs a node's lease against `membership`.
 pub struct LeaseLoop {
     membership: Arc<dyn Membership>,
     node: NodeIdentity,
+    on_lapse: Option<LapseHook>,
 }
 
 /// Renewals in a row (as lease time) before this node may take over others.
@@ -50,7 +55,17 @@ const LEASES_BEFORE_TAKE_OVER: u32 = 2;
 impl LeaseLoop {
     /// The loop of node `node`.
     pub fn new(membership: Arc<dyn Membership>, node: NodeIdentity) -> LeaseLoop {
-        LeaseLoop { membership, node }
+        LeaseLoop {
+            membership,
+            node,
+            on_lapse: None,
+        }
+    }
+
+    /// Call `hook` when the lease lapses and when it is renewed again.
+    pub fn on_lapse(mut self, hook: LapseHook) -> LeaseLoop {
+        self.on_lapse = Some(hook);
+        self
     }
 
     /// Renew, pause, take over, until `stop` turns true or the lease is lost.
@@ -140,9 +155,12 @@ impl LeaseLoop {
     }
 
     /// This node's view of its lease ended (`lapsed`), or a renewal brought it
-    /// back: store-and-forward delivery paused or resumed.
+    /// back: store-and-forward delivery paused or resumed, and the hook told.
     fn lapsed(&self, core: &Core, lapsed: bool) {
         core.set_saf_paused(lapsed);
+        if let Some(hook) = &self.on_lapse {
+            hook(lapsed);
+        }
         metrics::gauge!("switch_cluster_lease_ok").set(if lapsed { 0.0 } else { 1.0 });
         if lapsed {
             tracing::error!(node = %self.node.name, "cluster lease lapsed: store-and-forward delivery paused");

@@ -563,32 +563,38 @@ pub(crate) struct OriginalTarget {
     pub(crate) stand_in: bool,
 }
 
+/// The keys a reversal or advice names its original by, in the acquirer's
+/// terms, in the order they are tried: field 90's (the original's STAN and
+/// transmission time), then its own fields 11 and 7 (a repeat of the original's).
+pub(crate) fn keys_naming_original(msg: &Message, acquirer: &str) -> [Option<AcquirerKey>; 2] {
+    let key_from_90 = msg.get(90).and_then(|f| {
+        let v = f.bytes();
+        if v.len() != 42 {
+            return None;
+        }
+        let stan = std::str::from_utf8(&v[4..10]).ok()?.parse().ok()?;
+        Some(AcquirerKey {
+            acquirer: acquirer.to_string(),
+            stan,
+            transmission: std::str::from_utf8(&v[10..20]).ok()?.to_string(),
+        })
+    });
+    let key_from_fields = msg.stan().zip(msg.text(7)).map(|(stan, f7)| AcquirerKey {
+        acquirer: acquirer.to_string(),
+        stan,
+        transmission: f7.into_owned(),
+    });
+    [key_from_90, key_from_fields]
+}
+
 impl Core {
     /// Find the original of a reversal/advice: by field 90, else by its own keys,
     /// else (unknown original) the card's issuer by BIN.
     pub(crate) fn original_of(&self, msg: &Message, acquirer: &str) -> Option<OriginalTarget> {
-        let key_from_90 = msg.get(90).and_then(|f| {
-            let v = f.bytes();
-            if v.len() != 42 {
-                return None;
-            }
-            let stan = std::str::from_utf8(&v[4..10]).ok()?.parse().ok()?;
-            Some(AcquirerKey {
-                acquirer: acquirer.to_string(),
-                stan,
-                transmission: std::str::from_utf8(&v[10..20]).ok()?.to_string(),
-            })
-        });
-        let key_from_fields = || {
-            Some(AcquirerKey {
-                acquirer: acquirer.to_string(),
-                stan: msg.stan()?,
-                transmission: msg.text(7)?.into_owned(),
-            })
-        };
-        let found = key_from_90
-            .and_then(|k| self.recent.get(&k).map(|f| (k, f)))
-            .or_else(|| key_from_fields().and_then(|k| self.recent.get(&k).map(|f| (k, f))));
+        let found = keys_naming_original(msg, acquirer)
+            .into_iter()
+            .flatten()
+            .find_map(|k| self.recent.get(&k).map(|f| (k, f)));
         if let Some((k, f)) = found {
             // A reversal: should the original still be in flight, its timeout
             // must not approve it in stand-in.

@@ -32,7 +32,16 @@ pub(crate) fn start_lease(shared: &Arc<Shared>) -> Option<LeaseTask> {
         );
         return None;
     };
-    let lease = Arc::new(LeaseLoop::new(membership, cluster.identity()));
+    // Weak: the loop lives in a task the switch owns; it must not keep the
+    // switch's state alive past a stop.
+    let gate = Arc::downgrade(shared);
+    let lease = Arc::new(
+        LeaseLoop::new(membership, cluster.identity()).on_lapse(Box::new(move |lapsed| {
+            if let Some(shared) = gate.upgrade() {
+                super::lease_gate::set_lapsed(&shared, lapsed);
+            }
+        })),
+    );
     // Its own stop signal: the loop renews through the drain, which the
     // switch's stop signal begins.
     let (stop, stopped) = watch::channel(false);

@@ -23,6 +23,7 @@ use tokio_util::codec::{FramedRead, FramedWrite};
 
 use super::event_budget::may_log;
 use super::first_frame::Prefix;
+use super::original_lookup::remember_unknown_original;
 use super::read_batch::gather_ready;
 use super::runtime::{reads_while_draining, LinkHandle, Shared};
 use super::stream::LinkStream;
@@ -234,6 +235,12 @@ async fn on_frame(
         Ok(msg) => {
             let verdict = verdict(shared, config, binding, &body, &msg, expected);
             let authentic = matches!(verdict, Verdict::Ok);
+            let mut now = now;
+            if let Some(store) = shared.store.as_deref().filter(|_| authentic) {
+                if remember_unknown_original(&shared.core, store, id, &msg).await {
+                    now = shared.now();
+                }
+            }
             let actions = shared.core.on_message_with(now, id, msg, verdict);
             shared.execute(actions).await;
             if !authentic {

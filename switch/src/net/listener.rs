@@ -113,6 +113,13 @@ async fn accept(
             _ = stop.changed() => return None,
         };
         match accepted {
+            Ok((socket, peer)) if super::lease_gate::refuses(shared, link) => {
+                // Closed at once: the acquirer host tries its next address.
+                drop(socket);
+                if let Some(suppressed) = may_log(&link.name, "lease lapsed") {
+                    tracing::warn!(link = %link.name, %peer, suppressed, "connection refused: this node's cluster lease lapsed");
+                }
+            }
             Ok(pair) => return Some(pair),
             Err(e) => {
                 errors.increment(1);
@@ -169,9 +176,9 @@ impl Listening {
 
 /// Whether a socket that proved itself may still be served: not once the switch
 /// stops (its drain has closed the links it knows of, and would not know of this
-/// one).
-fn still_serving(shared: &Shared) -> bool {
-    !*shared.stop.borrow()
+/// one), nor on an acquirer link while a cluster node's lease is lapsed.
+fn still_serving(shared: &Shared, link: &LinkConfig) -> bool {
+    !*shared.stop.borrow() && !super::lease_gate::refuses(shared, link)
 }
 
 async fn plain_loop(shared: Arc<Shared>, link: Arc<LinkConfig>, listener: TcpListener) {
@@ -212,7 +219,7 @@ async fn plain_loop(shared: Arc<Shared>, link: Arc<LinkConfig>, listener: TcpLis
                     }
                 }
             };
-            if !still_serving(&shared) {
+            if !still_serving(&shared, &link) {
                 return;
             }
             let Some(permit) = connection_slot(&listening, &link, peer) else {
@@ -262,7 +269,7 @@ async fn tls_loop(
                 None => {} // evicted (counted by the set)
                 Some(Err(refused)) => refused.report(&link.name, Some(peer)),
                 Some(Ok((stream, binding))) => {
-                    if !still_serving(&shared) {
+                    if !still_serving(&shared, &link) {
                         return;
                     }
                     let Some(permit) = connection_slot(&listening, &link, peer) else {

@@ -87,6 +87,8 @@ pub(crate) struct Shared {
     pub(crate) saf_durable: mpsc::UnboundedSender<Vec<u64>>,
     /// Set when a drain begins: acquirer links stop reading new requests.
     pub(crate) draining: AtomicBool,
+    /// A cluster node's lease lapsed: acquirers are refused (see `super::lease_gate`).
+    pub(crate) lease_lapsed: AtomicBool,
     /// Tells listeners and dialers to stop.
     pub(crate) stop: watch::Sender<bool>,
     /// Time the switch adds per hop (decode, decide, encode, queue).
@@ -632,6 +634,7 @@ impl RunningSwitch {
             store,
             saf_durable,
             draining: AtomicBool::new(false),
+            lease_lapsed: AtomicBool::new(false),
             stop,
             added_latency,
             security,

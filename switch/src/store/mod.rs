@@ -117,6 +117,8 @@ pub struct Store {
     membership: Option<Arc<dyn crate::cluster::Membership>>,
     /// What a commit fenced off does (PostgreSQL).
     fence: Option<Arc<pg::fence::Fence>>,
+    /// Originals other nodes forwarded (PostgreSQL in cluster mode).
+    original_lookup: Option<pg::lookup::OriginalLookup>,
     /// SQLite (the vault and its tokens live in the file at `path`).
     sqlite: bool,
 }
@@ -446,6 +448,7 @@ impl Store {
             refusals: w.refusals,
             membership: None,
             fence: None,
+            original_lookup: None,
             sqlite: config.postgres.is_none(),
         }
     }
@@ -567,6 +570,20 @@ impl Store {
     pub fn set_fenced(&self, hook: Box<dyn Fn(&str) + Send + Sync>) {
         if let Some(fence) = &self.fence {
             fence.set_hook(hook);
+        }
+    }
+
+    /// The most recent forwarded transaction (any node's) with the first of
+    /// `keys` that names one, from the shared journal (PostgreSQL in cluster
+    /// mode; None otherwise): the original of a reversal or advice another node
+    /// forwarded. The caller bounds the wait.
+    pub async fn find_forwarded(
+        &self,
+        keys: &[crate::core::recent::AcquirerKey],
+    ) -> Result<Option<ForwardedRow>, String> {
+        match &self.original_lookup {
+            Some(lookup) => lookup.find(keys).await,
+            None => Ok(None),
         }
     }
 

@@ -12,6 +12,8 @@ use rust_decimal::Decimal;
 use switch::config::{Durability, JournalConfig, SecretKey};
 use switch::core::journal::{FinalState, JournalRecord};
 
+pub mod pg;
+
 /// A strict journal at `path` committing at once, with a fixed PAN key.
 #[allow(dead_code)] // not every test file that shares this module opens one
 pub fn config(path: PathBuf) -> JournalConfig {

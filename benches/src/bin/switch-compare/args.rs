@@ -42,8 +42,9 @@ pub struct Cli {
     journal: Option<Journal>,
     /// Compare the switch with itself instead of with the relay: plain TCP vs
     /// --transport, no journal vs relaxed vs strict, card vs token (QR)
-    /// payments, or forwarding vs stand-in for a down issuer (closed64 and
-    /// rate10k).
+    /// payments, forwarding vs stand-in for a down issuer, or the strict
+    /// journal on SQLite vs PostgreSQL vs two nodes on PostgreSQL (closed64
+    /// and rate10k).
     #[arg(long, value_enum)]
     compare: Option<Compare>,
     /// What `--compare transport` puts the secured switch's links on (default tls+mac).
@@ -103,6 +104,9 @@ pub enum Compare {
     /// Forwarding to an issuer that answers vs stand-in for it while it is
     /// down, alternated.
     StandIn,
+    /// The strict journal on SQLite, on PostgreSQL, and two nodes on one
+    /// PostgreSQL database (a throwaway server), rotated.
+    Store,
 }
 
 /// The secured transport of `--compare transport`.
@@ -216,6 +220,14 @@ impl Cli {
                     // a key-encryption key the benchmark does not provide.
                     return Err("--compare channel runs without a journal (--journal none)".into());
                 }
+                if compare == Compare::Store && self.journal.is_some() {
+                    return Err(
+                        "--compare store runs the strict journal: leave --journal out".into(),
+                    );
+                }
+                if compare == Compare::Store && self.middle == Placement::InProcess {
+                    return Err("--compare store runs every node in a process of its own".into());
+                }
                 if compare != Compare::Transport && self.transport.is_some() {
                     return Err("--transport needs --compare transport".into());
                 }
@@ -255,6 +267,7 @@ impl Cli {
                 // Stand-in is measured as it runs in production: journaled,
                 // its advices in the durable store-and-forward queue.
                 Some(Compare::StandIn) => Journal::Relaxed,
+                Some(Compare::Store) => Journal::Strict,
                 _ => Journal::None,
             }) {
                 Journal::None => "none",
@@ -362,6 +375,13 @@ mod tests {
             "none"
         );
         assert!(parse("--compare stand-in --transport tls").is_err());
+        let o = parse("--compare store").unwrap();
+        assert_eq!(o.compare, Some(Compare::Store));
+        assert_eq!(o.modes, vec![Mode::Closed64, Mode::Rate10k]);
+        assert_eq!(o.journal, "strict");
+        assert!(parse("--compare store --journal strict").is_err());
+        assert!(parse("--compare store --middle in-process").is_err());
+        assert!(parse("--compare store --fsyncs 10").is_err());
         assert!(parse("--transport mac").is_err());
         assert!(parse("--fsyncs 10").is_err());
         assert_eq!(

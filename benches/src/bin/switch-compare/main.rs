@@ -10,7 +10,7 @@
 //! measures the forwarding path alone.
 //!
 //! `--compare` replaces relay vs switch by the switch against itself, set up two or
-//! three ways (transport, journal, channel, stand-in), in `closed64` and `rate10k` (the default modes then; not `memory`),
+//! three ways (transport, journal, channel, stand-in, store), in `closed64` and `rate10k` (the default modes then; not `memory`),
 //! each repetition running every setup once, the order rotated from one
 //! repetition to the next (see [Comparing the switch with
 //! itself](#comparing-the-switch-with-itself)).
@@ -176,6 +176,40 @@
 //! stand-in setup reached the issuer or answered anything but from stand-in, or
 //! the normal one stood in. Target (issue 18): `tps_ratio` at least 0.9 in
 //! `closed64`; `rate10k` reports the p99 ratio without a target.
+//!
+//! **`--compare store`** (issue 19): the strict journal on SQLite against the
+//! same on PostgreSQL, and two nodes sharing one PostgreSQL database (see
+//! [`store`]). Three setups, rotated: `sqlite` (one node, a fresh SQLite file
+//! per run, as `--compare journal`'s strict), `pg` (one node, `[journal] url`
+//! on a fresh database per run) and `pg2` (two nodes, `[cluster]` node-1/slot 1
+//! and node-2/slot 2, on one fresh database, both dialing the same issuer
+//! simulator). The PostgreSQL server is a throwaway one the benchmark starts
+//! once per process from Debian's package (`simulators::demo::postgres`, the
+//! logic of `scripts/postgres.sh`: `initdb` in a temporary folder, 127.0.0.1 on
+//! a free port, its defaults: `synchronous_commit` and `fsync` on) and stops at
+//! the end. Every node runs in a child process (`--serve-switch`); the
+//! acquirer's connections reach the nodes through a frame relay in this
+//! process that hands them to the nodes in turn (half to each in `pg2`), in
+//! front of every setup so that all three pay the same hop; `pg2`'s TPS is
+//! therefore the two nodes' together, as the acquirer saw it. One line per
+//! mode: `sqlite_tps`, `pg_tps`, `pg2_tps`, `pg_tps_ratio` (pg / sqlite),
+//! `pg2_tps_ratio` (pg2 / pg), p50s, p99s and their ratios (the same pairs),
+//! spreads (`*_min`/`*_max`: the ratios' over each repetition's pair), the
+//! time each switch added per hop (with two nodes, the larger), issuer shares,
+//! codes, and CPU time per answered transaction: `*_switch_cpu_us_per_txn` the
+//! nodes' processes' user + system time together (SQLite's work is inside
+//! them), `*_db_cpu_us_per_txn` the PostgreSQL server's processes' (the
+//! postmaster and every process it started, reaped ones included, from
+//! `/proc`; not included in the former), `*_switch_and_db_cpu_us_per_txn`
+//! both, each with its spread; `pg_switch_cpu_ratio` (over sqlite's) and
+//! `pg2_switch_cpu_ratio` (over pg's); the server's version and settings
+//! (`postgres`). A setup that could not run (PostgreSQL missing, or its server
+//! or a node failing) is reported as `{label}_error` with its figures null,
+//! not zero, is not tried again in later repetitions, and makes the run
+//! unclean (the exit status says so); the SQLite setup still runs. Targets
+//! (issue 19): `pg_tps_ratio` at least 0.5 and `pg2_tps_ratio` at least 1.0
+//! in `closed64` (`pg_met`, `pg2_met`, `met` both); `rate10k` reports without
+//! a target.
 
 // The relay vs switch line is one `json!` literal of some 50 keys.
 #![recursion_limit = "256"]
@@ -191,6 +225,7 @@ mod runs;
 mod serve;
 mod setup;
 mod stand_in;
+mod store;
 mod variants;
 
 use std::process::ExitCode;
@@ -213,6 +248,8 @@ async fn run(o: &Options) -> Result<bool, String> {
         Some(Compare::Transport) if o.transport.tls() => Some(Certs::generate()?),
         _ => None,
     };
+    // Once per process: a fresh database per run on it.
+    let pg = (o.compare == Some(Compare::Store)).then(store::start_server);
     let mut clean = true;
     for &mode in &o.modes {
         let (line, ok) = match (o.compare, mode) {
@@ -224,6 +261,10 @@ async fn run(o: &Options) -> Result<bool, String> {
             (Some(Compare::Journal), _) => variants::compare_journal(mode, o, &table).await?,
             (Some(Compare::Channel), _) => variants::compare_channel(mode, o, &table).await?,
             (Some(Compare::StandIn), _) => variants::compare_stand_in(mode, o, &table).await?,
+            (Some(Compare::Store), _) => {
+                let pg = pg.as_ref().ok_or("the PostgreSQL server was not set up")?;
+                store::compare_store(mode, o, &table, pg).await?
+            }
         };
         println!("{line}");
         clean &= ok;

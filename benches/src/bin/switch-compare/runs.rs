@@ -76,8 +76,11 @@ pub struct SwitchRun {
     pub issuer_answered: u64,
     pub enrolment: Option<EnrolSummary>,
     /// With the switch in a child process: its own CPU per answered
-    /// transaction, µs.
+    /// transaction, µs (with several nodes, theirs together).
     pub switch_cpu_us_per_txn: Option<f64>,
+    /// On PostgreSQL (`--compare store`): the server's processes' CPU per
+    /// answered transaction, µs.
+    pub db_cpu_us_per_txn: Option<f64>,
     /// The switch's issuer links and stand-in decisions at the end of the load.
     pub stand_in: Option<StandInCount>,
 }
@@ -289,6 +292,7 @@ pub async fn run_switch(
         issuer_answered: totals.approved_total().count + totals.declined_total(),
         enrolment,
         switch_cpu_us_per_txn: None,
+        db_cpu_us_per_txn: None,
         stand_in: Some(stand_in),
     })
 }
@@ -371,6 +375,7 @@ pub async fn run_in_child_on_rules(
         issuer_answered: totals.approved_total().count + totals.declined_total(),
         enrolment,
         switch_cpu_us_per_txn: Some(switch_cpu),
+        db_cpu_us_per_txn: None,
         stand_in,
     })
 }

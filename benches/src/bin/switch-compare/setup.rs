@@ -17,6 +17,7 @@ use switch::tls::generate::{generate, CertPlan};
 use crate::args::{Mode, Options};
 use crate::channel::CHANNEL_MIX;
 use crate::stand_in::STAND_IN_MIX;
+use crate::store::StoreSetup;
 /// How the switch of one run is set up: its links' transport, its journal and
 /// vault, what the acquirer pays with and whether the issuer is up.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -35,6 +36,9 @@ pub struct SwitchSetup {
     /// The issuer host taken down once the switch has signed on, before the
     /// load: the switch stands in for it.
     pub issuer_down: bool,
+    /// `--compare store`: the strict journal's database and the nodes, each
+    /// switch in a process of its own (None: the other compares' way).
+    pub store: Option<StoreSetup>,
 }
 
 /// What the acquirer sends through the switch.
@@ -75,6 +79,7 @@ impl SwitchSetup {
             payments: Payments::DefaultMix,
             kek: false,
             issuer_down: false,
+            store: None,
         }
     }
 }

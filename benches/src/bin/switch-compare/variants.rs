@@ -16,6 +16,7 @@ use crate::fsync::fsync_latency;
 use crate::runs::{run_in_child_on_rules, run_switch, SwitchRun};
 use crate::setup::{load_of, Certs, Payments, SwitchSetup};
 use crate::stand_in::{stand_in_rules, StandInCount, STAND_IN_MIX};
+use crate::store::{run_nodes, PgServer};
 
 /// `--compare transport` (issue 7): TLS+MAC TPS at least 0.7 × plain TCP in `closed64`.
 const TARGET_SECURED_TPS_RATIO: f64 = 0.7;
@@ -31,40 +32,88 @@ const TARGET_STAND_IN_TPS_RATIO: f64 = 0.9;
 
 /// One of the switch setups a `--compare` run rotates through.
 #[derive(Clone, Copy, Debug)]
-struct Variant {
+pub struct Variant {
     /// Prefix of its figures in the JSON line (`plain`, `secured`; `none`, ...).
-    label: &'static str,
-    setup: SwitchSetup,
+    pub label: &'static str,
+    pub setup: SwitchSetup,
+    /// The variant its ratios are over (0, the first, but in `--compare
+    /// store`, where two nodes are compared with one).
+    pub against: usize,
+}
+
+impl Variant {
+    /// A variant compared with the first.
+    pub fn new(label: &'static str, setup: SwitchSetup) -> Variant {
+        Variant {
+            label,
+            setup,
+            against: 0,
+        }
+    }
 }
 
 /// One run of a variant.
-struct VariantRun {
-    rep: usize,
-    variant: usize,
-    run: SwitchRun,
+pub struct VariantRun {
+    pub rep: usize,
+    pub variant: usize,
+    pub run: SwitchRun,
+}
+
+/// The runs of a rotation, and per variant why it could not run (a variant on
+/// PostgreSQL whose server is missing or failed is left out of the
+/// repetitions after its first failure; any other failure ends the rotation).
+pub struct Rotation {
+    pub runs: Vec<VariantRun>,
+    pub failed: Vec<Option<String>>,
 }
 
 /// Every variant once per repetition, the order rotated from one repetition to
-/// the next (with two: alternated), so that none always runs first.
-async fn rotate_variants(
+/// the next (with two: alternated), so that none always runs first. `pg`: the
+/// server of `--compare store` (or why there is none).
+pub async fn rotate_variants(
     mode: Mode,
     variants: &[Variant],
     o: &Options,
     table: &routing_rules::RoutingTable,
     certs: Option<&Certs>,
     rules: Option<&Path>,
-) -> Result<Vec<VariantRun>, String> {
+    pg: Option<&PgServer>,
+) -> Result<Rotation, String> {
     let load = load_of(mode, o);
     let mut runs = Vec::new();
+    let mut failed: Vec<Option<String>> = vec![None; variants.len()];
     for rep in 0..o.reps {
         for k in 0..variants.len() {
             let variant = (k + rep) % variants.len();
             let v = &variants[variant];
+            if failed[variant].is_some() {
+                continue;
+            }
+            // `--compare store` runs its nodes in processes of their own;
             // `--compare channel` and `stand-in` (those with rules of their
             // own) honour `--middle`; the other compares always run in this
             // process.
-            let run = match (rules, o.middle) {
-                (Some(rules), Placement::Process) => {
+            let run = match (v.setup.store, rules, o.middle) {
+                (Some(store), _, _) => {
+                    match run_nodes(&v.setup, store, pg, load, o, table).await {
+                        Ok(run) => run,
+                        // A PostgreSQL setup's failure is its own (the
+                        // server is outside this program): said, and the
+                        // other setups go on.
+                        Err(e) if store.on_postgres() => {
+                            eprintln!(
+                                "switch-compare: {} rep {} {}: FAILED: {e}",
+                                mode.name(),
+                                rep + 1,
+                                v.label
+                            );
+                            failed[variant] = Some(e);
+                            continue;
+                        }
+                        Err(e) => return Err(e),
+                    }
+                }
+                (None, Some(rules), Placement::Process) => {
                     run_in_child_on_rules(&v.setup, load, o, table, rules).await?
                 }
                 _ => run_switch(&v.setup, load, o, table, certs, rules).await?,
@@ -72,7 +121,7 @@ async fn rotate_variants(
             let f = &run.figures;
             eprintln!(
                 "switch-compare: {} rep {} {:<8} {:>9.1} TPS  p50 {:>6} µs  p99 {:>6} µs  \
-                 cpu {:.2} + others {:.2}{}  (switch added p50 {} µs p99 {} µs per hop){}",
+                 cpu {:.2} + others {:.2}{}  (switch added p50 {} µs p99 {} µs per hop){}{}",
                 mode.name(),
                 rep + 1,
                 v.label,
@@ -88,6 +137,9 @@ async fn rotate_variants(
                 run.added.1,
                 run.switch_cpu_us_per_txn
                     .map(|c| format!("  switch process {c:.1} µs/txn"))
+                    .unwrap_or_default(),
+                run.db_cpu_us_per_txn
+                    .map(|c| format!(" + database {c:.1} µs/txn"))
                     .unwrap_or_default(),
             );
             if let Some(c) = run.stand_in.filter(|c| c.decisions() > 0) {
@@ -105,15 +157,15 @@ async fn rotate_variants(
             runs.push(VariantRun { rep, variant, run });
         }
     }
-    Ok(runs)
+    Ok(Rotation { runs, failed })
 }
 
 /// The figures of a rotation, variant by variant (`{label}_tps`, ...), with the
-/// ratios of each variant to the first (`{label}_tps_ratio`, or `tps_ratio` when
-/// there are two variants): medians over the repetitions, then the spreads (the
-/// ratios' over each repetition's pair). Returns the fields and whether every run
-/// was clean.
-fn variant_fields(variants: &[Variant], runs: &[VariantRun]) -> (Map<String, Value>, bool) {
+/// ratios of each variant to the first, or the one it is `against`
+/// (`{label}_tps_ratio`, or `tps_ratio` when there are two variants): medians
+/// over the repetitions, then the spreads (the ratios' over each repetition's
+/// pair). Returns the fields and whether every run was clean.
+pub fn variant_fields(variants: &[Variant], runs: &[VariantRun]) -> (Map<String, Value>, bool) {
     let of = |i: usize, f: &dyn Fn(&SwitchRun) -> f64| {
         let v: Vec<f64> = runs
             .iter()
@@ -122,12 +174,12 @@ fn variant_fields(variants: &[Variant], runs: &[VariantRun]) -> (Map<String, Val
             .collect();
         stats(&v)
     };
-    // Per repetition, variant `i`'s figure over the first variant's.
+    // Per repetition, variant `i`'s figure over the one it is against.
     let pairs = |i: usize, f: &dyn Fn(&SwitchRun) -> f64| {
         let v: Vec<f64> = (0..runs.iter().map(|r| r.rep + 1).max().unwrap_or(0))
             .filter_map(|rep| {
                 let find = |v: usize| runs.iter().find(|r| r.rep == rep && r.variant == v);
-                Some(f(&find(i)?.run) / f(&find(0)?.run))
+                Some(f(&find(i)?.run) / f(&find(variants[i].against)?.run))
             })
             .collect();
         stats(&v)
@@ -149,10 +201,11 @@ fn variant_fields(variants: &[Variant], runs: &[VariantRun]) -> (Map<String, Val
     for (i, v) in variants.iter().enumerate() {
         put(format!("{}_tps", v.label), json!(round(of(i, &tps).0, 1)));
     }
-    for i in 1..variants.len() {
+    for (i, v) in variants.iter().enumerate().skip(1) {
+        let base = v.against;
         put(
             ratio_key(i, "tps"),
-            json!(round(of(i, &tps).0 / of(0, &tps).0, 3)),
+            json!(round(of(i, &tps).0 / of(base, &tps).0, 3)),
         );
     }
     for (i, v) in variants.iter().enumerate() {
@@ -161,14 +214,15 @@ fn variant_fields(variants: &[Variant], runs: &[VariantRun]) -> (Map<String, Val
     for (i, v) in variants.iter().enumerate() {
         put(format!("{}_p99_us", v.label), json!(of(i, &p99).0));
     }
-    for i in 1..variants.len() {
+    for (i, v) in variants.iter().enumerate().skip(1) {
+        let base = v.against;
         put(
             ratio_key(i, "p50"),
-            json!(round(of(i, &p50).0 / of(0, &p50).0, 3)),
+            json!(round(of(i, &p50).0 / of(base, &p50).0, 3)),
         );
         put(
             ratio_key(i, "p99"),
-            json!(round(of(i, &p99).0 / of(0, &p99).0, 3)),
+            json!(round(of(i, &p99).0 / of(base, &p99).0, 3)),
         );
     }
     for i in 1..variants.len() {
@@ -282,7 +336,7 @@ fn variant_fields(variants: &[Variant], runs: &[VariantRun]) -> (Map<String, Val
 }
 
 /// `key`, `key_min` and `key_max`: a median and its spread, rounded to `digits`.
-fn put_spread(
+pub fn put_spread(
     m: &mut Map<String, Value>,
     key: &str,
     (median, lo, hi): (f64, f64, f64),
@@ -294,7 +348,7 @@ fn put_spread(
 }
 
 /// Every run of a rotation as JSON, with its variant's label.
-fn runs_json(variants: &[Variant], runs: &[VariantRun]) -> Value {
+pub fn runs_json(variants: &[Variant], runs: &[VariantRun]) -> Value {
     runs.iter()
         .map(|r| {
             let mut v = r.run.figures.to_json();
@@ -329,7 +383,7 @@ fn put_tps_target(m: &mut Map<String, Value>, mode: Mode, at_least: f64) {
 }
 
 /// The run's settings at the end of a line.
-fn settings(m: &mut Map<String, Value>, mode: Mode, o: &Options, load_before: Option<f64>) {
+pub fn settings(m: &mut Map<String, Value>, mode: Mode, o: &Options, load_before: Option<f64>) {
     m.insert("load_average_before".into(), json!(load_before));
     m.insert("load_average_after".into(), json!(load_average()));
     m.insert("connections".into(), json!(o.connections));
@@ -349,21 +403,20 @@ pub async fn compare_transport(
     certs: Option<&Certs>,
 ) -> Result<(Value, bool), String> {
     let variants = [
-        Variant {
-            label: "plain",
-            setup: SwitchSetup::plain(o.journal),
-        },
-        Variant {
-            label: "secured",
-            setup: SwitchSetup {
+        Variant::new("plain", SwitchSetup::plain(o.journal)),
+        Variant::new(
+            "secured",
+            SwitchSetup {
                 tls: o.transport.tls(),
                 mac: o.transport.mac(),
                 ..SwitchSetup::plain(o.journal)
             },
-        },
+        ),
     ];
     let load_before = load_average();
-    let runs = rotate_variants(mode, &variants, o, table, certs, None).await?;
+    let runs = rotate_variants(mode, &variants, o, table, certs, None, None)
+        .await?
+        .runs;
     let (fields, clean) = variant_fields(&variants, &runs);
     let mut m = Map::new();
     m.insert("mode".into(), json!(mode.name()));
@@ -385,10 +438,7 @@ pub async fn compare_journal(
     o: &Options,
     table: &routing_rules::RoutingTable,
 ) -> Result<(Value, bool), String> {
-    let variant = |journal: &'static str| Variant {
-        label: journal,
-        setup: SwitchSetup::plain(journal),
-    };
+    let variant = |journal: &'static str| Variant::new(journal, SwitchSetup::plain(journal));
     let variants = [variant("none"), variant("relaxed"), variant("strict")];
     let load_before = load_average();
     let dir = std::env::temp_dir();
@@ -406,7 +456,9 @@ pub async fn compare_journal(
         fsyncs.p99_us,
         fsyncs.max_us
     );
-    let runs = rotate_variants(mode, &variants, o, table, None, None).await?;
+    let runs = rotate_variants(mode, &variants, o, table, None, None, None)
+        .await?
+        .runs;
     let (fields, clean) = variant_fields(&variants, &runs);
     let mut m = Map::new();
     m.insert("mode".into(), json!(mode.name()));
@@ -457,12 +509,14 @@ pub async fn compare_channel(
     o: &Options,
     table: &routing_rules::RoutingTable,
 ) -> Result<(Value, bool), String> {
-    let variant = |label: &'static str, payments: Payments| Variant {
-        label,
-        setup: SwitchSetup {
-            payments,
-            ..SwitchSetup::plain("none")
-        },
+    let variant = |label: &'static str, payments: Payments| {
+        Variant::new(
+            label,
+            SwitchSetup {
+                payments,
+                ..SwitchSetup::plain("none")
+            },
+        )
     };
     let variants = [
         variant("card", Payments::CardPurchases),
@@ -470,7 +524,9 @@ pub async fn compare_channel(
     ];
     let rules = channel_rules()?;
     let load_before = load_average();
-    let runs = rotate_variants(mode, &variants, o, table, None, Some(&rules.path)).await?;
+    let runs = rotate_variants(mode, &variants, o, table, None, Some(&rules.path), None)
+        .await?
+        .runs;
     let (fields, clean) = variant_fields(&variants, &runs);
     let mut m = Map::new();
     m.insert("mode".into(), json!(mode.name()));
@@ -525,19 +581,23 @@ pub async fn compare_stand_in(
     o: &Options,
     table: &routing_rules::RoutingTable,
 ) -> Result<(Value, bool), String> {
-    let variant = |label: &'static str, issuer_down: bool| Variant {
-        label,
-        setup: SwitchSetup {
-            payments: Payments::PurchasesAndCash,
-            kek: true,
-            issuer_down,
-            ..SwitchSetup::plain(o.journal)
-        },
+    let variant = |label: &'static str, issuer_down: bool| {
+        Variant::new(
+            label,
+            SwitchSetup {
+                payments: Payments::PurchasesAndCash,
+                kek: true,
+                issuer_down,
+                ..SwitchSetup::plain(o.journal)
+            },
+        )
     };
     let variants = [variant("normal", false), variant("stand_in", true)];
     let rules = stand_in_rules()?;
     let load_before = load_average();
-    let runs = rotate_variants(mode, &variants, o, table, None, Some(&rules.path)).await?;
+    let runs = rotate_variants(mode, &variants, o, table, None, Some(&rules.path), None)
+        .await?
+        .runs;
     let (fields, mut clean) = variant_fields(&variants, &runs);
     let mut m = Map::new();
     m.insert("mode".into(), json!(mode.name()));

@@ -252,3 +252,26 @@ async fn delivery_pauses_when_the_lease_lapses_not_at_the_next_renewal() {
     );
     assert_eq!(stopped(stop, handle).await, LeaseEnd::Stopped);
 }
+
+#[tokio::test]
+async fn the_lapse_hook_is_told_when_the_lease_lapses_and_when_it_is_renewed() {
+    let fake = Arc::new(FakeMembership::default());
+    let core = core();
+    let told: Arc<Mutex<Vec<bool>>> = Arc::default();
+    let (stop, stop_rx) = watch::channel(false);
+    let sink = told.clone();
+    let lease = LeaseLoop::new(fake.clone(), identity())
+        .on_lapse(Box::new(move |lapsed| sink.lock().unwrap().push(lapsed)));
+    let handle = {
+        let core = core.clone();
+        tokio::spawn(async move { lease.run(&core, stop_rx).await })
+    };
+    until("a renewal", || fake.renewals.load(Ordering::SeqCst) > 0).await;
+    assert!(told.lock().unwrap().is_empty(), "nothing while it holds");
+    fake.down.store(true, Ordering::SeqCst);
+    until("the lapse", || !told.lock().unwrap().is_empty()).await;
+    fake.down.store(false, Ordering::SeqCst);
+    until("the renewal", || told.lock().unwrap().len() == 2).await;
+    assert_eq!(*told.lock().unwrap(), [true, false]);
+    assert_eq!(stopped(stop, handle).await, LeaseEnd::Stopped);
+}

@@ -252,3 +252,41 @@ fn while_paused_nothing_is_delivered_nor_expired() {
     let tick = h.core.on_tick(Millis(120_001));
     assert_eq!(reversals(&tick), 1, "{tick:?}");
 }
+
+#[test]
+fn a_reversal_whose_original_another_node_forwarded_reaches_the_issuer_in_its_terms() {
+    let h = node_of_slot(2);
+    let orig = purchase(60, "000000");
+    let rev = reversal_request(&orig, 60, 61);
+    // Unknown here: the driver is to look it up by field 90's keys, then its own.
+    let keys = h.core.unknown_original(ACQ, &rev).expect("a lookup is due");
+    let named: Vec<(u32, &str)> = keys
+        .iter()
+        .map(|k| (k.stan, k.transmission.as_str()))
+        .collect();
+    assert_eq!(named, [(60, "1125103000"), (61, "1125103100")]);
+    assert!(keys.iter().all(|k| k.acquirer == "940810"));
+    // Only an acquirer's reversal or advice, and only in a cluster.
+    assert!(h.core.unknown_original(ISS, &rev).is_none());
+    assert!(h.core.unknown_original(ACQ, &orig).is_none());
+    assert!(Harness::new().core.unknown_original(ACQ, &rev).is_none());
+    // Node 1 forwarded it under its STAN 12: found in the shared journal.
+    h.core
+        .remember_forwarded(&crate::core::recent::ForwardedRow {
+            acquirer: "940810".into(),
+            transmission: "1125103000".into(),
+            stan: "000060".into(),
+            issuer: "940800".into(),
+            mti: "0200".into(),
+            switch_stan: 12,
+            stand_in: false,
+        });
+    assert!(h.core.unknown_original(ACQ, &rev).is_none(), "known now");
+    let out = one_to(&h.acquire(Millis(1), rev), ISS);
+    assert_eq!(out.mti(), Mti::REVERSAL_REQUEST);
+    assert_eq!(
+        &out.text(90).unwrap()[..10],
+        "0200000012",
+        "field 90 names the other node's STAN"
+    );
+}

@@ -47,6 +47,33 @@ pub async fn connect(config: &PostgresConfig) -> Result<Client, String> {
     Ok(client)
 }
 
+/// A connection of its own for calls made from the switch's runtime (the
+/// lease loop's, the original lookups'), opened at first use and again after
+/// a failure, so that neither waits behind the writer's commits.
+pub struct LazyClient {
+    config: PostgresConfig,
+    client: tokio::sync::Mutex<Option<Client>>,
+}
+
+impl LazyClient {
+    /// Not connected yet.
+    pub fn new(config: PostgresConfig) -> Self {
+        LazyClient {
+            config,
+            client: tokio::sync::Mutex::new(None),
+        }
+    }
+
+    /// The connection, opened if needed (set it to None after a failure).
+    pub async fn connected(&self) -> Result<tokio::sync::MutexGuard<'_, Option<Client>>, String> {
+        let mut guard = self.client.lock().await;
+        if guard.is_none() {
+            *guard = Some(connect(&self.config).await?);
+        }
+        Ok(guard)
+    }
+}
+
 /// Connect and prepare the writer's statements.
 pub async fn open(config: &PostgresConfig) -> Result<Connection, String> {
     let client = connect(config).await?;

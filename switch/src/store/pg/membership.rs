@@ -10,9 +10,7 @@
 
 use std::time::Duration;
 
-use tokio::sync::Mutex;
-use tokio_postgres::Client;
-
+use super::connection::LazyClient;
 use super::recover::{self, Owner};
 use super::schema::DB_NOW_MS;
 use crate::cluster::{Adopted, BoxFuture, Membership, NodeIdentity};
@@ -23,14 +21,13 @@ const CALL_TIMEOUT: Duration = Duration::from_secs(2);
 
 /// This node's membership.
 pub struct PgMembership {
-    config: PostgresConfig,
     node: NodeIdentity,
     epoch: i64,
     /// How many of a dead node's recent forwarded rows come back (as at a start).
     remember: usize,
     /// Opens the sealed cards of a dead node's stand-in advices.
     vault: Option<std::sync::Arc<crate::store::vault::Vault>>,
-    client: Mutex<Option<Client>>,
+    client: LazyClient,
 }
 
 impl PgMembership {
@@ -43,22 +40,12 @@ impl PgMembership {
         vault: Option<std::sync::Arc<crate::store::vault::Vault>>,
     ) -> Self {
         PgMembership {
-            config,
             node,
             epoch,
             remember,
             vault,
-            client: Mutex::new(None),
+            client: LazyClient::new(config),
         }
-    }
-
-    /// The connection, opened if needed.
-    async fn connected(&self) -> Result<tokio::sync::MutexGuard<'_, Option<Client>>, String> {
-        let mut guard = self.client.lock().await;
-        if guard.is_none() {
-            *guard = Some(super::connection::connect(&self.config).await?);
-        }
-        Ok(guard)
     }
 }
 
@@ -67,7 +54,7 @@ impl PgMembership {
 /// connection is dropped, to be opened again next time.
 macro_rules! bounded {
     ($membership:expr, |$client:ident| $call:expr) => {{
-        let mut slot = $membership.connected().await?;
+        let mut slot = $membership.client.connected().await?;
         let result = match slot.as_mut() {
             None => Err("no connection".to_string()),
             Some($client) => match tokio::time::timeout(CALL_TIMEOUT, $call).await {

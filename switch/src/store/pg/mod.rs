@@ -10,6 +10,7 @@ mod batch;
 pub(crate) mod commands;
 mod connection;
 pub(crate) mod fence;
+pub(crate) mod lookup;
 mod membership;
 mod nodes;
 mod recover;
@@ -268,5 +269,8 @@ pub(super) fn open(
     );
     store.membership = membership;
     store.fence = Some(fence);
+    if options.node.is_some() {
+        store.original_lookup = Some(lookup::OriginalLookup::new(pg.clone()));
+    }
     Ok((store, recovered))
 }

@@ -126,24 +126,15 @@ pub async fn recover(
     }
     let forwarded = tx
         .query(
-            "SELECT acquirer, transmission, stan, issuer, mti, switch_stan,
-                    stand_in = 'within-limits' AND state = 'approved' FROM journal
-             WHERE node = $1 AND switch_stan IS NOT NULL AND issuer IS NOT NULL
-               AND reverses_stan IS NULL AND (stand_in IS NULL OR state = 'approved')
-             ORDER BY id DESC LIMIT $2",
+            &format!(
+                "SELECT {FORWARDED_COLUMNS} FROM journal WHERE node = $1 AND {FORWARDED_ROWS}
+                 ORDER BY id DESC LIMIT $2"
+            ),
             &[&owner.rows_of, &(remember as i64)],
         )
         .await?
-        .into_iter()
-        .map(|r| ForwardedRow {
-            acquirer: r.get(0),
-            transmission: r.get(1),
-            stan: r.get(2),
-            issuer: r.get(3),
-            mti: r.get(4),
-            switch_stan: u32::try_from(r.get::<_, i64>(5)).unwrap_or(0),
-            stand_in: r.get::<_, Option<bool>>(6).unwrap_or(false),
-        })
+        .iter()
+        .map(forwarded_row)
         .collect();
     let last_txn_id: i64 = tx
         .query_one(
@@ -159,6 +150,29 @@ pub async fn recover(
         reversals_queued,
         forwarded,
     ))
+}
+
+/// The columns of a [`ForwardedRow`] (see [`forwarded_row`]).
+pub const FORWARDED_COLUMNS: &str = "acquirer, transmission, stan, issuer, mti, switch_stan,
+    stand_in = 'within-limits' AND state = 'approved'";
+
+/// The journal rows an acquirer's reversal or advice may name as its original:
+/// requests that reached an issuer (forwarded, or approved in stand-in and
+/// advised), not reversals.
+pub const FORWARDED_ROWS: &str = "switch_stan IS NOT NULL AND issuer IS NOT NULL
+    AND reverses_stan IS NULL AND (stand_in IS NULL OR state = 'approved')";
+
+/// A row selected with [`FORWARDED_COLUMNS`].
+pub fn forwarded_row(r: &tokio_postgres::Row) -> ForwardedRow {
+    ForwardedRow {
+        acquirer: r.get(0),
+        transmission: r.get(1),
+        stan: r.get(2),
+        issuer: r.get(3),
+        mti: r.get(4),
+        switch_stan: u32::try_from(r.get::<_, i64>(5)).unwrap_or(0),
+        stand_in: r.get::<_, Option<bool>>(6).unwrap_or(false),
+    }
 }
 
 /// The highest queue id in `[lo, hi)`, counting the ids the journal names (a
