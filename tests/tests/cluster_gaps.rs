@@ -101,6 +101,7 @@ async fn a_dead_node_is_taken_over_as_soon_as_its_lease_has_expired() {
     }
     let taken = membership.take_over_expired().await.unwrap();
     let since = renewed.elapsed();
+    eprintln!("taken over {since:?} after its last renewal (lease {LEASE:?})");
     assert_eq!(taken.len(), 1, "taken over at the lease's end");
     assert_eq!(taken[0].reversals_queued, 1);
     assert!(
