@@ -22,6 +22,7 @@ pub mod clock;
 pub mod demo;
 pub mod issuer;
 pub mod messages;
+pub mod process_main;
 pub mod security;
 pub mod tls;
 pub mod wallet;

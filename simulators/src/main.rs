@@ -42,6 +42,11 @@ enum Command {
     /// a long run: checks every request's final state, the drain and memory.
     #[cfg(feature = "server")]
     Soak(Box<demo::soak::SoakArgs>),
+    /// One switch node of `sim demo --cluster N`, run by the demo as a child
+    /// process until SIGTERM (not for people: hidden).
+    #[cfg(feature = "server")]
+    #[command(hide = true)]
+    ServeNode(demo::node_serve::ServeNodeArgs),
 }
 
 /// Whether the command runs a switch in this process (`demo`, `soak`).
@@ -49,6 +54,8 @@ fn runs_the_switch(command: &Command) -> bool {
     match command {
         #[cfg(feature = "server")]
         Command::Demo(_) | Command::Soak(_) => true,
+        #[cfg(feature = "server")]
+        Command::ServeNode(_) => false,
         Command::Issuer(_) | Command::Acquirer(_) | Command::Wallet(_) => false,
     }
 }
@@ -62,25 +69,7 @@ fn main() -> ExitCode {
     } else {
         "info"
     };
-    tracing_subscriber::fmt()
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_default_env()
-                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default_level)),
-        )
-        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
-        .with_writer(std::io::stderr)
-        .init();
-    let runtime = match tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-    {
-        Ok(r) => r,
-        Err(e) => {
-            eprintln!("sim: cannot start the runtime: {e}");
-            return ExitCode::FAILURE;
-        }
-    };
-    let result = runtime.block_on(async {
+    simulators::process_main::run("sim", default_level, async {
         match cli.command {
             Command::Issuer(args) => issuer::run(args).await,
             Command::Acquirer(args) => acquirer::run(args).await,
@@ -89,13 +78,8 @@ fn main() -> ExitCode {
             Command::Demo(args) => demo::run(*args).await,
             #[cfg(feature = "server")]
             Command::Soak(args) => demo::soak::run(*args).await,
+            #[cfg(feature = "server")]
+            Command::ServeNode(args) => demo::node_serve::serve(args).await,
         }
-    });
-    match result {
-        Ok(()) => ExitCode::SUCCESS,
-        Err(e) => {
-            eprintln!("sim: {e}");
-            ExitCode::FAILURE
-        }
-    }
+    })
 }

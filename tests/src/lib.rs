@@ -7,6 +7,7 @@
 // Test support: a helper fails the test by panicking, with a message saying what broke.
 #![allow(clippy::panic, clippy::unwrap_used, clippy::expect_used)]
 
+pub mod cluster;
 pub mod postgres;
 pub mod secrets;
 pub mod tap;

@@ -1,31 +1,20 @@
-//! `sim demo --cluster 2`: two switch nodes on one throwaway PostgreSQL, every
-//! acquirer host given both nodes' addresses, the issuer hosts serving both
-//! nodes' links. The run is consistent (one answer per request, the approved
-//! totals agree with the issuers' books) and both nodes carried load.
-//!
-//! Ignored until the switch has `[journal] url` and `[cluster]` (the cluster
-//! merge of issue 19): before it, the switch refuses the nodes' configuration.
-//! Without PostgreSQL it prints that it skipped, unless `POSTGRES_REQUIRED=1`.
+//! `sim demo --cluster 2`: two switch nodes, each a child process, on one
+//! throwaway PostgreSQL, every acquirer host given both nodes' addresses, the
+//! issuer hosts serving both nodes' links. The run is consistent (one answer per
+//! request, the approved totals agree with the issuers' books, the books of
+//! every bank pair with the settlement) and both nodes carried load, as their
+//! metrics count it. Without PostgreSQL it prints that it skipped, unless
+//! `POSTGRES_REQUIRED=1`.
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // a test fails by panicking
 
-use std::path::PathBuf;
-
 use simulators::demo::postgres::installed_or_skip;
-use simulators::demo::{default_config, run_network, DemoArgs, NetworkArgs, Variation};
+use simulators::demo::{run_network, DemoArgs, Variation};
 use tests::bounded;
+use tests::cluster::cluster_args as demo_args;
 
 fn cluster_args(nodes: u8) -> DemoArgs {
-    let network = NetworkArgs {
-        json: true,
-        seed: 1,
-        invalid_rate: 0.01,
-        config: PathBuf::from(default_config()),
-    };
-    DemoArgs {
-        cluster: Some(nodes),
-        ..DemoArgs::card_traffic(network, 4.0, 400.0)
-    }
+    demo_args(nodes, (4.0, 400.0), 3000, env!("CARGO_BIN_EXE_sim-node"))
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -43,6 +32,12 @@ async fn two_nodes_on_postgres_share_the_load_and_the_books_agree() {
         assert!(summary.consistent, "{}", summary.text);
         assert_eq!(json["exactly_one_answer"], true, "{json}");
         assert_eq!(json["totals_agree"], true, "{json}");
+        assert!(
+            json["cluster"]["verdict"]
+                .as_array()
+                .is_some_and(|v| v.iter().all(|c| c["holds"] == true)),
+            "{json}"
+        );
         let nodes = json["nodes"].as_array().expect("a nodes section");
         let names: Vec<&str> = nodes.iter().filter_map(|n| n["node"].as_str()).collect();
         assert_eq!(names, ["node-1", "node-2"], "{json}");

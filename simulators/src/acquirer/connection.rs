@@ -711,6 +711,10 @@ impl Link {
         let stats = &mut self.stats;
         stats.answered += 1;
         stats.record_peer_answer(self.peer);
+        if let Some(last) = stats.last_answer {
+            let silence = now.saturating_duration_since(last).as_micros() as u64;
+            stats.longest_silence_us = stats.longest_silence_us.max(silence);
+        }
         stats.last_answer = Some(now);
         stats.record_latency(now.saturating_duration_since(sent.origin).as_micros() as u64);
         let rc = match msg.get(39).map(|f| f.bytes()) {

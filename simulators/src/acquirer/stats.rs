@@ -89,6 +89,9 @@ pub struct ConnStats {
     pub last_send: Option<Instant>,
     /// When the last answer arrived in time.
     pub last_answer: Option<Instant>,
+    /// The longest time between two answers, µs: with steady traffic, how long
+    /// the host went unanswered while it failed over to another switch node.
+    pub longest_silence_us: u64,
     /// Requests, answers and approvals by channel (card, QR by app).
     pub channels: ChannelStats,
     /// Reconnections that landed on another address than the one lost
@@ -126,6 +129,7 @@ impl ConnStats {
             send_lag: open_loop.then(|| histogram.clone()),
             last_send: None,
             last_answer: None,
+            longest_silence_us: 0,
             channels: ChannelStats::default(),
             failovers: 0,
             answered_by_peer: Vec::new(),
@@ -243,6 +247,7 @@ impl ConnStats {
         }
         self.last_send = self.last_send.max(other.last_send);
         self.last_answer = self.last_answer.max(other.last_answer);
+        self.longest_silence_us = self.longest_silence_us.max(other.longest_silence_us);
         self.channels.merge(&other.channels);
     }
 }

@@ -1,37 +1,33 @@
 //! `sim demo --cluster N`: the demo network with N switch nodes (2 to 4) sharing
 //! one PostgreSQL database instead of one switch on SQLite.
 //!
-//! - Each node's configuration is the demo's file with `[journal] url` (the
-//!   database; never a password), strict durability, and `[cluster] node =
-//!   "node-K"`, `slot = K` ([`node_toml`]), parsed by the switch as any file, then
-//!   given the links the demo prepared (the issuer hosts' ports, free acquirer
-//!   ports), the run's PAN-hash key and token-vault key (the same on every node:
-//!   duplicates and tokens are recognised across nodes).
+//! - Each node is a child process ([`ClusterNodes`], `sim serve-node`). Its
+//!   configuration file ([`node_file_toml`]) is the demo's file with `[journal]
+//!   url` (the database; never a password), strict durability, `[cluster] node =
+//!   "node-K"`, `slot = K` and its lease ([`node_toml`]), the links the demo
+//!   prepared (the issuer hosts' ports, port 0 for acquirers), its metrics
+//!   address, and its keys named by variable: the run's PAN-hash key and
+//!   token-vault key, the same on every node (duplicates and tokens are
+//!   recognised across nodes), given in the environment.
 //! - Every node dials every issuer host (which serve every connection), and every
 //!   acquirer host is given every node's address, starting at a different node
 //!   for each acquirer ([`connect_list`]), so load is spread and each fails over.
 //! - The database is `--postgres URL`, or a throwaway server the demo starts and
 //!   stops itself ([`super::postgres`]).
-//! - The report adds the requests each node answered (the nodes' own counters);
-//!   the settlement is read as `switch settle` reads it, from a node's
-//!   configuration ([`DemoSwitches::settle`]), so it comes from the cluster's
-//!   shared journal.
+//! - The report adds each node's answers (its metrics) and journal records
+//!   ([`add_nodes`]), and the failures' section ([`super::cluster_report`]).
 //!
 //! What the cluster demo leaves out: mutual TLS, MACs, issuer outages (refused)
 //! and app payments (turned off).
 
 use std::net::SocketAddr;
-use std::path::Path;
 
 use hdrhistogram::Histogram;
-use routing_rules::RoutingTable;
 use serde_json::{json, Value};
-use switch::config::Config;
-use switch::net::{RunningSwitch, SwitchOptions};
-use switch::store::business_day::format_day;
-use switch::store::commands;
-use switch::store::settlement::Settlement;
+use switch::config::{Config, Role};
+use switch::net::RunningSwitch;
 
+pub use super::cluster_nodes::ClusterNodes;
 use super::postgres::ThrowawayPostgres;
 use super::Summary;
 
@@ -91,32 +87,83 @@ pub fn node_toml(base: &str, url: &str, slot: u8) -> Result<String, String> {
     toml::to_string(&doc).map_err(|e| format!("cannot write node {slot}'s configuration: {e}"))
 }
 
-/// Node `slot`'s configuration: [`node_toml`] of the file at `base_path`, parsed
-/// by the switch (relative paths against that file's folder), with `prepared`'s
-/// links, its PAN-hash key, no admin endpoint and no token API.
-pub fn node_config(
-    base_path: &Path,
-    prepared: &Config,
+/// What a node's file says beyond [`node_toml`]: what the demo prepared.
+pub struct NodeFile<'a> {
+    /// The demo's configuration: the issuer hosts' addresses, loopback port 0
+    /// for the acquirer listeners, the rules file.
+    pub prepared: &'a Config,
+    /// Where the node serves its metrics.
+    pub admin: SocketAddr,
+    /// The lease, ms.
+    pub lease_ms: u64,
+    /// Whether the vault's key-encryption key is given in [`KEK_VAR`].
+    pub kek_in_env: bool,
+}
+
+/// The variable holding the run's PAN-hash key (hex) for the nodes.
+pub const PAN_KEY_VAR: &str = "SIM_NODE_PAN_KEY";
+/// The variable holding the run's token-vault key-encryption key (hex).
+pub const KEK_VAR: &str = "SIM_NODE_KEK";
+
+/// Node `slot`'s configuration file: [`node_toml`] of `base`, with the
+/// prepared links' addresses (issuers dialled, acquirers on port 0), the rules
+/// at their absolute path, its metrics on `admin`, its lease, no token API, and
+/// its keys named by variable (their values go in the environment, never in
+/// the file).
+pub fn node_file_toml(
+    base: &str,
     url: &str,
     slot: u8,
-) -> Result<Config, String> {
-    let base = std::fs::read_to_string(base_path)
-        .map_err(|e| format!("cannot read {}: {e}", base_path.display()))?;
-    let text = node_toml(&base, url, slot)?;
-    let mut node = Config::parse(&text, base_path).map_err(|errors| {
-        let problems: Vec<String> = errors.iter().map(ToString::to_string).collect();
-        format!(
-            "node {slot}'s configuration is refused (does this switch have [cluster]?): {}",
-            problems.join("; ")
-        )
-    })?;
-    node.links = prepared.links.clone();
-    node.admin = None;
-    node.token_apis.clear();
-    if let (Some(mine), Some(theirs)) = (node.journal.as_mut(), prepared.journal.as_ref()) {
-        mine.pan_key = theirs.pan_key.clone();
+    file: &NodeFile<'_>,
+) -> Result<String, String> {
+    let text = node_toml(base, url, slot)?;
+    let mut doc: toml::Table = text
+        .parse()
+        .map_err(|e| format!("node {slot}'s configuration: {e}"))?;
+    let bad = |what: &str| format!("the demo's switch configuration: {what}");
+    let switch = doc
+        .entry("switch")
+        .or_insert_with(|| toml::Value::Table(toml::Table::new()))
+        .as_table_mut()
+        .ok_or_else(|| bad("[switch] is not a table"))?;
+    switch.insert(
+        "rules".into(),
+        file.prepared.rules.display().to_string().into(),
+    );
+    switch.insert("admin".into(), file.admin.to_string().into());
+    if file.kek_in_env {
+        let security = switch
+            .entry("security")
+            .or_insert_with(|| toml::Value::Table(toml::Table::new()))
+            .as_table_mut()
+            .ok_or_else(|| bad("[switch.security] is not a table"))?;
+        security.insert("kek_env".into(), KEK_VAR.into());
     }
-    Ok(node)
+    doc.remove("token_api");
+    if let Some(links) = doc.get_mut("link").and_then(toml::Value::as_array_mut) {
+        for link in links.iter_mut().filter_map(toml::Value::as_table_mut) {
+            let name = link.get("name").and_then(toml::Value::as_str).unwrap_or("");
+            let Some(prepared) = file.prepared.links.iter().find(|l| l.name == name) else {
+                continue;
+            };
+            link.insert("address".into(), prepared.address.to_string().into());
+            if prepared.role == Role::Issuer {
+                link.insert("direction".into(), "dial".into());
+            }
+        }
+    }
+    if let Some(journal) = doc.get_mut("journal").and_then(toml::Value::as_table_mut) {
+        let mut key = toml::Table::new();
+        key.insert("env".into(), PAN_KEY_VAR.into());
+        journal.insert("pan_key".into(), toml::Value::Table(key));
+    }
+    if let Some(cluster) = doc.get_mut("cluster").and_then(toml::Value::as_table_mut) {
+        cluster.insert(
+            "lease_ms".into(),
+            i64::try_from(file.lease_ms).unwrap_or(i64::MAX).into(),
+        );
+    }
+    toml::to_string(&doc).map_err(|e| format!("cannot write node {slot}'s configuration: {e}"))
 }
 
 /// Acquirer `index`'s `--connect` list: every node's address, starting at node
@@ -129,164 +176,86 @@ pub fn connect_list(nodes: &[SocketAddr], index: usize) -> String {
         .join(",")
 }
 
-/// The switch side of the demo: one switch, or the nodes of a cluster.
-pub struct DemoSwitches {
-    /// By name ("switch", or "node-K").
-    nodes: Vec<(String, RunningSwitch)>,
-    /// The cluster's database (kept until the nodes are shut down).
-    database: Option<Database>,
-    /// A node's configuration, to read the cluster's settlement with.
-    node_config: Option<Config>,
+/// The switch side of the demo: one switch in this process, or the nodes of a
+/// cluster, each a child process ([`ClusterNodes`]).
+pub enum DemoSwitches {
+    /// One switch on its own journal.
+    Single(RunningSwitch),
+    /// N nodes on PostgreSQL.
+    Cluster(Box<ClusterNodes>),
 }
 
 impl DemoSwitches {
-    /// One switch on its own journal.
-    pub fn single(sw: RunningSwitch) -> DemoSwitches {
-        DemoSwitches {
-            nodes: vec![("switch".into(), sw)],
-            database: None,
-            node_config: None,
-        }
-    }
-
-    /// `count` nodes on `database`, configured from the file at `base_path` and
-    /// the demo's `prepared` configuration.
-    pub async fn start_cluster(
-        count: u8,
-        database: Database,
-        (base_path, prepared): (&Path, &Config),
-        routing: &RoutingTable,
-        vault_kek: Option<card_security::KeyMaterial>,
-    ) -> Result<DemoSwitches, String> {
-        if !(2..=MAX_NODES).contains(&count) {
-            return Err(format!("--cluster {count}: 2 to {MAX_NODES} nodes"));
-        }
-        let url = database.url();
-        let mut nodes = Vec::new();
-        let mut first_config = None;
-        for slot in 1..=count {
-            let config = node_config(base_path, prepared, &url, slot)?;
-            first_config.get_or_insert_with(|| config.clone());
-            let sw = RunningSwitch::start(SwitchOptions {
-                config,
-                routing: routing.clone(),
-                saf: None,
-                journal: None,
-                vault_kek: vault_kek.clone(),
-            })
-            .await
-            .map_err(|e| format!("{}: {e}", node_name(slot)))?;
-            nodes.push((node_name(slot), sw));
-        }
-        Ok(DemoSwitches {
-            nodes,
-            database: Some(database),
-            node_config: first_config,
-        })
-    }
-
     /// Whether this is a cluster.
     pub fn is_cluster(&self) -> bool {
-        self.database.is_some()
+        matches!(self, DemoSwitches::Cluster(_))
     }
 
-    /// The first (or only) switch.
-    pub fn first(&self) -> Option<&RunningSwitch> {
-        self.nodes.first().map(|(_, sw)| sw)
+    /// The switch in this process (None: a cluster).
+    pub fn single(&self) -> Option<&RunningSwitch> {
+        match self {
+            DemoSwitches::Single(sw) => Some(sw),
+            DemoSwitches::Cluster(_) => None,
+        }
     }
 
-    /// Every switch.
-    pub fn all(&self) -> impl Iterator<Item = &RunningSwitch> {
-        self.nodes.iter().map(|(_, sw)| sw)
+    /// Wait until every switch has signed on to `issuers` issuer hosts.
+    pub async fn wait_for_sign_on(&self, issuers: usize) -> Result<(), String> {
+        match self {
+            DemoSwitches::Single(sw) => super::wait_for_sign_on(sw, issuers).await,
+            DemoSwitches::Cluster(nodes) => nodes.wait_for_sign_on(issuers).await,
+        }
     }
 
     /// The `--connect` value for acquirer `index` on acquirer link `link`.
     pub fn connect_for(&self, link: &str, index: usize) -> Result<String, String> {
-        let addrs = self
-            .nodes
-            .iter()
-            .map(|(name, sw)| {
-                sw.listening
-                    .get(link)
-                    .copied()
-                    .ok_or_else(|| format!("link {link} is not listening on {name}"))
-            })
-            .collect::<Result<Vec<_>, _>>()?;
+        let addrs = match self {
+            DemoSwitches::Single(sw) => vec![sw
+                .listening
+                .get(link)
+                .copied()
+                .ok_or_else(|| format!("link {link} is not listening"))?],
+            DemoSwitches::Cluster(nodes) => nodes.addresses(link)?,
+        };
         Ok(connect_list(&addrs, index))
     }
 
-    /// The time the switches added per hop, all nodes together (None: no switch).
-    pub fn added_latency(&self) -> Option<Histogram<u64>> {
-        let mut nodes = self.all().map(RunningSwitch::added_latency);
-        let mut total = nodes.next()?;
-        for h in nodes {
-            // Same bounds on every node (one template), so adding cannot fail.
-            let _ = total.add(&h);
-        }
-        Some(total)
-    }
-
-    /// Requests each node answered (its answers to acquirers, every code).
-    pub fn answered_by_node(&self) -> Vec<(String, u64)> {
-        self.nodes
-            .iter()
-            .map(|(name, sw)| (name.clone(), sw.core().stats().responses.values().sum()))
-            .collect()
-    }
-
-    /// Shut every switch down. What stays is the cluster's database (a
-    /// throwaway one stops when this is dropped, after the settlement is read).
-    pub async fn shutdown(self) -> ClusterJournal {
-        for (_, sw) in self.nodes {
-            sw.shutdown().await;
-        }
-        ClusterJournal {
-            database: self.database,
-            node_config: self.node_config,
+    /// The time the switch added per hop (an empty histogram for a cluster: its
+    /// nodes' histograms stay in their processes).
+    pub fn added_latency(&self) -> Result<Histogram<u64>, String> {
+        match self {
+            DemoSwitches::Single(sw) => Ok(sw.added_latency()),
+            DemoSwitches::Cluster(_) => crate::acquirer::stats::latency_histogram(),
         }
     }
 }
 
-/// The cluster's journal after its nodes stopped (nothing for one switch).
-pub struct ClusterJournal {
-    /// Held, not read: a throwaway server must outlive the settlement's reading.
-    #[allow(dead_code)]
-    database: Option<Database>,
-    node_config: Option<Config>,
+/// One node's counts: its answers as its metrics last showed them (a killed
+/// node's: up to a second before its death), its records in the journal.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct NodeCount {
+    /// `node-K`.
+    pub node: String,
+    /// `switch_responses_total`, summed.
+    pub answered: u64,
+    /// Journal rows with its name (None: not read).
+    pub journal_records: Option<u64>,
 }
 
-impl ClusterJournal {
-    /// The settlement of business days `first..=last` as `switch settle` reads
-    /// it from a node's configuration (the cluster's shared journal); None for
-    /// one switch, whose journal the demo reads itself.
-    pub async fn settle(&self, first: i64, last: i64) -> Option<Result<Vec<Settlement>, String>> {
-        let config = self.node_config.clone()?;
-        // The command's reader may block (and run its own client): off the runtime.
-        let read = tokio::task::spawn_blocking(move || {
-            (first..=last)
-                .map(|day| {
-                    let date = format_day(day);
-                    commands::settlement(&config, Some(&date))
-                        .map(|report| report.settlement)
-                        .map_err(|e| {
-                            format!("settlement of {date} from the cluster's journal: {e}")
-                        })
-                })
-                .collect::<Result<Vec<_>, String>>()
-        })
-        .await
-        .map_err(|e| format!("settlement task: {e}"));
-        Some(read.and_then(|r| r))
-    }
-}
-
-/// Add the cluster's part to the demo's report: the requests each node
-/// answered, and how often the acquirers' links failed over to another node.
-pub fn add_nodes(summary: &mut Summary, nodes: &[(String, u64)], failovers: u64) {
+/// Add the cluster's part to the demo's report: each node's counts, and how
+/// often the acquirers' links failed over to another node.
+pub fn add_nodes(summary: &mut Summary, nodes: &[NodeCount], failovers: u64) {
     use std::fmt::Write as _;
     let _ = writeln!(summary.text, "\nnodes:");
-    for (name, answered) in nodes {
-        let _ = writeln!(summary.text, "  {name}: answered {answered}");
+    for n in nodes {
+        let records = n
+            .journal_records
+            .map_or(String::new(), |r| format!(", journal records {r}"));
+        let _ = writeln!(
+            summary.text,
+            "  {}: answered {}{records}",
+            n.node, n.answered
+        );
     }
     let _ = writeln!(summary.text, "  acquirer links failed over: {failovers}");
     if let Value::Object(m) = &mut summary.json {
@@ -294,7 +263,9 @@ pub fn add_nodes(summary: &mut Summary, nodes: &[(String, u64)], failovers: u64)
             "nodes".into(),
             nodes
                 .iter()
-                .map(|(name, answered)| json!({"node": name, "answered": answered}))
+                .map(|n| {
+                    json!({"node": n.node, "answered": n.answered, "journal_records": n.journal_records})
+                })
                 .collect(),
         );
         m.insert("failovers".into(), failovers.into());
@@ -354,14 +325,19 @@ mod tests {
             json: json!({"sent": 10}),
             consistent: true,
         };
-        let nodes = [("node-1".to_owned(), 6), ("node-2".to_owned(), 4)];
+        let count = |node: &str, answered, journal_records| NodeCount {
+            node: node.into(),
+            answered,
+            journal_records,
+        };
+        let nodes = [count("node-1", 6, Some(7)), count("node-2", 4, None)];
         add_nodes(&mut summary, &nodes, 2);
         assert!(summary.text.ends_with(
-            "nodes:\n  node-1: answered 6\n  node-2: answered 4\n  acquirer links failed over: 2\n"
+            "nodes:\n  node-1: answered 6, journal records 7\n  node-2: answered 4\n  acquirer links failed over: 2\n"
         ));
         assert_eq!(
             summary.json["nodes"].to_string(),
-            r#"[{"node":"node-1","answered":6},{"node":"node-2","answered":4}]"#
+            r#"[{"node":"node-1","answered":6,"journal_records":7},{"node":"node-2","answered":4,"journal_records":null}]"#
         );
         assert_eq!(summary.json["failovers"], 2);
         assert_eq!(summary.json["sent"], 10);

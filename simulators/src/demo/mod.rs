@@ -23,19 +23,28 @@
 //! window of the run: the switch stands in for it, and the report's stand-in
 //! section ([`stand_in`]) shows what it decided and what reached the issuer.
 //!
-//! With `--cluster N` ([`cluster`]) the switch is N nodes on one PostgreSQL
-//! database (`--postgres URL`, or a throwaway server, [`postgres`]), every
-//! acquirer host given every node's address; the report adds each node's count.
+//! With `--cluster N` ([`cluster`]) the switch is N nodes, each a child process,
+//! on one PostgreSQL database (`--postgres URL`, or a throwaway server,
+//! [`postgres`]), every acquirer host given every node's address; the report adds
+//! each node's count. `--kill-node` and `--postgres-outage` ([`cluster_faults`])
+//! break the cluster during the traffic, and the report's `cluster:` section
+//! ([`cluster_report`]) says what that did and whether the books agree.
 
 pub mod apps;
 pub mod check;
 pub mod cluster;
+pub mod cluster_faults;
+pub mod cluster_nodes;
+pub mod cluster_report;
 pub mod drain;
 pub mod finals;
 pub mod ledger;
 pub mod memory;
+pub mod node_process;
+pub mod node_serve;
 pub mod outage;
 pub mod postgres;
+pub mod scrape;
 pub mod settlement;
 pub mod soak;
 pub mod stand_in;
@@ -101,6 +110,22 @@ pub struct DemoArgs {
     /// PGPASSWORD, never the URL); default: a throwaway server started for the run.
     #[arg(long, value_name = "URL", requires = "cluster")]
     pub postgres: Option<String>,
+    /// `kill -9` cluster node NAME at SECS into the traffic (e.g. node-1:3); the
+    /// report's `cluster:` section says when another took it over and what.
+    #[arg(long, value_name = "NAME:SECS", requires = "cluster")]
+    pub kill_node: Option<cluster_faults::KillNode>,
+    /// Stop the cluster's throwaway PostgreSQL at once at FROM seconds into the
+    /// traffic and start it again at TO (e.g. 2-5; not with --postgres URL).
+    #[arg(long, value_name = "FROM-TO", requires = "cluster")]
+    pub postgres_outage: Option<cluster_faults::PostgresOutage>,
+    /// Each cluster node's lease, ms (1000 to 60000): a dead node is taken over
+    /// after it expires.
+    #[arg(long, value_name = "MS", default_value_t = 3000)]
+    pub lease_ms: u64,
+    /// The program whose hidden `serve-node` command runs a cluster node
+    /// (default: this program; the tests give theirs).
+    #[arg(skip)]
+    pub node_program: Option<PathBuf>,
 }
 
 impl DemoArgs {
@@ -120,6 +145,10 @@ impl DemoArgs {
             issuer_outage: Vec::new(),
             cluster: None,
             postgres: None,
+            kill_node: None,
+            postgres_outage: None,
+            lease_ms: 3000,
+            node_program: None,
         }
     }
 }
@@ -314,19 +343,27 @@ pub async fn run_network(args: &DemoArgs, variation: &Variation) -> Result<Outco
         .collect();
     let rules_path = config.rules.clone();
     let vault_kek = settlement::run_kek(&config);
-    let switches = match args.cluster {
-        Some(nodes) => {
+    let mut switches = match args.cluster {
+        Some(count) => {
             let database = cluster::Database::open(args.postgres.as_deref())?;
-            cluster::DemoSwitches::start_cluster(
-                nodes,
-                database,
-                (&args.network.config, &config),
-                &table,
+            let program = match &args.node_program {
+                Some(p) => p.clone(),
+                None => std::env::current_exe()
+                    .map_err(|e| format!("cannot find this program to run the nodes: {e}"))?,
+            };
+            let plan = cluster_nodes::NodesPlan {
+                count,
+                base_path: &args.network.config,
+                prepared: &config,
                 vault_kek,
-            )
-            .await?
+                program,
+                lease_ms: args.lease_ms,
+            };
+            cluster::DemoSwitches::Cluster(Box::new(
+                cluster::ClusterNodes::start(plan, database).await?,
+            ))
         }
-        None => cluster::DemoSwitches::single(
+        None => cluster::DemoSwitches::Single(
             RunningSwitch::start(SwitchOptions {
                 config,
                 routing: table.clone(),
@@ -338,9 +375,7 @@ pub async fn run_network(args: &DemoArgs, variation: &Variation) -> Result<Outco
             .map_err(|e| e.to_string())?,
         ),
     };
-    for sw in switches.all() {
-        wait_for_sign_on(sw, issuers.len()).await?;
-    }
+    switches.wait_for_sign_on(issuers.len()).await?;
     let demo_apps = if switches.is_cluster() {
         apps::DemoApps::off("--cluster (app payments are not part of the cluster demo)".into())
     } else if args.qr_share > 0.0 {
@@ -399,16 +434,30 @@ pub async fn run_network(args: &DemoArgs, variation: &Variation) -> Result<Outco
                 .map(|report| AcquirerResult { name, bank, report })
         }));
     }
-    let acquirers_done = async {
+    // The cluster's failures and their watch run until the acquirers are done
+    // (told by `traffic_done`; dropped on an error, which ends the watch too).
+    let (traffic_done, traffic_seen) = tokio::sync::watch::channel(false);
+    let acquirers_done = async move {
         let mut results = Vec::new();
         for t in tasks {
             results.push(t.await.map_err(|e| format!("acquirer task: {e}"))??);
         }
+        let _ = traffic_done.send(true);
         Ok::<_, String>(results)
     };
-    let (results, outages) = tokio::join!(
+    let faults = fault_plan(args);
+    let cluster_watch = async {
+        match &mut switches {
+            cluster::DemoSwitches::Cluster(nodes) => {
+                Some(cluster_faults::watch(nodes, &faults, traffic_start, traffic_seen).await)
+            }
+            cluster::DemoSwitches::Single(_) => None,
+        }
+    };
+    let (results, outages, fault_log) = tokio::join!(
         acquirers_done,
-        outage::run_schedule(&mut issuers, &args.issuer_outage, traffic_start)
+        outage::run_schedule(&mut issuers, &args.issuer_outage, traffic_start),
+        cluster_watch
     );
     let (results, outages) = (results?, outages?);
     let memory = match sampler {
@@ -421,22 +470,32 @@ pub async fn run_network(args: &DemoArgs, variation: &Variation) -> Result<Outco
         None if !outages.is_empty() => Some(outage::DRAIN_AFTER_OUTAGE),
         other => other,
     };
-    let drain = match (grace, switches.first()) {
+    // A cluster's drain was awaited by its watch (from the nodes' metrics).
+    let drain = match (grace, switches.single()) {
         (Some(grace), Some(sw)) => Some(drain::wait(sw, grace).await),
         _ => None,
     };
-    let added = switches.added_latency().ok_or("no switch ran")?;
-    let by_node = switches.answered_by_node();
-    let cluster_run = switches.is_cluster();
-    let cluster_journal = switches.shutdown().await;
+    let added = switches.added_latency()?;
+    let (cluster_journal, by_node) = match switches {
+        cluster::DemoSwitches::Single(sw) => {
+            sw.shutdown().await;
+            (None, Vec::new())
+        }
+        cluster::DemoSwitches::Cluster(nodes) => {
+            let by_node = nodes.answered_by_node();
+            (Some(nodes.shutdown().await), by_node)
+        }
+    };
+    let cluster_run = cluster_journal.is_some();
     let agent = table.settlement_agent().map(|b| b.id.clone());
     let last_day = business_day_now(cutover_secs);
     // A cluster's journal is in PostgreSQL: read as `switch settle` reads it.
-    let settlements = match cluster_journal.settle(first_day, last_day).await {
-        Some(read) => read?,
+    let settlements = match &cluster_journal {
+        Some(cj) => cj.settle(first_day, last_day).await?,
         None => journal.settle(first_day, last_day, agent, &interchange)?,
     };
     let mut issuer_totals = BTreeMap::new();
+    let mut issuer_books = BTreeMap::new();
     let mut token_payments_booked = 0;
     let mut issuer_stand_in = BTreeMap::new();
     for (bank, running) in issuers {
@@ -448,7 +507,8 @@ pub async fn run_network(args: &DemoArgs, variation: &Variation) -> Result<Outco
             count: approved.count - snap.reversed.count.min(approved.count),
             amount: approved.amount - snap.reversed.amount,
         };
-        issuer_totals.insert(bank, net);
+        issuer_totals.insert(bank.clone(), net);
+        issuer_books.insert(bank, snap);
     }
     let settled = settlement::compare_settlement(&settlements, &issuer_totals);
     let journal_stand_in = if cluster_run {
@@ -484,9 +544,34 @@ pub async fn run_network(args: &DemoArgs, variation: &Variation) -> Result<Outco
         ),
         &stand_in_run,
     )?;
-    if cluster_run {
+    let mut cluster_journal = cluster_journal;
+    if let (Some(cj), Some(log)) = (&cluster_journal, &fault_log) {
         let failovers = results.iter().map(|r| r.report.stats.failovers).sum();
-        cluster::add_nodes(&mut summary, &by_node, failovers);
+        let records = cj.records_by_node(first_day, last_day).await;
+        let counts: Vec<cluster::NodeCount> = by_node
+            .iter()
+            .map(|(node, answered)| cluster::NodeCount {
+                node: node.clone(),
+                answered: *answered,
+                journal_records: records
+                    .as_ref()
+                    .ok()
+                    .map(|r| r.get(node).copied().unwrap_or(0)),
+            })
+            .collect();
+        cluster::add_nodes(&mut summary, &counts, failovers);
+        let pairs = cluster_report::pair_books(&settlements, &issuer_books, &stand_ins);
+        let run = cluster_report::ClusterRun {
+            log,
+            results: &results,
+            pairs: &pairs,
+            reversal_repeats: issuer_books.values().map(|s| s.reversal_repeats).sum(),
+            cross_node_duplicates: cj.cross_node_duplicates(first_day, last_day).await,
+        };
+        cluster_report::add_section(&mut summary, &run);
+    }
+    if let (Some(cj), false) = (cluster_journal.as_mut(), summary.consistent) {
+        cj.keep_logs();
     }
     Ok(Outcome {
         summary,
@@ -526,9 +611,13 @@ fn issuer_options(
 /// `--cluster` runs the network plainly: the options a cluster demo does not
 /// support yet are refused rather than ignored.
 fn check_cluster_args(args: &DemoArgs) -> Result<(), String> {
-    if args.cluster.is_none() {
+    let Some(nodes) = args.cluster else {
+        if args.kill_node.is_some() || args.postgres_outage.is_some() {
+            return Err("--kill-node and --postgres-outage need --cluster".into());
+        }
         return Ok(());
-    }
+    };
+    fault_plan(args).validate(nodes, args.duration, args.postgres.is_some())?;
     let unsupported = [
         (args.tls, "--tls"),
         (args.security, "--security"),
@@ -541,6 +630,14 @@ fn check_cluster_args(args: &DemoArgs) -> Result<(), String> {
     match unsupported.iter().find(|(given, _)| *given) {
         Some((_, option)) => Err(format!("--cluster does not run with {option}")),
         None => Ok(()),
+    }
+}
+
+/// The cluster failures `args` ask for.
+fn fault_plan(args: &DemoArgs) -> cluster_faults::FaultPlan {
+    cluster_faults::FaultPlan {
+        kill: args.kill_node.clone(),
+        outage: args.postgres_outage,
     }
 }
 
@@ -587,6 +684,8 @@ fn summarize(
 ) -> Result<Summary, String> {
     let mut latency = acquirer::stats::latency_histogram()?;
     let (mut sent, mut answered, mut timed_out, mut late) = (0u64, 0u64, 0u64, 0u64);
+    // Answers matching nothing outstanding, or of the wrong type.
+    let mut stray = 0u64;
     let mut codes: BTreeMap<String, u64> = BTreeMap::new();
     let mut approved: BTreeMap<String, Total> = BTreeMap::new();
     let mut per_bank = Vec::new();
@@ -599,6 +698,7 @@ fn summarize(
         answered += s.answered;
         timed_out += s.timed_out;
         late += s.late;
+        stray += s.unmatched + s.wrong_type;
         one_answer_each &=
             s.answered + s.timed_out == s.sent && s.unmatched == 0 && s.wrong_type == 0;
         for (code, n) in r.report.response_codes() {
@@ -762,6 +862,7 @@ fn summarize(
         "answered": answered,
         "timed_out": timed_out,
         "late": late,
+        "stray_answers": stray,
         "tps": round1(tps),
         "latency_us": percentiles(&latency),
         "switch_added_us": percentiles(added),

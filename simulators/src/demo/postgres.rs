@@ -24,12 +24,19 @@ const PG_CTL_WAIT_SECS: &str = "30";
 /// A running throwaway server; stopped and removed on drop.
 #[derive(Debug)]
 pub struct ThrowawayPostgres {
+    server: ServerControl,
+    running: bool,
+}
+
+/// How to run the server's tools: its folder, binaries, user and port. A clone
+/// can halt and restart the server from a blocking task (`--postgres-outage`).
+#[derive(Clone, Debug)]
+pub struct ServerControl {
     dir: PathBuf,
     bin: PathBuf,
     /// Who runs the PostgreSQL commands (None: this process's user).
     run_as: Option<String>,
     port: u16,
-    running: bool,
 }
 
 impl ThrowawayPostgres {
@@ -38,19 +45,12 @@ impl ThrowawayPostgres {
     pub fn start() -> Result<ThrowawayPostgres, String> {
         let bin = find_bin(Path::new(DEBIAN_ROOT))?;
         let run_as = unprivileged_user()?;
-        let dir = std::env::temp_dir().join(format!(
-            "sim-demo-postgres-{}-{}",
-            std::process::id(),
-            super::settlement::random_u64()
-        ));
-        std::fs::create_dir_all(&dir)
-            .map_err(|e| format!("cannot create {}: {e}", dir.display()))?;
-        let mut server = ThrowawayPostgres {
+        let dir = super::settlement::run_dir("sim-demo-postgres")?;
+        let mut server = ServerControl {
             dir,
             bin,
             run_as,
             port: 0,
-            running: false,
         };
         if let Some(user) = &server.run_as {
             let owner = server.dir.display().to_string();
@@ -70,60 +70,49 @@ impl ThrowawayPostgres {
             ],
         )?;
         server.port = free_port()?;
-        let options = format!(
-            "-c listen_addresses=127.0.0.1 -p {} -k {}",
-            server.port,
-            server.dir.display()
-        );
-        let log = server.dir.join("server.log").display().to_string();
-        let started = server.pg(
-            "pg_ctl",
-            &[
-                "-D",
-                &data,
-                "-l",
-                &log,
-                "-w",
-                "-t",
-                PG_CTL_WAIT_SECS,
-                "-o",
-                &options,
-                "start",
-            ],
-        );
-        if let Err(e) = started {
-            let log = std::fs::read_to_string(&log).unwrap_or_default();
-            return Err(format!("{e}\nserver log:\n{log}"));
-        }
-        server.running = true;
-        let port = server.port.to_string();
-        server.pg(
+        // From here on, dropping it stops the server and removes the folder.
+        let mut throwaway = ThrowawayPostgres {
+            server,
+            running: false,
+        };
+        throwaway.server.launch()?;
+        throwaway.running = true;
+        let port = throwaway.server.port.to_string();
+        throwaway.server.pg(
             "createdb",
             &["-h", "127.0.0.1", "-p", &port, "-U", USER, DATABASE],
         )?;
-        tracing::info!(url = %server.url(), "throwaway PostgreSQL started");
-        Ok(server)
+        tracing::info!(url = %throwaway.url(), "throwaway PostgreSQL started");
+        Ok(throwaway)
+    }
+
+    /// What halts and restarts it (for a blocking task).
+    pub fn control(&self) -> ServerControl {
+        self.server.clone()
     }
 
     /// `postgres://switch@127.0.0.1:PORT/switch` (no password: trust on loopback).
     pub fn url(&self) -> String {
-        format!("postgres://{USER}@127.0.0.1:{}/{DATABASE}", self.port)
+        format!(
+            "postgres://{USER}@127.0.0.1:{}/{DATABASE}",
+            self.server.port
+        )
     }
 
     /// Its port on 127.0.0.1.
     pub fn port(&self) -> u16 {
-        self.port
+        self.server.port
     }
 
     /// Its folder (data, socket and log).
     pub fn dir(&self) -> &Path {
-        &self.dir
+        &self.server.dir
     }
 
     /// Run `psql -tAc sql` against the database; its output trimmed.
     pub fn psql(&self, sql: &str) -> Result<String, String> {
-        let port = self.port.to_string();
-        let out = self.pg(
+        let port = self.server.port.to_string();
+        let out = self.server.pg(
             "psql",
             &[
                 "-h",
@@ -149,27 +138,77 @@ impl ThrowawayPostgres {
     fn stop_inner(&mut self) -> Result<(), String> {
         let stopped = if self.running {
             self.running = false;
-            let data = self.data_dir();
-            self.pg(
-                "pg_ctl",
-                &[
-                    "-D",
-                    &data,
-                    "-m",
-                    "fast",
-                    "-w",
-                    "-t",
-                    PG_CTL_WAIT_SECS,
-                    "stop",
-                ],
-            )
-            .map(|_| ())
+            // A server halted by an outage that was not restarted is not running:
+            // pg_ctl's failure then says so, and the folder goes anyway.
+            self.server.stop("fast")
         } else {
             Ok(())
         };
-        let removed = std::fs::remove_dir_all(&self.dir)
-            .map_err(|e| format!("cannot remove {}: {e}", self.dir.display()));
+        let removed = std::fs::remove_dir_all(&self.server.dir)
+            .map_err(|e| format!("cannot remove {}: {e}", self.server.dir.display()));
         stopped.and(removed)
+    }
+}
+
+impl ServerControl {
+    /// Start the server in its folder on its port (the data made by `initdb`).
+    fn launch(&self) -> Result<(), String> {
+        let data = self.data_dir();
+        let options = format!(
+            "-c listen_addresses=127.0.0.1 -p {} -k {}",
+            self.port,
+            self.dir.display()
+        );
+        let log = self.dir.join("server.log").display().to_string();
+        let started = self.pg(
+            "pg_ctl",
+            &[
+                "-D",
+                &data,
+                "-l",
+                &log,
+                "-w",
+                "-t",
+                PG_CTL_WAIT_SECS,
+                "-o",
+                &options,
+                "start",
+            ],
+        );
+        started.map(|_| ()).map_err(|e| {
+            let log = std::fs::read_to_string(&log).unwrap_or_default();
+            format!("{e}\nserver log:\n{log}")
+        })
+    }
+
+    /// `pg_ctl stop` with shutdown `mode` (fast, immediate).
+    fn stop(&self, mode: &str) -> Result<(), String> {
+        let data = self.data_dir();
+        self.pg(
+            "pg_ctl",
+            &[
+                "-D",
+                &data,
+                "-m",
+                mode,
+                "-w",
+                "-t",
+                PG_CTL_WAIT_SECS,
+                "stop",
+            ],
+        )
+        .map(|_| ())
+    }
+
+    /// Stop the server at once (`pg_ctl stop -m immediate`: no checkpoint, every
+    /// connection cut), keeping its data: a database outage.
+    pub fn halt(&self) -> Result<(), String> {
+        self.stop("immediate")
+    }
+
+    /// Start it again after [`ServerControl::halt`], same port, same data.
+    pub fn resume(&self) -> Result<(), String> {
+        self.launch()
     }
 
     fn data_dir(&self) -> String {
@@ -196,7 +235,7 @@ impl ThrowawayPostgres {
 
 impl Drop for ThrowawayPostgres {
     fn drop(&mut self) {
-        if self.dir.exists() {
+        if self.server.dir.exists() {
             if let Err(e) = self.stop_inner() {
                 tracing::warn!("throwaway PostgreSQL: {e}");
             }

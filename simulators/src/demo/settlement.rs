@@ -43,13 +43,7 @@ impl DemoJournal {
         let (path, temporary) = match keep {
             Some(p) => (p.to_path_buf(), None),
             None => {
-                let dir = std::env::temp_dir().join(format!(
-                    "sim-demo-{}-{}",
-                    std::process::id(),
-                    random_u64()
-                ));
-                std::fs::create_dir_all(&dir)
-                    .map_err(|e| format!("cannot create {}: {e}", dir.display()))?;
+                let dir = run_dir("sim-demo")?;
                 (dir.join("journal.db"), Some(dir))
             }
         };
@@ -144,6 +138,15 @@ impl Drop for DemoJournal {
             let _ = std::fs::remove_dir_all(dir);
         }
     }
+}
+
+/// A new folder `PREFIX-<pid>-<random>` in the temporary directory, for one
+/// run's files (the caller removes it).
+pub(crate) fn run_dir(prefix: &str) -> Result<PathBuf, String> {
+    let dir =
+        std::env::temp_dir().join(format!("{prefix}-{}-{}", std::process::id(), random_u64()));
+    std::fs::create_dir_all(&dir).map_err(|e| format!("cannot create {}: {e}", dir.display()))?;
+    Ok(dir)
 }
 
 /// A random number from the standard library's per-process hash keys.

@@ -398,12 +398,14 @@ impl Issuer {
                     *reversed = true;
                     applied = Some((posting.amount, posting.stand_in));
                 }
+                Some(Entry::Approved { .. }) => self.totals.reversal_repeat(),
                 Some(_) => {} // a repeat: already done
                 None => shard.insert(key, Entry::ReversalWithoutOriginal),
             }
         }
         if let Some((amount, stand_in)) = applied {
-            self.totals.reversed(amount);
+            let acquirer = req.text(32).unwrap_or_default();
+            self.totals.reversed(&acquirer, amount);
             if stand_in {
                 self.totals.stand_in().reversed(amount);
             }
@@ -870,6 +872,9 @@ mod tests {
         assert_eq!(s.approved["940857"].count, 2);
         assert_eq!(s.reversed.count, 1);
         assert_eq!(s.reversed.amount, d("1000.00"));
+        // Booked against the acquirer that sent it; the repeat counted, not applied.
+        assert_eq!(s.reversed_by_acquirer["940857"].count, 1);
+        assert_eq!(s.reversal_repeats, 1);
     }
 
     #[test]

@@ -85,6 +85,8 @@ pub fn amount_text(amount: Decimal) -> String {
 pub struct Totals {
     approved: DashMap<String, Tally>,
     reversed: Mutex<Tally>,
+    reversed_by_acquirer: DashMap<String, Tally>,
+    reversal_repeats: std::sync::atomic::AtomicU64,
     declined: DashMap<ResponseCode, u64>,
     token_payments: Mutex<Tally>,
     token_by_app: DashMap<String, u64>,
@@ -235,12 +237,23 @@ impl Totals {
             .add(amount);
     }
 
-    /// Count a reversal that was applied.
-    pub fn reversed(&self, amount: Decimal) {
+    /// Count a reversal that was applied, sent by acquirer `acquirer` (field 32).
+    pub fn reversed(&self, acquirer: &str, amount: Decimal) {
         self.reversed
             .lock()
             .unwrap_or_else(|p| p.into_inner())
             .add(amount);
+        self.reversed_by_acquirer
+            .entry(acquirer.to_string())
+            .or_default()
+            .add(amount);
+    }
+
+    /// Count a reversal of an original already reversed (acknowledged, not
+    /// applied again): a repeat, e.g. the acquirer's and a switch node's.
+    pub fn reversal_repeat(&self) {
+        self.reversal_repeats
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
     }
 
     /// Count a decline.
@@ -257,6 +270,14 @@ impl Totals {
                 .map(|e| (e.key().clone(), *e.value()))
                 .collect(),
             reversed: *self.reversed.lock().unwrap_or_else(|p| p.into_inner()),
+            reversed_by_acquirer: self
+                .reversed_by_acquirer
+                .iter()
+                .map(|e| (e.key().clone(), *e.value()))
+                .collect(),
+            reversal_repeats: self
+                .reversal_repeats
+                .load(std::sync::atomic::Ordering::Relaxed),
             declined: self
                 .declined
                 .iter()
@@ -288,6 +309,10 @@ pub struct Snapshot {
     pub approved: BTreeMap<String, Tally>,
     /// Reversals applied.
     pub reversed: Tally,
+    /// Reversals applied, by the acquirer that sent them (field 32).
+    pub reversed_by_acquirer: BTreeMap<String, Tally>,
+    /// Reversals of an original already reversed: acknowledged, not applied.
+    pub reversal_repeats: u64,
     /// Declines by response code.
     pub declined: BTreeMap<String, u64>,
     /// Approved token payments (a part of `approved`).
@@ -402,7 +427,11 @@ mod tests {
         t.approved("940857", d("1000.00"));
         t.approved("940857", d("250.00"));
         t.approved("940810", d("15"));
-        t.reversed(d("250.00"));
+        t.reversed("940857", d("250.00"));
+        t.reversal_repeat();
+        let snap = t.snapshot();
+        assert_eq!(snap.reversed_by_acquirer["940857"].count, 1);
+        assert_eq!(snap.reversal_repeats, 1);
         t.declined(ResponseCode::INSUFFICIENT_FUNDS);
         t.declined(ResponseCode::INSUFFICIENT_FUNDS);
         t.declined(ResponseCode::FORMAT_ERROR);
@@ -475,7 +504,7 @@ mod tests {
         write_report(&path, &t).unwrap();
         let v: Value = serde_json::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap();
         assert_eq!(v["approved"]["940857"]["amount"], "1.00");
-        t.reversed(d("1.00"));
+        t.reversed("940800", d("1.00"));
         write_report(&path, &t).unwrap();
         let v: Value = serde_json::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap();
         assert_eq!(v["reversed"]["count"], 1);
