@@ -15,39 +15,12 @@ use std::time::Duration;
 use tokio::time::Instant;
 
 use codecs::Mti;
+use journal_support::pg::{config, count, durable_within, now_ms, open, reader, PATIENCE};
 use journal_support::{forwarded_for, record};
 use switch::cluster::NodeIdentity;
-use switch::config::{Durability, JournalConfig, PostgresConfig, SecretKey};
 use switch::core::journal::{FinalState, JournalRecord};
-use switch::store::{OpenOptions, Recovered, Store};
+use switch::store::{OpenOptions, Store};
 use tests::postgres::ThrowawayPostgres;
-
-/// Any bounded wait in these tests.
-const PATIENCE: Duration = Duration::from_secs(30);
-
-fn now_ms() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap()
-        .as_millis() as i64
-}
-
-/// A strict journal on the database at `url`.
-fn config(url: &str) -> JournalConfig {
-    JournalConfig {
-        path: Default::default(),
-        postgres: Some(PostgresConfig {
-            url: url.into(),
-            password_env: "SWITCH_PG_TEST_PASSWORD_UNSET".into(),
-            connect_timeout: Duration::from_secs(2),
-        }),
-        durability: Durability::Strict,
-        pan_key: Some(SecretKey::new(vec![7; 32])),
-        group_commit_max: 1024,
-        group_commit_window: Duration::ZERO,
-        cutover_secs: 0,
-    }
-}
 
 fn node(name: &str, slot: u8, lease_ms: u64) -> NodeIdentity {
     NodeIdentity {
@@ -57,45 +30,12 @@ fn node(name: &str, slot: u8, lease_ms: u64) -> NodeIdentity {
     }
 }
 
-fn open(url: &str, node: Option<&NodeIdentity>) -> (Store, Recovered) {
-    Store::open_with(
-        &config(url),
-        &OpenOptions {
-            now_ms: now_ms(),
-            remember: 100,
-            node,
-            duplicate_window: Duration::from_secs(60),
-            ..OpenOptions::default()
-        },
-    )
-    .expect("store opens")
-}
-
 /// A forwarded record (owing its reversal) with id `id` and acquirer STAN `stan`.
 fn forwarded(id: u64, stan: &str) -> JournalRecord {
     let mut r = record(id, "940800", "940810", stan, "10.00", FinalState::Forwarded);
     r.forwarded = Some(forwarded_for(id as u32 % 1_000_000));
     r.switch_stan = Some(id as u32 % 1_000_000);
     r
-}
-
-/// A second connection of the test's own.
-async fn reader(url: &str) -> tokio_postgres::Client {
-    let (client, connection) = tokio_postgres::connect(url, tokio_postgres::NoTls)
-        .await
-        .expect("connect");
-    tokio::spawn(connection);
-    client
-}
-
-async fn count(client: &tokio_postgres::Client, sql: &str) -> i64 {
-    client.query_one(sql, &[]).await.expect(sql).get(0)
-}
-
-async fn durable_within(store: &Store, seq: u64) {
-    tokio::time::timeout(PATIENCE, store.durable(seq))
-        .await
-        .expect("durable in time");
 }
 
 #[tokio::test]
