@@ -599,3 +599,40 @@ async fn a_commit_stuck_over_two_seconds_counts_as_failed_and_is_retried() {
     );
     store.close();
 }
+
+#[tokio::test]
+async fn a_slot_stays_held_by_an_expired_node_until_it_is_taken_over() {
+    let Some(pg) = ThrowawayPostgres::start() else {
+        return;
+    };
+    let url = pg.new_database("slot_held");
+    let lease_ms = 1000;
+    let (paused, _) = open(&url, Some(&node("node-a", 1, lease_ms)));
+    let paused_membership = paused.membership().expect("cluster mode");
+    // node-a stops renewing (paused, or cut off): its lease expires, and no
+    // survivor has taken it over yet.
+    tokio::time::sleep(Duration::from_millis(lease_ms + 500)).await;
+    let another = Store::open_with(
+        &config(&url),
+        &OpenOptions {
+            now_ms: now_ms(),
+            remember: 100,
+            node: Some(&node("node-b", 1, lease_ms)),
+            duplicate_window: Duration::from_secs(60),
+            ..OpenOptions::default()
+        },
+    );
+    // node-a is not fenced (its epoch is unchanged): it wakes and renews, and
+    // would number its journal rows, queue items and STANs in the same range
+    // as node-b.
+    assert!(paused_membership.renew().await.unwrap(), "node-a wakes and renews");
+    assert!(
+        another.is_err(),
+        "a second node must not register in the slot of a node not taken over"
+    );
+    // Once node-a has stopped and left, its slot is free.
+    paused.close();
+    paused_membership.leave().await.unwrap();
+    let (b, _) = open(&url, Some(&node("node-b", 1, lease_ms)));
+    b.close();
+}

@@ -10,8 +10,10 @@ use crate::cluster::NodeIdentity;
 /// Why a node may not register.
 #[derive(Debug, thiserror::Error)]
 pub enum RegisterError {
-    /// Another live node with an unexpired lease holds the slot.
-    #[error("slot {slot} is held by the live node {holder}: give each node its own slot")]
+    /// Another node holds the slot: live, or live once and neither stopped nor
+    /// taken over yet (an expired lease is not enough: that node may only be
+    /// paused, and it is not fenced until a survivor takes it over).
+    #[error("slot {slot} is held by the node {holder} (live, or not yet taken over): give each node its own slot, start {holder} itself, or wait for its take-over")]
     SlotTaken {
         /// The slot.
         slot: u8,
@@ -30,12 +32,14 @@ pub async fn register(tx: &impl GenericClient, node: &NodeIdentity) -> Result<i6
     // Two nodes starting together with the same slot: one waits for the other.
     tx.execute("SELECT pg_advisory_xact_lock(1397510996, $1)", &[&slot])
         .await?;
+    // A node whose lease has expired but that nobody has taken over still
+    // holds its slot: it may be paused or cut off, and wake with its epoch
+    // intact (its renewals and fenced commits still succeed). Sharing its slot
+    // would share its ids (journal rows dropped as already written, queue rows
+    // overwritten) and its STANs toward the issuers.
     let holder = tx
         .query_opt(
-            &format!(
-                "SELECT name FROM nodes WHERE slot = $1 AND name <> $2 AND state = 'live'
-                   AND lease_until_ms > {DB_NOW_MS}"
-            ),
+            "SELECT name FROM nodes WHERE slot = $1 AND name <> $2 AND state = 'live'",
             &[&slot, &node.name],
         )
         .await?;
