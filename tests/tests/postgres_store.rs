@@ -636,3 +636,53 @@ async fn a_slot_stays_held_by_an_expired_node_until_it_is_taken_over() {
     let (b, _) = open(&url, Some(&node("node-b", 1, lease_ms)));
     b.close();
 }
+
+#[tokio::test]
+async fn the_original_looked_up_is_the_forward_the_issuer_saw_not_a_refused_one() {
+    let Some(pg) = ThrowawayPostgres::start() else {
+        return;
+    };
+    let url = pg.new_database("lookup_refused");
+    let (a, _) = open(&url, Some(&node("node-a", 1, 3000)));
+    let (b, _) = open(&url, Some(&node("node-b", 2, 3000)));
+    // The same acquirer request reaches node-a (forwarded, approved) and
+    // node-b (its claim refused: never forwarded, answered and journaled 94).
+    let mut on_a = forwarded((1 << 48) + 1, "000777");
+    on_a.switch_stan = Some(11);
+    let seq = a.journal(on_a.clone(), now_ms());
+    durable_within(&a, seq).await;
+    on_a.state = FinalState::Approved;
+    on_a.forwarded = None;
+    let seq = a.journal(on_a, now_ms());
+    durable_within(&a, seq).await;
+    let mut on_b = forwarded((2 << 48) + 1, "000777");
+    on_b.switch_stan = Some(66_667);
+    let seq_b = b.journal(on_b.clone(), now_ms());
+    durable_within(&b, seq_b).await;
+    assert!(b.refused(seq_b));
+    on_b.state = FinalState::Declined;
+    on_b.response_code = "94".into();
+    on_b.auth_code = None;
+    on_b.forwarded = None;
+    let seq = b.journal(on_b, now_ms());
+    durable_within(&b, seq).await;
+    // The acquirer reverses it on node-b: the original the issuer knows is
+    // node-a's forward (switch STAN 11), not node-b's refused one.
+    let key = switch::core::recent::AcquirerKey {
+        acquirer: "940800".into(),
+        stan: 777,
+        transmission: "1125101010".into(),
+    };
+    let found = b
+        .find_forwarded(&[key])
+        .await
+        .unwrap()
+        .expect("the original is found");
+    assert_eq!(
+        (found.issuer.as_str(), found.switch_stan),
+        ("940810", 11),
+        "field 90 must name the forward the issuer saw"
+    );
+    a.close();
+    b.close();
+}

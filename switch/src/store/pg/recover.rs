@@ -158,9 +158,13 @@ pub const FORWARDED_COLUMNS: &str = "acquirer, transmission, stan, issuer, mti, 
 
 /// The journal rows an acquirer's reversal or advice may name as its original:
 /// requests that reached an issuer (forwarded, or approved in stand-in and
-/// advised), not reversals.
+/// advised), not reversals. A request whose cluster claim another node held
+/// never reached the issuer: its row (declined 94, with the STAN it would have
+/// gone under) is left out, or a reversal would name, in field 90, a STAN the
+/// issuer never saw instead of the forward of the node that holds the claim.
 pub const FORWARDED_ROWS: &str = "switch_stan IS NOT NULL AND issuer IS NOT NULL
-    AND reverses_stan IS NULL AND (stand_in IS NULL OR state = 'approved')";
+    AND reverses_stan IS NULL AND (stand_in IS NULL OR state = 'approved')
+    AND NOT (state = 'declined' AND response_code = '94')";
 
 /// A row selected with [`FORWARDED_COLUMNS`].
 pub fn forwarded_row(r: &tokio_postgres::Row) -> ForwardedRow {
