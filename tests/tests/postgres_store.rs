@@ -625,7 +625,10 @@ async fn a_slot_stays_held_by_an_expired_node_until_it_is_taken_over() {
     // node-a is not fenced (its epoch is unchanged): it wakes and renews, and
     // would number its journal rows, queue items and STANs in the same range
     // as node-b.
-    assert!(paused_membership.renew().await.unwrap(), "node-a wakes and renews");
+    assert!(
+        paused_membership.renew().await.unwrap(),
+        "node-a wakes and renews"
+    );
     assert!(
         another.is_err(),
         "a second node must not register in the slot of a node not taken over"

@@ -297,9 +297,9 @@ fn a_reversal_whose_original_another_node_forwarded_reaches_the_issuer_in_its_te
 /// before the adopted advice (live, and again after a restart: the queue is
 /// read back in id order), so the issuer is asked to reverse an original it
 /// has not seen, then posts the advice. Unfixed: needs an ordering rule that
-/// does not rest on ids across slots (see the review report).
+/// does not rest on ids across slots (docs/cluster.md, section 6, item 2).
 #[test]
-#[ignore = "review: cross-slot SAF ordering defect, unfixed"]
+#[ignore = "known defect, open: store-and-forward order across slots (docs/cluster.md section 6)"]
 fn an_adopted_stand_in_advice_goes_before_a_reversal_of_it_queued_here() {
     use crate::core::saf::SafQueue;
     // This node has slot 1; the dead node had slot 3, so its ids are above ours.
