@@ -485,15 +485,7 @@ fn run(path: &std::path::Path, tls_dir: Option<&std::path::Path>) -> ExitCode {
                 }
             }
         }
-        let running = match RunningSwitch::start(SwitchOptions {
-            config,
-            routing,
-            saf: None,
-            journal: None,
-            vault_kek: None,
-        })
-        .await
-        {
+        let running = match RunningSwitch::start(SwitchOptions::new(config, routing)).await {
             Ok(r) => r,
             Err(e) => {
                 eprintln!("error: {e}");

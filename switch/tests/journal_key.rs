@@ -70,14 +70,8 @@ async fn an_unset_variable_loads_but_does_not_start() {
         "{why}"
     );
     let routing = routing_rules::RoutingTable::load(&config.rules).unwrap().0;
-    let started = switch::net::RunningSwitch::start(switch::net::SwitchOptions {
-        config,
-        routing,
-        saf: None,
-        journal: None,
-        vault_kek: None,
-    })
-    .await;
+    let started =
+        switch::net::RunningSwitch::start(switch::net::SwitchOptions::new(config, routing)).await;
     let error = started.err().expect("no switch without its PAN key");
     assert!(error.to_string().contains("pan_key"), "{error}");
 }

@@ -121,13 +121,7 @@ fn switch_options(text: &str) -> SwitchOptions {
     let config =
         Config::parse(text, Path::new("/test.toml")).unwrap_or_else(|e| panic!("config: {e:?}"));
     let (routing, _) = RoutingTable::load(&config.rules).unwrap_or_else(|e| panic!("rules: {e}"));
-    SwitchOptions {
-        config,
-        routing,
-        saf: None,
-        journal: None,
-        vault_kek: None,
-    }
+    SwitchOptions::new(config, routing)
 }
 
 /// What a [`Peer`] saw while it waited.

@@ -53,15 +53,9 @@ pub async fn serve(args: ServeNodeArgs) -> Result<(), String> {
         .map_err(|e| format!("metrics endpoint on {metrics}: {e}"))?;
     let (routing, _) =
         routing_rules::RoutingTable::load(&config.rules).map_err(|e| e.to_string())?;
-    let running = RunningSwitch::start(SwitchOptions {
-        config,
-        routing,
-        saf: None,
-        journal: None,
-        vault_kek: None,
-    })
-    .await
-    .map_err(|e| format!("{node}: {e}"))?;
+    let running = RunningSwitch::start(SwitchOptions::new(config, routing))
+        .await
+        .map_err(|e| format!("{node}: {e}"))?;
     let ready = Ready {
         node,
         listening: running.listening.clone().into_iter().collect(),

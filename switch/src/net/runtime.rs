@@ -62,6 +62,20 @@ pub struct SwitchOptions {
     pub vault_kek: Option<card_security::KeyMaterial>,
 }
 
+impl SwitchOptions {
+    /// `config` and `routing` alone: nothing owed beyond the store, records to
+    /// the configured journal (or the debug log), the KEK from the environment.
+    pub fn new(config: Config, routing: RoutingTable) -> SwitchOptions {
+        SwitchOptions {
+            config,
+            routing,
+            saf: None,
+            journal: None,
+            vault_kek: None,
+        }
+    }
+}
+
 /// A connection's writer and its close signal.
 pub(crate) struct LinkHandle {
     pub(crate) spec: Arc<Spec>,
