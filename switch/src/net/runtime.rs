@@ -274,9 +274,12 @@ impl Shared {
                     }
                 }
                 Action::Journal(record) => {
-                    let forwarded = record.state == FinalState::Forwarded;
+                    // Only a cluster node's store claims forwards (a single node's
+                    // forwards are never refused: no wrapping, no lookup).
+                    let claims =
+                        record.state == FinalState::Forwarded && self.config.cluster.is_some();
                     let seq = self.journal.record(*record);
-                    if forwarded && seq > 0 {
+                    if claims && seq > 0 {
                         claimed = Some(seq);
                     }
                     if strict {
