@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Runs the codec's three cargo-fuzz targets (decode, roundtrip, framing) for a
+# Runs the codec's five cargo-fuzz targets (decode, roundtrip, framing, tlv, composite) for a
 # bounded time each, starting from the committed seeds, and fails on a crash.
 #
 #   scripts/fuzz.sh            # 60 s per target (what CI runs)
@@ -25,7 +25,7 @@ echo "== cargo fuzz build (release, AddressSanitizer)"
 cargo fuzz build --fuzz-dir fuzz
 
 status=0
-for target in decode roundtrip framing; do
+for target in decode roundtrip framing tlv composite; do
     # Each run reads the committed seeds and writes what it finds into a scratch
     # corpus of its own, so the repository's corpus folder is left as it was.
     scratch="$(mktemp -d)"

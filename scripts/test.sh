@@ -3,7 +3,8 @@
 # pyiso8583 4.0.1 for the codec's differential tests, then `cargo test`.
 # Set ISO8583_DIFFERENTIAL_REQUIRED=1 (CI does) to make a missing pyiso8583 a failure
 # instead of a printed skip; POSTGRES_REQUIRED=1 (CI too) likewise for PostgreSQL,
-# which this script installs from Debian's packages when missing (also as root).
+# which this script installs from Debian's packages when missing (also as root);
+# CHROMIUM_REQUIRED=1 likewise for the console's browser test (Debian's chromium).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -23,6 +24,15 @@ export PYISO8583_PYTHON="$VENV/bin/python"
 # Without it they print that they skipped, unless POSTGRES_REQUIRED=1 (CI).
 if [ "$(id -u)" -eq 0 ] || [ "${POSTGRES_REQUIRED:-}" = 1 ]; then
     ./scripts/postgres.sh install || echo "!! PostgreSQL not installed; its tests will skip (or fail if required)"
+fi
+
+# The console's browser test (tests/tests/console.rs) drives Debian's headless
+# Chromium: install it when missing and root. Without it the test prints that
+# it skipped, unless CHROMIUM_REQUIRED=1 (CI).
+if ! command -v chromium >/dev/null 2>&1 && { [ "$(id -u)" -eq 0 ] || [ "${CHROMIUM_REQUIRED:-}" = 1 ]; }; then
+    echo "== installing chromium (the console's browser test)"
+    { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; } \
+        || echo "!! chromium not installed; the console's browser test will skip (or fail if required)"
 fi
 
 # Every log line the tests capture, the switch processes they start and the test

@@ -130,6 +130,27 @@ pub fn set_i8583_fields(packer: &mut Packer<'_>) -> Result<(), String> {
     Ok(())
 }
 
+/// Elements in [`icc_data`].
+pub const ICC_ELEMENTS: u8 = 40;
+
+/// Field 55 for the reference message with chip data: [`ICC_ELEMENTS`] BER-TLV
+/// elements of two-byte tags (`9F01`-`9F28`) and three-byte values, 240 bytes
+/// (field 55 holds at most 255).
+pub fn icc_data() -> Vec<u8> {
+    let mut out = Vec::with_capacity(240);
+    for i in 0..ICC_ELEMENTS {
+        out.extend_from_slice(&[0x9F, 0x01 + i, 0x03, i, 0x5A ^ i, 0xFF - i]);
+    }
+    out
+}
+
+/// The reference purchase with [`icc_data`] in field 55.
+pub fn reference_message_with_icc() -> Message {
+    let mut msg = reference_message();
+    msg.set_binary(55, &icc_data());
+    msg
+}
+
 /// A built-in spec with the reference message and its encoding under that spec.
 pub struct Fixture {
     /// The spec (`iso87ascii`, `iso87binary` or `iso87bcd`).

@@ -146,6 +146,8 @@ impl Spec {
             local: Vec::new(),
             slots,
             sensitive: self.sensitive_fields(),
+            tlv: self.tlv_fields(),
+            composites: self.composites().cloned(),
             origin: self.layout(),
         })
     }

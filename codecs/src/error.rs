@@ -74,9 +74,17 @@ pub enum Reason {
     BadPadding,
     /// A bitmap in hex form holds a non-hex character.
     BadBitmap,
-    /// A bit is set for a field the spec does not define.
+    /// A field (or a composite's subfield) the spec does not define: a bit
+    /// set for it, or a value given for it.
     UndefinedField,
-    /// Bytes remain after the last field.
+    /// A composite's TLV tag that is not letters or digits of the layout's
+    /// tag length.
+    BadTag,
+    /// A composite's TLV tag the spec does not declare, under a strict layout.
+    UnknownTag,
+    /// A composite's subfield given twice.
+    Repeated,
+    /// Bytes remain after the last field (or subfield).
     TrailingBytes {
         /// How many bytes remain.
         count: u32,
@@ -106,8 +114,11 @@ impl fmt::Display for Reason {
             }
             Reason::BadPadding => f.write_str("invalid BCD pad nibble"),
             Reason::BadBitmap => f.write_str("bitmap is not valid hex"),
-            Reason::UndefinedField => f.write_str("bit set for a field the spec does not define"),
-            Reason::TrailingBytes { count } => write!(f, "{count} bytes after the last field"),
+            Reason::UndefinedField => f.write_str("not defined by the spec"),
+            Reason::BadTag => f.write_str("not a tag of this layout"),
+            Reason::UnknownTag => f.write_str("tag not declared (strict layout)"),
+            Reason::Repeated => f.write_str("given twice"),
+            Reason::TrailingBytes { count } => write!(f, "{count} bytes left over at the end"),
             Reason::BadMti => f.write_str("MTI is not four digits"),
             Reason::Missing => f.write_str("missing"),
             Reason::TooLarge => f.write_str("message too large"),
@@ -177,6 +188,6 @@ pub enum SpecError {
         problem: String,
     },
     /// No built-in spec has this name.
-    #[error("unknown spec {0:?} (built-in specs: iso87ascii, iso87binary, iso87bcd)")]
+    #[error("unknown spec {0:?} (built-in specs: iso87ascii, iso87binary, iso87bcd, iso87ebcdic, iso93ascii)")]
     UnknownName(String),
 }

@@ -1,8 +1,13 @@
 //! Masking of card data for every human- or log-facing rendering of a message.
 //!
 //! PANs (fields 2 and 34) show at most the first 6 and last 4 digits; shorter or
-//! malformed values are fully masked. Track data, PIN blocks, ICC data and any
-//! field a spec marks sensitive show only their length. `Debug` and `Display` of
+//! malformed values are fully masked. BER-TLV fields (ICC data, field 55) show
+//! their tags in order with the card data among them masked by tag
+//! ([`crate::icc`]); one that is not well-formed BER-TLV shows only its length.
+//! Composite fields show their subfields, each masked as its spec declares
+//! ([`crate::composite::show`]); one that breaks its layout shows only its length.
+//! Track data, PIN blocks and any field a spec marks sensitive show only their
+//! length. `Debug` and `Display` of
 //! [`Message`] always mask; only an explicit `unmasked` rendering shows everything.
 
 use std::borrow::Cow;
@@ -27,9 +32,23 @@ pub fn mask_pan(pan: &[u8]) -> String {
 /// The text of a field as it may be shown in logs and tools.
 pub fn masked_text<'a>(msg: &Message, field: &Field<'a>) -> Cow<'a, str> {
     let n = field.number();
+    if msg.is_tlv(n) && field.is_binary() {
+        if let Some(list) = crate::icc::masked_list(&field.bytes()) {
+            return Cow::Owned(list);
+        }
+        return Cow::Owned(format!("[{} bytes masked]", field.len()));
+    }
+    let unit = if field.is_binary() { "bytes" } else { "chars" };
     if msg.is_sensitive(n) {
-        let unit = if field.is_binary() { "bytes" } else { "chars" };
         return Cow::Owned(format!("[{} {unit} masked]", field.len()));
+    }
+    if let Some(layout) = msg.composite_layout(n) {
+        // Subfield by subfield, each masked as declared; a value that breaks
+        // its layout cannot be told apart, so only its length is shown.
+        return Cow::Owned(match layout.read(n, field.bytes()) {
+            Ok(parts) => layout.masked_line(&parts, field.is_binary()),
+            Err(_) => format!("[{} {unit} masked]", field.len()),
+        });
     }
     if PAN_FIELDS.contains(n) {
         return Cow::Owned(mask_pan(&field.bytes()));
@@ -85,9 +104,33 @@ mod tests {
             assert!(!shown.contains("9408123456781234"), "{shown}");
             assert!(!shown.contains("123456789ABC"), "{shown}");
             assert!(!shown.contains("9F2608"), "{shown}");
+            assert!(shown.contains("[3 bytes masked]"), "{shown}");
             assert!(!shown.contains("HOLDER"), "{shown}");
             assert!(shown.contains("940812******1234"), "{shown}");
             assert!(shown.contains("000000001000"), "{shown}");
+        }
+    }
+
+    #[test]
+    fn icc_data_is_shown_by_tag_without_its_card_data() {
+        let mut m = Message::new(Mti::new(b"0200").unwrap());
+        // 5A PAN, 57 track 2, 9F26 cryptogram, 5F20 name, 9F27 shown.
+        let mut icc = vec![0x5A, 0x08, 0x94, 0x08, 0x12, 0x34, 0x56, 0x78, 0x12, 0x34];
+        icc.extend_from_slice(&[0x57, 0x0A, 0x94, 0x08, 0x12, 0x34, 0x56, 0x78, 0x12, 0x34]);
+        icc.extend_from_slice(&[0xD2, 0x91]);
+        icc.extend_from_slice(&[
+            0x9F, 0x26, 0x08, 0xA1, 0xB2, 0xC3, 0xD4, 0xE5, 0xF6, 0x07, 0x18,
+        ]);
+        icc.extend_from_slice(&[0x5F, 0x20, 0x03, b'B', b'O', b'B', 0x9F, 0x27, 0x01, 0x80]);
+        m.set_binary(55, &icc);
+        for shown in [format!("{m:?}"), m.to_string(), format!("{m:#?}")] {
+            assert!(!shown.contains("9408123456781234"), "{shown}");
+            assert!(!shown.contains("A1B2C3D4"), "{shown}");
+            assert!(!shown.contains("424F42"), "{shown}");
+            assert!(
+                shown.contains("5A=940812******1234, 57=940812******1234D[3 digits masked], 9F26=[8 bytes masked], 5F20=[3 bytes masked], 9F27=80"),
+                "{shown}"
+            );
         }
     }
 }

@@ -9,11 +9,14 @@
 //! on encode, never at decode.
 
 use std::borrow::Cow;
+use std::sync::Arc;
 
 use bytes::Bytes;
 
+use crate::composite::{Composite, CompositeError, Composites, Parts};
 use crate::content::{bcd_nibbles, ebcdic_to_ascii, from_hex, nibble_char, to_hex};
 use crate::mti::Mti;
+use crate::tlv::{self, Element, TlvError, TlvList};
 
 /// A set of field numbers 0-255 (bit `n` for field `n`), used for bitmaps and masks.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -38,6 +41,16 @@ impl FieldSet {
     /// Add a field.
     pub fn insert(&mut self, n: u8) {
         self.0[n as usize / 64] |= 1 << (n % 64);
+    }
+
+    /// Add or remove a field.
+    pub fn set(&mut self, n: u8, present: bool) {
+        let bit = 1 << (n % 64);
+        if present {
+            self.0[n as usize / 64] |= bit;
+        } else {
+            self.0[n as usize / 64] &= !bit;
+        }
     }
 
     /// Whether `n` is in the set.
@@ -91,6 +104,10 @@ fn bcd_digits(data: &[u8], odd: bool) -> usize {
 /// Fields that always hold card data or secrets, whatever the spec says.
 pub const ALWAYS_SENSITIVE: FieldSet = FieldSet::of(&[35, 36, 45, 52, 55]);
 
+/// Fields read as BER-TLV in a message built through the API (the ICC data);
+/// a decoded message takes its spec's ([`crate::spec::Spec::tlv_fields`]).
+pub const DEFAULT_TLV_FIELDS: FieldSet = FieldSet::of(&[55]);
+
 /// Fields holding a PAN: shown as first 6 and last 4 digits at most.
 pub const PAN_FIELDS: FieldSet = FieldSet::of(&[2, 34]);
 
@@ -104,6 +121,11 @@ pub struct Message {
     pub(crate) slots: Vec<Slot>,
     /// Fields to show only by length (the spec's sensitive fields plus the defaults).
     pub(crate) sensitive: FieldSet,
+    /// Fields holding BER-TLV: shown tag by tag, masked by tag.
+    pub(crate) tlv: FieldSet,
+    /// The composite layouts of the spec the message was decoded under (or
+    /// given by [`Message::use_composites_of`]): shown and read by subfield.
+    pub(crate) composites: Option<Arc<Composites>>,
     /// The layout id of the spec the frame was decoded under (0: built through the
     /// API). Encoding under that same layout copies the wire bytes of the fields
     /// still in the frame instead of checking and re-writing them one by one.
@@ -255,6 +277,8 @@ impl Message {
             local: Vec::with_capacity(bytes),
             slots: Vec::with_capacity(fields),
             sensitive: ALWAYS_SENSITIVE,
+            tlv: DEFAULT_TLV_FIELDS,
+            composites: None,
             origin: 0,
         }
     }
@@ -448,6 +472,55 @@ impl Message {
     /// Whether field `n` is shown only by its length.
     pub fn is_sensitive(&self, n: u8) -> bool {
         self.sensitive.contains(n)
+    }
+
+    /// Whether field `n` holds BER-TLV (shown tag by tag; see [`Message::tlv`]).
+    pub fn is_tlv(&self, n: u8) -> bool {
+        self.tlv.contains(n)
+    }
+
+    /// Field `n`'s value read as BER-TLV elements, on demand (decoding the
+    /// message never parses them: a switch relays field 55 untouched). None
+    /// when the field is absent; an error naming the field and the tag when
+    /// the value is not well-formed BER-TLV.
+    pub fn tlv(&self, n: u8) -> Option<Result<TlvList<'_>, TlvError>> {
+        let field = self.get(n)?;
+        Some(TlvList::read(field.bytes()).map_err(|e| e.in_field(n)))
+    }
+
+    /// The composite layout of field `n` this message knows (from the spec
+    /// it was decoded under), if any.
+    pub fn composite_layout(&self, n: u8) -> Option<&Composite> {
+        self.composites.as_deref()?.get(n)
+    }
+
+    /// Read field `n`'s subfields under its composite layout, on demand (the
+    /// decode of the message never does). None when the field is absent or
+    /// not composite; an error naming the field and the subfield or tag when
+    /// a subfield breaks its layout.
+    pub fn composite(&self, n: u8) -> Option<Result<Parts<'_>, CompositeError>> {
+        let layout = self.composite_layout(n)?;
+        let field = self.get(n)?;
+        Some(layout.read(n, field.bytes()))
+    }
+
+    /// Know `spec`'s composite layouts (for a message built through the API:
+    /// so that it is masked and read by subfield as a decoded one is).
+    pub fn use_composites_of(&mut self, spec: &crate::spec::Spec) {
+        self.composites = spec.composites().cloned();
+    }
+
+    /// Set field `n` (a `b` field) to the BER-TLV encoding of `elements`, in
+    /// their order.
+    pub fn set_tlv<'v>(
+        &mut self,
+        n: u8,
+        elements: impl IntoIterator<Item = Element<'v>>,
+    ) -> Result<(), TlvError> {
+        let mut value = Vec::new();
+        tlv::encode(elements, &mut value).map_err(|e| e.in_field(n))?;
+        self.set_binary(n, &value);
+        Ok(())
     }
 }
 

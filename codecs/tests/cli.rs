@@ -122,3 +122,119 @@ fn spec_files_and_unknown_specs() {
     assert!(err.contains("field 2"), "{err}");
     std::fs::remove_dir_all(dir).unwrap();
 }
+
+/// Field 55 in JSON: an ordered list of tags, masked by tag by default, read
+/// back from that list; the PAN in tag 5A is never shown in full when masked.
+#[test]
+fn field_55_is_a_list_of_tags_both_ways() {
+    let input = r#"{"mti":"0100","fields":{"11":"000001","55":[{"tag":"9F26","value":"A1B2C3D4E5F60718"},{"tag":"5A","value":"9408001234567896"},{"tag":"9F27","value":"80"},{"tag":"5F20","value":"424F42"}]}}"#;
+    for spec in ["iso87ascii", "iso87binary", "iso87ebcdic"] {
+        let (code, hex, _) = run(&["encode", "--spec", spec], &format!("{input}\n"));
+        assert_eq!(code, 0);
+        assert!(!hex.contains("error"), "{spec}: {hex}");
+        let (_, json, _) = run(&["decode", "--spec", spec, "--unmasked"], &hex);
+        assert_eq!(json.trim(), input, "{spec}");
+        let (_, json, _) = run(&["decode", "--spec", spec], &hex);
+        assert_eq!(
+            json.trim(),
+            r#"{"mti":"0100","fields":{"11":"000001","55":[{"tag":"9F26","value":"[8 bytes masked]"},{"tag":"5A","value":"940800******7896"},{"tag":"9F27","value":"80"},{"tag":"5F20","value":"[3 bytes masked]"}]}}"#,
+            "{spec}"
+        );
+    }
+    // A bad tag is an error object naming the field and the element.
+    let bad = r#"{"mti":"0100","fields":{"55":[{"tag":"9F","value":"00"}]}}"#;
+    let (code, out, _) = run(&["encode", "--spec", "iso87binary"], &format!("{bad}\n"));
+    assert_eq!(code, 0);
+    assert!(out.contains("field 55 element 0"), "{out}");
+}
+
+#[test]
+fn describe_prints_a_dialect_field_table() {
+    let (code, table, _) = run(&["describe", "--dialect", "iso93ascii"], "");
+    assert_eq!(code, 0);
+    assert!(
+        table.starts_with("dialect iso93ascii: MTI ascii, bitmaps hex"),
+        "{table}"
+    );
+    let row = |n: &str| {
+        table
+            .lines()
+            .find(|l| l.split_whitespace().next() == Some(n))
+            .unwrap_or_else(|| panic!("no row {n}: {table}"))
+            .split_whitespace()
+            .collect::<Vec<_>>()
+            .join(" ")
+    };
+    assert_eq!(row("24"), "24 Function code n fixed 3 ascii -");
+    assert_eq!(
+        row("55"),
+        "55 Integrated circuit card (ICC) system related data b LLLVAR 510 ascii ascii sensitive, ber-tlv"
+    );
+    let (_, table, _) = run(&["describe", "--dialect", "iso87ebcdic"], "");
+    assert!(
+        table.contains("dialect iso87ebcdic: MTI ebcdic, bitmaps binary"),
+        "{table}"
+    );
+    let (code, _, err) = run(&["describe", "--dialect", "iso99"], "");
+    assert_eq!(code, 2);
+    assert!(err.contains("iso93ascii"), "{err}");
+}
+
+const HOST: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/samples/host-composite.toml");
+
+#[test]
+fn describe_shows_composite_subfields_indented() {
+    let (code, table, _) = run(&["describe", "--dialect", HOST], "");
+    assert_eq!(code, 0);
+    let squeezed: Vec<String> = table
+        .lines()
+        .map(|l| l.split_whitespace().collect::<Vec<_>>().join(" "))
+        .collect();
+    let at = |line: &str| {
+        squeezed
+            .iter()
+            .position(|l| l == line)
+            .unwrap_or_else(|| panic!("no line {line:?}: {table}"))
+    };
+    // Each subfield right under its field, indented.
+    let f48 = at("48 Additional data - private ans LLLVAR 999 ascii ascii tlv");
+    assert_eq!(
+        at("tags of 2 characters, lengths of 3 digits, undeclared tags kept"),
+        f48 + 1
+    );
+    assert_eq!(
+        at("92 card verification value 2 n LLLVAR 4 masked by length"),
+        f48 + 4
+    );
+    let f127 = at("127 Private data (sub-message) b LLLVAR 998 ascii ascii bitmap");
+    assert_eq!(at("own bitmap: binary"), f127 + 1);
+    assert_eq!(
+        at("12 original card number n LLVAR 19 masked as a PAN"),
+        f127 + 4
+    );
+    assert_eq!(
+        at(".3 to n fixed 2"),
+        at("3 Processing code n fixed 6 ascii - positional") + 3
+    );
+    assert!(
+        table.lines().any(|l| l.starts_with("       .1     type")),
+        "{table}"
+    );
+
+    // A message: the subfields under their field, masked as declared.
+    let json = r#"{"mti":"0200","fields":{"3":{"type":"00","from":"10","to":"00"},"48":[{"tag":"01","value":"REF-7"},{"tag":"92","value":"4821"}],"127":{"12":"9408123456781234"}}}"#;
+    let (code, hex, _) = run(&["encode", "--spec-file", HOST], json);
+    assert_eq!(code, 0, "{hex}");
+    let (_, shown, _) = run(&["describe", "--spec-file", HOST], &hex);
+    assert!(
+        shown.contains("       92       card verification value 2"),
+        "{shown}"
+    );
+    assert!(shown.contains("[4 chars masked]"), "{shown}");
+    assert!(
+        !shown.contains("4821") && !shown.contains("9408123456781234"),
+        "{shown}"
+    );
+    let (_, decoded, _) = run(&["decode", "--spec-file", HOST, "--unmasked"], &hex);
+    assert_eq!(decoded.trim(), json);
+}

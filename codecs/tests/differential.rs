@@ -1,5 +1,6 @@
 //! Differential tests against pyiso8583 4.0.1, both directions, for `iso87ascii`
-//! (pyiso8583's `default_ascii`) and `iso87binary` (`default`): random valid
+//! (pyiso8583's `default_ascii`), `iso87binary` (`default`) and `iso87ebcdic`
+//! (`default` with text and length prefixes encoded `cp500`): random valid
 //! messages are encoded by both sides and must give the same bytes, and each side
 //! must decode the other's bytes to the generated values.
 //!
@@ -152,4 +153,9 @@ fn iso87ascii_matches_pyiso8583_default_ascii() {
 #[test]
 fn iso87binary_matches_pyiso8583_default() {
     run_differential("iso87binary", "default");
+}
+
+#[test]
+fn iso87ebcdic_matches_pyiso8583_default_in_cp500() {
+    run_differential("iso87ebcdic", "default_cp500");
 }

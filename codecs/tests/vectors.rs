@@ -3,9 +3,12 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // a test fails by panicking
 
+mod common;
+
 use bytes::Bytes;
 use codecs::spec::file::parse;
 use codecs::{Location, Message, Mti, Reason, Spec};
+use common::assert_vector;
 
 fn spec(name: &str) -> std::sync::Arc<Spec> {
     Spec::builtin(name).unwrap()
@@ -18,19 +21,6 @@ fn decode(spec: &Spec, wire: &[u8]) -> Message {
 fn decode_err(spec: &Spec, wire: &[u8]) -> (Location, Reason) {
     let e = spec.decode(Bytes::copy_from_slice(wire)).unwrap_err();
     (e.location, e.reason)
-}
-
-/// Decodes to the given values and encodes back to the same bytes.
-fn assert_vector(spec: &Spec, wire: &[u8], mti: &str, fields: &[(u8, &str)]) {
-    let msg = decode(spec, wire);
-    assert_eq!(msg.mti().as_str(), mti);
-    let got: Vec<(u8, String)> = msg
-        .fields()
-        .map(|f| (f.number(), f.text().into_owned()))
-        .collect();
-    let want: Vec<(u8, String)> = fields.iter().map(|(n, v)| (*n, v.to_string())).collect();
-    assert_eq!(got, want);
-    assert_eq!(&spec.encode_to_bytes(&msg).unwrap()[..], wire);
 }
 
 #[test]

@@ -8,6 +8,8 @@
 //! - [`issuer`]: the issuer bank host (accounts, approvals, reversals, faults);
 //! - [`acquirer`]: the acquirer bank host and load generator;
 //! - [`wallet`]: a payment-app operator's host (token enrolment, QR codes);
+//! - [`catalogue`]: the card catalogue of a bank (`sim cards`, `sim issuer --cards`);
+//! - [`certify`]: certification runs for a bank host joining the network;
 //! - `demo`: the whole network on loopback in one command (with the `server`
 //!   feature: it runs the switch).
 //!
@@ -17,6 +19,8 @@
 
 pub mod acquirer;
 pub mod cards;
+pub mod catalogue;
+pub mod certify;
 pub mod clock;
 #[cfg(feature = "server")]
 pub mod demo;

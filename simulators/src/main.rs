@@ -3,6 +3,8 @@
 //! - `sim issuer ...`: an issuer bank host;
 //! - `sim acquirer ...`: an acquirer bank host and load generator;
 //! - `sim wallet ...`: a payment-app operator's host (tokens, QR codes);
+//! - `sim cards ...`: a bank's card catalogue;
+//! - `sim certify ...`: certification of a bank host joining the network;
 //! - `sim demo`: the whole network on loopback, with a report;
 //! - `sim soak`: the demo network under issuer faults for a long run, checked.
 //!
@@ -14,7 +16,7 @@ use std::process::ExitCode;
 use clap::{Parser, Subcommand};
 #[cfg(feature = "server")]
 use simulators::demo;
-use simulators::{acquirer, issuer, wallet};
+use simulators::{acquirer, catalogue, certify, issuer, wallet};
 
 #[derive(Parser)]
 #[command(
@@ -35,6 +37,10 @@ enum Command {
     Acquirer(acquirer::AcquirerArgs),
     /// A payment-app operator's host: enrols cards, keeps tokens, shows QR codes.
     Wallet(wallet::WalletArgs),
+    /// A bank's card catalogue: the cards `sim issuer` holds for it.
+    Cards(catalogue::CardsArgs),
+    /// Certify a bank host: play the switch toward it and check what it does.
+    Certify(certify::CertifyArgs),
     /// The whole network on loopback: switch, issuers, acquirers, traffic, report.
     #[cfg(feature = "server")]
     Demo(Box<demo::DemoArgs>),
@@ -56,7 +62,11 @@ fn runs_the_switch(command: &Command) -> bool {
         Command::Demo(_) | Command::Soak(_) => true,
         #[cfg(feature = "server")]
         Command::ServeNode(_) => false,
-        Command::Issuer(_) | Command::Acquirer(_) | Command::Wallet(_) => false,
+        Command::Issuer(_)
+        | Command::Acquirer(_)
+        | Command::Wallet(_)
+        | Command::Cards(_)
+        | Command::Certify(_) => false,
     }
 }
 
@@ -74,6 +84,8 @@ fn main() -> ExitCode {
             Command::Issuer(args) => issuer::run(args).await,
             Command::Acquirer(args) => acquirer::run(args).await,
             Command::Wallet(args) => wallet::run(args).await,
+            Command::Cards(args) => catalogue::run(args),
+            Command::Certify(args) => certify::run(args).await,
             #[cfg(feature = "server")]
             Command::Demo(args) => demo::run(*args).await,
             #[cfg(feature = "server")]

@@ -1,5 +1,6 @@
 //! The interbank card switch.
 //!
+//! - [`admin`]: the admin address: operator console, status API, metrics;
 //! - [`cluster`]: several nodes on one PostgreSQL database, leases and take-over;
 //! - [`config`]: the TOML configuration, validated with file/entry/problem errors;
 //! - [`error`]: one taxonomy of failures and what each becomes (an answer, a
@@ -11,6 +12,7 @@
 //!   security module interface;
 //! - [`token_api`]: the HTTP JSON API of app operators and issuers for tokens.
 
+pub mod admin;
 pub mod cluster;
 pub mod config;
 pub mod core;

@@ -472,26 +472,49 @@ fn run(path: &std::path::Path, tls_dir: Option<&std::path::Path>) -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    let code = runtime.block_on(async move {
-        if let Some(admin) = config.admin {
-            let installed = metrics_exporter_prometheus::PrometheusBuilder::new()
-                .with_http_listener(admin)
-                .install();
-            match installed {
-                Ok(()) => tracing::info!(%admin, "metrics at http://{admin}/metrics"),
+    // The admin address's token, checked before anything starts: a switch
+    // told to serve it beyond loopback without one does not start.
+    let admin = match config.admin {
+        Some(address) => {
+            match switch::admin::AdminToken::from_env(&config.admin_token_env, address) {
+                Ok(token) => Some((address, token)),
                 Err(e) => {
-                    eprintln!("error: metrics endpoint on {admin}: {e}");
+                    eprintln!("error: {e}");
                     return ExitCode::FAILURE;
                 }
             }
         }
-        let running = match RunningSwitch::start(SwitchOptions::new(config, routing)).await {
+        None => None,
+    };
+    let code = runtime.block_on(async move {
+        // The recorder is installed whether or not the admin address is
+        // served: the metrics are counted either way (and rendered there).
+        let metrics = match switch::admin::install_recorder() {
+            Ok(handle) => Some(handle),
+            Err(e) => {
+                eprintln!("error: metrics recorder: {e}");
+                return ExitCode::FAILURE;
+            }
+        };
+        let mut running = match RunningSwitch::start(SwitchOptions::new(config, routing)).await {
             Ok(r) => r,
             Err(e) => {
                 eprintln!("error: {e}");
                 return ExitCode::FAILURE;
             }
         };
+        if let Some((address, token)) = admin {
+            let options = switch::admin::AdminOptions {
+                address,
+                token,
+                metrics,
+            };
+            if let Err(e) = running.serve_admin(options) {
+                eprintln!("error: {e}");
+                running.shutdown().await;
+                return ExitCode::FAILURE;
+            }
+        }
         wait_for_signals(&running).await;
         running.shutdown().await;
         ExitCode::SUCCESS

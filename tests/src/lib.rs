@@ -7,6 +7,7 @@
 // Test support: a helper fails the test by panicking, with a message saying what broke.
 #![allow(clippy::panic, clippy::unwrap_used, clippy::expect_used)]
 
+pub mod browser;
 pub mod cluster;
 pub mod postgres;
 pub mod secrets;
@@ -164,6 +165,12 @@ impl Peer {
             ),
             spec: Spec::builtin("iso87ascii").unwrap_or_else(|e| panic!("{e}")),
         }
+    }
+
+    /// The same peer speaking `spec` instead of iso87ascii (a link
+    /// configured with a host's spec file).
+    pub fn with_spec(self, spec: Arc<Spec>) -> Peer {
+        Peer { spec, ..self }
     }
 
     /// Send a message.
@@ -376,6 +383,7 @@ pub fn acquirer_options(
         invalid_rate: 0.0,
         timeout_ms,
         json: true,
+        report_html: None,
         mti: RequestType::Financial,
         currency: None,
     }

@@ -53,6 +53,32 @@ async fn metrics_show_the_cores_main_series() {
     let mut iss = accept(&issuer_listener, WAIT).await;
     let signon = iss.recv(WAIT).await.expect("sign-on");
     iss.send(&answer(&signon, "00")).await;
+    // Every configured link has a state from the start: the acquirer
+    // listener nobody has connected to yet shows down (0), not absent.
+    let before_anyone_connects = [
+        (
+            &[
+                "link=\"morning-star\"",
+                "bank=\"940810\"",
+                "role=\"acquirer\"",
+            ][..],
+            0.0,
+        ),
+        (
+            &[
+                "link=\"central-bank-issuer\"",
+                "bank=\"940800\"",
+                "role=\"issuer\"",
+            ][..],
+            2.0,
+        ),
+    ];
+    let states = || {
+        before_anyone_connects
+            .iter()
+            .all(|(labels, want)| has(&handle, "switch_link_state", labels, *want))
+    };
+    assert!(wait_until(WAIT, states).await, "{}", handle.render());
     let mut acq = Peer::connect(sw.listening["morning-star"]).await;
     let core = sw.core();
     assert!(wait_until(WAIT, || (1..10).any(|id| core.link_usable(id))).await);
@@ -68,7 +94,22 @@ async fn metrics_show_the_cores_main_series() {
     assert_eq!(acq.recv(WAIT).await.unwrap().text(39).unwrap(), "15");
 
     // Published within a second or so; polled, bounded by WAIT.
-    let expected: [(&str, &[&str], f64); 8] = [
+    let expected: [(&str, &[&str], f64); 11] = [
+        (
+            "switch_answers_by_acquirer_total",
+            &["acquirer=\"940810\"", "rc=\"00\"", "decided_by=\"issuer\""],
+            1.0,
+        ),
+        (
+            "switch_answers_by_acquirer_total",
+            &["acquirer=\"940810\"", "rc=\"15\"", "decided_by=\"switch\""],
+            1.0,
+        ),
+        (
+            "switch_answers_by_issuer_total",
+            &["issuer=\"940800\"", "rc=\"00\"", "decided_by=\"issuer\""],
+            1.0,
+        ),
         (
             "switch_requests_total",
             &["mti=\"0200\"", "acquirer=\"940810\""],
@@ -85,8 +126,8 @@ async fn metrics_show_the_cores_main_series() {
         ("switch_links_up", &["role=\"issuer\""], 1.0),
         (
             "switch_link_state",
-            &["link=\"central-bank-issuer\"", "bank=\"940800\""],
-            2.0,
+            &["link=\"morning-star\"", "role=\"acquirer\""],
+            1.0,
         ),
         ("switch_in_flight", &[], 0.0),
     ];

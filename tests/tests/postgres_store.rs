@@ -19,7 +19,7 @@ use journal_support::pg::{config, count, durable_within, now_ms, open, reader, P
 use journal_support::{forwarded_for, record};
 use switch::cluster::NodeIdentity;
 use switch::core::journal::{FinalState, JournalRecord};
-use switch::store::{OpenOptions, Store};
+use switch::store::{Op, OpenOptions, Store};
 use tests::postgres::ThrowawayPostgres;
 
 fn node(name: &str, slot: u8, lease_ms: u64) -> NodeIdentity {
@@ -688,4 +688,114 @@ async fn the_original_looked_up_is_the_forward_the_issuer_saw_not_a_refused_one(
     );
     a.close();
     b.close();
+}
+
+/// The writer has two batches in flight at once, but never two that write the
+/// same row: a completion submitted while the batch inserting its forwarded
+/// row is still in flight waits for that batch. Sent beside it, its UPDATE
+/// would find no committed row and its `INSERT ... ON CONFLICT DO NOTHING`
+/// would wait for the first batch, then do nothing: the completion lost.
+#[tokio::test]
+async fn a_completion_submitted_while_its_forward_is_in_flight_is_not_lost() {
+    let Some(pg) = ThrowawayPostgres::start() else {
+        return;
+    };
+    let url = pg.new_database("overlap");
+    let (schema, _) = open(&url, None);
+    schema.close();
+    // The test holds store-and-forward item 5 (inserted, not committed): the
+    // batch that forwards transaction 1 and queues item 5 inserts row 1, then
+    // waits on item 5, in flight.
+    let mut holder = reader(&url).await;
+    let hold = holder.transaction().await.unwrap();
+    hold.execute(
+        "INSERT INTO saf (id, issuer, message, queued_ms) VALUES (5, '940810', '\\x00', 0)",
+        &[],
+    )
+    .await
+    .unwrap();
+    let watcher = reader(&url).await;
+    // The store opens last: its writer polls the business day at its start,
+    // and not again (draining what is in flight first) for a second, well
+    // after the completion below has had its chance to go out. A window, so
+    // that the forward and the queued item below form one batch.
+    let mut journal = config(&url);
+    journal.group_commit_window = Duration::from_millis(50);
+    let (store, _) = Store::open_with(
+        &journal,
+        &OpenOptions {
+            now_ms: now_ms(),
+            remember: 100,
+            ..OpenOptions::default()
+        },
+    )
+    .expect("store opens");
+    store.journal(forwarded(1, "000001"), now_ms());
+    store.submit(Op::SafPush {
+        id: 5,
+        issuer: "940810".into(),
+        message: vec![0],
+        card: None,
+        queued_ms: now_ms(),
+    });
+    let started = Instant::now();
+    while count(
+        &watcher,
+        "SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock'",
+    )
+    .await
+        < 1
+    {
+        assert!(started.elapsed() < PATIENCE, "the batch never waited");
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    let approved = record(
+        1,
+        "940800",
+        "940810",
+        "000001",
+        "10.00",
+        FinalState::Approved,
+    );
+    let last = store.journal(approved, now_ms());
+    // Time for the completion's batch to go out (it must not), well within
+    // the commit timeout of the batch in flight.
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    hold.rollback().await.unwrap();
+    durable_within(&store, last).await;
+    let state: String = watcher
+        .query_one("SELECT state FROM journal WHERE id = 1", &[])
+        .await
+        .unwrap()
+        .get(0);
+    assert_eq!(state, "approved", "the completion was lost");
+    store.close();
+}
+
+/// A database of schema version 1 (before the fence function) is migrated to
+/// version 2 by the first node that starts on it, and that node's fenced
+/// commits work.
+#[tokio::test]
+async fn a_version_1_database_gets_the_fence_function() {
+    let Some(pg) = ThrowawayPostgres::start() else {
+        return;
+    };
+    let url = pg.new_database("migrate");
+    let (store, _) = open(&url, None);
+    store.close();
+    let db = reader(&url).await;
+    db.batch_execute(
+        "DROP FUNCTION switch_hold_lease(TEXT, BIGINT); UPDATE schema_version SET version = 1",
+    )
+    .await
+    .unwrap();
+    let (store, _) = open(&url, Some(&node("node-a", 1, 3000)));
+    assert_eq!(
+        count(&db, "SELECT max(version)::bigint FROM schema_version").await,
+        2
+    );
+    let seq = store.journal(forwarded(1, "000001"), now_ms());
+    durable_within(&store, seq).await;
+    assert_eq!(count(&db, "SELECT count(*) FROM journal").await, 1);
+    store.close();
 }

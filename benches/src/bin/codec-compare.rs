@@ -12,6 +12,15 @@
 //! one block made the figures bimodal from repetition to repetition when the other
 //! core was busy). `*_min`/`*_max` are the fastest and slowest repetition.
 //!
+//! `ours_decode_icc_ns` is our decode of the same message with a 40-element
+//! field 55 ([`benches::reference_message_with_icc`], 240 bytes of BER-TLV, 480
+//! hex characters), timed in the same rounds as the four above, and
+//! `icc_decode_ratio` is `ours_decode_icc_ns / ours_decode_ns` (target: under 2;
+//! the decode does not parse the tags, it checks the field's hex like any `b`
+//! field). `ours_icc_tags_ns`, timed apart after the rounds, is what reading the
+//! 40 tags costs on top when someone asks for them (`Message::tlv` and a walk
+//! over the elements of an already decoded message).
+//!
 //! `decode_ratio` is `ours_decode_ns / i8583_unpack_ns` (`encode_ratio` likewise with
 //! pack), from the medians; `*_ratio_min`/`*_ratio_max` are the extremes of the
 //! per-repetition ratios. `allocs_per_*` count heap allocations (`alloc`,
@@ -29,7 +38,10 @@ use std::process::ExitCode;
 use benches::measure::{
     allocs_per_op, ns_per_op, parse_args, round, stats, CountingAlloc, Options,
 };
-use benches::{i8583_reference_spec, set_i8583_fields, Fixture, SetupError};
+use benches::{
+    i8583_reference_spec, reference_message_with_icc, set_i8583_fields, Fixture, SetupError,
+    ICC_ELEMENTS,
+};
 use bytes::BytesMut;
 use i8583::{Packer, Unpacker};
 use serde_json::json;
@@ -65,6 +77,17 @@ fn run(options: &Options) -> Result<serde_json::Value, SetupError> {
     }
     Unpacker::new(wire).unpack(&i8583_spec)?;
     spec.decode(bytes.clone())?;
+    let icc_bytes = spec.encode_to_bytes(&reference_message_with_icc())?;
+    let icc_message = spec.decode(icc_bytes.clone())?;
+    let tag_count = || {
+        icc_message
+            .tlv(55)
+            .and_then(Result::ok)
+            .map(|l| l.iter().count())
+    };
+    if tag_count() != Some(usize::from(ICC_ELEMENTS)) {
+        return Err("the message with chip data does not read back its 40 tags".into());
+    }
 
     let mut ours_decode = || {
         let _ = black_box(black_box(spec).decode(black_box(&bytes).clone()));
@@ -81,6 +104,16 @@ fn run(options: &Options) -> Result<serde_json::Value, SetupError> {
     let mut i8583_pack = || {
         let _ = black_box(black_box(&packer).pack(Vec::with_capacity(1024)));
     };
+    let mut ours_decode_icc = || {
+        let _ = black_box(black_box(spec).decode(black_box(&icc_bytes).clone()));
+    };
+    let mut ours_icc_tags = || {
+        let count = black_box(&icc_message)
+            .tlv(55)
+            .and_then(Result::ok)
+            .map(|l| l.iter().count());
+        black_box(count);
+    };
 
     // Warm caches, branch predictors and the `Bytes` (its first clone may
     // promote it to a shared buffer, an allocation that is not the decoder's).
@@ -89,24 +122,27 @@ fn run(options: &Options) -> Result<serde_json::Value, SetupError> {
     ns_per_op(warm, &mut i8583_unpack);
     ns_per_op(warm, &mut ours_encode);
     ns_per_op(warm, &mut i8583_pack);
+    ns_per_op(warm, &mut ours_decode_icc);
 
     let ops = options.ops;
-    // Per repetition: ours decode, i8583 unpack, ours encode, i8583 pack.
-    let mut samples: [Vec<f64>; 4] = Default::default();
+    // Per repetition: ours decode, i8583 unpack, ours encode, i8583 pack, ours
+    // decode with chip data.
+    let mut samples: [Vec<f64>; 5] = Default::default();
     for _ in 0..options.reps {
-        let mut total_ns = [0f64; 4];
+        let mut total_ns = [0f64; 5];
         let mut done = 0;
         let mut round = 0;
         while done < ops {
             let batch = ROUND.min(ops - done);
-            for k in 0..4 {
-                let which = (k + round) % 4;
+            for k in 0..5 {
+                let which = (k + round) % 5;
                 // Each arm its own loop over a concrete closure (no dynamic call).
                 let ns = match which {
                     0 => ns_per_op(batch, &mut ours_decode),
                     1 => ns_per_op(batch, &mut i8583_unpack),
                     2 => ns_per_op(batch, &mut ours_encode),
-                    _ => ns_per_op(batch, &mut i8583_pack),
+                    3 => ns_per_op(batch, &mut i8583_pack),
+                    _ => ns_per_op(batch, &mut ours_decode_icc),
                 };
                 total_ns[which] += ns * batch as f64;
             }
@@ -121,6 +157,10 @@ fn run(options: &Options) -> Result<serde_json::Value, SetupError> {
         |a: &[f64], b: &[f64]| -> Vec<f64> { a.iter().zip(b).map(|(x, y)| x / y).collect() };
     let decode_ratios = ratios(&samples[0], &samples[1]);
     let encode_ratios = ratios(&samples[2], &samples[3]);
+    let icc_ratios = ratios(&samples[4], &samples[0]);
+    let tags_ns: Vec<f64> = (0..options.reps)
+        .map(|_| ns_per_op(ops / 4 + 1, &mut ours_icc_tags))
+        .collect();
 
     let alloc_ops = 10_000;
     let allocs_decode = allocs_per_op(alloc_ops, &mut ours_decode);
@@ -128,9 +168,11 @@ fn run(options: &Options) -> Result<serde_json::Value, SetupError> {
     let allocs_unpack = allocs_per_op(alloc_ops, &mut i8583_unpack);
     let allocs_pack = allocs_per_op(alloc_ops, &mut i8583_pack);
 
-    let [d, u, e, p] = samples.each_ref().map(|s| stats(s));
+    let [d, u, e, p, icc] = samples.each_ref().map(|s| stats(s));
     let (_, dr_min, dr_max) = stats(&decode_ratios);
     let (_, er_min, er_max) = stats(&encode_ratios);
+    let (_, ir_min, ir_max) = stats(&icc_ratios);
+    let tags = stats(&tags_ns);
     Ok(json!({
         "ours_decode_ns": round(d.0, 1),
         "ours_encode_ns": round(e.0, 1),
@@ -150,6 +192,16 @@ fn run(options: &Options) -> Result<serde_json::Value, SetupError> {
         "i8583_unpack_ns_max": round(u.2, 1),
         "i8583_pack_ns_min": round(p.1, 1),
         "i8583_pack_ns_max": round(p.2, 1),
+        "ours_decode_icc_ns": round(icc.0, 1),
+        "ours_decode_icc_ns_min": round(icc.1, 1),
+        "ours_decode_icc_ns_max": round(icc.2, 1),
+        "icc_decode_ratio": round(icc.0 / d.0, 3),
+        "icc_decode_ratio_min": round(ir_min, 3),
+        "icc_decode_ratio_max": round(ir_max, 3),
+        "ours_icc_tags_ns": round(tags.0, 1),
+        "ours_icc_tags_ns_min": round(tags.1, 1),
+        "ours_icc_tags_ns_max": round(tags.2, 1),
+        "icc_wire_bytes": icc_bytes.len(),
         "allocs_per_decode": allocs_decode,
         "allocs_per_encode": allocs_encode,
         "allocs_per_i8583_unpack": allocs_unpack,

@@ -6,8 +6,9 @@
 //! cargo run --manifest-path codecs/fuzz/Cargo.toml --example make-seeds
 //! ```
 //!
-//! Every `seed-*` file in `corpus/decode`, `corpus/roundtrip` and `corpus/framing`
-//! is deleted and written anew from `codecs_fuzz::seed_messages()`; other corpus
+//! Every `seed-*` file in `corpus/decode`, `corpus/roundtrip`, `corpus/framing`
+//! and `corpus/tlv` is deleted and written anew from `codecs_fuzz::seed_messages()`
+//! (`seed_messages_1993()` under `iso93ascii`) and `icc_seeds()`; other corpus
 //! files (those libFuzzer adds, ignored by git) are left alone. Each message is
 //! encoded under each built-in spec and checked to decode and round-trip before it
 //! is written, so a seed is always a valid message.
@@ -18,7 +19,9 @@ use std::path::{Path, PathBuf};
 use bytes::{Bytes, BytesMut};
 use codecs::framing::{Frame, FrameCodec, DEFAULT_MAX_FRAME};
 use codecs::{Message, Spec};
-use codecs_fuzz::{seed_messages, FramingInput, FRAMING_CONFIGS, SPEC_NAMES};
+use codecs_fuzz::{
+    icc_seeds, seed_messages, seed_messages_1993, FramingInput, FRAMING_CONFIGS, SPEC_NAMES,
+};
 use tokio_util::codec::Encoder;
 
 type Res<T> = Result<T, Box<dyn std::error::Error>>;
@@ -63,7 +66,12 @@ fn main() -> Res<()> {
         let dir = clean(&corpus, target)?;
         for (index, spec_name) in SPEC_NAMES.iter().enumerate() {
             let spec = Spec::builtin(spec_name)?;
-            for (msg_name, msg) in &messages {
+            let version_messages = if spec_name.starts_with("iso93") {
+                seed_messages_1993()
+            } else {
+                seed_messages()
+            };
+            for (msg_name, msg) in &version_messages {
                 let mut input = vec![index as u8];
                 input.extend_from_slice(&encode(&spec, msg)?);
                 write(&dir, &format!("{spec_name}-{msg_name}"), &input, &mut count)?;
@@ -126,6 +134,12 @@ fn main() -> Res<()> {
             input.extend_from_slice(&stream);
             write(&dir, &format!("{name}{suffix}"), &input, &mut count)?;
         }
+    }
+
+    // tlv: field 55 values as they are.
+    let dir = clean(&corpus, "tlv")?;
+    for (name, data) in icc_seeds() {
+        write(&dir, name, &data, &mut count)?;
     }
 
     println!("wrote {count} seed files under {}", corpus.display());

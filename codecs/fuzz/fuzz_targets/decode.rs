@@ -1,9 +1,10 @@
 //! Fuzz target `decode`: arbitrary bytes into each built-in spec's decoder.
 //!
-//! Input: byte 0 picks `iso87ascii`, `iso87binary` or `iso87bcd` (modulo 3), the
-//! rest is the frame. Nothing here may panic. On a successful decode the masked
-//! `Debug`/`Display` renderings, the JSON form and every field accessor are
-//! exercised, and `peek_mti_and_stan` must agree with the full decode.
+//! Input: byte 0 picks `iso87ascii`, `iso87binary`, `iso87bcd`, `iso87ebcdic` or
+//! `iso93ascii` (modulo 5), the rest is the frame. Nothing here may panic. On a
+//! successful decode the masked `Debug`/`Display` renderings, the JSON form,
+//! every field accessor and field 55's tags are exercised, and
+//! `peek_mti_and_stan` must agree with the full decode.
 #![no_main]
 
 use std::fmt::Write as _;
@@ -43,6 +44,10 @@ fuzz_target!(|data: &[u8]| {
     let _ = to_json(&msg, true);
     let _ = to_json(&msg, false);
     let _ = msg.header();
+    // Field 55's tags, read on demand, whatever the field holds.
+    if let Some(Ok(list)) = msg.tlv(55) {
+        assert_eq!(list.iter().count(), list.len());
+    }
     for field in msg.fields() {
         let n = field.number();
         let _ = field.text();

@@ -1,6 +1,6 @@
 //! Fuzz target `roundtrip`: decode → encode → decode → encode under one spec.
 //!
-//! Input: byte 0 picks the built-in spec (modulo 3), the rest is the frame. Whenever
+//! Input: byte 0 picks the built-in spec (modulo 5), the rest is the frame. Whenever
 //! the first decode succeeds, the message must encode, the encoding must decode
 //! again with the same MTI, header, field numbers and field text, and encoding that
 //! second message must give exactly the bytes of the first encoding. (The first

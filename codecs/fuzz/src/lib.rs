@@ -4,20 +4,24 @@
 //! hand or by `examples/make-seeds.rs`:
 //!
 //! - `decode` and `roundtrip`: byte 0 picks the built-in spec
-//!   ([`SPEC_NAMES`]`[byte % 3]`), the rest is one frame (no length header).
+//!   ([`SPEC_NAMES`]`[byte % 5]`), the rest is one frame (no length header).
+//! - `tlv`: the whole input is field 55's value (BER-TLV).
+//! - `composite`: byte 0 picks a composite field of `samples/host-composite.toml`
+//!   ([`COMPOSITE_FIELDS`]`[byte % 4]`), the rest is its value.
 //! - `framing`: byte 0 picks the framing ([`FRAMING_CONFIGS`]`[byte % 6]`), bytes
 //!   1-2 are the requested maximum frame size (big-endian), byte 3 seeds the chunk
 //!   sizes the stream is fed in, the rest is the byte stream.
 //!
-//! [`seed_messages`] are the valid messages the seed corpus is made of.
+//! [`seed_messages`] (1987) and [`seed_messages_1993`] are the valid messages
+//! the seed corpus is made of; [`icc_seeds`] the field 55 values of `tlv`'s.
 
 use std::sync::Arc;
 
 use codecs::framing::LengthHeader;
 use codecs::{Message, Mti, Spec};
 
-/// The built-in specs, indexed by the first input byte modulo 3.
-pub const SPEC_NAMES: [&str; 3] = ["iso87ascii", "iso87binary", "iso87bcd"];
+/// The built-in specs, indexed by the first input byte modulo 5.
+pub const SPEC_NAMES: [&str; 5] = codecs::spec::builtin::NAMES;
 
 /// Split a `decode`/`roundtrip` input into its spec and frame.
 pub fn spec_and_frame(data: &[u8]) -> Option<(Arc<Spec>, &[u8])> {
@@ -26,6 +30,27 @@ pub fn spec_and_frame(data: &[u8]) -> Option<(Arc<Spec>, &[u8])> {
     // The built-in names always resolve; a failure here is a codec bug worth a crash.
     let spec = Spec::builtin(name).unwrap_or_else(|e| panic!("built-in spec {name}: {e}"));
     Some((spec, frame))
+}
+
+/// The composite fields of the `composite` target's spec.
+pub const COMPOSITE_FIELDS: [u8; 4] = [3, 43, 48, 127];
+
+/// The `composite` target's spec: the sample host dialect, built in so the
+/// target reads no file.
+pub fn composite_spec() -> Spec {
+    let text = include_str!("../../samples/host-composite.toml");
+    // The sample is checked by the codec's tests; a failure here is a bug.
+    codecs::spec::file::parse(text, false, "host-composite.toml")
+        .unwrap_or_else(|e| panic!("sample spec: {e}"))
+}
+
+/// Split a `composite` input into its field and value.
+pub fn composite_input(data: &[u8]) -> Option<(u8, &[u8])> {
+    let (&selector, value) = data.split_first()?;
+    Some((
+        COMPOSITE_FIELDS[usize::from(selector) % COMPOSITE_FIELDS.len()],
+        value,
+    ))
 }
 
 /// Every framing the `framing` target covers: each length header, without and
@@ -217,5 +242,82 @@ pub fn seed_messages() -> Vec<(&'static str, Message)> {
         ("0810-echo-response", echo_response),
         ("0420-reversal-secondary", reversal),
         ("0200-tertiary", tertiary),
+    ]
+}
+
+/// 1993 messages for `iso93ascii`'s seeds (the 1987 ones do not fit its table:
+/// field 12 is twelve digits there, field 90 ten): a 1200 purchase with ICC data,
+/// a 1814 echo answer and a 1420 reversal advice with field 56.
+pub fn seed_messages_1993() -> Vec<(&'static str, Message)> {
+    let mut purchase = Message::new(mti("1200"));
+    for (n, v) in [
+        (2, "4761739001010010"),
+        (3, "000000"),
+        (4, "000000012500"),
+        (11, "000123"),
+        (12, "261206143015"),
+        (22, "510101511344"),
+        (24, "200"),
+        (43, "ACME STORE SPRINGFIELD US"),
+        (49, "840"),
+    ] {
+        purchase.set(n, v);
+    }
+    purchase.set_binary(55, &icc_seeds()[0].1);
+    let mut echo = Message::new(mti("1814"));
+    for (n, v) in [(7, "1206143015"), (11, "000042"), (24, "831"), (39, "800")] {
+        echo.set(n, v);
+    }
+    let mut reversal = Message::new(mti("1420"));
+    for (n, v) in [
+        (11, "000124"),
+        (24, "400"),
+        (56, "120000012326120614301506123456"),
+        (100, "654321"),
+    ] {
+        reversal.set(n, v);
+    }
+    vec![
+        ("1200-purchase", purchase),
+        ("1814-echo-response", echo),
+        ("1420-reversal-secondary", reversal),
+    ]
+}
+
+/// Field 55 values for `tlv`'s seeds: a terminal's request data (one- and
+/// two-byte tags, card data among them), a 40-element list, long length forms
+/// and a three-byte tag, a constructed template, and three malformed ones.
+pub fn icc_seeds() -> Vec<(&'static str, Vec<u8>)> {
+    let request = vec![
+        0x9F, 0x26, 0x08, 0x11, 0x22, 0x33, 0x44, 0x55, 0x66, 0x77, 0x88, // cryptogram
+        0x9F, 0x27, 0x01, 0x80, // cryptogram information data
+        0x95, 0x05, 0x00, 0x00, 0x00, 0x80, 0x00, // TVR
+        0x5A, 0x08, 0x47, 0x61, 0x73, 0x90, 0x01, 0x01, 0x00, 0x10, // PAN
+        0x57, 0x0B, 0x47, 0x61, 0x73, 0x90, 0x01, 0x01, 0x00, 0x10, 0xD2, 0x71,
+        0x2F, // track 2
+        0x5F, 0x20, 0x03, b'B', b'O', b'B', // cardholder name
+        0x9F, 0x36, 0x02, 0x00, 0x07, // ATC
+    ];
+    let mut forty = Vec::new();
+    for i in 0..40u8 {
+        forty.extend_from_slice(&[0x9F, 0x01 + i, 0x02, i, 0xFF - i]);
+    }
+    let long_forms = vec![
+        0x5A, 0x81, 0x02, 0x12, 0x34, // one length byte where none was needed
+        0xDF, 0x81, 0x01, 0x82, 0x00, 0x01, 0xAA, // three-byte tag, two length bytes
+    ];
+    let template = vec![0x70, 0x07, 0x57, 0x02, 0x12, 0x3D, 0x9F, 0x27, 0x00];
+    vec![
+        ("request", request),
+        ("forty-tags", forty),
+        ("long-forms", long_forms),
+        ("template", template),
+        ("overrun", vec![0x9F, 0x26, 0x08, 0x01]),
+        ("length-2-to-the-63", {
+            let mut v = vec![0x5A, 0x88, 0x80];
+            v.extend_from_slice(&[0; 7]);
+            v
+        }),
+        ("zero-padding", vec![0x9F, 0x27, 0x01, 0x80, 0x00, 0x00]),
     ]
 }

@@ -4,6 +4,9 @@
 //!   `--unmasked`); a line that fails yields `{"error":{"field":N|null,"reason":"..."}}`.
 //! - `iso8583 encode --spec NAME`: JSON lines in, hex lines out (or error objects).
 //! - `iso8583 describe --spec NAME`: hex lines in, a masked human-readable table out.
+//! - `iso8583 describe --dialect NAME|FILE`: the dialect's field table (number,
+//!   name, class, length kind, maximum, encoding), composite fields' subfields
+//!   indented under them; no input read.
 //!
 //! The exit status is 0 unless the input cannot be read or the spec cannot be loaded.
 
@@ -12,6 +15,8 @@ use std::process::ExitCode;
 use std::sync::Arc;
 
 use clap::{Args, Parser, Subcommand};
+use codecs::composite::show::shown_value;
+use codecs::composite::{Composite, Key, Mask};
 use codecs::content::{from_hex, to_hex};
 use codecs::json::{from_json, to_json};
 use codecs::mask::masked_text;
@@ -43,16 +48,25 @@ enum Command {
         #[command(flatten)]
         spec: SpecArg,
     },
-    /// Hex-encoded messages to a masked, human-readable table.
+    /// Hex-encoded messages to a masked, human-readable table; or, with
+    /// --dialect, the dialect's field table.
     Describe {
-        #[command(flatten)]
-        spec: SpecArg,
+        /// Print this dialect's field table (a built-in name or a spec file)
+        /// instead of reading messages.
+        #[arg(long, conflicts_with_all = ["spec", "spec_file"])]
+        dialect: Option<String>,
+        /// A built-in spec for the messages read.
+        #[arg(long, conflicts_with = "spec_file")]
+        spec: Option<String>,
+        /// A spec file (TOML, or JSON by extension) for the messages read.
+        #[arg(long)]
+        spec_file: Option<std::path::PathBuf>,
     },
 }
 
 #[derive(Args)]
 struct SpecArg {
-    /// A built-in spec: iso87ascii, iso87binary or iso87bcd.
+    /// A built-in spec: iso87ascii, iso87binary, iso87bcd, iso87ebcdic or iso93ascii.
     #[arg(
         long,
         conflicts_with = "spec_file",
@@ -66,12 +80,106 @@ struct SpecArg {
 
 impl SpecArg {
     fn load(&self) -> Result<Arc<Spec>, codecs::SpecError> {
-        match (&self.spec, &self.spec_file) {
-            (_, Some(path)) => codecs::spec::file::load(path).map(Arc::new),
-            (Some(name), None) => Spec::builtin(name),
-            (None, None) => Spec::builtin("iso87ascii"),
+        load_spec(self.spec.as_deref(), self.spec_file.as_deref())
+    }
+}
+
+fn load_spec(
+    name: Option<&str>,
+    file: Option<&std::path::Path>,
+) -> Result<Arc<Spec>, codecs::SpecError> {
+    match (name, file) {
+        (_, Some(path)) => codecs::spec::file::load(path).map(Arc::new),
+        (Some(name), None) => Spec::builtin(name),
+        (None, None) => Spec::builtin("iso87ascii"),
+    }
+}
+
+/// A dialect's field table: one line per defined field.
+fn dialect_table(spec: &Spec) -> String {
+    let mut out = format!(
+        "dialect {}: MTI {}, bitmaps {}, header {} bytes\n",
+        spec.name,
+        format!("{:?}", spec.mti).to_lowercase(),
+        format!("{:?}", spec.bitmap).to_lowercase(),
+        spec.header_len
+    );
+    out.push_str(&format!(
+        "{:>5}  {:<52} {:<5} {:<6} {:>4}  {:<14} {:<7} notes\n",
+        "field", "name", "class", "length", "max", "encoding", "prefix"
+    ));
+    for n in 2..=codecs::spec::MAX_FIELD {
+        let Some(f) = spec.field(n) else { continue };
+        let (kind, prefix) = match f.length {
+            Length::Fixed(_) => ("fixed".to_string(), "-".to_string()),
+            Length::Variable { digits, .. } => (
+                "L".repeat(usize::from(digits)) + "VAR",
+                format!("{:?}", f.prefix).to_lowercase(),
+            ),
+        };
+        let mut notes = Vec::new();
+        if spec.is_sensitive(n) {
+            notes.push("sensitive");
+        }
+        if f.structure != codecs::spec::Structure::Plain {
+            notes.push(f.structure.name());
+        }
+        out.push_str(&format!(
+            "{n:>5}  {:<52} {:<5} {kind:<6} {:>4}  {:<14} {prefix:<7} {}\n",
+            f.description,
+            f.class.name(),
+            f.length.max(),
+            format!("{:?}", f.encoding).to_lowercase(),
+            notes.join(", ")
+        ));
+        if let Some(layout) = f.structure.composite() {
+            out.push_str(&subfield_table(layout));
         }
     }
+    out
+}
+
+/// A composite's declared subfields, one indented line each: key, name,
+/// class, length kind, maximum, mask.
+fn subfield_table(layout: &Composite) -> String {
+    let mut out = String::new();
+    match layout {
+        Composite::Tlv(t) => out.push_str(&format!(
+            "       tags of {} characters, lengths of {} digits, undeclared tags {}\n",
+            t.tag_len,
+            t.length_digits,
+            if t.strict { "refused" } else { "kept" }
+        )),
+        Composite::Bitmap(b) => out.push_str(&format!(
+            "       own bitmap: {}\n",
+            format!("{:?}", b.bitmap).to_lowercase()
+        )),
+        Composite::Positional(_) => {}
+    }
+    for (key, sub) in layout.declared() {
+        let kind = match sub.length {
+            Length::Fixed(_) => "fixed".to_string(),
+            Length::Variable { digits, .. } => "L".repeat(usize::from(digits)) + "VAR",
+        };
+        let mask = match sub.mask {
+            Mask::None => "",
+            Mask::Pan => "masked as a PAN",
+            Mask::Length => "masked by length",
+        };
+        // Positional subfields by place (their name follows), the others
+        // by tag or number.
+        let key = match key {
+            Key::Position(p) => format!(".{p}"),
+            other => layout.label(other),
+        };
+        out.push_str(&format!(
+            "       {key:<6} {:<45} {:<5} {kind:<6} {:>4}  {mask}\n",
+            sub.name,
+            sub.class.name(),
+            sub.length.max(),
+        ));
+    }
+    out
 }
 
 fn error_line(field: Option<u8>, reason: &str) -> String {
@@ -137,18 +245,49 @@ fn describe_line(spec: &Spec, line: &str) -> String {
             "  {n:>3}  {format:<8} {name:<45} {}\n",
             masked_text(&msg, &field)
         ));
+        if let (Some(layout), Some(Ok(parts)), false) = (
+            msg.composite_layout(n),
+            msg.composite(n),
+            msg.is_sensitive(n),
+        ) {
+            for (key, value) in parts.iter() {
+                let sub = layout.subfield(key);
+                out.push_str(&format!(
+                    "       {:<8} {:<45} {}\n",
+                    layout.label(key),
+                    sub.map_or("(undeclared)", |s| s.name.as_str()),
+                    shown_value(sub, field.is_binary(), value, true)
+                ));
+            }
+        }
     }
     out
 }
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    let spec_arg = match &cli.command {
-        Command::Decode { spec, .. } | Command::Encode { spec } | Command::Describe { spec } => {
-            spec
+    let loaded = match &cli.command {
+        Command::Decode { spec, .. } | Command::Encode { spec } => spec.load(),
+        Command::Describe {
+            dialect: Some(name),
+            ..
+        } => {
+            return match Spec::by_name_or_path(name) {
+                Ok(spec) => {
+                    let _ = io::stdout().write_all(dialect_table(&spec).as_bytes());
+                    ExitCode::SUCCESS
+                }
+                Err(e) => {
+                    eprintln!("iso8583: {e}");
+                    ExitCode::from(2)
+                }
+            };
         }
+        Command::Describe {
+            spec, spec_file, ..
+        } => load_spec(spec.as_deref(), spec_file.as_deref()),
     };
-    let spec = match spec_arg.load() {
+    let spec = match loaded {
         Ok(s) => s,
         Err(e) => {
             eprintln!("iso8583: {e}");

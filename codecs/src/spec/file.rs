@@ -14,9 +14,48 @@
 //! prefix_encoding = "bcd"     # ascii (default) | ebcdic | bcd | binary
 //! encoding = "bcd-left-pad"   # ascii | ebcdic | bcd-left-pad | bcd-right-pad | binary
 //! sensitive = false
+//! structure = "plain"         # plain (default) | ber-tlv (b fields: EMV tags)
+//!                             # | positional | tlv | bitmap (composites, below)
 //!
 //! [fields.60]
 //! remove = true               # drop a field inherited from the base
+//! ```
+//!
+//! Composite fields ([`crate::composite`]) declare their subfields; each has a
+//! `class`, a `length` (the fixed length, or the maximum), an optional
+//! `prefix` (fixed, L, LL, LLL, LLLL: ASCII digits inside the value) and an
+//! optional `mask` (none, length, pan):
+//!
+//! ```toml
+//! [fields.3]                  # positional: in a row, named
+//! class = "n"
+//! length = 6
+//! structure = "positional"
+//! subfields = [
+//!   { name = "type", class = "n", length = 2 },
+//!   { name = "from", class = "n", length = 2 },
+//!   { name = "to", class = "n", length = 2 },
+//! ]
+//!
+//! [fields.48]                 # tlv: tag, length digits, value
+//! class = "ans"
+//! prefix = "LLL"
+//! length = 999
+//! structure = "tlv"
+//! tag_length = 2              # 2 or 3 characters
+//! length_digits = 3           # 2 or 3 digits
+//! strict = false              # true: refuse undeclared tags (default: keep them)
+//! tags.01 = { class = "ans", length = 20, name = "merchant reference" }
+//! tags.92 = { class = "n", length = 3, mask = "length" }
+//!
+//! [fields.127]                # bitmap: its own bitmap, subfields 1-64
+//! class = "b"
+//! prefix = "LLL"
+//! length = 999
+//! structure = "bitmap"
+//! bitmap = "binary"           # binary (8 bytes, b fields) | hex (16 characters)
+//! bits.2 = { class = "ans", prefix = "LL", length = 32, name = "switch key" }
+//! bits.3 = { class = "n", length = 6, name = "routing" }
 //! ```
 //!
 //! Unknown keys are rejected, and every problem names the file and the field.
@@ -24,13 +63,15 @@
 use std::borrow::Cow;
 use std::collections::BTreeMap;
 use std::path::Path;
+use std::sync::Arc;
 
 use serde::Deserialize;
 
 use super::{
-    iso87, BitmapEncoding, ContentClass, DataEncoding, FieldSpec, Length, MtiEncoding,
-    PrefixEncoding, Spec, MAX_FIELD,
+    builtin, BitmapEncoding, ContentClass, DataEncoding, FieldSpec, Length, MtiEncoding,
+    PrefixEncoding, Spec, Structure, MAX_FIELD,
 };
+use crate::composite::{BitmapLayout, Composite, Mask, SubTag, Subfield, TlvLayout};
 use crate::error::SpecError;
 
 #[derive(Deserialize)]
@@ -57,7 +98,53 @@ struct FieldEntry {
     encoding: Option<DataEncoding>,
     pad_nibble: Option<u8>,
     sensitive: Option<bool>,
+    structure: Option<StructureName>,
     description: Option<String>,
+    /// Positional subfields, in order.
+    subfields: Option<Vec<SubfieldEntry>>,
+    /// TLV subelements by tag.
+    tags: Option<BTreeMap<String, SubfieldEntry>>,
+    tag_length: Option<u8>,
+    length_digits: Option<u8>,
+    strict: Option<bool>,
+    /// Bitmapped subfields by number.
+    bits: Option<BTreeMap<String, SubfieldEntry>>,
+    bitmap: Option<BitmapEncoding>,
+}
+
+impl FieldEntry {
+    /// Whether any key of a composite layout is given.
+    fn has_composite_keys(&self) -> bool {
+        self.subfields.is_some()
+            || self.tags.is_some()
+            || self.tag_length.is_some()
+            || self.length_digits.is_some()
+            || self.strict.is_some()
+            || self.bits.is_some()
+            || self.bitmap.is_some()
+    }
+}
+
+/// `structure` as written.
+#[derive(Clone, Copy, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "kebab-case")]
+enum StructureName {
+    Plain,
+    BerTlv,
+    Positional,
+    Tlv,
+    Bitmap,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct SubfieldEntry {
+    name: Option<String>,
+    class: ContentClass,
+    length: u16,
+    prefix: Option<String>,
+    #[serde(default)]
+    mask: Mask,
 }
 
 /// Read and validate a spec file (`.json` is parsed as JSON, anything else as TOML).
@@ -92,8 +179,8 @@ pub fn parse(text: &str, is_json: bool, origin: &str) -> Result<Spec, SpecError>
 
     let mut spec = match &file.base {
         Some(base) => {
-            let mut spec = (*iso87::builtin(base)
-                .ok_or_else(|| invalid("base", format!("unknown built-in spec {base:?}")))?)
+            let mut spec = (*builtin::by_name(base)
+                .map_err(|_| invalid("base", format!("unknown built-in spec {base:?}")))?)
             .clone();
             spec.name = file.name.clone();
             if let Some(mti) = file.mti {
@@ -195,11 +282,125 @@ fn build_field(entry: &FieldEntry, inherited: Option<&FieldSpec>) -> Result<Fiel
             .sensitive
             .or(inherited.map(|f| f.sensitive))
             .unwrap_or(false),
+        structure: match entry.structure {
+            Some(name) => structure(name, entry)?,
+            // Subfields without a `structure` would be dropped unseen.
+            None if entry.has_composite_keys() => {
+                return Err("subfields, tags or bits need a `structure`".into())
+            }
+            None => inherited.map(|f| f.structure.clone()).unwrap_or_default(),
+        },
         description: match &entry.description {
             Some(d) => Cow::Owned(d.clone()),
             None => inherited.map_or(Cow::Borrowed(""), |f| f.description.clone()),
         },
     })
+}
+
+/// A prefix as written: `fixed`, `L`, `LL`, `LLL` or `LLLL` (None: fixed).
+fn length_of(prefix: Option<&str>, value: u16) -> Result<Length, String> {
+    match prefix {
+        None | Some("fixed") => Ok(Length::Fixed(value)),
+        Some(p @ ("L" | "LL" | "LLL" | "LLLL")) => Ok(Length::Variable {
+            digits: p.len() as u8,
+            max: value,
+        }),
+        Some(other) => Err(format!(
+            "prefix {other:?} (expected fixed, L, LL, LLL or LLLL)"
+        )),
+    }
+}
+
+/// The field's structure, with its subfields for a composite; the keys of the
+/// other kinds are refused.
+fn structure(name: StructureName, entry: &FieldEntry) -> Result<Structure, String> {
+    let given = [
+        (
+            "subfields",
+            entry.subfields.is_some(),
+            StructureName::Positional,
+        ),
+        ("tags", entry.tags.is_some(), StructureName::Tlv),
+        ("tag_length", entry.tag_length.is_some(), StructureName::Tlv),
+        (
+            "length_digits",
+            entry.length_digits.is_some(),
+            StructureName::Tlv,
+        ),
+        ("strict", entry.strict.is_some(), StructureName::Tlv),
+        ("bits", entry.bits.is_some(), StructureName::Bitmap),
+        ("bitmap", entry.bitmap.is_some(), StructureName::Bitmap),
+    ];
+    if let Some((key, _, _)) = given.iter().find(|(_, set, kind)| *set && *kind != name) {
+        return Err(format!("`{key}` does not belong to this structure"));
+    }
+    let sub = |what: String, e: &SubfieldEntry, length: Length| -> Result<Subfield, String> {
+        Ok(Subfield {
+            name: e.name.clone().unwrap_or(what),
+            class: e.class,
+            length,
+            mask: e.mask,
+        })
+    };
+    let composite = match name {
+        StructureName::Plain => return Ok(Structure::Plain),
+        StructureName::BerTlv => return Ok(Structure::BerTlv),
+        StructureName::Positional => {
+            let entries = entry.subfields.as_deref().ok_or("missing `subfields`")?;
+            let mut subs = Vec::with_capacity(entries.len());
+            for (i, e) in entries.iter().enumerate() {
+                let at = format!("subfield {}", i + 1);
+                let name = e.name.clone().ok_or(format!("{at}: missing `name`"))?;
+                let length =
+                    length_of(e.prefix.as_deref(), e.length).map_err(|p| format!("{at}: {p}"))?;
+                subs.push(sub(name, e, length)?);
+            }
+            Composite::Positional(subs)
+        }
+        StructureName::Tlv => {
+            let length_digits = entry.length_digits.ok_or("missing `length_digits`")?;
+            let mut tags = Vec::new();
+            for (text, e) in entry.tags.iter().flatten() {
+                let tag = SubTag::new(text.as_bytes())
+                    .ok_or(format!("tag {text:?}: not 2-3 letters or digits"))?;
+                if e.prefix.is_some() {
+                    return Err(format!(
+                        "tag {text}: no `prefix` (the layout's length digits)"
+                    ));
+                }
+                let length = Length::Variable {
+                    digits: length_digits,
+                    max: e.length,
+                };
+                tags.push((tag, sub(format!("tag {text}"), e, length)?));
+            }
+            Composite::Tlv(TlvLayout {
+                tag_len: entry.tag_length.ok_or("missing `tag_length`")?,
+                length_digits,
+                strict: entry.strict.unwrap_or(false),
+                tags,
+            })
+        }
+        StructureName::Bitmap => {
+            let mut subfields = Vec::new();
+            for (key, e) in entry.bits.iter().flatten() {
+                let n: u8 = key
+                    .parse()
+                    .ok()
+                    .filter(|n| (1..=64).contains(n))
+                    .ok_or(format!("bits.{key}: not a subfield number 1-64"))?;
+                let length = length_of(e.prefix.as_deref(), e.length)
+                    .map_err(|p| format!("subfield {n}: {p}"))?;
+                subfields.push((n, sub(format!("subfield {n}"), e, length)?));
+            }
+            subfields.sort_by_key(|(n, _)| *n);
+            Composite::Bitmap(BitmapLayout {
+                bitmap: entry.bitmap.ok_or("missing `bitmap` (binary or hex)")?,
+                subfields,
+            })
+        }
+    };
+    Ok(Structure::Composite(Arc::new(composite)))
 }
 
 #[cfg(test)]
@@ -230,7 +431,7 @@ mod tests {
     }
 
     fn builtin_field(name: &str, n: u8) -> Option<FieldSpec> {
-        iso87::builtin(name).unwrap().field(n).cloned()
+        builtin::by_name(name).unwrap().field(n).cloned()
     }
 
     #[test]
@@ -269,5 +470,29 @@ mod tests {
         let bad_combo = r#"{"name":"j","mti":"bcd","bitmap":"binary","fields":{"43":{"class":"ans","length":40,"encoding":"bcd-left-pad"}}}"#;
         let err = parse(bad_combo, true, "j.json").unwrap_err().to_string();
         assert!(err.contains("field 43"), "{err}");
+    }
+
+    #[test]
+    fn a_field_can_be_declared_ber_tlv() {
+        let text = r#"
+            name = "acme"
+            base = "iso87binary"
+            [fields.55]
+            structure = "plain"
+            [fields.62]
+            class = "b"
+            length = 255
+            encoding = "binary"
+            structure = "ber-tlv"
+        "#;
+        let spec = parse(text, false, "acme.toml").unwrap();
+        assert!(!spec.tlv_fields().contains(55));
+        assert!(spec.tlv_fields().contains(62));
+        // Inherited: the base's field 55 is BER-TLV.
+        let spec = parse("name = \"b\"\nbase = \"iso93ascii\"\n", false, "b.toml").unwrap();
+        assert_eq!(spec.field(55).unwrap().structure, Structure::BerTlv);
+        let bad = "name = \"c\"\nbase = \"iso87ascii\"\n[fields.48]\nstructure = \"ber-tlv\"\n";
+        let err = parse(bad, false, "c.toml").unwrap_err().to_string();
+        assert!(err.contains("field 48") && err.contains("ber-tlv"), "{err}");
     }
 }

@@ -1,27 +1,20 @@
-//! The built-in ISO 8583:1987 dialects: `iso87ascii`, `iso87binary` and `iso87bcd`.
+//! The built-in ISO 8583:1987 dialects: `iso87ascii`, `iso87binary`, `iso87bcd`
+//! and `iso87ebcdic`.
 //!
 //! One table ([`ISO87_FIELDS`]) holds each field's content class, length kind and
-//! length as data; each dialect is that table plus encoding rules. Lengths follow
-//! pyiso8583 4.0.1 (`specs.default_ascii` and `specs.default`), so `iso87ascii` and
-//! `iso87binary` are byte-for-byte compatible with it; content classes follow
-//! ISO 8583:1987. Fields 129-192 (behind the tertiary bitmap) are not defined by the
-//! 1987 standard; they are declared here as private `ans...999` fields.
+//! length as data; each dialect is that table plus encoding rules
+//! ([`super::builtin::Style`]). Lengths follow pyiso8583 4.0.1
+//! (`specs.default_ascii` and `specs.default`), so `iso87ascii` and `iso87binary`
+//! are byte-for-byte compatible with it, and `iso87ebcdic` with `specs.default`
+//! whose text and length prefixes are encoded `cp500`; content classes follow
+//! ISO 8583:1987. Fields 129-192 (behind the tertiary bitmap) are not defined by
+//! the 1987 standard; they are declared here as private `ans...999` fields.
 
-use std::borrow::Cow;
 use std::sync::{Arc, OnceLock};
 
-use super::{
-    BitmapEncoding, ContentClass, DataEncoding, FieldSpec, Length, MtiEncoding, PrefixEncoding,
-    Spec, MAX_FIELD,
-};
-
-/// How a table entry's length is given: fixed, or with an L/LL/LLL prefix.
-#[derive(Clone, Copy)]
-enum Kind {
-    Fixed,
-    L2,
-    L3,
-}
+use super::builtin::{build, Kind, Style, Table};
+use super::ContentClass;
+use super::Spec;
 
 use ContentClass::{An, Ans, Ns, B, N, XN, Z};
 use Kind::{Fixed, L2, L3};
@@ -145,124 +138,54 @@ const ISO87_FIELDS: &[(u8, ContentClass, Kind, u16, &str)] = &[
     (128, B, Fixed, 8, "Message authentication code (MAC)"),
 ];
 
-/// Fields whose content is card data or a secret: masked down to their length.
+/// Fields whose content is card data or a secret: masked down to their length
+/// (field 55 tag by tag).
 const SENSITIVE: &[u8] = &[35, 36, 45, 52, 55];
 
-/// The table entry for `n`, with the reserved ranges filled in.
-fn table_entry(n: u8) -> Option<(ContentClass, Kind, u16, Cow<'static, str>)> {
-    if let Some(&(_, class, kind, len, desc)) = ISO87_FIELDS.iter().find(|e| e.0 == n) {
-        return Some((class, kind, len, Cow::Borrowed(desc)));
-    }
-    let desc = match n {
+/// The 1987 table with its reserved ranges.
+pub(super) const TABLE: Table = Table {
+    fields: ISO87_FIELDS,
+    reserved,
+    sensitive: SENSITIVE,
+};
+
+/// The description of a field the table leaves to the reserved ranges.
+fn reserved(n: u8) -> Option<&'static str> {
+    Some(match n {
         105..=111 => "Reserved ISO",
         112..=119 => "Reserved national",
         120..=127 => "Reserved private",
         129..=192 => "Reserved private (tertiary bitmap)",
         _ => return None,
-    };
-    Some((Ans, L3, 999, Cow::Borrowed(desc)))
+    })
 }
 
-/// The three encoding styles of the built-in dialects.
-#[derive(Clone, Copy, PartialEq, Eq)]
-enum Style {
-    /// Everything ASCII, bitmaps and binary fields as hex text.
-    Ascii,
-    /// Text ASCII, bitmaps and `b` fields raw.
-    Binary,
-    /// MTI and numeric fields packed BCD, BCD length prefixes, bitmaps raw.
-    Bcd,
-}
+/// The names of the 1987 dialects.
+pub const BUILTIN_NAMES: [&str; 4] = ["iso87ascii", "iso87binary", "iso87bcd", "iso87ebcdic"];
 
-fn build(name: &str, style: Style) -> Spec {
-    let (mti, bitmap) = match style {
-        Style::Ascii => (MtiEncoding::Ascii, BitmapEncoding::Hex),
-        Style::Binary => (MtiEncoding::Ascii, BitmapEncoding::Binary),
-        Style::Bcd => (MtiEncoding::Bcd, BitmapEncoding::Binary),
-    };
-    let mut spec = Spec::new(name, mti, bitmap);
-    for n in 2..=MAX_FIELD {
-        let Some((class, kind, len, description)) = table_entry(n) else {
-            continue;
-        };
-        let (encoding, pad_nibble) = match (style, class) {
-            (Style::Ascii, _) => (DataEncoding::Ascii, 0),
-            (Style::Binary | Style::Bcd, B) => (DataEncoding::Binary, 0),
-            (Style::Binary, _) => (DataEncoding::Ascii, 0),
-            (Style::Bcd, N) => (DataEncoding::BcdLeftPad, 0),
-            // Track data: digits and separators as nibbles, padded with F behind.
-            (Style::Bcd, Z) => (DataEncoding::BcdRightPad, 0xF),
-            (Style::Bcd, _) => (DataEncoding::Ascii, 0),
-        };
-        // Hex text takes two characters per byte.
-        let len = if class == B && style == Style::Ascii {
-            len * 2
-        } else {
-            len
-        };
-        let length = match kind {
-            Fixed => Length::Fixed(len),
-            L2 => Length::Variable {
-                digits: 2,
-                max: len,
-            },
-            L3 => Length::Variable {
-                digits: 3,
-                max: len,
-            },
-        };
-        let prefix = if style == Style::Bcd {
-            PrefixEncoding::Bcd
-        } else {
-            PrefixEncoding::Ascii
-        };
-        spec.set_field(
-            n,
-            FieldSpec {
-                class,
-                length,
-                prefix,
-                encoding,
-                pad_nibble,
-                sensitive: SENSITIVE.contains(&n),
-                description,
-            },
-        );
-    }
-    spec
-}
-
-/// The names of the built-in specs.
-pub const BUILTIN_NAMES: [&str; 3] = ["iso87ascii", "iso87binary", "iso87bcd"];
-
-/// A built-in spec by name, built once and shared.
+/// A 1987 dialect by name, built once and shared.
 pub fn builtin(name: &str) -> Option<Arc<Spec>> {
     static ASCII: OnceLock<Arc<Spec>> = OnceLock::new();
     static BINARY: OnceLock<Arc<Spec>> = OnceLock::new();
     static BCD: OnceLock<Arc<Spec>> = OnceLock::new();
+    static EBCDIC: OnceLock<Arc<Spec>> = OnceLock::new();
     let (cell, style) = match name {
         "iso87ascii" => (&ASCII, Style::Ascii),
         "iso87binary" => (&BINARY, Style::Binary),
         "iso87bcd" => (&BCD, Style::Bcd),
+        "iso87ebcdic" => (&EBCDIC, Style::Ebcdic),
         _ => return None,
     };
-    Some(cell.get_or_init(|| Arc::new(build(name, style))).clone())
+    Some(
+        cell.get_or_init(|| Arc::new(build(name, style, &TABLE)))
+            .clone(),
+    )
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn builtins_validate_and_define_every_data_field() {
-        for name in BUILTIN_NAMES {
-            let spec = builtin(name).unwrap();
-            spec.validate("built-in").unwrap();
-            for n in 2..=MAX_FIELD {
-                assert_eq!(spec.field(n).is_some(), n != 65, "{name} field {n}");
-            }
-        }
-    }
+    use crate::spec::{DataEncoding, Length, MtiEncoding, PrefixEncoding};
 
     #[test]
     fn ascii_dialect_matches_pyiso8583_lengths() {
@@ -279,5 +202,25 @@ mod tests {
         let spec = builtin("iso87binary").unwrap();
         assert_eq!(spec.field(52).unwrap().length, Length::Fixed(8));
         assert_eq!(spec.field(52).unwrap().encoding, DataEncoding::Binary);
+    }
+
+    #[test]
+    fn ebcdic_dialect_is_the_binary_one_in_cp500() {
+        let ebcdic = builtin("iso87ebcdic").unwrap();
+        let binary = builtin("iso87binary").unwrap();
+        assert_eq!(ebcdic.mti, MtiEncoding::Ebcdic);
+        assert_eq!(ebcdic.bitmap, binary.bitmap);
+        for n in (2..=192).filter(|&n| n != 65) {
+            let (e, b) = (ebcdic.field(n).unwrap(), binary.field(n).unwrap());
+            assert_eq!((e.class, e.length), (b.class, b.length), "field {n}");
+            if e.class == B {
+                assert_eq!(e.encoding, DataEncoding::Binary, "field {n}");
+            } else {
+                assert_eq!(e.encoding, DataEncoding::Ebcdic, "field {n}");
+            }
+            if matches!(e.length, Length::Variable { .. }) {
+                assert_eq!(e.prefix, PrefixEncoding::Ebcdic, "field {n}");
+            }
+        }
     }
 }

@@ -1,17 +1,21 @@
 //! Message specs as data: how each field 1-192, the MTI, the bitmaps and the header
 //! are laid out on the wire for one host dialect.
 //!
-//! A [`Spec`] is plain data. The built-in dialects live in [`iso87`]; a host's own
-//! dialect can be loaded from a TOML or JSON file ([`file`]). Every spec, whatever its
+//! A [`Spec`] is plain data. The built-in dialects are listed in [`builtin`]
+//! (the 1987 ones in [`iso87`], the 1993 one in [`iso93`]); a host's own dialect
+//! can be loaded from a TOML or JSON file ([`file`]). Every spec, whatever its
 //! origin, passes [`Spec::validate`] before use, so the decoder and encoder can trust
 //! it (for example that a maximum length fits its length prefix).
 
+pub mod builtin;
 pub mod file;
 pub mod iso87;
+pub mod iso93;
 
 use std::borrow::Cow;
 use std::sync::Arc;
 
+use crate::composite::{Composite, Composites};
 use crate::error::SpecError;
 use crate::message::{FieldSet, ALWAYS_SENSITIVE};
 
@@ -81,6 +85,43 @@ impl DataEncoding {
     }
 }
 
+/// What a field's value is made of, beyond its characters: a plain value, or
+/// a structure the codec can take apart on request (never while decoding the
+/// message: a switch relays such fields untouched, so their inner parsing is
+/// left to whoever asks for it, see [`crate::Message::tlv`] and
+/// [`crate::Message::composite`]).
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub enum Structure {
+    /// An opaque value.
+    #[default]
+    Plain,
+    /// BER-TLV elements (EMV chip data, field 55): shown and written tag by
+    /// tag, masked by tag ([`crate::icc`]).
+    BerTlv,
+    /// Subfields a spec file declares ([`crate::composite`]): positional,
+    /// TLV with short tags, or a bitmapped sub-message.
+    Composite(Arc<Composite>),
+}
+
+impl Structure {
+    /// The name as written in spec files.
+    pub fn name(&self) -> &'static str {
+        match self {
+            Structure::Plain => "plain",
+            Structure::BerTlv => "ber-tlv",
+            Structure::Composite(c) => c.kind(),
+        }
+    }
+
+    /// The composite layout, if any.
+    pub fn composite(&self) -> Option<&Arc<Composite>> {
+        match self {
+            Structure::Composite(c) => Some(c),
+            _ => None,
+        }
+    }
+}
+
 /// How a variable length prefix is written.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 #[serde(rename_all = "lowercase")]
@@ -134,8 +175,11 @@ pub struct FieldSpec {
     pub encoding: DataEncoding,
     /// The BCD pad nibble (0-15) used for odd digit counts.
     pub pad_nibble: u8,
-    /// Card data or secrets: shown only as their length in Debug/Display/logs.
+    /// Card data or secrets: shown only as their length in Debug/Display/logs
+    /// (a BER-TLV field: only its sensitive tags, see [`crate::icc`]).
     pub sensitive: bool,
+    /// What the value is made of (plain, BER-TLV elements, or subfields).
+    pub structure: Structure,
     /// Human-readable name.
     pub description: Cow<'static, str>,
 }
@@ -223,6 +267,15 @@ impl FieldSpec {
                 }
             }
         }
+        if self.structure == Structure::BerTlv && self.class != C::B {
+            return Err(format!(
+                "structure ber-tlv needs content class b, not {}",
+                self.class.name()
+            ));
+        }
+        if let Some(composite) = self.structure.composite() {
+            composite.check(self)?;
+        }
         let needs_even = self.class == C::B && self.encoding == E::Ascii;
         if needs_even && self.length.max() % 2 != 0 {
             return Err("b field in ASCII hex needs an even length".into());
@@ -268,6 +321,11 @@ pub struct Spec {
     fields: Vec<Option<FieldSpec>>,
     /// Fields masked down to their length: the spec's sensitive fields and the defaults.
     sensitive: FieldSet,
+    /// Fields whose value is BER-TLV ([`Structure::BerTlv`]): shown tag by tag.
+    tlv: FieldSet,
+    /// The composite fields' layouts, handed to the messages this spec decodes
+    /// (None when there are none, so such messages carry nothing more).
+    composites: Option<Arc<Composites>>,
     /// A compact copy of each field's layout for the decoder's hot loop (index =
     /// field number): 193 small entries in a row instead of 193 full `FieldSpec`s.
     plans: Vec<FieldPlan>,
@@ -286,6 +344,8 @@ impl PartialEq for Spec {
             && self.bitmap == other.bitmap
             && self.fields == other.fields
             && self.sensitive == other.sensitive
+            && self.tlv == other.tlv
+            && self.composites == other.composites
     }
 }
 
@@ -415,6 +475,8 @@ impl Spec {
             bitmap,
             fields: vec![None; MAX_FIELD as usize + 1],
             sensitive: ALWAYS_SENSITIVE,
+            tlv: FieldSet::EMPTY,
+            composites: None,
             plans: vec![FieldPlan::UNDEFINED; MAX_FIELD as usize + 1],
             layout: next_layout(),
         }
@@ -428,23 +490,43 @@ impl Spec {
 
     /// Define or replace data field `n` (2-192 except 65).
     pub fn set_field(&mut self, n: u8, spec: FieldSpec) {
-        if let Some(slot) = self.fields.get_mut(n as usize) {
+        if usize::from(n) < self.fields.len() {
             if spec.sensitive {
                 self.sensitive.insert(n);
             }
+            self.tlv.set(n, spec.structure == Structure::BerTlv);
+            self.set_composite(n, spec.structure.composite().cloned());
             self.plans[n as usize] = FieldPlan::of(&spec);
-            *slot = Some(spec);
+            self.fields[n as usize] = Some(spec);
             self.layout = next_layout();
         }
     }
 
     /// Remove the definition of field `n`: a message with its bit set is then refused.
     pub fn remove_field(&mut self, n: u8) {
-        if let Some(slot) = self.fields.get_mut(n as usize) {
-            *slot = None;
+        if usize::from(n) < self.fields.len() {
+            self.fields[n as usize] = None;
+            self.tlv.set(n, false);
+            self.set_composite(n, None);
             self.plans[n as usize] = FieldPlan::UNDEFINED;
             self.layout = next_layout();
         }
+    }
+
+    fn set_composite(&mut self, n: u8, layout: Option<Arc<Composite>>) {
+        let mut table = self.composites.as_deref().cloned().unwrap_or_default();
+        table.set(n, layout);
+        self.composites = (!table.is_empty()).then(|| Arc::new(table));
+    }
+
+    /// The composite layout of field `n`, if it has one.
+    pub fn composite(&self, n: u8) -> Option<&Composite> {
+        self.composites.as_deref()?.get(n)
+    }
+
+    /// Every composite field's layout (None when the spec has none).
+    pub(crate) fn composites(&self) -> Option<&Arc<Composites>> {
+        self.composites.as_ref()
     }
 
     /// The id of this spec's field layout (see [`next_layout`]).
@@ -467,6 +549,11 @@ impl Spec {
     /// Every field masked down to its length under this spec.
     pub fn sensitive_fields(&self) -> FieldSet {
         self.sensitive
+    }
+
+    /// Every field whose value is BER-TLV under this spec.
+    pub fn tlv_fields(&self) -> FieldSet {
+        self.tlv
     }
 
     /// Check every definition; `origin` names the file (or `built-in`) in errors.
@@ -495,9 +582,9 @@ impl Spec {
         Ok(())
     }
 
-    /// A built-in spec by name: `iso87ascii`, `iso87binary` or `iso87bcd`.
+    /// A built-in spec by name (one of [`builtin::NAMES`]).
     pub fn builtin(name: &str) -> Result<Arc<Spec>, SpecError> {
-        iso87::builtin(name).ok_or_else(|| SpecError::UnknownName(name.to_string()))
+        builtin::by_name(name)
     }
 
     /// A built-in spec by name, or a spec file when `name` is a path (contains `/`

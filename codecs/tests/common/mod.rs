@@ -132,3 +132,18 @@ pub fn random_message(
 pub fn defined_fields(spec: &Spec) -> Vec<u8> {
     (2..=192u8).filter(|&n| spec.field(n).is_some()).collect()
 }
+
+/// Decodes `wire` to the given MTI and field texts, and encodes back to the same
+/// bytes; returns the decoded message.
+pub fn assert_vector(spec: &Spec, wire: &[u8], mti: &str, fields: &[(u8, &str)]) -> Message {
+    let msg = spec.decode(bytes::Bytes::copy_from_slice(wire)).unwrap();
+    assert_eq!(msg.mti().as_str(), mti);
+    let got: Vec<(u8, String)> = msg
+        .fields()
+        .map(|f| (f.number(), f.text().into_owned()))
+        .collect();
+    let want: Vec<(u8, String)> = fields.iter().map(|(n, v)| (*n, v.to_string())).collect();
+    assert_eq!(got, want);
+    assert_eq!(&spec.encode_to_bytes(&msg).unwrap()[..], wire);
+    msg
+}

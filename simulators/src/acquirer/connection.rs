@@ -42,6 +42,7 @@ use super::inflight::{InFlight, Matched, RetryPolicy, Sent};
 use super::pacing::{share, Schedule};
 use super::progress::Gauge;
 use super::request::{ClockCache, RequestBuilder, RequestKeys, StanSequence};
+use super::series::Series;
 use super::stats::ConnStats;
 use super::traffic::{TrafficGen, TrafficPlan};
 
@@ -97,6 +98,15 @@ pub struct LinkConfig {
     pub histogram: Histogram<u64>,
     /// Banks in the routing table (approved totals are kept per bank).
     pub banks: usize,
+    /// Keep the counters of every second (for the HTML report).
+    pub per_second: bool,
+}
+
+impl LinkConfig {
+    /// The second of the load `now` falls in (the per-second series' index).
+    fn second_of(&self, now: Instant) -> u64 {
+        now.saturating_duration_since(self.start).as_secs()
+    }
 }
 
 /// Most requests sent in one go before reading again (open loop catching up).
@@ -281,11 +291,18 @@ impl Link {
                 timeout.clamp(Duration::from_secs(5), Duration::from_secs(60)),
                 RetryPolicy::for_timeout(timeout),
             ),
-            stats: ConnStats::new(
-                &cfg.histogram,
-                cfg.banks,
-                matches!(cfg.drive, Drive::Open { .. }),
-            ),
+            stats: ConnStats {
+                series: if cfg.per_second {
+                    Series::keeping()
+                } else {
+                    Series::default()
+                },
+                ..ConnStats::new(
+                    &cfg.histogram,
+                    cfg.banks,
+                    matches!(cfg.drive, Drive::Open { .. }),
+                )
+            },
             gauge,
             schedule,
             quota: count,
@@ -716,12 +733,16 @@ impl Link {
             stats.longest_silence_us = stats.longest_silence_us.max(silence);
         }
         stats.last_answer = Some(now);
-        stats.record_latency(now.saturating_duration_since(sent.origin).as_micros() as u64);
+        let micros = now.saturating_duration_since(sent.origin).as_micros() as u64;
+        stats.record_latency(micros);
         let rc = match msg.get(39).map(|f| f.bytes()) {
             Some(v) if v.len() == 2 => [v[0], v[1]],
             _ => *b"??",
         };
         stats.record_code(rc);
+        stats
+            .series
+            .record_answer(self.cfg.second_of(now), micros, rc);
         let plan = &self.cfg.plan;
         stats.channels.record_answer(
             plan.channel_of(&sent.draw),
@@ -776,6 +797,9 @@ impl Link {
     /// A request got no answer in time: count it and reverse it.
     fn time_out(&mut self, sent: &Sent, now: Instant) {
         self.stats.timed_out += 1;
+        self.stats
+            .series
+            .record_timeouts(self.cfg.second_of(now), 1);
         tracing::debug!(
             connection = self.index,
             stan = sent.keys.stan,
@@ -823,6 +847,9 @@ impl Link {
         self.load_over(now);
         let abandoned = self.inflight.expire_all(now).len() as u64;
         self.stats.timed_out += abandoned;
+        self.stats
+            .series
+            .record_timeouts(self.cfg.second_of(now), abandoned);
         let gave_up = self.inflight.abandon_reversals();
         self.stats.reversals_unacknowledged += gave_up.len() as u64;
         if abandoned > 0 || !gave_up.is_empty() {

@@ -12,8 +12,12 @@
 //! - [`failover`]: several switch addresses (`--connect A,B`), failing over
 //!   between them, and noticing a node that hangs;
 //! - [`qr`]: app payments by QR with the tokens of wallets (`--wallet`);
-//! - [`stats`], [`channels`], [`report`], [`progress`]: counting (also by
-//!   channel and app), the final report, the live line.
+//! - [`scripted`]: a certification script's cases run in order (`--script`);
+//! - [`stats`], [`channels`], [`series`], [`report`], [`progress`]: counting
+//!   (also by channel and app, and second by second), the final report, the
+//!   live line;
+//! - [`report_html`]: the report as one self-contained HTML page with charts
+//!   (`--report-html`).
 
 pub mod channels;
 pub mod connection;
@@ -23,7 +27,10 @@ pub mod pacing;
 pub mod progress;
 pub mod qr;
 pub mod report;
+pub mod report_html;
 pub mod request;
+pub mod scripted;
+pub mod series;
 pub mod stats;
 pub mod traffic;
 
@@ -70,6 +77,9 @@ pub struct AcquirerArgs {
     /// App payments by QR (`--wallet`).
     #[command(flatten)]
     pub qr: qr::QrOptions,
+    /// A certification script's cases instead of a load (`--script`).
+    #[command(flatten)]
+    pub script: scripted::ScriptOptions,
 }
 
 /// Parses one flattened options struct, for [`AcquirerOptions::defaults`] and
@@ -154,6 +164,12 @@ pub struct AcquirerOptions {
     /// Print the report as one JSON object on stdout.
     #[arg(long)]
     pub json: bool,
+    /// Also write the report as one self-contained HTML page with charts (TPS,
+    /// latency and response codes per second, latency histogram, approvals).
+    /// In-process callers: with it set, the run keeps its per-second counters
+    /// (the report's `stats.series`), which [`write_html_report`] draws.
+    #[arg(long, value_name = "FILE")]
+    pub report_html: Option<PathBuf>,
     /// Request type: 0200 (financial) or 0100 (authorization).
     #[arg(long, default_value = "0200")]
     pub mti: RequestType,
@@ -206,6 +222,12 @@ pub async fn run(args: AcquirerArgs) -> Result<(), String> {
         .load(&args.options.bank)
         .map_err(|e| e.to_string())?;
     let security = args.security.load().map_err(|e| e.to_string())?;
+    if args.script.script.is_some() {
+        for line in scripted::run_script(&args.options, security, &args.script).await? {
+            println!("{line}");
+        }
+        return Ok(());
+    }
     let wallets = args.qr.load()?;
     let qr_run = args.qr.run(&wallets);
     let options = *args.options;
@@ -213,12 +235,76 @@ pub async fn run(args: AcquirerArgs) -> Result<(), String> {
     // The counters advanced: saved back, unless this acquirer had only a part.
     args.qr.save(&wallets)?;
     let report = report?;
+    let json = report.to_json();
     if options.json {
-        println!("{}", report.to_json());
+        println!("{json}");
     } else {
         print!("{}", report.to_text());
     }
-    Ok(())
+    // After the report on stdout: a page that cannot be written loses nothing else.
+    match &options.report_html {
+        Some(path) => write_html_report(&options, &report, &json, path),
+        None => Ok(()),
+    }
+}
+
+/// Write `report` (whose `--json` object is `json`) of a run with `options` as
+/// an HTML page at `path`.
+pub fn write_html_report(
+    options: &AcquirerOptions,
+    report: &Report,
+    json: &serde_json::Value,
+    path: &std::path::Path,
+) -> Result<(), String> {
+    report_html::HtmlReport {
+        title: format!("sim acquirer {} to {}", options.bank, options.connect),
+        parameters: options.parameters(),
+        report: json,
+        series: &report.stats.series,
+        latency: &report.stats.latency,
+    }
+    .write(path)
+}
+
+impl AcquirerOptions {
+    /// The options that shape the load, as the HTML report lists them.
+    pub fn parameters(&self) -> Vec<(String, String)> {
+        let load = match (self.rate, self.concurrency) {
+            (Some(rate), _) => format!("open loop, {rate} TPS in all"),
+            (None, c) => format!("closed loop, {} outstanding per link", c.unwrap_or(1)),
+        };
+        let length = match (self.duration, self.count) {
+            (Some(d), _) => format!("{d} s"),
+            (None, Some(n)) => format!("{n} requests"),
+            (None, None) => "10 s".into(),
+        };
+        let issuers = if self.issuers.is_empty() {
+            "all".into()
+        } else {
+            self.issuers.join(",")
+        };
+        [
+            ("connect", self.connect.clone()),
+            ("acquirer (field 32)", self.bank.clone()),
+            ("load", load),
+            ("length", length),
+            ("connections", self.connections.to_string()),
+            ("request type", self.mti.mti().to_string()),
+            ("mix", self.mix.to_string()),
+            ("invalid share", self.invalid_rate.to_string()),
+            ("timeout", format!("{} ms", self.timeout_ms)),
+            ("issuers", issuers),
+            (
+                "spec / framing",
+                format!("{} / {}", self.spec, self.framing),
+            ),
+            ("rules", self.rules.display().to_string()),
+            ("seed", self.seed.to_string()),
+        ]
+        .into_iter()
+        .map(|(k, v)| (k.to_owned(), v))
+        .collect()
+    }
 }
 
 /// Everything decided before the first connection.
@@ -461,6 +547,7 @@ pub async fn execute_with_wallets(
         abort,
         histogram: histogram.clone(),
         banks: setup.table.banks().len(),
+        per_second: args.report_html.is_some(),
     });
 
     let gauges: Vec<Arc<progress::Gauge>> = (0..args.connections)

@@ -1,5 +1,9 @@
 //! The live progress line on stderr (only when stderr is a terminal): TPS, in
-//! flight, outcomes and errors, redrawn at most every half second.
+//! flight, outcomes, p99 latency and errors, redrawn at most every half second.
+//!
+//! The p99 is that of the last complete second of the worst link: percentiles
+//! of several links do not add up, and a link's last second is known without
+//! touching its histogram on the hot path (its series computes it once a second).
 //!
 //! Each connection publishes its own counters into its own [`Gauge`] on its sweep
 //! tick (one writer per gauge, relaxed stores: nothing shared on the hot path); the
@@ -27,6 +31,7 @@ pub struct Gauge {
     timed_out: AtomicU64,
     errors: AtomicU64,
     in_flight: AtomicU64,
+    p99_us: AtomicU64,
 }
 
 impl Gauge {
@@ -37,6 +42,8 @@ impl Gauge {
         self.timed_out.store(stats.timed_out, Ordering::Relaxed);
         self.errors.store(stats.errors(), Ordering::Relaxed);
         self.in_flight.store(in_flight as u64, Ordering::Relaxed);
+        self.p99_us
+            .store(stats.series.last_p99(), Ordering::Relaxed);
     }
 }
 
@@ -53,6 +60,8 @@ pub struct Totals {
     pub errors: u64,
     /// Outstanding requests.
     pub in_flight: u64,
+    /// The worst link's p99 latency over its last complete second, µs.
+    pub p99_us: u64,
 }
 
 /// Add up the gauges.
@@ -64,6 +73,7 @@ pub fn totals(gauges: &[Arc<Gauge>]) -> Totals {
         t.timed_out += g.timed_out.load(Ordering::Relaxed);
         t.errors += g.errors.load(Ordering::Relaxed);
         t.in_flight += g.in_flight.load(Ordering::Relaxed);
+        t.p99_us = t.p99_us.max(g.p99_us.load(Ordering::Relaxed));
     }
     t
 }
@@ -71,12 +81,13 @@ pub fn totals(gauges: &[Arc<Gauge>]) -> Totals {
 /// The progress line for `now` totals, `elapsed` into the run, answering at `tps`.
 pub fn line(elapsed: Duration, now: &Totals, tps: f64) -> String {
     format!(
-        "[{:7.1}s] tps {:9.0}  in flight {:6}  sent {:10}  answered {:10}  timed out {:7}  errors {:5}",
+        "[{:7.1}s] tps {:9.0}  in flight {:6}  sent {:10}  answered {:10}  p99 {:7} µs  timed out {:7}  errors {:5}",
         elapsed.as_secs_f64(),
         tps,
         now.in_flight,
         now.sent,
         now.answered,
+        now.p99_us,
         now.timed_out,
         now.errors
     )
@@ -131,6 +142,9 @@ mod tests {
             s.sent = 10 * (i as u64 + 1);
             s.answered = 9;
             s.undecodable = 1;
+            // Link i's last complete second: p99 (i + 1) × 50 µs.
+            s.series.record_answer(0, (i as u64 + 1) * 50, *b"00");
+            s.series.record_answer(1, 1, *b"00");
             g.publish(&s, 2);
         }
         let t = totals(&gauges);
@@ -141,11 +155,13 @@ mod tests {
                 answered: 27,
                 timed_out: 0,
                 errors: 3,
-                in_flight: 6
+                in_flight: 6,
+                p99_us: 150,
             }
         );
         let l = line(Duration::from_millis(2500), &t, 1234.4);
         assert!(l.contains("2.5s") && l.contains("1234") && l.contains("in flight      6"));
+        assert!(l.contains("p99     150 µs"), "{l}");
         assert!(!l.contains('\n'));
     }
 }

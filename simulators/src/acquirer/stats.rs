@@ -1,6 +1,6 @@
 //! What one connection counted: outcomes, response codes, approved totals per
-//! issuer and latencies (an HdrHistogram per connection, merged at the end, so the
-//! hot path touches nothing shared).
+//! issuer, latencies (an HdrHistogram per connection, merged at the end, so the
+//! hot path touches nothing shared) and the same second by second ([`Series`]).
 
 use hdrhistogram::Histogram;
 use routing_rules::model::BankIdx;
@@ -8,9 +8,10 @@ use rust_decimal::Decimal;
 use tokio::time::Instant;
 
 use super::channels::ChannelStats;
+use super::series::Series;
 
 /// Highest latency the histograms track: one hour, in microseconds.
-const MAX_TRACKED_US: u64 = 3_600_000_000;
+pub const MAX_TRACKED_US: u64 = 3_600_000_000;
 
 /// An empty latency histogram (microseconds, 3 significant digits).
 pub fn latency_histogram() -> Result<Histogram<u64>, String> {
@@ -99,6 +100,8 @@ pub struct ConnStats {
     pub failovers: u64,
     /// Answers received in time, by address (index in the `--connect` list).
     pub answered_by_peer: Vec<u64>,
+    /// Answers, time-outs, codes and latencies by second of the load.
+    pub series: Series,
 }
 
 impl ConnStats {
@@ -133,6 +136,7 @@ impl ConnStats {
             channels: ChannelStats::default(),
             failovers: 0,
             answered_by_peer: Vec::new(),
+            series: Series::default(),
         }
     }
 
@@ -249,6 +253,7 @@ impl ConnStats {
         self.last_answer = self.last_answer.max(other.last_answer);
         self.longest_silence_us = self.longest_silence_us.max(other.longest_silence_us);
         self.channels.merge(&other.channels);
+        self.series.merge(&other.series);
     }
 }
 

@@ -80,6 +80,17 @@ impl Mix {
     }
 }
 
+/// As `--mix` takes it: `purchase=70,cash=20,balance=10`.
+impl std::fmt::Display for Mix {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        for (i, (kind, weight)) in Mix::KINDS.iter().zip(self.weights).enumerate() {
+            let comma = if i > 0 { "," } else { "" };
+            write!(f, "{comma}{}={weight}", kind.name())?;
+        }
+        Ok(())
+    }
+}
+
 impl std::str::FromStr for Mix {
     type Err = String;
     fn from_str(s: &str) -> Result<Mix, String> {
@@ -449,8 +460,10 @@ pub(crate) mod tests {
         let m = Mix::parse("purchase=70,cash=20,balance=10").unwrap();
         assert_eq!(m.weight(TxnKind::Purchase), 70);
         assert_eq!(m.weight(TxnKind::Balance), 10);
+        assert_eq!(m.to_string(), "purchase=70,cash=20,balance=10");
         let m = Mix::parse(" cash = 1 ").unwrap();
         assert_eq!(m.weight(TxnKind::Cash), 1);
+        assert_eq!(m.to_string(), "purchase=0,cash=1,balance=0");
         assert_eq!(m.weight(TxnKind::Purchase), 0);
         for bad in [
             "",

@@ -92,7 +92,7 @@ pub struct NodeFile<'a> {
     /// The demo's configuration: the issuer hosts' addresses, loopback port 0
     /// for the acquirer listeners, the rules file.
     pub prepared: &'a Config,
-    /// Where the node serves its metrics.
+    /// The node's admin address: its console, `/api/status` and `/metrics`.
     pub admin: SocketAddr,
     /// The lease, ms.
     pub lease_ms: u64,
@@ -102,14 +102,17 @@ pub struct NodeFile<'a> {
 
 /// The variable holding the run's PAN-hash key (hex) for the nodes.
 pub const PAN_KEY_VAR: &str = "SIM_NODE_PAN_KEY";
+/// The variable a node's admin token would be in; the demo starts the nodes
+/// without it (their consoles are on loopback).
+pub const ADMIN_TOKEN_VAR: &str = "SIM_NODE_ADMIN_TOKEN";
 /// The variable holding the run's token-vault key-encryption key (hex).
 pub const KEK_VAR: &str = "SIM_NODE_KEK";
 
 /// Node `slot`'s configuration file: [`node_toml`] of `base`, with the
 /// prepared links' addresses (issuers dialled, acquirers on port 0), the rules
-/// at their absolute path, its metrics on `admin`, its lease, no token API, and
-/// its keys named by variable (their values go in the environment, never in
-/// the file).
+/// at their absolute path, its admin address (console, status, metrics) on
+/// `admin`, its lease, no token API, and its keys named by variable (their
+/// values go in the environment, never in the file).
 pub fn node_file_toml(
     base: &str,
     url: &str,
@@ -131,6 +134,9 @@ pub fn node_file_toml(
         file.prepared.rules.display().to_string().into(),
     );
     switch.insert("admin".into(), file.admin.to_string().into());
+    // The console on loopback needs no token, and the demo scrapes /metrics
+    // without one: the nodes read theirs from a variable the demo clears.
+    switch.insert("admin_token_env".into(), ADMIN_TOKEN_VAR.into());
     if file.kek_in_env {
         let security = switch
             .entry("security")
@@ -238,6 +244,8 @@ pub struct NodeCount {
     pub node: String,
     /// `switch_responses_total`, summed.
     pub answered: u64,
+    /// Its admin address (console at `/`), while it ran.
+    pub admin: SocketAddr,
     /// Journal rows with its name (None: not read).
     pub journal_records: Option<u64>,
 }
@@ -253,8 +261,8 @@ pub fn add_nodes(summary: &mut Summary, nodes: &[NodeCount], failovers: u64) {
             .map_or(String::new(), |r| format!(", journal records {r}"));
         let _ = writeln!(
             summary.text,
-            "  {}: answered {}{records}",
-            n.node, n.answered
+            "  {}: answered {}{records}, console http://{}/",
+            n.node, n.answered, n.admin
         );
     }
     let _ = writeln!(summary.text, "  acquirer links failed over: {failovers}");
@@ -264,7 +272,7 @@ pub fn add_nodes(summary: &mut Summary, nodes: &[NodeCount], failovers: u64) {
             nodes
                 .iter()
                 .map(|n| {
-                    json!({"node": n.node, "answered": n.answered, "journal_records": n.journal_records})
+                    json!({"node": n.node, "answered": n.answered, "journal_records": n.journal_records, "admin": n.admin.to_string()})
                 })
                 .collect(),
         );
@@ -325,19 +333,23 @@ mod tests {
             json: json!({"sent": 10}),
             consistent: true,
         };
-        let count = |node: &str, answered, journal_records| NodeCount {
+        let count = |node: &str, answered, journal_records, port: u16| NodeCount {
             node: node.into(),
             answered,
             journal_records,
+            admin: SocketAddr::from(([127, 0, 0, 1], port)),
         };
-        let nodes = [count("node-1", 6, Some(7)), count("node-2", 4, None)];
+        let nodes = [
+            count("node-1", 6, Some(7), 9101),
+            count("node-2", 4, None, 9102),
+        ];
         add_nodes(&mut summary, &nodes, 2);
         assert!(summary.text.ends_with(
-            "nodes:\n  node-1: answered 6, journal records 7\n  node-2: answered 4\n  acquirer links failed over: 2\n"
-        ));
+            "nodes:\n  node-1: answered 6, journal records 7, console http://127.0.0.1:9101/\n  node-2: answered 4, console http://127.0.0.1:9102/\n  acquirer links failed over: 2\n"
+        ), "{}", summary.text);
         assert_eq!(
             summary.json["nodes"].to_string(),
-            r#"[{"node":"node-1","answered":6,"journal_records":7},{"node":"node-2","answered":4,"journal_records":null}]"#
+            r#"[{"node":"node-1","answered":6,"journal_records":7,"admin":"127.0.0.1:9101"},{"node":"node-2","answered":4,"journal_records":null,"admin":"127.0.0.1:9102"}]"#
         );
         assert_eq!(summary.json["failovers"], 2);
         assert_eq!(summary.json["sent"], 10);

@@ -222,7 +222,9 @@ pub async fn watch(
                     .iter()
                     .all(|(_, m)| m.sum("switch_store_available") >= 1.0);
             if all_back {
-                log.store_back = Some(t);
+                // Now, not the tick's start: the restart above blocks for as
+                // long as the server's recovery takes.
+                log.store_back = Some(secs(Instant::now()));
             }
         }
         let Some(ended) = after_traffic else { continue };

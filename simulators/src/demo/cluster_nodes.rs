@@ -19,7 +19,7 @@ use super::cluster::{
     node_file_toml, node_name, Database, NodeFile, KEK_VAR, MAX_NODES, PAN_KEY_VAR,
 };
 use super::node_process::NodeProcess;
-use super::scrape::{scrape, Metrics};
+use super::scrape::{scrape, status, Metrics};
 
 /// How long a node may take to drain and stop on SIGTERM (its grace is 10 s).
 const STOP_WITHIN: Duration = Duration::from_secs(15);
@@ -113,7 +113,16 @@ impl ClusterNodes {
             .await
             .map_err(|e| format!("{name}: {e}"))?;
             match started {
-                Ok(node) => cluster.nodes.push(node),
+                Ok(node) => {
+                    let admin = node.ready.admin;
+                    cluster.nodes.push(node);
+                    // Its console answers for it (every node serves one).
+                    let answer = status(admin).await?;
+                    if answer["node"]["name"].as_str() != Some(name.as_str()) {
+                        return Err(format!("{name}: the console at {admin} is not its own"));
+                    }
+                    eprintln!("{name}: console at http://{admin}/");
+                }
                 // The error names the log, which stays.
                 Err(e) => {
                     cluster.keep_dir = true;
@@ -150,7 +159,7 @@ impl ClusterNodes {
             if !node.running() {
                 continue;
             }
-            let page = scrape(node.ready.metrics).await;
+            let page = scrape(node.ready.admin).await;
             if let Ok(m) = &page {
                 self.answered.insert(
                     node.name().to_owned(),
@@ -167,7 +176,7 @@ impl ClusterNodes {
         for _ in 0..100 {
             let mut all = true;
             for node in &self.nodes {
-                let up = scrape(node.ready.metrics)
+                let up = scrape(node.ready.admin)
                     .await
                     .map(|m| m.sum_where("switch_links_up", "role=\"issuer\""))
                     .unwrap_or(0.0);
@@ -188,20 +197,21 @@ impl ClusterNodes {
             .iter_mut()
             .find(|n| n.name() == name)
             .ok_or_else(|| format!("no node {name}"))?;
-        if let Ok(m) = scrape(node.ready.metrics).await {
+        if let Ok(m) = scrape(node.ready.admin).await {
             self.answered
                 .insert(name.to_owned(), m.sum("switch_responses_total") as u64);
         }
         node.kill()
     }
 
-    /// Answers each node gave (the last scrape of it), in slot order.
-    pub fn answered_by_node(&self) -> Vec<(String, u64)> {
-        self.names()
-            .into_iter()
+    /// Answers each node gave (the last scrape of it) and its admin address,
+    /// in slot order.
+    pub fn answered_by_node(&self) -> Vec<(String, u64, SocketAddr)> {
+        self.nodes
+            .iter()
             .map(|n| {
-                let answered = self.answered.get(&n).copied().unwrap_or(0);
-                (n, answered)
+                let answered = self.answered.get(n.name()).copied().unwrap_or(0);
+                (n.name().to_owned(), answered, n.ready.admin)
             })
             .collect()
     }

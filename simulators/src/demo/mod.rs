@@ -38,6 +38,7 @@ pub mod cluster_nodes;
 pub mod cluster_report;
 pub mod drain;
 pub mod finals;
+pub mod html;
 pub mod ledger;
 pub mod memory;
 pub mod node_process;
@@ -126,6 +127,10 @@ pub struct DemoArgs {
     /// (default: this program; the tests give theirs).
     #[arg(skip)]
     pub node_program: Option<PathBuf>,
+    /// Also write the acquirers' load report as one self-contained HTML page
+    /// with charts (as `sim acquirer --report-html`, all acquirers together).
+    #[arg(long, value_name = "FILE")]
+    pub report_html: Option<PathBuf>,
 }
 
 impl DemoArgs {
@@ -149,6 +154,7 @@ impl DemoArgs {
             postgres_outage: None,
             lease_ms: 3000,
             node_program: None,
+            report_html: None,
         }
     }
 }
@@ -230,11 +236,15 @@ pub struct Outcome {
 
 /// Run the demo network; Err when the network is inconsistent or fails to start.
 pub async fn run(args: DemoArgs) -> Result<(), String> {
-    let summary = run_network(&args, &Variation::default()).await?.summary;
+    let outcome = run_network(&args, &Variation::default()).await?;
+    let summary = &outcome.summary;
     if args.network.json {
         println!("{}", summary.json);
     } else {
         print!("{}", summary.text);
+    }
+    if let Some(path) = &args.report_html {
+        html::write(&args, &outcome, path)?;
     }
     if summary.consistent {
         Ok(())
@@ -414,6 +424,8 @@ pub async fn run_network(args: &DemoArgs, variation: &Variation) -> Result<Outco
             duration: Some(args.duration),
             invalid_rate: args.network.invalid_rate,
             json: true,
+            // Keeps the per-second counters for the demo's page (written once, below).
+            report_html: args.report_html.clone(),
             ..AcquirerOptions::defaults(&connect, bank)?
         };
         let opts = AcquirerOptions {
@@ -550,9 +562,10 @@ pub async fn run_network(args: &DemoArgs, variation: &Variation) -> Result<Outco
         let records = cj.records_by_node(first_day, last_day).await;
         let counts: Vec<cluster::NodeCount> = by_node
             .iter()
-            .map(|(node, answered)| cluster::NodeCount {
+            .map(|(node, answered, admin)| cluster::NodeCount {
                 node: node.clone(),
                 answered: *answered,
+                admin: *admin,
                 journal_records: records
                     .as_ref()
                     .ok()

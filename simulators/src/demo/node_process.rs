@@ -49,6 +49,7 @@ impl NodeProcess {
             .arg("--config")
             .arg(config)
             .envs(env.iter().map(|(k, v)| (k.as_str(), v.as_str())))
+            .env_remove(super::cluster::ADMIN_TOKEN_VAR)
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
             .stderr(log_file)

@@ -4,9 +4,11 @@
 //! process cannot be killed, and one merely dropped keeps serving).
 //!
 //! The node runs as `switch run` does: its configuration file, its keys from the
-//! environment (the demo sets them; never in the file), its Prometheus metrics on
-//! `[switch] admin`, until SIGTERM or SIGINT (a graceful drain; a node whose
-//! lease is lost exits 3 by itself). Once it listens it prints one JSON line on
+//! environment (the demo sets them; never in the file), its admin address
+//! `[switch] admin` (the operator console at `/`, `/api/status`, the Prometheus
+//! metrics at `/metrics`; the token from `[switch] admin_token_env` when set),
+//! until SIGTERM or SIGINT (a graceful drain; a node whose lease is lost exits
+//! 3 by itself). Once it listens it prints one JSON line on
 //! stdout, [`Ready`]: the demo learns the acquirer ports the node bound (port 0
 //! in the file) without a race. Its log goes to stderr.
 
@@ -32,8 +34,8 @@ pub struct Ready {
     pub node: String,
     /// Each listening link's bound address, by link name.
     pub listening: BTreeMap<String, SocketAddr>,
-    /// Where its `/metrics` are served.
-    pub metrics: SocketAddr,
+    /// Its admin address: the console at `/`, `/api/status`, `/metrics`.
+    pub admin: SocketAddr,
 }
 
 /// Run the node until SIGTERM/SIGINT; Err when it cannot start.
@@ -44,22 +46,35 @@ pub async fn serve(args: ServeNodeArgs) -> Result<(), String> {
         .as_ref()
         .map(|c| c.node.clone())
         .ok_or("a node's configuration needs [cluster]")?;
-    let metrics = config
+    let admin = config
         .admin
-        .ok_or("a node's configuration needs [switch] admin (its /metrics)")?;
-    metrics_exporter_prometheus::PrometheusBuilder::new()
-        .with_http_listener(metrics)
-        .install()
-        .map_err(|e| format!("metrics endpoint on {metrics}: {e}"))?;
+        .ok_or("a node's configuration needs [switch] admin (its console and /metrics)")?;
+    // Checked before anything starts, as `switch run` does.
+    let token = switch::admin::AdminToken::from_env(&config.admin_token_env, admin)
+        .map_err(|e| e.to_string())?;
+    let metrics =
+        switch::admin::install_recorder().map_err(|e| format!("metrics recorder: {e}"))?;
     let (routing, _) =
         routing_rules::RoutingTable::load(&config.rules).map_err(|e| e.to_string())?;
-    let running = RunningSwitch::start(SwitchOptions::new(config, routing))
+    let mut running = RunningSwitch::start(SwitchOptions::new(config, routing))
         .await
         .map_err(|e| format!("{node}: {e}"))?;
+    let options = switch::admin::AdminOptions {
+        address: admin,
+        token,
+        metrics: Some(metrics),
+    };
+    let admin = match running.serve_admin(options) {
+        Ok(bound) => bound,
+        Err(e) => {
+            running.shutdown().await;
+            return Err(format!("{node}: {e}"));
+        }
+    };
     let ready = Ready {
         node,
         listening: running.listening.clone().into_iter().collect(),
-        metrics,
+        admin,
     };
     let line = serde_json::to_string(&ready).map_err(|e| e.to_string())?;
     println!("{line}");
@@ -111,7 +126,7 @@ mod tests {
             listening: [("pine-ridge".to_owned(), "127.0.0.1:4000".parse().unwrap())]
                 .into_iter()
                 .collect(),
-            metrics: "127.0.0.1:4001".parse().unwrap(),
+            admin: "127.0.0.1:4001".parse().unwrap(),
         };
         let line = serde_json::to_string(&ready).unwrap();
         assert!(!line.contains('\n'));

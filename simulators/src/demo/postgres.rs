@@ -4,8 +4,9 @@
 //! temporary folder, runs `initdb` there with trust authentication, starts the
 //! server on a free port of 127.0.0.1 (its socket in that folder too), creates
 //! the database `switch`, and stops the server and removes the folder when
-//! dropped. As root it runs every PostgreSQL command as an unprivileged user
-//! (`postgres`, else `nobody`): the server refuses to run as root.
+//! dropped (with `SIM_DEMO_KEEP_POSTGRES` set the folder stays, to inspect the
+//! run's journal). As root it runs every PostgreSQL command as an unprivileged
+//! user (`postgres`, else `nobody`): the server refuses to run as root.
 //!
 //! It does not install PostgreSQL: `scripts/test.sh` does when it is missing.
 
@@ -18,6 +19,9 @@ const DATABASE: &str = "switch";
 const USER: &str = "switch";
 /// Where Debian's `postgresql` package puts each major version.
 const DEBIAN_ROOT: &str = "/usr/lib/postgresql";
+/// Set (to anything), the server's folder (its data and log) is kept after the
+/// run rather than removed: a run's journal to inspect.
+pub const KEEP_VAR: &str = "SIM_DEMO_KEEP_POSTGRES";
 /// How long `pg_ctl` waits for the server to start or stop, seconds.
 const PG_CTL_WAIT_SECS: &str = "30";
 
@@ -144,6 +148,14 @@ impl ThrowawayPostgres {
         } else {
             Ok(())
         };
+        if std::env::var_os(KEEP_VAR).is_some() {
+            // Kept for inspection: `pg_ctl -D DIR/data start` serves it again.
+            eprintln!(
+                "{KEEP_VAR}: the throwaway PostgreSQL's folder is kept in {}",
+                self.server.dir.display()
+            );
+            return stopped;
+        }
         let removed = std::fs::remove_dir_all(&self.server.dir)
             .map_err(|e| format!("cannot remove {}: {e}", self.server.dir.display()));
         stopped.and(removed)

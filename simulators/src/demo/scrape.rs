@@ -1,6 +1,7 @@
 //! Reading a node's Prometheus `/metrics` (text format 0.0.4): one GET over
 //! HTTP/1.1 (hyper's client connection), bounded in time and size, and the
-//! samples summed by name and label. How the cluster demo counts each node's
+//! samples summed by name and label; and its status document (`/api/status`,
+//! the console's), which the demo checks once a node is up. How the cluster demo counts each node's
 //! answers and sees a take-over, a store outage and a drain from outside the
 //! node's process.
 
@@ -66,6 +67,22 @@ impl Metrics {
 
 /// GET `http://addr/metrics`.
 pub async fn scrape(addr: SocketAddr) -> Result<Metrics, String> {
+    let page = get(addr, "/metrics")
+        .await
+        .map_err(|e| format!("metrics at {addr}: {e}"))?;
+    Ok(Metrics::parse(&page))
+}
+
+/// GET `http://addr/api/status`: the node's status document (the console's).
+pub async fn status(addr: SocketAddr) -> Result<serde_json::Value, String> {
+    let page = get(addr, "/api/status")
+        .await
+        .map_err(|e| format!("status at {addr}: {e}"))?;
+    serde_json::from_str(&page).map_err(|e| format!("status at {addr}: not JSON: {e}"))
+}
+
+/// GET `http://addr{path}`: the body of a success, bounded in time and size.
+async fn get(addr: SocketAddr, path: &str) -> Result<String, String> {
     let get = async {
         let tcp = TcpStream::connect(addr).await.map_err(|e| e.to_string())?;
         let (mut sender, connection) = hyper::client::conn::http1::handshake(TokioIo::new(tcp))
@@ -75,7 +92,7 @@ pub async fn scrape(addr: SocketAddr) -> Result<Metrics, String> {
         tokio::spawn(async move {
             let _ = connection.await;
         });
-        let request = Request::get("/metrics")
+        let request = Request::get(path)
             .header(hyper::header::HOST, addr.to_string())
             .body(Empty::<Bytes>::new())
             .map_err(|e| e.to_string())?;
@@ -91,12 +108,11 @@ pub async fn scrape(addr: SocketAddr) -> Result<Metrics, String> {
             .await
             .map_err(|e| e.to_string())?
             .to_bytes();
-        Ok(Metrics::parse(&String::from_utf8_lossy(&page)))
+        Ok(String::from_utf8_lossy(&page).into_owned())
     };
     tokio::time::timeout(SCRAPE_DEADLINE, get)
         .await
-        .map_err(|_| format!("metrics at {addr}: no answer within {SCRAPE_DEADLINE:?}"))?
-        .map_err(|e| format!("metrics at {addr}: {e}"))
+        .map_err(|_| format!("no answer within {SCRAPE_DEADLINE:?}"))?
 }
 
 #[cfg(test)]

@@ -106,6 +106,8 @@ pub struct Issuer {
     pins: Option<std::sync::Arc<HostSecurity>>,
     /// How the switch marks its stand-in advices.
     stand_in: StandInIndicator,
+    /// Defects given on purpose (`--defect`), for certification runs.
+    defects: super::defects::Defects,
 }
 
 impl Issuer {
@@ -119,7 +121,14 @@ impl Issuer {
             auth_codes: AtomicU32::new(0),
             pins: None,
             stand_in: StandInIndicator::default(),
+            defects: super::defects::Defects::default(),
         }
+    }
+
+    /// The same issuer with `defects` in its answers.
+    pub fn with_defects(mut self, defects: super::defects::Defects) -> Issuer {
+        self.defects = defects;
+        self
     }
 
     /// The same issuer recognising stand-in advices by `indicator`.
@@ -218,7 +227,7 @@ impl Issuer {
             (MessageClass::NetworkManagement, Function::Request) => network(req),
             _ => response_to(req, ResponseCode::INVALID_TRANSACTION),
         };
-        Some(answer)
+        self.defects.apply(req, answer)
     }
 
     fn next_auth_code(&self) -> String {

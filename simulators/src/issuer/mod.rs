@@ -9,10 +9,12 @@
 //! - [`server`]: listening or dialing, one task per connection;
 //! - [`report`]: the totals and the JSON report file;
 //! - [`wallet`]: account verifications and token payments (field 48);
-//! - [`outage`]: taking the host down and bringing it back (the demo's outages).
+//! - [`outage`]: taking the host down and bringing it back (the demo's outages);
+//! - [`defects`]: known defects on purpose, for certification runs.
 
 pub mod accounts;
 pub mod behaviour;
+pub mod defects;
 pub mod faults;
 pub mod outage;
 pub mod report;
@@ -31,7 +33,6 @@ use routing_rules::model::BankIdx;
 use routing_rules::RoutingTable;
 use tokio::sync::watch;
 
-use crate::cards::CardBase;
 use crate::wire::LinkFormat;
 
 use self::accounts::Accounts;
@@ -55,6 +56,23 @@ pub struct IssuerArgs {
     /// How the switch marks its stand-in advices.
     #[command(flatten)]
     pub stand_in: StandInOptions,
+    /// A catalogue file instead of generated cards; defects on purpose.
+    #[command(flatten)]
+    pub onboarding: OnboardingOptions,
+}
+
+/// `sim issuer --cards FILE` and `--defect NAME` (apart from [`IssuerOptions`],
+/// which programs build field by field).
+#[derive(clap::Args, Debug, Clone, Default)]
+pub struct OnboardingOptions {
+    /// Serve the cards of this catalogue file (the CSV `sim cards --format csv`
+    /// prints) instead of generating them.
+    #[arg(long, value_name = "FILE")]
+    pub cards: Option<PathBuf>,
+    /// Answer with a known defect, to see `sim certify issuer` fail the case
+    /// that catches it (repeatable).
+    #[arg(long, value_enum, value_name = "DEFECT")]
+    pub defect: Vec<defects::IssuerDefect>,
 }
 
 /// How `sim issuer` recognises the switch's stand-in advices (apart from
@@ -188,18 +206,8 @@ fn parse_positive_secs(text: &str) -> Result<Duration, String> {
 
 /// The banks whose cards this issuer holds: `bank` and any `on_behalf_of`.
 fn card_holders(table: &RoutingTable, args: &IssuerOptions) -> Result<Vec<BankIdx>, String> {
-    let mut holders = Vec::new();
-    for id in std::iter::once(&args.bank).chain(&args.on_behalf_of) {
-        let idx = table
-            .bank_index(id.as_bytes())
-            .ok_or_else(|| format!("bank {id} is not in {}", args.rules.display()))?;
-        let bank = &table.banks()[idx as usize];
-        if !bank.issuer {
-            return Err(format!("bank {id} ({}) does not issue cards", bank.name));
-        }
-        holders.push(idx);
-    }
-    Ok(holders)
+    crate::catalogue::holders(table, &args.bank, &args.on_behalf_of)
+        .map_err(|e| format!("{e} ({})", args.rules.display()))
 }
 
 /// A started issuer: its address, its totals, and how to stop it.
@@ -255,20 +263,43 @@ pub async fn start_marked(
     security: Option<Arc<crate::security::HostSecurity>>,
     stand_in: StandInIndicator,
 ) -> Result<RunningIssuer, String> {
+    start_onboarding(
+        args,
+        table,
+        tls,
+        security,
+        stand_in,
+        &OnboardingOptions::default(),
+    )
+    .await
+}
+
+/// [`start_marked`] serving `onboarding`'s catalogue file (if any) with its
+/// defects (if any).
+pub async fn start_onboarding(
+    args: IssuerOptions,
+    table: &RoutingTable,
+    tls: Option<Arc<crate::tls::HostTls>>,
+    security: Option<Arc<crate::security::HostSecurity>>,
+    stand_in: StandInIndicator,
+    onboarding: &OnboardingOptions,
+) -> Result<RunningIssuer, String> {
     let holders = card_holders(table, &args)?;
-    let base = CardBase::generate(table, args.seed, args.cards_per_range);
-    let accounts = Accounts::open(
-        base.cards()
-            .iter()
-            .filter(|c| holders.contains(&c.issuer))
-            .cloned(),
-    );
-    drop(base);
+    let cards = match &onboarding.cards {
+        Some(path) => crate::catalogue::file::read_path(table, &holders, path)?,
+        None => crate::catalogue::generated(table, &holders, args.seed, args.cards_per_range),
+    };
+    let accounts = Accounts::open(cards);
     if accounts.is_empty() {
         tracing::warn!(bank = %args.bank, "the bank has no BIN ranges: every card will be declined 14");
     }
     tracing::info!(bank = %args.bank, cards = accounts.len(), seed = args.seed, "card base ready");
-    let mut issuer = Issuer::new(accounts, args.txn_log.max(1)).with_stand_in_indicator(stand_in);
+    let mut issuer = Issuer::new(accounts, args.txn_log.max(1))
+        .with_stand_in_indicator(stand_in)
+        .with_defects(defects::Defects::new(onboarding.defect.clone()));
+    if !onboarding.defect.is_empty() {
+        tracing::warn!(defects = ?onboarding.defect, "answering with defects on purpose");
+    }
     if let Some(s) = &security {
         issuer = issuer.with_pin_checks(s.clone());
         tracing::info!(
@@ -398,13 +429,14 @@ pub async fn run(args: IssuerArgs) -> Result<(), String> {
         .map_err(|e| e.to_string())?;
     let security = args.security.load().map_err(|e| e.to_string())?;
     let stand_in = args.stand_in.indicator();
+    let onboarding = args.onboarding;
     let args = *args.options;
     let (table, warnings) =
         RoutingTable::load(&args.rules).map_err(|e| format!("{}: {e}", args.rules.display()))?;
     for w in &warnings {
         tracing::warn!("routing rules: {w}");
     }
-    let mut running = start_marked(args, &table, tls, security, stand_in).await?;
+    let mut running = start_onboarding(args, &table, tls, security, stand_in, &onboarding).await?;
     tokio::select! {
         signal = shutdown_signal() => tracing::info!("shutting down ({})", signal?),
         _ = running.link_ended() => tracing::warn!("the link task ended; shutting down"),
@@ -592,7 +624,7 @@ mod tests {
     fn the_issuer_holds_exactly_its_banks_cards_and_knows_them_all() {
         let (table, _) = national();
         let bank = table.bank_index(b"940810").unwrap();
-        let base = CardBase::generate(&table, 1, 20);
+        let base = crate::cards::CardBase::generate(&table, 1, 20);
         let mine: Vec<_> = base
             .cards()
             .iter()

@@ -11,7 +11,8 @@
 //! [switch]
 //! institution_id = "940000"      # the switch's own id (field 33 on forwarded messages)
 //! rules = "../../routing-rules/rules/national.toml"   # relative to this file
-//! admin = "127.0.0.1:9100"       # /metrics (optional)
+//! admin = "127.0.0.1:9100"       # console, /api/status, /metrics (optional)
+//! admin_token_env = "SWITCH_ADMIN_TOKEN"  # bearer token: required off loopback
 //! duplicate_window_ms = 300000   # how long a repeated request counts as a duplicate
 //! shutdown_grace_ms = 10000      # a graceful shutdown waits this long for answers in flight
 //! read_timeout_ms = 30000        # a peer that stops mid-frame is closed after this
@@ -113,8 +114,11 @@ pub struct Config {
     pub institution_id: String,
     /// Routing rules file or directory (resolved against the config file's folder).
     pub rules: PathBuf,
-    /// Metrics endpoint address.
+    /// The admin address: operator console, status API, metrics.
     pub admin: Option<SocketAddr>,
+    /// The environment variable holding the admin address's bearer token
+    /// (required when it is not loopback; see `crate::admin::access`).
+    pub admin_token_env: String,
     /// How long a (acquirer, MTI class, 7, 11, 41) key counts as a duplicate.
     pub duplicate_window: Duration,
     /// How long a graceful shutdown waits for in-flight responses.
@@ -369,6 +373,7 @@ impl<'a> Sections<'a> {
             institution_id: s.institution_id,
             rules: s.rules,
             admin: s.admin,
+            admin_token_env: s.admin_token_env,
             duplicate_window: s.duplicate_window,
             shutdown_grace: s.shutdown_grace,
             read_timeout: s.read_timeout,

@@ -28,6 +28,7 @@ pub(crate) struct RawSwitch {
     institution_id: String,
     rules: PathBuf,
     admin: Option<String>,
+    admin_token_env: Option<String>,
     duplicate_window_ms: Option<u64>,
     duplicate_window_secs: Option<u64>,
     shutdown_grace_ms: Option<u64>,
@@ -53,6 +54,7 @@ pub(crate) struct SwitchSection {
     pub(crate) institution_id: String,
     pub(crate) rules: PathBuf,
     pub(crate) admin: Option<SocketAddr>,
+    pub(crate) admin_token_env: String,
     pub(crate) duplicate_window: Duration,
     pub(crate) shutdown_grace: Duration,
     pub(crate) read_timeout: Duration,
@@ -127,6 +129,10 @@ impl RawSwitch {
             institution_id: self.institution_id.clone(),
             rules: base.join(&self.rules),
             admin,
+            admin_token_env: self
+                .admin_token_env
+                .clone()
+                .unwrap_or_else(|| crate::admin::DEFAULT_TOKEN_ENV.to_string()),
             duplicate_window,
             shutdown_grace,
             read_timeout,

@@ -4,7 +4,8 @@
 //! acquirer sent the same request to both), the store refuses the claim, the
 //! driver drops the held forward (it never reaches the issuer) and tells the
 //! core here: the acquirer hears 94, as a repeat on one node does, and the
-//! journal row completes as declined 94.
+//! journal row completes as declined 94. A stand-in approval's refusal is
+//! undone in `stand_in::claimed`.
 
 use std::sync::atomic::Ordering;
 
@@ -23,6 +24,12 @@ impl Core {
     /// longer in flight (its link went down: it took the timeout path).
     pub fn on_claim_refused(&self, now: Millis, issuer: &str, switch_stan: u32) -> Actions {
         let mut actions = Vec::new();
+        // A stand-in approval waiting for its commit, under its decision's STAN?
+        // (Decision STANs start half the slot's range away from the links', so
+        // one meets a forward's in flight only after some 33,000 of them.)
+        if self.on_stand_in_claim_refused(issuer, switch_stan, &mut actions) {
+            return actions;
+        }
         let issuer_links = self
             .links
             .all()

@@ -155,9 +155,41 @@ impl Unavailable {
     }
 }
 
+/// Who decided an answer to an acquirer: what the console shows beside each
+/// response code, so a region-rule decline or a stand-in decision is not taken
+/// for the issuer's own.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum Decider {
+    /// The issuer answered.
+    Issuer,
+    /// The switch: validation, routing, a duplicate, a timeout or no link.
+    Switch,
+    /// A rule of the routing rules declined it (the region rules and the
+    /// general ones, e.g. `known-transaction-types`).
+    RegionRule,
+    /// The switch decided it in stand-in for the issuer.
+    StandIn,
+}
+
+impl Decider {
+    /// Its name in the status API (`docs/status-api.md`).
+    pub fn label(self) -> &'static str {
+        match self {
+            Decider::Issuer => "issuer",
+            Decider::Switch => "switch",
+            Decider::RegionRule => "region-rule",
+            Decider::StandIn => "stand-in",
+        }
+    }
+}
+
 /// Counters of one bank, in whichever role it appears (acquirer, issuer, agent).
 #[derive(Debug, Default)]
 pub(crate) struct BankCounters {
+    /// Answers to its requests as acquirer, by response code and who decided.
+    pub(crate) answers_acquired: Tally<(codecs::ResponseCode, Decider)>,
+    /// Answers to requests for its cards (as issuer), by code and who decided.
+    pub(crate) answers_issued: Tally<(codecs::ResponseCode, Decider)>,
     /// Requests it sent as acquirer, by MTI.
     pub(crate) requests: Tally<codecs::Mti>,
     /// Its requests (as issuer) that timed out.
@@ -266,6 +298,23 @@ impl Counters {
             &bank.stand_in_declined
         };
         counter.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// One answer to an acquirer, counted for its bank (when its link is
+    /// known) and the issuer's (when routed). Two map look-ups of a `Copy` key.
+    pub(crate) fn answered(
+        &self,
+        acquirer: Option<&BankCounters>,
+        issuer: Option<&BankCounters>,
+        rc: codecs::ResponseCode,
+        decider: Decider,
+    ) {
+        if let Some(a) = acquirer {
+            a.answers_acquired.add((rc, decider));
+        }
+        if let Some(i) = issuer {
+            i.answers_issued.add((rc, decider));
+        }
     }
 
     /// Every bank's counters.

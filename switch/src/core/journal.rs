@@ -86,6 +86,18 @@ pub struct JournalRecord {
     pub stand_in: Option<StandInNote>,
 }
 
+impl JournalRecord {
+    /// Whether a cluster node claims this record's request across nodes (its
+    /// duplicate key, in the record's transaction): a forward (not a
+    /// reversal), or a stand-in approval (after a timeout, the forward's own
+    /// claim under the same id). A repeat sent to two nodes is approved once.
+    pub fn takes_cluster_claim(&self) -> bool {
+        self.reverses.is_none()
+            && (self.state == FinalState::Forwarded
+                || (self.state == FinalState::Approved && self.stand_in.is_some()))
+    }
+}
+
 /// What the journal keeps of a stand-in decision.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct StandInNote {

@@ -51,6 +51,9 @@ pub struct Link {
     pub last_received: AtomicU64,
     /// Echoes sent without an answer, in a row.
     pub missed_echoes: AtomicU32,
+    /// When an echo (0800/301) last went through, either way: ours answered or
+    /// the peer's (ms + 1; 0 = none yet). The console's "last echo".
+    pub last_echo: AtomicU64,
     /// STAN of the outstanding echo or sign-on, if any (0 = none).
     pub pending_network: AtomicU32,
     /// When the outstanding echo was sent.
@@ -95,6 +98,7 @@ impl Link {
             saf_in_flight: AtomicUsize::new(0),
             last_received: AtomicU64::new(now.0),
             missed_echoes: AtomicU32::new(0),
+            last_echo: AtomicU64::new(0),
             pending_network: AtomicU32::new(0),
             pending_network_at: AtomicU64::new(0),
             pending_network_code: AtomicU32::new(0),

@@ -573,6 +573,12 @@ impl Core {
         actions: &mut Actions,
     ) {
         let (rc, state) = outcome;
+        self.count_answer(
+            entry.acquirer_link,
+            Some(&entry.issuer),
+            rc,
+            counters::Decider::Switch,
+        );
         if self.settings.journal {
             let mut record = self.completion_record(&entry.forwarded, entry, rc, state, now);
             record.switch_stan = Some(switch_stan);
@@ -591,6 +597,28 @@ impl Core {
 }
 
 impl Core {
+    /// Count an answer to the request that came on `acquirer_link` for the
+    /// acquirer's bank and `issuer` (None or empty: not routed), by who decided
+    /// it (the console's response codes per bank).
+    pub(crate) fn count_answer(
+        &self,
+        acquirer_link: LinkId,
+        issuer: Option<&str>,
+        rc: ResponseCode,
+        decider: counters::Decider,
+    ) {
+        let acquirer = self.links.get(acquirer_link);
+        let issuer = issuer
+            .filter(|i| !i.is_empty())
+            .map(|i| self.counters.bank(i));
+        self.counters.answered(
+            acquirer.as_ref().map(|a| &*a.counters),
+            issuer.as_deref(),
+            rc,
+            decider,
+        );
+    }
+
     /// Field 7 (MMDDhhmmss, UTC) at `now`.
     pub(crate) fn transmission_at(&self, now: Millis) -> String {
         let unix = (self.settings.epoch_unix_ms + now.0) / 1000;

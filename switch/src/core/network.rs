@@ -14,9 +14,12 @@ use super::{answer, Action, Actions, Core, Millis};
 use crate::config::Role;
 
 impl Core {
-    pub(crate) fn on_network(&self, _now: Millis, link: &Arc<Link>, msg: Message) -> Actions {
+    pub(crate) fn on_network(&self, now: Millis, link: &Arc<Link>, msg: Message) -> Actions {
         let code: u32 = msg.get(70).and_then(|f| f.to_u64()).unwrap_or(0) as u32;
         if msg.mti().is_request() {
+            if code == 301 {
+                link.last_echo.store(now.0 + 1, Ordering::Relaxed);
+            }
             if link.config.role == Role::Issuer {
                 match code {
                     1 => link.signed_on.store(true, Ordering::Relaxed),
@@ -77,6 +80,7 @@ impl Core {
                 tracing::warn!(link = %link.config.name, rc = ?msg.response_code(), "sign-on refused");
                 self.note_keep_alive(link);
             }
+            301 => link.last_echo.store(now.0 + 1, Ordering::Relaxed),
             _ => {}
         }
         Vec::new()

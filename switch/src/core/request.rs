@@ -10,7 +10,7 @@ use codecs::{Message, ResponseCode};
 use routing_rules::{Channel, Transaction, Verdict};
 use rust_decimal::Decimal;
 
-use super::counters::Unavailable;
+use super::counters::{Decider, Unavailable};
 use super::duplicates::DuplicateKeyRef;
 use super::inflight::{AcquirerRouting, InFlightEntry, InFlightKey, Purpose};
 use super::journal::FinalState;
@@ -430,6 +430,12 @@ impl Core {
     ) -> Actions {
         let mut actions = reply(link, msg, rc);
         self.counters.responses.add(rc);
+        let decider = if rule.is_some() {
+            Decider::RegionRule
+        } else {
+            Decider::Switch
+        };
+        self.count_answer(link, issuer.as_deref(), rc, decider);
         if !self.settings.journal {
             return actions;
         }

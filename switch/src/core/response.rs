@@ -7,7 +7,7 @@ use std::sync::Arc;
 
 use codecs::{Message, ResponseCode};
 
-use super::counters::Dropped;
+use super::counters::{Decider, Dropped};
 use super::inflight::{InFlightEntry, InFlightKey, Purpose};
 use super::journal::FinalState;
 use super::links::Link;
@@ -51,7 +51,14 @@ impl Core {
             return self.on_enrolment_answer(now, request, &entry, rc);
         }
         self.counters.responses.add(rc);
+        let acquirer = self.links.get(entry.acquirer_link);
         // The link's bank is the entry's issuer (links are picked by bank).
+        self.counters.answered(
+            acquirer.as_ref().map(|a| &*a.counters),
+            Some(&link.counters),
+            rc,
+            Decider::Issuer,
+        );
         link.counters
             .latency(now.since(entry.started).as_millis() as u64);
         let mut actions = Vec::with_capacity(2);
@@ -59,7 +66,7 @@ impl Core {
         // A PIN block under the issuer's key means nothing to the acquirer.
         resp.remove(52);
         restore_acquirer_keys(&mut resp, &entry);
-        let acquirer_alive = self.links.get(entry.acquirer_link).is_some();
+        let acquirer_alive = acquirer.is_some();
         let state = match (acquirer_alive, rc.is_approved()) {
             (true, true) => FinalState::Approved,
             (true, false) => FinalState::Declined,

@@ -9,14 +9,23 @@
 //! a message that a crash before the commit would lose (or, queued again from the
 //! journal at restart, deliver twice). Items restored at start are durable.
 //!
-//! Order is kept only where it matters: an item is held while an earlier item
+//! Order is kept only where it matters: an item is held while an item before it
 //! for the same original transaction is still queued (an advice and the reversal
 //! that takes it back), so a reversal never overtakes what it reverses. Unrelated
 //! items pass each other, and one backing off holds up nothing behind it.
+//!
+//! "Before" is not id order alone: the message an original's keys are (a
+//! stand-in advice, whose own fields 7, 11 and 32 the issuer will know it by)
+//! goes before every other item concerning that original, whatever their ids;
+//! the others go in id order. Ids order one node's items by when they were
+//! queued, but not a cluster node's items against those it adopted from a dead
+//! node (numbered in that node's slot): a survivor's own 0420 of an adopted
+//! stand-in approval may be numbered below the adopted 0220, or above it.
 
 use std::collections::{HashMap, VecDeque};
 use std::sync::Mutex;
 
+use codecs::mti::MessageClass;
 use codecs::Message;
 
 use super::time::Millis;
@@ -130,11 +139,38 @@ struct Slot {
     pinned: bool,
 }
 
-/// The queued items holding one original's keys: the oldest, and how many.
+/// The queued items holding one original's keys: the first to deliver, and
+/// how many.
 #[derive(Debug)]
 struct Holders {
-    first: u64,
+    first: Turn,
     count: u32,
+}
+
+/// An item's place among those holding one original's keys: the original's
+/// own message first (rank 0), then the rest (rank 1), each in id order.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+struct Turn {
+    rank: u8,
+    id: u64,
+}
+
+impl Turn {
+    /// `slot`'s turn among the items holding `key`.
+    fn of(
+        slot_keys: &[Option<OriginalKeys>; 2],
+        msg: &Message,
+        id: u64,
+        key: OriginalKeys,
+    ) -> Turn {
+        // The message whose own keys these are and that takes nothing back (an
+        // advice, not the switch's 0420, which copies its original's keys).
+        let the_original = slot_keys[0] == Some(key) && msg.mti().class() != MessageClass::Reversal;
+        Turn {
+            rank: u8::from(!the_original),
+            id,
+        }
+    }
 }
 
 /// One issuer's items, oldest first (ids ascend along the queue).
@@ -161,14 +197,15 @@ impl IssuerQueue {
             }
         }
         for k in keys.iter().flatten() {
+            let turn = Turn::of(&keys, &item.msg, item.id, *k);
             self.holders
                 .entry(*k)
                 .and_modify(|h| {
                     h.count += 1;
-                    h.first = h.first.min(item.id);
+                    h.first = h.first.min(turn);
                 })
                 .or_insert(Holders {
-                    first: item.id,
+                    first: turn,
                     count: 1,
                 });
         }
@@ -191,12 +228,13 @@ impl IssuerQueue {
         }
     }
 
-    /// Whether an earlier queued item concerns the same original as `slot`.
+    /// Whether a queued item that goes before `slot` concerns the same original.
     fn held_back(&self, slot: &Slot) -> bool {
-        slot.keys
-            .iter()
-            .flatten()
-            .any(|k| self.holders.get(k).is_some_and(|h| h.first != slot.item.id))
+        slot.keys.iter().flatten().any(|k| {
+            self.holders
+                .get(k)
+                .is_some_and(|h| h.first.id != slot.item.id)
+        })
     }
 
     fn position(&self, id: u64) -> Option<usize> {
@@ -217,12 +255,16 @@ impl IssuerQueue {
             h.count -= 1;
             if h.count == 0 {
                 self.holders.remove(k);
-            } else if h.first == slot.item.id {
-                // Rare (an advice and its reversal both queued): look for the
-                // next, in id order (the lowest id left holding the key).
-                let next = self.slots.iter().find(|s| s.keys.contains(&Some(*k)));
+            } else if h.first.id == slot.item.id {
+                // Rare (an advice and its reversal both queued): the next in turn.
+                let next = self
+                    .slots
+                    .iter()
+                    .filter(|s| s.keys.contains(&Some(*k)))
+                    .map(|s| Turn::of(&s.keys, &s.item.msg, s.item.id, *k))
+                    .min();
                 if let Some(next) = next {
-                    h.first = next.item.id;
+                    h.first = next;
                 }
             }
         }
@@ -410,6 +452,16 @@ impl SafQueue {
         }
     }
 
+    /// Take item `id` out unsent: a stand-in advice whose approval lost its
+    /// cluster claim (its push never confirmed, its row deleted by the store).
+    pub fn discard(&self, issuer: &str, id: u64) -> bool {
+        let mut g = self.lock();
+        let Some(q) = g.queues.get_mut(issuer) else {
+            return false;
+        };
+        q.position(id).and_then(|pos| q.remove(pos)).is_some()
+    }
+
     /// Drop items that have waited longer than `expiry` at `now` (counting what
     /// restored items waited before the start), stand-in advices excepted;
     /// returns them (for alerts).
@@ -446,6 +498,22 @@ impl SafQueue {
     /// Messages out and not yet acknowledged, all issuers.
     pub fn outstanding(&self) -> usize {
         self.lock().queues.values().map(|q| q.out).sum()
+    }
+
+    /// Each issuer with messages waiting: how many, and how long (ms) the
+    /// oldest has waited at `now` (counting a restored item's wait before the
+    /// start). Queues keep their items in the order first queued: the front is
+    /// the oldest.
+    pub fn per_issuer(&self, now: Millis) -> std::collections::BTreeMap<String, (usize, u64)> {
+        self.lock()
+            .queues
+            .iter()
+            .filter_map(|(issuer, q)| {
+                let front = &q.slots.front()?.item;
+                let waited = now.0.saturating_sub(front.queued_at.0) + front.waited_before_ms;
+                Some((issuer.clone(), (q.slots.len(), waited)))
+            })
+            .collect()
     }
 
     /// Issuers with messages waiting.

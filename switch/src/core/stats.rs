@@ -7,8 +7,8 @@
 use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicU64, Ordering};
 
-use super::counters::{PinOutcome, SecurityEvent, Unavailable};
-use super::Core;
+use super::counters::{Decider, PinOutcome, SecurityEvent, Tally, Unavailable};
+use super::{Core, LinkId, Millis};
 use crate::config::Role;
 
 /// A snapshot of one bank's counters.
@@ -30,11 +30,17 @@ pub struct BankStats {
     pub stand_in: (u64, u64),
     /// Answer times recorded but dropped because nobody drained them.
     pub latencies_dropped: u64,
+    /// Answers to its requests as acquirer, by response code and who decided.
+    pub answers_acquired: BTreeMap<(String, Decider), u64>,
+    /// Answers to requests for its cards, by response code and who decided.
+    pub answers_issued: BTreeMap<(String, Decider), u64>,
 }
 
 /// A snapshot of one live link.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct LinkStats {
+    /// The connection's id (the driver's key for what it knows of it).
+    pub id: LinkId,
     /// The link's configured name.
     pub name: String,
     /// The link's bank.
@@ -45,6 +51,8 @@ pub struct LinkStats {
     pub state: u8,
     /// Requests in flight on it (`switch_issuer_in_flight` for issuer links).
     pub in_flight: usize,
+    /// When an echo last went through on it (core time), if one has.
+    pub last_echo: Option<Millis>,
 }
 
 /// A snapshot of the core's counters and gauges.
@@ -117,6 +125,14 @@ fn load(c: &AtomicU64) -> u64 {
     c.load(Ordering::Relaxed)
 }
 
+/// A tally of answers with its codes as text.
+fn answers(t: &Tally<(codecs::ResponseCode, Decider)>) -> BTreeMap<(String, Decider), u64> {
+    t.snapshot()
+        .into_iter()
+        .map(|((rc, decider), n)| ((rc.to_string(), decider), n))
+        .collect()
+}
+
 impl Core {
     /// The core's counters and gauges now. Allocates: call it once a second, not
     /// per request.
@@ -146,6 +162,8 @@ impl Core {
                     cutover_refused: load(&b.cutover_refused),
                     stand_in: (load(&b.stand_in_approved), load(&b.stand_in_declined)),
                     latencies_dropped: load(&b.latencies_dropped),
+                    answers_acquired: answers(&b.answers_acquired),
+                    answers_issued: answers(&b.answers_issued),
                 };
                 (name, stats)
             })
@@ -155,6 +173,7 @@ impl Core {
             .all()
             .into_iter()
             .map(|link| LinkStats {
+                id: link.id,
                 name: link.config.name.clone(),
                 bank: link.config.bank.clone(),
                 role: link.config.role,
@@ -166,6 +185,10 @@ impl Core {
                     0
                 },
                 in_flight: link.in_flight.load(Ordering::Relaxed),
+                last_echo: match load(&link.last_echo) {
+                    0 => None,
+                    at => Some(Millis(at - 1)),
+                },
             })
             .collect();
         CoreStats {
@@ -207,6 +230,12 @@ impl Core {
             stand_in_cards: self.stand_in.usage.len(),
             negative_file_updates: self.negative.len(),
         }
+    }
+
+    /// Each issuer's store-and-forward queue at `now`: depth and how long its
+    /// oldest item has waited (ms). A scan of the queues' fronts: once a second.
+    pub fn saf_by_issuer(&self, now: Millis) -> BTreeMap<String, (usize, u64)> {
+        self.saf.per_issuer(now)
     }
 
     /// Answer times (ms) of each issuer recorded since the last call, for the

@@ -47,6 +47,12 @@ pub enum StoreOp {
         /// Queue id.
         id: u64,
     },
+    /// Item `id` is withdrawn unsent (a stand-in advice whose approval lost its
+    /// cluster claim): forget it, whichever commit its push came in.
+    SafWithdrawn {
+        /// Queue id.
+        id: u64,
+    },
     /// An issuer's negative-file update (0302), kept as the PAN's digest.
     NegativeFile {
         /// The issuer bank.
@@ -130,6 +136,9 @@ impl Core {
     /// filled now.
     pub fn on_saf_durable(&self, now: Millis, ids: &[u64]) -> Actions {
         let mut actions = Vec::new();
+        // A stand-in advice's push is durable in the commit that held its
+        // approval's claim (a refused one is never confirmed).
+        self.stand_in.awaiting_claim.settled(ids);
         let issuers = self.saf.confirm(ids);
         for issuer in &issuers {
             self.deliver_saf_to(issuer, now, &mut actions);

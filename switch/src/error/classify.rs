@@ -231,6 +231,7 @@ impl Classify for StartError {
             | StartError::JournalKeyMissing
             | StartError::Tls { .. }
             | StartError::Listen { .. }
+            | StartError::Admin { .. }
             | StartError::Vault(_)
             | StartError::TokenApiListen { .. }
             | StartError::TokenApiTls(_)
@@ -243,7 +244,9 @@ impl Classify for StartError {
     fn retry(&self) -> Retry {
         match self {
             // The address may be free again in a moment (a previous run's).
-            StartError::Listen { .. } | StartError::TokenApiListen { .. } => Retry::Safe,
+            StartError::Listen { .. }
+            | StartError::TokenApiListen { .. }
+            | StartError::Admin { .. } => Retry::Safe,
             _ => Retry::Unsafe,
         }
     }

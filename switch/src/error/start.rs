@@ -9,6 +9,14 @@ use crate::store::StoreError;
 /// Why [`crate::net::RunningSwitch`] did not start.
 #[derive(Debug, thiserror::Error)]
 pub enum StartError {
+    /// The admin address cannot be bound.
+    #[error("admin address {address}: {source}")]
+    Admin {
+        /// The configured address.
+        address: std::net::SocketAddr,
+        /// Why.
+        source: std::io::Error,
+    },
     /// A link that authenticates messages or translates PIN blocks has no key
     /// in the security module.
     #[error("link {link}: the {module} security module has no {purpose} key for it")]

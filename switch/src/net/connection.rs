@@ -23,7 +23,7 @@ use tokio_util::codec::{FramedRead, FramedWrite};
 
 use super::event_budget::may_log;
 use super::first_frame::Prefix;
-use super::original_lookup::remember_unknown_original;
+use super::original_lookup::{remember_unknown_original, Lookup};
 use super::read_batch::gather_ready;
 use super::runtime::{reads_while_draining, LinkHandle, Shared};
 use super::stream::LinkStream;
@@ -100,6 +100,7 @@ pub(crate) async fn serve_with(
             frames,
             close: close.clone(),
             sealed,
+            certificate: certificate.clone(),
         },
     );
     tracing::info!(link = id, name = %config.name, ?peer, role = ?config.role, ?certificate, "link up");
@@ -235,13 +236,16 @@ async fn on_frame(
         Ok(msg) => {
             let verdict = verdict(shared, config, binding, &body, &msg, expected);
             let authentic = matches!(verdict, Verdict::Ok);
-            let mut now = now;
-            if let Some(store) = shared.store.as_deref().filter(|_| authentic) {
-                if remember_unknown_original(&shared.core, store, id, &msg).await {
-                    now = shared.now();
-                }
-            }
-            let actions = shared.core.on_message_with(now, id, msg, verdict);
+            let lookup = match shared.store.as_deref().filter(|_| authentic) {
+                Some(store) => remember_unknown_original(&shared.core, store, id, &msg).await,
+                None => Lookup::NotNeeded,
+            };
+            let actions = match lookup {
+                Lookup::NotNeeded => shared.core.on_message_with(now, id, msg, verdict),
+                // It waited for the lookup: the clock reading is stale.
+                Lookup::Done => shared.core.on_message_with(shared.now(), id, msg, verdict),
+                Lookup::Unreadable => shared.core.original_unreadable(shared.now(), id, &msg),
+            };
             shared.execute(actions).await;
             if !authentic {
                 return;

@@ -54,6 +54,26 @@ impl TlsDialer {
     }
 }
 
+/// A link marked as being dialed, unmarked when dropped (however the attempt
+/// ends).
+struct Dialing<'a> {
+    shared: &'a Shared,
+    name: &'a str,
+}
+
+impl<'a> Dialing<'a> {
+    fn new(shared: &'a Shared, name: &'a str) -> Dialing<'a> {
+        shared.dialing.insert(name.to_string());
+        Dialing { shared, name }
+    }
+}
+
+impl Drop for Dialing<'_> {
+    fn drop(&mut self) {
+        self.shared.dialing.remove(self.name);
+    }
+}
+
 /// Dial `link` (over `tls`, if any) and serve it, reconnecting after each
 /// failure or close until the switch stops.
 pub(crate) async fn dial_loop(shared: Arc<Shared>, link: Arc<LinkConfig>, tls: Option<TlsDialer>) {
@@ -63,6 +83,8 @@ pub(crate) async fn dial_loop(shared: Arc<Shared>, link: Arc<LinkConfig>, tls: O
         if *stop.borrow() {
             return;
         }
+        // Shown as connecting until connected and, on TLS, handshaken.
+        let mut dialing = Some(Dialing::new(&shared, &link.name));
         let connected = tokio::select! {
             c = TcpStream::connect(link.address) => c,
             _ = stop.changed() => return,
@@ -73,6 +95,7 @@ pub(crate) async fn dial_loop(shared: Arc<Shared>, link: Arc<LinkConfig>, tls: O
                 match &tls {
                     None => {
                         backoff.reset();
+                        dialing.take();
                         serve(shared.clone(), link.clone(), LinkStream::Plain(tcp), None).await;
                         None
                     }
@@ -81,6 +104,7 @@ pub(crate) async fn dial_loop(shared: Arc<Shared>, link: Arc<LinkConfig>, tls: O
                             s = handshake::connect(&t.connector, t.server_name.clone(), tcp, t.deadline, &t.identities) => s,
                             _ = stop.changed() => return,
                         };
+                        dialing.take();
                         match secured {
                             Ok((stream, binding)) => {
                                 backoff.reset();
@@ -97,6 +121,7 @@ pub(crate) async fn dial_loop(shared: Arc<Shared>, link: Arc<LinkConfig>, tls: O
             }
             Err(e) => Some(LinkError::Connect(e)),
         };
+        dialing.take();
         // Always dialed again after the pause: a bank that fixes its certificate
         // must not need a restart of the switch. What is safe to retry is news
         // (its refusal, a security event, was reported above).

@@ -16,6 +16,7 @@
 //!   [`read_batch`], the frames a reader holds, taken together): both from the
 //!   `bank-links` crate, shared with the bank simulators, as are the handshake's
 //!   deadline, the writer's batching and the dialer's backoff;
+//! - [`http1`]: HTTP/1.1 on an accepted stream (token APIs, admin address);
 //! - [`writer`]: a connection's writer task, sealing MACs a batch at a time;
 //! - [`connection`]: one connection's read loop and writer (and the check of the
 //!   institutions a TLS peer claims);
@@ -36,6 +37,7 @@ pub(crate) mod enrolments;
 pub mod event_budget;
 pub mod first_frame;
 pub mod handshake;
+pub mod http1;
 pub(crate) mod lease_gate;
 pub mod listener;
 pub mod open_files;
@@ -44,6 +46,7 @@ pub mod pending;
 pub mod pin;
 pub mod publish;
 pub mod runtime;
+pub(crate) mod stand_in_state;
 pub(crate) mod token_backend;
 pub(crate) mod token_listeners;
 pub mod writer;

@@ -5,29 +5,50 @@
 //! time the switch added per hop since the last time ([`super::added_latency`]).
 //! Labels are built here, once a second, never per request.
 
-use std::collections::BTreeSet;
+use std::collections::BTreeMap;
 use std::time::Duration;
 
 use super::added_latency::{AddedLatency, Published};
-use crate::config::Role;
+use crate::config::{LinkConfig, Role};
 use crate::core::{role_name, Core, CoreStats};
+use crate::store::business_day::day_as_number;
+use crate::store::Store;
 
 /// How often the statistics are published.
 pub const PUBLISH_EVERY: Duration = Duration::from_secs(1);
 
-/// Publishes a core's statistics; remembers the links it has shown so that a link
-/// that went away is shown down rather than frozen at its last state.
+/// Publishes a core's statistics; knows every link so that one never up (a
+/// dialled issuer whose host was down at start, a listener nobody connected
+/// to) and one that went away are shown down rather than absent or frozen at
+/// their last state.
 #[derive(Debug, Default)]
 pub struct Publisher {
-    /// (link, bank) of every link published so far.
-    shown: BTreeSet<(String, String)>,
+    /// The role of every link, by (link, bank): the configured ones from the
+    /// start, any other once seen live.
+    known: BTreeMap<(String, String), Role>,
     /// The added latency counted so far.
     added: Published,
 }
 
 impl Publisher {
-    /// Publish `core`'s statistics now.
-    pub fn publish(&mut self, core: &Core, added: &AddedLatency) {
+    /// A publisher that shows every one of `links` from its first publish.
+    pub fn new(links: &[LinkConfig]) -> Publisher {
+        Publisher {
+            known: links
+                .iter()
+                .map(|l| ((l.name.clone(), l.bank.clone()), l.role))
+                .collect(),
+            added: Published::default(),
+        }
+    }
+
+    /// Publish `core`'s statistics now; returns them and the issuer answer
+    /// times drained (the console's windows take them next).
+    pub fn publish(
+        &mut self,
+        core: &Core,
+        added: &AddedLatency,
+    ) -> (CoreStats, Vec<(String, Vec<u32>)>) {
         self.added.publish(added);
         let stats = core.stats();
         publish_counters(&stats);
@@ -40,13 +61,15 @@ impl Publisher {
         metrics::gauge!("switch_stand_in_cards").set(stats.stand_in_cards as f64);
         metrics::gauge!("switch_negative_file_updates").set(stats.negative_file_updates as f64);
         metrics::counter!("switch_tokens_issued_total").absolute(stats.tokens_issued);
-        for (issuer, samples) in core.take_issuer_latencies() {
+        let latencies = core.take_issuer_latencies();
+        for (issuer, samples) in &latencies {
             let histogram =
-                metrics::histogram!("switch_issuer_latency_seconds", "issuer" => issuer);
+                metrics::histogram!("switch_issuer_latency_seconds", "issuer" => issuer.clone());
             for ms in samples {
-                histogram.record(f64::from(ms) / 1000.0);
+                histogram.record(f64::from(*ms) / 1000.0);
             }
         }
+        (stats, latencies)
     }
 
     fn publish_links(&mut self, stats: &CoreStats) {
@@ -54,21 +77,43 @@ impl Publisher {
             metrics::gauge!("switch_links_up", "role" => role_name(role))
                 .set(stats.links_up(role) as f64);
         }
-        let mut live = BTreeSet::new();
+        // A link's state is its best connection's (a listener may have several).
+        let mut best: BTreeMap<(String, String), u8> = BTreeMap::new();
         for link in &stats.links {
-            let labels = [("link", link.name.clone()), ("bank", link.bank.clone())];
-            metrics::gauge!("switch_link_state", &labels).set(f64::from(link.state));
+            let key = (link.name.clone(), link.bank.clone());
             if link.role == Role::Issuer {
+                let labels = [("link", key.0.clone()), ("bank", key.1.clone())];
                 metrics::gauge!("switch_issuer_in_flight", &labels).set(link.in_flight as f64);
             }
-            live.insert((link.name.clone(), link.bank.clone()));
+            self.known.entry(key.clone()).or_insert(link.role);
+            let state = best.entry(key).or_insert(0);
+            *state = (*state).max(link.state);
         }
-        for (name, bank) in self.shown.difference(&live) {
-            let labels = [("link", name.clone()), ("bank", bank.clone())];
-            metrics::gauge!("switch_link_state", &labels).set(0.0);
+        for (key, role) in &self.known {
+            let state = best.get(key).copied().unwrap_or(0);
+            let (name, bank) = key;
+            let labels = [
+                ("link", name.clone()),
+                ("bank", bank.clone()),
+                ("role", role_name(*role).to_string()),
+            ];
+            metrics::gauge!("switch_link_state", &labels).set(f64::from(state));
         }
-        self.shown.extend(live);
     }
+}
+
+/// Publish the store's gauges (either backend) and the business day: when
+/// it began (`switch_business_day_opened_timestamp_seconds`, for the alert on
+/// a day left open) and which it is (`switch_business_day`, `YYYYMMDD`).
+/// Returns the day in force at `unix_ms`.
+pub fn publish_store(store: &Store, core: &Core, unix_ms: i64) -> i64 {
+    metrics::gauge!("switch_store_backlog").set(store.backlog() as f64);
+    metrics::counter!("switch_store_unavailable_declines_total")
+        .absolute(core.store_unavailable_declines());
+    let (day, opened_ms) = store.business_day_opened(unix_ms);
+    metrics::gauge!("switch_business_day_opened_timestamp_seconds").set(opened_ms as f64 / 1000.0);
+    metrics::gauge!("switch_business_day").set(day_as_number(day) as f64);
+    day
 }
 
 /// The counters, as absolute values; a series appears once it is non-zero (as it
@@ -115,6 +160,29 @@ fn publish_counters(stats: &CoreStats) {
         ] {
             if n > 0 {
                 metrics::counter!(name, label => bank.clone()).absolute(n);
+            }
+        }
+        // The console's per-bank answers, as counters: counted on the request
+        // path already (two tally increments per answer), labelled here.
+        for (name, side, answers) in [
+            (
+                "switch_answers_by_acquirer_total",
+                "acquirer",
+                &b.answers_acquired,
+            ),
+            (
+                "switch_answers_by_issuer_total",
+                "issuer",
+                &b.answers_issued,
+            ),
+        ] {
+            for ((rc, decider), n) in answers {
+                let labels = [
+                    (side, bank.clone()),
+                    ("rc", rc.clone()),
+                    ("decided_by", decider.label().to_string()),
+                ];
+                metrics::counter!(name, &labels).absolute(*n);
             }
         }
         for (decision, n) in [("approved", b.stand_in.0), ("declined", b.stand_in.1)] {

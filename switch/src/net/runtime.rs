@@ -20,7 +20,7 @@ use super::dialer::TlsDialer;
 use super::listener::TlsListener;
 use super::writer::Outgoing;
 use crate::config::{Config, Direction, Durability, Role};
-use crate::core::journal::{FinalState, JournalRecord};
+use crate::core::journal::JournalRecord;
 use crate::core::saf::SafItem;
 use crate::core::{Action, Actions, Core, CoreSettings, LinkId, Millis};
 use crate::error::{Classify, MessageError, StartError};
@@ -84,6 +84,9 @@ pub(crate) struct LinkHandle {
     /// A MAC link: what is sent is queued unsealed and sealed by the link's
     /// writer (see `super::writer`).
     pub(crate) sealed: bool,
+    /// On a TLS link, the certificate identity the peer presented (the console
+    /// shows it).
+    pub(crate) certificate: Option<String>,
 }
 
 /// State shared by every driver task.
@@ -123,6 +126,10 @@ pub(crate) struct Shared {
     pub(crate) hsm_calls: Arc<tokio::sync::Semaphore>,
     /// Token enrolments waiting for their issuer's account verification.
     pub(crate) enrolments: super::enrolments::PendingEnrolments,
+    /// The console's windows, fed once a second beside the metrics publish.
+    pub(crate) history: std::sync::Mutex<crate::admin::history::History>,
+    /// Links whose dialer is connecting (or handshaking) now.
+    pub(crate) dialing: dashmap::DashSet<String>,
 }
 
 impl Shared {
@@ -193,6 +200,9 @@ impl Shared {
         // The forwarded record the next `Send` (its forward) depends on: in a
         // cluster, another node may hold the request's claim (see `hold_forward`).
         let mut claimed: Option<u64> = None;
+        // Stand-in approvals journaled in this batch that claim their request:
+        // (record, advice). A refused one's advice is never confirmed.
+        let mut decisions: Vec<(u64, u64)> = Vec::new();
         let mut pushed = Vec::new();
         let mut confirmed = Vec::new();
         let mut actions = std::collections::VecDeque::from(actions);
@@ -276,11 +286,14 @@ impl Shared {
                 Action::Journal(record) => {
                     // Only a cluster node's store claims forwards (a single node's
                     // forwards are never refused: no wrapping, no lookup).
-                    let claims =
-                        record.state == FinalState::Forwarded && self.config.cluster.is_some();
+                    // A stand-in approval claims too: its `Send` (the answer,
+                    // after its advice) is held the same way.
+                    let claims = record.takes_cluster_claim() && self.config.cluster.is_some();
+                    let advice = record.stand_in.as_ref().and_then(|n| n.advice_saf);
                     let seq = self.journal.record(*record);
                     if claims && seq > 0 {
                         claimed = Some(seq);
+                        decisions.extend(advice.map(|id| (seq, id)));
                     }
                     if strict {
                         wait_for = wait_for.max(seq);
@@ -322,10 +335,18 @@ impl Shared {
         }
         if let (Some(store), false) = (&self.store, pushed.is_empty()) {
             let tell = self.saf_durable.clone();
+            let refusals = store.clone();
             // On the writer thread: a send on an unbounded channel, never blocking.
             store.when_durable(
                 stored,
                 Box::new(move || {
+                    // The advice of an approval whose claim was refused stays
+                    // unconfirmed (its row is gone): the core withdraws it.
+                    for (seq, advice) in decisions {
+                        if refusals.refused(seq) {
+                            pushed.retain(|id| *id != advice);
+                        }
+                    }
                     let _ = tell.send(pushed);
                 }),
             );
@@ -600,11 +621,12 @@ impl RunningSwitch {
             settings.pan_key = Some(pan_key.clone());
             owed.append(&mut recovered.saf);
             last_saf_id = recovered.last_saf_id;
-            stand_in_state = Some((
-                recovered.business_day,
-                std::mem::take(&mut recovered.stand_in_usage),
-                std::mem::take(&mut recovered.negative_updates),
-            ));
+            stand_in_state = Some(super::stand_in_state::Restored {
+                day: recovered.business_day,
+                usage: std::mem::take(&mut recovered.stand_in_usage),
+                elsewhere: std::mem::take(&mut recovered.stand_in_usage_elsewhere),
+                negative: std::mem::take(&mut recovered.negative_updates),
+            });
             journal.get_or_insert_with(|| Arc::new(StoreJournal::new(opened.clone())));
             store = Some(opened);
         }
@@ -622,8 +644,8 @@ impl RunningSwitch {
         settings.stand_in = stand_in_settings(&opts.config, &opts.routing, stand_in_possible);
         let core = Core::new(settings, Arc::new(SharedRoutingTable::new(opts.routing)));
         core.restore_saf(owed, last_saf_id);
-        if let Some((day, usage, negative)) = stand_in_state {
-            restore_stand_in(&core, day, usage, negative);
+        if let Some(restored) = stand_in_state {
+            super::stand_in_state::restore(&core, restored);
         }
         if let Some(store) = &store {
             let tokens = store.load_tokens()?;
@@ -664,6 +686,8 @@ impl RunningSwitch {
             timer: Notify::new(),
             hsm_calls: Arc::new(tokio::sync::Semaphore::new(super::pin::HSM_CALLS)),
             enrolments: Default::default(),
+            history: std::sync::Mutex::new(crate::admin::history::History::new(Instant::now())),
+            dialing: Default::default(),
         });
         let mut tasks = JoinSet::new();
         let mut listening = HashMap::new();
@@ -709,6 +733,9 @@ impl RunningSwitch {
                 let _ = refused.send((issuer.to_string(), stan));
             }));
             tasks.spawn(claim_refused_loop(shared.clone(), claims));
+            if shared.config.cluster.is_some() {
+                tasks.spawn(super::stand_in_state::poll_loop(shared.clone()));
+            }
         }
         let lease = super::cluster_node::start_lease(&shared);
         Ok(RunningSwitch {
@@ -723,6 +750,20 @@ impl RunningSwitch {
     /// encode and queue for each message it relayed or answered.
     pub fn added_latency(&self) -> hdrhistogram::Histogram<u64> {
         self.shared.added_latency.histogram()
+    }
+
+    /// Serve the admin address (console, status API, metrics) until the
+    /// switch stops; returns the address bound.
+    pub fn serve_admin(
+        &mut self,
+        options: crate::admin::AdminOptions,
+    ) -> Result<SocketAddr, StartError> {
+        let address = options.address;
+        let (bound, serving) = crate::admin::server::bind(self.shared.clone(), options)
+            .map_err(|source| StartError::Admin { address, source })?;
+        tracing::info!(%bound, "admin address: console at http://{bound}/, status at /api/status, metrics at /metrics");
+        self.tasks.spawn(serving);
+        Ok(bound)
     }
 
     /// The core (for tests and metrics).
@@ -880,46 +921,13 @@ fn stand_in_settings(
     }
 }
 
-/// What the store read back for stand-in: the business day, each card's
-/// approvals of it, the issuers' negative-file updates.
-fn restore_stand_in(
-    core: &Core,
-    day: i64,
-    usage: Vec<crate::store::stand_in::UsageRow>,
-    negative: Vec<crate::store::stand_in::NegativeRow>,
-) {
-    core.set_business_day(day);
-    let cards = usage.len();
-    for row in usage {
-        match crate::store::stand_in::digest_of_hex(&row.pan_hash) {
-            Some(card) => {
-                core.restore_stand_in_usage(card, row.currency, row.cash, row.amount, row.count)
-            }
-            None => tracing::warn!(
-                "stand-in usage: a journal row's PAN hash is not 64 hex digits; skipped"
-            ),
-        }
-    }
-    let updates = negative.len();
-    for row in negative {
-        core.restore_negative_update(&row.issuer, row.digest, row.reason);
-    }
-    if cards > 0 || updates > 0 {
-        tracing::info!(
-            cards,
-            updates,
-            "stand-in usage and negative-file updates restored"
-        );
-    }
-}
-
 /// Tick the core when it asks ([`Core::poll_timeout`]), and publish its
 /// statistics every [`super::publish::PUBLISH_EVERY`]; in between sleep, woken
 /// early when an event brought the next tick closer ([`Shared::execute`] pokes
 /// `timer`).
 async fn tick_loop(shared: Arc<Shared>) {
     let mut stop = shared.stop.subscribe();
-    let mut publisher = super::publish::Publisher::default();
+    let mut publisher = super::publish::Publisher::new(&shared.config.links);
     let mut published = Instant::now();
     loop {
         let now = shared.now();
@@ -932,13 +940,16 @@ async fn tick_loop(shared: Arc<Shared>) {
         }
         // Beside the tick, not in it: a snapshot allocates, once a second is enough.
         if published.elapsed() >= super::publish::PUBLISH_EVERY {
-            publisher.publish(&shared.core, &shared.added_latency);
+            let (stats, latencies) = publisher.publish(&shared.core, &shared.added_latency);
+            shared
+                .history
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .record(Instant::now(), &stats, &latencies);
             if let Some(store) = &shared.store {
-                metrics::gauge!("switch_store_backlog").set(store.backlog() as f64);
-                metrics::counter!("switch_store_unavailable_declines_total")
-                    .absolute(shared.core.store_unavailable_declines());
+                let day = super::publish::publish_store(store, &shared.core, unix_ms());
                 // Stand-in's per-card limits count within the business day.
-                shared.core.set_business_day(store.business_day(unix_ms()));
+                shared.core.set_business_day(day);
             }
             published = Instant::now();
         }

@@ -9,6 +9,19 @@ pub fn scheduled_day(unix_ms: i64, cutover_secs: u32) -> i64 {
     (unix_ms.div_euclid(1000) + shift).div_euclid(86_400)
 }
 
+/// Unix time (ms) at which business day `day` begins by the schedule: its
+/// cutover, on the calendar day before when the cutover is not midnight.
+pub fn scheduled_start_ms(day: i64, cutover_secs: u32) -> i64 {
+    let shift = (86_400 - i64::from(cutover_secs)) % 86_400;
+    (day * 86_400 - shift) * 1000
+}
+
+/// A day number as the number `YYYYMMDD` (the `switch_business_day` gauge).
+pub fn day_as_number(day: i64) -> i64 {
+    let (y, m, d) = codecs::datetime::civil_from_days(day);
+    y * 10_000 + i64::from(m) * 100 + i64::from(d)
+}
+
 /// `YYYY-MM-DD` of a day number.
 pub fn format_day(day: i64) -> String {
     let (y, m, d) = codecs::datetime::civil_from_days(day);
@@ -44,5 +57,16 @@ mod tests {
         assert_eq!(format_day(day), "2026-11-25");
         assert_eq!(parse_day("2026-02-31"), None);
         assert_eq!(parse_day("2026-13-01"), None);
+    }
+
+    #[test]
+    fn a_day_starts_at_its_cutover_the_evening_before() {
+        let day = parse_day("2026-11-25").unwrap();
+        let start = scheduled_start_ms(day, 22 * 3600);
+        assert_eq!(start, ((day - 1) * 86_400 + 22 * 3600) * 1000);
+        assert_eq!(scheduled_day(start, 22 * 3600), day);
+        assert_eq!(scheduled_day(start - 1, 22 * 3600), day - 1);
+        assert_eq!(scheduled_start_ms(day, 0), day * 86_400_000);
+        assert_eq!(day_as_number(day), 20_261_125);
     }
 }

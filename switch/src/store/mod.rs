@@ -22,6 +22,8 @@
 
 pub mod business_day;
 pub mod commands;
+pub mod commit_times;
+mod day_opened;
 pub mod durable_mark;
 pub mod interchange;
 pub mod journal;
@@ -93,7 +95,7 @@ pub struct Store {
     /// The last sequence number and the writer's queue, together: numbers go
     /// into the queue in order (the writer's durable mark relies on it). Held
     /// only to number and enqueue, which never waits.
-    submit: Mutex<(u64, Sender<(u64, Op)>)>,
+    submit: Mutex<(u64, Queue)>,
     durable: Arc<durable_mark::DurableMark>,
     durability: Durability,
     /// `group_commit_max`: in relaxed mode, at most this many records are unwritten.
@@ -101,6 +103,8 @@ pub struct Store {
     cutover_secs: u32,
     /// The business day a manual cutover moved to (0: none).
     day_override: Arc<AtomicI64>,
+    /// When the open business day began, as this process knows it.
+    day_opened: day_opened::DayOpened,
     writer: Mutex<Option<std::thread::JoinHandle<()>>>,
     /// Dropping it stops the checkpoint thread.
     stop_checkpoints: Mutex<Option<std::sync::mpsc::Sender<()>>>,
@@ -119,13 +123,34 @@ pub struct Store {
     fence: Option<Arc<pg::fence::Fence>>,
     /// Originals other nodes forwarded (PostgreSQL in cluster mode).
     original_lookup: Option<pg::lookup::OriginalLookup>,
+    /// Reads the other nodes' stand-in state (PostgreSQL cluster mode).
+    stand_in_poll: Option<pg::stand_in_poll::StandInPoll>,
     /// SQLite (the vault and its tokens live in the file at `path`).
     sqlite: bool,
+    /// The last commits' durations (either backend's writer records them).
+    commit_times: Option<Arc<commit_times::CommitTimes>>,
+}
+
+/// The writer's queue: a thread's channel (SQLite's writer blocks on it) or a
+/// task's (PostgreSQL's writer awaits it beside the commits it has in flight).
+enum Queue {
+    Thread(Sender<(u64, Op)>),
+    Task(tokio::sync::mpsc::UnboundedSender<(u64, Op)>),
+}
+
+impl Queue {
+    /// False: the writer is gone.
+    fn send(&self, item: (u64, Op)) -> bool {
+        match self {
+            Queue::Thread(tx) => tx.send(item).is_ok(),
+            Queue::Task(tx) => tx.send(item).is_ok(),
+        }
+    }
 }
 
 /// A started writer and what the store shares with it (either backend).
 struct Writing {
-    tx: Sender<(u64, Op)>,
+    tx: Queue,
     durable: Arc<durable_mark::DurableMark>,
     day_override: Arc<AtomicI64>,
     writer: std::thread::JoinHandle<()>,
@@ -155,6 +180,9 @@ pub struct Recovered {
     /// Each card's stand-in approvals of that day (the cumulative limits go on
     /// from them).
     pub stand_in_usage: Vec<stand_in::UsageRow>,
+    /// A cluster node: the other nodes' stand-in approvals of that day (its
+    /// own are in `stand_in_usage`).
+    pub stand_in_usage_elsewhere: Vec<stand_in::UsageRow>,
     /// The issuers' negative-file updates (0302).
     pub negative_updates: Vec<stand_in::NegativeRow>,
     /// This node's epoch (PostgreSQL cluster mode: one more at every start; 0
@@ -180,6 +208,7 @@ impl Recovered {
             forwarded,
             business_day: 0,
             stand_in_usage: Vec::new(),
+            stand_in_usage_elsewhere: Vec::new(),
             negative_updates: Vec::new(),
             epoch: 0,
         }
@@ -380,10 +409,12 @@ impl Store {
         let (tx, rx) = std::sync::mpsc::channel();
         let durable = Arc::new(durable_mark::DurableMark::default());
         let durable_tx = durable.clone();
+        let commit_times = Arc::new(commit_times::CommitTimes::default());
         let settings = writer::Settings {
             max_batch: config.group_commit_max,
             window: config.group_commit_window,
             cutover_secs: config.cutover_secs,
+            commit_times: commit_times.clone(),
         };
         let overrides = day_override.clone();
         // Checkpoints (copying the WAL into the database file, with their own
@@ -411,10 +442,10 @@ impl Store {
                 path: config.path.clone(),
                 message: format!("cannot start the writer: {e}"),
             })?;
-        let store = Store::assemble(
+        let mut store = Store::assemble(
             config,
             Writing {
-                tx,
+                tx: Queue::Thread(tx),
                 durable,
                 day_override,
                 writer,
@@ -423,6 +454,7 @@ impl Store {
             },
             vault,
         );
+        store.commit_times = Some(commit_times);
         *store
             .stop_checkpoints
             .lock()
@@ -440,6 +472,7 @@ impl Store {
             max_unwritten: config.group_commit_max as u64,
             cutover_secs: config.cutover_secs,
             day_override: w.day_override,
+            day_opened: day_opened::DayOpened::default(),
             writer: Mutex::new(Some(w.writer)),
             stop_checkpoints: Mutex::new(None),
             path: config.path.clone(),
@@ -449,18 +482,29 @@ impl Store {
             membership: None,
             fence: None,
             original_lookup: None,
+            stand_in_poll: None,
             sqlite: config.postgres.is_none(),
+            commit_times: None,
         }
     }
 
-    /// Queue an operation; returns its sequence number (0 if the writer is gone).
+    /// The 99th percentile of the last commits and how many (None: none yet,
+    /// or a backend that does not record them).
+    pub fn commit_p99(&self) -> Option<(Duration, usize)> {
+        self.commit_times.as_ref().and_then(|t| t.p99())
+    }
+
+    /// Queue an operation; returns its sequence number. When the writer is gone
+    /// the operation is not written (logged), and its number is returned all
+    /// the same: what waits for it is released only as the writer left the
+    /// durable mark (closed by a stop: released; left by a writer fenced off:
+    /// never), not by a number (0) that every mark has reached already.
     pub fn submit(&self, op: Op) -> u64 {
         let mut g = self.submit.lock().unwrap_or_else(|p| p.into_inner());
         g.0 += 1;
         let seq = g.0;
-        if g.1.send((seq, op)).is_err() {
-            tracing::error!("journal writer is gone; record not written");
-            return 0;
+        if !g.1.send((seq, op)) {
+            tracing::error!(seq, "journal writer is gone; record not written");
         }
         seq
     }
@@ -512,10 +556,21 @@ impl Store {
             .max(self.day_override.load(Ordering::Relaxed))
     }
 
+    /// The business day in force at `unix_ms` and when it began (Unix ms; see
+    /// [`day_opened`] for how a manual cutover's time is known).
+    pub fn business_day_opened(&self, unix_ms: i64) -> (i64, i64) {
+        let day = self.business_day(unix_ms);
+        (
+            day,
+            self.day_opened.observe(day, unix_ms, self.cutover_secs),
+        )
+    }
+
     /// Close the business day in force at `unix_ms`: later records belong to the next.
     pub fn cutover(&self, unix_ms: i64) -> i64 {
         let next = self.business_day(unix_ms) + 1;
         self.day_override.fetch_max(next, Ordering::Relaxed);
+        self.day_opened.cut_over(next, unix_ms);
         self.submit(Op::DayOverride(next));
         tracing::info!(day = %business_day::format_day(next), "cutover: new business day");
         next
@@ -585,6 +640,16 @@ impl Store {
             Some(lookup) => lookup.find(keys).await,
             None => Ok(None),
         }
+    }
+
+    /// The other cluster nodes' stand-in approvals of `day` and every
+    /// negative-file update (PostgreSQL in cluster mode; None otherwise). The
+    /// caller bounds the wait.
+    pub async fn stand_in_elsewhere(
+        &self,
+        day: i64,
+    ) -> Option<Result<stand_in::Elsewhere, String>> {
+        Some(self.stand_in_poll.as_ref()?.read(day).await)
     }
 
     /// The cluster membership for the lease loop (PostgreSQL in cluster mode).

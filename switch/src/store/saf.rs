@@ -46,7 +46,8 @@ impl Store {
             }
             StoreOp::SafAttempt { id, attempts } => Op::SafAttempt { id, attempts },
             StoreOp::SafAck { id } => Op::SafAck { id, at_ms: unix_ms },
-            StoreOp::SafExpired { id } => Op::SafExpired { id },
+            // Both delete the row.
+            StoreOp::SafExpired { id } | StoreOp::SafWithdrawn { id } => Op::SafExpired { id },
             StoreOp::NegativeFile {
                 issuer,
                 digest,

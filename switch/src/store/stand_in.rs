@@ -34,6 +34,16 @@ pub struct NegativeRow {
     pub reason: Option<HotReason>,
 }
 
+/// What a cluster node reads of the other nodes' stand-in, about once a second.
+#[derive(Clone, Debug, Default)]
+pub struct Elsewhere {
+    /// The other nodes' stand-in approvals of the day, per card, currency and bucket.
+    pub usage: Vec<UsageRow>,
+    /// Every negative-file update kept (any node's; this node's own included,
+    /// applied again to the same effect).
+    pub negative: Vec<NegativeRow>,
+}
+
 /// The stand-in approvals of business day `day`, summed per card, currency and
 /// bucket (the partial index `journal_stand_in` keeps this off a scan of the day).
 pub fn usage_of_day(conn: &Connection, day: i64) -> rusqlite::Result<Vec<UsageRow>> {

@@ -94,6 +94,8 @@ pub struct Settings {
     pub max_batch: usize,
     pub window: Duration,
     pub cutover_secs: u32,
+    /// Where each commit's duration goes (the console's commit p99).
+    pub commit_times: Arc<super::commit_times::CommitTimes>,
 }
 
 /// The spec stored messages are encoded with.
@@ -171,6 +173,8 @@ pub fn run(
         }
     }
     let durable = Release(durable);
+    // The series exists from the start, as the PostgreSQL store's does.
+    metrics::gauge!("switch_store_available").set(1.0);
     let mut batch: Vec<(u64, Op)> = Vec::with_capacity(settings.max_batch);
     // `switch cutover` requests are looked for about once a second, busy or idle.
     let mut polled = std::time::SystemTime::now();
@@ -190,15 +194,16 @@ pub fn run(
         // responses wait (the metrics and log say why).
         let mut attempt = 0u32;
         while let Err(e) = commit(&mut conn, &batch) {
-            available.store(false, Ordering::SeqCst);
+            mark_available(&available, false);
             attempt += 1;
             tracing::error!(error = %e, attempt, records = batch.len(), "journal commit failed; retrying");
             metrics::counter!("switch_journal_commit_errors_total").increment(1);
             std::thread::sleep(Duration::from_millis(200 * u64::from(attempt.min(10))));
         }
-        available.store(true, Ordering::SeqCst);
-        metrics::histogram!("switch_journal_commit_seconds")
-            .record(started.elapsed().unwrap_or_default().as_secs_f64());
+        mark_available(&available, true);
+        let took = started.elapsed().unwrap_or_default();
+        settings.commit_times.record(took);
+        metrics::histogram!("switch_journal_commit_seconds").record(took.as_secs_f64());
         metrics::histogram!("switch_journal_batch_size").record(batch.len() as f64);
         batch.clear();
         durable.0.advance(last);
@@ -217,6 +222,15 @@ pub fn run(
         if stop {
             return;
         }
+    }
+}
+
+/// Whether the database commits: for the core (`available`, read every
+/// tick) and for the store alert (`switch_store_available`, set only when it
+/// changes: a gauge look-up per batch would be wasted).
+fn mark_available(available: &std::sync::atomic::AtomicBool, commits: bool) {
+    if available.swap(commits, Ordering::SeqCst) != commits {
+        metrics::gauge!("switch_store_available").set(if commits { 1.0 } else { 0.0 });
     }
 }
 
@@ -833,6 +847,76 @@ pub(crate) mod tests {
             })
             .unwrap();
         assert!(still_owed.is_some(), "a forwarded row keeps its reversal");
+    }
+
+    /// A commit that fails shows `switch_store_available` 0 until one
+    /// succeeds (the database refuses journal rows until the trigger goes).
+    #[test]
+    fn the_availability_gauge_follows_the_commits() {
+        use metrics_exporter_prometheus::PrometheusBuilder;
+        let dir = std::env::temp_dir().join(format!("writer-available-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join("journal.db");
+        let conn = Connection::open(&path).unwrap();
+        conn.execute_batch(super::super::schema::CREATE).unwrap();
+        conn.execute_batch(
+            "CREATE TRIGGER refuse BEFORE INSERT ON journal BEGIN SELECT RAISE(ABORT, 'no'); END;",
+        )
+        .unwrap();
+        let recorder = PrometheusBuilder::new().build_recorder();
+        let handle = recorder.handle();
+        let gauge = || {
+            handle
+                .render()
+                .lines()
+                .find_map(|l| l.strip_prefix("switch_store_available ").map(str::to_owned))
+        };
+        let (tx, rx) = std::sync::mpsc::channel();
+        let durable = Arc::new(DurableMark::default());
+        let available = Arc::new(std::sync::atomic::AtomicBool::new(true));
+        let settings = Settings {
+            max_batch: 16,
+            window: Duration::from_millis(1),
+            cutover_secs: 0,
+            commit_times: Arc::default(),
+        };
+        let (writer_durable, writer_available) = (durable.clone(), available.clone());
+        let writer = std::thread::spawn(move || {
+            // The writer's metrics go to this test's recorder (its thread's).
+            let _local = metrics::set_default_local_recorder(&recorder);
+            run(
+                conn,
+                rx,
+                writer_durable,
+                settings,
+                Arc::default(),
+                writer_available,
+            );
+        });
+        // At most 10 s (500 looks 20 ms apart): the retries back off to 2 s.
+        let until = |want: &str| {
+            for _ in 0..500 {
+                if gauge().as_deref() == Some(want) {
+                    break;
+                }
+                std::thread::sleep(Duration::from_millis(20));
+            }
+            gauge()
+        };
+        assert_eq!(until("1").as_deref(), Some("1"), "published at start");
+        tx.send(op(1, FinalState::Declined, 100)).unwrap();
+        assert_eq!(until("0").as_deref(), Some("0"), "a failed commit");
+        assert!(!available.load(Ordering::SeqCst));
+        Connection::open(&path)
+            .unwrap()
+            .execute_batch("DROP TRIGGER refuse;")
+            .unwrap();
+        assert_eq!(until("1").as_deref(), Some("1"), "committed again");
+        assert_eq!(durable.get(), 1);
+        drop(tx);
+        writer.join().unwrap();
+        let _ = std::fs::remove_dir_all(&dir);
     }
 
     #[test]

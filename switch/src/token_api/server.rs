@@ -9,8 +9,6 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 
 use axum::Router;
-use hyper_util::rt::{TokioIo, TokioTimer};
-use hyper_util::service::TowerToHyperService;
 use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::{watch, OwnedSemaphorePermit, Semaphore};
@@ -21,12 +19,16 @@ use super::backend::TokenBackend;
 use super::routes::{router, Api, REQUEST_TIMEOUT};
 use crate::config::TokenApiConfig;
 use crate::core::tokens::Caller;
+use crate::net::http1::{accept_within, serve_connection, Limits};
 use crate::tls::identity;
 use crate::tls::LinkTls;
 
 /// Largest buffer for a request's head (hyper's minimum): headers beyond it are
 /// refused.
 const MAX_HEAD: usize = 8192;
+/// Most header lines in a request (hyper's default; said here so both
+/// listeners' bounds read alike).
+const MAX_HEADERS: usize = 100;
 
 /// Serve `config`'s token API on `listener` until `stop` turns true (or its
 /// sender is dropped). With `config.tls`, `tls` is the switch's server
@@ -63,27 +65,9 @@ pub async fn serve(
     let limit = Arc::new(Semaphore::new(config.max_connections.max(1)));
     let mut connections = JoinSet::new();
     tracing::info!(api = %name, address = ?listener.local_addr().ok(), tls = config.tls, "token API listening");
-    loop {
-        // The permit first: at the bound, connections wait in the backlog.
-        let permit = tokio::select! {
-            permit = limit.clone().acquire_owned() => permit,
-            () = stopped(&mut stop) => break,
-        };
-        let Ok(permit) = permit else { break };
-        let accepted = tokio::select! {
-            accepted = listener.accept() => accepted,
-            () = stopped(&mut stop) => break,
-        };
-        let (tcp, peer) = match accepted {
-            Ok(a) => a,
-            Err(e) => {
-                // Out of descriptors and the like: pause rather than spin.
-                tracing::warn!(api = %name, error = %e, "token API accept failed");
-                tokio::time::sleep(std::time::Duration::from_millis(100)).await;
-                continue;
-            }
-        };
-        let _ = tcp.set_nodelay(true);
+    while let Some((tcp, peer, permit)) =
+        accept_within(&listener, &limit, &mut stop, "token API").await
+    {
         let connection = Connection {
             api: name.clone(),
             peer,
@@ -104,15 +88,6 @@ pub async fn serve(
     }
     connections.abort_all();
     tracing::info!(api = %name, "token API stopped");
-}
-
-/// Resolves once `stop` is true or its sender is gone.
-async fn stopped(stop: &mut watch::Receiver<bool>) {
-    while !*stop.borrow_and_update() {
-        if stop.changed().await.is_err() {
-            return;
-        }
-    }
 }
 
 /// One accepted connection and what it holds.
@@ -158,26 +133,16 @@ impl Connection {
 
     /// HTTP/1.1 on `io` until the client closes, a deadline passes or the
     /// listener stops.
-    async fn http<I>(self, io: I, mut stop: watch::Receiver<bool>)
+    async fn http<I>(self, io: I, stop: watch::Receiver<bool>)
     where
         I: AsyncRead + AsyncWrite + Unpin + Send + 'static,
     {
-        let service = TowerToHyperService::new(self.app.clone());
-        let mut builder = hyper::server::conn::http1::Builder::new();
-        builder
-            .timer(TokioTimer::new())
-            .header_read_timeout(REQUEST_TIMEOUT)
-            .max_buf_size(MAX_HEAD);
-        let connection = builder.serve_connection(TokioIo::new(io), service);
-        tokio::pin!(connection);
-        let ended = tokio::select! {
-            ended = connection.as_mut() => ended,
-            () = stopped(&mut stop) => {
-                connection.as_mut().graceful_shutdown();
-                connection.await
-            }
+        let limits = Limits {
+            max_head: MAX_HEAD,
+            max_headers: MAX_HEADERS,
+            header_timeout: REQUEST_TIMEOUT,
         };
-        if let Err(e) = ended {
+        if let Err(e) = serve_connection(io, self.app.clone(), stop, limits).await {
             tracing::debug!(api = %self.api, peer = %self.peer, error = %e, "token API connection ended");
         }
     }

@@ -192,7 +192,12 @@ mod tests {
         let child = reaped() - reaped_before;
         assert!(child > 0, "the loop took at least a tick");
         let used = before.and_then(|b| b.since()).expect("server reading");
-        assert!(used.secs * TICKS_PER_SEC >= child as f64);
+        // Back to whole ticks: 29 / 100.0 * 100.0 is 28.999999999999996.
+        let used_ticks = (used.secs * TICKS_PER_SEC).round() as u64;
+        assert!(
+            used_ticks >= child,
+            "{used_ticks} ticks < the child's {child}"
+        );
     }
 
     /// This process's own reading works where /proc exists.

@@ -164,6 +164,7 @@ impl Core {
         // original before this entry replaced it) is owed here: after the
         // advice, so that the issuer ends with neither.
         let mut reversed_meanwhile = false;
+        let mut remembered = None;
         if decision.approve {
             if let (Some(f7), Some(f11), Some(f90)) = (
                 acq_f7.as_deref(),
@@ -176,6 +177,12 @@ impl Core {
                     transmission: f7,
                 };
                 reversed_meanwhile = self.recent.insert_stand_in(key, case.issuer, f90.as_str());
+                remembered = Some((
+                    acquirer.to_string(),
+                    f11,
+                    f7.to_string(),
+                    f90.as_str().to_string(),
+                ));
             }
         }
         let owed_reversal = reversed_meanwhile.then(|| reversal_of(&msg)).flatten();
@@ -183,12 +190,36 @@ impl Core {
         // journal record: see the end.
         let mut advised = Vec::with_capacity(1);
         let advice_saf = self.queue_saf_with_card(case.issuer, msg, pan.clone(), now, &mut advised);
+        // In a cluster the approval stands only if its claim does (a repeat sent
+        // to another node may hold it). After a timeout the record is the
+        // forward's, whose claim this node holds already.
+        let duplicate = (decision.approve && case.timed_out.is_none() && self.stand_in_claims())
+            .then(|| answer(case.request, codecs::ResponseCode::DUPLICATE))
+            .flatten();
+        if let Some(duplicate) = duplicate {
+            let awaiting = super::claimed::AwaitingClaim {
+                issuer: case.issuer.into(),
+                stan,
+                acquirer_link: case.acquirer_link,
+                duplicate,
+                usage: key,
+                amount,
+                remembered,
+            };
+            self.stand_in.awaiting_claim.insert(advice_saf, awaiting);
+        }
         if let Some(rev) = owed_reversal {
             tracing::info!(issuer = case.issuer, "stand-in approval reversed by the acquirer meanwhile: its reversal owed after the advice");
             self.queue_saf(case.issuer, rev, now, &mut advised);
         }
         self.counters.responses.add(rc);
         self.counters.stand_in(case.issuer, decision.approve);
+        self.count_answer(
+            case.acquirer_link,
+            Some(case.issuer),
+            rc,
+            crate::core::counters::Decider::StandIn,
+        );
         tracing::info!(
             issuer = case.issuer,
             rc = %rc,

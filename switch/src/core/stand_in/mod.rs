@@ -9,11 +9,13 @@
 //! - [`advice`]: the 0120/0220 the issuer receives;
 //! - [`usage`]: each card's stand-in approvals of the business day;
 //! - [`negative`]: the negative file (the issuer's file under its 0302 updates);
-//! - [`file_update`]: 0302 from issuers, answered 0312.
+//! - [`file_update`]: 0302 from issuers, answered 0312;
+//! - [`claimed`]: a cluster node's approvals waiting for their cross-node claim.
 //!
 //! Off ([`super::CoreSettings::stand_in`] None) the switch declines 91 as before.
 
 pub(crate) mod advice;
+pub(crate) mod claimed;
 pub(crate) mod decide;
 pub(crate) mod file_update;
 pub(crate) mod negative;
@@ -42,6 +44,8 @@ pub(crate) struct StandInState {
     stan_range: StanRange,
     /// Approvals so far (their authorization codes run through the range).
     approvals: AtomicU32,
+    /// A cluster node's approvals waiting for their claim.
+    pub(crate) awaiting_claim: claimed::AwaitingClaims,
 }
 
 impl StandInState {
@@ -56,6 +60,7 @@ impl StandInState {
             stan: AtomicU32::new(range.seed(epoch_second + half)),
             stan_range: range,
             approvals: AtomicU32::new((epoch_second % u64::from(MAX_STAN)) as u32),
+            awaiting_claim: claimed::AwaitingClaims::default(),
         }
     }
 
@@ -70,6 +75,21 @@ impl StandInState {
         let span = high.saturating_sub(low) + 1;
         format!("{:06}", low + n % span)
     }
+}
+
+/// One card's stand-in approvals of a day in one currency and bucket.
+#[derive(Clone, Copy, Debug)]
+pub struct CardUsage {
+    /// The PAN's keyed hash (the journal's `pan_hash`, as bytes).
+    pub card: [u8; 32],
+    /// ISO 4217 numeric.
+    pub currency: u16,
+    /// Cash withdrawals, else purchases.
+    pub cash: bool,
+    /// Their total, major units.
+    pub amount: Decimal,
+    /// How many.
+    pub count: u32,
 }
 
 impl Core {
@@ -96,6 +116,29 @@ impl Core {
             cash,
         };
         self.stand_in.usage.restore(key, amount, count);
+    }
+
+    /// The other cluster nodes' stand-in approvals of `day`, as read from the
+    /// shared journal (about once a second): they replace the last read, and
+    /// count with this node's own against each card's limits.
+    pub fn set_stand_in_usage_elsewhere(&self, day: i64, cards: Vec<CardUsage>) {
+        let usage = cards
+            .into_iter()
+            .map(|c| {
+                let key = UsageKey {
+                    card: c.card,
+                    currency: c.currency,
+                    cash: c.cash,
+                };
+                (key, (c.amount, c.count))
+            })
+            .collect();
+        self.stand_in.usage.set_elsewhere(day, usage);
+    }
+
+    /// The business day stand-in's limits count within.
+    pub fn stand_in_day(&self) -> i64 {
+        self.stand_in.usage.day()
     }
 
     /// A negative-file update read back from the store at start.

@@ -169,15 +169,22 @@ fn a_request_claimed_by_another_node_is_answered_94_and_never_reaches_the_issuer
     );
 }
 
-/// A reversal owed to the harness's issuer, numbered `id`, for the original
-/// with STAN `stan`.
-fn owed(id: u64, stan: u32) -> SafItem {
-    let mut msg = Message::new(Mti::REVERSAL_ADVICE);
+/// A message `mti` whose own keys (7, 11, 32) are those of the original with
+/// STAN `stan`, for 1,500.00.
+fn keyed_as(mti: Mti, stan: u32) -> Message {
+    let mut msg = Message::new(mti);
     msg.set(3, "000000");
     msg.set(4, "000000150000");
     msg.set(7, "1125103000");
     msg.set_stan(stan);
     msg.set(32, "940810");
+    msg
+}
+
+/// A reversal owed to the harness's issuer, numbered `id`, for the original
+/// with STAN `stan`.
+fn owed(id: u64, stan: u32) -> SafItem {
+    let mut msg = keyed_as(Mti::REVERSAL_ADVICE, stan);
     msg.set(39, "68");
     msg.set(
         90,
@@ -291,33 +298,78 @@ fn a_reversal_whose_original_another_node_forwarded_reaches_the_issuer_in_its_te
     );
 }
 
-/// Review of issue 19: fails today. Queue order is id order, and ids of two
-/// slots say nothing about which was owed first: a survivor whose slot is below
-/// the dead node's delivers its own reversal of an adopted stand-in approval
-/// before the adopted advice (live, and again after a restart: the queue is
-/// read back in id order), so the issuer is asked to reverse an original it
-/// has not seen, then posts the advice. Unfixed: needs an ordering rule that
-/// does not rest on ids across slots (docs/cluster.md, section 6, item 2).
+/// Issue 19's outage test: the shared journal cannot be read, so the original
+/// of a reversal is neither found nor known absent. Handled as unknown, it
+/// would reach the issuer in the acquirer's terms (which the issuer cannot
+/// match); instead an advice gets no answer (its acquirer repeats it) and a
+/// reversal request 96 at once, neither forwarded nor queued.
 #[test]
-#[ignore = "known defect, open: store-and-forward order across slots (docs/cluster.md section 6)"]
+fn a_reversal_whose_original_cannot_be_looked_up_is_left_for_the_acquirer_to_repeat() {
+    let h = node_of_slot(2);
+    let orig = purchase(60, "000000");
+    let rev = reversal_request(&orig, 60, 61);
+    let mut advice = rev.clone();
+    advice.set_mti(Mti::REVERSAL_ADVICE);
+    assert!(h
+        .core
+        .original_unreadable(Millis(1), ACQ, &advice)
+        .is_empty());
+    let actions = h.core.original_unreadable(Millis(1), ACQ, &rev);
+    let answer = one_to(&actions, ACQ);
+    assert_eq!(answer.mti(), Mti::REVERSAL_RESPONSE);
+    assert_eq!(answer.text(39).as_deref(), Some("96"));
+    assert!(records(&actions).is_empty(), "the answer waits for nothing");
+    assert_eq!(records_of(&actions, true).len(), 1);
+    assert!(
+        !actions
+            .iter()
+            .any(|a| matches!(a, Action::Send { link, .. } if *link == ISS)),
+        "nothing to the issuer"
+    );
+    assert_eq!(h.core.saf_depth(), 0, "nothing owed to the issuer");
+}
+
+/// A stand-in advice for the original with STAN `stan` (its own keys), owed
+/// to the harness's issuer, numbered `id`.
+fn stand_in_advice(id: u64, stan: u32) -> SafItem {
+    let advice = keyed_as(Mti::FINANCIAL_ADVICE, stan);
+    let mut item = SafItem::durable(id, "940800", advice);
+    item.stand_in_advice = true;
+    item
+}
+
+/// The MTIs `queue` offers its issuer now, one at a time (each acknowledged
+/// before the next is asked for: a window of one).
+fn delivery_order(queue: &crate::core::saf::SafQueue) -> Vec<Mti> {
+    let mut order = Vec::new();
+    for at in 2..10 {
+        let Some(item) = queue.take_due("940800", Millis(at), 1).pop() else {
+            break;
+        };
+        order.push(item.msg.mti());
+        queue.acknowledge("940800", item.id);
+    }
+    order
+}
+
+/// Review of issue 19 (docs/cluster.md section 6, item 2): queue order was id
+/// order, and ids of two slots say nothing about which item was owed first: a
+/// survivor whose slot is below the dead node's delivered its own reversal of
+/// an adopted stand-in approval before the adopted advice (live, and again
+/// after a restart: the queue is read back in id order), so the issuer was
+/// asked to reverse an original it had not seen, then posted the advice.
+#[test]
 fn an_adopted_stand_in_advice_goes_before_a_reversal_of_it_queued_here() {
     use crate::core::saf::SafQueue;
     // This node has slot 1; the dead node had slot 3, so its ids are above ours.
     let queue = SafQueue::default();
     queue.add_restored(Vec::new(), (1u64 << 48) + 5);
     // The dead node stood in for the original (STAN 700) and owed its advice.
-    let mut advice = Message::new(Mti::FINANCIAL_ADVICE);
-    advice.set(3, "000000");
-    advice.set(4, "000000150000");
-    advice.set(7, "1125103000");
-    advice.set_stan(700);
-    advice.set(32, "940810");
-    let mut adopted = SafItem::durable((3u64 << 48) + 2, "940800", advice);
-    adopted.stand_in_advice = true;
-    queue.adopt(vec![adopted]);
+    let adopted = stand_in_advice((3u64 << 48) + 2, 700);
+    queue.adopt(vec![adopted.clone()]);
     // The acquirer reverses it here: the reversal is owed after the advice.
     let reversal = owed(0, 700).msg;
-    let id = queue.push("940800", reversal, Millis(1));
+    let id = queue.push("940800", reversal.clone(), Millis(1));
     queue.confirm(&[id]);
     let first: Vec<Mti> = queue
         .take_due("940800", Millis(2), 10)
@@ -329,4 +381,82 @@ fn an_adopted_stand_in_advice_goes_before_a_reversal_of_it_queued_here() {
         [Mti::FINANCIAL_ADVICE],
         "the issuer must get the advice before the reversal that names it"
     );
+    // Restarted with both queued (read back in id order): the same order.
+    let restarted = SafQueue::restore(vec![SafItem::durable(id, "940800", reversal), adopted]);
+    assert_eq!(
+        delivery_order(&restarted),
+        [Mti::FINANCIAL_ADVICE, Mti::REVERSAL_ADVICE]
+    );
+}
+
+/// The other way round: a survivor whose slot is above the dead node's stood
+/// in here, the acquirer moved to the other node and reversed there, and that
+/// node died: the adopted reversal (numbered in the dead node's lower slot)
+/// still waits for the advice queued here.
+#[test]
+fn an_adopted_reversal_waits_for_the_stand_in_advice_queued_here() {
+    use crate::core::saf::SafQueue;
+    let queue = SafQueue::default();
+    queue.add_restored(Vec::new(), (3u64 << 48) + 5);
+    let id = queue.push_stand_in_advice("940800", stand_in_advice(0, 700).msg, Millis(1));
+    queue.confirm(&[id]);
+    queue.adopt(vec![owed((1u64 << 48) + 2, 700)]);
+    assert_eq!(
+        delivery_order(&queue),
+        [Mti::FINANCIAL_ADVICE, Mti::REVERSAL_ADVICE]
+    );
+}
+
+/// A cluster node's stand-in approval takes the request's claim (its journal
+/// record's); when another node holds it, the approval is undone here: 94 to
+/// the acquirer, the advice out of the queue, the card's usage as before.
+#[test]
+fn a_stand_in_approval_whose_claim_another_node_holds_is_answered_94_and_advises_nothing() {
+    let h = Harness::with_settings(CoreSettings {
+        slot: 2,
+        stand_in: StandInConfig::default(),
+        ..CoreSettings::default()
+    });
+    h.core.on_link_down(Millis(0), ISS);
+    let mut request = purchase(70, "000000");
+    request.set(14, "2912");
+    let decided = h.acquire(Millis(1), request.clone());
+    assert_eq!(rc(&one_to(&decided, ACQ)), "00");
+    let record = records(&decided)[0].clone();
+    assert!(record.takes_cluster_claim(), "{record:?}");
+    let advice = record.stand_in.as_ref().and_then(|n| n.advice_saf).unwrap();
+    assert_eq!(h.core.stand_in_awaiting_claims(), 1);
+    // The store refused the claim (the row declined 94, the advice's row gone).
+    let refused = h
+        .core
+        .on_claim_refused(Millis(2), "940800", record.switch_stan.unwrap());
+    let resp = one_to(&refused, ACQ);
+    assert_eq!((rc(&resp).as_str(), resp.stan()), ("94", Some(70)));
+    assert!(journal(&refused).is_empty(), "the store declined the row");
+    assert!(
+        refused
+            .iter()
+            .any(|a| matches!(a, Action::Store(StoreOp::SafWithdrawn { id }) if *id == advice)),
+        "the advice's row deleted, whichever commit its push came in: {refused:?}"
+    );
+    assert_eq!(h.core.saf_depth(), 0, "advice {advice} withdrawn");
+    assert_eq!(h.core.stand_in_awaiting_claims(), 0);
+    // Nothing counted: the same card's next request is decided afresh, and
+    // an approval whose advice is durable (its claim held) waits no more.
+    let mut next = purchase(71, "000000");
+    next.set(14, "2912");
+    let again = h.acquire(Millis(3), next);
+    assert_eq!(rc(&one_to(&again, ACQ)), "00");
+    h.stored(Millis(4), &again);
+    assert_eq!(h.core.stand_in_awaiting_claims(), 0);
+    // A single node's approvals wait for no claim.
+    let single = Harness::with_settings(CoreSettings {
+        stand_in: StandInConfig::default(),
+        ..CoreSettings::default()
+    });
+    single.core.on_link_down(Millis(0), ISS);
+    let mut request = purchase(72, "000000");
+    request.set(14, "2912");
+    single.acquire(Millis(1), request);
+    assert_eq!(single.core.stand_in_awaiting_claims(), 0);
 }

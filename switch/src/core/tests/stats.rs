@@ -80,3 +80,61 @@ fn stats_count_a_scripted_exchange() {
     assert_eq!(stats.bank("940810").requests.get("0200"), Some(&5));
     assert_eq!(stats.links_up(Role::Issuer), 0);
 }
+
+#[test]
+fn answers_are_counted_per_bank_by_who_decided_and_echoes_are_noted() {
+    use crate::core::counters::Decider;
+    let h = Harness::new();
+    // The issuer approves.
+    let fwd = one_to(&h.acquire(Millis(100), purchase(1, "000000")), ISS);
+    h.core.on_message(
+        Millis(150),
+        ISS,
+        issuer_answer(&fwd, ResponseCode::APPROVED),
+    );
+    // A rule of the routing rules declines a transfer (12).
+    assert_eq!(
+        rc(&one_to(&h.acquire(Millis(200), purchase(2, "400000")), ACQ)),
+        "12"
+    );
+    // The switch itself: a request without field 41 (30), and a timeout (91).
+    let mut broken = purchase(3, "000000");
+    broken.remove(41);
+    assert_eq!(rc(&one_to(&h.acquire(Millis(300), broken), ACQ)), "30");
+    one_to(&h.acquire(Millis(400), purchase(4, "000000")), ISS);
+    assert_eq!(rc(&one_to(&h.core.on_tick(Millis(10_400)), ACQ)), "91");
+
+    let stats = h.core.stats();
+    let acquired = &stats.bank("940810").answers_acquired;
+    let count = |m: &std::collections::BTreeMap<(String, Decider), u64>, rc: &str, d| {
+        m.get(&(rc.to_string(), d)).copied().unwrap_or(0)
+    };
+    assert_eq!(count(acquired, "00", Decider::Issuer), 1);
+    assert_eq!(count(acquired, "12", Decider::RegionRule), 1);
+    assert_eq!(count(acquired, "30", Decider::Switch), 1);
+    assert_eq!(count(acquired, "91", Decider::Switch), 1);
+    assert_eq!(acquired.len(), 4, "{acquired:?}");
+    // The issuer's side: what was routed to it (the 30 never was).
+    let issued = &stats.bank("940800").answers_issued;
+    assert_eq!(count(issued, "00", Decider::Issuer), 1);
+    assert_eq!(count(issued, "91", Decider::Switch), 1);
+    assert_eq!(count(issued, "30", Decider::Switch), 0);
+
+    // No echo yet; then the switch's echo is answered and noted.
+    let issuer_link = |s: &CoreStats| {
+        s.links
+            .iter()
+            .find(|l| l.role == Role::Issuer)
+            .map(|l| l.last_echo)
+            .expect("the issuer link")
+    };
+    assert_eq!(issuer_link(&stats), None);
+    let echo = one_to(&h.core.on_tick(Millis(40_500)), ISS);
+    assert_eq!(echo.text(70).unwrap(), "301");
+    h.core.on_message(
+        Millis(40_520),
+        ISS,
+        answer(&echo, ResponseCode::APPROVED).unwrap(),
+    );
+    assert_eq!(issuer_link(&h.core.stats()), Some(Millis(40_520)));
+}

@@ -3,18 +3,21 @@
 //! forwarded and completed in the same batch is one row), then its journal rows
 //! go in ONE statement (arrays `unnest`ed: inserts, and completions of rows
 //! earlier batches wrote), its claims in one more, and every other operation in
-//! a statement of its own; all are sent back to back (pipelined) before the
-//! first answer is awaited, so a commit costs about three round trips however
-//! many records it carries.
+//! a statement of its own; all are sent back to back (pipelined), BEGIN to
+//! COMMIT, before the first answer is awaited, so a commit costs one round
+//! trip however many records it carries.
 
 use std::collections::HashMap;
 
+use std::task::Poll;
+
 use futures_util::future::try_join_all;
+use futures_util::TryFutureExt;
 use tokio_postgres::types::ToSql;
-use tokio_postgres::Transaction;
+use tokio_postgres::Client;
 
 use super::connection::Connection;
-use crate::core::journal::{FinalState, JournalRecord};
+use crate::core::journal::JournalRecord;
 use crate::store::row::{journal_row, JournalRow};
 use crate::store::writer::{completed_in_batch, Completion};
 use crate::store::Op;
@@ -208,6 +211,8 @@ struct Claims {
     pending: HashMap<i64, Refused>,
     /// Refused within the batch itself (the same key twice).
     refused: Vec<Refused>,
+    /// The stand-in approvals among them (undone if refused).
+    stand_in: Vec<super::stand_in_claims::Approval>,
 }
 
 impl Claims {
@@ -220,6 +225,13 @@ impl Claims {
             issuer: issuer.to_string(),
             switch_stan,
         };
+        if let Some(note) = &r.stand_in {
+            self.stand_in.push(super::stand_in_claims::Approval {
+                seq,
+                txn_id: r.id as i64,
+                advice: note.advice_saf.map(|id| id as i64),
+            });
+        }
         let key = claim_key(r);
         if self.keys.contains(&key) {
             self.refused.push(refusal);
@@ -248,13 +260,15 @@ impl From<tokio_postgres::Error> for CommitError {
     }
 }
 
-/// Write `batch` in one transaction for `node` ('' for a single node). In
-/// cluster mode (`epoch` given) the transaction first checks that `node`
-/// still holds its lease under `epoch` and claims duplicate keys. Returns the
-/// refused forwards. Any error leaves nothing written (the transaction is
-/// rolled back when dropped, or by the server when the connection is gone).
+/// Write `batch` in one transaction for `node` ('' for a single node), sent
+/// whole, BEGIN to COMMIT, before any answer is awaited. In cluster mode
+/// (`epoch` given) the transaction first checks that `node` still holds its
+/// lease under `epoch` (failing the transaction if not) and claims duplicate
+/// keys. Returns the refused forwards. Any error leaves nothing written (the
+/// server rolls the transaction back, at the COMMIT or when the connection,
+/// which the caller drops after an error other than the fence's, is gone).
 pub async fn commit(
-    conn: &mut Connection,
+    conn: &Connection,
     batch: &[(u64, Op)],
     node: &String,
     epoch: Option<i64>,
@@ -275,7 +289,7 @@ pub async fn commit(
                 },
                 completion,
             ) => {
-                if claim && record.state == FinalState::Forwarded && record.reverses.is_none() {
+                if claim && record.takes_cluster_claim() {
                     claims.add(*seq, record, *at_ms);
                 }
                 match completion {
@@ -303,16 +317,26 @@ pub async fn commit(
         }
     }
     let statements = &conn.statements;
-    let tx = conn.client.transaction().await?;
-    // Sent first (the futures below are polled in order, each sending its
-    // statement before any answer is awaited): no extra round trip.
+    let client = &conn.client;
+    // Each future sends its statement when first polled, and `try_join!` polls
+    // them in this order: BEGIN, the fence, the statements.
+    let begin = client
+        .execute(&statements.begin, &[])
+        .map_err(CommitError::from);
     let holds_lease = async {
         match epoch {
-            Some(epoch) => tx
-                .query_opt(&statements.fence, &[node, &epoch])
+            Some(epoch) => client
+                .execute(&statements.fence, &[node, &epoch])
                 .await
-                .map(|row| row.is_some()),
-            None => Ok(true),
+                .map(drop)
+                .map_err(|e| {
+                    if super::fence::is_fenced(&e) {
+                        CommitError::Fenced
+                    } else {
+                        CommitError::Database(e)
+                    }
+                }),
+            None => Ok(()),
         }
     };
     let journal_params = columns.params(node);
@@ -320,44 +344,111 @@ pub async fn commit(
         if columns.id.is_empty() {
             return Ok(());
         }
-        tx.execute(&statements.journal, &journal_params)
+        client
+            .execute(&statements.journal, &journal_params)
             .await
             .map(drop)
+            .map_err(CommitError::from)
     };
+    // What the claims' answers are checked against (the statement borrows the
+    // rest of `claims` until the batch is done).
+    let refused_in_batch = std::mem::take(&mut claims.refused);
+    let pending = std::mem::take(&mut claims.pending);
+    let stand_in = std::mem::take(&mut claims.stand_in);
     let claimed = async {
         if claims.keys.is_empty() {
             return Ok(Vec::new());
         }
-        tx.query(
-            &statements.claims,
-            &[&claims.keys, node, &claims.txn_ids, &claims.created_ms],
-        )
-        .await
+        client
+            .query(
+                &statements.claims,
+                &[&claims.keys, node, &claims.txn_ids, &claims.created_ms],
+            )
+            .await
+            .map_err(CommitError::from)
     };
     let rest = try_join_all(
         others
             .into_iter()
-            .map(|op| apply(&tx, statements, op, node)),
-    );
-    let (held, _, claimed, _) = futures_util::try_join!(holds_lease, journal, claimed, rest)?;
-    if !held {
-        tx.rollback().await?;
-        return Err(CommitError::Fenced);
+            .map(|op| apply(client, statements, op, node)),
+    )
+    .map_err(CommitError::from);
+    let mut work = std::pin::pin!(async {
+        futures_util::try_join!(begin, holds_lease, journal, claimed, rest)
+    });
+    // One poll sends the whole transaction but its COMMIT. A statement that
+    // failed without being sent (a parameter that does not encode) ends the
+    // poll with its error before the statements after it are sent; the COMMIT
+    // must then not follow, or it would commit the batch without them (the
+    // caller drops the connection: the server rolls back).
+    let sent = futures_util::poll!(work.as_mut());
+    if let Poll::Ready(Err(e)) = sent {
+        return Err(e);
     }
-    tx.commit().await?;
-    let mut refused = claims.refused;
-    let mut pending = claims.pending;
+    // The claims' answers decide what a batch with stand-in approvals must undo
+    // before it commits (rare: an issuer down); so such a batch awaits them and
+    // sends its COMMIT after the undo, a round trip more.
+    if !stand_in.is_empty() {
+        let worked = match sent {
+            Poll::Ready(done) => done,
+            Poll::Pending => work.await,
+        };
+        let undone = match worked {
+            Ok((_, _, _, claimed, _)) => {
+                let refused = refused_among(refused_in_batch, pending, claimed);
+                super::stand_in_claims::undo_refused(
+                    client,
+                    &stand_in,
+                    refused.iter().map(|r| r.seq),
+                )
+                .await
+                .map(|()| refused)
+                .map_err(CommitError::from)
+            }
+            Err(e) => Err(e),
+        };
+        // COMMIT either way: after a failed statement it ends the aborted
+        // transaction (a rollback), so the connection is usable again (the
+        // fenced writer asks it which node took over).
+        let committed = client.execute(&statements.commit, &[]).await;
+        let refused = undone?;
+        committed?;
+        return Ok(refused);
+    }
+    // The COMMIT goes out behind the statements, before any answer: one round
+    // trip for the batch. A statement that fails (the fence refusing, or the
+    // database) aborts the transaction on the server, and this COMMIT then
+    // rolls it back; so the batch counts as committed only when every
+    // statement and the COMMIT succeeded.
+    let commit = client.execute(&statements.commit, &[]);
+    let (worked, committed) = match sent {
+        Poll::Ready(done) => (done, commit.await),
+        Poll::Pending => futures_util::join!(work, commit),
+    };
+    let (_, _, _, claimed, _) = worked?;
+    committed?;
+    Ok(refused_among(refused_in_batch, pending, claimed))
+}
+
+/// What a batch refuses, in sequence order: `refused` (keys claimed twice in
+/// it), and of `pending` the claims the statement did not return (another
+/// node's).
+fn refused_among(
+    mut refused: Vec<Refused>,
+    mut pending: HashMap<i64, Refused>,
+    claimed: Vec<tokio_postgres::Row>,
+) -> Vec<Refused> {
     for row in claimed {
         pending.remove(&row.get::<_, i64>(0));
     }
     refused.extend(pending.into_values());
     refused.sort_by_key(|r| r.seq);
-    Ok(refused)
+    refused
 }
 
 /// One operation other than a journal record.
 async fn apply(
-    tx: &Transaction<'_>,
+    tx: &Client,
     s: &super::connection::Statements,
     op: &Op,
     node: &String,
@@ -410,7 +501,7 @@ mod tests {
 
     #[test]
     fn a_claim_key_names_the_request_without_its_card() {
-        let r = crate::store::writer::tests::record(7, FinalState::Forwarded);
+        let r = crate::store::writer::tests::record(7, crate::core::journal::FinalState::Forwarded);
         let key = claim_key(&r);
         assert_eq!(key, "940800|2|1125101010|000123|TERM0001");
         assert!(!key.contains(r.pan_masked.as_str()));

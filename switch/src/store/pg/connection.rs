@@ -1,8 +1,9 @@
 //! One connection to PostgreSQL for the writer: opened with the password read
 //! from the environment at that moment, `synchronous_commit = on` for the
 //! session (strict durability: committed on the server's disk before the switch
-//! answers), and the writer's statements prepared once, so that a batch's
-//! statements go out back to back without a round trip each (pipelined).
+//! answers), and the writer's statements (BEGIN and COMMIT too) prepared once,
+//! so that a batch's transaction goes out back to back without a round trip
+//! each (pipelined).
 
 use tokio_postgres::{Client, NoTls, Statement};
 
@@ -10,6 +11,10 @@ use crate::config::PostgresConfig;
 
 /// The writer's prepared statements (see [`super::batch`] for what each does).
 pub struct Statements {
+    /// BEGIN and COMMIT prepared like the rest, so that a batch's transaction
+    /// goes out whole, BEGIN to COMMIT, without waiting for any answer.
+    pub begin: Statement,
+    pub commit: Statement,
     pub fence: Statement,
     pub journal: Statement,
     pub claims: Statement,
@@ -85,6 +90,8 @@ pub async fn open(config: &PostgresConfig) -> Result<Connection, String> {
 
 async fn prepare(client: &Client) -> Result<Statements, tokio_postgres::Error> {
     Ok(Statements {
+        begin: client.prepare("BEGIN").await?,
+        commit: client.prepare("COMMIT").await?,
         fence: client.prepare(super::fence::HOLDS_LEASE).await?,
         journal: client.prepare(super::batch::JOURNAL).await?,
         claims: client.prepare(super::batch::CLAIMS).await?,

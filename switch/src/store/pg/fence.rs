@@ -8,6 +8,11 @@
 //! stops (exit 3, as when a renewal finds the lease lost) without releasing
 //! anything held for that batch.
 //!
+//! The check is the batch's first statement, sent with the others and the
+//! COMMIT in one go (one round trip): it cannot answer "no" to the writer in
+//! time, so it fails the transaction itself (the function of schema version 2,
+//! [`HOLDS_LEASE`]), and the COMMIT behind it rolls back.
+//!
 //! The check takes `FOR KEY SHARE` on the node's row: it conflicts with a
 //! take-over's `FOR UPDATE` (a take-over skips a node mid-commit and takes it
 //! on its next pass; a commit that starts during a take-over waits for it and
@@ -18,11 +23,19 @@ use std::sync::Mutex;
 
 use tokio_postgres::GenericClient;
 
-/// The check, the batch's first statement: one row while this node holds its
-/// lease under `$2`.
-pub const HOLDS_LEASE: &str =
-    "SELECT 1 FROM nodes WHERE name = $1 AND epoch = $2 AND state = 'live'
-     FOR KEY SHARE";
+/// The check, the batch's first statement: fails with [`FENCED_SQLSTATE`]
+/// unless node `$1` holds its lease under epoch `$2`.
+pub const HOLDS_LEASE: &str = "SELECT switch_hold_lease($1, $2)";
+
+/// The error [`HOLDS_LEASE`] raises when the node is fenced off (a class of
+/// our own: no PostgreSQL error is in it).
+pub const FENCED_SQLSTATE: &str = "SW001";
+
+/// Whether `e` is the fence's refusal (not a failure of the database).
+pub fn is_fenced(e: &tokio_postgres::Error) -> bool {
+    e.as_db_error()
+        .is_some_and(|db| db.code().code() == FENCED_SQLSTATE)
+}
 
 /// What happens once the writer finds its node fenced off: the process exits
 /// (3) unless a test installed a hook, which is given the node that took over.
@@ -82,5 +95,14 @@ pub async fn taken_by(client: &impl GenericClient, node: &str) -> String {
         }
         Ok(None) => "(none: the node's row is gone)".to_string(),
         Err(e) => format!("(unknown: {})", super::connection::describe(&e)),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn the_schema_raises_the_code_the_writer_looks_for() {
+        assert!(super::super::schema::FENCE_FUNCTION
+            .contains(&format!("ERRCODE = '{}'", super::FENCED_SQLSTATE)));
     }
 }

@@ -2,9 +2,10 @@
 //! one database. The `Store` API is the same as on SQLite; what differs is
 //! here: the schema ([`schema`]), the connection ([`connection`]), the batch
 //! written in one pipelined transaction ([`batch`]), the writer thread that
-//! reconnects by itself ([`writer`]), recovery of one node's rows ([`recover`]),
-//! node registration ([`nodes`]) and the cluster membership the lease loop
-//! drives ([`membership`]).
+//! keeps two batches in flight and reconnects by itself ([`writer`]), the rows
+//! a batch writes, which two in flight must not share ([`overlap`]), recovery
+//! of one node's rows ([`recover`]), node registration ([`nodes`]) and the
+//! cluster membership the lease loop drives ([`membership`]).
 
 mod batch;
 pub(crate) mod commands;
@@ -13,8 +14,11 @@ pub(crate) mod fence;
 pub(crate) mod lookup;
 mod membership;
 mod nodes;
+mod overlap;
 mod recover;
 mod schema;
+mod stand_in_claims;
+pub(crate) mod stand_in_poll;
 mod writer;
 
 use std::sync::atomic::{AtomicBool, AtomicI64};
@@ -102,9 +106,24 @@ impl Start {
             .map_err(|e| failed(pg, describe(&e)))?;
         recovered.business_day =
             business_day::scheduled_day(self.now_ms, self.config.cutover_secs).max(stored_override);
-        recovered.stand_in_usage = recover::usage_of_day(&tx, recovered.business_day)
+        // A cluster node counts its own approvals, and the other nodes' apart
+        // (read again about once a second: `stand_in_poll`).
+        let day = recovered.business_day;
+        let (own, others) = match &self.node {
+            Some(node) => (
+                recover::Rows::Of(&node.name),
+                Some(recover::Rows::Besides(&node.name)),
+            ),
+            None => (recover::Rows::All, None),
+        };
+        recovered.stand_in_usage = recover::usage_of_day(&tx, day, own)
             .await
             .map_err(|e| failed(pg, describe(&e)))?;
+        if let Some(others) = others {
+            recovered.stand_in_usage_elsewhere = recover::usage_of_day(&tx, day, others)
+                .await
+                .map_err(|e| failed(pg, describe(&e)))?;
+        }
         recovered.negative_updates = recover::negative_updates(&tx)
             .await
             .map_err(|e| failed(pg, describe(&e)))?;
@@ -181,13 +200,14 @@ pub(super) fn open(
         None => None,
     };
     let node_name = options.node.map(|n| n.name.clone()).unwrap_or_default();
-    let (tx, rx) = std::sync::mpsc::channel();
+    let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
     let durable = Arc::new(durable_mark::DurableMark::default());
     let day_override = Arc::new(AtomicI64::new(0));
     let available = Arc::new(AtomicBool::new(true));
     metrics::gauge!("switch_store_available").set(1.0);
     let refusals = Arc::new(refusals::Refusals::default());
     let fence = Arc::new(fence::Fence::default());
+    let commit_times = Arc::new(super::commit_times::CommitTimes::default());
     let start = Start {
         config: config.clone(),
         pg: pg.clone(),
@@ -200,8 +220,7 @@ pub(super) fn open(
     // one is not), used only on the writer's thread.
     let rt = runtime().map_err(|e| failed(pg, format!("cannot start a runtime: {e}")))?;
     let mut writer = writer::Writer {
-        runtime: rt,
-        conn: None,
+        conns: Default::default(),
         config: pg.clone(),
         durable: durable.clone(),
         available: available.clone(),
@@ -215,6 +234,7 @@ pub(super) fn open(
         epoch: 0,
         fence: fence.clone(),
         duplicate_window: options.duplicate_window,
+        commit_times: commit_times.clone(),
     };
     // The writer's thread opens the database itself (the caller may be inside a
     // runtime, where blocking on another is refused) and says how it went
@@ -222,9 +242,9 @@ pub(super) fn open(
     let (opened_tx, opened) = std::sync::mpsc::channel();
     let handle = std::thread::Builder::new()
         .name("journal-writer-pg".into())
-        .spawn(move || match writer.runtime.block_on(start.run()) {
+        .spawn(move || match rt.block_on(start.run()) {
             Ok(started) => {
-                writer.conn = Some(started.conn);
+                writer.conns[0] = Some(Arc::new(started.conn));
                 writer.epoch = started.recovered.epoch;
                 writer.day_override.store(
                     started.stored_override,
@@ -234,7 +254,7 @@ pub(super) fn open(
                     .send(Ok((started.recovered, started.vault)))
                     .is_ok()
                 {
-                    writer.run(rx);
+                    rt.block_on(writer.run(rx));
                 }
             }
             Err(e) => {
@@ -258,7 +278,7 @@ pub(super) fn open(
     let mut store = Store::assemble(
         config,
         super::Writing {
-            tx,
+            tx: super::Queue::Task(tx),
             durable,
             day_override,
             writer: handle,
@@ -269,8 +289,13 @@ pub(super) fn open(
     );
     store.membership = membership;
     store.fence = Some(fence);
-    if options.node.is_some() {
+    store.commit_times = Some(commit_times);
+    if let Some(node) = options.node {
         store.original_lookup = Some(lookup::OriginalLookup::new(pg.clone()));
+        store.stand_in_poll = Some(stand_in_poll::StandInPoll::new(
+            pg.clone(),
+            node.name.clone(),
+        ));
     }
     Ok((store, recovered))
 }

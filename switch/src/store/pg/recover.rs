@@ -98,6 +98,16 @@ pub async fn recover(
         )
         .await?;
     }
+    // The advice of a stand-in approval whose cluster claim was refused (its
+    // row declined 94) is never owed: its push may have been committed after
+    // the refusal, and the node stopped before it withdrew it.
+    tx.execute(
+        "DELETE FROM saf s USING journal j
+         WHERE s.node = $1 AND j.advice_saf = s.id AND j.state = 'declined'
+           AND j.response_code = '94'",
+        &[&owner.rows_of],
+    )
+    .await?;
     let saf = tx
         .query(
             "SELECT id, issuer, message, attempts, queued_ms, card FROM saf WHERE node = $1 ORDER BY id",
@@ -206,18 +216,39 @@ pub async fn day_override(client: &impl GenericClient) -> Result<i64, tokio_post
         .map_or(0, |r| r.get(0)))
 }
 
-/// Every card's stand-in approvals of `day` (all nodes': the limits are the
-/// card's, wherever it was approved).
+/// Whose journal rows.
+#[derive(Clone, Copy)]
+pub enum Rows<'a> {
+    /// Every node's (a single node: all are its own).
+    All,
+    /// One node's.
+    Of(&'a str),
+    /// Every node's but this one's.
+    Besides(&'a str),
+}
+
+/// Every card's stand-in approvals of `day` among `rows` (the limits are the
+/// card's, wherever it was approved: a cluster node counts its own and, apart,
+/// the others', read again about once a second).
 pub async fn usage_of_day(
     client: &impl GenericClient,
     day: i64,
+    rows: Rows<'_>,
 ) -> Result<Vec<UsageRow>, tokio_postgres::Error> {
+    // Every statement binds $2 (one shape of parameters); `All` ignores it.
+    let (node, whose) = match rows {
+        Rows::All => ("", "$2 = ''"),
+        Rows::Of(node) => (node, "node = $2"),
+        Rows::Besides(node) => (node, "node <> $2"),
+    };
     let rows = client
         .query(
-            "SELECT pan_hash, currency, processing_code, amount FROM journal
-             WHERE stand_in = 'within-limits' AND business_day = $1 AND state = 'approved'
-               AND pan_hash IS NOT NULL AND currency IS NOT NULL",
-            &[&day],
+            &format!(
+                "SELECT pan_hash, currency, processing_code, amount FROM journal
+                 WHERE stand_in = 'within-limits' AND business_day = $1 AND state = 'approved'
+                   AND pan_hash IS NOT NULL AND currency IS NOT NULL AND {whose}"
+            ),
+            &[&day, &node],
         )
         .await?;
     Ok(sum_usage(rows.into_iter().map(|r| {

@@ -4,13 +4,19 @@
 //! (duplicate keys seen across nodes). The version lives in `schema_version`;
 //! the switch creates and migrates the schema itself, under an advisory lock so
 //! that nodes starting together do not race.
+//!
+//! Version 2 adds the function a writer's batch calls first to fence itself
+//! ([`super::fence`]): it fails the transaction when the node's lease is not
+//! held, so a batch sent with its COMMIT in one go cannot commit once the node
+//! has been taken over.
 
 use tokio_postgres::GenericClient;
 
 use super::connection::describe;
 
-/// The version this build writes (1: the first PostgreSQL schema).
-pub const VERSION: i32 = 1;
+/// The version this build writes (1: the first PostgreSQL schema; 2: the
+/// fence function).
+pub const VERSION: i32 = 2;
 
 /// Any number taken by every node for the migration (`pg_advisory_xact_lock`).
 const MIGRATION_LOCK: i64 = 0x5357_4954_4348_0019;
@@ -109,6 +115,26 @@ CREATE TABLE IF NOT EXISTS vault_key (
 );
 ";
 
+/// Version 2: the fence, `switch_hold_lease(node, epoch)`. It takes `FOR KEY
+/// SHARE` on the node's row (see [`super::fence`] for why that lock) and raises
+/// [`super::fence::FENCED_SQLSTATE`] when the node does not hold its lease under
+/// that epoch: the error aborts the transaction, and the COMMIT already sent
+/// behind it then rolls back.
+pub(super) const FENCE_FUNCTION: &str = "
+CREATE OR REPLACE FUNCTION switch_hold_lease(holder TEXT, held_epoch BIGINT) RETURNS VOID
+LANGUAGE plpgsql AS $$
+BEGIN
+    PERFORM 1 FROM nodes
+     WHERE name = holder AND epoch = held_epoch AND state = 'live'
+     FOR KEY SHARE;
+    IF NOT FOUND THEN
+        RAISE EXCEPTION 'node % does not hold its lease under epoch %', holder, held_epoch
+            USING ERRCODE = 'SW001';
+    END IF;
+END
+$$;
+";
+
 /// Create the schema or bring it up to [`VERSION`], in one transaction; an
 /// error names what failed. A database newer than this build is refused.
 pub async fn migrate(client: &mut tokio_postgres::Client) -> Result<(), String> {
@@ -137,6 +163,11 @@ pub async fn migrate(client: &mut tokio_postgres::Client) -> Result<(), String> 
         tx.batch_execute(V1)
             .await
             .map_err(|e| format!("cannot create the schema: {}", describe(&e)))?;
+    }
+    if from < 2 {
+        tx.batch_execute(FENCE_FUNCTION)
+            .await
+            .map_err(|e| format!("cannot migrate the schema to version 2: {}", describe(&e)))?;
     }
     if from < VERSION {
         tx.execute("DELETE FROM schema_version", &[])
