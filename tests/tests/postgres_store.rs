@@ -772,9 +772,9 @@ async fn a_completion_submitted_while_its_forward_is_in_flight_is_not_lost() {
     store.close();
 }
 
-/// A database of schema version 1 (before the fence function) is migrated to
-/// version 2 by the first node that starts on it, and that node's fenced
-/// commits work.
+/// A database of schema version 1 (before the fence function and the BRIN
+/// index) is migrated to the current version by the first node that starts on
+/// it, and that node's fenced commits work.
 #[tokio::test]
 async fn a_version_1_database_gets_the_fence_function() {
     let Some(pg) = ThrowawayPostgres::start() else {
@@ -785,17 +785,59 @@ async fn a_version_1_database_gets_the_fence_function() {
     store.close();
     let db = reader(&url).await;
     db.batch_execute(
-        "DROP FUNCTION switch_hold_lease(TEXT, BIGINT); UPDATE schema_version SET version = 1",
+        "DROP FUNCTION switch_hold_lease(TEXT, BIGINT);
+         DROP INDEX journal_day_brin;
+         CREATE INDEX journal_day ON journal(business_day);
+         UPDATE schema_version SET version = 1",
     )
     .await
     .unwrap();
     let (store, _) = open(&url, Some(&node("node-a", 1, 3000)));
     assert_eq!(
         count(&db, "SELECT max(version)::bigint FROM schema_version").await,
-        2
+        3
+    );
+    assert_eq!(
+        count(
+            &db,
+            "SELECT count(*) FROM pg_indexes WHERE tablename = 'journal'
+               AND indexname IN ('journal_day', 'journal_day_brin')
+               AND indexdef LIKE '%USING brin%'"
+        )
+        .await,
+        1,
+        "the business day's B-tree is replaced by the BRIN index"
     );
     let seq = store.journal(forwarded(1, "000001"), now_ms());
     durable_within(&store, seq).await;
+    assert_eq!(count(&db, "SELECT count(*) FROM journal").await, 1);
+    store.close();
+}
+
+/// `[journal] url` may list several hosts with `target_session_attrs`, as a
+/// PostgreSQL cluster with a standby is addressed (docs/cluster.md section 4):
+/// the store tries them in order and writes on the first that accepts writes.
+/// Here the first host refuses connections and the second is the server.
+#[tokio::test]
+async fn a_url_with_several_hosts_writes_on_the_one_that_answers() {
+    let Some(pg) = ThrowawayPostgres::start() else {
+        return;
+    };
+    let url = pg.new_database("hosts");
+    // A loopback port nobody listens on: bound, then let go.
+    let closed = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap();
+    let (user, rest) = url
+        .strip_prefix("postgres://")
+        .and_then(|u| u.split_once('@'))
+        .unwrap();
+    let several = format!("postgres://{user}@{closed},{rest}?target_session_attrs=read-write");
+    let (store, _) = open(&several, None);
+    let seq = store.journal(forwarded(1, "000001"), now_ms());
+    durable_within(&store, seq).await;
+    let db = reader(&url).await;
     assert_eq!(count(&db, "SELECT count(*) FROM journal").await, 1);
     store.close();
 }
