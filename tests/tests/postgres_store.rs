@@ -841,3 +841,45 @@ async fn a_url_with_several_hosts_writes_on_the_one_that_answers() {
     assert_eq!(count(&db, "SELECT count(*) FROM journal").await, 1);
     store.close();
 }
+
+/// Two final records for one forwarded transaction in one batch (a group
+/// commit window of 200 ms gathers them): the first completes the row and the
+/// second leaves it, as on SQLite; the batch's upsert never meets its row twice
+/// (PostgreSQL refuses a statement that does, and the batch would never
+/// commit).
+#[tokio::test]
+async fn the_first_of_two_completions_in_a_batch_wins() {
+    let Some(pg) = ThrowawayPostgres::start() else {
+        return;
+    };
+    let url = pg.new_database("twice");
+    let gathering = switch::config::JournalConfig {
+        group_commit_window: Duration::from_millis(200),
+        ..config(&url)
+    };
+    let (store, _) = Store::open_with(
+        &gathering,
+        &OpenOptions {
+            now_ms: now_ms(),
+            remember: 100,
+            duplicate_window: Duration::from_secs(60),
+            ..OpenOptions::default()
+        },
+    )
+    .expect("store opens");
+    let seq = store.journal(forwarded(1, "000001"), now_ms());
+    durable_within(&store, seq).await;
+    let outcome = |state| record(1, "940800", "940810", "000001", "10.00", state);
+    store.journal(outcome(FinalState::Approved), now_ms());
+    let last = store.journal(outcome(FinalState::Declined), now_ms());
+    durable_within(&store, last).await;
+    let db = reader(&url).await;
+    let state: String = db
+        .query_one("SELECT state FROM journal WHERE id = 1", &[])
+        .await
+        .unwrap()
+        .get(0);
+    assert_eq!(state, "approved");
+    assert_eq!(count(&db, "SELECT count(*) FROM journal").await, 1);
+    store.close();
+}

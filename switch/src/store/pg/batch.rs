@@ -1,13 +1,13 @@
 //! One batch, one transaction: the writer's group commit on PostgreSQL. The
 //! batch is planned as SQLite's is ([`completed_in_batch`]: a transaction
 //! forwarded and completed in the same batch is one row), then its journal rows
-//! go in ONE statement (arrays `unnest`ed: inserts, and completions of rows
-//! earlier batches wrote), its claims in one more, and every other operation in
+//! go in ONE statement (arrays `unnest`ed into an upsert: inserts, and
+//! completions of rows earlier batches wrote), its claims in one more, and every other operation in
 //! a statement of its own; all are sent back to back (pipelined), BEGIN to
 //! COMMIT, before the first answer is awaited, so a commit costs one round
 //! trip however many records it carries.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 
 use std::task::Poll;
 
@@ -28,46 +28,35 @@ use crate::store::Op;
 /// exists already (a record written twice, or a batch retried after a commit
 /// whose outcome was unknown).
 ///
-/// The completion finds its rows by primary key only: its test of `state` is
-/// written `coalesce(j.state, '') = 'forwarded'` so that it does not match the
-/// predicate of the partial index `journal_forwarded` (`WHERE state =
-/// 'forwarded'`). Written plainly, the planner (which counts the few live
-/// forwarded rows) scanned that index whole for every batch; but every row is
-/// inserted forwarded and its update is never HOT, so until a vacuum the index
-/// holds an entry for every row written since, and each completion cost in
-/// proportion to them (measured: most of the server's CPU in a 10-second run).
+/// One upsert: every row, new or completed, is found through the primary key
+/// (the conflict's arbiter), whatever the planner knows of the journal. The
+/// statement before it (an UPDATE joined to the rows, then an INSERT of those
+/// it did not update) left the access path to the planner, which counted the
+/// few live forwarded rows and scanned the partial index `journal_forwarded`
+/// for every batch; but every row is inserted forwarded and its update is never
+/// HOT, so until a vacuum that index holds an entry for every row written
+/// since, and each batch cost in proportion to them (measured: most of the
+/// server's CPU in a 10-second run). A row may appear once per statement
+/// (`commit` keeps a transaction's first record of a batch, as SQLite's
+/// writer keeps the first).
 pub const JOURNAL: &str = "
-WITH v AS (
-  SELECT * FROM unnest($1::bigint[], $2::bigint[], $3::bigint[], $4::bigint[], $5::text[],
-      $6::text[], $7::text[], $8::text[], $9::text[], $10::text[], $11::text[], $12::bigint[],
-      $13::text[], $14::text[], $15::text[], $16::text[], $17::text[], $18::int[], $19::text[],
-      $20::text[], $21::text[], $22::text[], $23::bigint[], $24::text[], $25::text[],
-      $26::bytea[], $27::text[], $28::text[], $29::text[], $30::text[], $31::bigint[])
-    AS v(id, business_day, created_ms, updated_ms, mti, acquirer, issuer, transmission, stan,
-      rrn, terminal, switch_stan, pan_first6, pan_last4, pan_hash, processing_code, amount,
-      currency, response_code, auth_code, rule, state, elapsed_ms, reverses_transmission,
-      reverses_stan, reversal, channel, app, stand_in, stand_in_entry, advice_saf)
-),
-completed AS (
-  UPDATE journal j SET updated_ms = v.updated_ms, response_code = v.response_code,
-      auth_code = v.auth_code, state = v.state, elapsed_ms = v.elapsed_ms,
-      switch_stan = coalesce(v.switch_stan, j.switch_stan), reversal = NULL,
-      stand_in = v.stand_in, stand_in_entry = v.stand_in_entry, advice_saf = v.advice_saf
-  FROM v WHERE j.id = v.id AND coalesce(j.state, '') = 'forwarded' AND v.state <> 'forwarded'
-  RETURNING j.id
-)
 INSERT INTO journal (node, id, business_day, created_ms, updated_ms, mti, acquirer, issuer,
     transmission, stan, rrn, terminal, switch_stan, pan_first6, pan_last4, pan_hash,
     processing_code, amount, currency, response_code, auth_code, rule, state, elapsed_ms,
     reverses_transmission, reverses_stan, reversal, channel, app, stand_in, stand_in_entry,
     advice_saf)
-SELECT $32, v.id, v.business_day, v.created_ms, v.updated_ms, v.mti, v.acquirer, v.issuer,
-    v.transmission, v.stan, v.rrn, v.terminal, v.switch_stan, v.pan_first6, v.pan_last4,
-    v.pan_hash, v.processing_code, v.amount, v.currency, v.response_code, v.auth_code, v.rule,
-    v.state, v.elapsed_ms, v.reverses_transmission, v.reverses_stan, v.reversal, v.channel,
-    v.app, v.stand_in, v.stand_in_entry, v.advice_saf
-FROM v WHERE v.id NOT IN (SELECT id FROM completed)
-ON CONFLICT (id) DO NOTHING";
+SELECT $32, v.* FROM unnest($1::bigint[], $2::bigint[], $3::bigint[], $4::bigint[], $5::text[],
+      $6::text[], $7::text[], $8::text[], $9::text[], $10::text[], $11::text[], $12::bigint[],
+      $13::text[], $14::text[], $15::text[], $16::text[], $17::text[], $18::int[], $19::text[],
+      $20::text[], $21::text[], $22::text[], $23::bigint[], $24::text[], $25::text[],
+      $26::bytea[], $27::text[], $28::text[], $29::text[], $30::text[], $31::bigint[]) AS v
+ON CONFLICT (id) DO UPDATE SET updated_ms = excluded.updated_ms,
+    response_code = excluded.response_code, auth_code = excluded.auth_code,
+    state = excluded.state, elapsed_ms = excluded.elapsed_ms,
+    switch_stan = coalesce(excluded.switch_stan, journal.switch_stan), reversal = NULL,
+    stand_in = excluded.stand_in, stand_in_entry = excluded.stand_in_entry,
+    advice_saf = excluded.advice_saf
+  WHERE journal.state = 'forwarded' AND excluded.state <> 'forwarded'";
 
 /// Claim duplicate keys for this node: returns the transaction ids whose claim
 /// is this node's (new, or its own from a retried batch); a key another node
@@ -104,6 +93,8 @@ pub fn claim_key(r: &JournalRecord) -> String {
 /// The journal rows of a batch as column arrays (the statement's parameters).
 #[derive(Default)]
 struct Columns<'a> {
+    /// The transactions already in the batch.
+    ids: HashSet<i64>,
     id: Vec<i64>,
     business_day: Vec<i64>,
     created_ms: Vec<i64>,
@@ -138,7 +129,13 @@ struct Columns<'a> {
 }
 
 impl<'a> Columns<'a> {
+    /// Add `row`, unless the batch has a row for its transaction already: an
+    /// upsert may touch a row once, and the first record wins (as in SQLite's
+    /// writer, where a later one finds the row written and leaves it).
     fn push(&mut self, row: JournalRow<'a>) {
+        if !self.ids.insert(row.id) {
+            return;
+        }
         self.id.push(row.id);
         self.business_day.push(row.business_day);
         self.created_ms.push(row.created_ms);

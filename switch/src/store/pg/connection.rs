@@ -89,13 +89,14 @@ pub async fn open(config: &PostgresConfig) -> Result<Connection, String> {
 }
 
 /// The writer's session: every statement planned at each execution, against
-/// the journal's size then (`plan_cache_mode = force_custom_plan`), and its
+/// the tables' sizes then (`plan_cache_mode = force_custom_plan`), and its
 /// statements prepared. A plan cached once (PostgreSQL's generic plan, taken
-/// after five executions) keeps the estimates of that moment: on a journal
-/// still small, a scan of the table or of an index for every batch, which costs
-/// in proportion to the journal as it grows (measured: the server's CPU per
-/// transaction tripled within a 5-second run). A batch carries tens of records,
-/// so planning each is cheap beside it.
+/// after five executions) keeps the estimates of that moment: taken while the
+/// journal or the store-and-forward queue was small, it may scan the table for
+/// what an index finds, at every execution, at a cost that grows with the
+/// table (measured with the journal's first statement: the server's CPU per
+/// transaction tripled within a 5-second run). A batch carries tens of
+/// records, so planning its few statements is cheap beside it.
 async fn prepare(client: &Client) -> Result<Statements, tokio_postgres::Error> {
     client
         .batch_execute("SET plan_cache_mode = force_custom_plan")
