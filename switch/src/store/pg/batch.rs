@@ -373,10 +373,26 @@ pub async fn commit(
             .await
             .map_err(CommitError::from)
     };
+    // The journal's and the claims' statements are upserts through a primary
+    // key, and the fence reads a few rows: whatever PostgreSQL plans for them
+    // once (its generic plan, cached after five executions) stays right. The
+    // other statements find rows by key in tables that may be small when that
+    // plan is cached and large later (the store-and-forward queue in an
+    // outage, the journal under an advice's acknowledgement): a cached plan
+    // that scanned the table then would scan it for every row later. So a
+    // batch with any of them has every statement planned at its execution,
+    // against the tables as they are (one more statement in the same round
+    // trip, in the rare batches that carry them).
+    let custom_plans = (!others.is_empty()).then(|| {
+        Box::pin(client.execute(&statements.custom_plans, &[]).map_ok(drop))
+            as std::pin::Pin<Box<dyn std::future::Future<Output = _> + Send>>
+    });
     let rest = try_join_all(
-        others
-            .into_iter()
-            .map(|op| apply(client, statements, op, node)),
+        custom_plans.into_iter().chain(
+            others
+                .into_iter()
+                .map(|op| Box::pin(apply(client, statements, op, node)) as _),
+        ),
     )
     .map_err(CommitError::from);
     let mut work = std::pin::pin!(async {

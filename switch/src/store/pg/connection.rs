@@ -15,6 +15,9 @@ pub struct Statements {
     /// goes out whole, BEGIN to COMMIT, without waiting for any answer.
     pub begin: Statement,
     pub commit: Statement,
+    /// For the rest of the transaction, every statement planned at its
+    /// execution against the tables' sizes then (see [`super::batch::commit`]).
+    pub custom_plans: Statement,
     pub fence: Statement,
     pub journal: Statement,
     pub claims: Statement,
@@ -88,21 +91,13 @@ pub async fn open(config: &PostgresConfig) -> Result<Connection, String> {
     Ok(Connection { client, statements })
 }
 
-/// The writer's session: every statement planned at each execution, against
-/// the tables' sizes then (`plan_cache_mode = force_custom_plan`), and its
-/// statements prepared. A plan cached once (PostgreSQL's generic plan, taken
-/// after five executions) keeps the estimates of that moment: taken while the
-/// journal or the store-and-forward queue was small, it may scan the table for
-/// what an index finds, at every execution, at a cost that grows with the
-/// table (measured with the journal's first statement: the server's CPU per
-/// transaction tripled within a 5-second run). A batch carries tens of
-/// records, so planning its few statements is cheap beside it.
+/// The writer's statements, prepared once on its connection.
 async fn prepare(client: &Client) -> Result<Statements, tokio_postgres::Error> {
-    client
-        .batch_execute("SET plan_cache_mode = force_custom_plan")
-        .await?;
     Ok(Statements {
         begin: client.prepare("BEGIN").await?,
+        custom_plans: client
+            .prepare("SET LOCAL plan_cache_mode = force_custom_plan")
+            .await?,
         commit: client.prepare("COMMIT").await?,
         fence: client.prepare(super::fence::HOLDS_LEASE).await?,
         journal: client.prepare(super::batch::JOURNAL).await?,
