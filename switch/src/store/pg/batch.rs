@@ -324,6 +324,17 @@ pub async fn commit(
     }
     let statements = &conn.statements;
     let client = &conn.client;
+    if epoch.is_none() && others.is_empty() {
+        // A single node's batch of journal records alone: its one statement is
+        // a transaction of its own (committed, durably, when it returns), so
+        // no BEGIN and COMMIT around it.
+        if !columns.id.is_empty() {
+            client
+                .execute(&statements.journal, &columns.params(node))
+                .await?;
+        }
+        return Ok(Vec::new());
+    }
     // Each future sends its statement when first polled, and `try_join!` polls
     // them in this order: BEGIN, the fence, the statements.
     let begin = client
