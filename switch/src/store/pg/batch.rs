@@ -2,10 +2,12 @@
 //! batch is planned as SQLite's is ([`completed_in_batch`]: a transaction
 //! forwarded and completed in the same batch is one row), then its journal rows
 //! go in ONE statement (arrays `unnest`ed into an upsert: inserts, and
-//! completions of rows earlier batches wrote), its claims in one more, and every other operation in
-//! a statement of its own; all are sent back to back (pipelined), BEGIN to
-//! COMMIT, before the first answer is awaited, so a commit costs one round
-//! trip however many records it carries.
+//! completions of rows earlier batches wrote), its claims in one more, and
+//! every other operation in a statement of its own; all are sent back to back
+//! (pipelined), BEGIN to COMMIT, before the first answer is awaited, so a
+//! commit costs one round trip however many records it carries. A single
+//! node's batch of journal records alone is its one statement, a transaction
+//! by itself.
 
 use std::collections::{HashMap, HashSet};
 
