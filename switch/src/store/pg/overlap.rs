@@ -4,8 +4,8 @@
 //! Why it matters: batch N inserts a forwarded journal row and is not yet
 //! committed when batch N+1, on the other connection, completes that row.
 //! N+1's upsert waits for N's row lock, and N+1 stalls behind N; were N rolled
-//! back meanwhile, N+1 would write the completion as a row of its own, without
-//! what only the forward's record carries. Rows of any kind written by two
+//! back meanwhile, N+1 would write the completion as a row of its own, before
+//! N's retry. Rows of any kind written by two
 //! batches at once would at best wait on each other (at worst deadlock, the two
 //! batches locking rows in different orders), so every keyed row counts.
 
