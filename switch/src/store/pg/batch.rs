@@ -13,7 +13,7 @@ use std::collections::{HashMap, HashSet};
 
 use std::task::Poll;
 
-use futures_util::future::try_join_all;
+use futures_util::future::{try_join_all, Either};
 use futures_util::TryFutureExt;
 use tokio_postgres::types::ToSql;
 use tokio_postgres::Client;
@@ -396,15 +396,13 @@ pub async fn commit(
     // batch with any of them has every statement planned at its execution,
     // against the tables as they are (one more statement in the same round
     // trip, in the rare batches that carry them).
-    let custom_plans = (!others.is_empty()).then(|| {
-        Box::pin(client.execute(&statements.custom_plans, &[]).map_ok(drop))
-            as std::pin::Pin<Box<dyn std::future::Future<Output = _> + Send>>
-    });
+    let custom_plans = (!others.is_empty())
+        .then(|| Either::Left(client.execute(&statements.custom_plans, &[]).map_ok(drop)));
     let rest = try_join_all(
         custom_plans.into_iter().chain(
             others
                 .into_iter()
-                .map(|op| Box::pin(apply(client, statements, op, node)) as _),
+                .map(|op| Either::Right(apply(client, statements, op, node))),
         ),
     )
     .map_err(CommitError::from);
