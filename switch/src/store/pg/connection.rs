@@ -18,9 +18,10 @@ pub struct Statements {
     /// For the rest of the transaction, every statement planned at its
     /// execution against the tables' sizes then (see [`super::batch::commit`]).
     pub custom_plans: Statement,
-    pub fence: Statement,
+    /// A single node's journal rows.
     pub journal: Statement,
-    pub claims: Statement,
+    /// A cluster node's fence, claims and journal rows.
+    pub fenced: Statement,
     pub saf_push: Statement,
     pub saf_ack: Statement,
     pub saf_delete: Statement,
@@ -99,9 +100,8 @@ async fn prepare(client: &Client) -> Result<Statements, tokio_postgres::Error> {
             .prepare("SET LOCAL plan_cache_mode = force_custom_plan")
             .await?,
         commit: client.prepare("COMMIT").await?,
-        fence: client.prepare(super::fence::HOLDS_LEASE).await?,
         journal: client.prepare(super::batch::JOURNAL).await?,
-        claims: client.prepare(super::batch::CLAIMS).await?,
+        fenced: client.prepare(super::batch::FENCED).await?,
         saf_push: client
             .prepare(
                 "INSERT INTO saf (id, node, issuer, message, queued_ms, attempts, card)

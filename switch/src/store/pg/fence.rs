@@ -8,10 +8,12 @@
 //! stops (exit 3, as when a renewal finds the lease lost) without releasing
 //! anything held for that batch.
 //!
-//! The check is the batch's first statement, sent with the others and the
-//! COMMIT in one go (one round trip): it cannot answer "no" to the writer in
-//! time, so it fails the transaction itself (the function of schema version 2,
-//! [`HOLDS_LEASE`]), and the COMMIT behind it rolls back.
+//! The check is part of the batch's statement (`switch_hold_lease`, the
+//! function of schema version 2, called by [`super::batch::FENCED`]), sent in
+//! one go with the rest of the batch (one round trip): it cannot answer "no"
+//! to the writer in time, so it fails the statement itself, and with it the
+//! transaction (the statement's own, or the batch's, whose COMMIT then rolls
+//! back).
 //!
 //! The check takes `FOR KEY SHARE` on the node's row: it conflicts with a
 //! take-over's `FOR UPDATE` (a take-over skips a node mid-commit and takes it
@@ -23,11 +25,7 @@ use std::sync::Mutex;
 
 use tokio_postgres::GenericClient;
 
-/// The check, the batch's first statement: fails with [`FENCED_SQLSTATE`]
-/// unless node `$1` holds its lease under epoch `$2`.
-pub const HOLDS_LEASE: &str = "SELECT switch_hold_lease($1, $2)";
-
-/// The error [`HOLDS_LEASE`] raises when the node is fenced off (a class of
+/// The error `switch_hold_lease` raises when the node is fenced off (a class of
 /// our own: no PostgreSQL error is in it).
 pub const FENCED_SQLSTATE: &str = "SW001";
 
