@@ -60,7 +60,13 @@ async fn a_strict_commit_is_read_back_by_another_connection() {
     durable_within(&store, last).await;
     let db = reader(&url).await;
     let rows = db
-        .query("SELECT id, state, response_code, switch_stan, reversal IS NOT NULL, node FROM journal ORDER BY id", &[])
+        .query(
+            "SELECT id, state, response_code, switch_stan,
+                coalesce((SELECT f.reversal IS NOT NULL FROM in_flight f WHERE f.id = j.id), false),
+                node
+             FROM journal j ORDER BY id",
+            &[],
+        )
         .await
         .unwrap();
     let seen: Vec<(i64, String, String, Option<i64>, bool, String)> = rows
@@ -772,30 +778,37 @@ async fn a_completion_submitted_while_its_forward_is_in_flight_is_not_lost() {
     store.close();
 }
 
-/// A database of schema version 1 (before the fence function and the BRIN
-/// index) is migrated to the current version by the first node that starts on
-/// it, and that node's fenced commits work.
+/// A database of schema version 1 (before the fence function, the BRIN index
+/// and the in-flight list) is migrated to the current version by the first
+/// node that starts on it: its forwarded rows are listed (so its recovery
+/// finds them and queues their reversals), and its fenced commits work.
 #[tokio::test]
-async fn a_version_1_database_gets_the_fence_function() {
+async fn a_version_1_database_is_migrated_and_its_forwarded_rows_recovered() {
     let Some(pg) = ThrowawayPostgres::start() else {
         return;
     };
     let url = pg.new_database("migrate");
-    let (store, _) = open(&url, None);
-    store.close();
+    let (store, _) = open(&url, Some(&node("node-a", 1, 3000)));
+    let left = store.journal(forwarded(1 << 48 | 1, "000001"), now_ms());
+    durable_within(&store, left).await;
+    drop(store); // a crash: row 1 is left forwarded
     let db = reader(&url).await;
     db.batch_execute(
         "DROP FUNCTION switch_hold_lease(TEXT, BIGINT);
          DROP INDEX journal_day_brin;
          CREATE INDEX journal_day ON journal(business_day);
+         UPDATE journal j SET reversal = f.reversal FROM in_flight f WHERE f.id = j.id;
+         DROP TABLE in_flight;
+         CREATE INDEX journal_forwarded ON journal(node) WHERE state = 'forwarded';
+         ALTER TABLE journal RESET (fillfactor);
          UPDATE schema_version SET version = 1",
     )
     .await
     .unwrap();
-    let (store, _) = open(&url, Some(&node("node-a", 1, 3000)));
+    let (store, recovered) = open(&url, Some(&node("node-a", 1, 3000)));
     assert_eq!(
         count(&db, "SELECT max(version)::bigint FROM schema_version").await,
-        3
+        4
     );
     assert_eq!(
         count(
@@ -808,9 +821,75 @@ async fn a_version_1_database_gets_the_fence_function() {
         1,
         "the business day's B-tree is replaced by the BRIN index"
     );
-    let seq = store.journal(forwarded(1, "000001"), now_ms());
+    assert_eq!(
+        count(
+            &db,
+            "SELECT count(*) FROM pg_indexes WHERE indexdef LIKE '%state%'"
+        )
+        .await,
+        0,
+        "no index names the state (the completion's update can be HOT)"
+    );
+    assert_eq!(
+        recovered.reversals_queued, 1,
+        "the row forwarded before the migration is found"
+    );
+    let seq = store.journal(forwarded(1 << 48 | 2, "000002"), now_ms());
     durable_within(&store, seq).await;
-    assert_eq!(count(&db, "SELECT count(*) FROM journal").await, 1);
+    assert_eq!(count(&db, "SELECT count(*) FROM journal").await, 2);
+    store.close();
+}
+
+/// The journal's list of forwarded rows follows the rows (a forward listed, a
+/// completion unlisted, in the batch that writes it), and the completions'
+/// updates are HOT: no index entry written again.
+#[tokio::test]
+async fn completions_unlist_their_rows_and_update_them_in_place() {
+    let Some(pg) = ThrowawayPostgres::start() else {
+        return;
+    };
+    let url = pg.new_database("hot");
+    let (store, _) = open(&url, None);
+    let db = reader(&url).await;
+    let mut last = 0;
+    for id in 1..=20u64 {
+        last = store.journal(forwarded(id, &format!("{id:06}")), now_ms());
+    }
+    durable_within(&store, last).await;
+    assert_eq!(count(&db, "SELECT count(*) FROM in_flight").await, 20);
+    for id in 1..=20u64 {
+        let stan = format!("{id:06}");
+        let done = record(id, "940800", "940810", &stan, "10.00", FinalState::Approved);
+        last = store.journal(done, now_ms());
+    }
+    durable_within(&store, last).await;
+    assert_eq!(count(&db, "SELECT count(*) FROM in_flight").await, 0);
+    assert_eq!(
+        count(&db, "SELECT count(*) FROM journal WHERE state = 'approved'").await,
+        20
+    );
+    // The server's statistics reach the view within about a second of the
+    // writer's transactions.
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    let (updated, hot) = loop {
+        let row = db
+            .query_one(
+                "SELECT n_tup_upd, n_tup_hot_upd FROM pg_stat_user_tables WHERE relname = 'journal'",
+                &[],
+            )
+            .await
+            .unwrap();
+        let (updated, hot): (i64, i64) = (row.get(0), row.get(1));
+        if updated >= 20 || std::time::Instant::now() > deadline {
+            break (updated, hot);
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    };
+    assert_eq!(updated, 20, "each completion updates its row once");
+    assert!(
+        hot >= 18,
+        "the completions' updates are HOT: {hot} of {updated}"
+    );
     store.close();
 }
 

@@ -43,7 +43,32 @@ use crate::store::Op;
 /// server's CPU in a 10-second run). A row may appear once per statement
 /// (`commit` keeps a transaction's first record of a batch, as SQLite's
 /// writer keeps the first).
-pub const JOURNAL: &str = journal_upsert!();
+///
+/// The forwarded rows it writes are listed in `in_flight` (schema version 4),
+/// and the rows it completes (`$33`) taken off the list, in the same
+/// statement: recovery finds a node's forwarded rows there, and no index of
+/// the journal names `state`, so the completion's update is HOT (the row's
+/// new version on its page, no index entry written again).
+pub const JOURNAL: &str = concat!("WITH ", in_flight!(), "\n", journal_upsert!());
+
+/// The statement's parts that keep `in_flight`: the rows written forwarded
+/// (ids `$1` whose state `$22` is forwarded) added with the reversal each owes
+/// (`$26`), the rows completed (`$33`) removed. The reversal, needed only
+/// while the row is forwarded, is kept there rather than in the journal's
+/// row, which is then as long forwarded as completed: its update finds room
+/// on its page more often.
+macro_rules! in_flight {
+    () => {
+        "listed AS (
+    INSERT INTO in_flight (id, node, reversal)
+    SELECT f.id, $32, f.reversal
+    FROM unnest($1::bigint[], $22::text[], $26::bytea[]) AS f(id, state, reversal)
+    WHERE f.state = 'forwarded'
+    ON CONFLICT (id) DO NOTHING),
+unlisted AS (DELETE FROM in_flight WHERE id = ANY($33::bigint[]))"
+    };
+}
+use in_flight;
 
 /// [`JOURNAL`]'s text (a macro, so that [`FENCED`] embeds it).
 macro_rules! journal_upsert {
@@ -51,17 +76,16 @@ macro_rules! journal_upsert {
         "INSERT INTO journal (node, id, business_day, created_ms, updated_ms, mti, acquirer, issuer,
     transmission, stan, rrn, terminal, switch_stan, pan_first6, pan_last4, pan_hash,
     processing_code, amount, currency, response_code, auth_code, rule, state, elapsed_ms,
-    reverses_transmission, reverses_stan, reversal, channel, app, stand_in, stand_in_entry,
-    advice_saf)
+    reverses_transmission, reverses_stan, channel, app, stand_in, stand_in_entry, advice_saf)
 SELECT $32, v.* FROM unnest($1::bigint[], $2::bigint[], $3::bigint[], $4::bigint[], $5::text[],
       $6::text[], $7::text[], $8::text[], $9::text[], $10::text[], $11::text[], $12::bigint[],
       $13::text[], $14::text[], $15::text[], $16::text[], $17::text[], $18::int[], $19::text[],
       $20::text[], $21::text[], $22::text[], $23::bigint[], $24::text[], $25::text[],
-      $26::bytea[], $27::text[], $28::text[], $29::text[], $30::text[], $31::bigint[]) AS v
+      $27::text[], $28::text[], $29::text[], $30::text[], $31::bigint[]) AS v
 ON CONFLICT (id) DO UPDATE SET updated_ms = excluded.updated_ms,
     response_code = excluded.response_code, auth_code = excluded.auth_code,
     state = excluded.state, elapsed_ms = excluded.elapsed_ms,
-    switch_stan = coalesce(excluded.switch_stan, journal.switch_stan), reversal = NULL,
+    switch_stan = coalesce(excluded.switch_stan, journal.switch_stan),
     stand_in = excluded.stand_in, stand_in_entry = excluded.stand_in_entry,
     advice_saf = excluded.advice_saf
   WHERE journal.state = 'forwarded' AND excluded.state <> 'forwarded'"
@@ -70,9 +94,12 @@ ON CONFLICT (id) DO UPDATE SET updated_ms = excluded.updated_ms,
 use journal_upsert;
 
 /// A cluster node's batch in one statement: the fence (node `$32` holds its
-/// lease under epoch `$36`, or the statement fails, see [`super::fence`]), the
-/// claims of duplicate keys (`$33` keys, `$34` transaction ids, `$35` times),
-/// and [`JOURNAL`]'s rows. A statement is atomic: should the fence refuse, or
+/// lease under epoch `$37`, its row locked `FOR KEY SHARE`, or the statement
+/// fails: see [`super::fence`]; PL/pgSQL, which cost about a twentieth of the
+/// server's CPU in a two-node run when it held the whole check, is called
+/// only to raise the error), the
+/// claims of duplicate keys (`$34` keys, `$35` transaction ids, `$36` times),
+/// and [`JOURNAL`]'s rows and list. A statement is atomic: should the fence refuse, or
 /// anything fail, nothing of it is written, whichever part ran first (the
 /// fence's row lock is held to the commit, so a take-over cannot come between
 /// the check and the rows). It returns the transaction ids whose claim is this
@@ -85,14 +112,20 @@ use journal_upsert;
 /// each answered by a message of its own: measured before, the server's
 /// sends were a fifth of its CPU in a two-node run.
 pub const FENCED: &str = concat!(
-    "WITH fence AS (SELECT switch_hold_lease($32, $36)),
+    "WITH held AS (
+    SELECT 1 FROM nodes WHERE name = $32 AND epoch = $37 AND state = 'live' FOR KEY SHARE),
+fence AS (
+    SELECT CASE WHEN NOT EXISTS (SELECT 1 FROM held) THEN switch_refuse_commit($32, $37) END),
 claimed AS (
     INSERT INTO claims (key, node, txn_id, created_ms)
     SELECT c.key, $32, c.txn_id, c.created_ms
-    FROM unnest($33::text[], $34::bigint[], $35::bigint[]) AS c(key, txn_id, created_ms)
+    FROM unnest($34::text[], $35::bigint[], $36::bigint[]) AS c(key, txn_id, created_ms)
     ON CONFLICT (key) DO UPDATE SET created_ms = claims.created_ms
       WHERE claims.node = excluded.node AND claims.txn_id = excluded.txn_id
     RETURNING txn_id),
+",
+    in_flight!(),
+    ",
 written AS (",
     journal_upsert!(),
     ")
@@ -156,6 +189,8 @@ struct Columns<'a> {
     stand_in: Vec<Option<&'static str>>,
     stand_in_entry: Vec<Option<&'a str>>,
     advice_saf: Vec<Option<i64>>,
+    /// The rows written in a final state: taken off `in_flight`.
+    completed: Vec<i64>,
 }
 
 impl<'a> Columns<'a> {
@@ -167,6 +202,9 @@ impl<'a> Columns<'a> {
             return;
         }
         self.id.push(row.id);
+        if row.state != "forwarded" {
+            self.completed.push(row.id);
+        }
         self.business_day.push(row.business_day);
         self.created_ms.push(row.created_ms);
         self.updated_ms.push(row.updated_ms);
@@ -199,7 +237,7 @@ impl<'a> Columns<'a> {
         self.advice_saf.push(row.advice_saf);
     }
 
-    fn params<'p>(&'p self, node: &'p String) -> [&'p (dyn ToSql + Sync); 32] {
+    fn params<'p>(&'p self, node: &'p String) -> [&'p (dyn ToSql + Sync); 33] {
         [
             &self.id,
             &self.business_day,
@@ -233,6 +271,7 @@ impl<'a> Columns<'a> {
             &self.stand_in_entry,
             &self.advice_saf,
             node,
+            &self.completed,
         ]
     }
 }

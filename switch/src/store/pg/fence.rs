@@ -8,10 +8,10 @@
 //! stops (exit 3, as when a renewal finds the lease lost) without releasing
 //! anything held for that batch.
 //!
-//! The check is part of the batch's statement (`switch_hold_lease`, the
-//! function of schema version 2, called by [`super::batch::FENCED`]), sent in
-//! one go with the rest of the batch (one round trip): it cannot answer "no"
-//! to the writer in time, so it fails the statement itself, and with it the
+//! The check is part of the batch's statement ([`super::batch::FENCED`]),
+//! sent in one go with the rest of the batch (one round trip): it cannot
+//! answer "no" to the writer in time, so it fails the statement itself (by
+//! `switch_refuse_commit`, a function of schema version 4), and with it the
 //! transaction (the statement's own, or the batch's, whose COMMIT then rolls
 //! back).
 //!
@@ -100,7 +100,8 @@ pub async fn taken_by(client: &impl GenericClient, node: &str) -> String {
 mod tests {
     #[test]
     fn the_schema_raises_the_code_the_writer_looks_for() {
-        assert!(super::super::schema::FENCE_FUNCTION
-            .contains(&format!("ERRCODE = '{}'", super::FENCED_SQLSTATE)));
+        let code = format!("ERRCODE = '{}'", super::FENCED_SQLSTATE);
+        assert!(super::super::schema::FENCE_FUNCTION.contains(&code));
+        assert!(super::super::schema::V4.contains(&code));
     }
 }

@@ -57,10 +57,13 @@ pub async fn recover(
     } else {
         (own_lo, own_hi)
     };
+    // The node's forwarded rows, found through its list (schema version 4); a
+    // listed row no longer forwarded is left out (and unlisted below).
     let forwarded = tx
         .query(
-            "SELECT id, issuer, reversal FROM journal WHERE node = $1 AND state = 'forwarded'
-             ORDER BY id FOR UPDATE",
+            "SELECT j.id, j.issuer, f.reversal FROM in_flight f JOIN journal j ON j.id = f.id
+             WHERE f.node = $1 AND j.state = 'forwarded'
+             ORDER BY j.id FOR UPDATE OF j",
             &[&owner.rows_of],
         )
         .await?;
@@ -93,11 +96,14 @@ pub async fn recover(
         }
         tx.execute(
             "UPDATE journal SET state = 'reversed_at_restart', response_code = '91',
-                reversal = NULL, updated_ms = $2 WHERE id = $1",
+                updated_ms = $2 WHERE id = $1",
             &[&id, &now_ms],
         )
         .await?;
     }
+    // Every listed row of the node is now reversed or was already complete.
+    tx.execute("DELETE FROM in_flight WHERE node = $1", &[&owner.rows_of])
+        .await?;
     // The advice of a stand-in approval whose cluster claim was refused (its
     // row declined 94) is never owed: its push may have been committed after
     // the refusal, and the node stopped before it withdrew it.
