@@ -870,7 +870,7 @@ async fn completions_unlist_their_rows_and_update_them_in_place() {
     );
     // The server's statistics reach the view within about a second of the
     // writer's transactions.
-    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
     let (updated, hot) = loop {
         let row = db
             .query_one(
@@ -880,7 +880,7 @@ async fn completions_unlist_their_rows_and_update_them_in_place() {
             .await
             .unwrap();
         let (updated, hot): (i64, i64) = (row.get(0), row.get(1));
-        if updated >= 20 || std::time::Instant::now() > deadline {
+        if updated >= 20 || tokio::time::Instant::now() > deadline {
             break (updated, hot);
         }
         tokio::time::sleep(Duration::from_millis(200)).await;

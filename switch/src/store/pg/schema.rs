@@ -178,7 +178,7 @@ CREATE TABLE IF NOT EXISTS in_flight (
 INSERT INTO in_flight (id, node, reversal)
     SELECT id, node, reversal FROM journal WHERE state = 'forwarded'
     ON CONFLICT (id) DO NOTHING;
-UPDATE journal SET reversal = NULL WHERE reversal IS NOT NULL;
+UPDATE journal SET reversal = NULL WHERE state = 'forwarded' AND reversal IS NOT NULL;
 CREATE OR REPLACE FUNCTION switch_refuse_commit(holder TEXT, held_epoch BIGINT) RETURNS VOID
 LANGUAGE plpgsql AS $$
 BEGIN
