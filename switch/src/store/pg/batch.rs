@@ -37,18 +37,21 @@ use crate::store::Op;
 /// statement before it (an UPDATE joined to the rows, then an INSERT of those
 /// it did not update) left the access path to the planner, which counted the
 /// few live forwarded rows and scanned the partial index `journal_forwarded`
-/// for every batch; but every row is inserted forwarded and its update is never
-/// HOT, so until a vacuum that index holds an entry for every row written
-/// since, and each batch cost in proportion to them (measured: most of the
-/// server's CPU in a 10-second run). A row may appear once per statement
+/// (schema versions 1-3) for every batch; but every row was inserted
+/// forwarded and its update was never HOT, so until a vacuum that index held
+/// an entry for every row written since, and each batch cost in proportion to
+/// them (measured: most of the server's CPU in a 10-second run). A row may appear once per statement
 /// (`commit` keeps a transaction's first record of a batch, as SQLite's
 /// writer keeps the first).
 ///
 /// The forwarded rows it writes are listed in `in_flight` (schema version 4),
-/// and the rows it completes (`$33`) taken off the list, in the same
+/// and the rows it completes (`$33`, the ids of the rows whose state is final:
+/// an array of their own, so that the DELETE probes the primary key for each
+/// whatever the planner guesses of the list's size) taken off the list, in the same
 /// statement: recovery finds a node's forwarded rows there, and no index of
 /// the journal names `state`, so the completion's update is HOT (the row's
-/// new version on its page, no index entry written again).
+/// new version on its page, no index entry written again; not when it sets
+/// `stand_in` or `advice_saf`, which indexes name: an answer in stand-in).
 pub const JOURNAL: &str = concat!("WITH ", in_flight!(), "\n", journal_upsert!());
 
 /// The statement's parts that keep `in_flight`: the rows written forwarded
@@ -438,9 +441,9 @@ pub async fn commit(
     let begin = client
         .execute(&statements.begin, &[])
         .map_err(CommitError::from);
-    // The journal's and the claims' statements are upserts through a primary
-    // key, and the fence reads a few rows: whatever PostgreSQL plans for them
-    // once (its generic plan, cached after five executions) stays right. The
+    // The journal's statement (its rows, claims and list) upserts through
+    // primary keys, and its fence reads one row: whatever PostgreSQL plans for
+    // it once (its generic plan, cached after five executions) stays right. The
     // other statements find rows by key in tables that may be small when that
     // plan is cached and large later (the store-and-forward queue in an
     // outage, the journal under an advice's acknowledgement): a cached plan

@@ -25,7 +25,7 @@ use std::sync::Mutex;
 
 use tokio_postgres::GenericClient;
 
-/// The error `switch_hold_lease` raises when the node is fenced off (a class of
+/// The error `switch_refuse_commit` raises when the node is fenced off (a class of
 /// our own: no PostgreSQL error is in it).
 pub const FENCED_SQLSTATE: &str = "SW001";
 
@@ -101,7 +101,6 @@ mod tests {
     #[test]
     fn the_schema_raises_the_code_the_writer_looks_for() {
         let code = format!("ERRCODE = '{}'", super::FENCED_SQLSTATE);
-        assert!(super::super::schema::FENCE_FUNCTION.contains(&code));
         assert!(super::super::schema::V4.contains(&code));
     }
 }

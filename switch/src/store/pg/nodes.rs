@@ -49,6 +49,20 @@ pub async fn register(tx: &impl GenericClient, node: &NodeIdentity) -> Result<i6
             holder: holder.get(0),
         });
     }
+    // The node's row locked FOR UPDATE first: an older instance of this node
+    // still running (a second process under the same name) has its commits
+    // fenced by FOR KEY SHARE on this row, which the upsert's lock would not
+    // wait for. Its commits under way finish first; those after wait, then
+    // find the epoch moved and are refused, so none commits while this
+    // transaction recovers the node's rows. A commit of the older instance
+    // that waits on its process (paused mid-batch) would hold the lock until
+    // its connection ends: the start fails after 10 s rather than wait.
+    tx.execute("SET LOCAL lock_timeout = '10s'", &[]).await?;
+    tx.execute(
+        "SELECT 1 FROM nodes WHERE name = $1 FOR UPDATE",
+        &[&node.name],
+    )
+    .await?;
     let lease_ms = node.lease.as_millis() as i64;
     let row = tx
         .query_one(

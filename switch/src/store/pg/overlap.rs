@@ -8,6 +8,11 @@
 //! N's retry. Rows of any kind written by two
 //! batches at once would at best wait on each other (at worst deadlock, the two
 //! batches locking rows in different orders), so every keyed row counts.
+//! A journal row's `in_flight` entry has the row's id, so it counts with it.
+//! (An attempt abandoned by the writer, after its commit timeout or a lost
+//! connection, may still run on the server after its retry and after the
+//! completion: it then lists a row already complete. Recovery reads only the
+//! listed rows still forwarded and removes the others.)
 
 use std::collections::HashSet;
 

@@ -101,9 +101,16 @@ pub async fn recover(
         )
         .await?;
     }
-    // Every listed row of the node is now reversed or was already complete.
-    tx.execute("DELETE FROM in_flight WHERE node = $1", &[&owner.rows_of])
-        .await?;
+    // The rows just reversed, and any left listed once complete, leave the
+    // list; a row still forwarded stays (one committed since the SELECT, by an
+    // instance of the node that has not yet found itself fenced: the next
+    // recovery finds it).
+    tx.execute(
+        "DELETE FROM in_flight f WHERE f.node = $1
+           AND NOT EXISTS (SELECT 1 FROM journal j WHERE j.id = f.id AND j.state = 'forwarded')",
+        &[&owner.rows_of],
+    )
+    .await?;
     // The advice of a stand-in approval whose cluster claim was refused (its
     // row declined 94) is never owed: its push may have been committed after
     // the refusal, and the node stopped before it withdrew it.

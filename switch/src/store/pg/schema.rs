@@ -5,10 +5,11 @@
 //! the switch creates and migrates the schema itself, under an advisory lock so
 //! that nodes starting together do not race.
 //!
-//! Version 2 adds the function a writer's batch calls first to fence itself
-//! ([`super::fence`]): it fails the transaction when the node's lease is not
-//! held, so a batch sent with its COMMIT in one go cannot commit once the node
-//! has been taken over.
+//! Version 2 added the function a writer's batch called first to fence itself
+//! ([`super::fence`]): it failed the transaction when the node's lease was not
+//! held, so a batch sent with its COMMIT in one go could not commit once the
+//! node had been taken over. Version 4 moved the check into the batch's
+//! statement and dropped that function.
 //!
 //! Version 3 indexes `business_day` with BRIN instead of a B-tree: the journal
 //! is written in business-day order, so a block range summary finds a day's
@@ -21,7 +22,11 @@
 //! a table of their own, `in_flight`, instead of the partial index
 //! `journal_forwarded`, whose predicate named `state` (an update that changes
 //! a column an index names, in its key or its predicate, is never HOT), and
-//! the journal keeps room on its pages for the updates (`fillfactor`).
+//! the journal keeps room on its pages for the updates (`fillfactor`). The
+//! reversal a forwarded row owes moves to its `in_flight` row (the journal's
+//! `reversal` column is dropped), and the fence's check becomes plain SQL in
+//! the batch's statement, PL/pgSQL (`switch_refuse_commit`) only raising its
+//! error.
 
 use tokio_postgres::GenericClient;
 
@@ -128,25 +133,10 @@ CREATE TABLE IF NOT EXISTS vault_key (
 );
 ";
 
-/// Version 2: the fence, `switch_hold_lease(node, epoch)`. It takes `FOR KEY
-/// SHARE` on the node's row (see [`super::fence`] for why that lock) and raises
-/// [`super::fence::FENCED_SQLSTATE`] when the node does not hold its lease under
-/// that epoch: the error aborts the transaction, and the COMMIT already sent
-/// behind it then rolls back.
-pub(super) const FENCE_FUNCTION: &str = "
-CREATE OR REPLACE FUNCTION switch_hold_lease(holder TEXT, held_epoch BIGINT) RETURNS VOID
-LANGUAGE plpgsql AS $$
-BEGIN
-    PERFORM 1 FROM nodes
-     WHERE name = holder AND epoch = held_epoch AND state = 'live'
-     FOR KEY SHARE;
-    IF NOT FOUND THEN
-        RAISE EXCEPTION 'node % does not hold its lease under epoch %', holder, held_epoch
-            USING ERRCODE = 'SW001';
-    END IF;
-END
-$$;
-";
+// Version 2 added the fence function `switch_hold_lease`, which took the
+// node's row FOR KEY SHARE and raised SW001 when the node did not hold its
+// lease; version 4 replaced it (and drops it), so a database below version 2
+// goes straight to version 4's fence.
 
 /// Version 3: the business day's B-tree replaced by a BRIN index.
 const DAY_BRIN: &str = "
@@ -168,7 +158,14 @@ CREATE INDEX IF NOT EXISTS journal_day_brin ON journal USING brin (business_day)
 /// completions HOT at 50%, 62-78% at 70% (the rest writing every index
 /// again). The cost is space: a page ends about half full, about what a
 /// table whose every row is updated once leaves anyway (the dead versions,
-/// until a vacuum).
+/// until a vacuum). A completion that sets `stand_in` or `advice_saf` (an
+/// answer in stand-in: rare) still writes the indexes that name them.
+///
+/// The journal's `reversal` column and version 2's `switch_hold_lease` are
+/// dropped: a node of an older build still running against the cluster would
+/// write forwarded rows without listing them (its rows' reversals lost should
+/// it die); without them its every commit fails, loudly (it answers 96 and
+/// retries), until it is stopped.
 pub(super) const V4: &str = "
 CREATE TABLE IF NOT EXISTS in_flight (
     id BIGINT PRIMARY KEY,
@@ -178,7 +175,8 @@ CREATE TABLE IF NOT EXISTS in_flight (
 INSERT INTO in_flight (id, node, reversal)
     SELECT id, node, reversal FROM journal WHERE state = 'forwarded'
     ON CONFLICT (id) DO NOTHING;
-UPDATE journal SET reversal = NULL WHERE state = 'forwarded' AND reversal IS NOT NULL;
+ALTER TABLE journal DROP COLUMN IF EXISTS reversal;
+DROP FUNCTION IF EXISTS switch_hold_lease(TEXT, BIGINT);
 CREATE OR REPLACE FUNCTION switch_refuse_commit(holder TEXT, held_epoch BIGINT) RETURNS VOID
 LANGUAGE plpgsql AS $$
 BEGIN
@@ -218,11 +216,6 @@ pub async fn migrate(client: &mut tokio_postgres::Client) -> Result<(), String> 
         tx.batch_execute(V1)
             .await
             .map_err(|e| format!("cannot create the schema: {}", describe(&e)))?;
-    }
-    if from < 2 {
-        tx.batch_execute(FENCE_FUNCTION)
-            .await
-            .map_err(|e| format!("cannot migrate the schema to version 2: {}", describe(&e)))?;
     }
     if from < 3 {
         tx.batch_execute(DAY_BRIN)
