@@ -21,9 +21,9 @@ use tokio_postgres::types::ToSql;
 use tokio_postgres::Client;
 
 use super::connection::Connection;
-use crate::core::journal::JournalRecord;
+use crate::core::journal::{FinalState, JournalRecord};
 use crate::store::row::{journal_row, JournalRow};
-use crate::store::writer::{completed_in_batch, Completion};
+use crate::store::writer::{completed_in_batch, state_name, Completion};
 use crate::store::Op;
 
 /// Insert journal rows, or complete the forwarded rows earlier batches wrote:
@@ -40,18 +40,19 @@ use crate::store::Op;
 /// (schema versions 1-3) for every batch; but every row was inserted
 /// forwarded and its update was never HOT, so until a vacuum that index held
 /// an entry for every row written since, and each batch cost in proportion to
-/// them (measured: most of the server's CPU in a 10-second run). A row may appear once per statement
-/// (`commit` keeps a transaction's first record of a batch, as SQLite's
-/// writer keeps the first).
+/// them (measured: most of the server's CPU in a 10-second run). A row may
+/// appear once per statement (`commit` keeps a transaction's first record of
+/// a batch, as SQLite's writer keeps the first).
 ///
 /// The forwarded rows it writes are listed in `in_flight` (schema version 4),
-/// and the rows it completes (`$33`, the ids of the rows whose state is final:
-/// an array of their own, so that the DELETE probes the primary key for each
-/// whatever the planner guesses of the list's size) taken off the list, in the same
-/// statement: recovery finds a node's forwarded rows there, and no index of
-/// the journal names `state`, so the completion's update is HOT (the row's
-/// new version on its page, no index entry written again; not when it sets
-/// `stand_in` or `advice_saf`, which indexes name: an answer in stand-in).
+/// and the rows it completes taken off the list, in the same statement
+/// (`$33`: the ids of the rows whose state is final, an array of their own so
+/// that the DELETE probes the primary key for each, whatever the planner
+/// guesses of the list's size). Recovery finds a node's forwarded rows
+/// there, and no index of the journal names `state`, so the completion's
+/// update is HOT (the row's new version on its page, no index entry written
+/// again; not when it sets `stand_in` or `advice_saf`, which indexes name: an
+/// answer in stand-in).
 pub const JOURNAL: &str = concat!("WITH ", in_flight!(), "\n", journal_upsert!());
 
 /// The statement's parts that keep `in_flight`: the rows written forwarded
@@ -100,12 +101,11 @@ use journal_upsert;
 /// lease under epoch `$37`, its row locked `FOR KEY SHARE`, or the statement
 /// fails: see [`super::fence`]; PL/pgSQL, which cost about a twentieth of the
 /// server's CPU in a two-node run when it held the whole check, is called
-/// only to raise the error), the
-/// claims of duplicate keys (`$34` keys, `$35` transaction ids, `$36` times),
-/// and [`JOURNAL`]'s rows and list. A statement is atomic: should the fence refuse, or
-/// anything fail, nothing of it is written, whichever part ran first (the
-/// fence's row lock is held to the commit, so a take-over cannot come between
-/// the check and the rows). It returns the transaction ids whose claim is this
+/// only to raise the error), the claims of duplicate keys (`$34` keys, `$35`
+/// transaction ids, `$36` times), and [`JOURNAL`]'s rows and list. A
+/// statement is atomic: should the fence refuse, or anything fail, nothing of
+/// it is written, whichever part ran first (the fence's row lock is held to
+/// the commit, so a take-over cannot come between the check and the rows). It returns the transaction ids whose claim is this
 /// node's (new, or its own from a retried batch); a key another node holds
 /// returns nothing, and its forward must not leave. The first row, NULL, is
 /// the fence's: read first, so that it runs whatever the batch holds, and
@@ -156,6 +156,10 @@ pub fn claim_key(r: &JournalRecord) -> String {
     )
 }
 
+/// [`JOURNAL`]'s parameters ($1 to $33), and the ones [`FENCED`] adds after them.
+const JOURNAL_PARAMS: usize = 33;
+const CLAIM_PARAMS: usize = 4;
+
 /// The journal rows of a batch as column arrays (the statement's parameters).
 #[derive(Default)]
 struct Columns<'a> {
@@ -205,7 +209,7 @@ impl<'a> Columns<'a> {
             return;
         }
         self.id.push(row.id);
-        if row.state != "forwarded" {
+        if row.state != state_name(FinalState::Forwarded) {
             self.completed.push(row.id);
         }
         self.business_day.push(row.business_day);
@@ -240,7 +244,7 @@ impl<'a> Columns<'a> {
         self.advice_saf.push(row.advice_saf);
     }
 
-    fn params<'p>(&'p self, node: &'p String) -> [&'p (dyn ToSql + Sync); 33] {
+    fn params<'p>(&'p self, node: &'p String) -> [&'p (dyn ToSql + Sync); JOURNAL_PARAMS] {
         [
             &self.id,
             &self.business_day,
@@ -341,9 +345,10 @@ impl From<tokio_postgres::Error> for CommitError {
 /// Write `batch` in one transaction for `node` ('' for a single node), sent
 /// whole before any answer is awaited. In cluster mode (`epoch` given) the
 /// transaction checks that `node` still holds its lease under `epoch` (failing
-/// if not) and claims duplicate keys. Returns the refused forwards. Any error leaves nothing written (the
-/// server rolls the transaction back, at the COMMIT or when the connection,
-/// which the caller drops after an error other than the fence's, is gone).
+/// if not) and claims duplicate keys. Returns the refused forwards. Any error
+/// leaves nothing written (the server rolls the transaction back, at the
+/// COMMIT or when the connection, which the caller drops after an error other
+/// than the fence's, is gone).
 pub async fn commit(
     conn: &Connection,
     batch: &[(u64, Op)],
@@ -403,13 +408,14 @@ pub async fn commit(
     // one statement; it returns the claims' answers (none for a single node).
     let journal_params = columns.params(node);
     let fenced_params = epoch.as_ref().map(|epoch| {
-        let mut params = journal_params.to_vec();
-        params.extend([
-            &claims.keys as &(dyn ToSql + Sync),
-            &claims.txn_ids,
-            &claims.created_ms,
-            epoch,
-        ]);
+        let claim_params: [&(dyn ToSql + Sync); CLAIM_PARAMS] =
+            [&claims.keys, &claims.txn_ids, &claims.created_ms, epoch];
+        // No allocation: one array, the journal's parameters then the claims'.
+        let params: [&(dyn ToSql + Sync); JOURNAL_PARAMS + CLAIM_PARAMS] =
+            std::array::from_fn(|i| match i.checked_sub(JOURNAL_PARAMS) {
+                None => journal_params[i],
+                Some(j) => claim_params[j],
+            });
         params
     });
     let journal = async {
