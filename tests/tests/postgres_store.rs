@@ -895,6 +895,61 @@ async fn completions_unlist_their_rows_and_update_them_in_place() {
     store.close();
 }
 
+/// The batch statement takes its completed rows off `in_flight` through the
+/// primary key, even when the planner last saw the list empty (a queue is
+/// nearly empty whenever it is vacuumed): a sequential scan would read every
+/// version deleted since the last vacuum, on every batch. The list is vacuumed
+/// empty after the store opens, before any batch is planned; no statement of
+/// the writer may then read a row of it by scanning.
+#[tokio::test]
+async fn completions_find_their_listed_rows_by_key_when_the_list_was_vacuumed_empty() {
+    let Some(pg) = ThrowawayPostgres::start() else {
+        return;
+    };
+    let url = pg.new_database("unlist");
+    let (store, _) = open(&url, None);
+    let db = reader(&url).await;
+    db.batch_execute("VACUUM ANALYZE in_flight").await.unwrap();
+    // Rounds of forwards and their completions, each a batch of its own, more
+    // than the five a prepared statement is planned for before its plan is
+    // kept.
+    let mut last = 0;
+    for round in 0..8u64 {
+        let ids = round * 10 + 1..=round * 10 + 10;
+        for id in ids.clone() {
+            last = store.journal(forwarded(id, &format!("{id:06}")), now_ms());
+        }
+        durable_within(&store, last).await;
+        for id in ids {
+            let stan = format!("{id:06}");
+            let done = record(id, "940800", "940810", &stan, "10.00", FinalState::Approved);
+            last = store.journal(done, now_ms());
+        }
+        durable_within(&store, last).await;
+    }
+    // The writer's statistics reach the view some time after its
+    // transactions (up to 10 s for a backend idle since its last report).
+    let deadline = Instant::now() + Duration::from_secs(20);
+    let (deleted, scanned) = loop {
+        let row = db
+            .query_one(
+                "SELECT n_tup_del, coalesce(seq_tup_read, 0) FROM pg_stat_user_tables
+                 WHERE relname = 'in_flight'",
+                &[],
+            )
+            .await
+            .unwrap();
+        let (deleted, scanned): (i64, i64) = (row.get(0), row.get(1));
+        if deleted >= 80 || Instant::now() > deadline {
+            break (deleted, scanned);
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    };
+    assert_eq!(deleted, 80, "each completion takes its row off the list");
+    assert_eq!(scanned, 0, "no listed row read by a sequential scan");
+    store.close();
+}
+
 /// `[journal] url` may list several hosts with `target_session_attrs`, as a
 /// PostgreSQL cluster with a standby is addressed (docs/cluster.md section 4):
 /// the store tries them in order and writes on the first that accepts writes.

@@ -46,9 +46,10 @@ use crate::store::Op;
 ///
 /// The forwarded rows it writes are listed in `in_flight` (schema version 4),
 /// and the rows it completes taken off the list, in the same statement
-/// (`$33`: the ids of the rows whose state is final, an array of their own so
-/// that the DELETE probes the primary key for each, whatever the planner
-/// guesses of the list's size). Recovery finds a node's forwarded rows
+/// (`$33`: the ids of the rows whose state is final, an array of their own;
+/// the DELETE probes the primary key for each, the writer's session never
+/// planning a scan of the list instead: see
+/// [`super::connection::WRITER_SESSION`]). Recovery finds a node's forwarded rows
 /// there, and no index of the journal names `state`, so the completion's
 /// update is HOT (the row's new version on its page, no index entry written
 /// again; not when it sets `stand_in` or `advice_saf`, which indexes name: an
