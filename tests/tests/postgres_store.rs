@@ -869,24 +869,12 @@ async fn completions_unlist_their_rows_and_update_them_in_place() {
         count(&db, "SELECT count(*) FROM journal WHERE state = 'approved'").await,
         20
     );
-    // The server's statistics reach the view some time after the writer's
-    // transactions (a backend idle since its last report may hold them for
-    // up to 10 s).
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
-    let (updated, hot) = loop {
-        let row = db
-            .query_one(
-                "SELECT n_tup_upd, n_tup_hot_upd FROM pg_stat_user_tables WHERE relname = 'journal'",
-                &[],
-            )
-            .await
-            .unwrap();
-        let (updated, hot): (i64, i64) = (row.get(0), row.get(1));
-        if updated >= 20 || tokio::time::Instant::now() > deadline {
-            break (updated, hot);
-        }
-        tokio::time::sleep(Duration::from_millis(200)).await;
-    };
+    let (updated, hot) = table_stats(
+        &db,
+        "SELECT n_tup_upd, n_tup_hot_upd FROM pg_stat_user_tables WHERE relname = 'journal'",
+        20,
+    )
+    .await;
     assert_eq!(updated, 20, "each completion updates its row once");
     assert!(
         hot >= 18,
@@ -927,27 +915,32 @@ async fn completions_find_their_listed_rows_by_key_when_the_list_was_vacuumed_em
         }
         durable_within(&store, last).await;
     }
-    // The writer's statistics reach the view some time after its
-    // transactions (up to 10 s for a backend idle since its last report).
-    let deadline = Instant::now() + Duration::from_secs(20);
-    let (deleted, scanned) = loop {
-        let row = db
-            .query_one(
-                "SELECT n_tup_del, coalesce(seq_tup_read, 0) FROM pg_stat_user_tables
-                 WHERE relname = 'in_flight'",
-                &[],
-            )
-            .await
-            .unwrap();
-        let (deleted, scanned): (i64, i64) = (row.get(0), row.get(1));
-        if deleted >= 80 || Instant::now() > deadline {
-            break (deleted, scanned);
-        }
-        tokio::time::sleep(Duration::from_millis(200)).await;
-    };
+    let (deleted, scanned) = table_stats(
+        &db,
+        "SELECT n_tup_del, coalesce(seq_tup_read, 0) FROM pg_stat_user_tables
+         WHERE relname = 'in_flight'",
+        80,
+    )
+    .await;
     assert_eq!(deleted, 80, "each completion takes its row off the list");
     assert_eq!(scanned, 0, "no listed row read by a sequential scan");
     store.close();
+}
+
+/// Two counters of `pg_stat_user_tables` (`sql` selects them), read once the
+/// first reaches `expected` or after 20 s: the server's statistics reach the
+/// view some time after the writer's transactions (a backend idle since its
+/// last report may hold them for up to 10 s).
+async fn table_stats(db: &tokio_postgres::Client, sql: &str, expected: i64) -> (i64, i64) {
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        let row = db.query_one(sql, &[]).await.unwrap();
+        let (first, second): (i64, i64) = (row.get(0), row.get(1));
+        if first >= expected || Instant::now() > deadline {
+            return (first, second);
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
 }
 
 /// `[journal] url` may list several hosts with `target_session_attrs`, as a
