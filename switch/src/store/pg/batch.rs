@@ -49,8 +49,8 @@ use crate::store::Op;
 /// (`$33`: the ids of the rows whose state is final, an array of their own;
 /// the DELETE probes the primary key for each, the writer's session never
 /// planning a scan of the list instead: see
-/// [`super::connection::WRITER_SESSION`]). Recovery finds a node's forwarded rows
-/// there, and no index of the journal names `state`, so the completion's
+/// [`super::connection::WRITER_SESSION`]). Recovery finds a node's forwarded
+/// rows there, and no index of the journal names `state`, so the completion's
 /// update is HOT (the row's new version on its page, no index entry written
 /// again; not when it sets `stand_in` or `advice_saf`, which indexes name: an
 /// answer in stand-in).

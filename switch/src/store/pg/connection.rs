@@ -94,10 +94,11 @@ impl LazyClient {
 /// the plan stays cached on the connection (a prepared statement's generic
 /// plan) while the table fills with the versions deleted since its last
 /// vacuum, every batch reading all of them. Measured in a two-node run of
-/// `switch-compare --compare store`: a seventh of the server's CPU, in the runs
-/// whose plans were made at such a moment. The setting makes the planner take
-/// an index wherever there is one (a table with none, such as `in_flight` read
-/// by node at recovery, is still scanned); it holds for this session only.
+/// `switch-compare --compare store`: about a sixth of the server's CPU, in
+/// the runs whose plans were made at such a moment. The setting makes the
+/// planner take an index wherever there is one (a table with none, such as
+/// `in_flight` read by node at recovery, is still scanned); it holds for
+/// this session only.
 pub const WRITER_SESSION: &str = "SET enable_seqscan = off";
 
 /// Connect and prepare the writer's statements.
