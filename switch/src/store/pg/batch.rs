@@ -98,6 +98,33 @@ ON CONFLICT (id) DO UPDATE SET updated_ms = excluded.updated_ms,
 }
 use journal_upsert;
 
+/// [`FENCED`]'s text, the claims' conflict clause given.
+macro_rules! fenced {
+    ($on_conflict:literal) => {
+        concat!(
+            "WITH held AS (
+    SELECT 1 FROM nodes WHERE name = $32 AND epoch = $37 AND state = 'live' FOR KEY SHARE),
+fence AS (
+    SELECT CASE WHEN NOT EXISTS (SELECT 1 FROM held) THEN switch_refuse_commit($32, $37) END),
+claimed AS (
+    INSERT INTO claims (key, node, txn_id, created_ms)
+    SELECT c.key, $32, c.txn_id, c.created_ms
+    FROM unnest($34::text[], $35::bigint[], $36::bigint[]) AS c(key, txn_id, created_ms)
+    ",
+            $on_conflict,
+            "
+    RETURNING txn_id),
+",
+            in_flight!(),
+            ",
+written AS (",
+            journal_upsert!(),
+            ")
+SELECT NULL FROM fence UNION ALL SELECT txn_id FROM claimed"
+        )
+    };
+}
+
 /// A cluster node's batch in one statement: the fence (node `$32` holds its
 /// lease under epoch `$37`, its row locked `FOR KEY SHARE`, or the statement
 /// fails: see [`super::fence`]; PL/pgSQL, which cost about a twentieth of the
@@ -106,35 +133,38 @@ use journal_upsert;
 /// transaction ids, `$36` times), and [`JOURNAL`]'s rows and list. A
 /// statement is atomic: should the fence refuse, or anything fail, nothing of
 /// it is written, whichever part ran first (the fence's row lock is held to
-/// the commit, so a take-over cannot come between the check and the rows). It returns the transaction ids whose claim is this
-/// node's (new, or its own from a retried batch); a key another node holds
-/// returns nothing, and its forward must not leave. The first row, NULL, is
-/// the fence's: read first, so that it runs whatever the batch holds, and
-/// before any row is written (its lock taken first, as a take-over takes it).
+/// the commit, so a take-over cannot come between the check and the rows).
+/// It returns the transaction ids whose claim is this node's (new, or its own
+/// from a retried batch); a key another node holds returns nothing, and its
+/// forward must not leave. The first row, NULL, is the fence's: read first,
+/// so that it runs whatever the batch holds, and before any row is written
+/// (its lock taken first, as a take-over takes it).
 ///
 /// One statement where five went (BEGIN, fence, journal, claims, COMMIT),
 /// each answered by a message of its own: measured before, the server's
 /// sends were a fifth of its CPU in a two-node run.
-pub const FENCED: &str = concat!(
-    "WITH held AS (
-    SELECT 1 FROM nodes WHERE name = $32 AND epoch = $37 AND state = 'live' FOR KEY SHARE),
-fence AS (
-    SELECT CASE WHEN NOT EXISTS (SELECT 1 FROM held) THEN switch_refuse_commit($32, $37) END),
-claimed AS (
-    INSERT INTO claims (key, node, txn_id, created_ms)
-    SELECT c.key, $32, c.txn_id, c.created_ms
-    FROM unnest($34::text[], $35::bigint[], $36::bigint[]) AS c(key, txn_id, created_ms)
-    ON CONFLICT (key) DO UPDATE SET created_ms = claims.created_ms
-      WHERE claims.node = excluded.node AND claims.txn_id = excluded.txn_id
-    RETURNING txn_id),
-",
-    in_flight!(),
-    ",
-written AS (",
-    journal_upsert!(),
-    ")
-SELECT NULL FROM fence UNION ALL SELECT txn_id FROM claimed"
+pub const FENCED: &str = fenced!(
+    "ON CONFLICT (key) DO UPDATE SET created_ms = claims.created_ms
+      WHERE claims.node = excluded.node AND claims.txn_id = excluded.txn_id"
 );
+
+/// [`FENCED`] for a batch whose keys are all new, as nearly every batch's
+/// are: the claims inserted as plain rows, so a key already held fails the
+/// whole statement (unique violation on `claims_pkey`: [`is_claim_held`]),
+/// writing nothing, and the batch is then sent again as [`FENCED`], whose
+/// upsert tells this node's keys (a retried batch) from another node's. A
+/// plain insert finds a key's conflict once, where the upsert's speculative
+/// insertion probes the index first, then inserts, then confirms the row
+/// (one WAL record more per claim).
+pub const FENCED_NEW: &str = fenced!("");
+
+/// Whether `e` is [`FENCED_NEW`] failing on a key already claimed.
+fn is_claim_held(e: &tokio_postgres::Error) -> bool {
+    e.as_db_error().is_some_and(|db| {
+        *db.code() == tokio_postgres::error::SqlState::UNIQUE_VIOLATION
+            && db.constraint() == Some("claims_pkey")
+    })
+}
 
 /// A forward whose claim another node holds: it must not leave.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -419,15 +449,32 @@ pub async fn commit(
             });
         params
     });
+    // The batch is the journal's statement alone: no BEGIN and COMMIT.
+    let alone = others.is_empty() && stand_in.is_empty();
     let journal = async {
         match &fenced_params {
-            Some(params) => client.query(&statements.fenced, params).await.map_err(|e| {
-                if super::fence::is_fenced(&e) {
-                    CommitError::Fenced
+            Some(params) => {
+                // Alone, the batch's statement tries its keys as new first;
+                // in a transaction a failed statement would abort the rest.
+                let first = if alone {
+                    &statements.fenced_new
                 } else {
-                    CommitError::Database(e)
-                }
-            }),
+                    &statements.fenced
+                };
+                let claimed = match client.query(first, params).await {
+                    Err(e) if alone && is_claim_held(&e) => {
+                        client.query(&statements.fenced, params).await
+                    }
+                    done => done,
+                };
+                claimed.map_err(|e| {
+                    if super::fence::is_fenced(&e) {
+                        CommitError::Fenced
+                    } else {
+                        CommitError::Database(e)
+                    }
+                })
+            }
             None if columns.id.is_empty() => Ok(Vec::new()),
             None => client
                 .execute(&statements.journal, &journal_params)
@@ -436,7 +483,7 @@ pub async fn commit(
                 .map_err(CommitError::from),
         }
     };
-    if others.is_empty() && stand_in.is_empty() {
+    if alone {
         // The batch is that one statement: a transaction of its own,
         // committed (durably) when it returns, so no BEGIN and COMMIT around
         // it, and one answer from the server.
@@ -448,9 +495,10 @@ pub async fn commit(
     let begin = client
         .execute(&statements.begin, &[])
         .map_err(CommitError::from);
-    // The journal's statement (its rows, claims and list) upserts through
-    // primary keys, and its fence reads one row: whatever PostgreSQL plans for
-    // it once (its generic plan, cached after five executions) stays right. The
+    // The journal's statement (its rows, claims and list) finds every row
+    // through a primary key, the writer's session never planning a scan
+    // instead (`connection::WRITER_SESSION`), so the plan PostgreSQL keeps for
+    // it (its generic plan, cached after five executions) stays right. The
     // other statements find rows by key in tables that may be small when that
     // plan is cached and large later (the store-and-forward queue in an
     // outage, the journal under an advice's acknowledgement): a cached plan

@@ -23,6 +23,8 @@ pub struct Statements {
     pub journal: Statement,
     /// A cluster node's fence, claims and journal rows.
     pub fenced: Statement,
+    /// The same, its claims' keys all new (nearly every batch).
+    pub fenced_new: Statement,
     pub saf_push: Statement,
     pub saf_ack: Statement,
     pub saf_delete: Statement,
@@ -121,6 +123,7 @@ async fn prepare(client: &Client) -> Result<Statements, tokio_postgres::Error> {
         commit: client.prepare("COMMIT").await?,
         journal: client.prepare(super::batch::JOURNAL).await?,
         fenced: client.prepare(super::batch::FENCED).await?,
+        fenced_new: client.prepare(super::batch::FENCED_NEW).await?,
         saf_push: client
             .prepare(
                 "INSERT INTO saf (id, node, issuer, message, queued_ms, attempts, card)
