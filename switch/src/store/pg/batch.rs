@@ -15,7 +15,7 @@ use std::collections::{HashMap, HashSet};
 
 use std::task::Poll;
 
-use futures_util::future::{try_join_all, Either};
+use futures_util::future::try_join_all;
 use futures_util::TryFutureExt;
 use tokio_postgres::types::ToSql;
 use tokio_postgres::Client;
@@ -495,25 +495,14 @@ pub async fn commit(
     let begin = client
         .execute(&statements.begin, &[])
         .map_err(CommitError::from);
-    // The journal's statement (its rows, claims and list) finds every row
-    // through a primary key, the writer's session never planning a scan
-    // instead (`connection::WRITER_SESSION`), so the plan PostgreSQL keeps for
-    // it (its generic plan, cached after five executions) stays right. The
-    // other statements find rows by key in tables that may be small when that
-    // plan is cached and large later (the store-and-forward queue in an
-    // outage, the journal under an advice's acknowledgement): a cached plan
-    // that scanned the table then would scan it for every row later. So a
-    // batch with any of them has every statement planned at its execution,
-    // against the tables as they are (one more statement in the same round
-    // trip, in the rare batches that carry them).
-    let custom_plans = (!others.is_empty())
-        .then(|| Either::Left(client.execute(&statements.custom_plans, &[]).map_ok(drop)));
+    // Every statement finds its rows by key, whatever the tables' sizes when
+    // PostgreSQL cached its plan (the store-and-forward queue may be empty
+    // then and long in an outage): the writer's session never plans a scan
+    // instead (`connection::WRITER_SESSION`).
     let rest = try_join_all(
-        custom_plans.into_iter().chain(
-            others
-                .into_iter()
-                .map(|op| Either::Right(apply(client, statements, op, node))),
-        ),
+        others
+            .into_iter()
+            .map(|op| apply(client, statements, op, node)),
     )
     .map_err(CommitError::from);
     let mut work = std::pin::pin!(async { futures_util::try_join!(begin, journal, rest) });

@@ -16,9 +16,6 @@ pub struct Statements {
     /// goes out whole, BEGIN to COMMIT, without waiting for any answer.
     pub begin: Statement,
     pub commit: Statement,
-    /// For the rest of the transaction, every statement planned at its
-    /// execution against the tables' sizes then (see [`super::batch::commit`]).
-    pub custom_plans: Statement,
     /// A single node's journal rows.
     pub journal: Statement,
     /// A cluster node's fence, claims and journal rows.
@@ -100,7 +97,10 @@ impl LazyClient {
 /// the runs whose plans were made at such a moment. The setting makes the
 /// planner take an index wherever there is one (a table with none, such as
 /// `in_flight` read by node at recovery, is still scanned); it holds for
-/// this session only.
+/// this session only. It covers the writer's other statements alike (the
+/// store-and-forward queue, empty when their plans are cached and long in
+/// an outage; the journal under an advice's acknowledgement), which each
+/// batch carrying them used to have planned afresh instead.
 pub const WRITER_SESSION: &str = "SET enable_seqscan = off";
 
 /// Connect and prepare the writer's statements.
@@ -117,9 +117,6 @@ pub async fn open(config: &PostgresConfig) -> Result<Connection, String> {
 async fn prepare(client: &Client) -> Result<Statements, tokio_postgres::Error> {
     Ok(Statements {
         begin: client.prepare("BEGIN").await?,
-        custom_plans: client
-            .prepare("SET LOCAL plan_cache_mode = force_custom_plan")
-            .await?,
         commit: client.prepare("COMMIT").await?,
         journal: client.prepare(super::batch::JOURNAL).await?,
         fenced: client.prepare(super::batch::FENCED).await?,
