@@ -233,6 +233,86 @@ async fn two_nodes_claiming_the_same_request_refuse_the_second() {
 }
 
 #[tokio::test]
+async fn a_claim_past_the_duplicate_window_is_released_to_the_next_request() {
+    let Some(pg) = ThrowawayPostgres::start() else {
+        return;
+    };
+    let url = pg.new_database("claim_window");
+    let (a, _) = open(&url, Some(&node("node-a", 1, 3000)));
+    let (b, _) = open(&url, Some(&node("node-b", 2, 3000)));
+    let (seen_a, seen_b) = (watch_refusals(&a), watch_refusals(&b));
+    // node-a forwarded the request 61 s ago (the stores' window is 60 s).
+    let old = a.journal(forwarded((1 << 48) + 1, "000321"), now_ms() - 61_000);
+    durable_within(&a, old).await;
+    // The same keys reach node-b now: a new request, not a repeat.
+    let again = b.journal(forwarded((2 << 48) + 1, "000321"), now_ms());
+    durable_within(&b, again).await;
+    assert!(!b.refused(again), "a key past the window is claimed again");
+    let db = reader(&url).await;
+    let holder: i64 = db
+        .query_one(
+            "SELECT id FROM journal WHERE claim_key IS NOT NULL AND stan = '000321'",
+            &[],
+        )
+        .await
+        .unwrap()
+        .get(0);
+    assert_eq!(holder, (2 << 48) + 1, "the new request holds the key");
+    // Within the window of node-b's, a repeat on node-a is refused.
+    let repeat = a.journal(forwarded((1 << 48) + 2, "000321"), now_ms());
+    durable_within(&a, repeat).await;
+    assert!(a.refused(repeat));
+    assert_eq!(seen_a.lock().unwrap().len(), 1);
+    assert!(seen_b.lock().unwrap().is_empty());
+    // Every row is journaled, the refused one without a key.
+    assert_eq!(
+        count(&db, "SELECT count(*) FROM journal WHERE stan = '000321'").await,
+        3
+    );
+    a.close();
+    b.close();
+}
+
+#[tokio::test]
+async fn one_key_claimed_twice_in_a_batch_refuses_the_second() {
+    let Some(pg) = ThrowawayPostgres::start() else {
+        return;
+    };
+    let url = pg.new_database("claim_twice");
+    let mut journal = config(&url);
+    // A window long enough that both records go in one batch.
+    journal.group_commit_window = Duration::from_millis(200);
+    let (a, _) = Store::open_with(
+        &journal,
+        &OpenOptions {
+            now_ms: now_ms(),
+            remember: 100,
+            node: Some(&node("node-a", 1, 3000)),
+            duplicate_window: Duration::from_secs(60),
+            ..OpenOptions::default()
+        },
+    )
+    .expect("store opens");
+    let seen = watch_refusals(&a);
+    let first = a.journal(forwarded((1 << 48) + 1, "000654"), now_ms());
+    let second = a.journal(forwarded((1 << 48) + 2, "000654"), now_ms());
+    durable_within(&a, second).await;
+    assert!(!a.refused(first));
+    assert!(a.refused(second));
+    assert_eq!(seen.lock().unwrap().len(), 1);
+    let db = reader(&url).await;
+    assert_eq!(
+        count(
+            &db,
+            "SELECT count(*) FROM journal WHERE claim_key IS NOT NULL"
+        )
+        .await,
+        1
+    );
+    a.close();
+}
+
+#[tokio::test]
 async fn an_expired_node_is_taken_over_exactly_once_and_its_lease_is_lost() {
     let Some(pg) = ThrowawayPostgres::start() else {
         return;
@@ -802,6 +882,12 @@ async fn a_version_1_database_is_migrated_and_its_forwarded_rows_recovered() {
          DROP TABLE in_flight;
          CREATE INDEX journal_forwarded ON journal(node) WHERE state = 'forwarded';
          ALTER TABLE journal RESET (fillfactor);
+         CREATE TABLE claims (key TEXT PRIMARY KEY, node TEXT NOT NULL,
+             txn_id BIGINT NOT NULL, created_ms BIGINT NOT NULL);
+         CREATE INDEX claims_created ON claims(created_ms);
+         INSERT INTO claims SELECT claim_key, node, id, created_ms FROM journal
+             WHERE claim_key IS NOT NULL;
+         ALTER TABLE journal DROP COLUMN claim_key;
          UPDATE schema_version SET version = 1",
     )
     .await
@@ -809,7 +895,24 @@ async fn a_version_1_database_is_migrated_and_its_forwarded_rows_recovered() {
     let (store, recovered) = open(&url, Some(&node("node-a", 1, 3000)));
     assert_eq!(
         count(&db, "SELECT max(version)::bigint FROM schema_version").await,
-        4
+        5
+    );
+    assert_eq!(
+        count(
+            &db,
+            "SELECT count(*) FROM journal WHERE claim_key IS NOT NULL"
+        )
+        .await,
+        1,
+        "the claim is carried over to its row"
+    );
+    assert_eq!(
+        count(
+            &db,
+            "SELECT count(*) FROM pg_tables WHERE tablename = 'claims'"
+        )
+        .await,
+        0
     );
     assert_eq!(
         count(

@@ -10,20 +10,27 @@
 //! of their own, all back to back (pipelined), BEGIN to COMMIT, before the
 //! first answer is awaited, so a commit costs one round trip however many
 //! records it carries.
+//!
+//! A claim is the claimed row's `claim_key` (schema version 5), unique among
+//! the journal's rows. Nearly every batch's keys are new, and its statement
+//! writes them as they are; one that meets a key already held fails whole,
+//! writing nothing (a unique violation on `journal_claim_key`), and the batch
+//! is then written by [`commit_contested`], which finds out first which keys
+//! are held and by whom.
 
 use std::collections::{HashMap, HashSet};
-
+use std::future::Future;
 use std::task::Poll;
+use std::time::Duration;
 
 use futures_util::future::try_join_all;
-use futures_util::TryFutureExt;
 use tokio_postgres::types::ToSql;
 use tokio_postgres::Client;
 
 use super::connection::Connection;
 use crate::core::journal::{FinalState, JournalRecord};
 use crate::store::row::{journal_row, JournalRow};
-use crate::store::writer::{completed_in_batch, state_name, Completion};
+use crate::store::writer::{completed_in_batch, state_name, unix_ms, Completion};
 use crate::store::Op;
 
 /// Insert journal rows, or complete the forwarded rows earlier batches wrote:
@@ -54,7 +61,7 @@ use crate::store::Op;
 /// update is HOT (the row's new version on its page, no index entry written
 /// again; not when it sets `stand_in` or `advice_saf`, which indexes name: an
 /// answer in stand-in).
-pub const JOURNAL: &str = concat!("WITH ", in_flight!(), "\n", journal_upsert!());
+pub const JOURNAL: &str = concat!("WITH ", in_flight!(), "\n", journal_upsert!("", ""));
 
 /// The statement's parts that keep `in_flight`: the rows written forwarded
 /// (ids `$1` whose state `$22` is forwarded) added with the reversal each owes
@@ -75,18 +82,24 @@ unlisted AS (DELETE FROM in_flight WHERE id = ANY($33::bigint[]))"
 }
 use in_flight;
 
-/// [`JOURNAL`]'s text (a macro, so that [`FENCED`] embeds it).
+/// [`JOURNAL`]'s text (a macro, so that [`FENCED`] embeds it), with one more
+/// column and its parameter given ([`FENCED`]'s claim keys).
 macro_rules! journal_upsert {
-    () => {
-        "INSERT INTO journal (node, id, business_day, created_ms, updated_ms, mti, acquirer, issuer,
+    ($column:literal, $param:literal) => {
+        concat!(
+            "INSERT INTO journal (node, id, business_day, created_ms, updated_ms, mti, acquirer, issuer,
     transmission, stan, rrn, terminal, switch_stan, pan_first6, pan_last4, pan_hash,
     processing_code, amount, currency, response_code, auth_code, rule, state, elapsed_ms,
-    reverses_transmission, reverses_stan, channel, app, stand_in, stand_in_entry, advice_saf)
+    reverses_transmission, reverses_stan, channel, app, stand_in, stand_in_entry, advice_saf",
+            $column,
+            ")
 SELECT $32, v.* FROM unnest($1::bigint[], $2::bigint[], $3::bigint[], $4::bigint[], $5::text[],
       $6::text[], $7::text[], $8::text[], $9::text[], $10::text[], $11::text[], $12::bigint[],
       $13::text[], $14::text[], $15::text[], $16::text[], $17::text[], $18::int[], $19::text[],
       $20::text[], $21::text[], $22::text[], $23::bigint[], $24::text[], $25::text[],
-      $27::text[], $28::text[], $29::text[], $30::text[], $31::bigint[]) AS v
+      $27::text[], $28::text[], $29::text[], $30::text[], $31::bigint[]",
+            $param,
+            ") AS v
 ON CONFLICT (id) DO UPDATE SET updated_ms = excluded.updated_ms,
     response_code = excluded.response_code, auth_code = excluded.auth_code,
     state = excluded.state, elapsed_ms = excluded.elapsed_ms,
@@ -94,76 +107,78 @@ ON CONFLICT (id) DO UPDATE SET updated_ms = excluded.updated_ms,
     stand_in = excluded.stand_in, stand_in_entry = excluded.stand_in_entry,
     advice_saf = excluded.advice_saf
   WHERE journal.state = 'forwarded' AND excluded.state <> 'forwarded'"
+        )
     };
 }
 use journal_upsert;
 
-/// [`FENCED`]'s text, the claims' conflict clause given.
-macro_rules! fenced {
-    ($on_conflict:literal) => {
-        concat!(
-            "WITH held AS (
-    SELECT 1 FROM nodes WHERE name = $32 AND epoch = $37 AND state = 'live' FOR KEY SHARE),
-fence AS (
-    SELECT CASE WHEN NOT EXISTS (SELECT 1 FROM held) THEN switch_refuse_commit($32, $37) END),
-claimed AS (
-    INSERT INTO claims (key, node, txn_id, created_ms)
-    SELECT c.key, $32, c.txn_id, c.created_ms
-    FROM unnest($34::text[], $35::bigint[], $36::bigint[]) AS c(key, txn_id, created_ms)
-    ",
-            $on_conflict,
-            "
-    RETURNING txn_id),
-",
-            in_flight!(),
-            ",
-written AS (",
-            journal_upsert!(),
-            ")
-SELECT NULL FROM fence UNION ALL SELECT txn_id FROM claimed"
-        )
-    };
-}
-
 /// A cluster node's batch in one statement: the fence (node `$32` holds its
-/// lease under epoch `$37`, its row locked `FOR KEY SHARE`, or the statement
+/// lease under epoch `$35`, its row locked `FOR KEY SHARE`, or the statement
 /// fails: see [`super::fence`]; PL/pgSQL, which cost about a twentieth of the
 /// server's CPU in a two-node run when it held the whole check, is called
-/// only to raise the error), the claims of duplicate keys (`$34` keys, `$35`
-/// transaction ids, `$36` times), and [`JOURNAL`]'s rows and list. A
-/// statement is atomic: should the fence refuse, or anything fail, nothing of
-/// it is written, whichever part ran first (the fence's row lock is held to
-/// the commit, so a take-over cannot come between the check and the rows).
-/// It returns the transaction ids whose claim is this node's (new, or its own
-/// from a retried batch); a key another node holds returns nothing, and its
-/// forward must not leave. The first row, NULL, is the fence's: read first,
-/// so that it runs whatever the batch holds, and before any row is written
-/// (its lock taken first, as a take-over takes it).
+/// only to raise the error), and [`JOURNAL`]'s rows and list, each claimed
+/// row with its duplicate key (`$34`, NULL for a row that claims nothing). A
+/// statement is atomic: should the fence refuse, a key be held already, or
+/// anything fail, nothing of it is written, whichever part ran first (the
+/// fence's row lock is held to the commit, so a take-over cannot come
+/// between the check and the rows). Its one row is the fence's, read first,
+/// so that the check runs whatever the batch holds, and before any row is
+/// written (its lock taken first, as a take-over takes it): the rows'
+/// statement, which nothing reads, runs to its end after it.
 ///
-/// One statement where five went (BEGIN, fence, journal, claims, COMMIT),
-/// each answered by a message of its own: measured before, the server's
-/// sends were a fifth of its CPU in a two-node run.
-pub const FENCED: &str = fenced!(
-    "ON CONFLICT (key) DO UPDATE SET created_ms = claims.created_ms
-      WHERE claims.node = excluded.node AND claims.txn_id = excluded.txn_id"
+/// The key is a column of the row it claims, held by the partial unique
+/// index `journal_claim_key` (schema version 5): a claim costs that index's
+/// entry, where a row of a table of its own cost a row, two index entries, a
+/// purge and a vacuum (measured in `switch-compare --compare store`: see
+/// `docs/cluster.md`, section 5). A key held already (another node's
+/// request, or this node's own repeat) fails the statement with a unique
+/// violation ([`is_claim_held`]); a key of this row's own (a batch retried
+/// after a commit whose outcome was unknown) is never checked again, the
+/// row being found by its id first (the conflict's arbiter).
+pub const FENCED: &str = concat!(
+    "WITH held AS (
+    SELECT 1 FROM nodes WHERE name = $32 AND epoch = $35 AND state = 'live' FOR KEY SHARE),
+fence AS (
+    SELECT CASE WHEN NOT EXISTS (SELECT 1 FROM held) THEN switch_refuse_commit($32, $35) END),
+",
+    in_flight!(),
+    ",
+written AS (",
+    journal_upsert!(", claim_key", ", $34::text[]"),
+    ")
+SELECT 1 FROM fence"
 );
 
-/// [`FENCED`] for a batch whose keys are all new, as nearly every batch's
-/// are: the claims inserted as plain rows, so a key already held fails the
-/// whole statement (unique violation on `claims_pkey`: [`is_claim_held`]),
-/// writing nothing, and the batch is then sent again as [`FENCED`], whose
-/// upsert tells this node's keys (a retried batch) from another node's. A
-/// plain insert finds a key's conflict once, where the upsert's speculative
-/// insertion probes the index first, then inserts, then confirms the row
-/// (one WAL record more per claim).
-pub const FENCED_NEW: &str = fenced!("");
+/// The keys among `$1` held by a row written within the duplicate window
+/// (created at `$2` or later), with the row's id, for [`commit_contested`];
+/// the keys among them held by rows older than that are released (set to
+/// NULL: past the window a repeat is a new request, as on a single node).
+/// Every key is found through the index that holds it.
+pub const HELD: &str = "WITH released AS (
+    UPDATE journal SET claim_key = NULL WHERE claim_key = ANY($1::text[]) AND created_ms < $2)
+SELECT claim_key, id FROM journal WHERE claim_key = ANY($1::text[]) AND created_ms >= $2";
 
-/// Whether `e` is [`FENCED_NEW`] failing on a key already claimed.
+/// Whether `e` is a claim meeting a key already held: a unique violation on
+/// `journal_claim_key`.
 fn is_claim_held(e: &tokio_postgres::Error) -> bool {
     e.as_db_error().is_some_and(|db| {
         *db.code() == tokio_postgres::error::SqlState::UNIQUE_VIOLATION
-            && db.constraint() == Some("claims_pkey")
+            && db.constraint() == Some("journal_claim_key")
     })
+}
+
+/// How many times [`commit_contested`] writes a batch whose claim another
+/// node's concurrent commit took between its look and its write, before the
+/// batch counts as failed (retried by the writer, after its backoff).
+const CONTESTED_ATTEMPTS: u32 = 3;
+
+/// What a cluster node's batch needs besides its records.
+#[derive(Clone, Copy, Debug)]
+pub struct Cluster {
+    /// The node's epoch: its commits are fenced by it.
+    pub epoch: i64,
+    /// How long a claim refuses a repeat of its request.
+    pub duplicate_window: Duration,
 }
 
 /// A forward whose claim another node holds: it must not leave.
@@ -187,9 +202,8 @@ pub fn claim_key(r: &JournalRecord) -> String {
     )
 }
 
-/// [`JOURNAL`]'s parameters ($1 to $33), and the ones [`FENCED`] adds after them.
+/// [`JOURNAL`]'s parameters ($1 to $33); [`FENCED`] adds two.
 const JOURNAL_PARAMS: usize = 33;
-const CLAIM_PARAMS: usize = 4;
 
 /// The journal rows of a batch as column arrays (the statement's parameters).
 #[derive(Default)]
@@ -314,22 +328,23 @@ impl<'a> Columns<'a> {
     }
 }
 
-/// The claims a batch makes: one per forwarded request (not a reversal).
+/// The claims a batch makes: one per forwarded request (not a reversal), and
+/// per stand-in approval.
 #[derive(Default)]
 struct Claims {
-    keys: Vec<String>,
-    txn_ids: Vec<i64>,
-    created_ms: Vec<i64>,
-    /// txn id → what to refuse should the claim be another node's.
-    pending: HashMap<i64, Refused>,
-    /// Refused within the batch itself (the same key twice).
-    refused: Vec<Refused>,
+    /// Each claiming transaction's key, and what to refuse should another
+    /// transaction hold it.
+    by_txn: HashMap<i64, (String, Refused)>,
+    /// Which transaction claims each key.
+    holders: HashMap<String, i64>,
+    /// Refused within the batch itself (a key claimed by two transactions).
+    in_batch: Vec<Refused>,
     /// The stand-in approvals among them (undone if refused).
     stand_in: Vec<super::stand_in_claims::Approval>,
 }
 
 impl Claims {
-    fn add(&mut self, seq: u64, r: &JournalRecord, at_ms: i64) {
+    fn add(&mut self, seq: u64, r: &JournalRecord) {
         let (Some(issuer), Some(switch_stan)) = (r.issuer.as_ref(), r.switch_stan) else {
             return;
         };
@@ -338,22 +353,49 @@ impl Claims {
             issuer: issuer.to_string(),
             switch_stan,
         };
+        let txn_id = r.id as i64;
         if let Some(note) = &r.stand_in {
             self.stand_in.push(super::stand_in_claims::Approval {
                 seq,
-                txn_id: r.id as i64,
+                txn_id,
                 advice: note.advice_saf.map(|id| id as i64),
             });
         }
         let key = claim_key(r);
-        if self.keys.contains(&key) {
-            self.refused.push(refusal);
-            return;
+        match self.holders.get(&key) {
+            // The same transaction's record again (its forward and its
+            // stand-in approval): one claim.
+            Some(holder) if *holder == txn_id => {}
+            Some(_) => self.in_batch.push(refusal),
+            None => {
+                self.holders.insert(key.clone(), txn_id);
+                self.by_txn.entry(txn_id).or_insert((key, refusal));
+            }
         }
-        self.keys.push(key);
-        self.txn_ids.push(r.id as i64);
-        self.created_ms.push(at_ms);
-        self.pending.insert(r.id as i64, refusal);
+    }
+
+    /// The key each row of `ids` writes: its claim's, none when it claims
+    /// nothing or is among `refused` (a key it does not get).
+    fn row_keys<'k>(&'k self, ids: &[i64], refused: &HashSet<i64>) -> Vec<Option<&'k str>> {
+        ids.iter()
+            .map(|id| match self.by_txn.get(id) {
+                Some((key, _)) if !refused.contains(id) => Some(key.as_str()),
+                _ => None,
+            })
+            .collect()
+    }
+
+    /// What the batch refuses, in sequence order: the keys claimed twice in
+    /// it, and the transactions among `refused`.
+    fn refusals(&self, refused: &HashSet<i64>) -> Vec<Refused> {
+        let mut all = self.in_batch.clone();
+        all.extend(
+            refused
+                .iter()
+                .filter_map(|id| self.by_txn.get(id).map(|(_, r)| r.clone())),
+        );
+        all.sort_by_key(|r| r.seq);
+        all
     }
 }
 
@@ -369,30 +411,31 @@ pub enum CommitError {
 
 impl From<tokio_postgres::Error> for CommitError {
     fn from(e: tokio_postgres::Error) -> Self {
-        CommitError::Database(e)
+        if super::fence::is_fenced(&e) {
+            CommitError::Fenced
+        } else {
+            CommitError::Database(e)
+        }
     }
 }
 
-/// Write `batch` in one transaction for `node` ('' for a single node), sent
-/// whole before any answer is awaited. In cluster mode (`epoch` given) the
-/// transaction checks that `node` still holds its lease under `epoch` (failing
-/// if not) and claims duplicate keys. Returns the refused forwards. Any error
-/// leaves nothing written (the server rolls the transaction back, at the
-/// COMMIT or when the connection, which the caller drops after an error other
-/// than the fence's, is gone).
-pub async fn commit(
-    conn: &Connection,
-    batch: &[(u64, Op)],
-    node: &String,
-    epoch: Option<i64>,
-) -> Result<Vec<Refused>, CommitError> {
-    let claim = epoch.is_some();
-    let plan = completed_in_batch(batch);
-    let mut columns = Columns::default();
-    let mut claims = Claims::default();
-    let mut others: Vec<&Op> = Vec::new();
+/// A batch planned: its journal rows, its claims (cluster mode), the rest.
+struct Planned<'b> {
+    columns: Columns<'b>,
+    claims: Claims,
+    others: Vec<&'b Op>,
+}
+
+/// Plan `batch`'s statements; `claim`: cluster mode.
+fn plan(batch: &[(u64, Op)], claim: bool) -> Planned<'_> {
+    let completions = completed_in_batch(batch);
+    let mut planned = Planned {
+        columns: Columns::default(),
+        claims: Claims::default(),
+        others: Vec::new(),
+    };
     for (at, (seq, op)) in batch.iter().enumerate() {
-        match (op, plan.get(&at)) {
+        match (op, completions.get(&at)) {
             (
                 Op::Journal {
                     record,
@@ -403,109 +446,211 @@ pub async fn commit(
                 completion,
             ) => {
                 if claim && record.takes_cluster_claim() {
-                    claims.add(*seq, record, *at_ms);
+                    planned.claims.add(*seq, record);
                 }
-                match completion {
-                    Some(Completion::Merged) => {}
-                    Some(Completion::By(outcome, done_ms)) => columns.push(journal_row(
-                        record,
-                        reversal.as_deref(),
-                        outcome,
-                        *day,
-                        *at_ms,
-                        *done_ms,
-                    )),
-                    None => columns.push(journal_row(
-                        record,
-                        reversal.as_deref(),
-                        record,
-                        *day,
-                        *at_ms,
-                        *at_ms,
-                    )),
-                }
+                let (outcome, done_ms) = match completion {
+                    Some(Completion::Merged) => continue,
+                    Some(Completion::By(outcome, done_ms)) => (*outcome, *done_ms),
+                    None => (&**record, *at_ms),
+                };
+                planned.columns.push(journal_row(
+                    record,
+                    reversal.as_deref(),
+                    outcome,
+                    *day,
+                    *at_ms,
+                    done_ms,
+                ));
             }
             (Op::Stop, _) => {}
-            (other, _) => others.push(other),
+            (other, _) => planned.others.push(other),
         }
     }
-    let statements = &conn.statements;
-    let client = &conn.client;
-    // What the claims' answers are checked against.
-    let refused_in_batch = std::mem::take(&mut claims.refused);
-    let pending = std::mem::take(&mut claims.pending);
-    let stand_in = std::mem::take(&mut claims.stand_in);
-    // The batch's journal rows, and in cluster mode its fence and claims, in
-    // one statement; it returns the claims' answers (none for a single node).
+    planned
+}
+
+/// Write `batch` in one transaction for `node` ('' for a single node), sent
+/// whole before any answer is awaited. In cluster mode (`cluster` given) the
+/// transaction checks that `node` still holds its lease under its epoch
+/// (failing if not) and claims duplicate keys. Returns the refused forwards.
+/// Any error leaves nothing written (the server rolls the transaction back, at
+/// the COMMIT or when the connection, which the caller drops after an error
+/// other than the fence's, is gone).
+pub async fn commit(
+    conn: &Connection,
+    batch: &[(u64, Op)],
+    node: &String,
+    cluster: Option<Cluster>,
+) -> Result<Vec<Refused>, CommitError> {
+    let planned = plan(batch, cluster.is_some());
+    let Planned {
+        columns,
+        claims,
+        others,
+    } = &planned;
     let journal_params = columns.params(node);
-    let fenced_params = epoch.as_ref().map(|epoch| {
-        let claim_params: [&(dyn ToSql + Sync); CLAIM_PARAMS] =
-            [&claims.keys, &claims.txn_ids, &claims.created_ms, epoch];
-        // No allocation: one array, the journal's parameters then the claims'.
-        let params: [&(dyn ToSql + Sync); JOURNAL_PARAMS + CLAIM_PARAMS] =
-            std::array::from_fn(|i| match i.checked_sub(JOURNAL_PARAMS) {
-                None => journal_params[i],
-                Some(j) => claim_params[j],
-            });
-        params
-    });
-    // The batch is the journal's statement alone: no BEGIN and COMMIT.
-    let alone = others.is_empty() && stand_in.is_empty();
-    let journal = async {
-        match &fenced_params {
-            Some(params) => {
-                // Alone, the batch's statement tries its keys as new first;
-                // in a transaction a failed statement would abort the rest.
-                let first = if alone {
-                    &statements.fenced_new
-                } else {
-                    &statements.fenced
-                };
-                let claimed = match client.query(first, params).await {
-                    Err(e) if alone && is_claim_held(&e) => {
-                        client.query(&statements.fenced, params).await
-                    }
-                    done => done,
-                };
-                claimed.map_err(|e| {
-                    if super::fence::is_fenced(&e) {
-                        CommitError::Fenced
-                    } else {
-                        CommitError::Database(e)
-                    }
-                })
+    let Some(cluster) = cluster else {
+        let journal = async {
+            match columns.id.is_empty() {
+                true => Ok(0),
+                false => {
+                    conn.client
+                        .execute(&conn.statements.journal, &journal_params)
+                        .await
+                }
             }
-            None if columns.id.is_empty() => Ok(Vec::new()),
-            None => client
-                .execute(&statements.journal, &journal_params)
-                .await
-                .map(|_| Vec::new())
-                .map_err(CommitError::from),
+        };
+        pipelined(conn, journal, others, node).await?;
+        return Ok(Vec::new());
+    };
+    // A key claimed twice in the batch (rare: the node's own duplicate check
+    // let a repeat through) is written as a contested batch is.
+    if claims.in_batch.is_empty() {
+        let keys = claims.row_keys(&columns.id, &HashSet::new());
+        let params = fenced_params(&journal_params, &keys, &cluster.epoch);
+        let journal = conn.client.execute(&conn.statements.fenced, &params);
+        match pipelined(conn, journal, others, node).await {
+            Ok(()) => return Ok(Vec::new()),
+            Err(e) if is_claim_held(&e) => {}
+            Err(e) => return Err(CommitError::from(e)),
+        }
+    }
+    commit_contested(conn, &planned, node, cluster).await
+}
+
+/// [`FENCED`]'s parameters: [`JOURNAL`]'s, the rows' claim keys, the epoch.
+fn fenced_params<'p>(
+    journal: &[&'p (dyn ToSql + Sync); JOURNAL_PARAMS],
+    keys: &'p (dyn ToSql + Sync),
+    epoch: &'p i64,
+) -> [&'p (dyn ToSql + Sync); JOURNAL_PARAMS + 2] {
+    // No allocation: one array, the journal's parameters then the two.
+    std::array::from_fn(|i| match i.checked_sub(JOURNAL_PARAMS) {
+        None => journal[i],
+        Some(0) => keys,
+        Some(_) => epoch,
+    })
+}
+
+/// A cluster batch one of whose keys is held already (or claimed twice in
+/// it): written in a transaction that first asks which of its keys are held
+/// within the duplicate window, and by which rows ([`HELD`], which releases
+/// the older ones), then writes every row, a refused one without its key,
+/// and declines the refused stand-in approvals ([`super::stand_in_claims`]).
+/// Another node's commit may take a key between the look and the write (its
+/// insert is not seen until it commits): the write then fails as the first
+/// did, and the transaction is tried again, up to [`CONTESTED_ATTEMPTS`]
+/// times. Rare: a request sent to two nodes, or repeated past the window.
+async fn commit_contested(
+    conn: &Connection,
+    planned: &Planned<'_>,
+    node: &String,
+    cluster: Cluster,
+) -> Result<Vec<Refused>, CommitError> {
+    let Planned {
+        columns,
+        claims,
+        others,
+    } = planned;
+    let (client, statements) = (&conn.client, &conn.statements);
+    let journal_params = columns.params(node);
+    let keys: Vec<&str> = claims.holders.keys().map(String::as_str).collect();
+    let mut attempt = 1;
+    loop {
+        client.execute(&statements.begin, &[]).await?;
+        let window_start = unix_ms() - cluster.duplicate_window.as_millis() as i64;
+        let held = match client
+            .query(&statements.held, &[&keys, &window_start])
+            .await
+        {
+            Ok(held) => held,
+            Err(e) => {
+                // The transaction is aborted: end it, so the connection can be
+                // used again (the fenced writer asks it who took over).
+                let _ = client.execute(&statements.commit, &[]).await;
+                return Err(CommitError::from(e));
+            }
+        };
+        let refused: HashSet<i64> = held
+            .iter()
+            .filter_map(|row| {
+                let holder = claims.holders.get(row.get::<_, &str>(0))?;
+                (*holder != row.get::<_, i64>(1)).then_some(*holder)
+            })
+            .collect();
+        let refusals = claims.refusals(&refused);
+        let row_keys = claims.row_keys(&columns.id, &refused);
+        let params = fenced_params(&journal_params, &row_keys, &cluster.epoch);
+        let journal = client.execute(&statements.fenced, &params);
+        let undone = refusals.iter().map(|r| r.seq);
+        let undo = super::stand_in_claims::undo_refused(client, &claims.stand_in, undone);
+        match in_transaction(conn, Begin::Done, journal, others, node, undo).await {
+            Ok(()) => {
+                if !refusals.is_empty() {
+                    tracing::info!(
+                        refused = refusals.len(),
+                        "claims held by other requests: forwards refused"
+                    );
+                }
+                return Ok(refusals);
+            }
+            Err(e) if is_claim_held(&e) && attempt < CONTESTED_ATTEMPTS => attempt += 1,
+            Err(e) => return Err(CommitError::from(e)),
+        }
+    }
+}
+
+/// Send `journal` (the batch's journal statement, not yet polled) and
+/// `others`: alone as a transaction of its own when there are no others
+/// (committed, durably, when it returns; no BEGIN and COMMIT, one answer from
+/// the server), in a transaction otherwise ([`in_transaction`]).
+async fn pipelined(
+    conn: &Connection,
+    journal: impl Future<Output = Result<u64, tokio_postgres::Error>>,
+    others: &[&Op],
+    node: &String,
+) -> Result<(), tokio_postgres::Error> {
+    if others.is_empty() {
+        return journal.await.map(drop);
+    }
+    in_transaction(conn, Begin::Now, journal, others, node, async { Ok(()) }).await
+}
+
+/// Whether [`in_transaction`] begins its transaction.
+enum Begin {
+    /// BEGIN goes first.
+    Now,
+    /// The caller's transaction is open already.
+    Done,
+}
+
+/// A transaction's statements sent back to back (pipelined) before any answer
+/// is awaited: BEGIN (unless begun), `journal`, `others`, then `undo` (the
+/// contested batch's declined approvals), then its COMMIT, so that it costs
+/// one round trip however many statements it carries.
+async fn in_transaction(
+    conn: &Connection,
+    begin: Begin,
+    journal: impl Future<Output = Result<u64, tokio_postgres::Error>>,
+    others: &[&Op],
+    node: &String,
+    undo: impl Future<Output = Result<(), tokio_postgres::Error>>,
+) -> Result<(), tokio_postgres::Error> {
+    let (client, statements) = (&conn.client, &conn.statements);
+    let begin = async {
+        match begin {
+            Begin::Now => client.execute(&statements.begin, &[]).await,
+            Begin::Done => Ok(0),
         }
     };
-    if alone {
-        // The batch is that one statement: a transaction of its own,
-        // committed (durably) when it returns, so no BEGIN and COMMIT around
-        // it, and one answer from the server.
-        let claimed = journal.await?;
-        return Ok(refused_among(refused_in_batch, pending, claimed));
-    }
-    // Each future sends its statement when first polled, and `try_join!` polls
-    // them in this order: BEGIN, the journal's statement, the others.
-    let begin = client
-        .execute(&statements.begin, &[])
-        .map_err(CommitError::from);
     // Every statement finds its rows by key, whatever the tables' sizes when
     // PostgreSQL cached its plan (the store-and-forward queue may be empty
     // then and long in an outage): the writer's session never plans a scan
     // instead (`connection::WRITER_SESSION`).
-    let rest = try_join_all(
-        others
-            .into_iter()
-            .map(|op| apply(client, statements, op, node)),
-    )
-    .map_err(CommitError::from);
-    let mut work = std::pin::pin!(async { futures_util::try_join!(begin, journal, rest) });
+    let rest = try_join_all(others.iter().map(|op| apply(client, statements, op, node)));
+    // Each future sends its statement when first polled, and `try_join!`
+    // polls them in this order, and reports the first error in it.
+    let mut work = std::pin::pin!(async { futures_util::try_join!(begin, journal, rest, undo) });
     // One poll sends the whole transaction but its COMMIT. A statement that
     // failed without being sent (a parameter that does not encode) ends the
     // poll with its error before the statements after it are sent; the COMMIT
@@ -515,68 +660,18 @@ pub async fn commit(
     if let Poll::Ready(Err(e)) = sent {
         return Err(e);
     }
-    // The claims' answers decide what a batch with stand-in approvals must undo
-    // before it commits (rare: an issuer down); so such a batch awaits them and
-    // sends its COMMIT after the undo, a round trip more.
-    if !stand_in.is_empty() {
-        let worked = match sent {
-            Poll::Ready(done) => done,
-            Poll::Pending => work.await,
-        };
-        let undone = match worked {
-            Ok((_, claimed, _)) => {
-                let refused = refused_among(refused_in_batch, pending, claimed);
-                super::stand_in_claims::undo_refused(
-                    client,
-                    &stand_in,
-                    refused.iter().map(|r| r.seq),
-                )
-                .await
-                .map(|()| refused)
-                .map_err(CommitError::from)
-            }
-            Err(e) => Err(e),
-        };
-        // COMMIT either way: after a failed statement it ends the aborted
-        // transaction (a rollback), so the connection is usable again (the
-        // fenced writer asks it which node took over).
-        let committed = client.execute(&statements.commit, &[]).await;
-        let refused = undone?;
-        committed?;
-        return Ok(refused);
-    }
-    // The COMMIT goes out behind the statements, before any answer: one round
-    // trip for the batch. A statement that fails (the fence refusing, or the
-    // database) aborts the transaction on the server, and this COMMIT then
-    // rolls it back; so the batch counts as committed only when every
-    // statement and the COMMIT succeeded.
+    // The COMMIT goes out behind the statements, before any answer. A
+    // statement that fails (the fence refusing, a key held, or the database)
+    // aborts the transaction on the server, and this COMMIT then rolls it
+    // back (and ends it, so the connection is usable again); so the batch
+    // counts as committed only when every statement and the COMMIT succeeded.
     let commit = client.execute(&statements.commit, &[]);
     let (worked, committed) = match sent {
         Poll::Ready(done) => (done, commit.await),
         Poll::Pending => futures_util::join!(work, commit),
     };
-    let (_, claimed, _) = worked?;
-    committed?;
-    Ok(refused_among(refused_in_batch, pending, claimed))
-}
-
-/// What a batch refuses, in sequence order: `refused` (keys claimed twice in
-/// it), and of `pending` the claims the statement did not return (another
-/// node's).
-fn refused_among(
-    mut refused: Vec<Refused>,
-    mut pending: HashMap<i64, Refused>,
-    claimed: Vec<tokio_postgres::Row>,
-) -> Vec<Refused> {
-    for row in claimed {
-        // The fence's row is NULL.
-        if let Some(txn_id) = row.get::<_, Option<i64>>(0) {
-            pending.remove(&txn_id);
-        }
-    }
-    refused.extend(pending.into_values());
-    refused.sort_by_key(|r| r.seq);
-    refused
+    worked?;
+    committed.map(drop)
 }
 
 /// One operation other than a journal record.

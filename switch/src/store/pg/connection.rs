@@ -18,10 +18,10 @@ pub struct Statements {
     pub commit: Statement,
     /// A single node's journal rows.
     pub journal: Statement,
-    /// A cluster node's fence, claims and journal rows.
+    /// A cluster node's fence, and journal rows with their claims.
     pub fenced: Statement,
-    /// The same, its claims' keys all new (nearly every batch).
-    pub fenced_new: Statement,
+    /// The keys held among a contested batch's claims.
+    pub held: Statement,
     pub saf_push: Statement,
     pub saf_ack: Statement,
     pub saf_delete: Statement,
@@ -120,7 +120,7 @@ async fn prepare(client: &Client) -> Result<Statements, tokio_postgres::Error> {
         commit: client.prepare("COMMIT").await?,
         journal: client.prepare(super::batch::JOURNAL).await?,
         fenced: client.prepare(super::batch::FENCED).await?,
-        fenced_new: client.prepare(super::batch::FENCED_NEW).await?,
+        held: client.prepare(super::batch::HELD).await?,
         saf_push: client
             .prepare(
                 "INSERT INTO saf (id, node, issuer, message, queued_ms, attempts, card)

@@ -1,9 +1,10 @@
 //! The PostgreSQL journal's tables: SQLite's (see [`crate::store::schema`]) with
 //! PostgreSQL's types, a `node` column on `journal` and `saf` (the node that owns
-//! the row; '' for a single node), the cluster's `nodes` (leases) and `claims`
-//! (duplicate keys seen across nodes). The version lives in `schema_version`;
-//! the switch creates and migrates the schema itself, under an advisory lock so
-//! that nodes starting together do not race.
+//! the row; '' for a single node), the cluster's `nodes` (leases) and, since
+//! version 5, the duplicate keys seen across nodes in the journal's rows. The
+//! version lives in `schema_version`; the switch creates and migrates the
+//! schema itself, under an advisory lock so that nodes starting together do
+//! not race.
 //!
 //! Version 2 added the function a writer's batch called first to fence itself
 //! ([`super::fence`]): it failed the transaction when the node's lease was not
@@ -27,14 +28,20 @@
 //! `reversal` column is dropped), and the fence's check becomes plain SQL in
 //! the batch's statement, PL/pgSQL (`switch_refuse_commit`) only raising its
 //! error.
+//!
+//! Version 5 moves the cross-node claims into the journal: a claimed row (a
+//! forward, or a stand-in approval, in cluster mode) carries its duplicate key
+//! in `claim_key`, which a partial unique index holds (see [`V5`]), and the
+//! table `claims` is dropped.
 
 use tokio_postgres::GenericClient;
 
 use super::connection::describe;
 
 /// The version this build writes (1: the first PostgreSQL schema; 2: the
-/// fence function; 3: `business_day` indexed by BRIN; 4: `in_flight`).
-pub const VERSION: i32 = 4;
+/// fence function; 3: `business_day` indexed by BRIN; 4: `in_flight`; 5: the
+/// claims in the journal's rows).
+pub const VERSION: i32 = 5;
 
 /// Any number taken by every node for the migration (`pg_advisory_xact_lock`).
 const MIGRATION_LOCK: i64 = 0x5357_4954_4348_0019;
@@ -188,6 +195,24 @@ DROP INDEX IF EXISTS journal_forwarded;
 ALTER TABLE journal SET (fillfactor = 50);
 ";
 
+/// Version 5: a cluster node's claim of a request's duplicate key (acquirer,
+/// MTI class, fields 7, 11 and 41: no card data) is the claimed journal row's
+/// `claim_key`, held unique by a partial index (rows without a claim, every
+/// row of a single node, are not in it and cost it nothing), instead of a row
+/// of `claims` with two index entries of its own, deleted after the duplicate
+/// window by a purge (and then by a vacuum). A key stays in the index as long
+/// as its row: the writer releases a key older than the window when a new
+/// claim meets it (see [`super::batch`]), so a repeat after the window is a
+/// new request, as on a single node. The claims still within the window are
+/// carried over to their rows.
+pub(super) const V5: &str = "
+ALTER TABLE journal ADD COLUMN IF NOT EXISTS claim_key TEXT;
+UPDATE journal SET claim_key = claims.key FROM claims WHERE journal.id = claims.txn_id;
+CREATE UNIQUE INDEX IF NOT EXISTS journal_claim_key ON journal (claim_key)
+    WHERE claim_key IS NOT NULL;
+DROP TABLE IF EXISTS claims;
+";
+
 /// Create the schema or bring it up to [`VERSION`], in one transaction; an
 /// error names what failed. A database newer than this build is refused.
 pub async fn migrate(client: &mut tokio_postgres::Client) -> Result<(), String> {
@@ -226,6 +251,11 @@ pub async fn migrate(client: &mut tokio_postgres::Client) -> Result<(), String> 
         tx.batch_execute(V4)
             .await
             .map_err(|e| format!("cannot migrate the schema to version 4: {}", describe(&e)))?;
+    }
+    if from < 5 {
+        tx.batch_execute(V5)
+            .await
+            .map_err(|e| format!("cannot migrate the schema to version 5: {}", describe(&e)))?;
     }
     if from < VERSION {
         tx.execute("DELETE FROM schema_version", &[])

@@ -25,8 +25,7 @@
 //!
 //! Between batches, about once a second, it carries out `switch cutover`
 //! requests and reads the cluster's business-day override (a cutover on any
-//! node holds on all), and about every 10 s deletes claims older than the
-//! duplicate window.
+//! node holds on all).
 
 use std::collections::VecDeque;
 use std::future::Future;
@@ -61,9 +60,6 @@ const OVERLAP_AFTER: Duration = Duration::from_millis(1);
 
 /// How often the cluster's business day and cutover requests are looked at.
 const DAY_POLL: Duration = Duration::from_secs(1);
-
-/// How often claims past the duplicate window are deleted.
-const CLAIMS_PURGE: Duration = Duration::from_secs(10);
 
 /// Reconnection backoff: from the first to the last, doubling.
 const BACKOFF_FIRST: Duration = Duration::from_millis(50);
@@ -179,7 +175,6 @@ impl Writer {
         let mut queue: VecDeque<Pending> = VecDeque::with_capacity(DEPTH);
         let mut closing = false;
         let mut polled = SystemTime::now() - DAY_POLL;
-        let mut purged = SystemTime::now();
         loop {
             let event = if queue.is_empty() {
                 if closing {
@@ -190,10 +185,6 @@ impl Writer {
                 if polled.elapsed().map_or(true, |e| e >= DAY_POLL) {
                     self.poll_day().await;
                     polled = SystemTime::now();
-                }
-                if purged.elapsed().map_or(true, |e| e >= CLAIMS_PURGE) && self.claim {
-                    self.purge_claims().await;
-                    purged = SystemTime::now();
                 }
                 match tokio::time::timeout(DAY_POLL, rx.recv()).await {
                     Ok(op) => Event::Submitted(op),
@@ -330,9 +321,12 @@ impl Writer {
     /// One attempt at committing `batch` on `conn`, bounded by [`COMMIT_TIMEOUT`].
     fn commit(&self, conn: Arc<Connection>, batch: Arc<Vec<(u64, Op)>>) -> Commit {
         let node = self.node.clone();
-        let fenced_by = self.claim.then_some(self.epoch);
+        let cluster = self.claim.then_some(super::batch::Cluster {
+            epoch: self.epoch,
+            duplicate_window: self.duplicate_window,
+        });
         Commit::spawn(async move {
-            let attempt = super::batch::commit(&conn, &batch, &node, fenced_by);
+            let attempt = super::batch::commit(&conn, &batch, &node, cluster);
             match tokio::time::timeout(COMMIT_TIMEOUT, attempt).await {
                 Ok(Ok(refused)) => Ok(refused),
                 Ok(Err(CommitError::Fenced)) => Err(Failure::Fenced),
@@ -467,21 +461,5 @@ impl Writer {
             tracing::debug!(%error, "journal: the database failed again");
         }
         metrics::gauge!("switch_store_available").set(0.0);
-    }
-
-    /// Delete claims older than the duplicate window (any node's).
-    async fn purge_claims(&mut self) {
-        let Some(open) = self.conns[0].clone() else {
-            return;
-        };
-        let before = unix_ms() - self.duplicate_window.as_millis() as i64;
-        let deleted = open
-            .client
-            .execute("DELETE FROM claims WHERE created_ms < $1", &[&before])
-            .await;
-        if let Err(e) = deleted {
-            let error = connection::describe(&e);
-            tracing::warn!(%error, "old claims not deleted");
-        }
     }
 }
