@@ -206,7 +206,6 @@ pub fn claim_key(r: &JournalRecord) -> String {
 const JOURNAL_PARAMS: usize = 33;
 
 /// The journal rows of a batch as column arrays (the statement's parameters).
-#[derive(Default)]
 struct Columns<'a> {
     /// The transactions already in the batch.
     ids: HashSet<i64>,
@@ -246,6 +245,46 @@ struct Columns<'a> {
 }
 
 impl<'a> Columns<'a> {
+    /// Room for `rows` rows (a batch's records at most): each column is
+    /// allocated once, not grown by doubling as rows are pushed.
+    fn with_capacity(rows: usize) -> Self {
+        Columns {
+            ids: HashSet::with_capacity(rows),
+            id: Vec::with_capacity(rows),
+            business_day: Vec::with_capacity(rows),
+            created_ms: Vec::with_capacity(rows),
+            updated_ms: Vec::with_capacity(rows),
+            mti: Vec::with_capacity(rows),
+            acquirer: Vec::with_capacity(rows),
+            issuer: Vec::with_capacity(rows),
+            transmission: Vec::with_capacity(rows),
+            stan: Vec::with_capacity(rows),
+            rrn: Vec::with_capacity(rows),
+            terminal: Vec::with_capacity(rows),
+            switch_stan: Vec::with_capacity(rows),
+            pan_first6: Vec::with_capacity(rows),
+            pan_last4: Vec::with_capacity(rows),
+            pan_hash: Vec::with_capacity(rows),
+            processing_code: Vec::with_capacity(rows),
+            amount: Vec::with_capacity(rows),
+            currency: Vec::with_capacity(rows),
+            response_code: Vec::with_capacity(rows),
+            auth_code: Vec::with_capacity(rows),
+            rule: Vec::with_capacity(rows),
+            state: Vec::with_capacity(rows),
+            elapsed_ms: Vec::with_capacity(rows),
+            reverses_transmission: Vec::with_capacity(rows),
+            reverses_stan: Vec::with_capacity(rows),
+            reversal: Vec::with_capacity(rows),
+            channel: Vec::with_capacity(rows),
+            app: Vec::with_capacity(rows),
+            stand_in: Vec::with_capacity(rows),
+            stand_in_entry: Vec::with_capacity(rows),
+            advice_saf: Vec::with_capacity(rows),
+            completed: Vec::with_capacity(rows),
+        }
+    }
+
     /// Add `row`, unless the batch has a row for its transaction already: an
     /// upsert may touch a row once, and the first record wins (as in SQLite's
     /// writer, where a later one finds the row written and leaves it).
@@ -430,7 +469,7 @@ struct Planned<'b> {
 fn plan(batch: &[(u64, Op)], claim: bool) -> Planned<'_> {
     let completions = completed_in_batch(batch);
     let mut planned = Planned {
-        columns: Columns::default(),
+        columns: Columns::with_capacity(batch.len()),
         claims: Claims::default(),
         others: Vec::new(),
     };
