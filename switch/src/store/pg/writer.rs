@@ -4,7 +4,9 @@
 //!
 //! Two batches are in flight at once, each on a connection of its own: while
 //! one waits for its WAL flush the next one's statements run, and the server
-//! merges their flushes (group commit). A strict transaction needs two commits
+//! merges their flushes (group commit). A single node's writer only: a
+//! cluster node's waits for its batch to commit, the other nodes' batches
+//! keeping the server busy meanwhile (see [`Writer::overlaps`]). A strict transaction needs two commits
 //! in a row (its forward's record, then its answer's), so overlapping them is
 //! most of what one node gains over one commit at a time. The durable mark
 //! still moves in order: a batch that commits before the one ahead of it waits
@@ -55,7 +57,8 @@ pub const COMMIT_TIMEOUT: Duration = Duration::from_secs(2);
 const DEPTH: usize = 2;
 
 /// How long a batch is in flight alone before what came since goes out beside
-/// it (the timer's resolution: a commit takes a few).
+/// it (the timer's resolution: a commit takes a few). A single node only: see
+/// [`Writer::overlaps`].
 const OVERLAP_AFTER: Duration = Duration::from_millis(1);
 
 /// How often the cluster's business day and cutover requests are looked at.
@@ -194,7 +197,8 @@ impl Writer {
                 // No new batch while the side work is due: the queue drains,
                 // and the branch above runs it (under load too).
                 let due = polled.elapsed().map_or(true, |e| e >= DAY_POLL);
-                let room = queue.len() < DEPTH
+                let room = self.overlaps()
+                    && queue.len() < DEPTH
                     && !closing
                     && !due
                     && queue.back().is_some_and(|p| p.sent.is_some());
@@ -253,6 +257,23 @@ impl Writer {
             }
             self.send_ready(&mut queue).await;
         }
+    }
+
+    /// Whether a second batch goes out beside the one in flight (a single
+    /// node), or only once that one has committed (a cluster node).
+    ///
+    /// One node alone keeps the server busy during its batch's WAL flush only
+    /// by overlapping its own batches. Nodes of a cluster overlap each
+    /// other's: a node's second batch would add a commit (the server's fixed
+    /// cost of a statement, a transaction and a flush) for half as many
+    /// records, and its timer
+    /// would wake the writer every millisecond of a commit. Measured in
+    /// `switch-compare --compare store` (two nodes, 64 connections, seven
+    /// runs each, alternated): two nodes at 12,008 TPS on average without
+    /// their own overlap against 11,253 with it, `pg2_tps_ratio` 0.923
+    /// against 0.891.
+    fn overlaps(&self) -> bool {
+        !self.claim
     }
 
     /// The next batch, from its first operation and whatever else is waiting
