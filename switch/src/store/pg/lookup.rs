@@ -1,12 +1,9 @@
 //! The original of an acquirer's reversal or advice, found in the shared
 //! journal (cluster mode): another node forwarded it, so this node's index of
 //! recent originals does not hold it (see `core::unknown_original`). One
-//! indexed read per key tried, on a connection of its own, only for such
-//! messages: the claim keys that begin with the acquirer's key (acquirer,
-//! field 7, field 11), a range of the index `journal_claim_key` (a request
-//! another node forwarded is claimed; see [`super::batch::claim_key`]).
+//! indexed read (`journal_keys`: acquirer, field 7, field 11) per key tried, on
+//! a connection of its own, only for such messages.
 
-use super::batch::acquirer_prefix;
 use super::connection::LazyClient;
 use super::recover::{forwarded_row, FORWARDED_COLUMNS, FORWARDED_ROWS};
 use crate::config::PostgresConfig;
@@ -35,18 +32,17 @@ impl OriginalLookup {
         let Some(client) = slot.as_ref() else {
             return Err("no connection".to_string());
         };
-        // The keys from the prefix (it ends with '|') to the same with '}',
-        // the next byte: the column sorts byte by byte (`COLLATE "C"`).
         let sql = format!(
             "SELECT {FORWARDED_COLUMNS} FROM journal
-             WHERE claim_key >= $1 AND claim_key < $2 AND {FORWARDED_ROWS}
+             WHERE acquirer = $1 AND transmission = $2 AND stan = $3 AND {FORWARDED_ROWS}
              ORDER BY id DESC LIMIT 1"
         );
         for key in keys {
             let stan = format!("{:06}", key.stan);
-            let from = acquirer_prefix(&key.acquirer, &key.transmission, &stan);
-            let until = format!("{}}}", &from[..from.len() - 1]);
-            match client.query_opt(&sql, &[&from, &until]).await {
+            match client
+                .query_opt(&sql, &[&key.acquirer, &key.transmission, &stan])
+                .await
+            {
                 Ok(Some(row)) => return Ok(Some(forwarded_row(&row))),
                 Ok(None) => {}
                 Err(e) => {

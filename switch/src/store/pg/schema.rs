@@ -205,22 +205,12 @@ ALTER TABLE journal SET (fillfactor = 50);
 /// claim meets it (see [`super::batch`]), so a repeat after the window is a
 /// new request, as on a single node. The claims still within the window are
 /// carried over to their rows.
-///
-/// The key begins with the acquirer's key of the request (acquirer, fields 7
-/// and 11; see [`super::batch::claim_key`]) and sorts byte by byte (`COLLATE
-/// "C"`), so that the same index finds an original by that key, a range of
-/// keys ([`super::lookup`]): `journal_keys`, which did, is dropped, and no
-/// row pays for it (a row forwarded by another node is claimed; a single node
-/// looks nothing up).
 pub(super) const V5: &str = "
-ALTER TABLE journal ADD COLUMN IF NOT EXISTS claim_key TEXT COLLATE \"C\";
-UPDATE journal SET claim_key = acquirer || '|' || transmission || '|' || stan || '|'
-        || substr(mti, 2, 1) || '|' || terminal
-    FROM claims WHERE journal.id = claims.txn_id;
+ALTER TABLE journal ADD COLUMN IF NOT EXISTS claim_key TEXT;
+UPDATE journal SET claim_key = claims.key FROM claims WHERE journal.id = claims.txn_id;
 CREATE UNIQUE INDEX IF NOT EXISTS journal_claim_key ON journal (claim_key)
     WHERE claim_key IS NOT NULL;
 DROP TABLE IF EXISTS claims;
-DROP INDEX IF EXISTS journal_keys;
 ";
 
 /// Create the schema or bring it up to [`VERSION`], in one transaction; an
