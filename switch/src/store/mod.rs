@@ -86,7 +86,8 @@ pub struct OpenOptions<'a> {
     /// This node in a cluster (PostgreSQL only): registered at open, and only
     /// its own rows recovered.
     pub node: Option<&'a crate::cluster::NodeIdentity>,
-    /// The duplicate window: cross-node claims older than it are deleted.
+    /// The duplicate window: a cross-node claim older than it no longer
+    /// refuses a repeat (its key is released to the next request).
     pub duplicate_window: Duration,
 }
 

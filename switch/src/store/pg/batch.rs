@@ -151,11 +151,13 @@ SELECT 1 FROM fence"
 
 /// The keys among `$1` held by a row written within the duplicate window
 /// (created at `$2` or later), with the row's id, for [`commit_contested`];
-/// the keys among them held by rows older than that are released (set to
-/// NULL: past the window a repeat is a new request, as on a single node).
-/// Every key is found through the index that holds it.
+/// the keys among them held by other rows than the batch's own (`$3`) older
+/// than that are released (set to NULL: past the window a repeat is a new
+/// request, as on a single node). Every key is found through the index that
+/// holds it.
 pub const HELD: &str = "WITH released AS (
-    UPDATE journal SET claim_key = NULL WHERE claim_key = ANY($1::text[]) AND created_ms < $2)
+    UPDATE journal SET claim_key = NULL
+    WHERE claim_key = ANY($1::text[]) AND created_ms < $2 AND id <> ALL($3::bigint[]))
 SELECT claim_key, id FROM journal WHERE claim_key = ANY($1::text[]) AND created_ms >= $2";
 
 /// Whether `e` is a claim meeting a key already held: a unique violation on
@@ -179,6 +181,13 @@ pub struct Cluster {
     pub epoch: i64,
     /// How long a claim refuses a repeat of its request.
     pub duplicate_window: Duration,
+    /// The batch was sent before, and its commit's outcome is unknown: it may
+    /// have committed, by [`commit_contested`], its refused rows written
+    /// without their keys. [`FENCED`] would find those rows by their ids and
+    /// pass, refusing nothing; so a retried batch is written by
+    /// [`commit_contested`], which reads who holds each key and refuses the
+    /// same forwards again.
+    pub retried: bool,
 }
 
 /// A forward whose claim another node holds: it must not leave.
@@ -509,7 +518,8 @@ fn plan(batch: &[(u64, Op)], claim: bool) -> Planned<'_> {
 }
 
 /// Write `batch` in one transaction for `node` ('' for a single node), sent
-/// whole before any answer is awaited. In cluster mode (`cluster` given) the
+/// whole before any answer is awaited (a contested batch awaits its look at
+/// the keys held first: [`commit_contested`]). In cluster mode (`cluster` given) the
 /// transaction checks that `node` still holds its lease under its epoch
 /// (failing if not) and claims duplicate keys. Returns the refused forwards.
 /// Any error leaves nothing written (the server rolls the transaction back, at
@@ -543,8 +553,10 @@ pub async fn commit(
         return Ok(Vec::new());
     };
     // A key claimed twice in the batch (rare: the node's own duplicate check
-    // let a repeat through) is written as a contested batch is.
-    if claims.in_batch.is_empty() {
+    // let a repeat through), or a batch retried, is written as a contested
+    // batch is.
+    let contested = !claims.in_batch.is_empty() || (cluster.retried && !claims.holders.is_empty());
+    if !contested {
         let keys = claims.row_keys(&columns.id, &HashSet::new());
         let params = fenced_params(&journal_params, &keys, &cluster.epoch);
         let journal = conn.client.execute(&conn.statements.fenced, &params);
@@ -594,12 +606,13 @@ async fn commit_contested(
     let (client, statements) = (&conn.client, &conn.statements);
     let journal_params = columns.params(node);
     let keys: Vec<&str> = claims.holders.keys().map(String::as_str).collect();
+    let own: Vec<i64> = claims.holders.values().copied().collect();
     let mut attempt = 1;
     loop {
         client.execute(&statements.begin, &[]).await?;
         let window_start = unix_ms() - cluster.duplicate_window.as_millis() as i64;
         let held = match client
-            .query(&statements.held, &[&keys, &window_start])
+            .query(&statements.held, &[&keys, &window_start, &own])
             .await
         {
             Ok(held) => held,

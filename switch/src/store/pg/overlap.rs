@@ -16,7 +16,6 @@
 
 use std::collections::HashSet;
 
-use super::batch::claim_key;
 use crate::store::Op;
 
 /// What a batch writes.
@@ -27,8 +26,6 @@ pub struct Touched {
     /// Store-and-forward items (also the journal rows naming them as their
     /// advice, which an acknowledgement updates).
     saf: HashSet<u64>,
-    /// Cross-node duplicate keys claimed.
-    claims: HashSet<String>,
     /// Negative-file entries (issuer, digest).
     negative: HashSet<(String, String)>,
     /// The business-day override.
@@ -36,8 +33,9 @@ pub struct Touched {
 }
 
 impl Touched {
-    /// The rows `batch` writes (`claim`: it claims its forwards' keys).
-    pub fn of(batch: &[(u64, Op)], claim: bool) -> Touched {
+    /// The rows `batch` writes. (A cluster node's claims need no entry: its
+    /// writer never has two batches in flight, see `Writer::overlaps`.)
+    pub fn of(batch: &[(u64, Op)]) -> Touched {
         let mut touched = Touched::default();
         for (_, op) in batch {
             match op {
@@ -45,10 +43,6 @@ impl Touched {
                     touched.journal.insert(record.id);
                     if let Some(advice) = record.stand_in.as_ref().and_then(|s| s.advice_saf) {
                         touched.saf.insert(advice);
-                    }
-                    // The same test as `batch::commit`: what it claims is touched.
-                    if claim && record.takes_cluster_claim() {
-                        touched.claims.insert(claim_key(record));
                     }
                 }
                 Op::SafPush { id, .. }
@@ -72,7 +66,6 @@ impl Touched {
         (self.day && other.day)
             || !self.journal.is_disjoint(&other.journal)
             || !self.saf.is_disjoint(&other.saf)
-            || !self.claims.is_disjoint(&other.claims)
             || !self.negative.is_disjoint(&other.negative)
     }
 }
@@ -110,37 +103,19 @@ mod tests {
 
     #[test]
     fn a_completion_overlaps_the_batch_that_forwarded_it() {
-        let forwarded = Touched::of(&[journal(7, FinalState::Forwarded)], false);
-        let completed = Touched::of(&[journal(7, FinalState::Approved)], false);
-        let other = Touched::of(&[journal(8, FinalState::Approved)], false);
+        let forwarded = Touched::of(&[journal(7, FinalState::Forwarded)]);
+        let completed = Touched::of(&[journal(7, FinalState::Approved)]);
+        let other = Touched::of(&[journal(8, FinalState::Approved)]);
         assert!(forwarded.overlaps(&completed));
         assert!(!forwarded.overlaps(&other));
     }
 
     #[test]
     fn an_acknowledged_advice_overlaps_the_stand_in_row_that_names_it() {
-        let stand_in = Touched::of(&[stand_in_approval(9, Some(42))], false);
-        let ack = Touched::of(&[(10, Op::SafAck { id: 42, at_ms: 0 })], false);
-        let other_ack = Touched::of(&[(11, Op::SafAck { id: 43, at_ms: 0 })], false);
+        let stand_in = Touched::of(&[stand_in_approval(9, Some(42))]);
+        let ack = Touched::of(&[(10, Op::SafAck { id: 42, at_ms: 0 })]);
+        let other_ack = Touched::of(&[(11, Op::SafAck { id: 43, at_ms: 0 })]);
         assert!(stand_in.overlaps(&ack));
         assert!(!stand_in.overlaps(&other_ack));
-    }
-
-    #[test]
-    fn claims_overlap_by_key_only_when_claiming() {
-        // Two transactions (ids 1 and 2) with the same request keys.
-        let a = [journal(1, FinalState::Forwarded)];
-        let b = [journal(2, FinalState::Forwarded)];
-        assert!(Touched::of(&a, true).overlaps(&Touched::of(&b, true)));
-        assert!(!Touched::of(&a, false).overlaps(&Touched::of(&b, false)));
-    }
-
-    #[test]
-    fn a_stand_in_approval_claims_its_key_like_a_forward() {
-        // batch::commit claims a stand-in approval's key (takes_cluster_claim):
-        // two batches in flight claiming one key must not overlap on the server.
-        let approval = [stand_in_approval(2, None)];
-        let forward = [journal(1, FinalState::Forwarded)];
-        assert!(Touched::of(&forward, true).overlaps(&Touched::of(&approval, true)));
     }
 }

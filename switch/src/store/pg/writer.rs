@@ -126,6 +126,8 @@ struct Pending {
     taken: SystemTime,
     /// Failed attempts so far.
     attempts: u32,
+    /// Sent before, and its commit's outcome unknown (it may have committed).
+    retried: bool,
     /// In flight: on which connection, and the attempt.
     sent: Option<(usize, Commit)>,
 }
@@ -294,10 +296,11 @@ impl Writer {
         Pending {
             last: batch.last().map_or(0, |(seq, _)| *seq),
             stop: batch.iter().any(|(_, op)| matches!(op, Op::Stop)),
-            touched: Touched::of(&batch, self.claim),
+            touched: Touched::of(&batch),
             batch: Arc::new(batch),
             taken: SystemTime::now(),
             attempts: 0,
+            retried: false,
             sent: None,
         }
     }
@@ -321,7 +324,7 @@ impl Writer {
                 return;
             };
             let commit: Commit = match self.connection(slot).await {
-                Ok(conn) => self.commit(conn, queue[at].batch.clone()),
+                Ok(conn) => self.commit(conn, queue[at].batch.clone(), queue[at].retried),
                 // Reported as this attempt's failure, in its turn.
                 Err(e) => Commit::spawn(async { Err(Failure::Database(e)) }),
             };
@@ -340,11 +343,13 @@ impl Writer {
     }
 
     /// One attempt at committing `batch` on `conn`, bounded by [`COMMIT_TIMEOUT`].
-    fn commit(&self, conn: Arc<Connection>, batch: Arc<Vec<(u64, Op)>>) -> Commit {
+    /// `retried`: the batch was sent before (see [`super::batch::Cluster::retried`]).
+    fn commit(&self, conn: Arc<Connection>, batch: Arc<Vec<(u64, Op)>>, retried: bool) -> Commit {
         let node = self.node.clone();
         let cluster = self.claim.then_some(super::batch::Cluster {
             epoch: self.epoch,
             duplicate_window: self.duplicate_window,
+            retried,
         });
         Commit::spawn(async move {
             let attempt = super::batch::commit(&conn, &batch, &node, cluster);
@@ -384,7 +389,8 @@ impl Writer {
     /// [`CLOSE_PATIENCE`].
     async fn failed(&mut self, queue: &mut VecDeque<Pending>, error: &str, closing: bool) -> bool {
         for pending in queue.iter_mut() {
-            pending.sent = None;
+            // A batch that was sent may have committed on the server.
+            pending.retried |= pending.sent.take().is_some();
         }
         let records: usize = queue.iter().map(|p| p.batch.len()).sum();
         self.mark_unavailable(error, records);
