@@ -15,7 +15,9 @@ use std::time::Duration;
 use tokio::time::Instant;
 
 use codecs::Mti;
-use journal_support::pg::{config, count, durable_within, now_ms, open, reader, PATIENCE};
+use journal_support::pg::{
+    config, count, durable_within, now_ms, open, open_gathering, reader, PATIENCE,
+};
 use journal_support::{forwarded_for, record};
 use switch::cluster::NodeIdentity;
 use switch::core::journal::{FinalState, JournalRecord};
@@ -279,20 +281,12 @@ async fn one_key_claimed_twice_in_a_batch_refuses_the_second() {
         return;
     };
     let url = pg.new_database("claim_twice");
-    let mut journal = config(&url);
     // A window long enough that both records go in one batch.
-    journal.group_commit_window = Duration::from_millis(200);
-    let (a, _) = Store::open_with(
-        &journal,
-        &OpenOptions {
-            now_ms: now_ms(),
-            remember: 100,
-            node: Some(&node("node-a", 1, 3000)),
-            duplicate_window: Duration::from_secs(60),
-            ..OpenOptions::default()
-        },
-    )
-    .expect("store opens");
+    let (a, _) = open_gathering(
+        &url,
+        Some(&node("node-a", 1, 3000)),
+        Duration::from_millis(200),
+    );
     let seen = watch_refusals(&a);
     let first = a.journal(forwarded((1 << 48) + 1, "000654"), now_ms());
     let second = a.journal(forwarded((1 << 48) + 2, "000654"), now_ms());
@@ -805,17 +799,7 @@ async fn a_completion_submitted_while_its_forward_is_in_flight_is_not_lost() {
     // and not again (draining what is in flight first) for a second, well
     // after the completion below has had its chance to go out. A window, so
     // that the forward and the queued item below form one batch.
-    let mut journal = config(&url);
-    journal.group_commit_window = Duration::from_millis(50);
-    let (store, _) = Store::open_with(
-        &journal,
-        &OpenOptions {
-            now_ms: now_ms(),
-            remember: 100,
-            ..OpenOptions::default()
-        },
-    )
-    .expect("store opens");
+    let (store, _) = open_gathering(&url, None, Duration::from_millis(50));
     store.journal(forwarded(1, "000001"), now_ms());
     store.submit(Op::SafPush {
         id: 5,
@@ -1085,20 +1069,7 @@ async fn the_first_of_two_completions_in_a_batch_wins() {
         return;
     };
     let url = pg.new_database("twice");
-    let gathering = switch::config::JournalConfig {
-        group_commit_window: Duration::from_millis(200),
-        ..config(&url)
-    };
-    let (store, _) = Store::open_with(
-        &gathering,
-        &OpenOptions {
-            now_ms: now_ms(),
-            remember: 100,
-            duplicate_window: Duration::from_secs(60),
-            ..OpenOptions::default()
-        },
-    )
-    .expect("store opens");
+    let (store, _) = open_gathering(&url, None, Duration::from_millis(200));
     let seq = store.journal(forwarded(1, "000001"), now_ms());
     durable_within(&store, seq).await;
     let outcome = |state| record(1, "940800", "940810", "000001", "10.00", state);

@@ -40,8 +40,21 @@ pub fn config(url: &str) -> JournalConfig {
 
 /// The store of `node` (a single node when None) on the database at `url`.
 pub fn open(url: &str, node: Option<&NodeIdentity>) -> (Store, Recovered) {
+    open_gathering(url, node, Duration::ZERO)
+}
+
+/// [`open`], its writer letting records gather for `window` once it has one
+/// (so that records submitted together form one batch).
+pub fn open_gathering(
+    url: &str,
+    node: Option<&NodeIdentity>,
+    window: Duration,
+) -> (Store, Recovered) {
     Store::open_with(
-        &config(url),
+        &JournalConfig {
+            group_commit_window: window,
+            ..config(url)
+        },
         &OpenOptions {
             now_ms: now_ms(),
             remember: 100,

@@ -380,9 +380,8 @@ impl<'a> Columns<'a> {
 /// per stand-in approval.
 #[derive(Default)]
 struct Claims {
-    /// Each claiming transaction's key, and what to refuse should another
-    /// transaction hold it.
-    by_txn: HashMap<i64, (String, Refused)>,
+    /// What to refuse of each claiming transaction should another hold its key.
+    by_txn: HashMap<i64, Refused>,
     /// Which transaction claims each key.
     holders: HashMap<String, i64>,
     /// Refused within the batch itself (a key claimed by two transactions).
@@ -416,8 +415,8 @@ impl Claims {
             Some(holder) if *holder == txn_id => {}
             Some(_) => self.in_batch.push(refusal),
             None => {
-                self.holders.insert(key.clone(), txn_id);
-                self.by_txn.entry(txn_id).or_insert((key, refusal));
+                self.holders.insert(key, txn_id);
+                self.by_txn.entry(txn_id).or_insert(refusal);
             }
         }
     }
@@ -425,23 +424,20 @@ impl Claims {
     /// The key each row of `ids` writes: its claim's, none when it claims
     /// nothing or is among `refused` (a key it does not get).
     fn row_keys<'k>(&'k self, ids: &[i64], refused: &HashSet<i64>) -> Vec<Option<&'k str>> {
-        ids.iter()
-            .map(|id| match self.by_txn.get(id) {
-                Some((key, _)) if !refused.contains(id) => Some(key.as_str()),
-                _ => None,
-            })
-            .collect()
+        let keys: HashMap<i64, &str> = self
+            .holders
+            .iter()
+            .filter(|(_, id)| !refused.contains(id))
+            .map(|(key, id)| (*id, key.as_str()))
+            .collect();
+        ids.iter().map(|id| keys.get(id).copied()).collect()
     }
 
     /// What the batch refuses, in sequence order: the keys claimed twice in
     /// it, and the transactions among `refused`.
     fn refusals(&self, refused: &HashSet<i64>) -> Vec<Refused> {
         let mut all = self.in_batch.clone();
-        all.extend(
-            refused
-                .iter()
-                .filter_map(|id| self.by_txn.get(id).map(|(_, r)| r.clone())),
-        );
+        all.extend(refused.iter().filter_map(|id| self.by_txn.get(id).cloned()));
         all.sort_by_key(|r| r.seq);
         all
     }
@@ -540,14 +536,12 @@ pub async fn commit(
     let journal_params = columns.params(node);
     let Some(cluster) = cluster else {
         let journal = async {
-            match columns.id.is_empty() {
-                true => Ok(0),
-                false => {
-                    conn.client
-                        .execute(&conn.statements.journal, &journal_params)
-                        .await
-                }
+            if columns.id.is_empty() {
+                return Ok(0);
             }
+            conn.client
+                .execute(&conn.statements.journal, &journal_params)
+                .await
         };
         pipelined(conn, journal, others, node).await?;
         return Ok(Vec::new());

@@ -296,7 +296,12 @@ impl Writer {
         Pending {
             last: batch.last().map_or(0, |(seq, _)| *seq),
             stop: batch.iter().any(|(_, op)| matches!(op, Op::Stop)),
-            touched: Touched::of(&batch),
+            // Only a writer with two batches in flight compares them.
+            touched: if self.overlaps() {
+                Touched::of(&batch)
+            } else {
+                Touched::default()
+            },
             batch: Arc::new(batch),
             taken: SystemTime::now(),
             attempts: 0,
