@@ -306,6 +306,71 @@ async fn one_key_claimed_twice_in_a_batch_refuses_the_second() {
     a.close();
 }
 
+/// A commit abandoned by the writer (over its 2 s) that the server completes
+/// anyway: the server waits, after its WAL flush, for a synchronous standby
+/// that does not exist (`synchronous_standby_names`), so the transaction is
+/// committed locally and visible once released, the writer long gone.
+#[tokio::test]
+async fn a_retried_batch_whose_first_commit_went_through_refuses_its_forward_again() {
+    let Some(pg) = ThrowawayPostgres::start() else {
+        return;
+    };
+    let url = pg.new_database("claim_retried");
+    let (a_node, b_node) = (node("node-a", 1, 60_000), node("node-b", 2, 60_000));
+    let (a, _) = open(&url, Some(&a_node));
+    let (b, _) = open(&url, Some(&b_node));
+    let seen_b = watch_refusals(&b);
+    let on_a = a.journal(forwarded((1 << 48) + 1, "000999"), now_ms());
+    durable_within(&a, on_a).await;
+    let admin = reader(&url).await;
+    // (ALTER SYSTEM cannot share a transaction with the reload.)
+    let standby = |names: &'static str| {
+        let admin = &admin;
+        async move {
+            let set = format!("ALTER SYSTEM SET synchronous_standby_names = '{names}'");
+            admin.batch_execute(&set).await.unwrap();
+            admin
+                .batch_execute("SELECT pg_reload_conf()")
+                .await
+                .unwrap();
+        }
+    };
+    standby("phantom").await;
+    // Every backend reads the new setting before its next command.
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    // The same request on node B: its statement meets A's key and fails, so
+    // the batch goes the contested way, which commits B's row without the
+    // key, and that COMMIT waits for the standby past the writer's patience.
+    let on_b = b.journal(forwarded((2 << 48) + 1, "000999"), now_ms());
+    let started = Instant::now();
+    while b.available() {
+        assert!(started.elapsed() < PATIENCE, "B's commit did not time out");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    // The premise: the abandoned COMMIT is still on the server, committed
+    // locally, waiting for the standby.
+    let waiting = "SELECT count(*) FROM pg_stat_activity WHERE wait_event = 'SyncRep'";
+    assert!(
+        count(&admin, waiting).await >= 1,
+        "no commit waits for the standby"
+    );
+    standby("").await;
+    // The retry (its first attempt may have committed) refuses the forward
+    // again: it never leaves, and the acquirer hears 94, once.
+    durable_within(&b, on_b).await;
+    assert!(b.refused(on_b), "the retried forward was let through");
+    assert_eq!(
+        *seen_b.lock().unwrap(),
+        vec![(on_b, "940810".to_string(), 1)],
+        "refused once"
+    );
+    let held = "SELECT count(*) FROM journal WHERE claim_key IS NOT NULL";
+    assert_eq!(count(&admin, held).await, 1, "A's row alone holds the key");
+    assert_eq!(count(&admin, "SELECT count(*) FROM journal").await, 2);
+    a.close();
+    b.close();
+}
+
 #[tokio::test]
 async fn an_expired_node_is_taken_over_exactly_once_and_its_lease_is_lost() {
     let Some(pg) = ThrowawayPostgres::start() else {
