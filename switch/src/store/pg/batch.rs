@@ -376,28 +376,47 @@ impl<'a> Columns<'a> {
     }
 }
 
+/// A claiming record, borrowed from the batch: a [`Refused`] (which owns its
+/// issuer's name) is made of it only if it is refused, which is rare.
+#[derive(Clone, Copy)]
+struct Claimant<'b> {
+    seq: u64,
+    issuer: &'b str,
+    switch_stan: u32,
+}
+
+impl Claimant<'_> {
+    fn refused(&self) -> Refused {
+        Refused {
+            seq: self.seq,
+            issuer: self.issuer.to_string(),
+            switch_stan: self.switch_stan,
+        }
+    }
+}
+
 /// The claims a batch makes: one per forwarded request (not a reversal), and
 /// per stand-in approval.
 #[derive(Default)]
-struct Claims {
+struct Claims<'b> {
     /// What to refuse of each claiming transaction should another hold its key.
-    by_txn: HashMap<i64, Refused>,
+    by_txn: HashMap<i64, Claimant<'b>>,
     /// Which transaction claims each key.
     holders: HashMap<String, i64>,
     /// Refused within the batch itself (a key claimed by two transactions).
-    in_batch: Vec<Refused>,
+    in_batch: Vec<Claimant<'b>>,
     /// The stand-in approvals among them (undone if refused).
     stand_in: Vec<super::stand_in_claims::Approval>,
 }
 
-impl Claims {
-    fn add(&mut self, seq: u64, r: &JournalRecord) {
-        let (Some(issuer), Some(switch_stan)) = (r.issuer.as_ref(), r.switch_stan) else {
+impl<'b> Claims<'b> {
+    fn add(&mut self, seq: u64, r: &'b JournalRecord) {
+        let (Some(issuer), Some(switch_stan)) = (r.issuer.as_deref(), r.switch_stan) else {
             return;
         };
-        let refusal = Refused {
+        let refusal = Claimant {
             seq,
-            issuer: issuer.to_string(),
+            issuer,
             switch_stan,
         };
         let txn_id = r.id as i64;
@@ -436,8 +455,12 @@ impl Claims {
     /// What the batch refuses, in sequence order: the keys claimed twice in
     /// it, and the transactions among `refused`.
     fn refusals(&self, refused: &HashSet<i64>) -> Vec<Refused> {
-        let mut all = self.in_batch.clone();
-        all.extend(refused.iter().filter_map(|id| self.by_txn.get(id).cloned()));
+        let mut all: Vec<Refused> = self.in_batch.iter().map(Claimant::refused).collect();
+        all.extend(
+            refused
+                .iter()
+                .filter_map(|id| self.by_txn.get(id).map(Claimant::refused)),
+        );
         all.sort_by_key(|r| r.seq);
         all
     }
@@ -466,7 +489,7 @@ impl From<tokio_postgres::Error> for CommitError {
 /// A batch planned: its journal rows, its claims (cluster mode), the rest.
 struct Planned<'b> {
     columns: Columns<'b>,
-    claims: Claims,
+    claims: Claims<'b>,
     others: Vec<&'b Op>,
 }
 
