@@ -766,6 +766,12 @@ impl RunningSwitch {
         Ok(bound)
     }
 
+    /// The journal writer's commits since the start (None without a journal):
+    /// `switch-compare --compare store` divides a run's transactions by them.
+    pub fn journal_commits(&self) -> Option<u64> {
+        self.shared.store.as_ref().and_then(|s| s.commits())
+    }
+
     /// The core (for tests and metrics).
     pub fn core(&self) -> &Core {
         &self.shared.core

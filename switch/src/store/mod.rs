@@ -495,6 +495,11 @@ impl Store {
         self.commit_times.as_ref().and_then(|t| t.p99())
     }
 
+    /// The writer's commits since the start (None without a writer).
+    pub fn commits(&self) -> Option<u64> {
+        self.commit_times.as_ref().map(|t| t.count())
+    }
+
     /// Queue an operation; returns its sequence number. When the writer is gone
     /// the operation is not written (logged), and its number is returned all
     /// the same: what waits for it is released only as the writer left the

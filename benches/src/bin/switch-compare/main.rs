@@ -201,7 +201,10 @@
 //! them), `*_db_cpu_us_per_txn` the PostgreSQL server's processes' (the
 //! postmaster and every process it started, reaped ones included, from
 //! `/proc`; not included in the former), `*_switch_and_db_cpu_us_per_txn`
-//! both, each with its spread; `pg_switch_cpu_ratio` (over sqlite's) and
+//! both, each with its spread; `*_txn_per_commit` (answered transactions per
+//! journal commit during the load, the nodes' commits together: two nodes
+//! with half the load each commit about as often as one, with half the
+//! records); `pg_switch_cpu_ratio` (over sqlite's) and
 //! `pg2_switch_cpu_ratio` (over pg's); the server's version and settings
 //! (`postgres`). A setup that could not run (PostgreSQL missing, or its server
 //! or a node failing) is reported as `{label}_error` with its figures null,

@@ -1,8 +1,8 @@
 //! The middle in a child process: this binary with `--serve-switch CONFIG` or
 //! `--serve-relay UPSTREAM` (see [`crate::serve`]), or `--switch-bin PATH run
 //! --config CONFIG` for the memory mode. The parent talks to this binary's child
-//! over its stdin and stdout: it waits for `ready ADDR`, asks `heap` and
-//! `added`, and ends it by closing stdin; the child's stderr goes to a log file
+//! over its stdin and stdout: it waits for `ready ADDR`, asks `heap`, `added`
+//! and `commits`, and ends it by closing stdin; the child's stderr goes to a log file
 //! whose end is shown when it dies.
 
 use std::io::{BufRead as _, BufReader, Write as _};
@@ -155,6 +155,14 @@ impl MiddleProcess {
     pub fn added(&mut self) -> Option<(u64, u64)> {
         match self.ask("added")?[..] {
             [p50, p99] => Some((u64::try_from(p50).ok()?, u64::try_from(p99).ok()?)),
+            _ => None,
+        }
+    }
+
+    /// The switch's journal commits so far (`--serve-switch` with a journal).
+    pub fn commits(&mut self) -> Option<u64> {
+        match self.ask("commits")?[..] {
+            [commits] => u64::try_from(commits).ok(),
             _ => None,
         }
     }

@@ -81,6 +81,9 @@ pub struct SwitchRun {
     /// On PostgreSQL (`--compare store`): the server's processes' CPU per
     /// answered transaction, µs.
     pub db_cpu_us_per_txn: Option<f64>,
+    /// `--compare store`: answered transactions per journal commit (the
+    /// nodes' commits during the load, together).
+    pub txn_per_commit: Option<f64>,
     /// The switch's issuer links and stand-in decisions at the end of the load.
     pub stand_in: Option<StandInCount>,
 }
@@ -293,6 +296,7 @@ pub async fn run_switch(
         enrolment,
         switch_cpu_us_per_txn: None,
         db_cpu_us_per_txn: None,
+        txn_per_commit: None,
         stand_in: Some(stand_in),
     })
 }
@@ -376,6 +380,7 @@ pub async fn run_in_child_on_rules(
         enrolment,
         switch_cpu_us_per_txn: Some(switch_cpu),
         db_cpu_us_per_txn: None,
+        txn_per_commit: None,
         stand_in,
     })
 }

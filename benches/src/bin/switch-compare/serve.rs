@@ -10,6 +10,8 @@
 //! prints `ready ADDR` on stdout (where the acquirer connects), then answers one
 //! line per line on stdin: `heap` → `heap BYTES BLOCKS`, `added` → `added P50 P99`
 //! (the switch's added time per hop in µs; the relay answers `added`, no figures),
+//! `commits` → `commits N` (its journal writer's commits so far; no figure
+//! without a journal),
 //! `stand-in` → `stand-in LINKS_UP APPROVED DECLINED SAF_DEPTH` (the switch's
 //! issuer links signed on, its stand-in decisions for the benchmark's issuer and
 //! its store-and-forward queue; see [`StandInCount`]).
@@ -46,6 +48,12 @@ pub fn serve_switch(config: &Path) -> ExitCode {
                     added.value_at_quantile(0.99)
                 ))
             }
+            "commits" => Some(
+                running
+                    .journal_commits()
+                    .map(|n| format!(" {n}"))
+                    .unwrap_or_default(),
+            ),
             "stand-in" => Some(StandInCount::of(running.core()).line()),
             _ => None,
         })

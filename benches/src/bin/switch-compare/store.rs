@@ -212,7 +212,11 @@ pub async fn run_nodes(
             RunJournal::Postgres(db) => db.postmaster().and_then(MiddleCpu::server_now),
             RunJournal::Sqlite(_) => None,
         };
+        let commits_before = commits(&mut nodes);
         let report = acquirer::execute(&options, false).await;
+        let commits_during = commits(&mut nodes)
+            .zip(commits_before)
+            .map(|(after, before)| after.saturating_sub(before));
         let used: Vec<MiddleUsage> = node_cpu
             .iter()
             .map(|c| c.and_then(|c| c.since()).unwrap_or_default())
@@ -238,12 +242,15 @@ pub async fn run_nodes(
         figures.cpu_others = (figures.cpu_others - share).max(0.0);
         let switch_cpu = us_per_txn(used.iter().map(|u| u.secs).sum(), figures.answered);
         let db = db_used.map(|u| us_per_txn(u.secs, figures.answered));
-        Ok::<_, String>((figures, added, switch_cpu, db))
+        let per_commit = commits_during
+            .filter(|&c| c > 0)
+            .map(|c| figures.answered as f64 / c as f64);
+        Ok::<_, String>((figures, added, switch_cpu, db, per_commit))
     }
     .await;
     let totals = running.stop().await?;
     drop(journal);
-    let (figures, added, switch_cpu, db_cpu) = result?;
+    let (figures, added, switch_cpu, db_cpu, txn_per_commit) = result?;
     Ok(SwitchRun {
         figures,
         added,
@@ -251,8 +258,14 @@ pub async fn run_nodes(
         enrolment: None,
         switch_cpu_us_per_txn: Some(switch_cpu),
         db_cpu_us_per_txn: db_cpu,
+        txn_per_commit,
         stand_in: None,
     })
+}
+
+/// The nodes' journal commits so far, together (None if one cannot say).
+fn commits(nodes: &mut [MiddleProcess]) -> Option<u64> {
+    nodes.iter_mut().map(MiddleProcess::commits).sum()
 }
 
 /// The three setups: ratios of `pg` over `sqlite`, of `pg2` over `pg`.
@@ -307,6 +320,10 @@ pub async fn compare_store(
                     "db_cpu_us_per_txn".into(),
                     json!(r.run.db_cpu_us_per_txn.map(round2)),
                 );
+                obj.insert(
+                    "txn_per_commit".into(),
+                    json!(r.run.txn_per_commit.map(round2)),
+                );
             }
         }
     }
@@ -347,6 +364,13 @@ fn store_line(mode: Mode, variants: &[Variant], rotation: &Rotation) -> (Map<Str
             both,
             2,
         );
+        let per_commit = of(&|r| r.txn_per_commit);
+        put_spread(
+            &mut m,
+            &format!("{}_txn_per_commit", v.label),
+            per_commit,
+            2,
+        );
     }
     m.insert(
         "db_cpu".into(),
@@ -355,6 +379,13 @@ fn store_line(mode: Mode, variants: &[Variant], rotation: &Rotation) -> (Map<Str
                *_db_cpu_us_per_txn: the PostgreSQL server's processes (postmaster, \
                backends, writers; /proc), not in *_switch_cpu_us_per_txn; \
                *_switch_and_db_cpu_us_per_txn: both"
+        ),
+    );
+    m.insert(
+        "txn_per_commit".into(),
+        json!(
+            "*_txn_per_commit: transactions answered per journal commit during the \
+               load (the nodes' commits together; a strict transaction waits for two)"
         ),
     );
     for (v, failed) in variants.iter().zip(&rotation.failed) {
@@ -402,7 +433,8 @@ mod tests {
     use crate::runs::SwitchRun;
     use crate::variants::VariantRun;
 
-    fn run(tps: f64, switch_cpu: f64, db_cpu: Option<f64>) -> SwitchRun {
+    /// A run of `tps` for 5 s whose nodes committed `commits` times.
+    fn run(tps: f64, switch_cpu: f64, db_cpu: Option<f64>, commits: f64) -> SwitchRun {
         SwitchRun {
             figures: Figures {
                 tps,
@@ -417,6 +449,7 @@ mod tests {
             enrolment: None,
             switch_cpu_us_per_txn: Some(switch_cpu),
             db_cpu_us_per_txn: db_cpu,
+            txn_per_commit: Some(tps * 5.0 / commits),
             stand_in: None,
         }
     }
@@ -430,17 +463,17 @@ mod tests {
             VariantRun {
                 rep: 0,
                 variant: 0,
-                run: run(4000.0, 100.0, None),
+                run: run(4000.0, 100.0, None, 1000.0),
             },
             VariantRun {
                 rep: 0,
                 variant: 1,
-                run: run(2000.0, 120.0, Some(80.0)),
+                run: run(2000.0, 120.0, Some(80.0), 625.0),
             },
             VariantRun {
                 rep: 0,
                 variant: 2,
-                run: run(2400.0, 130.0, Some(90.0)),
+                run: run(2400.0, 130.0, Some(90.0), 1500.0),
             },
         ];
         let rotation = Rotation {
@@ -455,6 +488,10 @@ mod tests {
         assert_eq!(m["sqlite_db_cpu_us_per_txn"], Value::Null);
         assert_eq!(m["pg2_switch_and_db_cpu_us_per_txn"], json!(220.0));
         assert_eq!(m["sqlite_switch_and_db_cpu_us_per_txn"], json!(100.0));
+        // Two nodes with half the transactions each commit more often.
+        assert_eq!(m["sqlite_txn_per_commit"], json!(20.0));
+        assert_eq!(m["pg_txn_per_commit"], json!(16.0));
+        assert_eq!(m["pg2_txn_per_commit"], json!(8.0));
         assert_eq!(
             (m["pg_met"].clone(), m["pg2_met"].clone()),
             (json!(true), json!(true))
@@ -473,7 +510,7 @@ mod tests {
             runs: vec![VariantRun {
                 rep: 0,
                 variant: 0,
-                run: run(4000.0, 100.0, None),
+                run: run(4000.0, 100.0, None, 1000.0),
             }],
             failed: vec![None, Some(missing.into()), Some(missing.into())],
         };
@@ -486,6 +523,7 @@ mod tests {
             "pg_tps_ratio",
             "pg2_tps_ratio",
             "pg_p99_us",
+            "pg_txn_per_commit",
         ] {
             assert_eq!(m[key], Value::Null, "{key}");
         }

@@ -121,7 +121,7 @@ pub async fn rotate_variants(
             let f = &run.figures;
             eprintln!(
                 "switch-compare: {} rep {} {:<8} {:>9.1} TPS  p50 {:>6} µs  p99 {:>6} µs  \
-                 cpu {:.2} + others {:.2}{}  (switch added p50 {} µs p99 {} µs per hop){}{}",
+                 cpu {:.2} + others {:.2}{}  (switch added p50 {} µs p99 {} µs per hop){}{}{}",
                 mode.name(),
                 rep + 1,
                 v.label,
@@ -140,6 +140,9 @@ pub async fn rotate_variants(
                     .unwrap_or_default(),
                 run.db_cpu_us_per_txn
                     .map(|c| format!(" + database {c:.1} µs/txn"))
+                    .unwrap_or_default(),
+                run.txn_per_commit
+                    .map(|t| format!("  {t:.1} txn/commit"))
                     .unwrap_or_default(),
             );
             if let Some(c) = run.stand_in.filter(|c| c.decisions() > 0) {
