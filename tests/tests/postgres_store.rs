@@ -429,6 +429,120 @@ async fn an_expired_node_is_taken_over_exactly_once_and_its_lease_is_lost() {
     c.close();
 }
 
+/// The lease loop runs a take-over beside the renewals: one held up (here by
+/// a row lock on the dead node's forwarded rows, as a long recovery or a slow
+/// database would) must not hold up the survivor's own renewal, or the
+/// survivor's lease could lapse while it takes another node over.
+#[tokio::test]
+async fn a_slow_take_over_does_not_hold_up_the_survivors_renewal() {
+    let Some(pg) = ThrowawayPostgres::start() else {
+        return;
+    };
+    let url = pg.new_database("slowtakeover");
+    let lease_ms = 1000;
+    let (dead, _) = open(&url, Some(&node("node-a", 1, lease_ms)));
+    let last = dead.journal(forwarded((1 << 48) + 1, "000001"), now_ms());
+    durable_within(&dead, last).await;
+    drop(dead); // killed: no leave, the lease runs out
+    let (b, _) = open(&url, Some(&node("node-b", 2, lease_ms)));
+    let mb = b.membership().unwrap();
+    let waited = Instant::now();
+    while waited.elapsed() < Duration::from_millis(lease_ms + 300) {
+        assert!(mb.renew().await.unwrap());
+        tokio::time::sleep(Duration::from_millis(lease_ms / 3)).await;
+    }
+    let mut holder = reader(&url).await;
+    let hold = holder.transaction().await.unwrap();
+    hold.execute(
+        "SELECT id FROM journal WHERE node = 'node-a' FOR UPDATE",
+        &[],
+    )
+    .await
+    .unwrap();
+    let taking = {
+        let mb = mb.clone();
+        tokio::spawn(async move { mb.take_over_expired().await })
+    };
+    let watcher = reader(&url).await;
+    let started = Instant::now();
+    while count(
+        &watcher,
+        "SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock'",
+    )
+    .await
+        < 1
+    {
+        assert!(started.elapsed() < PATIENCE, "the take-over never waited");
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    let renewing = Instant::now();
+    assert!(mb.renew().await.unwrap());
+    let took = renewing.elapsed();
+    assert!(
+        took < Duration::from_millis(500),
+        "the renewal waited {took:?} for the take-over"
+    );
+    hold.rollback().await.unwrap();
+    let adopted = taking.await.unwrap().unwrap();
+    assert_eq!(adopted.len(), 1);
+    assert_eq!(
+        (adopted[0].node.as_str(), adopted[0].reversals_queued),
+        ("node-a", 1)
+    );
+    b.close();
+}
+
+/// A node that stops cleanly while it still owes store-and-forward items is
+/// taken over like a dead one (its lease ended at once), so that its queue
+/// reaches the issuers without a process of the same name; one that owes
+/// nothing is stopped, and nobody takes it over.
+#[tokio::test]
+async fn a_node_that_leaves_owing_its_queue_is_taken_over_and_one_owing_nothing_is_not() {
+    let Some(pg) = ThrowawayPostgres::start() else {
+        return;
+    };
+    let url = pg.new_database("leave");
+    let lease_ms = 1000;
+    let (a, _) = open(&url, Some(&node("node-a", 1, lease_ms)));
+    let queued = a.apply(
+        switch::core::StoreOp::SafPush {
+            id: (1 << 48) + 7,
+            issuer: "940810".into(),
+            msg: forwarded_for(7),
+            card: None,
+        },
+        now_ms(),
+    );
+    durable_within(&a, queued.expect("kept")).await;
+    let ma = a.membership().unwrap();
+    a.close();
+    ma.leave().await.unwrap();
+    let (b, _) = open(&url, Some(&node("node-b", 2, lease_ms)));
+    let mb = b.membership().unwrap();
+    let adopted = mb.take_over_expired().await.unwrap();
+    assert_eq!(adopted.len(), 1, "the queue was left to nobody");
+    assert_eq!(adopted[0].node, "node-a");
+    assert_eq!(adopted[0].saf.len(), 1);
+    let db = reader(&url).await;
+    assert_eq!(
+        count(&db, "SELECT count(*) FROM saf WHERE node = 'node-b'").await,
+        1
+    );
+    // node-c owes nothing: it leaves stopped, and nobody takes it over.
+    let (c, _) = open(&url, Some(&node("node-c", 3, lease_ms)));
+    let mc = c.membership().unwrap();
+    c.close();
+    mc.leave().await.unwrap();
+    let state: String = db
+        .query_one("SELECT state FROM nodes WHERE name = 'node-c'", &[])
+        .await
+        .unwrap()
+        .get(0);
+    assert_eq!(state, "stopped");
+    assert!(mb.take_over_expired().await.unwrap().is_empty());
+    b.close();
+}
+
 #[tokio::test]
 async fn a_cutover_on_one_node_holds_on_the_other_within_two_seconds() {
     let Some(pg) = ThrowawayPostgres::start() else {

@@ -835,7 +835,9 @@ impl RunningSwitch {
         }
         // Renewed through the drain and the last commit (another node must not
         // take over a node still delivering, and a commit is fenced unless its
-        // node is live); now the node leaves: nothing for anyone to take.
+        // node is live); now the node leaves. What it still owes (its queue,
+        // the reversals of the requests expired above among it) is left to
+        // another node's take-over, its lease ended at once.
         if let Some(lease) = self.lease.take() {
             lease.leave().await;
         }

@@ -3,10 +3,14 @@
 //! exactly once however many survivors race (`FOR UPDATE SKIP LOCKED`: a node
 //! row another survivor is taking is skipped, and once taken it is no longer
 //! live), by the same recovery a node runs for itself ([`recover::recover`])
-//! with the dead node's name; and a clean leave.
+//! with the dead node's name; and a clean leave, which leaves the node's
+//! obligations to be taken over when it still has any.
 //!
-//! It has its own connection, opened on the runtime of whoever calls it (the
-//! lease loop's), so that a slow journal commit never delays a renewal.
+//! It has connections of its own, opened on the runtime of whoever calls it
+//! (the lease loop's), so that a slow journal commit never delays a renewal:
+//! one for the renewals and the leave, one for the take-overs, so that a slow
+//! take-over (up to [`CALL_TIMEOUT`], run beside the renewals by the lease
+//! loop) never delays one either.
 
 use std::time::Duration;
 
@@ -27,7 +31,10 @@ pub struct PgMembership {
     remember: usize,
     /// Opens the sealed cards of a dead node's stand-in advices.
     vault: Option<std::sync::Arc<crate::store::vault::Vault>>,
-    client: LazyClient,
+    /// The renewals' and the leave's connection.
+    renewals: LazyClient,
+    /// The take-overs' connection.
+    take_overs: LazyClient,
 }
 
 impl PgMembership {
@@ -44,17 +51,18 @@ impl PgMembership {
             epoch,
             remember,
             vault,
-            client: LazyClient::new(config),
+            renewals: LazyClient::new(config.clone()),
+            take_overs: LazyClient::new(config),
         }
     }
 }
 
 /// Run `$call` (an expression using the connection `$client`) within
-/// [`CALL_TIMEOUT`] on `$membership`'s connection; on any failure the
+/// [`CALL_TIMEOUT`] on the connection of `$lazy`; on any failure the
 /// connection is dropped, to be opened again next time.
 macro_rules! bounded {
-    ($membership:expr, |$client:ident| $call:expr) => {{
-        let mut slot = $membership.client.connected().await?;
+    ($lazy:expr, |$client:ident| $call:expr) => {{
+        let mut slot = $lazy.connected().await?;
         let result = match slot.as_mut() {
             None => Err("no connection".to_string()),
             Some($client) => match tokio::time::timeout(CALL_TIMEOUT, $call).await {
@@ -77,7 +85,7 @@ impl Membership for PgMembership {
     fn renew(&self) -> BoxFuture<'_, Result<bool, String>> {
         let lease_ms = self.node.lease.as_millis() as i64;
         Box::pin(async move {
-            bounded!(self, |client| async {
+            bounded!(self.renewals, |client| async {
                 let renewed = client
                     .execute(
                         &format!(
@@ -95,7 +103,7 @@ impl Membership for PgMembership {
 
     fn take_over_expired(&self) -> BoxFuture<'_, Result<Vec<Adopted>, String>> {
         Box::pin(async move {
-            bounded!(self, |client| async {
+            bounded!(self.take_overs, |client| async {
                 let tx = client.transaction().await.map_err(text)?;
                 let expired = tx
                     .query(
@@ -148,21 +156,48 @@ impl Membership for PgMembership {
         })
     }
 
+    /// A node with nothing owed stops; one that still owes something (its
+    /// store-and-forward queue, which a graceful stop adds to as it reverses
+    /// the requests left unanswered, or forwarded rows) stays live with its
+    /// lease ended, so that the next pass of another node takes it over, as
+    /// it would a dead one. Called once the node's journal is closed: it
+    /// commits and delivers nothing more.
     fn leave(&self) -> BoxFuture<'_, Result<(), String>> {
         Box::pin(async move {
-            bounded!(self, |client| async {
+            let left = bounded!(self.renewals, |client| async {
                 client
-                    .execute(
+                    .query_opt(
                         &format!(
-                            "UPDATE nodes SET state = 'stopped', updated_ms = {DB_NOW_MS}
-                             WHERE name = $1 AND epoch = $2 AND state = 'live'"
+                            "WITH owed AS (
+                                SELECT (SELECT count(*) FROM saf WHERE node = $1) AS saf,
+                                       (SELECT count(*) FROM in_flight WHERE node = $1) AS forwarded)
+                             UPDATE nodes SET
+                                state = CASE WHEN owed.saf + owed.forwarded > 0 THEN 'live' ELSE 'stopped' END,
+                                lease_until_ms = CASE WHEN owed.saf + owed.forwarded > 0 THEN 0
+                                                      ELSE lease_until_ms END,
+                                updated_ms = {DB_NOW_MS}
+                             FROM owed
+                             WHERE name = $1 AND epoch = $2 AND state = 'live'
+                             RETURNING owed.saf, owed.forwarded"
                         ),
                         &[&self.node.name, &self.epoch],
                     )
                     .await
-                    .map(drop)
                     .map_err(text)
-            })
+            })?;
+            if let Some(row) = left {
+                let (saf, forwarded): (i64, i64) = (row.get(0), row.get(1));
+                if saf + forwarded > 0 {
+                    tracing::warn!(
+                        node = %self.node.name,
+                        saf,
+                        forwarded,
+                        "left the cluster owing store-and-forward items or forwarded rows: \
+                         its lease is ended for another node to take them over"
+                    );
+                }
+            }
+            Ok(())
         })
     }
 }
