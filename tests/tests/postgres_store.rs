@@ -492,6 +492,53 @@ async fn a_slow_take_over_does_not_hold_up_the_survivors_renewal() {
     b.close();
 }
 
+/// A busy node's death can leave thousands of rows forwarded: the take-over
+/// that reverses them must still finish within its bound (2 s), or it is
+/// rolled back on every pass and nobody ever takes the node over.
+#[tokio::test]
+async fn a_take_over_of_thousands_of_forwarded_rows_finishes_within_its_bound() {
+    let Some(pg) = ThrowawayPostgres::start() else {
+        return;
+    };
+    let url = pg.new_database("bigtakeover");
+    let lease_ms = 1000;
+    let rows = 5000u64;
+    let (dead, _) = open(&url, Some(&node("node-a", 1, lease_ms)));
+    let mut last = 0;
+    for n in 1..=rows {
+        last = dead.journal(forwarded((1 << 48) + n, &format!("{n:06}")), now_ms());
+    }
+    durable_within(&dead, last).await;
+    drop(dead); // killed: no leave, the lease runs out
+    let (b, _) = open(&url, Some(&node("node-b", 2, lease_ms)));
+    let mb = b.membership().unwrap();
+    let waited = Instant::now();
+    while waited.elapsed() < Duration::from_millis(lease_ms + 300) {
+        assert!(mb.renew().await.unwrap());
+        tokio::time::sleep(Duration::from_millis(lease_ms / 3)).await;
+    }
+    let taking = Instant::now();
+    let adopted = mb.take_over_expired().await.expect("taken over within 2 s");
+    eprintln!("took {rows} forwarded rows over in {:?}", taking.elapsed());
+    assert_eq!(adopted.len(), 1);
+    assert_eq!(adopted[0].reversals_queued, rows as usize);
+    assert_eq!(adopted[0].saf.len(), rows as usize);
+    let db = reader(&url).await;
+    assert_eq!(
+        count(
+            &db,
+            "SELECT count(*) FROM journal WHERE state = 'reversed_at_restart'"
+        )
+        .await,
+        rows as i64
+    );
+    assert_eq!(
+        count(&db, "SELECT count(*) FROM saf WHERE node = 'node-b'").await,
+        rows as i64
+    );
+    b.close();
+}
+
 /// A node that stops cleanly while it still owes store-and-forward items is
 /// taken over like a dead one (its lease ended at once), so that its queue
 /// reaches the issuers without a process of the same name; one that owes

@@ -76,8 +76,14 @@ pub async fn recover(
         .into_iter()
         .map(|r| (r.get(0), r.get(1)))
         .collect();
+    // Every row's reversal and mark go in two statements, whatever their
+    // number: a take-over must finish within its bound (2 s) however many
+    // rows a busy node left forwarded (two round trips a row did not).
     let mut next_saf = last_id(tx, lo, hi).await? + 1;
-    let mut reversals_queued = 0;
+    let mut saf_ids = Vec::new();
+    let mut saf_issuers = Vec::new();
+    let mut saf_messages = Vec::new();
+    let mut reversed = Vec::with_capacity(forwarded.len());
     for row in forwarded {
         let id: i64 = row.get(0);
         let issuer: Option<String> = row.get(1);
@@ -86,18 +92,34 @@ pub async fn recover(
             .and_then(|stored| owed_reversal(id, stored));
         if let Some((issuer, message)) = issuer.zip(reversal).filter(|owed| !queued.contains(owed))
         {
-            tx.execute(
-                "INSERT INTO saf (id, node, issuer, message, queued_ms) VALUES ($1, $2, $3, $4, $5)",
-                &[&next_saf, &owner.rows_of, &issuer, &message, &now_ms],
-            )
-            .await?;
+            saf_ids.push(next_saf);
+            saf_issuers.push(issuer);
+            saf_messages.push(message);
             next_saf += 1;
-            reversals_queued += 1;
         }
+        reversed.push(id);
+    }
+    let reversals_queued = saf_ids.len();
+    if !saf_ids.is_empty() {
+        tx.execute(
+            "INSERT INTO saf (id, node, issuer, message, queued_ms)
+             SELECT q.id, $4, q.issuer, q.message, $5
+             FROM unnest($1::bigint[], $2::text[], $3::bytea[]) AS q(id, issuer, message)",
+            &[
+                &saf_ids,
+                &saf_issuers,
+                &saf_messages,
+                &owner.rows_of,
+                &now_ms,
+            ],
+        )
+        .await?;
+    }
+    if !reversed.is_empty() {
         tx.execute(
             "UPDATE journal SET state = 'reversed_at_restart', response_code = '91',
-                updated_ms = $2 WHERE id = $1",
-            &[&id, &now_ms],
+                updated_ms = $2 WHERE id = ANY($1::bigint[])",
+            &[&reversed, &now_ms],
         )
         .await?;
     }
