@@ -310,6 +310,22 @@ async fn one_key_claimed_twice_in_a_batch_refuses_the_second() {
 /// anyway: the server waits, after its WAL flush, for a synchronous standby
 /// that does not exist (`synchronous_standby_names`), so the transaction is
 /// committed locally and visible once released, the writer long gone.
+/// Make every commit wait for a synchronous standby named `names` (none
+/// exists: a commit is then flushed locally and waits, past any client's
+/// patience, until the setting is cleared with ""), as a server whose commits
+/// go through after their client gave up.
+async fn synchronous_standby(admin: &tokio_postgres::Client, names: &str) {
+    // (ALTER SYSTEM cannot share a transaction with the reload.)
+    let set = format!("ALTER SYSTEM SET synchronous_standby_names = '{names}'");
+    admin.batch_execute(&set).await.unwrap();
+    admin
+        .batch_execute("SELECT pg_reload_conf()")
+        .await
+        .unwrap();
+    // Every backend reads the new setting before its next command.
+    tokio::time::sleep(Duration::from_millis(500)).await;
+}
+
 #[tokio::test]
 async fn a_retried_batch_whose_first_commit_went_through_refuses_its_forward_again() {
     let Some(pg) = ThrowawayPostgres::start() else {
@@ -323,21 +339,7 @@ async fn a_retried_batch_whose_first_commit_went_through_refuses_its_forward_aga
     let on_a = a.journal(forwarded((1 << 48) + 1, "000999"), now_ms());
     durable_within(&a, on_a).await;
     let admin = reader(&url).await;
-    // (ALTER SYSTEM cannot share a transaction with the reload.)
-    let standby = |names: &'static str| {
-        let admin = &admin;
-        async move {
-            let set = format!("ALTER SYSTEM SET synchronous_standby_names = '{names}'");
-            admin.batch_execute(&set).await.unwrap();
-            admin
-                .batch_execute("SELECT pg_reload_conf()")
-                .await
-                .unwrap();
-        }
-    };
-    standby("phantom").await;
-    // Every backend reads the new setting before its next command.
-    tokio::time::sleep(Duration::from_millis(500)).await;
+    synchronous_standby(&admin, "phantom").await;
     // The same request on node B: its statement meets A's key and fails, so
     // the batch goes the contested way, which commits B's row without the
     // key, and that COMMIT waits for the standby past the writer's patience.
@@ -354,7 +356,7 @@ async fn a_retried_batch_whose_first_commit_went_through_refuses_its_forward_aga
         count(&admin, waiting).await >= 1,
         "no commit waits for the standby"
     );
-    standby("").await;
+    synchronous_standby(&admin, "").await;
     // The retry (its first attempt may have committed) refuses the forward
     // again: it never leaves, and the acquirer hears 94, once.
     durable_within(&b, on_b).await;
@@ -536,6 +538,58 @@ async fn a_take_over_of_thousands_of_forwarded_rows_finishes_within_its_bound() 
         count(&db, "SELECT count(*) FROM saf WHERE node = 'node-b'").await,
         rows as i64
     );
+    b.close();
+}
+
+/// A take-over whose COMMIT went through after its 2 s bound (held back by a
+/// synchronous standby that does not exist, then released) is adopted on the
+/// next pass: the dead node's queue is then this node's in the database, and
+/// no later pass would select the node again.
+#[tokio::test]
+async fn a_take_over_whose_commit_went_through_past_its_bound_is_adopted_on_the_next_pass() {
+    let Some(pg) = ThrowawayPostgres::start() else {
+        return;
+    };
+    let url = pg.new_database("takeover_unknown");
+    let lease_ms = 1000;
+    let (dead, _) = open(&url, Some(&node("node-a", 1, lease_ms)));
+    let mut last = 0;
+    for n in 1..=3u64 {
+        last = dead.journal(forwarded((1 << 48) + n, &format!("{n:06}")), now_ms());
+    }
+    durable_within(&dead, last).await;
+    drop(dead); // killed: no leave, the lease runs out
+    let (b, _) = open(&url, Some(&node("node-b", 2, lease_ms)));
+    let mb = b.membership().unwrap();
+    let waited = Instant::now();
+    while waited.elapsed() < Duration::from_millis(lease_ms + 300) {
+        assert!(mb.renew().await.unwrap());
+        tokio::time::sleep(Duration::from_millis(lease_ms / 3)).await;
+    }
+    let admin = reader(&url).await;
+    synchronous_standby(&admin, "phantom").await;
+    let first = mb.take_over_expired().await;
+    assert!(first.is_err(), "the take-over did not wait: {first:?}");
+    // The premise: its COMMIT is still on the server, waiting for the standby.
+    let waiting = "SELECT count(*) FROM pg_stat_activity WHERE wait_event = 'SyncRep'";
+    assert!(
+        count(&admin, waiting).await >= 1,
+        "no commit waits for the standby"
+    );
+    synchronous_standby(&admin, "").await;
+    let adopted = mb.take_over_expired().await.unwrap();
+    assert_eq!(
+        adopted.len(),
+        1,
+        "the take-over that went through was not adopted"
+    );
+    assert_eq!(adopted[0].node, "node-a");
+    assert_eq!((adopted[0].reversals_queued, adopted[0].saf.len()), (3, 3));
+    assert_eq!(
+        count(&admin, "SELECT count(*) FROM saf WHERE node = 'node-b'").await,
+        3
+    );
+    assert!(mb.take_over_expired().await.unwrap().is_empty());
     b.close();
 }
 

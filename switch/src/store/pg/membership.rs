@@ -11,6 +11,14 @@
 //! one for the renewals and the leave, one for the take-overs, so that a slow
 //! take-over (up to [`CALL_TIMEOUT`], run beside the renewals by the lease
 //! loop) never delays one either.
+//!
+//! A take-over whose commit's outcome is unknown (it ran past its bound, or
+//! the connection broke, after COMMIT was sent) may have gone through: the
+//! dead node's queue is then this node's in the database, and no later pass
+//! would select the node again. So what the attempt read is kept until the
+//! next pass finds out, from the node's row, whether it committed: then it is
+//! adopted, as if the attempt had succeeded; if not, it is dropped, and the
+//! node is taken over again on a later pass.
 
 use std::time::Duration;
 
@@ -22,40 +30,6 @@ use crate::config::PostgresConfig;
 
 /// A membership call that takes longer fails (the lease loop retries).
 const CALL_TIMEOUT: Duration = Duration::from_secs(2);
-
-/// This node's membership.
-pub struct PgMembership {
-    node: NodeIdentity,
-    epoch: i64,
-    /// How many of a dead node's recent forwarded rows come back (as at a start).
-    remember: usize,
-    /// Opens the sealed cards of a dead node's stand-in advices.
-    vault: Option<std::sync::Arc<crate::store::vault::Vault>>,
-    /// The renewals' and the leave's connection.
-    renewals: LazyClient,
-    /// The take-overs' connection.
-    take_overs: LazyClient,
-}
-
-impl PgMembership {
-    /// The membership of `node`, registered with `epoch` (connects at first use).
-    pub fn new(
-        config: PostgresConfig,
-        node: NodeIdentity,
-        epoch: i64,
-        remember: usize,
-        vault: Option<std::sync::Arc<crate::store::vault::Vault>>,
-    ) -> Self {
-        PgMembership {
-            node,
-            epoch,
-            remember,
-            vault,
-            renewals: LazyClient::new(config.clone()),
-            take_overs: LazyClient::new(config),
-        }
-    }
-}
 
 /// Run `$call` (an expression using the connection `$client`) within
 /// [`CALL_TIMEOUT`] on the connection of `$lazy`; on any failure the
@@ -75,6 +49,93 @@ macro_rules! bounded {
         }
         result
     }};
+}
+
+/// This node's membership.
+pub struct PgMembership {
+    node: NodeIdentity,
+    epoch: i64,
+    /// How many of a dead node's recent forwarded rows come back (as at a start).
+    remember: usize,
+    /// Opens the sealed cards of a dead node's stand-in advices.
+    vault: Option<std::sync::Arc<crate::store::vault::Vault>>,
+    /// The renewals' and the leave's connection.
+    renewals: LazyClient,
+    /// The take-overs' connection.
+    take_overs: LazyClient,
+    /// What the last take-over read, kept while its commit's outcome is
+    /// unknown (see the module's documentation).
+    unsettled: std::sync::Mutex<Vec<Adopted>>,
+}
+
+impl PgMembership {
+    /// The membership of `node`, registered with `epoch` (connects at first use).
+    pub fn new(
+        config: PostgresConfig,
+        node: NodeIdentity,
+        epoch: i64,
+        remember: usize,
+        vault: Option<std::sync::Arc<crate::store::vault::Vault>>,
+    ) -> Self {
+        PgMembership {
+            node,
+            epoch,
+            remember,
+            vault,
+            renewals: LazyClient::new(config.clone()),
+            take_overs: LazyClient::new(config),
+            unsettled: std::sync::Mutex::new(Vec::new()),
+        }
+    }
+
+    fn unsettled(&self) -> std::sync::MutexGuard<'_, Vec<Adopted>> {
+        self.unsettled.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// The take-overs kept with an unknown outcome: those that committed
+    /// (the node's row names this node, one epoch on), to be adopted now.
+    /// Waits for the attempt's transaction, should it still be open on the
+    /// server (`FOR SHARE` on the node's row). On failure they are kept for
+    /// the next pass.
+    async fn settle(&self, unsettled: Vec<Adopted>) -> Result<Vec<Adopted>, String> {
+        let nodes: Vec<(String, i64)> = unsettled
+            .iter()
+            .map(|a| (a.node.clone(), a.epoch))
+            .collect();
+        let checked = bounded!(self.take_overs, |client| async {
+            let mut committed = Vec::with_capacity(nodes.len());
+            for (node, epoch) in &nodes {
+                let row = client
+                    .query_opt(
+                        "SELECT coalesce(taken_by, ''), epoch FROM nodes WHERE name = $1 FOR SHARE",
+                        &[node],
+                    )
+                    .await
+                    .map_err(text)?;
+                committed.push(row.is_some_and(|r| {
+                    r.get::<_, String>(0) == self.node.name && r.get::<_, i64>(1) == epoch + 1
+                }));
+            }
+            Ok(committed)
+        });
+        let committed = match checked {
+            Ok(committed) => committed,
+            Err(e) => {
+                *self.unsettled() = unsettled;
+                return Err(format!("a take-over's outcome is still unknown: {e}"));
+            }
+        };
+        let mut adopted = Vec::new();
+        for (a, went_through) in unsettled.into_iter().zip(committed) {
+            if went_through {
+                tracing::warn!(node = %a.node, "a take-over whose commit's outcome was unknown went through: adopted now");
+                adopted.push(a);
+            } else {
+                tracing::warn!(node = %a.node, "a take-over whose commit's outcome was unknown was rolled back: the node is taken over on a later pass");
+            }
+        }
+        Ok(adopted)
+    }
 }
 
 fn text(e: tokio_postgres::Error) -> String {
@@ -103,6 +164,12 @@ impl Membership for PgMembership {
 
     fn take_over_expired(&self) -> BoxFuture<'_, Result<Vec<Adopted>, String>> {
         Box::pin(async move {
+            // A pass that settles an earlier attempt takes nothing new over
+            // (the next one will).
+            let unsettled = std::mem::take(&mut *self.unsettled());
+            if !unsettled.is_empty() {
+                return self.settle(unsettled).await;
+            }
             bounded!(self.take_overs, |client| async {
                 let tx = client.transaction().await.map_err(text)?;
                 let expired = tx
@@ -147,7 +214,11 @@ impl Membership for PgMembership {
                         epoch,
                     });
                 }
+                // Kept before the commit is sent, should its outcome be unknown
+                // (an error, or this future dropped at the bound).
+                *self.unsettled() = adopted;
                 tx.commit().await.map_err(text)?;
+                let adopted = std::mem::take(&mut *self.unsettled());
                 for a in &adopted {
                     tracing::warn!(node = %a.node, saf = a.saf.len(), reversals = a.reversals_queued, "took over an expired node");
                 }
