@@ -593,6 +593,52 @@ async fn a_take_over_whose_commit_went_through_past_its_bound_is_adopted_on_the_
     b.close();
 }
 
+/// A node's lease starts again at the end of its registration: a recovery
+/// longer than a lease (here 10,000 forwarded rows against a 100 ms lease)
+/// must not commit the node already expired, for a survivor to take over
+/// while it delivers the queue it just read back.
+#[tokio::test]
+async fn a_node_is_not_expired_when_its_long_recovery_commits() {
+    let Some(pg) = ThrowawayPostgres::start() else {
+        return;
+    };
+    let url = pg.new_database("longrecovery");
+    let (before, _) = open(&url, Some(&node("node-a", 1, 60_000)));
+    let mut last = 0;
+    for n in 1..=10_000u64 {
+        last = before.journal(forwarded((1 << 48) + n, &format!("{n:06}")), now_ms());
+    }
+    durable_within(&before, last).await;
+    drop(before); // killed
+    let db = reader(&url).await;
+    let db_now = "SELECT (extract(epoch from clock_timestamp()) * 1000)::bigint";
+    let started_ms: i64 = db.query_one(db_now, &[]).await.unwrap().get(0);
+    let opening = Instant::now();
+    let (again, recovered) = open(&url, Some(&node("node-a", 1, 100)));
+    let opened = opening.elapsed();
+    eprintln!(
+        "opened with {} reversals queued in {opened:?}",
+        recovered.reversals_queued
+    );
+    assert_eq!(recovered.reversals_queued, 10_000);
+    // The lease runs from the end of the registration, not its start: it ends
+    // a lease after about when the open returned.
+    let until: i64 = db
+        .query_one(
+            "SELECT lease_until_ms FROM nodes WHERE name = 'node-a'",
+            &[],
+        )
+        .await
+        .unwrap()
+        .get(0);
+    assert!(
+        until - started_ms >= opened.as_millis() as i64,
+        "the lease ran from the registration's start: {} ms after it, the open took {opened:?}",
+        until - started_ms
+    );
+    again.close();
+}
+
 /// A node that stops cleanly while it still owes store-and-forward items is
 /// taken over like a dead one (its lease ended at once), so that its queue
 /// reaches the issuers without a process of the same name; one that owes

@@ -127,6 +127,11 @@ impl Start {
         recovered.negative_updates = recover::negative_updates(&tx)
             .await
             .map_err(|e| failed(pg, describe(&e)))?;
+        if let Some(node) = &self.node {
+            nodes::restart_lease(&tx, node)
+                .await
+                .map_err(|e| failed(pg, describe(&e)))?;
+        }
         tx.commit().await.map_err(|e| failed(pg, describe(&e)))?;
         Ok(Started {
             conn,

@@ -79,3 +79,23 @@ pub async fn register(tx: &impl GenericClient, node: &NodeIdentity) -> Result<i6
         .await?;
     Ok(row.get(0))
 }
+
+/// Start `node`'s lease again from now, at the end of its registration's
+/// transaction (after its recovery): the lease stamped at registration began
+/// before the recovery, and a recovery longer than a lease would commit the
+/// node already expired, for a survivor to take over while it delivers the
+/// queue it just read back. The lease loop counts its own view from after
+/// the commit, so it still ends after the database's by no more than the
+/// commit and the rest of the start.
+pub async fn restart_lease(
+    tx: &impl GenericClient,
+    node: &NodeIdentity,
+) -> Result<(), tokio_postgres::Error> {
+    let lease_ms = node.lease.as_millis() as i64;
+    tx.execute(
+        &format!("UPDATE nodes SET lease_until_ms = {DB_NOW_MS} + $2 WHERE name = $1"),
+        &[&node.name, &lease_ms],
+    )
+    .await
+    .map(drop)
+}
