@@ -306,10 +306,6 @@ async fn one_key_claimed_twice_in_a_batch_refuses_the_second() {
     a.close();
 }
 
-/// A commit abandoned by the writer (over its 2 s) that the server completes
-/// anyway: the server waits, after its WAL flush, for a synchronous standby
-/// that does not exist (`synchronous_standby_names`), so the transaction is
-/// committed locally and visible once released, the writer long gone.
 /// Make every commit wait for a synchronous standby named `names` (none
 /// exists: a commit is then flushed locally and waits, past any client's
 /// patience, until the setting is cleared with ""), as a server whose commits
@@ -326,6 +322,10 @@ async fn synchronous_standby(admin: &tokio_postgres::Client, names: &str) {
     tokio::time::sleep(Duration::from_millis(500)).await;
 }
 
+/// A commit abandoned by the writer (over its 2 s) that the server completes
+/// anyway: the server waits, after its WAL flush, for a synchronous standby
+/// that does not exist (`synchronous_standby_names`), so the transaction is
+/// committed locally and visible once released, the writer long gone.
 #[tokio::test]
 async fn a_retried_batch_whose_first_commit_went_through_refuses_its_forward_again() {
     let Some(pg) = ThrowawayPostgres::start() else {
@@ -543,8 +543,8 @@ async fn a_take_over_of_thousands_of_forwarded_rows_finishes_within_its_bound() 
 
 /// A take-over whose COMMIT went through after its 2 s bound (held back by a
 /// synchronous standby that does not exist, then released) is adopted on the
-/// next pass: the dead node's queue is then this node's in the database, and
-/// no later pass would select the node again.
+/// next pass, even when the dead node restarted meanwhile: its queue is then
+/// this node's in the database, and no later pass would select it again.
 #[tokio::test]
 async fn a_take_over_whose_commit_went_through_past_its_bound_is_adopted_on_the_next_pass() {
     let Some(pg) = ThrowawayPostgres::start() else {
@@ -577,6 +577,11 @@ async fn a_take_over_whose_commit_went_through_past_its_bound_is_adopted_on_the_
         "no commit waits for the standby"
     );
     synchronous_standby(&admin, "").await;
+    // The dead node restarts before the next pass: its row no longer names
+    // node-b (a new epoch, no `taken_by`), but the queue the take-over moved
+    // is node-b's.
+    let (restarted, recovered) = open(&url, Some(&node("node-a", 1, lease_ms)));
+    assert_eq!((recovered.reversals_queued, recovered.saf.len()), (0, 0));
     let adopted = mb.take_over_expired().await.unwrap();
     assert_eq!(
         adopted.len(),
@@ -590,6 +595,7 @@ async fn a_take_over_whose_commit_went_through_past_its_bound_is_adopted_on_the_
         3
     );
     assert!(mb.take_over_expired().await.unwrap().is_empty());
+    restarted.close();
     b.close();
 }
 
@@ -611,8 +617,6 @@ async fn a_node_is_not_expired_when_its_long_recovery_commits() {
     durable_within(&before, last).await;
     drop(before); // killed
     let db = reader(&url).await;
-    let db_now = "SELECT (extract(epoch from clock_timestamp()) * 1000)::bigint";
-    let started_ms: i64 = db.query_one(db_now, &[]).await.unwrap().get(0);
     let opening = Instant::now();
     let (again, recovered) = open(&url, Some(&node("node-a", 1, 100)));
     let opened = opening.elapsed();
@@ -621,20 +625,20 @@ async fn a_node_is_not_expired_when_its_long_recovery_commits() {
         recovered.reversals_queued
     );
     assert_eq!(recovered.reversals_queued, 10_000);
-    // The lease runs from the end of the registration, not its start: it ends
-    // a lease after about when the open returned.
-    let until: i64 = db
+    // The lease runs from the end of the registration (after the recovery),
+    // not from its start (the row's `updated_ms`, stamped when it registered).
+    let row = db
         .query_one(
-            "SELECT lease_until_ms FROM nodes WHERE name = 'node-a'",
+            "SELECT lease_until_ms, updated_ms FROM nodes WHERE name = 'node-a'",
             &[],
         )
         .await
-        .unwrap()
-        .get(0);
+        .unwrap();
+    let (until, registered): (i64, i64) = (row.get(0), row.get(1));
     assert!(
-        until - started_ms >= opened.as_millis() as i64,
+        until - 100 - registered >= 50,
         "the lease ran from the registration's start: {} ms after it, the open took {opened:?}",
-        until - started_ms
+        until - registered
     );
     again.close();
 }

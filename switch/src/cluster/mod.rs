@@ -45,8 +45,9 @@ pub trait Membership: Send + Sync + 'static {
     /// reversals its forwarded-without-outcome rows owe, move its
     /// store-and-forward rows to this node, and mark it taken over.
     fn take_over_expired(&self) -> BoxFuture<'_, Result<Vec<Adopted>, String>>;
-    /// This node stops cleanly (nothing to take over; its rows stay its own for
-    /// its next start).
+    /// This node stops cleanly, its journal closed: stopped if it owes
+    /// nothing; if it still owes store-and-forward items or forwarded rows,
+    /// left live with its lease ended, for another node to take over.
     fn leave(&self) -> BoxFuture<'_, Result<(), String>>;
 }
 

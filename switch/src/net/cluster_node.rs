@@ -63,7 +63,8 @@ pub(crate) fn start_lease(shared: &Arc<Shared>) -> Option<LeaseTask> {
 }
 
 impl LeaseTask {
-    /// Stop renewing and leave the cluster (state stopped: nothing to take over).
+    /// Stop renewing and leave the cluster (stopped; or, still owing its queue or
+    /// forwarded rows, its lease ended for another node to take them over).
     pub(crate) async fn leave(self) {
         let _ = self.stop.send(true);
         if tokio::time::timeout(STOP_WAIT, self.handle).await.is_err() {

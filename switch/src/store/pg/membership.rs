@@ -92,32 +92,52 @@ impl PgMembership {
         self.unsettled.lock().unwrap_or_else(|p| p.into_inner())
     }
 
-    /// The take-overs kept with an unknown outcome: those that committed
-    /// (the node's row names this node, one epoch on), to be adopted now.
-    /// Waits for the attempt's transaction, should it still be open on the
-    /// server (`FOR SHARE` on the node's row). On failure they are kept for
-    /// the next pass.
+    /// The take-overs kept with an unknown outcome: those that committed, to
+    /// be adopted now. Committed: the node's row names this node one epoch on,
+    /// or (the node restarted since, or was taken over again, and its row
+    /// says so no more) an item the attempt read is in this node's queue in
+    /// the database. Waits for the attempt's transaction, should it still be
+    /// open on the server (`FOR SHARE` on the node's row). On any failure,
+    /// connecting included, they are kept for the next pass.
     async fn settle(&self, unsettled: Vec<Adopted>) -> Result<Vec<Adopted>, String> {
-        let nodes: Vec<(String, i64)> = unsettled
+        let attempts: Vec<(String, i64, Vec<i64>)> = unsettled
             .iter()
-            .map(|a| (a.node.clone(), a.epoch))
+            .map(|a| {
+                let ids = a.saf.iter().map(|item| item.id as i64).collect();
+                (a.node.clone(), a.epoch, ids)
+            })
             .collect();
-        let checked = bounded!(self.take_overs, |client| async {
-            let mut committed = Vec::with_capacity(nodes.len());
-            for (node, epoch) in &nodes {
-                let row = client
-                    .query_opt(
-                        "SELECT coalesce(taken_by, ''), epoch FROM nodes WHERE name = $1 FOR SHARE",
-                        &[node],
-                    )
-                    .await
-                    .map_err(text)?;
-                committed.push(row.is_some_and(|r| {
-                    r.get::<_, String>(0) == self.node.name && r.get::<_, i64>(1) == epoch + 1
-                }));
-            }
-            Ok(committed)
-        });
+        // In a block of its own: `bounded!` returns early when it cannot connect.
+        let checked = async {
+            bounded!(self.take_overs, |client| async {
+                let mut committed = Vec::with_capacity(attempts.len());
+                for (node, epoch, ids) in &attempts {
+                    let row = client
+                        .query_opt(
+                            "SELECT coalesce(taken_by, ''), epoch FROM nodes WHERE name = $1 FOR SHARE",
+                            &[node],
+                        )
+                        .await
+                        .map_err(text)?;
+                    let named = row.is_some_and(|r| {
+                        r.get::<_, String>(0) == self.node.name && r.get::<_, i64>(1) == epoch + 1
+                    });
+                    let queued = !named
+                        && !ids.is_empty()
+                        && client
+                            .query_one(
+                                "SELECT EXISTS (SELECT 1 FROM saf WHERE node = $1 AND id = ANY($2::bigint[]))",
+                                &[&self.node.name, ids],
+                            )
+                            .await
+                            .map_err(text)?
+                            .get::<_, bool>(0);
+                    committed.push(named || queued);
+                }
+                Ok(committed)
+            })
+        }
+        .await;
         let committed = match checked {
             Ok(committed) => committed,
             Err(e) => {
@@ -239,13 +259,13 @@ impl Membership for PgMembership {
                 client
                     .query_opt(
                         &format!(
-                            "WITH owed AS (
+                            "WITH counted AS (
                                 SELECT (SELECT count(*) FROM saf WHERE node = $1) AS saf,
-                                       (SELECT count(*) FROM in_flight WHERE node = $1) AS forwarded)
+                                       (SELECT count(*) FROM in_flight WHERE node = $1) AS forwarded),
+                             owed AS (SELECT saf, forwarded, saf + forwarded > 0 AS owes FROM counted)
                              UPDATE nodes SET
-                                state = CASE WHEN owed.saf + owed.forwarded > 0 THEN 'live' ELSE 'stopped' END,
-                                lease_until_ms = CASE WHEN owed.saf + owed.forwarded > 0 THEN 0
-                                                      ELSE lease_until_ms END,
+                                state = CASE WHEN owed.owes THEN 'live' ELSE 'stopped' END,
+                                lease_until_ms = CASE WHEN owed.owes THEN 0 ELSE lease_until_ms END,
                                 updated_ms = {DB_NOW_MS}
                              FROM owed
                              WHERE name = $1 AND epoch = $2 AND state = 'live'
