@@ -532,8 +532,13 @@ impl Core {
             // decision's advice goes to the issuer after that reversal. Not for
             // a request the acquirer has reversed meanwhile (the issuer would
             // post what the acquirer holds reversed), nor without a reversal
-            // (the advice would name a request never taken back).
+            // (the advice would name a request never taken back), nor while
+            // the store is unavailable: the forward may never have left (it
+            // waits for its record), so the issuer is not known to be down, and
+            // in a cluster its claim may yet be refused, which an approval
+            // decided now would not follow (see `store_health`).
             if reversed_here
+                && self.store_available()
                 && entry.purpose == Purpose::Request
                 && !self.reversed_by_acquirer(&entry)
                 && self.links.get(entry.acquirer_link).is_some()

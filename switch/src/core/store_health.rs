@@ -8,7 +8,10 @@
 //! forwarded is answered 96 at once and never forwarded; its journal record is
 //! still handed to the store ([`Action::JournalUnheld`]: kept once the store is
 //! back, and the answer not held for it). Stand-in does not apply: the issuer is
-//! fine, the switch's store is not. Reversals and advices are unchanged: they
+//! fine, the switch's store is not; nor does it to a request that times out
+//! meanwhile (its forward may still wait for its record, never sent, and in a
+//! cluster its claim may yet be refused): answered 91, its reversal queued, as
+//! any timeout. Reversals and advices are unchanged: they
 //! are acknowledged from the durable queue as always, which delivers once the
 //! store is back.
 

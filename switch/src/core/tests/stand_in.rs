@@ -232,6 +232,22 @@ fn a_timeout_is_reversed_first_and_then_decided_in_stand_in() {
     assert!(sends(&late).iter().all(|(l, _)| *l != ACQ));
 }
 
+/// While the store is unavailable a forward may still wait for its record
+/// (never sent), so its timeout says nothing of the issuer: no stand-in, a
+/// plain timeout (91, its reversal queued).
+#[test]
+fn no_stand_in_after_a_timeout_while_the_store_is_unavailable() {
+    let h = stand_in_on();
+    one_to(&h.acquire(Millis(0), purchase_of(42, 1_500)), ISS);
+    h.core.set_store_available(false);
+    let actions = h.core.on_tick(Millis(10_000));
+    assert_eq!(rc(&one_to(&actions, ACQ)), "91");
+    let pushes = saf_pushes(&actions);
+    assert_eq!(pushes.len(), 1, "the reversal, and no advice");
+    assert_eq!(pushes[0].1.mti(), Mti::REVERSAL_ADVICE);
+    assert_eq!(records(&actions)[0].state, FinalState::TimedOut);
+}
+
 #[test]
 fn a_stand_in_advice_keeps_its_stan_when_repeated() {
     let h = stand_in_on();
