@@ -16,9 +16,9 @@
 //! the connection broke, after COMMIT was sent) may have gone through: the
 //! dead node's queue is then this node's in the database, and no later pass
 //! would select the node again. So what the attempt read is kept until the
-//! next pass finds out, from the node's row, whether it committed: then it is
-//! adopted, as if the attempt had succeeded; if not, it is dropped, and the
-//! node is taken over again on a later pass.
+//! next pass finds out, from the node's row or this node's queue, whether it
+//! committed: then it is adopted, as if the attempt had succeeded; if not, it
+//! is dropped, and the node is taken over again on a later pass.
 
 use std::time::Duration;
 
