@@ -431,6 +431,37 @@ async fn an_expired_node_is_taken_over_exactly_once_and_its_lease_is_lost() {
     c.close();
 }
 
+/// Journal `rows` forwarded rows of slot 1 (ids and STANs 1 to `rows`), and
+/// wait until they are durable.
+async fn journal_forwarded(store: &Store, rows: u64) {
+    let mut last = 0;
+    for n in 1..=rows {
+        last = store.journal(forwarded((1 << 48) + n, &format!("{n:06}")), now_ms());
+    }
+    durable_within(store, last).await;
+}
+
+/// node-a killed with `rows` forwarded rows (durable, owing their reversals),
+/// and node-b (both with `lease_ms`), renewing as its lease loop would until
+/// node-a's lease has expired: ready to take it over.
+async fn survivor_of_a_dead_node(
+    url: &str,
+    lease_ms: u64,
+    rows: u64,
+) -> (Store, Arc<dyn switch::cluster::Membership>) {
+    let (dead, _) = open(url, Some(&node("node-a", 1, lease_ms)));
+    journal_forwarded(&dead, rows).await;
+    drop(dead); // killed: no leave, the lease runs out
+    let (b, _) = open(url, Some(&node("node-b", 2, lease_ms)));
+    let mb = b.membership().unwrap();
+    let waited = Instant::now();
+    while waited.elapsed() < Duration::from_millis(lease_ms + 300) {
+        assert!(mb.renew().await.unwrap());
+        tokio::time::sleep(Duration::from_millis(lease_ms / 3)).await;
+    }
+    (b, mb)
+}
+
 /// The lease loop runs a take-over beside the renewals: one held up (here by
 /// a row lock on the dead node's forwarded rows, as a long recovery or a slow
 /// database would) must not hold up the survivor's own renewal, or the
@@ -442,17 +473,7 @@ async fn a_slow_take_over_does_not_hold_up_the_survivors_renewal() {
     };
     let url = pg.new_database("slowtakeover");
     let lease_ms = 1000;
-    let (dead, _) = open(&url, Some(&node("node-a", 1, lease_ms)));
-    let last = dead.journal(forwarded((1 << 48) + 1, "000001"), now_ms());
-    durable_within(&dead, last).await;
-    drop(dead); // killed: no leave, the lease runs out
-    let (b, _) = open(&url, Some(&node("node-b", 2, lease_ms)));
-    let mb = b.membership().unwrap();
-    let waited = Instant::now();
-    while waited.elapsed() < Duration::from_millis(lease_ms + 300) {
-        assert!(mb.renew().await.unwrap());
-        tokio::time::sleep(Duration::from_millis(lease_ms / 3)).await;
-    }
+    let (b, mb) = survivor_of_a_dead_node(&url, lease_ms, 1).await;
     let mut holder = reader(&url).await;
     let hold = holder.transaction().await.unwrap();
     hold.execute(
@@ -505,20 +526,7 @@ async fn a_take_over_of_thousands_of_forwarded_rows_finishes_within_its_bound() 
     let url = pg.new_database("bigtakeover");
     let lease_ms = 1000;
     let rows = 5000u64;
-    let (dead, _) = open(&url, Some(&node("node-a", 1, lease_ms)));
-    let mut last = 0;
-    for n in 1..=rows {
-        last = dead.journal(forwarded((1 << 48) + n, &format!("{n:06}")), now_ms());
-    }
-    durable_within(&dead, last).await;
-    drop(dead); // killed: no leave, the lease runs out
-    let (b, _) = open(&url, Some(&node("node-b", 2, lease_ms)));
-    let mb = b.membership().unwrap();
-    let waited = Instant::now();
-    while waited.elapsed() < Duration::from_millis(lease_ms + 300) {
-        assert!(mb.renew().await.unwrap());
-        tokio::time::sleep(Duration::from_millis(lease_ms / 3)).await;
-    }
+    let (b, mb) = survivor_of_a_dead_node(&url, lease_ms, rows).await;
     let taking = Instant::now();
     let adopted = mb.take_over_expired().await.expect("taken over within 2 s");
     eprintln!("took {rows} forwarded rows over in {:?}", taking.elapsed());
@@ -552,20 +560,7 @@ async fn a_take_over_whose_commit_went_through_past_its_bound_is_adopted_on_the_
     };
     let url = pg.new_database("takeover_unknown");
     let lease_ms = 1000;
-    let (dead, _) = open(&url, Some(&node("node-a", 1, lease_ms)));
-    let mut last = 0;
-    for n in 1..=3u64 {
-        last = dead.journal(forwarded((1 << 48) + n, &format!("{n:06}")), now_ms());
-    }
-    durable_within(&dead, last).await;
-    drop(dead); // killed: no leave, the lease runs out
-    let (b, _) = open(&url, Some(&node("node-b", 2, lease_ms)));
-    let mb = b.membership().unwrap();
-    let waited = Instant::now();
-    while waited.elapsed() < Duration::from_millis(lease_ms + 300) {
-        assert!(mb.renew().await.unwrap());
-        tokio::time::sleep(Duration::from_millis(lease_ms / 3)).await;
-    }
+    let (b, mb) = survivor_of_a_dead_node(&url, lease_ms, 3).await;
     let admin = reader(&url).await;
     synchronous_standby(&admin, "phantom").await;
     let first = mb.take_over_expired().await;
@@ -610,11 +605,7 @@ async fn a_node_is_not_expired_when_its_long_recovery_commits() {
     };
     let url = pg.new_database("longrecovery");
     let (before, _) = open(&url, Some(&node("node-a", 1, 60_000)));
-    let mut last = 0;
-    for n in 1..=10_000u64 {
-        last = before.journal(forwarded((1 << 48) + n, &format!("{n:06}")), now_ms());
-    }
-    durable_within(&before, last).await;
+    journal_forwarded(&before, 10_000).await;
     drop(before); // killed
     let db = reader(&url).await;
     let opening = Instant::now();
