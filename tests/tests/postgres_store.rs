@@ -306,6 +306,99 @@ async fn one_key_claimed_twice_in_a_batch_refuses_the_second() {
     a.close();
 }
 
+/// The stand-in approval that completes `forward` after its timeout: the
+/// forward's row (its id and keys) under the decision's STAN, with its advice
+/// queued as store-and-forward item `advice` (pushed by the caller).
+fn approved_after_timeout(forward: &JournalRecord, advice: u64) -> JournalRecord {
+    let mut r = forward.clone();
+    r.state = FinalState::Approved;
+    r.response_code = "00".into();
+    r.switch_stan = Some(40_001);
+    r.stand_in = Some(switch::core::journal::StandInNote {
+        check: "within-limits",
+        entry: None,
+        advice_saf: Some(advice),
+    });
+    r
+}
+
+/// Queue the advice of a stand-in approval on `store` (item `id`).
+fn push_advice(store: &Store, id: u64) -> u64 {
+    store.submit(Op::SafPush {
+        id,
+        issuer: "940810".into(),
+        message: vec![0],
+        card: None,
+        queued_ms: now_ms(),
+    })
+}
+
+/// Node B holds the claim of the request that node A forwards and then, the
+/// forward timing out (it waited for its commit: refused, never sent),
+/// approves in stand-in. The approval completes the forward's row, which an
+/// update never checks against the key: without the transaction's refusal
+/// remembered, it stood, and both nodes approved one request. Now it is
+/// refused with its forward (declined 94, its advice's row deleted), in the
+/// batch after the forward's (`later`) as in the same batch.
+async fn a_stand_in_approval_of_a_refused_forward_is_refused(same_batch: bool) {
+    let Some(pg) = ThrowawayPostgres::start() else {
+        return;
+    };
+    let url = pg.new_database("refused_approval");
+    // A window long enough that the records handed over together (the
+    // approval and its advice, and with `same_batch` the forward) go in one
+    // batch, as the core's actions of one event do.
+    let (a, _) = open_gathering(
+        &url,
+        Some(&node("node-a", 1, 3000)),
+        Duration::from_millis(200),
+    );
+    let (b, _) = open(&url, Some(&node("node-b", 2, 3000)));
+    let seen = watch_refusals(&a);
+    let held = b.journal(forwarded((2 << 48) + 1, "000888"), now_ms());
+    durable_within(&b, held).await;
+    let forward = forwarded((1 << 48) + 1, "000888");
+    let advice = (1 << 48) + 9;
+    let on_a = a.journal(forward.clone(), now_ms());
+    if !same_batch {
+        durable_within(&a, on_a).await;
+        assert!(a.refused(on_a), "the forward is refused");
+    }
+    let approval = a.journal(approved_after_timeout(&forward, advice), now_ms());
+    let pushed = push_advice(&a, advice);
+    durable_within(&a, pushed).await;
+    assert!(a.refused(on_a));
+    assert!(a.refused(approval), "the approval stood");
+    let seen: Vec<(u64, u32)> = seen.lock().unwrap().iter().map(|s| (s.0, s.2)).collect();
+    assert_eq!(seen, vec![(on_a, 1), (approval, 40_001)]);
+    let db = reader(&url).await;
+    let row = db
+        .query_one(
+            "SELECT state, response_code, claim_key IS NULL FROM journal WHERE id = $1",
+            &[&((1i64 << 48) + 1)],
+        )
+        .await
+        .unwrap();
+    let row: (String, String, bool) = (row.get(0), row.get(1), row.get(2));
+    assert_eq!(row, ("declined".into(), "94".into(), true));
+    let advices = "SELECT count(*) FROM saf WHERE node = 'node-a'";
+    assert_eq!(count(&db, advices).await, 0, "the advice's row is deleted");
+    let listed = "SELECT count(*) FROM in_flight WHERE node = 'node-a'";
+    assert_eq!(count(&db, listed).await, 0, "nothing left to take over");
+    a.close();
+    b.close();
+}
+
+#[tokio::test]
+async fn a_stand_in_approval_in_the_batch_after_its_refused_forward_is_refused() {
+    a_stand_in_approval_of_a_refused_forward_is_refused(false).await;
+}
+
+#[tokio::test]
+async fn a_stand_in_approval_in_the_batch_of_its_refused_forward_is_refused() {
+    a_stand_in_approval_of_a_refused_forward_is_refused(true).await;
+}
+
 /// Make every commit wait for a synchronous standby named `names` (none
 /// exists: a commit is then flushed locally and waits, past any client's
 /// patience, until the setting is cleared with ""), as a server whose commits

@@ -190,11 +190,23 @@ impl Core {
         // journal record: see the end.
         let mut advised = Vec::with_capacity(1);
         let advice_saf = self.queue_saf_with_card(case.issuer, msg, pan.clone(), now, &mut advised);
+        // The acquirer's answer, with code `rc`: to its own request, or after
+        // a timeout built from the forward, with the acquirer's keys back.
+        let answer_with = |rc| match case.timed_out {
+            Some(entry) => answer(&entry.forwarded, rc).map(|mut r| {
+                restore_acquirer_keys(&mut r, entry);
+                r
+            }),
+            None => answer(case.request, rc),
+        };
         // In a cluster the approval stands only if its claim does (a repeat sent
-        // to another node may hold it). After a timeout the record is the
-        // forward's, whose claim this node holds already.
-        let duplicate = (decision.approve && case.timed_out.is_none() && self.stand_in_claims())
-            .then(|| answer(case.request, codecs::ResponseCode::DUPLICATE))
+        // to another node may hold it). After a timeout the claim is the
+        // forward's, under the same transaction; the forward may still have
+        // been waiting for its commit (never sent), and its claim refused then
+        // refuses the approval with it (the store refuses every claiming
+        // record of a refused transaction).
+        let duplicate = (decision.approve && self.stand_in_claims())
+            .then(|| answer_with(codecs::ResponseCode::DUPLICATE))
             .flatten();
         if let Some(duplicate) = duplicate {
             let awaiting = super::claimed::AwaitingClaim {
@@ -278,14 +290,7 @@ impl Core {
         // operator's choice of that mode).
         actions.append(&mut advised);
         actions.push(Action::DecisionFence);
-        let resp = match case.timed_out {
-            Some(entry) => answer(&entry.forwarded, rc).map(|mut r| {
-                restore_acquirer_keys(&mut r, entry);
-                r
-            }),
-            None => answer(case.request, rc),
-        };
-        if let Some(mut resp) = resp {
+        if let Some(mut resp) = answer_with(rc) {
             if let Some(code) = &auth_code {
                 resp.set(38, code);
             }

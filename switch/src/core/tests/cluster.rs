@@ -460,3 +460,51 @@ fn a_stand_in_approval_whose_claim_another_node_holds_is_answered_94_and_advises
     single.acquire(Millis(1), request);
     assert_eq!(single.core.stand_in_awaiting_claims(), 0);
 }
+
+/// After a timeout the stand-in approval completes the forward's row, under
+/// the forward's claim. That forward may have timed out waiting for its
+/// commit, never sent; if its claim is refused, the store refuses the
+/// approval with it (by transaction), and the approval is undone as a fresh
+/// one is: 94 to the acquirer (its own STAN), the advice withdrawn, the
+/// reversal of the forward still owed (the issuer acknowledges a reversal of
+/// what it never saw).
+#[test]
+fn a_stand_in_approval_after_a_timeout_is_undone_when_its_claim_is_refused() {
+    let h = Harness::with_settings(CoreSettings {
+        slot: 2,
+        stand_in: StandInConfig::default(),
+        ..CoreSettings::default()
+    });
+    let mut request = purchase(42, "000000");
+    request.set(14, "2912");
+    let fwd = one_to(&h.acquire(Millis(0), request), ISS);
+    let decided = h.core.on_tick(Millis(10_000));
+    let resp = one_to(&decided, ACQ);
+    assert_eq!((rc(&resp).as_str(), resp.stan()), ("00", Some(42)));
+    let record = records(&decided)[0].clone();
+    assert!(record.takes_cluster_claim(), "{record:?}");
+    let decision_stan = record.switch_stan.unwrap();
+    assert_ne!(Some(decision_stan), fwd.stan());
+    let advice = record.stand_in.as_ref().and_then(|n| n.advice_saf).unwrap();
+    assert_eq!(h.core.stand_in_awaiting_claims(), 1);
+    assert_eq!(h.core.saf_depth(), 2, "the forward's reversal, the advice");
+    // The forward's refusal (no longer in flight) changes nothing here...
+    let forward_refused = h
+        .core
+        .on_claim_refused(Millis(10_001), "940800", fwd.stan().unwrap());
+    assert!(forward_refused.is_empty(), "{forward_refused:?}");
+    // ...the approval's undoes it.
+    let refused = h
+        .core
+        .on_claim_refused(Millis(10_002), "940800", decision_stan);
+    let resp = one_to(&refused, ACQ);
+    assert_eq!((rc(&resp).as_str(), resp.stan()), ("94", Some(42)));
+    assert!(
+        refused
+            .iter()
+            .any(|a| matches!(a, Action::Store(StoreOp::SafWithdrawn { id }) if *id == advice)),
+        "{refused:?}"
+    );
+    assert_eq!(h.core.stand_in_awaiting_claims(), 0);
+    assert_eq!(h.core.saf_depth(), 1, "the reversal still owed");
+}

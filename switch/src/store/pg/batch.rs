@@ -20,6 +20,7 @@
 
 use std::collections::{HashMap, HashSet};
 use std::future::Future;
+use std::sync::Arc;
 use std::task::Poll;
 use std::time::Duration;
 
@@ -29,6 +30,7 @@ use tokio_postgres::Client;
 
 use super::connection::Connection;
 use crate::core::journal::{FinalState, JournalRecord};
+use crate::store::refusals::Refusals;
 use crate::store::row::{journal_row, JournalRow};
 use crate::store::writer::{completed_in_batch, state_name, unix_ms, Completion};
 use crate::store::Op;
@@ -175,7 +177,7 @@ fn is_claim_held(e: &tokio_postgres::Error) -> bool {
 const CONTESTED_ATTEMPTS: u32 = 3;
 
 /// What a cluster node's batch needs besides its records.
-#[derive(Clone, Copy, Debug)]
+#[derive(Clone)]
 pub struct Cluster {
     /// The node's epoch: its commits are fenced by it.
     pub epoch: i64,
@@ -188,6 +190,13 @@ pub struct Cluster {
     /// [`commit_contested`], which reads who holds each key and refuses the
     /// same forwards again.
     pub retried: bool,
+    /// The transactions whose claim an earlier batch of this node refused
+    /// (see [`Refusals`]): a later record of one (a stand-in approval after
+    /// the refused forward timed out) is refused too, whatever its key finds
+    /// (its row, written by the forward without the key, is updated, and an
+    /// update never checks a key: only [`commit_contested`] does, here by
+    /// the transaction).
+    pub refusals: Arc<Refusals>,
 }
 
 /// A forward whose claim another node holds: it must not leave.
@@ -195,6 +204,9 @@ pub struct Cluster {
 pub struct Refused {
     /// The journal operation's sequence number.
     pub seq: u64,
+    /// Its transaction (journal row): every later claiming record of it is
+    /// refused too.
+    pub txn_id: i64,
     /// Where it was to go.
     pub issuer: String,
     /// The switch's STAN toward that issuer.
@@ -381,6 +393,7 @@ impl<'a> Columns<'a> {
 #[derive(Clone, Copy)]
 struct Claimant<'b> {
     seq: u64,
+    txn_id: i64,
     issuer: &'b str,
     switch_stan: u32,
 }
@@ -389,6 +402,7 @@ impl Claimant<'_> {
     fn refused(&self) -> Refused {
         Refused {
             seq: self.seq,
+            txn_id: self.txn_id,
             issuer: self.issuer.to_string(),
             switch_stan: self.switch_stan,
         }
@@ -401,6 +415,10 @@ impl Claimant<'_> {
 struct Claims<'b> {
     /// What to refuse of each claiming transaction should another hold its key.
     by_txn: HashMap<i64, Claimant<'b>>,
+    /// The transactions' later claiming records in the batch (a stand-in
+    /// approval after its forward timed out, rare): refused with their
+    /// transaction.
+    later: Vec<Claimant<'b>>,
     /// Which transaction claims each key.
     holders: HashMap<String, i64>,
     /// Refused within the batch itself (a key claimed by two transactions).
@@ -414,12 +432,13 @@ impl<'b> Claims<'b> {
         let (Some(issuer), Some(switch_stan)) = (r.issuer.as_deref(), r.switch_stan) else {
             return;
         };
+        let txn_id = r.id as i64;
         let refusal = Claimant {
             seq,
+            txn_id,
             issuer,
             switch_stan,
         };
-        let txn_id = r.id as i64;
         if let Some(note) = &r.stand_in {
             self.stand_in.push(super::stand_in_claims::Approval {
                 seq,
@@ -430,8 +449,8 @@ impl<'b> Claims<'b> {
         let key = claim_key(r);
         match self.holders.get(&key) {
             // The same transaction's record again (its forward and its
-            // stand-in approval): one claim.
-            Some(holder) if *holder == txn_id => {}
+            // stand-in approval): one claim, and both refused if it is.
+            Some(holder) if *holder == txn_id => self.later.push(refusal),
             Some(_) => self.in_batch.push(refusal),
             None => {
                 self.holders.insert(key, txn_id);
@@ -453,7 +472,7 @@ impl<'b> Claims<'b> {
     }
 
     /// What the batch refuses, in sequence order: the keys claimed twice in
-    /// it, and the transactions among `refused`.
+    /// it, and every claiming record of the transactions among `refused`.
     fn refusals(&self, refused: &HashSet<i64>) -> Vec<Refused> {
         let mut all: Vec<Refused> = self.in_batch.iter().map(Claimant::refused).collect();
         all.extend(
@@ -461,8 +480,19 @@ impl<'b> Claims<'b> {
                 .iter()
                 .filter_map(|id| self.by_txn.get(id).map(Claimant::refused)),
         );
+        all.extend(
+            self.later
+                .iter()
+                .filter(|c| refused.contains(&c.txn_id))
+                .map(Claimant::refused),
+        );
         all.sort_by_key(|r| r.seq);
         all
+    }
+
+    /// The batch's claiming transactions that an earlier batch refused.
+    fn refused_earlier(&self, refusals: &Refusals) -> HashSet<i64> {
+        refusals.txns_among(self.by_txn.keys().copied())
     }
 }
 
@@ -570,9 +600,11 @@ pub async fn commit(
         return Ok(Vec::new());
     };
     // A key claimed twice in the batch (rare: the node's own duplicate check
-    // let a repeat through), or a batch retried, is written as a contested
-    // batch is.
-    let contested = !claims.in_batch.is_empty() || (cluster.retried && !claims.holders.is_empty());
+    // let a repeat through), a batch retried, or one with a record of a
+    // transaction refused before, is written as a contested batch is.
+    let contested = !claims.in_batch.is_empty()
+        || (cluster.retried && !claims.holders.is_empty())
+        || !claims.refused_earlier(&cluster.refusals).is_empty();
     if !contested {
         let keys = claims.row_keys(&columns.id, &HashSet::new());
         let params = fenced_params(&journal_params, &keys, &cluster.epoch);
@@ -640,13 +672,14 @@ async fn commit_contested(
                 return Err(CommitError::from(e));
             }
         };
-        let refused: HashSet<i64> = held
+        let mut refused: HashSet<i64> = held
             .iter()
             .filter_map(|row| {
                 let holder = claims.holders.get(row.get::<_, &str>(0))?;
                 (*holder != row.get::<_, i64>(1)).then_some(*holder)
             })
             .collect();
+        refused.extend(claims.refused_earlier(&cluster.refusals));
         let refusals = claims.refusals(&refused);
         let row_keys = claims.row_keys(&columns.id, &refused);
         let params = fenced_params(&journal_params, &row_keys, &cluster.epoch);

@@ -356,6 +356,7 @@ impl Writer {
             epoch: self.epoch,
             duplicate_window: self.duplicate_window,
             retried,
+            refusals: self.refusals.clone(),
         });
         Commit::spawn(async move {
             let attempt = super::batch::commit(&conn, &batch, &node, cluster);
@@ -384,7 +385,8 @@ impl Writer {
         self.commit_times.record(took);
         metrics::histogram!("switch_journal_batch_size").record(done.batch.len() as f64);
         for r in refused {
-            self.refusals.refuse(r.seq, &r.issuer, r.switch_stan);
+            self.refusals
+                .refuse(r.seq, r.txn_id, &r.issuer, r.switch_stan);
         }
         self.durable.advance(done.last);
     }
