@@ -348,6 +348,9 @@ impl<'a> Sections<'a> {
                 Err(e) => errors.extend(e),
             }
         }
+        if let Some(stand_in) = &self.stand_in {
+            errors.extend(stand_in.check_links(&links, resolver.file()));
+        }
         let journal = self
             .journal
             .and_then(|j| keep(resolver.journal(j, &mut warnings), &mut errors));

@@ -29,6 +29,11 @@ impl<'f> Resolver<'f> {
         Resolver { file, keys }
     }
 
+    /// The configuration file's name (for problems found across sections).
+    pub(crate) fn file(&self) -> &'f str {
+        self.file
+    }
+
     /// The security configuration the links' keys go into.
     pub(crate) fn security_config(&self) -> SecurityConfig {
         self.keys.config()

@@ -116,6 +116,40 @@ impl RawStandIn {
     }
 }
 
+impl StandInConfig {
+    /// Problems with `links` for this stand-in: every link's dialect must
+    /// carry the indicator, set on the acquirer's answer and on the issuer's
+    /// advice. A dialect that cannot (a spec file without the field, or one
+    /// too short or of the wrong kind for the value) would drop the answer of
+    /// a decision already journaled, or leave its advice undeliverable in the
+    /// queue. None when stand-in is off.
+    pub(crate) fn check_links(
+        &self,
+        links: &[super::link::LinkConfig],
+        file: &str,
+    ) -> Vec<ConfigError> {
+        if !self.enabled {
+            return Vec::new();
+        }
+        let mut marked = codecs::Message::new(codecs::Mti::FINANCIAL_RESPONSE);
+        marked.set(self.indicator_field, &self.indicator_value);
+        links
+            .iter()
+            .filter_map(|link| {
+                let error = link.spec.encode_to_bytes(&marked).err()?;
+                let p = Problems::new(file, format!("link {}", link.name));
+                Some(p.error(format!(
+                    "its spec {} cannot carry the stand-in indicator (stand_in.indicator_field {} = {:?}): {error}; \
+                     define the field in the spec, name another field, or set stand_in.enabled = false",
+                    link.spec.name,
+                    self.indicator_field,
+                    self.indicator_value,
+                )))
+            })
+            .collect()
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -205,3 +205,35 @@ fn a_password_in_the_journal_url_is_refused_naming_the_field() {
     let neither = journal_with("durability = \"strict\"").expect_err("refused");
     assert!(format!("{neither:?}").contains("path (SQLite) or url (PostgreSQL)"));
 }
+
+/// A link whose dialect cannot carry the stand-in indicator is refused while
+/// stand-in is on (a decision's answer would be dropped, its advice never
+/// delivered), and accepted with stand-in off or the indicator in a field the
+/// dialect has.
+#[test]
+fn a_link_whose_spec_cannot_carry_the_stand_in_indicator_is_refused() {
+    let dir = std::env::temp_dir().join(format!("switch-spec-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).expect("temp dir");
+    let spec = dir.join("no60.toml");
+    std::fs::write(
+        &spec,
+        "name = \"no60\"\nbase = \"iso87ascii\"\n\n[fields.60]\nremove = true\n",
+    )
+    .expect("spec written");
+    let link = format!(
+        "\n[[link]]\nrole = \"acquirer\"\nbank = \"940800\"\ndirection = \"listen\"\n\
+         address = \"127.0.0.1:0\"\nspec = \"{}\"\n",
+        spec.display()
+    );
+    let errors = parse_switch(&link).expect_err("refused");
+    assert_eq!(errors.len(), 1, "{errors:?}");
+    assert_eq!(errors[0].entry, "link acquirer-940800");
+    let message = &errors[0].message;
+    assert!(
+        message.contains("no60") && message.contains("indicator_field 60"),
+        "{message}"
+    );
+    parse_switch(&format!("{link}\n[stand_in]\nenabled = false\n")).expect("stand-in off");
+    parse_switch(&format!("{link}\n[stand_in]\nindicator_field = 61\n")).expect("field 61");
+    std::fs::remove_dir_all(&dir).ok();
+}
