@@ -359,6 +359,7 @@ async fn a_stand_in_approval_of_a_refused_forward_is_refused(same_batch: bool) {
     durable_within(&b, held).await;
     let forward = forwarded((1 << 48) + 1, "000888");
     let advice = (1 << 48) + 9;
+    let commits_before = a.commits().unwrap();
     let on_a = a.journal(forward.clone(), now_ms());
     if !same_batch {
         durable_within(&a, on_a).await;
@@ -367,6 +368,8 @@ async fn a_stand_in_approval_of_a_refused_forward_is_refused(same_batch: bool) {
     let approval = a.journal(approved_after_timeout(&forward, advice), now_ms());
     let pushed = push_advice(&a, advice);
     durable_within(&a, pushed).await;
+    let commits = a.commits().unwrap() - commits_before;
+    assert_eq!(commits, if same_batch { 1 } else { 2 }, "the batches");
     assert!(a.refused(on_a));
     assert!(a.refused(approval), "the approval stood");
     let seen: Vec<(u64, u32)> = seen.lock().unwrap().iter().map(|s| (s.0, s.2)).collect();

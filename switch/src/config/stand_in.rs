@@ -131,11 +131,14 @@ impl StandInConfig {
         if !self.enabled {
             return Vec::new();
         }
-        let mut marked = codecs::Message::new(codecs::Mti::FINANCIAL_RESPONSE);
-        marked.set(self.indicator_field, &self.indicator_value);
         links
             .iter()
             .filter_map(|link| {
+                // The indicator alone (and the dialect's fixed header, which
+                // is not what is checked here).
+                let mut marked = codecs::Message::new(codecs::Mti::FINANCIAL_RESPONSE);
+                marked.set_header(&vec![b'0'; link.spec.header_len]);
+                marked.set(self.indicator_field, &self.indicator_value);
                 let error = link.spec.encode_to_bytes(&marked).err()?;
                 let p = Problems::new(file, format!("link {}", link.name));
                 Some(p.error(format!(

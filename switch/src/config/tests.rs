@@ -233,6 +233,15 @@ fn a_link_whose_spec_cannot_carry_the_stand_in_indicator_is_refused() {
         message.contains("no60") && message.contains("indicator_field 60"),
         "{message}"
     );
+    // A dialect with a fixed header carries it (the header is not the point).
+    let headed = dir.join("headed.toml");
+    std::fs::write(
+        &headed,
+        "name = \"headed\"\nbase = \"iso87ascii\"\nheader_len = 5\n",
+    )
+    .expect("spec written");
+    parse_switch(&link.replace(&spec.display().to_string(), &headed.display().to_string()))
+        .expect("a dialect with a header");
     parse_switch(&format!("{link}\n[stand_in]\nenabled = false\n")).expect("stand-in off");
     parse_switch(&format!("{link}\n[stand_in]\nindicator_field = 61\n")).expect("field 61");
     std::fs::remove_dir_all(&dir).ok();
