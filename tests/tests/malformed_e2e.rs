@@ -52,6 +52,11 @@ bank = "940800"
 direction = "dial"
 address = "{issuer}"
 timeout_ms = 5000
+
+# The acquirer's dialect lacks field 60, the stand-in indicator: a switch
+# standing in would refuse this link (it could not mark its decisions).
+[stand_in]
+enabled = false
 "#,
         rules = national_rules(),
         dialect = dialect.display()
