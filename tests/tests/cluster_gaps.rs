@@ -26,7 +26,8 @@ use switch::core::journal::{FinalState, JournalRecord};
 use switch::store::{Recovered, Store};
 use tests::postgres::ThrowawayPostgres;
 use tests::{
-    accept, acquirer_and_issuer, answer, pan, purchase, start_switch_with, Peer, Received,
+    accept, acquirer_and_issuer, answer, pan, purchase, start_switch_with, wait_for_sign_on, Peer,
+    Received,
 };
 use tokio::net::TcpListener;
 
@@ -477,6 +478,72 @@ async fn a_reversal_advised_to_another_node_while_the_database_is_down_waits_for
     run.names_node_a_stan(&to_issuer);
     run.issuer_of_b.send(&answer(&to_issuer, "00")).await;
     run.shutdown().await;
+}
+
+/// docs/cluster.md section 6, point 5: an approval's answer held for its
+/// commit while the database is down, and the acquirer's connection gone
+/// before the database is back (the acquirer left, or the lease gate closed
+/// it). Released onto the closed connection, the approval was never heard,
+/// while the issuer and the journal kept it; an acquirer that gave up
+/// reversing left the books apart. The node now reverses it at the issuer
+/// itself, naming the original by its own STAN.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_approval_released_after_its_acquirer_left_is_reversed_at_the_issuer() {
+    let Some(mut pg) = ThrowawayPostgres::start() else {
+        return;
+    };
+    let url = pg.new_database("gaps_undelivered");
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let node = start_node(&url, listener.local_addr().unwrap(), 1).await;
+    let mut issuer = signed_on_issuer(&listener).await;
+    wait_for_sign_on(&node, 1, PATIENCE).await;
+    let mut acquirer = Peer::connect(node.listening["morning-star"]).await;
+    acquirer
+        .send(&purchase(&pan("9408010000001"), "940810", 4711, 150_000))
+        .await;
+    let forwarded = issuer.recv(PATIENCE).await.expect("forwarded");
+    let switch_stan = forwarded.stan().unwrap();
+    // The database stops before the answer's record can be committed.
+    pg.stop();
+    issuer.send(&answer(&forwarded, "00")).await;
+    acquirer
+        .expect_silence(
+            Duration::from_millis(500),
+            "an answer released before its record was durable",
+        )
+        .await;
+    drop(acquirer);
+    pg.restart();
+    // Once committed, the answer meets the closed connection: the issuer gets
+    // a reversal of the approval, by the switch's keys.
+    let deadline = Instant::now() + PATIENCE;
+    let reversal = loop {
+        let m = issuer.recv(PATIENCE).await;
+        let m = m
+            .filter(|_| Instant::now() < deadline)
+            .expect("the undelivered approval was never reversed");
+        if m.mti().as_str() != "0800" {
+            break m;
+        }
+        issuer.send(&answer(&m, "00")).await;
+    };
+    assert!(
+        matches!(reversal.mti().as_str(), "0420" | "0421"),
+        "{}",
+        reversal.mti()
+    );
+    let f90 = reversal.text(90).unwrap();
+    assert_eq!(&f90[..10], format!("0200{switch_stan:06}"));
+    issuer.send(&answer(&reversal, "00")).await;
+    // The journal keeps the reversal beside the approval: settlement nets it.
+    let db = reader(&url).await;
+    let reversals = "SELECT count(*) FROM journal WHERE mti = '0420' AND reverses_stan = '004711'";
+    let deadline = Instant::now() + PATIENCE;
+    while count(&db, reversals).await != 1 {
+        assert!(Instant::now() < deadline, "the reversal was not journaled");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    node.shutdown().await;
 }
 
 /// An echo from an acquirer host (0800, field 70 = 301).

@@ -67,7 +67,24 @@ impl Core {
         target: OriginalTarget,
         owed_mti: Mti,
     ) -> Actions {
-        let id = link.id;
+        let mut actions = self.owe(now, link.id, msg, target, owed_mti);
+        actions.extend(reply(link.id, msg, ResponseCode::APPROVED));
+        actions
+    }
+
+    /// [`Self::acknowledge_and_owe`] without the acknowledgement: `msg`
+    /// (from acquirer link `id`) queued to the original's issuer as
+    /// `owed_mti`, and journaled. Also what the switch owes, on the
+    /// acquirer's behalf, for an approval the acquirer never heard
+    /// (`super::undelivered`).
+    pub(crate) fn owe(
+        &self,
+        now: Millis,
+        id: super::LinkId,
+        msg: &Message,
+        target: OriginalTarget,
+        owed_mti: Mti,
+    ) -> Actions {
         let mut owed = msg.clone();
         owed.set_mti(owed_mti);
         // Only the switch marks its own stand-in decisions: an acquirer's
@@ -116,7 +133,6 @@ impl Core {
             record.app = app;
             actions.push(Action::Journal(Box::new(record)));
         }
-        actions.extend(reply(id, msg, ResponseCode::APPROVED));
         actions
     }
 }

@@ -61,6 +61,7 @@ pub mod tick;
 pub mod time;
 pub mod timer;
 pub mod tokens;
+pub mod undelivered;
 pub mod unknown_original;
 pub mod validate;
 pub mod verdict;

@@ -24,6 +24,7 @@ mod stand_in;
 mod stats;
 mod timers;
 mod tokens;
+mod undelivered;
 
 const ACQ: LinkId = 1;
 const ISS: LinkId = 2;

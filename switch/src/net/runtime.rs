@@ -22,10 +22,12 @@ use super::writer::Outgoing;
 use crate::config::{Config, Direction, Durability, Role};
 use crate::core::journal::JournalRecord;
 use crate::core::saf::SafItem;
+use crate::core::undelivered::is_approval;
 use crate::core::{Action, Actions, Core, CoreSettings, LinkId, Millis};
 use crate::error::{Classify, MessageError, StartError};
 use crate::security::message::{prepare_seal_owned, strip_mac};
 use crate::security::{SecurityModule, SoftwareSecurityModule};
+use crate::store::durable_mark::HeldWork;
 use crate::store::journal::StoreJournal;
 use crate::store::Store;
 
@@ -102,6 +104,10 @@ pub(crate) struct Shared {
     /// Store-and-forward pushes made durable, from the store's writer thread to
     /// [`saf_durable_loop`], which tells the core.
     pub(crate) saf_durable: mpsc::UnboundedSender<Vec<u64>>,
+    /// Approvals whose held answer found the acquirer's connection gone (or
+    /// could not be encoded for it), to [`undelivered_loop`], which has the
+    /// core reverse them (`crate::core::undelivered`).
+    pub(crate) undelivered: mpsc::UnboundedSender<(LinkId, Message)>,
     /// Set when a drain begins: acquirer links stop reading new requests.
     pub(crate) draining: AtomicBool,
     /// A cluster node's lease lapsed: acquirers are refused (see `super::lease_gate`).
@@ -214,20 +220,39 @@ impl Shared {
                     let claim = claimed.take();
                     match held {
                         Some(store) => {
-                            if let Some((frames, outgoing)) = self.encode_for(link, msg) {
-                                let deliver = deliver_when_released(frames, outgoing);
-                                let work = match claim {
-                                    Some(seq) => hold_forward(store.clone(), seq, deliver),
-                                    None => deliver,
-                                };
-                                store.when_durable(wait_for, work);
+                            // An approval kept aside until released: should its
+                            // acquirer be gone by then, the core reverses it.
+                            let approval = is_approval(&msg).then(|| msg.clone());
+                            let gone = approval.map(|answer| self.undelivered_work(link, answer));
+                            match self.encode_for(link, msg) {
+                                Some((frames, outgoing)) => {
+                                    let deliver = deliver_when_released(frames, outgoing, gone);
+                                    let work = match claim {
+                                        Some(seq) => hold_forward(store.clone(), seq, deliver),
+                                        None => deliver,
+                                    };
+                                    store.when_durable(wait_for, work);
+                                }
+                                // The link is gone already (or its dialect
+                                // cannot carry the answer): never delivered.
+                                None => {
+                                    // Not for a stand-in approval whose claim
+                                    // another node holds: it is undone, not reversed.
+                                    let gone = gone.map(|gone| match claim {
+                                        Some(seq) => hold_forward(store.clone(), seq, gone),
+                                        None => gone,
+                                    });
+                                    if let Some(gone) = gone {
+                                        store.when_durable(wait_for, gone);
+                                    }
+                                }
                             }
                         }
                         None => match room {
                             Room::Wait => self.send(link, msg).await,
                             Room::Detach => {
                                 if let Some((frames, outgoing)) = self.encode_for(link, msg) {
-                                    deliver_when_released(frames, outgoing)();
+                                    deliver_when_released(frames, outgoing, None)();
                                 }
                             }
                         },
@@ -386,6 +411,16 @@ impl Shared {
         }
     }
 
+    /// What runs when the held approval `answer` for acquirer link `link`
+    /// cannot be delivered: hand it to [`undelivered_loop`] (on the writer
+    /// thread: a send on an unbounded channel, never blocking).
+    fn undelivered_work(&self, link: LinkId, answer: Message) -> HeldWork {
+        let tell = self.undelivered.clone();
+        Box::new(move || {
+            let _ = tell.send((link, answer));
+        })
+    }
+
     /// `msg` encoded for `link` (unsealed for a MAC link: its writer seals it),
     /// with the link's queue; None if the link is gone or the message does not
     /// encode for it (logged).
@@ -431,22 +466,28 @@ impl Shared {
 /// Work that queues `outgoing` on a link's writer, run once released (a held
 /// message) or at once (from the switch's own loops): at once
 /// if the queue has room (the usual case), else from a task that waits for room,
-/// so the thread that releases it never blocks.
+/// so the thread that releases it never blocks. `gone` runs instead when the
+/// link's writer is gone (its connection closed): a held approval's reversal.
 fn deliver_when_released(
     frames: mpsc::Sender<Outgoing>,
     outgoing: Outgoing,
-) -> crate::store::durable_mark::HeldWork {
+    gone: Option<HeldWork>,
+) -> HeldWork {
     let runtime = tokio::runtime::Handle::try_current().ok();
+    let not_sent = |gone: Option<HeldWork>| {
+        tracing::debug!("writer closed; message not sent");
+        if let Some(gone) = gone {
+            gone();
+        }
+    };
     Box::new(move || match frames.try_send(outgoing) {
         Ok(()) => {}
-        Err(mpsc::error::TrySendError::Closed(_)) => {
-            tracing::debug!("writer closed; message not sent");
-        }
+        Err(mpsc::error::TrySendError::Closed(_)) => not_sent(gone),
         Err(mpsc::error::TrySendError::Full(outgoing)) => match runtime {
             Some(runtime) => {
                 runtime.spawn(async move {
                     if frames.send(outgoing).await.is_err() {
-                        tracing::debug!("writer closed; message not sent");
+                        not_sent(gone);
                     }
                 });
             }
@@ -460,11 +501,7 @@ fn deliver_when_released(
 /// (the store's refusal hook has told the core, which answers the acquirer 94).
 /// The store records a refusal before the commit's durable mark moves, so it is
 /// known when this runs.
-fn hold_forward(
-    store: Arc<Store>,
-    seq: u64,
-    deliver: crate::store::durable_mark::HeldWork,
-) -> crate::store::durable_mark::HeldWork {
+fn hold_forward(store: Arc<Store>, seq: u64, deliver: HeldWork) -> HeldWork {
     Box::new(move || {
         if store.refused(seq) {
             tracing::debug!(seq, "forward dropped: another node claimed the request");
@@ -666,6 +703,7 @@ impl RunningSwitch {
         let (stop, _) = watch::channel(false);
         let added_latency = super::added_latency::AddedLatency::new()?;
         let (saf_durable, durable_saf) = mpsc::unbounded_channel();
+        let (undelivered, undelivered_rx) = mpsc::unbounded_channel();
         let shared = Arc::new_cyclic(|me| Shared {
             core,
             config: opts.config,
@@ -675,6 +713,7 @@ impl RunningSwitch {
             journal: journal.unwrap_or_else(|| Arc::new(LogJournal)),
             store,
             saf_durable,
+            undelivered,
             draining: AtomicBool::new(false),
             lease_lapsed: AtomicBool::new(false),
             lapse_generation: Default::default(),
@@ -726,6 +765,7 @@ impl RunningSwitch {
         super::token_listeners::serve_all(&shared, &mut tasks, &mut listening)?;
         tasks.spawn(tick_loop(shared.clone()));
         tasks.spawn(saf_durable_loop(shared.clone(), durable_saf));
+        tasks.spawn(undelivered_loop(shared.clone(), undelivered_rx));
         if let Some(store) = &shared.store {
             let (refused, claims) = mpsc::unbounded_channel();
             store.set_claim_refused(Box::new(move |_seq, issuer: &str, stan| {
@@ -876,6 +916,20 @@ pub(crate) fn unix_ms() -> i64 {
 async fn saf_durable_loop(shared: Arc<Shared>, mut durable: mpsc::UnboundedReceiver<Vec<u64>>) {
     while let Some(ids) = durable.recv().await {
         let actions = shared.core.on_saf_durable(shared.now(), &ids);
+        shared.execute_detached(actions).await;
+    }
+}
+
+/// Tell the core of approvals whose answer never reached the acquirer, and
+/// queue the reversals that follow (`crate::core::undelivered`).
+async fn undelivered_loop(
+    shared: Arc<Shared>,
+    mut undelivered: mpsc::UnboundedReceiver<(LinkId, Message)>,
+) {
+    while let Some((link, answer)) = undelivered.recv().await {
+        let actions = shared
+            .core
+            .on_answer_undelivered(shared.now(), link, &answer);
         shared.execute_detached(actions).await;
     }
 }
