@@ -546,6 +546,48 @@ async fn an_approval_released_after_its_acquirer_left_is_reversed_at_the_issuer(
     node.shutdown().await;
 }
 
+/// A graceful stop while an approval's answer waits for its commit (the
+/// database slow to flush): the stop waits for the store before it closes the
+/// links, so the acquirer hears its approval. Before, the links closed 150 ms
+/// into the stop, whatever was still held.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_graceful_stop_sends_the_answers_still_waiting_for_their_commit() {
+    let Some(pg) = ThrowawayPostgres::start() else {
+        return;
+    };
+    let url = pg.new_database("gaps_stop_flush");
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let node = start_node(&url, listener.local_addr().unwrap(), 1).await;
+    let mut issuer = signed_on_issuer(&listener).await;
+    wait_for_sign_on(&node, 1, PATIENCE).await;
+    let mut acquirer = Peer::connect(node.listening["morning-star"]).await;
+    acquirer
+        .send(&purchase(&pan("9408010000001"), "940810", 4711, 150_000))
+        .await;
+    let forwarded = issuer.recv(PATIENCE).await.expect("forwarded");
+    // Commits now wait (for a standby that does not exist) until released.
+    let admin = reader(&url).await;
+    pg::synchronous_standby(&admin, "phantom").await;
+    issuer.send(&answer(&forwarded, "00")).await;
+    acquirer
+        .expect_silence(
+            Duration::from_millis(300),
+            "an answer sent before its record was durable",
+        )
+        .await;
+    let stopping = tokio::spawn(node.shutdown());
+    // Well past the 150 ms after which the links used to close (and well
+    // within the stop's 2 s and the commit's 2 s).
+    tokio::time::sleep(Duration::from_millis(700)).await;
+    pg::synchronous_standby(&admin, "").await;
+    let approved = acquirer
+        .recv(PATIENCE)
+        .await
+        .expect("the stop closed the connection before the answer was sent");
+    assert_eq!(approved.text(39).as_deref(), Some("00"));
+    stopping.await.unwrap();
+}
+
 /// An echo from an acquirer host (0800, field 70 = 301).
 fn echo(stan: u32) -> codecs::Message {
     let mut m = codecs::Message::new(codecs::Mti::NETWORK_REQUEST);

@@ -16,7 +16,8 @@ use tokio::time::Instant;
 
 use codecs::Mti;
 use journal_support::pg::{
-    config, count, durable_within, now_ms, open, open_gathering, reader, PATIENCE,
+    config, count, durable_within, now_ms, open, open_gathering, reader, synchronous_standby,
+    PATIENCE,
 };
 use journal_support::{forwarded_for, record};
 use switch::cluster::NodeIdentity;
@@ -400,22 +401,6 @@ async fn a_stand_in_approval_in_the_batch_after_its_refused_forward_is_refused()
 #[tokio::test]
 async fn a_stand_in_approval_in_the_batch_of_its_refused_forward_is_refused() {
     a_stand_in_approval_of_a_refused_forward_is_refused(true).await;
-}
-
-/// Make every commit wait for a synchronous standby named `names` (none
-/// exists: a commit is then flushed locally and waits, past any client's
-/// patience, until the setting is cleared with ""), as a server whose commits
-/// go through after their client gave up.
-async fn synchronous_standby(admin: &tokio_postgres::Client, names: &str) {
-    // (ALTER SYSTEM cannot share a transaction with the reload.)
-    let set = format!("ALTER SYSTEM SET synchronous_standby_names = '{names}'");
-    admin.batch_execute(&set).await.unwrap();
-    admin
-        .batch_execute("SELECT pg_reload_conf()")
-        .await
-        .unwrap();
-    // Every backend reads the new setting before its next command.
-    tokio::time::sleep(Duration::from_millis(500)).await;
 }
 
 /// A commit abandoned by the writer (over its 2 s) that the server completes

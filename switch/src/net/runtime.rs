@@ -861,6 +861,24 @@ impl RunningSwitch {
         }
         let actions = shared.core.expire_all_requests(shared.now());
         shared.execute(actions).await;
+        // Answers held for their records go out as those commit: wait until
+        // everything handed to the store is durable, so that they are released
+        // while their links are still open (and an approval whose acquirer is
+        // gone meanwhile is reversed by `undelivered_loop` before the loops
+        // stop). Bounded: a store that cannot commit (its database down, or
+        // the node fenced off) never would.
+        if let Some(store) = &shared.store {
+            let everything = store.durable(store.submitted());
+            if tokio::time::timeout(SHUTDOWN_FLUSH, everything)
+                .await
+                .is_err()
+            {
+                tracing::warn!(
+                    backlog = store.backlog(),
+                    "the journal did not commit within {SHUTDOWN_FLUSH:?}: answers still held for it are not sent"
+                );
+            }
+        }
         // Let writers flush what was queued.
         tokio::time::sleep(Duration::from_millis(100)).await;
         for h in shared.links.iter() {
@@ -884,6 +902,11 @@ impl RunningSwitch {
         tracing::info!(saf_depth = shared.core.saf_depth(), "switch stopped");
     }
 }
+
+/// How long a graceful shutdown waits for the journal to commit what it was
+/// handed (the answers held for it), before closing the links: a commit's own
+/// bound (`store::pg::writer::COMMIT_TIMEOUT`).
+const SHUTDOWN_FLUSH: Duration = Duration::from_secs(2);
 
 /// Connections the kernel may hold for a listener before it accepts them (the
 /// kernel caps it at `net.core.somaxconn`). The accept loop drains the queue at

@@ -86,3 +86,19 @@ pub async fn durable_within(store: &Store, seq: u64) {
         .await
         .expect("durable in time");
 }
+
+/// Make every commit wait for a synchronous standby named `names` (none
+/// exists: a commit is then flushed locally and waits, past any client's
+/// patience, until the setting is cleared with ""), as a server whose commits
+/// go through after their client gave up.
+pub async fn synchronous_standby(admin: &tokio_postgres::Client, names: &str) {
+    // (ALTER SYSTEM cannot share a transaction with the reload.)
+    let set = format!("ALTER SYSTEM SET synchronous_standby_names = '{names}'");
+    admin.batch_execute(&set).await.unwrap();
+    admin
+        .batch_execute("SELECT pg_reload_conf()")
+        .await
+        .unwrap();
+    // Every backend reads the new setting before its next command.
+    tokio::time::sleep(Duration::from_millis(500)).await;
+}
