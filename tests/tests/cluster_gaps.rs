@@ -480,6 +480,34 @@ async fn a_reversal_advised_to_another_node_while_the_database_is_down_waits_for
     run.shutdown().await;
 }
 
+/// One node on `url`, signed on to the issuer the test plays, after its
+/// acquirer's purchase (STAN 4711) reached the issuer, not yet answered.
+struct Forwarded {
+    node: switch::net::RunningSwitch,
+    issuer: Peer,
+    acquirer: Peer,
+    /// The purchase as the issuer got it.
+    forwarded: codecs::Message,
+}
+
+async fn forwarded_by_one_node(url: &str) -> Forwarded {
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let node = start_node(url, listener.local_addr().unwrap(), 1).await;
+    let mut issuer = signed_on_issuer(&listener).await;
+    wait_for_sign_on(&node, 1, PATIENCE).await;
+    let mut acquirer = Peer::connect(node.listening["morning-star"]).await;
+    acquirer
+        .send(&purchase(&pan("9408010000001"), "940810", 4711, 150_000))
+        .await;
+    let forwarded = issuer.recv(PATIENCE).await.expect("forwarded");
+    Forwarded {
+        node,
+        issuer,
+        acquirer,
+        forwarded,
+    }
+}
+
 /// docs/cluster.md section 6, point 5: an approval's answer held for its
 /// commit while the database is down, and the acquirer's connection gone
 /// before the database is back (the acquirer left, or the lease gate closed
@@ -493,15 +521,12 @@ async fn an_approval_released_after_its_acquirer_left_is_reversed_at_the_issuer(
         return;
     };
     let url = pg.new_database("gaps_undelivered");
-    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let node = start_node(&url, listener.local_addr().unwrap(), 1).await;
-    let mut issuer = signed_on_issuer(&listener).await;
-    wait_for_sign_on(&node, 1, PATIENCE).await;
-    let mut acquirer = Peer::connect(node.listening["morning-star"]).await;
-    acquirer
-        .send(&purchase(&pan("9408010000001"), "940810", 4711, 150_000))
-        .await;
-    let forwarded = issuer.recv(PATIENCE).await.expect("forwarded");
+    let Forwarded {
+        node,
+        mut issuer,
+        mut acquirer,
+        forwarded,
+    } = forwarded_by_one_node(&url).await;
     let switch_stan = forwarded.stan().unwrap();
     // The database stops before the answer's record can be committed.
     pg.stop();
@@ -556,15 +581,12 @@ async fn a_graceful_stop_sends_the_answers_still_waiting_for_their_commit() {
         return;
     };
     let url = pg.new_database("gaps_stop_flush");
-    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let node = start_node(&url, listener.local_addr().unwrap(), 1).await;
-    let mut issuer = signed_on_issuer(&listener).await;
-    wait_for_sign_on(&node, 1, PATIENCE).await;
-    let mut acquirer = Peer::connect(node.listening["morning-star"]).await;
-    acquirer
-        .send(&purchase(&pan("9408010000001"), "940810", 4711, 150_000))
-        .await;
-    let forwarded = issuer.recv(PATIENCE).await.expect("forwarded");
+    let Forwarded {
+        node,
+        mut issuer,
+        mut acquirer,
+        forwarded,
+    } = forwarded_by_one_node(&url).await;
     // Commits now wait (for a standby that does not exist) until released.
     let admin = reader(&url).await;
     pg::synchronous_standby(&admin, "phantom").await;
