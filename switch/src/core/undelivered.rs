@@ -18,14 +18,7 @@ use codecs::{Message, Mti, ResponseCode};
 
 use super::recent::AcquirerKeyRef;
 use super::request::OriginalTarget;
-use super::{Actions, Core, LinkId, Millis};
-
-/// The fields of the approval's answer that the reversal copies, besides its
-/// keys: card (or token: the queue keeps no card number in the message, as
-/// for an acquirer's own reversal), processing code, amount, retrieval
-/// reference, terminal, merchant, currency (as the issuer's answer echoed
-/// them; the issuer finds the original by field 90).
-const COPIED: [u8; 10] = [2, 3, 4, 7, 11, 32, 37, 41, 42, 49];
+use super::{reversal_of, Actions, Core, LinkId, Millis};
 
 impl Core {
     /// The approval `answer` (an 0110 or 0210 as sent to the acquirer, on
@@ -61,14 +54,14 @@ impl Core {
             tracing::warn!(acquirer = %acquirer, "approval not delivered and its original no longer remembered: not reversed");
             return Vec::new();
         };
+        // The reversal a timeout would owe, made from the answer (its card or
+        // token, amount, keys: the queue keeps no card number in the message);
+        // `owe` names the original as the issuer knows it (field 90), and
+        // the issuer and the switch (100, 33).
+        let Some(reversal) = reversal_of(answer) else {
+            return Vec::new();
+        };
         self.recent.mark_reversed(key);
-        let mut reversal = Message::with_capacity(Mti::REVERSAL_ADVICE, COPIED.len() + 1, 192);
-        for n in COPIED {
-            if let Some(v) = answer.text(n) {
-                reversal.set(n, &v);
-            }
-        }
-        reversal.set(39, ResponseCode::RESPONSE_TOO_LATE.as_str());
         tracing::warn!(
             acquirer = %acquirer,
             issuer = %original.issuer,

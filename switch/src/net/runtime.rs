@@ -224,28 +224,22 @@ impl Shared {
                             // acquirer be gone by then, the core reverses it.
                             let approval = is_approval(&msg).then(|| msg.clone());
                             let gone = approval.map(|answer| self.undelivered_work(link, answer));
-                            match self.encode_for(link, msg) {
+                            // A forward (or stand-in approval) another node
+                            // claimed is neither sent nor reversed: undone.
+                            let hold = |work| match claim {
+                                Some(seq) => hold_forward(store.clone(), seq, work),
+                                None => work,
+                            };
+                            let work = match self.encode_for(link, msg) {
                                 Some((frames, outgoing)) => {
-                                    let deliver = deliver_when_released(frames, outgoing, gone);
-                                    let work = match claim {
-                                        Some(seq) => hold_forward(store.clone(), seq, deliver),
-                                        None => deliver,
-                                    };
-                                    store.when_durable(wait_for, work);
+                                    Some(deliver_when_released(frames, outgoing, gone))
                                 }
                                 // The link is gone already (or its dialect
                                 // cannot carry the answer): never delivered.
-                                None => {
-                                    // Not for a stand-in approval whose claim
-                                    // another node holds: it is undone, not reversed.
-                                    let gone = gone.map(|gone| match claim {
-                                        Some(seq) => hold_forward(store.clone(), seq, gone),
-                                        None => gone,
-                                    });
-                                    if let Some(gone) = gone {
-                                        store.when_durable(wait_for, gone);
-                                    }
-                                }
+                                None => gone,
+                            };
+                            if let Some(work) = work {
+                                store.when_durable(wait_for, hold(work));
                             }
                         }
                         None => match room {

@@ -602,9 +602,10 @@ pub async fn commit(
     // A key claimed twice in the batch (rare: the node's own duplicate check
     // let a repeat through), a batch retried, or one with a record of a
     // transaction refused before, is written as a contested batch is.
+    let earlier = claims.refused_earlier(&cluster.refusals);
     let contested = !claims.in_batch.is_empty()
         || (cluster.retried && !claims.holders.is_empty())
-        || !claims.refused_earlier(&cluster.refusals).is_empty();
+        || !earlier.is_empty();
     if !contested {
         let keys = claims.row_keys(&columns.id, &HashSet::new());
         let params = fenced_params(&journal_params, &keys, &cluster.epoch);
@@ -615,7 +616,7 @@ pub async fn commit(
             Err(e) => return Err(CommitError::from(e)),
         }
     }
-    commit_contested(conn, &planned, node, cluster).await
+    commit_contested(conn, &planned, node, cluster, &earlier).await
 }
 
 /// [`FENCED`]'s parameters: [`JOURNAL`]'s, the rows' claim keys, the epoch.
@@ -641,11 +642,14 @@ fn fenced_params<'p>(
 /// insert is not seen until it commits): the write then fails as the first
 /// did, and the transaction is tried again, up to [`CONTESTED_ATTEMPTS`]
 /// times. Rare: a request sent to two nodes, or repeated past the window.
+/// The transactions in `refused_earlier` (refused by an earlier batch) are
+/// refused whatever their keys find.
 async fn commit_contested(
     conn: &Connection,
     planned: &Planned<'_>,
     node: &String,
     cluster: Cluster,
+    refused_earlier: &HashSet<i64>,
 ) -> Result<Vec<Refused>, CommitError> {
     let Planned {
         columns,
@@ -679,7 +683,7 @@ async fn commit_contested(
                 (*holder != row.get::<_, i64>(1)).then_some(*holder)
             })
             .collect();
-        refused.extend(claims.refused_earlier(&cluster.refusals));
+        refused.extend(refused_earlier);
         let refusals = claims.refusals(&refused);
         let row_keys = claims.row_keys(&columns.id, &refused);
         let params = fenced_params(&journal_params, &row_keys, &cluster.epoch);
