@@ -107,8 +107,8 @@ pub struct Store {
     /// When the open business day began, as this process knows it.
     day_opened: day_opened::DayOpened,
     writer: Mutex<Option<std::thread::JoinHandle<()>>>,
-    /// Dropping it stops the checkpoint thread.
-    stop_checkpoints: Mutex<Option<std::sync::mpsc::Sender<()>>>,
+    /// The checkpoint thread (SQLite), and the sender whose drop stops it.
+    checkpointer: Mutex<Option<(std::sync::mpsc::Sender<()>, std::thread::JoinHandle<()>)>>,
     /// The database file (the vault is read back from it at start).
     path: PathBuf,
     /// The token vault's keys; None: opened without the KEK (token changes are
@@ -427,7 +427,7 @@ impl Store {
             })?;
         let checkpoints = open_connection(&config.path)?;
         let (stop_checkpoints, stopped) = std::sync::mpsc::channel::<()>();
-        std::thread::Builder::new()
+        let checkpointer = std::thread::Builder::new()
             .name("journal-checkpoint".into())
             .spawn(move || writer::checkpoint_loop(checkpoints, stopped))
             .map_err(|e| StoreError::Open {
@@ -456,10 +456,8 @@ impl Store {
             vault,
         );
         store.commit_times = Some(commit_times);
-        *store
-            .stop_checkpoints
-            .lock()
-            .unwrap_or_else(|p| p.into_inner()) = Some(stop_checkpoints);
+        *store.checkpointer.lock().unwrap_or_else(|p| p.into_inner()) =
+            Some((stop_checkpoints, checkpointer));
         Ok((store, recovered))
     }
 
@@ -475,7 +473,7 @@ impl Store {
             day_override: w.day_override,
             day_opened: day_opened::DayOpened::default(),
             writer: Mutex::new(Some(w.writer)),
-            stop_checkpoints: Mutex::new(None),
+            checkpointer: Mutex::new(None),
             path: config.path.clone(),
             vault,
             available: w.available,
@@ -679,10 +677,18 @@ impl Store {
         if let Some(handle) = self.writer.lock().unwrap_or_else(|p| p.into_inner()).take() {
             let _ = handle.join();
         }
-        self.stop_checkpoints
+        // The checkpointer's last checkpoint, and its connection closed (the
+        // last one: SQLite then removes its WAL files), before the store says
+        // it is closed.
+        let checkpointer = self
+            .checkpointer
             .lock()
             .unwrap_or_else(|p| p.into_inner())
             .take();
+        if let Some((stop, handle)) = checkpointer {
+            drop(stop);
+            let _ = handle.join();
+        }
         tracing::info!(seq, "journal closed");
         started.elapsed().unwrap_or_default()
     }
