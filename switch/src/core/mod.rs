@@ -637,7 +637,12 @@ impl Core {
 /// whatever the issuer's side carries, and fields 33, 90 and 100 exactly as the
 /// acquirer sent them (absent when it sent none): the switch's own forwarding
 /// institution, the original's keys in the issuer's terms and the receiving
-/// institution belong to the issuer's side only.
+/// institution belong to the issuer's side only. The request's processing
+/// code, amount, card acceptor and currency (3, 4, 42, 49) fill an answer that
+/// left them out (an issuer that echoes little): the acquirer matches on them,
+/// and a reversal made from the answer (an approval the acquirer never heard,
+/// [`undelivered`]) must carry the amount. An amount the issuer answered with
+/// (a partial approval's) is kept.
 pub(crate) fn restore_acquirer_keys(msg: &mut Message, entry: &inflight::InFlightEntry) {
     // The issuer usually echoes what it was sent (7, 32, 37, 41): a field is set
     // only where the answer differs, which on the usual answer is field 11 alone.
@@ -666,6 +671,18 @@ pub(crate) fn restore_acquirer_keys(msg: &mut Message, entry: &inflight::InFligh
             msg.set(n, &sent.text());
         }
     }
+    for n in ECHO_FILLED {
+        if msg.get(n).is_some() {
+            continue;
+        }
+        if let Some(sent) = entry.forwarded.get(n) {
+            if sent.is_binary() {
+                msg.set_binary(n, &sent.bytes());
+            } else {
+                msg.set(n, &sent.text());
+            }
+        }
+    }
     for n in inflight::ROUTING_FIELDS {
         match entry.acquirer_routing.as_ref().and_then(|r| r.field(n)) {
             Some(own) => restore(msg, n, own),
@@ -678,6 +695,9 @@ pub(crate) fn restore_acquirer_keys(msg: &mut Message, entry: &inflight::InFligh
         token.restore(msg);
     }
 }
+
+/// The request's fields an answer without them is given ([`restore_acquirer_keys`]).
+const ECHO_FILLED: [u8; 4] = [3, 4, 42, 49];
 
 /// A 0420 reversal advice for a forwarded request (field 90 = its keys). Built
 /// only when owed (a timeout, an approval the acquirer cannot hear, a restart

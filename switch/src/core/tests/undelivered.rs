@@ -115,3 +115,32 @@ fn an_undelivered_decline_or_an_approval_already_reversed_is_left_alone() {
         .is_empty());
     assert_eq!(h.saf().depth(), depth, "not reversed twice");
 }
+
+#[test]
+fn an_answer_that_left_out_the_amount_gets_the_requests_and_so_does_its_reversal() {
+    let h = Harness::new();
+    let mut request = purchase(42, "000000");
+    request.set(42, "MERCHANT0000001");
+    let fwd = one_to(&h.acquire(Millis(0), request.clone()), ISS);
+    // An issuer that echoes little: no processing code, amount, card acceptor
+    // or currency in its approval.
+    let mut terse = issuer_answer(&fwd, ResponseCode::APPROVED);
+    for n in [3u8, 4, 42, 49] {
+        assert!(fwd.get(n).is_some(), "the request carries field {n}");
+        terse.remove(n);
+    }
+    let answer = one_to(&h.core.on_message(Millis(2), ISS, terse), ACQ);
+    for n in [3u8, 4, 42, 49] {
+        assert_eq!(answer.text(n), request.text(n), "field {n} filled");
+    }
+    let reversals = queued_reversals(&h.core.on_answer_undelivered(Millis(3), ACQ, &answer));
+    assert_eq!(reversals.len(), 1);
+    assert_eq!(reversals[0].text(4), fwd.text(4), "the reversal's amount");
+
+    // An amount the issuer answered with (a partial approval) is kept.
+    let fwd = one_to(&h.acquire(Millis(10), purchase(43, "000000")), ISS);
+    let mut partial = issuer_answer(&fwd, ResponseCode::APPROVED);
+    partial.set(4, "000000000100");
+    let answer = one_to(&h.core.on_message(Millis(12), ISS, partial), ACQ);
+    assert_eq!(answer.text(4).as_deref(), Some("000000000100"));
+}
