@@ -672,7 +672,7 @@ pub(crate) fn restore_acquirer_keys(msg: &mut Message, entry: &inflight::InFligh
         }
     }
     for n in ECHO_FILLED {
-        if msg.get(n).is_some() {
+        if msg.has(n) {
             continue;
         }
         if let Some(sent) = entry.forwarded.get(n) {
