@@ -208,15 +208,21 @@ pub(crate) fn answer(req: &Message, rc: ResponseCode) -> Option<Message> {
     let mut m = Message::with_capacity(mti, ECHOED.len() + 1, 160);
     for n in ECHOED {
         if let Some(f) = req.get(n) {
-            if f.is_binary() {
-                m.set_binary(n, &f.bytes());
-            } else {
-                m.set(n, &f.text());
-            }
+            copy_field(&mut m, &f);
         }
     }
     m.set_response_code(rc.as_str());
     Some(m)
+}
+
+/// Set `field` (of another message) on `m`, as it is: binary as bytes, any
+/// other form as text (for `m`'s dialect to encode).
+fn copy_field(m: &mut Message, field: &codecs::Field<'_>) {
+    if field.is_binary() {
+        m.set_binary(field.number(), &field.bytes());
+    } else {
+        m.set(field.number(), &field.text());
+    }
 }
 
 impl Core {
@@ -676,11 +682,7 @@ pub(crate) fn restore_acquirer_keys(msg: &mut Message, entry: &inflight::InFligh
             continue;
         }
         if let Some(sent) = entry.forwarded.get(n) {
-            if sent.is_binary() {
-                msg.set_binary(n, &sent.bytes());
-            } else {
-                msg.set(n, &sent.text());
-            }
+            copy_field(msg, &sent);
         }
     }
     for n in inflight::ROUTING_FIELDS {
