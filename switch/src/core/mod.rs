@@ -674,7 +674,7 @@ pub(crate) fn restore_acquirer_keys(msg: &mut Message, entry: &inflight::InFligh
             continue;
         };
         if sent.is_binary() || !echoed(msg, n, &sent.bytes()) {
-            msg.set(n, &sent.text());
+            copy_field(msg, &sent);
         }
     }
     for n in ECHO_FILLED {
