@@ -407,6 +407,18 @@ impl Message {
         self.set_stored(n, Form::Raw, bytes);
     }
 
+    /// Set the field `field` (another message's, of any dialect) to its value:
+    /// a binary field as its bytes, any other as its text (for this message's
+    /// dialect to encode). How an answer echoes its request's fields.
+    #[inline(always)]
+    pub fn copy_field(&mut self, field: Field<'_>) {
+        if field.is_binary() {
+            self.set_binary(field.number(), &field.bytes());
+        } else {
+            self.set(field.number(), &field.text());
+        }
+    }
+
     fn set_stored(&mut self, n: u8, form: Form, value: &[u8]) {
         if n < 2 || n == 65 || n > crate::spec::MAX_FIELD {
             return; // bitmaps are computed, not set

@@ -21,11 +21,7 @@ fn assert_dialect_vector(spec: &Spec, wire: &[u8], mti: &str, fields: &[(u8, &st
     let msg = assert_vector(spec, wire, mti, fields);
     let mut built = Message::new(Mti::parse(mti).unwrap());
     for f in msg.fields() {
-        if f.is_binary() {
-            built.set_binary(f.number(), &f.bytes());
-        } else {
-            built.set(f.number(), &f.text());
-        }
+        built.copy_field(f);
     }
     assert_eq!(&spec.encode_to_bytes(&built).unwrap()[..], wire);
     msg

@@ -186,11 +186,7 @@ pub fn response_to(req: &Message, rc: ResponseCode) -> Message {
     let mut m = Message::new(mti);
     for n in ECHOED {
         if let Some(f) = req.get(n) {
-            if f.is_binary() {
-                m.set_binary(n, &f.bytes());
-            } else {
-                m.set(n, &f.text());
-            }
+            m.copy_field(f);
         }
     }
     if let Some(f70) = req.text(70) {

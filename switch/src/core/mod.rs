@@ -208,21 +208,11 @@ pub(crate) fn answer(req: &Message, rc: ResponseCode) -> Option<Message> {
     let mut m = Message::with_capacity(mti, ECHOED.len() + 1, 160);
     for n in ECHOED {
         if let Some(f) = req.get(n) {
-            copy_field(&mut m, &f);
+            m.copy_field(f);
         }
     }
     m.set_response_code(rc.as_str());
     Some(m)
-}
-
-/// Set `field` (of another message) on `m`, as it is: binary as bytes, any
-/// other form as text (for `m`'s dialect to encode).
-fn copy_field(m: &mut Message, field: &codecs::Field<'_>) {
-    if field.is_binary() {
-        m.set_binary(field.number(), &field.bytes());
-    } else {
-        m.set(field.number(), &field.text());
-    }
 }
 
 impl Core {
@@ -674,7 +664,7 @@ pub(crate) fn restore_acquirer_keys(msg: &mut Message, entry: &inflight::InFligh
             continue;
         };
         if sent.is_binary() || !echoed(msg, n, &sent.bytes()) {
-            copy_field(msg, &sent);
+            msg.copy_field(sent);
         }
     }
     for n in ECHO_FILLED {
@@ -682,7 +672,7 @@ pub(crate) fn restore_acquirer_keys(msg: &mut Message, entry: &inflight::InFligh
             continue;
         }
         if let Some(sent) = entry.forwarded.get(n) {
-            copy_field(msg, &sent);
+            msg.copy_field(sent);
         }
     }
     for n in inflight::ROUTING_FIELDS {
